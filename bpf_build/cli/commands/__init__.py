@@ -1,0 +1,1 @@
+"""One module per `bpf-build` sub-command; see bpf_build.cli.main."""

@@ -1,0 +1,12 @@
+"""`bpf-link` entry point (placeholder until its issue lands)."""
+
+import sys
+
+
+def main(argv=None) -> int:
+    print("bpf-link: not implemented yet", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Shared fixtures: compile BPF C written by the tests with the real clang; enforce that kernel
+and oracle tests never skip in CI (CI=true)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import textwrap
+
+import pytest
+
+from bpf_build.compile import compile_bpf
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+MUST_NOT_SKIP = ("kernel", "oracle")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and any(item.get_closest_marker(m) for m in MUST_NOT_SKIP):
+        if not hasattr(report, "wasxfail"):
+            report.outcome = "failed"
+            report.longrepr = f"{item.nodeid}: kernel/oracle test skipped in CI: {report.longrepr}"
+
+
+def have_bpf() -> bool:
+    return os.geteuid() == 0 and os.path.exists("/sys/kernel/btf/vmlinux")
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} not installed (oracle)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def bpf_cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("bpfobj")
+
+
+@pytest.fixture(scope="session")
+def compile_c(bpf_cache_dir):
+    """compile_c(source_text, name='prog', target='bpfel', cflags=()) -> path of a .bpf.o.
+
+    Sources are dedented; identical inputs are compiled once per test session."""
+
+    def build(source: str, name: str = "prog", target: str = "bpfel", cflags=()) -> str:
+        text = textwrap.dedent(source)
+        key = hashlib.sha256(f"{name}\0{target}\0{list(cflags)}\0{text}".encode()).hexdigest()[:16]
+        d = bpf_cache_dir / key
+        out = d / f"{name}.bpf.o"
+        if not out.exists():
+            d.mkdir(exist_ok=True)
+            src = d / f"{name}.bpf.c"
+            src.write_text(text)
+            compile_bpf(str(src), str(out), target=target, cflags=list(cflags))
+        return str(out)
+
+    return build
