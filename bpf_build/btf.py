@@ -1,0 +1,739 @@
+"""BTF: the BPF Type Format, as a list of typed records plus a string table.
+
+Parsing and encoding round-trip byte for byte: each type keeps the string offset its name had
+(``name_off``) so an untouched model re-encodes against the very same string table, while types
+that are new or renamed get their names appended. Split BTF (kernel module BTF on top of vmlinux)
+is a ``Btf`` with a ``base``: its type ids and string offsets continue the base's.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from .errors import BtfError
+
+BTF_MAGIC = 0xEB9F
+BTF_VERSION = 1
+HEADER_SIZE = 24
+
+# Kinds (include/uapi/linux/btf.h).
+INT, PTR, ARRAY, STRUCT, UNION, ENUM, FWD, TYPEDEF = 1, 2, 3, 4, 5, 6, 7, 8
+VOLATILE, CONST, RESTRICT, FUNC, FUNC_PROTO, VAR, DATASEC = 9, 10, 11, 12, 13, 14, 15
+FLOAT, DECL_TAG, TYPE_TAG, ENUM64 = 16, 17, 18, 19
+
+KIND_NAMES = {
+    INT: "INT", PTR: "PTR", ARRAY: "ARRAY", STRUCT: "STRUCT", UNION: "UNION", ENUM: "ENUM",
+    FWD: "FWD", TYPEDEF: "TYPEDEF", VOLATILE: "VOLATILE", CONST: "CONST", RESTRICT: "RESTRICT",
+    FUNC: "FUNC", FUNC_PROTO: "FUNC_PROTO", VAR: "VAR", DATASEC: "DATASEC", FLOAT: "FLOAT",
+    DECL_TAG: "DECL_TAG", TYPE_TAG: "TYPE_TAG", ENUM64: "ENUM64",
+}
+MAX_KIND = ENUM64
+
+# Kinds whose single referenced type lives in the `type` field.
+REF_KINDS = frozenset({PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, FUNC, VAR, DECL_TAG})
+MODIFIER_KINDS = frozenset({TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG})
+# Kinds whose header field is a size rather than a type id.
+SIZED_KINDS = frozenset({INT, STRUCT, UNION, ENUM, ENUM64, DATASEC, FLOAT})
+
+# INT encoding bits.
+INT_SIGNED, INT_CHAR, INT_BOOL = 1, 2, 4
+
+# FUNC linkage and VAR linkage.
+FUNC_STATIC, FUNC_GLOBAL, FUNC_EXTERN = 0, 1, 2
+VAR_STATIC, VAR_GLOBAL_ALLOCATED, VAR_GLOBAL_EXTERN = 0, 1, 2
+
+_MAX_VLEN = 0xFFFF
+
+
+class Member:
+    """A STRUCT/UNION member; ``offset`` is in bits, ``bitfield_size`` 0 unless a bitfield."""
+
+    __slots__ = ("name", "name_off", "type", "offset", "bitfield_size")
+
+    def __init__(self, name: str, type: int, offset: int = 0, bitfield_size: int = 0,
+                 name_off: Optional[int] = None):
+        self.name, self.type, self.offset, self.bitfield_size = name, type, offset, bitfield_size
+        self.name_off = name_off
+
+    def __eq__(self, other):
+        return (isinstance(other, Member) and self.name == other.name and self.type == other.type
+                and self.offset == other.offset and self.bitfield_size == other.bitfield_size)
+
+    def __repr__(self):
+        bf = f":{self.bitfield_size}" if self.bitfield_size else ""
+        return f"Member({self.name!r}, type={self.type}, offset={self.offset}{bf})"
+
+
+class EnumValue:
+    __slots__ = ("name", "name_off", "value")
+
+    def __init__(self, name: str, value: int, name_off: Optional[int] = None):
+        self.name, self.value, self.name_off = name, value, name_off
+
+    def __eq__(self, other):
+        return isinstance(other, EnumValue) and (self.name, self.value) == (other.name, other.value)
+
+    def __repr__(self):
+        return f"EnumValue({self.name!r}, {self.value})"
+
+
+class Param:
+    __slots__ = ("name", "name_off", "type")
+
+    def __init__(self, name: str, type: int, name_off: Optional[int] = None):
+        self.name, self.type, self.name_off = name, type, name_off
+
+    def __eq__(self, other):
+        return isinstance(other, Param) and (self.name, self.type) == (other.name, other.type)
+
+    def __repr__(self):
+        return f"Param({self.name!r}, type={self.type})"
+
+
+class VarSecinfo:
+    """A DATASEC entry: the VAR (or FUNC for .ksyms) type id, its offset and size in the section."""
+
+    __slots__ = ("type", "offset", "size")
+
+    def __init__(self, type: int, offset: int, size: int):
+        self.type, self.offset, self.size = type, offset, size
+
+    def __eq__(self, other):
+        return (isinstance(other, VarSecinfo)
+                and (self.type, self.offset, self.size) == (other.type, other.offset, other.size))
+
+    def __repr__(self):
+        return f"VarSecinfo(type={self.type}, offset={self.offset}, size={self.size})"
+
+
+class BtfType:
+    """One BTF record. Which fields matter depends on ``kind``:
+
+    - ``size``: INT, STRUCT, UNION, ENUM, ENUM64, DATASEC, FLOAT
+    - ``type``: PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, FUNC (its proto), VAR,
+      DECL_TAG, FUNC_PROTO (return type), ARRAY (element type)
+    - ``kflag``: bitfield-style member offsets (STRUCT/UNION), union forward (FWD), signed (ENUM*),
+      attribute tag (DECL_TAG/TYPE_TAG)
+    - ``linkage``: FUNC (stored in vlen) and VAR
+    - INT: ``int_encoding``, ``int_offset``, ``int_bits``; ARRAY: ``index_type``, ``nelems``;
+      DECL_TAG: ``component_idx``; and the lists ``members``/``enums``/``params``/``secinfo``.
+    """
+
+    __slots__ = ("kind", "name", "name_off", "type", "size", "kflag", "linkage", "int_encoding",
+                 "int_offset", "int_bits", "index_type", "nelems", "component_idx", "members",
+                 "enums", "params", "secinfo")
+
+    def __init__(self, kind: int, name: str = "", *, type: int = 0, size: int = 0,
+                 kflag: bool = False, linkage: int = 0, int_encoding: int = 0, int_offset: int = 0,
+                 int_bits: int = 0, index_type: int = 0, nelems: int = 0, component_idx: int = -1,
+                 members: Optional[List[Member]] = None, enums: Optional[List[EnumValue]] = None,
+                 params: Optional[List[Param]] = None, secinfo: Optional[List[VarSecinfo]] = None,
+                 name_off: Optional[int] = None):
+        self.kind = kind
+        self.name = name
+        self.name_off = name_off
+        self.type = type
+        self.size = size
+        self.kflag = kflag
+        self.linkage = linkage
+        self.int_encoding = int_encoding
+        self.int_offset = int_offset
+        self.int_bits = int_bits
+        self.index_type = index_type
+        self.nelems = nelems
+        self.component_idx = component_idx
+        self.members = members if members is not None else []
+        self.enums = enums if enums is not None else []
+        self.params = params if params is not None else []
+        self.secinfo = secinfo if secinfo is not None else []
+
+    @property
+    def kind_name(self) -> str:
+        return KIND_NAMES.get(self.kind, f"KIND{self.kind}")
+
+    @property
+    def vlen(self) -> int:
+        k = self.kind
+        if k in (STRUCT, UNION):
+            return len(self.members)
+        if k in (ENUM, ENUM64):
+            return len(self.enums)
+        if k == FUNC_PROTO:
+            return len(self.params)
+        if k == DATASEC:
+            return len(self.secinfo)
+        if k == FUNC:
+            return self.linkage
+        return 0
+
+    def referenced_ids(self) -> List[int]:
+        """Every type id this record points at (for remapping and validation)."""
+        k = self.kind
+        if k in REF_KINDS:
+            return [self.type]
+        if k == ARRAY:
+            return [self.type, self.index_type]
+        if k in (STRUCT, UNION):
+            return [m.type for m in self.members]
+        if k == FUNC_PROTO:
+            return [self.type] + [p.type for p in self.params]
+        if k == DATASEC:
+            return [v.type for v in self.secinfo]
+        return []
+
+    def remap_ids(self, mapping) -> None:
+        """Replace every referenced type id ``i`` by ``mapping(i)``."""
+        k = self.kind
+        if k in REF_KINDS:
+            self.type = mapping(self.type)
+        elif k == ARRAY:
+            self.type = mapping(self.type)
+            self.index_type = mapping(self.index_type)
+        elif k in (STRUCT, UNION):
+            for m in self.members:
+                m.type = mapping(m.type)
+        elif k == FUNC_PROTO:
+            self.type = mapping(self.type)
+            for p in self.params:
+                p.type = mapping(p.type)
+        elif k == DATASEC:
+            for v in self.secinfo:
+                v.type = mapping(v.type)
+
+    def copy(self) -> "BtfType":
+        t = BtfType(self.kind, self.name, type=self.type, size=self.size, kflag=self.kflag,
+                    linkage=self.linkage, int_encoding=self.int_encoding,
+                    int_offset=self.int_offset, int_bits=self.int_bits,
+                    index_type=self.index_type, nelems=self.nelems,
+                    component_idx=self.component_idx, name_off=self.name_off)
+        t.members = [Member(m.name, m.type, m.offset, m.bitfield_size, m.name_off) for m in self.members]
+        t.enums = [EnumValue(e.name, e.value, e.name_off) for e in self.enums]
+        t.params = [Param(p.name, p.type, p.name_off) for p in self.params]
+        t.secinfo = [VarSecinfo(v.type, v.offset, v.size) for v in self.secinfo]
+        return t
+
+    def key(self) -> tuple:
+        """Everything that makes two records equal (names compared as text, not offsets)."""
+        return (self.kind, self.name, self.type, self.size, self.kflag, self.linkage,
+                self.int_encoding, self.int_offset, self.int_bits, self.index_type, self.nelems,
+                self.component_idx,
+                tuple((m.name, m.type, m.offset, m.bitfield_size) for m in self.members),
+                tuple((e.name, e.value) for e in self.enums),
+                tuple((p.name, p.type) for p in self.params),
+                tuple((v.type, v.offset, v.size) for v in self.secinfo))
+
+    def __eq__(self, other):
+        return isinstance(other, BtfType) and self.key() == other.key()
+
+    def __repr__(self):
+        return f"BtfType({self.kind_name}, {self.name!r})"
+
+
+class StringTable:
+    """A BTF string table: NUL-separated strings addressed by byte offset, offset 0 is ''.
+
+    Kept as the original bytes plus appended strings so an untouched table re-encodes identically.
+    For split BTF, offsets continue after the base table (``start``)."""
+
+    def __init__(self, data: bytes = b"\0", start: int = 0, base: Optional["StringTable"] = None):
+        self.start = start
+        self.base = base
+        self._chunks: List[bytes] = [bytes(data)]
+        self._size = len(data)
+        self._by_off: Optional[Dict[int, str]] = None
+        self._by_str: Optional[Dict[str, int]] = None
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def data(self) -> bytes:
+        if len(self._chunks) > 1:
+            self._chunks = [b"".join(self._chunks)]
+        return self._chunks[0]
+
+    def _index(self) -> Dict[int, str]:
+        if self._by_off is None:
+            by_off: Dict[int, str] = {}
+            off = self.start
+            for raw in self.data().split(b"\0")[:-1]:
+                by_off[off] = raw.decode("utf-8", "surrogateescape")
+                off += len(raw) + 1
+            self._by_off = by_off
+        return self._by_off
+
+    def get(self, off: int) -> Optional[str]:
+        """The string at ``off``; None if ``off`` is not inside the table."""
+        if off < self.start:
+            return self.base.get(off) if self.base is not None else ("" if off == 0 else None)
+        s = self._index().get(off)
+        if s is not None:
+            return s
+        rel = off - self.start
+        if 0 <= rel < self._size:  # an offset into the middle of a string is legal BTF
+            data = self.data()
+            end = data.find(b"\0", rel)
+            if end >= 0:
+                return data[rel:end].decode("utf-8", "surrogateescape")
+        return None
+
+    def find(self, s: str) -> Optional[int]:
+        if self.base is not None:
+            off = self.base.find(s)
+            if off is not None:
+                return off
+        if self._by_str is None:
+            self._by_str = {}
+            for off, text in self._index().items():
+                self._by_str.setdefault(text, off)
+        return self._by_str.get(s)
+
+    def add(self, s: str) -> int:
+        """The offset of ``s``, appending it if it is not there yet."""
+        if s == "" and self.start == 0:
+            return 0
+        off = self.find(s)
+        if off is not None:
+            return off
+        raw = s.encode("utf-8", "surrogateescape") + b"\0"
+        off = self.start + self._size
+        self._chunks.append(raw)
+        self._size += len(raw)
+        self._index()[off] = s
+        if self._by_str is not None:
+            self._by_str[s] = off
+        return off
+
+
+_HDR = {"<": struct.Struct("<HBBIIIII"), ">": struct.Struct(">HBBIIIII")}
+
+
+class Btf:
+    """Types (id 1..N, id 0 is void) and their string table; optionally split on a base."""
+
+    def __init__(self, types: Optional[List[BtfType]] = None, strings: Optional[StringTable] = None,
+                 *, byteorder: str = "little", base: Optional["Btf"] = None, flags: int = 0,
+                 header_extra: bytes = b"", trailer: bytes = b""):
+        self.base = base
+        self.byteorder = byteorder
+        self.flags = flags
+        # Header words beyond the 24-byte header (newer kernels describe kind layouts there) and
+        # the bytes they describe after the string section are carried through unchanged.
+        self.header_extra = header_extra
+        self.trailer = trailer
+        if strings is None:
+            strings = (StringTable(b"", start=base.strings.start + base.strings.size, base=base.strings)
+                       if base is not None else StringTable())
+        self.strings = strings
+        self.types: List[BtfType] = types if types is not None else []
+
+    # -- ids -----------------------------------------------------------------------------------
+    @property
+    def start_id(self) -> int:
+        """The id of this BTF's first own type (1, or the base's count + 1 for split BTF)."""
+        return self.base.start_id + len(self.base.types) if self.base is not None else 1
+
+    def __len__(self) -> int:
+        """Number of type ids including void and the base's types (ids are < len)."""
+        return self.start_id + len(self.types)
+
+    def type(self, type_id: int) -> Optional[BtfType]:
+        """The record for ``type_id``; None for void (0)."""
+        if type_id == 0:
+            return None
+        start = self.start_id
+        if type_id < start:
+            if self.base is None:
+                raise KeyError(type_id)
+            return self.base.type(type_id)
+        return self.types[type_id - start]
+
+    def add(self, t: BtfType) -> int:
+        self.types.append(t)
+        return self.start_id + len(self.types) - 1
+
+    def items(self) -> Iterator[Tuple[int, BtfType]]:
+        """(id, type) for this BTF's own types."""
+        return enumerate(self.types, self.start_id)
+
+    def find(self, name: str, kind: Optional[int] = None) -> Optional[int]:
+        for tid, t in self.items():
+            if t.name == name and (kind is None or t.kind == kind):
+                return tid
+        if self.base is not None:
+            return self.base.find(name, kind)
+        return None
+
+    # -- type helpers --------------------------------------------------------------------------
+    def skip_modifiers(self, type_id: int, skip_typedef: bool = True) -> int:
+        """Follow CONST/VOLATILE/RESTRICT/TYPE_TAG (and TYPEDEF) to the underlying type id."""
+        seen = 0
+        while type_id:
+            t = self.type(type_id)
+            if t.kind in (VOLATILE, CONST, RESTRICT, TYPE_TAG) or (skip_typedef and t.kind == TYPEDEF):
+                type_id = t.type
+                seen += 1
+                if seen > 256:
+                    raise BtfError(None, f"type [{type_id}]: modifier chain loops")
+                continue
+            break
+        return type_id
+
+    def resolve_size(self, type_id: int) -> int:
+        """Size in bytes of a type, as the kernel's btf_resolve_size computes it."""
+        nelems = 1
+        depth = 0
+        while True:
+            depth += 1
+            if depth > 1024:
+                raise BtfError(None, f"type [{type_id}]: cannot resolve size (loop)")
+            if type_id == 0:
+                return 0
+            t = self.type(type_id)
+            if t.kind in SIZED_KINDS:
+                return nelems * t.size
+            if t.kind == PTR:
+                return nelems * 8
+            if t.kind in MODIFIER_KINDS or t.kind == VAR:
+                type_id = t.type
+            elif t.kind == ARRAY:
+                nelems *= t.nelems
+                type_id = t.type
+            else:
+                raise BtfError(None, f"type [{type_id}] {t.kind_name} '{t.name}' has no size")
+
+    def copy(self) -> "Btf":
+        new = Btf([t.copy() for t in self.types], None, byteorder=self.byteorder, base=self.base,
+                  flags=self.flags, header_extra=self.header_extra, trailer=self.trailer)
+        new.strings = StringTable(self.strings.data(), start=self.strings.start, base=self.strings.base)
+        return new
+
+    # -- (de)serialisation ---------------------------------------------------------------------
+    @classmethod
+    def parse(cls, data: bytes, path=None, base: Optional["Btf"] = None) -> "Btf":
+        return _parse(bytes(data), path, base)
+
+    @classmethod
+    def from_file(cls, path, base: Optional["Btf"] = None) -> "Btf":
+        from .fileio import read_bytes
+        return _parse(read_bytes(path, BtfError), path, base)
+
+    def encode(self) -> bytes:
+        return _encode(self)
+
+    def __iter__(self):
+        return iter(self.types)
+
+
+# ----------------------------------------------------------------------------------------------
+# Parsing
+
+def _parse(data: bytes, path, base: Optional[Btf]) -> Btf:
+    if len(data) < HEADER_SIZE:
+        raise BtfError(path, f"BTF too short for its header ({len(data)} bytes)")
+    magic_le = struct.unpack_from("<H", data, 0)[0]
+    if magic_le == BTF_MAGIC:
+        bo, byteorder = "<", "little"
+    elif magic_le == 0x9FEB:
+        bo, byteorder = ">", "big"
+    else:
+        raise BtfError(path, f"bad BTF magic 0x{magic_le:04x} (expected 0xeb9f)")
+    _, version, flags, hdr_len, type_off, type_len, str_off, str_len = _HDR[bo].unpack_from(data, 0)
+    if version != BTF_VERSION:
+        raise BtfError(path, f"unsupported BTF version {version}")
+    if hdr_len < HEADER_SIZE or hdr_len > len(data):
+        raise BtfError(path, f"bad BTF header length {hdr_len}")
+    body = len(data) - hdr_len
+    if type_off + type_len > body or str_off + str_len > body:
+        raise BtfError(path, f"BTF sections exceed the data (types {type_off}+{type_len}, "
+                             f"strings {str_off}+{str_len}, {body} bytes after the header)")
+    if type_off % 4:
+        raise BtfError(path, f"BTF type section offset {type_off} is not 4-byte aligned")
+    if type_off + type_len > str_off and str_off + str_len > type_off and str_len and type_len:
+        raise BtfError(path, "BTF type and string sections overlap")
+    strs = data[hdr_len + str_off: hdr_len + str_off + str_len]
+    if base is None:
+        if str_len == 0 or strs[0] != 0:
+            raise BtfError(path, "BTF string table must start with an empty string")
+    if str_len and strs[-1] != 0:
+        raise BtfError(path, "BTF string table is not NUL-terminated")
+    if base is not None:
+        strings = StringTable(strs, start=base.strings.start + base.strings.size, base=base.strings)
+    else:
+        strings = StringTable(strs)
+    header_extra = data[HEADER_SIZE:hdr_len]
+    end_of_known = max(type_off + type_len, str_off + str_len)
+    trailer = data[hdr_len + end_of_known:]
+    if type_off != 0 or (str_off != type_len and str_len):
+        # Anything but the canonical layout (types, then strings) would not re-encode the same.
+        if not header_extra:
+            raise BtfError(path, f"unsupported BTF layout (types at {type_off}, strings at {str_off})")
+    btf = Btf([], strings, byteorder=byteorder, base=base, flags=flags,
+              header_extra=header_extra, trailer=trailer)
+    btf.types = _parse_types(data, hdr_len + type_off, type_len, bo, strings, path, btf.start_id)
+    _validate(btf, path)
+    return btf
+
+
+def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringTable, path,
+                 first_id: int) -> List[BtfType]:
+    u32x3 = struct.Struct(bo + "III").unpack_from
+    u32 = struct.Struct(bo + "I").unpack_from
+    i32 = struct.Struct(bo + "i").unpack_from
+    u32x2 = struct.Struct(bo + "II").unpack_from
+    i32x2 = struct.Struct(bo + "Ii").unpack_from
+    get = strings.get
+    end = start + length
+    pos = start
+    types: List[BtfType] = []
+    tid = first_id
+
+    def name_of(off: int, what: str) -> str:
+        s = get(off)
+        if s is None:
+            raise BtfError(path, f"type [{tid}]: {what} name offset {off} is outside the string table")
+        return s
+
+    def need(n: int):
+        if pos + n > end:
+            raise BtfError(path, f"type [{tid}]: truncated BTF type data at byte {pos - start}")
+
+    while pos < end:
+        need(12)
+        name_off, info, size_type = u32x3(data, pos)
+        pos += 12
+        kind = (info >> 24) & 0x1F
+        vlen = info & 0xFFFF
+        kflag = bool(info >> 31)
+        if kind == 0 or kind > MAX_KIND:
+            raise BtfError(path, f"type [{tid}]: unknown BTF kind {kind}")
+        t = BtfType(kind, name_of(name_off, "type"), name_off=name_off, kflag=kflag)
+        if kind in SIZED_KINDS:
+            t.size = size_type
+        elif kind == ARRAY:
+            if size_type:
+                raise BtfError(path, f"type [{tid}] ARRAY: size/type field must be 0, found {size_type}")
+        else:
+            t.type = size_type
+        if kind == INT:
+            need(4)
+            (v,) = u32(data, pos)
+            pos += 4
+            t.int_encoding = (v >> 24) & 0x0F
+            t.int_offset = (v >> 16) & 0xFF
+            t.int_bits = v & 0xFF
+        elif kind == ARRAY:
+            need(12)
+            t.type, t.index_type, t.nelems = u32x3(data, pos)
+            pos += 12
+        elif kind in (STRUCT, UNION):
+            need(12 * vlen)
+            members = t.members
+            for _ in range(vlen):
+                m_name, m_type, m_off = u32x3(data, pos)
+                pos += 12
+                if kflag:
+                    members.append(Member(name_of(m_name, "member"), m_type, m_off & 0xFFFFFF,
+                                          m_off >> 24, m_name))
+                else:
+                    members.append(Member(name_of(m_name, "member"), m_type, m_off, 0, m_name))
+        elif kind == ENUM:
+            need(8 * vlen)
+            unpack = i32x2 if kflag else u32x2
+            for _ in range(vlen):
+                e_name, e_val = unpack(data, pos)
+                pos += 8
+                t.enums.append(EnumValue(name_of(e_name, "enumerator"), e_val, e_name))
+        elif kind == ENUM64:
+            need(12 * vlen)
+            for _ in range(vlen):
+                e_name, lo, hi = u32x3(data, pos)
+                pos += 12
+                v = (hi << 32) | lo
+                if kflag and v >= 1 << 63:
+                    v -= 1 << 64
+                t.enums.append(EnumValue(name_of(e_name, "enumerator"), v, e_name))
+        elif kind == FUNC_PROTO:
+            need(8 * vlen)
+            for _ in range(vlen):
+                p_name, p_type = u32x2(data, pos)
+                pos += 8
+                t.params.append(Param(name_of(p_name, "parameter"), p_type, p_name))
+        elif kind == VAR:
+            need(4)
+            (t.linkage,) = u32(data, pos)
+            pos += 4
+        elif kind == DATASEC:
+            need(12 * vlen)
+            for _ in range(vlen):
+                t.secinfo.append(VarSecinfo(*u32x3(data, pos)))
+                pos += 12
+        elif kind == DECL_TAG:
+            need(4)
+            (t.component_idx,) = i32(data, pos)
+            pos += 4
+        elif kind == FUNC:
+            t.linkage = vlen
+        if kind not in (STRUCT, UNION, ENUM, ENUM64, FUNC_PROTO, DATASEC, FUNC) and vlen:
+            raise BtfError(path, f"type [{tid}] {KIND_NAMES[kind]}: vlen must be 0, found {vlen}")
+        types.append(t)
+        tid += 1
+    return types
+
+
+def _validate(btf: Btf, path) -> None:
+    """Every type id a record points at must exist; kinds that must not be void are not."""
+    limit = len(btf)
+    for tid, t in btf.items():
+        for ref in t.referenced_ids():
+            if ref >= limit:
+                raise BtfError(path, f"type [{tid}] {t.kind_name} '{t.name}' refers to type id "
+                                     f"{ref}, but only {limit - 1} types exist")
+        if t.kind == INT and t.int_offset + t.int_bits > t.size * 8:
+            raise BtfError(path, f"type [{tid}] INT '{t.name}': {t.int_bits} bits at offset "
+                                 f"{t.int_offset} do not fit in {t.size} bytes")
+
+
+# ----------------------------------------------------------------------------------------------
+# Encoding
+
+def _encode(btf: Btf) -> bytes:
+    bo = "<" if btf.byteorder == "little" else ">"
+    strings = btf.strings
+    add = strings.add
+    get = strings.get
+
+    def off_of(name: str, name_off: Optional[int]) -> int:
+        if name_off is not None and get(name_off) == name:
+            return name_off
+        return add(name)
+
+    pack3 = struct.Struct(bo + "III").pack
+    pack1 = struct.Struct(bo + "I").pack
+    pack1s = struct.Struct(bo + "i").pack
+    pack2 = struct.Struct(bo + "II").pack
+    pack2s = struct.Struct(bo + "Ii").pack
+    out: List[bytes] = []
+    append = out.append
+    for tid, t in btf.items():
+        k = t.kind
+        vlen = t.vlen
+        if vlen > _MAX_VLEN:
+            raise BtfError(None, f"type [{tid}] {t.kind_name} '{t.name}': {vlen} entries exceed BTF's limit")
+        info = (int(t.kflag) << 31) | (k << 24) | vlen
+        append(pack3(off_of(t.name, t.name_off), info,
+                     t.size if k in SIZED_KINDS else (0 if k == ARRAY else t.type)))
+        if k == INT:
+            append(pack1((t.int_encoding << 24) | (t.int_offset << 16) | t.int_bits))
+        elif k == ARRAY:
+            append(pack3(t.type, t.index_type, t.nelems))
+        elif k in (STRUCT, UNION):
+            for m in t.members:
+                off = (m.bitfield_size << 24) | m.offset if t.kflag else m.offset
+                append(pack3(off_of(m.name, m.name_off), m.type, off))
+        elif k == ENUM:
+            for e in t.enums:
+                n = off_of(e.name, e.name_off)
+                append(pack2s(n, e.value) if t.kflag and e.value < 0 else pack2(n, e.value & 0xFFFFFFFF))
+        elif k == ENUM64:
+            for e in t.enums:
+                v = e.value & 0xFFFFFFFFFFFFFFFF
+                append(pack3(off_of(e.name, e.name_off), v & 0xFFFFFFFF, v >> 32))
+        elif k == FUNC_PROTO:
+            for p in t.params:
+                append(pack2(off_of(p.name, p.name_off), p.type))
+        elif k == VAR:
+            append(pack1(t.linkage))
+        elif k == DATASEC:
+            for v in t.secinfo:
+                append(pack3(v.type, v.offset, v.size))
+        elif k == DECL_TAG:
+            append(pack1s(t.component_idx))
+    type_data = b"".join(out)
+    str_data = strings.data()
+    hdr_len = HEADER_SIZE + len(btf.header_extra)
+    header = _HDR[bo].pack(BTF_MAGIC, BTF_VERSION, btf.flags, hdr_len, 0, len(type_data),
+                           len(type_data), len(str_data))
+    return header + btf.header_extra + type_data + str_data + btf.trailer
+
+
+# ----------------------------------------------------------------------------------------------
+# Text form (bpftool's "format raw" style), one type per line plus indented entries.
+
+_INT_ENC = {0: "(none)", INT_SIGNED: "SIGNED", INT_CHAR: "CHAR", INT_BOOL: "BOOL"}
+_FUNC_LINKAGE = {FUNC_STATIC: "static", FUNC_GLOBAL: "global", FUNC_EXTERN: "extern"}
+_VAR_LINKAGE = {VAR_STATIC: "static", VAR_GLOBAL_ALLOCATED: "global", VAR_GLOBAL_EXTERN: "extern"}
+
+
+def _q(name: str) -> str:
+    return f"'{name or '(anon)'}'"
+
+
+def format_type(btf: "Btf", tid: int, t: BtfType) -> List[str]:
+    k = t.kind
+    head = f"[{tid}] {t.kind_name} {_q(t.name)}"
+    if k == INT:
+        return [f"{head} size={t.size} bits_offset={t.int_offset} nr_bits={t.int_bits} "
+                f"encoding={_INT_ENC.get(t.int_encoding, hex(t.int_encoding))}"]
+    if k in (PTR, TYPEDEF, VOLATILE, CONST, RESTRICT):
+        return [f"{head} type_id={t.type}"]
+    if k == TYPE_TAG:
+        return [f"{head} type_id={t.type}" + (" kflag=1" if t.kflag else "")]
+    if k == ARRAY:
+        return [f"{head} type_id={t.type} index_type_id={t.index_type} nr_elems={t.nelems}"]
+    if k in (STRUCT, UNION):
+        lines = [f"{head} size={t.size} vlen={len(t.members)}"]
+        for m in t.members:
+            bf = f" bitfield_size={m.bitfield_size}" if m.bitfield_size else ""
+            lines.append(f"\t{_q(m.name)} type_id={m.type} bits_offset={m.offset}{bf}")
+        return lines
+    if k in (ENUM, ENUM64):
+        enc = "SIGNED" if t.kflag else "UNSIGNED"
+        suffix = ("LL" if t.kflag else "ULL") if k == ENUM64 else ""
+        return [f"{head} encoding={enc} size={t.size} vlen={len(t.enums)}"] + \
+               [f"\t{_q(e.name)} val={e.value}{suffix}" for e in t.enums]
+    if k == FWD:
+        return [f"{head} fwd_kind={'union' if t.kflag else 'struct'}"]
+    if k == FUNC:
+        return [f"{head} type_id={t.type} linkage={_FUNC_LINKAGE.get(t.linkage, t.linkage)}"]
+    if k == FUNC_PROTO:
+        return [f"{head} ret_type_id={t.type} vlen={len(t.params)}"] + \
+               [f"\t{_q(p.name)} type_id={p.type}" for p in t.params]
+    if k == VAR:
+        return [f"{head} type_id={t.type}, linkage={_VAR_LINKAGE.get(t.linkage, t.linkage)}"]
+    if k == DATASEC:
+        return [f"{head} size={t.size} vlen={len(t.secinfo)}"] + \
+               [f"\ttype_id={v.type} offset={v.offset} size={v.size}{_secinfo_note(btf, v.type)}"
+                for v in t.secinfo]
+    if k == FLOAT:
+        return [f"{head} size={t.size}"]
+    if k == DECL_TAG:
+        return [f"{head} type_id={t.type} component_idx={t.component_idx}" + (" kflag=1" if t.kflag else "")]
+    return [head]
+
+
+def _secinfo_note(btf: "Btf", type_id: int) -> str:
+    try:
+        t = btf.type(type_id)
+    except (KeyError, IndexError):
+        return ""
+    return f" ({t.kind_name} {_q(t.name)})" if t is not None else ""
+
+
+def dump_raw(btf: Btf) -> str:
+    lines: List[str] = []
+    for tid, t in btf.items():
+        lines.extend(format_type(btf, tid, t))
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def kind_counts(btf: Btf) -> Dict[str, int]:
+    counts: Dict[str, int] = {}
+    for t in btf.types:
+        counts[t.kind_name] = counts.get(t.kind_name, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def load_vmlinux(path: str = "/sys/kernel/btf/vmlinux") -> Btf:
+    return Btf.from_file(path)

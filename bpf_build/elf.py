@@ -1,0 +1,515 @@
+"""BPF ELF relocatable objects: read into an ``Object``, write back.
+
+This module and nothing else knows ELF byte layout. pyelftools reads the container (file header,
+section headers, names); symbol and relocation entries are decoded here because an ``Object`` keeps
+them as plain numbers that the linker and the loader generator rewrite.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from typing import Callable, Dict, Iterable, List, Optional, Union
+
+from .btf import Btf
+from .btf_ext import BtfExt
+from .errors import BpfBuildError, ElfError
+from .fileio import read_bytes, write_atomic
+
+EM_BPF = 247
+ET_REL = 1
+
+SHT_NULL, SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_RELA = 0, 1, 2, 3, 4
+SHT_NOBITS, SHT_REL = 8, 9
+SHT_LLVM_ADDRSIG = 0x6FFF4C03
+
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
+SHF_MERGE, SHF_STRINGS = 0x10, 0x20
+
+SHN_UNDEF, SHN_ABS, SHN_COMMON = 0, 0xFFF1, 0xFFF2
+SHN_LORESERVE = 0xFF00
+
+STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
+STT_NOTYPE, STT_OBJECT, STT_FUNC, STT_SECTION, STT_FILE = 0, 1, 2, 3, 4
+STV_DEFAULT, STV_INTERNAL, STV_HIDDEN, STV_PROTECTED = 0, 1, 2, 3
+
+# BPF relocation types (LLVM's BPFELFRelocs).
+R_BPF_NONE, R_BPF_64_64, R_BPF_64_ABS64, R_BPF_64_ABS32 = 0, 1, 2, 3
+R_BPF_64_NODYLD32, R_BPF_64_32 = 4, 10
+RELOC_NAMES = {0: "R_BPF_NONE", 1: "R_BPF_64_64", 2: "R_BPF_64_ABS64", 3: "R_BPF_64_ABS32",
+               4: "R_BPF_64_NODYLD32", 10: "R_BPF_64_32"}
+
+BIND_NAMES = {STB_LOCAL: "LOCAL", STB_GLOBAL: "GLOBAL", STB_WEAK: "WEAK"}
+TYPE_NAMES = {STT_NOTYPE: "NOTYPE", STT_OBJECT: "OBJECT", STT_FUNC: "FUNC", STT_SECTION: "SECTION",
+              STT_FILE: "FILE"}
+VIS_NAMES = {STV_DEFAULT: "DEFAULT", STV_INTERNAL: "INTERNAL", STV_HIDDEN: "HIDDEN",
+             STV_PROTECTED: "PROTECTED"}
+
+
+class Section:
+    """One ELF section. ``data`` holds the bytes (empty for SHT_NOBITS, whose size is ``size``).
+
+    SHT_SYMTAB/SHT_STRTAB(.strtab, .shstrtab)/SHT_REL contents are derived from the Object when
+    writing; for a SHT_REL section ``relocs`` is authoritative and ``info`` is the index of the
+    section it relocates."""
+
+    __slots__ = ("name", "type", "flags", "addralign", "entsize", "link", "info", "data",
+                 "nobits_size", "relocs")
+
+    def __init__(self, name: str, type: int, flags: int = 0, addralign: int = 1, entsize: int = 0,
+                 data: bytes = b"", link: int = 0, info: int = 0, nobits_size: int = 0,
+                 relocs: Optional[List["Relocation"]] = None):
+        self.name, self.type, self.flags, self.addralign, self.entsize = name, type, flags, addralign, entsize
+        self.data, self.link, self.info, self.nobits_size = data, link, info, nobits_size
+        self.relocs: List[Relocation] = relocs if relocs is not None else []
+
+    @property
+    def size(self) -> int:
+        return self.nobits_size if self.type == SHT_NOBITS else len(self.data)
+
+    @property
+    def is_code(self) -> bool:
+        return self.type == SHT_PROGBITS and bool(self.flags & SHF_EXECINSTR)
+
+    def __repr__(self):
+        return f"Section({self.name!r}, type={self.type}, size={self.size})"
+
+
+class Symbol:
+    __slots__ = ("name", "value", "size", "bind", "type", "visibility", "shndx")
+
+    def __init__(self, name: str, value: int = 0, size: int = 0, bind: int = STB_LOCAL,
+                 type: int = STT_NOTYPE, visibility: int = STV_DEFAULT, shndx: int = SHN_UNDEF):
+        self.name, self.value, self.size, self.bind, self.type = name, value, size, bind, type
+        self.visibility, self.shndx = visibility, shndx
+
+    @property
+    def is_defined(self) -> bool:
+        return self.shndx != SHN_UNDEF
+
+    def key(self):
+        return (self.name, self.value, self.size, self.bind, self.type, self.visibility, self.shndx)
+
+    def __eq__(self, other):
+        return isinstance(other, Symbol) and self.key() == other.key()
+
+    def __repr__(self):
+        return (f"Symbol({self.name!r}, value={self.value}, size={self.size}, "
+                f"{BIND_NAMES.get(self.bind, self.bind)}, {TYPE_NAMES.get(self.type, self.type)}, "
+                f"{VIS_NAMES.get(self.visibility, self.visibility)}, shndx={self.shndx})")
+
+
+class Relocation:
+    """``offset`` in the relocated section, ``symbol`` index into Object.symbols; ``addend`` is
+    None for SHT_REL (what BPF uses)."""
+
+    __slots__ = ("offset", "symbol", "type", "addend")
+
+    def __init__(self, offset: int, symbol: int, type: int, addend: Optional[int] = None):
+        self.offset, self.symbol, self.type, self.addend = offset, symbol, type, addend
+
+    def key(self):
+        return (self.offset, self.symbol, self.type, self.addend)
+
+    def __eq__(self, other):
+        return isinstance(other, Relocation) and self.key() == other.key()
+
+    def __repr__(self):
+        return f"Relocation(offset={self.offset}, symbol={self.symbol}, {RELOC_NAMES.get(self.type, self.type)})"
+
+
+class Object:
+    """A BPF relocatable object. ``sections[0]`` and ``symbols[0]`` are ELF's null entries.
+
+    ``btf``/``btf_ext`` are the parsed .BTF/.BTF.ext (None when absent); writing encodes them back
+    into their sections."""
+
+    def __init__(self, *, byteorder: str = "little", e_flags: int = 0, path: Optional[str] = None):
+        self.path = path
+        self.byteorder = byteorder
+        self.e_flags = e_flags
+        self.sections: List[Section] = [Section("", SHT_NULL)]
+        self.symbols: List[Symbol] = [Symbol("")]
+        self.btf: Optional[Btf] = None
+        self.btf_ext: Optional[BtfExt] = None
+        # Index of the section-name string table; clang shares .strtab for symbol and section names.
+        self.shstrndx: Optional[int] = None
+
+    # -- lookup --------------------------------------------------------------------------------
+    def section(self, name: str) -> Optional[Section]:
+        for s in self.sections:
+            if s.name == name and s.type != SHT_NULL:
+                return s
+        return None
+
+    def section_index(self, name: str) -> Optional[int]:
+        for i, s in enumerate(self.sections):
+            if s.name == name and s.type != SHT_NULL:
+                return i
+        return None
+
+    def relocations_for(self, index: int) -> List[Relocation]:
+        """The relocations applying to section ``index`` (empty if none)."""
+        for s in self.sections:
+            if s.type in (SHT_REL, SHT_RELA) and s.info == index:
+                return s.relocs
+        return []
+
+    def rel_section_for(self, index: int) -> Optional[Section]:
+        for s in self.sections:
+            if s.type in (SHT_REL, SHT_RELA) and s.info == index:
+                return s
+        return None
+
+    def symbols_in(self, index: int) -> List[Symbol]:
+        return [s for s in self.symbols[1:] if s.shndx == index]
+
+    def symbol(self, name: str) -> Optional[Symbol]:
+        for s in self.symbols[1:]:
+            if s.name == name and s.type not in (STT_SECTION, STT_FILE):
+                return s
+        return None
+
+    def add_section(self, section: Section) -> int:
+        self.sections.append(section)
+        return len(self.sections) - 1
+
+    # -- transforms ----------------------------------------------------------------------------
+    def remove_sections(self, drop: Callable[[int, Section], bool]) -> None:
+        """Remove sections (and relocation sections targeting them, and symbols defined in them),
+        renumbering section and symbol indices everywhere."""
+        doomed = {i for i, s in enumerate(self.sections) if i and drop(i, s)}
+        doomed |= {i for i, s in enumerate(self.sections)
+                   if s.type in (SHT_REL, SHT_RELA) and s.info in doomed}
+        if not doomed:
+            return
+        new_index: Dict[int, int] = {}
+        kept: List[Section] = []
+        for i, s in enumerate(self.sections):
+            if i not in doomed:
+                new_index[i] = len(kept)
+                kept.append(s)
+        sym_index: Dict[int, int] = {0: 0}
+        syms: List[Symbol] = [self.symbols[0]]
+        for i, sym in enumerate(self.symbols[1:], 1):
+            if sym.shndx in doomed:
+                continue
+            if 0 < sym.shndx < SHN_LORESERVE:
+                sym.shndx = new_index[sym.shndx]
+            sym_index[i] = len(syms)
+            syms.append(sym)
+        for s in kept:
+            if s.type in (SHT_REL, SHT_RELA):
+                s.info = new_index[s.info]
+                for r in s.relocs:
+                    if r.symbol not in sym_index:
+                        raise ElfError(self.path, f"relocation in {s.name} refers to a symbol of a removed section")
+                    r.symbol = sym_index[r.symbol]
+            if s.link in new_index:
+                s.link = new_index[s.link]
+        if self.shstrndx is not None:
+            self.shstrndx = new_index.get(self.shstrndx)
+        self.sections = kept
+        self.symbols = syms
+
+    def strip_debug(self) -> None:
+        """Drop DWARF (and its relocations), as libbpf's linker does."""
+        self.remove_sections(lambda i, s: s.name.startswith(".debug_"))
+
+    # -- I/O -----------------------------------------------------------------------------------
+    @classmethod
+    def read(cls, source: Union[str, os.PathLike, bytes], path: Optional[str] = None) -> "Object":
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            return _read(bytes(source), path)
+        return _read(read_bytes(source, ElfError), os.fspath(source))
+
+    def to_bytes(self) -> bytes:
+        return _write(self)
+
+    def write(self, path: Union[str, os.PathLike]) -> None:
+        write_atomic(path, self.to_bytes())
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading
+
+def _read(data: bytes, path: Optional[str]) -> Object:
+    try:
+        return _read_unchecked(data, path)
+    except BpfBuildError:
+        raise
+    except RecursionError:
+        raise ElfError(path, "malformed ELF (nesting too deep)") from None
+    except Exception as e:  # pyelftools signals corrupt input with many exception types
+        raise ElfError(path, f"malformed ELF: {e.__class__.__name__}: {e}") from None
+
+
+def _read_unchecked(data: bytes, path: Optional[str]) -> Object:
+    from elftools.elf.elffile import ELFFile
+
+    if len(data) < 64 or data[:4] != b"\x7fELF":
+        raise ElfError(path, "not an ELF file")
+    if data[4] != 2:
+        raise ElfError(path, "not a 64-bit ELF object (BPF objects are ELFCLASS64)")
+    if data[5] not in (1, 2):
+        raise ElfError(path, f"bad ELF data encoding {data[5]}")
+    elf = ELFFile(io.BytesIO(data))
+    hdr = elf.header
+    if hdr["e_machine"] not in ("EM_BPF", EM_BPF):
+        raise ElfError(path, f"not a BPF object (machine {hdr['e_machine']})")
+    if hdr["e_type"] not in ("ET_REL", ET_REL):
+        raise ElfError(path, f"not a relocatable object (type {hdr['e_type']}); expected ET_REL")
+    obj = Object(byteorder="little" if elf.little_endian else "big", e_flags=hdr["e_flags"], path=path)
+    bo = "<" if elf.little_endian else ">"
+    nsec = elf.num_sections()
+    if nsec > 65000:
+        raise ElfError(path, f"too many sections ({nsec})")
+    if hdr["e_shoff"] + nsec * hdr["e_shentsize"] > len(data):
+        raise ElfError(path, "section header table extends past the end of the file")
+    raw_headers = []
+    for i in range(nsec):
+        sh = elf._get_section_header(i)
+        raw_headers.append(sh)
+    shstrndx = hdr["e_shstrndx"]
+    if not 0 <= shstrndx < nsec:
+        raise ElfError(path, f"section name table index {shstrndx} out of range")
+    shstr = _section_bytes(data, raw_headers[shstrndx], path, "section name table")
+    obj.sections = []
+    obj.shstrndx = shstrndx
+    symtab_index = None
+    for i, sh in enumerate(raw_headers):
+        stype = _enum_int(sh["sh_type"])
+        name = _cstr(shstr, sh["sh_name"], path, f"section {i} name")
+        if stype == SHT_NOBITS:
+            sec = Section(name, stype, sh["sh_flags"], sh["sh_addralign"], sh["sh_entsize"],
+                          b"", sh["sh_link"], sh["sh_info"], nobits_size=sh["sh_size"])
+        else:
+            sec = Section(name, stype, sh["sh_flags"], sh["sh_addralign"], sh["sh_entsize"],
+                          _section_bytes(data, sh, path, f"section '{name}'") if i else b"",
+                          sh["sh_link"], sh["sh_info"])
+        if stype == SHT_SYMTAB:
+            if symtab_index is not None:
+                raise ElfError(path, "more than one symbol table")
+            symtab_index = i
+        obj.sections.append(sec)
+    for i, s in enumerate(obj.sections):
+        if s.addralign and s.addralign & (s.addralign - 1):
+            raise ElfError(path, f"section '{s.name}' has alignment {s.addralign}, not a power of two")
+        if s.link >= nsec and s.type in (SHT_SYMTAB, SHT_REL, SHT_RELA):
+            raise ElfError(path, f"section '{s.name}' links to section {s.link}, out of range")
+    if symtab_index is not None:
+        obj.symbols = _read_symbols(obj, symtab_index, bo, path)
+    for i, s in enumerate(obj.sections):
+        if s.type in (SHT_REL, SHT_RELA):
+            if not 0 < s.info < nsec:
+                raise ElfError(path, f"relocation section '{s.name}' targets section {s.info}, out of range")
+            s.relocs = _read_relocs(s, len(obj.symbols), bo, path)
+            target = obj.sections[s.info]
+            limit = target.size
+            for r in s.relocs:
+                if r.offset >= limit and target.type != SHT_NOBITS:
+                    raise ElfError(path, f"relocation at offset {r.offset} in '{s.name}' is past "
+                                         f"the end of '{target.name}' ({limit} bytes)")
+    btf_sec = obj.section(".BTF")
+    if btf_sec is not None:
+        obj.btf = Btf.parse(btf_sec.data, path)
+        if obj.btf.byteorder != obj.byteorder:
+            raise ElfError(path, ".BTF byte order differs from the ELF's")
+    ext_sec = obj.section(".BTF.ext")
+    if ext_sec is not None:
+        if obj.btf is None:
+            raise ElfError(path, ".BTF.ext without .BTF")
+        obj.btf_ext = BtfExt.parse(ext_sec.data, obj.btf.strings, path)
+    return obj
+
+
+def _enum_int(v) -> int:
+    if isinstance(v, int):
+        return v
+    from elftools.elf.enums import ENUM_SH_TYPE_BASE
+    if v in ENUM_SH_TYPE_BASE:
+        return ENUM_SH_TYPE_BASE[v]
+    if v == "SHT_LLVM_ADDRSIG":
+        return SHT_LLVM_ADDRSIG
+    from elftools.elf.enums import ENUM_SH_TYPE_AMD64, ENUM_SH_TYPE_ARM, ENUM_SH_TYPE_MIPS
+    for table in (ENUM_SH_TYPE_AMD64, ENUM_SH_TYPE_ARM, ENUM_SH_TYPE_MIPS):
+        if v in table:
+            return table[v]
+    raise ElfError(None, f"unknown section type {v}")
+
+
+def _section_bytes(data: bytes, sh, path, what: str) -> bytes:
+    off, size = sh["sh_offset"], sh["sh_size"]
+    if _enum_int(sh["sh_type"]) == SHT_NOBITS:
+        return b""
+    if off + size > len(data):
+        raise ElfError(path, f"{what} ({size} bytes at offset {off}) extends past the end of the file")
+    return data[off:off + size]
+
+
+def _cstr(table: bytes, off: int, path, what: str) -> str:
+    if off >= len(table) and off:
+        raise ElfError(path, f"{what}: string offset {off} is outside its string table")
+    end = table.find(b"\0", off)
+    if end < 0:
+        raise ElfError(path, f"{what}: string at offset {off} is not NUL-terminated")
+    return table[off:end].decode("utf-8", "surrogateescape")
+
+
+def _read_symbols(obj: Object, index: int, bo: str, path) -> List[Symbol]:
+    sec = obj.sections[index]
+    if sec.entsize not in (0, 24) or len(sec.data) % 24:
+        raise ElfError(path, f"symbol table has entry size {sec.entsize} / {len(sec.data)} bytes; expected 24-byte entries")
+    if not 0 < sec.link < len(obj.sections):
+        raise ElfError(path, f"symbol table links to string table {sec.link}, out of range")
+    strtab = obj.sections[sec.link].data
+    entry = struct.Struct(bo + "IBBHQQ")
+    syms = []
+    nsec = len(obj.sections)
+    for i in range(len(sec.data) // 24):
+        st_name, st_info, st_other, st_shndx, st_value, st_size = entry.unpack_from(sec.data, i * 24)
+        if st_shndx >= nsec and st_shndx < SHN_LORESERVE:
+            raise ElfError(path, f"symbol {i} refers to section {st_shndx}, out of range")
+        syms.append(Symbol(_cstr(strtab, st_name, path, f"symbol {i}"), st_value, st_size,
+                           st_info >> 4, st_info & 0xF, st_other & 0x3, st_shndx))
+    if not syms:
+        syms = [Symbol("")]
+    return syms
+
+
+def _read_relocs(sec: Section, nsyms: int, bo: str, path) -> List[Relocation]:
+    rela = sec.type == SHT_RELA
+    size = 24 if rela else 16
+    if len(sec.data) % size:
+        raise ElfError(path, f"relocation section '{sec.name}' size {len(sec.data)} is not a multiple of {size}")
+    entry = struct.Struct(bo + ("QQq" if rela else "QQ"))
+    out = []
+    for i in range(len(sec.data) // size):
+        vals = entry.unpack_from(sec.data, i * size)
+        sym, rtype = vals[1] >> 32, vals[1] & 0xFFFFFFFF
+        if sym >= nsyms:
+            raise ElfError(path, f"relocation {i} in '{sec.name}' refers to symbol {sym}, out of range")
+        out.append(Relocation(vals[0], sym, rtype, vals[2] if rela else None))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+
+class _StrtabBuilder:
+    def __init__(self):
+        self.data = bytearray(b"\0")
+        self.offsets: Dict[str, int] = {"": 0}
+
+    def add(self, s: str) -> int:
+        off = self.offsets.get(s)
+        if off is None:
+            off = len(self.data)
+            self.data += s.encode("utf-8", "surrogateescape") + b"\0"
+            self.offsets[s] = off
+        return off
+
+
+def _write(obj: Object) -> bytes:
+    bo = "<" if obj.byteorder == "little" else ">"
+    sections = obj.sections
+    if not sections or sections[0].type != SHT_NULL:
+        raise ElfError(obj.path, "section 0 must be the null section")
+    idx_symtab = next((i for i, s in enumerate(sections) if s.type == SHT_SYMTAB), None)
+    idx_shstr = obj.shstrndx
+    if idx_shstr is None or not 0 < idx_shstr < len(sections) or sections[idx_shstr].type != SHT_STRTAB:
+        idx_shstr = next((i for i, s in enumerate(sections)
+                          if s.name in (".shstrtab", ".strtab") and s.type == SHT_STRTAB), None)
+    idx_strtab = None
+    if idx_symtab is not None:
+        link = sections[idx_symtab].link
+        if 0 < link < len(sections) and sections[link].type == SHT_STRTAB:
+            idx_strtab = link
+        else:
+            idx_strtab = next((i for i, s in enumerate(sections)
+                               if s.name == ".strtab" and s.type == SHT_STRTAB), None)
+        if idx_strtab is None:
+            raise ElfError(obj.path, "symbol table has no string table section (.strtab)")
+    if idx_shstr is None:
+        raise ElfError(obj.path, "no section name table (.shstrtab or .strtab)")
+
+    # Symbol table and its strings; locals must come first (sh_info = first non-local).
+    symtab = bytearray()
+    strtab = _StrtabBuilder()
+    first_global = len(obj.symbols)
+    sym_entry = struct.Struct(bo + "IBBHQQ")
+    for i, s in enumerate(obj.symbols):
+        if s.bind != STB_LOCAL and first_global == len(obj.symbols):
+            first_global = i
+        elif s.bind == STB_LOCAL and first_global < i:
+            raise ElfError(obj.path, f"local symbol '{s.name}' after global symbols")
+        symtab += sym_entry.pack(strtab.add(s.name) if s.name else 0, (s.bind << 4) | (s.type & 0xF),
+                                 s.visibility & 0x3, s.shndx, s.value, s.size)
+
+    shstr = strtab if idx_shstr == idx_strtab else _StrtabBuilder()
+    name_offs = [shstr.add(s.name) for s in sections]
+
+    contents: List[bytes] = []
+    for i, s in enumerate(sections):
+        if i == idx_symtab:
+            s.link, s.info, s.entsize, s.addralign = idx_strtab, first_global, 24, 8
+            contents.append(bytes(symtab))
+        elif i == idx_strtab or i == idx_shstr:
+            contents.append(b"")  # filled in below, once every name has been added
+        elif s.type in (SHT_REL, SHT_RELA):
+            rela = s.type == SHT_RELA
+            ent = struct.Struct(bo + ("QQq" if rela else "QQ"))
+            if idx_symtab is not None:
+                s.link = idx_symtab
+            s.entsize = 24 if rela else 16
+            s.addralign = 8
+            contents.append(b"".join(
+                ent.pack(r.offset, (r.symbol << 32) | r.type, *((r.addend or 0,) if rela else ()))
+                for r in s.relocs))
+        elif s.name == ".BTF" and obj.btf is not None:
+            contents.append(obj.btf.encode())
+        elif s.name == ".BTF.ext" and obj.btf_ext is not None:
+            if obj.btf is None:
+                raise ElfError(obj.path, ".BTF.ext without .BTF")
+            contents.append(obj.btf_ext.encode(obj.btf.strings))
+        elif s.type == SHT_NOBITS or i == 0:
+            contents.append(b"")
+        else:
+            contents.append(bytes(s.data))
+    # .BTF.ext may have added section names to .BTF's strings: encode .BTF after it.
+    if obj.btf is not None and obj.btf_ext is not None:
+        for i, s in enumerate(sections):
+            if s.name == ".BTF":
+                contents[i] = obj.btf.encode()
+
+    for i in (idx_strtab, idx_shstr):
+        if i is not None:
+            contents[i] = bytes(strtab.data if i == idx_strtab else shstr.data)
+
+    out = bytearray(64)
+    offsets = []
+    for i, s in enumerate(sections):
+        if i == 0:
+            offsets.append(0)
+            continue
+        align = max(s.addralign, 1)
+        pad = (-len(out)) % align
+        out += bytes(pad)
+        offsets.append(len(out))
+        out += contents[i]
+    out += bytes((-len(out)) % 8)
+    shoff = len(out)
+    sh_entry = struct.Struct(bo + "IIQQQQIIQQ")
+    for i, s in enumerate(sections):
+        size = s.nobits_size if s.type == SHT_NOBITS else len(contents[i])
+        if i == 0:
+            out += bytes(64)
+            continue
+        out += sh_entry.pack(name_offs[i], s.type, s.flags, 0, offsets[i], size, s.link, s.info,
+                             s.addralign, s.entsize)
+    ident = b"\x7fELF" + bytes([2, 1 if bo == "<" else 2, 1, 0]) + bytes(8)
+    header = ident + struct.pack(bo + "HHIQQQIHHHHHH", ET_REL, EM_BPF, 1, 0, 0, shoff, obj.e_flags,
+                                 64, 0, 0, 64, len(sections), idx_shstr)
+    out[:64] = header
+    return bytes(out)
