@@ -1,0 +1,171 @@
+"""`bpf-abi diff OLD NEW`: what NEW breaks or does wrong relative to the released OLD.
+
+OLD is a release; every version node in it is released. Rules (libbpf's README):
+nothing is removed within a major version, a released node never changes, new symbols go in
+one new node per release, and that node inherits the newest released one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, List, Optional, Set, Tuple
+
+from packaging.version import InvalidVersion, Version
+
+from .findings import Finding
+from .snapshot import Snapshot, SymbolRecord
+from .typediff import diff_types
+
+
+def _node_version(name: str) -> Optional[Version]:
+    m = re.search(r"_(\d+(?:\.\d+)*)$", name)
+    try:
+        return Version(m.group(1)) if m else None
+    except InvalidVersion:
+        return None
+
+
+def _major(soname: Optional[str]) -> Optional[str]:
+    m = re.search(r"\.so\.(\d+)", soname or "")
+    return m.group(1) if m else None
+
+
+def diff_snapshots(old: Snapshot, new: Snapshot, notes: Optional[List[str]] = None) -> List[Finding]:
+    notes = notes if notes is not None else []
+    out: List[Finding] = []
+    where = new.source
+
+    def add(code, message, symbol=None, node=None):
+        out.append(Finding(code, message, where, None, symbol, node))
+
+    new_major = False
+    if old.soname != new.soname:
+        add("soname-changed", f"SONAME changed from {old.soname} to {new.soname}")
+        new_major = _major(old.soname) != _major(new.soname)
+        if new_major:
+            notes.append(f"major version changed ({old.soname} -> {new.soname}): removals are not reported")
+
+    old_nodes = {v.name: v for v in old.versions}
+    new_nodes = {v.name: v for v in new.versions}
+    for name, node in old_nodes.items():
+        if name not in new_nodes:
+            if not new_major:
+                add("node-removed", f"version node {name} was removed: binaries that need it fail to load",
+                    node=name)
+        elif tuple(new_nodes[name].parents) != tuple(node.parents):
+            add("node-parent-changed", f"released node {name} inherited {' '.join(node.parents) or 'nothing'}, "
+                f"now {' '.join(new_nodes[name].parents) or 'nothing'}", node=name)
+    out += _new_node_findings(old, new, where)
+    out += _symbol_findings(old, new, where, new_major)
+    out += _alias_findings(old, new, where)
+    if old.types is not None and new.types is not None:
+        out += diff_types(old.types, new.types, where)
+    else:
+        missing = [s.source for s in (old, new) if s.types is None]
+        notes.append("types not compared: no DWARF debug info in " + " and ".join(missing))
+    return out
+
+
+def _newest(nodes: List[str]) -> Optional[str]:
+    versioned = [(v, n) for n in nodes if (v := _node_version(n)) is not None]
+    return max(versioned)[1] if versioned else (nodes[-1] if nodes else None)
+
+
+def _new_node_findings(old: Snapshot, new: Snapshot, where: str) -> List[Finding]:
+    old_names = old.version_names()
+    added = [v for v in new.versions if v.name not in set(old_names)]
+    out = []
+    if len(added) > 1:
+        out.append(Finding("multiple-new-nodes", f"{len(added)} new version nodes ({', '.join(v.name for v in added)});"
+                           " the ABI version bumps at most once per release", where))
+    expected_parent = _newest(old_names)
+    newest_old_version = _node_version(expected_parent) if expected_parent else None
+    for node in added:
+        version = _node_version(node.name)
+        if expected_parent is not None and tuple(node.parents) != (expected_parent,):
+            found = " ".join(node.parents) or "nothing"
+            out.append(Finding("new-node-parent", f"new node {node.name} inherits {found}; it must inherit "
+                               f"the newest released node {expected_parent}", where, node=node.name))
+        if version is not None and newest_old_version is not None and version <= newest_old_version:
+            out.append(Finding("new-node-order", f"new node {node.name} is not newer than the newest released "
+                               f"node {expected_parent}", where, node=node.name))
+        expected_parent = node.name
+        if version is not None:
+            newest_old_version = version
+    return out
+
+
+def _symbol_findings(old: Snapshot, new: Snapshot, where: str, new_major: bool) -> List[Finding]:
+    out = []
+    old_by_name, new_by_name = old.by_name(), new.by_name()
+    old_nodes = set(old.version_names())
+    old_versioned = any(r.version is not None for r in old.symbols.values())
+
+    def pair(records: List[SymbolRecord]) -> Dict[Optional[str], SymbolRecord]:
+        return {r.version: r for r in records}
+
+    for name in sorted(set(old_by_name) | set(new_by_name)):
+        before, after = pair(old_by_name.get(name, [])), pair(new_by_name.get(name, []))
+        for version, was in sorted(before.items(), key=lambda kv: kv[0] or ""):
+            now = after.get(version)
+            if now is None:
+                if new_major:
+                    continue
+                elsewhere = sorted(r.key for r in after.values())
+                if elsewhere:
+                    out.append(Finding("symbol-moved", f"{was.key} is gone, {name} is now {', '.join(elsewhere)}: "
+                                       f"binaries linked against {was.key} fail to load", where, None, name, version))
+                else:
+                    out.append(Finding("symbol-removed", f"{was.key} was removed: binaries using it fail to load; "
+                                       "nothing may be removed within a major version", where, None, name, version))
+                continue
+            if was.default != now.default:
+                if was.default:
+                    new_default = [r.key for r in after.values() if r.default]
+                    detail = (f"new links now bind {new_default[0]}" if new_default
+                              else f"{name} has no default version any more, so nothing can link against it")
+                    out.append(Finding("default-changed", f"{was.key} became the compat version {now.key}; {detail}",
+                                       where, None, name, version))
+                else:
+                    out.append(Finding("default-changed", f"compat version {was.key} became the default {now.key}",
+                                       where, None, name, version))
+            if was.kind != now.kind:
+                out.append(Finding("symbol-kind-changed", f"{now.key} was a {was.kind}, now a {now.kind}",
+                                   where, None, name, version))
+            elif was.size is not None and now.size is not None and was.size != now.size:
+                out.append(Finding("object-size-changed", f"{now.key} changed size from {was.size} to {now.size} "
+                                   "bytes: copy relocations in existing binaries break", where, None, name, version))
+        if before:
+            continue  # an existing name in a new version: reported above as moved, or deliberate
+        for version, now in sorted(after.items(), key=lambda kv: kv[0] or ""):
+            if version is None and old_versioned:
+                out.append(Finding("unversioned-new-symbol", f"new symbol {name} is exported without a version "
+                                   "node", where, None, name))
+            elif version in old_nodes:
+                out.append(Finding("new-symbol-in-released-node", f"new symbol {now.key} was added to {version}, "
+                                   "which is already released; put it in a new version node", where, None,
+                                   name, version))
+    return out
+
+
+def _alias_pairs(snap: Snapshot) -> Set[Tuple[str, str]]:
+    pairs = set()
+    for group in snap.aliases:
+        for i, a in enumerate(group):
+            for b in group[i + 1:]:
+                pairs.add(tuple(sorted((a, b))))
+    return pairs
+
+
+def _alias_findings(old: Snapshot, new: Snapshot, where: str) -> List[Finding]:
+    common = set(old.symbols) & set(new.symbols)
+    before = {p for p in _alias_pairs(old) if set(p) <= common}
+    after = {p for p in _alias_pairs(new) if set(p) <= common}
+    out = []
+    for a, b in sorted(before - after):
+        out.append(Finding("alias-removed", f"{a} and {b} were one function (aliases) and now are different "
+                           "code", where, None, a))
+    for a, b in sorted(after - before):
+        out.append(Finding("alias-added", f"{a} and {b} were different code and now are aliases of one "
+                           "function", where, None, a))
+    return out

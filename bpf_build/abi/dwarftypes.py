@@ -1,0 +1,303 @@
+"""The type surface of a library's exports, from DWARF: what callers compiled against its headers
+depend on.
+
+For every exported function (matched by address, so versioned internal names like
+``foo_v0_6_0`` exported as ``foo@@LIBBPF_0.6.0`` work) we record the return and parameter types;
+for exported variables their type. From those we walk to every struct, union and enum reachable
+through pointers, typedefs, arrays, members and function pointers.
+
+Types are spelled canonically (typedefs resolved, base type names normalised) so a renamed
+typedef or another compiler's spelling is not a change. A struct defined in a ``.c`` file is
+opaque to callers (libbpf's getters/setters convention), so its layout is not recorded.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from elftools.common.exceptions import ELFError, ELFParseError, DWARFError
+from elftools.elf.elffile import ELFFile
+
+from ..errors import AbiError
+from .elfread import ExportedSymbol
+
+RECORD_TAGS = {"DW_TAG_structure_type": "struct", "DW_TAG_union_type": "union", "DW_TAG_class_type": "struct"}
+ENUM_TAG = "DW_TAG_enumeration_type"
+DW_OP_ADDR = 0x03
+DW_OP_PLUS_UCONST = 0x23
+
+
+def normalise_base_name(name: str) -> str:
+    """'long unsigned int' (gcc) and 'unsigned long' (clang) are the same type."""
+    words = name.split()
+    if "char" in words or not ({"int", "long", "short", "signed", "unsigned"} & set(words)):
+        return " ".join(words)
+    if "__int128" in words:
+        return ("unsigned " if "unsigned" in words else "") + "__int128"
+    sign = "unsigned " if "unsigned" in words else ""
+    longs = words.count("long")
+    size = "short" if "short" in words else "long long" if longs >= 2 else "long" if longs == 1 else "int"
+    return sign + size
+
+
+def _name(die) -> Optional[str]:
+    attr = die.attributes.get("DW_AT_name")
+    return attr.value.decode("utf-8", "replace") if attr is not None else None
+
+
+def _int_attr(die, name: str) -> Optional[int]:
+    attr = die.attributes.get(name)
+    return attr.value if attr is not None and isinstance(attr.value, int) else None
+
+
+def _type_of(die):
+    return die.get_DIE_from_attribute("DW_AT_type") if "DW_AT_type" in die.attributes else None
+
+
+def _origin(die):
+    """The DIE that carries a subprogram's name and prototype (concrete instances point at it)."""
+    for _ in range(8):
+        for attr in ("DW_AT_abstract_origin", "DW_AT_specification"):
+            if attr in die.attributes:
+                die = die.get_DIE_from_attribute(attr)
+                break
+        else:
+            return die
+    return die
+
+
+class _Surface:
+    def __init__(self, dwarf):
+        self.dwarf = dwarf
+        self.definitions: Dict[Tuple[str, str], object] = {}  # (tag, name) -> complete definition
+        self.file_tables: Dict[int, Tuple[int, list]] = {}
+        self.records: Dict[str, dict] = {}
+        self.enums: Dict[str, Dict[str, int]] = {}
+        self.pending: List[Tuple[str, object]] = []
+        self.seen: set = set()
+
+    # -- where a type was declared ----------------------------------------------------------
+    def decl_file(self, die) -> Optional[str]:
+        index = _int_attr(die, "DW_AT_decl_file")
+        if index is None:
+            return None
+        cu = die.cu
+        if cu.cu_offset not in self.file_tables:
+            program = self.dwarf.line_program_for_CU(cu)
+            entries = list(program.header.file_entry) if program is not None else []
+            self.file_tables[cu.cu_offset] = (cu.header.version, entries)
+        version, entries = self.file_tables[cu.cu_offset]
+        i = index if version >= 5 else index - 1
+        if 0 <= i < len(entries):
+            return entries[i].name.decode("utf-8", "replace")
+        return None
+
+    def is_private(self, die) -> bool:
+        """Defined in a .c file: callers only ever see a forward declaration."""
+        path = self.decl_file(die)
+        return path is not None and not path.endswith((".h", ".hpp", ".hh"))
+
+    def is_kernel_uapi(self, die) -> bool:
+        path = self.decl_file(die) or ""
+        return "/uapi/" in path or path.startswith("linux/") or "/include/linux/" in path
+
+    # -- spelling -----------------------------------------------------------------------------
+    def spell(self, die, typedef_name: Optional[str] = None) -> str:
+        if die is None:
+            return "void"
+        tag = die.tag
+        if tag == "DW_TAG_base_type":
+            return normalise_base_name(_name(die) or "?")
+        if tag == "DW_TAG_unspecified_type":
+            return _name(die) or "void"
+        if tag in RECORD_TAGS or tag == ENUM_TAG:
+            return self.reach(die, typedef_name)
+        if tag == "DW_TAG_typedef":
+            return self.spell(_type_of(die), _name(die))
+        if tag in ("DW_TAG_pointer_type", "DW_TAG_reference_type", "DW_TAG_rvalue_reference_type"):
+            target = _type_of(die)
+            if target is not None and target.tag == "DW_TAG_subroutine_type":
+                return self.signature_text(target, "(*)")
+            return self.spell(target) + " *"
+        if tag in ("DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_atomic_type"):
+            qualifier = {"DW_TAG_const_type": "const", "DW_TAG_volatile_type": "volatile"}.get(tag, "_Atomic")
+            inner = self.spell(_type_of(die))
+            return f"{inner} {qualifier}" if inner.endswith("*") else f"{qualifier} {inner}"
+        if tag == "DW_TAG_restrict_type":
+            return self.spell(_type_of(die))  # restrict does not change the calling convention
+        if tag == "DW_TAG_array_type":
+            dims = ""
+            for sub in die.iter_children():
+                if sub.tag != "DW_TAG_subrange_type":
+                    continue
+                count = _int_attr(sub, "DW_AT_count")
+                upper = _int_attr(sub, "DW_AT_upper_bound")
+                if count is None and upper is not None:
+                    count = upper + 1
+                dims += f"[{count}]" if count is not None else "[]"
+            return f"{self.spell(_type_of(die))} {dims or '[]'}"
+        if tag == "DW_TAG_subroutine_type":
+            return self.signature_text(die, "")
+        return f"<{tag[7:].lower()}>"
+
+    def signature(self, die) -> Tuple[str, List[str]]:
+        params = []
+        for child in die.iter_children():
+            if child.tag == "DW_TAG_formal_parameter":
+                params.append(self.spell(_type_of(child)))
+            elif child.tag == "DW_TAG_unspecified_parameters":
+                params.append("...")
+        return self.spell(_type_of(die)), params
+
+    def signature_text(self, die, declarator: str) -> str:
+        returns, params = self.signature(die)
+        return f"{returns} {declarator}({', '.join(params) or 'void'})"
+
+    # -- records and enums --------------------------------------------------------------------
+    def reach(self, die, typedef_name: Optional[str]) -> str:
+        tag = die.tag
+        kind = "enum" if tag == ENUM_TAG else RECORD_TAGS[tag]
+        name = _name(die)
+        if name is None:
+            if typedef_name is None:
+                return f"{kind} <anonymous>"
+            key = f"{kind} <{typedef_name}>"
+        else:
+            key = f"{kind} {name}"
+        if "DW_AT_declaration" in die.attributes and name is not None:
+            die = self.definitions.get((tag, name), die)
+        if key not in self.seen and "DW_AT_declaration" not in die.attributes:
+            self.seen.add(key)
+            self.pending.append((key, die))
+        return key
+
+    def drain(self) -> None:
+        """Describe reachable types breadth-first; describing one may reach more."""
+        while self.pending:
+            key, die = self.pending.pop(0)
+            if die.tag == ENUM_TAG:
+                self.enums[key] = {(_name(e) or "?"): int(e.attributes["DW_AT_const_value"].value)
+                                   for e in die.iter_children()
+                                   if e.tag == "DW_TAG_enumerator" and "DW_AT_const_value" in e.attributes}
+            elif not self.is_private(die):
+                self.records[key] = self.describe_record(die)
+
+    def describe_record(self, die) -> dict:
+        fields: List[list] = []
+        self.add_members(die, 0, fields)
+        entry = {"size": _int_attr(die, "DW_AT_byte_size") or 0, "fields": fields}
+        first = next((c for c in die.iter_children() if c.tag == "DW_TAG_member"), None)
+        if die.tag != "DW_TAG_union_type" and first is not None and _name(first) == "sz" \
+                and self.spell(_type_of(first)) == "unsigned long":
+            entry["extensible"] = "opts"  # libbpf opts: callers pass sizeof, the struct grows at its end
+        elif self.is_kernel_uapi(die):
+            entry["extensible"] = "uapi"  # kernel UAPI structs grow at their end, sized by the caller
+        return entry
+
+    def add_members(self, die, base_bits: int, fields: List[list]) -> None:
+        for member in die.iter_children():
+            if member.tag != "DW_TAG_member":
+                continue
+            bits = base_bits + self.member_bit_offset(member)
+            mtype = _type_of(member)
+            name = _name(member)
+            bit_size = _int_attr(member, "DW_AT_bit_size")
+            if name is None and mtype is not None and mtype.tag in RECORD_TAGS and _name(mtype) is None:
+                self.add_members(mtype, bits, fields)  # anonymous struct/union: its members are ours
+                continue
+            if name is None:
+                continue  # unnamed bitfield padding
+            spelled = self.spell(mtype) + (f":{bit_size}" if bit_size else "")
+            offset = bits // 8 if bits % 8 == 0 else f"{bits // 8}.{bits % 8}"
+            fields.append([name, offset, spelled])
+
+    @staticmethod
+    def member_bit_offset(member) -> int:
+        if "DW_AT_data_bit_offset" in member.attributes:
+            return member.attributes["DW_AT_data_bit_offset"].value
+        attr = member.attributes.get("DW_AT_data_member_location")
+        byte = 0
+        if attr is not None:
+            if isinstance(attr.value, int):
+                byte = attr.value
+            elif isinstance(attr.value, list) and attr.value and attr.value[0] == DW_OP_PLUS_UCONST:
+                byte = _uleb(attr.value[1:])
+        bits = byte * 8
+        old_bit_offset = _int_attr(member, "DW_AT_bit_offset")  # DWARF 2/3, big-endian numbering
+        if old_bit_offset is not None:
+            storage = (_int_attr(member, "DW_AT_byte_size") or 0) * 8
+            bits += storage - old_bit_offset - (_int_attr(member, "DW_AT_bit_size") or 0)
+        return bits
+
+
+def _uleb(data: List[int]) -> int:
+    value, shift = 0, 0
+    for b in data:
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            break
+    return value
+
+
+def _variable_address(die, address_size: int) -> Optional[int]:
+    attr = die.attributes.get("DW_AT_location")
+    if attr is None or not isinstance(attr.value, list) or len(attr.value) != 1 + address_size:
+        return None
+    if attr.value[0] != DW_OP_ADDR:
+        return None
+    return int.from_bytes(bytes(attr.value[1:]), "little" if die.dwarfinfo.config.little_endian else "big")
+
+
+def read_type_surface(path, exports: Iterable[ExportedSymbol]) -> Optional[dict]:
+    """The exports' types, or None when the library has no DWARF debug info."""
+    path = os.fspath(path)
+    functions_at: Dict[int, List[ExportedSymbol]] = {}
+    variables_at: Dict[int, List[ExportedSymbol]] = {}
+    for sym in exports:
+        table = functions_at if sym.kind in ("func", "ifunc") else variables_at
+        table.setdefault(sym.address, []).append(sym)
+    try:
+        with open(path, "rb") as f:
+            elf = ELFFile(f)
+            if not elf.has_dwarf_info() or elf.get_section_by_name(".debug_info") is None:
+                return None
+            dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
+            return _collect(dwarf, functions_at, variables_at, elf.elfclass // 8)
+    except OSError as e:
+        raise AbiError(path, f"cannot read: {e.strerror or e}") from None
+    except (ELFError, ELFParseError, DWARFError, KeyError, IndexError, ValueError, AssertionError) as e:
+        raise AbiError(path, f"malformed DWARF debug info ({type(e).__name__}: {e})") from None
+
+
+def _collect(dwarf, functions_at, variables_at, address_size: int) -> dict:
+    surface = _Surface(dwarf)
+    found_functions: List[Tuple[ExportedSymbol, object]] = []
+    found_variables: List[Tuple[ExportedSymbol, object]] = []
+    for cu in dwarf.iter_CUs():
+        for die in cu.iter_DIEs():
+            tag = die.tag
+            if (tag in RECORD_TAGS or tag == ENUM_TAG) and "DW_AT_declaration" not in die.attributes:
+                name = _name(die)
+                if name is not None:
+                    surface.definitions.setdefault((tag, name), die)
+            elif tag == "DW_TAG_subprogram":
+                low_pc = die.attributes.get("DW_AT_low_pc")
+                if low_pc is not None and isinstance(low_pc.value, int) and low_pc.value in functions_at:
+                    for sym in functions_at.pop(low_pc.value):
+                        found_functions.append((sym, _origin(die)))
+            elif tag == "DW_TAG_variable" and variables_at:
+                address = _variable_address(die, address_size)
+                if address is not None and address in variables_at:
+                    for sym in variables_at.pop(address):
+                        found_variables.append((sym, _origin(die)))
+    functions, variables = {}, {}
+    for sym, die in found_functions:
+        returns, params = surface.signature(die)
+        functions[sym.key] = {"returns": returns, "params": params}
+    for sym, die in found_variables:
+        variables[sym.key] = surface.spell(_type_of(die))
+    surface.drain()
+    return {"functions": functions, "variables": variables,
+            "records": surface.records, "enums": surface.enums}

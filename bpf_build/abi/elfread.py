@@ -1,0 +1,208 @@
+"""What a shared library really exports, and what relocatable objects define, read with lief.
+
+A dynamic symbol is *exported* when it is defined (not UND), GLOBAL/WEAK/GNU_UNIQUE, has default
+or protected visibility, and its .gnu.version entry is not 0 (local). Its version comes from
+.gnu.version: index 1 means unversioned, bit 15 marks a compat (``name@V``) rather than the
+default (``name@@V``) definition. The ABS symbols ld emits for each version definition are not
+exports.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import lief
+
+from ..errors import AbiError
+from ..fileio import read_bytes
+
+lief.logging.disable()  # lief logs to stderr on malformed input; we raise AbiError instead
+
+ET_NAMES = {0: "NONE", 1: "REL (relocatable object)", 2: "EXEC (executable)", 3: "DYN", 4: "CORE"}
+ET_REL, ET_DYN = 1, 3
+SHN_UNDEF, SHN_ABS, SHN_COMMON = 0, 0xFFF1, 0xFFF2
+VERSYM_HIDDEN = 0x8000
+VER_FLG_BASE = 0x1
+EXPORTED_BINDINGS = {"GLOBAL", "WEAK", "GNU_UNIQUE"}
+EXPORTED_VISIBILITY = {"DEFAULT", "PROTECTED"}
+KIND_NAMES = {"FUNC": "func", "OBJECT": "object", "TLS": "tls", "GNU_IFUNC": "ifunc", "NOTYPE": "notype"}
+
+
+@dataclass(frozen=True)
+class ExportedSymbol:
+    name: str
+    version: Optional[str]  # None: exported without a version
+    default: bool  # name@@version (True) or compat name@version (False)
+    kind: str  # func, object, tls, ifunc, notype
+    size: int
+    address: int
+    section: int
+
+    @property
+    def key(self) -> str:
+        """The spelling users see in `readelf --dyn-syms`: name@@V, name@V or name."""
+        if self.version is None:
+            return self.name
+        return f"{self.name}{'@@' if self.default else '@'}{self.version}"
+
+
+@dataclass(frozen=True)
+class VersionDefinition:
+    name: str
+    parents: Tuple[str, ...]
+    index: int
+
+
+@dataclass
+class SharedLibrary:
+    path: str
+    soname: Optional[str]
+    versions: List[VersionDefinition]
+    exports: List[ExportedSymbol]
+    # Names defined in the library but not exported, from .symtab when not stripped: name -> why.
+    unexported: Dict[str, str] = field(default_factory=dict)
+    has_symtab: bool = False
+
+    def export_names(self) -> List[str]:
+        return sorted({s.name for s in self.exports})
+
+
+@dataclass(frozen=True)
+class ObjectSymbol:
+    name: str  # without any .symver suffix
+    path: str
+    visibility: str  # DEFAULT, PROTECTED, HIDDEN, INTERNAL
+    binding: str
+
+
+def _enum_name(value) -> str:
+    return str(value).rsplit(".", 1)[-1]
+
+
+def _elf_header(path: str, raw: bytes) -> int:
+    """Validate the ELF identification ourselves so any non-ELF input is one clear error."""
+    if len(raw) < 4 or raw[:4] != b"\x7fELF":
+        raise AbiError(path, "not an ELF file")
+    if len(raw) < 0x14 or raw[4] not in (1, 2) or raw[5] not in (1, 2):
+        raise AbiError(path, "malformed ELF file (bad identification or truncated header)")
+    endian = "<" if raw[5] == 1 else ">"
+    (e_type,) = struct.unpack_from(endian + "H", raw, 0x10)
+    return e_type
+
+
+def _parse(path: str, raw: bytes):
+    try:
+        binary = lief.ELF.parse(raw)
+    except Exception as e:  # lief raises assorted errors on corrupt files
+        raise AbiError(path, f"malformed ELF file ({e})") from None
+    if binary is None:
+        raise AbiError(path, "malformed ELF file (lief cannot parse it)")
+    return binary
+
+
+def read_shared_library(path) -> SharedLibrary:
+    path = os.fspath(path)
+    raw = read_bytes(path, AbiError)
+    e_type = _elf_header(path, raw)
+    if e_type != ET_DYN:
+        raise AbiError(path, f"not a shared library (ELF type {ET_NAMES.get(e_type, e_type)})")
+    binary = _parse(path, raw)
+    try:
+        return _read_library(path, binary)
+    except AbiError:
+        raise
+    except Exception as e:
+        raise AbiError(path, f"malformed ELF file ({type(e).__name__}: {e})") from None
+
+
+def _read_library(path: str, binary) -> SharedLibrary:
+    soname = None
+    for entry in binary.dynamic_entries:
+        if _enum_name(entry.tag) == "SONAME":
+            soname = entry.name
+    versions, index_to_name = [], {}
+    for d in binary.symbols_version_definition:
+        names = [aux.name for aux in d.auxiliary_symbols]
+        if not names:
+            raise AbiError(path, f"malformed .gnu.version_d: definition {d.ndx} has no name")
+        index_to_name[d.ndx] = names[0]
+        if d.flags & VER_FLG_BASE:
+            continue  # the file's own name (the SONAME), not an ABI node
+        versions.append(VersionDefinition(names[0], tuple(names[1:]), d.ndx))
+    node_names = {v.name for v in versions}
+
+    exports = []
+    dynamic_names = set()
+    for sym in binary.dynamic_symbols:
+        if not sym.name:
+            continue
+        dynamic_names.add(sym.name)
+        if sym.shndx == SHN_UNDEF:
+            continue
+        if _enum_name(sym.binding) not in EXPORTED_BINDINGS:
+            continue
+        if _enum_name(sym.visibility) not in EXPORTED_VISIBILITY:
+            continue
+        versym = sym.symbol_version.value if sym.symbol_version is not None else 1
+        index = versym & ~VERSYM_HIDDEN
+        if index == 0:
+            continue  # versioned local: not visible to the dynamic linker
+        version = None
+        if index != 1:
+            version = index_to_name.get(index)
+            if version is None:
+                raise AbiError(path, f"malformed .gnu.version: {sym.name} uses undefined version index {index}")
+        if sym.shndx == SHN_ABS and sym.value == 0 and sym.name == version and sym.name in node_names:
+            continue  # ld's marker symbol for a version definition
+        exports.append(ExportedSymbol(
+            name=sym.name,
+            version=version,
+            default=not (versym & VERSYM_HIDDEN),
+            kind=KIND_NAMES.get(_enum_name(sym.type), _enum_name(sym.type).lower()),
+            size=int(sym.size),
+            address=int(sym.value),
+            section=int(sym.shndx),
+        ))
+    exports.sort(key=lambda s: (s.name, s.version or "", s.default))
+
+    unexported: Dict[str, str] = {}
+    symtab = list(binary.symtab_symbols)
+    for sym in symtab:
+        if not sym.name or sym.shndx == SHN_UNDEF or sym.name in dynamic_names:
+            continue
+        if _enum_name(sym.type) not in ("FUNC", "OBJECT", "TLS", "GNU_IFUNC"):
+            continue
+        name = sym.name.split("@", 1)[0]
+        vis = _enum_name(sym.visibility)
+        if vis in ("HIDDEN", "INTERNAL"):
+            unexported.setdefault(name, "defined with hidden visibility")
+        elif _enum_name(sym.binding) == "LOCAL":
+            unexported.setdefault(name, "defined but not exported (hidden visibility, static, or local in the version script)")
+    return SharedLibrary(path, soname, versions, exports, unexported, has_symtab=bool(symtab))
+
+
+def read_object_symbols(path) -> List[ObjectSymbol]:
+    """Global definitions of a relocatable object (.o), with their visibility."""
+    path = os.fspath(path)
+    raw = read_bytes(path, AbiError)
+    e_type = _elf_header(path, raw)
+    if e_type != ET_REL:
+        raise AbiError(path, f"not a relocatable object (ELF type {ET_NAMES.get(e_type, e_type)})")
+    binary = _parse(path, raw)
+    out = []
+    try:
+        for sym in binary.symtab_symbols:
+            if not sym.name or sym.shndx == SHN_UNDEF:
+                continue
+            if _enum_name(sym.binding) not in EXPORTED_BINDINGS:
+                continue
+            if _enum_name(sym.type) not in ("FUNC", "OBJECT", "TLS", "GNU_IFUNC", "NOTYPE"):
+                continue
+            out.append(ObjectSymbol(sym.name.split("@", 1)[0], path, _enum_name(sym.visibility),
+                                    _enum_name(sym.binding)))
+    except Exception as e:
+        raise AbiError(path, f"malformed ELF file ({type(e).__name__}: {e})") from None
+    return out

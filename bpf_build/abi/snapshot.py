@@ -1,0 +1,189 @@
+"""The comparable ABI of one library, from a .so or from a committed JSON baseline.
+
+The baseline is written for review in pull requests: keys sorted, one symbol (or type) per line,
+nothing that changes between two builds of the same source (no addresses, no function sizes,
+no paths), so an unchanged ABI dumps byte-identical JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from ..errors import AbiError
+from ..fileio import read_bytes
+from .dwarftypes import read_type_surface
+from .elfread import SharedLibrary, read_shared_library
+
+FORMAT_KEY = "bpf_abi_baseline"
+FORMAT_VERSION = 1
+TYPE_SECTIONS = ("enums", "functions", "records", "variables")
+
+
+@dataclass(frozen=True)
+class SymbolRecord:
+    name: str
+    version: Optional[str]
+    default: bool
+    kind: str
+    size: Optional[int] = None  # data objects only: copy relocations bake their size into binaries
+
+    @property
+    def key(self) -> str:
+        if self.version is None:
+            return self.name
+        return f"{self.name}{'@@' if self.default else '@'}{self.version}"
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    name: str
+    parents: Tuple[str, ...]
+
+
+@dataclass
+class Snapshot:
+    source: str
+    soname: Optional[str]
+    versions: List[NodeRecord]
+    symbols: Dict[str, SymbolRecord]  # by key (name@@V)
+    aliases: List[Tuple[str, ...]] = field(default_factory=list)
+    types: Optional[dict] = None  # None: no debug info (or not read)
+
+    def version_names(self) -> List[str]:
+        return [v.name for v in self.versions]
+
+    def by_name(self) -> Dict[str, List[SymbolRecord]]:
+        out: Dict[str, List[SymbolRecord]] = {}
+        for rec in self.symbols.values():
+            out.setdefault(rec.name, []).append(rec)
+        return out
+
+
+def snapshot_from_library(lib: SharedLibrary, with_types: bool = True) -> Snapshot:
+    symbols = {}
+    at_address: Dict[Tuple[int, int], List[str]] = {}
+    for sym in lib.exports:
+        size = sym.size if sym.kind in ("object", "tls") else None
+        rec = SymbolRecord(sym.name, sym.version, sym.default, sym.kind, size)
+        symbols[rec.key] = rec
+        if sym.address:
+            at_address.setdefault((sym.section, sym.address), []).append(rec.key)
+    aliases = sorted(tuple(sorted(keys)) for keys in at_address.values() if len(keys) > 1)
+    types = read_type_surface(lib.path, lib.exports) if with_types else None
+    return Snapshot(lib.path, lib.soname, [NodeRecord(v.name, v.parents) for v in lib.versions],
+                    symbols, aliases, types)
+
+
+# -- JSON ---------------------------------------------------------------------------------------
+
+def _line(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(", ", ": "), ensure_ascii=False)
+
+
+def _dict_block(mapping: dict, indent: str) -> str:
+    if not mapping:
+        return "{}"
+    rows = [f"{indent}  {_line(k)}: {_line(mapping[k])}" for k in sorted(mapping)]
+    return "{\n" + ",\n".join(rows) + f"\n{indent}}}"
+
+
+def _list_block(items: list, indent: str) -> str:
+    if not items:
+        return "[]"
+    return "[\n" + ",\n".join(f"{indent}  {_line(i)}" for i in items) + f"\n{indent}]"
+
+
+def snapshot_to_json(snap: Snapshot) -> str:
+    symbols = {}
+    for key, rec in snap.symbols.items():
+        entry = {"kind": rec.kind}
+        if rec.size is not None:
+            entry["size"] = rec.size
+        symbols[key] = entry
+    top = {
+        FORMAT_KEY: _line(FORMAT_VERSION),
+        "aliases": _list_block([list(a) for a in snap.aliases], "  "),
+        "soname": _line(snap.soname),
+        "symbols": _dict_block(symbols, "  "),
+        "versions": _list_block([{"name": v.name, "parents": list(v.parents)} for v in snap.versions], "  "),
+    }
+    if snap.types is None:
+        top["types"] = "null"
+    else:
+        sections = [f'    {_line(s)}: {_dict_block(snap.types.get(s, {}), "    ")}' for s in TYPE_SECTIONS]
+        top["types"] = "{\n" + ",\n".join(sections) + "\n  }"
+    return "{\n" + ",\n".join(f"  {_line(k)}: {top[k]}" for k in sorted(top)) + "\n}\n"
+
+
+def _bad(path: str, reason: str) -> AbiError:
+    return AbiError(path, f"not a bpf-abi baseline: {reason}")
+
+
+def snapshot_from_json(text: str, path: str) -> Snapshot:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise AbiError(f"{path}:{e.lineno}", f"invalid JSON: {e.msg}") from None
+    if not isinstance(data, dict) or data.get(FORMAT_KEY) != FORMAT_VERSION:
+        raise _bad(path, f'expected an object with "{FORMAT_KEY}": {FORMAT_VERSION} (written by bpf-abi dump)')
+    try:
+        soname = data.get("soname")
+        if soname is not None and not isinstance(soname, str):
+            raise ValueError("soname must be a string or null")
+        versions = [NodeRecord(str(v["name"]), tuple(str(p) for p in v["parents"])) for v in data["versions"]]
+        symbols = {}
+        for key, entry in data["symbols"].items():
+            rec = _symbol_from_key(key, entry)
+            symbols[rec.key] = rec
+        aliases = [tuple(str(k) for k in group) for group in data.get("aliases", [])]
+        types = data.get("types")
+        if types is not None:
+            if not isinstance(types, dict) or not all(isinstance(types.get(s, {}), dict) for s in TYPE_SECTIONS):
+                raise ValueError('"types" must be null or an object of ' + ", ".join(TYPE_SECTIONS))
+            types = {s: types.get(s, {}) for s in TYPE_SECTIONS}
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise _bad(path, f"{type(e).__name__}: {e}") from None
+    known = set(symbols)
+    for group in aliases:
+        for key in group:
+            if key not in known:
+                raise _bad(path, f"alias {key!r} is not in symbols")
+    return Snapshot(path, soname, versions, symbols, aliases, types)
+
+
+def _symbol_from_key(key: str, entry: dict) -> SymbolRecord:
+    if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
+        raise ValueError(f"symbol {key!r} needs a \"kind\"")
+    if "@@" in key:
+        name, version = key.split("@@", 1)
+        default = True
+    elif "@" in key:
+        name, version = key.split("@", 1)
+        default = False
+    else:
+        name, version, default = key, None, True
+    size = entry.get("size")
+    if size is not None and not isinstance(size, int):
+        raise ValueError(f"symbol {key!r}: size must be an integer")
+    return SymbolRecord(name, version, default, entry["kind"], size)
+
+
+def load_snapshot(path, with_types: bool = True) -> Snapshot:
+    """A .so (read now) or a JSON baseline, told apart by content, not by file name."""
+    path = os.fspath(path)
+    raw = read_bytes(path, AbiError)
+    if raw.startswith(b"\x7fELF"):
+        return snapshot_from_library(read_shared_library(path), with_types)
+    if raw.lstrip()[:1] == b"{":
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _bad(path, "not UTF-8 text") from None
+        snap = snapshot_from_json(text, path)
+        if not with_types:
+            snap.types = None
+        return snap
+    raise AbiError(path, "neither an ELF shared library nor a bpf-abi JSON baseline")
