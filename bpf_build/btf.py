@@ -484,12 +484,16 @@ def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringT
     u32x2 = struct.Struct(bo + "II").unpack_from
     i32x2 = struct.Struct(bo + "Ii").unpack_from
     get = strings.get
+    names = strings._index().get  # exact string starts: the common case, one dict lookup
     end = start + length
     pos = start
     types: List[BtfType] = []
     tid = first_id
 
     def name_of(off: int, what: str) -> str:
+        s = names(off)
+        if s is not None:
+            return s
         s = get(off)
         if s is None:
             raise BtfError(path, f"type [{tid}]: {what} name offset {off} is outside the string table")
@@ -508,7 +512,8 @@ def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringT
         kflag = bool(info >> 31)
         if kind == 0 or kind > MAX_KIND:
             raise BtfError(path, f"type [{tid}]: unknown BTF kind {kind}")
-        t = BtfType(kind, name_of(name_off, "type"), name_off=name_off, kflag=kflag)
+        n = names(name_off)
+        t = BtfType(kind, n if n is not None else name_of(name_off, "type"), name_off=name_off, kflag=kflag)
         if kind in SIZED_KINDS:
             t.size = size_type
         elif kind == ARRAY:
@@ -533,11 +538,13 @@ def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringT
             for _ in range(vlen):
                 m_name, m_type, m_off = u32x3(data, pos)
                 pos += 12
+                n = names(m_name)
+                if n is None:
+                    n = name_of(m_name, "member")
                 if kflag:
-                    members.append(Member(name_of(m_name, "member"), m_type, m_off & 0xFFFFFF,
-                                          m_off >> 24, m_name))
+                    members.append(Member(n, m_type, m_off & 0xFFFFFF, m_off >> 24, m_name))
                 else:
-                    members.append(Member(name_of(m_name, "member"), m_type, m_off, 0, m_name))
+                    members.append(Member(n, m_type, m_off, 0, m_name))
         elif kind == ENUM:
             need(8 * vlen)
             unpack = i32x2 if kflag else u32x2
@@ -559,7 +566,8 @@ def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringT
             for _ in range(vlen):
                 p_name, p_type = u32x2(data, pos)
                 pos += 8
-                t.params.append(Param(name_of(p_name, "parameter"), p_type, p_name))
+                n = names(p_name)
+                t.params.append(Param(n if n is not None else name_of(p_name, "parameter"), p_type, p_name))
         elif kind == VAR:
             need(4)
             (t.linkage,) = u32(data, pos)

@@ -1,0 +1,36 @@
+"""In CI a skipped kernel/oracle test fails the run, so a broken machine cannot pass silently."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def _run(tmp_path, ci: bool):
+    shutil.copy(HERE / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "test_sample.py").write_text(
+        "import pytest\n"
+        "@pytest.mark.kernel\n"
+        "def test_needs_kernel():\n    pytest.skip('pretend the kernel is missing')\n"
+        "def test_plain_skip():\n    pytest.skip('fine anywhere')\n")
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    if ci:
+        env["CI"] = "true"
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                           "-c", os.devnull, "--rootdir", str(tmp_path), str(tmp_path)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+
+
+def test_kernel_skip_fails_in_ci(tmp_path):
+    r = _run(tmp_path, ci=True)
+    assert r.returncode == 1, r.stdout
+    assert "1 failed" in r.stdout and "1 skipped" in r.stdout
+
+
+def test_kernel_skip_is_a_skip_outside_ci(tmp_path):
+    r = _run(tmp_path, ci=False)
+    assert r.returncode == 0, r.stdout
+    assert "2 skipped" in r.stdout
