@@ -69,11 +69,12 @@ def check_nodes(script: VersionScript, prefix: str) -> List[Finding]:
             add("anonymous-node", node, f"anonymous version node; name it {prefix}_x.y.z")
         elif version is None:
             add("bad-node-name", node, f"version node {node.name} is not named {prefix}_x.y.z")
-        if node.name is not None and node.name in seen:
+        duplicate = node.name is not None and node.name in seen
+        if duplicate:
             add("duplicate-node", node, f"version node {node.name} is defined twice (first at line {seen[node.name].line})")
         elif node.name is not None:
             seen[node.name] = node
-        if version is not None and previous_version is not None and version <= previous_version:
+        if not duplicate and version is not None and previous_version is not None and version <= previous_version:
             add("node-order", node, f"{node.name} is not newer than the node before it, "
                 f"{previous.name} (line {previous.line}); nodes must be in increasing version order")
 

@@ -43,7 +43,8 @@ def diff_snapshots(old: Snapshot, new: Snapshot, notes: Optional[List[str]] = No
         add("soname-changed", f"SONAME changed from {old.soname} to {new.soname}")
         new_major = _major(old.soname) != _major(new.soname)
         if new_major:
-            notes.append(f"major version changed ({old.soname} -> {new.soname}): removals are not reported")
+            notes.append(f"major version changed ({old.soname} -> {new.soname}): removals and type changes "
+                         "are allowed and not reported")
 
     old_nodes = {v.name: v for v in old.versions}
     new_nodes = {v.name: v for v in new.versions}
@@ -59,7 +60,8 @@ def diff_snapshots(old: Snapshot, new: Snapshot, notes: Optional[List[str]] = No
     out += _symbol_findings(old, new, where, new_major)
     out += _alias_findings(old, new, where)
     if old.types is not None and new.types is not None:
-        out += diff_types(old.types, new.types, where)
+        if not new_major:
+            out += diff_types(old.types, new.types, where)
     else:
         missing = [s.source for s in (old, new) if s.types is None]
         notes.append("types not compared: no DWARF debug info in " + " and ".join(missing))

@@ -71,7 +71,7 @@ class _Surface:
     def __init__(self, dwarf):
         self.dwarf = dwarf
         self.definitions: Dict[Tuple[str, str], object] = {}  # (tag, name) -> complete definition
-        self.file_tables: Dict[int, Tuple[int, list]] = {}
+        self.file_tables: Dict[int, List[Optional[str]]] = {}
         self.records: Dict[str, dict] = {}
         self.enums: Dict[str, Dict[str, int]] = {}
         self.pending: List[Tuple[str, object]] = []
@@ -84,14 +84,23 @@ class _Surface:
             return None
         cu = die.cu
         if cu.cu_offset not in self.file_tables:
-            program = self.dwarf.line_program_for_CU(cu)
-            entries = list(program.header.file_entry) if program is not None else []
-            self.file_tables[cu.cu_offset] = (cu.header.version, entries)
-        version, entries = self.file_tables[cu.cu_offset]
-        i = index if version >= 5 else index - 1
-        if 0 <= i < len(entries):
-            return entries[i].name.decode("utf-8", "replace")
-        return None
+            self.file_tables[cu.cu_offset] = self.file_table(cu)
+        files = self.file_tables[cu.cu_offset]
+        return files[index] if 0 <= index < len(files) else None
+
+    def file_table(self, cu) -> List[Optional[str]]:
+        """decl_file index -> 'directory/name' (DWARF 5 counts from 0, older versions from 1)."""
+        program = self.dwarf.line_program_for_CU(cu)
+        if program is None:
+            return []
+        dirs = [d.decode("utf-8", "replace") for d in program.header.include_directory]
+        version = program.header.version
+        files: List[Optional[str]] = [] if version >= 5 else [None]
+        for entry in program.header.file_entry:
+            name = entry.name.decode("utf-8", "replace")
+            d = entry.dir_index if version >= 5 else entry.dir_index - 1
+            files.append(f"{dirs[d]}/{name}" if 0 <= d < len(dirs) and not name.startswith("/") else name)
+        return files
 
     def is_private(self, die) -> bool:
         """Defined in a .c file: callers only ever see a forward declaration."""
@@ -100,7 +109,7 @@ class _Surface:
 
     def is_kernel_uapi(self, die) -> bool:
         path = self.decl_file(die) or ""
-        return "/uapi/" in path or path.startswith("linux/") or "/include/linux/" in path
+        return "/uapi/" in path or path.startswith(("linux/", "/usr/include/linux/"))
 
     # -- spelling -----------------------------------------------------------------------------
     def spell(self, die, typedef_name: Optional[str] = None) -> str:
@@ -195,7 +204,7 @@ class _Surface:
             entry["extensible"] = "uapi"  # kernel UAPI structs grow at their end, sized by the caller
         return entry
 
-    def add_members(self, die, base_bits: int, fields: List[list]) -> None:
+    def add_members(self, die, base_bits: int, fields: List[list], prefix: str = "") -> None:
         for member in die.iter_children():
             if member.tag != "DW_TAG_member":
                 continue
@@ -203,14 +212,16 @@ class _Surface:
             mtype = _type_of(member)
             name = _name(member)
             bit_size = _int_attr(member, "DW_AT_bit_size")
-            if name is None and mtype is not None and mtype.tag in RECORD_TAGS and _name(mtype) is None:
-                self.add_members(mtype, bits, fields)  # anonymous struct/union: its members are ours
+            if mtype is not None and mtype.tag in RECORD_TAGS and _name(mtype) is None:
+                # An anonymous struct/union has no name to be compared by, so its members are
+                # listed as ours: unnamed ones as they are, named ones as member.field.
+                self.add_members(mtype, bits, fields, prefix + (f"{name}." if name else ""))
                 continue
             if name is None:
                 continue  # unnamed bitfield padding
             spelled = self.spell(mtype) + (f":{bit_size}" if bit_size else "")
             offset = bits // 8 if bits % 8 == 0 else f"{bits // 8}.{bits % 8}"
-            fields.append([name, offset, spelled])
+            fields.append([prefix + name, offset, spelled])
 
     @staticmethod
     def member_bit_offset(member) -> int:
