@@ -69,6 +69,10 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _finish(outcome: Outcome, fmt: str) -> int:
     sys.stdout.write(render(outcome, fmt))
     return 0 if outcome.clean else 1
@@ -88,7 +92,7 @@ def cmd_check(args) -> int:
     inputs = CheckInputs(script, library, objects, release, source,
                          NamingPolicy.from_options(args.prefix, args.object), args.node_prefix)
     outcome = Outcome("check", run_check(inputs))
-    outcome.summary = f"{len(library.exports)} exported symbols, {len(script.nodes)} version nodes"
+    outcome.summary = f"{len(library.exports)} exported symbols, {_count(len(script.nodes), 'version node')}"
     if release is not None:
         outcome.summary += f", release {format_release(release)}"
     return _finish(outcome, args.format)
@@ -101,7 +105,7 @@ def cmd_diff(args) -> int:
     outcome.findings = diff_snapshots(old, new, outcome.notes)
     if args.no_types:
         outcome.notes[:] = [n for n in outcome.notes if not n.startswith("types not compared")]
-    outcome.summary = f"{len(new.symbols)} symbols, {len(new.versions)} version nodes"
+    outcome.summary = f"{len(new.symbols)} symbols, {_count(len(new.versions), 'version node')}"
     return _finish(outcome, args.format)
 
 

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * libbpfbuild: run light-skeleton loader programs from any language with a C FFI.
+ *
+ * A loader program is a BPF_PROG_TYPE_SYSCALL program plus a data blob (bpf_attr's, BTF,
+ * map values, program instructions) that replays libbpf's loading steps through the
+ * bpf_sys_bpf() helper. Running it creates the maps and programs and writes their fds into
+ * the ctx buffer the caller supplied; read them back with bpf_loader__fd().
+ *
+ * Errors: functions returning a pointer return NULL and set errno; functions returning int
+ * return a negative errno (and set errno). libbpf_build_errstr() says which step failed.
+ */
+#ifndef __LIBBPFBUILD_BPF_LOADER_H
+#define __LIBBPFBUILD_BPF_LOADER_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef LIBBPF_BUILD_API
+#define LIBBPF_BUILD_API __attribute__((visibility("default")))
+#endif
+
+/* The release; the newest node of libbpf.map is LIBBPF_<MAJOR>.<MINOR>.0. */
+#define LIBBPF_BUILD_MAJOR_VERSION 0
+#define LIBBPF_BUILD_MINOR_VERSION 1
+
+struct bpf_loader;
+
+/* Options follow libbpf's opts convention: set sz to sizeof(struct bpf_loader_opts) and zero
+ * the rest, so the struct can grow at its end without breaking older callers. */
+struct bpf_loader_opts {
+	size_t sz;
+	/* verifier log of the loader program itself, for debugging a loader that is rejected */
+	char *log_buf;
+	unsigned int log_size;
+	unsigned int log_level;
+};
+
+/* Load the loader program (insns_sz bytes of struct bpf_insn) with its data blob and run it
+ * once on a private copy of ctx (ctx_sz <= 65535 bytes, may be 0). */
+LIBBPF_BUILD_API struct bpf_loader *
+bpf_loader__load_and_run(const void *insns, size_t insns_sz, const void *data, size_t data_sz,
+			 const void *ctx, size_t ctx_sz, const struct bpf_loader_opts *opts);
+
+/* The same, with the program read from a file laid out as:
+ *   char magic[8] = "BPFLDR1\n"; __u32 insns_sz; __u32 data_sz;   (host byte order)
+ *   insns_sz bytes of instructions, then data_sz bytes of data. */
+LIBBPF_BUILD_API struct bpf_loader *
+bpf_loader__load_and_run_file(const char *path, const void *ctx, size_t ctx_sz,
+			      const struct bpf_loader_opts *opts);
+
+/* The fd the loader program stored as an int at byte offset ctx_offset of its ctx. The fd
+ * belongs to the caller: bpf_loader__free() does not close it. */
+LIBBPF_BUILD_API int bpf_loader__fd(const struct bpf_loader *loader, size_t ctx_offset);
+
+/* The ctx as the loader program left it. */
+LIBBPF_BUILD_API const void *bpf_loader__ctx(const struct bpf_loader *loader, size_t *ctx_sz);
+
+LIBBPF_BUILD_API void bpf_loader__free(struct bpf_loader *loader);
+
+/* Which step of the last failed call in this thread failed, e.g. "failed to load loader prog". */
+LIBBPF_BUILD_API const char *libbpf_build_errstr(void);
+
+/* "MAJOR.MINOR.PATCH" of this library. */
+LIBBPF_BUILD_API const char *libbpf_build_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* __LIBBPFBUILD_BPF_LOADER_H */
