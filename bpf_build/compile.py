@@ -1,25 +1,35 @@
 """Drive clang to produce BPF objects.
 
-Finding a clang that can target BPF and the flags that make good BPF objects live here; the build
-plugin and the CLI both come through this module.
+Finding a clang that can target BPF, the flags that make good (and reproducible) BPF objects,
+incremental rebuilds from depfiles, and parallel compiles live here; the build plugin, the Meson
+custom targets and the `bpf-build compile` CLI all come through this module.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import platform
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
-from typing import List, Optional, Sequence
+import sys
+import sysconfig
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from .errors import CompileError
 from .fileio import write_atomic
 
 MIN_CLANG_MAJOR = 14
-INSTALL_HINT = "install one with: apt-get install clang-19 (or any clang >= 14 with the BPF target), or set $BPF_CLANG"
+INSTALL_HINT = ("install one with: apt-get install clang llvm (any clang >= 14 with the BPF target), "
+                "or point $BPF_CLANG at one")
+VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
+TARGETS = ("bpfel", "bpfeb")
 
 # uname -m -> the __TARGET_ARCH_ name libbpf's bpf_tracing.h expects.
 _TARGET_ARCH = {
@@ -27,6 +37,13 @@ _TARGET_ARCH = {
     "ppc64le": "powerpc", "ppc64": "powerpc", "riscv64": "riscv", "loongarch64": "loongarch",
     "mips64": "mips", "sparc64": "sparc",
 }
+
+# Bumped when the state file layout or the meaning of its fields changes.
+_STATE_VERSION = 1
+
+
+# --------------------------------------------------------------------------------------------
+# Finding clang
 
 
 @dataclass(frozen=True)
@@ -55,52 +72,61 @@ def _has_bpf_target(path: str) -> bool:
     return re.search(r"^\s*bpf\b", out, re.M) is not None
 
 
-def _candidates() -> List[str]:
-    found = []
-    for d in os.environ.get("PATH", "").split(os.pathsep):
+def _clangs_on_path(search_path: str) -> List[str]:
+    """Every clang / clang-NN on PATH, first occurrence of each real file, in PATH order."""
+    found, seen = [], set()
+    for d in search_path.split(os.pathsep):
         try:
-            names = os.listdir(d)
+            names = sorted(os.listdir(d))
         except OSError:
             continue
         for n in names:
-            if re.fullmatch(r"clang(-\d+)?", n):
-                found.append(os.path.join(d, n))
-    # Newest versioned clang first, plain `clang` after the versioned ones of its PATH entry order.
-    def key(p: str):
-        m = re.search(r"clang-(\d+)$", p)
-        return (-(int(m.group(1)) if m else 0),)
-    seen, ordered = set(), []
-    for p in sorted(found, key=key):
-        real = os.path.realpath(p)
-        if real not in seen:
-            seen.add(real)
-            ordered.append(p)
-    return ordered
+            p = os.path.join(d, n)
+            if re.fullmatch(r"clang(-\d+)?", n) and os.access(p, os.X_OK):
+                real = os.path.realpath(p)
+                if real not in seen:
+                    seen.add(real)
+                    found.append(p)
+    return found
+
+
+def _version_key(clang: Clang) -> Tuple[int, ...]:
+    return tuple(int(x) for x in clang.version.split("."))
+
+
+def _usable(clang: Clang) -> bool:
+    return clang.major >= MIN_CLANG_MAJOR and _has_bpf_target(clang.path)
 
 
 @functools.lru_cache(maxsize=None)
-def find_clang() -> Clang:
-    """$BPF_CLANG, then clang/clang-NN on PATH, newest first; must be >= 14 with the BPF target."""
-    explicit = os.environ.get("BPF_CLANG")
+def _find_clang(explicit: Optional[str], search_path: str) -> Clang:
     if explicit:
-        path = shutil.which(explicit) or explicit
+        path = shutil.which(explicit, path=search_path) or explicit
         clang = _probe(path)
         if clang is None:
             raise CompileError(explicit, f"$BPF_CLANG is not a working clang; {INSTALL_HINT}")
-        if clang.major < MIN_CLANG_MAJOR or not _has_bpf_target(path):
+        if not _usable(clang):
             raise CompileError(explicit, f"clang {clang.version} cannot build BPF objects "
                                          f"(need >= {MIN_CLANG_MAJOR} with the BPF target); {INSTALL_HINT}")
         return clang
-    rejected = []
-    for path in _candidates():
-        clang = _probe(path)
-        if clang is None:
-            continue
-        if clang.major >= MIN_CLANG_MAJOR and _has_bpf_target(path):
+    probed = [c for c in map(_probe, _clangs_on_path(search_path)) if c is not None]
+    # Newest first; sorted() is stable, so equal versions keep PATH order.
+    probed.sort(key=_version_key, reverse=True)
+    for clang in probed:
+        if _usable(clang):
             return clang
-        rejected.append(f"{path} ({clang.version})")
-    why = f"found only {', '.join(rejected)}" if rejected else "no clang on PATH"
+    rejected = ", ".join(f"{c.path} ({c.version})" for c in probed)
+    why = f"found only {rejected}" if rejected else "no clang on PATH"
     raise CompileError("clang", f"no clang that targets BPF: {why}; {INSTALL_HINT}")
+
+
+def find_clang() -> Clang:
+    """$BPF_CLANG, then clang/clang-NN on PATH, newest first; must be >= 14 with the BPF target."""
+    return _find_clang(os.environ.get("BPF_CLANG") or None, os.environ.get("PATH", os.defpath))
+
+
+# --------------------------------------------------------------------------------------------
+# Flags
 
 
 def target_arch() -> str:
@@ -108,56 +134,406 @@ def target_arch() -> str:
     return _TARGET_ARCH.get(machine, machine)
 
 
+def native_target() -> str:
+    return "bpfel" if sys.byteorder == "little" else "bpfeb"
+
+
+@functools.lru_cache(maxsize=None)
 def multiarch_include_dirs() -> List[str]:
     """Debian puts asm/ headers under /usr/include/<triplet>; BPF compiles need that dir."""
-    dirs = []
-    try:
-        triplet = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True,
-                                 timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        triplet = ""
+    triplet = sysconfig.get_config_var("MULTIARCH") or ""
+    if not triplet:
+        try:
+            triplet = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True,
+                                     timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            triplet = ""
     if not triplet:
         triplet = f"{platform.machine()}-linux-gnu"
     d = f"/usr/include/{triplet}"
-    if os.path.isdir(d):
-        dirs.append(d)
-    return dirs
+    return [d] if os.path.isdir(d) else []
+
+
+def libbpf_include_dirs() -> List[str]:
+    """libbpf's headers (bpf/bpf_helpers.h & co) from libbpf-dev are in /usr/include, which clang
+    searches anyway; $LIBBPF_INCLUDE_DIR adds another copy (a libbpf checkout, a vendored one)."""
+    explicit = os.environ.get("LIBBPF_INCLUDE_DIR")
+    return [explicit] if explicit else []
 
 
 def default_cflags(target: str = "bpfel", debug_prefix_map: Optional[str] = None) -> List[str]:
-    if target not in ("bpfel", "bpfeb", "bpf"):
+    """The flags every BPF compile gets before the user's own.
+
+    ``debug_prefix_map`` is the directory written as ``.`` in debug info and BTF line info, so
+    the object does not depend on where the project was built."""
+    if target not in TARGETS + ("bpf",):
         raise CompileError(None, f"unknown BPF target {target!r} (expected bpfel or bpfeb)")
     flags = ["-g", "-O2", "-target", target, f"-D__TARGET_ARCH_{target_arch()}", "-fno-ident",
              "-Wall", "-Wno-unused-function"]
     if debug_prefix_map:
-        flags.append(f"-fdebug-prefix-map={debug_prefix_map}=.")
-    for d in multiarch_include_dirs():
+        flags.append(f"-ffile-prefix-map={os.path.abspath(debug_prefix_map)}=.")
+    for d in libbpf_include_dirs() + multiarch_include_dirs():
         flags += ["-idirafter", d]
     return flags
 
 
-def compile_bpf(source: str, output: str, *, target: str = "bpfel", cflags: Sequence[str] = (),
-                include_dirs: Sequence[str] = (), depfile: Optional[str] = None) -> None:
-    """Compile one BPF C source into an object; the output appears only if clang succeeds."""
-    clang = find_clang()
-    if not os.path.exists(source):
-        raise CompileError(source, "no such source file")
-    tmp = f"{output}.tmp-{os.getpid()}"
-    argv = [clang.path] + default_cflags(target, os.path.dirname(os.path.abspath(source)))
-    argv += [f"-I{d}" for d in include_dirs] + list(cflags)
-    if depfile:
-        argv += ["-MD", "-MF", depfile + ".tmp", "-MT", output]
-    argv += ["-c", source, "-o", tmp]
-    proc = subprocess.run(argv, capture_output=True, text=True)
-    if proc.stderr:
-        # Diagnostics exactly as the compiler printed them.
-        import sys
-        sys.stderr.write(proc.stderr)
-    if proc.returncode != 0:
-        for p in (tmp, (depfile or "") + ".tmp"):
-            if p and os.path.exists(p):
+# --------------------------------------------------------------------------------------------
+# vmlinux.h on demand
+
+_INCLUDE_RE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"]+)[>"]', re.M)
+
+
+def _quoted_include_dirs(include_dirs: Sequence[str], cflags: Sequence[str]) -> List[str]:
+    dirs = list(include_dirs)
+    it = iter(cflags)
+    for flag in it:
+        if flag in ("-I", "-iquote", "-isystem", "-idirafter"):
+            dirs.append(next(it, ""))
+        elif flag.startswith("-I"):
+            dirs.append(flag[2:])
+    return [d for d in dirs if d]
+
+
+def _resolve_include(name: str, from_dir: str, dirs: Sequence[str]) -> Optional[str]:
+    for d in [from_dir, *dirs]:
+        p = os.path.join(d, name)
+        if os.path.isfile(p):
+            return p
+    return None
+
+
+def needs_generated_vmlinux_h(source: str, include_dirs: Sequence[str] = (),
+                              cflags: Sequence[str] = ()) -> bool:
+    """True when the source (or a header of the project it includes) includes vmlinux.h and no
+    vmlinux.h is found next to it or in the include directories given."""
+    dirs = _quoted_include_dirs(include_dirs, cflags)
+    pending, seen = [os.path.abspath(source)], set()
+    while pending:
+        path = pending.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            with open(path, "rb") as f:
+                text = f.read()
+        except OSError:
+            continue
+        here = os.path.dirname(path)
+        for m in _INCLUDE_RE.finditer(text):
+            name = m.group(2).decode(errors="replace")
+            found = _resolve_include(name, here, dirs)
+            if os.path.basename(name) == "vmlinux.h":
+                if found is None:
+                    return True
+            elif found is not None:
+                # Only the project's own headers are scanned; system headers never include it.
+                pending.append(os.path.abspath(found))
+    return False
+
+
+def cache_dir() -> str:
+    explicit = os.environ.get("BPF_BUILD_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "bpf-build")
+
+
+_vmlinux_lock = threading.Lock()
+
+
+def generated_vmlinux_h_dir(btf_path: str = VMLINUX_BTF) -> str:
+    """A directory holding vmlinux.h for this kernel's BTF, generated once and cached by content."""
+    try:
+        with open(btf_path, "rb") as f:
+            btf_bytes = f.read()
+    except OSError as e:
+        raise CompileError(btf_path, f"cannot read kernel BTF to generate vmlinux.h: {e.strerror or e}; "
+                                     f"provide a vmlinux.h in an include directory instead") from None
+    digest = hashlib.sha256(btf_bytes).hexdigest()[:24]
+    directory = os.path.join(cache_dir(), "vmlinux", digest)
+    header = os.path.join(directory, "vmlinux.h")
+    with _vmlinux_lock:
+        if not os.path.exists(header):
+            text = _render_vmlinux_h(btf_bytes, btf_path)
+            os.makedirs(directory, exist_ok=True)
+            write_atomic(header, text)
+    return directory
+
+
+def _render_vmlinux_h(btf_bytes: bytes, btf_path: str) -> str:
+    try:
+        from . import btf_c
+    except ImportError:
+        raise CompileError(btf_path, "vmlinux.h is included but none was found in the include path, "
+                                     "and this bpf-build cannot generate one yet; pass -I <dir with "
+                                     "vmlinux.h>") from None
+    from .btf import Btf
+    return btf_c.render_vmlinux_h(Btf.parse(btf_bytes, btf_path))
+
+
+# --------------------------------------------------------------------------------------------
+# Depfiles
+
+
+def parse_depfile(text: str) -> List[str]:
+    """The prerequisites of a Make-style depfile as clang writes it (one or more rules)."""
+    text = text.replace("\\\r\n", " ").replace("\\\n", " ")
+    deps: List[str] = []
+    for line in text.splitlines():
+        words, word, i, in_deps = [], [], 0, False
+        while i < len(line):
+            c = line[i]
+            if c == "\\" and i + 1 < len(line) and line[i + 1] in " #\\":
+                word.append(line[i + 1])
+                i += 2
+                continue
+            if c == "$" and line[i + 1:i + 2] == "$":
+                word.append("$")
+                i += 2
+                continue
+            if c in " \t":
+                if word:
+                    words.append("".join(word))
+                    word = []
+            elif c == ":" and not in_deps and (i + 1 == len(line) or line[i + 1] in " \t"):
+                if word:
+                    word = []  # the target, not a prerequisite
+                words, in_deps = [], True
+            else:
+                word.append(c)
+            i += 1
+        if word:
+            words.append("".join(word))
+        if in_deps:
+            deps += words
+    return deps
+
+
+# --------------------------------------------------------------------------------------------
+# Incremental state: one hidden file next to each output.
+
+
+def _state_path(output: str) -> str:
+    d, base = os.path.split(output)
+    return os.path.join(d, f".{base}.bpf-build-state")
+
+
+def _file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _stat_key(path: str) -> Tuple[int, int]:
+    st = os.stat(path)
+    return st.st_mtime_ns, st.st_size
+
+
+def _input_unchanged(entry: Sequence) -> bool:
+    path, mtime_ns, size, digest = entry
+    try:
+        if tuple(_stat_key(path)) == (mtime_ns, size):
+            return True
+        # Touched (a checkout, a copy) but maybe not changed: the content decides.
+        return _file_digest(path) == digest
+    except OSError:
+        return False
+
+
+def _up_to_date(job: "CompileJob", command: List[str]) -> bool:
+    try:
+        with open(_state_path(job.output)) as f:
+            state = json.load(f)
+        if state.get("version") != _STATE_VERSION or state.get("command") != command:
+            return False
+        if list(_stat_key(job.output)) != state["output"]:
+            return False
+        if job.depfile and not os.path.exists(job.depfile):
+            return False
+        return all(_input_unchanged(e) for e in state["inputs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _save_state(job: "CompileJob", command: List[str], inputs: List[str]) -> None:
+    entries = []
+    for p in inputs:
+        mtime_ns, size = _stat_key(p)
+        entries.append([p, mtime_ns, size, _file_digest(p)])
+    state = {"version": _STATE_VERSION, "command": command, "output": list(_stat_key(job.output)),
+             "inputs": entries}
+    write_atomic(_state_path(job.output), json.dumps(state, indent=0))
+
+
+def _remove(*paths: Optional[str]) -> None:
+    for p in paths:
+        if p:
+            try:
                 os.unlink(p)
-        raise CompileError(source, f"clang failed with exit code {proc.returncode}")
-    os.replace(tmp, output)
-    if depfile:
-        os.replace(depfile + ".tmp", depfile)
+            except FileNotFoundError:
+                pass
+
+
+# --------------------------------------------------------------------------------------------
+# Compiling
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """What applies to every source of one compile run."""
+
+    target: str = field(default_factory=native_target)
+    cflags: Tuple[str, ...] = ()
+    include_dirs: Tuple[str, ...] = ()
+    # The directory debug info and BTF name as "."; default: the current directory.
+    base_dir: Optional[str] = None
+    vmlinux_btf: str = VMLINUX_BTF
+
+
+@dataclass(frozen=True)
+class CompileJob:
+    source: str
+    output: str
+    # A Make/ninja depfile to write for the caller (-MD -MF), naming ``output`` as its target.
+    depfile: Optional[str] = None
+
+
+@dataclass
+class CompileResult:
+    compiled: List[CompileJob]
+    up_to_date: List[CompileJob]
+
+
+def compile_command(job: CompileJob, options: CompileOptions, clang: Clang) -> List[str]:
+    """The clang command line for a job, without the output and depfile arguments (those name
+    temporary files); the same job always gives the same list, which is what incremental
+    builds compare."""
+    argv = [clang.path] + default_cflags(options.target, options.base_dir or os.getcwd())
+    argv += [f"-I{d}" for d in options.include_dirs]
+    if needs_generated_vmlinux_h(job.source, options.include_dirs, options.cflags):
+        vmlinux_dir = generated_vmlinux_h_dir(options.vmlinux_btf)
+        # The cache lives in $HOME; debug info must not say so.
+        argv += ["-idirafter", vmlinux_dir, f"-ffile-prefix-map={vmlinux_dir}=vmlinux"]
+    argv += list(options.cflags)
+    argv += ["-c", job.source]
+    return argv
+
+
+class _Printer:
+    """Diagnostics of parallel compiles, each compile's block printed whole."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    def write(self, text: str) -> None:
+        if text:
+            with self.lock:
+                self.stream.write(text)
+                self.stream.flush()
+
+
+def _run_one(job: CompileJob, command: List[str], printer: _Printer) -> None:
+    out_dir = os.path.dirname(os.path.abspath(job.output))
+    os.makedirs(out_dir, exist_ok=True)
+    tag = f"{os.getpid()}-{threading.get_ident()}"
+    tmp_out = os.path.join(out_dir, f".{os.path.basename(job.output)}.tmp-{tag}")
+    tmp_dep = tmp_out + ".d"
+    argv = command + ["-o", tmp_out, "-MD", "-MF", tmp_dep, "-MQ", job.output]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True)
+    except OSError as e:
+        raise CompileError(argv[0], f"cannot run: {e.strerror or e}") from None
+    printer.write(proc.stdout + proc.stderr)  # exactly as the compiler printed them
+    if proc.returncode != 0:
+        _remove(tmp_out, tmp_dep, job.output, _state_path(job.output), job.depfile)
+        reason = f"compile failed (clang exited with status {proc.returncode})"
+        if re.search(r"'bpf/bpf_\w+\.h' file not found", proc.stderr):
+            reason += "; libbpf's headers are missing: apt-get install libbpf-dev, or set $LIBBPF_INCLUDE_DIR"
+        raise CompileError(job.source, reason)
+    try:
+        with open(tmp_dep) as f:
+            inputs = [os.path.abspath(p) for p in parse_depfile(f.read())]
+        os.replace(tmp_out, job.output)
+        if job.depfile:
+            os.replace(tmp_dep, job.depfile)  # as clang wrote it: ninja reads clang's depfiles
+        _save_state(job, command, inputs)
+    except OSError as e:
+        _remove(tmp_out, job.output, _state_path(job.output))
+        raise CompileError(job.output, f"cannot write: {e.strerror or e}") from None
+    finally:
+        _remove(tmp_dep, tmp_out)
+
+
+def compile_all(jobs: Sequence[CompileJob], options: CompileOptions = CompileOptions(), *,
+                parallel: Optional[int] = None, force: bool = False, stderr=None,
+                on_compile: Optional[Callable[[CompileJob], None]] = None) -> CompileResult:
+    """Compile every job whose output is missing or out of date, ``parallel`` at a time.
+
+    The first failure stops the run: compiles not yet started are not started, the failed job's
+    output (and depfile) is removed, and its CompileError is raised once the running compiles end.
+    """
+    if options.target not in TARGETS:
+        raise CompileError(None, f"unknown BPF target {options.target!r} (expected bpfel or bpfeb)")
+    outputs = [os.path.abspath(j.output) for j in jobs]
+    if len(set(outputs)) != len(outputs):
+        dup = next(o for o in outputs if outputs.count(o) > 1)
+        raise CompileError(dup, "two sources would compile to this same output")
+    for job in jobs:
+        if not os.path.isfile(job.source):
+            raise CompileError(job.source, "no such source file")
+    clang = find_clang()
+    commands = [compile_command(j, options, clang) for j in jobs]
+    fresh = [not force and _up_to_date(j, c) for j, c in zip(jobs, commands)]
+    stale = [(j, c) for j, c, ok in zip(jobs, commands, fresh) if not ok]
+    result = CompileResult(compiled=[j for j, _ in stale],
+                           up_to_date=[j for j, ok in zip(jobs, fresh) if ok])
+    if not stale:
+        return result
+    printer = _Printer(stderr or sys.stderr)
+    workers = max(1, min(parallel or os.cpu_count() or 1, len(stale)))
+
+    def run(job: CompileJob, command: List[str]) -> None:
+        if on_compile:
+            on_compile(job)
+        _run_one(job, command, printer)
+
+    if workers == 1:
+        for job, command in stale:
+            run(job, command)
+        return result
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(run, j, c) for j, c in stale]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in futures if f.done() and f.exception() is not None]
+        if failed:
+            for f in futures:
+                f.cancel()
+            wait(futures)
+            raise failed[0].exception()
+    return result
+
+
+def compile_bpf(source: str, output: str, *, target: str = "bpfel", cflags: Sequence[str] = (),
+                include_dirs: Sequence[str] = (), depfile: Optional[str] = None) -> bool:
+    """Compile one BPF C source into an object; the output appears only if clang succeeds.
+
+    Returns True if clang ran, False if the output was already up to date."""
+    options = CompileOptions(target=target, cflags=tuple(cflags), include_dirs=tuple(include_dirs))
+    result = compile_all([CompileJob(source, output, depfile)], options, parallel=1)
+    return bool(result.compiled)
+
+
+def output_for(source: str, out_dir: str) -> str:
+    """x.bpf.c -> <out_dir>/x.bpf.o (what `--out-dir` produces)."""
+    base = os.path.basename(source)
+    stem = base[:-2] if base.endswith(".c") else base
+    return os.path.join(out_dir, stem + ".o")
+
+
+__all__ = ["Clang", "CompileJob", "CompileOptions", "CompileResult", "compile_all", "compile_bpf",
+           "compile_command", "default_cflags", "find_clang", "native_target",
+           "needs_generated_vmlinux_h", "output_for", "parse_depfile", "target_arch"]

@@ -1,0 +1,146 @@
+"""`bpf-build compile`: default flags, targets, user flags, failures, finding clang."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+
+from bpf_build.elf import Object
+
+DATA_SOURCE = r"""
+    #include <linux/bpf.h>
+    #include <bpf/bpf_helpers.h>
+    #ifndef __TARGET_ARCH_{arch}
+    #error "no __TARGET_ARCH_ define"
+    #endif
+    int value = VALUE;
+    SEC("socket") int prog(struct __sk_buff *skb) {{ return value; }}
+    char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def data_value(obj: Object) -> int:
+    fmt = "<i" if obj.byteorder == "little" else ">i"
+    return struct.unpack(fmt, obj.section(".data").data[:4])[0]
+
+
+def test_default_flags_make_a_btf_object_without_ident(project):
+    project.bpf_build("compile", "counter.bpf.c", "-o", "out/counter.bpf.o", check=0)
+    obj = Object.read(str(project.root / "out/counter.bpf.o"))
+    names = {s.name for s in obj.sections}
+    assert obj.byteorder == "little"
+    assert {".BTF", ".BTF.ext", ".debug_info"} <= names, "-g gives BTF and line info"
+    assert ".comment" not in names, "-fno-ident: no compiler version string in the object"
+    assert obj.btf is not None
+
+
+def test_object_does_not_depend_on_build_directory(tmp_path, make_project):
+    outputs = []
+    for where in ("first/place", "second/elsewhere/deeper"):
+        project = make_project(tmp_path / where)
+        project.bpf_build("compile", "counter.bpf.c", "-o", "counter.bpf.o", check=0)
+        data = (project.root / "counter.bpf.o").read_bytes()
+        assert str(tmp_path).encode() not in data
+        outputs.append(data)
+    assert outputs[0] == outputs[1]
+
+
+def test_target_arch_define_and_user_cflags(project):
+    from bpf_build.compile import target_arch
+    project.write("data.bpf.c", DATA_SOURCE.format(arch=target_arch()))
+    project.bpf_build("compile", "data.bpf.c", "-o", "data.o", "--cflags=-DVALUE=7", check=0)
+    assert data_value(Object.read(str(project.root / "data.o"))) == 7
+
+
+def test_big_endian_target(project):
+    from bpf_build.compile import target_arch
+    project.write("data.bpf.c", DATA_SOURCE.format(arch=target_arch()))
+    project.bpf_build("compile", "data.bpf.c", "-o", "data.o", "--target", "bpfeb",
+                      "--cflags=-DVALUE=0x01020304", check=0)
+    obj = Object.read(str(project.root / "data.o"))
+    assert obj.byteorder == "big"
+    assert obj.section(".data").data[:4] == b"\x01\x02\x03\x04"
+
+
+def test_include_dirs_come_before_the_source_directory_defaults(project):
+    project.write("inc/common.h", "#define STEP 5\n")
+    project.write("src/counter.bpf.c", open(project.root / "counter.bpf.c").read())
+    # src/ has no common.h: only -I inc can provide it.
+    project.bpf_build("compile", "src/counter.bpf.c", "-o", "c.o", "-I", "inc", check=0)
+    proc = project.bpf_build("compile", "src/counter.bpf.c", "-o", "c2.o")
+    assert proc.returncode == 1
+    assert "'common.h' file not found" in proc.stderr
+
+
+def test_out_dir_names_objects_after_sources(project):
+    project.write("second.bpf.c", open(project.root / "counter.bpf.c").read())
+    project.bpf_build("compile", "counter.bpf.c", "second.bpf.c", "--out-dir", "objs", check=0)
+    assert sorted(p for p in os.listdir(project.root / "objs") if not p.startswith(".")) == \
+        ["counter.bpf.o", "second.bpf.o"]
+
+
+def test_failing_compile_shows_diagnostics_and_leaves_no_stale_output(project):
+    project.bpf_build("compile", "counter.bpf.c", "-o", "counter.bpf.o", "--depfile", "counter.d", check=0)
+    assert (project.root / "counter.bpf.o").exists()
+    project.write("counter.bpf.c", "int broken(void) { return undefined_thing; }\n")
+    proc = project.bpf_build("compile", "counter.bpf.c", "-o", "counter.bpf.o", "--depfile", "counter.d")
+    assert proc.returncode == 1
+    # clang's own diagnostic, as clang printed it, then our one line.
+    assert "counter.bpf.c:1:27: error: use of undeclared identifier 'undefined_thing'" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == \
+        "error: counter.bpf.c: compile failed (clang exited with status 1)"
+    assert "Traceback" not in proc.stderr
+    leftovers = sorted(os.listdir(project.root))
+    assert leftovers == ["common.h", "counter.bpf.c"], "the old object, its depfile and state are gone"
+
+
+def test_failure_stops_a_multi_source_build(project):
+    project.write("bad.bpf.c", "int broken(void) { return nope; }\n")
+    proc = project.bpf_build("compile", "bad.bpf.c", "counter.bpf.c", "--out-dir", "objs", "-j", "1")
+    assert proc.returncode == 1
+    assert "error: bad.bpf.c: compile failed" in proc.stderr
+    assert not (project.root / "objs/bad.bpf.o").exists()
+    assert not (project.root / "objs/counter.bpf.o").exists(), "-j 1 stops at the first failure"
+
+
+def test_missing_source(project):
+    proc = project.bpf_build("compile", "nope.bpf.c", "-o", "x.o")
+    assert proc.returncode == 1
+    assert proc.stderr == "error: nope.bpf.c: no such source file\n"
+
+
+def test_bpf_clang_that_does_not_exist_gives_the_install_hint(project):
+    proc = project.bpf_build("compile", "counter.bpf.c", "-o", "x.o", env={"BPF_CLANG": "/nonexistent"})
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: /nonexistent: $BPF_CLANG is not a working clang;")
+    assert "apt-get install clang" in proc.stderr
+    assert not (project.root / "x.o").exists()
+
+
+def test_no_clang_on_path_gives_the_install_hint(project, tmp_path_factory):
+    empty_bin = tmp_path_factory.mktemp("bin")
+    proc = project.bpf_build("compile", "counter.bpf.c", "-o", "x.o", env={"PATH": str(empty_bin)})
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: clang: no clang that targets BPF: no clang on PATH;")
+    assert "apt-get install clang" in proc.stderr
+
+
+def test_bpf_clang_selects_the_compiler(project, tmp_path_factory):
+    # A directory on PATH whose only clang is a link to the real one, under another name.
+    real = shutil.which("clang-19") or shutil.which("clang")
+    bindir = tmp_path_factory.mktemp("bin")
+    os.symlink(real, bindir / "my-bpf-cc")
+    proc = project.bpf_build("compile", "counter.bpf.c", "-o", "x.o", "-v",
+                             env={"BPF_CLANG": "my-bpf-cc", "PATH": f"{bindir}:{os.environ['PATH']}"})
+    assert proc.returncode == 0, proc.stderr
+    assert (project.root / "x.o").exists()
+
+
+def test_usage_errors_exit_2(project):
+    proc = project.bpf_build("compile", "counter.bpf.c", "counter.bpf.c", "-o", "x.o")
+    assert proc.returncode == 2 and "-o takes one source" in proc.stderr
+    proc = project.bpf_build("compile", "counter.bpf.c", "--out-dir", "d", "--depfile", "x.d")
+    assert proc.returncode == 2 and "--depfile needs -o" in proc.stderr
+    proc = project.bpf_build("compile", "counter.bpf.c", "-o", "x.o", "--target", "sparc")
+    assert proc.returncode == 2
