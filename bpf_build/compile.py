@@ -263,13 +263,13 @@ def generated_vmlinux_h_dir(btf_path: str = VMLINUX_BTF) -> str:
 
 def _render_vmlinux_h(btf_bytes: bytes, btf_path: str) -> str:
     try:
-        from . import btf_c
+        from .btf_c import render_header
     except ImportError:
         raise CompileError(btf_path, "vmlinux.h is included but none was found in the include path, "
-                                     "and this bpf-build cannot generate one yet; pass -I <dir with "
+                                     "and this bpf-build cannot generate one; pass -I <dir with "
                                      "vmlinux.h>") from None
     from .btf import Btf
-    return btf_c.render_vmlinux_h(Btf.parse(btf_bytes, btf_path))
+    return render_header(Btf.parse(btf_bytes, btf_path), path=btf_path)
 
 
 # --------------------------------------------------------------------------------------------

@@ -144,3 +144,47 @@ def test_usage_errors_exit_2(project):
     assert proc.returncode == 2 and "--depfile needs -o" in proc.stderr
     proc = project.bpf_build("compile", "counter.bpf.c", "-o", "x.o", "--target", "sparc")
     assert proc.returncode == 2
+
+
+VMLINUX_SOURCE = r"""
+    #include "vmlinux.h"
+    #include <bpf/bpf_helpers.h>
+    #include <bpf/bpf_core_read.h>
+    int last_tgid;
+    SEC("raw_tp/sched_process_exec")
+    int on_exec(void *ctx) {
+        struct task_struct *task = (void *)bpf_get_current_task();
+        last_tgid = BPF_CORE_READ(task, tgid);
+        return 0;
+    }
+    char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_vmlinux_h_is_generated_once_and_cached(project, tmp_path_factory):
+    import pytest
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        pytest.skip("no kernel BTF")
+    cache = tmp_path_factory.mktemp("cache")
+    project.write("exec.bpf.c", VMLINUX_SOURCE)
+    project.bpf_build("compile", "exec.bpf.c", "-o", "exec.o", env={"BPF_BUILD_CACHE_DIR": str(cache)}, check=0)
+    headers = list(cache.glob("vmlinux/*/vmlinux.h"))
+    assert len(headers) == 1 and "struct task_struct {" in headers[0].read_text()
+    assert str(cache).encode() not in (project.root / "exec.o").read_bytes()
+    stamp = headers[0].stat().st_mtime_ns
+    project.bpf_build("compile", "exec.bpf.c", "-o", "exec2.o", env={"BPF_BUILD_CACHE_DIR": str(cache)}, check=0)
+    assert headers[0].stat().st_mtime_ns == stamp, "the cached header is reused"
+
+
+def test_a_provided_vmlinux_h_wins(project, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    project.write("exec.bpf.c", VMLINUX_SOURCE)
+    # A tiny stand-in for the kernel's header: enough for this program, and proof it was used.
+    project.write("include/vmlinux.h", """
+        #pragma once
+        #include <linux/bpf.h>
+        struct task_struct { int pid; int tgid; } __attribute__((preserve_access_index));
+    """)
+    project.bpf_build("compile", "exec.bpf.c", "-o", "exec.o", "-I", "include",
+                      env={"BPF_BUILD_CACHE_DIR": str(cache)}, check=0)
+    assert list(cache.iterdir()) == []
