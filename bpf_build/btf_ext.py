@@ -124,9 +124,10 @@ class BtfExt:
         self.flags = flags
         self.hdr_len = hdr_len
         self.header_extra = header_extra
-        self.func_info = func_info or ExtInfo(FuncInfo, 8)
-        self.line_info = line_info or ExtInfo(LineInfo, 16)
-        self.core_relo = core_relo or ExtInfo(CoreRelo, 16)
+        # An empty ExtInfo is falsy (it has __len__); only a missing one gets the default.
+        self.func_info = func_info if func_info is not None else ExtInfo(FuncInfo, 8)
+        self.line_info = line_info if line_info is not None else ExtInfo(LineInfo, 16)
+        self.core_relo = core_relo if core_relo is not None else ExtInfo(CoreRelo, 16)
 
     def tables(self):
         return (self.func_info, self.line_info, self.core_relo)

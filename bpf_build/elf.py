@@ -135,6 +135,10 @@ class Object:
         self.btf_ext: Optional[BtfExt] = None
         # Index of the section-name string table; clang shares .strtab for symbol and section names.
         self.shstrndx: Optional[int] = None
+        # Writers that must reproduce another tool's bytes (the linker matching libbpf) can fix the
+        # order of the first .strtab strings and the .symtab sh_info value; None derives both.
+        self.strtab_order: Optional[List[str]] = None
+        self.symtab_info: Optional[int] = None
 
     # -- lookup --------------------------------------------------------------------------------
     def section(self, name: str) -> Optional[Section]:
@@ -434,15 +438,18 @@ def _write(obj: Object) -> bytes:
     if idx_shstr is None:
         raise ElfError(obj.path, "no section name table (.shstrtab or .strtab)")
 
-    # Symbol table and its strings; locals must come first (sh_info = first non-local).
+    # Symbol table and its strings; locals must come first (sh_info = first non-local) unless the
+    # caller fixed sh_info itself (libbpf's linker interleaves them and writes 0).
     symtab = bytearray()
     strtab = _StrtabBuilder()
+    for name in obj.strtab_order or ():
+        strtab.add(name)
     first_global = len(obj.symbols)
     sym_entry = struct.Struct(bo + "IBBHQQ")
     for i, s in enumerate(obj.symbols):
         if s.bind != STB_LOCAL and first_global == len(obj.symbols):
             first_global = i
-        elif s.bind == STB_LOCAL and first_global < i:
+        elif s.bind == STB_LOCAL and first_global < i and obj.symtab_info is None:
             raise ElfError(obj.path, f"local symbol '{s.name}' after global symbols")
         symtab += sym_entry.pack(strtab.add(s.name) if s.name else 0, (s.bind << 4) | (s.type & 0xF),
                                  s.visibility & 0x3, s.shndx, s.value, s.size)
@@ -453,7 +460,8 @@ def _write(obj: Object) -> bytes:
     contents: List[bytes] = []
     for i, s in enumerate(sections):
         if i == idx_symtab:
-            s.link, s.info, s.entsize, s.addralign = idx_strtab, first_global, 24, 8
+            info = first_global if obj.symtab_info is None else obj.symtab_info
+            s.link, s.info, s.entsize, s.addralign = idx_strtab, info, 24, 8
             contents.append(bytes(symtab))
         elif i == idx_strtab or i == idx_shstr:
             contents.append(b"")  # filled in below, once every name has been added

@@ -1,11 +1,44 @@
-"""`bpf-link` entry point (placeholder until its issue lands)."""
+"""`bpf-link`: link BPF objects into one, like `bpftool gen object OUT IN...` (libbpf's linker).
+
+Usage is ld-like: ``bpf-link [-o OUT] IN.o...``; the output defaults to ``a.out``. The linker
+module is imported only once the arguments are parsed, to keep start-up fast.
+"""
+
+from __future__ import annotations
 
 import sys
+from typing import List, Optional
+
+from .common import ArgumentParser, run_cli
+
+DEFAULT_OUTPUT = "a.out"  # what GNU ld writes without -o
 
 
-def main(argv=None) -> int:
-    print("bpf-link: not implemented yet", file=sys.stderr)
-    return 2
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="bpf-link",
+        description="Statically link BPF object files into one (libbpf linker semantics, the "
+                    "same output as `bpftool gen object`).")
+    parser.add_argument("inputs", nargs="+", metavar="IN.o", help="BPF ELF objects (ET_REL)")
+    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="OUT",
+                        help=f"output object (default: {DEFAULT_OUTPUT})")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        from ..elf import Object
+        from ..link import link
+
+        linked = link([Object.read(path) for path in args.inputs])
+        linked.write(args.output)
+        return 0
+
+    code = run_cli(body)
+    sys.stdout.flush()
+    return code
 
 
 if __name__ == "__main__":

@@ -1,0 +1,516 @@
+"""BTF deduplication with libbpf's algorithm (``btf__dedup``), so the output matches libbpf's type
+for type, id for id and string offset for string offset.
+
+The passes, in libbpf's order:
+
+1. strings: rebuilt in the order they are first referenced (types, then .BTF.ext);
+2. primitive types (INT, ENUM*, FWD, FLOAT) by exact equality; enum forward declarations resolve
+   to full enums;
+3. STRUCT/UNION by type-graph equivalence: a side-by-side walk of the candidate's and the
+   canonical type's graphs, recording a hypothetical canonical -> candidate mapping that must
+   stay consistent; a FWD on either side may stand for a STRUCT/UNION of the same name;
+4. forward declarations that are still unresolved map to the one struct/union of their name;
+5. reference types (PTR, modifiers, TYPEDEF, ARRAY, FUNC, FUNC_PROTO, DECL_TAG) once everything
+   they point at is canonical;
+6. compaction (canonical types keep their relative order) and 7. remapping of every type id,
+   including those in .BTF.ext.
+
+Candidate lists replay the order of libbpf's hash map (new entries first, every table growth
+reverses the entries of one key) because the first equivalent candidate wins.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+from .btf import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD, INT,
+                  PTR, RESTRICT, SIZED_KINDS, STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR, VOLATILE, Btf,
+                  BtfType, StringTable)
+from .btf_ext import BtfExt
+from .errors import BtfError
+
+UNPROCESSED = -1
+IN_PROGRESS = -2
+
+_COMPOSITE = (STRUCT, UNION)
+_ANY_ENUM = (ENUM, ENUM64)
+# Kinds deduplicated as "reference" types: one referenced type id in ``type``.
+_SINGLE_REF = frozenset({CONST, VOLATILE, RESTRICT, PTR, TYPEDEF, FUNC, TYPE_TAG})
+
+
+def dedup(btf: Btf, ext: Optional[BtfExt] = None, *, rebuild_strings: bool = True) -> List[int]:
+    """Deduplicate ``btf`` in place (types and strings) and rewrite ``ext``'s type ids and string
+    offsets to match. Returns ``mapping`` with ``mapping[old_id] == new_id`` for every id the
+    BTF had (base ids of split BTF map to themselves).
+
+    ``rebuild_strings=False`` keeps the string table as it is, which is what libbpf does for a
+    BTF it built from scratch (its strings are unique by construction): every name must then
+    already have its ``name_off`` in ``btf.strings``."""
+    return _Dedup(btf, ext).run(rebuild_strings)
+
+
+# ----------------------------------------------------------------------------------------------
+# Signatures: what libbpf hashes and compares. Names compare as text; after string dedup equal
+# text means equal offsets, which is what libbpf compares.
+
+def _size_or_type(t: BtfType) -> int:
+    if t.kind in SIZED_KINDS:
+        return t.size
+    return 0 if t.kind == ARRAY else t.type
+
+
+def _info(t: BtfType) -> tuple:
+    return (t.kind, t.kflag, t.vlen)
+
+
+def _common(t: BtfType) -> tuple:
+    return (t.name, t.kind, t.kflag, t.vlen, _size_or_type(t))
+
+
+def _int_tag_sig(t: BtfType) -> tuple:
+    if t.kind == INT:
+        return _common(t) + (t.int_encoding, t.int_offset, t.int_bits)
+    return _common(t) + (t.component_idx,)
+
+
+def _enum_key(t: BtfType) -> tuple:
+    return ("enum", t.name)
+
+
+def _struct_sig(t: BtfType) -> tuple:
+    return _common(t) + tuple((m.name, m.offset, m.bitfield_size) for m in t.members)
+
+
+def _array_sig(t: BtfType) -> tuple:
+    return _common(t) + (t.type, t.index_type, t.nelems)
+
+
+def _fnproto_sig(t: BtfType) -> tuple:
+    return _common(t) + tuple((p.name, p.type) for p in t.params)
+
+
+def _enum_members(t: BtfType) -> tuple:
+    return tuple((e.name, e.value & 0xFFFFFFFFFFFFFFFF) for e in t.enums)
+
+
+def _equal_enum(t1: BtfType, t2: BtfType) -> bool:
+    return _common(t1) == _common(t2) and _enum_members(t1) == _enum_members(t2)
+
+
+def _is_enum_fwd(t: BtfType) -> bool:
+    return t.kind in _ANY_ENUM and not t.enums
+
+
+def _compat_enum(t1: BtfType, t2: BtfType) -> bool:
+    if not _is_enum_fwd(t1) and not _is_enum_fwd(t2):
+        return _equal_enum(t1, t2)
+    # A forward-declared enum matches a full ENUM or ENUM64 of the same name, whatever its size.
+    return t1.name == t2.name and t1.kind in _ANY_ENUM and t2.kind in _ANY_ENUM
+
+
+def _shallow_equal_struct(t1: BtfType, t2: BtfType) -> bool:
+    return _struct_sig(t1) == _struct_sig(t2)
+
+
+def _compat_array(t1: BtfType, t2: BtfType) -> bool:
+    return _common(t1) == _common(t2) and t1.nelems == t2.nelems
+
+
+def _compat_fnproto(t1: BtfType, t2: BtfType) -> bool:
+    # The return type id is left to the graph walk.
+    return (t1.name == t2.name and _info(t1) == _info(t2)
+            and [p.name for p in t1.params] == [p.name for p in t2.params])
+
+
+class _CandidateTable:
+    """libbpf's dedup hash table, reduced to what decides results: for each signature, the
+    candidate ids in the order libbpf visits them. libbpf prepends new entries to a bucket and
+    every growth of the table re-inserts a bucket's entries one by one, reversing them."""
+
+    def __init__(self):
+        self.lists: Dict[tuple, List[int]] = {}
+        self.size = 0
+        self.capacity = 0
+
+    def get(self, key: tuple) -> List[int]:
+        return self.lists.get(key, ())
+
+    def add(self, key: tuple, type_id: int) -> None:
+        if self.capacity == 0 or (self.size + 1) * 4 // 3 > self.capacity:
+            self.capacity = max(4, self.capacity * 2)
+            for entries in self.lists.values():
+                if len(entries) > 1:
+                    entries.reverse()
+        entries = self.lists.get(key)
+        if entries is None:
+            self.lists[key] = [type_id]
+        else:
+            entries.insert(0, type_id)
+        self.size += 1
+
+
+class _Dedup:
+    def __init__(self, btf: Btf, ext: Optional[BtfExt]):
+        self.btf = btf
+        self.ext = ext
+        self.start_id = btf.start_id
+        base_types: List[BtfType] = []
+        base = btf.base
+        while base is not None:
+            base_types[:0] = base.types
+            base = base.base
+        void = BtfType(0)
+        self.types: List[BtfType] = [void] + base_types + btf.types
+        n = len(self.types)
+        self.map: List[int] = [UNPROCESSED] * n
+        self.map[0] = 0
+        for tid in range(self.start_id, n):
+            if self.types[tid].kind in (VAR, DATASEC):
+                self.map[tid] = tid
+        self.hypot_map: List[int] = [UNPROCESSED] * n
+        self.hypot_list: List[int] = []
+        self.hypot_adjust_canon = False
+        self.table = _CandidateTable()
+
+    def run(self, rebuild_strings: bool) -> List[int]:
+        self.prepare_base()
+        if rebuild_strings:
+            self.dedup_strings()
+        own = range(self.start_id, len(self.types))
+        for tid in own:
+            self.dedup_primitive(tid)
+        for tid in own:
+            self.dedup_struct(tid)
+        self.resolve_fwds()
+        try:
+            for tid in own:
+                self.dedup_ref(tid)
+        except RecursionError:
+            raise BtfError(None, "BTF dedup: reference type chain too deep") from None
+        return self.compact_and_remap()
+
+    # -- split BTF: base types are canonical and already in the table ---------------------------
+    def prepare_base(self) -> None:
+        for tid in range(1, self.start_id):
+            t = self.types[tid]
+            self.map[tid] = tid
+            key = self.signature(t)
+            if key is not None:
+                self.table.add(key, tid)
+
+    def signature(self, t: BtfType) -> Optional[tuple]:
+        k = t.kind
+        if k in (VAR, DATASEC):
+            return None
+        if k in (INT, DECL_TAG):
+            return _int_tag_sig(t)
+        if k in _ANY_ENUM:
+            return _enum_key(t)
+        if k in _COMPOSITE:
+            return _struct_sig(t)
+        if k == ARRAY:
+            return _array_sig(t)
+        if k == FUNC_PROTO:
+            return _fnproto_sig(t)
+        return _common(t)
+
+    # -- 1. strings ----------------------------------------------------------------------------
+    def dedup_strings(self) -> None:
+        btf, ext = self.btf, self.ext
+        old = btf.strings
+        base_strings = btf.base.strings if btf.base is not None else None
+        start = old.start
+        offsets: Dict[str, int] = {} if base_strings is not None else {"": 0}
+        chunks: List[bytes] = [] if base_strings is not None else [b"\0"]
+        size = sum(len(c) for c in chunks)
+
+        def new_off(s: str) -> int:
+            nonlocal size
+            off = offsets.get(s)
+            if off is None:
+                if s == "" and base_strings is not None:
+                    return 0
+                if base_strings is not None:
+                    off = base_strings.find(s)
+                if off is None:
+                    raw = s.encode("utf-8", "surrogateescape") + b"\0"
+                    off = start + size
+                    chunks.append(raw)
+                    size += len(raw)
+                offsets[s] = off
+            return off
+
+        for t in btf.types:
+            t.name_off = new_off(t.name)
+            for entry in (t.members or t.enums or t.params):
+                entry.name_off = new_off(entry.name)
+        if ext is not None:
+            def old_str(off: int) -> str:
+                s = old.get(off)
+                if s is None:
+                    raise BtfError(None, f".BTF.ext refers to string offset {off}, outside .BTF's strings")
+                return s
+
+            for sec in ext.func_info.sections:
+                sec.name_off = new_off(sec.name)
+            for sec in ext.line_info.sections:
+                sec.name_off = new_off(sec.name)
+                for r in sec.records:
+                    r.file_name_off = new_off(old_str(r.file_name_off))
+                    r.line_off = new_off(old_str(r.line_off))
+            for sec in ext.core_relo.sections:
+                sec.name_off = new_off(sec.name)
+                for r in sec.records:
+                    r.access_str_off = new_off(old_str(r.access_str_off))
+        btf.strings = StringTable(b"".join(chunks), start=start, base=base_strings)
+
+    # -- 2. primitive types ----------------------------------------------------------------------
+    def dedup_primitive(self, tid: int) -> None:
+        t = self.types[tid]
+        k = t.kind
+        new_id = tid
+        if k == INT:
+            key = _int_tag_sig(t)
+            for cand in self.table.get(key):
+                new_id = cand
+                break
+        elif k in _ANY_ENUM:
+            key = _enum_key(t)
+            for cand in self.table.get(key):
+                ct = self.types[cand]
+                if _equal_enum(t, ct):
+                    new_id = cand
+                    break
+                if _compat_enum(t, ct):
+                    if _is_enum_fwd(t):
+                        new_id = cand
+                        break
+                    # a canonical forward-declared enum now resolves to this full enum
+                    self.map[cand] = tid
+        elif k in (FWD, FLOAT):
+            key = _common(t)
+            for cand in self.table.get(key):
+                new_id = cand
+                break
+        else:
+            return
+        self.map[tid] = new_id
+        if new_id == tid:
+            self.table.add(key, tid)
+
+    # -- resolution helpers --------------------------------------------------------------------
+    def resolve(self, tid: int) -> int:
+        m = self.map
+        while m[tid] >= 0 and m[tid] != tid:
+            tid = m[tid]
+        return tid
+
+    def resolve_fwd(self, tid: int) -> int:
+        if self.types[tid].kind != FWD:
+            return tid
+        resolved = self.resolve(tid)
+        return resolved if self.types[resolved].kind != FWD else tid
+
+    def identical_arrays(self, id1: int, id2: int) -> bool:
+        t1, t2 = self.types[id1], self.types[id2]
+        return t1.kind == ARRAY and t2.kind == ARRAY and _array_sig(t1) == _array_sig(t2)
+
+    def identical_structs(self, id1: int, id2: int) -> bool:
+        t1, t2 = self.types[id1], self.types[id2]
+        if t1.kind not in _COMPOSITE or t1.kind != t2.kind or not _shallow_equal_struct(t1, t2):
+            return False
+        for m1, m2 in zip(t1.members, t2.members):
+            if (m1.type != m2.type and not self.identical_arrays(m1.type, m2.type)
+                    and not self.identical_structs(m1.type, m2.type)):
+                return False
+        return True
+
+    # -- 3. struct/union graph equivalence ----------------------------------------------------
+    def clear_hypot(self) -> None:
+        hm = self.hypot_map
+        for tid in self.hypot_list:
+            hm[tid] = UNPROCESSED
+        self.hypot_list = []
+        self.hypot_adjust_canon = False
+
+    def is_equiv(self, cand_id: int, canon_id: int) -> bool:
+        """Walk both graphs depth first in libbpf's order, stopping at the first difference."""
+        types, hypot = self.types, self.hypot_map
+        stack = [(cand_id, canon_id)]
+        pop, push = stack.pop, stack.append
+        while stack:
+            cand_id, canon_id = pop()
+            if self.resolve(cand_id) == self.resolve(canon_id):
+                continue
+            canon_id = self.resolve_fwd(canon_id)
+            seen = hypot[canon_id]
+            if seen >= 0:
+                if seen == cand_id or self.identical_arrays(seen, cand_id) \
+                        or self.identical_structs(seen, cand_id):
+                    continue
+                return False
+            hypot[canon_id] = cand_id
+            self.hypot_list.append(canon_id)
+            cand, canon = types[cand_id], types[canon_id]
+            if cand.name != canon.name:
+                return False
+            ck, nk = cand.kind, canon.kind
+            if (ck == FWD or nk == FWD) and ck != nk:
+                if ck == FWD:
+                    real_kind, fwd_kind = nk, (UNION if cand.kflag else STRUCT)
+                else:
+                    real_kind, fwd_kind = ck, (UNION if canon.kflag else STRUCT)
+                    if fwd_kind == real_kind and canon_id < self.start_id:
+                        self.hypot_adjust_canon = True  # would have to resolve a base FWD
+                if fwd_kind != real_kind:
+                    return False
+                continue
+            if ck != nk:
+                return False
+            if ck == INT:
+                if _int_tag_sig(cand) != _int_tag_sig(canon):
+                    return False
+            elif ck in _ANY_ENUM:
+                if not _compat_enum(cand, canon):
+                    return False
+            elif ck in (FWD, FLOAT):
+                if _common(cand) != _common(canon):
+                    return False
+            elif ck in _SINGLE_REF:
+                if _info(cand) != _info(canon):
+                    return False
+                push((cand.type, canon.type))
+            elif ck == ARRAY:
+                if not _compat_array(cand, canon):
+                    return False
+                push((cand.type, canon.type))
+                push((cand.index_type, canon.index_type))
+            elif ck in _COMPOSITE:
+                if not _shallow_equal_struct(cand, canon):
+                    return False
+                for cm, nm in zip(reversed(cand.members), reversed(canon.members)):
+                    push((cm.type, nm.type))
+            elif ck == FUNC_PROTO:
+                if not _compat_fnproto(cand, canon):
+                    return False
+                for cp, np_ in zip(reversed(cand.params), reversed(canon.params)):
+                    push((cp.type, np_.type))
+                push((cand.type, canon.type))
+            else:
+                raise BtfError(None, f"BTF dedup: unexpected {cand.kind_name} [{cand_id}] in a type graph")
+        return True
+
+    def merge_hypot(self) -> None:
+        types, m = self.types, self.map
+        for canon_id in self.hypot_list:
+            t_id = self.resolve(self.hypot_map[canon_id])
+            c_id = self.resolve(canon_id)
+            t_kind, c_kind = types[t_id].kind, types[c_id].kind
+            # FWD -> STRUCT/UNION resolution goes both ways; a base FWD may still point into split.
+            if t_kind != FWD and c_kind == FWD:
+                m[c_id] = t_id
+            if self.hypot_adjust_canon:
+                continue
+            if t_kind == FWD and c_kind != FWD:
+                m[t_id] = c_id
+            if t_kind in _COMPOSITE and c_kind != FWD and m[c_id] >= 0 and m[t_id] < 0:
+                m[t_id] = c_id  # shortcut: the candidate graph's struct has a canonical twin
+
+    def dedup_struct(self, tid: int) -> None:
+        if self.map[tid] >= 0:
+            return
+        t = self.types[tid]
+        if t.kind not in _COMPOSITE:
+            return
+        key = _struct_sig(t)
+        new_id = tid
+        for cand in self.table.get(key):
+            self.clear_hypot()
+            if not self.is_equiv(tid, cand):
+                continue
+            self.merge_hypot()
+            if self.hypot_adjust_canon:
+                continue
+            new_id = cand
+            break
+        self.map[tid] = new_id
+        if new_id == tid:
+            self.table.add(key, tid)
+
+    # -- 4. forward declarations with one possible target --------------------------------------
+    def resolve_fwds(self) -> None:
+        types, m = self.types, self.map
+        by_name: Dict[str, int] = {}
+        for tid in range(1, len(types)):
+            t = types[tid]
+            if t.kind in _COMPOSITE and m[tid] == tid:
+                by_name[t.name] = 0 if t.name in by_name else tid  # 0: ambiguous
+        for tid in range(self.start_id, len(types)):
+            t = types[tid]
+            if t.kind != FWD or m[tid] != tid:
+                continue
+            cand = by_name.get(t.name, 0)
+            if cand and types[cand].kind == (UNION if t.kflag else STRUCT):
+                m[tid] = cand
+
+    # -- 5. reference types --------------------------------------------------------------------
+    def dedup_ref(self, tid: int) -> int:
+        m = self.map
+        state = m[tid]
+        if state == IN_PROGRESS:
+            raise BtfError(None, f"BTF dedup: reference loop through type [{tid}]")
+        if state >= 0:
+            return self.resolve(tid)
+        t = self.types[tid]
+        m[tid] = IN_PROGRESS
+        k = t.kind
+        if k in _SINGLE_REF:
+            t.type = self.dedup_ref(t.type)
+            key = _common(t)
+        elif k == DECL_TAG:
+            t.type = self.dedup_ref(t.type)
+            key = _int_tag_sig(t)
+        elif k == ARRAY:
+            t.type = self.dedup_ref(t.type)
+            t.index_type = self.dedup_ref(t.index_type)
+            key = _array_sig(t)
+        elif k == FUNC_PROTO:
+            t.type = self.dedup_ref(t.type)
+            for p in t.params:
+                p.type = self.dedup_ref(p.type)
+            key = _fnproto_sig(t)
+        else:
+            raise BtfError(None, f"BTF dedup: unexpected {t.kind_name} [{tid}]")
+        new_id = tid
+        for cand in self.table.get(key):
+            new_id = cand
+            break
+        m[tid] = new_id
+        if new_id == tid:
+            self.table.add(key, tid)
+        return new_id
+
+    # -- 6./7. compaction and remapping --------------------------------------------------------
+    def compact_and_remap(self) -> List[int]:
+        types, m, start = self.types, self.map, self.start_id
+        compact = list(range(start)) + [UNPROCESSED] * (len(types) - start)
+        kept: List[BtfType] = []
+        for tid in range(start, len(types)):
+            if m[tid] == tid:
+                compact[tid] = start + len(kept)
+                kept.append(types[tid])
+        mapping = [compact[self.resolve(tid)] for tid in range(len(types))]
+        if any(new < 0 for new in mapping):
+            raise BtfError(None, "BTF dedup: a type maps to no canonical type")
+        remap = mapping.__getitem__
+        for t in kept:
+            t.remap_ids(remap)
+        self.btf.types = kept
+        if self.ext is not None:
+            for sec in self.ext.func_info.sections:
+                for r in sec.records:
+                    r.type_id = remap(r.type_id)
+            for sec in self.ext.core_relo.sections:
+                for r in sec.records:
+                    r.type_id = remap(r.type_id)
+        return mapping
