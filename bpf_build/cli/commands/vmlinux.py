@@ -1,0 +1,50 @@
+"""`bpf-build vmlinux [--btf PATH] [--module NAME] -o vmlinux.h`: kernel types as a C header.
+
+Default source is the running kernel's /sys/kernel/btf/vmlinux; ``--module NAME`` reads the
+module's split BTF from /sys/kernel/btf/NAME on top of it (all types, as bpftool dumps them).
+``--module`` also takes the path of a split BTF file (anything with a ``/`` in it), e.g. one
+``pahole --btf_encode_detached --btf_base`` wrote for an out-of-tree module.
+"""
+
+import os
+import re
+import sys
+
+from ...btf_c import render_header
+from ...errors import BtfError, UsageError
+from ...fileio import write_atomic
+from .btf import load_btf
+
+SYSFS_BTF = "/sys/kernel/btf"
+
+
+def register(sub):
+    p = sub.add_parser("vmlinux", help="write kernel BTF types as a C header (vmlinux.h) for CO-RE programs")
+    p.add_argument("--btf", metavar="PATH",
+                   help=f"BTF to read: raw BTF or a BPF object (default: {SYSFS_BTF}/vmlinux)")
+    p.add_argument("--module", metavar="NAME|PATH",
+                   help=f"a kernel module's split BTF ({SYSFS_BTF}/NAME, or a file path), on top of --btf")
+    p.add_argument("-o", "--output", help="output file (default: stdout)")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    base_path = args.btf or f"{SYSFS_BTF}/vmlinux"
+    if args.module is None:
+        btf = load_btf(base_path)
+        source = base_path
+    elif os.sep in args.module:
+        source = args.module
+        btf = load_btf(source, base_path)
+    else:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", args.module) or args.module in (".", "..", "vmlinux"):
+            raise UsageError(None, f"--module: {args.module!r} is not a kernel module name")
+        source = os.path.join(SYSFS_BTF, args.module)
+        if not os.path.exists(source):
+            raise BtfError(source, f"no BTF for module '{args.module}' (is the module loaded?)")
+        btf = load_btf(source, base_path)
+    text = render_header(btf, path=source)
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
