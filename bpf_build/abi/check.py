@@ -140,7 +140,10 @@ def check_entries(script: VersionScript, lib: SharedLibrary) -> List[Finding]:
 
 def check_exports(script: VersionScript, lib: SharedLibrary, naming: NamingPolicy) -> List[Finding]:
     out = []
-    map_nodes = {n.name: n for n in script.nodes if n.name is not None}
+    map_nodes: Dict[str, VersionNode] = {}
+    for n in script.nodes:
+        if n.name is not None:
+            map_nodes.setdefault(n.name, n)  # a duplicate node is reported by check_nodes
     versioned = [s for s in lib.exports if s.version is not None]
     if lib.exports and not versioned:
         out.append(Finding("unversioned-library", f"{lib.path} exports {len(lib.exports)} symbols without any "

@@ -89,7 +89,22 @@ def _elf_header(path: str, raw: bytes) -> int:
     if len(raw) < 0x14 or raw[4] not in (1, 2) or raw[5] not in (1, 2):
         raise AbiError(path, "malformed ELF file (bad identification or truncated header)")
     endian = "<" if raw[5] == 1 else ">"
+    is64 = raw[4] == 2
+    header_size = 64 if is64 else 52
+    if len(raw) < header_size:
+        raise AbiError(path, "malformed ELF file (truncated header)")
     (e_type,) = struct.unpack_from(endian + "H", raw, 0x10)
+    if is64:
+        phoff, shoff = struct.unpack_from(endian + "QQ", raw, 0x20)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from(endian + "HHHH", raw, 0x36)
+    else:
+        phoff, shoff = struct.unpack_from(endian + "II", raw, 0x1C)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from(endian + "HHHH", raw, 0x2A)
+    # lief parses a truncated file into a partial binary; reject it here with the reason.
+    if phnum and phoff + phentsize * phnum > len(raw):
+        raise AbiError(path, "malformed ELF file (program headers past the end of the file: truncated?)")
+    if shnum and shoff + shentsize * shnum > len(raw):
+        raise AbiError(path, "malformed ELF file (section headers past the end of the file: truncated?)")
     return e_type
 
 

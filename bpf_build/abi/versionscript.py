@@ -134,7 +134,8 @@ class _Parser:
         self.path = path
         self.tokens = list(tokenize(text, path))
         self.pos = 0
-        self.last_line = text.count("\n") + 1
+        # Errors at end of input point at the last thing written, not at a trailing blank line.
+        self.last_line = self.tokens[-1].line if self.tokens else 1
 
     def peek(self, offset: int = 0) -> Optional[Token]:
         i = self.pos + offset
