@@ -1,0 +1,266 @@
+"""Attaching programs, one function per kind. Each returns an owned ``Link``; closing it detaches.
+
+Where the kernel offers both, bpf links (BPF_LINK_CREATE) are preferred over the older
+attach-by-side-effect APIs: a link detaches when its fd closes, so a crashed process leaves
+nothing attached. Errors say which target and why, including when this kernel simply lacks the
+feature (kprobes without CONFIG_KPROBES, tcx before 6.6).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+import socket
+from typing import Any, List, Optional, Sequence, Union
+
+from . import elfsym, perf, syscall
+from .constants import AttachType, ProgType
+from .errors import AttachError, BpfSyscallError
+from .fd import Fd
+from .links import SO_ATTACH_BPF, BpfLink, Link, LinkGroup, PerfEventLink, SocketFilterLink
+
+TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+PMU_ROOT = "/sys/bus/event_source/devices"
+
+# The kernel names syscall entry points with an architecture prefix (ksyscall attaches there).
+_SYSCALL_PREFIX = {"x86_64": "__x64_sys_", "aarch64": "__arm64_sys_", "s390x": "__s390x_sys_",
+                   "riscv64": "__riscv_sys_", "ppc64le": "sys_", "ppc64": "sys_", "i686": "__ia32_sys_"}
+
+# What a cgroup program attaches to when the caller does not say (its expected_attach_type
+# normally decides; these are for programs loaded without one).
+_DEFAULT_CGROUP_ATTACH = {
+    ProgType.CGROUP_SKB: AttachType.CGROUP_INET_INGRESS,
+    ProgType.CGROUP_SOCK: AttachType.CGROUP_INET_SOCK_CREATE,
+    ProgType.SOCK_OPS: AttachType.CGROUP_SOCK_OPS,
+    ProgType.CGROUP_DEVICE: AttachType.CGROUP_DEVICE,
+    ProgType.CGROUP_SYSCTL: AttachType.CGROUP_SYSCTL,
+}
+
+
+def _link_create(prog, target: int, attach_type: int, what: str, flags: int = 0, **options) -> BpfLink:
+    attr = syscall.LinkCreateAttr(prog_fd=prog.fileno(), target=target, attach_type=int(attach_type), flags=flags)
+    for family, fields in options.items():
+        part = getattr(attr.options, family)
+        for field, value in fields.items():
+            setattr(part, field, value)
+    return BpfLink(syscall.link_create(attr, what), what)
+
+
+# ----------------------------------------------------------------------------------------------
+# perf-event based: tracepoint, kprobe, uprobe, sampling events
+
+def _attach_to_perf_event(prog, perf_fd: Fd, what: str, cookie: int = 0) -> PerfEventLink:
+    """Put ``prog`` on an open perf event and enable it; the link owns ``perf_fd`` from here on."""
+    link: Optional[BpfLink] = None
+    try:
+        try:
+            link = _link_create(prog, perf_fd.fileno(), AttachType.PERF_EVENT, what,
+                                                   perf_event={"bpf_cookie": cookie})
+        except BpfSyscallError as e:
+            if e.errno != errno.EINVAL or cookie:
+                raise
+            link = None  # kernel before 5.15: no perf links, attach with the ioctl
+            perf.ioctl(perf_fd, perf.PERF_EVENT_IOC_SET_BPF, prog.fileno(), what)
+        perf.ioctl(perf_fd, perf.PERF_EVENT_IOC_ENABLE, 0, f"{what}: enable perf event")
+    except BaseException:
+        if link is not None:
+            link.close()
+        perf_fd.close()
+        raise
+    return PerfEventLink(perf_fd, link, what)
+
+
+def tracefs_root() -> str:
+    for root in TRACEFS_ROOTS:
+        if os.path.isdir(os.path.join(root, "events")):
+            return root
+    raise AttachError("tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing); "
+                      "tracepoint ids are read from it")
+
+
+def tracepoint_id(category: str, name: str) -> int:
+    path = os.path.join(tracefs_root(), "events", category, name, "id")
+    try:
+        with open(path) as f:
+            return int(f.read())
+    except FileNotFoundError:
+        raise AttachError(f"tracepoint {category}/{name} does not exist ({path} is missing)") from None
+
+
+def tracepoint(prog, category: str, name: str, *, cookie: int = 0) -> PerfEventLink:
+    what = f"attach '{prog.name}' to tracepoint {category}/{name}"
+    attr = perf.PerfEventAttr(type=perf.PERF_TYPE_TRACEPOINT, config=tracepoint_id(category, name))
+    perf_fd = perf.perf_event_open(attr, pid=-1, cpu=0, what=what)
+    return _attach_to_perf_event(prog, perf_fd, what, cookie)
+
+
+def _pmu_type(pmu: str, missing: str) -> int:
+    try:
+        with open(f"{PMU_ROOT}/{pmu}/type") as f:
+            return int(f.read())
+    except FileNotFoundError:
+        raise AttachError(missing) from None
+
+
+def _retprobe_bit(pmu: str) -> int:
+    """The PMU's format file says which config bit selects a return probe ('config:0')."""
+    with open(f"{PMU_ROOT}/{pmu}/format/retprobe") as f:
+        return 1 << int(f.read().strip().split(":")[1])
+
+
+def _probe_event(pmu: str, target: bytes, offset: int, retprobe: bool, pid: int, what: str,
+                 missing: str) -> Fd:
+    pmu_type = _pmu_type(pmu, missing)
+    target_buf = ctypes.create_string_buffer(target)
+    attr = perf.PerfEventAttr(type=pmu_type, config=_retprobe_bit(pmu) if retprobe else 0,
+                              config1=ctypes.addressof(target_buf), config2=offset)
+    # A probe for every process is opened on CPU 0; one for a single process on any CPU.
+    return perf.perf_event_open(attr, pid=-1 if pid < 0 else pid, cpu=0 if pid < 0 else -1, what=what)
+
+
+def kprobe(prog, function: str, *, retprobe: bool = False, offset: int = 0, cookie: int = 0) -> PerfEventLink:
+    kind = "kretprobe" if retprobe else "kprobe"
+    what = f"attach '{prog.name}' as {kind} on {function}{f'+{offset:#x}' if offset else ''}"
+    missing = (f"{what}: this kernel has no kprobe support ({PMU_ROOT}/kprobe is missing: "
+               "CONFIG_KPROBES/CONFIG_KPROBE_EVENTS are off); use a tracepoint, raw_tp or tp_btf instead")
+    perf_fd = _probe_event("kprobe", function.encode(), offset, retprobe, -1, what, missing)
+    return _attach_to_perf_event(prog, perf_fd, what, cookie)
+
+
+def syscall_function(syscall_name: str) -> str:
+    """The kernel function behind a syscall on this architecture (``openat`` -> ``__x64_sys_openat``)."""
+    return _SYSCALL_PREFIX.get(platform.machine(), "sys_") + syscall_name
+
+
+def ksyscall(prog, syscall_name: str, *, retprobe: bool = False, cookie: int = 0) -> PerfEventLink:
+    return kprobe(prog, syscall_function(syscall_name), retprobe=retprobe, cookie=cookie)
+
+
+def uprobe(prog, binary: str, symbol: Optional[str] = None, *, offset: int = 0, retprobe: bool = False,
+           pid: int = -1, cookie: int = 0) -> PerfEventLink:
+    """A uprobe on ``symbol`` (+``offset``) of ``binary`` (path, library soname or command name),
+    for every process (pid=-1) or one."""
+    path, file_offset = elfsym.symbol_file_offset(binary, symbol, offset)
+    kind = "uretprobe" if retprobe else "uprobe"
+    what = f"attach '{prog.name}' as {kind} on {path}:{symbol or ''}+{file_offset:#x}"
+    missing = f"{what}: this kernel has no uprobe support ({PMU_ROOT}/uprobe is missing: CONFIG_UPROBE_EVENTS off)"
+    perf_fd = _probe_event("uprobe", path.encode(), file_offset, retprobe, pid, what, missing)
+    return _attach_to_perf_event(prog, perf_fd, what, cookie)
+
+
+def open_perf_event(type_: int, config: int, *, cpu: int, pid: int = -1, sample_period: int = 0,
+                    sample_freq: int = 0) -> Fd:
+    """A sampling perf event for a BPF_PROG_TYPE_PERF_EVENT program (e.g. PERF_TYPE_SOFTWARE,
+    PERF_COUNT_SW_CPU_CLOCK with sample_freq=1000)."""
+    attr = perf.PerfEventAttr(type=type_, config=config,
+                              sample_period=sample_freq or sample_period,
+                              flags=perf.ATTR_FREQ if sample_freq else 0)
+    return perf.perf_event_open(attr, pid=pid, cpu=cpu, what=f"open perf event type {type_} config {config} on cpu {cpu}")
+
+
+def perf_event(prog, perf_fd: Union[Fd, int], *, cookie: int = 0) -> PerfEventLink:
+    """Attach to a perf event the caller opened; the returned link owns (and closes) it."""
+    fd = perf_fd if isinstance(perf_fd, Fd) else Fd(perf_fd)
+    return _attach_to_perf_event(prog, fd, f"attach '{prog.name}' to perf event fd {fd.fileno()}", cookie)
+
+
+def perf_event_all_cpus(prog, type_: int, config: int, *, sample_period: int = 0, sample_freq: int = 0,
+                        cpus: Optional[Sequence[int]] = None) -> LinkGroup:
+    """One sampling event per online CPU, all running ``prog``."""
+    from .cpus import online_cpus
+    links: List[Link] = []
+    try:
+        for cpu in (cpus if cpus is not None else online_cpus()):
+            fd = open_perf_event(type_, config, cpu=cpu, sample_period=sample_period, sample_freq=sample_freq)
+            links.append(perf_event(prog, fd))
+    except BaseException:
+        for link in links:
+            link.close()
+        raise
+    return LinkGroup(links, f"'{prog.name}' on perf event type {type_} config {config}")
+
+
+# ----------------------------------------------------------------------------------------------
+# BTF-typed tracing, raw tracepoints
+
+def raw_tracepoint(prog, name: str) -> BpfLink:
+    return BpfLink(syscall.raw_tracepoint_open(name, prog.fileno()), f"'{prog.name}' on raw tracepoint {name}")
+
+
+def tracing(prog, *, cookie: int = 0) -> BpfLink:
+    """tp_btf/fentry/fexit/fmod_ret/lsm: the target was fixed at load (attach_btf_id)."""
+    attach_type = prog.expected_attach_type
+    what = f"attach '{prog.name}' ({AttachType(attach_type).name.lower() if attach_type is not None else 'tracing'}" \
+           f"{' ' + prog.attach_target if prog.attach_target else ''})"
+    if attach_type is None:
+        return BpfLink(syscall.raw_tracepoint_open(None, prog.fileno()), what)
+    try:
+        return _link_create(prog, 0, attach_type, what, tracing={"cookie": cookie})
+    except BpfSyscallError as e:
+        if e.errno != errno.EINVAL or cookie:
+            raise
+        return BpfLink(syscall.raw_tracepoint_open(None, prog.fileno()), what)
+
+
+# ----------------------------------------------------------------------------------------------
+# Networking
+
+def interface_index(interface: Union[int, str]) -> int:
+    if isinstance(interface, int):
+        return interface
+    try:
+        return socket.if_nametoindex(interface)
+    except OSError:
+        raise AttachError(f"network interface '{interface}' does not exist in this network namespace") from None
+
+
+def xdp(prog, interface: Union[int, str], flags: int = 0) -> BpfLink:
+    """XDP through a bpf link (5.9+): the program leaves the interface when the link closes."""
+    ifindex = interface_index(interface)
+    return _link_create(prog, ifindex, AttachType.XDP, f"attach '{prog.name}' as XDP on {interface}", flags=flags)
+
+
+def tcx(prog, interface: Union[int, str], direction: str = "ingress") -> BpfLink:
+    """tc ingress/egress through tcx links (6.6+): no qdisc or netlink needed."""
+    kinds = {"ingress": AttachType.TCX_INGRESS, "egress": AttachType.TCX_EGRESS}
+    if direction not in kinds:
+        raise ValueError(f"tcx direction must be 'ingress' or 'egress', not {direction!r}")
+    ifindex = interface_index(interface)
+    what = f"attach '{prog.name}' as tcx {direction} on {interface}"
+    try:
+        return _link_create(prog, ifindex, kinds[direction], what)
+    except BpfSyscallError as e:
+        if e.errno == errno.EINVAL:
+            raise AttachError(f"{what}: the kernel refused (EINVAL); tcx links need Linux 6.6+ and a "
+                              "SCHED_CLS program") from None
+        raise
+
+
+def cgroup(prog, target: Union[str, int], attach_type: Optional[int] = None, flags: int = 0) -> BpfLink:
+    """Attach to a cgroup v2 directory (path or open fd) with a bpf link."""
+    if attach_type is None:
+        attach_type = prog.expected_attach_type or _DEFAULT_CGROUP_ATTACH.get(prog.type)
+    if attach_type is None:
+        raise AttachError(f"attach '{prog.name}' to cgroup: say which attach type (the program has none)")
+    what = f"attach '{prog.name}' to cgroup {target} as {AttachType(attach_type).name.lower()}"
+    if isinstance(target, int):
+        return _link_create(prog, target, attach_type, what, flags=flags)
+    try:
+        cg_fd = Fd(os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    except OSError as e:
+        raise AttachError(f"{what}: cannot open cgroup directory: {e.strerror}") from None
+    with cg_fd:  # the link holds its own reference to the cgroup
+        return _link_create(prog, cg_fd.fileno(), attach_type, what, flags=flags)
+
+
+def socket_filter(prog, sock: Any) -> SocketFilterLink:
+    """SO_ATTACH_BPF: the program filters what ``sock`` receives until the link or socket closes."""
+    if not isinstance(sock, socket.socket):
+        raise TypeError("socket_filter needs a socket.socket")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_BPF, prog.fileno())
+    except OSError as e:
+        raise BpfSyscallError(f"attach '{prog.name}' to socket fd {sock.fileno()}", e.errno) from None
+    return SocketFilterLink(sock, f"'{prog.name}' on socket fd {sock.fileno()}")

@@ -1,0 +1,101 @@
+"""Converting Python values to the bytes a map key or value holds, and back.
+
+A codec is chosen per map side from a *type*:
+
+- a ctypes type (``ctypes.c_uint32``, a generated Structure...): values are instances of it;
+  simple ctypes scalars come back as plain ints/floats;
+- ``int``: an unsigned native-endian integer as wide as the map side;
+- ``None``: raw ``bytes`` of exactly the map side's size.
+
+Inputs are accepted liberally (an int for a c_uint32 key, bytes for a struct value); outputs have
+one type per codec so callers can rely on it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from typing import Any, List, Optional, Sequence
+
+_CTYPES_BASES = (ctypes.Structure, ctypes.Union, ctypes.Array, ctypes._SimpleCData)
+
+
+def round_up(n: int, to: int) -> int:
+    return (n + to - 1) // to * to
+
+
+class Codec:
+    def __init__(self, size: int, type_: Any = None, what: str = "value"):
+        self.size = size
+        self.type = type_
+        self.what = what
+        self._ctype = type_ if isinstance(type_, type) and issubclass(type_, _CTYPES_BASES) else None
+        self._scalar = self._ctype is not None and issubclass(self._ctype, ctypes._SimpleCData)
+        if self._ctype is not None and ctypes.sizeof(self._ctype) != size:
+            raise TypeError(f"{what} type {self._ctype.__name__} is {ctypes.sizeof(self._ctype)} bytes, "
+                            f"the map's {what} is {size} bytes")
+        if type_ is not None and type_ is not int and self._ctype is None:
+            raise TypeError(f"{what} type must be a ctypes type, int or None, not {type_!r}")
+
+    def to_bytes(self, value: Any) -> bytes:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            raw = bytes(value)
+        elif isinstance(value, int) and not self._ctype:
+            raw = value.to_bytes(self.size, sys.byteorder, signed=value < 0)
+        elif self._ctype is not None and isinstance(value, self._ctype):
+            raw = bytes(value)
+        elif self._scalar:
+            raw = bytes(self._ctype(value))
+        elif isinstance(value, _CTYPES_BASES):
+            raw = bytes(value)
+        else:
+            raise TypeError(f"cannot use {type(value).__name__} as a map {self.what} ({self.size} bytes)")
+        if len(raw) != self.size:
+            raise ValueError(f"map {self.what} must be {self.size} bytes, got {len(raw)}")
+        return raw
+
+    def buffer(self, value: Any):
+        """A ctypes object holding the encoded value, suitable for passing its address."""
+        if self._ctype is not None and isinstance(value, self._ctype) and not self._scalar:
+            return value
+        raw = self.to_bytes(value)
+        return ctypes.create_string_buffer(raw, self.size)
+
+    def from_bytes(self, raw) -> Any:
+        if self._ctype is not None:
+            obj = self._ctype.from_buffer_copy(raw)
+            return obj.value if self._scalar else obj
+        if self.type is int:
+            return int.from_bytes(raw, sys.byteorder)
+        return bytes(raw)
+
+
+class PerCpuCodec:
+    """Per-CPU values: the kernel lays one 8-byte-aligned slot per possible CPU; Python sees a list."""
+
+    def __init__(self, element: Codec, ncpus: int):
+        self.element = element
+        self.ncpus = ncpus
+        self.stride = round_up(element.size, 8)
+        self.size = self.stride * ncpus
+
+    def to_bytes(self, values: Sequence[Any]) -> bytes:
+        if isinstance(values, (bytes, bytearray, str)) or not hasattr(values, "__len__"):
+            raise TypeError(f"a per-CPU value is a sequence of {self.ncpus} values (one per possible CPU)")
+        if len(values) != self.ncpus:
+            raise ValueError(f"a per-CPU value needs {self.ncpus} entries (possible CPUs), got {len(values)}")
+        pad = b"\0" * (self.stride - self.element.size)
+        return b"".join(self.element.to_bytes(v) + pad for v in values)
+
+    def buffer(self, values: Sequence[Any]):
+        return ctypes.create_string_buffer(self.to_bytes(values), self.size)
+
+    def from_bytes(self, raw) -> List[Any]:
+        view = memoryview(raw)
+        n = self.element.size
+        return [self.element.from_bytes(view[i:i + n]) for i in range(0, self.size, self.stride)]
+
+
+def make_value_codec(size: int, type_: Any, percpu_count: Optional[int]):
+    element = Codec(size, type_, "value")
+    return PerCpuCodec(element, percpu_count) if percpu_count else element

@@ -1,0 +1,83 @@
+"""Errors raised while loading and running BPF objects.
+
+The runtime must not import the build side (``bpf_build.errors`` pulls in nothing heavy, but the
+rule keeps an installed wheel's run-time surface obvious), so it has its own small hierarchy. Every
+error is one line naming what failed and why; syscall failures are also ``OSError`` so callers can
+test ``errno`` the usual way, and load failures carry the verifier log.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+from typing import Optional
+
+
+class BpfRuntimeError(Exception):
+    """Base of every error the runtime raises."""
+
+    def __init__(self, reason: str):
+        self.reason = " ".join(str(reason).split())  # one line, always
+        super().__init__(self.reason)
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class BpfSyscallError(BpfRuntimeError, OSError):
+    """A ``bpf()``, ``perf_event_open()`` or related syscall failed.
+
+    ``what`` says which operation on which object; ``errno`` is the kernel's answer."""
+
+    def __init__(self, what: str, err: int, hint: str = ""):
+        self.what = what
+        self.hint = hint
+        reason = f"{what}: {os.strerror(err)} ({_errno.errorcode.get(err, err)})"
+        if hint:
+            reason += f"; {hint}"
+        OSError.__init__(self, err, reason)
+        self.reason = " ".join(reason.split())
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class VerifierError(BpfSyscallError):
+    """BPF_PROG_LOAD (or BTF_LOAD) was refused; ``log`` holds the kernel's verifier log."""
+
+    def __init__(self, what: str, err: int, log: str, hint: str = ""):
+        self.log = log
+        last = _last_log_line(log)
+        if last and not hint:
+            hint = f"verifier: {last}"
+        super().__init__(what, err, hint)
+
+
+class AttachError(BpfRuntimeError):
+    """An attach target does not exist or this kernel cannot attach this kind of program."""
+
+
+class LoaderError(BpfRuntimeError):
+    """Running a loader program failed; ``log`` holds the verifier log when there is one."""
+
+    def __init__(self, reason: str, log: str = "", errno: Optional[int] = None):
+        self.log = log
+        self.errno = errno
+        super().__init__(reason)
+
+
+class KconfigError(BpfRuntimeError):
+    """A kconfig extern the object needs cannot be resolved on this machine."""
+
+
+class SymbolError(BpfRuntimeError):
+    """A symbol for a uprobe cannot be found in the binary."""
+
+
+def _last_log_line(log: str) -> str:
+    """The verifier puts its verdict on the last non-empty line; a short summary for the message."""
+    for line in reversed(log.splitlines()):
+        line = line.strip()
+        if line and not line.startswith("processed ") and not line.startswith("verification time"):
+            return line[:200]
+    return ""

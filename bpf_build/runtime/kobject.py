@@ -1,0 +1,62 @@
+"""What maps, programs and links share: an owned fd, pinning in bpffs, a context manager."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional, Union
+
+from . import syscall
+from .constants import Cmd
+from .fd import Fd
+
+
+class BpfObject:
+    """A kernel BPF object held through an fd this Python object owns."""
+
+    kind = "object"
+    _fd_by_id: Optional[Cmd] = None  # the GET_FD_BY_ID command for this kind
+
+    def __init__(self, fd: Union[Fd, int]):
+        self._fd = fd if isinstance(fd, Fd) else Fd(fd)
+
+    @classmethod
+    def from_fd(cls, fd: Union[Fd, int], **kwargs):
+        """Take ownership of an fd that refers to an object of this kind."""
+        return cls(fd, **kwargs)
+
+    @classmethod
+    def from_pinned(cls, path: Union[str, "os.PathLike[str]"], **kwargs):
+        return cls(syscall.obj_get(os.fspath(path)), **kwargs)
+
+    @classmethod
+    def from_id(cls, object_id: int, **kwargs):
+        return cls(syscall.get_fd_by_id(cls._fd_by_id, object_id, f"open {cls.kind} id {object_id}"), **kwargs)
+
+    def fileno(self) -> int:
+        return self._fd.fileno()
+
+    @property
+    def fd(self) -> Fd:
+        return self._fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd.closed
+
+    def close(self) -> None:
+        self._fd.close()
+
+    def pin(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Pin to a bpffs path: the object then outlives this process until the path is removed."""
+        syscall.obj_pin(self.fileno(), os.fspath(path))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def unpin(path: Union[str, "os.PathLike[str]"]) -> None:
+    """Remove a pin; the kernel frees the object once no fd or link refers to it."""
+    os.unlink(os.fspath(path))
