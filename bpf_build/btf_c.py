@@ -46,6 +46,8 @@ _C_KEYWORDS = frozenset(
     "_Imaginary _Noreturn _Static_assert _Thread_local".split())
 
 _MODIFIERS = frozenset({VOLATILE, CONST, RESTRICT, TYPE_TAG})
+# Kinds that describe functions, variables and sections rather than types.
+_NOT_TYPES = frozenset({FUNC, VAR, DATASEC, DECL_TAG})
 _QUALIFIERS = {VOLATILE: "volatile", CONST: "const", RESTRICT: "restrict"}
 _COMPOSITES = frozenset({STRUCT, UNION})
 _ENUMS = frozenset({ENUM, ENUM64})
@@ -116,6 +118,9 @@ class CWriter:
     def add(self, type_id: int) -> None:
         """Queue the C definition of ``type_id`` and everything it needs that is not written yet."""
         self._check_id(type_id, None)
+        t = self._types[type_id]
+        if t is not None and t.kind in _NOT_TYPES:
+            return  # functions, variables, sections and tags have no C type definition
         self._queue = []
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(limit, 20000))
@@ -344,9 +349,8 @@ class CWriter:
                 if self._order(p.type, through_ptr) > 0:
                     strong = True
             return int(strong)
-        if kind in (FUNC, VAR, DATASEC, DECL_TAG):
-            state[tid] = _DONE
-            return 0
+        if kind in _NOT_TYPES:
+            raise self._error(tid, f"a {t.kind_name} cannot be part of a type declaration")
         raise self._error(tid, "unknown kind")
 
     # -- emitting top-level definitions ------------------------------------------------------------
