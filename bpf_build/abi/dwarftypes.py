@@ -278,7 +278,9 @@ def read_type_surface(path, exports: Iterable[ExportedSymbol]) -> Optional[dict]
             return _collect(dwarf, functions_at, variables_at, elf.elfclass // 8)
     except OSError as e:
         raise AbiError(path, f"cannot read: {e.strerror or e}") from None
-    except (ELFError, ELFParseError, DWARFError, KeyError, IndexError, ValueError, AssertionError) as e:
+    except (ELFError, ELFParseError, DWARFError) as e:
+        raise AbiError(path, f"malformed DWARF debug info ({e})") from None
+    except (Exception, MemoryError) as e:  # pyelftools fails in many ways on corrupt DWARF
         raise AbiError(path, f"malformed DWARF debug info ({type(e).__name__}: {e})") from None
 
 

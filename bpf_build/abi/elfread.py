@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+import warnings
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -126,7 +127,9 @@ def read_shared_library(path) -> SharedLibrary:
         raise AbiError(path, f"not a shared library (ELF type {ET_NAMES.get(e_type, e_type)})")
     binary = _parse(path, raw)
     try:
-        return _read_library(path, binary)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # lief warns on out-of-range enum values in corrupt files
+            return _read_library(path, binary)
     except AbiError:
         raise
     except Exception as e:
@@ -209,15 +212,17 @@ def read_object_symbols(path) -> List[ObjectSymbol]:
     binary = _parse(path, raw)
     out = []
     try:
-        for sym in binary.symtab_symbols:
-            if not sym.name or sym.shndx == SHN_UNDEF:
-                continue
-            if _enum_name(sym.binding) not in EXPORTED_BINDINGS:
-                continue
-            if _enum_name(sym.type) not in ("FUNC", "OBJECT", "TLS", "GNU_IFUNC", "NOTYPE"):
-                continue
-            out.append(ObjectSymbol(sym.name.split("@", 1)[0], path, _enum_name(sym.visibility),
-                                    _enum_name(sym.binding)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # lief warns on out-of-range enum values in corrupt files
+            for sym in binary.symtab_symbols:
+                if not sym.name or sym.shndx == SHN_UNDEF:
+                    continue
+                if _enum_name(sym.binding) not in EXPORTED_BINDINGS:
+                    continue
+                if _enum_name(sym.type) not in ("FUNC", "OBJECT", "TLS", "GNU_IFUNC", "NOTYPE"):
+                    continue
+                out.append(ObjectSymbol(sym.name.split("@", 1)[0], path, _enum_name(sym.visibility),
+                                        _enum_name(sym.binding)))
     except Exception as e:
         raise AbiError(path, f"malformed ELF file ({type(e).__name__}: {e})") from None
     return out

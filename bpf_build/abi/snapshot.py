@@ -133,17 +133,22 @@ def snapshot_from_json(text: str, path: str) -> Snapshot:
         soname = data.get("soname")
         if soname is not None and not isinstance(soname, str):
             raise ValueError("soname must be a string or null")
-        versions = [NodeRecord(str(v["name"]), tuple(str(p) for p in v["parents"])) for v in data["versions"]]
+        versions = []
+        for v in data["versions"]:
+            if not isinstance(v.get("name"), str) or not _is_str_list(v.get("parents")):
+                raise ValueError(f"version {v!r} needs a string name and a list of parent names")
+            versions.append(NodeRecord(v["name"], tuple(v["parents"])))
+        if not isinstance(data["symbols"], dict):
+            raise ValueError('"symbols" must be an object')
         symbols = {}
         for key, entry in data["symbols"].items():
             rec = _symbol_from_key(key, entry)
             symbols[rec.key] = rec
-        aliases = [tuple(str(k) for k in group) for group in data.get("aliases", [])]
-        types = data.get("types")
-        if types is not None:
-            if not isinstance(types, dict) or not all(isinstance(types.get(s, {}), dict) for s in TYPE_SECTIONS):
-                raise ValueError('"types" must be null or an object of ' + ", ".join(TYPE_SECTIONS))
-            types = {s: types.get(s, {}) for s in TYPE_SECTIONS}
+        aliases = data.get("aliases", [])
+        if not isinstance(aliases, list) or not all(_is_str_list(g) for g in aliases):
+            raise ValueError('"aliases" must be a list of lists of symbol keys')
+        aliases = [tuple(g) for g in aliases]
+        types = _checked_types(data.get("types"))
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise _bad(path, f"{type(e).__name__}: {e}") from None
     known = set(symbols)
@@ -152,6 +157,42 @@ def snapshot_from_json(text: str, path: str) -> Snapshot:
             if key not in known:
                 raise _bad(path, f"alias {key!r} is not in symbols")
     return Snapshot(path, soname, versions, symbols, aliases, types)
+
+
+def _is_str_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _is_field(value) -> bool:
+    return (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
+            and isinstance(value[1], (int, str)) and isinstance(value[2], str))
+
+
+# What each entry of a types section must look like, so a hand-edited baseline fails on load.
+_TYPE_ENTRY_CHECKS = {
+    "functions": lambda e: isinstance(e, dict) and isinstance(e.get("returns"), str) and _is_str_list(e.get("params")),
+    "variables": lambda e: isinstance(e, str),
+    "records": lambda e: isinstance(e, dict) and isinstance(e.get("size"), int)
+    and isinstance(e.get("fields"), list) and all(_is_field(f) for f in e["fields"]),
+    "enums": lambda e: isinstance(e, dict) and all(isinstance(v, int) for v in e.values()),
+}
+
+
+def _checked_types(types) -> Optional[dict]:
+    if types is None:
+        return None
+    if not isinstance(types, dict):
+        raise ValueError('"types" must be null or an object')
+    out = {}
+    for section in TYPE_SECTIONS:
+        entries = types.get(section, {})
+        if not isinstance(entries, dict):
+            raise ValueError(f'"types.{section}" must be an object')
+        for key, entry in entries.items():
+            if not _TYPE_ENTRY_CHECKS[section](entry):
+                raise ValueError(f"types.{section} entry {key!r} is malformed")
+        out[section] = entries
+    return out
 
 
 def _symbol_from_key(key: str, entry: dict) -> SymbolRecord:
