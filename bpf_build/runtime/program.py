@@ -31,11 +31,21 @@ _ATTACH_BTF_TARGETS = {
 }
 
 _LOAD_HINTS = {
-    errno.EPERM: "the kernel refused this program kind for this process (needs CAP_BPF/CAP_SYS_ADMIN, "
-                 "CAP_PERFMON for tracing; lockdown or a missing trampoline also answer EPERM)",
+    errno.EPERM: "the kernel refused this program kind for this process before verifying it (needs "
+                 "CAP_BPF/CAP_SYS_ADMIN, CAP_PERFMON for tracing; lockdown also answers EPERM)",
     errno.E2BIG: "program too large",
     errno.EINVAL: "the kernel rejected the attributes (program type, attach type or flags)",
 }
+_TRAMPOLINE_ATTACH = frozenset({AttachType.TRACE_FENTRY, AttachType.TRACE_FEXIT, AttachType.MODIFY_RETURN,
+                                AttachType.LSM_MAC, AttachType.LSM_CGROUP})
+_TRAMPOLINE_EPERM = ("this kernel does not permit BPF trampoline programs (fentry/fexit/fmod_ret/lsm): "
+                     "refused before verification; use tp_btf or raw_tp, or a kernel that allows them")
+
+
+def _load_hint(err: int, expected_attach_type: int) -> str:
+    if err == errno.EPERM and expected_attach_type in _TRAMPOLINE_ATTACH:
+        return _TRAMPOLINE_EPERM
+    return _LOAD_HINTS.get(err, "")
 
 
 def attach_btf_id_for(attach_type: int, target: str) -> int:
@@ -103,7 +113,7 @@ class Program(BpfObject):
             expected_attach_type=int(expected_attach_type), attach_btf_id=attach_btf_id,
             fd_array=syscall.address_of(fds))
         what = f"load program '{name or _prog_type(prog_type)}'"
-        fd = _load_with_log(attr, what, log_level)
+        fd = _load_with_log(attr, what, log_level, int(expected_attach_type))
         return cls(fd, name=name or None, expected_attach_type=expected_attach_type, attach_target=attach_target)
 
     def test_run(self, data: bytes = b"", *, ctx: Optional[Union[bytes, ctypes.Structure]] = None,
@@ -177,7 +187,7 @@ class Program(BpfObject):
         return f"<Program {self.name!r} {kind} {state}>"
 
 
-def _load_with_log(attr: syscall.ProgLoadAttr, what: str, log_level: int) -> int:
+def _load_with_log(attr: syscall.ProgLoadAttr, what: str, log_level: int, expected_attach_type: int) -> int:
     """Load quietly first (verifier logging costs time); on refusal load again with a log so the
     error can say why, growing the buffer until the whole log fits."""
     log_size = _LOG_START if log_level else 0
@@ -194,5 +204,5 @@ def _load_with_log(attr: syscall.ProgLoadAttr, what: str, log_level: int) -> int
                 log_size *= 4
                 continue
             text = log.value.decode("utf-8", "replace")
-            hint = "" if text.strip() else _LOAD_HINTS.get(e.errno, "")
+            hint = "" if text.strip() else _load_hint(e.errno, expected_attach_type)
             raise VerifierError(what, e.errno, text, hint) from None

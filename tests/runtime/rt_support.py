@@ -4,7 +4,7 @@ map references point at maps the test created."""
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from bpf_build import insn as I
 from bpf_build.elf import Object
@@ -21,9 +21,15 @@ def _count_into(a: I.Assembler, map_fd: int, key: int, skip: str) -> None:
     a.emit(I.mov64_imm(I.R1, 1), I.atomic_op(I.DW, I.ADD, I.R0, I.R1, 0))
 
 
-def counter(map_fd: int, *, tgid: Optional[int] = None, ret: int = 0, key: int = 0) -> bytes:
-    """Count every run (or only runs in process ``tgid``) into counts[key]; return ``ret``."""
+def counter(map_fd: int, *, tgid: Optional[int] = None, ret: int = 0, key: int = 0,
+            ctx_u64: Optional[Tuple[int, int]] = None) -> bytes:
+    """Count every run into counts[key] and return ``ret``. Only runs in process ``tgid`` count when
+    given, and only runs whose context holds ``value`` at ``offset`` when ``ctx_u64=(offset, value)``
+    (e.g. the syscall number of a raw sys_enter tracepoint)."""
     a = I.Assembler()
+    if ctx_u64 is not None:
+        a.emit(I.ldx_mem(I.DW, I.R2, I.R1, ctx_u64[0]))
+        a.jmp_imm(I.JNE, I.R2, ctx_u64[1], "out")
     if tgid is not None:
         a.emit(I.call_helper(HELPER_GET_CURRENT_PID_TGID), I.alu64_imm(I.RSH, I.R0, 32))
         a.jmp_imm(I.JNE, I.R0, tgid, "out")
