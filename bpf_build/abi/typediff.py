@@ -77,8 +77,16 @@ def _record_findings(name: str, a: dict, b: dict, where: str) -> List[Finding]:
 
     old_fields = {f[0]: f for f in a["fields"]}
     new_fields = {f[0]: f for f in b["fields"]}
+    added = {(f[1], f[2]): f[0] for f in b["fields"] if f[0] not in old_fields}
+    renamed = set()
     for field, (_, offset, ftype) in sorted(old_fields.items()):
         now = new_fields.get(field)
+        if now is None and (offset, ftype) in added:
+            new_name = added[(offset, ftype)]
+            renamed.add(new_name)
+            add("field-renamed", f"{name}: field {field} was renamed to {new_name} (same offset and type: "
+                "binaries still work, sources using the old name no longer build)")
+            continue
         if now is None:
             add("field-removed", f"{name}: field {field} ({ftype} at offset {offset}) was removed")
             continue
@@ -99,7 +107,8 @@ def _record_findings(name: str, a: dict, b: dict, where: str) -> List[Finding]:
         # old padding reads as zero; union members all overlap by design.
         return out
     for field, (_, offset, ftype) in sorted(new_fields.items()):
-        if field not in old_fields and _bits(offset) < old_size * 8:
-            add("field-inserted", f"{name}: new field {field} at offset {offset} reuses old padding; callers "
-                "built against the old header leave it uninitialised")
+        if field not in old_fields and field not in renamed and _bits(offset) < old_size * 8:
+            add("field-inserted", f"{name}: new field {field} at offset {offset} lies inside the old "
+                f"{old_size} bytes of a struct that may not grow; callers built against the old header "
+                "leave it uninitialised")
     return out
