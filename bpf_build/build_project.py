@@ -1,0 +1,117 @@
+"""Build what a project's [tool.bpf-build] declares: compile every source, link each object's
+compiled sources into one object, render its skeletons, and put the results in the object's
+package directory.
+
+Each step is one call into the library (``compile.compile_all``, ``link.link``,
+``skel.<kind>.generate``); this module only decides file names and order. Outputs are written
+only when their bytes change, so a rebuild that changes nothing touches nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional
+
+from .build_config import SKELETON_FILES, BuildConfig, ObjectConfig
+from .compile import CompileJob, CompileOptions, compile_all
+from .fileio import write_atomic
+
+# skeleton kind -> renderer module in bpf_build.skel (see bpf_build/skel/__init__.py)
+RENDERERS = {"python": "python", "c": "c", "light-c": "light_c"}
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file the build puts into a package."""
+
+    package: str
+    filename: str
+    object_name: str
+    kind: str  # "object" or a skeleton kind
+
+    @property
+    def relpath(self) -> str:
+        """The path inside an installation (or build_lib): package dirs, then the file."""
+        return "/".join(self.package.split(".") + [self.filename])
+
+
+def planned_outputs(config: BuildConfig) -> List[Output]:
+    """Every file ``build_project`` writes, known without building anything."""
+    outs = []
+    for obj in config.objects:
+        outs.append(Output(obj.package, obj.object_file, obj.name, "object"))
+        for kind in obj.skeletons:
+            outs.append(Output(obj.package, SKELETON_FILES[kind].format(name=obj.name), obj.name, kind))
+    return outs
+
+
+def _compile_jobs(config: BuildConfig, temp_dir: str) -> Dict[str, List[CompileJob]]:
+    jobs = {}
+    for obj in config.objects:
+        options = CompileOptions(
+            target=obj.target, cflags=obj.cflags,
+            include_dirs=tuple(os.path.join(config.root, d) for d in obj.include_dirs),
+            base_dir=config.root)  # debug info names sources relative to the project: reproducible
+        jobs[obj.name] = [
+            CompileJob(os.path.join(config.root, src), os.path.join(temp_dir, obj.name, src + ".o"),
+                       options=options)
+            for src in obj.sources]
+    return jobs
+
+
+def _linked_object(obj: ObjectConfig, compiled: List[str]) -> bytes:
+    """The object's final bytes: clang's output for one source, the static link of several."""
+    if len(compiled) == 1:
+        with open(compiled[0], "rb") as f:
+            return f.read()
+    from .link import link
+    return link(compiled).to_bytes()
+
+
+def render_skeleton(kind: str, object_bytes: bytes, name: str, path: Optional[str] = None) -> str:
+    from .elf import Object
+    renderer = importlib.import_module(f"bpf_build.skel.{RENDERERS[kind]}")
+    return renderer.generate(Object.read(object_bytes, path=path), name)
+
+
+def write_if_changed(path: str, data) -> bool:
+    data = data.encode() if isinstance(data, str) else data
+    try:
+        with open(path, "rb") as f:
+            if f.read() == data:
+                return False
+    except OSError:
+        pass
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_atomic(path, data)
+    return True
+
+
+def build_project(config: BuildConfig, *, temp_dir: str, package_dir: Callable[[str], str],
+                  parallel: Optional[int] = None, force: bool = False,
+                  log: Callable[[str], None] = lambda message: None) -> List[str]:
+    """Build every object of the config; returns the paths of the files written.
+
+    ``temp_dir`` keeps the per-source objects and their incremental state between builds;
+    ``package_dir(package)`` is the directory a package's outputs go to (build_lib, or the
+    source tree for an editable install)."""
+    jobs = _compile_jobs(config, temp_dir)
+    all_jobs = [j for obj_jobs in jobs.values() for j in obj_jobs]
+    compile_all(all_jobs, parallel=parallel, force=force,
+                on_compile=lambda job: log(f"compiling {os.path.relpath(job.source, config.root)}"))
+    written = []
+    for obj in config.objects:
+        dest = package_dir(obj.package)
+        object_path = os.path.join(dest, obj.object_file)
+        data = _linked_object(obj, [j.output for j in jobs[obj.name]])
+        if write_if_changed(object_path, data):
+            log(f"writing {object_path}")
+        written.append(object_path)
+        for kind in obj.skeletons:
+            path = os.path.join(dest, SKELETON_FILES[kind].format(name=obj.name))
+            if write_if_changed(path, render_skeleton(kind, data, obj.name, object_path)):
+                log(f"writing {path}")
+            written.append(path)
+    return written
