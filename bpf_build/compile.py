@@ -399,6 +399,8 @@ class CompileJob:
     output: str
     # A Make/ninja depfile to write for the caller (-MD -MF), naming ``output`` as its target.
     depfile: Optional[str] = None
+    # Options of this job when they differ from the run's (objects of a project each have theirs).
+    options: Optional[CompileOptions] = None
 
 
 @dataclass
@@ -476,8 +478,9 @@ def compile_all(jobs: Sequence[CompileJob], options: CompileOptions = CompileOpt
     The first failure stops the run: compiles not yet started are not started, the failed job's
     output (and depfile) is removed, and its CompileError is raised once the running compiles end.
     """
-    if options.target not in TARGETS:
-        raise CompileError(None, f"unknown BPF target {options.target!r} (expected bpfel or bpfeb)")
+    for opts in {job.options or options for job in jobs}:
+        if opts.target not in TARGETS:
+            raise CompileError(None, f"unknown BPF target {opts.target!r} (expected bpfel or bpfeb)")
     outputs = [os.path.abspath(j.output) for j in jobs]
     if len(set(outputs)) != len(outputs):
         dup = next(o for o in outputs if outputs.count(o) > 1)
@@ -486,7 +489,7 @@ def compile_all(jobs: Sequence[CompileJob], options: CompileOptions = CompileOpt
         if not os.path.isfile(job.source):
             raise CompileError(job.source, "no such source file")
     clang = find_clang()
-    commands = [compile_command(j, options, clang) for j in jobs]
+    commands = [compile_command(j, j.options or options, clang) for j in jobs]
     fresh = [not force and _up_to_date(j, c) for j, c in zip(jobs, commands)]
     stale = [(j, c) for j, c, ok in zip(jobs, commands, fresh) if not ok]
     result = CompileResult(compiled=[j for j, _ in stale],
