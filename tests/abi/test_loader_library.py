@@ -1,0 +1,181 @@
+"""Our own loader library (libbpfbuild/): it builds, passes `bpf-abi check` against libbpf.map,
+has not drifted from the committed baseline abi/libbpfbuild.json, and (kernel) really loads and
+runs a loader program through ctypes."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import shutil
+import struct
+import subprocess
+
+import pytest
+
+from .conftest import REPO
+
+MAKEFILE = REPO / "libbpfbuild" / "Makefile"
+SONAME = "libbpfbuild.so.0"
+
+
+def have_bpf() -> bool:
+    return os.geteuid() == 0 and os.path.exists("/sys/kernel/btf/vmlinux")
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    if shutil.which("make") is None or shutil.which("gcc") is None:
+        pytest.skip("make/gcc not installed")
+    out = tmp_path_factory.mktemp("libbpfbuild")
+    done = subprocess.run(["make", "-s", "-f", str(MAKEFILE), f"OUT={out}"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_library_follows_the_conventions(built, bpf_abi):
+    r = bpf_abi("check", "--map", REPO / "libbpf.map", built / SONAME, "--objects", built / "loader_lib.o",
+                "--version-header", REPO / "libbpfbuild" / "bpf_loader.h")
+    assert r.code == 0, r.out
+    assert r.lines == ["bpf-abi check: clean (7 exported symbols, 1 version node, release 0.1)"]
+
+
+def test_library_matches_committed_baseline(built, bpf_abi):
+    r = bpf_abi("diff", REPO / "abi" / "libbpfbuild.json", built / SONAME)
+    assert r.code == 0, r.out + "\n(an intended ABI change: add a node to libbpf.map and re-dump the baseline)"
+    assert r.lines == ["bpf-abi diff: clean (7 symbols, 1 version node)"]
+
+
+def test_baseline_is_what_dump_writes(built, bpf_abi):
+    """The committed file is exactly the dump of today's build (no hand edits, no stale types)."""
+    r = bpf_abi("dump", built / SONAME)
+    assert r.code == 0
+    assert r.out == (REPO / "abi" / "libbpfbuild.json").read_text()
+
+
+# -- the library at work: a loader program run through ctypes -------------------------------------
+
+BPF_LD_IMM64, BPF_PSEUDO_MAP_IDX_VALUE = 0x18, 6
+BPF_FUNC_sys_bpf = 166
+BPF_MAP_CREATE = 0
+
+
+def insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
+    return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
+
+
+def loader_program() -> bytes:
+    """ctx[4] = blob[0]; ctx[8] = bpf_sys_bpf(BPF_MAP_CREATE, &blob[8], 48); return 0."""
+    return b"".join([
+        insn(0xBF, 6, 1),                                     # r6 = ctx
+        insn(BPF_LD_IMM64, 2, BPF_PSEUDO_MAP_IDX_VALUE, 0, 0),  # r2 = &value of fd_array[0]
+        insn(0, 0, 0, 0, 0),
+        insn(0x61, 3, 2, 0),                                  # r3 = *(u32 *)(r2 + 0)
+        insn(0x63, 6, 3, 4),                                  # *(u32 *)(r6 + 4) = r3
+        insn(0xB7, 1, 0, 0, BPF_MAP_CREATE),                  # r1 = BPF_MAP_CREATE
+        insn(0x07, 2, 0, 0, 8),                               # r2 += 8: the map_create attr
+        insn(0xB7, 3, 0, 0, 48),                              # r3 = attr size
+        insn(0x85, 0, 0, 0, BPF_FUNC_sys_bpf),                # call bpf_sys_bpf
+        insn(0x63, 6, 0, 8),                                  # *(u32 *)(r6 + 8) = r0 (the new fd)
+        insn(0xB7, 0, 0, 0, 0),                               # r0 = 0
+        insn(0x95),                                           # exit
+    ])
+
+
+def loader_blob() -> bytes:
+    attr = struct.pack("<IIIIIII16s", 2, 4, 8, 3, 0, 0, 0, b"made_by_loader")  # ARRAY, 4, 8, 3 entries
+    return struct.pack("<I", 0xABCD) + bytes(4) + attr.ljust(48, b"\0")
+
+
+class LoaderOpts(ctypes.Structure):
+    _fields_ = [("sz", ctypes.c_size_t), ("log_buf", ctypes.c_char_p),
+                ("log_size", ctypes.c_uint), ("log_level", ctypes.c_uint)]
+
+
+def open_library(path):
+    lib = ctypes.CDLL(str(path), use_errno=True)
+    lib.bpf_loader__load_and_run.restype = ctypes.c_void_p
+    lib.bpf_loader__load_and_run.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t,
+                                             ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p]
+    lib.bpf_loader__load_and_run_file.restype = ctypes.c_void_p
+    lib.bpf_loader__load_and_run_file.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t,
+                                                  ctypes.c_void_p]
+    lib.bpf_loader__fd.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    lib.bpf_loader__ctx.restype = ctypes.c_void_p
+    lib.bpf_loader__ctx.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t)]
+    lib.bpf_loader__free.argtypes = [ctypes.c_void_p]
+    lib.libbpf_build_errstr.restype = ctypes.c_char_p
+    lib.libbpf_build_version.restype = ctypes.c_char_p
+    return lib
+
+
+def map_type_of(fd: int) -> int:
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        info = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+    return int(info["map_type"])
+
+
+def test_version_and_argument_errors_without_kernel(built):
+    lib = open_library(built / SONAME)
+    assert lib.libbpf_build_version() == b"0.1.0"
+    assert lib.bpf_loader__load_and_run(b"\0" * 7, 7, b"x", 1, None, 0, None) is None
+    assert ctypes.get_errno() == errno.EINVAL
+    assert lib.libbpf_build_errstr() == b"insns must be a non-empty array of 8-byte instructions"
+    opts = (ctypes.c_char * 40)()  # a caller from the future: sz 40 with a non-zero unknown field
+    struct.pack_into("<Q", opts, 0, 40)
+    opts[32] = 1
+    prog = loader_program()
+    assert lib.bpf_loader__load_and_run(prog, len(prog), b"x", 1, None, 0, opts) is None
+    assert lib.libbpf_build_errstr() == b"bpf_loader_opts has unknown non-zero fields"
+
+
+@pytest.mark.kernel
+def test_loader_program_runs_and_returns_fds(built, tmp_path):
+    if not have_bpf():
+        pytest.skip("needs root and a BPF-capable kernel")
+    lib = open_library(built / SONAME)
+    prog, blob, ctx = loader_program(), loader_blob(), bytes(16)
+    log = ctypes.create_string_buffer(1 << 16)
+    opts = LoaderOpts(ctypes.sizeof(LoaderOpts), ctypes.cast(log, ctypes.c_char_p), len(log), 1)
+    loader = lib.bpf_loader__load_and_run(prog, len(prog), blob, len(blob), ctx, len(ctx), ctypes.byref(opts))
+    assert loader, (os.strerror(ctypes.get_errno()), lib.libbpf_build_errstr(), log.value)
+    try:
+        assert b"processed" in log.value  # the verifier log of the loader program reached us
+        assert lib.bpf_loader__fd(loader, 4) == 0xABCD  # read from the frozen blob map via fd_array
+        fd = lib.bpf_loader__fd(loader, 8)
+        assert fd >= 0 and map_type_of(fd) == 2  # an ARRAY map created inside the loader program
+        os.close(fd)
+        size = ctypes.c_size_t()
+        raw = ctypes.string_at(lib.bpf_loader__ctx(loader, ctypes.byref(size)), 16)
+        assert size.value == 16 and struct.unpack_from("<I", raw, 4)[0] == 0xABCD
+        assert lib.bpf_loader__fd(loader, 13) < 0 and ctypes.get_errno() == errno.EINVAL
+    finally:
+        lib.bpf_loader__free(loader)
+
+    # The same program from a file.
+    path = tmp_path / "loader.bin"
+    path.write_bytes(b"BPFLDR1\n" + struct.pack("<II", len(prog), len(blob)) + prog + blob)
+    loader = lib.bpf_loader__load_and_run_file(str(path).encode(), ctx, len(ctx), None)
+    assert loader, lib.libbpf_build_errstr()
+    fd = lib.bpf_loader__fd(loader, 8)
+    assert map_type_of(fd) == 2
+    os.close(fd)
+    lib.bpf_loader__free(loader)
+    path.write_bytes(b"BPFLDR1\n" + struct.pack("<II", len(prog), len(blob) + 1) + prog + blob)
+    assert lib.bpf_loader__load_and_run_file(str(path).encode(), ctx, len(ctx), None) is None
+    assert lib.libbpf_build_errstr() == b"loader file size does not match its header"
+
+
+@pytest.mark.kernel
+def test_loader_program_error_is_reported(built):
+    if not have_bpf():
+        pytest.skip("needs root and a BPF-capable kernel")
+    lib = open_library(built / SONAME)
+    failing = insn(0xB7, 0, 0, 0, -errno.ENOENT) + insn(0x95)  # return -ENOENT
+    assert lib.bpf_loader__load_and_run(failing, len(failing), b"blob", 4, None, 0, None) is None
+    assert ctypes.get_errno() == errno.ENOENT
+    assert lib.libbpf_build_errstr() == b"error returned by loader prog"
+    rejected = insn(0x95)  # exit without setting r0: the verifier refuses it
+    assert lib.bpf_loader__load_and_run(rejected, len(rejected), b"blob", 4, None, 0, None) is None
+    assert ctypes.get_errno() == errno.EACCES
+    assert lib.libbpf_build_errstr() == b"failed to load loader prog"
