@@ -32,7 +32,7 @@ class BpfSyscallError(BpfRuntimeError, OSError):
     def __init__(self, what: str, err: int, hint: str = ""):
         self.what = what
         self.hint = hint
-        reason = f"{what}: {os.strerror(err)} ({_errno.errorcode.get(err, err)})"
+        reason = f"{what}: {_describe_errno(err)}"
         if hint:
             reason += f"; {hint}"
         OSError.__init__(self, err, reason)
@@ -72,6 +72,17 @@ class KconfigError(BpfRuntimeError):
 
 class SymbolError(BpfRuntimeError):
     """A symbol for a uprobe cannot be found in the binary."""
+
+
+# Kernel-internal errnos that leak to user space and that libc does not name.
+_KERNEL_ERRNOS = {524: "operation not supported for this object type (ENOTSUPP)",
+                  523: "cannot do this through this handle (EBADTYPE)"}
+
+
+def _describe_errno(err: int) -> str:
+    if err in _KERNEL_ERRNOS:
+        return _KERNEL_ERRNOS[err]
+    return f"{os.strerror(err)} ({_errno.errorcode.get(err, err)})"
 
 
 def _last_log_line(log: str) -> str:

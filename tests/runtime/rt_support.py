@@ -43,21 +43,26 @@ def returns(value: int) -> bytes:
     return I.encode([I.mov64_imm(I.R0, value), I.exit_insn()])
 
 
-def load_compiled(obj_path: str, section: str, prog_type: int, maps: Dict[str, object] = None, **load_kw):
-    """Load the program in ``section`` of a clang object; ``ld_imm64`` references to map symbols
-    become the fds of ``maps`` (created by the test, by symbol name)."""
+def load_compiled(obj_path: str, function: str, prog_type: int, maps: Dict[str, object] = None, **load_kw):
+    """Load the program ``function`` of a clang object; ``ld_imm64`` references to map symbols
+    become the fds of ``maps`` (created by the test, by symbol name). Programs must not call
+    subprograms (tests use __always_inline helpers)."""
     from bpf_build.runtime import Program
 
     obj = Object.read(obj_path)
-    index = obj.section_index(section)
-    insns = I.decode(obj.sections[index].data)
-    for rel in obj.relocations_for(index):
-        sym = obj.symbols[rel.symbol]
-        slot = rel.offset // 8
-        if sym.name not in (maps or {}):
-            raise KeyError(f"{section}: relocation against '{sym.name}' and no map of that name given")
+    sym = obj.symbol(function)
+    start, end = sym.value, sym.value + sym.size
+    insns = I.decode(obj.sections[sym.shndx].data[start:end])
+    for rel in obj.relocations_for(sym.shndx):
+        if not start <= rel.offset < end:
+            continue
+        target = obj.symbols[rel.symbol]
+        if target.name not in (maps or {}):
+            raise KeyError(f"{function}: relocation against '{target.name}' and no map of that name given")
+        slot = (rel.offset - start) // 8
         insns[slot].src = I.PSEUDO_MAP_FD
-        insns[slot].imm = maps[sym.name].fileno()
+        insns[slot].imm = maps[target.name].fileno()
+    load_kw.setdefault("name", function)
     return Program.load(prog_type, I.encode(insns), **load_kw)
 
 

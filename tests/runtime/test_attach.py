@@ -300,8 +300,7 @@ def packet_counter_obj(compile_c):
 
 
 def test_xdp_on_veth_counts_arriving_packets(veth, counts, packet_counter_obj):
-    with rt_support.load_compiled(packet_counter_obj, "xdp", ProgType.XDP, {"counts": counts},
-                                  name="xdp_count") as prog:
+    with rt_support.load_compiled(packet_counter_obj, "xdp_count", ProgType.XDP, {"counts": counts}) as prog:
         with prog.attach_xdp(veth.local):
             send_from_peer(veth, 5)
             assert wait_for(lambda: counts[0] == 5)
@@ -312,8 +311,7 @@ def test_xdp_on_veth_counts_arriving_packets(veth, counts, packet_counter_obj):
 
 @pytest.mark.parametrize("direction", ["ingress", "egress"])
 def test_tcx_on_veth(veth, counts, packet_counter_obj, direction):
-    with rt_support.load_compiled(packet_counter_obj, "tc", ProgType.SCHED_CLS, {"counts": counts},
-                                  name="tc_count") as prog:
+    with rt_support.load_compiled(packet_counter_obj, "tc_count", ProgType.SCHED_CLS, {"counts": counts}) as prog:
         send = send_from_peer if direction == "ingress" else send_to_peer
         with prog.attach_tcx(veth.local, direction):
             send(veth, 4)

@@ -250,3 +250,10 @@ def test_closing_releases_the_fd():
     m.close()
     m.close()  # a second close is a no-op
     assert not os.path.exists(f"/proc/self/fd/{fd}") or os.readlink(f"/proc/self/fd/{fd}") != "anon_inode:bpf-map"
+
+
+def test_kernel_internal_errno_is_named():
+    with Map.create(MapType.PERF_EVENT_ARRAY, 4, 4, 1) as m:
+        with pytest.raises(BpfSyscallError) as e:
+            m.lookup(0)
+    assert e.value.errno == 524 and "not supported" in str(e.value)

@@ -1,0 +1,182 @@
+"""Consumer for BPF_MAP_TYPE_RINGBUF maps: mmap the consumer and producer pages and the data area,
+wait with epoll, hand out records as bytes or typed ctypes objects.
+
+Layout (kernel/bpf/ringbuf.c): page 0 holds the consumer position (the only page user space may
+write), page 1 the producer position, then the data area mapped twice in a row so a record that
+wraps around the end is still contiguous. Each record starts with an 8-byte header: a u32 length
+with BUSY (still being written) and DISCARD bits, and a u32 the kernel uses internally; records
+are 8-byte aligned. x86 and arm64 user space read the positions with plain loads; Python's
+memoryview loads are whole aligned words, which is what the kernel's acquire/release pairs need on
+x86 (TSO). On weakly ordered CPUs the kernel's ordering on the producer side plus the syscall-free
+loop here is what libbpf relies on as well.
+"""
+
+from __future__ import annotations
+
+import mmap
+import select
+from typing import Any, Callable, Iterator, List, Optional
+
+from .constants import MapType
+from .errors import BpfRuntimeError, BpfSyscallError
+
+BUSY_BIT = 1 << 31
+DISCARD_BIT = 1 << 30
+LENGTH_MASK = ~(BUSY_BIT | DISCARD_BIT) & 0xFFFFFFFF
+HEADER_SIZE = 8
+
+Callback = Callable[[Any], Any]
+
+
+class _Ring:
+    """One ring buffer map, mapped into this process."""
+
+    def __init__(self, ring_map, callback: Optional[Callback], event_type: Any):
+        if ring_map.type != MapType.RINGBUF:
+            raise BpfRuntimeError(f"map '{ring_map.name}' is not a ring buffer ({ring_map.type})")
+        self.map = ring_map
+        self.callback = callback
+        self.event_type = event_type
+        size = ring_map.max_entries
+        page = mmap.PAGESIZE
+        fd = ring_map.fileno()
+        try:
+            self.consumer_page = mmap.mmap(fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            self.producer_area = mmap.mmap(fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page)
+        except OSError as e:
+            self.close()
+            raise BpfSyscallError(f"mmap ring buffer '{ring_map.name}'", e.errno) from None
+        self.mask = size - 1
+        self.data_start = page  # within producer_area
+        self.consumer_pos = memoryview(self.consumer_page).cast("Q")
+        self.producer_pos = memoryview(self.producer_area)[:8].cast("Q")
+        self.headers = memoryview(self.producer_area)[page:].cast("I")
+
+    def available(self) -> int:
+        """Bytes the producer has committed (or reserved) and we have not consumed."""
+        return self.producer_pos[0] - self.consumer_pos[0]
+
+    def drain(self, sink: Callable[[Any], Any], limit: int) -> int:
+        """Hand up to ``limit`` records to ``sink``; returns how many. The consumer position is
+        published after every record so the producer can reuse space while we work, and before
+        an exception from ``sink`` propagates (that record counts as consumed, as in libbpf)."""
+        consumer_pos, producer_pos, headers = self.consumer_pos, self.producer_pos, self.headers
+        area, base, mask, event_type = self.producer_area, self.data_start, self.mask, self.event_type
+        cons = consumer_pos[0]
+        prod = producer_pos[0]
+        n = 0
+        while n < limit:
+            if cons >= prod:
+                prod = producer_pos[0]
+                if cons >= prod:
+                    break
+            offset = cons & mask
+            header = headers[offset >> 2]
+            if header & BUSY_BIT:
+                break
+            length = header & LENGTH_MASK
+            cons += (length + HEADER_SIZE + 7) & ~7
+            if header & DISCARD_BIT:
+                consumer_pos[0] = cons
+                continue
+            start = base + offset + HEADER_SIZE
+            record = event_type.from_buffer_copy(area, start) if event_type is not None else area[start:start + length]
+            consumer_pos[0] = cons
+            n += 1
+            sink(record)
+        return n
+
+    def close(self) -> None:
+        for name in ("consumer_pos", "producer_pos", "headers"):
+            view = getattr(self, name, None)
+            if view is not None:
+                view.release()
+        for name in ("consumer_page", "producer_area"):
+            area = getattr(self, name, None)
+            if area is not None:
+                area.close()
+
+
+class RingBuffer:
+    """Events from one or more ring buffer maps.
+
+    >>> rb = RingBuffer(skel.maps.events, event_type=Event)
+    >>> for event in rb.read(timeout=1.0): ...            # batch: a list per call
+    >>> rb = RingBuffer(skel.maps.events, callback=print); rb.poll(100)   # callbacks
+
+    ``event_type`` (a ctypes Structure) makes records typed copies; without it they are bytes of
+    the length the program submitted."""
+
+    def __init__(self, ring_map=None, callback: Optional[Callback] = None, event_type: Any = None):
+        self._epoll = select.epoll()
+        self._rings: List[_Ring] = []
+        self._by_fd = {}
+        if ring_map is not None:
+            self.add(ring_map, callback, event_type)
+
+    def add(self, ring_map, callback: Optional[Callback] = None, event_type: Any = None) -> None:
+        ring = _Ring(ring_map, callback, event_type)
+        try:
+            self._epoll.register(ring_map.fileno(), select.EPOLLIN)
+        except OSError as e:
+            ring.close()
+            raise BpfSyscallError(f"epoll on ring buffer '{ring_map.name}'", e.errno) from None
+        self._rings.append(ring)
+        self._by_fd[ring_map.fileno()] = ring
+
+    def fileno(self) -> int:
+        """An epoll fd that is readable when any ring has data (for an outer event loop)."""
+        return self._epoll.fileno()
+
+    def _wait(self, timeout: Optional[float]) -> List[_Ring]:
+        if any(r.available() for r in self._rings):
+            return self._rings
+        events = self._epoll.poll(-1 if timeout is None else timeout)
+        return [self._by_fd[fd] for fd, _ in events]
+
+    def consume(self, limit: int = 1 << 62) -> int:
+        """Deliver what is there now to the callbacks, without waiting; returns the count."""
+        return self._deliver(self._rings, limit)
+
+    def poll(self, timeout: Optional[float] = None, limit: int = 1 << 62) -> int:
+        """Wait up to ``timeout`` seconds (None: forever) for data, then deliver to the callbacks."""
+        self._require_callbacks()
+        return self._deliver(self._wait(timeout), limit)
+
+    def _deliver(self, rings: List[_Ring], limit: int) -> int:
+        self._require_callbacks()
+        total = 0
+        for ring in rings:
+            total += ring.drain(ring.callback, limit - total)
+        return total
+
+    def _require_callbacks(self) -> None:
+        for ring in self._rings:
+            if ring.callback is None:
+                raise BpfRuntimeError(f"ring buffer '{ring.map.name}' has no callback; use read() for batches")
+
+    def read(self, timeout: Optional[float] = 0, limit: int = 1 << 62) -> List[Any]:
+        """Batch API: wait up to ``timeout`` seconds (0: don't wait) and return the records that
+        are ready, in order per ring."""
+        out: List[Any] = []
+        for ring in (self._rings if timeout == 0 else self._wait(timeout)):
+            ring.drain(out.append, limit - len(out))
+        return out
+
+    def __iter__(self) -> Iterator[Any]:
+        """Records forever, waiting as needed."""
+        while True:
+            yield from self.read(timeout=None)
+
+    def close(self) -> None:
+        for ring in self._rings:
+            ring.close()
+        self._rings.clear()
+        self._by_fd.clear()
+        self._epoll.close()
+
+    def __enter__(self) -> "RingBuffer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
