@@ -1,0 +1,1 @@
+"""Print every exec as it happens, from a BPF ring buffer."""

@@ -1,0 +1,1 @@
+"""Count getpid() calls with a BPF tracepoint program."""

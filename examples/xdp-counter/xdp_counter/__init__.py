@@ -1,0 +1,1 @@
+"""Count packets per IP protocol on an interface with XDP."""
