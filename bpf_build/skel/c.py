@@ -1,0 +1,511 @@
+"""C skeletons with the API of ``bpftool gen skeleton`` / ``gen subskeleton``.
+
+``generate(obj, name, subskeleton=False) -> str`` renders the header from the open-phase model
+(:mod:`bpf_build.open_object`): the maps, programs and global-data sections libbpf will create,
+named as libbpf names them. Global-data structs are rendered from BTF by :mod:`bpf_build.btf_c`
+with bpftool's padding rule, so ``skel->bss->counter`` lands where the kernel map has it.
+
+The generated code only calls libbpf's stable skeleton API (``bpf_object__open_skeleton`` and
+friends). It compiles against libbpf 1.1's headers (Debian 12) and newer ones: the map
+skeleton entries are laid out with the stride libbpf is told (``map_skel_sz``), never with the
+compiler's idea of ``sizeof(struct bpf_map_skeleton)``, which grew in later libbpf versions.
+
+The skeleton embeds the object as the model writes it (``Object.to_bytes()``): the bytes libbpf
+opens at run time are exactly what the rendered maps and programs describe, and the same input
+always gives the same header.
+"""
+
+from __future__ import annotations
+
+from string import Template
+from typing import List, Optional, Tuple
+
+from ..btf import ARRAY, DATASEC, FUNC_PROTO, PTR, Btf
+from ..btf_c import CWriter, sanitize_identifier, writer_datasec_fields
+from ..elf import Object
+from ..errors import BpfBuildError, SkeletonError
+from ..open_object import OpenedMap, OpenedObject, internal_map_name, open_object
+
+__all__ = ["generate", "datasec_ident", "embedded_bytes_literal"]
+
+# bpftool's offsetof(struct bpf_map_skeleton, link): the entry size every libbpf understands.
+MAP_SKELETON_SIZE = 24
+_DATASEC_PREFIXES = (".data", ".rodata", ".bss", ".kconfig")
+_ARENA_SECTION = ".addr_space.1"
+
+
+def generate(obj: Object, name: str, subskeleton: bool = False) -> str:
+    """The C skeleton (or subskeleton) header for ``obj``; ``name`` is the skeleton's name
+    (``struct <name>``, ``<name>__open()``...)."""
+    if not name or not name.replace("_", "a").isalnum() or name[0].isdigit() or not name.isascii():
+        raise SkeletonError(obj.path, f"skeleton name {name!r} is not a valid C identifier")
+    opened = open_object(obj, name)
+    try:
+        renderer = _Renderer(opened, name, obj)
+        return renderer.subskeleton() if subskeleton else renderer.skeleton()
+    except BpfBuildError as e:
+        if e.path is None:
+            raise SkeletonError(obj.path, e.reason) from None
+        raise
+
+
+def datasec_ident(section_name: str) -> Optional[str]:
+    """bpftool's field name for a global-data section (``.data.foo`` -> ``data_foo``), or None
+    for sections a skeleton does not expose."""
+    if section_name == _ARENA_SECTION:
+        return "arena"
+    if section_name.startswith(_DATASEC_PREFIXES):
+        return sanitize_identifier(section_name[1:])
+    return None
+
+
+def embedded_bytes_literal(data: bytes) -> str:
+    """A C string literal body for ``data`` as bpftool prints it: ``\\0`` for zero bytes,
+    ``\\xNN`` otherwise, lines continued with a backslash before 78 columns."""
+    pieces: List[str] = []
+    width = 0
+    for byte in data:
+        token = _BYTE_TOKENS[byte]
+        width += len(token)
+        if width > 78:
+            pieces.append("\\\n")
+            width = len(token)
+        pieces.append(token)
+    return "".join(pieces)
+
+
+_BYTE_TOKENS = ["\\0"] + [f"\\x{b:02x}" for b in range(1, 256)]
+
+
+class _Renderer:
+    def __init__(self, opened: OpenedObject, name: str, obj: Object):
+        self.opened = opened
+        self.name = name
+        self.obj = obj
+        self.path = obj.path
+        self.btf: Optional[Btf] = opened.btf
+        self.writer = CWriter(self.btf, self.path) if self.btf is not None else None
+        self.maps = [m for m in opened.maps if m.ident]
+        self.progs = opened.programs
+        self._check_unique_fields()
+
+    # -- model queries ---------------------------------------------------------------------------
+    def _check_unique_fields(self) -> None:
+        for what, names in (("map", [m.ident for m in self.maps]),
+                            ("program", [p.name for p in self.progs])):
+            seen = set()
+            for n in names:
+                if n in seen:
+                    raise SkeletonError(self.path, f"two {what}s would both be skeleton field '{n}'")
+                seen.add(n)
+
+    def mmaped_maps(self) -> List[OpenedMap]:
+        """Global-data maps the skeleton exposes as memory (bss, data, rodata, kconfig...)."""
+        return [m for m in self.maps if m.is_internal and m.mmapable]
+
+    def runtime_map_name(self, m: OpenedMap, subskeleton: bool) -> str:
+        """The name libbpf finds the map by at run time. A subskeleton looks its maps up in
+        another (linked) object, where only the section name of global data is the same: bpftool
+        names them as if the object had no name (``.data``, not ``lib.data``)."""
+        if subskeleton and m.is_internal:
+            return internal_map_name("", m.real_name)
+        return m.name
+
+    def datasec_of(self, m: OpenedMap) -> Optional[int]:
+        """The DATASEC describing map ``m`` (matched by bpftool's field name), or None."""
+        if self.btf is None:
+            return None
+        for tid, t in self.btf.items():
+            if t.kind == DATASEC and datasec_ident(t.name) == m.ident:
+                return tid
+        return None
+
+    def datasec_vars(self, m: OpenedMap):
+        sec_id = self.datasec_of(m)
+        if sec_id is None:
+            return None, []
+        return sec_id, writer_datasec_fields(self.writer, sec_id)
+
+    # -- pieces shared by skeletons and subskeletons ---------------------------------------------
+    def header(self, guard: str, extra: str = "") -> List[str]:
+        return ["/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */\n\n"
+                "/* THIS FILE IS AUTOGENERATED BY BPF-BUILD! */\n"
+                f"#ifndef {guard}\n#define {guard}\n\n"
+                "#include <errno.h>\n#include <stdlib.h>\n#include <bpf/libbpf.h>\n\n" + extra]
+
+    def field_block(self, label: str, lines: List[str]) -> List[str]:
+        if not lines:
+            return []
+        return ["\tstruct {\n"] + [f"\t\t{line}\n" for line in lines] + [f"\t}} {label};\n"]
+
+    def map_fields(self) -> List[str]:
+        return self.field_block("maps", [f"struct bpf_map *{m.ident};" for m in self.maps])
+
+    def prog_fields(self) -> List[str]:
+        return self.field_block("progs", [f"struct bpf_program *{p.name};" for p in self.progs])
+
+    def maps_setup(self, mmaped: bool) -> List[str]:
+        """Fill ``s->maps``: one entry per map, ``map_skel_sz`` bytes apart."""
+        if not self.maps:
+            return []
+        out = [f"\n\t/* maps */\n"
+               f"\ts->map_cnt = {len(self.maps)};\n"
+               f"\ts->map_skel_sz = {MAP_SKELETON_SIZE};\n"
+               f"\ts->maps = (struct bpf_map_skeleton *)calloc(s->map_cnt,\n"
+               f"\t\t\tsizeof(*s->maps) > {MAP_SKELETON_SIZE} ? sizeof(*s->maps) : {MAP_SKELETON_SIZE});\n"
+               "\tif (!s->maps) {\n\t\terr = -ENOMEM;\n\t\tgoto err;\n\t}\n"]
+        mmaped_idents = {m.ident for m in self.mmaped_maps()} if mmaped else set()
+        for i, m in enumerate(self.maps):
+            out.append(f"\n\tmap = (struct bpf_map_skeleton *)((char *)s->maps + {i} * s->map_skel_sz);\n"
+                       f"\tmap->name = \"{self.runtime_map_name(m, subskeleton=not mmaped)}\";\n"
+                       f"\tmap->map = &obj->maps.{m.ident};\n")
+            if m.ident in mmaped_idents:
+                out.append(f"\tmap->mmaped = (void **)&obj->{m.ident};\n")
+        return out
+
+    def progs_setup(self, links: bool) -> List[str]:
+        if not self.progs:
+            return []
+        out = [f"\n\t/* programs */\n"
+               f"\ts->prog_cnt = {len(self.progs)};\n"
+               "\ts->prog_skel_sz = sizeof(*s->progs);\n"
+               "\ts->progs = (struct bpf_prog_skeleton *)calloc(s->prog_cnt, s->prog_skel_sz);\n"
+               "\tif (!s->progs) {\n\t\terr = -ENOMEM;\n\t\tgoto err;\n\t}\n"]
+        for i, p in enumerate(self.progs):
+            out.append(f"\n\ts->progs[{i}].name = \"{p.name}\";\n"
+                       f"\ts->progs[{i}].prog = &obj->progs.{p.name};\n")
+            if links:
+                out.append(f"\ts->progs[{i}].link = &obj->links.{p.name};\n")
+        return out
+
+    # -- skeleton --------------------------------------------------------------------------------
+    def skeleton(self) -> str:
+        n = self.name
+        guard = f"__{n.upper()}_SKEL_H__"
+        out = self.header(guard, "#define BPF_SKEL_SUPPORTS_MAP_AUTO_ATTACH 1\n\n")
+        out.append(f"struct {n} {{\n\tstruct bpf_object_skeleton *skeleton;\n\tstruct bpf_object *obj;\n")
+        out += self.map_fields()
+        out += self.prog_fields()
+        out += self.field_block("links", [f"struct bpf_link *{p.name};" for p in self.progs])
+        out += self.datasec_structs()
+        out.append(_SKELETON_FUNCTIONS.substitute(name=n))
+        out += self.maps_setup(mmaped=True)
+        out += self.progs_setup(links=True)
+        elf = embedded_bytes_literal(self.obj.to_bytes())
+        out.append(_SKELETON_TAIL.substitute(name=n, elf=elf))
+        out += self.size_asserts()
+        out.append(f"\n#endif /* {guard} */\n")
+        return "".join(out)
+
+    def datasec_structs(self) -> List[str]:
+        out: List[str] = []
+        for m in self.mmaped_maps():
+            sec_id, fields = self.datasec_vars(m)
+            out.append(f"\tstruct {self.name}__{m.ident} {{\n")
+            if sec_id is not None:
+                keep_qualifiers = self.btf.type(sec_id).name == ".kconfig"
+                pad = 0
+                for f in fields:
+                    if f.padding:
+                        out.append(f"\t\tchar __pad{pad}[{f.padding}];\n")
+                        pad += 1
+                    decl = self.writer.declaration(f.type_id, f.name, 2, strip_mods=not keep_qualifiers)
+                    out.append(f"\t\t{decl};\n")
+            out.append(f"\t}} *{m.ident};\n")
+        return out
+
+    def size_asserts(self) -> List[str]:
+        """Compile-time checks that each variable has the size BTF gives it."""
+        if self.btf is None:
+            return []
+        out = ["\n__attribute__((unused)) static void\n"
+               f"{self.name}__assert(struct {self.name} *s __attribute__((unused)))\n{{\n"
+               "#ifdef __cplusplus\n#define _Static_assert static_assert\n#endif\n"]
+        for m in self.mmaped_maps():
+            _, fields = self.datasec_vars(m)
+            for f in fields:
+                try:
+                    size = self.writer.size_of(f.type_id)
+                except BpfBuildError:
+                    continue
+                out.append(f"\t_Static_assert(sizeof(s->{m.ident}->{f.name}) == {size}, "
+                           f"\"unexpected size of '{f.name}'\");\n")
+        out.append("#ifdef __cplusplus\n#undef _Static_assert\n#endif\n}\n")
+        return out
+
+    # -- subskeleton -----------------------------------------------------------------------------
+    def subskeleton(self) -> str:
+        if self.btf is None:
+            raise SkeletonError(self.path, "a subskeleton needs BTF (compile with -g)")
+        n = self.name
+        guard = f"__{n.upper()}_SUBSKEL_H__"
+        out = self.header(guard)
+        out.append(f"struct {n} {{\n\tstruct bpf_object *obj;\n\tstruct bpf_object_subskeleton *subskel;\n")
+        out += self.map_fields()
+        out += self.prog_fields()
+        variables = self.subskeleton_variables()
+        out += self.subskeleton_datasecs(variables)
+        out.append(_SUBSKELETON_OPEN.substitute(name=n, var_count=len(variables)))
+        for i, (m, f) in enumerate(variables):
+            out.append(f"\n\ts->vars[{i}].name = \"{f.var_name}\";\n"
+                       f"\ts->vars[{i}].map = &obj->maps.{m.ident};\n"
+                       f"\ts->vars[{i}].addr = (void **) &obj->{m.ident}.{f.var_name};\n")
+        out += self.maps_setup(mmaped=False)
+        out += self.progs_setup(links=False)
+        out.append(_SUBSKELETON_TAIL.substitute(name=n, guard=guard))
+        return "".join(out)
+
+    def subskeleton_variables(self) -> List[Tuple[OpenedMap, object]]:
+        found = []
+        for m in self.mmaped_maps():
+            if not m.btf_value_type_id:
+                continue
+            sec_id, fields = self.datasec_vars(m)
+            found += [(m, f) for f in fields]
+        return found
+
+    def subskeleton_datasecs(self, variables) -> List[str]:
+        """Per section, a struct of pointers to the variables (found in the final object at run
+        time): ``int *counter;``, arrays and function pointers through ``__typeof__``."""
+        out: List[str] = []
+        for m in self.mmaped_maps():
+            sec_id = self.datasec_of(m)
+            if sec_id is None:
+                continue
+            keep_qualifiers = self.btf.type(sec_id).name == ".kconfig"
+            out.append(f"\tstruct {self.name}__{m.ident} {{\n")
+            for owner, f in variables:
+                if owner is not m:
+                    continue
+                decl = self.writer.declaration(f.type_id, "", 2, strip_mods=not keep_qualifiers)
+                if self.needs_typeof(f.type_id):
+                    decl = f"__typeof__({decl})"
+                out.append(f"\t\t{decl} *{f.var_name};\n")
+            out.append(f"\t}} {m.ident};\n")
+        return out
+
+    def needs_typeof(self, type_id: int) -> bool:
+        """Arrays and function pointers cannot be made into pointers by prefixing ``*``."""
+        t = self.btf.type(self.btf.skip_modifiers(type_id))
+        if t is None:
+            return False
+        if t.kind == ARRAY:
+            return True
+        if t.kind == PTR:
+            target = self.btf.type(t.type) if t.type else None
+            return target is not None and target.kind == FUNC_PROTO
+        return False
+
+
+_SKELETON_FUNCTIONS = Template("""
+#ifdef __cplusplus
+	static inline struct ${name} *open(const struct bpf_object_open_opts *opts = nullptr);
+	static inline struct ${name} *open_and_load();
+	static inline int load(struct ${name} *skel);
+	static inline int attach(struct ${name} *skel);
+	static inline void detach(struct ${name} *skel);
+	static inline void destroy(struct ${name} *skel);
+	static inline const void *elf_bytes(size_t *sz);
+#endif /* __cplusplus */
+};
+
+static void
+${name}__destroy(struct ${name} *obj)
+{
+	if (!obj)
+		return;
+	if (obj->skeleton)
+		bpf_object__destroy_skeleton(obj->skeleton);
+	free(obj);
+}
+
+static inline int
+${name}__create_skeleton(struct ${name} *obj);
+
+static inline struct ${name} *
+${name}__open_opts(const struct bpf_object_open_opts *opts)
+{
+	struct ${name} *obj;
+	int err;
+
+	obj = (struct ${name} *)calloc(1, sizeof(*obj));
+	if (!obj) {
+		errno = ENOMEM;
+		return NULL;
+	}
+
+	err = ${name}__create_skeleton(obj);
+	if (err)
+		goto err_out;
+
+	err = bpf_object__open_skeleton(obj->skeleton, opts);
+	if (err)
+		goto err_out;
+
+	return obj;
+err_out:
+	${name}__destroy(obj);
+	errno = -err;
+	return NULL;
+}
+
+static inline struct ${name} *
+${name}__open(void)
+{
+	return ${name}__open_opts(NULL);
+}
+
+static inline int
+${name}__load(struct ${name} *obj)
+{
+	return bpf_object__load_skeleton(obj->skeleton);
+}
+
+static inline struct ${name} *
+${name}__open_and_load(void)
+{
+	struct ${name} *obj;
+	int err;
+
+	obj = ${name}__open();
+	if (!obj)
+		return NULL;
+	err = ${name}__load(obj);
+	if (err) {
+		${name}__destroy(obj);
+		errno = -err;
+		return NULL;
+	}
+	return obj;
+}
+
+static inline int
+${name}__attach(struct ${name} *obj)
+{
+	return bpf_object__attach_skeleton(obj->skeleton);
+}
+
+static inline void
+${name}__detach(struct ${name} *obj)
+{
+	bpf_object__detach_skeleton(obj->skeleton);
+}
+
+static inline const void *${name}__elf_bytes(size_t *sz);
+
+static inline int
+${name}__create_skeleton(struct ${name} *obj)
+{
+	struct bpf_object_skeleton *s;
+	struct bpf_map_skeleton *map __attribute__((unused));
+	int err;
+
+	s = (struct bpf_object_skeleton *)calloc(1, sizeof(*s));
+	if (!s)	{
+		err = -ENOMEM;
+		goto err;
+	}
+
+	s->sz = sizeof(*s);
+	s->name = "${name}";
+	s->obj = &obj->obj;
+""")
+
+_SKELETON_TAIL = Template("""
+	s->data = ${name}__elf_bytes(&s->data_sz);
+
+	obj->skeleton = s;
+	return 0;
+err:
+	bpf_object__destroy_skeleton(s);
+	return err;
+}
+
+static inline const void *${name}__elf_bytes(size_t *sz)
+{
+	static const char data[] __attribute__((__aligned__(8))) = "\\
+${elf}";
+
+	*sz = sizeof(data) - 1;
+	return (const void *)data;
+}
+
+#ifdef __cplusplus
+struct ${name} *${name}::open(const struct bpf_object_open_opts *opts) { return ${name}__open_opts(opts); }
+struct ${name} *${name}::open_and_load() { return ${name}__open_and_load(); }
+int ${name}::load(struct ${name} *skel) { return ${name}__load(skel); }
+int ${name}::attach(struct ${name} *skel) { return ${name}__attach(skel); }
+void ${name}::detach(struct ${name} *skel) { ${name}__detach(skel); }
+void ${name}::destroy(struct ${name} *skel) { ${name}__destroy(skel); }
+const void *${name}::elf_bytes(size_t *sz) { return ${name}__elf_bytes(sz); }
+#endif /* __cplusplus */
+""")
+
+_SUBSKELETON_OPEN = Template("""
+#ifdef __cplusplus
+	static inline struct ${name} *open(const struct bpf_object *src);
+	static inline void destroy(struct ${name} *skel);
+#endif /* __cplusplus */
+};
+
+static inline void
+${name}__destroy(struct ${name} *skel)
+{
+	if (!skel)
+		return;
+	if (skel->subskel)
+		bpf_object__destroy_subskeleton(skel->subskel);
+	free(skel);
+}
+
+static inline struct ${name} *
+${name}__open(const struct bpf_object *src)
+{
+	struct ${name} *obj;
+	struct bpf_object_subskeleton *s;
+	struct bpf_map_skeleton *map __attribute__((unused));
+	int err;
+
+	obj = (struct ${name} *)calloc(1, sizeof(*obj));
+	if (!obj) {
+		err = -ENOMEM;
+		goto err;
+	}
+	s = (struct bpf_object_subskeleton *)calloc(1, sizeof(*s));
+	if (!s) {
+		err = -ENOMEM;
+		goto err;
+	}
+	s->sz = sizeof(*s);
+	s->obj = src;
+	s->var_skel_sz = sizeof(*s->vars);
+	obj->subskel = s;
+
+	/* vars */
+	s->var_cnt = ${var_count};
+	s->vars = (struct bpf_var_skeleton *)calloc(${var_count}, sizeof(*s->vars));
+	if (!s->vars) {
+		err = -ENOMEM;
+		goto err;
+	}
+""")
+
+_SUBSKELETON_TAIL = Template("""
+	err = bpf_object__open_subskeleton(s);
+	if (err)
+		goto err;
+
+	return obj;
+err:
+	${name}__destroy(obj);
+	errno = -err;
+	return NULL;
+}
+
+#ifdef __cplusplus
+struct ${name} *${name}::open(const struct bpf_object *src) { return ${name}__open(src); }
+void ${name}::destroy(struct ${name} *skel) { ${name}__destroy(skel); }
+#endif /* __cplusplus */
+
+#endif /* ${guard} */
+""")
