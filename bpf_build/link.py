@@ -121,7 +121,7 @@ class _DstSec:
 
 class _GlobSym:
     __slots__ = ("sym_idx", "sec", "name", "btf_id", "underlying_id", "pending_src_id",
-                 "var_idx", "is_extern", "is_weak", "file")
+                 "var_idx", "var_from_extern", "is_extern", "is_weak", "file")
 
     def __init__(self, sym_idx: int, sec: Optional[_DstSec], name: str, is_extern: bool,
                  is_weak: bool, file: str):
@@ -131,7 +131,8 @@ class _GlobSym:
         # BTF is being appended, ``pending_src_id`` holds that input's id for it.
         self.underlying_id: Optional[int] = None
         self.pending_src_id: Optional[int] = None
-        self.var_idx = -1
+        self.var_idx = -1  # its entry in the section's DATASEC
+        self.var_from_extern = False  # that entry was made for an extern declaration
         self.is_extern, self.is_weak, self.file = is_extern, is_weak, file
 
 
@@ -452,12 +453,24 @@ class _Linker:
                         raise LinkError(file, f"global '{t.name}' is in section '{dst.name}' here "
                                               f"but in '{other}' in {glob.file}")
                 if glob is not None and glob.var_idx >= 0:
-                    # already listed; its type may have changed with a resolved extern
-                    dst.vars[glob.var_idx].size = _resolve_size(dst_btf, glob.underlying_id, file, t.name)
+                    if t.kind == B.FUNC:
+                        continue  # a kfunc declared again: nothing to update (libbpf 1.1 failed here)
+                    entry = dst.vars[glob.var_idx]
+                    if glob.var_from_extern and not glob.is_extern and glob.file == file:
+                        # The entry was made for an extern, which has no storage: take the
+                        # definition's place (libbpf keeps the extern's 0 and the map or variable
+                        # cannot be found at load time).
+                        entry.offset = s.dst_off + v.offset
+                        glob.var_from_extern = False
+                    # its type may have changed with a resolved extern
+                    entry.size = _resolve_size(dst_btf, glob.underlying_id, file, t.name)
                     continue
                 dst.vars.append(VarSecinfo(new_id, s.dst_off + v.offset, v.size))
                 if glob is not None:
                     glob.var_idx = len(dst.vars) - 1
+                    src_var = src.btf.type(v.type)
+                    glob.var_from_extern = (src_var.kind == B.VAR
+                                            and src_var.linkage == B.VAR_GLOBAL_EXTERN)
         src.type_map = type_map
 
     def _copy_type(self, t: BtfType) -> BtfType:

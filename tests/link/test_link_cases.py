@@ -1,0 +1,101 @@
+"""Each case of link_cases.py, linked by bpf-link: it loads in the kernel and its programs return
+what only a correct link can produce; it matches `bpftool gen object`; relinking is stable."""
+
+from __future__ import annotations
+
+import pytest
+
+from bpf_build.link import link
+
+from link_oracle import bpftool_link, read
+from link_cases import CASES, CASES_BY_NAME
+from link_compare import differences, first_byte_difference, relocations, symbols
+from link_kernel import LoadError, load_and_run, require_bpf
+
+CASE_NAMES = [c.name for c in CASES]
+IDENTICAL = [c.name for c in CASES if c.vs_bpftool == "identical"]
+
+
+def _expected(case):
+    return {prog: (v() if callable(v) else v) for prog, v in case.expect.items()}
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_linked_object_loads_and_runs(build_case, name):
+    require_bpf()
+    case = CASES_BY_NAME[name]
+    built = build_case(name)
+    runs = {prog: case.run_args.get(prog, {}) for prog in case.expect}
+    assert load_and_run(built.path, runs) == _expected(case)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("name", IDENTICAL)
+def test_output_is_byte_identical_to_bpftool(build_case, name):
+    built = build_case(name)
+    rc, err, theirs = built.bpftool()
+    assert rc == 0, err
+    assert differences(read(built.ours), read(theirs)) == []
+    if built.ours != theirs:
+        pytest.fail(f"same content, different bytes: {first_byte_difference(built.ours, theirs)[1]}")
+
+
+@pytest.mark.oracle
+def test_bpftool_refuses_a_kfunc_declared_in_two_objects(build_case):
+    """libbpf 1.1 tries to size the FUNC of a kfunc seen twice and fails; bpf-link skips it like
+    newer libbpf (the kernel test above runs the result)."""
+    built = build_case("kfuncs_twice")
+    rc, err, _ = built.bpftool()
+    assert rc != 0 and "failed to resolve size of underlying type" in err
+    ksyms = read(built.ours).btf
+    datasec = ksyms.type(ksyms.find(".ksyms"))
+    names = sorted(ksyms.type(v.type).name for v in datasec.secinfo)
+    assert names == ["bpf_rcu_read_lock", "bpf_rcu_read_unlock"]  # each kfunc once
+
+
+@pytest.mark.kernel
+@pytest.mark.oracle
+def test_extern_map_before_its_definition(build_case):
+    """An object with only extern maps first: libbpf 1.1 keeps the extern's DATASEC offset and
+    its output cannot be loaded; ours differs in exactly that offset and loads (see above)."""
+    require_bpf()
+    built = build_case("maps_extern_first")
+    rc, err, theirs = built.bpftool()
+    assert rc == 0, err
+    ours, bpftool_obj = read(built.ours), read(theirs)
+
+    def maps_offsets(obj):
+        datasec = obj.btf.type(obj.btf.find(".maps"))
+        return {obj.btf.type(v.type).name: v.offset for v in datasec.secinfo}
+
+    symbol_values = {s.name: s.value for s in ours.symbols if s.name in maps_offsets(ours)}
+    assert maps_offsets(ours) == symbol_values  # every map's BTF offset is its symbol's
+    theirs_offsets = maps_offsets(bpftool_obj)
+    assert {k for k in symbol_values if theirs_offsets[k] != symbol_values[k]} == {"outer"}
+    assert theirs_offsets["outer"] == 0
+    with pytest.raises(LoadError, match="failed to find map"):
+        load_and_run(built.workdir + "/bpftool.o", {})
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_relinking_is_stable(build_case, name):
+    """As the kernel selftests require of libbpf: linking the linked object again, twice, gives
+    the same bytes the second and third time. The first relink may reorder sections (all data
+    before all relocations) and, like libbpf, recomputes DATASEC offsets from the symbols."""
+    built = build_case(name)
+    linked2 = link([read(built.ours)]).to_bytes()
+    linked3 = link([read(linked2)]).to_bytes()
+    assert linked2 == linked3
+    first, second = read(built.ours), read(linked2)
+    assert sorted(symbols(first)) == sorted(symbols(second))
+    assert relocations(first) == relocations(second)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_relinking_matches_bpftool(build_case, name):
+    built = build_case(name)
+    rc, err, theirs = bpftool_link([built.path], built.workdir + "/relinked.bpftool.o")
+    assert rc == 0, err
+    assert link([read(built.ours)]).to_bytes() == theirs
