@@ -104,8 +104,13 @@ def bpf_abi(capsys):
     return run
 
 
-def run_subprocess(*args, cwd=None) -> Run:
+@pytest.fixture
+def bpf_abi_process():
     """Run bpf-abi as a real process: for checks that nothing escapes as a traceback."""
+    return run_subprocess
+
+
+def run_subprocess(*args, cwd=None) -> Run:
     proc = subprocess.run([sys.executable, "-m", "bpf_build.cli.abi", *[str(a) for a in args]],
                           capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(

@@ -10,11 +10,11 @@ import os
 import shutil
 import struct
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from .conftest import REPO
-
+REPO = Path(__file__).resolve().parents[2]
 MAKEFILE = REPO / "libbpfbuild" / "Makefile"
 SONAME = "libbpfbuild.so.0"
 
