@@ -79,3 +79,53 @@ def kernel_ids(kind: str):
             return ids
         ids.add(current)
 
+
+
+def loader_spec(obj_path: str):
+    """The runtime's LoaderSpec for a compiled object, through the build side's generator (what a
+    generated skeleton embeds as literals)."""
+    from bpf_build.gen_loader import loader_for_object
+    from bpf_build.runtime.loader import KconfigSpec, LoaderSpec, MapSpec, ProgSpec, StepSpec
+
+    L = loader_for_object(Object.read(obj_path))
+    return LoaderSpec(
+        L.insns_bytes(), L.blob,
+        [MapSpec(m.name, m.ident, m.kind, m.type, m.key_size, m.value_size, m.max_entries, m.map_flags,
+                 m.initial_value, m.frozen) for m in L.maps],
+        [ProgSpec(p.name, p.section, p.type, p.expected_attach_type, p.attach_target, p.autoload)
+         for p in L.progs],
+        L.kconfig_map,
+        [KconfigSpec(k.name, k.kcfg_type, k.size, k.offset, k.signed, k.weak) for k in L.kconfig],
+        [StepSpec(op.kind, op.index, op.text) for op in L.ops])
+
+
+def object_names(kind: str, ids) -> Dict[int, str]:
+    """Names of the kernel objects with these ids that still exist."""
+    from bpf_build.runtime import Map, Program
+
+    cls = {"prog": Program, "map": Map}[kind]
+    names = {}
+    for object_id in ids:
+        try:
+            with cls.from_id(object_id) as obj:
+                names[object_id] = obj.name
+        except OSError:
+            pass  # gone meanwhile
+    return names
+
+
+def wait_until_gone(before: Dict[str, set], names: set, timeout: float = 10.0) -> Dict[int, str]:
+    """Wait until no prog/map created since ``before`` (kind -> ids) and named in ``names`` exists;
+    returns the leftovers (empty when clean). The kernel frees objects held by a sleepable program
+    only after an RCU tasks-trace grace period, so 'closed' becomes 'gone' a little later."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        left = {}
+        for kind, ids in before.items():
+            new = kernel_ids(kind) - ids
+            left.update({i: n for i, n in object_names(kind, new).items() if n in names})
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)

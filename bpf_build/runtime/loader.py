@@ -1,0 +1,187 @@
+"""Running a loader program: one BPF_PROG_TYPE_SYSCALL program plus a data blob that together
+create an object's maps and programs inside the kernel (contract version 1, documented in
+bpf_build/gen_loader.py, which the runtime does not import).
+
+The runner owns three things: the blob map, the loader program and the context buffer. It creates
+them, runs the loader once with BPF_PROG_TEST_RUN, reads the fds the loader wrote into the context,
+and always closes the blob map and the loader. On failure the loader has already closed what it
+created, so nothing is left in the kernel; the error names the failing step and carries the
+verifier log of a second, logged run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from typing import Dict, List, NamedTuple, Optional, Sequence
+
+from . import kconfig as _kconfig
+from .constants import BPF_F_SLEEPABLE, MapType, ProgType
+from .cpus import num_possible_cpus
+from .errors import BpfSyscallError, LoaderError, VerifierError
+from .fd import Fd, FdGroup
+from .maps import Map
+from .program import Program
+
+CTX_HEADER_SIZE, CTX_MAP_SIZE, CTX_PROG_SIZE = 32, 16, 8
+_CTX_HEADER = struct.Struct("=IIIIQI")  # sz, flags, log_level, log_size, log_buf, error_step
+_CTX_MAP = struct.Struct("=iIQ")        # map_fd, max_entries, initial_value
+_CTX_PROG = struct.Struct("=iI")        # prog_fd, load
+PROG_LOAD_DEFAULT, PROG_LOAD_YES, PROG_LOAD_NO = 0, 1, 2
+
+LOADER_LICENSE = "Dual BSD/GPL"
+LOADER_LOG_SIZE = 8 << 20  # one buffer reused by every load the loader makes; the failing one's log remains
+
+
+class MapSpec(NamedTuple):
+    """What the runtime must know about one map of the object (``LoaderMap`` on the build side)."""
+    name: str
+    ident: str
+    kind: str
+    type: int
+    key_size: int
+    value_size: int
+    max_entries: int
+    flags: int
+    initial_value: Optional[bytes]
+    frozen: bool
+
+
+class ProgSpec(NamedTuple):
+    name: str
+    section: str
+    type: int
+    expected_attach_type: int
+    attach_target: str
+    autoload: bool
+
+
+class KconfigSpec(NamedTuple):
+    name: str
+    kcfg_type: str
+    size: int
+    offset: int
+    signed: bool
+    weak: bool
+
+
+class StepSpec(NamedTuple):
+    """One fallible step of the loader: what it does to which map or program (index, -1: none)."""
+    kind: str
+    index: int
+    text: str
+
+
+class LoaderSpec(NamedTuple):
+    """A loader program as a skeleton embeds it: code, blob, and the layout of its context."""
+    insns: bytes
+    blob: bytes
+    maps: Sequence[MapSpec]
+    progs: Sequence[ProgSpec]
+    kconfig_map: Optional[int]
+    kconfig: Sequence[KconfigSpec]
+    steps: Sequence[StepSpec]  # error_step N in the context names steps[N - 1]
+
+    @property
+    def ctx_size(self) -> int:
+        return CTX_HEADER_SIZE + CTX_MAP_SIZE * len(self.maps) + CTX_PROG_SIZE * len(self.progs)
+
+
+class LoadedFds(NamedTuple):
+    maps: List[Fd]
+    progs: List[Optional[Fd]]  # None: not loaded (autoload off)
+
+
+def _build_ctx(spec: LoaderSpec, initial_values: Dict[int, int], max_entries: Dict[int, int],
+               autoload: Dict[int, bool], log_level: int, log: Optional[ctypes.Array]) -> ctypes.Array:
+    ctx = ctypes.create_string_buffer(spec.ctx_size)
+    _CTX_HEADER.pack_into(ctx, 0, spec.ctx_size, 0, log_level if log is not None else 0,
+                          len(log) if log is not None else 0, ctypes.addressof(log) if log is not None else 0, 0)
+    for i, m in enumerate(spec.maps):
+        entries = max_entries.get(i, 0)
+        if not entries and m.type == MapType.PERF_EVENT_ARRAY and m.max_entries == 0:
+            entries = num_possible_cpus()  # the contract leaves this to the runner
+        _CTX_MAP.pack_into(ctx, CTX_HEADER_SIZE + CTX_MAP_SIZE * i, 0, entries, initial_values.get(i, 0))
+    base = CTX_HEADER_SIZE + CTX_MAP_SIZE * len(spec.maps)
+    for j, _ in enumerate(spec.progs):
+        load = PROG_LOAD_DEFAULT if j not in autoload else (PROG_LOAD_YES if autoload[j] else PROG_LOAD_NO)
+        _CTX_PROG.pack_into(ctx, base + CTX_PROG_SIZE * j, 0, load)
+    return ctx
+
+
+def _read_fds(spec: LoaderSpec, ctx: ctypes.Array) -> LoadedFds:
+    """Take ownership of every fd the loader returned; a zero program fd means 'not loaded'."""
+    with FdGroup() as group:
+        maps = []
+        for i in range(len(spec.maps)):
+            fd, _, _ = _CTX_MAP.unpack_from(ctx, CTX_HEADER_SIZE + CTX_MAP_SIZE * i)
+            maps.append(group.add(Fd(fd)))
+        base = CTX_HEADER_SIZE + CTX_MAP_SIZE * len(spec.maps)
+        progs: List[Optional[Fd]] = []
+        for j in range(len(spec.progs)):
+            fd, _ = _CTX_PROG.unpack_from(ctx, base + CTX_PROG_SIZE * j)
+            progs.append(group.add(Fd(fd)) if fd > 0 else None)
+        group.keep()
+    return LoadedFds(maps, progs)
+
+
+def _run_once(spec: LoaderSpec, ctx: ctypes.Array) -> int:
+    """One run: blob map, loader program, test run; both closed whatever happens. Returns retval."""
+    with Map.create(MapType.ARRAY, 4, len(spec.blob), 1, name="__loader.map") as blob_map:
+        blob_map.update(0, spec.blob)
+        blob_map.freeze()
+        loader = Program.load(ProgType.SYSCALL, spec.insns, name="__loader.prog", license=LOADER_LICENSE,
+                              flags=BPF_F_SLEEPABLE, fd_array=[blob_map.fileno()])
+        with loader:
+            result = loader.test_run(ctx=ctx)
+    return ctypes.c_int32(result.retval).value
+
+
+def run_loader(spec: LoaderSpec, *, initial_values: Optional[Dict[int, int]] = None,
+               max_entries: Optional[Dict[int, int]] = None, autoload: Optional[Dict[int, bool]] = None,
+               kconfig: Optional[Dict[str, str]] = None, log_level: int = 0) -> LoadedFds:
+    """Create the object's maps and programs; returns their fds (owned by the caller).
+
+    ``initial_values`` maps a map index to the *address* of its value_size bytes (global data the
+    caller edited before load); ``max_entries`` overrides sizes; ``autoload`` switches programs on
+    or off; ``kconfig`` overrides config values (tests), otherwise this machine's are read."""
+    initial_values = dict(initial_values or {})
+    keep_alive = []
+    if spec.kconfig_map is not None:
+        m = spec.maps[spec.kconfig_map]
+        data = _kconfig.build_kconfig_data(spec.kconfig, m.value_size, m.initial_value, kconfig)
+        buf = ctypes.create_string_buffer(data, len(data))
+        keep_alive.append(buf)
+        initial_values[spec.kconfig_map] = ctypes.addressof(buf)
+    log = ctypes.create_string_buffer(LOADER_LOG_SIZE) if log_level else None
+    ctx = _build_ctx(spec, initial_values, max_entries or {}, autoload or {}, log_level, log)
+    try:
+        ret = _run_once(spec, ctx)
+    except VerifierError as e:
+        raise LoaderError(f"the loader program itself was refused: {e}", e.log, e.errno) from None
+    if ret >= 0:
+        return _read_fds(spec, ctx)
+    if log is None:
+        # Run again with a log, for the message; this run fails the same way and cleans up too.
+        log = ctypes.create_string_buffer(LOADER_LOG_SIZE)
+        ctx = _build_ctx(spec, initial_values, max_entries or {}, autoload or {}, 1, log)
+        ret = _run_once(spec, ctx)
+        if ret >= 0:  # the failure did not repeat: the fds are ours, do not drop them
+            return _read_fds(spec, ctx)
+    raise _failure(spec, ctx, -ret, log.value.decode("utf-8", "replace"))
+
+
+def _failure(spec: LoaderSpec, ctx: ctypes.Array, err: int, log: str) -> LoaderError:
+    number = _CTX_HEADER.unpack_from(ctx, 0)[5]
+    if 0 < number <= len(spec.steps):
+        step = spec.steps[number - 1]
+        what = f"step {number} ({step.text})"
+        if step.kind == "load_prog" and 0 <= step.index < len(spec.progs):
+            prog = spec.progs[step.index]  # the step text has the kernel's 15-byte name
+            what = f"program '{prog.name}' (SEC(\"{prog.section}\")), step {number}: {step.text}"
+    else:
+        what = f"step {number}"
+    detail = BpfSyscallError(what, err)
+    if log.strip():
+        detail = VerifierError(what, err, log)
+    return LoaderError(f"loading failed at {detail}", log, err)
