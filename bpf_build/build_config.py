@@ -56,10 +56,6 @@ class ObjectConfig:
     def object_file(self) -> str:
         return OBJECT_FILE.format(name=self.name)
 
-    def output_files(self) -> List[str]:
-        """File names this object puts in its package, object first."""
-        return [self.object_file] + [SKELETON_FILES[k].format(name=self.name) for k in self.skeletons]
-
 
 @dataclass(frozen=True)
 class BuildConfig:

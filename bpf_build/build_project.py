@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
 from .build_config import SKELETON_FILES, BuildConfig, ObjectConfig
 from .compile import CompileJob, CompileOptions, compile_all
@@ -24,27 +24,21 @@ RENDERERS = {"python": "python", "c": "c", "light-c": "light_c"}
 
 @dataclass(frozen=True)
 class Output:
-    """One file the build puts into a package."""
+    """One file the build puts into a package: the object itself (kind "object") or a skeleton."""
 
     package: str
     filename: str
-    object_name: str
-    kind: str  # "object" or a skeleton kind
+    kind: str
 
-    @property
-    def relpath(self) -> str:
-        """The path inside an installation (or build_lib): package dirs, then the file."""
-        return "/".join(self.package.split(".") + [self.filename])
+
+def object_outputs(obj: ObjectConfig) -> List[Output]:
+    return [Output(obj.package, obj.object_file, "object")] + [
+        Output(obj.package, SKELETON_FILES[kind].format(name=obj.name), kind) for kind in obj.skeletons]
 
 
 def planned_outputs(config: BuildConfig) -> List[Output]:
     """Every file ``build_project`` writes, known without building anything."""
-    outs = []
-    for obj in config.objects:
-        outs.append(Output(obj.package, obj.object_file, obj.name, "object"))
-        for kind in obj.skeletons:
-            outs.append(Output(obj.package, SKELETON_FILES[kind].format(name=obj.name), obj.name, kind))
-    return outs
+    return [out for obj in config.objects for out in object_outputs(obj)]
 
 
 def _compile_jobs(config: BuildConfig, temp_dir: str) -> Dict[str, List[CompileJob]]:
@@ -61,13 +55,19 @@ def _compile_jobs(config: BuildConfig, temp_dir: str) -> Dict[str, List[CompileJ
     return jobs
 
 
-def _linked_object(obj: ObjectConfig, compiled: List[str]) -> bytes:
+def _linked_object(jobs: List[CompileJob]) -> bytes:
     """The object's final bytes: clang's output for one source, the static link of several."""
-    if len(compiled) == 1:
-        with open(compiled[0], "rb") as f:
+    if len(jobs) == 1:
+        with open(jobs[0].output, "rb") as f:
             return f.read()
+    from .errors import LinkError
     from .link import link
-    return link(compiled).to_bytes()
+    try:
+        return link([j.output for j in jobs]).to_bytes()
+    except LinkError as e:
+        # The user knows sources, not our intermediate objects: name the source.
+        source = next((j.source for j in jobs if j.output == e.path), e.path)
+        raise LinkError(source, e.reason) from None
 
 
 def render_skeleton(kind: str, object_bytes: bytes, name: str, path: Optional[str] = None) -> str:
@@ -103,15 +103,12 @@ def build_project(config: BuildConfig, *, temp_dir: str, package_dir: Callable[[
                 on_compile=lambda job: log(f"compiling {os.path.relpath(job.source, config.root)}"))
     written = []
     for obj in config.objects:
-        dest = package_dir(obj.package)
-        object_path = os.path.join(dest, obj.object_file)
-        data = _linked_object(obj, [j.output for j in jobs[obj.name]])
-        if write_if_changed(object_path, data):
-            log(f"writing {object_path}")
-        written.append(object_path)
-        for kind in obj.skeletons:
-            path = os.path.join(dest, SKELETON_FILES[kind].format(name=obj.name))
-            if write_if_changed(path, render_skeleton(kind, data, obj.name, object_path)):
+        data = _linked_object(jobs[obj.name])
+        object_path = os.path.join(package_dir(obj.package), obj.object_file)
+        for out in object_outputs(obj):
+            path = os.path.join(package_dir(out.package), out.filename)
+            content = data if out.kind == "object" else render_skeleton(out.kind, data, obj.name, object_path)
+            if write_if_changed(path, content):
                 log(f"writing {path}")
             written.append(path)
     return written

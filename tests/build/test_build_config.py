@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from bpf_build.build_config import load_config
+from bpf_build.build_project import object_outputs
 from bpf_build.compile import native_target
 from bpf_build.errors import ConfigError
 
@@ -53,7 +54,8 @@ def test_good_config(tmp_path):
     assert pair.cflags == ("-DTOP=1", "-DPAIR=1"), "object flags come after the project's"
     assert pair.include_dirs == ("include",)
     assert pair.target == "bpfeb"
-    assert pair.output_files() == ["pair.bpf.o", "pair.skel.h", "pair.lskel.h", "pair_skel.py"]
+    assert [o.filename for o in object_outputs(pair)] == ["pair.bpf.o", "pair.skel.h", "pair.lskel.h",
+                                                          "pair_skel.py"]
     assert config.source_files() == ["bpf/counter.bpf.c", "bpf/first.bpf.c", "bpf/local.h",
                                      "bpf/second.bpf.c", "include/deeper/more.h", "include/shared.h"]
 

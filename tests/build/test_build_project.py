@@ -1,0 +1,111 @@
+"""build_project, the library call behind the setuptools plugin: outputs, incremental rebuilds,
+errors. (The plugin tests run the same code through pip.)"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from bpf_build.build_config import load_config
+from bpf_build.build_project import build_project, planned_outputs
+from bpf_build.elf import Object
+from bpf_build.errors import CompileError, LinkError
+
+PROJECT = {
+    "pyproject.toml": """
+        [tool.bpf-build]
+        package = "pkg.sub"
+
+        [tool.bpf-build.objects.counter]
+        sources = ["bpf/counter.bpf.c"]
+        skeletons = ["c"]
+
+        [tool.bpf-build.objects.pair]
+        sources = ["bpf/first.bpf.c", "bpf/second.bpf.c"]
+        skeletons = []
+    """,
+    "bpf/common.h": "#define STEP 1\n",
+    "bpf/counter.bpf.c": """
+        #include <linux/bpf.h>
+        #include <bpf/bpf_helpers.h>
+        #include "common.h"
+        __u64 counter;
+        SEC("raw_tp/sys_enter")
+        int count_syscalls(void *ctx) { __sync_fetch_and_add(&counter, STEP); return 0; }
+        char LICENSE[] SEC("license") = "GPL";
+    """,
+    "bpf/first.bpf.c": """
+        #include <linux/bpf.h>
+        #include <bpf/bpf_helpers.h>
+        extern int shared_helper(int x);
+        SEC("socket") int first_prog(struct __sk_buff *skb) { return shared_helper(skb->len); }
+        char LICENSE[] SEC("license") = "GPL";
+    """,
+    "bpf/second.bpf.c": """
+        #include <linux/bpf.h>
+        #include <bpf/bpf_helpers.h>
+        __noinline int shared_helper(int x) { return x + 1; }
+    """,
+}
+
+
+@pytest.fixture
+def project(tmp_path, helpers):
+    root = helpers.write_project(tmp_path / "project", PROJECT)
+    return load_config(str(root / "pyproject.toml"))
+
+
+def build(config, tmp_path, log=None):
+    messages = []
+    written = build_project(config, temp_dir=str(tmp_path / "temp"),
+                            package_dir=lambda pkg: str(tmp_path / "lib" / pkg.replace(".", "/")),
+                            log=messages.append)
+    return written, messages
+
+
+def test_outputs_go_to_the_package_directory(project, tmp_path):
+    written, _ = build(project, tmp_path)
+    lib = tmp_path / "lib/pkg/sub"
+    assert sorted(written) == sorted(str(lib / o.filename) for o in planned_outputs(project))
+    assert sorted(os.listdir(lib)) == ["counter.bpf.o", "counter.skel.h", "pair.bpf.o"]
+    pair = Object.read(str(lib / "pair.bpf.o"))
+    assert pair.symbol("first_prog") and pair.symbol("shared_helper").is_defined, \
+        "the extern function is resolved by linking the two sources"
+    assert "struct counter {" in (lib / "counter.skel.h").read_text()
+
+
+def test_second_build_compiles_and_writes_nothing(project, tmp_path):
+    _, first = build(project, tmp_path)
+    assert sum(m.startswith("compiling ") for m in first) == 3
+    stamps = {p: os.stat(p).st_mtime_ns for p in (tmp_path / "lib/pkg/sub").iterdir()}
+    _, second = build(project, tmp_path)
+    assert second == []
+    assert stamps == {p: os.stat(p).st_mtime_ns for p in (tmp_path / "lib/pkg/sub").iterdir()}
+
+
+def test_header_change_rebuilds_only_what_includes_it(project, tmp_path):
+    build(project, tmp_path)
+    (tmp_path / "project/bpf/common.h").write_text("#define STEP 2\n")
+    _, messages = build(project, tmp_path)
+    assert [m for m in messages if m.startswith("compiling")] == ["compiling bpf/counter.bpf.c"]
+    assert any(m.endswith("counter.bpf.o") for m in messages)
+
+
+def test_link_error_names_the_input(project, tmp_path):
+    # shared_helper defined in both sources: the linker refuses two strong definitions.
+    (tmp_path / "project/bpf/first.bpf.c").write_text(
+        PROJECT["bpf/first.bpf.c"] + PROJECT["bpf/second.bpf.c"].replace("#include", "// "))
+    with pytest.raises(LinkError) as info:
+        build(project, tmp_path)
+    assert "shared_helper" in info.value.one_line()
+    assert info.value.path in (str(tmp_path / "project/bpf/first.bpf.c"), str(tmp_path / "project/bpf/second.bpf.c"))
+
+
+def test_compile_error_leaves_no_output(project, tmp_path, capfd):
+    (tmp_path / "project/bpf/counter.bpf.c").write_text("int broken(void) { return nope; }\n")
+    with pytest.raises(CompileError) as info:
+        build(project, tmp_path)
+    assert info.value.path == str(tmp_path / "project/bpf/counter.bpf.c")
+    assert "use of undeclared identifier 'nope'" in capfd.readouterr().err
+    assert not (tmp_path / "lib/pkg/sub/counter.bpf.o").exists()
