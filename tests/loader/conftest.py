@@ -1,0 +1,74 @@
+"""Fixtures for loader tests: the BPF corpus in tests/corpus compiled once per session, gcc, and a
+tracefs mount. Other test packages may import ``corpus_object`` from here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bpf_build.elf import Object
+
+CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
+# Every case that is one object; "linked" is made of linked_a + linked_b.
+SINGLE_CASES = ["tracepoint", "raw_tp", "kprobe", "xdp", "tc", "socket", "syscall", "subprogs",
+                "globals", "maps", "core", "externs", "optional", "rejected"]
+LINKED_PARTS = ["linked_a", "linked_b"]
+ALL_CASES = SINGLE_CASES + ["linked"]
+LOADABLE_CASES = [c for c in ALL_CASES if c != "rejected"]
+
+
+def have_bpf() -> bool:
+    return os.geteuid() == 0 and os.path.exists("/sys/kernel/btf/vmlinux")
+
+
+def link_objects(paths, out: str) -> str:
+    """Link with bpf_build.link (bpftool gen object's algorithm)."""
+    from bpf_build.link import link
+    link(paths).write(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def corpus_object(compile_c, tmp_path_factory):
+    """corpus_object(case) -> path of the compiled (or linked) object for a corpus case."""
+    built = {}
+    link_dir = tmp_path_factory.mktemp("linked")
+
+    def get(case: str) -> str:
+        if case not in built:
+            if case == "linked":
+                parts = [get(p) for p in LINKED_PARTS]
+                built[case] = link_objects(parts, str(link_dir / "linked.bpf.o"))
+            else:
+                source = (CORPUS_DIR / f"{case}.bpf.c").read_text()
+                built[case] = compile_c(source, name=case)
+        return built[case]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def tracefs():
+    if not os.path.isdir("/sys/kernel/tracing/events"):
+        subprocess.run(["mount", "-t", "tracefs", "tracefs", "/sys/kernel/tracing"], check=False)
+    if not os.path.isdir("/sys/kernel/tracing/events"):
+        pytest.skip("tracefs cannot be mounted")
+    return "/sys/kernel/tracing"
+
+
+@pytest.fixture(scope="session")
+def gcc():
+    path = shutil.which("gcc")
+    if path is None:
+        pytest.skip("gcc not installed")
+    return path
+
+
+@pytest.fixture
+def kernel():
+    if not have_bpf():
+        pytest.skip("needs root and a kernel with BTF")
