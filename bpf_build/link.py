@@ -559,17 +559,20 @@ class _Linker:
 
     def _build_btf_ext(self) -> Optional[BtfExt]:
         tables = []
-        for slot, cls in enumerate((FuncInfo, LineInfo, CoreRelo)):
+        for slot, (cls, what) in enumerate(((FuncInfo, "func_info"), (LineInfo, "line_info"),
+                                            (CoreRelo, "core_relo"))):
             info = ExtInfo(cls, 0)
+            first: Optional[_DstSec] = None
             for sec in self.secs:
                 recs = sec.ext[slot]
                 if not recs.records:
                     continue
-                if info.rec_size == 0:
-                    info.rec_size = recs.rec_size
+                if first is None:
+                    first, info.rec_size = sec, recs.rec_size
                 if info.rec_size != recs.rec_size:
-                    raise LinkError(sec.file, f".BTF.ext {cls.__name__} record size {recs.rec_size} "
-                                              f"in section '{sec.name}' differs from {info.rec_size}")
+                    raise LinkError(sec.file, f".BTF.ext {what} records are {recs.rec_size} bytes "
+                                              f"in section '{sec.name}' but {info.rec_size} bytes in "
+                                              f"section '{first.name}' of {first.file}")
                 info.sections.append(ExtSection(sec.name, recs.records, self.btf.strings.add(sec.name)))
             tables.append(info)
         if not any(t.sections for t in tables):

@@ -4,6 +4,7 @@ does not depend on type ids or type order."""
 
 from __future__ import annotations
 
+import os
 from typing import Dict, List, Tuple
 
 from bpf_build import btf as B
@@ -88,7 +89,8 @@ def canonical_btf(btf: Btf) -> List[str]:
 
 
 def btf_ext_records(obj: Object) -> List[tuple]:
-    """func/line/CO-RE records with strings and type names resolved."""
+    """func/line/CO-RE records with strings and type names resolved (source files by base
+    name: the same sources compiled in different directories compare equal)."""
     out = []
     if obj.btf_ext is None:
         return out
@@ -97,7 +99,8 @@ def btf_ext_records(obj: Object) -> List[tuple]:
         for sec in info.sections:
             for r in sec.records:
                 if table == "line":
-                    out.append((table, sec.name, r.insn_off, strings.get(r.file_name_off),
+                    out.append((table, sec.name, r.insn_off,
+                                os.path.basename(strings.get(r.file_name_off)),
                                 strings.get(r.line_off), r.line_col))
                 else:
                     t = obj.btf.type(r.type_id)
