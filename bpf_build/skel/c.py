@@ -10,13 +10,14 @@ friends). It compiles against libbpf 1.1's headers (Debian 12) and newer ones: t
 skeleton entries are laid out with the stride libbpf is told (``map_skel_sz``), never with the
 compiler's idea of ``sizeof(struct bpf_map_skeleton)``, which grew in later libbpf versions.
 
-The skeleton embeds the object as the model writes it (``Object.to_bytes()``): the bytes libbpf
-opens at run time are exactly what the rendered maps and programs describe, and the same input
-always gives the same header.
+The skeleton embeds the object file it was made from, byte for byte, as bpftool does (objects
+made in memory are embedded as ``Object.to_bytes()`` writes them): what libbpf opens at run time
+is exactly the input, and the same input always gives the same header.
 """
 
 from __future__ import annotations
 
+import os
 from string import Template
 from typing import List, Optional, Tuple
 
@@ -24,6 +25,7 @@ from ..btf import ARRAY, DATASEC, FUNC_PROTO, PTR, Btf
 from ..btf_c import CWriter, sanitize_identifier, writer_datasec_fields
 from ..elf import Object
 from ..errors import BpfBuildError, SkeletonError
+from ..fileio import read_bytes
 from ..open_object import OpenedMap, OpenedObject, internal_map_name, open_object
 
 __all__ = ["generate", "datasec_ident", "embedded_bytes_literal"]
@@ -34,14 +36,16 @@ _DATASEC_PREFIXES = (".data", ".rodata", ".bss", ".kconfig")
 _ARENA_SECTION = ".addr_space.1"
 
 
-def generate(obj: Object, name: str, subskeleton: bool = False) -> str:
+def generate(obj: Object, name: str, subskeleton: bool = False,
+             elf_bytes: Optional[bytes] = None) -> str:
     """The C skeleton (or subskeleton) header for ``obj``; ``name`` is the skeleton's name
-    (``struct <name>``, ``<name>__open()``...)."""
+    (``struct <name>``, ``<name>__open()``...). ``elf_bytes`` is the object to embed; by default
+    the file ``obj`` was read from, or ``obj.to_bytes()`` when it has no file."""
     if not name or not name.replace("_", "a").isalnum() or name[0].isdigit() or not name.isascii():
         raise SkeletonError(obj.path, f"skeleton name {name!r} is not a valid C identifier")
     opened = open_object(obj, name)
     try:
-        renderer = _Renderer(opened, name, obj)
+        renderer = _Renderer(opened, name, obj, elf_bytes)
         return renderer.subskeleton() if subskeleton else renderer.skeleton()
     except BpfBuildError as e:
         if e.path is None:
@@ -77,11 +81,18 @@ def embedded_bytes_literal(data: bytes) -> str:
 _BYTE_TOKENS = ["\\0"] + [f"\\x{b:02x}" for b in range(1, 256)]
 
 
+def _object_file_bytes(obj: Object) -> bytes:
+    if obj.path is not None and os.path.isfile(obj.path):
+        return read_bytes(obj.path, SkeletonError)
+    return obj.to_bytes()
+
+
 class _Renderer:
-    def __init__(self, opened: OpenedObject, name: str, obj: Object):
+    def __init__(self, opened: OpenedObject, name: str, obj: Object, elf_bytes: Optional[bytes]):
         self.opened = opened
         self.name = name
         self.obj = obj
+        self.elf_bytes = elf_bytes
         self.path = obj.path
         self.btf: Optional[Btf] = opened.btf
         self.writer = CWriter(self.btf, self.path) if self.btf is not None else None
@@ -191,7 +202,8 @@ class _Renderer:
         out.append(_SKELETON_FUNCTIONS.substitute(name=n))
         out += self.maps_setup(mmaped=True)
         out += self.progs_setup(links=True)
-        elf = embedded_bytes_literal(self.obj.to_bytes())
+        data = self.elf_bytes if self.elf_bytes is not None else _object_file_bytes(self.obj)
+        elf = embedded_bytes_literal(data)
         out.append(_SKELETON_TAIL.substitute(name=n, elf=elf))
         out += self.size_asserts()
         out.append(f"\n#endif /* {guard} */\n")

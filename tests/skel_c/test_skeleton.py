@@ -100,15 +100,24 @@ def test_struct_layout_and_api_names(our_skeleton):
     assert "hidden_total" not in text  # static variables stay private
 
 
-def test_embedded_object_is_the_modelled_object(corpus_object, our_skeleton):
-    path = corpus_object("globals")
-    text = open(our_skeleton("globals")).read()
+def embedded_object(header_text: str) -> bytes:
     body = re.search(r'static const char data\[\] __attribute__\(\(__aligned__\(8\)\)\) = "\\\n(.*?)";\n',
-                     text, re.S).group(1)
-    assert body == embedded_bytes_literal(Object.read(path).to_bytes())
-    embedded = bytes(int(h, 16) if h else 0 for h in re.findall(r"\\(?:x([0-9a-f]{2})|0)", body))
-    assert Object.read(embedded).to_bytes() == embedded  # a stable, complete ELF
+                     header_text, re.S).group(1)
+    data = bytes(int(h, 16) if h else 0 for h in re.findall(r"\\(?:x([0-9a-f]{2})|0)", body))
     assert max(len(line) for line in body.split("\n")) <= 80
+    assert body == embedded_bytes_literal(data)  # nothing but byte escapes and line breaks
+    return data
+
+
+def test_embedded_object_is_the_object_file(corpus_object, our_skeleton):
+    path = corpus_object("globals")
+    assert embedded_object(open(our_skeleton("globals")).read()) == open(path, "rb").read()
+
+
+def test_object_made_in_memory_is_embedded_as_written(corpus_object):
+    obj = Object.read(corpus_object("net"))
+    obj.path = None
+    assert embedded_object(generate(obj, "net_bpf")) == obj.to_bytes()
 
 
 def test_same_object_same_header_across_processes(corpus_object, tmp_path):
