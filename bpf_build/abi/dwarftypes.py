@@ -128,7 +128,8 @@ class _Surface:
             target = _type_of(die)
             if target is not None and target.tag == "DW_TAG_subroutine_type":
                 return self.signature_text(target, "(*)")
-            return self.spell(target) + " *"
+            inner = self.spell(target)
+            return inner + ("*" if inner.endswith("*") else " *")
         if tag in ("DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_atomic_type"):
             qualifier = {"DW_TAG_const_type": "const", "DW_TAG_volatile_type": "volatile"}.get(tag, "_Atomic")
             inner = self.spell(_type_of(die))
@@ -289,7 +290,9 @@ def _collect(dwarf, functions_at, variables_at, address_size: int) -> dict:
     found_functions: List[Tuple[ExportedSymbol, object]] = []
     found_variables: List[Tuple[ExportedSymbol, object]] = []
     for cu in dwarf.iter_CUs():
-        for die in cu.iter_DIEs():
+        # In C, exported functions, variables and type definitions are children of the CU; not
+        # descending further lets pyelftools skip function bodies via DW_AT_sibling (much faster).
+        for die in cu.get_top_DIE().iter_children():
             tag = die.tag
             if (tag in RECORD_TAGS or tag == ENUM_TAG) and "DW_AT_declaration" not in die.attributes:
                 name = _name(die)

@@ -14,7 +14,6 @@ from typing import Dict, List, Optional, Tuple
 
 from ..errors import AbiError
 from ..fileio import read_bytes
-from .dwarftypes import read_type_surface
 from .elfread import SharedLibrary, read_shared_library
 
 FORMAT_KEY = "bpf_abi_baseline"
@@ -72,7 +71,11 @@ def snapshot_from_library(lib: SharedLibrary, with_types: bool = True) -> Snapsh
         if sym.address:
             at_address.setdefault((sym.section, sym.address), []).append(rec.key)
     aliases = sorted(tuple(sorted(keys)) for keys in at_address.values() if len(keys) > 1)
-    types = read_type_surface(lib.path, lib.exports) if with_types else None
+    types = None
+    if with_types:
+        from .dwarftypes import read_type_surface  # pyelftools is only needed for types
+
+        types = read_type_surface(lib.path, lib.exports)
     return Snapshot(lib.path, lib.soname, [NodeRecord(v.name, v.parents) for v in lib.versions],
                     symbols, aliases, types)
 
