@@ -110,6 +110,7 @@ class CWriter:
         self._resolved: Dict[int, str] = {}
         self._checked_names: set = set()
         self._align_cache: Dict[int, int] = {}
+        self._size_cache: Dict[int, int] = {}
         self._queue: List[int] = []
         self._out: List[str] = []
         self.ptr_size = self._pointer_size()
@@ -117,25 +118,35 @@ class CWriter:
     # -- public API ------------------------------------------------------------------------------
     def add(self, type_id: int) -> None:
         """Queue the C definition of ``type_id`` and everything it needs that is not written yet."""
-        self._check_id(type_id, None)
-        t = self._types[type_id]
-        if t is not None and t.kind in _NOT_TYPES:
-            return  # functions, variables, sections and tags have no C type definition
-        self._queue = []
+        self.add_all((type_id,))
+
+    def add_all(self, type_ids: Iterable[int]) -> None:
+        """``add`` for many ids, in order (the way a whole header is made)."""
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(limit, 20000))
+        types, state = self._types, self._order_state
+        order, emit = self._order, self._emit
+        type_id = 0
         try:
-            try:
-                self._order(type_id, False)
-            except _UnsatisfiableCycle as e:
-                raise self._error(e.type_id, "cycle through non-pointer types cannot be written "
-                                             "in C (" + self._cycle_text(e.type_id) + ")") from None
-            except RecursionError:
-                raise self._error(type_id, "type references nest too deep or loop without a "
-                                           "struct or union (" + self._cycle_text(type_id) + ")") from None
-            emit = self._emit
-            for tid in self._queue:
-                emit(tid, 0)
+            for type_id in type_ids:
+                self._check_id(type_id, None)
+                if state[type_id] == _DONE:
+                    continue  # written already, with everything it needs
+                t = types[type_id]
+                if t is not None and t.kind in _NOT_TYPES:
+                    continue  # functions, variables, sections and tags have no C definition
+                queue = self._queue = []
+                order(type_id, False)
+                for tid in queue:
+                    emit(tid, 0)
+        except _UnsatisfiableCycle as e:
+            raise self._error(e.type_id, "cycle through non-pointer types cannot be written "
+                                         "in C (" + self._cycle_text(e.type_id) + ")") from None
+        except RecursionError:
+            raise self._error(type_id, "type references nest too deep or loop without a "
+                                       "struct or union (" + self._cycle_text(type_id) + ")") from None
+        except IndexError:
+            raise self._dangling_reference() from None
         finally:
             sys.setrecursionlimit(limit)
 
@@ -156,28 +167,39 @@ class CWriter:
         try:
             self._declaration(type_id, name, indent, strip_mods)
             return "".join(self._out)
+        except IndexError:
+            raise self._dangling_reference() from None
         finally:
             self._out = saved
 
     def align_of(self, type_id: int) -> int:
         """Alignment in bytes as the layout implies it (1 for a struct that must be packed)."""
+        align = self._align_cache.get(type_id)
+        if align is not None:
+            return align
         t = self._types[type_id]
-        kind = t.kind
+        kind = t.kind if t is not None else None
         if kind in (INT, ENUM, ENUM64, FLOAT):
-            return min(self.ptr_size, t.size)
-        if kind == PTR:
-            return self.ptr_size
-        if kind in (TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, ARRAY):
-            return self.align_of(t.type)
-        if kind in _COMPOSITES:
-            cached = self._align_cache.get(type_id)
-            if cached is None:
-                cached = self._composite_align(t)
-                self._align_cache[type_id] = cached
-            return cached
-        raise self._error(type_id, f"{KIND_NAMES.get(kind, kind)} has no alignment")
+            align = min(self.ptr_size, t.size)
+        elif kind == PTR:
+            align = self.ptr_size
+        elif kind in (TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, ARRAY):
+            align = self.align_of(t.type)
+        elif kind in _COMPOSITES:
+            align = self._composite_align(t)
+        else:
+            raise self._error(type_id, f"{KIND_NAMES.get(kind, 'void')} has no alignment")
+        self._align_cache[type_id] = align
+        return align
 
     def size_of(self, type_id: int) -> int:
+        """Size in bytes, as libbpf's btf__resolve_size computes it."""
+        size = self._size_cache.get(type_id)
+        if size is None:
+            size = self._size_cache[type_id] = self._resolve_size(type_id)
+        return size
+
+    def _resolve_size(self, type_id: int) -> int:
         types = self._types
         count = 1
         for _ in range(1024):
@@ -215,6 +237,19 @@ class CWriter:
         if not 0 <= ref < len(self._types):
             where = f"type [{owner}] refers to" if owner is not None else "no"
             raise BtfError(self.path, f"{where} type id {ref}; only {len(self._types) - 1} types exist")
+
+    def _dangling_reference(self) -> BtfError:
+        """The error for a reference to a type id that does not exist. Looked for only once an
+        index fails: checking every reference up front would cost every render."""
+        limit = len(self._types)
+        for tid, t in enumerate(self._types):
+            if t is None:
+                continue
+            for ref in t.referenced_ids():
+                if not 0 <= ref < limit:
+                    return BtfError(self.path, f"type [{tid}] refers to type id {ref}; "
+                                               f"only {limit - 1} types exist")
+        return BtfError(self.path, "a type id is out of range")
 
     def _checked(self, name: str, tid: int, what: str, base_type: bool = False) -> str:
         """``name`` if it is usable in C, else a BtfError. Names are checked once per writer."""
@@ -268,13 +303,19 @@ class CWriter:
         types = self._types
         anon = {i for i in range(1, len(types))
                 if types[i].kind in (ENUM, ENUM64, FWD) and not types[i].name}
-        if not anon:
-            return set()
         found = set()
+        if not anon:
+            return found
         for t in types[1:]:
-            for ref in t.referenced_ids():
-                if ref in anon:
-                    found.add(ref)
+            kind = t.kind
+            if kind in _COMPOSITES:
+                found.update(m.type for m in t.members if m.type in anon)
+            elif kind == FUNC_PROTO:
+                found.update(p.type for p in t.params if p.type in anon)
+            elif kind == DATASEC:
+                found.update(v.type for v in t.secinfo if v.type in anon)
+            elif t.type in anon:  # every other kind refers through `type` (or nothing: 0)
+                found.add(t.type)
         return found
 
     def _pointer_size(self) -> int:
@@ -304,12 +345,10 @@ class CWriter:
             state[tid] = _DONE
             return 0
         if kind == PTR:
-            self._check_id(t.type, tid)
             strong = self._order(t.type, True)
             state[tid] = _DONE
             return strong
         if kind == ARRAY:
-            self._check_id(t.type, tid)
             return self._order(t.type, False)
         if kind in _COMPOSITES:
             # A named struct behind a pointer is a weak link; an anonymous one is written inline,
@@ -319,7 +358,6 @@ class CWriter:
             state[tid] = _IN_PROGRESS
             order = self._order
             for m in t.members:
-                self._check_id(m.type, tid)
                 order(m.type, False)
             if t.name:
                 self._queue.append(tid)
@@ -331,7 +369,6 @@ class CWriter:
             state[tid] = _DONE
             return 1
         if kind == TYPEDEF:
-            self._check_id(t.type, tid)
             strong = self._order(t.type, through_ptr)
             if through_ptr and not strong:
                 return 0
@@ -339,13 +376,10 @@ class CWriter:
             state[tid] = _DONE
             return 1
         if kind in _MODIFIERS:
-            self._check_id(t.type, tid)
             return self._order(t.type, through_ptr)
         if kind == FUNC_PROTO:
-            self._check_id(t.type, tid)
             strong = self._order(t.type, through_ptr) > 0
             for p in t.params:
-                self._check_id(p.type, tid)
                 if self._order(p.type, through_ptr) > 0:
                     strong = True
             return int(strong)
@@ -457,18 +491,22 @@ class CWriter:
         biggest = 1
         for m in t.members:
             align = self.align_of(m.type)
-            biggest = max(biggest, align)
+            if align > biggest:
+                biggest = align
             if not m.bitfield_size and m.offset % (8 * align):
                 return 1  # a misaligned member: the struct is packed
         return 1 if t.size % biggest else biggest
 
     def _is_packed(self, t: BtfType) -> bool:
+        """Packed if a member is not naturally aligned or the size is no multiple of the
+        alignment (a struct declared packed but laid out naturally is not detected, nor needed)."""
         biggest = 1
         for m in t.members:
             align = self.align_of(m.type)
             if align and not m.bitfield_size and m.offset % (8 * align):
                 return True
-            biggest = max(biggest, align)
+            if align > biggest:
+                biggest = align
         return t.size % biggest != 0
 
     def _composite_def(self, tid: int, t: BtfType, lvl: int) -> None:
@@ -479,12 +517,14 @@ class CWriter:
         inner = "\t" * (lvl + 1)
         offset = 0
         prev_bitfield = False
+        checked = self._checked_names
         for m in t.members:
             bits = m.bitfield_size
-            if m.name:
+            if m.name not in checked and m.name:
                 self._checked(m.name, tid, "member")
-            align = 1 if packed else self.align_of(m.type)
-            self._padding(offset, m.offset, align, prev_bitfield and bits != 0, lvl + 1)
+            if offset < m.offset:
+                align = 1 if packed else self.align_of(m.type)
+                self._padding(offset, m.offset, align, prev_bitfield and bits != 0, lvl + 1)
             out("\n" + inner)
             self._declaration(m.type, m.name, lvl + 1, False)
             if bits:
@@ -493,7 +533,7 @@ class CWriter:
                 prev_bitfield = True
             else:
                 out(";")
-                offset = m.offset + max(0, self.size_of(m.type)) * 8
+                offset = m.offset + self.size_of(m.type) * 8
                 prev_bitfield = False
         if is_struct:
             self._padding(offset, t.size * 8, self.align_of(tid), False, lvl + 1)
@@ -587,9 +627,7 @@ class CWriter:
             if kind in _TERMINAL_KINDS:
                 break
             if kind in _CHAIN_KINDS or kind == ARRAY:
-                nxt = t.type
-                self._check_id(nxt, tid)
-                tid = nxt
+                tid = t.type
             else:
                 raise self._error(tid, f"a {t.kind_name} cannot be part of a type declaration")
         else:
@@ -743,9 +781,7 @@ def render_header(btf: Btf, type_ids: Optional[Iterable[int]] = None, *,
     if not _IDENTIFIER.match(guard):
         raise BtfError(path, f"header guard {guard!r} is not a valid C identifier")
     writer = CWriter(btf, path)
-    ids = range(1, len(writer._types)) if type_ids is None else type_ids
-    for tid in ids:
-        writer.add(tid)
+    writer.add_all(range(1, len(writer._types)) if type_ids is None else type_ids)
     return _HEADER_START.format(guard=guard) + writer.take() + _HEADER_END.format(guard=guard)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from packaging.version import Version
 
@@ -18,6 +18,10 @@ from .findings import Finding
 from .naming import NamingPolicy
 from .release import Release, format_release
 from .versionscript import VersionNode, VersionScript
+
+
+# (object path, names) -> {name: (source file, line)}; lets findings point at source lines.
+Locator = Callable[[str, Sequence[str]], Dict[str, Tuple[str, int]]]
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class CheckInputs:
     release_source: str = "--release"
     naming: NamingPolicy = NamingPolicy()
     node_prefix: str = "LIBBPF"
+    locate: Optional[Locator] = None
 
 
 def node_version(name: Optional[str], prefix: str) -> Optional[Version]:
@@ -47,7 +52,7 @@ def run_check(inp: CheckInputs) -> List[Finding]:
     if inp.release is not None:
         findings += check_release(inp)
     if inp.objects:
-        findings += check_object_globals(inp.script, inp.objects)
+        findings += check_object_globals(inp.script, inp.objects, inp.locate)
     return findings
 
 
@@ -246,16 +251,23 @@ def check_release(inp: CheckInputs) -> List[Finding]:
     return out
 
 
-def check_object_globals(script: VersionScript, objects: Sequence[ObjectSymbol]) -> List[Finding]:
+def check_object_globals(script: VersionScript, objects: Sequence[ObjectSymbol],
+                         locate: Optional[Locator] = None) -> List[Finding]:
     """A default-visibility global the map does not list is hidden only by 'local: *;' - it should
     be static or hidden in the source, so static linking does not leak it either."""
-    out, reported = [], set()
+    leaked: Dict[str, ObjectSymbol] = {}
     for sym in objects:
-        if sym.visibility not in ("DEFAULT", "PROTECTED") or sym.name in reported:
-            continue
-        if script.global_listings(sym.name):
-            continue
-        reported.add(sym.name)
-        out.append(Finding("leaked-global", f"{sym.name} is a global with default visibility that the map does "
-                           "not list; make it static or hidden", sym.path, None, sym.name))
+        if sym.visibility in ("DEFAULT", "PROTECTED") and sym.name not in leaked \
+                and not script.global_listings(sym.name):
+            leaked[sym.name] = sym
+    by_object: Dict[str, List[str]] = {}
+    for name, sym in leaked.items():
+        by_object.setdefault(sym.path, []).append(name)
+    out = []
+    for path, names in by_object.items():
+        where = locate(path, names) if locate else {}
+        for name in names:
+            source, line = where.get(name, (path, None))
+            out.append(Finding("leaked-global", f"{name} is a global with default visibility that the map does "
+                               f"not list; make it static or hidden (defined in {path})", source, line, name))
     return out

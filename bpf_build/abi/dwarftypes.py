@@ -317,3 +317,40 @@ def _collect(dwarf, functions_at, variables_at, address_size: int) -> dict:
     surface.drain()
     return {"functions": functions, "variables": variables,
             "records": surface.records, "enums": surface.enums}
+
+
+def definition_lines(path, names: Iterable[str]) -> Dict[str, Tuple[str, int]]:
+    """Where an object file's (.o) global functions and variables are defined: name -> (source
+    file, line), from its DWARF; empty without debug info. Paths under the current directory are
+    made relative so GitHub annotations land on the repository file."""
+    path, wanted = os.fspath(path), set(names)
+    found: Dict[str, Tuple[str, int]] = {}
+    try:
+        with open(path, "rb") as f:
+            elf = ELFFile(f)
+            if not wanted or not elf.has_dwarf_info() or elf.get_section_by_name(".debug_info") is None:
+                return found
+            dwarf = elf.get_dwarf_info(relocate_dwarf_sections=True)
+            surface = _Surface(dwarf)
+            for cu in dwarf.iter_CUs():
+                for die in cu.get_top_DIE().iter_children():
+                    if die.tag not in ("DW_TAG_subprogram", "DW_TAG_variable"):
+                        continue
+                    name, line = _name(die), _int_attr(die, "DW_AT_decl_line")
+                    if name in wanted and name not in found and line and "DW_AT_declaration" not in die.attributes:
+                        source = surface.decl_file(die)
+                        if source:
+                            found[name] = (_display_path(source), line)
+    except OSError as e:
+        raise AbiError(path, f"cannot read: {e.strerror or e}") from None
+    except (Exception, MemoryError) as e:  # pyelftools fails in many ways on corrupt DWARF
+        raise AbiError(path, f"malformed DWARF debug info ({type(e).__name__}: {e})") from None
+    return found
+
+
+def _display_path(source: str) -> str:
+    if os.path.isabs(source):
+        relative = os.path.relpath(source)
+        if not relative.startswith(".."):
+            return relative
+    return source

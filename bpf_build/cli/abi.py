@@ -14,6 +14,7 @@ from typing import List, Optional
 
 from ..abi.check import CheckInputs, run_check
 from ..abi.diff import diff_snapshots
+from ..abi.dwarftypes import definition_lines
 from ..abi.elfread import read_object_symbols, read_shared_library
 from ..abi.findings import Outcome
 from ..abi.naming import DEFAULT_OBJECTS, DEFAULT_PREFIXES, NamingPolicy
@@ -90,7 +91,8 @@ def cmd_check(args) -> int:
     elif args.version_header is not None:
         release, source = read_release_header(args.version_header, args.node_prefix), args.version_header
     inputs = CheckInputs(script, library, objects, release, source,
-                         NamingPolicy.from_options(args.prefix, args.object), args.node_prefix)
+                         NamingPolicy.from_options(args.prefix, args.object), args.node_prefix,
+                         locate=definition_lines)
     outcome = Outcome("check", run_check(inputs))
     outcome.summary = f"{len(library.exports)} exported symbols, {_count(len(script.nodes), 'version node')}"
     if release is not None:

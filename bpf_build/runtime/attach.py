@@ -264,3 +264,43 @@ def socket_filter(prog, sock: Any) -> SocketFilterLink:
     except OSError as e:
         raise BpfSyscallError(f"attach '{prog.name}' to socket fd {sock.fileno()}", e.errno) from None
     return SocketFilterLink(sock, f"'{prog.name}' on socket fd {sock.fileno()}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Attaching by section name (skeleton attach())
+
+def _split_offset(target: str):
+    """'func+0x10' -> ('func', 16)."""
+    name, plus, off = target.partition("+")
+    return name, (int(off, 0) if plus else 0)
+
+
+def _uprobe_target(prog, rest: str, retprobe: bool) -> Optional[Link]:
+    if ":" not in rest:
+        return None  # SEC("uprobe") without a target: the caller attaches explicitly
+    binary, _, func = rest.rpartition(":")
+    symbol, offset = _split_offset(func)
+    if symbol.startswith("0x") or symbol.isdigit():
+        return uprobe(prog, binary, None, offset=int(symbol, 0) + offset, retprobe=retprobe)
+    return uprobe(prog, binary, symbol, offset=offset, retprobe=retprobe)
+
+
+def attach_by_section(prog, section: str) -> Optional[Link]:
+    """Attach the way libbpf's auto-attach does for ``SEC(section)``; None for kinds that need a
+    target only the caller knows (xdp, tc, cgroup, socket, perf_event...)."""
+    kind, _, rest = section.partition("/")
+    if kind in ("tracepoint", "tp") and "/" in rest:
+        category, _, name = rest.partition("/")
+        return tracepoint(prog, category, name)
+    if kind in ("raw_tracepoint", "raw_tp", "raw_tracepoint.w", "raw_tp.w") and rest:
+        return raw_tracepoint(prog, rest)
+    if kind in ("tp_btf", "fentry", "fexit", "fmod_ret", "fentry.s", "fexit.s", "fmod_ret.s", "lsm", "lsm.s") and rest:
+        return tracing(prog)
+    if kind in ("kprobe", "kretprobe") and rest:
+        name, offset = _split_offset(rest)
+        return kprobe(prog, name, retprobe=kind == "kretprobe", offset=offset)
+    if kind in ("ksyscall", "kretsyscall") and rest:
+        return ksyscall(prog, rest, retprobe=kind == "kretsyscall")
+    if kind in ("uprobe", "uretprobe", "uprobe.s", "uretprobe.s") and rest:
+        return _uprobe_target(prog, rest, kind.startswith("uretprobe"))
+    return None

@@ -113,7 +113,7 @@ def test_map_entry_misspelled_suggests_the_real_name(build_lib, bpf_abi):
     assert f["line"] == line_of(b.map, "rlim_max;")
     assert f["message"].endswith("it is not defined anywhere; did you mean libbpf_set_memlock_rlim?")
     leak = finding(r, "leaked-global")
-    assert leak["symbol"] == "libbpf_set_memlock_rlim" and leak["file"] == b.obj
+    assert leak["symbol"] == "libbpf_set_memlock_rlim" and leak["file"] == str(b.dir / "lib.c")
 
 
 def test_map_entry_declared_but_never_defined(build_lib, bpf_abi):
@@ -274,7 +274,29 @@ def test_objects_leaking_default_visibility_globals(build_lib, bpf_abi):
     b = build_lib(src, CLEAN_MAP)
     r = bpf_abi("check", "--map", b.map, b.lib, "--objects", b.obj, "--json")
     assert r.code == 1
-    assert [(f["code"], f["symbol"], f["file"]) for f in r.json()["findings"]] == [
-        ("leaked-global", "forgot_static", b.obj)]
+    source = b.dir / "lib.c"  # the finding points at the definition, from the object's DWARF
+    line = source.read_text().splitlines().index("API int forgot_static(void) { return 0; }") + 1
+    assert [(f["code"], f["symbol"], f["file"], f["line"]) for f in r.json()["findings"]] == [
+        ("leaked-global", "forgot_static", str(source), line)]
+    assert r.json()["findings"][0]["message"] == (
+        f"forgot_static is a global with default visibility that the map does not list; make it static or hidden "
+        f"(defined in {b.obj})")
+    r = bpf_abi("check", "--map", b.map, b.lib, "--objects", b.obj, "--format", "github")
+    assert r.lines == [f"::error file={source},line={line},title=bpf-abi leaked-global::forgot_static is a global "
+                       f"with default visibility that the map does not list; make it static or hidden (defined in "
+                       f"{b.obj})"]
+    # Without debug info the finding names the object.
+    nodebug = build_lib(src, CLEAN_MAP, cflags=["-g0"])
+    r = bpf_abi("check", "--map", nodebug.map, nodebug.lib, "--objects", nodebug.obj, "--json")
+    assert [(f["file"], f.get("line")) for f in r.json()["findings"]] == [(nodebug.obj, None)]
     # Without --objects, 'local: *;' hides it from the library, so nothing is reported.
     assert bpf_abi("check", "--map", b.map, b.lib).code == 0
+
+
+def test_github_annotations_point_at_map_lines(build_lib, bpf_abi):
+    b = build_lib(CLEAN_SRC, CLEAN_MAP.replace("} LIBBPF_1.0.0;", "};"))
+    r = bpf_abi("check", "--map", b.map, b.lib, "--format", "github")
+    assert r.code == 1
+    line = len(open(b.map).read().splitlines())
+    assert r.lines == [f"::error file={b.map},line={line},title=bpf-abi node-without-parent::LIBBPF_1.1.0 does "
+                       "not inherit the node before it; close it with '} LIBBPF_1.0.0;'"]

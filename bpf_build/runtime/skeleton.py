@@ -1,0 +1,263 @@
+"""The base class of generated Python skeletons.
+
+A generated module declares *what* the object holds (ctypes types, a LoaderSpec, which types go
+with which map); this class does the work: open (global data as editable ctypes objects), load
+(run the loader, wrap fds, mmap global data), attach (by section name), close (everything, once).
+
+Global data follows libbpf's skeletons: before load every section is a plain ctypes object the
+caller edits and the loader copies in; after load ``.bss``/``.data`` are ctypes views of the
+mmapped map (reads and writes go straight to kernel memory) and ``.rodata``/``.kconfig`` are
+frozen, so they become read-only views.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import zlib
+from typing import Any, Dict, List, Optional, Tuple
+
+from . import attach as _attach
+from .errors import BpfRuntimeError
+from .fd import FdGroup
+from .links import Link
+from .loader import KconfigSpec, LoaderSpec, MapSpec, ProgSpec, StepSpec, run_loader
+from .maps import Map
+from .program import Program
+
+__all__ = ["KconfigSpec", "LoaderSpec", "MapSpec", "ProgSpec", "ReadOnlyView", "Skeleton", "StepSpec",
+           "Namespace", "unz", "Map", "Program", "Link"]
+
+GLOBAL_DATA_KINDS = ("data", "rodata", "bss", "kconfig")
+
+
+def unz(text: str) -> bytes:
+    """Bytes embedded in generated code: base64 of zlib, whitespace ignored."""
+    return zlib.decompress(base64.b64decode("".join(text.split())))
+
+
+class Namespace:
+    """Attribute bag for ``skel.maps`` / ``skel.progs`` / ``skel.links``; generated subclasses
+    only add annotations, so editors complete the names."""
+
+    def __init__(self, what: str):
+        object.__setattr__(self, "_what", what)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(f"no {self._what} '{name}' (maps and programs exist after load(), links after attach())")
+
+    def __iter__(self):
+        return iter([(k, v) for k, v in vars(self).items() if not k.startswith("_")])
+
+    def __repr__(self) -> str:
+        return f"<{self._what}s: {', '.join(k for k, _ in self)}>"
+
+
+class ReadOnlyView:
+    """A frozen section after load: reads work, writes raise (the kernel froze the map)."""
+
+    __slots__ = ("_target", "_what")
+
+    def __init__(self, target: Any, what: str):
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_what", what)
+
+    def __getattr__(self, name: str):
+        value = getattr(self._target, name)
+        if isinstance(value, (ctypes.Structure, ctypes.Union, ctypes.Array)):
+            return ReadOnlyView(value, f"{self._what}.{name}")
+        return value
+
+    def __getitem__(self, index):
+        value = self._target[index]
+        if isinstance(value, (ctypes.Structure, ctypes.Union, ctypes.Array)):
+            return ReadOnlyView(value, f"{self._what}[{index}]")
+        return value
+
+    def __len__(self) -> int:
+        return len(self._target)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{self._what} is read-only after load (the map is frozen); set it before load()")
+
+    def __setitem__(self, index, value) -> None:
+        raise TypeError(f"{self._what} is read-only after load (the map is frozen); set it before load()")
+
+    def __bytes__(self) -> bytes:
+        return bytes(self._target)
+
+    def __repr__(self) -> str:
+        return f"<read-only {self._what}>"
+
+
+class Skeleton:
+    """Subclasses set the class attributes below; instances are one opened/loaded object."""
+
+    _name_: str = ""
+    _loader_: LoaderSpec
+    _map_types_: Dict[str, Tuple[Any, Any]] = {}   # map name -> (key type, value type)
+    _section_types_: Dict[str, Any] = {}           # global data ident -> ctypes Structure
+    _maps_namespace_ = Namespace
+    _progs_namespace_ = Namespace
+    _links_namespace_ = Namespace
+
+    def __init__(self):
+        """Open: nothing in the kernel yet; global data is editable, sizes and autoload settable."""
+        self._loaded = False
+        self._closed = False
+        self._max_entries: Dict[int, int] = {}
+        self._autoload: Dict[int, bool] = {}
+        self._mmaps: List[Any] = []
+        self._owned: List[Any] = []
+        self.maps = self._maps_namespace_("map")
+        self.progs = self._progs_namespace_("program")
+        self.links = self._links_namespace_("link")
+        for spec in self._loader_.maps:
+            section_type = self._section_types_.get(spec.ident)
+            if spec.kind in GLOBAL_DATA_KINDS and section_type is not None:
+                value = (spec.initial_value or b"").ljust(ctypes.sizeof(section_type), b"\0")
+                object.__setattr__(self, spec.ident, section_type.from_buffer_copy(value))
+
+    # -- open phase ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls):
+        return cls()
+
+    @classmethod
+    def open_and_load(cls):
+        skel = cls()
+        try:
+            skel.load()
+        except BaseException:
+            skel.close()
+            raise
+        return skel
+
+    def _map_index(self, name: str) -> int:
+        for i, m in enumerate(self._loader_.maps):
+            if name in (m.name, m.ident):
+                return i
+        raise KeyError(f"{self._name_} has no map '{name}'")
+
+    def _prog_index(self, name: str) -> int:
+        for j, p in enumerate(self._loader_.progs):
+            if p.name == name:
+                return j
+        raise KeyError(f"{self._name_} has no program '{name}'")
+
+    def set_max_entries(self, map_name: str, max_entries: int) -> None:
+        self._require_open("set_max_entries")
+        self._max_entries[self._map_index(map_name)] = max_entries
+
+    def set_autoload(self, prog_name: str, autoload: bool) -> None:
+        self._require_open("set_autoload")
+        self._autoload[self._prog_index(prog_name)] = autoload
+
+    def _require_open(self, what: str) -> None:
+        if self._loaded or self._closed:
+            raise BpfRuntimeError(f"{self._name_}: {what} is only possible before load()")
+
+    # -- load ---------------------------------------------------------------------------------
+
+    def load(self, *, log_level: int = 0) -> "Skeleton":
+        self._require_open("load")
+        spec = self._loader_
+        sections = {i: getattr(self, m.ident) for i, m in enumerate(spec.maps)
+                    if m.kind in ("data", "rodata", "bss") and m.ident in self._section_types_}
+        fds = run_loader(spec, initial_values={i: ctypes.addressof(v) for i, v in sections.items()},
+                         max_entries=self._max_entries, autoload=self._autoload, log_level=log_level)
+        with FdGroup() as group:
+            for fd in fds.maps + [p for p in fds.progs if p is not None]:
+                group.add(fd)  # until each fd is wrapped, a failure must close it
+            for m, fd in zip(spec.maps, fds.maps):
+                key_type, value_type = self._map_types_.get(m.name, (None, None))
+                setattr(self.maps, m.ident, self._own(Map(fd, key_type=key_type, value_type=value_type, name=m.name)))
+            for p, fd in zip(spec.progs, fds.progs):
+                if fd is not None:
+                    setattr(self.progs, p.name, self._own(Program(
+                        fd, name=p.name, expected_attach_type=p.expected_attach_type,
+                        attach_target=_btf_target(p))))
+            for m in spec.maps:
+                if m.kind in GLOBAL_DATA_KINDS and m.ident in self._section_types_:
+                    self._map_section(m)
+            group.keep()
+        self._loaded = True
+        return self
+
+    def _own(self, obj):
+        self._owned.append(obj)
+        return obj
+
+    def _map_section(self, m: MapSpec) -> None:
+        section_type = self._section_types_[m.ident]
+        bpf_map = getattr(self.maps, m.ident)
+        if m.frozen:
+            # Frozen and read-only for programs too: its contents never change, a copy is exact.
+            value = section_type.from_buffer_copy(bpf_map.lookup(0))
+            object.__setattr__(self, m.ident, ReadOnlyView(value, m.ident))
+            return
+        memory = bpf_map.mmap(writable=True)
+        self._mmaps.append(memory)
+        object.__setattr__(self, m.ident, section_type.from_buffer(memory))
+
+    # -- attach -------------------------------------------------------------------------------
+
+    def attach(self) -> "Skeleton":
+        """Attach every loaded program whose section names its target (tracepoints, raw_tp,
+        tp_btf/fentry/fexit/lsm, kprobes, uprobes with a path); others are left to the caller."""
+        if not self._loaded:
+            raise BpfRuntimeError(f"{self._name_}: attach() needs load() first")
+        for p in self._loader_.progs:
+            prog = vars(self.progs).get(p.name)
+            if prog is None or p.name in vars(self.links):
+                continue
+            link = _attach.attach_by_section(prog, p.section)
+            if link is not None:
+                setattr(self.links, p.name, link)
+        return self
+
+    def detach(self) -> None:
+        for name, link in list(self.links):
+            link.close()
+            delattr(self.links, name)
+
+    # -- close --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Detach, unmap, close every map and program. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self.detach()
+        for spec in self._loader_.maps:
+            if spec.ident in self._section_types_ and self._loaded:
+                object.__setattr__(self, spec.ident, None)  # drop views into the mappings first
+        for memory in self._mmaps:
+            try:
+                memory.close()
+            except BufferError:
+                pass  # the caller still holds a view; the mapping goes when that view does
+        self._mmaps.clear()
+        for obj in reversed(self._owned):
+            obj.close()
+        self._owned.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("loaded" if self._loaded else "opened")
+        return f"<{type(self).__name__} {state}>"
+
+
+def _btf_target(p: ProgSpec) -> Optional[str]:
+    """The name the kernel BTF target was resolved from, for messages (tp_btf/fentry/lsm)."""
+    if "/" not in p.section:
+        return None
+    return p.attach_target or p.section.split("/", 1)[1]
