@@ -36,6 +36,9 @@ _COMPOSITE = (STRUCT, UNION)
 _ANY_ENUM = (ENUM, ENUM64)
 # Kinds deduplicated as "reference" types: one referenced type id in ``type``.
 _SINGLE_REF = frozenset({CONST, VOLATILE, RESTRICT, PTR, TYPEDEF, FUNC, TYPE_TAG})
+# In a graph walk: kinds compared on their own, and kinds whose referenced types are walked.
+_LEAVES = frozenset({INT, ENUM, ENUM64, FWD, FLOAT})
+_WALKED = _SINGLE_REF | {ARRAY, STRUCT, UNION, FUNC_PROTO}
 
 
 def dedup(btf: Btf, ext: Optional[BtfExt] = None, *, rebuild_strings: bool = True) -> List[int]:
@@ -73,10 +76,6 @@ def _int_tag_sig(t: BtfType) -> tuple:
     return _common(t) + (t.component_idx,)
 
 
-def _enum_key(t: BtfType) -> tuple:
-    return ("enum", t.name)
-
-
 def _struct_sig(t: BtfType) -> tuple:
     return _common(t) + tuple((m.name, m.offset, m.bitfield_size) for m in t.members)
 
@@ -91,35 +90,6 @@ def _fnproto_sig(t: BtfType) -> tuple:
 
 def _enum_members(t: BtfType) -> tuple:
     return tuple((e.name, e.value & 0xFFFFFFFFFFFFFFFF) for e in t.enums)
-
-
-def _equal_enum(t1: BtfType, t2: BtfType) -> bool:
-    return _common(t1) == _common(t2) and _enum_members(t1) == _enum_members(t2)
-
-
-def _is_enum_fwd(t: BtfType) -> bool:
-    return t.kind in _ANY_ENUM and not t.enums
-
-
-def _compat_enum(t1: BtfType, t2: BtfType) -> bool:
-    if not _is_enum_fwd(t1) and not _is_enum_fwd(t2):
-        return _equal_enum(t1, t2)
-    # A forward-declared enum matches a full ENUM or ENUM64 of the same name, whatever its size.
-    return t1.name == t2.name and t1.kind in _ANY_ENUM and t2.kind in _ANY_ENUM
-
-
-def _shallow_equal_struct(t1: BtfType, t2: BtfType) -> bool:
-    return _struct_sig(t1) == _struct_sig(t2)
-
-
-def _compat_array(t1: BtfType, t2: BtfType) -> bool:
-    return _common(t1) == _common(t2) and t1.nelems == t2.nelems
-
-
-def _compat_fnproto(t1: BtfType, t2: BtfType) -> bool:
-    # The return type id is left to the graph walk.
-    return (t1.name == t2.name and _info(t1) == _info(t2)
-            and [p.name for p in t1.params] == [p.name for p in t2.params])
 
 
 class _CandidateTable:
@@ -171,6 +141,42 @@ class _Dedup:
         self.hypot_list: List[int] = []
         self.hypot_adjust_canon = False
         self.table = _CandidateTable()
+        self._describe_types()
+
+    def _describe_types(self) -> None:
+        """Per type id, what the struct phase compares, computed once: kind, name, an interned
+        id of the fields that never change during dedup ("shape"), and the referenced ids in the
+        order libbpf walks them. Reference types are rewritten only in the later ref phase, so
+        these stay valid for the whole graph-equivalence phase."""
+        interned: Dict[tuple, int] = {}
+        intern = interned.setdefault
+        kinds, names, shapes, children, enum_fwd = [], [], [], [], []
+        for t in self.types:
+            k = t.kind
+            kinds.append(k)
+            names.append(t.name)
+            enum_fwd.append(False)
+            if k in _SINGLE_REF:
+                sig, refs = _info(t), (t.type,)
+            elif k in _COMPOSITE:
+                sig, refs = _struct_sig(t), tuple(m.type for m in t.members)
+            elif k == INT:
+                sig, refs = _int_tag_sig(t), ()
+            elif k in _ANY_ENUM:
+                sig, refs = _common(t) + _enum_members(t), ()
+                enum_fwd[-1] = not t.enums
+            elif k == ARRAY:
+                sig, refs = _common(t) + (t.nelems,), (t.index_type, t.type)
+            elif k == FUNC_PROTO:
+                sig = (t.name, FUNC_PROTO, t.kflag) + tuple(p.name for p in t.params)
+                refs = (t.type,) + tuple(p.type for p in t.params)
+            else:  # FWD, FLOAT; DECL_TAG, VAR, DATASEC and void never take part in a walk
+                sig, refs = _common(t), ()
+            shapes.append(intern(sig, len(interned)))
+            children.append(refs)
+        self.kinds, self.names, self.shapes = kinds, names, shapes
+        self.children, self.enum_fwd = children, enum_fwd
+        self.enum_keys = {}
 
     def run(self, rebuild_strings: bool) -> List[int]:
         self.prepare_base()
@@ -189,30 +195,31 @@ class _Dedup:
             raise BtfError(None, "BTF dedup: reference type chain too deep") from None
         return self.compact_and_remap()
 
-    # -- split BTF: base types are canonical and already in the table ---------------------------
-    def prepare_base(self) -> None:
-        for tid in range(1, self.start_id):
-            t = self.types[tid]
-            self.map[tid] = tid
-            key = self.signature(t)
-            if key is not None:
-                self.table.add(key, tid)
-
-    def signature(self, t: BtfType) -> Optional[tuple]:
+    # -- table keys ----------------------------------------------------------------------------
+    def key(self, tid: int):
+        """The dedup-table key of a type: its shape for kinds whose fields never change, the
+        name for enums (a forward-declared enum must meet the full one), and for reference
+        types everything including the (by then canonical) ids they refer to."""
+        t = self.types[tid]
         k = t.kind
-        if k in (VAR, DATASEC):
-            return None
-        if k in (INT, DECL_TAG):
-            return _int_tag_sig(t)
         if k in _ANY_ENUM:
-            return _enum_key(t)
-        if k in _COMPOSITE:
-            return _struct_sig(t)
+            return ("enum", t.name)
+        if k in (INT, FWD, FLOAT) or k in _COMPOSITE:
+            return self.shapes[tid]
+        if k == DECL_TAG:
+            return _int_tag_sig(t)
         if k == ARRAY:
             return _array_sig(t)
         if k == FUNC_PROTO:
             return _fnproto_sig(t)
         return _common(t)
+
+    # -- split BTF: base types are canonical and already in the table ---------------------------
+    def prepare_base(self) -> None:
+        for tid in range(1, self.start_id):
+            self.map[tid] = tid
+            if self.kinds[tid] not in (VAR, DATASEC):
+                self.table.add(self.key(tid), tid)
 
     # -- 1. strings ----------------------------------------------------------------------------
     def dedup_strings(self) -> None:
@@ -266,34 +273,26 @@ class _Dedup:
 
     # -- 2. primitive types ----------------------------------------------------------------------
     def dedup_primitive(self, tid: int) -> None:
-        t = self.types[tid]
-        k = t.kind
+        k = self.kinds[tid]
+        if k not in (INT, FWD, FLOAT) and k not in _ANY_ENUM:
+            return
+        key = self.key(tid)
         new_id = tid
-        if k == INT:
-            key = _int_tag_sig(t)
+        if k in _ANY_ENUM:
+            shapes, enum_fwd = self.shapes, self.enum_fwd
             for cand in self.table.get(key):
-                new_id = cand
-                break
-        elif k in _ANY_ENUM:
-            key = _enum_key(t)
-            for cand in self.table.get(key):
-                ct = self.types[cand]
-                if _equal_enum(t, ct):
+                if shapes[cand] == shapes[tid]:
                     new_id = cand
                     break
-                if _compat_enum(t, ct):
-                    if _is_enum_fwd(t):
+                if enum_fwd[tid] or enum_fwd[cand]:  # same name, one side forward-declared
+                    if enum_fwd[tid]:
                         new_id = cand
                         break
-                    # a canonical forward-declared enum now resolves to this full enum
-                    self.map[cand] = tid
-        elif k in (FWD, FLOAT):
-            key = _common(t)
-            for cand in self.table.get(key):
+                    self.map[cand] = tid  # a canonical enum forward now resolves to this enum
+        else:
+            for cand in self.table.get(key):  # the key is the whole type: any candidate is equal
                 new_id = cand
                 break
-        else:
-            return
         self.map[tid] = new_id
         if new_id == tid:
             self.table.add(key, tid)
@@ -306,10 +305,10 @@ class _Dedup:
         return tid
 
     def resolve_fwd(self, tid: int) -> int:
-        if self.types[tid].kind != FWD:
+        if self.kinds[tid] != FWD:
             return tid
         resolved = self.resolve(tid)
-        return resolved if self.types[resolved].kind != FWD else tid
+        return resolved if self.kinds[resolved] != FWD else tid
 
     def identical_arrays(self, id1: int, id2: int) -> bool:
         t1, t2 = self.types[id1], self.types[id2]
@@ -317,7 +316,7 @@ class _Dedup:
 
     def identical_structs(self, id1: int, id2: int) -> bool:
         t1, t2 = self.types[id1], self.types[id2]
-        if t1.kind not in _COMPOSITE or t1.kind != t2.kind or not _shallow_equal_struct(t1, t2):
+        if t1.kind not in _COMPOSITE or t1.kind != t2.kind or self.shapes[id1] != self.shapes[id2]:
             return False
         for m1, m2 in zip(t1.members, t2.members):
             if (m1.type != m2.type and not self.identical_arrays(m1.type, m2.type)
@@ -335,77 +334,70 @@ class _Dedup:
 
     def is_equiv(self, cand_id: int, canon_id: int) -> bool:
         """Walk both graphs depth first in libbpf's order, stopping at the first difference."""
-        types, hypot = self.types, self.hypot_map
+        m, hypot, hypot_list = self.map, self.hypot_map, self.hypot_list
+        kinds, names, shapes, children = self.kinds, self.names, self.shapes, self.children
         stack = [(cand_id, canon_id)]
         pop, push = stack.pop, stack.append
         while stack:
-            cand_id, canon_id = pop()
-            if self.resolve(cand_id) == self.resolve(canon_id):
+            cand, canon = pop()
+            a = cand  # both sides resolved to their canonical types
+            while True:
+                x = m[a]
+                if x < 0 or x == a:
+                    break
+                a = x
+            b = canon
+            while True:
+                x = m[b]
+                if x < 0 or x == b:
+                    break
+                b = x
+            if a == b:
                 continue
-            canon_id = self.resolve_fwd(canon_id)
-            seen = hypot[canon_id]
+            if kinds[canon] == FWD and kinds[b] != FWD:
+                canon = b  # a canonical FWD already resolved to a struct/union stands for it
+            seen = hypot[canon]
             if seen >= 0:
-                if seen == cand_id or self.identical_arrays(seen, cand_id) \
-                        or self.identical_structs(seen, cand_id):
+                if seen == cand or self.identical_arrays(seen, cand) \
+                        or self.identical_structs(seen, cand):
                     continue
                 return False
-            hypot[canon_id] = cand_id
-            self.hypot_list.append(canon_id)
-            cand, canon = types[cand_id], types[canon_id]
-            if cand.name != canon.name:
+            hypot[canon] = cand
+            hypot_list.append(canon)
+            if names[cand] != names[canon]:
                 return False
-            ck, nk = cand.kind, canon.kind
-            if (ck == FWD or nk == FWD) and ck != nk:
+            ck, nk = kinds[cand], kinds[canon]
+            if ck != nk:
+                if ck != FWD and nk != FWD:
+                    return False
+                types = self.types
                 if ck == FWD:
-                    real_kind, fwd_kind = nk, (UNION if cand.kflag else STRUCT)
+                    real_kind, fwd_kind = nk, (UNION if types[cand].kflag else STRUCT)
                 else:
-                    real_kind, fwd_kind = ck, (UNION if canon.kflag else STRUCT)
-                    if fwd_kind == real_kind and canon_id < self.start_id:
+                    real_kind, fwd_kind = ck, (UNION if types[canon].kflag else STRUCT)
+                    if fwd_kind == real_kind and canon < self.start_id:
                         self.hypot_adjust_canon = True  # would have to resolve a base FWD
                 if fwd_kind != real_kind:
                     return False
                 continue
-            if ck != nk:
-                return False
-            if ck == INT:
-                if _int_tag_sig(cand) != _int_tag_sig(canon):
+            if shapes[cand] != shapes[canon]:
+                if ck not in _ANY_ENUM or not (self.enum_fwd[cand] or self.enum_fwd[canon]):
                     return False
-            elif ck in _ANY_ENUM:
-                if not _compat_enum(cand, canon):
-                    return False
-            elif ck in (FWD, FLOAT):
-                if _common(cand) != _common(canon):
-                    return False
-            elif ck in _SINGLE_REF:
-                if _info(cand) != _info(canon):
-                    return False
-                push((cand.type, canon.type))
-            elif ck == ARRAY:
-                if not _compat_array(cand, canon):
-                    return False
-                push((cand.type, canon.type))
-                push((cand.index_type, canon.index_type))
-            elif ck in _COMPOSITE:
-                if not _shallow_equal_struct(cand, canon):
-                    return False
-                for cm, nm in zip(reversed(cand.members), reversed(canon.members)):
-                    push((cm.type, nm.type))
-            elif ck == FUNC_PROTO:
-                if not _compat_fnproto(cand, canon):
-                    return False
-                for cp, np_ in zip(reversed(cand.params), reversed(canon.params)):
-                    push((cp.type, np_.type))
-                push((cand.type, canon.type))
-            else:
-                raise BtfError(None, f"BTF dedup: unexpected {cand.kind_name} [{cand_id}] in a type graph")
+            if ck in _WALKED:
+                cc, nc = children[cand], children[canon]
+                for i in range(len(cc) - 1, -1, -1):
+                    push((cc[i], nc[i]))
+            elif ck not in _LEAVES:
+                raise BtfError(None, f"BTF dedup: unexpected {self.types[cand].kind_name} "
+                                     f"[{cand}] in a type graph")
         return True
 
     def merge_hypot(self) -> None:
-        types, m = self.types, self.map
+        kinds, m = self.kinds, self.map
         for canon_id in self.hypot_list:
             t_id = self.resolve(self.hypot_map[canon_id])
             c_id = self.resolve(canon_id)
-            t_kind, c_kind = types[t_id].kind, types[c_id].kind
+            t_kind, c_kind = kinds[t_id], kinds[c_id]
             # FWD -> STRUCT/UNION resolution goes both ways; a base FWD may still point into split.
             if t_kind != FWD and c_kind == FWD:
                 m[c_id] = t_id
@@ -417,12 +409,9 @@ class _Dedup:
                 m[t_id] = c_id  # shortcut: the candidate graph's struct has a canonical twin
 
     def dedup_struct(self, tid: int) -> None:
-        if self.map[tid] >= 0:
+        if self.map[tid] >= 0 or self.kinds[tid] not in _COMPOSITE:
             return
-        t = self.types[tid]
-        if t.kind not in _COMPOSITE:
-            return
-        key = _struct_sig(t)
+        key = self.shapes[tid]
         new_id = tid
         for cand in self.table.get(key):
             self.clear_hypot()
@@ -439,18 +428,17 @@ class _Dedup:
 
     # -- 4. forward declarations with one possible target --------------------------------------
     def resolve_fwds(self) -> None:
-        types, m = self.types, self.map
+        kinds, names, m = self.kinds, self.names, self.map
         by_name: Dict[str, int] = {}
-        for tid in range(1, len(types)):
-            t = types[tid]
-            if t.kind in _COMPOSITE and m[tid] == tid:
-                by_name[t.name] = 0 if t.name in by_name else tid  # 0: ambiguous
-        for tid in range(self.start_id, len(types)):
-            t = types[tid]
-            if t.kind != FWD or m[tid] != tid:
+        for tid in range(1, len(kinds)):
+            if kinds[tid] in _COMPOSITE and m[tid] == tid:
+                name = names[tid]
+                by_name[name] = 0 if name in by_name else tid  # 0: ambiguous
+        for tid in range(self.start_id, len(kinds)):
+            if kinds[tid] != FWD or m[tid] != tid:
                 continue
-            cand = by_name.get(t.name, 0)
-            if cand and types[cand].kind == (UNION if t.kflag else STRUCT):
+            cand = by_name.get(names[tid], 0)
+            if cand and kinds[cand] == (UNION if self.types[tid].kflag else STRUCT):
                 m[tid] = cand
 
     # -- 5. reference types --------------------------------------------------------------------
@@ -464,25 +452,20 @@ class _Dedup:
         t = self.types[tid]
         m[tid] = IN_PROGRESS
         k = t.kind
-        if k in _SINGLE_REF:
+        if k in _SINGLE_REF or k == DECL_TAG:
             t.type = self.dedup_ref(t.type)
-            key = _common(t)
-        elif k == DECL_TAG:
-            t.type = self.dedup_ref(t.type)
-            key = _int_tag_sig(t)
         elif k == ARRAY:
             t.type = self.dedup_ref(t.type)
             t.index_type = self.dedup_ref(t.index_type)
-            key = _array_sig(t)
         elif k == FUNC_PROTO:
             t.type = self.dedup_ref(t.type)
             for p in t.params:
                 p.type = self.dedup_ref(p.type)
-            key = _fnproto_sig(t)
         else:
             raise BtfError(None, f"BTF dedup: unexpected {t.kind_name} [{tid}]")
+        key = self.key(tid)
         new_id = tid
-        for cand in self.table.get(key):
+        for cand in self.table.get(key):  # the key is the whole type: any candidate is equal
             new_id = cand
             break
         m[tid] = new_id
