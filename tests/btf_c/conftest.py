@@ -25,8 +25,7 @@ def vmlinux_btf() -> Btf:
 def vmlinux_render(vmlinux_btf):
     """(writer, body text): every vmlinux type, rendered once for the whole session."""
     writer = CWriter(vmlinux_btf, VMLINUX)
-    for tid in range(1, len(vmlinux_btf)):
-        writer.add(tid)
+    writer.add_all(range(1, len(vmlinux_btf)))
     return writer, writer.take()
 
 

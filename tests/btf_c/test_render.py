@@ -90,8 +90,7 @@ def test_tricky_layouts_round_trip_through_clang(tricky_btf, tmp_path):
 
 def test_tricky_layouts_hold_as_static_asserts(tricky_btf, tmp_path):
     writer = CWriter(tricky_btf)
-    for tid in range(1, len(tricky_btf)):
-        writer.add(tid)
+    writer.add_all(range(1, len(tricky_btf)))
     (tmp_path / "types.h").write_text(writer.take())
     clang_check('#include "types.h"\n' + layout_asserts(tricky_btf, writer), tmp_path)
 
