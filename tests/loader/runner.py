@@ -11,6 +11,7 @@ import gzip
 import os
 import platform
 import struct
+import time
 from typing import Dict, List, Optional
 
 from bpf_build.gen_loader import (CTX_ERROR_STEP, CTX_LOG_BUF, CTX_LOG_LEVEL, CTX_LOG_SIZE,
@@ -111,7 +112,7 @@ def prog_load(prog_type: int, insns: bytes, license: bytes, fd_array: Optional[L
         raise
 
 
-def test_run(prog_fd: int, ctx: Optional[bytearray] = None, data: bytes = b"", repeat: int = 0):
+def prog_test_run(prog_fd: int, ctx: Optional[bytearray] = None, data: bytes = b"", repeat: int = 0):
     """BPF_PROG_TEST_RUN; returns (retval, data_out)."""
     attr = bytearray(80)
     din = ctypes.create_string_buffer(data, len(data)) if data else None
@@ -274,7 +275,7 @@ def _run(loader, load, max_entries, initial_values, kconfig, log_size) -> Loaded
         for j, p in enumerate(loader.progs):
             if load and p.name in load:
                 struct.pack_into("I", ctx, prog_desc_offset(len(loader.maps), j) + 4, load[p.name])
-        retval, _ = test_run(prog_fd, ctx)
+        retval, _ = prog_test_run(prog_fd, ctx)
         ret = struct.unpack("i", struct.pack("I", retval))[0]
         if ret < 0:
             step, = struct.unpack_from("I", ctx, CTX_ERROR_STEP)
@@ -290,8 +291,8 @@ def _run(loader, load, max_entries, initial_values, kconfig, log_size) -> Loaded
             os.close(prog_fd)
 
 
-def kernel_object_ids() -> Dict[str, set]:
-    """Ids of every map and program now in the kernel."""
+def kernel_ids() -> Dict[str, set]:
+    """Ids of every map and program now in the kernel (listing takes no reference)."""
     out = {}
     for kind, cmd in (("maps", BPF_MAP_GET_NEXT_ID), ("progs", BPF_PROG_GET_NEXT_ID)):
         ids, cur = set(), 0
@@ -308,5 +309,80 @@ def kernel_object_ids() -> Dict[str, set]:
     return out
 
 
+def _name_of(kind: str, ident: int) -> Optional[str]:
+    attr = bytearray(12)
+    struct.pack_into("I", attr, 0, ident)
+    try:
+        fd = sys_bpf(14 if kind == "maps" else 13, attr)  # BPF_{MAP,PROG}_GET_FD_BY_ID
+    except BpfError:
+        return None
+    try:
+        return (map_info if kind == "maps" else prog_info)(fd)["name"]
+    finally:
+        os.close(fd)
+
+
+def leftover_objects(before: Dict[str, set], names, wait: float = 10.0) -> list:
+    """Maps/programs created since ``before`` that carry one of ``names`` and do not go away.
+
+    The kernel frees closed programs after an RCU grace period (sleepable ones after an
+    RCU-tasks-trace one) and their maps with them, so we first wait for the new ids to vanish,
+    touching none of them: taking an fd by id on a PROG_ARRAY that is being released races with
+    its deferred clean-up in the kernel and leaks it. Only ids still there after ``wait`` seconds
+    (other processes' objects, or real leaks) are looked up by name."""
+    wanted = {n[:15] for n in names}
+    deadline = time.monotonic() + wait
+    while True:
+        now = kernel_ids()
+        new = {kind: now[kind] - before[kind] for kind in now}
+        if not any(new.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    return [(kind, i, n) for kind in new for i in sorted(new[kind])
+            if (n := _name_of(kind, i)) in wanted]
+
+
 def open_fds() -> set:
     return set(os.listdir("/proc/self/fd"))
+
+
+def raw_tracepoint_open(name: bytes, prog_fd: int) -> int:
+    nb = ctypes.create_string_buffer(name)
+    attr = bytearray(16)
+    struct.pack_into("QI", attr, 0, _addr(nb), prog_fd)
+    return sys_bpf(BPF_RAW_TRACEPOINT_OPEN, attr)
+
+
+def map_by_ident(opened, ident: str):
+    return next(m for m in opened.maps if m.ident == ident)
+
+
+def global_vars(opened, ident: str) -> Dict[str, tuple]:
+    """{variable: (offset, size)} of a global-data map (``bss``, ``rodata``, ...), from BTF."""
+    sec = opened.btf.type(map_by_ident(opened, ident).btf_value_type_id)
+    return {opened.btf.type(v.type).name: (v.offset, v.size) for v in sec.secinfo}
+
+
+def read_globals(loaded: "Loaded", opened, ident: str) -> Dict[str, bytes]:
+    m = map_by_ident(opened, ident)
+    value = map_lookup(loaded.map_fds[m.name], bytes(4), m.value_size)
+    return {n: value[o:o + s] for n, (o, s) in global_vars(opened, ident).items()}
+
+
+def with_global(opened, ident: str, **values: bytes) -> bytes:
+    """The initial value of a global-data map with some variables replaced."""
+    m = map_by_ident(opened, ident)
+    buf = bytearray(m.initial_value)
+    layout = global_vars(opened, ident)
+    for name, raw in values.items():
+        off, size = layout[name]
+        buf[off:off + size] = raw.ljust(size, b"\0")
+    return bytes(buf)
+
+
+def u64(b: bytes) -> int:
+    return int.from_bytes(b[:8], "little")
+
+
+def s32(b: bytes) -> int:
+    return int.from_bytes(b[:4], "little", signed=True)
