@@ -46,7 +46,10 @@ enum {
 #define MAX_CTX_SIZE 65535 /* the kernel bounds a syscall program's ctx by U16_MAX */
 
 #define FILE_MAGIC "BPFLDR1\n"
-#define LIB_VERSION "0.1.0"
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+/* one source of truth: the header's release macros, which bpf-abi checks against libbpf.map */
+#define LIB_VERSION STRINGIFY(LIBBPF_BUILD_MAJOR_VERSION) "." STRINGIFY(LIBBPF_BUILD_MINOR_VERSION) ".0"
 
 /* Prefixes of union bpf_attr, field for field; the kernel accepts a shorter attr and treats
  * the missing tail as zero. */
