@@ -151,6 +151,26 @@ SKEL_CORPUS = {
 
         char LICENSE[] SEC("license") = "GPL";
     """,
+    "strings": r"""
+        #include <linux/bpf.h>
+        #include <bpf/bpf_helpers.h>
+
+        /* A plain string literal lands in .rodata.str1.1: a global-data map with no variables,
+           listed in maps but (since libbpf 1.3, and here) not memory-mapped in the skeleton. */
+        const volatile char greeting[6] = "hello";
+        int printed;
+
+        SEC("xdp")
+        int xdp_print(struct xdp_md *ctx)
+        {
+            bpf_printk("packet of %d bytes", (int)(ctx->data_end - ctx->data));
+            bpf_trace_printk("a literal\n", sizeof("a literal\n"));
+            printed++;
+            return greeting[0] == 'H' ? XDP_DROP : XDP_PASS;
+        }
+
+        char LICENSE[] SEC("license") = "GPL";
+    """,
     "no_globals": r"""
         #include <linux/bpf.h>
         #include <bpf/bpf_helpers.h>
@@ -275,6 +295,29 @@ USER_PROGRAMS = {
             return 0;
         }
     """,
+    "strings": r"""
+        #include <stdio.h>
+        #include <bpf/bpf.h>
+        #include SKEL_HEADER
+
+        int main(void)
+        {
+            struct strings_bpf *skel = strings_bpf__open();
+            char pkt[60] = {0};
+            LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = pkt, .data_size_in = sizeof(pkt));
+
+            if (!skel)
+                return 10;
+            skel->rodata->greeting[0] = 'H';
+            if (strings_bpf__load(skel))
+                return 11;
+            bpf_prog_test_run_opts(bpf_program__fd(skel->progs.xdp_print), &run);
+            printf("retval=%u printed=%d strings_map_fd_ok=%d\n", run.retval, skel->bss->printed,
+                   bpf_map__fd(skel->maps.rodata_str1_1) >= 0);
+            strings_bpf__destroy(skel);
+            return 0;
+        }
+    """,
     "no_globals": r"""
         #include <stdio.h>
         #include <bpf/bpf.h>
@@ -306,6 +349,7 @@ EXPECTED_OUTPUT = {
             "total": 1600, "ringbuf_fd_ok": 1},
     "multi": {"getpid_calls": 4, "enter_at_least": 1, "optional_calls": 0, "optional_loaded": 0,
               "history0": 42, "history4": 5},
+    "strings": {"retval": 1, "printed": 1, "strings_map_fd_ok": 1},
     "no_globals": {"retval": 60 - 14},
 }
 

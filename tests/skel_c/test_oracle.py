@@ -4,6 +4,7 @@ as compiled by gcc, and programs written for bpftool's skeleton work unchanged w
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -24,21 +25,25 @@ def skeleton_struct(path: str, name: str) -> str:
     return text[start:text.index("#ifdef __cplusplus", start)]
 
 
+def without_variableless_sections(struct_text: str, name: str) -> str:
+    """bpftool 7.1 was built on a libbpf that memory-mapped every global-data map, so it also
+    exposes sections without global variables (.rodata.str1.1) as empty structs. libbpf 1.1.0+
+    (the system's, at run time) and bpftool since then do not; neither do we."""
+    return re.sub(rf"\tstruct {name}__(\w+) {{\n\t}} \*\1;\n", "", struct_text)
+
+
 @pytest.mark.parametrize("name", sorted(SKEL_CORPUS))
 def test_skeleton_struct_is_bpftools(name, our_skeleton, bpftool_skeleton):
     skel = f"{name}_bpf"
-    assert skeleton_struct(our_skeleton(name), skel) == skeleton_struct(bpftool_skeleton(name), skel)
+    theirs = without_variableless_sections(skeleton_struct(bpftool_skeleton(name), skel), skel)
+    assert skeleton_struct(our_skeleton(name), skel) == theirs
 
 
 def layout_printer(obj_path: str, skel: str) -> str:
-    """A C program printing sizeof/offsetof of the skeleton struct and of every global variable,
-    derived from the object's BTF (not from either header)."""
+    """A C program printing the size of every section struct and the offset and size of every
+    global variable in it, derived from the object's BTF (not from either header)."""
     btf = Object.read(obj_path).btf
-    lines = [f"P(sizeof(struct {skel}));"]
-    has_maps = any(t.kind == DATASEC and (t.name == ".maps" or datasec_ident(t.name)) for t in btf.types)
-    members = ("skeleton", "obj") + (("maps",) if has_maps else ()) + ("progs", "links")
-    for member in members:
-        lines.append(f"P(offsetof(struct {skel}, {member}));")
+    lines = []
     for _, t in btf.items():
         ident = datasec_ident(t.name) if t.kind == DATASEC else None
         if ident is None or t.name == ".ksyms":
@@ -48,7 +53,6 @@ def layout_printer(obj_path: str, skel: str) -> str:
         if not variables:
             continue
         sec_struct = f"struct {skel}__{ident}"
-        lines.append(f"P(offsetof(struct {skel}, {ident}));")
         lines.append(f"P(sizeof({sec_struct}));")
         for v in variables:
             lines.append(f"P(offsetof({sec_struct}, {v.name}));")
@@ -70,7 +74,7 @@ def test_global_data_layout_compiles_identically(name, corpus_object, our_skelet
         exe = userland.gcc_build(source, str(out_dir), "layout", flags=[f'-DSKEL_HEADER="{header}"'])
         outputs.append(userland.run_program(exe))
     assert outputs[0] == outputs[1]
-    assert outputs[0].count("\n") >= 5
+    assert outputs[0].count("\n") == source.count("\tP(")
 
 
 @pytest.mark.kernel
