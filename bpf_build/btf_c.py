@@ -223,6 +223,32 @@ class CWriter:
         t = self._types[type_id]
         return self._ident_name(type_id) if t.kind == TYPEDEF else self._tag_name(type_id)
 
+    def datasec_fields(self, datasec_id: int) -> List["DatasecField"]:
+        """The non-static variables of a DATASEC in section order, with the padding a C struct
+        needs so that every variable sits at its section offset (bpftool's rule)."""
+        types = self._types
+        self._check_id(datasec_id, None)
+        sec = types[datasec_id]
+        if sec is None or sec.kind != DATASEC:
+            raise self._error(datasec_id, "is not a DATASEC")
+        fields: List[DatasecField] = []
+        end = 0
+        for info in sec.secinfo:
+            self._check_id(info.type, datasec_id)
+            var = types[info.type]
+            if var is None or var.kind != VAR or var.linkage == VAR_STATIC:
+                continue  # .ksyms lists FUNCs, and static variables stay private
+            if end > info.offset:
+                raise self._error(datasec_id, f"variable '{var.name}' at offset {info.offset} "
+                                              f"overlaps the previous one (ending at {end})")
+            align = min(self.align_of(var.type), 4)
+            aligned = -(-end // align) * align
+            padding = info.offset - end if aligned != info.offset else 0
+            fields.append(DatasecField(sanitize_identifier(var.name), var.name, var.type,
+                                       info.offset, info.size, padding))
+            end = info.offset + info.size
+        return fields
+
     # -- validation and errors ---------------------------------------------------------------------
     def _error(self, type_id: int, reason: str) -> BtfError:
         try:
@@ -781,7 +807,7 @@ def render_header(btf: Btf, type_ids: Optional[Iterable[int]] = None, *,
     if not _IDENTIFIER.match(guard):
         raise BtfError(path, f"header guard {guard!r} is not a valid C identifier")
     writer = CWriter(btf, path)
-    writer.add_all(range(1, len(writer._types)) if type_ids is None else type_ids)
+    writer.add_all(range(1, len(btf)) if type_ids is None else type_ids)
     return _HEADER_START.format(guard=guard) + writer.take() + _HEADER_END.format(guard=guard)
 
 
@@ -805,35 +831,5 @@ class DatasecField:
 
 def datasec_fields(btf: Btf, datasec_id: int, path=None) -> List[DatasecField]:
     """The non-static variables of a DATASEC in section order, with the padding a C struct needs
-    so that every variable sits at its section offset."""
-    writer = CWriter(btf, path)
-    return writer_datasec_fields(writer, datasec_id)
-
-
-def writer_datasec_fields(writer: CWriter, datasec_id: int) -> List[DatasecField]:
-    """As :func:`datasec_fields`, with an existing writer (sharing its type table)."""
-    types = writer._types
-    writer._check_id(datasec_id, None)
-    sec = types[datasec_id]
-    if sec is None or sec.kind != DATASEC:
-        raise writer._error(datasec_id, "is not a DATASEC")
-    fields: List[DatasecField] = []
-    end = 0
-    for info in sec.secinfo:
-        writer._check_id(info.type, datasec_id)
-        var = types[info.type]
-        if var is None or var.kind != VAR:
-            # .ksyms lists FUNCs; they have no storage in a skeleton.
-            continue
-        if var.linkage == VAR_STATIC:
-            continue
-        if end > info.offset:
-            raise writer._error(datasec_id, f"variable '{var.name}' at offset {info.offset} "
-                                            f"overlaps the previous one (ending at {end})")
-        align = min(writer.align_of(var.type), 4)
-        aligned = -(-end // align) * align
-        padding = info.offset - end if aligned != info.offset else 0
-        fields.append(DatasecField(sanitize_identifier(var.name), var.name, var.type,
-                                   info.offset, info.size, padding))
-        end = info.offset + info.size
-    return fields
+    so that every variable sits at its section offset (see :meth:`CWriter.datasec_fields`)."""
+    return CWriter(btf, path).datasec_fields(datasec_id)

@@ -22,7 +22,7 @@ from string import Template
 from typing import List, Optional, Tuple
 
 from ..btf import ARRAY, DATASEC, FUNC_PROTO, PTR, Btf
-from ..btf_c import CWriter, sanitize_identifier, writer_datasec_fields
+from ..btf_c import CWriter, sanitize_identifier
 from ..elf import Object
 from ..errors import BpfBuildError, SkeletonError
 from ..fileio import read_bytes
@@ -135,7 +135,7 @@ class _Renderer:
         sec_id = self.datasec_of(m)
         if sec_id is None:
             return None, []
-        return sec_id, writer_datasec_fields(self.writer, sec_id)
+        return sec_id, self.writer.datasec_fields(sec_id)
 
     # -- pieces shared by skeletons and subskeletons ---------------------------------------------
     def header(self, guard: str, extra: str = "") -> List[str]:
@@ -272,8 +272,7 @@ class _Renderer:
         for m in self.mmaped_maps():
             if not m.btf_value_type_id:
                 continue
-            sec_id, fields = self.datasec_vars(m)
-            found += [(m, f) for f in fields]
+            found += [(m, f) for f in self.datasec_vars(m)[1]]
         return found
 
     def subskeleton_datasecs(self, variables) -> List[str]:

@@ -10,9 +10,10 @@ import pytest
 
 from bpf_build.btf import (ARRAY, CONST, ENUM, ENUM64, FUNC_PROTO, INT, INT_SIGNED, PTR, STRUCT,
                            TYPEDEF, UNION, VOLATILE, Btf, BtfType, EnumValue, Member, Param)
-from bpf_build.btf_c import CWriter, render_header
+from bpf_build.btf_c import CWriter, datasec_fields, render_header
 from bpf_build.elf import Object
 from bpf_build.errors import BtfError
+from bpf_build.open_object import open_object
 
 from tests.btf_c.btfc_helpers import clang_check, layout_asserts
 
@@ -238,3 +239,22 @@ def test_cli_reports_reference_past_the_end_from_the_parser(tmp_path):
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.startswith(f"error: {raw}: type [2] PTR") and "refers to type id 9" in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+# -- global data sections (shared with the skeleton renderers) ---------------------------------
+
+def test_datasec_fields_pad_as_bpftool(compile_c):
+    obj = Object.read(compile_c("""
+        char flag = 1;
+        static int hidden = 2;
+        long wide = 3;
+        struct { char c; short s; } pair = {4, 5};
+        int *used(void) { return &hidden; }
+    """, name="datasec_fields"))
+    # clang leaves DATASEC offsets at 0; the open phase fills them in from the symbols, as libbpf.
+    btf = open_object(obj).btf
+    fields = datasec_fields(btf, btf.find(".data"))
+    assert [(f.name, f.padding) for f in fields] == [("flag", 0), ("wide", 7), ("pair", 0)]
+    assert [f.offset for f in fields] == [0, 8, 16]
+    with pytest.raises(BtfError, match=r"type \[1\] .*: is not a DATASEC"):
+        datasec_fields(btf, 1)
