@@ -5,7 +5,10 @@
  * A loader program is a BPF_PROG_TYPE_SYSCALL program plus a data blob (bpf_attr's, BTF,
  * map values, program instructions) that replays libbpf's loading steps through the
  * bpf_sys_bpf() helper. Running it creates the maps and programs and writes their fds into
- * the ctx buffer the caller supplied; read them back with bpf_loader__fd().
+ * its context (ctx); read them back with bpf_loader__fd(). The blob map, the loader program
+ * and the ctx layout follow contract v1 of bpf_build/gen_loader.py: a 32-byte header
+ * (sz, flags, log_level, log_size, log_buf, error_step), then 16 bytes per map (fd at +0)
+ * and 8 bytes per program (fd at +0).
  *
  * Errors: functions returning a pointer return NULL and set errno; functions returning int
  * return a negative errno (and set errno). libbpf_build_errstr() says which step failed.
@@ -40,16 +43,19 @@ struct bpf_loader_opts {
 };
 
 /* Load the loader program (insns_sz bytes of struct bpf_insn) with its data blob and run it
- * once on a private copy of ctx (ctx_sz <= 65535 bytes, may be 0). */
+ * once on ctx (ctx_sz <= 65535 bytes, may be 0). The kernel's updated ctx is copied back into
+ * ctx, on failure too (error_step tells which step of the loader failed), and kept in the
+ * returned loader. */
 LIBBPF_BUILD_API struct bpf_loader *
 bpf_loader__load_and_run(const void *insns, size_t insns_sz, const void *data, size_t data_sz,
-			 const void *ctx, size_t ctx_sz, const struct bpf_loader_opts *opts);
+			 void *ctx, size_t ctx_sz, const struct bpf_loader_opts *opts);
 
-/* The same, with the program read from a file laid out as:
- *   char magic[8] = "BPFLDR1\n"; __u32 insns_sz; __u32 data_sz;   (host byte order)
- *   insns_sz bytes of instructions, then data_sz bytes of data. */
+/* The same for a loader program serialised by bpf_build.gen_loader (LoaderProgram.to_bytes(),
+ * magic "BPFBLDR1"). With ctx NULL the library builds the contract's ctx itself: zeroed, sz set,
+ * the opts log settings, and possible-CPU counts for PERF_EVENT_ARRAY maps; a loader that needs
+ * kconfig values then fails with EOPNOTSUPP (build that ctx with bpf_build.runtime instead). */
 LIBBPF_BUILD_API struct bpf_loader *
-bpf_loader__load_and_run_file(const char *path, const void *ctx, size_t ctx_sz,
+bpf_loader__load_and_run_file(const char *path, void *ctx, size_t ctx_sz,
 			      const struct bpf_loader_opts *opts);
 
 /* The fd the loader program stored as an int at byte offset ctx_offset of its ctx. The fd

@@ -45,7 +45,24 @@ enum {
 #define INSN_SIZE 8
 #define MAX_CTX_SIZE 65535 /* the kernel bounds a syscall program's ctx by U16_MAX */
 
-#define FILE_MAGIC "BPFLDR1\n"
+/* bpf_build/gen_loader.py contract v1: the ctx layout and the serialised LoaderProgram. */
+#define CTX_HEADER_SIZE 32
+#define CTX_MAP_SIZE 16
+#define CTX_PROG_SIZE 8
+#define CTX_LOG_LEVEL 8
+#define CTX_LOG_SIZE 12
+#define CTX_LOG_BUF 16
+#define CTX_MAP_MAX_ENTRIES 4
+#define SERIAL_MAGIC "BPFBLDR1"
+#define SERIAL_HEADER_SIZE 48 /* magic + 10 little-endian u32 */
+#define SERIAL_MAP_SIZE 44    /* 11 u32: name, ident, kind, type, key_size, value_size, max_entries, ... */
+#define SERIAL_MAP_TYPE 12
+#define SERIAL_MAP_MAX_ENTRIES 24
+#define SERIAL_PROG_SIZE 28
+#define SERIAL_KCONFIG_SIZE 24
+#define SERIAL_OP_SIZE 16
+#define SERIAL_BIG_ENDIAN 1
+#define MAP_TYPE_PERF_EVENT_ARRAY 4
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
 /* one source of truth: the header's release macros, which bpf-abi checks against libbpf.map */
@@ -244,7 +261,7 @@ static int run_loader_prog(int prog_fd, struct bpf_loader *loader)
 
 LIBBPF_BUILD_API struct bpf_loader *
 bpf_loader__load_and_run(const void *insns, size_t insns_sz, const void *data, size_t data_sz,
-			 const void *ctx, size_t ctx_sz, const struct bpf_loader_opts *opts)
+			 void *ctx, size_t ctx_sz, const struct bpf_loader_opts *opts)
 {
 	struct bpf_loader_opts o;
 	struct bpf_loader *loader;
@@ -286,6 +303,9 @@ bpf_loader__load_and_run(const void *insns, size_t insns_sz, const void *data, s
 	/* the objects the loader created hold their own references to what they need */
 	close(prog_fd);
 	close(map_fd);
+	/* the caller sees what the loader wrote, error_step included when it failed */
+	if (ctx_sz)
+		memcpy(ctx, loader->ctx, ctx_sz);
 	if (err)
 		goto err_free;
 	last_errstr = "no error";
@@ -316,55 +336,170 @@ static int read_all(int fd, unsigned char *buf, size_t size)
 	return 0;
 }
 
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+	memcpy(p, &v, sizeof(v)); /* the ctx is in the target's (= host's) byte order */
+}
+
+/* The kernel sizes per-CPU perf buffers by possible CPUs: the highest index in
+ * /sys/devices/system/cpu/possible ("0-3", "0,2-7") plus one. */
+static uint32_t possible_cpus(void)
+{
+	char buf[256];
+	long highest = -1;
+	ssize_t n;
+	int fd;
+
+	fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			for (char *p = buf; *p;) {
+				char *end;
+				long v = strtol(p, &end, 10);
+
+				if (end == p)
+					break;
+				if (v > highest)
+					highest = v;
+				p = *end ? end + 1 : end;
+			}
+		}
+	}
+	if (highest < 0)
+		highest = sysconf(_SC_NPROCESSORS_CONF) - 1;
+	return highest < 0 ? 1 : (uint32_t)highest + 1;
+}
+
+struct serial_loader {
+	const unsigned char *insns, *blob, *maps;
+	uint32_t insn_cnt, blob_size, nr_maps, nr_progs, nr_kconfig;
+};
+
+static int parse_serialised(const unsigned char *buf, size_t size, struct serial_loader *out)
+{
+	const int host_big_endian = __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__;
+	uint64_t total;
+
+	if (size < SERIAL_HEADER_SIZE || memcmp(buf, SERIAL_MAGIC, 8))
+		return fail(EINVAL, "not a serialised loader program (bad magic)");
+	if (!(le32(buf + 8) & SERIAL_BIG_ENDIAN) != !host_big_endian)
+		return fail(EINVAL, "loader program built for the other byte order");
+	out->insn_cnt = le32(buf + 12);
+	out->blob_size = le32(buf + 16);
+	out->nr_maps = le32(buf + 20);
+	out->nr_progs = le32(buf + 24);
+	out->nr_kconfig = le32(buf + 28);
+	total = SERIAL_HEADER_SIZE + (uint64_t)out->insn_cnt * INSN_SIZE + out->blob_size +
+		(uint64_t)out->nr_maps * SERIAL_MAP_SIZE + (uint64_t)out->nr_progs * SERIAL_PROG_SIZE +
+		(uint64_t)out->nr_kconfig * SERIAL_KCONFIG_SIZE +
+		(uint64_t)le32(buf + 32) * SERIAL_OP_SIZE + le32(buf + 40) + le32(buf + 44);
+	if (total != size)
+		return fail(EINVAL, "loader file size does not match its header");
+	out->insns = buf + SERIAL_HEADER_SIZE;
+	out->blob = out->insns + (size_t)out->insn_cnt * INSN_SIZE;
+	out->maps = out->blob + out->blob_size;
+	return 0;
+}
+
+/* The ctx contract v1 asks of a runner that has no kconfig values to give. */
+static unsigned char *default_ctx(const struct serial_loader *l, const struct bpf_loader_opts *o,
+				  size_t *ctx_sz)
+{
+	uint64_t size = CTX_HEADER_SIZE + (uint64_t)l->nr_maps * CTX_MAP_SIZE +
+			(uint64_t)l->nr_progs * CTX_PROG_SIZE;
+	unsigned char *ctx;
+
+	if (l->nr_kconfig) {
+		fail(EOPNOTSUPP, "the loader needs kconfig values: pass a ctx built by bpf_build.runtime");
+		return NULL;
+	}
+	if (size > MAX_CTX_SIZE) {
+		fail(E2BIG, "too many maps and programs for one loader ctx");
+		return NULL;
+	}
+	ctx = calloc(1, size);
+	if (!ctx) {
+		fail(ENOMEM, "out of memory");
+		return NULL;
+	}
+	put_u32(ctx, (uint32_t)size);
+	put_u32(ctx + CTX_LOG_LEVEL, o->log_level);
+	put_u32(ctx + CTX_LOG_SIZE, o->log_size);
+	memcpy(ctx + CTX_LOG_BUF, &(uint64_t){ (uint64_t)(uintptr_t)o->log_buf }, sizeof(uint64_t));
+	for (uint32_t i = 0; i < l->nr_maps; i++) {
+		const unsigned char *map = l->maps + (size_t)i * SERIAL_MAP_SIZE;
+
+		if (le32(map + SERIAL_MAP_TYPE) == MAP_TYPE_PERF_EVENT_ARRAY &&
+		    le32(map + SERIAL_MAP_MAX_ENTRIES) == 0)
+			put_u32(ctx + CTX_HEADER_SIZE + (size_t)i * CTX_MAP_SIZE + CTX_MAP_MAX_ENTRIES,
+				possible_cpus());
+	}
+	*ctx_sz = (size_t)size;
+	return ctx;
+}
+
 LIBBPF_BUILD_API struct bpf_loader *
-bpf_loader__load_and_run_file(const char *path, const void *ctx, size_t ctx_sz,
+bpf_loader__load_and_run_file(const char *path, void *ctx, size_t ctx_sz,
 			      const struct bpf_loader_opts *opts)
 {
-	struct { char magic[8]; uint32_t insns_sz; uint32_t data_sz; } header;
 	struct bpf_loader *loader = NULL;
-	unsigned char *body = NULL;
+	unsigned char *buf = NULL, *own_ctx = NULL;
+	struct serial_loader l;
+	struct bpf_loader_opts o;
 	struct stat st;
-	size_t body_sz;
 	int fd, err;
 
 	if (!path) {
 		fail(EINVAL, "no loader file given");
 		return NULL;
 	}
+	if (read_opts(opts, &o))
+		return NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		fail(errno, "cannot open loader file");
 		return NULL;
 	}
 	if (fstat(fd, &st) < 0) {
-		err = fail(errno, "cannot stat loader file");
+		fail(errno, "cannot stat loader file");
 		goto out;
 	}
-	err = read_all(fd, (unsigned char *)&header, sizeof(header));
-	if (err || memcmp(header.magic, FILE_MAGIC, sizeof(header.magic))) {
-		err = fail(EINVAL, "not a loader file (bad magic)");
+	if (st.st_size < SERIAL_HEADER_SIZE || (uint64_t)st.st_size > UINT32_MAX) {
+		fail(EINVAL, "not a serialised loader program (bad size)");
 		goto out;
 	}
-	body_sz = (size_t)header.insns_sz + header.data_sz;
-	if ((uint64_t)st.st_size != sizeof(header) + (uint64_t)body_sz) {
-		err = fail(EINVAL, "loader file size does not match its header");
+	buf = malloc((size_t)st.st_size);
+	if (!buf) {
+		fail(ENOMEM, "out of memory");
 		goto out;
 	}
-	body = malloc(body_sz ? body_sz : 1);
-	if (!body) {
-		err = fail(ENOMEM, "out of memory");
-		goto out;
-	}
-	err = read_all(fd, body, body_sz);
+	err = read_all(fd, buf, (size_t)st.st_size);
 	if (err) {
 		fail(-err, "cannot read loader file");
 		goto out;
 	}
-	loader = bpf_loader__load_and_run(body, header.insns_sz, body + header.insns_sz,
-					  header.data_sz, ctx, ctx_sz, opts);
+	if (parse_serialised(buf, (size_t)st.st_size, &l))
+		goto out;
+	if (!ctx) {
+		own_ctx = default_ctx(&l, &o, &ctx_sz);
+		if (!own_ctx)
+			goto out;
+		ctx = own_ctx;
+	}
+	loader = bpf_loader__load_and_run(l.insns, (size_t)l.insn_cnt * INSN_SIZE, l.blob, l.blob_size,
+					  ctx, ctx_sz, opts);
 out:
 	err = errno;
-	free(body);
+	free(own_ctx);
+	free(buf);
 	close(fd);
 	errno = err;
 	return loader;

@@ -96,9 +96,9 @@ def open_library(path):
     lib = ctypes.CDLL(str(path), use_errno=True)
     lib.bpf_loader__load_and_run.restype = ctypes.c_void_p
     lib.bpf_loader__load_and_run.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t,
-                                             ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p]
+                                             ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
     lib.bpf_loader__load_and_run_file.restype = ctypes.c_void_p
-    lib.bpf_loader__load_and_run_file.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t,
+    lib.bpf_loader__load_and_run_file.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t,
                                                   ctypes.c_void_p]
     lib.bpf_loader__fd.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
     lib.bpf_loader__ctx.restype = ctypes.c_void_p
@@ -109,13 +109,18 @@ def open_library(path):
     return lib
 
 
-def map_type_of(fd: int) -> int:
+def fdinfo(fd: int) -> dict:
     with open(f"/proc/self/fdinfo/{fd}") as f:
-        info = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
-    return int(info["map_type"])
+        return {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in f if ":" in line)}
 
 
-def test_version_and_argument_errors_without_kernel(built):
+def serialised(insns: bytes, blob: bytes) -> bytes:
+    """A gen_loader contract-v1 file with no maps, programs, kconfig or ops."""
+    return struct.pack("<8s10I", b"BPFBLDR1", 0, len(insns) // 8, len(blob), 0, 0, 0, 0, 0xFFFFFFFF, 0, 0) \
+        + insns + blob
+
+
+def test_version_and_argument_errors_without_kernel(built, tmp_path):
     lib = open_library(built / SONAME)
     assert lib.libbpf_build_version() == b"0.1.0"
     assert lib.bpf_loader__load_and_run(b"\0" * 7, 7, b"x", 1, None, 0, None) is None
@@ -127,14 +132,32 @@ def test_version_and_argument_errors_without_kernel(built):
     prog = loader_program()
     assert lib.bpf_loader__load_and_run(prog, len(prog), b"x", 1, None, 0, opts) is None
     assert lib.libbpf_build_errstr() == b"bpf_loader_opts has unknown non-zero fields"
+    path = tmp_path / "loader.bin"
+    path.write_bytes(b"BPFLDR01" + bytes(64))
+    assert lib.bpf_loader__load_and_run_file(str(path).encode(), None, 0, None) is None
+    assert ctypes.get_errno() == errno.EINVAL
+    assert lib.libbpf_build_errstr() == b"not a serialised loader program (bad magic)"
+    path.write_bytes(serialised(prog, loader_blob())[:-1])
+    assert lib.bpf_loader__load_and_run_file(str(path).encode(), None, 0, None) is None
+    assert lib.libbpf_build_errstr() == b"loader file size does not match its header"
+
+
+def possible_cpus() -> int:
+    with open("/sys/devices/system/cpu/possible") as f:
+        return max(int(part.split("-")[-1]) for part in f.read().strip().split(",")) + 1
+
+
+def kernel_or_skip():
+    if not have_bpf():
+        pytest.skip("needs root and a BPF-capable kernel")
 
 
 @pytest.mark.kernel
 def test_loader_program_runs_and_returns_fds(built, tmp_path):
-    if not have_bpf():
-        pytest.skip("needs root and a BPF-capable kernel")
+    kernel_or_skip()
     lib = open_library(built / SONAME)
-    prog, blob, ctx = loader_program(), loader_blob(), bytes(16)
+    prog, blob = loader_program(), loader_blob()
+    ctx = ctypes.create_string_buffer(16)
     log = ctypes.create_string_buffer(1 << 16)
     opts = LoaderOpts(ctypes.sizeof(LoaderOpts), ctypes.cast(log, ctypes.c_char_p), len(log), 1)
     loader = lib.bpf_loader__load_and_run(prog, len(prog), blob, len(blob), ctx, len(ctx), ctypes.byref(opts))
@@ -143,39 +166,140 @@ def test_loader_program_runs_and_returns_fds(built, tmp_path):
         assert b"processed" in log.value  # the verifier log of the loader program reached us
         assert lib.bpf_loader__fd(loader, 4) == 0xABCD  # read from the frozen blob map via fd_array
         fd = lib.bpf_loader__fd(loader, 8)
-        assert fd >= 0 and map_type_of(fd) == 2  # an ARRAY map created inside the loader program
+        assert fd >= 0 and fdinfo(fd)["map_type"] == "2"  # an ARRAY map created by the loader program
         os.close(fd)
         size = ctypes.c_size_t()
-        raw = ctypes.string_at(lib.bpf_loader__ctx(loader, ctypes.byref(size)), 16)
-        assert size.value == 16 and struct.unpack_from("<I", raw, 4)[0] == 0xABCD
+        kept = ctypes.string_at(lib.bpf_loader__ctx(loader, ctypes.byref(size)), 16)
+        assert size.value == 16 and kept == ctx.raw  # the caller's ctx got the kernel's copy too
+        assert struct.unpack_from("<I", ctx.raw, 4)[0] == 0xABCD
         assert lib.bpf_loader__fd(loader, 13) < 0 and ctypes.get_errno() == errno.EINVAL
     finally:
         lib.bpf_loader__free(loader)
 
-    # The same program from a file.
+    # The same program serialised like bpf_build.gen_loader writes it; the library builds the ctx.
     path = tmp_path / "loader.bin"
-    path.write_bytes(b"BPFLDR1\n" + struct.pack("<II", len(prog), len(blob)) + prog + blob)
-    loader = lib.bpf_loader__load_and_run_file(str(path).encode(), ctx, len(ctx), None)
+    path.write_bytes(serialised(prog, blob))
+    loader = lib.bpf_loader__load_and_run_file(str(path).encode(), None, 0, None)
     assert loader, lib.libbpf_build_errstr()
+    size = ctypes.c_size_t()
+    kept = ctypes.string_at(lib.bpf_loader__ctx(loader, ctypes.byref(size)), 32)
+    assert size.value == 32 and struct.unpack_from("<I", kept, 0)[0] == 32  # contract header, sz set
     fd = lib.bpf_loader__fd(loader, 8)
-    assert map_type_of(fd) == 2
+    assert fdinfo(fd)["map_type"] == "2"
     os.close(fd)
     lib.bpf_loader__free(loader)
-    path.write_bytes(b"BPFLDR1\n" + struct.pack("<II", len(prog), len(blob) + 1) + prog + blob)
-    assert lib.bpf_loader__load_and_run_file(str(path).encode(), ctx, len(ctx), None) is None
-    assert lib.libbpf_build_errstr() == b"loader file size does not match its header"
 
 
 @pytest.mark.kernel
 def test_loader_program_error_is_reported(built):
-    if not have_bpf():
-        pytest.skip("needs root and a BPF-capable kernel")
+    kernel_or_skip()
     lib = open_library(built / SONAME)
-    failing = insn(0xB7, 0, 0, 0, -errno.ENOENT) + insn(0x95)  # return -ENOENT
-    assert lib.bpf_loader__load_and_run(failing, len(failing), b"blob", 4, None, 0, None) is None
+    failing = b"".join([insn(0x62, 1, 0, 24, 3),          # ctx->error_step = 3
+                        insn(0xB7, 0, 0, 0, -errno.ENOENT),  # return -ENOENT
+                        insn(0x95)])
+    ctx = ctypes.create_string_buffer(32)
+    assert lib.bpf_loader__load_and_run(failing, len(failing), b"blob", 4, ctx, len(ctx), None) is None
     assert ctypes.get_errno() == errno.ENOENT
     assert lib.libbpf_build_errstr() == b"error returned by loader prog"
+    assert struct.unpack_from("<I", ctx.raw, 24)[0] == 3  # the failing step reaches the caller
     rejected = insn(0x95)  # exit without setting r0: the verifier refuses it
     assert lib.bpf_loader__load_and_run(rejected, len(rejected), b"blob", 4, None, 0, None) is None
     assert ctypes.get_errno() == errno.EACCES
     assert lib.libbpf_build_errstr() == b"failed to load loader prog"
+
+
+GEN_LOADER_SRC = """
+    #include <linux/bpf.h>
+    #include <bpf/bpf_helpers.h>
+
+    struct {
+        __uint(type, BPF_MAP_TYPE_ARRAY);
+        __uint(max_entries, 1);
+        __type(key, __u32);
+        __type(value, __u64);
+    } counts SEC(".maps");
+
+    struct {
+        __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+        __uint(key_size, sizeof(__u32));
+        __uint(value_size, sizeof(__u32));
+    } events SEC(".maps");
+
+    __u64 step = 7;
+
+    SEC("tp/syscalls/sys_enter_getpid")
+    int count_getpid(void *ctx)
+    {
+        __u32 key = 0;
+        __u64 *value = bpf_map_lookup_elem(&counts, &key);
+
+        if (value)
+            *value += step;
+        return 0;
+    }
+
+    char LICENSE[] SEC("license") = "Dual BSD/GPL";
+"""
+
+
+@pytest.mark.kernel
+def test_runs_a_gen_loader_program_from_a_file(built, tmp_path, compile_c):
+    """End to end with the project's loader generator: object -> LoaderProgram.to_bytes() ->
+    file -> libbpfbuild -> fds of the object's maps and program."""
+    kernel_or_skip()
+    from bpf_build.elf import Object
+    from bpf_build.gen_loader import generate_loader, map_desc_offset, prog_desc_offset
+    from bpf_build.open_object import open_object
+
+    loader_program_ = generate_loader(open_object(Object.read(compile_c(GEN_LOADER_SRC, "counter")), "counter"))
+    path = tmp_path / "counter.loader"
+    path.write_bytes(loader_program_.to_bytes())
+    lib = open_library(built / SONAME)
+    loader = lib.bpf_loader__load_and_run_file(str(path).encode(), None, 0, None)
+    assert loader, (os.strerror(ctypes.get_errno()), lib.libbpf_build_errstr())
+    try:
+        maps = {m.name: lib.bpf_loader__fd(loader, map_desc_offset(i)) for i, m in enumerate(loader_program_.maps)}
+        prog = lib.bpf_loader__fd(loader, prog_desc_offset(len(loader_program_.maps), 0))
+        assert set(maps) >= {"counts", "events"}
+        assert fdinfo(maps["counts"])["map_type"] == "2"
+        events = fdinfo(maps["events"])
+        assert events["map_type"] == "4" and int(events["max_entries"]) == possible_cpus()
+        assert fdinfo(prog)["prog_type"] == "5"  # BPF_PROG_TYPE_TRACEPOINT
+    finally:
+        for fd in list(maps.values()) + [prog]:
+            if fd > 0:
+                os.close(fd)
+        lib.bpf_loader__free(loader)
+
+
+KCONFIG_SRC = """
+    #include <linux/bpf.h>
+    #include <bpf/bpf_helpers.h>
+
+    extern int LINUX_KERNEL_VERSION __kconfig;
+    int seen_version;
+
+    SEC("tp/syscalls/sys_enter_getpid")
+    int record(void *ctx)
+    {
+        seen_version = LINUX_KERNEL_VERSION;
+        return 0;
+    }
+
+    char LICENSE[] SEC("license") = "Dual BSD/GPL";
+"""
+
+
+def test_kconfig_loader_needs_a_caller_built_ctx(built, tmp_path, compile_c):
+    from bpf_build.elf import Object
+    from bpf_build.gen_loader import generate_loader
+    from bpf_build.open_object import open_object
+
+    loader_program_ = generate_loader(open_object(Object.read(compile_c(KCONFIG_SRC, "kcfg")), "kcfg"))
+    assert loader_program_.kconfig
+    path = tmp_path / "kcfg.loader"
+    path.write_bytes(loader_program_.to_bytes())
+    lib = open_library(built / SONAME)
+    assert lib.bpf_loader__load_and_run_file(str(path).encode(), None, 0, None) is None
+    assert ctypes.get_errno() == errno.EOPNOTSUPP
+    assert lib.libbpf_build_errstr() == b"the loader needs kconfig values: pass a ctx built by bpf_build.runtime"
