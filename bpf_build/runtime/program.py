@@ -133,6 +133,8 @@ class Program(BpfObject):
             ctx_in, ctx_len = ctypes.create_string_buffer(bytes(ctx), len(ctx)), len(ctx)
         else:
             ctx_in, ctx_len = ctx, ctypes.sizeof(ctx)
+        if not ctx_len:
+            ctx_in = None  # the kernel refuses a pointer with a zero size (and the reverse)
         ctx_out = ctypes.create_string_buffer(ctx_out_size) if ctx_out_size else None
         attr = syscall.TestRunAttr(
             prog_fd=self.fileno(), data_size_in=len(data), data_size_out=out_size,

@@ -26,7 +26,7 @@ from .maps import Map
 from .program import Program
 
 __all__ = ["KconfigSpec", "LoaderSpec", "MapSpec", "ProgSpec", "ReadOnlyView", "Skeleton", "StepSpec",
-           "Namespace", "unz", "Map", "Program", "Link"]
+           "Namespace", "bitfield", "forward", "unz", "Map", "Program", "Link"]
 
 GLOBAL_DATA_KINDS = ("data", "rodata", "bss", "kconfig")
 
@@ -34,6 +34,30 @@ GLOBAL_DATA_KINDS = ("data", "rodata", "bss", "kconfig")
 def unz(text: str) -> bytes:
     """Bytes embedded in generated code: base64 of zlib, whitespace ignored."""
     return zlib.decompress(base64.b64decode("".join(text.split())))
+
+
+def bitfield(storage: str, bit_offset: int, bits: int, signed: bool) -> property:
+    """A C bitfield of a generated Structure: ``bits`` bits at ``bit_offset`` of the byte-array
+    field ``storage`` (little-endian bit numbering, as BTF gives it for bpfel objects)."""
+    mask = (1 << bits) - 1
+
+    def get(self) -> int:
+        value = (int.from_bytes(bytes(getattr(self, storage)), "little") >> bit_offset) & mask
+        return value - (1 << bits) if signed and value >> (bits - 1) else value
+
+    def set(self, value: int) -> None:
+        raw = getattr(self, storage)
+        word = int.from_bytes(bytes(raw), "little")
+        word = (word & ~(mask << bit_offset)) | ((value & mask) << bit_offset)
+        ctypes.memmove(raw, word.to_bytes(len(raw), "little"), len(raw))
+
+    return property(get, set)
+
+
+def forward(member: str, name: str) -> property:
+    """``outer.name`` for a bitfield of an anonymous member (ctypes forwards fields, not properties)."""
+    return property(lambda self: getattr(getattr(self, member), name),
+                    lambda self, value: setattr(getattr(self, member), name, value))
 
 
 class Namespace:

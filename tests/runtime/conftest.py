@@ -11,6 +11,8 @@ import uuid
 
 import pytest
 
+from tests.runtime import rt_support
+
 RUNTIME_TESTS = os.path.dirname(os.path.abspath(__file__))
 CGROUP2_ROOTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
 _names = itertools.count()
@@ -35,10 +37,7 @@ def _mounted(path: str, fstype: str) -> bool:
 
 @pytest.fixture(scope="session")
 def tracefs():
-    """Tracepoint ids come from tracefs; mount it if the machine has not."""
-    if not os.path.isdir("/sys/kernel/tracing/events"):
-        subprocess.run(["mount", "-t", "tracefs", "tracefs", "/sys/kernel/tracing"], capture_output=True)
-    if not os.path.isdir("/sys/kernel/tracing/events"):
+    if not rt_support.ensure_tracefs():
         pytest.skip("tracefs is not mounted and cannot be mounted")
     return "/sys/kernel/tracing"
 

@@ -66,6 +66,16 @@ def load_compiled(obj_path: str, function: str, prog_type: int, maps: Dict[str, 
     return Program.load(prog_type, I.encode(insns), **load_kw)
 
 
+def ensure_tracefs() -> bool:
+    """Tracepoint ids come from tracefs; mount it if the machine has not. True when usable."""
+    import os
+    import subprocess
+
+    if not os.path.isdir("/sys/kernel/tracing/events"):
+        subprocess.run(["mount", "-t", "tracefs", "tracefs", "/sys/kernel/tracing"], capture_output=True)
+    return os.path.isdir("/sys/kernel/tracing/events")
+
+
 def kernel_ids(kind: str):
     """Ids of every prog/map/link in the kernel, through the runtime's own GET_NEXT_ID walk."""
     from bpf_build.runtime import syscall

@@ -1,0 +1,468 @@
+"""Python skeletons: ``bpf-build skel --lang python X.bpf.o -o x_skel.py``.
+
+The generated module needs only the standard library and ``bpf_build.runtime``. It holds:
+
+- ctypes types for every BTF type a map key/value or global variable uses (structs and unions
+  with exact BTF offsets, arrays, enums as IntEnum, bitfields as properties, anonymous members
+  through ``_anonymous_``), with C field names and annotations so editors complete them;
+- one Structure per global data section (``.rodata``, ``.bss``, ``.data*``, ``.kconfig``);
+- namespaces annotating ``skel.maps.<name>``, ``skel.progs.<name>``, ``skel.links.<name>``;
+- the object's loader program (gen_loader): instructions and blob as base64 of zlib, the map,
+  program, kconfig and step descriptions as literals.
+
+Rendering only walks the models (open_object, gen_loader, Btf); same object and name give the same
+text byte for byte.
+"""
+
+from __future__ import annotations
+
+import base64
+import keyword
+import os
+import textwrap
+import zlib
+from typing import Dict, List, Optional, Tuple
+
+from .. import btf as B
+from ..elf import Object
+from ..errors import SkeletonError
+from ..gen_loader import LoaderProgram, generate_loader
+from ..open_object import OpenedMap, OpenedObject, open_object
+
+_INT_TYPES = {(1, False): "ctypes.c_uint8", (1, True): "ctypes.c_int8", (2, False): "ctypes.c_uint16",
+              (2, True): "ctypes.c_int16", (4, False): "ctypes.c_uint32", (4, True): "ctypes.c_int32",
+              (8, False): "ctypes.c_uint64", (8, True): "ctypes.c_int64"}
+_FLOAT_TYPES = {4: "ctypes.c_float", 8: "ctypes.c_double"}
+_MODULE_NAMES = {"ctypes", "enum", "_rt", "annotations"}
+_GLOBAL_DATA_KINDS = ("data", "rodata", "bss", "kconfig")
+_WRAP = 96
+
+
+def generate(obj: Object, name: str, **options) -> str:
+    if options.get("subskeleton"):
+        raise SkeletonError(obj.path, "Python skeletons have no subskeleton form")
+    opened = open_object(obj, name)
+    loader = generate_loader(opened)
+    return _Renderer(obj, opened, loader, name).render()
+
+
+def py_name(name: str) -> str:
+    """A C identifier usable as a Python attribute: keywords get a trailing underscore."""
+    return name + "_" if keyword.iskeyword(name) or name in ("None", "True", "False") else name
+
+
+def embedded(data: bytes, indent: str) -> str:
+    """``_rt.unz(...)`` of base64(zlib(data)), wrapped; all-zero data as ``bytes(n)``."""
+    if not any(data):
+        return f"bytes({len(data)})"
+    text = base64.b64encode(zlib.compress(data, 9)).decode()
+    if len(text) <= _WRAP - 12:
+        return f'_rt.unz("{text}")'
+    lines = textwrap.wrap(text, _WRAP, break_on_hyphens=False)
+    body = "\n".join(indent + "    " + line for line in lines)
+    return f'_rt.unz("""\n{body}\n{indent}""")'
+
+
+class _Field:
+    """One line of a Structure's ``_fields_`` or a bitfield property."""
+
+    def __init__(self, name: str, ctype: str, annotation: Optional[str], comment: str = ""):
+        self.name, self.ctype, self.annotation, self.comment = name, ctype, annotation, comment
+
+
+class _TypeWriter:
+    """ctypes definitions for BTF types, emitted in dependency order under unique names."""
+
+    def __init__(self, btf: B.Btf, byteorder: str, path: Optional[str], reserved: set):
+        self.btf = btf
+        self.byteorder = byteorder
+        self.path = path
+        self.taken = set(reserved) | _MODULE_NAMES
+        self.names: Dict[int, str] = {}       # type id -> Python class name
+        self.blocks: List[str] = []           # class definitions, dependencies first
+        # Per class: bitfield property names, and (field, annotation) pairs including those reached
+        # through anonymous members, so an outer class can forward and annotate them.
+        self.bitfields: Dict[str, List[str]] = {}
+        self.fields_of: Dict[str, List[Tuple[str, str]]] = {}
+        self.inherited: Dict[str, List[Tuple[str, str]]] = {}
+
+    def unique(self, wanted: str) -> str:
+        name = py_name(wanted) or "anon"
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        return name
+
+    # -- expressions -------------------------------------------------------------------------
+
+    def ctype(self, tid: int, context: str) -> str:
+        """The ctypes expression for type ``tid``; ``context`` names anonymous types found here."""
+        btf = self.btf
+        typedef_name = ""
+        while True:
+            t = btf.type(tid)
+            if t is None or tid == 0:
+                return "ctypes.c_uint8 * 0"  # void: only behind pointers, which are plain u64
+            if t.kind == B.TYPEDEF:
+                typedef_name = typedef_name or t.name
+                tid = t.type
+            elif t.kind in (B.CONST, B.VOLATILE, B.RESTRICT, B.TYPE_TAG):
+                tid = t.type
+            else:
+                break
+        if t.kind == B.INT:
+            return self._int_ctype(t)
+        if t.kind in (B.PTR, B.FUNC_PROTO):
+            return "ctypes.c_uint64"  # a kernel/BPF address: a number from user space
+        if t.kind == B.FLOAT:
+            return _FLOAT_TYPES.get(t.size, f"ctypes.c_uint8 * {t.size}")
+        if t.kind in (B.ENUM, B.ENUM64):
+            self._enum(tid, t, typedef_name)
+            return _INT_TYPES[(t.size, bool(t.kflag))]
+        if t.kind == B.ARRAY:
+            return f"{self._paren(self.ctype(t.type, context))} * {t.nelems}"
+        if t.kind in (B.STRUCT, B.UNION):
+            return self._record(tid, t, t.name or typedef_name or context)
+        if t.kind == B.FWD:
+            raise SkeletonError(self.path, f"type '{t.name}' is only declared (no definition) but used by value")
+        raise SkeletonError(self.path, f"BTF type [{tid}] {t.kind_name} cannot be a value in a skeleton")
+
+    @staticmethod
+    def _paren(expr: str) -> str:
+        return f"({expr})" if " " in expr else expr
+
+    @staticmethod
+    def _int_ctype(t: B.BtfType) -> str:
+        if t.int_encoding & B.INT_BOOL and t.size == 1:
+            return "ctypes.c_bool"
+        if t.name == "char" and t.size == 1:
+            return "ctypes.c_char"
+        signed = bool(t.int_encoding & B.INT_SIGNED)
+        return _INT_TYPES.get((t.size, signed), f"ctypes.c_uint8 * {t.size}")  # __int128: raw bytes
+
+    def annotation(self, tid: int) -> str:
+        """What Python code sees when it reads a field of this type."""
+        t = self.btf.type(self.btf.skip_modifiers(tid))
+        if t is None:
+            return "int"
+        if t.kind == B.INT:
+            ctype = self._int_ctype(t)
+            return {"ctypes.c_bool": "bool", "ctypes.c_char": "bytes"}.get(ctype, "int" if "*" not in ctype else "ctypes.Array")
+        if t.kind in (B.PTR, B.FUNC_PROTO, B.ENUM, B.ENUM64):
+            return "int"
+        if t.kind == B.FLOAT:
+            return "float" if t.size in _FLOAT_TYPES else "ctypes.Array"
+        if t.kind == B.ARRAY:
+            elem = self.btf.type(self.btf.skip_modifiers(t.type))
+            if elem is not None and elem.kind == B.INT and self._int_ctype(elem) == "ctypes.c_char":
+                return "bytes"
+            return "ctypes.Array"
+        if t.kind in (B.STRUCT, B.UNION):
+            return self.names.get(self.btf.skip_modifiers(tid), "ctypes.Structure")
+        return "int"
+
+    # -- definitions -------------------------------------------------------------------------
+
+    def _enum(self, tid: int, t: B.BtfType, typedef_name: str) -> None:
+        if tid in self.names or not (t.name or typedef_name) or not t.enums:
+            return
+        name = self.names[tid] = self.unique(t.name or typedef_name)
+        kind = "enum" if t.kind == B.ENUM else "enum64"
+        lines = [f"class {name}(enum.IntEnum):", f'    """{kind} {t.name or typedef_name}"""']
+        for e in t.enums:
+            value = e.value
+            if t.kflag:  # signed enums keep negative values
+                bits = 8 * t.size
+                value = value - (1 << bits) if value >= 1 << (bits - 1) else value
+            lines.append(f"    {py_name(e.name)} = {value}")
+        self.blocks.append("\n".join(lines))
+
+    def _record(self, tid: int, t: B.BtfType, wanted: str) -> str:
+        if tid in self.names:
+            return self.names[tid]
+        name = self.names[tid] = self.unique(wanted or f"anon_{tid}")
+        fields, properties, anonymous = self._members(name, t)
+        self.blocks.append(self._class_text(name, t, fields, properties, anonymous, self.inherited.get(name, [])))
+        return name
+
+    def _members(self, name: str, t: B.BtfType):
+        """(_fields_ entries, bitfield properties, anonymous member names) at BTF's exact offsets.
+
+        Structs get explicit padding wherever BTF leaves a gap; consecutive bitfields share one
+        byte-array storage field that properties read and write bit by bit."""
+        fields: List[_Field] = []
+        properties: List[Tuple[str, str, str]] = []  # (name, helper call, annotation)
+        anonymous: List[str] = []
+        is_union = t.kind == B.UNION
+        end = 0          # struct bytes laid out so far
+        widest = 0       # union: largest member
+        storage = None   # struct: [index in fields, first byte, end byte] of the open bitfield storage
+        counts = {"pad": 0, "bits": 0, "anon": 0}
+
+        def add(field: _Field, size: int) -> None:
+            nonlocal widest
+            fields.append(field)
+            widest = max(widest, size)
+
+        def pad_to(offset: int) -> None:
+            if offset > end:
+                add(_Field(f"_pad{counts['pad']}", f"ctypes.c_uint8 * {offset - end}", None), 0)
+                counts["pad"] += 1
+
+        for m in t.members:
+            if m.bitfield_size:
+                if self.byteorder != "little":
+                    raise SkeletonError(self.path, f"{name}.{m.name}: bitfields are supported for little-endian objects only")
+                first, last = m.offset // 8, (m.offset + m.bitfield_size + 7) // 8
+                if is_union or storage is None or first >= storage[2]:
+                    start = 0 if is_union else first
+                    if not is_union:
+                        pad_to(first)
+                    storage = [len(fields), start, last, f"_bits{counts['bits']}"]
+                    counts["bits"] += 1
+                    add(_Field(storage[3], f"ctypes.c_uint8 * {last - start}", None), last - start)
+                elif last > storage[2]:
+                    storage[2] = last
+                    fields[storage[0]] = _Field(storage[3], f"ctypes.c_uint8 * {last - storage[1]}", None)
+                helper = (f'_rt.bitfield("{storage[3]}", {m.offset - 8 * storage[1]}, {m.bitfield_size}, '
+                          f'{self._is_signed(m.type)})')
+                properties.append((py_name(m.name), helper, "int"))
+                if not is_union:
+                    end = storage[2]
+                continue
+            storage = None
+            if m.offset % 8:
+                raise SkeletonError(self.path, f"{name}.{m.name}: member at bit offset {m.offset} is not byte aligned")
+            offset = m.offset // 8
+            if not is_union:
+                pad_to(offset)
+            size = self.btf.resolve_size(m.type)
+            if m.name:
+                add(_Field(py_name(m.name), self.ctype(m.type, f"{name}__{m.name}"), self.annotation(m.type)), size)
+            else:
+                field_name = f"_anon{counts['anon']}"
+                counts["anon"] += 1
+                inner = self.ctype(m.type, f"{name}_{field_name}")
+                anonymous.append(field_name)
+                add(_Field(field_name, inner, None), size)
+                for prop in self.bitfields.get(inner, []):  # ctypes forwards fields, not properties
+                    properties.append((prop, f'_rt.forward("{field_name}", "{prop}")', "int"))
+                self.inherited[name] = self.inherited.get(name, []) + self.fields_of.get(inner, [])
+            if not is_union:
+                end = offset + size
+        if is_union:
+            if t.size > widest:
+                fields.append(_Field(f"_pad{counts['pad']}", f"ctypes.c_uint8 * {t.size}", None))
+        else:
+            pad_to(t.size)
+        self.bitfields[name] = [p[0] for p in properties]
+        self.fields_of[name] = ([(f.name, f.annotation) for f in fields if f.annotation]
+                                + self.inherited.get(name, []) + [(p, a) for p, _, a in properties])
+        return fields, properties, anonymous
+
+    def _is_signed(self, tid: int) -> bool:
+        t = self.btf.type(self.btf.skip_modifiers(tid))
+        if t is None:
+            return False
+        if t.kind == B.INT:
+            return bool(t.int_encoding & B.INT_SIGNED)
+        return t.kind in (B.ENUM, B.ENUM64) and bool(t.kflag)
+
+    @staticmethod
+    def _class_text(name: str, t: B.BtfType, fields: List[_Field], properties, anonymous,
+                    inherited: List[Tuple[str, str]] = ()) -> str:
+        base = "ctypes.Union" if t.kind == B.UNION else "ctypes.Structure"
+        kind = "union" if t.kind == B.UNION else "struct"
+        lines = [f"class {name}({base}):", f'    """{kind} {t.name or "(anonymous)"}, {t.size} bytes"""',
+                 "    _pack_ = 1  # every offset below is BTF's; padding is explicit"]
+        if anonymous:
+            lines.append(f"    _anonymous_ = ({', '.join(repr(a) for a in anonymous)},)")
+        if fields:
+            lines.append("    _fields_ = [")
+            lines += [f'        ("{f.name}", {f.ctype}),' for f in fields]
+            lines.append("    ]")
+        else:
+            lines.append("    _fields_ = []")
+        for prop, helper, _ in properties:
+            lines.append(f"    {prop} = {helper}")
+        annotated = ([(f.name, f.annotation) for f in fields if f.annotation] + list(inherited)
+                     + [(p, a) for p, _, a in properties if (p, a) not in inherited])
+        if annotated:
+            lines.append("")
+            lines += [f"    {field}: {ann}" for field, ann in annotated]
+        return "\n".join(lines)
+
+    def section(self, class_name: str, datasec_id: int, value_size: int) -> None:
+        """A Structure for a global data section: its non-static variables at their offsets."""
+        sec = self.btf.type(datasec_id)
+        self.taken.add(class_name)
+        fields: List[_Field] = []
+        end = pad = 0
+        for info in sorted(sec.secinfo, key=lambda s: s.offset):
+            var = self.btf.type(info.type)
+            if var is None or var.kind != B.VAR or var.linkage == B.VAR_STATIC:
+                continue
+            if info.offset > end:
+                fields.append(_Field(f"_pad{pad}", f"ctypes.c_uint8 * {info.offset - end}", None))
+                pad += 1
+            ctype = self.ctype(var.type, f"{class_name}__{var.name}")
+            fields.append(_Field(py_name(var.name), ctype, self.annotation(var.type)))
+            end = info.offset + info.size
+        if value_size > end:
+            fields.append(_Field(f"_pad{pad}", f"ctypes.c_uint8 * {value_size - end}", None))
+        fake = B.BtfType(B.STRUCT, sec.name, size=value_size)
+        text = self._class_text(class_name, fake, fields, [], [])
+        self.blocks.append(text.replace(f'"""struct {sec.name}, ', f'"""section {sec.name}, ', 1))
+
+
+class _Renderer:
+    def __init__(self, obj: Object, opened: OpenedObject, loader: LoaderProgram, name: str):
+        self.obj, self.opened, self.loader, self.name = obj, opened, loader, name
+        self.path = obj.path
+        if opened.btf is None:
+            raise SkeletonError(self.path, "the object has no BTF; compile with -g")
+        if any(p.type == 27 for p in opened.programs):  # STRUCT_OPS
+            raise SkeletonError(self.path, "struct_ops programs are not supported by Python skeletons")
+        self.cls = py_name(name)
+        reserved = {self.cls, f"{self.cls}_maps", f"{self.cls}_progs", f"{self.cls}_links"}
+        reserved |= {f"{self.cls}_{m.ident}" for m in self.global_data_maps()}
+        self.types = _TypeWriter(opened.btf, obj.byteorder, self.path, reserved)
+
+    def global_data_maps(self) -> List[OpenedMap]:
+        return [m for m in self.opened.maps if m.kind in _GLOBAL_DATA_KINDS and m.btf_value_type_id]
+
+    # -- pieces -----------------------------------------------------------------------------
+
+    def map_types(self) -> List[Tuple[OpenedMap, Optional[str], Optional[str]]]:
+        out = []
+        for m in self.opened.maps:
+            if m.kind in _GLOBAL_DATA_KINDS and m.btf_value_type_id:
+                self.types.section(f"{self.cls}_{m.ident}", m.btf_value_type_id, m.value_size)
+                out.append((m, "ctypes.c_uint32", f"{self.cls}_{m.ident}"))
+                continue
+            key = self.types.ctype(m.btf_key_type_id, f"{m.ident}_key") if m.btf_key_type_id else None
+            value = self.types.ctype(m.btf_value_type_id, f"{m.ident}_value") if m.btf_value_type_id else None
+            out.append((m, key, value))
+        return out
+
+    def own_types(self) -> None:
+        """Every other named struct/union/enum of the object (ring buffer events, say), except the
+        kernel's: program context types, CO-RE-accessed types and map definitions, with
+        everything they reach. Map and global types were emitted first; this adds the rest in
+        BTF order."""
+        btf = self.opened.btf
+        kernel_roots: List[int] = []
+        for p in self.opened.programs:
+            func = btf.find(p.name, B.FUNC)
+            if func:
+                kernel_roots.append(btf.type(func).type)  # its FUNC_PROTO: the ctx parameter
+            kernel_roots += [r.type_id for r in p.core_relos]
+        for tid, t in btf.items():
+            if t.kind == B.DATASEC and t.name == ".maps":
+                kernel_roots.append(tid)
+        kernel = _closure(btf, kernel_roots)
+        for tid, t in btf.items():
+            if t.kind in (B.STRUCT, B.UNION, B.ENUM, B.ENUM64) and t.name and tid not in kernel:
+                self.types.ctype(tid, t.name)
+
+    def namespace(self, suffix: str, what: str, entries: List[Tuple[str, str, str]]) -> str:
+        lines = [f"class {self.cls}_{suffix}(_rt.Namespace):", f'    """{what} of {self.name}."""']
+        if not entries:
+            lines.append("    pass")
+        for attr, annotation, comment in entries:
+            lines.append(f"    {attr}: {annotation}  # {comment}")
+        return "\n".join(lines)
+
+    def loader_literal(self) -> str:
+        L = self.loader
+        ind = " " * 8
+        maps = []
+        for m in L.maps:
+            init = "None" if m.initial_value is None else embedded(m.initial_value, ind + "    ")
+            maps.append(f"{ind}_rt.MapSpec({m.name!r}, {m.ident!r}, {m.kind!r}, {m.type}, {m.key_size}, "
+                        f"{m.value_size}, {m.max_entries}, {m.map_flags:#x}, {init}, {m.frozen}),")
+        progs = [f"{ind}_rt.ProgSpec({p.name!r}, {p.section!r}, {p.type}, {p.expected_attach_type}, "
+                 f"{p.attach_target!r}, {p.autoload})," for p in L.progs]
+        kconfig = [f"{ind}_rt.KconfigSpec({k.name!r}, {k.kcfg_type!r}, {k.size}, {k.offset}, {k.signed}, {k.weak}),"
+                   for k in L.kconfig]
+        steps = [f"{ind}_rt.StepSpec({op.kind!r}, {op.index}, {op.text!r})," for op in L.ops]
+
+        def seq(items: List[str]) -> str:
+            return "(\n" + "\n".join(items) + "\n    )" if items else "()"
+
+        return "\n".join([
+            "_rt.LoaderSpec(",
+            f"    insns={embedded(L.insns_bytes(), '    ')},",
+            f"    blob={embedded(L.blob, '    ')},",
+            f"    maps={seq(maps)},",
+            f"    progs={seq(progs)},",
+            f"    kconfig_map={L.kconfig_map},",
+            f"    kconfig={seq(kconfig)},",
+            f"    steps={seq(steps)},",
+            ")",
+        ])
+
+    def render(self) -> str:
+        map_types = self.map_types()
+        self.own_types()
+        cls = self.cls
+        maps_ns = self.namespace("maps", "Maps", [
+            (py_name(m.ident), "_rt.Map", f"{m.type_name}" + (f", key {k}" if k else "") + (f", value {v}" if v else ""))
+            for m, k, v in map_types])
+        progs = self.opened.programs
+        progs_ns = self.namespace("progs", "Programs (loaded ones)", [
+            (py_name(p.name), "_rt.Program", f'SEC("{"" if p.autoload else "?"}{p.section}")') for p in progs])
+        links_ns = self.namespace("links", "Links made by attach()", [
+            (py_name(p.name), "_rt.Link", f'SEC("{p.section}")') for p in progs])
+        section_attrs = [f"    {py_name(m.ident)}: {cls}_{m.ident}" for m in self.global_data_maps()]
+        type_map = [f"        {m.name!r}: ({k or 'None'}, {v or 'None'})," for m, k, v in map_types]
+        section_map = [f"        {m.ident!r}: {cls}_{m.ident}," for m in self.global_data_maps()]
+        summary = (f"maps: {', '.join(m.ident for m in self.opened.maps) or 'none'}; "
+                   f"programs: {', '.join(p.name for p in progs) or 'none'}")
+        parts = [
+            f'"""Python skeleton for {os.path.basename(self.obj.path or self.name)} ({summary}).\n\n'
+            "Generated by bpf-build; do not edit. Needs only the standard library and bpf_build.runtime.\n\n"
+            f"    skel = {cls}.open()   # global data (rodata, bss, data) editable until load()\n"
+            "    skel.load()   # maps and programs created in the kernel\n"
+            "    skel.attach()   # programs whose section names their target\n"
+            "    skel.close()   # or: with skel: ...\n"
+            '"""\n\n'
+            "from __future__ import annotations\n\nimport ctypes\nimport enum\n\n"
+            "from bpf_build.runtime import skeleton as _rt",
+            *self.types.blocks,
+            maps_ns, progs_ns, links_ns,
+            "\n".join([
+                f"class {cls}(_rt.Skeleton):",
+                f'    """The BPF object {self.name}."""',
+                f"    maps: {cls}_maps",
+                f"    progs: {cls}_progs",
+                f"    links: {cls}_links",
+                *section_attrs,
+                "",
+                f"    _name_ = {self.name!r}",
+                f"    _maps_namespace_ = {cls}_maps",
+                f"    _progs_namespace_ = {cls}_progs",
+                f"    _links_namespace_ = {cls}_links",
+                "    _map_types_ = {", *type_map, "    }",
+                "    _section_types_ = {", *section_map, "    }",
+                "    _loader_ = " + self.loader_literal().replace("\n", "\n    "),
+            ]),
+        ]
+        if "enum.IntEnum" not in "\n".join(self.types.blocks):
+            parts[0] = parts[0].replace("import enum\n", "")
+        return "\n\n\n".join(parts) + "\n"
+
+
+def _closure(btf: B.Btf, roots: List[int]) -> set:
+    """Type ids reachable from ``roots`` through any reference (members, pointers, typedefs...)."""
+    seen: set = set()
+    stack = [r for r in roots if r]
+    while stack:
+        tid = stack.pop()
+        if tid in seen:
+            continue
+        seen.add(tid)
+        t = btf.type(tid)
+        if t is not None:
+            stack.extend(r for r in t.referenced_ids() if r and r not in seen)
+    return seen
