@@ -20,6 +20,17 @@ The output follows the rules libbpf's ``btf_dump`` established (and bpftool's
 Bad BTF is reported as :class:`~bpf_build.errors.BtfError` naming the type: a reference to a type
 that does not exist, a cycle through non-pointer types, a name that is not a C identifier, or a
 kind that cannot appear where it does.
+
+Public API::
+
+    render_header(btf, type_ids=None, guard="__VMLINUX_H__", path=None) -> str   # vmlinux.h
+    w = CWriter(btf, path=None)      # one per output: it remembers what it wrote and the names
+    w.add(tid) / w.add_all(ids); w.take() -> str      # definitions plus what they need
+    w.declaration(tid, name="", indent=0, strip_mods=False) -> str  # "int (*cb)(void *ctx)"
+    w.type_name(tid)                 # the de-duplicated name ("task_struct___2")
+    w.align_of(tid), w.size_of(tid)  # as libbpf's btf__align_of / btf__resolve_size
+    w.datasec_fields(sec_id) -> [DatasecField]   # skeleton view of a DATASEC, with padding
+    datasec_fields(btf, sec_id), sanitize_identifier(name)
 """
 
 from __future__ import annotations
