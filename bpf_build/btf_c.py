@@ -23,7 +23,7 @@ kind that cannot appear where it does.
 
 Public API::
 
-    render_header(btf, type_ids=None, guard="__VMLINUX_H__", path=None) -> str   # vmlinux.h
+    render_header(btf, type_ids=None, guard="__VMLINUX_H__", path=None, writer=None) -> str
     w = CWriter(btf, path=None)      # one per output: it remembers what it wrote and the names
     w.add(tid) / w.add_all(ids); w.take() -> str      # definitions plus what they need
     w.declaration(tid, name="", indent=0, strip_mods=False) -> str  # "int (*cb)(void *ctx)"
@@ -812,12 +812,13 @@ _HEADER_END = """\
 
 
 def render_header(btf: Btf, type_ids: Optional[Iterable[int]] = None, *,
-                  guard: str = "__VMLINUX_H__", path=None) -> str:
+                  guard: str = "__VMLINUX_H__", path=None, writer: Optional[CWriter] = None) -> str:
     """A complete header declaring ``type_ids`` (default: every type, in id order) and all they
-    need, wrapped in a header guard and clang's ``preserve_access_index`` for CO-RE."""
+    need, wrapped in a header guard and clang's ``preserve_access_index`` for CO-RE. Pass a
+    fresh ``writer`` to ask it afterwards how types were named (``writer.type_name``)."""
     if not _IDENTIFIER.match(guard):
         raise BtfError(path, f"header guard {guard!r} is not a valid C identifier")
-    writer = CWriter(btf, path)
+    writer = writer if writer is not None else CWriter(btf, path)
     writer.add_all(range(1, len(btf)) if type_ids is None else type_ids)
     return _HEADER_START.format(guard=guard) + writer.take() + _HEADER_END.format(guard=guard)
 

@@ -23,15 +23,14 @@ def vmlinux_btf() -> Btf:
 
 @pytest.fixture(scope="session")
 def vmlinux_render(vmlinux_btf):
-    """(writer, body text): every vmlinux type, rendered once for the whole session."""
+    """(writer, vmlinux.h text): every vmlinux type, rendered once per test session (worker)."""
     writer = CWriter(vmlinux_btf, VMLINUX)
-    writer.add_all(range(1, len(vmlinux_btf)))
-    return writer, writer.take()
+    return writer, render_header(vmlinux_btf, path=VMLINUX, writer=writer)
 
 
 @pytest.fixture(scope="session")
-def vmlinux_h_dir(tmp_path_factory, vmlinux_btf) -> str:
+def vmlinux_h_dir(tmp_path_factory, vmlinux_render) -> str:
     """A directory holding vmlinux.h as `bpf-build vmlinux` writes it (rendered in-process)."""
     d = tmp_path_factory.mktemp("vmlinux_h")
-    (d / "vmlinux.h").write_text(render_header(vmlinux_btf, path=VMLINUX))
+    (d / "vmlinux.h").write_text(vmlinux_render[1])
     return str(d)

@@ -17,12 +17,11 @@ from tests.btf_c.btfc_helpers import VMLINUX, clang_check, layout_asserts
 from tests.skel_c import userland
 
 
-def test_header_compiles_for_bpf_with_every_layout_as_in_btf(vmlinux_btf, vmlinux_render, tmp_path):
-    writer, body = vmlinux_render
-    (tmp_path / "types.h").write_text(body)
+def test_header_compiles_for_bpf_with_every_layout_as_in_btf(vmlinux_btf, vmlinux_render, vmlinux_h_dir):
+    writer, _ = vmlinux_render
     asserts = layout_asserts(vmlinux_btf, writer)
     assert asserts.count("_Static_assert") > 50000  # every struct and member of a real kernel
-    clang_check('#include "types.h"\n' + asserts, tmp_path)
+    clang_check('#include "vmlinux.h"\n' + asserts, vmlinux_h_dir, name="layout_asserts")
 
 
 def test_header_shape(vmlinux_h_dir):
