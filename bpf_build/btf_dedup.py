@@ -9,7 +9,8 @@ The passes, in libbpf's order:
 3. STRUCT/UNION by type-graph equivalence: a side-by-side walk of the candidate's and the
    canonical type's graphs, recording a hypothetical canonical -> candidate mapping that must
    stay consistent; a FWD on either side may stand for a STRUCT/UNION of the same name;
-4. forward declarations that are still unresolved map to the one struct/union of their name;
+4. forward declarations that are still unresolved map to the one struct/union of their name
+   (not in the BPFTOOL_7_1 flavour);
 5. reference types (PTR, modifiers, TYPEDEF, ARRAY, FUNC, FUNC_PROTO, DECL_TAG) once everything
    they point at is canonical;
 6. compaction (canonical types keep their relative order) and 7. remapping of every type id,
@@ -32,6 +33,17 @@ from .errors import BtfError
 UNPROCESSED = -1
 IN_PROGRESS = -2
 
+# Which libbpf's results to reproduce. Two generations of libbpf 1.1 are in use:
+LIBBPF = "libbpf-1.1"
+"""libbpf 1.1 as released (and every libbpf since, kernel >= 6.2): forward declarations that
+name exactly one struct/union resolve to it, and a forward-declared enum matches a full ENUM or
+ENUM64 of its name whatever the size."""
+BPFTOOL_7_1 = "bpftool-7.1"
+"""The libbpf inside kernel 6.1's tools (bpftool 7.1, Debian 12): no pass resolving unambiguous
+forward declarations, and a forward-declared enum only matches an enum of the same kind, sign
+and size."""
+FLAVOURS = (LIBBPF, BPFTOOL_7_1)
+
 _COMPOSITE = (STRUCT, UNION)
 _ANY_ENUM = (ENUM, ENUM64)
 # Kinds deduplicated as "reference" types: one referenced type id in ``type``.
@@ -41,15 +53,20 @@ _LEAVES = frozenset({INT, ENUM, ENUM64, FWD, FLOAT})
 _WALKED = _SINGLE_REF | {ARRAY, STRUCT, UNION, FUNC_PROTO}
 
 
-def dedup(btf: Btf, ext: Optional[BtfExt] = None, *, rebuild_strings: bool = True) -> List[int]:
+def dedup(btf: Btf, ext: Optional[BtfExt] = None, *, rebuild_strings: bool = True,
+          flavour: str = LIBBPF) -> List[int]:
     """Deduplicate ``btf`` in place (types and strings) and rewrite ``ext``'s type ids and string
     offsets to match. Returns ``mapping`` with ``mapping[old_id] == new_id`` for every id the
     BTF had (base ids of split BTF map to themselves).
 
     ``rebuild_strings=False`` keeps the string table as it is, which is what libbpf does for a
     BTF it built from scratch (its strings are unique by construction): every name must then
-    already have its ``name_off`` in ``btf.strings``."""
-    return _Dedup(btf, ext).run(rebuild_strings)
+    already have its ``name_off`` in ``btf.strings``.
+
+    ``flavour`` picks the libbpf whose output to reproduce: LIBBPF (default) or BPFTOOL_7_1."""
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown BTF dedup flavour {flavour!r}; expected one of {FLAVOURS}")
+    return _Dedup(btf, ext, flavour).run(rebuild_strings)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -120,9 +137,10 @@ class _CandidateTable:
 
 
 class _Dedup:
-    def __init__(self, btf: Btf, ext: Optional[BtfExt]):
+    def __init__(self, btf: Btf, ext: Optional[BtfExt], flavour: str = LIBBPF):
         self.btf = btf
         self.ext = ext
+        self.flavour = flavour
         self.start_id = btf.start_id
         base_types: List[BtfType] = []
         base = btf.base
@@ -151,6 +169,11 @@ class _Dedup:
         interned: Dict[tuple, int] = {}
         intern = interned.setdefault
         kinds, names, shapes, children, enum_fwd = [], [], [], [], []
+        # What a forward-declared enum must share with a full one to match it.
+        if self.flavour == LIBBPF:
+            self.enum_match = lambda t: ("enum", t.name)
+        else:
+            self.enum_match = lambda t: ("enum", t.name, t.kind, t.kflag, t.size)
         for t in self.types:
             k = t.kind
             kinds.append(k)
@@ -187,7 +210,8 @@ class _Dedup:
             self.dedup_primitive(tid)
         for tid in own:
             self.dedup_struct(tid)
-        self.resolve_fwds()
+        if self.flavour == LIBBPF:
+            self.resolve_fwds()
         try:
             for tid in own:
                 self.dedup_ref(tid)
@@ -203,7 +227,7 @@ class _Dedup:
         t = self.types[tid]
         k = t.kind
         if k in _ANY_ENUM:
-            return ("enum", t.name)
+            return self.enum_match(t)
         if k in (INT, FWD, FLOAT) or k in _COMPOSITE:
             return self.shapes[tid]
         if k == DECL_TAG:
@@ -381,7 +405,8 @@ class _Dedup:
                     return False
                 continue
             if shapes[cand] != shapes[canon]:
-                if ck not in _ANY_ENUM or not (self.enum_fwd[cand] or self.enum_fwd[canon]):
+                if not (ck in _ANY_ENUM and (self.enum_fwd[cand] or self.enum_fwd[canon])
+                        and self.key(cand) == self.key(canon)):
                     return False
             if ck in _WALKED:
                 cc, nc = children[cand], children[canon]
@@ -428,6 +453,7 @@ class _Dedup:
 
     # -- 4. forward declarations with one possible target --------------------------------------
     def resolve_fwds(self) -> None:
+        """A FWD still unresolved maps to the struct/union of its name if there is exactly one."""
         kinds, names, m = self.kinds, self.names, self.map
         by_name: Dict[str, int] = {}
         for tid in range(1, len(kinds)):

@@ -27,6 +27,7 @@ from .elf import (SHF_EXECINSTR, SHF_STRINGS, SHN_LORESERVE, SHN_UNDEF, SHT_LLVM
                   STB_LOCAL, STB_WEAK, STT_NOTYPE, STT_SECTION, STV_DEFAULT, STV_HIDDEN,
                   R_BPF_64_32, R_BPF_64_64, R_BPF_64_ABS32, R_BPF_64_ABS64, Object, Relocation,
                   Section, Symbol)
+from .btf_dedup import BPFTOOL_7_1, FLAVOURS as DEDUP_FLAVOURS
 from .errors import BpfBuildError, LinkError
 
 Input = Union[Object, str, "os.PathLike[str]", bytes]
@@ -41,12 +42,19 @@ _TYPE_NAMES = {SHT_PROGBITS: "PROGBITS", SHT_NOBITS: "NOBITS", SHT_REL: "REL",
                SHT_SYMTAB: "SYMTAB", SHT_STRTAB: "STRTAB"}
 
 
-def link(inputs: Sequence[Input]) -> Object:
+def link(inputs: Sequence[Input], *, btf_dedup: str = BPFTOOL_7_1) -> Object:
     """Link BPF objects into one, as ``bpftool gen object`` does. Raises LinkError (or the
-    ElfError/BtfError of an unreadable input)."""
+    ElfError/BtfError of an unreadable input).
+
+    ``btf_dedup`` names the libbpf whose BTF deduplication to reproduce (see btf_dedup): by
+    default bpftool 7.1's, so the output is byte-identical to `bpftool gen object` there;
+    btf_dedup.LIBBPF for libbpf 1.1 and later, which also resolves forward declarations."""
     if not inputs:
         raise LinkError(None, "no input objects")
-    linker = _Linker()
+    if btf_dedup not in DEDUP_FLAVOURS:
+        raise LinkError(None, f"unknown BTF dedup flavour '{btf_dedup}' (expected one of "
+                              f"{', '.join(DEDUP_FLAVOURS)})")
+    linker = _Linker(btf_dedup)
     for i, item in enumerate(inputs):
         linker.add(_as_object(item, i))
     return linker.finish()
@@ -137,7 +145,8 @@ class _GlobSym:
 
 
 class _Linker:
-    def __init__(self):
+    def __init__(self, btf_dedup: str):
+        self.dedup_flavour = btf_dedup
         self.byteorder: Optional[str] = None
         self.first_file = ""
         self.secs: List[_DstSec] = []
@@ -524,7 +533,7 @@ class _Linker:
                                     name_off=btf.strings.add(sec.name)))
             ext = self._build_btf_ext()
             try:
-                dedup(btf, ext, rebuild_strings=False)
+                dedup(btf, ext, rebuild_strings=False, flavour=self.dedup_flavour)
             except BpfBuildError as e:
                 raise LinkError(self.first_file, f"BTF deduplication failed: {e.reason}") from None
         out.sections = [Section("", 0)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from typing import List, Optional
 
+from ..btf_dedup import BPFTOOL_7_1, FLAVOURS
 from .common import ArgumentParser, run_cli
 
 DEFAULT_OUTPUT = "a.out"  # what GNU ld writes without -o
@@ -22,6 +23,10 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("inputs", nargs="+", metavar="IN.o", help="BPF ELF objects (ET_REL)")
     parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="OUT",
                         help=f"output object (default: {DEFAULT_OUTPUT})")
+    parser.add_argument("--btf-dedup", choices=FLAVOURS, default=BPFTOOL_7_1,
+                        help="whose BTF deduplication to reproduce: bpftool 7.1's (default, "
+                             "byte-identical output) or libbpf 1.1's and later, which also "
+                             "resolves unambiguous forward declarations")
     return parser
 
 
@@ -32,7 +37,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         from ..elf import Object
         from ..link import link
 
-        linked = link([Object.read(path) for path in args.inputs])
+        linked = link([Object.read(path) for path in args.inputs], btf_dedup=args.btf_dedup)
         linked.write(args.output)
         return 0
 

@@ -8,7 +8,9 @@ import ctypes.util
 import tempfile
 from typing import Optional, Tuple
 
-import pytest
+
+class LibbpfMissing(OSError):
+    pass
 
 
 class _DedupOpts(ctypes.Structure):
@@ -26,7 +28,7 @@ def libbpf():
         try:
             lib = ctypes.CDLL(name, use_errno=True)
         except OSError:
-            pytest.skip("libbpf.so not installed (oracle)")
+            raise LibbpfMissing("libbpf.so.1 not installed") from None
         for fn, res, args in (
                 ("btf__new", ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_uint32]),
                 ("btf__parse_raw_split", ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_void_p]),
@@ -35,11 +37,25 @@ def libbpf():
                 ("btf__raw_data", ctypes.c_void_p, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32)]),
                 ("btf_ext__get_raw_data", ctypes.c_void_p, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32)]),
                 ("btf__free", None, [ctypes.c_void_p]),
+                ("bpf_linker__new", ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_void_p]),
+                ("bpf_linker__add_file", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]),
+                ("bpf_linker__finalize", ctypes.c_int, [ctypes.c_void_p]),
+                ("bpf_linker__free", None, [ctypes.c_void_p]),
                 ("btf_ext__free", None, [ctypes.c_void_p])):
             f = getattr(lib, fn)
             f.restype, f.argtypes = res, args
         _lib = lib
     return _lib
+
+
+def require_libbpf() -> None:
+    """Skip the calling test when libbpf.so is not installed (it is the oracle)."""
+    import pytest
+
+    try:
+        libbpf()
+    except LibbpfMissing as e:
+        pytest.skip(f"{e} (oracle)")
 
 
 def _raw(getter, handle) -> bytes:
@@ -77,3 +93,24 @@ def libbpf_dedup(btf_raw: bytes, ext_raw: Optional[bytes] = None,
         lib.btf__free(btf)
         if base:
             lib.btf__free(base)
+
+
+def libbpf_link(inputs, out: str) -> bytes:
+    """Link with libbpf.so's own static linker (bpf_linker__*), as `bpftool gen object` does
+    with its libbpf; the output's bytes."""
+    lib = libbpf()
+    linker = lib.bpf_linker__new(out.encode(), None)
+    if not linker:
+        raise OSError(ctypes.get_errno(), "bpf_linker__new failed")
+    try:
+        for path in inputs:
+            err = lib.bpf_linker__add_file(linker, path.encode(), None)
+            if err:
+                raise OSError(-err, f"bpf_linker__add_file({path}) failed")
+        err = lib.bpf_linker__finalize(linker)
+        if err:
+            raise OSError(-err, "bpf_linker__finalize failed")
+    finally:
+        lib.bpf_linker__free(linker)
+    with open(out, "rb") as f:
+        return f.read()

@@ -1,0 +1,162 @@
+"""Link time of `bpf-link` next to `bpftool gen object` on the same inputs, in one run.
+
+Cases: a small pair, 24 small objects, a pair of objects built against vmlinux.h with thousands
+of BTF types each, and 20 such objects at once. Both tools run as processes (start-up included);
+the in-process time of `link()` and the start-up of `bpf-link --help` are printed as well, and the
+BTF dedup of vmlinux next to libbpf's btf__dedup (through ctypes).
+
+Needs clang (any BPF-capable one on PATH or $BPF_CLANG) and bpftool; vmlinux.h is generated with
+bpftool into a temporary directory for this bench only.
+
+Run: python3 bench/link_bench.py [--repeat N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, "tests", "link"))
+
+from bench.common import median_seconds, report, time_command  # noqa: E402
+from bpf_build import btf as B  # noqa: E402
+from bpf_build.compile import compile_bpf  # noqa: E402
+from bpf_build.elf import Object  # noqa: E402
+from bpf_build.link import link  # noqa: E402
+from link_cases import CASES_BY_NAME, chain_sources  # noqa: E402
+
+VMLINUX = "/sys/kernel/btf/vmlinux"
+
+VMLINUX_PRELUDE = """\
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+"""
+
+
+def bpf_link_command():
+    script = os.path.join(os.path.dirname(sys.executable), "bpf-link")
+    return [script] if os.path.exists(script) else [sys.executable, "-m", "bpf_build.cli.link"]
+
+
+def big_structs(count: int):
+    """Names of the kernel structs with the most members: a global of each makes clang emit
+    their BTF and that of everything they embed, thousands of types."""
+    vmlinux = B.load_vmlinux()
+    ranked = sorted((t for t in vmlinux.types if t.kind == B.STRUCT and t.name
+                     and not t.name.startswith("__")), key=lambda t: -len(t.members))
+    names = []
+    for t in ranked:
+        if t.name not in names:
+            names.append(t.name)
+        if len(names) == count:
+            break
+    return names
+
+
+def vmlinux_unit(index: int, structs) -> str:
+    """A program that keeps a global of each struct: clang emits their full BTF graphs."""
+    globals_ = "".join(f"struct {s} g{index}_{i};\n" for i, s in enumerate(structs))
+    reads = " + ".join(f"bpf_core_type_size(struct {s})" for s in structs)
+    return VMLINUX_PRELUDE + globals_ + f"""
+int seen{index};
+SEC("raw_tp/sys_enter") int prog{index}(void *ctx)
+{{
+    struct task_struct *t = (void *)bpf_get_current_task();
+
+    seen{index} = BPF_CORE_READ(t, pid) + {reads};
+    return 0;
+}}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def compile_units(workdir: str, units, include_dir: str = None):
+    paths = []
+    for name, source in units:
+        src = os.path.join(workdir, f"{name}.bpf.c")
+        with open(src, "w") as f:
+            f.write(source)
+        out = os.path.join(workdir, f"{name}.bpf.o")
+        compile_bpf(src, out, cflags=[f"-I{include_dir}"] if include_dir else [])
+        paths.append(out)
+    return paths
+
+
+def btf_types(paths) -> int:
+    return sum(len(Object.read(p).btf.types) for p in paths)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--quick", action="store_true", help="skip the 20-object vmlinux.h case and vmlinux dedup")
+    args = ap.parse_args()
+    if shutil.which("bpftool") is None:
+        sys.exit("bpftool not found: it is the reference this bench compares with")
+    ours_cmd = bpf_link_command()
+    work = tempfile.mkdtemp(prefix="link_bench_")
+    try:
+        with open(os.path.join(work, "vmlinux.h"), "w") as f:
+            subprocess.run(["bpftool", "btf", "dump", "file", VMLINUX, "format", "c"], stdout=f, check=True)
+        structs = big_structs(240)
+        cases = [
+            ("small pair (funcs)", compile_units(work, CASES_BY_NAME["funcs"].units)),
+            ("24 small objects", compile_units(work, chain_sources(24))),
+            ("vmlinux.h pair", compile_units(work, [(f"big{i}", vmlinux_unit(i, structs[i * 75:i * 75 + 150]))
+                                                   for i in range(2)], work)),
+        ]
+        if not args.quick:
+            cases.append(("20 vmlinux.h objects", compile_units(
+                work, [(f"many{i}", vmlinux_unit(100 + i, structs[i * 10:i * 10 + 40]))
+                       for i in range(20)], work)))
+        rows, notes = [], []
+        for label, inputs in cases:
+            out_ours, out_theirs = os.path.join(work, "ours.o"), os.path.join(work, "theirs.o")
+            ours = time_command(ours_cmd + ["-o", out_ours] + inputs, args.repeat)
+            theirs = time_command(["bpftool", "gen", "object", out_theirs] + inputs, args.repeat)
+            objs = [Object.read(p) for p in inputs]
+            in_process = median_seconds(lambda: link([Object.read(p) for p in inputs]).to_bytes(),
+                                        args.repeat)
+            same = open(out_ours, "rb").read() == open(out_theirs, "rb").read()
+            types = sum(len(o.btf.types) for o in objs)
+            rows.append((f"{label}: process", ours, theirs))
+            rows.append((f"{label}: in-process read+link+encode", in_process, theirs))
+            notes.append(f"{label}: {len(inputs)} objects, {types} BTF types in, "
+                         f"output {'byte-identical' if same else 'DIFFERENT'} to bpftool's")
+        startup = time_command(ours_cmd + ["--help"], args.repeat)
+        python_startup = time_command([sys.executable, "-c", "pass"], args.repeat)
+        rows.append(("bpf-link --help (start-up)", startup, None))
+        rows.append(("python3 -c pass (interpreter + site)", python_startup, None))
+        if not args.quick:
+            rows.append(dedup_vmlinux_row(max(1, args.repeat // 3)))
+        print(f"bpf-link: {' '.join(ours_cmd)}; medians of {args.repeat} runs")
+        for n in notes:
+            print("  " + n)
+        report(rows)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def dedup_vmlinux_row(repeat: int):
+    from bpf_build.btf import Btf
+    from bpf_build.btf_dedup import dedup
+
+    data = open(VMLINUX, "rb").read()
+    ours = median_seconds(lambda: dedup(Btf.parse(data)), repeat, warmup=0)
+    try:
+        from link_libbpf import libbpf_dedup
+        theirs = median_seconds(lambda: libbpf_dedup(data), repeat, warmup=0)
+    except Exception:  # libbpf.so missing: no reference
+        theirs = None
+    return ("btf_dedup of vmlinux (parse+dedup) vs libbpf", ours, theirs)
+
+
+if __name__ == "__main__":
+    main()
