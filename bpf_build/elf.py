@@ -304,6 +304,12 @@ def _read_unchecked(data: bytes, path: Optional[str]) -> Object:
             raise ElfError(path, f"section '{s.name}' links to section {s.link}, out of range")
     if symtab_index is not None:
         obj.symbols = _read_symbols(obj, symtab_index, bo, path)
+        binds = [sym.bind for sym in obj.symbols]
+        first_global = next((i for i, b in enumerate(binds) if b != STB_LOCAL), len(binds))
+        if any(b == STB_LOCAL for b in binds[first_global:]):
+            # libbpf's linker interleaves locals and globals (sh_info 0): keep what the file says
+            # so the object can be written back as it was.
+            obj.symtab_info = obj.sections[symtab_index].info
     for i, s in enumerate(obj.sections):
         if s.type in (SHT_REL, SHT_RELA):
             if not 0 < s.info < nsec:

@@ -128,3 +128,22 @@ def test_corrupt_elf_is_a_clear_error(compile_c, mutate, message, tmp_path):
         E.Object.read(data, path="bad.o")
     assert e.value.path == "bad.o"
     assert "\n" not in str(e.value)
+
+
+def test_interleaved_locals_as_libbpf_links_them_round_trip(corpus_object):
+    obj = E.Object.read(corpus_object)
+    # Move a local symbol after the globals, as libbpf's linker output has them, with sh_info 0.
+    locals_ = [i for i, s in enumerate(obj.symbols) if i and s.bind == E.STB_LOCAL and s.type == E.STT_SECTION]
+    moved = locals_[-1]
+    order = [i for i in range(len(obj.symbols)) if i != moved] + [moved]
+    remap = {old: new for new, old in enumerate(order)}
+    obj.symbols = [obj.symbols[i] for i in order]
+    for s in obj.sections:
+        for r in s.relocs:
+            r.symbol = remap[r.symbol]
+    obj.symtab_info = 0
+    data = obj.to_bytes()
+    again = E.Object.read(data)
+    assert again.symtab_info == 0
+    assert again.symbols == obj.symbols
+    assert again.to_bytes() == data
