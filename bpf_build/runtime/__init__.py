@@ -13,12 +13,15 @@ from .fd import Fd, FdGroup
 from .kobject import unpin
 from .links import BpfLink, Link, LinkGroup, PerfEventLink, SocketFilterLink
 from .maps import Map
+from .perfbuf import PerfBuffer
 from .program import Program, TestRun
+from .ringbuf import RingBuffer
 
 __all__ = [
     "AttachError", "AttachType", "BPF_ANY", "BPF_EXIST", "BPF_F_MMAPABLE", "BPF_F_NO_PREALLOC",
     "BPF_F_RDONLY_PROG", "BPF_F_SLEEPABLE", "BPF_NOEXIST", "BpfLink", "BpfRuntimeError", "BpfSyscallError",
-    "Fd", "FdGroup", "KconfigError", "Link", "LinkGroup", "LoaderError", "Map", "MapType", "PerfEventLink",
+    "Fd", "FdGroup", "KconfigError", "Link", "LinkGroup", "LoaderError", "Map", "MapType", "PerfBuffer",
+    "PerfEventLink", "RingBuffer",
     "ProgType", "Program", "SocketFilterLink", "SymbolError", "TestRun", "VerifierError",
     "num_possible_cpus", "online_cpus", "possible_cpus", "unpin",
 ]

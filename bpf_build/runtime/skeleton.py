@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import ctypes
+import keyword
 import zlib
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -26,9 +27,15 @@ from .maps import Map
 from .program import Program
 
 __all__ = ["KconfigSpec", "LoaderSpec", "MapSpec", "ProgSpec", "ReadOnlyView", "Skeleton", "StepSpec",
-           "Namespace", "bitfield", "forward", "unz", "Map", "Program", "Link"]
+           "Namespace", "attribute_name", "bitfield", "forward", "unz", "Map", "Program", "Link"]
 
 GLOBAL_DATA_KINDS = ("data", "rodata", "bss", "kconfig")
+
+
+def attribute_name(name: str) -> str:
+    """The Python attribute for a C name (map, program, variable, field): keywords get a trailing
+    underscore. The renderer uses the same rule for the annotations it writes."""
+    return name + "_" if keyword.iskeyword(name) or name in ("None", "True", "False") else name
 
 
 def unz(text: str) -> bytes:
@@ -198,10 +205,11 @@ class Skeleton:
                 group.add(fd)  # until each fd is wrapped, a failure must close it
             for m, fd in zip(spec.maps, fds.maps):
                 key_type, value_type = self._map_types_.get(m.name, (None, None))
-                setattr(self.maps, m.ident, self._own(Map(fd, key_type=key_type, value_type=value_type, name=m.name)))
+                setattr(self.maps, attribute_name(m.ident),
+                        self._own(Map(fd, key_type=key_type, value_type=value_type, name=m.name)))
             for p, fd in zip(spec.progs, fds.progs):
                 if fd is not None:
-                    setattr(self.progs, p.name, self._own(Program(
+                    setattr(self.progs, attribute_name(p.name), self._own(Program(
                         fd, name=p.name, expected_attach_type=p.expected_attach_type,
                         attach_target=_btf_target(p))))
             for m in spec.maps:
@@ -217,7 +225,7 @@ class Skeleton:
 
     def _map_section(self, m: MapSpec) -> None:
         section_type = self._section_types_[m.ident]
-        bpf_map = getattr(self.maps, m.ident)
+        bpf_map = getattr(self.maps, attribute_name(m.ident))
         if m.frozen:
             # Frozen and read-only for programs too: its contents never change, a copy is exact.
             value = section_type.from_buffer_copy(bpf_map.lookup(0))
@@ -235,12 +243,13 @@ class Skeleton:
         if not self._loaded:
             raise BpfRuntimeError(f"{self._name_}: attach() needs load() first")
         for p in self._loader_.progs:
-            prog = vars(self.progs).get(p.name)
-            if prog is None or p.name in vars(self.links):
+            name = attribute_name(p.name)
+            prog = vars(self.progs).get(name)
+            if prog is None or name in vars(self.links):
                 continue
             link = _attach.attach_by_section(prog, p.section)
             if link is not None:
-                setattr(self.links, p.name, link)
+                setattr(self.links, name, link)
         return self
 
     def detach(self) -> None:

@@ -17,7 +17,6 @@ text byte for byte.
 from __future__ import annotations
 
 import base64
-import keyword
 import os
 import textwrap
 import zlib
@@ -28,6 +27,7 @@ from ..elf import Object
 from ..errors import SkeletonError
 from ..gen_loader import LoaderProgram, generate_loader
 from ..open_object import OpenedMap, OpenedObject, open_object
+from ..runtime.skeleton import attribute_name
 
 _INT_TYPES = {(1, False): "ctypes.c_uint8", (1, True): "ctypes.c_int8", (2, False): "ctypes.c_uint16",
               (2, True): "ctypes.c_int16", (4, False): "ctypes.c_uint32", (4, True): "ctypes.c_int32",
@@ -47,8 +47,8 @@ def generate(obj: Object, name: str, **options) -> str:
 
 
 def py_name(name: str) -> str:
-    """A C identifier usable as a Python attribute: keywords get a trailing underscore."""
-    return name + "_" if keyword.iskeyword(name) or name in ("None", "True", "False") else name
+    """A C identifier usable as a Python attribute (the runtime's rule, so both sides agree)."""
+    return attribute_name(name)
 
 
 def embedded(data: bytes, indent: str) -> str:

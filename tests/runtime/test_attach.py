@@ -377,3 +377,33 @@ def test_socket_filter_wrong_program_type_is_refused():
         with pytest.raises(BpfSyscallError) as e:
             prog.attach_socket(s)
         assert e.value.errno == errno.EINVAL
+
+
+# ----------------------------------------------------------------------------------------------
+# Attaching by section name (what a skeleton's attach() does)
+
+def test_attach_by_section_uprobe_with_path_and_symbol(uprobe_target, counts):
+    with Program.load(ProgType.KPROBE, rt_support.counter(counts.fileno()), name="up") as prog:
+        with rt_attach.attach_by_section(prog, f"uprobe/{uprobe_target}:probed_function"):
+            subprocess.run([uprobe_target, "5"], check=True)
+        with rt_attach.attach_by_section(prog, f"uretprobe/{uprobe_target}:probed_function"):
+            subprocess.run([uprobe_target, "2"], check=True)
+    assert counts[0] == 7
+
+
+@pytest.mark.skipif(NR_GETPPID is None, reason="syscall number table covers x86_64/aarch64")
+def test_attach_by_section_tracepoints(tracefs, counts):
+    code = rt_support.counter(counts.fileno(), tgid=os.getpid(), ctx_u64=(OFFSET_SYSCALL_ID, NR_GETPPID))
+    with Program.load(ProgType.RAW_TRACEPOINT, code) as raw, \
+            Program.load(ProgType.TRACEPOINT, rt_support.counter(counts.fileno(), tgid=os.getpid())) as tp:
+        with rt_attach.attach_by_section(raw, "raw_tp/sys_enter"), \
+                rt_attach.attach_by_section(tp, "tp/syscalls/sys_enter_getppid"):
+            getppid_times(3)
+    assert counts[0] == 6
+
+
+@pytest.mark.parametrize("section", ["xdp", "tc", "tcx/ingress", "cgroup_skb/egress", "socket", "perf_event",
+                                     "uprobe", "tracepoint", "kprobe"])
+def test_sections_without_a_target_are_left_to_the_caller(section):
+    with Program.load(ProgType.SOCKET_FILTER, rt_support.returns(0)) as prog:
+        assert rt_attach.attach_by_section(prog, section) is None
