@@ -60,15 +60,24 @@ def tracefs():
     return "/sys/kernel/tracing"
 
 
+def _tool(name: str, why: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} not installed ({why})")
+    return path
+
+
 @pytest.fixture(scope="session")
 def gcc():
-    path = shutil.which("gcc")
-    if path is None:
-        pytest.skip("gcc not installed")
-    return path
+    return _tool("gcc", "C skeleton tests")
 
 
 @pytest.fixture
 def kernel():
     if not have_bpf():
         pytest.skip("needs root and a kernel with BTF")
+
+
+@pytest.fixture(scope="session")
+def bpftool():
+    return _tool("bpftool", "oracle")

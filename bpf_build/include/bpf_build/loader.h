@@ -1,0 +1,967 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * bpf_build/loader.h: the run-time half of bpf-build's C light skeletons (X.lskel.h).
+ *
+ * Header-only, no libbpf, no libelf. It runs a loader program as described by the contract in
+ * bpf_build/gen_loader.py (version 1): create the blob map, load the sleepable syscall loader,
+ * run it with BPF_PROG_TEST_RUN on a context that carries the maps' sizes and initial values and
+ * gets the fds back. It also resolves .kconfig externs on the machine that loads (reading
+ * /boot/config-$(uname -r) or /proc/config.gz with its own small inflater), and attaches the
+ * program types a section name fully describes.
+ *
+ * Every bpf_attr used here is declared locally with the kernel's layout, so this compiles
+ * against old UAPI headers (Debian 12 ships 6.1's).
+ */
+#ifndef __BPF_BUILD_LOADER_H__
+#define __BPF_BUILD_LOADER_H__
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <linux/types.h>
+
+#ifndef __NR_bpf
+#error "__NR_bpf is not defined for this architecture"
+#endif
+
+/* ---- the context, exactly as gen_loader.py lays it out ------------------------------------ */
+
+struct bpf_build_loader_ctx {
+	__u32 sz;		/* total context size */
+	__u32 flags;		/* reserved */
+	__u32 log_level;	/* in: verifier/BTF log level */
+	__u32 log_size;		/* in: size of log_buf */
+	__u64 log_buf;		/* in: address of a log buffer */
+	__u32 error_step;	/* out: last step attempted (the failing one on error) */
+	__u32 reserved;
+};
+
+struct bpf_build_map_desc {
+	int map_fd;		/* out */
+	__u32 max_entries;	/* in: 0 = as compiled */
+	__u64 initial_value;	/* in: address of the value to start with, 0 = as compiled */
+};
+
+enum {
+	BPF_BUILD_LOAD_DEFAULT = 0,	/* load unless the section was SEC("?...") */
+	BPF_BUILD_LOAD_YES = 1,
+	BPF_BUILD_LOAD_NO = 2,
+};
+
+struct bpf_build_prog_desc {
+	int prog_fd;		/* out */
+	__u32 load;		/* in: BPF_BUILD_LOAD_* */
+};
+
+/* What a skeleton passes to bpf_build_load_and_run(). */
+struct bpf_build_load_opts {
+	struct bpf_build_loader_ctx *ctx;
+	const void *data;		/* the blob */
+	const void *insns;		/* the loader's instructions */
+	__u32 data_sz;
+	__u32 insns_sz;
+	const char *name;		/* skeleton name, for messages */
+	const char *const *steps;	/* what each step does, for messages */
+	__u32 nr_steps;
+	int quiet;			/* do not print failures to stderr */
+	/* out */
+	const char *errstr;
+	char *log;			/* the verifier log of a failed load (owned by the caller) */
+};
+
+/* Where a failed load stopped; kept in the skeleton after X__load() fails. */
+struct bpf_build_load_error {
+	int err;			/* negative errno */
+	__u32 step;			/* 0: before the loader ran */
+	const char *step_text;
+	char *log;			/* verifier/BTF log, or NULL */
+};
+
+/* The type of tristate .kconfig externs, as libbpf declares it (include <bpf/libbpf.h> first if
+ * a file uses both). */
+#ifndef __LIBBPF_LIBBPF_H
+enum libbpf_tristate {
+	TRI_NO = 0,
+	TRI_YES = 1,
+	TRI_MODULE = 2,
+};
+#endif
+
+/* ---- bpf(2) ------------------------------------------------------------------------------- */
+
+#define BPF_BUILD_CMD_MAP_CREATE	0
+#define BPF_BUILD_CMD_MAP_UPDATE_ELEM	2
+#define BPF_BUILD_CMD_PROG_LOAD		5
+#define BPF_BUILD_CMD_PROG_TEST_RUN	10
+#define BPF_BUILD_CMD_RAW_TP_OPEN	17
+#define BPF_BUILD_CMD_MAP_FREEZE	22
+#define BPF_BUILD_CMD_LINK_CREATE	28
+
+#define BPF_BUILD_PROG_TYPE_SYSCALL	31
+#define BPF_BUILD_MAP_TYPE_ARRAY	2
+#define BPF_BUILD_F_SLEEPABLE		(1U << 4)
+#define BPF_BUILD_TRACE_ITER		28
+#define BPF_BUILD_LOADER_LICENSE	"Dual BSD/GPL"
+
+struct bpf_build_attr_map_create {
+	__u32 map_type, key_size, value_size, max_entries, map_flags, inner_map_fd, numa_node;
+	char map_name[16];
+	__u32 map_ifindex, btf_fd, btf_key_type_id, btf_value_type_id, btf_vmlinux_value_type_id;
+	__u64 map_extra;
+};
+
+struct bpf_build_attr_map_elem {
+	__u32 map_fd, pad;
+	__u64 key, value, flags;
+};
+
+struct bpf_build_attr_prog_load {
+	__u32 prog_type, insn_cnt;
+	__u64 insns, license;
+	__u32 log_level, log_size;
+	__u64 log_buf;
+	__u32 kern_version, prog_flags;
+	char prog_name[16];
+	__u32 prog_ifindex, expected_attach_type, prog_btf_fd, func_info_rec_size;
+	__u64 func_info;
+	__u32 func_info_cnt, line_info_rec_size;
+	__u64 line_info;
+	__u32 line_info_cnt, attach_btf_id, attach_btf_obj_fd, core_relo_cnt;
+	__u64 fd_array;
+};
+
+struct bpf_build_attr_test_run {
+	__u32 prog_fd, retval, data_size_in, data_size_out;
+	__u64 data_in, data_out;
+	__u32 repeat, duration, ctx_size_in, ctx_size_out;
+	__u64 ctx_in, ctx_out;
+	__u32 flags, cpu;
+};
+
+struct bpf_build_attr_raw_tp {
+	__u64 name;
+	__u32 prog_fd, pad;
+};
+
+struct bpf_build_attr_link_create {
+	__u32 prog_fd, target_fd, attach_type, flags;
+	__u64 pad[2];
+};
+
+static inline long bpf_build_sys_bpf(int cmd, void *attr, unsigned int size)
+{
+	return syscall(__NR_bpf, cmd, attr, size);
+}
+
+static inline int bpf_build_closenz(int fd)
+{
+	return fd > 0 ? close(fd) : -EINVAL;
+}
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static inline size_t bpf_build_mmap_size(__u32 value_size, __u32 max_entries)
+{
+	size_t page = (size_t)sysconf(_SC_PAGE_SIZE);
+	size_t sz = (((size_t)value_size + 7) / 8) * 8 * (max_entries ? max_entries : 1);
+
+	return (sz + page - 1) / page * page;
+}
+
+/* Anonymous shared memory holding a global-data map's initial value until the map exists. */
+static inline void *bpf_build_prep_map_data(const void *val, size_t mmap_sz, size_t val_sz)
+{
+	void *addr = mmap(NULL, mmap_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (addr == MAP_FAILED)
+		return NULL;
+	memcpy(addr, val, val_sz);
+	return addr;
+}
+
+/* Map the created map over the same address, so skel->bss keeps pointing at the live data. */
+static inline void *bpf_build_finalize_map_data(__u64 *init_val, size_t mmap_sz, int prot, int fd)
+{
+	void *addr = mmap((void *)(long)*init_val, mmap_sz, prot, MAP_SHARED | MAP_FIXED, fd, 0);
+
+	return addr == MAP_FAILED ? NULL : addr;
+}
+
+static inline void bpf_build_free_map_data(void *p, size_t sz)
+{
+	if (p)
+		munmap(p, sz);
+}
+
+static inline int bpf_build_possible_cpus(void)
+{
+	char buf[256];
+	int fd, n = 0, lo, hi;
+	ssize_t len;
+	char *p;
+
+	fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return -EINVAL;
+	buf[len] = 0;
+	for (p = buf; *p && *p != '\n';) {
+		lo = hi = (int)strtol(p, &p, 10);
+		if (*p == '-')
+			hi = (int)strtol(p + 1, &p, 10);
+		n += hi - lo + 1;
+		if (*p == ',')
+			p++;
+	}
+	return n;
+}
+
+static inline char *bpf_build_read_file(const char *path, size_t *len)
+{
+	size_t cap = 1 << 16, n = 0;
+	char *buf = (char *)malloc(cap + 1), *tmp;
+	ssize_t r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || !buf) {
+		if (fd >= 0)
+			close(fd);
+		free(buf);
+		return NULL;
+	}
+	while ((r = read(fd, buf + n, cap - n)) > 0) {
+		n += (size_t)r;
+		if (n == cap) {
+			tmp = (char *)realloc(buf, cap * 2 + 1);
+			if (!tmp) {
+				free(buf);
+				close(fd);
+				return NULL;
+			}
+			buf = tmp;
+			cap *= 2;
+		}
+	}
+	close(fd);
+	buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
+/* ---- gunzip, enough for /proc/config.gz (RFC 1951/1952, no dictionary) ------------------- */
+
+struct bpf_build_inflate {
+	const unsigned char *in;
+	size_t in_len, in_pos;
+	__u32 bits, nbits;
+	unsigned char *out;
+	size_t out_len, out_cap;
+	int err;
+};
+
+struct bpf_build_huffman {
+	short count[16];	/* codes of each length */
+	short symbol[320];	/* symbols by code */
+};
+
+static inline unsigned bpf_build_getbits(struct bpf_build_inflate *s, unsigned n)
+{
+	unsigned v;
+
+	while (s->nbits < n) {
+		if (s->in_pos >= s->in_len) {
+			s->err = -EINVAL;
+			return 0;
+		}
+		s->bits |= (__u32)s->in[s->in_pos++] << s->nbits;
+		s->nbits += 8;
+	}
+	v = s->bits & ((1U << n) - 1);
+	s->bits >>= n;
+	s->nbits -= n;
+	return v;
+}
+
+static inline int bpf_build_put(struct bpf_build_inflate *s, unsigned char c)
+{
+	unsigned char *tmp;
+
+	if (s->out_len == s->out_cap) {
+		tmp = (unsigned char *)realloc(s->out, s->out_cap ? s->out_cap * 2 : 1 << 16);
+		if (!tmp)
+			return s->err = -ENOMEM;
+		s->out = tmp;
+		s->out_cap = s->out_cap ? s->out_cap * 2 : 1 << 16;
+	}
+	s->out[s->out_len++] = c;
+	return 0;
+}
+
+/* Canonical Huffman codes from code lengths; a negative result means an over-full set. */
+static inline int bpf_build_huff_build(struct bpf_build_huffman *h, const short *lengths, int n)
+{
+	short offs[16];
+	int len, sym, left = 1;
+
+	memset(h->count, 0, sizeof(h->count));
+	for (sym = 0; sym < n; sym++)
+		h->count[lengths[sym]]++;
+	if (h->count[0] == n)
+		return 0;
+	for (len = 1; len < 16; len++) {
+		left = left * 2 - h->count[len];
+		if (left < 0)
+			return -1;
+	}
+	offs[1] = 0;
+	for (len = 1; len < 15; len++)
+		offs[len + 1] = offs[len] + h->count[len];
+	for (sym = 0; sym < n; sym++)
+		if (lengths[sym])
+			h->symbol[offs[lengths[sym]]++] = (short)sym;
+	return left;
+}
+
+/* Read one symbol bit by bit: codes of each length are consecutive integers. */
+static inline int bpf_build_huff_decode(struct bpf_build_inflate *s, const struct bpf_build_huffman *h)
+{
+	int code = 0, first = 0, index = 0, len, count;
+
+	for (len = 1; len < 16; len++) {
+		code |= (int)bpf_build_getbits(s, 1);
+		if (s->err)
+			return -1;
+		count = h->count[len];
+		if (code - first < count)
+			return h->symbol[index + code - first];
+		index += count;
+		first = (first + count) << 1;
+		code <<= 1;
+	}
+	s->err = -EINVAL;
+	return -1;
+}
+
+static inline int bpf_build_inflate_codes(struct bpf_build_inflate *s,
+					  const struct bpf_build_huffman *lit,
+					  const struct bpf_build_huffman *dist)
+{
+	static const short len_base[29] = { 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31,
+		35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258 };
+	static const short len_extra[29] = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3,
+		3, 4, 4, 4, 4, 5, 5, 5, 5, 0 };
+	static const unsigned short dist_base[30] = { 1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65,
+		97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289,
+		16385, 24577 };
+	static const short dist_extra[30] = { 0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7,
+		8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13 };
+	int sym;
+	size_t len, d;
+
+	for (;;) {
+		sym = bpf_build_huff_decode(s, lit);
+		if (s->err || sym < 0)
+			return -EINVAL;
+		if (sym < 256) {
+			if (bpf_build_put(s, (unsigned char)sym))
+				return s->err;
+			continue;
+		}
+		if (sym == 256)
+			return 0;
+		sym -= 257;
+		if (sym >= 29)
+			return -EINVAL;
+		len = (size_t)len_base[sym] + bpf_build_getbits(s, (unsigned)len_extra[sym]);
+		sym = bpf_build_huff_decode(s, dist);
+		if (s->err || sym < 0 || sym >= 30)
+			return -EINVAL;
+		d = (size_t)dist_base[sym] + bpf_build_getbits(s, (unsigned)dist_extra[sym]);
+		if (s->err || d > s->out_len)
+			return -EINVAL;
+		while (len--)
+			if (bpf_build_put(s, s->out[s->out_len - d]))
+				return s->err;
+	}
+}
+
+static inline int bpf_build_inflate_block(struct bpf_build_inflate *s, unsigned type)
+{
+	static const unsigned char order[19] = { 16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13,
+		2, 14, 1, 15 };
+	struct bpf_build_huffman lit, dist;
+	short lengths[320];
+	int i, nlen, ndist, ncode, sym, rep;
+
+	if (type == 1) {	/* fixed codes */
+		for (i = 0; i < 144; i++)
+			lengths[i] = 8;
+		for (; i < 256; i++)
+			lengths[i] = 9;
+		for (; i < 280; i++)
+			lengths[i] = 7;
+		for (; i < 288; i++)
+			lengths[i] = 8;
+		bpf_build_huff_build(&lit, lengths, 288);
+		for (i = 0; i < 30; i++)
+			lengths[i] = 5;
+		bpf_build_huff_build(&dist, lengths, 30);
+		return bpf_build_inflate_codes(s, &lit, &dist);
+	}
+	nlen = (int)bpf_build_getbits(s, 5) + 257;
+	ndist = (int)bpf_build_getbits(s, 5) + 1;
+	ncode = (int)bpf_build_getbits(s, 4) + 4;
+	if (s->err || nlen > 286 || ndist > 30)
+		return -EINVAL;
+	memset(lengths, 0, sizeof(lengths));
+	for (i = 0; i < ncode; i++)
+		lengths[order[i]] = (short)bpf_build_getbits(s, 3);
+	if (bpf_build_huff_build(&lit, lengths, 19) != 0)
+		return -EINVAL;
+	for (i = 0; i < nlen + ndist;) {
+		sym = bpf_build_huff_decode(s, &lit);
+		if (s->err || sym < 0)
+			return -EINVAL;
+		if (sym < 16) {
+			lengths[i++] = (short)sym;
+			continue;
+		}
+		if (sym == 16) {
+			if (i == 0)
+				return -EINVAL;
+			rep = 3 + (int)bpf_build_getbits(s, 2);
+			sym = lengths[i - 1];
+		} else {
+			rep = sym == 17 ? 3 + (int)bpf_build_getbits(s, 3) : 11 + (int)bpf_build_getbits(s, 7);
+			sym = 0;
+		}
+		if (i + rep > nlen + ndist)
+			return -EINVAL;
+		while (rep--)
+			lengths[i++] = (short)sym;
+	}
+	if (lengths[256] == 0)
+		return -EINVAL;
+	if (bpf_build_huff_build(&lit, lengths, nlen) < 0 ||
+	    bpf_build_huff_build(&dist, lengths + nlen, ndist) < 0)
+		return -EINVAL;
+	return bpf_build_inflate_codes(s, &lit, &dist);
+}
+
+/* Decompress a gzip file's bytes; returns malloc'ed NUL-terminated text or NULL. */
+static inline char *bpf_build_gunzip(const unsigned char *in, size_t in_len, size_t *out_len)
+{
+	struct bpf_build_inflate s;
+	unsigned flags, last, type, n;
+	size_t pos = 10;
+
+	if (in_len < 18 || in[0] != 0x1f || in[1] != 0x8b || in[2] != 8)
+		return NULL;
+	flags = in[3];
+	if (flags & 4)	/* FEXTRA */
+		pos += 2 + (size_t)(in[pos] | in[pos + 1] << 8);
+	if (flags & 8)	/* FNAME */
+		while (pos < in_len && in[pos++]);
+	if (flags & 16)	/* FCOMMENT */
+		while (pos < in_len && in[pos++]);
+	if (flags & 2)	/* FHCRC */
+		pos += 2;
+	if (pos >= in_len)
+		return NULL;
+	memset(&s, 0, sizeof(s));
+	s.in = in + pos;
+	s.in_len = in_len - pos;
+	do {
+		last = bpf_build_getbits(&s, 1);
+		type = bpf_build_getbits(&s, 2);
+		if (s.err)
+			break;
+		if (type == 0) {	/* stored */
+			s.bits = s.nbits = 0;
+			if (s.in_pos + 4 > s.in_len) {
+				s.err = -EINVAL;
+				break;
+			}
+			n = s.in[s.in_pos] | s.in[s.in_pos + 1] << 8;
+			s.in_pos += 4;
+			if (s.in_pos + n > s.in_len) {
+				s.err = -EINVAL;
+				break;
+			}
+			while (n-- && !s.err)
+				bpf_build_put(&s, s.in[s.in_pos++]);
+		} else if (type == 3 || bpf_build_inflate_block(&s, type)) {
+			s.err = -EINVAL;
+		}
+	} while (!last && !s.err);
+	if (s.err || bpf_build_put(&s, 0)) {
+		free(s.out);
+		return NULL;
+	}
+	*out_len = s.out_len - 1;
+	return (char *)s.out;
+}
+
+/* ---- .kconfig externs, resolved on the machine that loads -------------------------------- */
+
+enum {
+	BPF_BUILD_KCFG_BOOL,
+	BPF_BUILD_KCFG_TRISTATE,
+	BPF_BUILD_KCFG_CHAR,
+	BPF_BUILD_KCFG_INT,
+	BPF_BUILD_KCFG_CHAR_ARRAY,
+};
+
+struct bpf_build_kconfig_var {
+	const char *name;
+	__u32 type;		/* BPF_BUILD_KCFG_* */
+	__u32 size;
+	__u32 offset;		/* in the .kconfig map value */
+	__u8 is_signed;
+	__u8 weak;
+};
+
+/* The running kernel's config as text; NULL if neither file can be read. */
+static inline char *bpf_build_kernel_config(void)
+{
+	struct utsname u;
+	char path[300];
+	size_t len, text_len;
+	char *raw, *text;
+
+	if (uname(&u) == 0) {
+		snprintf(path, sizeof(path), "/boot/config-%s", u.release);
+		text = bpf_build_read_file(path, &len);
+		if (text)
+			return text;
+	}
+	raw = bpf_build_read_file("/proc/config.gz", &len);
+	if (!raw)
+		return NULL;
+	text = bpf_build_gunzip((const unsigned char *)raw, len, &text_len);
+	free(raw);
+	return text;
+}
+
+/* The value of NAME in config text: "y", "1000", "\"str\"", or "n" for "# NAME is not set". */
+static inline const char *bpf_build_config_lookup(const char *config, const char *name, size_t *len)
+{
+	size_t n = strlen(name);
+	const char *p, *line, *end;
+
+	for (line = config; line && *line; line = end ? end + 1 : NULL) {
+		end = strchr(line, '\n');
+		if (strncmp(line, name, n) == 0 && line[n] == '=') {
+			p = line + n + 1;
+			*len = end ? (size_t)(end - p) : strlen(p);
+			return p;
+		}
+		if (line[0] == '#' && strncmp(line + 2, name, n) == 0 &&
+		    strncmp(line + 2 + n, " is not set", 11) == 0) {
+			*len = 1;
+			return "n";
+		}
+	}
+	return NULL;
+}
+
+static inline int bpf_build_kernel_version(void)
+{
+	struct utsname u;
+	int a = 0, b = 0, c = 0;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d.%d", &a, &b, &c) < 2)
+		return -EINVAL;
+	return (a << 16) | (b << 8) | (c > 255 ? 255 : c);
+}
+
+static inline int bpf_build_has_syscall_wrapper(void)
+{
+#if defined(__x86_64__)
+	const char *sym = " __x64_sys_bpf\n";
+#elif defined(__aarch64__)
+	const char *sym = " __arm64_sys_bpf\n";
+#elif defined(__s390x__)
+	const char *sym = " __s390x_sys_bpf\n";
+#elif defined(__riscv)
+	const char *sym = " __riscv_sys_bpf\n";
+#else
+	const char *sym = NULL;
+#endif
+	size_t len;
+	char *all;
+	int found;
+
+	if (!sym)
+		return 0;
+	all = bpf_build_read_file("/proc/kallsyms", &len);
+	if (!all)
+		return 0;
+	found = strstr(all, sym) != NULL;
+	free(all);
+	return found;
+}
+
+static inline int bpf_build_kcfg_store(const struct bpf_build_kconfig_var *v, void *buf,
+				       const char *val, size_t len)
+{
+	char tmp[64], *end;
+	unsigned long long u;
+	long long s;
+	unsigned char *dst = (unsigned char *)buf + v->offset;
+	int tri = len == 1 ? (val[0] == 'y' ? 1 : val[0] == 'n' ? 0 : val[0] == 'm' ? 2 : -1) : -1;
+
+	if (tri >= 0 && v->type != BPF_BUILD_KCFG_INT && v->type != BPF_BUILD_KCFG_CHAR_ARRAY) {
+		if (v->type == BPF_BUILD_KCFG_BOOL) {
+			if (tri == 2)
+				return -EINVAL;	/* a module, but the extern is a bool */
+			*dst = (unsigned char)tri;
+		} else if (v->type == BPF_BUILD_KCFG_TRISTATE) {
+			__u32 t = (__u32)tri;
+
+			memcpy(dst, &t, sizeof(t));
+		} else {
+			*dst = (unsigned char)val[0];
+		}
+		return 0;
+	}
+	if (v->type == BPF_BUILD_KCFG_CHAR_ARRAY) {
+		if (len < 2 || val[0] != '"' || val[len - 1] != '"')
+			return -EINVAL;
+		len -= 2;
+		if (len > v->size - 1)
+			len = v->size - 1;	/* truncated, always NUL-terminated */
+		memset(dst, 0, v->size);
+		memcpy(dst, val + 1, len);
+		return 0;
+	}
+	if (v->type != BPF_BUILD_KCFG_INT || len == 0 || len >= sizeof(tmp))
+		return -EINVAL;
+	memcpy(tmp, val, len);
+	tmp[len] = 0;
+	errno = 0;
+	if (v->is_signed) {
+		s = strtoll(tmp, &end, 0);
+		if (*end || errno || (v->size < 8 && (s < -(1LL << (v->size * 8 - 1)) ||
+						      s >= (1LL << (v->size * 8 - 1)))))
+			return -ERANGE;
+		u = (unsigned long long)s;
+	} else {
+		u = strtoull(tmp, &end, 0);
+		if (*end || errno || (v->size < 8 && u >> (v->size * 8)))
+			return -ERANGE;
+	}
+	switch (v->size) {
+	case 1: { __u8 x = (__u8)u; memcpy(dst, &x, 1); break; }
+	case 2: { __u16 x = (__u16)u; memcpy(dst, &x, 2); break; }
+	case 4: { __u32 x = (__u32)u; memcpy(dst, &x, 4); break; }
+	default: memcpy(dst, &u, 8); break;
+	}
+	return 0;
+}
+
+/* Fill ``buf`` (the .kconfig map value) with this machine's values: LINUX_* from the running
+ * kernel, CONFIG_* from its config; a bool or tristate that is not set is "n", any other unset
+ * extern is an error unless it is __weak (then it stays 0). Prints what it cannot resolve. */
+static inline int bpf_build_kconfig_fill(void *buf, const struct bpf_build_kconfig_var *vars,
+					 int n, const char *skel_name)
+{
+	char *config = NULL, num[24];
+	const char *val;
+	size_t len;
+	int i, err = 0, need_config = 0;
+
+	for (i = 0; i < n; i++)
+		need_config |= strncmp(vars[i].name, "CONFIG_", 7) == 0;
+	if (need_config)
+		config = bpf_build_kernel_config();
+	for (i = 0; i < n && !err; i++) {
+		const struct bpf_build_kconfig_var *v = &vars[i];
+
+		val = NULL;
+		len = 1;
+		if (strcmp(v->name, "LINUX_KERNEL_VERSION") == 0) {
+			snprintf(num, sizeof(num), "%d", bpf_build_kernel_version());
+			val = num;
+			len = strlen(num);
+		} else if (strcmp(v->name, "LINUX_HAS_BPF_COOKIE") == 0) {
+			val = "y";
+		} else if (strcmp(v->name, "LINUX_HAS_SYSCALL_WRAPPER") == 0) {
+			val = bpf_build_has_syscall_wrapper() ? "y" : "n";
+		} else if (config) {
+			val = bpf_build_config_lookup(config, v->name, &len);
+		}
+		if (!val && (v->type == BPF_BUILD_KCFG_BOOL || v->type == BPF_BUILD_KCFG_TRISTATE)) {
+			val = "n";
+			len = 1;
+		}
+		if (!val) {
+			if (v->weak)
+				continue;
+			fprintf(stderr, "%s: kconfig extern %s is not set in this kernel's config%s\n",
+				skel_name, v->name, config ? "" : " (no /boot/config-* or /proc/config.gz)");
+			err = -ESRCH;
+			break;
+		}
+		err = bpf_build_kcfg_store(v, buf, val, len);
+		if (err)
+			fprintf(stderr, "%s: kconfig extern %s: value '%.*s' does not fit its type\n",
+				skel_name, v->name, (int)len, val);
+	}
+	free(config);
+	return err;
+}
+
+/* ---- running the loader ------------------------------------------------------------------- */
+
+static inline int bpf_build_run_once(struct bpf_build_load_opts *opts, int *step)
+{
+	struct bpf_build_attr_map_create mc;
+	struct bpf_build_attr_map_elem me;
+	struct bpf_build_attr_prog_load pl;
+	struct bpf_build_attr_test_run tr;
+	int map_fd = -1, prog_fd = -1, key = 0, err;
+
+	memset(&mc, 0, sizeof(mc));
+	mc.map_type = BPF_BUILD_MAP_TYPE_ARRAY;
+	mc.key_size = 4;
+	mc.value_size = opts->data_sz;
+	mc.max_entries = 1;
+	memcpy(mc.map_name, "__loader.map", sizeof("__loader.map"));
+	map_fd = (int)bpf_build_sys_bpf(BPF_BUILD_CMD_MAP_CREATE, &mc, sizeof(mc));
+	if (map_fd < 0) {
+		opts->errstr = "failed to create the loader's blob map";
+		return -errno;
+	}
+	memset(&me, 0, sizeof(me));
+	me.map_fd = (__u32)map_fd;
+	me.key = (__u64)(unsigned long)&key;
+	me.value = (__u64)(unsigned long)opts->data;
+	if (bpf_build_sys_bpf(BPF_BUILD_CMD_MAP_UPDATE_ELEM, &me, sizeof(me)) < 0) {
+		err = -errno;
+		opts->errstr = "failed to fill the loader's blob map";
+		goto out;
+	}
+	memset(&me, 0, sizeof(me));
+	me.map_fd = (__u32)map_fd;
+	if (bpf_build_sys_bpf(BPF_BUILD_CMD_MAP_FREEZE, &me, 4) < 0) {
+		err = -errno;
+		opts->errstr = "failed to freeze the loader's blob map";
+		goto out;
+	}
+	memset(&pl, 0, sizeof(pl));
+	pl.prog_type = BPF_BUILD_PROG_TYPE_SYSCALL;
+	pl.insns = (__u64)(unsigned long)opts->insns;
+	pl.insn_cnt = opts->insns_sz / 8;
+	pl.license = (__u64)(unsigned long)BPF_BUILD_LOADER_LICENSE;
+	pl.prog_flags = BPF_BUILD_F_SLEEPABLE;
+	memcpy(pl.prog_name, "__loader.prog", sizeof("__loader.prog"));
+	pl.fd_array = (__u64)(unsigned long)&map_fd;
+	prog_fd = (int)bpf_build_sys_bpf(BPF_BUILD_CMD_PROG_LOAD, &pl, sizeof(pl));
+	if (prog_fd < 0) {
+		err = -errno;
+		opts->errstr = "failed to load the loader program";
+		goto out;
+	}
+	memset(&tr, 0, sizeof(tr));
+	tr.prog_fd = (__u32)prog_fd;
+	tr.ctx_in = (__u64)(unsigned long)opts->ctx;
+	tr.ctx_size_in = opts->ctx->sz;
+	if (bpf_build_sys_bpf(BPF_BUILD_CMD_PROG_TEST_RUN, &tr, sizeof(tr)) < 0) {
+		err = -errno;
+		opts->errstr = "failed to run the loader program";
+		goto out;
+	}
+	err = (int)tr.retval;
+	if (err < 0) {
+		*step = (int)opts->ctx->error_step;
+		opts->errstr = "a step of the loader failed";
+	}
+out:
+	close(map_fd);
+	if (prog_fd >= 0)
+		close(prog_fd);
+	return err;
+}
+
+/* Run the loader; on failure run it again with a verifier log (unless the caller asked for its
+ * own), and report which step failed. Returns 0 or a negative errno. */
+static inline int bpf_build_load_and_run(struct bpf_build_load_opts *opts,
+					 struct bpf_build_load_error *error)
+{
+	struct bpf_build_loader_ctx *ctx = opts->ctx;
+	int step = 0, err, own_log = ctx->log_level == 0;
+	__u32 size = 1U << 24;
+	char *log = NULL;
+
+	err = bpf_build_run_once(opts, &step);
+	if (err < 0 && step && own_log) {
+		log = (char *)calloc(1, size);
+		if (log) {
+			ctx->log_level = 1;
+			ctx->log_size = size;
+			ctx->log_buf = (__u64)(unsigned long)log;
+			err = bpf_build_run_once(opts, &step);
+			ctx->log_level = 0;
+			ctx->log_size = 0;
+			ctx->log_buf = 0;
+		}
+	}
+	if (err >= 0) {
+		free(log);
+		return 0;
+	}
+	if (error) {
+		error->err = err;
+		error->step = (__u32)step;
+		error->step_text = step > 0 && (__u32)step <= opts->nr_steps ? opts->steps[step - 1] : NULL;
+		error->log = log;
+	}
+	if (!opts->quiet) {
+		fprintf(stderr, "%s: %s%s%s%s: %s\n", opts->name, opts->errstr,
+			step ? " (step " : "", step ? (error && error->step_text ? error->step_text : "?") : "",
+			step ? ")" : "", strerror(-err));
+		if (log && log[0])
+			fprintf(stderr, "-- verifier log --\n%s-- end of verifier log --\n", log);
+	}
+	if (!error)
+		free(log);
+	return err;
+}
+
+/* ---- attaching ---------------------------------------------------------------------------- */
+
+static inline int bpf_build_raw_tracepoint_open(const char *name, int prog_fd)
+{
+	struct bpf_build_attr_raw_tp a;
+	int fd;
+
+	memset(&a, 0, sizeof(a));
+	a.name = (__u64)(unsigned long)name;
+	a.prog_fd = (__u32)prog_fd;
+	fd = (int)bpf_build_sys_bpf(BPF_BUILD_CMD_RAW_TP_OPEN, &a, sizeof(a));
+	return fd < 0 ? -errno : fd;
+}
+
+static inline int bpf_build_link_create(int prog_fd, int target_fd, __u32 attach_type)
+{
+	struct bpf_build_attr_link_create a;
+	int fd;
+
+	memset(&a, 0, sizeof(a));
+	a.prog_fd = (__u32)prog_fd;
+	a.target_fd = (__u32)target_fd;
+	a.attach_type = attach_type;
+	fd = (int)bpf_build_sys_bpf(BPF_BUILD_CMD_LINK_CREATE, &a, sizeof(a));
+	return fd < 0 ? -errno : fd;
+}
+
+/* perf_event_attr's first 64 bytes: all a tracepoint or kprobe event needs. */
+struct bpf_build_perf_attr {
+	__u32 type, size;
+	__u64 config, sample_period, sample_type, read_format, flags;
+	__u32 wakeup_events, bp_type;
+	__u64 config1, config2;
+};
+
+#define BPF_BUILD_PERF_TYPE_TRACEPOINT	2
+#define BPF_BUILD_PERF_IOC_ENABLE	0x2400
+#define BPF_BUILD_PERF_IOC_SET_BPF	0x40042408
+
+static inline int bpf_build_perf_event_attach(struct bpf_build_perf_attr *pa, int prog_fd)
+{
+	int fd, err;
+
+	pa->size = sizeof(*pa);
+	fd = (int)syscall(__NR_perf_event_open, pa, -1 /* any pid */, 0 /* cpu */, -1,
+			  8 /* PERF_FLAG_FD_CLOEXEC */);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, BPF_BUILD_PERF_IOC_SET_BPF, prog_fd) < 0 ||
+	    ioctl(fd, BPF_BUILD_PERF_IOC_ENABLE, 0) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;	/* closing it detaches the program */
+}
+
+static inline long bpf_build_read_number(const char *path)
+{
+	size_t len;
+	char *text = bpf_build_read_file(path, &len);
+	long v;
+
+	if (!text)
+		return -ENOENT;
+	v = strtol(text, NULL, 0);
+	free(text);
+	return v;
+}
+
+/* "category/name" of SEC("tp/category/name"). */
+static inline int bpf_build_attach_tracepoint(const char *target, int prog_fd)
+{
+	struct bpf_build_perf_attr pa;
+	char path[512];
+	long id = -ENOENT;
+	const char *roots[] = { "/sys/kernel/tracing", "/sys/kernel/debug/tracing" };
+	unsigned i;
+
+	for (i = 0; i < 2 && id < 0; i++) {
+		snprintf(path, sizeof(path), "%s/events/%s/id", roots[i], target);
+		id = bpf_build_read_number(path);
+	}
+	if (id < 0)
+		return (int)id;
+	memset(&pa, 0, sizeof(pa));
+	pa.type = BPF_BUILD_PERF_TYPE_TRACEPOINT;
+	pa.config = (__u64)id;
+	pa.sample_period = 1;
+	pa.wakeup_events = 1;
+	return bpf_build_perf_event_attach(&pa, prog_fd);
+}
+
+/* "function" or "function+offset" of SEC("kprobe/...") through the kprobe PMU. */
+static inline int bpf_build_attach_kprobe(const char *target, int retprobe, int prog_fd)
+{
+	struct bpf_build_perf_attr pa;
+	char func[256];
+	const char *plus = strchr(target, '+');
+	long type, bit;
+	size_t n = plus ? (size_t)(plus - target) : strlen(target);
+
+	type = bpf_build_read_number("/sys/bus/event_source/devices/kprobe/type");
+	if (type < 0)
+		return (int)type;
+	if (n >= sizeof(func))
+		return -ENAMETOOLONG;
+	memcpy(func, target, n);
+	func[n] = 0;
+	memset(&pa, 0, sizeof(pa));
+	pa.type = (__u32)type;
+	if (retprobe) {
+		size_t len;
+		char *fmt = bpf_build_read_file("/sys/bus/event_source/devices/kprobe/format/retprobe", &len);
+
+		bit = fmt && strncmp(fmt, "config:", 7) == 0 ? strtol(fmt + 7, NULL, 10) : 0;
+		free(fmt);
+		pa.config |= 1ULL << bit;
+	}
+	pa.config1 = (__u64)(unsigned long)func;
+	pa.config2 = plus ? strtoull(plus + 1, NULL, 0) : 0;
+	return bpf_build_perf_event_attach(&pa, prog_fd);
+}
+
+#endif /* __BPF_BUILD_LOADER_H__ */
