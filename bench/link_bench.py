@@ -25,11 +25,10 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tests", "link"))
 
 from bench.common import median_seconds, report, time_command  # noqa: E402
-from bpf_build import btf as B  # noqa: E402
 from bpf_build.compile import compile_bpf  # noqa: E402
 from bpf_build.elf import Object  # noqa: E402
 from bpf_build.link import link  # noqa: E402
-from link_cases import CASES_BY_NAME, chain_sources  # noqa: E402
+from link_cases import CASES_BY_NAME, chain_sources, rich_kernel_structs  # noqa: E402
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
 
@@ -43,21 +42,6 @@ VMLINUX_PRELUDE = """\
 def bpf_link_command():
     script = os.path.join(os.path.dirname(sys.executable), "bpf-link")
     return [script] if os.path.exists(script) else [sys.executable, "-m", "bpf_build.cli.link"]
-
-
-def big_structs(count: int):
-    """Names of the kernel structs with the most members: a global of each makes clang emit
-    their BTF and that of everything they embed, thousands of types."""
-    vmlinux = B.load_vmlinux()
-    ranked = sorted((t for t in vmlinux.types if t.kind == B.STRUCT and t.name
-                     and not t.name.startswith("__")), key=lambda t: -len(t.members))
-    names = []
-    for t in ranked:
-        if t.name not in names:
-            names.append(t.name)
-        if len(names) == count:
-            break
-    return names
 
 
 def vmlinux_unit(index: int, structs) -> str:
@@ -105,7 +89,7 @@ def main():
     try:
         with open(os.path.join(work, "vmlinux.h"), "w") as f:
             subprocess.run(["bpftool", "btf", "dump", "file", VMLINUX, "format", "c"], stdout=f, check=True)
-        structs = big_structs(240)
+        structs = rich_kernel_structs(240)
         cases = [
             ("small pair (funcs)", compile_units(work, CASES_BY_NAME["funcs"].units)),
             ("24 small objects", compile_units(work, chain_sources(24))),

@@ -357,6 +357,23 @@ def _config_hz() -> int:
     return 0
 
 
+def rich_kernel_structs(count: int) -> List[str]:
+    """Names of the kernel structs with the most members: a global of each makes clang emit
+    their BTF and that of everything they embed, thousands of types."""
+    from bpf_build import btf as B
+
+    vmlinux = B.load_vmlinux()
+    ranked = sorted((t for t in vmlinux.types if t.kind == B.STRUCT and t.name
+                     and not t.name.startswith("__")), key=lambda t: -len(t.members))
+    names: List[str] = []
+    for t in ranked:
+        if t.name not in names:
+            names.append(t.name)
+        if len(names) == count:
+            break
+    return names
+
+
 CHAIN_N = 24
 
 CASES = [

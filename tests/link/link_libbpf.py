@@ -81,6 +81,9 @@ def libbpf_dedup(btf_raw: bytes, ext_raw: Optional[bytes] = None,
     if not btf:
         raise OSError(ctypes.get_errno(), "libbpf could not parse the BTF")
     ext = lib.btf_ext__new(ext_raw, len(ext_raw)) if ext_raw is not None else None
+    if ext_raw is not None and not ext:
+        lib.btf__free(btf)
+        raise OSError(ctypes.get_errno(), "libbpf could not parse the .BTF.ext")
     try:
         opts = _DedupOpts(sz=ctypes.sizeof(_DedupOpts), btf_ext=ext)
         err = lib.btf__dedup(btf, ctypes.byref(opts))
