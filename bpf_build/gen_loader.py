@@ -22,7 +22,9 @@ Running a LoaderProgram ``L``
 
        offset  size  header (CTX_HEADER_SIZE = 32 bytes)
        0       4     sz           total context size = ``L.ctx_size``
-       4       4     flags        reserved, 0
+       4       4     flags        in:  bit 0 (CTX_FLAG_NO_BTF_LOG): give the BTF load no log, so a
+                                        retry for a program's verifier log is not filled with
+                                        the BTF dump (the log buffer is shared by every load)
        8       4     log_level    in:  verifier/BTF log level for every BTF and program load
        12      4     log_size     in:  size of the buffer at log_buf
        16      8     log_buf      in:  user address of the log buffer (0: no log)
@@ -80,7 +82,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from . import btf as B
 from . import section_defs as S
 from .errors import LoaderError, NotSupportedError
-from .insn import (ALU64, AND, B as SZ_B, CALL, DW, H, JA, JEQ, JMP, JNE, JSGE, JSLE, JSLT, MOV,
+from .insn import (ALU64, AND, B as SZ_B, CALL, DW, H, JA, JEQ, JMP, JNE, JSET, JSGE, JSLE, JSLT, MOV,
                    PSEUDO_BTF_ID, PSEUDO_KFUNC_CALL, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE, R0, R1,
                    R2, R3, R4, R6, R7, R8, R9, R10, RSH, W, X, Assembler, Insn, call_helper,
                    decode, encode, exit_insn, ld_imm64, ldx_mem, mov64_imm, mov64_reg, st_mem,
@@ -105,7 +107,8 @@ BPF_F_SLEEPABLE = 1 << 4
 PROG_TYPE_SYSCALL = 31
 
 CTX_HEADER_SIZE, CTX_MAP_SIZE, CTX_PROG_SIZE = 32, 16, 8
-CTX_LOG_LEVEL, CTX_LOG_SIZE, CTX_LOG_BUF, CTX_ERROR_STEP = 8, 12, 16, 24
+CTX_FLAGS, CTX_LOG_LEVEL, CTX_LOG_SIZE, CTX_LOG_BUF, CTX_ERROR_STEP = 4, 8, 12, 16, 24
+CTX_FLAG_NO_BTF_LOG = 1
 PROG_LOAD_DEFAULT, PROG_LOAD_YES, PROG_LOAD_NO = 0, 1, 2
 
 SERIAL_MAGIC = b"BPFBLDR1"
@@ -620,11 +623,16 @@ class _Generator:
         self.emit_epilogue()
 
     def emit_load_btf(self, attr: _Ref, data: _Ref) -> None:
+        a = self.asm
         base = self.off(attr)
         self.set_pointer(base + 0, data)
+        # a runner retrying for a program's verifier log keeps BTF's dump out of the buffer
+        a.emit(ldx_mem(W, R0, R6, CTX_FLAGS))
+        a.jmp_imm(JSET, R0, CTX_FLAG_NO_BTF_LOG, "no_btf_log")
         self.copy_ctx_to_blob(DW, base + 8, CTX_LOG_BUF)
         self.copy_ctx_to_blob(W, base + 20, CTX_LOG_SIZE)
         self.copy_ctx_to_blob(W, base + 24, CTX_LOG_LEVEL)
+        a.label("no_btf_log")
         self.step("load_btf", -1, f"load BTF ({self.btf_size} bytes)")
         self.sys_bpf(BPF_BTF_LOAD, attr, BTF_LOAD_ATTR_SIZE)
         self.check()

@@ -161,7 +161,8 @@ class _LightRenderer:
                         f"&skel->maps.{m.ident}.initial_value,\n\t\t\t{self.mmap_size(m)}, {prot}, "
                         f"skel->maps.{m.ident}.map_fd);\n\tif (!skel->{m.ident})\n\t\treturn -ENOMEM;\n")
         steps = "".join(f"\t\t\"{c_string(op.text)}\",\n" for op in L.ops) or "\t\t\"\",\n"
-        return _LOAD.substitute(name=n, steps=steps, nr_steps=len(L.ops),
+        btf_first = int(bool(L.ops) and L.ops[0].kind == "load_btf")
+        return _LOAD.substitute(name=n, steps=steps, nr_steps=len(L.ops), btf_first=btf_first,
                                 data=embedded_bytes_literal(L.blob),
                                 insns=embedded_bytes_literal(L.insns_bytes()),
                                 pre="".join(pre), post="".join(post))
@@ -250,6 +251,7 @@ ${pre}	memset(&opts, 0, sizeof(opts));
 	opts.name = "${name}";
 	opts.steps = steps;
 	opts.nr_steps = ${nr_steps};
+	opts.btf_step_first = ${btf_first};
 	free(skel->load_error.log);
 	memset(&skel->load_error, 0, sizeof(skel->load_error));
 	err = bpf_build_load_and_run(&opts, &skel->load_error);

@@ -14,7 +14,8 @@ import struct
 import time
 from typing import Dict, List, Optional
 
-from bpf_build.gen_loader import (CTX_ERROR_STEP, CTX_LOG_BUF, CTX_LOG_LEVEL, CTX_LOG_SIZE,
+from bpf_build.gen_loader import (CTX_ERROR_STEP, CTX_FLAG_NO_BTF_LOG, CTX_FLAGS, CTX_LOG_BUF,
+                                  CTX_LOG_LEVEL, CTX_LOG_SIZE,
                                   LoaderProgram, map_desc_offset, prog_desc_offset)
 
 NR_BPF = {"x86_64": 321, "aarch64": 280}[platform.machine()]
@@ -237,12 +238,12 @@ def run_loader(loader: LoaderProgram, *, load: Optional[Dict[str, int]] = None,
     """Run ``loader`` per the contract; on failure rerun with a log and raise LoadFailed."""
     try:
         return _run(loader, load, max_entries, initial_values, kconfig, 0)
-    except LoadFailed:
-        pass
-    return _run(loader, load, max_entries, initial_values, kconfig, log_size)
+    except LoadFailed as e:
+        btf_failed = e.op is not None and e.op.kind == "load_btf"
+    return _run(loader, load, max_entries, initial_values, kconfig, log_size, no_btf_log=not btf_failed)
 
 
-def _run(loader, load, max_entries, initial_values, kconfig, log_size) -> Loaded:
+def _run(loader, load, max_entries, initial_values, kconfig, log_size, no_btf_log=False) -> Loaded:
     blob = loader.blob
     map_fd = map_create(2, 4, len(blob), 1, b"__loader.map")
     prog_fd = -1
@@ -259,6 +260,8 @@ def _run(loader, load, max_entries, initial_values, kconfig, log_size) -> Loaded
         log = ctypes.create_string_buffer(log_size) if log_size else None
         if log is not None:
             struct.pack_into("IIQ", ctx, CTX_LOG_LEVEL, 1, log_size, _addr(log))
+        if no_btf_log:
+            struct.pack_into("I", ctx, CTX_FLAGS, CTX_FLAG_NO_BTF_LOG)
         for i, m in enumerate(loader.maps):
             me = (max_entries or {}).get(m.name)
             if me is None and m.type == 4 and m.max_entries == 0:
@@ -346,10 +349,10 @@ def open_fds() -> set:
     return set(os.listdir("/proc/self/fd"))
 
 
-def raw_tracepoint_open(name: bytes, prog_fd: int) -> int:
-    nb = ctypes.create_string_buffer(name)
+def raw_tracepoint_open(name: Optional[bytes], prog_fd: int) -> int:
+    nb = ctypes.create_string_buffer(name) if name is not None else None
     attr = bytearray(16)
-    struct.pack_into("QI", attr, 0, _addr(nb), prog_fd)
+    struct.pack_into("QI", attr, 0, _addr(nb) if nb is not None else 0, prog_fd)
     return sys_bpf(BPF_RAW_TRACEPOINT_OPEN, attr)
 
 

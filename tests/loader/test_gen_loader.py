@@ -60,6 +60,18 @@ def check_kprobe(o, L, r):
     assert {prog_info(fd)["type"] for fd in r.prog_fds.values()} == {S.PROG_TYPES["KPROBE"]}
 
 
+def check_tracing(o, L, r):
+    assert r.prog_fds["on_sys_enter"] > 0 and r.prog_fds["dump_maps"] > 0
+    assert r.prog_fds["on_nanosleep"] == 0  # SEC("?...")
+    link = raw_tracepoint_open(None, r.prog_fds["on_sys_enter"])
+    try:
+        for _ in range(3):
+            os.getppid()
+    finally:
+        os.close(link)
+    assert u64(read_globals(r, o, "bss")["enters"]) >= 3
+
+
 def check_xdp(o, L, r):
     fd = r.prog_fds["xdp_filter"]
     assert prog_test_run(fd, data=eth_packet(0x86DD))[0] == 1  # XDP_DROP: drop_proto set at load
@@ -163,7 +175,7 @@ CHECKS = {name[len("check_"):]: fn for name, fn in globals().items() if name.sta
 
 
 def run_options(o, case):
-    if case in ("raw_tp", "tracepoint"):
+    if case in ("raw_tp", "tracepoint", "tracing"):
         return {"initial_values": {map_by_ident(o, "rodata").name:
                                    with_global(o, "rodata", target_pid=struct.pack("I", os.getpid()))}}
     if case == "xdp":
@@ -200,6 +212,22 @@ def test_optional_program_loads_on_request(corpus_object, kernel):
         assert r.prog_fds["always"] == 0
         prog_test_run(r.prog_fds["optional_prog"], bytearray(8))
         assert u64(read_globals(r, o, "bss")["ran_optional"]) == 1
+
+
+@pytest.mark.kernel
+def test_kernel_refusal_is_reported_without_the_btf_dump(corpus_object, kernel):
+    """fentry gets EPERM here before verification: the retried log must not be BTF's dump."""
+    o = opened_case(corpus_object, "tracing")
+    L = generate_loader(o)
+    assert [op.text for op in L.ops if op.kind == "find_btf_id"][0].startswith(
+        'find kernel BTF id of TYPEDEF "btf_trace_sys_enter"')
+    try:
+        loaded = run_loader(L, load={"on_nanosleep": 1})
+    except LoadFailed as e:
+        assert e.op.kind == "load_prog" and '"on_nanosleep"' in e.op.text
+        assert "DATASEC" not in e.log  # no BTF dump in the log
+    else:  # a kernel that allows fentry
+        loaded.close()
 
 
 @pytest.mark.kernel

@@ -36,13 +36,16 @@
 
 struct bpf_build_loader_ctx {
 	__u32 sz;		/* total context size */
-	__u32 flags;		/* reserved */
+	__u32 flags;		/* in: BPF_BUILD_CTX_NO_BTF_LOG */
 	__u32 log_level;	/* in: verifier/BTF log level */
 	__u32 log_size;		/* in: size of log_buf */
 	__u64 log_buf;		/* in: address of a log buffer */
 	__u32 error_step;	/* out: last step attempted (the failing one on error) */
 	__u32 reserved;
 };
+
+/* Give the BTF load no log: a retry for a program's verifier log then shows only that. */
+#define BPF_BUILD_CTX_NO_BTF_LOG 1U
 
 struct bpf_build_map_desc {
 	int map_fd;		/* out */
@@ -72,6 +75,7 @@ struct bpf_build_load_opts {
 	const char *const *steps;	/* what each step does, for messages */
 	__u32 nr_steps;
 	int quiet;			/* do not print failures to stderr */
+	int btf_step_first;		/* step 1 is the BTF load */
 	/* out */
 	const char *errstr;
 	char *log;			/* the verifier log of a failed load (owned by the caller) */
@@ -812,10 +816,13 @@ static inline int bpf_build_load_and_run(struct bpf_build_load_opts *opts,
 			ctx->log_level = 1;
 			ctx->log_size = size;
 			ctx->log_buf = (__u64)(unsigned long)log;
+			if (step > 1 || !opts->btf_step_first)
+				ctx->flags |= BPF_BUILD_CTX_NO_BTF_LOG;
 			err = bpf_build_run_once(opts, &step);
 			ctx->log_level = 0;
 			ctx->log_size = 0;
 			ctx->log_buf = 0;
+			ctx->flags &= ~BPF_BUILD_CTX_NO_BTF_LOG;
 		}
 	}
 	if (err >= 0) {
