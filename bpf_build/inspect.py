@@ -5,14 +5,10 @@ from __future__ import annotations
 from typing import List
 
 from . import btf as btfmod
-from .elf import (BIND_NAMES, SHT_NOBITS, SHT_PROGBITS, SHT_REL, STB_LOCAL, STT_FUNC, STT_OBJECT,
-                  STT_SECTION, STT_FILE, TYPE_NAMES, VIS_NAMES, Object)
-
-GLOBAL_DATA_PREFIXES = (".data", ".rodata", ".bss", ".kconfig")
-
-
-def _is_data_section(name: str) -> bool:
-    return any(name == p or name.startswith(p + ".") for p in GLOBAL_DATA_PREFIXES)
+from .elf import (BIND_NAMES, SHT_NOBITS, SHT_PROGBITS, SHT_REL, STT_SECTION, STT_FILE, TYPE_NAMES,
+                  VIS_NAMES, Object)
+from .errors import BpfBuildError
+from .open_object import open_object
 
 
 def summarize(obj: Object) -> str:
@@ -33,20 +29,7 @@ def summarize(obj: Object) -> str:
             "UNDEF" if s.shndx == 0 else f"shndx={s.shndx:#x}")
         out.append(f"  {s.name:<32} {BIND_NAMES.get(s.bind, s.bind):<6} {TYPE_NAMES.get(s.type, s.type):<7} "
                    f"{VIS_NAMES.get(s.visibility, s.visibility):<7} {where} +{s.value} size={s.size}")
-    out.append("programs:")
-    for s in obj.symbols[1:]:
-        if s.type == STT_FUNC and s.bind != STB_LOCAL and 0 < s.shndx < len(obj.sections):
-            sec = obj.sections[s.shndx]
-            if sec.is_code and sec.name != ".text":
-                out.append(f"  {s.name:<32} section {sec.name} insns={s.size // 8}")
-    out.append("maps:")
-    maps_idx = obj.section_index(".maps")
-    for s in obj.symbols[1:]:
-        if maps_idx is not None and s.shndx == maps_idx and s.type == STT_OBJECT:
-            out.append(f"  {s.name:<32} (.maps)")
-    for s in obj.sections:
-        if _is_data_section(s.name) and s.type in (SHT_PROGBITS, SHT_NOBITS):
-            out.append(f"  {s.name:<32} (global data, {s.size} bytes)")
+    out += _programs_and_maps(obj)
     if obj.btf is not None:
         counts = btfmod.kind_counts(obj.btf)
         out.append(f"btf: {len(obj.btf.types)} types (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
@@ -54,3 +37,31 @@ def summarize(obj: Object) -> str:
         e = obj.btf_ext
         out.append(f"btf.ext: func_info {len(e.func_info)}, line_info {len(e.line_info)}, core_relo {len(e.core_relo)}")
     return "\n".join(out) + "\n"
+
+
+def _programs_and_maps(obj: Object) -> List[str]:
+    """Programs, maps and externs as libbpf's open phase sees them (bpf_build.open_object)."""
+    try:
+        opened = open_object(obj)
+    except BpfBuildError as e:
+        return [f"programs, maps: the open phase refuses this object: {e.reason}"]
+    out = ["programs:"]
+    for p in opened.programs:
+        extra = "" if p.autoload else " (not autoloaded: SEC(\"?...\"))"
+        subs = f" +{', '.join(p.subprograms)}" if p.subprograms else ""
+        out.append(f"  {p.name:<32} {p.type_name or '?'} section {p.section} "
+                   f"insns={len(p.insns)}{subs}{extra}")
+    out.append("maps:")
+    for m in opened.maps:
+        flags = f" flags={m.map_flags:#x}" if m.map_flags else ""
+        what = "global data" if m.is_internal else m.kind
+        out.append(f"  {m.name:<32} {m.type_name} key={m.key_size} value={m.value_size} "
+                   f"max_entries={m.max_entries}{flags} ({m.section}, {what})")
+    if opened.externs:
+        out.append("externs:")
+        for e in opened.externs:
+            kind = f"kconfig {e.kcfg_type}" if e.kind == "kconfig" else \
+                ("kfunc/function" if e.is_func else "ksym" + (" (typeless)" if e.typeless else ""))
+            out.append(f"  {e.name:<32} {kind}{' weak' if e.weak else ''}")
+    return out
+

@@ -260,3 +260,13 @@ def test_open_errors(compile_c, source, reason):
     with pytest.raises(OpenError) as e:
         open_object(obj)
     assert reason in str(e.value) and "bad.bpf.o" in str(e.value)
+
+
+def test_inspect_lists_the_open_model(corpus_object):
+    from bpf_build.inspect import summarize
+    text = summarize(Object.read(corpus_object("optional")))
+    assert "optional_prog                    SYSCALL section syscall" in text
+    assert 'not autoloaded: SEC("?...")' in text
+    text = summarize(Object.read(corpus_object("externs")))
+    assert "CONFIG_NO_SUCH_OPTION            kconfig bool weak" in text
+    assert ".kconfig, global data" in text
