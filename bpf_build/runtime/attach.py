@@ -238,6 +238,14 @@ def tcx(prog, interface: Union[int, str], direction: str = "ingress") -> BpfLink
         raise
 
 
+def tc(prog, interface: Union[int, str], direction: str = "ingress", *, priority: int = 1,
+       handle: int = 1) -> Link:
+    """Classic tc: a direct-action cls_bpf filter on a clsact qdisc, through rtnetlink. Works on
+    kernels without tcx (before 6.6); the link deletes the filter when closed."""
+    from . import tc as _tc
+    return _tc.attach(prog, interface_index(interface), str(interface), direction, priority, handle)
+
+
 def cgroup(prog, target: Union[str, int], attach_type: Optional[int] = None, flags: int = 0) -> BpfLink:
     """Attach to a cgroup v2 directory (path or open fd) with a bpf link."""
     if attach_type is None:

@@ -174,6 +174,9 @@ class Program(BpfObject):
     def attach_tcx(self, ifindex: Union[int, str], direction: str = "ingress"):
         return _attach.tcx(self, ifindex, direction)
 
+    def attach_tc(self, ifindex: Union[int, str], direction: str = "ingress", *, priority: int = 1, handle: int = 1):
+        return _attach.tc(self, ifindex, direction, priority=priority, handle=handle)
+
     def attach_cgroup(self, cgroup: Union[str, int], attach_type: Optional[int] = None):
         return _attach.cgroup(self, cgroup, attach_type)
 

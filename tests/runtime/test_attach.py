@@ -321,6 +321,32 @@ def test_tcx_on_veth(veth, counts, packet_counter_obj, direction):
     assert counts[0] == 4
 
 
+@pytest.mark.parametrize("direction", ["ingress", "egress"])
+def test_classic_tc_filter_on_veth(veth, counts, packet_counter_obj, direction):
+    with rt_support.load_compiled(packet_counter_obj, "tc_count", ProgType.SCHED_CLS, {"counts": counts}) as prog:
+        send = send_from_peer if direction == "ingress" else send_to_peer
+        link = prog.attach_tc(veth.local, direction, priority=3, handle=7)
+        shown = subprocess.run(["tc", "filter", "show", "dev", veth.local, direction], capture_output=True,
+                               text=True).stdout
+        assert "tc_count" in shown and "direct-action" in shown  # iproute2 sees our filter
+        send(veth, 3)
+        assert wait_for(lambda: counts[0] == 3)
+        link.close()
+        assert "tc_count" not in subprocess.run(["tc", "filter", "show", "dev", veth.local, direction],
+                                                capture_output=True, text=True).stdout
+        send(veth, 2)
+        time.sleep(0.1)
+    assert counts[0] == 3
+
+
+def test_classic_tc_same_priority_twice_is_refused(veth):
+    with Program.load(ProgType.SCHED_CLS, rt_support.returns(0), name="first") as prog:
+        with prog.attach_tc(veth.local, "ingress", priority=2, handle=1):
+            with pytest.raises(BpfSyscallError) as e:
+                prog.attach_tc(veth.local, "ingress", priority=2, handle=1)
+            assert e.value.errno == errno.EEXIST
+
+
 def test_xdp_on_missing_interface(counts):
     with Program.load(ProgType.XDP, rt_support.returns(2)) as prog:
         with pytest.raises(AttachError, match="'nope0' does not exist"):
