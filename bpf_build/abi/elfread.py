@@ -27,9 +27,14 @@ ET_REL, ET_DYN = 1, 3
 SHN_UNDEF, SHN_ABS, SHN_COMMON = 0, 0xFFF1, 0xFFF2
 VERSYM_HIDDEN = 0x8000
 VER_FLG_BASE = 0x1
-EXPORTED_BINDINGS = {"GLOBAL", "WEAK", "GNU_UNIQUE"}
-EXPORTED_VISIBILITY = {"DEFAULT", "PROTECTED"}
-KIND_NAMES = {"FUNC": "func", "OBJECT": "object", "TLS": "tls", "GNU_IFUNC": "ifunc", "NOTYPE": "notype"}
+_BINDING, _TYPE, _VIS = lief.ELF.Symbol.BINDING, lief.ELF.Symbol.TYPE, lief.ELF.Symbol.VISIBILITY
+# Compared as enum members: lief's attribute access is the cost that matters on big libraries.
+EXPORTED_BINDINGS = {_BINDING.GLOBAL, _BINDING.WEAK, _BINDING.GNU_UNIQUE}
+EXPORTED_VISIBILITY = {_VIS.DEFAULT, _VIS.PROTECTED}
+HIDDEN_VISIBILITY = {_VIS.HIDDEN, _VIS.INTERNAL}
+CODE_AND_DATA = {_TYPE.FUNC, _TYPE.OBJECT, _TYPE.TLS, _TYPE.GNU_IFUNC}
+KIND_NAMES = {_TYPE.FUNC: "func", _TYPE.OBJECT: "object", _TYPE.TLS: "tls", _TYPE.GNU_IFUNC: "ifunc",
+              _TYPE.NOTYPE: "notype"}
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,8 @@ def _parse(path: str, raw: bytes):
     return binary
 
 
-def read_shared_library(path) -> SharedLibrary:
+def read_shared_library(path, with_symtab: bool = True) -> SharedLibrary:
+    """with_symtab: also read .symtab to explain names that are defined but not exported."""
     path = os.fspath(path)
     raw = read_bytes(path, AbiError)
     e_type = _elf_header(path, raw)
@@ -129,17 +135,17 @@ def read_shared_library(path) -> SharedLibrary:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # lief warns on out-of-range enum values in corrupt files
-            return _read_library(path, binary)
+            return _read_library(path, binary, with_symtab)
     except AbiError:
         raise
     except Exception as e:
         raise AbiError(path, f"malformed ELF file ({type(e).__name__}: {e})") from None
 
 
-def _read_library(path: str, binary) -> SharedLibrary:
+def _read_library(path: str, binary, with_symtab: bool) -> SharedLibrary:
     soname = None
     for entry in binary.dynamic_entries:
-        if _enum_name(entry.tag) == "SONAME":
+        if entry.tag == lief.ELF.DynamicEntry.TAG.SONAME:
             soname = entry.name
     versions, index_to_name = [], {}
     for d in binary.symbols_version_definition:
@@ -155,14 +161,12 @@ def _read_library(path: str, binary) -> SharedLibrary:
     exports = []
     dynamic_names = set()
     for sym in binary.dynamic_symbols:
-        if not sym.name:
+        name = sym.name
+        if not name:
             continue
-        dynamic_names.add(sym.name)
-        if sym.shndx == SHN_UNDEF:
-            continue
-        if _enum_name(sym.binding) not in EXPORTED_BINDINGS:
-            continue
-        if _enum_name(sym.visibility) not in EXPORTED_VISIBILITY:
+        dynamic_names.add(name)
+        shndx = sym.shndx
+        if shndx == SHN_UNDEF or sym.binding not in EXPORTED_BINDINGS or sym.visibility not in EXPORTED_VISIBILITY:
             continue
         versym = sym.symbol_version.value if sym.symbol_version is not None else 1
         index = versym & ~VERSYM_HIDDEN
@@ -172,33 +176,33 @@ def _read_library(path: str, binary) -> SharedLibrary:
         if index != 1:
             version = index_to_name.get(index)
             if version is None:
-                raise AbiError(path, f"malformed .gnu.version: {sym.name} uses undefined version index {index}")
-        if sym.shndx == SHN_ABS and sym.value == 0 and sym.name == version and sym.name in node_names:
+                raise AbiError(path, f"malformed .gnu.version: {name} uses undefined version index {index}")
+        address = sym.value
+        if shndx == SHN_ABS and address == 0 and name == version and name in node_names:
             continue  # ld's marker symbol for a version definition
+        kind = sym.type
         exports.append(ExportedSymbol(
-            name=sym.name,
+            name=name,
             version=version,
             default=not (versym & VERSYM_HIDDEN),
-            kind=KIND_NAMES.get(_enum_name(sym.type), _enum_name(sym.type).lower()),
+            kind=KIND_NAMES.get(kind) or _enum_name(kind).lower(),
             size=int(sym.size),
-            address=int(sym.value),
-            section=int(sym.shndx),
+            address=int(address),
+            section=int(shndx),
         ))
     exports.sort(key=lambda s: (s.name, s.version or "", s.default))
 
     unexported: Dict[str, str] = {}
-    symtab = list(binary.symtab_symbols)
+    symtab = list(binary.symtab_symbols) if with_symtab else []
     for sym in symtab:
-        if not sym.name or sym.shndx == SHN_UNDEF or sym.name in dynamic_names:
-            continue
-        if _enum_name(sym.type) not in ("FUNC", "OBJECT", "TLS", "GNU_IFUNC"):
+        if not sym.name or sym.shndx == SHN_UNDEF or sym.name in dynamic_names or sym.type not in CODE_AND_DATA:
             continue
         name = sym.name.split("@", 1)[0]
-        vis = _enum_name(sym.visibility)
-        if vis in ("HIDDEN", "INTERNAL"):
+        if sym.visibility in HIDDEN_VISIBILITY:
             unexported.setdefault(name, "defined with hidden visibility")
-        elif _enum_name(sym.binding) == "LOCAL":
-            unexported.setdefault(name, "defined but not exported (hidden visibility, static, or local in the version script)")
+        elif sym.binding == _BINDING.LOCAL:
+            unexported.setdefault(name, "defined but not exported (hidden visibility, static, or local in the "
+                                        "version script)")
     return SharedLibrary(path, soname, versions, exports, unexported, has_symtab=bool(symtab))
 
 
@@ -215,11 +219,9 @@ def read_object_symbols(path) -> List[ObjectSymbol]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # lief warns on out-of-range enum values in corrupt files
             for sym in binary.symtab_symbols:
-                if not sym.name or sym.shndx == SHN_UNDEF:
+                if not sym.name or sym.shndx == SHN_UNDEF or sym.binding not in EXPORTED_BINDINGS:
                     continue
-                if _enum_name(sym.binding) not in EXPORTED_BINDINGS:
-                    continue
-                if _enum_name(sym.type) not in ("FUNC", "OBJECT", "TLS", "GNU_IFUNC", "NOTYPE"):
+                if sym.type not in CODE_AND_DATA and sym.type != _TYPE.NOTYPE:
                     continue
                 out.append(ObjectSymbol(sym.name.split("@", 1)[0], path, _enum_name(sym.visibility),
                                         _enum_name(sym.binding)))

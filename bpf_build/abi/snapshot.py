@@ -220,7 +220,7 @@ def load_snapshot(path, with_types: bool = True) -> Snapshot:
     path = os.fspath(path)
     raw = read_bytes(path, AbiError)
     if raw.startswith(b"\x7fELF"):
-        return snapshot_from_library(read_shared_library(path), with_types)
+        return snapshot_from_library(read_shared_library(path, with_symtab=False), with_types)
     if raw.lstrip()[:1] == b"{":
         try:
             text = raw.decode("utf-8")
