@@ -95,11 +95,10 @@ class PerfEventLink(Link):
         self.perf_fd.close()
 
 
-class SocketFilterLink(Link):
-    """A program attached to a socket with SO_ATTACH_BPF; closing detaches it from the socket."""
+class UndoLink(Link):
+    """An attachment the kernel keeps without an fd of ours; ``_undo()`` removes it, once."""
 
-    def __init__(self, sock: socket.socket, description: str = ""):
-        self.sock = sock
+    def __init__(self, description: str = ""):
         self.description = description
         self._attached = True
 
@@ -108,9 +107,22 @@ class SocketFilterLink(Link):
         return not self._attached
 
     def close(self) -> None:
-        if not self._attached:
-            return
-        self._attached = False
+        if self._attached:
+            self._attached = False
+            self._undo()
+
+    def _undo(self) -> None:
+        raise NotImplementedError
+
+
+class SocketFilterLink(UndoLink):
+    """A program attached to a socket with SO_ATTACH_BPF; closing detaches it from the socket."""
+
+    def __init__(self, sock: socket.socket, description: str = ""):
+        super().__init__(description)
+        self.sock = sock
+
+    def _undo(self) -> None:
         if self.sock.fileno() < 0:
             return  # the socket is gone, and the filter with it
         try:

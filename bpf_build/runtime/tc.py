@@ -13,7 +13,7 @@ import socket
 import struct
 
 from .errors import AttachError, BpfSyscallError
-from .links import Link
+from .links import UndoLink
 
 RTM_NEWQDISC, RTM_NEWTFILTER, RTM_DELTFILTER = 36, 44, 45
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
@@ -70,22 +70,14 @@ def _filter_msg(ifindex: int, direction: str, priority: int, handle: int) -> byt
     return _TCMSG.pack(socket.AF_UNSPEC, ifindex, handle, _parent(direction), info)
 
 
-class TcFilterLink(Link):
+class TcFilterLink(UndoLink):
     """A cls_bpf filter on a clsact hook; closing deletes it."""
 
     def __init__(self, ifindex: int, direction: str, priority: int, handle: int, description: str):
+        super().__init__(description)
         self.ifindex, self.direction, self.priority, self.handle = ifindex, direction, priority, handle
-        self.description = description
-        self._attached = True
 
-    @property
-    def closed(self) -> bool:
-        return not self._attached
-
-    def close(self) -> None:
-        if not self._attached:
-            return
-        self._attached = False
+    def _undo(self) -> None:
         try:
             _request(RTM_DELTFILTER, 0, _filter_msg(self.ifindex, self.direction, self.priority, self.handle),
                      _attr(TCA_KIND, b"bpf\0"), f"detach {self.description}")
