@@ -412,7 +412,9 @@ class _Linker:
         file = src.file
         dst_btf = self.btf
         type_map = [0] * len(src.btf)
-        start_id = len(dst_btf)
+        appended: List[BtfType] = []
+        next_id = len(dst_btf)
+        # First the new id of every type (appended, or the BTF of a global seen before)...
         for tid, t in src.btf.items():
             if t.kind == B.DATASEC:
                 continue
@@ -426,11 +428,12 @@ class _Linker:
                 if glob.btf_id:
                     type_map[tid] = glob.btf_id
                     continue
-            new_id = dst_btf.add(self._copy_type(t))
-            type_map[tid] = new_id
+            type_map[tid] = next_id
+            appended.append(t)
             if glob is not None:
-                glob.btf_id = new_id
+                glob.btf_id = next_id
                 glob.pending_src_id = t.type
+            next_id += 1
 
         def remap(old: int) -> int:
             new = type_map[old]
@@ -438,8 +441,11 @@ class _Linker:
                 raise LinkError(file, f"BTF type [{old}] is referenced but was not carried over")
             return new
 
-        for t in dst_btf.types[start_id - 1:]:
-            t.remap_ids(remap)
+        # ...then the copies, referring to the new ids, their names added in libbpf's order.
+        for t in appended:
+            copy = self._copy_type(t)
+            copy.remap_ids(remap)
+            dst_btf.add(copy)
         for glob in self.globs.values():
             if glob.pending_src_id is not None:
                 glob.underlying_id = type_map[glob.pending_src_id]
@@ -451,7 +457,7 @@ class _Linker:
                 continue
             dst = s.dst
             dst.has_btf = True
-            for v in src.btf.type(s.datasec_id).secinfo:
+            for v in src.datasecs[s.datasec_id].secinfo:
                 new_id = type_map[v.type]
                 t = dst_btf.type(new_id)
                 glob = None
@@ -597,7 +603,8 @@ class _Input:
     def __init__(self, obj: Object):
         self.obj = obj
         self.file = _name(obj)
-        self.btf: Optional[Btf] = obj.btf.copy() if obj.btf is not None else None
+        self.btf: Optional[Btf] = obj.btf  # read only: the caller's Object is not changed
+        self.datasecs: Dict[int, BtfType] = {}  # DATASECs with sizes and offsets fixed up
         self.secs: List[_SrcSec] = []
         self.by_index: Dict[int, _SrcSec] = {}
         self.by_name: Dict[str, _SrcSec] = {}
@@ -699,6 +706,7 @@ class _Input:
         for tid, t in self.btf.items():
             if t.kind != B.DATASEC:
                 continue
+            t = self.datasecs[tid] = t.copy()
             src = self.by_name.get(t.name)
             if src is not None:
                 if src.section is not None:
