@@ -985,11 +985,20 @@ _UNKNOWN = _Sym("unknown")
 def describe_loader(insns: Sequence[Insn], blob: bytes, byteorder: str = "little",
                     path=None) -> List[str]:
     """The operations a loader performs, in order, one line each (see ``LoaderOp.text``)."""
+    return [op["text"] for op in read_loader(insns, blob, byteorder, path)]
+
+
+def read_loader(insns: Sequence[Insn], blob: bytes, byteorder: str = "little", path=None) -> List[dict]:
+    """The operations a loader performs, in order: dicts with ``text`` and ``what`` ("btf", "map",
+    "update", "freeze", "prog", "btf_id", "ksym", "copy"), plus, for maps, ``name``, ``map_type``,
+    ``key_size``, ``value_size``, ``max_entries``, ``map_flags``, and for programs ``name``,
+    ``prog_type``, ``expected_attach_type``, ``prog_flags``, ``insn_cnt`` — as written in the
+    blob (runtime overrides such as a context's max_entries are not seen)."""
     bo = "<" if byteorder == "little" else ">"
     regs: Dict[int, _Sym] = {r: _UNKNOWN for r in range(11)}
     mem: Dict[Tuple[str, int], _Sym] = {}   # ("blob"|"stack", offset) -> value stored there
     results: List[dict] = []                 # per bpf()/lookup call: what it was
-    lines: List[str] = []
+    lines: List[dict] = []
     pending_copy: Dict[int, bool] = {}       # blob offsets a runner-supplied value lands on
 
     def u(fmt: str, off: int):
@@ -1018,8 +1027,8 @@ def describe_loader(insns: Sequence[Insn], blob: bytes, byteorder: str = "little
             mtype, ks, vs, me, fl = (u("I", attr + o) for o in (0, 4, 8, 12, 16))
             name = cstr(attr + 28, 16)
             shape = f"{S.map_type_name(mtype)} {ks}/{vs} x{me}" + (f" flags {fl:#x}" if fl else "")
-            return {"what": "map", "name": name, "value_size": vs,
-                    "text": f"create map \"{name}\" {shape}"}
+            return {"what": "map", "name": name, "map_type": mtype, "key_size": ks, "value_size": vs,
+                    "max_entries": me, "map_flags": fl, "text": f"create map \"{name}\" {shape}"}
         if cmd == BPF_MAP_UPDATE_ELEM:
             target = field(attr, 0)
             key, value = field(attr, 8, "Q"), field(attr, 16, "Q")
@@ -1037,7 +1046,8 @@ def describe_loader(insns: Sequence[Insn], blob: bytes, byteorder: str = "little
         if cmd == BPF_PROG_LOAD:
             ptype, cnt = u("I", attr), u("I", attr + 4)
             name = cstr(attr + 48, 16)
-            return {"what": "prog", "name": name,
+            return {"what": "prog", "name": name, "prog_type": ptype, "insn_cnt": cnt,
+                    "expected_attach_type": u("I", attr + 68), "prog_flags": u("I", attr + 44),
                     "text": f"load prog \"{name}\" {S.prog_type_name(ptype)} {cnt} insns"}
         if cmd == BPF_BTF_LOAD:
             return {"what": "btf", "text": f"load BTF ({u('I', attr + 16)} bytes)"}
@@ -1085,20 +1095,22 @@ def describe_loader(insns: Sequence[Insn], blob: bytes, byteorder: str = "little
                     value = field(regs[R2].value, 16, "Q")
                     if value.kind == "blob" and pending_copy.pop(value.value, False):
                         name = r["text"].split(" ")[2]
-                        lines.append(f"copy initial value of {name} from the runner")
+                        lines.append({"what": "copy", "text": f"copy initial value of {name} from the runner"})
                 results.append(r)
-                lines.append(r["text"])
+                lines.append(r)
                 regs[R0] = _Sym("result", len(results) - 1)
             elif helper == HELPER_BTF_FIND and regs[R1].kind == "blob":
                 kind = regs[R3].value if regs[R3].kind == "const" else 0
                 name = cstr(regs[R1].value)
-                results.append({"what": "btf_id", "name": name, "text": ""})
-                lines.append(f"find kernel BTF id of {B.KIND_NAMES.get(kind, kind)} \"{name}\"")
+                results.append({"what": "btf_id", "name": name,
+                                "text": f"find kernel BTF id of {B.KIND_NAMES.get(kind, kind)} \"{name}\""})
+                lines.append(results[-1])
                 regs[R0] = _Sym("result", len(results) - 1)
             elif helper == HELPER_KALLSYMS and regs[R1].kind == "blob":
                 name = cstr(regs[R1].value)
-                results.append({"what": "ksym", "name": name, "text": ""})
-                lines.append(f"find address of ksym \"{name}\" (kallsyms)")
+                results.append({"what": "ksym", "name": name,
+                                "text": f"find address of ksym \"{name}\" (kallsyms)"})
+                lines.append(results[-1])
                 regs[R0] = _Sym("result", len(results) - 1)
             else:
                 if helper in (HELPER_COPY_FROM_USER, 113) and regs[R1].kind == "blob":

@@ -1,7 +1,7 @@
 /* Map types: hash, array, per-CPU hash and array, LRU, ring buffer, LPM trie, queue, bloom
- * filter, an array of maps and a hash of maps with initial slots, and a PROG_ARRAY with an
- * initial slot used for a tail call. exercise() touches each one; it is an XDP program because
- * sleepable (syscall) programs may only use some map types. */
+ * filter, and an array of maps and a hash of maps with initial slots. exercise() touches each
+ * one; it is an XDP program because sleepable (syscall) programs may only use some map types.
+ * PROG_ARRAY initial slots are in tailcall.bpf.c. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -34,12 +34,6 @@ struct { __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); __uint(max_entries, 4); __typ
 struct { __uint(type, BPF_MAP_TYPE_HASH_OF_MAPS); __uint(max_entries, 4); __type(key, __u32);
 	 __array(values, struct inner_map); } outer_hash SEC(".maps") = {
 	.values = { [1] = &inner_b },
-};
-
-int xdp_tail(struct xdp_md *ctx);
-struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 2); __type(key, __u32);
-	 __array(values, int (void *)); } jump_table SEC(".maps") = {
-	.values = { [1] = (void *)&xdp_tail },
 };
 
 __u64 results[8] = {};
@@ -83,19 +77,6 @@ int exercise(struct xdp_md *ctx)
 	k = 1;
 	results[5] = bpf_map_lookup_elem(&outer_hash, &k) != 0;
 	return XDP_PASS;
-}
-
-SEC("xdp")
-int xdp_tail(struct xdp_md *ctx)
-{
-	return XDP_TX;
-}
-
-SEC("xdp")
-int xdp_entry(struct xdp_md *ctx)
-{
-	bpf_tail_call(ctx, &jump_table, 1);
-	return XDP_DROP;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -15,7 +15,7 @@ from bpf_build.elf import Object
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
 # Every case that is one object; "linked" is made of linked_a + linked_b.
 SINGLE_CASES = ["tracepoint", "raw_tp", "kprobe", "tracing", "xdp", "tc", "socket", "syscall",
-                "subprogs", "globals", "maps", "core", "externs", "optional", "rejected"]
+                "subprogs", "globals", "maps", "tailcall", "core", "externs", "optional", "rejected"]
 LINKED_PARTS = ["linked_a", "linked_b"]
 ALL_CASES = SINGLE_CASES + ["linked"]
 LOADABLE_CASES = [c for c in ALL_CASES if c != "rejected"]

@@ -243,55 +243,71 @@ def run_loader(loader: LoaderProgram, *, load: Optional[Dict[str, int]] = None,
     return _run(loader, load, max_entries, initial_values, kconfig, log_size, no_btf_log=not btf_failed)
 
 
-def _run(loader, load, max_entries, initial_values, kconfig, log_size, no_btf_log=False) -> Loaded:
-    blob = loader.blob
+def run_raw_loader(insns: bytes, blob: bytes, ctx: bytearray) -> int:
+    """Steps 1, 2, 5 and 6 of the contract (the same for libbpf's loaders): returns retval."""
     map_fd = map_create(2, 4, len(blob), 1, b"__loader.map")
     prog_fd = -1
-    keep = []
     try:
         map_update(map_fd, b"\0\0\0\0", blob)
         attr = bytearray(8)
         struct.pack_into("I", attr, 0, map_fd)
         sys_bpf(BPF_MAP_FREEZE, attr)
-        prog_fd = prog_load(31, loader.insns_bytes(), b"Dual BSD/GPL", [map_fd], flags=1 << 4,
+        prog_fd = prog_load(31, insns, b"Dual BSD/GPL", [map_fd], flags=1 << 4,
                             name=b"__loader.prog", log_size=1 << 22)
-        ctx = bytearray(loader.ctx_size)
-        struct.pack_into("I", ctx, 0, loader.ctx_size)
-        log = ctypes.create_string_buffer(log_size) if log_size else None
-        if log is not None:
-            struct.pack_into("IIQ", ctx, CTX_LOG_LEVEL, 1, log_size, _addr(log))
-        if no_btf_log:
-            struct.pack_into("I", ctx, CTX_FLAGS, CTX_FLAG_NO_BTF_LOG)
-        for i, m in enumerate(loader.maps):
-            me = (max_entries or {}).get(m.name)
-            if me is None and m.type == 4 and m.max_entries == 0:
-                me = possible_cpus()
-            if me:
-                struct.pack_into("I", ctx, map_desc_offset(i) + 4, me)
-            value = (initial_values or {}).get(m.name)
-            if value is None and i == loader.kconfig_map:
-                value = resolve_kconfig(loader, kconfig)
-            if value is not None:
-                b = ctypes.create_string_buffer(value, len(value))
-                keep.append(b)
-                struct.pack_into("Q", ctx, map_desc_offset(i) + 8, _addr(b))
-        for j, p in enumerate(loader.progs):
-            if load and p.name in load:
-                struct.pack_into("I", ctx, prog_desc_offset(len(loader.maps), j) + 4, load[p.name])
         retval, _ = prog_test_run(prog_fd, ctx)
-        ret = struct.unpack("i", struct.pack("I", retval))[0]
-        if ret < 0:
-            step, = struct.unpack_from("I", ctx, CTX_ERROR_STEP)
-            raise LoadFailed(-ret, step, loader.op_for_step(step),
-                             log.value.decode(errors="replace") if log is not None else "")
-        maps = {m.name: struct.unpack_from("i", ctx, map_desc_offset(i))[0] for i, m in enumerate(loader.maps)}
-        progs = {p.name: struct.unpack_from("i", ctx, prog_desc_offset(len(loader.maps), j))[0]
-                 for j, p in enumerate(loader.progs)}
-        return Loaded(loader, maps, progs)
+        return struct.unpack("i", struct.pack("I", retval))[0]
     finally:
         os.close(map_fd)
         if prog_fd >= 0:
             os.close(prog_fd)
+
+
+def _run(loader, load, max_entries, initial_values, kconfig, log_size, no_btf_log=False) -> Loaded:
+    keep = []
+    ctx = bytearray(loader.ctx_size)
+    struct.pack_into("I", ctx, 0, loader.ctx_size)
+    log = ctypes.create_string_buffer(log_size) if log_size else None
+    if log is not None:
+        struct.pack_into("IIQ", ctx, CTX_LOG_LEVEL, 1, log_size, _addr(log))
+    if no_btf_log:
+        struct.pack_into("I", ctx, CTX_FLAGS, CTX_FLAG_NO_BTF_LOG)
+    for i, m in enumerate(loader.maps):
+        me = (max_entries or {}).get(m.name)
+        if me is None and m.type == 4 and m.max_entries == 0:
+            me = possible_cpus()
+        if me:
+            struct.pack_into("I", ctx, map_desc_offset(i) + 4, me)
+        value = (initial_values or {}).get(m.name)
+        if value is None and i == loader.kconfig_map:
+            value = resolve_kconfig(loader, kconfig)
+        if value is not None:
+            b = ctypes.create_string_buffer(value, len(value))
+            keep.append(b)
+            struct.pack_into("Q", ctx, map_desc_offset(i) + 8, _addr(b))
+    for j, p in enumerate(loader.progs):
+        if load and p.name in load:
+            struct.pack_into("I", ctx, prog_desc_offset(len(loader.maps), j) + 4, load[p.name])
+    ret = run_raw_loader(loader.insns_bytes(), loader.blob, ctx)
+    if ret < 0:
+        step, = struct.unpack_from("I", ctx, CTX_ERROR_STEP)
+        raise LoadFailed(-ret, step, loader.op_for_step(step),
+                         log.value.decode(errors="replace") if log is not None else "")
+    maps = {m.name: struct.unpack_from("i", ctx, map_desc_offset(i))[0] for i, m in enumerate(loader.maps)}
+    progs = {p.name: struct.unpack_from("i", ctx, prog_desc_offset(len(loader.maps), j))[0]
+             for j, p in enumerate(loader.progs)}
+    return Loaded(loader, maps, progs)
+
+
+def run_libbpf_loader(insns: bytes, blob: bytes, nr_maps: int, nr_progs: int):
+    """Run a loader generated by libbpf (bpftool gen skeleton -L): its context is a 24-byte header,
+    16 bytes per map and 4 per program. Returns (retval, map fds, prog fds)."""
+    size = 24 + 16 * nr_maps + 4 * nr_progs
+    ctx = bytearray(size)
+    struct.pack_into("I", ctx, 0, size)
+    ret = run_raw_loader(insns, blob, ctx)
+    maps = [struct.unpack_from("i", ctx, 24 + 16 * i)[0] for i in range(nr_maps)]
+    progs = [struct.unpack_from("i", ctx, 24 + 16 * nr_maps + 4 * j)[0] for j in range(nr_progs)]
+    return ret, maps, progs
 
 
 def kernel_ids() -> Dict[str, set]:

@@ -118,8 +118,12 @@ def check_globals(o, L, r):
     assert s32(read_globals(r, o, "data")["counter"]) == 101
 
 
+def check_tailcall(o, L, r):
+    assert prog_test_run(r.prog_fds["xdp_entry"], data=eth_packet(0x0800))[0] == 3  # XDP_TX via slot 1
+    assert u64(read_globals(r, o, "bss")["tail_calls"]) == 1
+
+
 def check_maps(o, L, r):
-    assert prog_test_run(r.prog_fds["xdp_entry"], data=eth_packet(0x0800))[0] == 3  # XDP_TX via tail call
     assert prog_test_run(r.prog_fds["exercise"], data=eth_packet(0x0800))[0] == 2
     res = struct.unpack("8Q", read_globals(r, o, "bss")["results"])
     assert res[:6] == (100, 100, 0, 1, 1, 1)

@@ -9,8 +9,6 @@ int main(void)
 
 	CHECK(skel, "open_and_load");
 	t_packet(pkt, sizeof(pkt), 0x0800);
-	CHECK(t_run(skel->progs.xdp_entry.prog_fd, pkt, sizeof(pkt), NULL, NULL, 0, &ret) == 0 && ret == XDP_TX,
-	      "tail call through the PROG_ARRAY's initial slot: ret %u", ret);
 	CHECK(t_run(skel->progs.exercise.prog_fd, pkt, sizeof(pkt), NULL, NULL, 0, &ret) == 0 && ret == XDP_PASS,
 	      "exercise: ret %u", ret);
 	CHECK(skel->bss->results[0] == 100 && skel->bss->results[1] == 100 && skel->bss->results[3] == 1,
