@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Load minimal.bpf.o through its light skeleton (no libbpf at run time), call getpid() N times,
+/* Load minimal.bpf.o through its light skeleton (no libbpf at run time: bpf-build's loader.h), call getpid() N times,
  * and print how many calls the BPF program saw. Usage: minimal [N] */
-#include <errno.h> /* libbpf 1.1's skel_internal.h uses errno and E* without including it */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
