@@ -113,11 +113,6 @@ class ObjPinAttr(ctypes.Structure):
     _fields_ = [("pathname", c_uint64), ("bpf_fd", c_uint32), ("file_flags", c_uint32)]
 
 
-class ProgAttachAttr(ctypes.Structure):
-    _fields_ = [("target_fd", c_uint32), ("attach_bpf_fd", c_uint32), ("attach_type", c_uint32),
-                ("attach_flags", c_uint32), ("replace_bpf_fd", c_uint32)]
-
-
 class TestRunAttr(ctypes.Structure):
     _fields_ = [("prog_fd", c_uint32), ("retval", c_uint32), ("data_size_in", c_uint32),
                 ("data_size_out", c_uint32), ("data_in", c_uint64), ("data_out", c_uint64),
@@ -136,11 +131,6 @@ class InfoAttr(ctypes.Structure):
 
 class RawTracepointAttr(ctypes.Structure):
     _fields_ = [("name", c_uint64), ("prog_fd", c_uint32)]
-
-
-class BtfLoadAttr(ctypes.Structure):
-    _fields_ = [("btf", c_uint64), ("btf_log_buf", c_uint64), ("btf_size", c_uint32),
-                ("btf_log_size", c_uint32), ("btf_log_level", c_uint32)]
 
 
 class _LinkPerfEvent(ctypes.Structure):
@@ -204,15 +194,10 @@ def map_create(map_type: int, key_size: int, value_size: int, max_entries: int, 
     return bpf(Cmd.MAP_CREATE, attr, f"create map '{name}'")
 
 
-def map_elem(cmd: Cmd, map_fd: int, key: int, value: int = 0, flags: int = 0, what: str = "") -> int:
-    """LOOKUP/UPDATE/DELETE/GET_NEXT_KEY/LOOKUP_AND_DELETE: key and value are addresses."""
-    attr = MapElemAttr(map_fd=map_fd, key=key, value=value, flags=flags)
-    return bpf(cmd, attr, what or cmd.name.lower())
-
-
 def map_elem_errno(cmd: Cmd, map_fd: int, key: int, value: int = 0, flags: int = 0) -> int:
-    """Like map_elem but returns the errno (0 on success) instead of raising: element operations
-    answer ENOENT as a normal result, and exceptions are slow in tight iteration loops."""
+    """LOOKUP/UPDATE/DELETE/GET_NEXT_KEY/LOOKUP_AND_DELETE (key and value are addresses); returns
+    the errno, 0 on success, instead of raising: element operations answer ENOENT as a normal
+    result, and exceptions are slow in tight iteration loops."""
     attr = MapElemAttr(map_fd=map_fd, key=key, value=value, flags=flags)
     ret, err = syscall(NR_BPF, ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr)))
     return 0 if ret >= 0 else err
@@ -236,16 +221,6 @@ def prog_load(attr: ProgLoadAttr, what: str) -> int:
     return bpf(Cmd.PROG_LOAD, attr, what, retry_eagain=True)
 
 
-def btf_load(data: bytes, log_level: int = 0, log_size: int = 0) -> Tuple[int, int, str]:
-    """Load BTF; returns (fd or -1, errno, log)."""
-    blob = ctypes.create_string_buffer(data, len(data))
-    log = ctypes.create_string_buffer(log_size) if log_size else None
-    attr = BtfLoadAttr(btf=address_of(blob), btf_log_buf=address_of(log), btf_size=len(data),
-                       btf_log_size=log_size, btf_log_level=log_level)
-    ret, err = syscall(NR_BPF, ctypes.c_int(Cmd.BTF_LOAD), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr)))
-    return ret, err, (log.value.decode("utf-8", "replace") if log is not None else "")
-
-
 def obj_pin(fd: int, path: str) -> None:
     raw = ctypes.create_string_buffer(path.encode())
     bpf(Cmd.OBJ_PIN, ObjPinAttr(pathname=address_of(raw), bpf_fd=fd), f"pin to {path}")
@@ -254,17 +229,6 @@ def obj_pin(fd: int, path: str) -> None:
 def obj_get(path: str, file_flags: int = 0) -> int:
     raw = ctypes.create_string_buffer(path.encode())
     return bpf(Cmd.OBJ_GET, ObjPinAttr(pathname=address_of(raw), file_flags=file_flags), f"open pinned {path}")
-
-
-def prog_attach(target_fd: int, prog_fd: int, attach_type: int, flags: int = 0, what: str = "") -> None:
-    attr = ProgAttachAttr(target_fd=target_fd, attach_bpf_fd=prog_fd, attach_type=attach_type,
-                          attach_flags=flags)
-    bpf(Cmd.PROG_ATTACH, attr, what or "attach program")
-
-
-def prog_detach(target_fd: int, prog_fd: int, attach_type: int, what: str = "") -> None:
-    attr = ProgAttachAttr(target_fd=target_fd, attach_bpf_fd=prog_fd, attach_type=attach_type)
-    bpf(Cmd.PROG_DETACH, attr, what or "detach program")
 
 
 def prog_test_run(attr: TestRunAttr, what: str) -> None:

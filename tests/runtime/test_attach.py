@@ -433,3 +433,36 @@ def test_attach_by_section_tracepoints(tracefs, counts):
 def test_sections_without_a_target_are_left_to_the_caller(section):
     with Program.load(ProgType.SOCKET_FILTER, rt_support.returns(0)) as prog:
         assert rt_attach.attach_by_section(prog, section) is None
+
+
+@pytest.mark.skipif(NR_GETPPID is None, reason="syscall number table covers x86_64/aarch64")
+def test_pinned_link_outlives_its_fd_until_unpinned(bpffs_dir, counts):
+    from bpf_build.runtime import unpin
+
+    path = os.path.join(bpffs_dir, "link")
+    code = rt_support.counter(counts.fileno(), tgid=os.getpid(), ctx_u64=(OFFSET_SYSCALL_ID, NR_GETPPID))
+    with Program.load(ProgType.RAW_TRACEPOINT, code) as prog:
+        with prog.attach_raw_tracepoint("sys_enter") as link:
+            link.pin(path)
+    getppid_times(2)
+    assert counts[0] == 2  # still attached through the pin, with no fd left
+    unpin(path)
+    getppid_times(2)
+    assert counts[0] == 2
+
+
+def test_detach_now_ends_a_pinned_xdp_link(veth, counts, packet_counter_obj, bpffs_dir):
+    from bpf_build.runtime import BpfLink
+
+    path = os.path.join(bpffs_dir, "xdp")
+    with rt_support.load_compiled(packet_counter_obj, "xdp_count", ProgType.XDP, {"counts": counts}) as prog:
+        with prog.attach_xdp(veth.local) as link:
+            link.pin(path)
+    send_from_peer(veth, 2)
+    assert wait_for(lambda: counts[0] == 2)
+    with BpfLink.from_pinned(path) as again:
+        again.detach_now()  # detached in the kernel although the pin still exists
+    send_from_peer(veth, 2)
+    time.sleep(0.1)
+    assert counts[0] == 2
+    os.unlink(path)
