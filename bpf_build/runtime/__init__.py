@@ -2,6 +2,20 @@
 
 Talks to the kernel through the ``bpf()`` and ``perf_event_open()`` syscalls via ctypes. Imports
 nothing from the build side of bpf_build, so a generated Python skeleton needs only this package.
+
+    from x_skel import x_bpf                      # bpf-build skel --lang python x.bpf.o -o x_skel.py
+    with x_bpf.open() as skel:
+        skel.rodata.target_pid = os.getpid()      # before load: plain memory
+        skel.load()                               # runs the object's loader program
+        skel.attach()                             # by section name; or skel.progs.p.attach_xdp("eth0")
+        skel.bss.counter                          # after load: the map's memory, through mmap
+        skel.maps.counts[key]                     # typed map access, batches, per-CPU lists
+        for event in RingBuffer(skel.maps.events, event_type=x_skel.event).read(timeout=1): ...
+
+Modules: ``syscall`` (bpf() and attr layouts), ``fd`` (ownership), ``maps``, ``program``,
+``attach`` and ``links`` (every attach kind; ``tc`` for classic cls_bpf), ``ringbuf``/``perfbuf``,
+``loader`` (runs a loader program) and ``kconfig``, ``skeleton`` (the generated classes' base),
+``elfsym`` (uprobe symbol offsets) and ``kernel_btf`` (BTF ids of attach targets).
 """
 
 from .constants import (BPF_ANY, BPF_EXIST, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_RDONLY_PROG,

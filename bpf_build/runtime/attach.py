@@ -17,6 +17,7 @@ from typing import Any, List, Optional, Sequence, Union
 
 from . import elfsym, perf, syscall
 from .constants import AttachType, ProgType
+from .cpus import online_cpus
 from .errors import AttachError, BpfSyscallError
 from .fd import Fd
 from .links import SO_ATTACH_BPF, BpfLink, Link, LinkGroup, PerfEventLink, SocketFilterLink
@@ -169,7 +170,6 @@ def perf_event(prog, perf_fd: Union[Fd, int], *, cookie: int = 0) -> PerfEventLi
 def perf_event_all_cpus(prog, type_: int, config: int, *, sample_period: int = 0, sample_freq: int = 0,
                         cpus: Optional[Sequence[int]] = None) -> LinkGroup:
     """One sampling event per online CPU, all running ``prog``."""
-    from .cpus import online_cpus
     links: List[Link] = []
     try:
         for cpu in (cpus if cpus is not None else online_cpus()):
