@@ -257,43 +257,48 @@ extern int ksyms_b(void);
 
 SEC("socket") int prog_ksyms_a(struct __sk_buff *skb)
 {
-    if (!(unsigned long)&bpf_prog_put)
-        return -1;
     bpf_rcu_read_lock();
     bpf_rcu_read_unlock();
     return LINUX_KERNEL_VERSION >> 8;                /* (major << 8) | minor */
 }
 
+SEC("socket") int prog_ksyms_addr(struct __sk_buff *skb)
+{
+    return (unsigned long)&bpf_prog_put >> 4 & 0xffff;
+}
+
 SEC("socket") int prog_ksyms_hz(struct __sk_buff *skb)
 {
-    return CONFIG_HZ + ksyms_b();
+    return CONFIG_HZ * 10000 + ksyms_b();
 }
 char LICENSE[] SEC("license") = "GPL";
 """
 
 KSYMS_B = PRELUDE + r"""
-extern unsigned int LINUX_KERNEL_VERSION __kconfig;
+extern unsigned int LINUX_KERNEL_VERSION __kconfig;  /* the same kconfig externs again */
 extern int CONFIG_HZ __kconfig __weak;
-extern const void bpf_prog_put __ksym;
 
 __noinline int ksyms_b(void)
 {
-    return ((unsigned long)&bpf_prog_put ? 100000 : 0) + (LINUX_KERNEL_VERSION ? 1 : 0);
+    return LINUX_KERNEL_VERSION >> 16;               /* major */
 }
 char LICENSE[] SEC("license") = "GPL";
 """
 
-# The same kfunc declared in two objects: libbpf 1.1 fails ("failed to resolve size of
-# underlying type", fixed upstream by "libbpf: Do not resolve size on duplicate FUNCs").
-KFUNCS_B = PRELUDE + r"""
+# The same kfuncs and typeless ksym declared in a second object: libbpf 1.1 cannot size their
+# types ("failed to resolve size of underlying type"); libbpf fixed it for kfuncs later
+# ("libbpf: Do not resolve size on duplicate FUNCs"), still fails for the typeless ksym. bpf-link
+# keeps one .ksyms entry each.
+KSYMS_TWICE = PRELUDE + r"""
+extern const void bpf_prog_put __ksym;
 extern void bpf_rcu_read_lock(void) __ksym;
 extern void bpf_rcu_read_unlock(void) __ksym;
 
-SEC("socket") int prog_kfuncs_b(struct __sk_buff *skb)
+SEC("socket") int prog_ksyms_twice(struct __sk_buff *skb)
 {
     bpf_rcu_read_lock();
     bpf_rcu_read_unlock();
-    return 5;
+    return (unsigned long)&bpf_prog_put >> 8 & 0xffff;
 }
 char LICENSE[] SEC("license") = "GPL";
 """
@@ -347,6 +352,15 @@ def _vmlinux_offset(struct: str, member: str) -> int:
     return next(m.offset for m in t.members if m.name == member) // 8
 
 
+def _kallsyms_address(name: str) -> int:
+    with open("/proc/kallsyms") as f:
+        for line in f:
+            addr, kind, sym = line.split()[:3]
+            if sym == name and kind in "Tt":
+                return int(addr, 16)
+    raise LookupError(f"{name} not in /proc/kallsyms")
+
+
 def _config_hz() -> int:
     import gzip
 
@@ -397,9 +411,14 @@ CASES = [
           "prog_core_off_b": lambda: _vmlinux_offset("task_struct", "pid")},
          {"prog_core_a": {"data": b"", "ctx": bytes(8), "repeat": 0}}),
     Case("ksyms", [("ksyms_a", KSYMS_A), ("ksyms_b", KSYMS_B)],
-         {"prog_ksyms_a": _kernel_version_code, "prog_ksyms_hz": lambda: _config_hz() + 100001}),
-    Case("kfuncs_twice", [("ksyms_a", KSYMS_A), ("ksyms_b", KSYMS_B), ("kfuncs_b", KFUNCS_B)],
-         {"prog_ksyms_a": _kernel_version_code, "prog_kfuncs_b": 5}, vs_bpftool="fails"),
+         {"prog_ksyms_a": _kernel_version_code,
+          "prog_ksyms_addr": lambda: _kallsyms_address("bpf_prog_put") >> 4 & 0xffff,
+          "prog_ksyms_hz": lambda: _config_hz() * 10000 + (_kernel_version_code() >> 8)}),
+    Case("ksyms_twice", [("ksyms_a", KSYMS_A), ("ksyms_b", KSYMS_B), ("ksyms_twice", KSYMS_TWICE)],
+         {"prog_ksyms_a": _kernel_version_code,
+          "prog_ksyms_addr": lambda: _kallsyms_address("bpf_prog_put") >> 4 & 0xffff,
+          "prog_ksyms_twice": lambda: _kallsyms_address("bpf_prog_put") >> 8 & 0xffff},
+         vs_bpftool="fails"),
     Case("chain", chain_sources(CHAIN_N), {"prog_chain": sum(range(1, CHAIN_N + 1))}),
 ]
 CASES_BY_NAME = {c.name: c for c in CASES}

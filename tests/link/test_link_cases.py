@@ -42,16 +42,16 @@ def test_output_is_byte_identical_to_bpftool(build_case, name):
 
 
 @pytest.mark.oracle
-def test_bpftool_refuses_a_kfunc_declared_in_two_objects(build_case):
-    """libbpf 1.1 tries to size the FUNC of a kfunc seen twice and fails; bpf-link skips it like
-    newer libbpf (the kernel test above runs the result)."""
-    built = build_case("kfuncs_twice")
+def test_bpftool_refuses_ksyms_declared_in_two_objects(build_case):
+    """libbpf 1.1 tries to size the types of kfuncs and typeless ksyms seen twice and fails;
+    bpf-link keeps one .ksyms entry for each (the kernel test above runs the result)."""
+    built = build_case("ksyms_twice")
     rc, err, _ = built.bpftool()
     assert rc != 0 and "failed to resolve size of underlying type" in err
-    ksyms = read(built.ours).btf
-    datasec = ksyms.type(ksyms.find(".ksyms"))
-    names = sorted(ksyms.type(v.type).name for v in datasec.secinfo)
-    assert names == ["bpf_rcu_read_lock", "bpf_rcu_read_unlock"]  # each kfunc once
+    btf = read(built.ours).btf
+    datasec = btf.type(btf.find(".ksyms"))
+    names = sorted(btf.type(v.type).name for v in datasec.secinfo)
+    assert names == ["bpf_prog_put", "bpf_rcu_read_lock", "bpf_rcu_read_unlock"]
 
 
 @pytest.mark.kernel
