@@ -204,7 +204,11 @@ def check_listed_are_exported(script: VersionScript, lib: SharedLibrary,
     in_objects: Dict[str, ObjectSymbol] = {}
     for sym in objects:
         in_objects.setdefault(sym.name, sym)
-    candidates = sorted((exported | set(lib.unexported) | set(in_objects)) - listed)
+    # A misspelling's target is defined but not exported, so it is not listed: look among
+    # unlisted definitions (objects know which are global; the .so's .symtab cannot tell a static
+    # function from a hidden one, so it is only used without objects).
+    defined = set(in_objects) if objects else set(lib.unexported)
+    unlisted = sorted((exported | defined) - listed)
     out = []
     for node in script.nodes:
         for entry in node.globals:
@@ -223,7 +227,7 @@ def check_listed_are_exported(script: VersionScript, lib: SharedLibrary,
             else:
                 reason = "it is not a dynamic symbol"
             message = f"{name} is listed in {node.label} but {lib.path} does not export it: {reason}"
-            close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
+            close = difflib.get_close_matches(name, unlisted, n=1, cutoff=0.8)
             if close:
                 message += f"; did you mean {close[0]}?"
             out.append(Finding("map-entry-not-exported", message, script.path, entry.line, name, node.name))
