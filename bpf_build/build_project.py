@@ -16,6 +16,7 @@ from typing import Callable, List, Optional
 
 from .build_config import SKELETON_FILES, BuildConfig, ObjectConfig
 from .compile import CompileJob, CompileOptions, compile_all
+from .errors import BpfBuildError, LinkError
 from .fileio import write_atomic
 
 # skeleton kind -> renderer module in bpf_build.skel (see bpf_build/skel/__init__.py)
@@ -60,7 +61,6 @@ def _linked_object(jobs: List[CompileJob]) -> bytes:
     if len(jobs) == 1:
         with open(jobs[0].output, "rb") as f:
             return f.read()
-    from .errors import LinkError
     from .link import link
     try:
         return link([j.output for j in jobs]).to_bytes()
@@ -97,6 +97,21 @@ def build_project(config: BuildConfig, *, temp_dir: str, package_dir: Callable[[
     ``temp_dir`` keeps the per-source objects and their incremental state between builds;
     ``package_dir(package)`` is the directory a package's outputs go to (build_lib, or the
     source tree for an editable install)."""
+    try:
+        return _build(config, temp_dir, package_dir, parallel, force, log)
+    except BpfBuildError:
+        # An output from an earlier build would look current (editable installs keep them in the
+        # source tree): a failed build leaves none.
+        for out in planned_outputs(config):
+            try:
+                os.unlink(os.path.join(package_dir(out.package), out.filename))
+            except FileNotFoundError:
+                pass
+        raise
+
+
+def _build(config: BuildConfig, temp_dir: str, package_dir: Callable[[str], str], parallel: Optional[int],
+           force: bool, log: Callable[[str], None]) -> List[str]:
     jobs = _compile_jobs(config, temp_dir)
     all_jobs = [j for obj_jobs in jobs.values() for j in obj_jobs]
     compile_all(all_jobs, parallel=parallel, force=force,

@@ -41,18 +41,19 @@ def _project_config(dist) -> Optional[BuildConfig]:
         raise SystemExit(f"error: {e.one_line()}") from None
 
 
-def _has_bpf_table(root: str) -> bool:
-    """Cheap test run for every setuptools build: most projects do not use bpf-build."""
+def _mentions_bpf_build(root: str) -> bool:
+    """Cheap test run for every setuptools build: most projects do not use bpf-build, and those
+    that do name it (in [build-system].requires and the table's name) before TOML parsing."""
     try:
         with open(os.path.join(root, "pyproject.toml"), "rb") as f:
-            return b"tool.bpf-build" in f.read()
+            return b"bpf-build" in f.read()
     except OSError:
         return False
 
 
 def finalize_distribution_options(dist) -> None:
     """Entry point: wire build_bpf in when the project configures bpf-build."""
-    if not _has_bpf_table(os.path.abspath(getattr(dist, "src_root", None) or os.curdir)):
+    if not _mentions_bpf_build(os.path.abspath(getattr(dist, "src_root", None) or os.curdir)):
         return
     if _project_config(dist) is None:
         return

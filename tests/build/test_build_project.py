@@ -103,9 +103,10 @@ def test_link_error_names_the_input(project, tmp_path):
 
 
 def test_compile_error_leaves_no_output(project, tmp_path, capfd):
+    build(project, tmp_path)  # outputs of an earlier, good build must not survive a failed one
     (tmp_path / "project/bpf/counter.bpf.c").write_text("int broken(void) { return nope; }\n")
     with pytest.raises(CompileError) as info:
         build(project, tmp_path)
     assert info.value.path == str(tmp_path / "project/bpf/counter.bpf.c")
     assert "use of undeclared identifier 'nope'" in capfd.readouterr().err
-    assert not (tmp_path / "lib/pkg/sub/counter.bpf.o").exists()
+    assert list((tmp_path / "lib/pkg/sub").iterdir()) == []

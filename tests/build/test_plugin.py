@@ -33,6 +33,7 @@ PROJECT = {
         [tool.bpf-build.objects.counter]
         sources = ["bpf/counter.bpf.c"]
         cflags = ["-DSTEP_FROM_CONFIG=3"]
+        skeletons = ["python", "c", "light-c"]
 
         [tool.bpf-build.objects.pair]
         sources = ["bpf/first.bpf.c", "bpf/second.bpf.c"]
@@ -61,7 +62,8 @@ PROJECT = {
     """,
 }
 
-OUTPUTS = ["bpfdemo/counter.bpf.o", "bpfdemo/pair.bpf.o"]
+OUTPUTS = ["bpfdemo/counter.bpf.o", "bpfdemo/counter.lskel.h", "bpfdemo/counter.skel.h",
+           "bpfdemo/counter_skel.py", "bpfdemo/pair.bpf.o"]
 
 
 @pytest.fixture
@@ -76,6 +78,9 @@ def check_objects(read):
     pair = Object.read(read("bpfdemo/pair.bpf.o"))
     assert pair.symbol("first_prog") is not None and pair.symbol("second_prog") is not None, \
         "the two sources are linked into one object"
+    assert b"class counter(_rt.Skeleton)" in read("bpfdemo/counter_skel.py")
+    assert b"struct counter {" in read("bpfdemo/counter.skel.h")
+    assert b"counter__open_and_load" in read("bpfdemo/counter.lskel.h")
 
 
 def test_pip_wheel_has_objects_and_a_platform_tag(demo, tmp_path, pip, helpers):
@@ -127,6 +132,9 @@ def test_pip_install_and_editable_install(demo, tmp_path, pip, helpers):
     pip.install(python, "-e", demo)
     assert Path(helpers.run(locate).stdout.strip()) == demo / "bpfdemo"
     check_objects(lambda rel: (demo / rel).read_bytes())
+    skeleton = [python, "-c", "import importlib.util; print(importlib.util.find_spec('bpfdemo.counter_skel').origin)"]
+    assert Path(helpers.run(skeleton).stdout.strip()) == demo / "bpfdemo/counter_skel.py", \
+        "the generated skeleton is imported from the source tree"
 
 
 def test_no_build_isolation(demo, tmp_path, pip, helpers):
