@@ -56,13 +56,14 @@ def link(inputs: Sequence[Input], *, btf_dedup: str = BPFTOOL_7_1) -> Object:
                               f"{', '.join(DEDUP_FLAVOURS)})")
     linker = _Linker(btf_dedup)
     for i, item in enumerate(inputs):
-        linker.add(_as_object(item, i))
+        if isinstance(item, Object):
+            linker.add(item, owned=False)
+        else:
+            linker.add(_read(item, i), owned=True)
     return linker.finish()
 
 
-def _as_object(item: Input, index: int) -> Object:
-    if isinstance(item, Object):
-        return item
+def _read(item: Input, index: int) -> Object:
     if isinstance(item, (bytes, bytearray, memoryview)):
         return Object.read(bytes(item), path=f"<input {index + 1}>")
     return Object.read(item)
@@ -169,14 +170,16 @@ class _Linker:
         return sec
 
     # -- one input -----------------------------------------------------------------------------
-    def add(self, obj: Object) -> None:
+    def add(self, obj: Object, owned: bool = False) -> None:
+        """Append one input. ``owned``: the Object is the linker's (read from a path or bytes),
+        so its BTF types may move into the output instead of being copied."""
         if self.byteorder is None:
             self.byteorder, self.first_file = obj.byteorder, _name(obj)
             self.btf.byteorder = obj.byteorder
         elif obj.byteorder != self.byteorder:
             raise LinkError(_name(obj), f"{obj.byteorder}-endian object cannot be linked with "
                                         f"{self.first_file}, which is {self.byteorder}-endian")
-        src = _Input(obj)
+        src = _Input(obj, owned)
         src.check()
         src.fixup_btf()
         self.append_sections(src)
@@ -443,9 +446,9 @@ class _Linker:
 
         # ...then the copies, referring to the new ids, their names added in libbpf's order.
         for t in appended:
-            copy = self._copy_type(t)
-            copy.remap_ids(remap)
-            dst_btf.add(copy)
+            new = self._take_type(t, copy=not src.owned)
+            new.remap_ids(remap)
+            dst_btf.add(new)
         for glob in self.globs.values():
             if glob.pending_src_id is not None:
                 glob.underlying_id = type_map[glob.pending_src_id]
@@ -488,11 +491,11 @@ class _Linker:
                                             and src_var.linkage == B.VAR_GLOBAL_EXTERN)
         src.type_map = type_map
 
-    def _copy_type(self, t: BtfType) -> BtfType:
-        """A copy of ``t`` whose names are in the output's string table, added in libbpf's
+    def _take_type(self, t: BtfType, copy: bool) -> BtfType:
+        """``t`` (or a copy) with its names in the output's string table, added in libbpf's
         order (its string table is never rebuilt, so this order is the final one)."""
         add = self.btf.strings.add
-        new = t.copy()
+        new = t.copy() if copy else t
         new.name_off = add(new.name)
         for entry in (new.members or new.enums or new.params):
             entry.name_off = add(entry.name)
@@ -600,8 +603,9 @@ class _Linker:
 # One input object: sanity checks and BTF fix-ups before it is appended
 
 class _Input:
-    def __init__(self, obj: Object):
+    def __init__(self, obj: Object, owned: bool = False):
         self.obj = obj
+        self.owned = owned
         self.file = _name(obj)
         self.btf: Optional[Btf] = obj.btf  # read only: the caller's Object is not changed
         self.datasecs: Dict[int, BtfType] = {}  # DATASECs with sizes and offsets fixed up
