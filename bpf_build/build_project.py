@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from .build_config import SKELETON_FILES, BuildConfig, ObjectConfig
 from .compile import CompileJob, CompileOptions, compile_all
