@@ -70,8 +70,19 @@ index, text). ``to_bytes()`` / ``LoaderProgram.from_bytes()`` serialise it (SERI
 described at ``_serialise``) so a Python skeleton can embed it; the format only changes with a
 new magic.
 
-``describe_loader(insns, blob)`` reads any loader program back (ours or libbpf's) by following
-its instructions, and lists the bpf() commands it will issue: ``bpf-build loader explain``.
+``describe_loader(insns, blob)`` / ``read_loader`` read any loader program back (ours or
+libbpf's) by following its instructions, and list the bpf() commands it will issue: that is
+``bpf-build loader explain``.
+
+Inside (not part of the contract, for readers of the code): r6 holds the context, r8 the blob's
+address, r7 the last result. The blob starts with an fd table (map fds, which is also the
+``fd_array`` every program load gets, then program fds, the BTF fd, the inner-map fd, then one
+slot per kfunc for module BTF fds), followed by attrs, names and keys (all addressed as r8+off),
+then BTF, program instructions, func/line info, CO-RE records and global-data values. Every
+fallible step stores its number in ctx.error_step and jumps to the clean-up code on error, which
+closes every fd in the table; on success the fds go to the context and the BTF fd is closed.
+Compared with libbpf's gen_loader there is no 64-map / 32-program limit (no fds on the stack),
+PROG_ARRAY slots are filled, SEC("?...") programs are kept, and kconfig is not frozen.
 """
 
 from __future__ import annotations
@@ -82,16 +93,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from . import btf as B
 from . import section_defs as S
 from .errors import LoaderError, NotSupportedError
-from .insn import (ALU64, AND, B as SZ_B, CALL, DW, H, JA, JEQ, JMP, JNE, JSET, JSGE, JSLE, JSLT, MOV,
+from .insn import (ALU64, B as SZ_B, DW, H, JA, JEQ, JMP, JNE, JSET, JSLE, JSLT, MOV,
                    PSEUDO_BTF_ID, PSEUDO_KFUNC_CALL, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE, R0, R1,
                    R2, R3, R4, R6, R7, R8, R9, R10, RSH, W, X, Assembler, Insn, call_helper,
-                   decode, encode, exit_insn, ld_imm64, ldx_mem, mov64_imm, mov64_reg, st_mem,
+                   decode, encode, exit_insn, ldx_mem, mov64_imm, mov64_reg, st_mem,
                    stx_mem, alu64_imm)
 from .open_object import OpenedMap, OpenedObject, OpenedProgram, open_object
 
 # bpf() commands and the helpers a loader calls.
 BPF_MAP_CREATE, BPF_MAP_UPDATE_ELEM, BPF_PROG_LOAD, BPF_MAP_FREEZE, BPF_BTF_LOAD = 0, 2, 5, 22, 18
-CMD_NAMES = {0: "MAP_CREATE", 2: "MAP_UPDATE_ELEM", 5: "PROG_LOAD", 18: "BTF_LOAD", 22: "MAP_FREEZE"}
 HELPER_SYS_BPF, HELPER_BTF_FIND, HELPER_SYS_CLOSE = 166, 167, 168
 HELPER_KALLSYMS, HELPER_COPY_FROM_USER = 179, 148
 
@@ -330,6 +340,7 @@ class _ProgPlan:
         self.index, self.prog = index, p
         self.attr: Optional[_Ref] = None
         self.insns: Optional[_Ref] = None
+        self.license: Optional[_Ref] = None
         self.func_info: Optional[_Ref] = None
         self.line_info: Optional[_Ref] = None
         self.core_relos: Optional[_Ref] = None

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from bpf_build.elf import Object
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
 # Every case that is one object; "linked" is made of linked_a + linked_b.

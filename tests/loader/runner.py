@@ -14,8 +14,7 @@ import struct
 import time
 from typing import Dict, List, Optional
 
-from bpf_build.gen_loader import (CTX_ERROR_STEP, CTX_FLAG_NO_BTF_LOG, CTX_FLAGS, CTX_LOG_BUF,
-                                  CTX_LOG_LEVEL, CTX_LOG_SIZE,
+from bpf_build.gen_loader import (CTX_ERROR_STEP, CTX_FLAG_NO_BTF_LOG, CTX_FLAGS, CTX_LOG_LEVEL,
                                   LoaderProgram, map_desc_offset, prog_desc_offset)
 
 NR_BPF = {"x86_64": 321, "aarch64": 280}[platform.machine()]

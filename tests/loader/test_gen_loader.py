@@ -4,6 +4,7 @@ import os
 import re
 import struct
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -346,3 +347,16 @@ def test_unsupported_features_are_named(compile_c):
     o = open_object(Object.read(compile_c(arena, "arena")))
     with pytest.raises(NotSupportedError, match="arena maps are not supported yet"):
         generate_loader(o)
+
+
+def test_big_endian_object_gives_a_big_endian_loader(compile_c):
+    """Like libbpf's swapped-endian support: the loader, its attrs and the program's instructions
+    are in the target's byte order, whatever the host's."""
+    src = (Path(__file__).resolve().parent.parent / "corpus" / "globals.bpf.c").read_text()
+    little = generate_loader(open_object(Object.read(compile_c(src, "globals", target="bpfel")), "g"))
+    big = generate_loader(open_object(Object.read(compile_c(src, "globals", target="bpfeb")), "g"))
+    assert big.byteorder == "big"
+    assert describe_loader(big.insns, big.blob, "big") == describe_loader(little.insns, little.blob)
+    assert big.insns_bytes() != little.insns_bytes() and len(big.blob) == len(little.blob)
+    again = LoaderProgram.from_bytes(big.to_bytes())
+    assert again.byteorder == "big" and again.insns == big.insns
