@@ -285,7 +285,7 @@ def send_to_peer(veth, n: int) -> None:
             s.sendto(b"probe", (veth.peer_ip, 9999))
 
 
-def wait_for(predicate, timeout: float = 3.0) -> bool:
+def wait_for(predicate, timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
