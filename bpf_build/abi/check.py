@@ -261,7 +261,7 @@ def check_object_globals(script: VersionScript, objects: Sequence[ObjectSymbol],
     be static or hidden in the source, so static linking does not leak it either."""
     leaked: Dict[str, ObjectSymbol] = {}
     for sym in objects:
-        if sym.visibility in ("DEFAULT", "PROTECTED") and sym.name not in leaked \
+        if sym.visibility in ("DEFAULT", "PROTECTED") and sym.versioned_as is None and sym.name not in leaked \
                 and not script.global_listings(sym.name):
             leaked[sym.name] = sym
     by_object: Dict[str, List[str]] = {}

@@ -82,6 +82,9 @@ class ObjectSymbol:
     path: str
     visibility: str  # DEFAULT, PROTECTED, HIDDEN, INTERNAL
     binding: str
+    # For the implementation behind a .symver alias (btf__dedup_v0_6_0 for btf__dedup@@LIBBPF_0.6.0):
+    # that alias. It must keep default visibility for the alias to be exported.
+    versioned_as: Optional[str] = None
 
 
 def _enum_name(value) -> str:
@@ -214,7 +217,7 @@ def read_object_symbols(path) -> List[ObjectSymbol]:
     if e_type != ET_REL:
         raise AbiError(path, f"not a relocatable object (ELF type {ET_NAMES.get(e_type, e_type)})")
     binary = _parse(path, raw)
-    out = []
+    found = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # lief warns on out-of-range enum values in corrupt files
@@ -223,8 +226,11 @@ def read_object_symbols(path) -> List[ObjectSymbol]:
                     continue
                 if sym.type not in CODE_AND_DATA and sym.type != _TYPE.NOTYPE:
                     continue
-                out.append(ObjectSymbol(sym.name.split("@", 1)[0], path, _enum_name(sym.visibility),
-                                        _enum_name(sym.binding)))
+                found.append((sym.name, (sym.shndx, sym.value), _enum_name(sym.visibility),
+                              _enum_name(sym.binding)))
     except Exception as e:
         raise AbiError(path, f"malformed ELF file ({type(e).__name__}: {e})") from None
-    return out
+    aliases = {where: name for name, where, _, _ in found if "@" in name}
+    return [ObjectSymbol(name.split("@", 1)[0], path, visibility, binding,
+                         aliases.get(where) if "@" not in name else None)
+            for name, where, visibility, binding in found]
