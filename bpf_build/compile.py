@@ -18,7 +18,7 @@ import subprocess
 import sys
 import sysconfig
 import threading
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -475,8 +475,9 @@ def compile_all(jobs: Sequence[CompileJob], options: CompileOptions = CompileOpt
                 on_compile: Optional[Callable[[CompileJob], None]] = None) -> CompileResult:
     """Compile every job whose output is missing or out of date, ``parallel`` at a time.
 
-    The first failure stops the run: compiles not yet started are not started, the failed job's
-    output (and depfile) is removed, and its CompileError is raised once the running compiles end.
+    The first failure stops the run: compiles not yet started are not started and their old
+    outputs removed with the failed job's (and their depfiles), and the CompileError is raised
+    once the running compiles end.
     """
     for opts in {job.options or options for job in jobs}:
         if opts.target not in TARGETS:
@@ -499,24 +500,31 @@ def compile_all(jobs: Sequence[CompileJob], options: CompileOptions = CompileOpt
     printer = _Printer(stderr or sys.stderr)
     workers = max(1, min(parallel or os.cpu_count() or 1, len(stale)))
 
-    def run(job: CompileJob, command: List[str]) -> None:
+    stop = threading.Event()
+
+    def run(job: CompileJob, command: List[str]) -> bool:
+        """False when a failure elsewhere stopped the run before this job began."""
+        if stop.is_set():
+            return False
         if on_compile:
             on_compile(job)
-        _run_one(job, command, printer)
+        try:
+            _run_one(job, command, printer)
+        except BaseException:
+            stop.set()
+            raise
+        return True
 
-    if workers == 1:
-        for job, command in stale:
-            run(job, command)
-        return result
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(run, j, c) for j, c in stale]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in futures if f.done() and f.exception() is not None]
-        if failed:
-            for f in futures:
-                f.cancel()
-            wait(futures)
-            raise failed[0].exception()
+        wait(futures)
+    failed = [f.exception() for f in futures if f.exception() is not None]
+    if failed:
+        # Out of date and not rebuilt: an old output would pass for a current one.
+        for (job, _), f in zip(stale, futures):
+            if f.exception() is None and not f.result():
+                _remove(job.output, _state_path(job.output), job.depfile)
+        raise failed[0]
     return result
 
 

@@ -96,12 +96,16 @@ def test_failing_compile_shows_diagnostics_and_leaves_no_stale_output(project):
 
 
 def test_failure_stops_a_multi_source_build(project):
+    project.write("bad.bpf.c", "int fine(void) { return 0; }\n")
+    project.bpf_build("compile", "bad.bpf.c", "counter.bpf.c", "--out-dir", "objs", check=0)
     project.write("bad.bpf.c", "int broken(void) { return nope; }\n")
-    proc = project.bpf_build("compile", "bad.bpf.c", "counter.bpf.c", "--out-dir", "objs", "-j", "1")
+    project.write("common.h", "#define STEP 2\n")  # counter.bpf.o is out of date too
+    proc = project.bpf_build("compile", "bad.bpf.c", "counter.bpf.c", "--out-dir", "objs", "-j", "1", "-v")
     assert proc.returncode == 1
     assert "error: bad.bpf.c: compile failed" in proc.stderr
-    assert not (project.root / "objs/bad.bpf.o").exists()
-    assert not (project.root / "objs/counter.bpf.o").exists(), "-j 1 stops at the first failure"
+    assert "compiling counter.bpf.c" not in proc.stdout, "-j 1 stops at the first failure"
+    assert [p for p in os.listdir(project.root / "objs")] == [], \
+        "neither the failed object nor the out-of-date one it stopped is left"
 
 
 def test_missing_source(project):
