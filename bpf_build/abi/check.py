@@ -227,7 +227,7 @@ def check_listed_are_exported(script: VersionScript, lib: SharedLibrary,
             else:
                 reason = "it is not a dynamic symbol"
             message = f"{name} is listed in {node.label} but {lib.path} does not export it: {reason}"
-            close = difflib.get_close_matches(name, unlisted, n=1, cutoff=0.8)
+            close = difflib.get_close_matches(name, unlisted, n=1, cutoff=0.75)
             if close:
                 message += f"; did you mean {close[0]}?"
             out.append(Finding("map-entry-not-exported", message, script.path, entry.line, name, node.name))
