@@ -243,18 +243,25 @@ _vmlinux_lock = threading.Lock()
 
 
 def generated_vmlinux_h_dir(btf_path: str = VMLINUX_BTF) -> str:
-    """A directory holding vmlinux.h for this kernel's BTF, generated once and cached by content."""
+    """A directory holding vmlinux.h for this kernel's BTF, generated once and cached.
+
+    The cache key is the BTF file's identity (path, size, mtime) plus the kernel release, not its
+    content: hashing 6 MB of BTF on every compile would cost more than a no-op rebuild may."""
     try:
-        with open(btf_path, "rb") as f:
-            btf_bytes = f.read()
+        st = os.stat(btf_path)
     except OSError as e:
         raise CompileError(btf_path, f"cannot read kernel BTF to generate vmlinux.h: {e.strerror or e}; "
                                      f"provide a vmlinux.h in an include directory instead") from None
-    digest = hashlib.sha256(btf_bytes).hexdigest()[:24]
-    directory = os.path.join(cache_dir(), "vmlinux", digest)
+    identity = f"{os.path.abspath(btf_path)}\0{st.st_size}\0{st.st_mtime_ns}\0{os.uname().release}"
+    directory = os.path.join(cache_dir(), "vmlinux", hashlib.sha256(identity.encode()).hexdigest()[:24])
     header = os.path.join(directory, "vmlinux.h")
     with _vmlinux_lock:
         if not os.path.exists(header):
+            try:
+                with open(btf_path, "rb") as f:
+                    btf_bytes = f.read()
+            except OSError as e:
+                raise CompileError(btf_path, f"cannot read kernel BTF: {e.strerror or e}") from None
             text = _render_vmlinux_h(btf_bytes, btf_path)
             os.makedirs(directory, exist_ok=True)
             write_atomic(header, text)
