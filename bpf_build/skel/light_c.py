@@ -22,7 +22,8 @@ from typing import List
 from .. import section_defs as S
 from ..elf import Object
 from ..errors import SkeletonError
-from ..gen_loader import LoaderProgram, generate_loader
+from ..gen_loader import (CTX_PROG_SIZE, LoaderProgram, generate_loader, map_desc_offset,
+                          prog_desc_offset)
 from ..open_object import OpenedObject, OpenedProgram, open_object
 from .c import _Renderer, embedded_bytes_literal
 
@@ -106,6 +107,8 @@ class _LightRenderer:
             body = f"fd = {call};" if call else "fd = 0; /* attached by the caller (needs a target) */"
             out.append(_PROG_ATTACH.substitute(name=n, prog=p.name, body=body))
         out.append(f"\nstatic inline int\n{n}__attach(struct {n} *skel)\n{{\n\tint ret = 0;\n\n")
+        if not self.progs:
+            out.append("\t(void)skel;\n")
         out += [f"\tret = ret < 0 ? ret : {n}__{p.name}__attach(skel);\n" for p in self.progs]
         out.append("\treturn ret < 0 ? ret : 0;\n}\n")
         out.append(f"\nstatic inline void\n{n}__detach(struct {n} *skel)\n{{\n")
@@ -143,7 +146,18 @@ class _LightRenderer:
                              f"\"\", {self.mmap_size(m)}, 0);\n")
             parts.append(f"\tif (!skel->{m.ident})\n\t\tgoto cleanup;\n"
                          f"\tskel->maps.{m.ident}.initial_value = (__u64)(unsigned long)skel->{m.ident};\n")
-        return _OPEN.substitute(name=self.name, body="".join(parts))
+        return _OPEN.substitute(name=self.name, body="".join(parts), ctx_size=self.L.ctx_size,
+                                layout=self.layout_checks())
+
+    def layout_checks(self) -> str:
+        """Compile-time checks (C and C++) that the struct matches the loader's context."""
+        n, checks = self.name, []
+        if self.maps:
+            checks.append(f"offsetof(struct {n}, maps) == {map_desc_offset(0)}")
+        if self.progs:
+            checks.append(f"offsetof(struct {n}, progs) == {prog_desc_offset(len(self.maps), 0)}")
+            checks.append(f"sizeof(skel->progs) == {CTX_PROG_SIZE * len(self.progs)}")
+        return "".join(f"\t(void)sizeof(char[({c}) ? 1 : -1]);\n" for c in checks)
 
     def load(self) -> str:
         n, L = self.name, self.L
@@ -221,7 +235,8 @@ ${name}__open(void)
 	skel = (struct ${name} *)calloc(1, sizeof(*skel));
 	if (!skel)
 		goto cleanup;
-	skel->ctx.sz = (char *)&skel->links - (char *)skel;
+	/* the context the loader reads and writes is the start of this struct */
+${layout}	skel->ctx.sz = ${ctx_size};
 ${body}	return skel;
 cleanup:
 	${name}__destroy(skel);
@@ -252,6 +267,7 @@ ${pre}	memset(&opts, 0, sizeof(opts));
 	opts.steps = steps;
 	opts.nr_steps = ${nr_steps};
 	opts.btf_step_first = ${btf_first};
+	opts.quiet = BPF_BUILD_LOADER_QUIET;
 	free(skel->load_error.log);
 	memset(&skel->load_error, 0, sizeof(skel->load_error));
 	err = bpf_build_load_and_run(&opts, &skel->load_error);

@@ -124,3 +124,44 @@ def test_explain_object_and_header_agree(corpus_object, tmp_path, case):
     assert from_obj[1:] == from_header[1:] and len(from_obj) > 5
     if case == "maps":
         assert any(line.endswith('update map "outer_array" [0] = map "inner_a"') for line in from_obj)
+
+
+EDGE_DRIVER = """
+#include <stdio.h>
+#include SKEL_HEADER
+int main(void)
+{
+	struct SKEL *skel = SKEL_PREFIX(open_and_load)();
+
+	if (!skel || SKEL_PREFIX(attach)(skel))
+		return 1;
+	SKEL_PREFIX(destroy)(skel);
+	printf("ok\\n");
+	return 0;
+}
+"""
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("source", [
+    'SEC("xdp") int pass(struct xdp_md *ctx) { return XDP_PASS; }\nchar L[] SEC("license") = "GPL";',
+    'struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4); __type(key, __u32);'
+    ' __type(value, __u32); } only_map SEC(".maps");\nint counter = 1;',
+], ids=["no-maps", "no-programs"])
+@pytest.mark.parametrize("compiler", ["gcc", "g++"])
+def test_skeleton_without_maps_or_programs(compile_c, gcc, kernel, tmp_path, source, compiler):
+    import shutil
+    cc = shutil.which(compiler)
+    if cc is None:
+        pytest.skip(f"{compiler} not installed")
+    obj = compile_c("#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n" + source, "edge")
+    (tmp_path / "edge.lskel.h").write_text(generate(Object.read(obj), "edge"))
+    (tmp_path / "edge.c").write_text(EDGE_DRIVER)
+    exe = tmp_path / "edge"
+    lang = ["-x", "c++"] if compiler == "g++" else []
+    built = subprocess.run([cc, "-Wall", "-Wextra", "-Werror", "-I", include_dir(), "-I", str(tmp_path),
+                            '-DSKEL_HEADER="edge.lskel.h"', "-DSKEL=edge", "-DSKEL_PREFIX(f)=edge__##f",
+                            *lang, str(tmp_path / "edge.c"), "-o", str(exe)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    ran = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert ran.returncode == 0 and ran.stdout == "ok\n", ran.stderr

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,12 @@ struct bpf_build_load_error {
 	const char *step_text;
 	char *log;			/* verifier/BTF log, or NULL */
 };
+
+/* Define to 1 before including a skeleton to keep X__load() from printing why it failed (the
+ * reason, failing step and verifier log stay in skel->load_error either way). */
+#ifndef BPF_BUILD_LOADER_QUIET
+#define BPF_BUILD_LOADER_QUIET 0
+#endif
 
 /* The type of tristate .kconfig externs, as libbpf declares it (include <bpf/libbpf.h> first if
  * a file uses both). */
