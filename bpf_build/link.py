@@ -473,13 +473,19 @@ class _Linker:
                 if glob is not None and glob.var_idx >= 0:
                     if t.kind == B.FUNC:
                         continue  # a kfunc declared again: nothing to update (libbpf 1.1 failed here)
+                    src_var = src.btf.type(v.type)
+                    if src_var.linkage == B.VAR_GLOBAL_EXTERN:
+                        # A declaration has no storage to describe. (libbpf resizes the entry to
+                        # the declared type here, which loses an initialised flexible array.)
+                        continue
                     entry = dst.vars[glob.var_idx]
                     if glob.var_from_extern and not glob.is_extern and glob.file == file:
                         # The entry was made for an extern, which has no storage: take the
-                        # definition's place (libbpf keeps the extern's 0 and the map or variable
-                        # cannot be found at load time).
-                        entry.offset = s.dst_off + v.offset
+                        # definition's place and size (libbpf keeps offset 0 and the declared
+                        # type's size, and the loader then cannot find the map or variable).
+                        entry.offset, entry.size = s.dst_off + v.offset, v.size
                         glob.var_from_extern = False
+                        continue
                     # its type may have changed with a resolved extern
                     entry.size = _resolve_size(dst_btf, glob.underlying_id, file, t.name)
                     continue

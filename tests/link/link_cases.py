@@ -140,16 +140,22 @@ SEC("socket") int prog_maps_user(struct __sk_buff *skb)
 {
     __u32 k = 1;
     __u64 *v;
-    int key = 0;
+    int key = 0, key0 = 0, *val;
+    void *inner;
 
     bump(1, 40);
     bump(1, 2);
     v = bpf_map_lookup_elem(&counters, &k);
     if (!v)
         return -1;
-    if (bpf_map_lookup_elem(&outer, &key))        /* no inner map installed */
+    if (bpf_map_lookup_elem(&outer, &key))        /* no inner map in slot 0 */
         return -2;
-    return *v;                                     /* 42 */
+    key = 1;
+    inner = bpf_map_lookup_elem(&outer, &key);     /* maps_def's inner_a if maps_more set it */
+    if (!inner)
+        return *v;                                 /* 42 */
+    val = bpf_map_lookup_elem(inner, &key0);
+    return val ? *v + 1000 + *val : -4;            /* 1042 */
 }
 char LICENSE[] SEC("license") = "GPL";
 """
@@ -157,7 +163,7 @@ char LICENSE[] SEC("license") = "GPL";
 MAPS_DEF = PRELUDE + MAP_COUNTERS + MAP_WEAK + MAP_OUTER + r"""
 struct counters_def counters SEC(".maps");
 __weak struct weak_def weak_map SEC(".maps");
-extern struct outer_def outer SEC(".maps");
+struct inner_def inner_a SEC(".maps");              /* installed in outer by maps_more */
 
 __noinline int bump(__u32 key, __u64 by)
 {
@@ -180,9 +186,10 @@ SEC("socket") int prog_maps_def(struct __sk_buff *skb)
 char LICENSE[] SEC("license") = "GPL";
 """
 
-MAPS_MORE = PRELUDE + MAP_WEAK + MAP_OUTER + r"""
+MAPS_MORE_HEAD = PRELUDE + MAP_WEAK + MAP_OUTER + r"""
 __weak struct weak_def weak_map SEC(".maps");      /* the same weak map again */
-struct outer_def outer SEC(".maps");
+"""
+MAPS_MORE_TAIL = r"""
 
 SEC("socket") int prog_maps_more(struct __sk_buff *skb)
 {
@@ -192,6 +199,14 @@ SEC("socket") int prog_maps_more(struct __sk_buff *skb)
 }
 char LICENSE[] SEC("license") = "GPL";
 """
+
+MAPS_MORE = MAPS_MORE_HEAD + "struct outer_def outer SEC(\".maps\");\n" + MAPS_MORE_TAIL
+# An initialised map-in-map: a relocation in .maps against another object's map, and a DATASEC
+# entry larger than its type (the initialised flexible array).
+MAPS_MORE_INIT = MAPS_MORE_HEAD + """
+extern struct inner_def inner_a SEC(".maps");
+struct outer_def outer SEC(".maps") = { .values = { [1] = &inner_a } };
+""" + MAPS_MORE_TAIL
 
 # ----------------------------------------------------------------------------------------------
 # CO-RE: both objects read kernel memory through their own (different) partial views of
@@ -399,12 +414,18 @@ CASES = [
          # programs run in this order: prog_maps_more finds what prog_maps_def stored in the
          # weak map both objects define, so it returns 1
          {"prog_maps_user": 42, "prog_maps_def": 34, "prog_maps_more": 1}),
-    # The same objects, the one that only declares extern maps first: its .maps exists only in
-    # BTF until a definition arrives. libbpf 1.1 leaves the extern's DATASEC offset (0) for
-    # 'outer', so bpftool's output cannot be loaded; ours takes the definition's offset.
+    # The object that only declares extern maps comes first: its .maps exists only in BTF until
+    # a definition arrives; and 'outer' is initialised. libbpf keeps the DATASEC entries it made
+    # for the externs (offset 0, the declared type's size), so bpftool's output cannot be
+    # loaded; ours takes each definition's offset and size.
     Case("maps_extern_first",
-         [("maps_user", MAPS_USER), ("maps_def", MAPS_DEF), ("maps_more", MAPS_MORE)],
-         {"prog_maps_user": 42, "prog_maps_def": 34, "prog_maps_more": 1}, vs_bpftool="unloadable"),
+         [("maps_user", MAPS_USER), ("maps_def", MAPS_DEF), ("maps_more_init", MAPS_MORE_INIT)],
+         {"prog_maps_user": 1042, "prog_maps_def": 34, "prog_maps_more": 1}, vs_bpftool="unloadable"),
+    # Definitions first, externs after, but an initialised map-in-map: libbpf shrinks its entry
+    # to the type's size when it meets the extern, and its loader cannot place the relocation.
+    Case("maps_initialised",
+         [("maps_def", MAPS_DEF), ("maps_more_init", MAPS_MORE_INIT), ("maps_user", MAPS_USER)],
+         {"prog_maps_user": 1042, "prog_maps_def": 34, "prog_maps_more": 1}, vs_bpftool="unloadable"),
     Case("core", [("core_a", CORE_A), ("core_b", CORE_B)],
          {"prog_core_a": 11,
           "prog_core_off_a": lambda: _vmlinux_offset("task_struct", "tgid"),
