@@ -245,14 +245,17 @@ _vmlinux_lock = threading.Lock()
 def generated_vmlinux_h_dir(btf_path: str = VMLINUX_BTF) -> str:
     """A directory holding vmlinux.h for this kernel's BTF, generated once and cached.
 
-    The cache key is the BTF file's identity (path, size, mtime) plus the kernel release, not its
-    content: hashing 6 MB of BTF on every compile would cost more than a no-op rebuild may."""
+    The cache key is the BTF file's identity (path, size, mtime), the kernel release and the
+    bpf-build version, not the BTF's content: hashing 6 MB on every compile would cost more than a
+    no-op rebuild may."""
     try:
         st = os.stat(btf_path)
     except OSError as e:
         raise CompileError(btf_path, f"cannot read kernel BTF to generate vmlinux.h: {e.strerror or e}; "
                                      f"provide a vmlinux.h in an include directory instead") from None
-    identity = f"{os.path.abspath(btf_path)}\0{st.st_size}\0{st.st_mtime_ns}\0{os.uname().release}"
+    from . import __version__  # a newer renderer must not reuse an older header
+    identity = "\0".join([os.path.abspath(btf_path), str(st.st_size), str(st.st_mtime_ns), os.uname().release,
+                          __version__])
     directory = os.path.join(cache_dir(), "vmlinux", hashlib.sha256(identity.encode()).hexdigest()[:24])
     header = os.path.join(directory, "vmlinux.h")
     with _vmlinux_lock:
