@@ -410,7 +410,10 @@ class _Generator:
         btf_attr = btf_data = None
         btf = self.o.btf
         if btf is not None:
-            raw = btf.encode()
+            try:
+                raw = btf.encode()
+            except struct.error as e:  # corrupt values that no longer fit BTF's fields
+                self.fail(f"BTF cannot be encoded for the kernel: {e}")
             btf_data = blob.add(raw, tail=True)
             btf_attr = blob.add(self.pack_btf_attr(len(raw)))
             self.btf_size = len(raw)
@@ -444,7 +447,7 @@ class _Generator:
         struct.pack_into(self.bo + "IIIII", attr, 0, m.type, m.key_size, m.value_size,
                          m.max_entries, m.map_flags)
         struct.pack_into(self.bo + "I", attr, 24, m.numa_node)
-        attr[28:28 + 15] = name.encode()[:15].ljust(15, b"\0")
+        attr[28:28 + 15] = _c_bytes(name)[:15].ljust(15, b"\0")
         struct.pack_into(self.bo + "II", attr, 52, key_id, value_id)
         struct.pack_into(self.bo + "Q", attr, 64, m.map_extra)
         return bytes(attr), bool(key_id or value_id)
@@ -517,7 +520,7 @@ class _Generator:
                 if use is None:
                     btf_kind = B.FUNC if (r.kind == "kfunc" or ext.is_func) else B.VAR
                     use = uses[key] = _KsymUse(key[0], ext.name, ext.weak, [], btf_kind)
-                    use.name_ref = blob.add(ext.name.encode() + b"\0")
+                    use.name_ref = blob.add(_c_bytes(ext.name) + b"\0")
                     if key[0] == "kfunc":
                         use.fd_slot = self.owned_slots + self.kfunc_slots
                         self.kfunc_slots += 1
@@ -525,7 +528,7 @@ class _Generator:
                 use.dst_regs.append(insns[k].dst)
         plan.ksyms = list(uses.values())
         plan.insns = blob.add(encode(insns, self.o.byteorder), tail=True)
-        plan.license = blob.add((self.o.license or "").encode() + b"\0")
+        plan.license = blob.add(_c_bytes(self.o.license or "") + b"\0")
         if p.func_info:
             plan.func_info = blob.add(b"".join(struct.pack(bo + "II", a, b) for a, b in p.func_info), tail=True)
         if p.line_info:
@@ -538,13 +541,13 @@ class _Generator:
                                                 for c in p.core_relos), tail=True)
         if p.attach_btf is not None:
             name, kind = p.attach_btf
-            plan.attach_name = blob.add(name.encode() + b"\0")
+            plan.attach_name = blob.add(_c_bytes(name) + b"\0")
             plan.attach_len = len(name) + 1
             plan.attach_kind = kind
         attr = bytearray(PROG_LOAD_ATTR_SIZE)
         struct.pack_into(bo + "II", attr, 0, p.type, len(insns))
         struct.pack_into(bo + "I", attr, 44, p.prog_flags)
-        attr[48:48 + 15] = p.name.encode()[:15].ljust(15, b"\0")
+        attr[48:48 + 15] = _c_bytes(p.name)[:15].ljust(15, b"\0")
         struct.pack_into(bo + "I", attr, 68, p.expected_attach_type)
         if p.func_info:
             struct.pack_into(bo + "I", attr, 76, 8)
@@ -862,6 +865,11 @@ class _Generator:
                 for e in self.o.externs if e.kind == "kconfig"]
 
 
+def _c_bytes(text: str) -> bytes:
+    """Names as the object spelled them (bytes that are not UTF-8 round-trip unchanged)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _ld_blob(reg: int, off: int):
     """reg = address of blob + off (ld_imm64 of the blob map's value, fd_array index 0)."""
     return (Insn(0x18, reg, PSEUDO_MAP_IDX_VALUE, 0, 0), Insn(0, 0, 0, 0, off))
@@ -904,7 +912,7 @@ class _Strings:
     def add(self, s: str) -> int:
         if s not in self.index:
             self.index[s] = len(self.data)
-            self.data += s.encode() + b"\0"
+            self.data += _c_bytes(s) + b"\0"
         return self.index[s]
 
 

@@ -75,6 +75,7 @@ STRUCT_OPS_SECS = (".struct_ops", ".struct_ops.link", "?.struct_ops", "?.struct_
 ARENA_SEC = ".addr_space.1"
 JUMPTABLES_SEC = ".jumptables"
 
+MAX_GLOBAL_DATA = 1 << 30  # far above what the kernel accepts for an array map value
 MAP_KINDS = ("btf", "data", "rodata", "bss", "kconfig", "struct_ops")
 KCFG_TYPES = ("bool", "tristate", "char", "int", "char_array")
 
@@ -298,6 +299,7 @@ class _Opener:
         self.arena_index: Optional[int] = None
         self.jumptables_index: Optional[int] = None
         self.struct_ops_sections: List[int] = []
+        self.map_defs: Dict[str, B.BtfType] = {}  # BTF map name -> its definition struct
 
     def fail(self, reason: str):
         raise OpenError(self.path, reason)
@@ -539,6 +541,9 @@ class _Opener:
             kind = self.data_sections[idx]
             if sec.size == 0:
                 continue
+            if sec.size > MAX_GLOBAL_DATA:
+                self.fail(f"section '{sec.name}' holds {sec.size} bytes of global data; the kernel "
+                          f"cannot make a map value that large")
             data = bytes(sec.size) if kind == "bss" else bytes(sec.data)
             self.add_internal_map(kind, sec.name, idx, data)
         kcfg = [e for e in self.out.externs if e.kind == "kconfig"]
@@ -592,6 +597,7 @@ class _Opener:
             if def_t is None or def_t.kind != B.STRUCT:
                 self.fail(f"map '{var.name}': definition is not a struct")
             m = OpenedMap(var.name, "btf", MAPS_SEC, self.maps_index)
+            self.map_defs[var.name] = def_t
             m.sec_offset = v.offset
             m.sec_size = v.size
             inner = self.parse_map_def(m, def_t, var.name, allow_inner=True)
@@ -869,9 +875,7 @@ class _Opener:
                     self.fail(f"map '{owner.name}': '{sym.name}' is not an entry-point program")
             else:
                 self.fail(f"map '{owner.name}': only map-in-map and PROG_ARRAY maps take initial values")
-            values_member = self.btf.type(self.btf.skip_modifiers(
-                self.btf.type(next(v.type for v in self.btf.type(self.btf.find(MAPS_SEC, B.DATASEC)).secinfo
-                                   if v.offset == owner.sec_offset)).type)).members[-1]
+            values_member = self.map_defs[owner.name].members[-1]
             if values_member.name != "values":
                 self.fail(f"map '{owner.name}': initialiser outside its 'values' member")
             moff = r.offset - owner.sec_offset - values_member.offset // 8

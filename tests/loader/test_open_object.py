@@ -270,3 +270,28 @@ def test_inspect_lists_the_open_model(corpus_object):
     text = summarize(Object.read(corpus_object("externs")))
     assert "CONFIG_NO_SUCH_OPTION            kconfig bool weak" in text
     assert ".kconfig, global data" in text
+
+
+@pytest.mark.parametrize("case", ["maps", "externs", "subprogs"])
+def test_corrupt_objects_end_in_clean_errors(corpus_object, case):
+    """Random byte corruption either still models and generates, or raises one of our errors."""
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from bpf_build.errors import BpfBuildError
+    from bpf_build.skel.light_c import generate
+
+    original = open(corpus_object(case), "rb").read()
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(st.integers(64, len(original) - 1), st.integers(0, 255)),
+                    min_size=1, max_size=4))
+    def check(edits):
+        data = bytearray(original)
+        for at, value in edits:
+            data[at] = value
+        try:
+            generate(Object.read(bytes(data), f"{case}.bpf.o"), "x")
+        except BpfBuildError as e:
+            assert e.one_line() and "\n" not in e.one_line()
+
+    check()
