@@ -100,3 +100,21 @@ def test_created_objects_and_size_match_bpftool(corpus_object, bpftool, kernel, 
                   f"size ours {ours_size} vs bpftool {theirs_size} ({100 * ours_size // theirs_size}%)")
     finally:
         close_all(t_maps + t_progs)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("case", ["globals", "maps", "subprogs"])
+def test_explain_reads_bpftool_light_skeletons(corpus_object, bpftool, tmp_path, case):
+    """`bpf-build loader explain` follows libbpf's loader code too: same bpf() calls as ours, in
+    the same order, apart from the steps only one of the two takes."""
+    import sys
+    header = tmp_path / f"{case}.lskel.h"
+    header.write_text(subprocess.run([bpftool, "gen", "skeleton", "-L", corpus_object(case), "name",
+                                      f"{case}_bpf"], capture_output=True, text=True, check=True).stdout)
+    out = subprocess.run([sys.executable, "-m", "bpf_build.cli.main", "loader", "explain", str(header)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    theirs = [re.sub(r"^\s+\d+\s+", "", line) for line in out.stdout.splitlines()[1:]]
+    ours = [op.text for op in generate_loader(open_object(Object.read(corpus_object(case)), f"{case}_bpf")).ops]
+    creates = lambda ops: [t for t in ops if t.startswith(("create map", "load prog", "freeze", "load BTF"))]
+    assert creates(theirs) == [re.sub(r" \(inner map of .*\)$", "", t) for t in creates(ours)]
