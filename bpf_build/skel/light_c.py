@@ -17,7 +17,7 @@ and kprobe programs attach too.
 from __future__ import annotations
 
 from string import Template
-from typing import List
+from typing import List, Optional
 
 from .. import section_defs as S
 from ..elf import Object
@@ -81,7 +81,7 @@ class _LightRenderer:
         return "".join(out)
 
     # -- attach ----------------------------------------------------------------------------------
-    def attach_call(self, p: OpenedProgram) -> str:
+    def attach_call(self, p: OpenedProgram) -> Optional[str]:
         """C expression attaching ``prog_fd`` the way the section name says, or None."""
         t, target = p.type, p.attach_target
         if t in (S.PROG_TYPES["RAW_TRACEPOINT"], S.PROG_TYPES["RAW_TRACEPOINT_WRITABLE"]) and target:
