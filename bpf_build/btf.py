@@ -120,9 +120,23 @@ class BtfType:
       DECL_TAG: ``component_idx``; and the lists ``members``/``enums``/``params``/``secinfo``.
     """
 
-    __slots__ = ("kind", "name", "name_off", "type", "size", "kflag", "linkage", "int_encoding",
-                 "int_offset", "int_bits", "index_type", "nelems", "component_idx", "members",
-                 "enums", "params", "secinfo")
+    # Class-level defaults (no __slots__): the parser sets only the fields a kind uses, which
+    # halves the cost of materialising vmlinux's ~130k records. Lists default to an empty tuple
+    # so a kind without entries cannot be appended to by accident.
+    type = 0
+    size = 0
+    kflag = False
+    linkage = 0
+    int_encoding = 0
+    int_offset = 0
+    int_bits = 0
+    index_type = 0
+    nelems = 0
+    component_idx = -1
+    members: List[Member] = ()  # type: ignore[assignment]
+    enums: List[EnumValue] = ()  # type: ignore[assignment]
+    params: List[Param] = ()  # type: ignore[assignment]
+    secinfo: List[VarSecinfo] = ()  # type: ignore[assignment]
 
     def __init__(self, kind: int, name: str = "", *, type: int = 0, size: int = 0,
                  kflag: bool = False, linkage: int = 0, int_encoding: int = 0, int_offset: int = 0,
@@ -485,6 +499,7 @@ def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringT
     i32x2 = struct.Struct(bo + "Ii").unpack_from
     get = strings.get
     names = strings._index().get  # exact string starts: the common case, one dict lookup
+    new_type = object.__new__
     end = start + length
     pos = start
     types: List[BtfType] = []
@@ -513,7 +528,12 @@ def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringT
         if kind == 0 or kind > MAX_KIND:
             raise BtfError(path, f"type [{tid}]: unknown BTF kind {kind}")
         n = names(name_off)
-        t = BtfType(kind, n if n is not None else name_of(name_off, "type"), name_off=name_off, kflag=kflag)
+        t = new_type(BtfType)
+        t.kind = kind
+        t.name = n if n is not None else name_of(name_off, "type")
+        t.name_off = name_off
+        if kflag:
+            t.kflag = True
         if kind in SIZED_KINDS:
             t.size = size_type
         elif kind == ARRAY:
@@ -534,7 +554,7 @@ def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringT
             pos += 12
         elif kind in (STRUCT, UNION):
             need(12 * vlen)
-            members = t.members
+            members = t.members = []
             for _ in range(vlen):
                 m_name, m_type, m_off = u32x3(data, pos)
                 pos += 12
@@ -547,6 +567,7 @@ def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringT
                     members.append(Member(n, m_type, m_off, 0, m_name))
         elif kind == ENUM:
             need(8 * vlen)
+            t.enums = []
             unpack = i32x2 if kflag else u32x2
             for _ in range(vlen):
                 e_name, e_val = unpack(data, pos)
@@ -554,6 +575,7 @@ def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringT
                 t.enums.append(EnumValue(name_of(e_name, "enumerator"), e_val, e_name))
         elif kind == ENUM64:
             need(12 * vlen)
+            t.enums = []
             for _ in range(vlen):
                 e_name, lo, hi = u32x3(data, pos)
                 pos += 12
@@ -563,17 +585,19 @@ def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringT
                 t.enums.append(EnumValue(name_of(e_name, "enumerator"), v, e_name))
         elif kind == FUNC_PROTO:
             need(8 * vlen)
+            params = t.params = []
             for _ in range(vlen):
                 p_name, p_type = u32x2(data, pos)
                 pos += 8
                 n = names(p_name)
-                t.params.append(Param(n if n is not None else name_of(p_name, "parameter"), p_type, p_name))
+                params.append(Param(n if n is not None else name_of(p_name, "parameter"), p_type, p_name))
         elif kind == VAR:
             need(4)
             (t.linkage,) = u32(data, pos)
             pos += 4
         elif kind == DATASEC:
             need(12 * vlen)
+            t.secinfo = []
             for _ in range(vlen):
                 t.secinfo.append(VarSecinfo(*u32x3(data, pos)))
                 pos += 12

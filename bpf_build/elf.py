@@ -297,6 +297,14 @@ def _read_unchecked(data: bytes, path: Optional[str]) -> Object:
                 raise ElfError(path, "more than one symbol table")
             symtab_index = i
         obj.sections.append(sec)
+    if obj.sections[shstrndx].type != SHT_STRTAB:
+        raise ElfError(path, f"section name table (section {shstrndx}) is not a string table")
+    if obj.sections and obj.sections[0].type != SHT_NULL:
+        raise ElfError(path, "section 0 is not the null section")
+    if symtab_index is not None:
+        link = obj.sections[symtab_index].link
+        if not 0 < link < nsec or obj.sections[link].type != SHT_STRTAB:
+            raise ElfError(path, f"symbol table links to section {link}, which is not a string table")
     for i, s in enumerate(obj.sections):
         if s.addralign and s.addralign & (s.addralign - 1):
             raise ElfError(path, f"section '{s.name}' has alignment {s.addralign}, not a power of two")
