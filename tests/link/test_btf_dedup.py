@@ -15,7 +15,6 @@ from bpf_build.elf import SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB, Object, Section
 from bpf_build.errors import BtfError
 from bpf_build.link import link
 
-from link_cases import CASES_BY_NAME
 from link_libbpf import libbpf_dedup, require_libbpf
 from link_oracle import bpftool_link
 

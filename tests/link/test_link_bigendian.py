@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bpf_build.btf import dump_raw
-from bpf_build.elf import SHT_NOBITS, SHT_PROGBITS
+from bpf_build.elf import SHT_PROGBITS
 from bpf_build.errors import LinkError
 from bpf_build.insn import decode
 from bpf_build.link import link

@@ -55,3 +55,15 @@ def test_maps_and_externs(build_case):
     assert kconfig.symbol("LINUX_KERNEL_VERSION").shndx == SHN_UNDEF  # left to the loader
     assert kconfig.symbol("bpf_prog_put").shndx == SHN_UNDEF
     assert kconfig.symbol("bpf_rcu_read_lock").shndx == SHN_UNDEF
+
+
+def test_input_objects_are_left_unchanged(build_case):
+    """link() on Objects copies what it takes; the callers' Objects encode as before."""
+    from bpf_build.elf import Object
+    from bpf_build.link import link
+
+    objs = [Object.read(p) for p in build_case("maps_extern_first").inputs]
+    before = [o.to_bytes() for o in objs]
+    linked = link(objs).to_bytes()
+    assert [o.to_bytes() for o in objs] == before
+    assert linked == build_case("maps_extern_first").ours  # same as linking the paths
