@@ -159,6 +159,11 @@ class _Dedup:
         self.hypot_list: List[int] = []
         self.hypot_adjust_canon = False
         self.table = _CandidateTable()
+        # What a forward-declared enum must share with a full one to match it.
+        if flavour == LIBBPF:
+            self.enum_match = lambda t: ("enum", t.name)
+        else:
+            self.enum_match = lambda t: ("enum", t.name, t.kind, t.kflag, t.size)
         self._describe_types()
 
     def _describe_types(self) -> None:
@@ -169,11 +174,6 @@ class _Dedup:
         interned: Dict[tuple, int] = {}
         intern = interned.setdefault
         kinds, names, shapes, children, enum_fwd = [], [], [], [], []
-        # What a forward-declared enum must share with a full one to match it.
-        if self.flavour == LIBBPF:
-            self.enum_match = lambda t: ("enum", t.name)
-        else:
-            self.enum_match = lambda t: ("enum", t.name, t.kind, t.kflag, t.size)
         for t in self.types:
             k = t.kind
             kinds.append(k)
@@ -199,7 +199,6 @@ class _Dedup:
             children.append(refs)
         self.kinds, self.names, self.shapes = kinds, names, shapes
         self.children, self.enum_fwd = children, enum_fwd
-        self.enum_keys = {}
 
     def run(self, rebuild_strings: bool) -> List[int]:
         self.prepare_base()
@@ -221,9 +220,10 @@ class _Dedup:
 
     # -- table keys ----------------------------------------------------------------------------
     def key(self, tid: int):
-        """The dedup-table key of a type: its shape for kinds whose fields never change, the
-        name for enums (a forward-declared enum must meet the full one), and for reference
-        types everything including the (by then canonical) ids they refer to."""
+        """The dedup-table key of a type: its shape for kinds whose fields never change; for
+        enums only what a forward declaration shares with the full enum (the name; for bpftool
+        7.1 also kind, sign and size); for reference types everything, including the (by then
+        canonical) ids they refer to."""
         t = self.types[tid]
         k = t.kind
         if k in _ANY_ENUM:
