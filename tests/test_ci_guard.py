@@ -16,11 +16,13 @@ def _run(tmp_path, ci: bool):
         "@pytest.mark.kernel\n"
         "def test_needs_kernel():\n    pytest.skip('pretend the kernel is missing')\n"
         "def test_plain_skip():\n    pytest.skip('fine anywhere')\n")
+    ini = tmp_path / "pytest.ini"
+    ini.write_text("[pytest]\nmarkers =\n    kernel: needs the kernel\n    oracle: needs an oracle\n")
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     if ci:
         env["CI"] = "true"
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-                           "-c", os.devnull, "--rootdir", str(tmp_path), str(tmp_path)],
+                           "-c", str(ini), "--rootdir", str(tmp_path), str(tmp_path)],
                           capture_output=True, text=True, env=env, cwd=tmp_path)
 
 
