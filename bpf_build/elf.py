@@ -7,6 +7,7 @@ them as plain numbers that the linker and the loader generator rewrite.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import struct
@@ -55,14 +56,29 @@ class Section:
     section it relocates."""
 
     __slots__ = ("name", "type", "flags", "addralign", "entsize", "link", "info", "data",
-                 "nobits_size", "relocs")
+                 "nobits_size", "_relocs", "_decode_relocs")
 
     def __init__(self, name: str, type: int, flags: int = 0, addralign: int = 1, entsize: int = 0,
                  data: bytes = b"", link: int = 0, info: int = 0, nobits_size: int = 0,
                  relocs: Optional[List["Relocation"]] = None):
         self.name, self.type, self.flags, self.addralign, self.entsize = name, type, flags, addralign, entsize
         self.data, self.link, self.info, self.nobits_size = data, link, info, nobits_size
-        self.relocs: List[Relocation] = relocs if relocs is not None else []
+        self._relocs: List[Relocation] = relocs if relocs is not None else []
+        self._decode_relocs: Optional[Callable[[], List["Relocation"]]] = None
+
+    @property
+    def relocs(self) -> List["Relocation"]:
+        """Relocation entries of a SHT_REL/SHT_RELA section (decoded on first use for sections
+        that relocate DWARF or .BTF, which most passes never look at)."""
+        if self._decode_relocs is not None:
+            decode, self._decode_relocs = self._decode_relocs, None
+            self._relocs = decode()
+        return self._relocs
+
+    @relocs.setter
+    def relocs(self, value: List["Relocation"]) -> None:
+        self._decode_relocs = None
+        self._relocs = value
 
     @property
     def size(self) -> int:
@@ -322,13 +338,12 @@ def _read_unchecked(data: bytes, path: Optional[str]) -> Object:
         if s.type in (SHT_REL, SHT_RELA):
             if not 0 < s.info < nsec:
                 raise ElfError(path, f"relocation section '{s.name}' targets section {s.info}, out of range")
-            s.relocs = _read_relocs(s, len(obj.symbols), bo, path)
             target = obj.sections[s.info]
-            limit = target.size
-            for r in s.relocs:
-                if r.offset >= limit and target.type != SHT_NOBITS:
-                    raise ElfError(path, f"relocation at offset {r.offset} in '{s.name}' is past "
-                                         f"the end of '{target.name}' ({limit} bytes)")
+            decode = functools.partial(_read_relocs, s, target, len(obj.symbols), bo, path)
+            if target.flags & SHF_ALLOC:
+                s.relocs = decode()
+            else:
+                s._decode_relocs = decode
     btf_sec = obj.section(".BTF")
     if btf_sec is not None:
         obj.btf = Btf.parse(btf_sec.data, path)
@@ -396,7 +411,7 @@ def _read_symbols(obj: Object, index: int, bo: str, path) -> List[Symbol]:
     return syms
 
 
-def _read_relocs(sec: Section, nsyms: int, bo: str, path) -> List[Relocation]:
+def _read_relocs(sec: Section, target: Section, nsyms: int, bo: str, path) -> List[Relocation]:
     rela = sec.type == SHT_RELA
     size = 24 if rela else 16
     if len(sec.data) % size:
@@ -409,6 +424,12 @@ def _read_relocs(sec: Section, nsyms: int, bo: str, path) -> List[Relocation]:
         if sym >= nsyms:
             raise ElfError(path, f"relocation {i} in '{sec.name}' refers to symbol {sym}, out of range")
         out.append(Relocation(vals[0], sym, rtype, vals[2] if rela else None))
+    limit = target.size
+    if target.type != SHT_NOBITS:
+        for r in out:
+            if r.offset >= limit:
+                raise ElfError(path, f"relocation at offset {r.offset} in '{sec.name}' is past "
+                                     f"the end of '{target.name}' ({limit} bytes)")
     return out
 
 
@@ -490,7 +511,7 @@ def _write(obj: Object) -> bytes:
                 ent.pack(r.offset, (r.symbol << 32) | r.type, *((r.addend or 0,) if rela else ()))
                 for r in s.relocs))
         elif s.name == ".BTF" and obj.btf is not None:
-            contents.append(obj.btf.encode())
+            contents.append(b"")  # encoded below, after .BTF.ext has added its names
         elif s.name == ".BTF.ext" and obj.btf_ext is not None:
             if obj.btf is None:
                 raise ElfError(obj.path, ".BTF.ext without .BTF")
@@ -499,8 +520,7 @@ def _write(obj: Object) -> bytes:
             contents.append(b"")
         else:
             contents.append(bytes(s.data))
-    # .BTF.ext may have added section names to .BTF's strings: encode .BTF after it.
-    if obj.btf is not None and obj.btf_ext is not None:
+    if obj.btf is not None:
         for i, s in enumerate(sections):
             if s.name == ".BTF":
                 contents[i] = obj.btf.encode()
