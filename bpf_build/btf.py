@@ -443,16 +443,20 @@ class Btf:
 # ----------------------------------------------------------------------------------------------
 # Parsing
 
+def magic_byteorder(data: bytes, path, what: str) -> Tuple[str, str]:
+    """(struct prefix, byte order) from the 0xeB9F magic that .BTF and .BTF.ext share."""
+    magic_le = struct.unpack_from("<H", data, 0)[0]
+    if magic_le == BTF_MAGIC:
+        return "<", "little"
+    if magic_le == 0x9FEB:
+        return ">", "big"
+    raise BtfError(path, f"bad {what} magic 0x{magic_le:04x} (expected 0xeb9f)")
+
+
 def _parse(data: bytes, path, base: Optional[Btf]) -> Btf:
     if len(data) < HEADER_SIZE:
         raise BtfError(path, f"BTF too short for its header ({len(data)} bytes)")
-    magic_le = struct.unpack_from("<H", data, 0)[0]
-    if magic_le == BTF_MAGIC:
-        bo, byteorder = "<", "little"
-    elif magic_le == 0x9FEB:
-        bo, byteorder = ">", "big"
-    else:
-        raise BtfError(path, f"bad BTF magic 0x{magic_le:04x} (expected 0xeb9f)")
+    bo, byteorder = magic_byteorder(data, path, "BTF")
     _, version, flags, hdr_len, type_off, type_len, str_off, str_len = _HDR[bo].unpack_from(data, 0)
     if version != BTF_VERSION:
         raise BtfError(path, f"unsupported BTF version {version}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from typing import List, Optional
 
+from .btf import magic_byteorder
 from .errors import BtfError
 
 BTF_EXT_MAGIC = 0xEB9F
@@ -147,13 +148,7 @@ _KNOWN_HDR = 24  # magic..line_info_len
 def _parse(data: bytes, strings, path) -> BtfExt:
     if len(data) < 8:
         raise BtfError(path, f".BTF.ext too short for its header ({len(data)} bytes)")
-    magic = struct.unpack_from("<H", data, 0)[0]
-    if magic == BTF_EXT_MAGIC:
-        bo, byteorder = "<", "little"
-    elif magic == 0x9FEB:
-        bo, byteorder = ">", "big"
-    else:
-        raise BtfError(path, f"bad .BTF.ext magic 0x{magic:04x} (expected 0xeb9f)")
+    bo, byteorder = magic_byteorder(data, path, ".BTF.ext")
     _, version, flags, hdr_len = struct.unpack_from(bo + "HBBI", data, 0)
     if version != 1:
         raise BtfError(path, f"unsupported .BTF.ext version {version}")
