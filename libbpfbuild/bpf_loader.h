@@ -8,7 +8,8 @@
  * its context (ctx); read them back with bpf_loader__fd(). The blob map, the loader program
  * and the ctx layout follow contract v1 of bpf_build/gen_loader.py: a 32-byte header
  * (sz, flags, log_level, log_size, log_buf, error_step), then 16 bytes per map (fd at +0)
- * and 8 bytes per program (fd at +0).
+ * and 8 bytes per program (fd at +0). The running is the C light skeletons' own runtime,
+ * bpf_build/include/bpf_build/loader.h.
  *
  * Errors: functions returning a pointer return NULL and set errno; functions returning int
  * return a negative errno (and set errno). libbpf_build_errstr() says which step failed.
@@ -36,7 +37,8 @@ struct bpf_loader;
  * the rest, so the struct can grow at its end without breaking older callers. */
 struct bpf_loader_opts {
 	size_t sz;
-	/* verifier log of the loader program itself, for debugging a loader that is rejected */
+	/* verifier log of the loader program itself, for debugging a loader that is rejected; and,
+	 * in bpf_loader__load_and_run_file with ctx NULL, of the step that failed */
 	char *log_buf;
 	unsigned int log_size;
 	unsigned int log_level;
@@ -52,8 +54,11 @@ bpf_loader__load_and_run(const void *insns, size_t insns_sz, const void *data, s
 
 /* The same for a loader program serialised by bpf_build.gen_loader (LoaderProgram.to_bytes(),
  * magic "BPFBLDR1"). With ctx NULL the library builds the contract's ctx itself: zeroed, sz set,
- * the opts log settings, and possible-CPU counts for PERF_EVENT_ARRAY maps; a loader that needs
- * kconfig values then fails with EOPNOTSUPP (build that ctx with bpf_build.runtime instead). */
+ * and possible-CPU counts for PERF_EVENT_ARRAY maps; a loader that needs kconfig values then
+ * fails with EOPNOTSUPP (build that ctx with bpf_build.runtime instead). That ctx has no log;
+ * when a step fails and opts has a log, the loader runs again with the opts log in the ctx, as a
+ * light skeleton does, so the log ends with the failing program's verifier log (or the BTF log
+ * if the BTF load failed; other loads keep the BTF load unlogged, ctx flags bit 0). */
 LIBBPF_BUILD_API struct bpf_loader *
 bpf_loader__load_and_run_file(const char *path, void *ctx, size_t ctx_sz,
 			      const struct bpf_loader_opts *opts);

@@ -2,9 +2,10 @@
 /*
  * libbpfbuild: the runtime light skeletons need, as a shared library for FFI callers.
  *
- * Self-contained on purpose: it talks to the kernel with the raw bpf() syscall and defines the
- * few bpf_attr layouts it uses, so it builds against any libc and any (or no) kernel headers,
- * including headers older than the fields it sets.
+ * It is the C light skeletons' runtime, <bpf_build/loader.h>: running a loader program (the bpf()
+ * calls, the bpf_attr layouts, the ctx, the retry with a verifier log) happens there; this file
+ * adds what an FFI caller needs on top: argument checks, opts, a loader object that keeps the
+ * ctx, reading the serialised format of bpf_build.gen_loader, and errno + errstr reporting.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,53 +15,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <bpf_build/loader.h>
 
 #include "bpf_loader.h"
 
-#ifndef __NR_bpf
-#if defined(__x86_64__)
-#define __NR_bpf 321
-#elif defined(__aarch64__) || defined(__riscv)
-#define __NR_bpf 280
-#elif defined(__i386__)
-#define __NR_bpf 357
-#else
-#error "__NR_bpf unknown for this architecture"
-#endif
-#endif
-
-/* Kernel UAPI values (linux/bpf.h); they are ABI and never change. */
-enum {
-	CMD_MAP_CREATE = 0,
-	CMD_MAP_UPDATE_ELEM = 2,
-	CMD_PROG_LOAD = 5,
-	CMD_PROG_TEST_RUN = 10,
-	CMD_MAP_FREEZE = 22,
-};
-#define MAP_TYPE_ARRAY 2
-#define PROG_TYPE_SYSCALL 31
-#define F_SLEEPABLE (1U << 4)
-#define INSN_SIZE 8
 #define MAX_CTX_SIZE 65535 /* the kernel bounds a syscall program's ctx by U16_MAX */
 
-/* bpf_build/gen_loader.py contract v1: the ctx layout and the serialised LoaderProgram. */
-#define CTX_HEADER_SIZE 32
-#define CTX_MAP_SIZE 16
-#define CTX_PROG_SIZE 8
-#define CTX_LOG_LEVEL 8
-#define CTX_LOG_SIZE 12
-#define CTX_LOG_BUF 16
-#define CTX_MAP_MAX_ENTRIES 4
+/* The serialised LoaderProgram (bpf_build/gen_loader.py, _serialise): a header of magic and ten
+ * little-endian u32, then insns, blob, maps, progs, kconfig vars, ops, strings, values. */
 #define SERIAL_MAGIC "BPFBLDR1"
-#define SERIAL_HEADER_SIZE 48 /* magic + 10 little-endian u32 */
+#define SERIAL_HEADER_SIZE 48
 #define SERIAL_MAP_SIZE 44    /* 11 u32: name, ident, kind, type, key_size, value_size, max_entries, ... */
 #define SERIAL_MAP_TYPE 12
 #define SERIAL_MAP_MAX_ENTRIES 24
 #define SERIAL_PROG_SIZE 28
 #define SERIAL_KCONFIG_SIZE 24
-#define SERIAL_OP_SIZE 16
+#define SERIAL_OP_SIZE 16     /* step, kind (string offset), index, text (string offset) */
+#define SERIAL_OP_KIND 4
 #define SERIAL_BIG_ENDIAN 1
 #define MAP_TYPE_PERF_EVENT_ARRAY 4
 #define STRINGIFY_(x) #x
@@ -68,81 +41,13 @@ enum {
 /* one source of truth: the header's release macros, which bpf-abi checks against libbpf.map */
 #define LIB_VERSION STRINGIFY(LIBBPF_BUILD_MAJOR_VERSION) "." STRINGIFY(LIBBPF_BUILD_MINOR_VERSION) ".0"
 
-/* Prefixes of union bpf_attr, field for field; the kernel accepts a shorter attr and treats
- * the missing tail as zero. */
-struct map_create_attr {
-	uint32_t map_type;
-	uint32_t key_size;
-	uint32_t value_size;
-	uint32_t max_entries;
-	uint32_t map_flags;
-	uint32_t inner_map_fd;
-	uint32_t numa_node;
-	char map_name[16];
-};
-
-struct map_elem_attr {
-	uint32_t map_fd;
-	uint32_t pad;
-	uint64_t key;
-	uint64_t value;
-	uint64_t flags;
-};
-
-struct map_freeze_attr {
-	uint32_t map_fd;
-};
-
-struct prog_load_attr {
-	uint32_t prog_type;
-	uint32_t insn_cnt;
-	uint64_t insns;
-	uint64_t license;
-	uint32_t log_level;
-	uint32_t log_size;
-	uint64_t log_buf;
-	uint32_t kern_version;
-	uint32_t prog_flags;
-	char prog_name[16];
-	uint32_t prog_ifindex;
-	uint32_t expected_attach_type;
-	uint32_t prog_btf_fd;
-	uint32_t func_info_rec_size;
-	uint64_t func_info;
-	uint32_t func_info_cnt;
-	uint32_t line_info_rec_size;
-	uint64_t line_info;
-	uint32_t line_info_cnt;
-	uint32_t attach_btf_id;
-	uint32_t attach_prog_fd;
-	uint32_t core_relo_cnt;
-	uint64_t fd_array;
-};
-_Static_assert(offsetof(struct prog_load_attr, fd_array) == 120, "bpf_attr.fd_array is at 120");
-
-struct test_run_attr {
-	uint32_t prog_fd;
-	uint32_t retval;
-	uint32_t data_size_in;
-	uint32_t data_size_out;
-	uint64_t data_in;
-	uint64_t data_out;
-	uint32_t repeat;
-	uint32_t duration;
-	uint32_t ctx_size_in;
-	uint32_t ctx_size_out;
-	uint64_t ctx_in;
-	uint64_t ctx_out;
-	uint32_t flags;
-	uint32_t cpu;
-	uint32_t batch_size;
-};
-_Static_assert(offsetof(struct test_run_attr, ctx_in) == 48, "bpf_attr.test.ctx_in is at 48");
-
 struct bpf_loader {
 	size_t ctx_sz;
 	unsigned char ctx[]; /* after the run: what the loader program wrote, fds included */
 };
+/* the ctx is run in place, as the header's struct bpf_build_loader_ctx */
+_Static_assert(offsetof(struct bpf_loader, ctx) % _Alignof(struct bpf_build_loader_ctx) == 0,
+	       "loader ctx is aligned for the contract's header");
 
 static __thread const char *last_errstr = "no error";
 
@@ -151,13 +56,6 @@ static int fail(int err, const char *what)
 	last_errstr = what;
 	errno = err;
 	return -err;
-}
-
-static int sys_bpf(int cmd, void *attr, size_t size)
-{
-	long ret = syscall(__NR_bpf, cmd, attr, size);
-
-	return ret < 0 ? -errno : (int)ret;
 }
 
 /* Read opts the libbpf way: fields past the caller's sz are absent, and bytes past the fields
@@ -180,94 +78,27 @@ static int read_opts(const struct bpf_loader_opts *opts, struct bpf_loader_opts 
 	return 0;
 }
 
-static int create_blob_map(const void *data, size_t data_sz)
+struct serial_loader {
+	const unsigned char *insns, *blob, *maps;
+	uint32_t insn_cnt, blob_size, nr_maps, nr_progs, nr_kconfig;
+	int btf_step_first; /* step 1 loads BTF: a retry for its log must log the BTF load */
+};
+
+/* Both entry points: run the loader on the loader object's copy of ctx and give the caller the
+ * kernel's copy, on failure too (error_step says which step failed). own_ctx_of is the parsed
+ * file when this library built the ctx: then a failed step runs again with the opts log in the
+ * ctx, as a light skeleton does (a caller's own ctx carries the caller's own log settings). */
+static struct bpf_loader *load_and_run(const void *insns, size_t insns_sz, const void *data,
+				       size_t data_sz, void *ctx, size_t ctx_sz,
+				       const struct bpf_loader_opts *opts,
+				       const struct serial_loader *own_ctx_of)
 {
-	struct map_create_attr create = {
-		.map_type = MAP_TYPE_ARRAY,
-		.key_size = 4,
-		.value_size = (uint32_t)data_sz,
-		.max_entries = 1,
-	};
-	struct map_elem_attr update = { 0 };
-	struct map_freeze_attr freeze = { 0 };
-	uint32_t key = 0;
-	int map_fd, err;
-
-	memcpy(create.map_name, "__loader.map", sizeof("__loader.map"));
-	map_fd = sys_bpf(CMD_MAP_CREATE, &create, sizeof(create));
-	if (map_fd < 0)
-		return fail(-map_fd, "failed to create loader map");
-
-	update.map_fd = (uint32_t)map_fd;
-	update.key = (uint64_t)(uintptr_t)&key;
-	update.value = (uint64_t)(uintptr_t)data;
-	err = sys_bpf(CMD_MAP_UPDATE_ELEM, &update, sizeof(update));
-	if (err < 0) {
-		close(map_fd);
-		return fail(-err, "failed to update loader map");
-	}
-	/* The blob is the program's input: nothing may change it between load and run. */
-	freeze.map_fd = (uint32_t)map_fd;
-	err = sys_bpf(CMD_MAP_FREEZE, &freeze, sizeof(freeze));
-	if (err < 0) {
-		close(map_fd);
-		return fail(-err, "failed to freeze loader map");
-	}
-	return map_fd;
-}
-
-static int load_loader_prog(const void *insns, size_t insns_sz, int map_fd,
-			    const struct bpf_loader_opts *opts)
-{
-	struct prog_load_attr load = {
-		.prog_type = PROG_TYPE_SYSCALL,
-		.insn_cnt = (uint32_t)(insns_sz / INSN_SIZE),
-		.insns = (uint64_t)(uintptr_t)insns,
-		.license = (uint64_t)(uintptr_t)"Dual BSD/GPL",
-		.log_level = opts->log_level,
-		.log_size = opts->log_size,
-		.log_buf = (uint64_t)(uintptr_t)opts->log_buf,
-		/* bpf_sys_bpf() may sleep (it loads programs), so the loader must be sleepable */
-		.prog_flags = F_SLEEPABLE,
-		/* the loader addresses its blob as map index 0 of fd_array */
-		.fd_array = (uint64_t)(uintptr_t)&map_fd,
-	};
-	int prog_fd;
-
-	memcpy(load.prog_name, "__loader.prog", sizeof("__loader.prog"));
-	prog_fd = sys_bpf(CMD_PROG_LOAD, &load, sizeof(load));
-	if (prog_fd < 0)
-		return fail(-prog_fd, "failed to load loader prog");
-	return prog_fd;
-}
-
-static int run_loader_prog(int prog_fd, struct bpf_loader *loader)
-{
-	struct test_run_attr run = {
-		.prog_fd = (uint32_t)prog_fd,
-		.ctx_size_in = (uint32_t)loader->ctx_sz,
-		/* a syscall program's ctx is copied back to ctx_in after the run */
-		.ctx_in = loader->ctx_sz ? (uint64_t)(uintptr_t)loader->ctx : 0,
-	};
-	int err;
-
-	err = sys_bpf(CMD_PROG_TEST_RUN, &run, sizeof(run));
-	if (err < 0)
-		return fail(-err, "failed to execute loader prog");
-	if ((int)run.retval < 0)
-		return fail(-(int)run.retval, "error returned by loader prog");
-	return 0;
-}
-
-LIBBPF_BUILD_API struct bpf_loader *
-bpf_loader__load_and_run(const void *insns, size_t insns_sz, const void *data, size_t data_sz,
-			 void *ctx, size_t ctx_sz, const struct bpf_loader_opts *opts)
-{
+	struct bpf_build_load_opts run;
 	struct bpf_loader_opts o;
 	struct bpf_loader *loader;
-	int map_fd, prog_fd, err;
+	int step, err;
 
-	if (!insns || !insns_sz || insns_sz % INSN_SIZE || insns_sz / INSN_SIZE > UINT32_MAX) {
+	if (!insns || !insns_sz || insns_sz % BPF_BUILD_INSN_SIZE || insns_sz > UINT32_MAX) {
 		fail(EINVAL, "insns must be a non-empty array of 8-byte instructions");
 		return NULL;
 	}
@@ -291,31 +122,37 @@ bpf_loader__load_and_run(const void *insns, size_t insns_sz, const void *data, s
 	if (ctx_sz)
 		memcpy(loader->ctx, ctx, ctx_sz);
 
-	map_fd = create_blob_map(data, data_sz);
-	if (map_fd < 0)
-		goto err_free;
-	prog_fd = load_loader_prog(insns, insns_sz, map_fd, &o);
-	if (prog_fd < 0) {
-		close(map_fd);
-		goto err_free;
+	memset(&run, 0, sizeof(run));
+	run.ctx = ctx_sz ? (struct bpf_build_loader_ctx *)loader->ctx : NULL;
+	run.ctx_sz = (__u32)ctx_sz;
+	run.insns = insns;
+	run.insns_sz = (__u32)insns_sz;
+	run.data = data;
+	run.data_sz = (__u32)data_sz;
+	run.loader_log_buf = o.log_buf;
+	run.loader_log_size = o.log_size;
+	run.loader_log_level = o.log_level;
+	err = bpf_build_run_once(&run, &step);
+	if (err < 0 && step && own_ctx_of && o.log_buf && o.log_level) {
+		run.btf_step_first = own_ctx_of->btf_step_first;
+		err = bpf_build_rerun_with_log(&run, &step, o.log_buf, o.log_size, o.log_level);
 	}
-	err = run_loader_prog(prog_fd, loader);
-	/* the objects the loader created hold their own references to what they need */
-	close(prog_fd);
-	close(map_fd);
-	/* the caller sees what the loader wrote, error_step included when it failed */
 	if (ctx_sz)
 		memcpy(ctx, loader->ctx, ctx_sz);
-	if (err)
-		goto err_free;
+	if (err < 0) {
+		free(loader);
+		fail(-err, run.errstr);
+		return NULL;
+	}
 	last_errstr = "no error";
 	return loader;
+}
 
-err_free:
-	err = errno;
-	free(loader);
-	errno = err;
-	return NULL;
+LIBBPF_BUILD_API struct bpf_loader *
+bpf_loader__load_and_run(const void *insns, size_t insns_sz, const void *data, size_t data_sz,
+			 void *ctx, size_t ctx_sz, const struct bpf_loader_opts *opts)
+{
+	return load_and_run(insns, insns_sz, data, data_sz, ctx, ctx_sz, opts, NULL);
 }
 
 static int read_all(int fd, unsigned char *buf, size_t size)
@@ -341,51 +178,12 @@ static uint32_t le32(const unsigned char *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-	memcpy(p, &v, sizeof(v)); /* the ctx is in the target's (= host's) byte order */
-}
-
-/* The kernel sizes per-CPU perf buffers by possible CPUs: the highest index in
- * /sys/devices/system/cpu/possible ("0-3", "0,2-7") plus one. */
-static uint32_t possible_cpus(void)
-{
-	char buf[256];
-	long highest = -1;
-	ssize_t n;
-	int fd;
-
-	fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = 0;
-			for (char *p = buf; *p;) {
-				char *end;
-				long v = strtol(p, &end, 10);
-
-				if (end == p)
-					break;
-				if (v > highest)
-					highest = v;
-				p = *end ? end + 1 : end;
-			}
-		}
-	}
-	if (highest < 0)
-		highest = sysconf(_SC_NPROCESSORS_CONF) - 1;
-	return highest < 0 ? 1 : (uint32_t)highest + 1;
-}
-
-struct serial_loader {
-	const unsigned char *insns, *blob, *maps;
-	uint32_t insn_cnt, blob_size, nr_maps, nr_progs, nr_kconfig;
-};
-
 static int parse_serialised(const unsigned char *buf, size_t size, struct serial_loader *out)
 {
+	static const char load_btf[] = "load_btf";
 	const int host_big_endian = __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__;
+	const unsigned char *ops, *strings;
+	uint32_t nr_ops, strings_size, kind;
 	uint64_t total;
 
 	if (size < SERIAL_HEADER_SIZE || memcmp(buf, SERIAL_MAGIC, 8))
@@ -397,25 +195,36 @@ static int parse_serialised(const unsigned char *buf, size_t size, struct serial
 	out->nr_maps = le32(buf + 20);
 	out->nr_progs = le32(buf + 24);
 	out->nr_kconfig = le32(buf + 28);
-	total = SERIAL_HEADER_SIZE + (uint64_t)out->insn_cnt * INSN_SIZE + out->blob_size +
+	nr_ops = le32(buf + 32);
+	strings_size = le32(buf + 40);
+	total = SERIAL_HEADER_SIZE + (uint64_t)out->insn_cnt * BPF_BUILD_INSN_SIZE + out->blob_size +
 		(uint64_t)out->nr_maps * SERIAL_MAP_SIZE + (uint64_t)out->nr_progs * SERIAL_PROG_SIZE +
-		(uint64_t)out->nr_kconfig * SERIAL_KCONFIG_SIZE +
-		(uint64_t)le32(buf + 32) * SERIAL_OP_SIZE + le32(buf + 40) + le32(buf + 44);
+		(uint64_t)out->nr_kconfig * SERIAL_KCONFIG_SIZE + (uint64_t)nr_ops * SERIAL_OP_SIZE +
+		strings_size + le32(buf + 44);
 	if (total != size)
 		return fail(EINVAL, "loader file size does not match its header");
 	out->insns = buf + SERIAL_HEADER_SIZE;
-	out->blob = out->insns + (size_t)out->insn_cnt * INSN_SIZE;
+	out->blob = out->insns + (size_t)out->insn_cnt * BPF_BUILD_INSN_SIZE;
 	out->maps = out->blob + out->blob_size;
+	ops = out->maps + (size_t)out->nr_maps * SERIAL_MAP_SIZE +
+	      (size_t)out->nr_progs * SERIAL_PROG_SIZE + (size_t)out->nr_kconfig * SERIAL_KCONFIG_SIZE;
+	strings = ops + (size_t)nr_ops * SERIAL_OP_SIZE;
+	kind = nr_ops ? le32(ops + SERIAL_OP_KIND) : UINT32_MAX;
+	out->btf_step_first = kind < strings_size && strings_size - kind >= sizeof(load_btf) &&
+			      !memcmp(strings + kind, load_btf, sizeof(load_btf));
 	return 0;
 }
 
-/* The ctx contract v1 asks of a runner that has no kconfig values to give. */
-static unsigned char *default_ctx(const struct serial_loader *l, const struct bpf_loader_opts *o,
-				  size_t *ctx_sz)
+/* The ctx contract v1 asks of a runner that has no kconfig values to give: zeroed, sz set, and
+ * PERF_EVENT_ARRAY maps sized by the possible CPUs as a light skeleton sizes them. */
+static unsigned char *default_ctx(const struct serial_loader *l, size_t *ctx_sz)
 {
-	uint64_t size = CTX_HEADER_SIZE + (uint64_t)l->nr_maps * CTX_MAP_SIZE +
-			(uint64_t)l->nr_progs * CTX_PROG_SIZE;
+	uint64_t size = sizeof(struct bpf_build_loader_ctx) +
+			(uint64_t)l->nr_maps * sizeof(struct bpf_build_map_desc) +
+			(uint64_t)l->nr_progs * sizeof(struct bpf_build_prog_desc);
+	struct bpf_build_map_desc *maps;
 	unsigned char *ctx;
+	int cpus;
 
 	if (l->nr_kconfig) {
 		fail(EOPNOTSUPP, "the loader needs kconfig values: pass a ctx built by bpf_build.runtime");
@@ -430,17 +239,21 @@ static unsigned char *default_ctx(const struct serial_loader *l, const struct bp
 		fail(ENOMEM, "out of memory");
 		return NULL;
 	}
-	put_u32(ctx, (uint32_t)size);
-	put_u32(ctx + CTX_LOG_LEVEL, o->log_level);
-	put_u32(ctx + CTX_LOG_SIZE, o->log_size);
-	memcpy(ctx + CTX_LOG_BUF, &(uint64_t){ (uint64_t)(uintptr_t)o->log_buf }, sizeof(uint64_t));
+	((struct bpf_build_loader_ctx *)ctx)->sz = (__u32)size;
+	maps = (struct bpf_build_map_desc *)(ctx + sizeof(struct bpf_build_loader_ctx));
 	for (uint32_t i = 0; i < l->nr_maps; i++) {
 		const unsigned char *map = l->maps + (size_t)i * SERIAL_MAP_SIZE;
 
-		if (le32(map + SERIAL_MAP_TYPE) == MAP_TYPE_PERF_EVENT_ARRAY &&
-		    le32(map + SERIAL_MAP_MAX_ENTRIES) == 0)
-			put_u32(ctx + CTX_HEADER_SIZE + (size_t)i * CTX_MAP_SIZE + CTX_MAP_MAX_ENTRIES,
-				possible_cpus());
+		if (le32(map + SERIAL_MAP_TYPE) != MAP_TYPE_PERF_EVENT_ARRAY ||
+		    le32(map + SERIAL_MAP_MAX_ENTRIES) != 0)
+			continue;
+		cpus = bpf_build_possible_cpus();
+		if (cpus < 0) {
+			free(ctx);
+			fail(-cpus, "cannot count possible CPUs for a PERF_EVENT_ARRAY map");
+			return NULL;
+		}
+		maps[i].max_entries = (__u32)cpus;
 	}
 	*ctx_sz = (size_t)size;
 	return ctx;
@@ -489,13 +302,13 @@ bpf_loader__load_and_run_file(const char *path, void *ctx, size_t ctx_sz,
 	if (parse_serialised(buf, (size_t)st.st_size, &l))
 		goto out;
 	if (!ctx) {
-		own_ctx = default_ctx(&l, &o, &ctx_sz);
+		own_ctx = default_ctx(&l, &ctx_sz);
 		if (!own_ctx)
 			goto out;
 		ctx = own_ctx;
 	}
-	loader = bpf_loader__load_and_run(l.insns, (size_t)l.insn_cnt * INSN_SIZE, l.blob, l.blob_size,
-					  ctx, ctx_sz, opts);
+	loader = load_and_run(l.insns, (size_t)l.insn_cnt * BPF_BUILD_INSN_SIZE, l.blob, l.blob_size,
+			      ctx, ctx_sz, opts, own_ctx ? &l : NULL);
 out:
 	err = errno;
 	free(own_ctx);

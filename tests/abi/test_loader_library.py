@@ -303,3 +303,95 @@ def test_kconfig_loader_needs_a_caller_built_ctx(built, tmp_path, compile_c):
     assert lib.bpf_loader__load_and_run_file(str(path).encode(), None, 0, None) is None
     assert ctypes.get_errno() == errno.EOPNOTSUPP
     assert lib.libbpf_build_errstr() == b"the loader needs kconfig values: pass a ctx built by bpf_build.runtime"
+
+
+# Enough global variables of distinct types that the BTF load, if logged, fills a 256 KiB log
+# with its type dump (and fails with ENOSPC itself).
+MANY_TYPES = "\n".join(f"struct padding_type_{i} {{ int a; long b; char c[{i % 7 + 1}]; }} padding_{i};"
+                       for i in range(2000))
+REJECTED_SRC = (REPO / "tests" / "corpus" / "rejected.bpf.c").read_text()  # one program is refused
+BTF_MAGIC = b"\x9f\xeb\x01"
+
+
+def big_btf_loader(compile_c, source: str):
+    """The LoaderProgram of ``source`` with MANY_TYPES after its includes."""
+    from bpf_build.elf import Object
+    from bpf_build.gen_loader import generate_loader
+    from bpf_build.open_object import open_object
+
+    head, _, body = source.rpartition("#include <bpf/bpf_helpers.h>\n")
+    text = f"{head}#include <bpf/bpf_helpers.h>\n{MANY_TYPES}\n{body}"
+    loader_program_ = generate_loader(open_object(Object.read(compile_c(text, "bigbtf")), "bigbtf"))
+    assert loader_program_.ops[0].kind == "load_btf" and len(loader_program_.blob) > 100_000
+    return loader_program_
+
+
+def run_file_with_log(lib, path):
+    """bpf_loader__load_and_run_file with ctx NULL and a 256 KiB level-1 log: (loader, log)."""
+    log = ctypes.create_string_buffer(256 << 10)
+    opts = LoaderOpts(ctypes.sizeof(LoaderOpts), ctypes.cast(log, ctypes.c_char_p), len(log), 1)
+    return lib.bpf_loader__load_and_run_file(str(path).encode(), None, 0, ctypes.byref(opts)), log.value
+
+
+def open_fds() -> set:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.kernel
+def test_callers_log_does_not_log_the_btf_load_of_a_loader_that_works(built, tmp_path, compile_c):
+    """The library's ctx gets no log on the first run: the opts log is the loader program's, and
+    a BTF dump larger than the log cannot make the BTF load fail with ENOSPC."""
+    kernel_or_skip()
+    from bpf_build.gen_loader import map_desc_offset
+
+    loader_program_ = big_btf_loader(compile_c, GEN_LOADER_SRC)
+    path = tmp_path / "bigbtf.loader"
+    path.write_bytes(loader_program_.to_bytes())
+    lib = open_library(built / SONAME)
+    loader, log = run_file_with_log(lib, path)
+    assert loader, (os.strerror(ctypes.get_errno()), lib.libbpf_build_errstr(), log[-300:])
+    fds = {m.name: lib.bpf_loader__fd(loader, map_desc_offset(i)) for i, m in enumerate(loader_program_.maps)}
+    assert fdinfo(fds["counts"])["map_type"] == "2" and fdinfo(fds["events"])["map_type"] == "4"
+    for fd in fds.values():
+        os.close(fd)
+    assert b"padding_type_" not in log
+    lib.bpf_loader__free(loader)
+
+
+@pytest.mark.kernel
+def test_failed_program_is_run_again_with_the_callers_log_without_the_btf_dump(built, tmp_path, compile_c):
+    """When a program load fails, the library runs the loader again with the opts log in the ctx
+    and CTX_FLAG_NO_BTF_LOG, as a light skeleton does: the log ends with that program's verifier
+    log. Nothing either run created stays open."""
+    kernel_or_skip()
+    path = tmp_path / "rejected.loader"
+    path.write_bytes(big_btf_loader(compile_c, REJECTED_SRC).to_bytes())
+    lib = open_library(built / SONAME)
+    before = open_fds()
+    loader, log = run_file_with_log(lib, path)
+    assert loader is None and ctypes.get_errno() == errno.EACCES
+    assert lib.libbpf_build_errstr() == b"error returned by loader prog"
+    assert b"invalid access to map value" in log and b"padding_type_" not in log
+    assert open_fds() == before
+
+
+@pytest.mark.kernel
+def test_failed_btf_load_is_run_again_with_the_btf_log(built, tmp_path, compile_c):
+    """When step 1, the BTF load, fails, the retry logs it: the log says why the kernel refused
+    the BTF (here a type of an unknown kind, planted in the blob)."""
+    kernel_or_skip()
+    data = bytearray(big_btf_loader(compile_c, GEN_LOADER_SRC).to_bytes())
+    assert data.count(BTF_MAGIC) == 1
+    btf = data.index(BTF_MAGIC)
+    hdr_len, type_off = struct.unpack_from("<II", data, btf + 4)
+    first_type_info = btf + hdr_len + type_off + 4  # after its name_off
+    struct.pack_into("<I", data, first_type_info, struct.unpack_from("<I", data, first_type_info)[0] | 0x1F << 24)
+    path = tmp_path / "badbtf.loader"
+    path.write_bytes(bytes(data))
+    lib = open_library(built / SONAME)
+    before = open_fds()
+    loader, log = run_file_with_log(lib, path)
+    assert loader is None and ctypes.get_errno() == errno.EINVAL
+    assert lib.libbpf_build_errstr() == b"error returned by loader prog"
+    assert b"Invalid kind" in log, log[-500:]
+    assert open_fds() == before

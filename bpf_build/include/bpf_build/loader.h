@@ -11,6 +11,9 @@
  *
  * Every bpf_attr used here is declared locally with the kernel's layout, so this compiles
  * against old UAPI headers (Debian 12 ships 6.1's).
+ *
+ * libbpfbuild/ (the loader library for FFI callers) is built on this header too: the running
+ * below (bpf_build_run_once, bpf_build_rerun_with_log) is the one implementation of both.
  */
 #ifndef __BPF_BUILD_LOADER_H__
 #define __BPF_BUILD_LOADER_H__
@@ -80,6 +83,12 @@ struct bpf_build_load_opts {
 	/* out */
 	const char *errstr;
 	char *log;			/* the verifier log of a failed load (owned by the caller) */
+	/* for runners whose ctx is not a skeleton's (libbpfbuild), zero in a skeleton */
+	__u32 ctx_sz;			/* bytes at ctx the kernel gets, if not ctx->sz; with ctx NULL
+					 * and ctx_sz 0 the loader runs without a context */
+	char *loader_log_buf;		/* verifier log of the loader program itself */
+	__u32 loader_log_size;
+	__u32 loader_log_level;
 };
 
 /* Where a failed load stopped; kept in the skeleton after X__load() fails. */
@@ -121,6 +130,7 @@ enum libbpf_tristate {
 #define BPF_BUILD_F_SLEEPABLE		(1U << 4)
 #define BPF_BUILD_TRACE_ITER		28
 #define BPF_BUILD_LOADER_LICENSE	"Dual BSD/GPL"
+#define BPF_BUILD_INSN_SIZE		8	/* sizeof(struct bpf_insn) */
 
 struct bpf_build_attr_map_create {
 	__u32 map_type, key_size, value_size, max_entries, map_flags, inner_map_fd, numa_node;
@@ -228,7 +238,11 @@ static inline int bpf_build_possible_cpus(void)
 		return -EINVAL;
 	buf[len] = 0;
 	for (p = buf; *p && *p != '\n';) {
+		char *start = p;
+
 		lo = hi = (int)strtol(p, &p, 10);
+		if (p == start)
+			return -EINVAL;	/* not a cpulist: stop instead of spinning on it */
 		if (*p == '-')
 			hi = (int)strtol(p + 1, &p, 10);
 		n += hi - lo + 1;
@@ -736,14 +750,29 @@ static inline int bpf_build_kconfig_fill(void *buf, const struct bpf_build_kconf
 
 /* ---- running the loader ------------------------------------------------------------------- */
 
+/* The ctx bytes a run hands the kernel. */
+static inline __u32 bpf_build_ctx_size(const struct bpf_build_load_opts *opts)
+{
+	if (opts->ctx_sz || !opts->ctx)
+		return opts->ctx_sz;
+	return opts->ctx->sz;
+}
+
+/* One run of the loader (contract steps 1, 2, 5 and 6): a fresh blob map, the loader program, and
+ * BPF_PROG_TEST_RUN on the ctx, which the kernel's copy overwrites; the blob map and the loader
+ * are closed whatever happens (on failure the loader has closed what it created). Returns the
+ * loader's result (>= 0: success) or -errno with opts->errstr saying what failed; *step is the
+ * loader's error_step when the loader itself returned the error and the ctx holds it, else 0. */
 static inline int bpf_build_run_once(struct bpf_build_load_opts *opts, int *step)
 {
 	struct bpf_build_attr_map_create mc;
 	struct bpf_build_attr_map_elem me;
 	struct bpf_build_attr_prog_load pl;
 	struct bpf_build_attr_test_run tr;
+	__u32 ctx_sz = bpf_build_ctx_size(opts);
 	int map_fd = -1, prog_fd = -1, key = 0, err;
 
+	*step = 0;
 	memset(&mc, 0, sizeof(mc));
 	mc.map_type = BPF_BUILD_MAP_TYPE_ARRAY;
 	mc.key_size = 4;
@@ -752,7 +781,7 @@ static inline int bpf_build_run_once(struct bpf_build_load_opts *opts, int *step
 	memcpy(mc.map_name, "__loader.map", sizeof("__loader.map"));
 	map_fd = (int)bpf_build_sys_bpf(BPF_BUILD_CMD_MAP_CREATE, &mc, sizeof(mc));
 	if (map_fd < 0) {
-		opts->errstr = "failed to create the loader's blob map";
+		opts->errstr = "failed to create loader map";
 		return -errno;
 	}
 	memset(&me, 0, sizeof(me));
@@ -761,48 +790,80 @@ static inline int bpf_build_run_once(struct bpf_build_load_opts *opts, int *step
 	me.value = (__u64)(unsigned long)opts->data;
 	if (bpf_build_sys_bpf(BPF_BUILD_CMD_MAP_UPDATE_ELEM, &me, sizeof(me)) < 0) {
 		err = -errno;
-		opts->errstr = "failed to fill the loader's blob map";
+		opts->errstr = "failed to update loader map";
 		goto out;
 	}
+	/* the blob is the loader's input: nothing may change it between load and run */
 	memset(&me, 0, sizeof(me));
 	me.map_fd = (__u32)map_fd;
 	if (bpf_build_sys_bpf(BPF_BUILD_CMD_MAP_FREEZE, &me, 4) < 0) {
 		err = -errno;
-		opts->errstr = "failed to freeze the loader's blob map";
+		opts->errstr = "failed to freeze loader map";
 		goto out;
 	}
 	memset(&pl, 0, sizeof(pl));
 	pl.prog_type = BPF_BUILD_PROG_TYPE_SYSCALL;
 	pl.insns = (__u64)(unsigned long)opts->insns;
-	pl.insn_cnt = opts->insns_sz / 8;
+	pl.insn_cnt = opts->insns_sz / BPF_BUILD_INSN_SIZE;
 	pl.license = (__u64)(unsigned long)BPF_BUILD_LOADER_LICENSE;
+	/* bpf_sys_bpf() may sleep (it loads programs), so the loader must be sleepable */
 	pl.prog_flags = BPF_BUILD_F_SLEEPABLE;
+	pl.log_level = opts->loader_log_level;
+	pl.log_size = opts->loader_log_size;
+	pl.log_buf = (__u64)(unsigned long)opts->loader_log_buf;
 	memcpy(pl.prog_name, "__loader.prog", sizeof("__loader.prog"));
+	/* the loader addresses its blob as map index 0 of fd_array */
 	pl.fd_array = (__u64)(unsigned long)&map_fd;
 	prog_fd = (int)bpf_build_sys_bpf(BPF_BUILD_CMD_PROG_LOAD, &pl, sizeof(pl));
 	if (prog_fd < 0) {
 		err = -errno;
-		opts->errstr = "failed to load the loader program";
+		opts->errstr = "failed to load loader prog";
 		goto out;
 	}
 	memset(&tr, 0, sizeof(tr));
 	tr.prog_fd = (__u32)prog_fd;
-	tr.ctx_in = (__u64)(unsigned long)opts->ctx;
-	tr.ctx_size_in = opts->ctx->sz;
+	/* a syscall program's ctx is copied back to ctx_in after the run */
+	tr.ctx_in = ctx_sz ? (__u64)(unsigned long)opts->ctx : 0;
+	tr.ctx_size_in = ctx_sz;
 	if (bpf_build_sys_bpf(BPF_BUILD_CMD_PROG_TEST_RUN, &tr, sizeof(tr)) < 0) {
 		err = -errno;
-		opts->errstr = "failed to run the loader program";
+		opts->errstr = "failed to execute loader prog";
 		goto out;
 	}
 	err = (int)tr.retval;
 	if (err < 0) {
-		*step = (int)opts->ctx->error_step;
-		opts->errstr = "a step of the loader failed";
+		if (ctx_sz >= offsetof(struct bpf_build_loader_ctx, error_step) + sizeof(__u32))
+			*step = (int)opts->ctx->error_step;
+		opts->errstr = "error returned by loader prog";
 	}
 out:
 	close(map_fd);
 	if (prog_fd >= 0)
 		close(prog_fd);
+	return err;
+}
+
+/* Run again after the loader failed at *step (> 0, so the ctx holds the contract's header), with
+ * the ctx's log at log_buf: the buffer then ends with the failing load's verifier (or BTF) log.
+ * Every load shares that buffer, and the BTF load logs every type, enough to overflow it and fail
+ * with ENOSPC itself; so unless the failing step is the BTF load, BPF_BUILD_CTX_NO_BTF_LOG keeps
+ * the BTF load unlogged. The ctx's log settings are cleared afterwards. */
+static inline int bpf_build_rerun_with_log(struct bpf_build_load_opts *opts, int *step,
+					   char *log_buf, __u32 log_size, __u32 log_level)
+{
+	struct bpf_build_loader_ctx *ctx = opts->ctx;
+	int err;
+
+	ctx->log_level = log_level;
+	ctx->log_size = log_size;
+	ctx->log_buf = (__u64)(unsigned long)log_buf;
+	if (*step > 1 || !opts->btf_step_first)
+		ctx->flags |= BPF_BUILD_CTX_NO_BTF_LOG;
+	err = bpf_build_run_once(opts, step);
+	ctx->log_level = 0;
+	ctx->log_size = 0;
+	ctx->log_buf = 0;
+	ctx->flags &= ~BPF_BUILD_CTX_NO_BTF_LOG;
 	return err;
 }
 
@@ -819,18 +880,8 @@ static inline int bpf_build_load_and_run(struct bpf_build_load_opts *opts,
 	err = bpf_build_run_once(opts, &step);
 	if (err < 0 && step && own_log) {
 		log = (char *)calloc(1, size);
-		if (log) {
-			ctx->log_level = 1;
-			ctx->log_size = size;
-			ctx->log_buf = (__u64)(unsigned long)log;
-			if (step > 1 || !opts->btf_step_first)
-				ctx->flags |= BPF_BUILD_CTX_NO_BTF_LOG;
-			err = bpf_build_run_once(opts, &step);
-			ctx->log_level = 0;
-			ctx->log_size = 0;
-			ctx->log_buf = 0;
-			ctx->flags &= ~BPF_BUILD_CTX_NO_BTF_LOG;
-		}
+		if (log)
+			err = bpf_build_rerun_with_log(opts, &step, log, size, 1);
 	}
 	if (err >= 0) {
 		free(log);
