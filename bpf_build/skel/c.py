@@ -28,7 +28,8 @@ from ..errors import BpfBuildError, SkeletonError
 from ..fileio import read_bytes
 from ..open_object import OpenedMap, OpenedObject, internal_map_name, open_object
 
-__all__ = ["generate", "datasec_ident", "embedded_bytes_literal"]
+__all__ = ["generate", "datasec_ident", "embedded_bytes_literal", "field_block", "check_field_names",
+           "GlobalData"]
 
 # bpftool's offsetof(struct bpf_map_skeleton, link): the entry size every libbpf understands.
 MAP_SKELETON_SIZE = 24
@@ -87,40 +88,35 @@ def _object_file_bytes(obj: Object) -> bytes:
     return obj.to_bytes()
 
 
-class _Renderer:
-    def __init__(self, opened: OpenedObject, name: str, obj: Object, elf_bytes: Optional[bytes]):
-        self.opened = opened
+def field_block(label: str, lines: List[str]) -> List[str]:
+    """``struct { <lines> } <label>;`` as a member of a skeleton struct; nothing for no lines."""
+    if not lines:
+        return []
+    return ["\tstruct {\n"] + [f"\t\t{line}\n" for line in lines] + [f"\t}} {label};\n"]
+
+
+def check_field_names(opened: OpenedObject, path) -> None:
+    """A skeleton has a field per map and per program: refuse two that would share a name."""
+    for what, names in (("map", [m.ident for m in opened.maps if m.ident]),
+                        ("program", [p.name for p in opened.programs])):
+        seen = set()
+        for n in names:
+            if n in seen:
+                raise SkeletonError(path, f"two {what}s would both be skeleton field '{n}'")
+            seen.add(n)
+
+
+class GlobalData:
+    """A skeleton's view of the object's global data, the same in the C skeleton and the C light
+    skeleton (``light_c``): one struct per memory-mapped map laid out from its DATASEC
+    (``skel->bss->counter``), and compile-time checks of each variable's size."""
+
+    def __init__(self, opened: OpenedObject, name: str, path):
         self.name = name
-        self.obj = obj
-        self.elf_bytes = elf_bytes
-        self.path = obj.path
         self.btf: Optional[Btf] = opened.btf
-        self.writer = CWriter(self.btf, self.path) if self.btf is not None else None
-        self.maps = [m for m in opened.maps if m.ident]
-        self.progs = opened.programs
-        self._check_unique_fields()
-
-    # -- model queries ---------------------------------------------------------------------------
-    def _check_unique_fields(self) -> None:
-        for what, names in (("map", [m.ident for m in self.maps]),
-                            ("program", [p.name for p in self.progs])):
-            seen = set()
-            for n in names:
-                if n in seen:
-                    raise SkeletonError(self.path, f"two {what}s would both be skeleton field '{n}'")
-                seen.add(n)
-
-    def mmaped_maps(self) -> List[OpenedMap]:
-        """Global-data maps the skeleton exposes as memory (bss, data, rodata, kconfig...)."""
-        return [m for m in self.maps if m.is_internal and m.mmapable]
-
-    def runtime_map_name(self, m: OpenedMap, subskeleton: bool) -> str:
-        """The name libbpf finds the map by at run time. A subskeleton looks its maps up in
-        another (linked) object, where only the section name of global data is the same: bpftool
-        names them as if the object had no name (``.data``, not ``lib.data``)."""
-        if subskeleton and m.is_internal:
-            return internal_map_name("", m.real_name)
-        return m.name
+        self.writer = CWriter(self.btf, path) if self.btf is not None else None
+        # the maps a skeleton exposes as memory (bss, data, rodata, kconfig...)
+        self.maps: List[OpenedMap] = [m for m in opened.maps if m.ident and m.is_internal and m.mmapable]
 
     def datasec_of(self, m: OpenedMap) -> Optional[int]:
         """The DATASEC describing map ``m`` (matched by bpftool's field name), or None."""
@@ -137,6 +133,67 @@ class _Renderer:
             return None, []
         return sec_id, self.writer.datasec_fields(sec_id)
 
+    def structs(self) -> List[str]:
+        """``struct <name>__<map> { ... } *<map>;`` members, one per memory-mapped map."""
+        out: List[str] = []
+        for m in self.maps:
+            sec_id, fields = self.datasec_vars(m)
+            out.append(f"\tstruct {self.name}__{m.ident} {{\n")
+            if sec_id is not None:
+                keep_qualifiers = self.btf.type(sec_id).name == ".kconfig"
+                pad = 0
+                for f in fields:
+                    if f.padding:
+                        out.append(f"\t\tchar __pad{pad}[{f.padding}];\n")
+                        pad += 1
+                    decl = self.writer.declaration(f.type_id, f.name, 2, strip_mods=not keep_qualifiers)
+                    out.append(f"\t\t{decl};\n")
+            out.append(f"\t}} *{m.ident};\n")
+        return out
+
+    def size_asserts(self) -> List[str]:
+        """Compile-time checks that each variable has the size BTF gives it."""
+        if self.btf is None:
+            return []
+        out = ["\n__attribute__((unused)) static void\n"
+               f"{self.name}__assert(struct {self.name} *s __attribute__((unused)))\n{{\n"
+               "#ifdef __cplusplus\n#define _Static_assert static_assert\n#endif\n"]
+        for m in self.maps:
+            _, fields = self.datasec_vars(m)
+            for f in fields:
+                try:
+                    size = self.writer.size_of(f.type_id)
+                except BpfBuildError:
+                    continue
+                out.append(f"\t_Static_assert(sizeof(s->{m.ident}->{f.name}) == {size}, "
+                           f"\"unexpected size of '{f.name}'\");\n")
+        out.append("#ifdef __cplusplus\n#undef _Static_assert\n#endif\n}\n")
+        return out
+
+
+class _Renderer:
+    def __init__(self, opened: OpenedObject, name: str, obj: Object, elf_bytes: Optional[bytes]):
+        self.opened = opened
+        self.name = name
+        self.obj = obj
+        self.elf_bytes = elf_bytes
+        self.path = obj.path
+        self.global_data = GlobalData(opened, name, self.path)
+        check_field_names(opened, self.path)
+        self.btf: Optional[Btf] = opened.btf
+        self.writer = self.global_data.writer
+        self.maps = [m for m in opened.maps if m.ident]
+        self.progs = opened.programs
+
+    # -- model queries ---------------------------------------------------------------------------
+    def runtime_map_name(self, m: OpenedMap, subskeleton: bool) -> str:
+        """The name libbpf finds the map by at run time. A subskeleton looks its maps up in
+        another (linked) object, where only the section name of global data is the same: bpftool
+        names them as if the object had no name (``.data``, not ``lib.data``)."""
+        if subskeleton and m.is_internal:
+            return internal_map_name("", m.real_name)
+        return m.name
+
     # -- pieces shared by skeletons and subskeletons ---------------------------------------------
     def header(self, guard: str, extra: str = "") -> List[str]:
         return ["/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */\n\n"
@@ -144,16 +201,11 @@ class _Renderer:
                 f"#ifndef {guard}\n#define {guard}\n\n"
                 "#include <errno.h>\n#include <stdlib.h>\n#include <bpf/libbpf.h>\n\n" + extra]
 
-    def field_block(self, label: str, lines: List[str]) -> List[str]:
-        if not lines:
-            return []
-        return ["\tstruct {\n"] + [f"\t\t{line}\n" for line in lines] + [f"\t}} {label};\n"]
-
     def map_fields(self) -> List[str]:
-        return self.field_block("maps", [f"struct bpf_map *{m.ident};" for m in self.maps])
+        return field_block("maps", [f"struct bpf_map *{m.ident};" for m in self.maps])
 
     def prog_fields(self) -> List[str]:
-        return self.field_block("progs", [f"struct bpf_program *{p.name};" for p in self.progs])
+        return field_block("progs", [f"struct bpf_program *{p.name};" for p in self.progs])
 
     def maps_setup(self, mmaped: bool) -> List[str]:
         """Fill ``s->maps``: one entry per map, ``map_skel_sz`` bytes apart."""
@@ -165,7 +217,7 @@ class _Renderer:
                f"\ts->maps = (struct bpf_map_skeleton *)calloc(s->map_cnt,\n"
                f"\t\t\tsizeof(*s->maps) > {MAP_SKELETON_SIZE} ? sizeof(*s->maps) : {MAP_SKELETON_SIZE});\n"
                "\tif (!s->maps) {\n\t\terr = -ENOMEM;\n\t\tgoto err;\n\t}\n"]
-        mmaped_idents = {m.ident for m in self.mmaped_maps()} if mmaped else set()
+        mmaped_idents = {m.ident for m in self.global_data.maps} if mmaped else set()
         for i, m in enumerate(self.maps):
             out.append(f"\n\tmap = (struct bpf_map_skeleton *)((char *)s->maps + {i} * s->map_skel_sz);\n"
                        f"\tmap->name = \"{self.runtime_map_name(m, subskeleton=not mmaped)}\";\n"
@@ -197,53 +249,17 @@ class _Renderer:
         out.append(f"struct {n} {{\n\tstruct bpf_object_skeleton *skeleton;\n\tstruct bpf_object *obj;\n")
         out += self.map_fields()
         out += self.prog_fields()
-        out += self.field_block("links", [f"struct bpf_link *{p.name};" for p in self.progs])
-        out += self.datasec_structs()
+        out += field_block("links", [f"struct bpf_link *{p.name};" for p in self.progs])
+        out += self.global_data.structs()
         out.append(_SKELETON_FUNCTIONS.substitute(name=n))
         out += self.maps_setup(mmaped=True)
         out += self.progs_setup(links=True)
         data = self.elf_bytes if self.elf_bytes is not None else _object_file_bytes(self.obj)
         elf = embedded_bytes_literal(data)
         out.append(_SKELETON_TAIL.substitute(name=n, elf=elf))
-        out += self.size_asserts()
+        out += self.global_data.size_asserts()
         out.append(f"\n#endif /* {guard} */\n")
         return "".join(out)
-
-    def datasec_structs(self) -> List[str]:
-        out: List[str] = []
-        for m in self.mmaped_maps():
-            sec_id, fields = self.datasec_vars(m)
-            out.append(f"\tstruct {self.name}__{m.ident} {{\n")
-            if sec_id is not None:
-                keep_qualifiers = self.btf.type(sec_id).name == ".kconfig"
-                pad = 0
-                for f in fields:
-                    if f.padding:
-                        out.append(f"\t\tchar __pad{pad}[{f.padding}];\n")
-                        pad += 1
-                    decl = self.writer.declaration(f.type_id, f.name, 2, strip_mods=not keep_qualifiers)
-                    out.append(f"\t\t{decl};\n")
-            out.append(f"\t}} *{m.ident};\n")
-        return out
-
-    def size_asserts(self) -> List[str]:
-        """Compile-time checks that each variable has the size BTF gives it."""
-        if self.btf is None:
-            return []
-        out = ["\n__attribute__((unused)) static void\n"
-               f"{self.name}__assert(struct {self.name} *s __attribute__((unused)))\n{{\n"
-               "#ifdef __cplusplus\n#define _Static_assert static_assert\n#endif\n"]
-        for m in self.mmaped_maps():
-            _, fields = self.datasec_vars(m)
-            for f in fields:
-                try:
-                    size = self.writer.size_of(f.type_id)
-                except BpfBuildError:
-                    continue
-                out.append(f"\t_Static_assert(sizeof(s->{m.ident}->{f.name}) == {size}, "
-                           f"\"unexpected size of '{f.name}'\");\n")
-        out.append("#ifdef __cplusplus\n#undef _Static_assert\n#endif\n}\n")
-        return out
 
     # -- subskeleton -----------------------------------------------------------------------------
     def subskeleton(self) -> str:
@@ -269,18 +285,18 @@ class _Renderer:
 
     def subskeleton_variables(self) -> List[Tuple[OpenedMap, object]]:
         found = []
-        for m in self.mmaped_maps():
+        for m in self.global_data.maps:
             if not m.btf_value_type_id:
                 continue
-            found += [(m, f) for f in self.datasec_vars(m)[1]]
+            found += [(m, f) for f in self.global_data.datasec_vars(m)[1]]
         return found
 
     def subskeleton_datasecs(self, variables) -> List[str]:
         """Per section, a struct of pointers to the variables (found in the final object at run
         time): ``int *counter;``, arrays and function pointers through ``__typeof__``."""
         out: List[str] = []
-        for m in self.mmaped_maps():
-            sec_id = self.datasec_of(m)
+        for m in self.global_data.maps:
+            sec_id = self.global_data.datasec_of(m)
             if sec_id is None:
                 continue
             keep_qualifiers = self.btf.type(sec_id).name == ".kconfig"
