@@ -199,6 +199,72 @@ class _Dedup:
             children.append(refs)
         self.kinds, self.names, self.shapes = kinds, names, shapes
         self.children, self.enum_fwd = children, enum_fwd
+        self.struct_keys = self._struct_keys()
+
+    def _struct_keys(self) -> Dict[int, object]:
+        """The table key of each STRUCT/UNION: its shape, refined by a summary of what its
+        members refer to that any equivalent type graph shares ("graph class").
+
+        A successful walk visits every pair it pushes, and each visit passes only if the two
+        types are the same canonical type, or were already paired in this walk (or are
+        identical arrays/structs), or have equal names, compatible kinds and equal shapes. So
+        in a successful walk both sides of every pair have the same graph class, where the
+        class of
+          - a STRUCT/UNION is its shape, but only (struct-like, name) if some FWD has its name
+            (a FWD stands for any struct/union of its name);
+          - a FWD is (struct-like, name);
+          - an enum is its shape, but only (enum, name) if a forward-declared enum has its name;
+          - INT and FLOAT is the shape; void is its own;
+          - a reference kind (PTR, modifiers, TYPEDEF, FUNC, ARRAY, FUNC_PROTO) is its name,
+            shape and the classes of the types it refers to, one level deep.
+        Candidates of another refined key would fail is_equiv: skipping them keeps the result,
+        and they keep their relative order (a key's list is a subsequence of the shape's).
+
+        If some walked type refers to a kind a walk must not meet (VAR, DATASEC, DECL_TAG),
+        is_equiv raises on it; then keys stay plain shapes so that the same walks happen."""
+        kinds, names, shapes, children = self.kinds, self.names, self.shapes, self.children
+        n = len(kinds)
+        bad = False
+        for tid in range(n):
+            if kinds[tid] in _WALKED:
+                for c in children[tid]:
+                    if c >= n or (c and kinds[c] not in _WALKED and kinds[c] not in _LEAVES):
+                        bad = True
+                        break
+                if bad:
+                    break
+        composite_ids = [tid for tid in range(n) if kinds[tid] in _COMPOSITE]
+        if bad:
+            return {tid: shapes[tid] for tid in composite_ids}
+        fwd_names = {names[tid] for tid in range(n) if kinds[tid] == FWD}
+        enum_fwd_names = {names[tid] for tid in range(n) if self.enum_fwd[tid]}
+        interned: Dict[tuple, int] = {}
+        intern = interned.setdefault
+        leaf: List[int] = [0] * n  # the class without looking at referenced types
+        for tid in range(n):
+            k = kinds[tid]
+            if k in _COMPOSITE or k == FWD:
+                sig = ("C", names[tid]) if names[tid] in fwd_names else ("S", shapes[tid])
+            elif k in _ANY_ENUM:
+                sig = ("E", names[tid]) if names[tid] in enum_fwd_names else ("S", shapes[tid])
+            elif k in _WALKED:
+                sig = ("R", names[tid], shapes[tid])
+            else:
+                sig = ("S", shapes[tid]) if tid else ("V",)
+            leaf[tid] = intern(sig, len(interned))
+        deep: Dict[int, int] = {}
+
+        def graph_class(tid: int) -> int:
+            if kinds[tid] not in _WALKED or kinds[tid] in _COMPOSITE:
+                return leaf[tid]
+            cls = deep.get(tid)
+            if cls is None:
+                cls = deep[tid] = intern((leaf[tid],) + tuple(leaf[c] for c in children[tid]),
+                                         len(interned))
+            return cls
+
+        return {tid: (shapes[tid],) + tuple(graph_class(c) for c in children[tid])
+                for tid in composite_ids}
 
     def run(self, rebuild_strings: bool) -> List[int]:
         self.prepare_base()
@@ -228,7 +294,9 @@ class _Dedup:
         k = t.kind
         if k in _ANY_ENUM:
             return self.enum_match(t)
-        if k in (INT, FWD, FLOAT) or k in _COMPOSITE:
+        if k in _COMPOSITE:
+            return self.struct_keys[tid]
+        if k in (INT, FWD, FLOAT):
             return self.shapes[tid]
         if k == DECL_TAG:
             return _int_tag_sig(t)
@@ -436,7 +504,7 @@ class _Dedup:
     def dedup_struct(self, tid: int) -> None:
         if self.map[tid] >= 0 or self.kinds[tid] not in _COMPOSITE:
             return
-        key = self.shapes[tid]
+        key = self.struct_keys[tid]
         new_id = tid
         for cand in self.table.get(key):
             self.clear_hypot()
