@@ -22,11 +22,12 @@ reverses the entries of one key) because the first equivalent candidate wins.
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Dict, List, Optional
 
 from .btf import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD, INT,
                   PTR, RESTRICT, SIZED_KINDS, STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR, VOLATILE, Btf,
-                  BtfType, StringTable)
+                  BtfType, StringTable, paused_gc)
 from .btf_ext import BtfExt
 from .errors import BtfError
 
@@ -66,7 +67,8 @@ def dedup(btf: Btf, ext: Optional[BtfExt] = None, *, rebuild_strings: bool = Tru
     ``flavour`` picks the libbpf whose output to reproduce: LIBBPF (default) or BPFTOOL_7_1."""
     if flavour not in FLAVOURS:
         raise ValueError(f"unknown BTF dedup flavour {flavour!r}; expected one of {FLAVOURS}")
-    return _Dedup(btf, ext, flavour).run(rebuild_strings)
+    with paused_gc():  # dedup builds many tuples and lists but no reference cycles
+        return _Dedup(btf, ext, flavour).run(rebuild_strings)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -79,10 +81,6 @@ def _size_or_type(t: BtfType) -> int:
     return 0 if t.kind == ARRAY else t.type
 
 
-def _info(t: BtfType) -> tuple:
-    return (t.kind, t.kflag, t.vlen)
-
-
 def _common(t: BtfType) -> tuple:
     return (t.name, t.kind, t.kflag, t.vlen, _size_or_type(t))
 
@@ -93,16 +91,8 @@ def _int_tag_sig(t: BtfType) -> tuple:
     return _common(t) + (t.component_idx,)
 
 
-def _struct_sig(t: BtfType) -> tuple:
-    return _common(t) + tuple((m.name, m.offset, m.bitfield_size) for m in t.members)
-
-
 def _array_sig(t: BtfType) -> tuple:
     return _common(t) + (t.type, t.index_type, t.nelems)
-
-
-def _fnproto_sig(t: BtfType) -> tuple:
-    return _common(t) + tuple((p.name, p.type) for p in t.params)
 
 
 def _enum_members(t: BtfType) -> tuple:
@@ -116,6 +106,7 @@ class _CandidateTable:
 
     def __init__(self):
         self.lists: Dict[tuple, List[int]] = {}
+        self.multi: List[List[int]] = []  # the lists with more than one entry (growth reverses them)
         self.size = 0
         self.capacity = 0
 
@@ -123,15 +114,16 @@ class _CandidateTable:
         return self.lists.get(key, ())
 
     def add(self, key: tuple, type_id: int) -> None:
-        if self.capacity == 0 or (self.size + 1) * 4 // 3 > self.capacity:
+        if (self.size + 1) * 4 // 3 > self.capacity or self.capacity == 0:
             self.capacity = max(4, self.capacity * 2)
-            for entries in self.lists.values():
-                if len(entries) > 1:
-                    entries.reverse()
+            for entries in self.multi:
+                entries.reverse()
         entries = self.lists.get(key)
         if entries is None:
             self.lists[key] = [type_id]
         else:
+            if len(entries) == 1:
+                self.multi.append(entries)
             entries.insert(0, type_id)
         self.size += 1
 
@@ -168,40 +160,64 @@ class _Dedup:
 
     def _describe_types(self) -> None:
         """Per type id, what the struct phase compares, computed once: kind, name, an interned
-        id of the fields that never change during dedup ("shape"), and the referenced ids in the
-        order libbpf walks them. Reference types are rewritten only in the later ref phase, so
-        these stay valid for the whole graph-equivalence phase."""
+        id of the fields that never change during dedup ("shape", which includes the name and
+        the kind), and the referenced ids in the order libbpf walks them. Reference types are
+        rewritten only in the later ref phase, so these stay valid for the whole
+        graph-equivalence phase."""
         interned: Dict[tuple, int] = {}
         intern = interned.setdefault
-        kinds, names, shapes, children, enum_fwd = [], [], [], [], []
-        for t in self.types:
-            k = t.kind
-            kinds.append(k)
-            names.append(t.name)
-            enum_fwd.append(False)
-            if k in _SINGLE_REF:
-                sig, refs = _info(t), (t.type,)
+        types = self.types
+        n = len(types)
+        kinds = [t.kind for t in types]
+        names = [t.name for t in types]
+        shapes = [0] * n
+        children = [()] * n
+        enum_fwd = [False] * n
+        composite_ids: List[int] = []
+        primitive_ids: List[int] = []
+        fwd_names = set()
+        for tid in range(n):
+            t, k = types[tid], kinds[tid]
+            if k in _SINGLE_REF:  # _common(t) but the referenced id
+                shapes[tid] = intern((names[tid], k, t.kflag, t.linkage if k == FUNC else 0),
+                                     len(interned))
+                children[tid] = (t.type,)
             elif k in _COMPOSITE:
-                sig, refs = _struct_sig(t), tuple(m.type for m in t.members)
+                ms = t.members
+                shapes[tid] = intern((names[tid], k, t.kflag, len(ms), t.size)  # _common(t), members
+                                     + tuple([(m.name, m.offset, m.bitfield_size) for m in ms]),
+                                     len(interned))
+                children[tid] = tuple([m.type for m in ms])
+                composite_ids.append(tid)
+            elif k == FUNC_PROTO:  # _common(t) and the params but the referenced ids
+                ps = t.params
+                shapes[tid] = intern((names[tid], FUNC_PROTO, t.kflag) + tuple([p.name for p in ps]),
+                                     len(interned))
+                children[tid] = (t.type,) + tuple([p.type for p in ps])
+            elif k == ARRAY:  # _array_sig(t) but the referenced ids
+                shapes[tid] = intern((names[tid], ARRAY, t.kflag, 0, 0, t.nelems), len(interned))
+                children[tid] = (t.index_type, t.type)
             elif k == INT:
-                sig, refs = _int_tag_sig(t), ()
+                shapes[tid] = intern(_int_tag_sig(t), len(interned))
+                primitive_ids.append(tid)
             elif k in _ANY_ENUM:
-                sig, refs = _common(t) + _enum_members(t), ()
-                enum_fwd[-1] = not t.enums
-            elif k == ARRAY:
-                sig, refs = _common(t) + (t.nelems,), (t.index_type, t.type)
-            elif k == FUNC_PROTO:
-                sig = (t.name, FUNC_PROTO, t.kflag) + tuple(p.name for p in t.params)
-                refs = (t.type,) + tuple(p.type for p in t.params)
+                shapes[tid] = intern(_common(t) + _enum_members(t), len(interned))
+                enum_fwd[tid] = not t.enums
+                primitive_ids.append(tid)
             else:  # FWD, FLOAT; DECL_TAG, VAR, DATASEC and void never take part in a walk
-                sig, refs = _common(t), ()
-            shapes.append(intern(sig, len(interned)))
-            children.append(refs)
+                shapes[tid] = intern(_common(t), len(interned))
+                if k == FWD or k == FLOAT:
+                    primitive_ids.append(tid)
+                    if k == FWD:
+                        fwd_names.add(names[tid])
         self.kinds, self.names, self.shapes = kinds, names, shapes
         self.children, self.enum_fwd = children, enum_fwd
-        self.struct_keys = self._struct_keys()
+        start = self.start_id
+        self.own_composites = [tid for tid in composite_ids if tid >= start]
+        self.own_primitives = [tid for tid in primitive_ids if tid >= start]
+        self.struct_keys = self._struct_keys(composite_ids, fwd_names)
 
-    def _struct_keys(self) -> Dict[int, object]:
+    def _struct_keys(self, composite_ids: List[int], fwd_names) -> Dict[int, object]:
         """The table key of each STRUCT/UNION: its shape, refined by a summary of what its
         members refer to that any equivalent type graph shares ("graph class").
 
@@ -214,9 +230,9 @@ class _Dedup:
             (a FWD stands for any struct/union of its name);
           - a FWD is (struct-like, name);
           - an enum is its shape, but only (enum, name) if a forward-declared enum has its name;
-          - INT and FLOAT is the shape; void is its own;
-          - a reference kind (PTR, modifiers, TYPEDEF, FUNC, ARRAY, FUNC_PROTO) is its name,
-            shape and the classes of the types it refers to, one level deep.
+          - INT and FLOAT is the shape;
+          - a reference kind (PTR, modifiers, TYPEDEF, FUNC, ARRAY, FUNC_PROTO) is its shape
+            and the classes of the types it refers to, one level deep.
         Candidates of another refined key would fail is_equiv: skipping them keeps the result,
         and they keep their relative order (a key's list is a subsequence of the shape's).
 
@@ -224,62 +240,49 @@ class _Dedup:
         is_equiv raises on it; then keys stay plain shapes so that the same walks happen."""
         kinds, names, shapes, children = self.kinds, self.names, self.shapes, self.children
         n = len(kinds)
-        bad = False
-        for tid in range(n):
-            if kinds[tid] in _WALKED:
-                for c in children[tid]:
-                    if c >= n or (c and kinds[c] not in _WALKED and kinds[c] not in _LEAVES):
-                        bad = True
-                        break
-                if bad:
-                    break
-        composite_ids = [tid for tid in range(n) if kinds[tid] in _COMPOSITE]
-        if bad:
+        unwalkable = {tid for tid in range(1, n) if kinds[tid] not in _WALKED and kinds[tid] not in _LEAVES}
+        # only walked kinds have children here
+        if unwalkable and not unwalkable.isdisjoint(chain.from_iterable(children)):
             return {tid: shapes[tid] for tid in composite_ids}
-        fwd_names = {names[tid] for tid in range(n) if kinds[tid] == FWD}
-        enum_fwd_names = {names[tid] for tid in range(n) if self.enum_fwd[tid]}
-        interned: Dict[tuple, int] = {}
-        intern = interned.setdefault
-        leaf: List[int] = [0] * n  # the class without looking at referenced types
-        for tid in range(n):
+        enum_fwd = self.enum_fwd
+        enum_fwd_names = {names[tid] for tid in range(n) if enum_fwd[tid]}
+
+        def shallow_class(tid: int):
             k = kinds[tid]
             if k in _COMPOSITE or k == FWD:
-                sig = ("C", names[tid]) if names[tid] in fwd_names else ("S", shapes[tid])
-            elif k in _ANY_ENUM:
-                sig = ("E", names[tid]) if names[tid] in enum_fwd_names else ("S", shapes[tid])
-            elif k in _WALKED:
-                sig = ("R", names[tid], shapes[tid])
-            else:
-                sig = ("S", shapes[tid]) if tid else ("V",)
-            leaf[tid] = intern(sig, len(interned))
-        deep: Dict[int, int] = {}
+                return ("C", names[tid]) if names[tid] in fwd_names else shapes[tid]
+            if k in _ANY_ENUM:
+                return ("E", names[tid]) if names[tid] in enum_fwd_names else shapes[tid]
+            return shapes[tid]
 
-        def graph_class(tid: int) -> int:
-            if kinds[tid] not in _WALKED or kinds[tid] in _COMPOSITE:
-                return leaf[tid]
-            cls = deep.get(tid)
-            if cls is None:
-                cls = deep[tid] = intern((leaf[tid],) + tuple(leaf[c] for c in children[tid]),
-                                         len(interned))
-            return cls
+        def graph_class(tid: int):
+            if kinds[tid] in _COMPOSITE or kinds[tid] not in _WALKED:
+                return shallow_class(tid)
+            return (shapes[tid],) + tuple([shallow_class(c) for c in children[tid]])
 
-        return {tid: (shapes[tid],) + tuple(graph_class(c) for c in children[tid])
-                for tid in composite_ids}
+        classes = [None] * n
+        keys = {}
+        for tid in composite_ids:
+            key = [shapes[tid]]
+            for c in children[tid]:
+                cls = classes[c]
+                if cls is None:
+                    cls = classes[c] = graph_class(c)
+                key.append(cls)
+            keys[tid] = tuple(key)
+        return keys
 
     def run(self, rebuild_strings: bool) -> List[int]:
         self.prepare_base()
         if rebuild_strings:
             self.dedup_strings()
-        own = range(self.start_id, len(self.types))
-        for tid in own:
+        for tid in self.own_primitives:
             self.dedup_primitive(tid)
-        for tid in own:
-            self.dedup_struct(tid)
+        self.dedup_structs()
         if self.flavour == LIBBPF:
             self.resolve_fwds()
         try:
-            for tid in own:
-                self.dedup_ref(tid)
+            self.dedup_refs()
         except RecursionError:
             raise BtfError(None, "BTF dedup: reference type chain too deep") from None
         return self.compact_and_remap()
@@ -289,22 +292,22 @@ class _Dedup:
         """The dedup-table key of a type: its shape for kinds whose fields never change; for
         enums only what a forward declaration shares with the full enum (the name; for bpftool
         7.1 also kind, sign and size); for reference types everything, including the (by then
-        canonical) ids they refer to."""
+        canonical) ids they refer to: the shape and the referenced ids."""
         t = self.types[tid]
         k = t.kind
+        if k in _SINGLE_REF:
+            return (self.shapes[tid], t.type)
+        if k == FUNC_PROTO:
+            return (self.shapes[tid], t.type) + tuple([p.type for p in t.params])
+        if k == ARRAY:
+            return (self.shapes[tid], t.type, t.index_type)
         if k in _ANY_ENUM:
             return self.enum_match(t)
         if k in _COMPOSITE:
             return self.struct_keys[tid]
-        if k in (INT, FWD, FLOAT):
-            return self.shapes[tid]
         if k == DECL_TAG:
             return _int_tag_sig(t)
-        if k == ARRAY:
-            return _array_sig(t)
-        if k == FUNC_PROTO:
-            return _fnproto_sig(t)
-        return _common(t)
+        return self.shapes[tid]  # INT, FWD, FLOAT (VAR and DATASEC never enter the table)
 
     # -- split BTF: base types are canonical and already in the table ---------------------------
     def prepare_base(self) -> None:
@@ -320,11 +323,11 @@ class _Dedup:
         base_strings = btf.base.strings if btf.base is not None else None
         start = old.start
         offsets: Dict[str, int] = {} if base_strings is not None else {"": 0}
-        chunks: List[bytes] = [] if base_strings is not None else [b"\0"]
-        size = sum(len(c) for c in chunks)
+        order: List[str] = [] if base_strings is not None else [""]  # the new table's strings
+        pos = start + len(order)  # the offset of the next new string
 
         def new_off(s: str) -> int:
-            nonlocal size
+            nonlocal pos
             off = offsets.get(s)
             if off is None:
                 if s == "" and base_strings is not None:
@@ -332,17 +335,29 @@ class _Dedup:
                 if base_strings is not None:
                     off = base_strings.find(s)
                 if off is None:
-                    raw = s.encode("utf-8", "surrogateescape") + b"\0"
-                    off = start + size
-                    chunks.append(raw)
-                    size += len(raw)
+                    off = pos
+                    order.append(s)
+                    pos += (len(s) if s.isascii() else len(s.encode("utf-8", "surrogateescape"))) + 1
                 offsets[s] = off
             return off
 
+        named = []  # types and their members, enumerators and params, in libbpf's order
         for t in btf.types:
-            t.name_off = new_off(t.name)
-            for entry in (t.members or t.enums or t.params):
-                entry.name_off = new_off(entry.name)
+            named.append(t)
+            named += t.members or t.enums or t.params
+        if base_strings is None:  # new_off inlined
+            get, append = offsets.get, order.append
+            for item in named:
+                s = item.name
+                off = get(s)
+                if off is None:
+                    off = offsets[s] = pos
+                    append(s)
+                    pos += (len(s) if s.isascii() else len(s.encode("utf-8", "surrogateescape"))) + 1
+                item.name_off = off
+        else:
+            for item in named:
+                item.name_off = new_off(item.name)
         if ext is not None:
             def old_str(off: int) -> str:
                 s = old.get(off)
@@ -361,7 +376,8 @@ class _Dedup:
                 sec.name_off = new_off(sec.name)
                 for r in sec.records:
                     r.access_str_off = new_off(old_str(r.access_str_off))
-        btf.strings = StringTable(b"".join(chunks), start=start, base=base_strings)
+        data = ("\0".join(order) + "\0").encode("utf-8", "surrogateescape") if order else b""
+        btf.strings = StringTable(data, start=start, base=base_strings)
 
     # -- 2. primitive types ----------------------------------------------------------------------
     def dedup_primitive(self, tid: int) -> None:
@@ -418,32 +434,35 @@ class _Dedup:
 
     # -- 3. struct/union graph equivalence ----------------------------------------------------
     def clear_hypot(self) -> None:
+        """Forget the last walk: only the entries it set (libbpf keeps a list of them too)."""
         hm = self.hypot_map
         for tid in self.hypot_list:
             hm[tid] = UNPROCESSED
-        self.hypot_list = []
+        self.hypot_list.clear()
         self.hypot_adjust_canon = False
 
     def is_equiv(self, cand_id: int, canon_id: int) -> bool:
         """Walk both graphs depth first in libbpf's order, stopping at the first difference."""
         m, hypot, hypot_list = self.map, self.hypot_map, self.hypot_list
-        kinds, names, shapes, children = self.kinds, self.names, self.shapes, self.children
-        stack = [(cand_id, canon_id)]
-        pop, push = stack.pop, stack.append
-        while stack:
-            cand, canon = pop()
+        kinds, shapes, children = self.kinds, self.shapes, self.children
+        # Two stacks of the pairs still to visit; the top is the next pair.
+        cands, canons = [cand_id], [canon_id]
+        pop_cand, pop_canon, push_cands, push_canons = cands.pop, canons.pop, cands.extend, canons.extend
+        seen_canon = hypot_list.append
+        walked, leaves = _WALKED, _LEAVES
+        while cands:
+            cand = pop_cand()
+            canon = pop_canon()
             a = cand  # both sides resolved to their canonical types
-            while True:
-                x = m[a]
-                if x < 0 or x == a:
-                    break
+            x = m[a]
+            while x >= 0 and x != a:
                 a = x
+                x = m[a]
             b = canon
-            while True:
-                x = m[b]
-                if x < 0 or x == b:
-                    break
+            x = m[b]
+            while x >= 0 and x != b:
                 b = x
+                x = m[b]
             if a == b:
                 continue
             if kinds[canon] == FWD and kinds[b] != FWD:
@@ -455,69 +474,73 @@ class _Dedup:
                     continue
                 return False
             hypot[canon] = cand
-            hypot_list.append(canon)
-            if names[cand] != names[canon]:
-                return False
-            ck, nk = kinds[cand], kinds[canon]
-            if ck != nk:
-                if ck != FWD and nk != FWD:
+            seen_canon(canon)
+            ck = kinds[cand]
+            if shapes[cand] != shapes[canon]:  # equal shapes: same name, kind and fields
+                if self.names[cand] != self.names[canon]:
                     return False
-                types = self.types
-                if ck == FWD:
-                    real_kind, fwd_kind = nk, (UNION if types[cand].kflag else STRUCT)
-                else:
-                    real_kind, fwd_kind = ck, (UNION if types[canon].kflag else STRUCT)
-                    if fwd_kind == real_kind and canon < self.start_id:
-                        self.hypot_adjust_canon = True  # would have to resolve a base FWD
-                if fwd_kind != real_kind:
-                    return False
-                continue
-            if shapes[cand] != shapes[canon]:
+                nk = kinds[canon]
+                if ck != nk:
+                    if ck != FWD and nk != FWD:
+                        return False
+                    types = self.types
+                    if ck == FWD:
+                        real_kind, fwd_kind = nk, (UNION if types[cand].kflag else STRUCT)
+                    else:
+                        real_kind, fwd_kind = ck, (UNION if types[canon].kflag else STRUCT)
+                        if fwd_kind == real_kind and canon < self.start_id:
+                            self.hypot_adjust_canon = True  # would have to resolve a base FWD
+                    if fwd_kind != real_kind:
+                        return False
+                    continue
                 if not (ck in _ANY_ENUM and (self.enum_fwd[cand] or self.enum_fwd[canon])
                         and self.key(cand) == self.key(canon)):
                     return False
-            if ck in _WALKED:
-                cc, nc = children[cand], children[canon]
-                for i in range(len(cc) - 1, -1, -1):
-                    push((cc[i], nc[i]))
-            elif ck not in _LEAVES:
+            if ck in walked:
+                refs = children[cand]
+                if refs:
+                    push_cands(refs[::-1])
+                    push_canons(children[canon][::-1])
+            elif ck not in leaves:
                 raise BtfError(None, f"BTF dedup: unexpected {self.types[cand].kind_name} "
                                      f"[{cand}] in a type graph")
         return True
 
     def merge_hypot(self) -> None:
-        kinds, m = self.kinds, self.map
+        kinds, m, hypot, resolve = self.kinds, self.map, self.hypot_map, self.resolve
+        adjust_canon = self.hypot_adjust_canon
         for canon_id in self.hypot_list:
-            t_id = self.resolve(self.hypot_map[canon_id])
-            c_id = self.resolve(canon_id)
+            t_id, c_id = resolve(hypot[canon_id]), resolve(canon_id)
             t_kind, c_kind = kinds[t_id], kinds[c_id]
             # FWD -> STRUCT/UNION resolution goes both ways; a base FWD may still point into split.
             if t_kind != FWD and c_kind == FWD:
                 m[c_id] = t_id
-            if self.hypot_adjust_canon:
+            if adjust_canon:
                 continue
             if t_kind == FWD and c_kind != FWD:
                 m[t_id] = c_id
             if t_kind in _COMPOSITE and c_kind != FWD and m[c_id] >= 0 and m[t_id] < 0:
                 m[t_id] = c_id  # shortcut: the candidate graph's struct has a canonical twin
 
-    def dedup_struct(self, tid: int) -> None:
-        if self.map[tid] >= 0 or self.kinds[tid] not in _COMPOSITE:
-            return
-        key = self.struct_keys[tid]
-        new_id = tid
-        for cand in self.table.get(key):
-            self.clear_hypot()
-            if not self.is_equiv(tid, cand):
+    def dedup_structs(self) -> None:
+        m, struct_keys, lists, add = self.map, self.struct_keys, self.table.lists, self.table.add
+        for tid in self.own_composites:
+            if m[tid] >= 0:
                 continue
-            self.merge_hypot()
-            if self.hypot_adjust_canon:
-                continue
-            new_id = cand
-            break
-        self.map[tid] = new_id
-        if new_id == tid:
-            self.table.add(key, tid)
+            key = struct_keys[tid]
+            new_id = tid
+            for cand in lists.get(key, ()):
+                self.clear_hypot()
+                if not self.is_equiv(tid, cand):
+                    continue
+                self.merge_hypot()
+                if self.hypot_adjust_canon:
+                    continue
+                new_id = cand
+                break
+            m[tid] = new_id
+            if new_id == tid:
+                add(key, tid)
 
     # -- 4. forward declarations with one possible target --------------------------------------
     def resolve_fwds(self) -> None:
@@ -536,36 +559,64 @@ class _Dedup:
                 m[tid] = cand
 
     # -- 5. reference types --------------------------------------------------------------------
-    def dedup_ref(self, tid: int) -> int:
-        m = self.map
-        state = m[tid]
-        if state == IN_PROGRESS:
-            raise BtfError(None, f"BTF dedup: reference loop through type [{tid}]")
-        if state >= 0:
-            return self.resolve(tid)
-        t = self.types[tid]
-        m[tid] = IN_PROGRESS
-        k = t.kind
-        if k in _SINGLE_REF or k == DECL_TAG:
-            t.type = self.dedup_ref(t.type)
-        elif k == ARRAY:
-            t.type = self.dedup_ref(t.type)
-            t.index_type = self.dedup_ref(t.index_type)
-        elif k == FUNC_PROTO:
-            t.type = self.dedup_ref(t.type)
-            for p in t.params:
-                p.type = self.dedup_ref(p.type)
-        else:
-            raise BtfError(None, f"BTF dedup: unexpected {t.kind_name} [{tid}]")
-        key = self.key(tid)
-        new_id = tid
-        for cand in self.table.get(key):  # the key is the whole type: any candidate is equal
-            new_id = cand
-            break
-        m[tid] = new_id
-        if new_id == tid:
-            self.table.add(key, tid)
-        return new_id
+    def dedup_refs(self) -> None:
+        """Deduplicate every reference type, depth first: a type once the types it refers to
+        are canonical, its key then being the whole type."""
+        m, types, kinds, shapes = self.map, self.types, self.kinds, self.shapes
+        lists, add = self.table.lists, self.table.add
+        single_ref = _SINGLE_REF
+
+        def ref(tid: int) -> int:
+            state = m[tid]
+            if state == IN_PROGRESS:
+                raise BtfError(None, f"BTF dedup: reference loop through type [{tid}]")
+            if state >= 0:
+                while state >= 0 and state != tid:  # resolve
+                    tid, state = state, m[state]
+                return tid
+            t = types[tid]
+            m[tid] = IN_PROGRESS
+            k = kinds[tid]
+            if k in single_ref:
+                c = t.type
+                if m[c] != c:
+                    c = t.type = ref(c)
+                key = (shapes[tid], c)
+            elif k == FUNC_PROTO:
+                c = t.type
+                if m[c] != c:
+                    c = t.type = ref(c)
+                key = [shapes[tid], c]
+                for p in t.params:
+                    c = p.type
+                    if m[c] != c:
+                        c = p.type = ref(c)
+                    key.append(c)
+                key = tuple(key)
+            elif k == ARRAY:
+                c = t.type
+                if m[c] != c:
+                    c = t.type = ref(c)
+                i = t.index_type
+                if m[i] != i:
+                    i = t.index_type = ref(i)
+                key = (shapes[tid], c, i)
+            elif k == DECL_TAG:
+                t.type = ref(t.type)
+                key = _int_tag_sig(t)
+            else:
+                raise BtfError(None, f"BTF dedup: unexpected {t.kind_name} [{tid}]")
+            entries = lists.get(key)
+            if entries:  # the key is the whole type: any candidate is equal
+                new_id = m[tid] = entries[0]
+                return new_id
+            m[tid] = tid
+            add(key, tid)
+            return tid
+
+        for tid in range(self.start_id, len(types)):
+            if m[tid] < 0:
+                ref(tid)
 
     # -- 6./7. compaction and remapping --------------------------------------------------------
     def compact_and_remap(self) -> List[int]:
