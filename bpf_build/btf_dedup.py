@@ -23,6 +23,7 @@ reverses the entries of one key) because the first equivalent candidate wins.
 from __future__ import annotations
 
 from itertools import chain
+from operator import attrgetter
 from typing import Dict, List, Optional
 
 from .btf import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD, INT,
@@ -176,6 +177,8 @@ class _Dedup:
         composite_ids: List[int] = []
         primitive_ids: List[int] = []
         fwd_names = set()
+        member_sig = attrgetter("name", "offset", "bitfield_size")
+        type_of, name_of = attrgetter("type"), attrgetter("name")
         for tid in range(n):
             t, k = types[tid], kinds[tid]
             if k in _SINGLE_REF:  # _common(t) but the referenced id
@@ -185,15 +188,14 @@ class _Dedup:
             elif k in _COMPOSITE:
                 ms = t.members
                 shapes[tid] = intern((names[tid], k, t.kflag, len(ms), t.size)  # _common(t), members
-                                     + tuple([(m.name, m.offset, m.bitfield_size) for m in ms]),
-                                     len(interned))
-                children[tid] = tuple([m.type for m in ms])
+                                     + tuple(map(member_sig, ms)), len(interned))
+                children[tid] = tuple(map(type_of, ms))
                 composite_ids.append(tid)
             elif k == FUNC_PROTO:  # _common(t) and the params but the referenced ids
                 ps = t.params
-                shapes[tid] = intern((names[tid], FUNC_PROTO, t.kflag) + tuple([p.name for p in ps]),
+                shapes[tid] = intern((names[tid], FUNC_PROTO, t.kflag) + tuple(map(name_of, ps)),
                                      len(interned))
-                children[tid] = (t.type,) + tuple([p.type for p in ps])
+                children[tid] = (t.type,) + tuple(map(type_of, ps))
             elif k == ARRAY:  # _array_sig(t) but the referenced ids
                 shapes[tid] = intern((names[tid], ARRAY, t.kflag, 0, 0, t.nelems), len(interned))
                 children[tid] = (t.index_type, t.type)

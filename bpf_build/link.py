@@ -37,6 +37,8 @@ MAPS_SECTION = ".maps"
 DEDUPED_SECTIONS = ("license", "version")
 INSN_SIZE = 8
 BPF_JMP_CALL = 0x85
+_ONE_REF = B.REF_KINDS  # kinds whose only referenced id is ``type``
+_COMPOSITE = (B.STRUCT, B.UNION)
 _ALLOWED_RELOCS = (R_BPF_64_64, R_BPF_64_32, R_BPF_64_ABS64, R_BPF_64_ABS32)
 _TYPE_NAMES = {SHT_PROGBITS: "PROGBITS", SHT_NOBITS: "NOBITS", SHT_REL: "REL",
                SHT_SYMTAB: "SYMTAB", SHT_STRTAB: "STRTAB"}
@@ -157,6 +159,8 @@ class _Linker:
         self.symbols: List[Symbol] = [Symbol("")]
         self.globs: Dict[str, _GlobSym] = {}
         self.btf = Btf()
+        # self.btf.strings.add's results: the table only grows, so an offset never changes.
+        self.btf_str_offs: Dict[str, int] = {}
         for name, sh_type in ((".strtab", SHT_STRTAB), (".symtab", SHT_SYMTAB)):
             sec = self._add_dst_sec(name)
             sec.ephemeral, sec.type = False, sh_type
@@ -445,10 +449,18 @@ class _Linker:
             return new
 
         # ...then the copies, referring to the new ids, their names added in libbpf's order.
+        take, copy, add_type = self._take_type, not src.owned, dst_btf.types.append
         for t in appended:
-            new = self._take_type(t, copy=not src.owned)
-            new.remap_ids(remap)
-            dst_btf.add(new)
+            new = take(t, copy)
+            k = new.kind
+            if k in _ONE_REF:  # remap_ids, the common kinds inlined
+                new.type = type_map[new.type] or remap(new.type)
+            elif k in _COMPOSITE:
+                for m in new.members:
+                    m.type = type_map[m.type] or remap(m.type)
+            else:
+                new.remap_ids(remap)
+            add_type(new)
         for glob in self.globs.values():
             if glob.pending_src_id is not None:
                 glob.underlying_id = type_map[glob.pending_src_id]
@@ -500,11 +512,14 @@ class _Linker:
     def _take_type(self, t: BtfType, copy: bool) -> BtfType:
         """``t`` (or a copy) with its names in the output's string table, added in libbpf's
         order (its string table is never rebuilt, so this order is the final one)."""
-        add = self.btf.strings.add
+        add, offs = self.btf.strings.add, self.btf_str_offs
         new = t.copy() if copy else t
-        new.name_off = add(new.name)
-        for entry in (new.members or new.enums or new.params):
-            entry.name_off = add(entry.name)
+        for item in (new, *(new.members or new.enums or new.params)):
+            name = item.name
+            off = offs.get(name)
+            if off is None:
+                off = offs[name] = add(name)
+            item.name_off = off
         return new
 
     def append_btf_ext(self, src: "_Input") -> None:
