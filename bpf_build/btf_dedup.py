@@ -176,7 +176,7 @@ class _Dedup:
         enum_fwd = [False] * n
         composite_ids: List[int] = []
         primitive_ids: List[int] = []
-        fwd_names = set()
+        fwd_names, enum_fwd_names, unwalkable = set(), set(), []
         member_sig = attrgetter("name", "offset", "bitfield_size")
         type_of, name_of = attrgetter("type"), attrgetter("name")
         for tid in range(n):
@@ -202,25 +202,32 @@ class _Dedup:
             elif k == INT:
                 shapes[tid] = intern(_int_tag_sig(t), len(interned))
                 primitive_ids.append(tid)
+            elif k == FWD:  # _common(t)
+                shapes[tid] = intern((names[tid], FWD, t.kflag, 0, t.type), len(interned))
+                primitive_ids.append(tid)
+                fwd_names.add(names[tid])
             elif k in _ANY_ENUM:
                 shapes[tid] = intern(_common(t) + _enum_members(t), len(interned))
-                enum_fwd[tid] = not t.enums
                 primitive_ids.append(tid)
-            else:  # FWD, FLOAT; DECL_TAG, VAR, DATASEC and void never take part in a walk
+                if not t.enums:
+                    enum_fwd[tid] = True
+                    enum_fwd_names.add(names[tid])
+            else:  # FLOAT; DECL_TAG, VAR, DATASEC and void never take part in a walk
                 shapes[tid] = intern(_common(t), len(interned))
-                if k == FWD or k == FLOAT:
+                if k == FLOAT:
                     primitive_ids.append(tid)
-                    if k == FWD:
-                        fwd_names.add(names[tid])
+                elif tid:
+                    unwalkable.append(tid)
         self.kinds, self.names, self.shapes = kinds, names, shapes
         self.children, self.enum_fwd = children, enum_fwd
         start = self.start_id
         self.own_composites = [tid for tid in composite_ids if tid >= start]
         self.own_primitives = [tid for tid in primitive_ids if tid >= start]
-        self.struct_keys = self._struct_keys(composite_ids, fwd_names)
+        self.struct_key = self._struct_key_function(fwd_names, enum_fwd_names, unwalkable)
 
-    def _struct_keys(self, composite_ids: List[int], fwd_names) -> Dict[int, object]:
-        """The table key of each STRUCT/UNION: its shape, refined by a summary of what its
+    def _struct_key_function(self, fwd_names, enum_fwd_names, unwalkable: List[int]):
+        """A function giving the table key of a STRUCT/UNION (computed only for those still
+        unresolved when the struct phase reaches them): its shape, refined by a summary of what its
         members refer to that any equivalent type graph shares ("graph class").
 
         A successful walk visits every pair it pushes, and each visit passes only if the two
@@ -241,13 +248,9 @@ class _Dedup:
         If some walked type refers to a kind a walk must not meet (VAR, DATASEC, DECL_TAG),
         is_equiv raises on it; then keys stay plain shapes so that the same walks happen."""
         kinds, names, shapes, children = self.kinds, self.names, self.shapes, self.children
-        n = len(kinds)
-        unwalkable = {tid for tid in range(1, n) if kinds[tid] not in _WALKED and kinds[tid] not in _LEAVES}
         # only walked kinds have children here
-        if unwalkable and not unwalkable.isdisjoint(chain.from_iterable(children)):
-            return {tid: shapes[tid] for tid in composite_ids}
-        enum_fwd = self.enum_fwd
-        enum_fwd_names = {names[tid] for tid in range(n) if enum_fwd[tid]}
+        if unwalkable and not set(unwalkable).isdisjoint(chain.from_iterable(children)):
+            return shapes.__getitem__
 
         def shallow_class(tid: int):
             k = kinds[tid]
@@ -262,17 +265,18 @@ class _Dedup:
                 return shallow_class(tid)
             return (shapes[tid],) + tuple([shallow_class(c) for c in children[tid]])
 
-        classes = [None] * n
-        keys = {}
-        for tid in composite_ids:
+        classes: List[object] = [None] * len(kinds)
+
+        def struct_key(tid: int) -> tuple:
             key = [shapes[tid]]
             for c in children[tid]:
                 cls = classes[c]
                 if cls is None:
                     cls = classes[c] = graph_class(c)
                 key.append(cls)
-            keys[tid] = tuple(key)
-        return keys
+            return tuple(key)
+
+        return struct_key
 
     def run(self, rebuild_strings: bool) -> List[int]:
         self.prepare_base()
@@ -306,7 +310,7 @@ class _Dedup:
         if k in _ANY_ENUM:
             return self.enum_match(t)
         if k in _COMPOSITE:
-            return self.struct_keys[tid]
+            return self.struct_key(tid)
         if k == DECL_TAG:
             return _int_tag_sig(t)
         return self.shapes[tid]  # INT, FWD, FLOAT (VAR and DATASEC never enter the table)
@@ -455,6 +459,11 @@ class _Dedup:
         while cands:
             cand = pop_cand()
             canon = pop_canon()
+            if hypot[canon] == cand or m[cand] == canon:
+                # Passes whatever follows: cand resolves to canon's canonical type, or this pair
+                # was visited before in this walk (hypot is set only at canons that are not a
+                # resolved FWD standing for its struct, and the map does not change in a walk).
+                continue
             a = cand  # both sides resolved to their canonical types
             x = m[a]
             while x >= 0 and x != a:
@@ -525,11 +534,11 @@ class _Dedup:
                 m[t_id] = c_id  # shortcut: the candidate graph's struct has a canonical twin
 
     def dedup_structs(self) -> None:
-        m, struct_keys, lists, add = self.map, self.struct_keys, self.table.lists, self.table.add
+        m, struct_key, lists, add = self.map, self.struct_key, self.table.lists, self.table.add
         for tid in self.own_composites:
             if m[tid] >= 0:
                 continue
-            key = struct_keys[tid]
+            key = struct_key(tid)
             new_id = tid
             for cand in lists.get(key, ()):
                 self.clear_hypot()
