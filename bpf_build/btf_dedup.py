@@ -27,8 +27,8 @@ from operator import attrgetter
 from typing import Dict, List, Optional
 
 from .btf import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD, INT,
-                  PTR, RESTRICT, SIZED_KINDS, STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR, VOLATILE, Btf,
-                  BtfType, StringTable, paused_gc)
+                  PTR, REF_KINDS, RESTRICT, SIZED_KINDS, STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR,
+                  VOLATILE, Btf, BtfType, StringTable, paused_gc)
 from .btf_ext import BtfExt
 from .errors import BtfError
 
@@ -94,6 +94,10 @@ def _int_tag_sig(t: BtfType) -> tuple:
 
 def _array_sig(t: BtfType) -> tuple:
     return _common(t) + (t.type, t.index_type, t.nelems)
+
+
+def _encoded_len(s: str) -> int:
+    return len(s) if s.isascii() else len(s.encode("utf-8", "surrogateescape"))
 
 
 def _enum_members(t: BtfType) -> tuple:
@@ -187,7 +191,8 @@ class _Dedup:
                 children[tid] = (t.type,)
             elif k in _COMPOSITE:
                 ms = t.members
-                shapes[tid] = intern((names[tid], k, t.kflag, len(ms), t.size)  # _common(t), members
+                # _common(t) and the members but their referenced ids
+                shapes[tid] = intern((names[tid], k, t.kflag, len(ms), t.size)
                                      + tuple(map(member_sig, ms)), len(interned))
                 children[tid] = tuple(map(type_of, ms))
                 composite_ids.append(tid)
@@ -343,7 +348,7 @@ class _Dedup:
                 if off is None:
                     off = pos
                     order.append(s)
-                    pos += (len(s) if s.isascii() else len(s.encode("utf-8", "surrogateescape"))) + 1
+                    pos += _encoded_len(s) + 1
                 offsets[s] = off
             return off
 
@@ -359,7 +364,7 @@ class _Dedup:
                 if off is None:
                     off = offsets[s] = pos
                     append(s)
-                    pos += (len(s) if s.isascii() else len(s.encode("utf-8", "surrogateescape"))) + 1
+                    pos += _encoded_len(s) + 1
                 item.name_off = off
         else:
             for item in named:
@@ -453,7 +458,8 @@ class _Dedup:
         kinds, shapes, children = self.kinds, self.shapes, self.children
         # Two stacks of the pairs still to visit; the top is the next pair.
         cands, canons = [cand_id], [canon_id]
-        pop_cand, pop_canon, push_cands, push_canons = cands.pop, canons.pop, cands.extend, canons.extend
+        pop_cand, pop_canon = cands.pop, canons.pop
+        push_cands, push_canons = cands.extend, canons.extend
         seen_canon = hypot_list.append
         walked, leaves = _WALKED, _LEAVES
         while cands:
@@ -631,19 +637,35 @@ class _Dedup:
 
     # -- 6./7. compaction and remapping --------------------------------------------------------
     def compact_and_remap(self) -> List[int]:
-        types, m, start = self.types, self.map, self.start_id
-        compact = list(range(start)) + [UNPROCESSED] * (len(types) - start)
-        kept: List[BtfType] = []
-        for tid in range(start, len(types)):
-            if m[tid] == tid:
-                compact[tid] = start + len(kept)
-                kept.append(types[tid])
-        mapping = [compact[self.resolve(tid)] for tid in range(len(types))]
-        if any(new < 0 for new in mapping):
+        types, m, start, n = self.types, self.map, self.start_id, len(self.types)
+        compact = list(range(start)) + [UNPROCESSED] * (n - start)
+        kept_ids = [tid for tid in range(start, n) if m[tid] == tid]
+        for new_id, tid in enumerate(kept_ids, start):
+            compact[tid] = new_id
+        kept = [types[tid] for tid in kept_ids]
+        mapping = compact[:]  # then the types that resolve to another
+        for tid in range(n):
+            x = m[tid]
+            if x >= 0 and x != tid:
+                r = x  # resolve
+                x = m[r]
+                while x >= 0 and x != r:
+                    r = x
+                    x = m[r]
+                mapping[tid] = compact[r]
+        if min(mapping) < 0:
             raise BtfError(None, "BTF dedup: a type maps to no canonical type")
         remap = mapping.__getitem__
-        for t in kept:
-            t.remap_ids(remap)
+        one_ref = REF_KINDS
+        for t in kept:  # remap_ids, the common kinds inlined
+            k = t.kind
+            if k in one_ref:
+                t.type = mapping[t.type]
+            elif k in _COMPOSITE:
+                for member in t.members:
+                    member.type = mapping[member.type]
+            else:
+                t.remap_ids(remap)
         self.btf.types = kept
         if self.ext is not None:
             for sec in self.ext.func_info.sections:
