@@ -423,10 +423,11 @@ class _Linker:
         next_id = len(dst_btf)
         # First the new id of every type (appended, or the BTF of a global seen before)...
         for tid, t in src.btf.items():
-            if t.kind == B.DATASEC:
+            k = t.kind
+            if k == B.DATASEC:
                 continue
             glob = None
-            if _is_non_static(t):
+            if (k == B.VAR or k == B.FUNC) and _is_non_static(t):
                 glob = self.globs.get(t.name)
                 if glob is None:
                     continue  # a VAR of a deduplicated section (license, version)
@@ -448,10 +449,18 @@ class _Linker:
                 raise LinkError(file, f"BTF type [{old}] is referenced but was not carried over")
             return new
 
-        # ...then the copies, referring to the new ids, their names added in libbpf's order.
-        take, copy, add_type = self._take_type, not src.owned, dst_btf.types.append
+        # ...then the copies, referring to the new ids, their names added in libbpf's order (the
+        # output's string table is never rebuilt, so this order is the final one).
+        copy, add_type = not src.owned, dst_btf.types.append
+        add_str, str_offs = dst_btf.strings.add, self.btf_str_offs
         for t in appended:
-            new = take(t, copy)
+            new = t.copy() if copy else t
+            for item in (new, *(new.members or new.enums or new.params)):
+                name = item.name
+                off = str_offs.get(name)
+                if off is None:
+                    off = str_offs[name] = add_str(name)
+                item.name_off = off
             k = new.kind
             if k in _ONE_REF:  # remap_ids, the common kinds inlined
                 new.type = type_map[new.type] or remap(new.type)
@@ -508,19 +517,6 @@ class _Linker:
                     glob.var_from_extern = (src_var.kind == B.VAR
                                             and src_var.linkage == B.VAR_GLOBAL_EXTERN)
         src.type_map = type_map
-
-    def _take_type(self, t: BtfType, copy: bool) -> BtfType:
-        """``t`` (or a copy) with its names in the output's string table, added in libbpf's
-        order (its string table is never rebuilt, so this order is the final one)."""
-        add, offs = self.btf.strings.add, self.btf_str_offs
-        new = t.copy() if copy else t
-        for item in (new, *(new.members or new.enums or new.params)):
-            name = item.name
-            off = offs.get(name)
-            if off is None:
-                off = offs[name] = add(name)
-            item.name_off = off
-        return new
 
     def append_btf_ext(self, src: "_Input") -> None:
         ext = src.obj.btf_ext
