@@ -465,13 +465,13 @@ class _Dedup:
         while cands:
             cand = pop_cand()
             canon = pop_canon()
-            if hypot[canon] == cand or m[cand] == canon:
-                # Passes whatever follows: cand resolves to canon's canonical type, or this pair
-                # was visited before in this walk (hypot is set only at canons that are not a
+            x = m[cand]
+            if hypot[canon] == cand or x == canon or (x >= 0 and x == m[canon]):
+                # Passes whatever follows: both resolve through the same type, or this pair was
+                # visited before in this walk (hypot is set only at canons that are not a
                 # resolved FWD standing for its struct, and the map does not change in a walk).
                 continue
             a = cand  # both sides resolved to their canonical types
-            x = m[a]
             while x >= 0 and x != a:
                 a = x
                 x = m[a]
