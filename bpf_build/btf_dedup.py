@@ -119,10 +119,9 @@ class _CandidateTable:
         return self.lists.get(key, ())
 
     def add(self, key: tuple, type_id: int) -> None:
-        if (self.size + 1) * 4 // 3 > self.capacity or self.capacity == 0:
-            self.capacity = max(4, self.capacity * 2)
-            for entries in self.multi:
-                entries.reverse()
+        self.size += 1
+        if self.size * 4 // 3 > self.capacity:
+            self.grow()
         entries = self.lists.get(key)
         if entries is None:
             self.lists[key] = [type_id]
@@ -130,7 +129,18 @@ class _CandidateTable:
             if len(entries) == 1:
                 self.multi.append(entries)
             entries.insert(0, type_id)
+
+    def add_new(self, key: tuple, type_id: int) -> None:
+        """add() of a key that has no entries yet."""
         self.size += 1
+        if self.size * 4 // 3 > self.capacity:
+            self.grow()
+        self.lists[key] = [type_id]
+
+    def grow(self) -> None:
+        self.capacity = max(4, self.capacity * 2)
+        for entries in self.multi:
+            entries.reverse()
 
 
 class _Dedup:
@@ -226,6 +236,7 @@ class _Dedup:
         self.kinds, self.names, self.shapes = kinds, names, shapes
         self.children, self.enum_fwd = children, enum_fwd
         start = self.start_id
+        self.composites = composite_ids
         self.own_composites = [tid for tid in composite_ids if tid >= start]
         self.own_primitives = [tid for tid in primitive_ids if tid >= start]
         self.struct_key = self._struct_key_function(fwd_names, enum_fwd_names, unwalkable)
@@ -564,11 +575,11 @@ class _Dedup:
         """A FWD still unresolved maps to the struct/union of its name if there is exactly one."""
         kinds, names, m = self.kinds, self.names, self.map
         by_name: Dict[str, int] = {}
-        for tid in range(1, len(kinds)):
-            if kinds[tid] in _COMPOSITE and m[tid] == tid:
+        for tid in self.composites:
+            if m[tid] == tid:
                 name = names[tid]
                 by_name[name] = 0 if name in by_name else tid  # 0: ambiguous
-        for tid in range(self.start_id, len(kinds)):
+        for tid in self.own_primitives:
             if kinds[tid] != FWD or m[tid] != tid:
                 continue
             cand = by_name.get(names[tid], 0)
@@ -580,7 +591,7 @@ class _Dedup:
         """Deduplicate every reference type, depth first: a type once the types it refers to
         are canonical, its key then being the whole type."""
         m, types, kinds, shapes = self.map, self.types, self.kinds, self.shapes
-        lists, add = self.table.lists, self.table.add
+        lists, add = self.table.lists, self.table.add_new
         single_ref = _SINGLE_REF
 
         def ref(tid: int) -> int:
