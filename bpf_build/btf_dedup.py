@@ -642,9 +642,12 @@ class _Dedup:
             add(key, tid)
             return tid
 
-        for tid in range(self.start_id, len(types)):
-            if m[tid] < 0:
-                ref(tid)
+        try:
+            for tid in range(self.start_id, len(types)):
+                if m[tid] < 0:
+                    ref(tid)
+        finally:
+            del ref  # a recursive closure is a reference cycle: it would keep every type alive
 
     # -- 6./7. compaction and remapping --------------------------------------------------------
     def compact_and_remap(self) -> List[int]:
