@@ -17,7 +17,9 @@ The passes, in libbpf's order:
    including those in .BTF.ext.
 
 Candidate lists replay the order of libbpf's hash map (new entries first, every table growth
-reverses the entries of one key) because the first equivalent candidate wins.
+reverses the entries of one key) because the first equivalent candidate wins. STRUCT/UNION
+candidates are keyed more finely than libbpf hashes them (see _struct_key_function): that only
+leaves out candidates whose graph walk would fail, so the outcome is the same without the walks.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ class _CandidateTable:
 
     def __init__(self):
         self.lists: Dict[tuple, List[int]] = {}
-        self.multi: List[List[int]] = []  # the lists with more than one entry (growth reverses them)
+        self.multi: List[List[int]] = []  # lists of more than one entry: growth reverses them
         self.size = 0
         self.capacity = 0
 
@@ -242,9 +244,9 @@ class _Dedup:
         self.struct_key = self._struct_key_function(fwd_names, enum_fwd_names, unwalkable)
 
     def _struct_key_function(self, fwd_names, enum_fwd_names, unwalkable: List[int]):
-        """A function giving the table key of a STRUCT/UNION (computed only for those still
-        unresolved when the struct phase reaches them): its shape, refined by a summary of what its
-        members refer to that any equivalent type graph shares ("graph class").
+        """A function giving the table key of a STRUCT/UNION (called only for those still
+        unresolved when the struct phase reaches them): its shape, refined by a summary of what
+        its members refer to that any equivalent type graph shares ("graph class").
 
         A successful walk visits every pair it pushes, and each visit passes only if the two
         types are the same canonical type, or were already paired in this walk (or are
