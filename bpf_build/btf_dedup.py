@@ -377,7 +377,7 @@ class _Dedup:
                 if off is None:
                     off = offsets[s] = pos
                     append(s)
-                    pos += _encoded_len(s) + 1
+                    pos += (len(s) if s.isascii() else _encoded_len(s)) + 1
                 item.name_off = off
         else:
             for item in named:
@@ -649,7 +649,7 @@ class _Dedup:
                 if m[tid] < 0:
                     ref(tid)
         finally:
-            del ref  # a recursive closure is a reference cycle: it would keep every type alive
+            ref = None  # a recursive closure is a reference cycle: it would keep every type alive
 
     # -- 6./7. compaction and remapping --------------------------------------------------------
     def compact_and_remap(self) -> List[int]:
