@@ -210,9 +210,9 @@ class _Dedup:
                 composite_ids.append(tid)
             elif k == FUNC_PROTO:  # _common(t) and the params but the referenced ids
                 ps = t.params
-                shapes[tid] = intern((names[tid], FUNC_PROTO, t.kflag) + tuple(map(name_of, ps)),
+                shapes[tid] = intern((names[tid], FUNC_PROTO, t.kflag, *map(name_of, ps)),
                                      len(interned))
-                children[tid] = (t.type,) + tuple(map(type_of, ps))
+                children[tid] = (t.type, *map(type_of, ps))
             elif k == ARRAY:  # _array_sig(t) but the referenced ids
                 shapes[tid] = intern((names[tid], ARRAY, t.kflag, 0, 0, t.nelems), len(interned))
                 children[tid] = (t.index_type, t.type)

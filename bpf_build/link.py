@@ -781,9 +781,11 @@ class _Input:
         in_datasec: Dict[str, Tuple[int, int, int]] = {}
         btf = self.btf
         for tid, t in btf.items():
-            if _is_non_static(t):
-                free[t.name] = tid
-            elif t.kind == B.DATASEC:
+            k = t.kind
+            if k == B.VAR or k == B.FUNC:
+                if _is_non_static(t):
+                    free[t.name] = tid
+            elif k == B.DATASEC:
                 for v in t.secinfo:
                     vt = btf.type(v.type)
                     if vt is not None and _is_non_static(vt) and vt.name not in in_datasec:
