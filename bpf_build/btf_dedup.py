@@ -161,9 +161,6 @@ class _Dedup:
         n = len(self.types)
         self.map: List[int] = [UNPROCESSED] * n
         self.map[0] = 0
-        for tid in range(self.start_id, n):
-            if self.types[tid].kind in (VAR, DATASEC):
-                self.map[tid] = tid
         self.hypot_map: List[int] = [UNPROCESSED] * n
         self.hypot_list: List[int] = []
         self.hypot_adjust_canon = False
@@ -174,6 +171,9 @@ class _Dedup:
         else:
             self.enum_match = lambda t: ("enum", t.name, t.kind, t.kflag, t.size)
         self._describe_types()
+        for tid in self.unwalkable:
+            if tid >= self.start_id and self.kinds[tid] in (VAR, DATASEC):
+                self.map[tid] = tid
 
     def _describe_types(self) -> None:
         """Per type id, what the struct phase compares, computed once: kind, name, an interned
@@ -241,6 +241,7 @@ class _Dedup:
         self.composites = composite_ids
         self.own_composites = [tid for tid in composite_ids if tid >= start]
         self.own_primitives = [tid for tid in primitive_ids if tid >= start]
+        self.unwalkable = unwalkable  # non-void ids of kinds a graph walk must not meet
         self.struct_key = self._struct_key_function(fwd_names, enum_fwd_names, unwalkable)
 
     def _struct_key_function(self, fwd_names, enum_fwd_names, unwalkable: List[int]):
