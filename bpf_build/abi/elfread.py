@@ -49,10 +49,14 @@ class ExportedSymbol:
 
     @property
     def key(self) -> str:
-        """The spelling users see in `readelf --dyn-syms`: name@@V, name@V or name."""
-        if self.version is None:
-            return self.name
-        return f"{self.name}{'@@' if self.default else '@'}{self.version}"
+        return versioned_name(self.name, self.version, self.default)
+
+
+def versioned_name(name: str, version: Optional[str], default: bool) -> str:
+    """The spelling users see in `readelf --dyn-syms`: name@@V, name@V or name."""
+    if version is None:
+        return name
+    return f"{name}{'@@' if default else '@'}{version}"
 
 
 @dataclass(frozen=True)

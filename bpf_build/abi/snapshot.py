@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..errors import AbiError
 from ..fileio import read_bytes
-from .elfread import SharedLibrary, read_shared_library
+from .elfread import SharedLibrary, read_shared_library, versioned_name
 
 FORMAT_KEY = "bpf_abi_baseline"
 FORMAT_VERSION = 1
@@ -31,9 +31,7 @@ class SymbolRecord:
 
     @property
     def key(self) -> str:
-        if self.version is None:
-            return self.name
-        return f"{self.name}{'@@' if self.default else '@'}{self.version}"
+        return versioned_name(self.name, self.version, self.default)
 
 
 @dataclass(frozen=True)
