@@ -257,8 +257,8 @@ class Object:
 def _read(data: bytes, path: Optional[str]) -> Object:
     try:
         return _read_unchecked(data, path)
-    except BpfBuildError:
-        raise
+    except (BpfBuildError, ImportError):
+        raise  # a missing module is the installation's fault, never the input file's
     except RecursionError:
         raise ElfError(path, "malformed ELF (nesting too deep)") from None
     except Exception as e:  # pyelftools signals corrupt input with many exception types

@@ -36,3 +36,18 @@ def test_kernel_skip_is_a_skip_outside_ci(tmp_path):
     r = _run(tmp_path, ci=False)
     assert r.returncode == 0, r.stdout
     assert "2 skipped" in r.stdout
+
+
+def test_every_test_directory_is_collected():
+    """pytest's default norecursedirs once hid tests/build/ from CI: every folder holding test
+    files must contribute tests to a run from the repository root."""
+    root = HERE.parent
+    r = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist"],
+                       capture_output=True, text=True, cwd=root)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    collected = {line.split("/")[1] for line in r.stdout.splitlines()
+                 if line.startswith("tests/") and "::" in line and line.count("/") >= 2}
+    with_tests = {d.name for d in HERE.iterdir()
+                  if d.is_dir() and any(d.rglob("test_*.py"))}
+    assert with_tests, "no test directories found"
+    assert with_tests <= collected, f"never collected from the root: {sorted(with_tests - collected)}"

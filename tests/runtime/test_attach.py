@@ -8,6 +8,7 @@ import errno
 import os
 import platform
 import socket
+import sys
 import subprocess
 import time
 
@@ -276,7 +277,7 @@ SEND_FROM_PEER = "import socket,sys; s=socket.socket(socket.AF_INET,socket.SOCK_
 
 
 def send_from_peer(veth, n: int) -> None:
-    veth.in_peer("python3", "-c", SEND_FROM_PEER, veth.local_ip, str(n), check=True)
+    veth.in_peer(sys.executable, "-c", SEND_FROM_PEER, veth.local_ip, str(n), check=True)
 
 
 def send_to_peer(veth, n: int) -> None:

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -125,7 +126,7 @@ def test_same_object_same_header_across_processes(corpus_object, tmp_path):
     outputs = []
     for seed in ("0", "4242"):
         out = tmp_path / f"multi{seed}.skel.h"
-        proc = subprocess.run(["python3", "-m", "bpf_build.cli.main", "skel", path, "-o", str(out)],
+        proc = subprocess.run([sys.executable, "-m", "bpf_build.cli.main", "skel", path, "-o", str(out)],
                               capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed})
         assert proc.returncode == 0, proc.stderr
         outputs.append(out.read_bytes())
