@@ -568,7 +568,12 @@ class _Generator:
     def step(self, kind: str, index: int, text: str) -> None:
         """Number the next fallible operation and record it in ctx.error_step."""
         self.ops.append(LoaderOp(len(self.ops) + 1, kind, index, text))
-        self.asm.emit(st_mem(W, R6, CTX_ERROR_STEP, len(self.ops)))
+        self.record_step()
+
+    def record_step(self) -> None:
+        """ctx.error_step = the last op's number. Through a register: verifiers before 6.3 refuse
+        BPF_ST (store-immediate) into the ctx. R1 is free: every op sets it up right after."""
+        self.asm.emit(mov64_imm(R1, len(self.ops)), stx_mem(W, R6, R1, CTX_ERROR_STEP))
 
     def load_blob(self, size: int, dst: int, off: int, scratch: int = R1) -> None:
         if off <= _S16_MAX - 8:
@@ -695,7 +700,7 @@ class _Generator:
                call_helper(HELPER_COPY_FROM_USER), mov64_reg(R7, R0))
         self.ops.append(LoaderOp(len(self.ops) + 1, "update_map", i,
                                  f"copy initial value of \"{m.name[:15]}\" from the runner"))
-        a.emit(st_mem(W, R6, CTX_ERROR_STEP, len(self.ops)))
+        self.record_step()
         self.check()
         a.label(skip)
         base = self.off(plan.update_attr)
