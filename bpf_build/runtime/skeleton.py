@@ -7,7 +7,8 @@ with which map); this class does the work: open (global data as editable ctypes 
 Global data follows libbpf's skeletons: before load every section is a plain ctypes object the
 caller edits and the loader copies in; after load ``.bss``/``.data`` are ctypes views of the
 mmapped map (reads and writes go straight to kernel memory) and ``.rodata``/``.kconfig`` are
-frozen, so they become read-only views.
+frozen, so they become read-only views. A section holding only ``static`` variables is not
+BPF_F_MMAPABLE (libbpf's rule), so its attribute reads and writes the map through lookup/update.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import base64
 import ctypes
 import keyword
 import zlib
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import attach as _attach
+from .constants import BPF_F_MMAPABLE
 from .errors import BpfRuntimeError
 from .fd import FdGroup
 from .links import Link
@@ -26,7 +28,7 @@ from .loader import KconfigSpec, LoaderSpec, MapSpec, ProgSpec, StepSpec, run_lo
 from .maps import Map
 from .program import Program
 
-__all__ = ["KconfigSpec", "LoaderSpec", "MapSpec", "ProgSpec", "ReadOnlyView", "Skeleton", "StepSpec",
+__all__ = ["KconfigSpec", "LoaderSpec", "MapSpec", "ProgSpec", "SectionView", "Skeleton", "StepSpec",
            "Namespace", "attribute_name", "bitfield", "forward", "unz", "Map", "Program", "Link"]
 
 GLOBAL_DATA_KINDS = ("data", "rodata", "bss", "kconfig")
@@ -86,41 +88,72 @@ class Namespace:
         return f"<{self._what}s: {', '.join(k for k, _ in self)}>"
 
 
-class ReadOnlyView:
-    """A frozen section after load: reads work, writes raise (the kernel froze the map)."""
+_AGGREGATES = (ctypes.Structure, ctypes.Union, ctypes.Array)
 
-    __slots__ = ("_target", "_what")
 
-    def __init__(self, target: Any, what: str):
-        object.__setattr__(self, "_target", target)
+class SectionView:
+    """A global data section after load that cannot be mmapped: a frozen ``.rodata`` (reads only)
+    or a section of ``static`` variables only, which libbpf does not make BPF_F_MMAPABLE (reads
+    and writes go through map lookup/update of key 0).
+
+    ``fetch()`` returns the section's current value as a ctypes object; ``store(value)`` writes a
+    whole value back (None: read-only). Nested members are views on a path into the section, so
+    ``view.cfg.limit = 3`` reads the section, changes that member and writes the section back."""
+
+    __slots__ = ("_fetch", "_store", "_what", "_path")
+
+    def __init__(self, fetch: Callable[[], Any], store: Optional[Callable[[Any], None]], what: str,
+                 path: Tuple[Tuple[bool, Any], ...] = ()):
+        object.__setattr__(self, "_fetch", fetch)
+        object.__setattr__(self, "_store", store)
         object.__setattr__(self, "_what", what)
+        object.__setattr__(self, "_path", path)  # (is_item, attribute name or index) steps
+
+    def _target(self, value: Any) -> Any:
+        for is_item, step in self._path:
+            value = value[step] if is_item else getattr(value, step)
+        return value
+
+    def _read(self, is_item: bool, step: Any, label: str) -> Any:
+        target = self._target(self._fetch())
+        value = target[step] if is_item else getattr(target, step)
+        if isinstance(value, _AGGREGATES):
+            return SectionView(self._fetch, self._store, label, self._path + ((is_item, step),))
+        return value
+
+    def _write(self, is_item: bool, step: Any, value: Any, label: str) -> None:
+        if self._store is None:
+            raise AttributeError(f"{label} is read-only after load (the map is frozen); set it before load()")
+        whole = self._fetch()
+        target = self._target(whole)
+        if is_item:
+            target[step] = value
+        else:
+            setattr(target, step, value)
+        self._store(whole)
 
     def __getattr__(self, name: str):
-        value = getattr(self._target, name)
-        if isinstance(value, (ctypes.Structure, ctypes.Union, ctypes.Array)):
-            return ReadOnlyView(value, f"{self._what}.{name}")
-        return value
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._read(False, name, f"{self._what}.{name}")
 
     def __getitem__(self, index):
-        value = self._target[index]
-        if isinstance(value, (ctypes.Structure, ctypes.Union, ctypes.Array)):
-            return ReadOnlyView(value, f"{self._what}[{index}]")
-        return value
-
-    def __len__(self) -> int:
-        return len(self._target)
+        return self._read(True, index, f"{self._what}[{index}]")
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{self._what} is read-only after load (the map is frozen); set it before load()")
+        self._write(False, name, value, f"{self._what}.{name}")
 
     def __setitem__(self, index, value) -> None:
-        raise TypeError(f"{self._what} is read-only after load (the map is frozen); set it before load()")
+        self._write(True, index, value, f"{self._what}[{index}]")
+
+    def __len__(self) -> int:
+        return len(self._target(self._fetch()))
 
     def __bytes__(self) -> bytes:
-        return bytes(self._target)
+        return bytes(self._target(self._fetch()))
 
     def __repr__(self) -> str:
-        return f"<read-only {self._what}>"
+        return f"<{'read-only' if self._store is None else 'map-backed'} {self._what}>"
 
 
 class Skeleton:
@@ -229,11 +262,17 @@ class Skeleton:
         if m.frozen:
             # Frozen and read-only for programs too: its contents never change, a copy is exact.
             value = section_type.from_buffer_copy(bpf_map.lookup(0))
-            object.__setattr__(self, m.ident, ReadOnlyView(value, m.ident))
-            return
-        memory = bpf_map.mmap(writable=True)
-        self._mmaps.append(memory)
-        object.__setattr__(self, m.ident, section_type.from_buffer(memory))
+            object.__setattr__(self, m.ident, SectionView(lambda: value, None, m.ident))
+        elif not m.flags & BPF_F_MMAPABLE:
+            # Only static variables live here, so the map is not mmapable (libbpf's rule): every
+            # access is a lookup or update of the one value.
+            object.__setattr__(self, m.ident, SectionView(
+                lambda: section_type.from_buffer_copy(bpf_map.lookup(0)),
+                lambda value: bpf_map.update(0, value), m.ident))
+        else:
+            memory = bpf_map.mmap(writable=True)
+            self._mmaps.append(memory)
+            object.__setattr__(self, m.ident, section_type.from_buffer(memory))
 
     # -- attach -------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from tests.runtime import rt_support
+from tests.skel_python.conftest import skeleton_module  # noqa: F401  (generated skeletons, imported)
 
 RUNTIME_TESTS = os.path.dirname(os.path.abspath(__file__))
 CGROUP2_ROOTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
