@@ -28,9 +28,11 @@ _CTX_HEADER = struct.Struct("=IIIIQI")  # sz, flags, log_level, log_size, log_bu
 _CTX_MAP = struct.Struct("=iIQ")        # map_fd, max_entries, initial_value
 _CTX_PROG = struct.Struct("=iI")        # prog_fd, load
 PROG_LOAD_DEFAULT, PROG_LOAD_YES, PROG_LOAD_NO = 0, 1, 2
+CTX_FLAG_NO_BTF_LOG = 1  # the BTF load gets no log: a retry for a program's log is not filled with BTF's
 
 LOADER_LICENSE = "Dual BSD/GPL"
 LOADER_LOG_SIZE = 8 << 20  # one buffer reused by every load the loader makes; the failing one's log remains
+LOGGING_STEPS = frozenset({"load_btf", "load_prog"})  # the only steps whose failure the kernel explains in the log
 
 
 class MapSpec(NamedTuple):
@@ -93,9 +95,9 @@ class LoadedFds(NamedTuple):
 
 
 def _build_ctx(spec: LoaderSpec, initial_values: Dict[int, int], max_entries: Dict[int, int],
-               autoload: Dict[int, bool], log_level: int, log: Optional[ctypes.Array]) -> ctypes.Array:
+               autoload: Dict[int, bool], log_level: int, log: Optional[ctypes.Array], flags: int = 0) -> ctypes.Array:
     ctx = ctypes.create_string_buffer(spec.ctx_size)
-    _CTX_HEADER.pack_into(ctx, 0, spec.ctx_size, 0, log_level if log is not None else 0,
+    _CTX_HEADER.pack_into(ctx, 0, spec.ctx_size, flags, log_level if log is not None else 0,
                           len(log) if log is not None else 0, ctypes.addressof(log) if log is not None else 0, 0)
     for i, m in enumerate(spec.maps):
         entries = max_entries.get(i, 0)
@@ -161,14 +163,25 @@ def run_loader(spec: LoaderSpec, *, initial_values: Optional[Dict[int, int]] = N
         raise LoaderError(f"the loader program itself was refused: {e}", e.log, e.errno) from None
     if ret >= 0:
         return _read_fds(spec, ctx)
-    if log is None:
+    failed = _failed_step(spec, ctx)
+    if log is None and failed.kind in LOGGING_STEPS:
         # Run again with a log, for the message; this run fails the same way and cleans up too.
         log = ctypes.create_string_buffer(LOADER_LOG_SIZE)
-        ctx = _build_ctx(spec, initial_values, max_entries or {}, autoload or {}, 1, log)
+        flags = CTX_FLAG_NO_BTF_LOG if failed.kind == "load_prog" else 0
+        ctx = _build_ctx(spec, initial_values, max_entries or {}, autoload or {}, 1, log, flags)
         ret = _run_once(spec, ctx)
         if ret >= 0:  # the failure did not repeat: the fds are ours, do not drop them
             return _read_fds(spec, ctx)
-    raise _failure(spec, ctx, -ret, log.value.decode("utf-8", "replace"))
+    step = _failed_step(spec, ctx)
+    # The log buffer is shared by every load the loader makes: after a failed map creation it
+    # still holds the BTF load's log, which says nothing about this failure.
+    text = log.value.decode("utf-8", "replace") if log is not None and step.kind in LOGGING_STEPS else ""
+    raise _failure(spec, ctx, -ret, text)
+
+
+def _failed_step(spec: LoaderSpec, ctx: ctypes.Array) -> StepSpec:
+    number = _CTX_HEADER.unpack_from(ctx, 0)[5]
+    return spec.steps[number - 1] if 0 < number <= len(spec.steps) else StepSpec("", -1, "")
 
 
 def _failure(spec: LoaderSpec, ctx: ctypes.Array, err: int, log: str) -> LoaderError:

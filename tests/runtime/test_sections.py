@@ -65,3 +65,42 @@ def test_static_only_sections_load_and_are_read_through_the_map(static_only, tra
         os.getppid()
         assert int.from_bytes(bytes(skel.maps.bss[0])[:8], "little") == 112
         assert bytes(skel.bss) == bytes(skel.maps.bss[0])  # the section attribute reads the map
+
+
+MAP_FAILS_C = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct big_record { __u64 words[8]; struct big_record *next; };
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4); __type(key, __u32); __type(value, struct big_record); } records SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } ring SEC(".maps");
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int uses_both(void *ctx)
+{
+    __u32 key = 0;
+    struct big_record *r = bpf_map_lookup_elem(&records, &key);
+    __u64 *slot = bpf_ringbuf_reserve(&ring, 8, 0);
+
+    if (slot) {
+        *slot = r ? r->words[1] : 0;
+        bpf_ringbuf_submit(slot, 0);
+    }
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+@pytest.mark.parametrize("log_level", [0, 1, 2])
+def test_failed_map_creation_shows_only_its_own_step(skeleton_module, log_level):
+    module = skeleton_module(MAP_FAILS_C, name="mapfails")[0]
+    skel = module.mapfails_bpf.open()
+    skel.set_max_entries("ring", 3000)        # not a power-of-two number of pages: EINVAL
+    with skel, pytest.raises(LoaderError) as e:
+        skel.load(log_level=log_level)
+    message = str(e.value)
+    assert 'create map "ring" RINGBUF' in message and "(EINVAL)" in message
+    assert "verifier" not in message and "FWD" not in message and "STRUCT" not in message
+    assert e.value.log == ""                  # the BTF load's log is not this step's
