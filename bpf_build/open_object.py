@@ -266,10 +266,13 @@ def skeleton_ident(m: OpenedMap) -> Optional[str]:
     by what follows the object prefix, non-identifier characters as ``_``."""
     if not m.is_internal:
         return m.name
+    # A custom section's map name is cut to 15 characters for the kernel; bpftool names the field
+    # after the whole section (``.data.read_mostly`` -> ``data_read_mostly``), as libbpf 1.1 does.
+    name = m.real_name if m.name.startswith(".") else m.name
     for sfx in (".data", ".rodata", ".bss", ".kconfig"):
-        p = m.name.find(sfx)
+        p = name.find(sfx)
         if p >= 0:
-            return re.sub(r"[^A-Za-z0-9_]", "_", m.name[p + 1:])
+            return re.sub(r"[^A-Za-z0-9_]", "_", name[p + 1:])
     return None
 
 
