@@ -21,8 +21,8 @@ Modules: ``syscall`` (bpf() and attr layouts), ``fd`` (ownership), ``maps``, ``p
 from .constants import (BPF_ANY, BPF_EXIST, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_RDONLY_PROG,
                         BPF_F_SLEEPABLE, BPF_NOEXIST, AttachType, MapType, ProgType)
 from .cpus import num_possible_cpus, online_cpus, possible_cpus
-from .errors import (AttachError, BpfRuntimeError, BpfSyscallError, KconfigError, LoaderError, SymbolError,
-                     VerifierError)
+from .errors import (AttachError, BpfRuntimeError, BpfSyscallError, ClosedError, KconfigError, LoaderError,
+                     SymbolError, VerifierError)
 from .fd import Fd, FdGroup
 from .kobject import unpin
 from .links import BpfLink, Link, LinkGroup, PerfEventLink, SocketFilterLink
@@ -34,7 +34,7 @@ from .ringbuf import RingBuffer
 __all__ = [
     "AttachError", "AttachType", "BPF_ANY", "BPF_EXIST", "BPF_F_MMAPABLE", "BPF_F_NO_PREALLOC",
     "BPF_F_RDONLY_PROG", "BPF_F_SLEEPABLE", "BPF_NOEXIST", "BpfLink", "BpfRuntimeError", "BpfSyscallError",
-    "Fd", "FdGroup", "KconfigError", "Link", "LinkGroup", "LoaderError", "Map", "MapType", "PerfBuffer",
+    "ClosedError", "Fd", "FdGroup", "KconfigError", "Link", "LinkGroup", "LoaderError", "Map", "MapType", "PerfBuffer",
     "PerfEventLink", "RingBuffer",
     "ProgType", "Program", "SocketFilterLink", "SymbolError", "TestRun", "VerifierError",
     "num_possible_cpus", "online_cpus", "possible_cpus", "unpin",

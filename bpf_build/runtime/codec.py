@@ -8,7 +8,8 @@ A codec is chosen per map side from a *type*:
 - ``None``: raw ``bytes`` of exactly the map side's size.
 
 Inputs are accepted liberally (an int for a c_uint32 key, bytes for a struct value); outputs have
-one type per codec so callers can rely on it.
+one type per codec so callers can rely on it. An integer the map side cannot hold raises
+OverflowError naming the map, the side, its type and the value (ctypes would truncate it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import ctypes
 import sys
 from typing import Any, List, Optional, Sequence
+
+from .records import check_int, check_range, type_label
 
 _CTYPES_BASES = (ctypes.Structure, ctypes.Union, ctypes.Array, ctypes._SimpleCData)
 
@@ -25,10 +28,11 @@ def round_up(n: int, to: int) -> int:
 
 
 class Codec:
-    def __init__(self, size: int, type_: Any = None, what: str = "value"):
+    def __init__(self, size: int, type_: Any = None, what: str = "value", owner: str = "map"):
         self.size = size
         self.type = type_
         self.what = what
+        self.owner = owner  # "map 'counts'": named in errors
         self._ctype = type_ if isinstance(type_, type) and issubclass(type_, _CTYPES_BASES) else None
         self._scalar = self._ctype is not None and issubclass(self._ctype, ctypes._SimpleCData)
         if self._ctype is not None and ctypes.sizeof(self._ctype) != size:
@@ -41,10 +45,13 @@ class Codec:
         if isinstance(value, (bytes, bytearray, memoryview)):
             raw = bytes(value)
         elif isinstance(value, int) and not self._ctype:
-            raw = value.to_bytes(self.size, sys.byteorder, signed=value < 0)
+            # an untyped map side is an unsigned integer as wide as the side
+            check_range(value, 0, (1 << (8 * self.size)) - 1, f"u{8 * self.size}", self._label())
+            raw = value.to_bytes(self.size, sys.byteorder)
         elif self._ctype is not None and isinstance(value, self._ctype):
             raw = bytes(value)
         elif self._scalar:
+            check_int(self._ctype, value, self._label())
             raw = bytes(self._ctype(value))
         elif isinstance(value, _CTYPES_BASES):
             raw = bytes(value)
@@ -53,6 +60,9 @@ class Codec:
         if len(raw) != self.size:
             raise ValueError(f"map {self.what} must be {self.size} bytes, got {len(raw)}")
         return raw
+
+    def _label(self) -> str:
+        return f"{self.owner}: {self.what} of type {type_label(self.type)}"
 
     def buffer(self, value: Any):
         """A ctypes object holding the encoded value, suitable for passing its address."""
@@ -96,6 +106,6 @@ class PerCpuCodec:
         return [self.element.from_bytes(view[i:i + n]) for i in range(0, self.size, self.stride)]
 
 
-def make_value_codec(size: int, type_: Any, percpu_count: Optional[int]):
-    element = Codec(size, type_, "value")
+def make_value_codec(size: int, type_: Any, percpu_count: Optional[int], owner: str = "map"):
+    element = Codec(size, type_, "value", owner)
     return PerCpuCodec(element, percpu_count) if percpu_count else element

@@ -53,6 +53,10 @@ class VerifierError(BpfSyscallError):
         super().__init__(what, err, hint)
 
 
+class ClosedError(BpfRuntimeError, ValueError):
+    """An operation on a map, program, link, buffer or skeleton that was already closed."""
+
+
 class AttachError(BpfRuntimeError):
     """An attach target does not exist or this kernel cannot attach this kind of program."""
 

@@ -7,6 +7,7 @@ from typing import Optional, Union
 
 from . import syscall
 from .constants import Cmd
+from .errors import ClosedError
 from .fd import Fd
 
 
@@ -33,6 +34,8 @@ class BpfObject:
         return cls(syscall.get_fd_by_id(cls._fd_by_id, object_id, f"open {cls.kind} id {object_id}"), **kwargs)
 
     def fileno(self) -> int:
+        if self._fd.closed:
+            raise ClosedError(f"{self.kind} '{getattr(self, 'name', '?')}' is closed")
         return self._fd.fileno()
 
     @property

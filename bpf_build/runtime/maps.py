@@ -73,9 +73,10 @@ class Map(BpfObject):
         if self.type in FD_VALUE_MAP_TYPES and value_type is None:
             value_type = int  # user space writes fds and reads back object ids, both u32
         self.key_type, self.value_type = key_type, value_type
-        self._key = Codec(self.key_size, key_type, "key")
+        owner = f"map '{self.name}'"
+        self._key = Codec(self.key_size, key_type, "key", owner)
         percpu = num_possible_cpus() if self.type in PERCPU_MAP_TYPES else None
-        self._value: Union[Codec, PerCpuCodec] = make_value_codec(self.value_size, value_type, percpu)
+        self._value: Union[Codec, PerCpuCodec] = make_value_codec(self.value_size, value_type, percpu, owner)
 
     def with_types(self, key_type: Any = None, value_type: Any = None) -> "Map":
         """Reinterpret keys/values (for example after ``from_pinned``); returns self."""

@@ -18,7 +18,7 @@ from typing import Any, Callable, List, Optional
 from . import perf
 from .constants import MapType
 from .cpus import online_cpus
-from .errors import BpfRuntimeError, BpfSyscallError
+from .errors import BpfRuntimeError, BpfSyscallError, ClosedError
 from .fd import Fd
 
 _HEADER = struct.Struct("=IHH")
@@ -98,6 +98,7 @@ class PerfBuffer:
         self.callback = callback
         self.lost_callback = lost_callback
         self.event_type = event_type
+        self._closed = False
         self._epoll = select.epoll()
         self._rings: List[_CpuRing] = []
         self._by_fd = {}
@@ -115,7 +116,12 @@ class PerfBuffer:
             self.close()
             raise
 
+    def _require_open(self) -> None:
+        if self._closed:
+            raise ClosedError(f"perf buffer of map '{self.map.name}' is closed")
+
     def fileno(self) -> int:
+        self._require_open()
         return self._epoll.fileno()
 
     def _decode(self, data: bytes) -> Any:
@@ -127,6 +133,7 @@ class PerfBuffer:
         return self.event_type.from_buffer_copy(data)
 
     def _drain(self, rings, sink: Callable[[int, Any], Any]) -> int:
+        self._require_open()
         decode = self._decode
         return sum(ring.drain(lambda cpu, data: sink(cpu, decode(data)), self.lost_callback) for ring in rings)
 
@@ -134,6 +141,7 @@ class PerfBuffer:
         """Wait up to ``timeout`` seconds for samples and deliver them to ``callback``."""
         if self.callback is None:
             raise BpfRuntimeError("perf buffer has no callback; use read() for batches")
+        self._require_open()
         ready = [self._by_fd[fd] for fd, _ in self._epoll.poll(-1 if timeout is None else timeout)]
         return self._drain(ready, self.callback)
 
@@ -144,6 +152,7 @@ class PerfBuffer:
 
     def read(self, timeout: Optional[float] = 0) -> List[Any]:
         """Batch API: (cpu, sample) pairs ready now, after waiting up to ``timeout`` seconds."""
+        self._require_open()
         if timeout != 0:
             self._epoll.poll(-1 if timeout is None else timeout)
         out: List[Any] = []
@@ -151,6 +160,7 @@ class PerfBuffer:
         return out
 
     def close(self) -> None:
+        self._closed = True
         for ring in self._rings:
             if not self.map.closed:
                 self.map.delete(ring.cpu)

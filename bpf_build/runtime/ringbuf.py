@@ -13,12 +13,13 @@ loop here is what libbpf relies on as well.
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import select
 from typing import Any, Callable, Iterator, List, Optional
 
 from .constants import MapType
-from .errors import BpfRuntimeError, BpfSyscallError
+from .errors import BpfRuntimeError, BpfSyscallError, ClosedError
 
 BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30
@@ -37,6 +38,7 @@ class _Ring:
         self.map = ring_map
         self.callback = callback
         self.event_type = event_type
+        self.event_size = ctypes.sizeof(event_type) if event_type is not None else 0
         size = ring_map.max_entries
         page = mmap.PAGESIZE
         fd = ring_map.fileno()
@@ -80,7 +82,15 @@ class _Ring:
                 consumer_pos[0] = cons
                 continue
             start = base + offset + HEADER_SIZE
-            record = event_type.from_buffer_copy(area, start) if event_type is not None else area[start:start + length]
+            if event_type is None:
+                record = area[start:start + length]
+            elif length >= self.event_size:
+                record = event_type.from_buffer_copy(area, start)
+            else:
+                consumer_pos[0] = cons  # consumed: the next read goes on with the next record
+                raise BpfRuntimeError(
+                    f"ring buffer '{self.map.name}': a record of {length} bytes is shorter than its event "
+                    f"type {event_type.__name__} ({self.event_size} bytes); the program submits another type")
             consumer_pos[0] = cons
             n += 1
             sink(record)
@@ -108,13 +118,19 @@ class RingBuffer:
     the length the program submitted."""
 
     def __init__(self, ring_map=None, callback: Optional[Callback] = None, event_type: Any = None):
+        self._closed = False
         self._epoll = select.epoll()
         self._rings: List[_Ring] = []
         self._by_fd = {}
         if ring_map is not None:
             self.add(ring_map, callback, event_type)
 
+    def _require_open(self) -> None:
+        if self._closed:
+            raise ClosedError("ring buffer is closed")
+
     def add(self, ring_map, callback: Optional[Callback] = None, event_type: Any = None) -> None:
+        self._require_open()
         ring = _Ring(ring_map, callback, event_type)
         try:
             self._epoll.register(ring_map.fileno(), select.EPOLLIN)
@@ -126,9 +142,11 @@ class RingBuffer:
 
     def fileno(self) -> int:
         """An epoll fd that is readable when any ring has data (for an outer event loop)."""
+        self._require_open()
         return self._epoll.fileno()
 
     def _wait(self, timeout: Optional[float]) -> List[_Ring]:
+        self._require_open()
         if any(r.available() for r in self._rings):
             return self._rings
         events = self._epoll.poll(-1 if timeout is None else timeout)
@@ -144,6 +162,7 @@ class RingBuffer:
         return self._deliver(self._wait(timeout), limit)
 
     def _deliver(self, rings: List[_Ring], limit: int) -> int:
+        self._require_open()
         self._require_callbacks()
         total = 0
         for ring in rings:
@@ -158,6 +177,7 @@ class RingBuffer:
     def read(self, timeout: Optional[float] = 0, limit: int = 1 << 62) -> List[Any]:
         """Batch API: wait up to ``timeout`` seconds (0: don't wait) and return the records that
         are ready, in order per ring."""
+        self._require_open()
         out: List[Any] = []
         for ring in (self._rings if timeout == 0 else self._wait(timeout)):
             ring.drain(out.append, limit - len(out))
@@ -169,6 +189,7 @@ class RingBuffer:
             yield from self.read(timeout=None)
 
     def close(self) -> None:
+        self._closed = True
         for ring in self._rings:
             ring.close()
         self._rings.clear()

@@ -21,15 +21,17 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import attach as _attach
 from .constants import BPF_F_MMAPABLE
-from .errors import BpfRuntimeError
+from .errors import BpfRuntimeError, ClosedError
 from .fd import FdGroup
 from .links import Link
 from .loader import KconfigSpec, LoaderSpec, MapSpec, ProgSpec, StepSpec, run_loader
 from .maps import Map
 from .program import Program
+from .records import Structure, Union, check_range, raw, text
 
 __all__ = ["KconfigSpec", "LoaderSpec", "MapSpec", "ProgSpec", "SectionView", "Skeleton", "StepSpec",
-           "Namespace", "attribute_name", "bitfield", "forward", "unz", "Map", "Program", "Link"]
+           "Namespace", "attribute_name", "bitfield", "forward", "unz", "Map", "Program", "Link", "Structure",
+           "Union", "raw", "text"]
 
 GLOBAL_DATA_KINDS = ("data", "rodata", "bss", "kconfig")
 
@@ -45,22 +47,33 @@ def unz(text: str) -> bytes:
     return zlib.decompress(base64.b64decode("".join(text.split())))
 
 
-def bitfield(storage: str, bit_offset: int, bits: int, signed: bool) -> property:
+class bitfield:
     """A C bitfield of a generated Structure: ``bits`` bits at ``bit_offset`` of the byte-array
-    field ``storage`` (little-endian bit numbering, as BTF gives it for bpfel objects)."""
-    mask = (1 << bits) - 1
+    field ``storage`` (little-endian bit numbering, as BTF gives it for bpfel objects). Values
+    that do not fit the bits raise OverflowError instead of being cut."""
 
-    def get(self) -> int:
-        value = (int.from_bytes(bytes(getattr(self, storage)), "little") >> bit_offset) & mask
-        return value - (1 << bits) if signed and value >> (bits - 1) else value
+    def __init__(self, storage: str, bit_offset: int, bits: int, signed: bool):
+        self.storage, self.bit_offset, self.bits, self.signed = storage, bit_offset, bits, signed
+        self.mask = (1 << bits) - 1
+        self.low, self.high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, self.mask)
+        self.name = storage
 
-    def set(self, value: int) -> None:
-        raw = getattr(self, storage)
-        word = int.from_bytes(bytes(raw), "little")
-        word = (word & ~(mask << bit_offset)) | ((value & mask) << bit_offset)
-        ctypes.memmove(raw, word.to_bytes(len(raw), "little"), len(raw))
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
 
-    return property(get, set)
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        value = (int.from_bytes(bytes(getattr(obj, self.storage)), "little") >> self.bit_offset) & self.mask
+        return value - (1 << self.bits) if self.signed and value >> (self.bits - 1) else value
+
+    def __set__(self, obj, value: int) -> None:
+        check_range(value, self.low, self.high, f"{'s' if self.signed else 'u'}{self.bits} bitfield",
+                    f"{type(obj).__name__}.{self.name}")
+        storage = getattr(obj, self.storage)
+        word = int.from_bytes(bytes(storage), "little")
+        word = (word & ~(self.mask << self.bit_offset)) | ((value & self.mask) << self.bit_offset)
+        ctypes.memmove(storage, word.to_bytes(len(storage), "little"), len(storage))
 
 
 def forward(member: str, name: str) -> property:
@@ -221,8 +234,13 @@ class Skeleton:
         self._autoload[self._prog_index(prog_name)] = autoload
 
     def _require_open(self, what: str) -> None:
-        if self._loaded or self._closed:
+        self._require_not_closed(what)
+        if self._loaded:
             raise BpfRuntimeError(f"{self._name_}: {what} is only possible before load()")
+
+    def _require_not_closed(self, what: str) -> None:
+        if self._closed:
+            raise ClosedError(f"{self._name_}: {what} after close()")
 
     # -- load ---------------------------------------------------------------------------------
 
@@ -279,6 +297,7 @@ class Skeleton:
     def attach(self) -> "Skeleton":
         """Attach every loaded program whose section names its target (tracepoints, raw_tp,
         tp_btf/fentry/fexit/lsm, kprobes, uprobes with a path); others are left to the caller."""
+        self._require_not_closed("attach()")
         if not self._loaded:
             raise BpfRuntimeError(f"{self._name_}: attach() needs load() first")
         for p in self._loader_.progs:
