@@ -271,7 +271,7 @@ class _TypeWriter:
     @staticmethod
     def _class_text(name: str, t: B.BtfType, fields: List[_Field], properties, anonymous,
                     inherited: List[Tuple[str, str]] = ()) -> str:
-        base = "ctypes.Union" if t.kind == B.UNION else "ctypes.Structure"
+        base = "_rt.Union" if t.kind == B.UNION else "_rt.Structure"  # refuse integers ctypes would cut
         kind = "union" if t.kind == B.UNION else "struct"
         lines = [f"class {name}({base}):", f'    """{kind} {t.name or "(anonymous)"}, {t.size} bytes"""',
                  "    _pack_ = 1  # every offset below is BTF's; padding is explicit"]
