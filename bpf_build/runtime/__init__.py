@@ -25,7 +25,8 @@ from .errors import (AttachError, BpfRuntimeError, BpfSyscallError, ClosedError,
                      SymbolError, VerifierError)
 from .fd import Fd, FdGroup
 from .kobject import unpin
-from .links import BpfLink, Link, LinkGroup, PerfEventLink, SocketFilterLink
+from .links import BpfLink, IterLink, Link, LinkGroup, PerfEventLink, SocketFilterLink
+from .log import set_print
 from .maps import Map
 from .perfbuf import PerfBuffer
 from .program import Program, TestRun
@@ -34,8 +35,8 @@ from .ringbuf import RingBuffer
 __all__ = [
     "AttachError", "AttachType", "BPF_ANY", "BPF_EXIST", "BPF_F_MMAPABLE", "BPF_F_NO_PREALLOC",
     "BPF_F_RDONLY_PROG", "BPF_F_SLEEPABLE", "BPF_NOEXIST", "BpfLink", "BpfRuntimeError", "BpfSyscallError",
-    "ClosedError", "Fd", "FdGroup", "KconfigError", "Link", "LinkGroup", "LoaderError", "Map", "MapType", "PerfBuffer",
+    "ClosedError", "Fd", "FdGroup", "IterLink", "KconfigError", "Link", "LinkGroup", "LoaderError", "Map", "MapType", "PerfBuffer",
     "PerfEventLink", "RingBuffer",
     "ProgType", "Program", "SocketFilterLink", "SymbolError", "TestRun", "VerifierError",
-    "num_possible_cpus", "online_cpus", "possible_cpus", "unpin",
+    "num_possible_cpus", "online_cpus", "possible_cpus", "set_print", "unpin",
 ]

@@ -20,7 +20,7 @@ from .constants import AttachType, ProgType
 from .cpus import online_cpus
 from .errors import AttachError, BpfSyscallError
 from .fd import Fd
-from .links import SO_ATTACH_BPF, BpfLink, Link, LinkGroup, PerfEventLink, SocketFilterLink
+from .links import SO_ATTACH_BPF, BpfLink, IterLink, Link, LinkGroup, PerfEventLink, SocketFilterLink
 
 TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 PMU_ROOT = "/sys/bus/event_source/devices"
@@ -204,6 +204,22 @@ def tracing(prog, *, cookie: int = 0) -> BpfLink:
         return BpfLink(syscall.raw_tracepoint_open(None, prog.fileno()), what)
 
 
+def iterator(prog, *, map: Any = None) -> IterLink:
+    """iter/ programs: a link whose every read walks the objects (tasks, maps...) anew. ``map``
+    (a Map or fd) is the map a map-element iterator (``iter/bpf_map_elem``) walks."""
+    what = f"'{prog.name}' as iterator" + (f" over map '{getattr(map, 'name', map)}'" if map is not None else "")
+    info = ctypes.c_uint32(_fd_number(map)) if map is not None else None
+    attr = syscall.LinkCreateAttr(prog_fd=prog.fileno(), target=0, attach_type=int(AttachType.TRACE_ITER))
+    if info is not None:
+        attr.options.iter.iter_info = ctypes.addressof(info)
+        attr.options.iter.iter_info_len = ctypes.sizeof(info)
+    return IterLink(syscall.link_create(attr, f"attach {what}"), what)
+
+
+def _fd_number(obj: Any) -> int:
+    return obj if isinstance(obj, int) else obj.fileno()
+
+
 # ----------------------------------------------------------------------------------------------
 # Networking
 
@@ -311,4 +327,6 @@ def attach_by_section(prog, section: str) -> Optional[Link]:
         return ksyscall(prog, rest, retprobe=kind == "kretsyscall")
     if kind in ("uprobe", "uretprobe", "uprobe.s", "uretprobe.s") and rest:
         return _uprobe_target(prog, rest, kind.startswith("uretprobe"))
+    if kind in ("iter", "iter.s") and rest:
+        return iterator(prog)
     return None

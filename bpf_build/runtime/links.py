@@ -4,6 +4,7 @@ keeps it alive in bpffs), exactly once."""
 from __future__ import annotations
 
 import errno
+import os
 import socket
 from typing import Iterable, List, Optional, Union
 
@@ -67,6 +68,25 @@ class BpfLink(Link, BpfObject):
     def detach_now(self) -> None:
         """Detach in the kernel even if other fds or a pin still refer to the link."""
         syscall.link_detach(self.fileno())
+
+
+class IterLink(BpfLink):
+    """An iterator program attached (``SEC("iter/task")``, ``iter/bpf_map_elem``...). Every
+    ``read()`` runs the program over the objects anew and returns what it wrote with
+    bpf_seq_write/bpf_seq_printf; ``open()`` gives the file to read incrementally."""
+
+    def open(self):
+        fd = syscall.iter_create(self.fileno(), f"create iterator of {self.description}")
+        return os.fdopen(fd, "rb", buffering=0)
+
+    def read(self) -> bytes:
+        with self.open() as f:
+            chunks = []
+            while True:
+                chunk = f.read(1 << 16)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
 
 
 class PerfEventLink(Link):

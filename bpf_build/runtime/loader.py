@@ -16,6 +16,7 @@ import struct
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
 from . import kconfig as _kconfig
+from . import log as _log
 from .constants import BPF_F_SLEEPABLE, MapType, ProgType
 from .cpus import num_possible_cpus
 from .errors import BpfSyscallError, LoaderError, VerifierError
@@ -162,6 +163,9 @@ def run_loader(spec: LoaderSpec, *, initial_values: Optional[Dict[int, int]] = N
     except VerifierError as e:
         raise LoaderError(f"the loader program itself was refused: {e}", e.log, e.errno) from None
     if ret >= 0:
+        if log is not None and log.value:
+            _log.debug(f"log of the last load the loader made (log_level {log_level}):\n"
+                       + log.value.decode("utf-8", "replace"))
         return _read_fds(spec, ctx)
     failed = _failed_step(spec, ctx)
     if log is None and failed.kind in LOGGING_STEPS:

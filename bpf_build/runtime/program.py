@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-from typing import Any, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from . import attach as _attach
 from . import kernel_btf, syscall
@@ -89,6 +89,8 @@ class Program(BpfObject):
         # The kernel does not report these back; links need them, so whoever loads remembers.
         self.expected_attach_type = expected_attach_type
         self.attach_target = attach_target
+        self.autoattach = True  # whether a skeleton's attach() attaches it
+        self.link_owner: Optional[Callable[[Any], None]] = None  # receives every link made here
 
     @classmethod
     def load(cls, prog_type: int, insns: Union[bytes, bytearray, memoryview], *, name: str = "",
@@ -147,44 +149,55 @@ class Program(BpfObject):
                        ctx_out.raw[:attr.ctx_size_out] if ctx_out is not None else b"")
 
     # -- attach (see attach.py for what each does) -----------------------------------------
+    # Every link goes through _adopt: a skeleton's programs hand their links to the skeleton,
+    # which releases them in close() (a tc filter must not outlive the object).
+
+    def _adopt(self, link):
+        if self.link_owner is not None:
+            self.link_owner(link)
+        return link
 
     def attach_tracepoint(self, category: str, name: str, **kw):
-        return _attach.tracepoint(self, category, name, **kw)
+        return self._adopt(_attach.tracepoint(self, category, name, **kw))
 
     def attach_raw_tracepoint(self, name: str):
-        return _attach.raw_tracepoint(self, name)
+        return self._adopt(_attach.raw_tracepoint(self, name))
 
     def attach_tracing(self, **kw):
         """tp_btf, fentry, fexit, fmod_ret, lsm: the target was fixed at load time."""
-        return _attach.tracing(self, **kw)
+        return self._adopt(_attach.tracing(self, **kw))
+
+    def attach_iter(self, *, map: Any = None):
+        """iter/ programs; ``link.read()`` runs the iterator and returns what it wrote."""
+        return self._adopt(_attach.iterator(self, map=map))
 
     def attach_kprobe(self, function: str, *, retprobe: bool = False, offset: int = 0, **kw):
-        return _attach.kprobe(self, function, retprobe=retprobe, offset=offset, **kw)
+        return self._adopt(_attach.kprobe(self, function, retprobe=retprobe, offset=offset, **kw))
 
     def attach_ksyscall(self, syscall_name: str, *, retprobe: bool = False, **kw):
-        return _attach.ksyscall(self, syscall_name, retprobe=retprobe, **kw)
+        return self._adopt(_attach.ksyscall(self, syscall_name, retprobe=retprobe, **kw))
 
     def attach_uprobe(self, binary: str, symbol: Optional[str] = None, *, offset: int = 0,
                       retprobe: bool = False, pid: int = -1, **kw):
-        return _attach.uprobe(self, binary, symbol, offset=offset, retprobe=retprobe, pid=pid, **kw)
+        return self._adopt(_attach.uprobe(self, binary, symbol, offset=offset, retprobe=retprobe, pid=pid, **kw))
 
     def attach_xdp(self, ifindex: Union[int, str], flags: int = 0):
-        return _attach.xdp(self, ifindex, flags)
+        return self._adopt(_attach.xdp(self, ifindex, flags))
 
     def attach_tcx(self, ifindex: Union[int, str], direction: str = "ingress"):
-        return _attach.tcx(self, ifindex, direction)
+        return self._adopt(_attach.tcx(self, ifindex, direction))
 
     def attach_tc(self, ifindex: Union[int, str], direction: str = "ingress", *, priority: int = 1, handle: int = 1):
-        return _attach.tc(self, ifindex, direction, priority=priority, handle=handle)
+        return self._adopt(_attach.tc(self, ifindex, direction, priority=priority, handle=handle))
 
     def attach_cgroup(self, cgroup: Union[str, int], attach_type: Optional[int] = None):
-        return _attach.cgroup(self, cgroup, attach_type)
+        return self._adopt(_attach.cgroup(self, cgroup, attach_type))
 
     def attach_socket(self, sock: Any):
-        return _attach.socket_filter(self, sock)
+        return self._adopt(_attach.socket_filter(self, sock))
 
     def attach_perf_event(self, perf_fd: Union[int, Fd], **kw):
-        return _attach.perf_event(self, perf_fd, **kw)
+        return self._adopt(_attach.perf_event(self, perf_fd, **kw))
 
     def __repr__(self) -> str:
         kind = self.type.name if isinstance(self.type, ProgType) else self.type

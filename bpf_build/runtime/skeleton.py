@@ -21,7 +21,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import attach as _attach
 from .constants import BPF_F_MMAPABLE
-from .errors import BpfRuntimeError, ClosedError
+from . import log
+from .errors import AttachError, BpfRuntimeError, ClosedError
 from .fd import FdGroup
 from .links import Link
 from .loader import KconfigSpec, LoaderSpec, MapSpec, ProgSpec, StepSpec, run_loader
@@ -188,6 +189,8 @@ class Skeleton:
         self._autoload: Dict[int, bool] = {}
         self._mmaps: List[Any] = []
         self._owned: List[Any] = []
+        self._adopted: List[Link] = []  # links made by skel.progs.X.attach_*(): closed by close()
+        self.attach_failures: Dict[str, BaseException] = {}
         self.maps = self._maps_namespace_("map")
         self.progs = self._progs_namespace_("program")
         self.links = self._links_namespace_("link")
@@ -260,9 +263,10 @@ class Skeleton:
                         self._own(Map(fd, key_type=key_type, value_type=value_type, name=m.name)))
             for p, fd in zip(spec.progs, fds.progs):
                 if fd is not None:
-                    setattr(self.progs, attribute_name(p.name), self._own(Program(
-                        fd, name=p.name, expected_attach_type=p.expected_attach_type,
-                        attach_target=_btf_target(p))))
+                    prog = self._own(Program(fd, name=p.name, expected_attach_type=p.expected_attach_type,
+                                             attach_target=_btf_target(p)))
+                    prog.link_owner = self._adopted.append
+                    setattr(self.progs, attribute_name(p.name), prog)
             for m in spec.maps:
                 if m.kind in GLOBAL_DATA_KINDS and m.ident in self._section_types_:
                     self._map_section(m)
@@ -294,21 +298,49 @@ class Skeleton:
 
     # -- attach -------------------------------------------------------------------------------
 
-    def attach(self) -> "Skeleton":
+    def attach(self, *, skip_failed: bool = False) -> "Skeleton":
         """Attach every loaded program whose section names its target (tracepoints, raw_tp,
-        tp_btf/fentry/fexit/lsm, kprobes, uprobes with a path); others are left to the caller."""
+        tp_btf/fentry/fexit/lsm, kprobes, uprobes with a path, iterators) and whose
+        ``autoattach`` is on; others are left to the caller.
+
+        Every program is tried. When some fail, the AttachError lists each of them with its
+        reason (``.failures``: name -> error) and the links this call made are closed again;
+        with ``skip_failed=True`` the others stay attached and ``self.attach_failures`` says
+        which failed and why."""
         self._require_not_closed("attach()")
         if not self._loaded:
             raise BpfRuntimeError(f"{self._name_}: attach() needs load() first")
+        made: List[str] = []
+        failures: Dict[str, BaseException] = {}
         for p in self._loader_.progs:
             name = attribute_name(p.name)
             prog = vars(self.progs).get(name)
-            if prog is None or name in vars(self.links):
+            if prog is None or name in vars(self.links) or not prog.autoattach:
                 continue
-            link = _attach.attach_by_section(prog, p.section)
+            try:
+                link = _attach.attach_by_section(prog, p.section)
+            except (BpfRuntimeError, OSError) as e:
+                failures[p.name] = e
+                continue
             if link is not None:
                 setattr(self.links, name, link)
+                made.append(name)
+        self.attach_failures = failures
+        if failures:
+            report = "; ".join(f"'{name}' (SEC(\"{self._prog_spec(name).section}\")): {e}"
+                               for name, e in failures.items())
+            if not skip_failed:
+                for name in made:
+                    getattr(self.links, name).close()
+                    delattr(self.links, name)
+                error = AttachError(f"{self._name_}: could not attach {len(failures)} program(s): {report}")
+                error.failures = failures
+                raise error
+            log.warn(f"{self._name_}: skipped programs that could not attach: {report}")
         return self
+
+    def _prog_spec(self, name: str) -> ProgSpec:
+        return self._loader_.progs[self._prog_index(name)]
 
     def detach(self) -> None:
         for name, link in list(self.links):
@@ -318,10 +350,14 @@ class Skeleton:
     # -- close --------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Detach, unmap, close every map and program. Safe to call twice."""
+        """Detach (links of attach() and of ``skel.progs.X.attach_*()`` alike), unmap, close every
+        map and program. Safe to call twice."""
         if self._closed:
             return
         self._closed = True
+        for link in reversed(self._adopted):
+            link.close()
+        self._adopted.clear()
         self.detach()
         for spec in self._loader_.maps:
             if spec.ident in self._section_types_ and self._loaded:

@@ -145,8 +145,13 @@ class _LinkTcx(ctypes.Structure):
     _fields_ = [("relative_fd", c_uint32), ("expected_revision", c_uint64)]
 
 
+class _LinkIter(ctypes.Structure):
+    """Iterator links: a pointer to union bpf_iter_link_info (e.g. the map to walk) and its size."""
+    _fields_ = [("iter_info", c_uint64), ("iter_info_len", c_uint32)]
+
+
 class _LinkTargetOptions(ctypes.Union):
-    _fields_ = [("perf_event", _LinkPerfEvent), ("tracing", _LinkTracing), ("tcx", _LinkTcx)]
+    _fields_ = [("perf_event", _LinkPerfEvent), ("tracing", _LinkTracing), ("tcx", _LinkTcx), ("iter", _LinkIter)]
 
 
 class LinkCreateAttr(ctypes.Structure):
@@ -263,6 +268,11 @@ def raw_tracepoint_open(name: Optional[str], prog_fd: int) -> int:
 
 def link_create(attr: LinkCreateAttr, what: str) -> int:
     return bpf(Cmd.LINK_CREATE, attr, what)
+
+
+def iter_create(link_fd: int, what: str) -> int:
+    """BPF_ITER_CREATE: a readable fd; each open starts a new walk of the iterator's objects."""
+    return bpf(Cmd.ITER_CREATE, FdOnlyAttr(fd=link_fd), what)
 
 
 def link_detach(link_fd: int) -> None:
