@@ -87,7 +87,7 @@ def _headers_under(root: str, rel_dir: str) -> List[str]:
     return found
 
 
-def _load_toml(path: str) -> Dict[str, Any]:
+def _tomllib():
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on older Pythons only
@@ -95,13 +95,24 @@ def _load_toml(path: str) -> Dict[str, Any]:
             import tomli as tomllib
         except ImportError:
             from setuptools.extern import tomli as tomllib  # setuptools always vendors one
+    return tomllib
+
+
+def parse_toml_text(text: str, path: str, error_cls=ConfigError) -> Dict[str, Any]:
+    tomllib = _tomllib()
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise error_cls(path, f"not valid TOML: {e}") from None
+
+
+def _load_toml(path: str) -> Dict[str, Any]:
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            data = f.read()
     except OSError as e:
         raise ConfigError(path, f"cannot read: {e.strerror or e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(path, f"not valid TOML: {e}") from None
+    return parse_toml_text(data.decode("utf-8", "replace"), path)
 
 
 def load_config(pyproject_path: str) -> Optional[BuildConfig]:
