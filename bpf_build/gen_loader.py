@@ -210,6 +210,11 @@ class LoaderProgram:
                  ops: List[LoaderOp]):
         self.insns, self.blob, self.byteorder = insns, blob, byteorder
         self.maps, self.progs, self.kconfig_map, self.kconfig, self.ops = maps, progs, kconfig_map, kconfig, ops
+        # Where each map's BPF_MAP_CREATE and each program's BPF_PROG_LOAD attr sits in the blob
+        # (-1: unknown, e.g. read back from bytes): a runner may patch the object's settings
+        # (type, sizes, flags...) there before writing the blob, for load-time knobs.
+        self.map_attr_offsets: List[int] = [-1] * len(maps)
+        self.prog_attr_offsets: List[int] = [-1] * len(progs)
 
     @property
     def ctx_size(self) -> int:
@@ -424,8 +429,11 @@ class _Generator:
         data = blob.finish()
         self.emit_all(btf_attr, btf_data, map_plans, slot_plans, prog_plans, prog_array_plans)
         insns = self.asm.finish()
-        return LoaderProgram(insns, data, self.o.byteorder, self.loader_maps(), self.loader_progs(),
-                             self.o.kconfig_map, self.kconfig_vars(), self.ops)
+        loader = LoaderProgram(insns, data, self.o.byteorder, self.loader_maps(), self.loader_progs(),
+                               self.o.kconfig_map, self.kconfig_vars(), self.ops)
+        loader.map_attr_offsets = [self.off(plan.attr) for plan in map_plans]
+        loader.prog_attr_offsets = [self.off(plan.attr) for plan in prog_plans]
+        return loader
 
     def pack_btf_attr(self, size: int) -> bytes:
         attr = bytearray(BTF_LOAD_ATTR_SIZE)
