@@ -48,6 +48,7 @@ class MapSpec(NamedTuple):
     flags: int
     initial_value: Optional[bytes]
     frozen: bool
+    attr_offset: int = -1  # where its BPF_MAP_CREATE attr sits in the blob (-1: settings cannot be patched)
 
 
 class ProgSpec(NamedTuple):
@@ -57,6 +58,7 @@ class ProgSpec(NamedTuple):
     expected_attach_type: int
     attach_target: str
     autoload: bool
+    attr_offset: int = -1  # where its BPF_PROG_LOAD attr sits in the blob
 
 
 class KconfigSpec(NamedTuple):

@@ -101,9 +101,9 @@ def loader_spec(obj_path: str):
     return LoaderSpec(
         L.insns_bytes(), L.blob,
         [MapSpec(m.name, m.ident, m.kind, m.type, m.key_size, m.value_size, m.max_entries, m.map_flags,
-                 m.initial_value, m.frozen) for m in L.maps],
-        [ProgSpec(p.name, p.section, p.type, p.expected_attach_type, p.attach_target, p.autoload)
-         for p in L.progs],
+                 m.initial_value, m.frozen, offset) for m, offset in zip(L.maps, L.map_attr_offsets)],
+        [ProgSpec(p.name, p.section, p.type, p.expected_attach_type, p.attach_target, p.autoload, offset)
+         for p, offset in zip(L.progs, L.prog_attr_offsets)],
         L.kconfig_map,
         [KconfigSpec(k.name, k.kcfg_type, k.size, k.offset, k.signed, k.weak) for k in L.kconfig],
         [StepSpec(op.kind, op.index, op.text) for op in L.ops])
