@@ -377,12 +377,13 @@ class _Renderer:
         L = self.loader
         ind = " " * 8
         maps = []
-        for m in L.maps:
+        for m, attr_offset in zip(L.maps, L.map_attr_offsets):
             init = "None" if m.initial_value is None else embedded(m.initial_value, ind + "    ")
             maps.append(f"{ind}_rt.MapSpec({m.name!r}, {m.ident!r}, {m.kind!r}, {m.type}, {m.key_size}, "
-                        f"{m.value_size}, {m.max_entries}, {m.map_flags:#x}, {init}, {m.frozen}),")
+                        f"{m.value_size}, {m.max_entries}, {m.map_flags:#x}, {init}, {m.frozen}, {attr_offset}),")
         progs = [f"{ind}_rt.ProgSpec({p.name!r}, {p.section!r}, {p.type}, {p.expected_attach_type}, "
-                 f"{p.attach_target!r}, {p.autoload})," for p in L.progs]
+                 f"{p.attach_target!r}, {p.autoload}, {attr_offset}),"
+                 for p, attr_offset in zip(L.progs, L.prog_attr_offsets)]
         kconfig = [f"{ind}_rt.KconfigSpec({k.name!r}, {k.kcfg_type!r}, {k.size}, {k.offset}, {k.signed}, {k.weak}),"
                    for k in L.kconfig]
         steps = [f"{ind}_rt.StepSpec({op.kind!r}, {op.index}, {op.text!r})," for op in L.ops]
