@@ -57,6 +57,10 @@ class ClosedError(BpfRuntimeError, ValueError):
     """An operation on a map, program, link, buffer or skeleton that was already closed."""
 
 
+class NotSupportedError(BpfRuntimeError):
+    """A feature this runtime (or a loader program) cannot provide; the message names it."""
+
+
 class AttachError(BpfRuntimeError):
     """An attach target does not exist or this kernel cannot attach this kind of program."""
 

@@ -7,7 +7,7 @@ from typing import Optional, Union
 
 from . import syscall
 from .constants import Cmd
-from .errors import ClosedError
+from .errors import BpfRuntimeError, ClosedError
 from .fd import Fd
 
 
@@ -16,6 +16,16 @@ class BpfObject:
 
     kind = "object"
     _fd_by_id: Optional[Cmd] = None  # the GET_FD_BY_ID command for this kind
+    # Settings a skeleton takes before load (runtime/settings.py): on the kernel object they are
+    # facts, and assigning one would silently do nothing, so it raises once the object is described.
+    _open_phase_settings: frozenset = frozenset()
+    _described = False
+
+    def __setattr__(self, name: str, value) -> None:
+        if self._described and name in self._open_phase_settings:
+            raise BpfRuntimeError(f"{self.kind} '{getattr(self, 'name', '?')}': {name} can only be set "
+                                  "before load() (skel.maps.NAME / skel.progs.NAME of an opened skeleton)")
+        object.__setattr__(self, name, value)
 
     def __init__(self, fd: Union[Fd, int]):
         self._fd = fd if isinstance(fd, Fd) else Fd(fd)

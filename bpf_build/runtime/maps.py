@@ -46,6 +46,8 @@ class Map(BpfObject):
 
     kind = "map"
     _fd_by_id = Cmd.MAP_GET_FD_BY_ID
+    _open_phase_settings = frozenset({"type", "key_size", "value_size", "max_entries", "flags", "numa_node",
+                                      "map_extra", "autocreate", "initial_value"})
 
     def __init__(self, fd: Union[Fd, int], *, key_type: Any = None, value_type: Any = None,
                  name: Optional[str] = None):
@@ -56,6 +58,7 @@ class Map(BpfObject):
         except BaseException:
             self.close()
             raise
+        self._described = True
 
     def _describe(self, info: syscall.MapInfo, name: Optional[str]) -> None:
         syscall.obj_info(self.fileno(), info, "get map info")

@@ -72,6 +72,8 @@ def _prog_type(value: int):
 class Program(BpfObject):
     kind = "program"
     _fd_by_id = Cmd.PROG_GET_FD_BY_ID
+    _open_phase_settings = frozenset({"autoload", "type", "expected_attach_type", "flags", "attach_target",
+                                      "log_level"})
 
     def __init__(self, fd: Union[Fd, int], *, name: Optional[str] = None,
                  expected_attach_type: Optional[int] = None, attach_target: Optional[str] = None):
@@ -91,6 +93,7 @@ class Program(BpfObject):
         self.attach_target = attach_target
         self.autoattach = True  # whether a skeleton's attach() attaches it
         self.link_owner: Optional[Callable[[Any], None]] = None  # receives every link made here
+        self._described = True
 
     @classmethod
     def load(cls, prog_type: int, insns: Union[bytes, bytearray, memoryview], *, name: str = "",

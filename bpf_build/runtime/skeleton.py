@@ -28,6 +28,8 @@ from .links import Link
 from .loader import KconfigSpec, LoaderSpec, MapSpec, ProgSpec, StepSpec, run_loader
 from .maps import Map
 from .program import Program
+from .settings import MapSettings, ProgramSettings
+from .settings import apply as apply_settings
 from .records import Structure, Union, check_range, raw, text
 
 __all__ = ["KconfigSpec", "LoaderSpec", "MapSpec", "ProgSpec", "SectionView", "Skeleton", "StepSpec",
@@ -93,7 +95,8 @@ class Namespace:
     def __getattr__(self, name: str):
         if name.startswith("__"):
             raise AttributeError(name)
-        raise AttributeError(f"no {self._what} '{name}' (maps and programs exist after load(), links after attach())")
+        raise AttributeError(f"no {self._what} '{name}' (programs not loaded and maps not created are absent "
+                             "after load(); links exist after attach())")
 
     def __iter__(self):
         return iter([(k, v) for k, v in vars(self).items() if not k.startswith("_")])
@@ -185,8 +188,6 @@ class Skeleton:
         """Open: nothing in the kernel yet; global data is editable, sizes and autoload settable."""
         self._loaded = False
         self._closed = False
-        self._max_entries: Dict[int, int] = {}
-        self._autoload: Dict[int, bool] = {}
         self._mmaps: List[Any] = []
         self._owned: List[Any] = []
         self._adopted: List[Link] = []  # links made by skel.progs.X.attach_*(): closed by close()
@@ -199,6 +200,14 @@ class Skeleton:
             if spec.kind in GLOBAL_DATA_KINDS and section_type is not None:
                 value = (spec.initial_value or b"").ljust(ctypes.sizeof(section_type), b"\0")
                 object.__setattr__(self, spec.ident, section_type.from_buffer_copy(value))
+        # Before load, skel.maps.NAME / skel.progs.NAME are their settings; load() replaces them.
+        self._map_settings = [MapSettings(m, self.__dict__.get(m.ident) if m.kind in GLOBAL_DATA_KINDS else None)
+                              for m in self._loader_.maps]
+        self._prog_settings = [ProgramSettings(p) for p in self._loader_.progs]
+        for m, settings in zip(self._loader_.maps, self._map_settings):
+            setattr(self.maps, attribute_name(m.ident), settings)
+        for p, settings in zip(self._loader_.progs, self._prog_settings):
+            setattr(self.progs, attribute_name(p.name), settings)
 
     # -- open phase ---------------------------------------------------------------------------
 
@@ -229,12 +238,14 @@ class Skeleton:
         raise KeyError(f"{self._name_} has no program '{name}'")
 
     def set_max_entries(self, map_name: str, max_entries: int) -> None:
+        """Same as ``skel.maps.NAME.max_entries = n`` before load (see runtime/settings.py)."""
         self._require_open("set_max_entries")
-        self._max_entries[self._map_index(map_name)] = max_entries
+        self._map_settings[self._map_index(map_name)].max_entries = max_entries
 
     def set_autoload(self, prog_name: str, autoload: bool) -> None:
+        """Same as ``skel.progs.NAME.autoload = flag`` before load."""
         self._require_open("set_autoload")
-        self._autoload[self._prog_index(prog_name)] = autoload
+        self._prog_settings[self._prog_index(prog_name)].autoload = autoload
 
     def _require_open(self, what: str) -> None:
         self._require_not_closed(what)
@@ -248,25 +259,42 @@ class Skeleton:
     # -- load ---------------------------------------------------------------------------------
 
     def load(self, *, log_level: int = 0) -> "Skeleton":
+        """Create the maps and load the programs, with the settings made since open().
+
+        ``log_level`` (1: verifier log, 2: every instruction, 4: statistics; BPF_LOG_* bits) is
+        given to every BTF and program load the loader makes. A refused load raises LoaderError
+        with the failing step's log either way; after a successful load the log of the last load
+        goes to the ``set_print`` hook at "debug" level."""
         self._require_open("load")
         spec = self._loader_
+        applied = apply_settings(spec.blob, self._map_settings, self._prog_settings)
         sections = {i: getattr(self, m.ident) for i, m in enumerate(spec.maps)
                     if m.kind in ("data", "rodata", "bss") and m.ident in self._section_types_}
-        fds = run_loader(spec, initial_values={i: ctypes.addressof(v) for i, v in sections.items()},
-                         max_entries=self._max_entries, autoload=self._autoload, log_level=log_level)
+        fds = run_loader(spec._replace(blob=applied.blob),
+                         initial_values={i: ctypes.addressof(v) for i, v in sections.items()},
+                         max_entries=applied.max_entries, autoload=applied.autoload, log_level=log_level)
         with FdGroup() as group:
             for fd in fds.maps + [p for p in fds.progs if p is not None]:
                 group.add(fd)  # until each fd is wrapped, a failure must close it
-            for m, fd in zip(spec.maps, fds.maps):
-                key_type, value_type = self._map_types_.get(m.name, (None, None))
+            for i, (m, fd) in enumerate(zip(spec.maps, fds.maps)):
+                settings = self._map_settings[i]
+                if i in applied.placeholders:  # autocreate off: absent after load, as with libbpf
+                    fd.close()
+                    delattr(self.maps, attribute_name(m.ident))
+                    continue
+                reshaped = any(settings.changed(k) for k in ("type", "key_size", "value_size"))
+                key_type, value_type = (None, None) if reshaped else self._map_types_.get(m.name, (None, None))
                 setattr(self.maps, attribute_name(m.ident),
                         self._own(Map(fd, key_type=key_type, value_type=value_type, name=m.name)))
-            for p, fd in zip(spec.progs, fds.progs):
-                if fd is not None:
-                    prog = self._own(Program(fd, name=p.name, expected_attach_type=p.expected_attach_type,
-                                             attach_target=_btf_target(p)))
-                    prog.link_owner = self._adopted.append
-                    setattr(self.progs, attribute_name(p.name), prog)
+            for p, fd, settings in zip(spec.progs, fds.progs, self._prog_settings):
+                if fd is None:
+                    delattr(self.progs, attribute_name(p.name))
+                    continue
+                prog = self._own(Program(fd, name=p.name, expected_attach_type=settings.expected_attach_type,
+                                         attach_target=_btf_target(p)))
+                prog.autoattach = settings.autoattach
+                prog.link_owner = self._adopted.append
+                setattr(self.progs, attribute_name(p.name), prog)
             for m in spec.maps:
                 if m.kind in GLOBAL_DATA_KINDS and m.ident in self._section_types_:
                     self._map_section(m)

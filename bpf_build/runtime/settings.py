@@ -1,0 +1,249 @@
+"""Open-phase settings of a skeleton's maps and programs: libbpf's ``bpf_map__set_*`` and
+``bpf_program__set_*`` as attributes, applied when the loader runs, not when the skeleton was
+generated.
+
+Before ``load()``, ``skel.maps.NAME`` is a ``MapSettings`` and ``skel.progs.NAME`` a
+``ProgramSettings``; after it they are the kernel objects. libbpf's names map onto attributes:
+
+    maps.m.type = MapType.PERF_EVENT_ARRAY     bpf_map__set_type (bcc's ring -> perf buffer fallback)
+    maps.m.key_size / value_size = 4           bpf_map__set_key_size / set_value_size
+    maps.m.max_entries = 1024                  bpf_map__set_max_entries
+    maps.m.flags = BPF_F_NO_PREALLOC           bpf_map__set_map_flags
+    maps.m.numa_node = 1                       bpf_map__set_numa_node
+    maps.m.map_extra = 3                       bpf_map__set_map_extra (bloom filter hashes)
+    maps.m.autocreate = False                  bpf_map__set_autocreate
+    maps.m.initial_value = b"..."              bpf_map__set_initial_value (global data sections)
+    progs.p.autoload = False                   bpf_program__set_autoload
+    progs.p.autoattach = False                 bpf_program__set_autoattach
+    progs.p.type / expected_attach_type = ...  bpf_program__set_type / set_expected_attach_type
+    progs.p.flags = BPF_F_SLEEPABLE            bpf_program__set_flags
+
+How they reach the kernel: the loader's blob holds every BPF_MAP_CREATE and BPF_PROG_LOAD attr
+(``MapSpec.attr_offset``/``ProgSpec.attr_offset``), so the runner patches a copy of the blob before
+running it; max_entries and autoload go through the loader's context. A map whose type or key/value
+size changed is created without BTF (the BTF types no longer describe it; libbpf retries the same
+way). A map with ``autocreate`` off is created as a one-slot placeholder array (a loader cannot skip
+a step) and closed right after load, so, as with libbpf, it is absent afterwards.
+
+Not possible with a loader program, refused by name: ``inner_map`` (the loader creates the inner
+map itself), ``reuse_fd``/pinning (the loader always creates), ``attach_target`` (the loader looks
+the target's BTF id up by the name compiled in), a per-program ``log_level`` (use
+``load(log_level=N)``, which every load the loader makes shares).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from typing import Any, Dict, List, Sequence, Tuple
+
+from .constants import MapType
+from .cpus import num_possible_cpus
+from .errors import BpfRuntimeError, NotSupportedError
+from .records import check_range
+
+_U32 = struct.Struct("=I")
+_U64 = struct.Struct("=Q")
+# Offsets in union bpf_attr for BPF_MAP_CREATE and BPF_PROG_LOAD.
+_MAP_ATTR = {"type": 0, "key_size": 4, "value_size": 8, "max_entries": 12, "flags": 16, "numa_node": 24}
+_MAP_EXTRA = 64
+_MAP_BTF_IDS = (52, 56)  # btf_key_type_id, btf_value_type_id
+_PROG_ATTR = {"type": 0, "flags": 44, "expected_attach_type": 68}
+BPF_F_NUMA_NODE = 1 << 2
+_GLOBAL_DATA_KINDS = ("data", "rodata", "bss", "kconfig")
+_NO_PLACEHOLDER_TYPES = (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.PROG_ARRAY)
+
+_MAP_UNSUPPORTED = {
+    "inner_map": "the loader creates the inner map from the object's definition itself",
+    "reuse_fd": "the loader creates every map; it cannot adopt an existing one",
+    "pin_path": "the loader creates every map; pinning after load is map.pin(path)",
+}
+_PROG_UNSUPPORTED = {
+    "attach_target": "the loader resolves the attach target compiled into the object",
+    "log_level": "every load the loader makes shares one log level: use load(log_level=N)",
+}
+
+
+class _Settings:
+    """Attributes checked on assignment: known knobs only, integers that fit a u32."""
+
+    _kind = ""
+    _knobs: Tuple[str, ...] = ()
+    _unsupported: Dict[str, str] = {}
+    _u64_knobs: Tuple[str, ...] = ()
+
+    def __init__(self, name: str, values: Dict[str, Any]):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_changed", set())
+
+    def __getattr__(self, knob: str):
+        if knob.startswith("__"):
+            raise AttributeError(knob)
+        values = object.__getattribute__(self, "_values")
+        if knob in values:
+            return values[knob]
+        raise AttributeError(f"{self._kind} '{self.name}' has no setting '{knob}' before load "
+                             f"(settings: {', '.join(self._knobs)})")
+
+    def __setattr__(self, knob: str, value: Any) -> None:
+        if knob in self._unsupported:
+            raise NotSupportedError(f"{self._kind} '{self.name}': setting {knob} is not supported with loader "
+                                    f"programs: {self._unsupported[knob]}")
+        if knob not in self._knobs:
+            raise AttributeError(f"{self._kind} '{self.name}' has no setting '{knob}' "
+                                 f"(settings: {', '.join(self._knobs)})")
+        value = self._check(knob, value)
+        self._values[knob] = value
+        self._changed.add(knob)
+
+    def _check(self, knob: str, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{self._kind} '{self.name}': {knob} must be an int, not {type(value).__name__}")
+        bits = 64 if knob in self._u64_knobs else 32
+        check_range(int(value), 0, (1 << bits) - 1, f"u{bits}", f"{self._kind} '{self.name}': {knob}")
+        return int(value)
+
+    def changed(self, knob: str) -> bool:
+        return knob in self._changed
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={self._values[k]!r}" for k in self._knobs if k in self._values)
+        return f"<{self._kind} '{self.name}' before load: {shown}>"
+
+
+class MapSettings(_Settings):
+    """``skel.maps.NAME`` before load."""
+
+    _kind = "map"
+    _knobs = ("type", "key_size", "value_size", "max_entries", "flags", "numa_node", "map_extra",
+              "autocreate", "initial_value")
+    _unsupported = _MAP_UNSUPPORTED
+    _u64_knobs = ("map_extra",)
+
+    def __init__(self, spec, section: Any = None):
+        super().__init__(spec.name, {
+            "type": _map_type(spec.type), "key_size": spec.key_size, "value_size": spec.value_size,
+            "max_entries": spec.max_entries, "flags": spec.flags, "numa_node": 0, "map_extra": 0,
+            "autocreate": True})
+        object.__setattr__(self, "spec", spec)
+        object.__setattr__(self, "_section", section)  # the editable global data, for initial_value
+
+    @property
+    def initial_value(self) -> bytes:
+        if self._section is None:
+            raise AttributeError(f"map '{self.name}' has no initial value (only global data sections do)")
+        return bytes(self._section)
+
+    def _check(self, knob: str, value: Any) -> Any:
+        global_data = self.spec.kind in _GLOBAL_DATA_KINDS
+        if knob == "autocreate":
+            if not isinstance(value, bool):
+                raise TypeError(f"map '{self.name}': autocreate must be True or False")
+            if not value and (global_data or self.spec.type in _NO_PLACEHOLDER_TYPES):
+                raise NotSupportedError(f"map '{self.name}': autocreate=False is not supported with loader "
+                                        "programs for global data, map-in-map and program array maps "
+                                        "(the loader fills them)")
+            return value
+        if knob == "initial_value":
+            if self._section is None:
+                raise NotSupportedError(f"map '{self.name}': an initial value can only be set for global data "
+                                        "sections (.data, .bss, .rodata)")
+            data = bytes(value)
+            size = ctypes.sizeof(self._section)
+            if len(data) != size:
+                raise ValueError(f"map '{self.name}': initial value must be {size} bytes, got {len(data)}")
+            ctypes.memmove(ctypes.addressof(self._section), data, size)
+            return data
+        if global_data and knob in ("type", "key_size", "value_size", "max_entries"):
+            raise NotSupportedError(f"map '{self.name}': {knob} of a global data section is fixed by its "
+                                    "variables")
+        return super()._check(knob, value)
+
+
+class ProgramSettings(_Settings):
+    """``skel.progs.NAME`` before load."""
+
+    _kind = "program"
+    _knobs = ("autoload", "autoattach", "type", "expected_attach_type", "flags")
+    _unsupported = _PROG_UNSUPPORTED
+
+    def __init__(self, spec):
+        super().__init__(spec.name, {"autoload": spec.autoload, "autoattach": True, "type": spec.type,
+                                     "expected_attach_type": spec.expected_attach_type, "flags": 0})
+        object.__setattr__(self, "spec", spec)
+
+    def _check(self, knob: str, value: Any) -> Any:
+        if knob in ("autoload", "autoattach"):
+            if not isinstance(value, bool):
+                raise TypeError(f"program '{self.name}': {knob} must be True or False")
+            return value
+        return super()._check(knob, value)
+
+
+def _map_type(value: int):
+    try:
+        return MapType(value)
+    except ValueError:
+        return value
+
+
+class Applied:
+    """What the runner needs: the patched blob, context overrides, maps to drop after load."""
+
+    def __init__(self, blob: bytes, max_entries: Dict[int, int], autoload: Dict[int, bool],
+                 placeholders: List[int]):
+        self.blob, self.max_entries, self.autoload, self.placeholders = blob, max_entries, autoload, placeholders
+
+
+def apply(blob: bytes, maps: Sequence[MapSettings], progs: Sequence[ProgramSettings]) -> Applied:
+    """Write every changed setting into a copy of the loader blob."""
+    data = bytearray(blob)
+    max_entries: Dict[int, int] = {}
+    autoload: Dict[int, bool] = {}
+    placeholders: List[int] = []
+    for i, m in enumerate(maps):
+        base = _patchable(m, ("type", "key_size", "value_size", "flags", "numa_node", "map_extra", "autocreate"))
+        if m.changed("max_entries") or m.changed("type"):
+            max_entries[i] = m.max_entries
+            if m.type == MapType.PERF_EVENT_ARRAY and not m.max_entries:
+                max_entries[i] = num_possible_cpus()  # as libbpf: one slot per CPU
+        if not m.autocreate:
+            for field, value in (("type", MapType.ARRAY), ("key_size", 4), ("value_size", 4), ("flags", 0)):
+                _U32.pack_into(data, base + _MAP_ATTR[field], value)
+            max_entries[i] = 1
+            _drop_btf(data, base)
+            placeholders.append(i)
+            continue
+        for field in ("type", "key_size", "value_size", "flags"):
+            if m.changed(field):
+                _U32.pack_into(data, base + _MAP_ATTR[field], int(getattr(m, field)))
+        if m.changed("type") or m.changed("key_size") or m.changed("value_size"):
+            _drop_btf(data, base)
+        if m.changed("numa_node"):
+            _U32.pack_into(data, base + _MAP_ATTR["numa_node"], m.numa_node)
+            flags = _U32.unpack_from(data, base + _MAP_ATTR["flags"])[0]
+            _U32.pack_into(data, base + _MAP_ATTR["flags"], flags | BPF_F_NUMA_NODE)
+        if m.changed("map_extra"):
+            _U64.pack_into(data, base + _MAP_EXTRA, m.map_extra)
+    for j, p in enumerate(progs):
+        if p.changed("autoload"):
+            autoload[j] = p.autoload
+        base = _patchable(p, ("type", "expected_attach_type", "flags"))
+        for field in ("type", "expected_attach_type", "flags"):
+            if p.changed(field):
+                _U32.pack_into(data, base + _PROG_ATTR[field], int(getattr(p, field)))
+    return Applied(bytes(data), max_entries, autoload, placeholders)
+
+
+def _patchable(settings: _Settings, knobs: Tuple[str, ...]) -> int:
+    offset = settings.spec.attr_offset
+    if offset < 0 and any(settings.changed(k) for k in knobs):
+        raise BpfRuntimeError(f"{settings._kind} '{settings.name}': this skeleton does not say where its "
+                              "settings sit in the loader; regenerate it with this bpf-build")
+    return offset
+
+
+def _drop_btf(data: bytearray, base: int) -> None:
+    for offset in _MAP_BTF_IDS:
+        _U32.pack_into(data, base + offset, 0)
