@@ -27,6 +27,8 @@ from ..elf import Object
 from ..errors import BpfBuildError, SkeletonError
 from ..fileio import read_bytes
 from ..open_object import OpenedMap, OpenedObject, internal_map_name, open_object
+from . import rendering_errors
+from .naming import c_identifier, c_skeleton_name, c_string_literal, check_object_names
 
 __all__ = ["generate", "datasec_ident", "embedded_bytes_literal", "field_block", "check_field_names",
            "GlobalData"]
@@ -42,16 +44,11 @@ def generate(obj: Object, name: str, subskeleton: bool = False,
     """The C skeleton (or subskeleton) header for ``obj``; ``name`` is the skeleton's name
     (``struct <name>``, ``<name>__open()``...). ``elf_bytes`` is the object to embed; by default
     the file ``obj`` was read from, or ``obj.to_bytes()`` when it has no file."""
-    if not name or not name.replace("_", "a").isalnum() or name[0].isdigit() or not name.isascii():
-        raise SkeletonError(obj.path, f"skeleton name {name!r} is not a valid C identifier")
-    opened = open_object(obj, name)
-    try:
+    c_skeleton_name(obj.path, name)
+    with rendering_errors(obj.path):
+        opened = open_object(obj, name)
         renderer = _Renderer(opened, name, obj, elf_bytes)
         return renderer.subskeleton() if subskeleton else renderer.skeleton()
-    except BpfBuildError as e:
-        if e.path is None:
-            raise SkeletonError(obj.path, e.reason) from None
-        raise
 
 
 def datasec_ident(section_name: str) -> Optional[str]:
@@ -96,7 +93,14 @@ def field_block(label: str, lines: List[str]) -> List[str]:
 
 
 def check_field_names(opened: OpenedObject, path) -> None:
-    """A skeleton has a field per map and per program: refuse two that would share a name."""
+    """A skeleton has a field per map and per program: each must be a C identifier, and no two
+    may share a name."""
+    check_object_names(opened, path)
+    for m in opened.maps:
+        if m.ident:
+            c_identifier(path, "map", m.ident)
+    for p in opened.programs:
+        c_identifier(path, "program", p.name)
     for what, names in (("map", [m.ident for m in opened.maps if m.ident]),
                         ("program", [p.name for p in opened.programs])):
         seen = set()
@@ -108,15 +112,21 @@ def check_field_names(opened: OpenedObject, path) -> None:
 
 class GlobalData:
     """A skeleton's view of the object's global data, the same in the C skeleton and the C light
-    skeleton (``light_c``): one struct per memory-mapped map laid out from its DATASEC
-    (``skel->bss->counter``), and compile-time checks of each variable's size."""
+    skeleton (``light_c``): one struct per global-data map laid out from its DATASEC
+    (``skel->bss->counter``), and compile-time checks of each variable's size.
 
-    def __init__(self, opened: OpenedObject, name: str, path):
+    ``mapped_only``: only the maps the kernel lets user space mmap. The C skeleton has a member
+    for every global-data map, as bpftool 7.1 does (an empty ``rodata`` for a section of string
+    literals: code naming ``skel->rodata`` compiles; libbpf leaves the pointer NULL after load
+    when the map is not mmapable). A light skeleton maps them itself, so it takes only those."""
+
+    def __init__(self, opened: OpenedObject, name: str, path, mapped_only: bool = False):
         self.name = name
+        self.path = path
         self.btf: Optional[Btf] = opened.btf
         self.writer = CWriter(self.btf, path) if self.btf is not None else None
-        # the maps a skeleton exposes as memory (bss, data, rodata, kconfig...)
-        self.maps: List[OpenedMap] = [m for m in opened.maps if m.ident and m.is_internal and m.mmapable]
+        self.maps: List[OpenedMap] = [m for m in opened.maps if m.ident and m.is_internal
+                                      and (m.mmapable or not mapped_only)]
 
     def datasec_of(self, m: OpenedMap) -> Optional[int]:
         """The DATASEC describing map ``m`` (matched by bpftool's field name), or None."""
@@ -131,7 +141,10 @@ class GlobalData:
         sec_id = self.datasec_of(m)
         if sec_id is None:
             return None, []
-        return sec_id, self.writer.datasec_fields(sec_id)
+        fields = self.writer.datasec_fields(sec_id)
+        for f in fields:  # each is a struct member and (subskeleton) a string
+            c_identifier(self.path, "variable", f.var_name)
+        return sec_id, fields
 
     def structs(self) -> List[str]:
         """``struct <name>__<map> { ... } *<map>;`` members, one per memory-mapped map."""
@@ -178,8 +191,8 @@ class _Renderer:
         self.obj = obj
         self.elf_bytes = elf_bytes
         self.path = obj.path
-        self.global_data = GlobalData(opened, name, self.path)
         check_field_names(opened, self.path)
+        self.global_data = GlobalData(opened, name, self.path)
         self.btf: Optional[Btf] = opened.btf
         self.writer = self.global_data.writer
         self.maps = [m for m in opened.maps if m.ident]
@@ -189,10 +202,11 @@ class _Renderer:
     def runtime_map_name(self, m: OpenedMap, subskeleton: bool) -> str:
         """The name libbpf finds the map by at run time. A subskeleton looks its maps up in
         another (linked) object, where only the section name of global data is the same: bpftool
-        names them as if the object had no name (``.data``, not ``lib.data``)."""
-        if subskeleton and m.is_internal:
-            return internal_map_name("", m.real_name)
-        return m.name
+        names them as if the object had no name (``.data``, not ``lib.data``). A name starting
+        with a dot is looked up as the section name, so a custom section longer than the kernel's
+        15 characters goes by its whole name (which every libbpf finds)."""
+        name = internal_map_name("", m.real_name) if subskeleton and m.is_internal else m.name
+        return m.real_name if m.is_internal and name.startswith(".") else name
 
     # -- pieces shared by skeletons and subskeletons ---------------------------------------------
     def header(self, guard: str, extra: str = "") -> List[str]:
@@ -220,7 +234,7 @@ class _Renderer:
         mmaped_idents = {m.ident for m in self.global_data.maps} if mmaped else set()
         for i, m in enumerate(self.maps):
             out.append(f"\n\tmap = (struct bpf_map_skeleton *)((char *)s->maps + {i} * s->map_skel_sz);\n"
-                       f"\tmap->name = \"{self.runtime_map_name(m, subskeleton=not mmaped)}\";\n"
+                       f"\tmap->name = {c_string_literal(self.runtime_map_name(m, subskeleton=not mmaped))};\n"
                        f"\tmap->map = &obj->maps.{m.ident};\n")
             if m.ident in mmaped_idents:
                 out.append(f"\tmap->mmaped = (void **)&obj->{m.ident};\n")
@@ -235,7 +249,7 @@ class _Renderer:
                "\ts->progs = (struct bpf_prog_skeleton *)calloc(s->prog_cnt, s->prog_skel_sz);\n"
                "\tif (!s->progs) {\n\t\terr = -ENOMEM;\n\t\tgoto err;\n\t}\n"]
         for i, p in enumerate(self.progs):
-            out.append(f"\n\ts->progs[{i}].name = \"{p.name}\";\n"
+            out.append(f"\n\ts->progs[{i}].name = {c_string_literal(p.name)};\n"
                        f"\ts->progs[{i}].prog = &obj->progs.{p.name};\n")
             if links:
                 out.append(f"\ts->progs[{i}].link = &obj->links.{p.name};\n")
@@ -275,7 +289,7 @@ class _Renderer:
         out += self.subskeleton_datasecs(variables)
         out.append(_SUBSKELETON_OPEN.substitute(name=n, var_count=len(variables)))
         for i, (m, f) in enumerate(variables):
-            out.append(f"\n\ts->vars[{i}].name = \"{f.var_name}\";\n"
+            out.append(f"\n\ts->vars[{i}].name = {c_string_literal(f.var_name)};\n"
                        f"\ts->vars[{i}].map = &obj->maps.{m.ident};\n"
                        f"\ts->vars[{i}].addr = (void **) &obj->{m.ident}.{f.var_name};\n")
         out += self.maps_setup(mmaped=False)

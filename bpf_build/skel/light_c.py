@@ -25,7 +25,9 @@ from ..errors import SkeletonError
 from ..gen_loader import (CTX_PROG_SIZE, LoaderProgram, generate_loader, map_desc_offset,
                           prog_desc_offset)
 from ..open_object import OpenedObject, OpenedProgram, open_object
+from . import rendering_errors
 from .c import GlobalData, check_field_names, embedded_bytes_literal, field_block
+from .naming import c_skeleton_name, c_string_literal
 
 __all__ = ["generate"]
 
@@ -39,23 +41,19 @@ def generate(obj: Object, name: str, **options) -> str:
     """The light skeleton header for ``obj`` (``name``: ``struct <name>``, ``<name>__load()``)."""
     if options:
         raise SkeletonError(obj.path, f"light skeletons take no options ({', '.join(options)})")
-    if not name or not name.replace("_", "a").isalnum() or name[0].isdigit() or not name.isascii():
-        raise SkeletonError(obj.path, f"skeleton name {name!r} is not a valid C identifier")
-    opened = open_object(obj, name)
-    loader = generate_loader(opened)
-    return _LightRenderer(opened, loader, name, obj).render()
-
-
-def c_string(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    c_skeleton_name(obj.path, name)
+    with rendering_errors(obj.path):
+        opened = open_object(obj, name)
+        check_field_names(opened, obj.path)  # before the loader: its steps name maps and programs
+        loader = generate_loader(opened)
+        return _LightRenderer(opened, loader, name, obj).render()
 
 
 class _LightRenderer:
     def __init__(self, opened: OpenedObject, loader: LoaderProgram, name: str, obj: Object):
         self.o, self.L, self.name = opened, loader, name
         # global-data structs and size checks as the bpftool-compatible C skeleton renders them
-        self.global_data = GlobalData(opened, name, obj.path)
-        check_field_names(opened, obj.path)
+        self.global_data = GlobalData(opened, name, obj.path, mapped_only=True)
         self.maps = opened.maps
         self.progs = opened.programs
         self.mmaped = self.global_data.maps
@@ -86,18 +84,18 @@ class _LightRenderer:
         """C expression attaching ``prog_fd`` the way the section name says, or None."""
         t, target = p.type, p.attach_target
         if t in (S.PROG_TYPES["RAW_TRACEPOINT"], S.PROG_TYPES["RAW_TRACEPOINT_WRITABLE"]) and target:
-            return f"bpf_build_raw_tracepoint_open(\"{c_string(target)}\", prog_fd)"
+            return f"bpf_build_raw_tracepoint_open({c_string_literal(target)}, prog_fd)"
         if t in (S.PROG_TYPES["TRACING"], S.PROG_TYPES["LSM"]):
             if p.expected_attach_type == S.ATTACH_TYPES["TRACE_ITER"]:
                 return "bpf_build_link_create(prog_fd, 0, BPF_BUILD_TRACE_ITER)"
             if p.attach_btf is not None:
                 return "bpf_build_raw_tracepoint_open(NULL, prog_fd)"
         if t == S.PROG_TYPES["TRACEPOINT"] and target and "/" in target:
-            return f"bpf_build_attach_tracepoint(\"{c_string(target)}\", prog_fd)"
+            return f"bpf_build_attach_tracepoint({c_string_literal(target)}, prog_fd)"
         if t == S.PROG_TYPES["KPROBE"] and target and p.expected_attach_type == 0:
             kind = p.section.split("/", 1)[0]
             if kind in ("kprobe", "kretprobe"):
-                return f"bpf_build_attach_kprobe(\"{c_string(target)}\", {int(kind == 'kretprobe')}, prog_fd)"
+                return f"bpf_build_attach_kprobe({c_string_literal(target)}, {int(kind == 'kretprobe')}, prog_fd)"
         return None
 
     def attach_detach(self) -> List[str]:
@@ -168,14 +166,14 @@ class _LightRenderer:
         for m in self.maps:
             if m.type == _PERF_EVENT_ARRAY and m.max_entries == 0:
                 pre.append(f"\tif (!skel->maps.{m.ident}.max_entries) {{\n"
-                           "\t\terr = bpf_build_possible_cpus();\n\t\tif (err < 0)\n\t\t\treturn err;\n"
+                           "\t\terr = bpf_build_possible_cpus();\n\t\tif (err < 0)\n\t\t\treturn bpf_build_fail(err);\n"
                            f"\t\tskel->maps.{m.ident}.max_entries = err;\n\t}}\n")
         for m in self.mmaped:
             prot = "PROT_READ" if m.map_flags & (1 << 7) else "PROT_READ | PROT_WRITE"
             post.append(f"\tskel->{m.ident} = (__typeof__(skel->{m.ident}))bpf_build_finalize_map_data("
                         f"&skel->maps.{m.ident}.initial_value,\n\t\t\t{self.mmap_size(m)}, {prot}, "
-                        f"skel->maps.{m.ident}.map_fd);\n\tif (!skel->{m.ident})\n\t\treturn -ENOMEM;\n")
-        steps = "".join(f"\t\t\"{c_string(op.text)}\",\n" for op in L.ops) or "\t\t\"\",\n"
+                        f"skel->maps.{m.ident}.map_fd);\n\tif (!skel->{m.ident})\n\t\treturn bpf_build_fail(-ENOMEM);\n")
+        steps = "".join(f"\t\t{c_string_literal(op.text)},\n" for op in L.ops) or "\t\t\"\",\n"
         btf_first = int(bool(L.ops) and L.ops[0].kind == "load_btf")
         return _LOAD.substitute(name=n, steps=steps, nr_steps=len(L.ops), btf_first=btf_first,
                                 data=embedded_bytes_literal(L.blob),
@@ -185,17 +183,17 @@ class _LightRenderer:
     def kconfig_fill(self) -> str:
         L = self.L
         m = self.o.maps[L.kconfig_map]
-        rows = "".join(f"\t\t{{ \"{v.name}\", {_KCFG_CONSTANTS[v.kcfg_type]}, {v.size}, {v.offset}, "
+        rows = "".join(f"\t\t{{ {c_string_literal(v.name)}, {_KCFG_CONSTANTS[v.kcfg_type]}, {v.size}, {v.offset}, "
                        f"{int(v.signed)}, {int(v.weak)} }},\n" for v in L.kconfig)
         head = f"\tstatic const struct bpf_build_kconfig_var kconfig_vars[] = {{\n{rows}\t}};\n"
         if m in self.mmaped:
             return head + (f"\terr = bpf_build_kconfig_fill((void *)skel->{m.ident}, kconfig_vars, "
-                           f"{len(L.kconfig)}, \"{self.name}\");\n\tif (err)\n\t\treturn err;\n")
+                           f"{len(L.kconfig)}, \"{self.name}\");\n\tif (err)\n\t\treturn bpf_build_fail(err);\n")
         # not exposed to the program's user: a buffer that lives for the load only
         return head + (f"\tstatic __u64 kconfig_data[{(m.value_size + 7) // 8}];\n"
                        f"\tmemset(kconfig_data, 0, sizeof(kconfig_data));\n"
                        f"\terr = bpf_build_kconfig_fill(kconfig_data, kconfig_vars, {len(L.kconfig)}, "
-                       f"\"{self.name}\");\n\tif (err)\n\t\treturn err;\n"
+                       f"\"{self.name}\");\n\tif (err)\n\t\treturn bpf_build_fail(err);\n"
                        f"\tskel->maps.{m.ident}.initial_value = (__u64)(unsigned long)kconfig_data;\n")
 
 
@@ -273,7 +271,7 @@ ${pre}	memset(&opts, 0, sizeof(opts));
 	memset(&skel->load_error, 0, sizeof(skel->load_error));
 	err = bpf_build_load_and_run(&opts, &skel->load_error);
 	if (err < 0)
-		return err;
+		return bpf_build_fail(err);
 ${post}	return 0;
 }
 """)
@@ -288,7 +286,10 @@ ${name}__open_and_load(void)
 	if (!skel)
 		return NULL;
 	if (${name}__load(skel)) {
+		int err = errno;	/* what failed, not what cleaning up did */
+
 		${name}__destroy(skel);
+		errno = err;
 		return NULL;
 	}
 	return skel;

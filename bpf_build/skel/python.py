@@ -11,7 +11,11 @@ The generated module needs only the standard library and ``bpf_build.runtime``. 
   program, kconfig and step descriptions as literals.
 
 Rendering only walks the models (open_object, gen_loader, Btf); same object and name give the same
-text byte for byte.
+text byte for byte. Names from the object reach the text only through :mod:`.naming`: attributes
+and classes are checked identifiers, strings are ``repr``, comments and docstrings ``doc_text``.
+A name Python would mangle inside a class body (``__x``) is never written there as an identifier:
+such bitfield properties are set after the class, such enums use the functional API, and their
+annotations are left out (``_fields_`` names are strings, so fields keep their C names).
 """
 
 from __future__ import annotations
@@ -25,9 +29,12 @@ from typing import Dict, List, Optional, Tuple
 from .. import btf as B
 from ..elf import Object
 from ..errors import SkeletonError
+from .. import section_defs as S
 from ..gen_loader import LoaderProgram, generate_loader
 from ..open_object import OpenedMap, OpenedObject, open_object
-from ..runtime.skeleton import attribute_name
+from . import rendering_errors
+from .naming import (check_object_names, doc_text, is_identifier, is_mangled_in_class, python_attribute,
+                     python_class_name, python_enum_member, python_skeleton_name)
 
 _INT_TYPES = {(1, False): "ctypes.c_uint8", (1, True): "ctypes.c_int8", (2, False): "ctypes.c_uint16",
               (2, True): "ctypes.c_int16", (4, False): "ctypes.c_uint32", (4, True): "ctypes.c_int32",
@@ -41,14 +48,31 @@ _WRAP = 96
 def generate(obj: Object, name: str, **options) -> str:
     if options.get("subskeleton"):
         raise SkeletonError(obj.path, "Python skeletons have no subskeleton form")
-    opened = open_object(obj, name)
-    loader = generate_loader(opened)
-    return _Renderer(obj, opened, loader, name).render()
+    cls = python_skeleton_name(obj.path, name)
+    with rendering_errors(obj.path):
+        opened = open_object(obj, name)
+        _check_supported(opened, obj.path)
+        check_object_names(opened, obj.path)
+        loader = generate_loader(opened)
+        return _Renderer(obj, opened, loader, name, cls).render()
 
 
-def py_name(name: str) -> str:
-    """A C identifier usable as a Python attribute (the runtime's rule, so both sides agree)."""
-    return attribute_name(name)
+def _check_supported(opened: OpenedObject, path) -> None:
+    """Refuse, naming them, what the Python skeleton cannot load (before the loader generator
+    says the same about loader programs in general)."""
+    if opened.btf is None:
+        raise SkeletonError(path, "the object has no BTF; compile with -g")
+    ops_maps = [m.name for m in opened.maps if m.type == S.MAP_TYPES["STRUCT_OPS"]]
+    ops_progs = [p.name for p in opened.programs if p.type == S.PROG_TYPES["STRUCT_OPS"]]
+    if ops_maps or ops_progs:
+        names = ", ".join(repr(n) for n in ops_maps + ops_progs)
+        raise SkeletonError(path, f"struct_ops maps and programs are not supported by Python skeletons ({names})")
+
+
+def _sec_comment(section: str) -> str:
+    """``SEC("...")`` for a comment, the section name escaped unless plain."""
+    text = doc_text(section)
+    return f'SEC("{text}")' if text == section else f"SEC({text})"
 
 
 def embedded(data: bytes, indent: str) -> str:
@@ -87,24 +111,42 @@ class _TypeWriter:
         self.inherited: Dict[str, List[Tuple[str, str]]] = {}
 
     def unique(self, wanted: str) -> str:
-        name = py_name(wanted) or "anon"
+        """A class name not taken yet for ``wanted``, an identifier (a checked BTF name, or one
+        made of checked names)."""
+        name = python_class_name(wanted) if wanted else "anon"
         while name in self.taken:
             name += "_"
         self.taken.add(name)
         return name
 
+    def btf_name(self, name: str, what: str) -> str:
+        """A BTF type, member or enumerator name that becomes a class, field or member name."""
+        if not is_identifier(name):
+            raise SkeletonError(self.path, f"BTF {what} name {name!r} is not a valid identifier")
+        return name
+
+    def type(self, tid: int) -> Optional[B.BtfType]:
+        """BTF type ``tid`` (None for void); an id past the object's types is an error."""
+        try:
+            return self.btf.type(tid)
+        except (IndexError, KeyError):
+            raise SkeletonError(self.path, f"BTF refers to type id {tid}, which does not exist") from None
+
     # -- expressions -------------------------------------------------------------------------
 
     def ctype(self, tid: int, context: str) -> str:
         """The ctypes expression for type ``tid``; ``context`` names anonymous types found here."""
-        btf = self.btf
         typedef_name = ""
+        depth = 0
         while True:
-            t = btf.type(tid)
+            t = self.type(tid)
+            depth += 1
+            if depth > 256:
+                raise SkeletonError(self.path, f"BTF type [{tid}]: modifier chain loops")
             if t is None or tid == 0:
                 return "ctypes.c_uint8 * 0"  # void: only behind pointers, which are plain u64
             if t.kind == B.TYPEDEF:
-                typedef_name = typedef_name or t.name
+                typedef_name = typedef_name or self.btf_name(t.name, "typedef")
                 tid = t.type
             elif t.kind in (B.CONST, B.VOLATILE, B.RESTRICT, B.TYPE_TAG):
                 tid = t.type
@@ -117,14 +159,17 @@ class _TypeWriter:
         if t.kind == B.FLOAT:
             return _FLOAT_TYPES.get(t.size, f"ctypes.c_uint8 * {t.size}")
         if t.kind in (B.ENUM, B.ENUM64):
+            if (t.size, bool(t.kflag)) not in _INT_TYPES:
+                raise SkeletonError(self.path, f"BTF type [{tid}] {t.kind_name} {t.name!r} has size {t.size}, "
+                                               "not 1, 2, 4 or 8")
             self._enum(tid, t, typedef_name)
             return _INT_TYPES[(t.size, bool(t.kflag))]
         if t.kind == B.ARRAY:
             return f"{self._paren(self.ctype(t.type, context))} * {t.nelems}"
         if t.kind in (B.STRUCT, B.UNION):
-            return self._record(tid, t, t.name or typedef_name or context)
+            return self._record(tid, t, self.btf_name(t.name, "type") if t.name else typedef_name or context)
         if t.kind == B.FWD:
-            raise SkeletonError(self.path, f"type '{t.name}' is only declared (no definition) but used by value")
+            raise SkeletonError(self.path, f"type {t.name!r} is only declared (no definition) but used by value")
         raise SkeletonError(self.path, f"BTF type [{tid}] {t.kind_name} cannot be a value in a skeleton")
 
     @staticmethod
@@ -166,15 +211,26 @@ class _TypeWriter:
     def _enum(self, tid: int, t: B.BtfType, typedef_name: str) -> None:
         if tid in self.names or not (t.name or typedef_name) or not t.enums:
             return
-        name = self.names[tid] = self.unique(t.name or typedef_name)
+        c_name = self.btf_name(t.name, "type") if t.name else typedef_name
+        name = self.names[tid] = self.unique(c_name)
         kind = "enum" if t.kind == B.ENUM else "enum64"
-        lines = [f"class {name}(enum.IntEnum):", f'    """{kind} {t.name or typedef_name}"""']
+        members: List[Tuple[str, int]] = []
         for e in t.enums:
             value = e.value
             if t.kflag:  # signed enums keep negative values
                 bits = 8 * t.size
                 value = value - (1 << bits) if value >= 1 << (bits - 1) else value
-            lines.append(f"    {py_name(e.name)} = {value}")
+            member = python_enum_member(self.btf_name(e.name, "enumerator"))
+            while member in (m for m, _ in members):
+                member += "_"
+            members.append((member, value))
+        if any(is_mangled_in_class(m) for m, _ in members):
+            lines = [f"# {kind} {c_name}", f"{name} = enum.IntEnum({name!r}, ["]
+            lines += [f"    ({m!r}, {v})," for m, v in members]
+            lines.append("], module=__name__)")
+        else:
+            lines = [f"class {name}(enum.IntEnum):", f'    """{kind} {c_name}"""']
+            lines += [f"    {m} = {v}" for m, v in members]
         self.blocks.append("\n".join(lines))
 
     def _record(self, tid: int, t: B.BtfType, wanted: str) -> str:
@@ -182,7 +238,9 @@ class _TypeWriter:
             return self.names[tid]
         name = self.names[tid] = self.unique(wanted or f"anon_{tid}")
         fields, properties, anonymous = self._members(name, t)
-        self.blocks.append(self._class_text(name, t, fields, properties, anonymous, self.inherited.get(name, [])))
+        kind = "union" if t.kind == B.UNION else "struct"
+        self.blocks.append(self._class_text(name, t.kind == B.UNION, f"{kind} {t.name or '(anonymous)'}, {t.size} bytes",
+                                            fields, properties, anonymous, self.inherited.get(name, [])))
         return name
 
     def _members(self, name: str, t: B.BtfType):
@@ -210,9 +268,10 @@ class _TypeWriter:
                 counts["pad"] += 1
 
         for m in t.members:
+            member = python_attribute(self.path, "BTF member", m.name) if m.name else ""
             if m.bitfield_size:
                 if self.byteorder != "little":
-                    raise SkeletonError(self.path, f"{name}.{m.name}: bitfields are supported for little-endian objects only")
+                    raise SkeletonError(self.path, f"{name}.{member}: bitfields are supported for little-endian objects only")
                 first, last = m.offset // 8, (m.offset + m.bitfield_size + 7) // 8
                 if is_union or storage is None or first >= storage[2]:
                     start = 0 if is_union else first
@@ -226,19 +285,19 @@ class _TypeWriter:
                     fields[storage[0]] = _Field(storage[3], f"ctypes.c_uint8 * {last - storage[1]}", None)
                 helper = (f'_rt.bitfield("{storage[3]}", {m.offset - 8 * storage[1]}, {m.bitfield_size}, '
                           f'{self._is_signed(m.type)})')
-                properties.append((py_name(m.name), helper, "int"))
+                properties.append((member, helper, "int"))
                 if not is_union:
                     end = storage[2]
                 continue
             storage = None
             if m.offset % 8:
-                raise SkeletonError(self.path, f"{name}.{m.name}: member at bit offset {m.offset} is not byte aligned")
+                raise SkeletonError(self.path, f"{name}.{member}: member at bit offset {m.offset} is not byte aligned")
             offset = m.offset // 8
             if not is_union:
                 pad_to(offset)
             size = self.btf.resolve_size(m.type)
-            if m.name:
-                add(_Field(py_name(m.name), self.ctype(m.type, f"{name}__{m.name}"), self.annotation(m.type)), size)
+            if member:
+                add(_Field(member, self.ctype(m.type, f"{name}__{m.name}"), self.annotation(m.type)), size)
             else:
                 field_name = f"_anon{counts['anon']}"
                 counts["anon"] += 1
@@ -269,75 +328,85 @@ class _TypeWriter:
         return t.kind in (B.ENUM, B.ENUM64) and bool(t.kflag)
 
     @staticmethod
-    def _class_text(name: str, t: B.BtfType, fields: List[_Field], properties, anonymous,
+    def _class_text(name: str, is_union: bool, doc: str, fields: List[_Field], properties, anonymous,
                     inherited: List[Tuple[str, str]] = ()) -> str:
-        base = "_rt.Union" if t.kind == B.UNION else "_rt.Structure"  # refuse integers ctypes would cut
-        kind = "union" if t.kind == B.UNION else "struct"
-        lines = [f"class {name}({base}):", f'    """{kind} {t.name or "(anonymous)"}, {t.size} bytes"""',
+        """The class; ``doc`` (its docstring) is plain text or went through doc_text."""
+        base = "_rt.Union" if is_union else "_rt.Structure"  # refuse integers ctypes would cut
+        lines = [f"class {name}({base}):", f'    """{doc}"""',
                  "    _pack_ = 1  # every offset below is BTF's; padding is explicit"]
         if anonymous:
             lines.append(f"    _anonymous_ = ({', '.join(repr(a) for a in anonymous)},)")
         if fields:
             lines.append("    _fields_ = [")
-            lines += [f'        ("{f.name}", {f.ctype}),' for f in fields]
+            lines += [f"        ({f.name!r}, {f.ctype})," for f in fields]
             lines.append("    ]")
         else:
             lines.append("    _fields_ = []")
+        after = []  # set once the class exists: in its body Python would mangle these names
         for prop, helper, _ in properties:
-            lines.append(f"    {prop} = {helper}")
+            if is_mangled_in_class(prop):
+                after.append(f"setattr({name}, {prop!r}, {helper})")
+            else:
+                lines.append(f"    {prop} = {helper}")
         annotated = ([(f.name, f.annotation) for f in fields if f.annotation] + list(inherited)
                      + [(p, a) for p, _, a in properties if (p, a) not in inherited])
+        annotated = [(field, ann) for field, ann in annotated if not is_mangled_in_class(field)]
         if annotated:
             lines.append("")
             lines += [f"    {field}: {ann}" for field, ann in annotated]
-        return "\n".join(lines)
+        return "\n".join(lines + ([""] + after if after else []))
 
-    def section(self, class_name: str, datasec_id: int, value_size: int) -> None:
-        """A Structure for a global data section: its non-static variables at their offsets."""
-        sec = self.btf.type(datasec_id)
+    def section(self, class_name: str, section_name: str, datasec_id: int, value_size: int) -> None:
+        """A Structure for a global data section: its non-static variables at their offsets (none
+        when the section has no DATASEC, as for string literals in ``.rodata.str1.1``)."""
+        sec = self.type(datasec_id) if datasec_id else None
         self.taken.add(class_name)
         fields: List[_Field] = []
         end = pad = 0
-        for info in sorted(sec.secinfo, key=lambda s: s.offset):
-            var = self.btf.type(info.type)
+        secinfo = sec.secinfo if sec is not None and sec.kind == B.DATASEC else []
+        for info in sorted(secinfo, key=lambda s: s.offset):
+            var = self.type(info.type)
             if var is None or var.kind != B.VAR or var.linkage == B.VAR_STATIC:
                 continue
+            if info.offset < end or info.offset + info.size > value_size:
+                raise SkeletonError(self.path, f"section {section_name!r}: variable {var.name!r} at offset "
+                                               f"{info.offset} overlaps another or ends past the section")
             if info.offset > end:
                 fields.append(_Field(f"_pad{pad}", f"ctypes.c_uint8 * {info.offset - end}", None))
                 pad += 1
+            attr = python_attribute(self.path, "variable", var.name)
             ctype = self.ctype(var.type, f"{class_name}__{var.name}")
-            fields.append(_Field(py_name(var.name), ctype, self.annotation(var.type)))
+            fields.append(_Field(attr, ctype, self.annotation(var.type)))
             end = info.offset + info.size
         if value_size > end:
             fields.append(_Field(f"_pad{pad}", f"ctypes.c_uint8 * {value_size - end}", None))
-        fake = B.BtfType(B.STRUCT, sec.name, size=value_size)
-        text = self._class_text(class_name, fake, fields, [], [])
-        self.blocks.append(text.replace(f'"""struct {sec.name}, ', f'"""section {sec.name}, ', 1))
+        self.blocks.append(self._class_text(class_name, False, f"section {doc_text(section_name)}, {value_size} bytes",
+                                            fields, [], []))
 
 
 class _Renderer:
-    def __init__(self, obj: Object, opened: OpenedObject, loader: LoaderProgram, name: str):
+    def __init__(self, obj: Object, opened: OpenedObject, loader: LoaderProgram, name: str, cls: str):
         self.obj, self.opened, self.loader, self.name = obj, opened, loader, name
         self.path = obj.path
-        if opened.btf is None:
-            raise SkeletonError(self.path, "the object has no BTF; compile with -g")
-        if any(p.type == 27 for p in opened.programs):  # STRUCT_OPS
-            raise SkeletonError(self.path, "struct_ops programs are not supported by Python skeletons")
-        self.cls = py_name(name)
+        while cls in _MODULE_NAMES:
+            cls += "_"
+        self.cls = cls
         reserved = {self.cls, f"{self.cls}_maps", f"{self.cls}_progs", f"{self.cls}_links"}
         reserved |= {f"{self.cls}_{m.ident}" for m in self.global_data_maps()}
         self.types = _TypeWriter(opened.btf, obj.byteorder, self.path, reserved)
 
     def global_data_maps(self) -> List[OpenedMap]:
-        return [m for m in self.opened.maps if m.kind in _GLOBAL_DATA_KINDS and m.btf_value_type_id]
+        """Every global-data map gets a section class, with or without variables (an empty
+        ``rodata`` for string literals, as bpftool's C skeleton has)."""
+        return [m for m in self.opened.maps if m.kind in _GLOBAL_DATA_KINDS]
 
     # -- pieces -----------------------------------------------------------------------------
 
     def map_types(self) -> List[Tuple[OpenedMap, Optional[str], Optional[str]]]:
         out = []
         for m in self.opened.maps:
-            if m.kind in _GLOBAL_DATA_KINDS and m.btf_value_type_id:
-                self.types.section(f"{self.cls}_{m.ident}", m.btf_value_type_id, m.value_size)
+            if m.kind in _GLOBAL_DATA_KINDS:
+                self.types.section(f"{self.cls}_{m.ident}", m.real_name, m.btf_value_type_id, m.value_size)
                 out.append((m, "ctypes.c_uint32", f"{self.cls}_{m.ident}"))
                 continue
             key = self.types.ctype(m.btf_key_type_id, f"{m.ident}_key") if m.btf_key_type_id else None
@@ -367,10 +436,13 @@ class _Renderer:
 
     def namespace(self, suffix: str, what: str, entries: List[Tuple[str, str, str]]) -> str:
         lines = [f"class {self.cls}_{suffix}(_rt.Namespace):", f'    """{what} of {self.name}."""']
-        if not entries:
-            lines.append("    pass")
         for attr, annotation, comment in entries:
-            lines.append(f"    {attr}: {annotation}  # {comment}")
+            if is_mangled_in_class(attr):  # an annotation here would name _Class__x
+                lines.append(f"    # {attr}: {annotation}  ({comment})")
+            else:
+                lines.append(f"    {attr}: {annotation}  # {comment}")
+        if not any(line.startswith("    ") and not line.startswith("    #") for line in lines[2:]):
+            lines.append("    pass")
         return "\n".join(lines)
 
     def loader_literal(self) -> str:
@@ -408,20 +480,21 @@ class _Renderer:
         self.own_types()
         cls = self.cls
         maps_ns = self.namespace("maps", "Maps", [
-            (py_name(m.ident), "_rt.Map", f"{m.type_name}" + (f", key {k}" if k else "") + (f", value {v}" if v else ""))
+            (python_attribute(self.path, "map", m.ident), "_rt.Map", f"{m.type_name}" + (f", key {k}" if k else "") + (f", value {v}" if v else ""))
             for m, k, v in map_types])
         progs = self.opened.programs
         progs_ns = self.namespace("progs", "Programs (loaded ones)", [
-            (py_name(p.name), "_rt.Program", f'SEC("{"" if p.autoload else "?"}{p.section}")') for p in progs])
+            (python_attribute(self.path, "program", p.name), "_rt.Program",
+             _sec_comment(("" if p.autoload else "?") + p.section)) for p in progs])
         links_ns = self.namespace("links", "Links made by attach()", [
-            (py_name(p.name), "_rt.Link", f'SEC("{p.section}")') for p in progs])
-        section_attrs = [f"    {py_name(m.ident)}: {cls}_{m.ident}" for m in self.global_data_maps()]
+            (python_attribute(self.path, "program", p.name), "_rt.Link", _sec_comment(p.section)) for p in progs])
+        section_attrs = [f"    {m.ident}: {cls}_{m.ident}" for m in self.global_data_maps()]
         type_map = [f"        {m.name!r}: ({k or 'None'}, {v or 'None'})," for m, k, v in map_types]
         section_map = [f"        {m.ident!r}: {cls}_{m.ident}," for m in self.global_data_maps()]
-        summary = (f"maps: {', '.join(m.ident for m in self.opened.maps) or 'none'}; "
+        summary = (f"maps: {', '.join(m.ident for m in self.opened.maps if m.ident) or 'none'}; "
                    f"programs: {', '.join(p.name for p in progs) or 'none'}")
         parts = [
-            f'"""Python skeleton for {os.path.basename(self.obj.path or self.name)} ({summary}).\n\n'
+            f'"""Python skeleton for {doc_text(os.path.basename(self.obj.path or self.name))} ({summary}).\n\n'
             "Generated by bpf-build; do not edit. Needs only the standard library and bpf_build.runtime.\n\n"
             f"    skel = {cls}.open()   # global data (rodata, bss, data) editable until load()\n"
             "    skel.load()   # maps and programs created in the kernel\n"

@@ -155,8 +155,8 @@ SKEL_CORPUS = {
         #include <linux/bpf.h>
         #include <bpf/bpf_helpers.h>
 
-        /* A plain string literal lands in .rodata.str1.1: a global-data map with no variables,
-           listed in maps but (since libbpf 1.3, and here) not memory-mapped in the skeleton. */
+        /* A plain string literal lands in .rodata.str1.1: a global-data map with no variables.
+           The skeleton has an empty member for it, as bpftool 7.1's; libbpf does not mmap it. */
         const volatile char greeting[6] = "hello";
         int printed;
 

@@ -25,20 +25,6 @@ def skeleton_struct(path: str, name: str) -> str:
     return text[start:text.index("#ifdef __cplusplus", start)]
 
 
-def without_variableless_sections(struct_text: str, name: str) -> str:
-    """bpftool 7.1 was built on a libbpf that memory-mapped every global-data map, so it also
-    exposes sections without global variables (.rodata.str1.1) as empty structs. libbpf 1.1.0+
-    (the system's, at run time) and bpftool since then do not; neither do we."""
-    return re.sub(rf"\tstruct {name}__(\w+) {{\n\t}} \*\1;\n", "", struct_text)
-
-
-@pytest.mark.parametrize("name", sorted(SKEL_CORPUS))
-def test_skeleton_struct_is_bpftools(name, our_skeleton, bpftool_skeleton):
-    skel = f"{name}_bpf"
-    theirs = without_variableless_sections(skeleton_struct(bpftool_skeleton(name), skel), skel)
-    assert skeleton_struct(our_skeleton(name), skel) == theirs
-
-
 def layout_printer(obj_path: str, skel: str) -> str:
     """A C program printing the size of every section struct and the offset and size of every
     global variable in it, derived from the object's BTF (not from either header)."""

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>	/* global data structs of light skeletons use bool */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -185,6 +186,13 @@ static inline long bpf_build_sys_bpf(int cmd, void *attr, unsigned int size)
 static inline int bpf_build_closenz(int fd)
 {
 	return fd > 0 ? close(fd) : -EINVAL;
+}
+
+/* A skeleton call failing with the negative errno err: errno says it too, as libbpf's do. */
+static inline int bpf_build_fail(int err)
+{
+	errno = -err;
+	return err;
 }
 
 /* ---- small helpers ------------------------------------------------------------------------ */
