@@ -14,9 +14,11 @@ import os
 import platform
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -31,12 +33,68 @@ INSTALL_HINT = ("install one with: apt-get install clang llvm (any clang >= 14 w
 VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
 TARGETS = ("bpfel", "bpfeb")
 
-# uname -m -> the __TARGET_ARCH_ name libbpf's bpf_tracing.h expects.
-_TARGET_ARCH = {
-    "x86_64": "x86", "i686": "x86", "aarch64": "arm64", "armv7l": "arm", "s390x": "s390",
-    "ppc64le": "powerpc", "ppc64": "powerpc", "riscv64": "riscv", "loongarch64": "loongarch",
-    "mips64": "mips", "sparc64": "sparc",
-}
+
+@dataclass(frozen=True)
+class Arch:
+    """A CPU architecture BPF objects can be built for."""
+
+    machine: str        # `uname -m`, also the architecture part of wheel platform tags
+    target_arch: str    # the __TARGET_ARCH_<name> libbpf's bpf_tracing.h expects
+    byteorder: str      # "little" | "big": the kernel's, so the object's
+
+    @property
+    def bpf_target(self) -> str:
+        return "bpfel" if self.byteorder == "little" else "bpfeb"
+
+
+ARCHES = {a.machine: a for a in (
+    Arch("x86_64", "x86", "little"), Arch("i686", "x86", "little"),
+    Arch("aarch64", "arm64", "little"), Arch("armv7l", "arm", "little"),
+    Arch("s390x", "s390", "big"), Arch("ppc64le", "powerpc", "little"), Arch("ppc64", "powerpc", "big"),
+    Arch("riscv64", "riscv", "little"), Arch("loongarch64", "loongarch", "little"),
+    Arch("mips64", "mips", "big"), Arch("sparc64", "sparc", "big"),
+)}
+# Other spellings users write: the kernel's (ARCH=arm64), Debian's (amd64), __TARGET_ARCH_'s.
+ARCH_ALIASES = {"arm64": "aarch64", "amd64": "x86_64", "x86": "x86_64", "arm": "armv7l", "s390": "s390x",
+                "riscv": "riscv64", "loongarch": "loongarch64", "ppc64el": "ppc64le", "i386": "i686"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an object is built for: a byte order, and an architecture unless arch-neutral.
+
+    ``bpfel``/``bpfeb`` are arch-neutral (no ``__TARGET_ARCH_*``: a program using bpf_tracing.h's
+    PT_REGS macros must name an architecture); ``native`` is this machine."""
+
+    bpf: str                # "bpfel" | "bpfeb": clang's -target
+    arch: Optional[Arch]    # None: arch-neutral
+
+    @property
+    def name(self) -> str:
+        return self.arch.machine if self.arch else self.bpf
+
+
+TARGET_HELP = "bpfel, bpfeb (arch-neutral), native, or an architecture (" + \
+    ", ".join(sorted(ARCHES) + sorted(ARCH_ALIASES)) + ")"
+
+
+def host_arch() -> Arch:
+    machine = platform.machine()
+    machine = ARCH_ALIASES.get(machine, machine)
+    return ARCHES.get(machine) or Arch(machine, machine, sys.byteorder)
+
+
+def resolve_target(name: str) -> Target:
+    """The Target a name means (see TARGET_HELP); CompileError for an unknown one."""
+    if name in TARGETS:
+        return Target(name, None)
+    if name == "native":
+        arch = host_arch()
+        return Target(arch.bpf_target, arch)
+    arch = ARCHES.get(ARCH_ALIASES.get(name, name))
+    if arch is None:
+        raise CompileError(None, f"unknown target {name!r} (expected {TARGET_HELP})")
+    return Target(arch.bpf_target, arch)
 
 # Bumped when the state file layout or the meaning of its fields changes.
 _STATE_VERSION = 1
@@ -130,12 +188,12 @@ def find_clang() -> Clang:
 
 
 def target_arch() -> str:
-    machine = platform.machine()
-    return _TARGET_ARCH.get(machine, machine)
+    """This machine's __TARGET_ARCH_ name."""
+    return host_arch().target_arch
 
 
 def native_target() -> str:
-    return "bpfel" if sys.byteorder == "little" else "bpfeb"
+    return host_arch().bpf_target
 
 
 @functools.lru_cache(maxsize=None)
@@ -161,15 +219,17 @@ def libbpf_include_dirs() -> List[str]:
     return [explicit] if explicit else []
 
 
-def default_cflags(target: str = "bpfel", debug_prefix_map: Optional[str] = None) -> List[str]:
+def default_cflags(target: str = "native", debug_prefix_map: Optional[str] = None) -> List[str]:
     """The flags every BPF compile gets before the user's own.
 
-    ``debug_prefix_map`` is the directory written as ``.`` in debug info and BTF line info, so
-    the object does not depend on where the project was built."""
-    if target not in TARGETS + ("bpf",):
-        raise CompileError(None, f"unknown BPF target {target!r} (expected bpfel or bpfeb)")
-    flags = ["-g", "-O2", "-target", target, f"-D__TARGET_ARCH_{target_arch()}", "-fno-ident",
-             "-Wall", "-Wno-unused-function"]
+    ``target`` is any name resolve_target takes. ``debug_prefix_map`` is the directory written as
+    ``.`` in debug info and BTF line info, so the object does not depend on where the project was
+    built."""
+    resolved = resolve_target(target)
+    flags = ["-g", "-O2", "-target", resolved.bpf]
+    if resolved.arch is not None:
+        flags.append(f"-D__TARGET_ARCH_{resolved.arch.target_arch}")
+    flags += ["-fno-ident", "-Wall", "-Wno-unused-function"]
     if debug_prefix_map:
         flags.append(f"-ffile-prefix-map={os.path.abspath(debug_prefix_map)}=.")
     for d in libbpf_include_dirs() + multiarch_include_dirs():
@@ -240,34 +300,80 @@ def cache_dir() -> str:
 
 
 _vmlinux_lock = threading.Lock()
+_CACHE_KEY_FILE = "key.json"
+
+
+def _private_dir(path: str, trusted_from: str) -> str:
+    """``path`` and its missing parents created 0700. Every directory from ``trusted_from`` down
+    to ``path`` must be ours and writable by nobody else (unless sticky, as /tmp), or anyone
+    could plant or swap the header every later compile includes."""
+    missing = []
+    d = os.path.abspath(path)
+    while not os.path.isdir(d):
+        missing.append(d)
+        d = os.path.dirname(d)
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise CompileError(d, f"cannot create the vmlinux.h cache: {e.strerror or e}") from None
+    top = os.path.abspath(trusted_from)
+    d = os.path.abspath(path)
+    while True:
+        st = os.lstat(d)
+        if st.st_uid != os.geteuid() or (st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX):
+            raise CompileError(d, "the vmlinux.h cache directory is writable by other users (or not owned "
+                                  "by this one); refusing to trust it: fix its permissions or set "
+                                  "$BPF_BUILD_CACHE_DIR")
+        if d == top or os.path.dirname(d) == d:
+            return path
+        d = os.path.dirname(d)
+
+
+def _cached_header_valid(directory: str, key: dict) -> bool:
+    """The cached vmlinux.h is the one its key says: same BTF identity, content hash matching."""
+    try:
+        with open(os.path.join(directory, _CACHE_KEY_FILE)) as f:
+            stored = json.load(f)
+        if not isinstance(stored, dict) or {k: stored.get(k) for k in key} != key:
+            return False
+        return _file_digest(os.path.join(directory, "vmlinux.h")) == stored.get("sha256")
+    except (OSError, ValueError):
+        return False
 
 
 def generated_vmlinux_h_dir(btf_path: str = VMLINUX_BTF) -> str:
-    """A directory holding vmlinux.h for this kernel's BTF, generated once and cached.
+    """A directory holding vmlinux.h for this BTF, generated once and cached.
 
     The cache key is the BTF file's identity (path, size, mtime), the kernel release and the
     bpf-build version, not the BTF's content: hashing 6 MB on every compile would cost more than a
-    no-op rebuild may."""
+    no-op rebuild may. The header's own hash, stored beside it with the key, is checked on every
+    use (a truncated or edited header is rendered again)."""
     try:
         st = os.stat(btf_path)
     except OSError as e:
         raise CompileError(btf_path, f"cannot read kernel BTF to generate vmlinux.h: {e.strerror or e}; "
                                      f"provide a vmlinux.h in an include directory instead") from None
-    from . import __version__  # a newer renderer must not reuse an older header
-    identity = "\0".join([os.path.abspath(btf_path), str(st.st_size), str(st.st_mtime_ns), os.uname().release,
-                          __version__])
-    directory = os.path.join(cache_dir(), "vmlinux", hashlib.sha256(identity.encode()).hexdigest()[:24])
+    from .version import __version__  # a newer renderer must not reuse an older header
+    key = {"btf": os.path.abspath(btf_path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+           "kernel": os.uname().release, "bpf_build": __version__}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+    directory = os.path.join(cache_dir(), "vmlinux", digest)
     header = os.path.join(directory, "vmlinux.h")
     with _vmlinux_lock:
-        if not os.path.exists(header):
+        _private_dir(directory, trusted_from=cache_dir())
+        if not _cached_header_valid(directory, key):
             try:
                 with open(btf_path, "rb") as f:
                     btf_bytes = f.read()
             except OSError as e:
                 raise CompileError(btf_path, f"cannot read kernel BTF: {e.strerror or e}") from None
-            text = _render_vmlinux_h(btf_bytes, btf_path)
-            os.makedirs(directory, exist_ok=True)
+            text = _render_vmlinux_h(btf_bytes, btf_path).encode()
             write_atomic(header, text)
+            stored = dict(key, sha256=hashlib.sha256(text).hexdigest())
+            write_atomic(os.path.join(directory, _CACHE_KEY_FILE), json.dumps(stored, sort_keys=True))
     return directory
 
 
@@ -395,12 +501,15 @@ def _remove(*paths: Optional[str]) -> None:
 class CompileOptions:
     """What applies to every source of one compile run."""
 
-    target: str = field(default_factory=native_target)
+    target: str = "native"         # any name resolve_target takes
     cflags: Tuple[str, ...] = ()
     include_dirs: Tuple[str, ...] = ()
     # The directory debug info and BTF name as "."; default: the current directory.
     base_dir: Optional[str] = None
-    vmlinux_btf: str = VMLINUX_BTF
+    # Where an included but missing vmlinux.h comes from: the BTF to render it from, or a
+    # directory holding one. None: nowhere (a cross-arch build must not use this host's kernel).
+    vmlinux_btf: Optional[str] = VMLINUX_BTF
+    vmlinux_h_dir: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -426,9 +535,16 @@ def compile_command(job: CompileJob, options: CompileOptions, clang: Clang) -> L
     argv = [clang.path] + default_cflags(options.target, options.base_dir or os.getcwd())
     argv += [f"-I{d}" for d in options.include_dirs]
     if needs_generated_vmlinux_h(job.source, options.include_dirs, options.cflags):
-        vmlinux_dir = generated_vmlinux_h_dir(options.vmlinux_btf)
-        # The cache lives in $HOME; debug info must not say so.
-        argv += ["-idirafter", vmlinux_dir, f"-ffile-prefix-map={vmlinux_dir}=vmlinux"]
+        if options.vmlinux_h_dir:
+            argv += ["-idirafter", options.vmlinux_h_dir]
+        elif options.vmlinux_btf:
+            vmlinux_dir = generated_vmlinux_h_dir(options.vmlinux_btf)
+            # The cache lives in $HOME; debug info must not say so.
+            argv += ["-idirafter", vmlinux_dir, f"-ffile-prefix-map={vmlinux_dir}=vmlinux"]
+        else:
+            raise CompileError(job.source, f"includes vmlinux.h, and for target {options.target} none may come "
+                                           "from this machine's kernel: give one (vmlinux-h) or the "
+                                           "target kernel's BTF (vmlinux-btf)")
     argv += list(options.cflags)
     argv += ["-c", job.source]
     return argv
@@ -451,9 +567,14 @@ class _Printer:
 def _run_one(job: CompileJob, command: List[str], printer: _Printer) -> None:
     out_dir = os.path.dirname(os.path.abspath(job.output))
     os.makedirs(out_dir, exist_ok=True)
-    tag = f"{os.getpid()}-{threading.get_ident()}"
-    tmp_out = os.path.join(out_dir, f".{os.path.basename(job.output)}.tmp-{tag}")
-    tmp_dep = tmp_out + ".d"
+    # Created here, exclusively, under unpredictable names: clang then writes files we own, never
+    # a path someone else placed (a symlink) beside the output.
+    tmp_out = _private_temp(out_dir, job.output, ".tmp")
+    try:
+        tmp_dep = _private_temp(out_dir, job.output, ".tmp.d")
+    except CompileError:
+        _remove(tmp_out)
+        raise
     argv = command + ["-o", tmp_out, "-MD", "-MF", tmp_dep, "-MQ", job.output]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True)
@@ -480,6 +601,15 @@ def _run_one(job: CompileJob, command: List[str], printer: _Printer) -> None:
         _remove(tmp_dep, tmp_out)
 
 
+def _private_temp(directory: str, output: str, suffix: str) -> str:
+    try:
+        fd, path = tempfile.mkstemp(prefix=f".{os.path.basename(output)}.", suffix=suffix, dir=directory)
+    except OSError as e:
+        raise CompileError(output, f"cannot write: {e.strerror or e}") from None
+    os.close(fd)
+    return path
+
+
 def compile_all(jobs: Sequence[CompileJob], options: CompileOptions = CompileOptions(), *,
                 parallel: Optional[int] = None, force: bool = False, stderr=None,
                 on_compile: Optional[Callable[[CompileJob], None]] = None) -> CompileResult:
@@ -490,8 +620,7 @@ def compile_all(jobs: Sequence[CompileJob], options: CompileOptions = CompileOpt
     once the running compiles end.
     """
     for opts in {job.options or options for job in jobs}:
-        if opts.target not in TARGETS:
-            raise CompileError(None, f"unknown BPF target {opts.target!r} (expected bpfel or bpfeb)")
+        resolve_target(opts.target)  # an unknown target fails before any compile starts
     outputs = [os.path.abspath(j.output) for j in jobs]
     if len(set(outputs)) != len(outputs):
         dup = next(o for o in outputs if outputs.count(o) > 1)
@@ -538,7 +667,7 @@ def compile_all(jobs: Sequence[CompileJob], options: CompileOptions = CompileOpt
     return result
 
 
-def compile_bpf(source: str, output: str, *, target: str = "bpfel", cflags: Sequence[str] = (),
+def compile_bpf(source: str, output: str, *, target: str = "native", cflags: Sequence[str] = (),
                 include_dirs: Sequence[str] = (), depfile: Optional[str] = None) -> bool:
     """Compile one BPF C source into an object; the output appears only if clang succeeds.
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import struct
+import sys
+
+import pytest
 
 from bpf_build.elf import Object
 
@@ -53,14 +57,54 @@ def test_target_arch_define_and_user_cflags(project):
     assert data_value(Object.read(str(project.root / "data.o"))) == 7
 
 
-def test_big_endian_target(project):
-    from bpf_build.compile import target_arch
-    project.write("data.bpf.c", DATA_SOURCE.format(arch=target_arch()))
-    project.bpf_build("compile", "data.bpf.c", "-o", "data.o", "--target", "bpfeb",
+ARCH_PROBE = r"""
+    #include <linux/bpf.h>
+    #include <bpf/bpf_helpers.h>
+    #if defined(__TARGET_ARCH_x86)
+    int arch = 1;
+    #elif defined(__TARGET_ARCH_arm64)
+    int arch = 2;
+    #elif defined(__TARGET_ARCH_s390)
+    int arch = 3;
+    #else
+    int arch = 9;
+    #endif
+    SEC("socket") int prog(struct __sk_buff *skb) { return arch; }
+    char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+@pytest.mark.parametrize("target,byteorder,arch", [
+    ("bpfeb", "big", 9),       # arch-neutral: no __TARGET_ARCH_*
+    ("bpfel", "little", 9),
+    ("arm64", "little", 2),    # cross-arch from this machine: the kernel's name...
+    ("aarch64", "little", 2),  # ...and uname's are one
+    ("s390x", "big", 3),
+    ("native", sys.byteorder, 1 if platform.machine() == "x86_64" else None),
+])
+def test_targets_set_byte_order_and_arch(project, target, byteorder, arch):
+    project.write("probe.bpf.c", ARCH_PROBE)
+    project.bpf_build("compile", "probe.bpf.c", "-o", "probe.o", "--target", target, check=0)
+    obj = Object.read(str(project.root / "probe.o"))
+    assert obj.byteorder == byteorder
+    value = struct.unpack("<i" if byteorder == "little" else ">i", obj.section(".data").data[:4])[0]
+    if arch is not None:
+        assert value == arch
+
+
+def test_big_endian_data(project):
+    project.write("data.bpf.c", DATA_SOURCE.format(arch="s390"))
+    project.bpf_build("compile", "data.bpf.c", "-o", "data.o", "--target", "s390x",
                       "--cflags=-DVALUE=0x01020304", check=0)
     obj = Object.read(str(project.root / "data.o"))
     assert obj.byteorder == "big"
     assert obj.section(".data").data[:4] == b"\x01\x02\x03\x04"
+
+
+def test_unknown_target_is_a_usage_error(project):
+    proc = project.bpf_build("compile", "counter.bpf.c", "-o", "x.o", "--target", "vax", check=2)
+    assert "unknown target 'vax'" in proc.stderr and "arm64" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_include_dirs_come_before_the_source_directory_defaults(project):

@@ -4,12 +4,21 @@ Up-to-date outputs are not recompiled; sources compile in parallel (-j); `--depf
 Make/ninja depfile for build systems such as Meson.
 """
 
+import argparse
 import os
 import shlex
 import sys
 
-from ...compile import CompileJob, CompileOptions, compile_all, native_target, output_for
-from ...errors import UsageError
+from ...compile import TARGET_HELP, CompileJob, CompileOptions, compile_all, output_for, resolve_target
+from ...errors import CompileError, UsageError
+
+
+def target_name(value: str) -> str:
+    try:
+        resolve_target(value)
+    except CompileError as e:
+        raise argparse.ArgumentTypeError(e.reason) from None
+    return value
 
 
 def register(sub):
@@ -18,8 +27,8 @@ def register(sub):
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("-o", "--output", help="the object to write (one source only)")
     out.add_argument("--out-dir", help="write each SRC as DIR/<name>.o (x.bpf.c -> x.bpf.o)")
-    p.add_argument("--target", choices=("bpfel", "bpfeb"), default=native_target(),
-                   help="byte order of the object (default: this machine's, %(default)s)")
+    p.add_argument("--target", type=target_name, default="native",
+                   help=f"what to build for: {TARGET_HELP} (default: native, this machine)")
     p.add_argument("-I", dest="include_dirs", action="append", default=[], metavar="DIR",
                    help="add an include directory (repeatable)")
     p.add_argument("--cflags", default="", help="extra clang flags, shell-quoted, after the defaults (write --cflags=\"-DX -Wextra\")")
