@@ -58,6 +58,7 @@ class Map(BpfObject):
         except BaseException:
             self.close()
             raise
+        self.drop_counter: Optional["Map"] = None  # ring buffers: the map counting lost records (ringbuf.py)
         self._described = True
 
     def _describe(self, info: syscall.MapInfo, name: Optional[str]) -> None:

@@ -16,6 +16,7 @@ import struct
 from typing import Any, Callable, List, Optional
 
 from . import perf
+from .aio import AsyncEvents
 from .constants import MapType
 from .cpus import online_cpus
 from .errors import BpfRuntimeError, BpfSyscallError, ClosedError
@@ -80,7 +81,7 @@ class _CpuRing:
         self.fd.close()
 
 
-class PerfBuffer:
+class PerfBuffer(AsyncEvents):
     """Samples from a perf event array map, from every online CPU.
 
     ``callback(cpu, data)`` gets each sample (bytes, or an ``event_type`` ctypes copy; the kernel
@@ -123,6 +124,10 @@ class PerfBuffer:
     def fileno(self) -> int:
         self._require_open()
         return self._epoll.fileno()
+
+    def _has_data(self) -> bool:
+        self._require_open()
+        return any(ring.head[0] != ring.tail[0] for ring in self._rings)
 
     def _decode(self, data: bytes) -> Any:
         if self.event_type is None:

@@ -9,6 +9,19 @@ are 8-byte aligned. x86 and arm64 user space read the positions with plain loads
 memoryview loads are whole aligned words, which is what the kernel's acquire/release pairs need on
 x86 (TSO). On weakly ordered CPUs the kernel's ordering on the producer side plus the syscall-free
 loop here is what libbpf relies on as well.
+
+Drops: when the ring is full ``bpf_ringbuf_reserve`` returns NULL and the record is lost, and the
+kernel counts nothing (perf buffers report PERF_RECORD_LOST; ring buffers do not). The convention
+that makes drops visible: the object declares, next to ring buffer ``events``, a one-slot
+per-CPU array ``events_drops`` of u64 and increments it where a reservation fails::
+
+    struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1);
+             __type(key, __u32); __type(value, __u64); } events_drops SEC(".maps");
+    e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) { __u32 zero = 0; __u64 *n = bpf_map_lookup_elem(&events_drops, &zero); if (n) (*n)++; return 0; }
+
+A skeleton links such a map to its ring (``Map.drop_counter``) and ``RingBuffer.dropped`` sums it
+(any map with a u64 at key 0 can be linked by hand: ``ring_map.drop_counter = counter_map``).
 """
 
 from __future__ import annotations
@@ -16,8 +29,10 @@ from __future__ import annotations
 import ctypes
 import mmap
 import select
+import sys
 from typing import Any, Callable, Iterator, List, Optional
 
+from .aio import AsyncEvents
 from .constants import MapType
 from .errors import BpfRuntimeError, BpfSyscallError, ClosedError
 
@@ -27,6 +42,13 @@ LENGTH_MASK = ~(BUSY_BIT | DISCARD_BIT) & 0xFFFFFFFF
 HEADER_SIZE = 8
 
 Callback = Callable[[Any], Any]
+
+
+def _count(counter) -> int:
+    """Key 0 of a drop counter map: per-CPU slots summed; u64 values, typed or raw bytes."""
+    value = counter.lookup(0, 0)
+    slots = value if isinstance(value, list) else [value]
+    return sum(v if isinstance(v, int) else int.from_bytes(bytes(v), sys.byteorder) for v in slots)
 
 
 class _Ring:
@@ -107,7 +129,7 @@ class _Ring:
                 area.close()
 
 
-class RingBuffer:
+class RingBuffer(AsyncEvents):
     """Events from one or more ring buffer maps.
 
     >>> rb = RingBuffer(skel.maps.events, event_type=Event)
@@ -140,10 +162,25 @@ class RingBuffer:
         self._rings.append(ring)
         self._by_fd[ring_map.fileno()] = ring
 
+    @property
+    def dropped(self) -> Optional[int]:
+        """Records the programs could not reserve, summed over the rings, when their objects keep
+        the count by the convention in the module docstring (a ``<ring>_drops`` map); None when
+        no ring has one. The kernel itself counts nothing."""
+        self._require_open()
+        counters = [r.map.drop_counter for r in self._rings if r.map.drop_counter is not None]
+        if not counters:
+            return None
+        return sum(_count(counter) for counter in counters)
+
     def fileno(self) -> int:
         """An epoll fd that is readable when any ring has data (for an outer event loop)."""
         self._require_open()
         return self._epoll.fileno()
+
+    def _has_data(self) -> bool:
+        self._require_open()
+        return any(r.available() for r in self._rings)
 
     def _wait(self, timeout: Optional[float]) -> List[_Ring]:
         self._require_open()

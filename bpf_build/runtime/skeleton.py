@@ -20,7 +20,7 @@ import zlib
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import attach as _attach
-from .constants import BPF_F_MMAPABLE
+from .constants import BPF_F_MMAPABLE, MapType
 from . import log
 from .errors import AttachError, BpfRuntimeError, ClosedError
 from .fd import FdGroup
@@ -298,9 +298,19 @@ class Skeleton:
             for m in spec.maps:
                 if m.kind in GLOBAL_DATA_KINDS and m.ident in self._section_types_:
                     self._map_section(m)
+            self._link_drop_counters()
             group.keep()
         self._loaded = True
         return self
+
+    def _link_drop_counters(self) -> None:
+        """A ring buffer map NAME and a map NAME_drops: the object counts lost records there
+        (the convention in ringbuf.py), which RingBuffer.dropped then reads."""
+        maps = vars(self.maps)
+        for name, ring in maps.items():
+            counter = maps.get(f"{name}_drops")
+            if isinstance(ring, Map) and ring.type == MapType.RINGBUF and isinstance(counter, Map):
+                ring.drop_counter = counter
 
     def _own(self, obj):
         self._owned.append(obj)
