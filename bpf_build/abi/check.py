@@ -208,7 +208,7 @@ def check_listed_are_exported(script: VersionScript, lib: SharedLibrary,
     # unlisted definitions (objects know which are global; the .so's .symtab cannot tell a static
     # function from a hidden one, so it is only used without objects).
     defined = set(in_objects) if objects else set(lib.unexported)
-    unlisted = sorted((exported | defined) - listed)
+    suggest = _Suggester(sorted((exported | defined) - listed))
     out = []
     for node in script.nodes:
         for entry in node.globals:
@@ -227,11 +227,40 @@ def check_listed_are_exported(script: VersionScript, lib: SharedLibrary,
             else:
                 reason = "it is not a dynamic symbol"
             message = f"{name} is listed in {node.label} but {lib.path} does not export it: {reason}"
-            close = difflib.get_close_matches(name, unlisted, n=1, cutoff=0.75)
+            close = suggest(name)
             if close:
-                message += f"; did you mean {close[0]}?"
+                message += f"; did you mean {close}?"
             out.append(Finding("map-entry-not-exported", message, script.path, entry.line, name, node.name))
     return out
+
+
+class _Suggester:
+    """"Did you mean" for misspelled map entries, bounded: candidates are indexed once by length
+    (a 0.75 similarity needs lengths within a factor of 0.6), huge names get no suggestion, and
+    after a fixed number of searches the rest go without one, so a map with 200k bad entries or
+    a megabyte-long name stays linear."""
+
+    MAX_NAME = 256
+    MAX_SEARCHES = 200
+    MAX_CANDIDATES = 20000
+
+    def __init__(self, names: Sequence[str]):
+        self.by_length: Dict[int, List[str]] = {}
+        for n in names:
+            if len(n) <= self.MAX_NAME * 2:
+                self.by_length.setdefault(len(n), []).append(n)
+        self.searches = 0
+
+    def __call__(self, name: str) -> Optional[str]:
+        if len(name) > self.MAX_NAME or self.searches >= self.MAX_SEARCHES:
+            return None
+        self.searches += 1
+        low, high = int(len(name) * 0.6), int(len(name) / 0.6) + 1
+        candidates = [c for length in range(low, high + 1) for c in self.by_length.get(length, ())]
+        if len(candidates) > self.MAX_CANDIDATES:
+            return None
+        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
+        return close[0] if close else None
 
 
 def check_release(inp: CheckInputs) -> List[Finding]:

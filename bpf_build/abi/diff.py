@@ -3,16 +3,22 @@
 OLD is a release; every version node in it is released. Rules (libbpf's README):
 nothing is removed within a major version, a released node never changes, new symbols go in
 one new node per release, and that node inherits the newest released one.
+
+After a SONAME major bump everything is allowed: the same findings are still listed, as notes.
+An alias added for a symbol that already existed is not a new entry point (a note); a new name
+in a released node that is only another name for code already exported there is a compatible
+change. Findings about a type or function point at its declaration when one is known.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Set, Tuple
+from dataclasses import replace
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from packaging.version import InvalidVersion, Version
 
-from .findings import Finding
+from .findings import COMPATIBLE, NOTE, Finding
 from .snapshot import Snapshot, SymbolRecord
 from .typediff import diff_types
 
@@ -30,7 +36,8 @@ def _major(soname: Optional[str]) -> Optional[str]:
     return m.group(1) if m else None
 
 
-def diff_snapshots(old: Snapshot, new: Snapshot, notes: Optional[List[str]] = None) -> List[Finding]:
+def diff_snapshots(old: Snapshot, new: Snapshot, notes: Optional[List[str]] = None,
+                   size_versioned: Iterable[str] = ()) -> List[Finding]:
     notes = notes if notes is not None else []
     out: List[Finding] = []
     where = new.source
@@ -44,28 +51,39 @@ def diff_snapshots(old: Snapshot, new: Snapshot, notes: Optional[List[str]] = No
         new_major = _major(old.soname) != _major(new.soname)
         if new_major:
             notes.append(f"major version changed ({old.soname} -> {new.soname}): removals and type changes "
-                         "are allowed and not reported")
+                         "are allowed; they are listed as notes")
 
     old_nodes = {v.name: v for v in old.versions}
     new_nodes = {v.name: v for v in new.versions}
     for name, node in old_nodes.items():
         if name not in new_nodes:
-            if not new_major:
-                add("node-removed", f"version node {name} was removed: binaries that need it fail to load",
-                    node=name)
+            add("node-removed", f"version node {name} was removed: binaries that need it fail to load", node=name)
         elif tuple(new_nodes[name].parents) != tuple(node.parents):
             add("node-parent-changed", f"released node {name} inherited {' '.join(node.parents) or 'nothing'}, "
                 f"now {' '.join(new_nodes[name].parents) or 'nothing'}", node=name)
     out += _new_node_findings(old, new, where)
-    out += _symbol_findings(old, new, where, new_major)
+    out += _symbol_findings(old, new, where)
     out += _alias_findings(old, new, where)
     if old.types is not None and new.types is not None:
-        if not new_major:
-            out += diff_types(old.types, new.types, where)
+        out += diff_types(old.types, new.types, where, size_versioned)
+        untyped = sorted(set(new.untyped) | (set(old.untyped) & set(new.symbols)))
+        if untyped:
+            notes.append(f"no type information for {len(untyped)} exported function{'s' if len(untyped) != 1 else ''}"
+                         f" (not compared): {', '.join(untyped)}")
     else:
         missing = [s.source for s in (old, new) if s.types is None]
         notes.append("types not compared: no DWARF debug info in " + " and ".join(missing))
-    return out
+    if new_major:
+        out = [f.with_severity(NOTE) for f in out]
+    return [_located(f, new.locations) for f in out]
+
+
+def _located(finding: Finding, locations: Dict[str, Tuple[str, int]]) -> Finding:
+    """Point a finding about a type or function at its declaration (a header line)."""
+    where = locations.get(finding.symbol or "") if finding.line is None else None
+    if where is None and finding.symbol and finding.node:  # symbol findings name the bare symbol
+        where = locations.get(f"{finding.symbol}@@{finding.node}")
+    return replace(finding, file=where[0], line=where[1]) if where else finding
 
 
 def _newest(nodes: List[str]) -> Optional[str]:
@@ -97,11 +115,12 @@ def _new_node_findings(old: Snapshot, new: Snapshot, where: str) -> List[Finding
     return out
 
 
-def _symbol_findings(old: Snapshot, new: Snapshot, where: str, new_major: bool) -> List[Finding]:
+def _symbol_findings(old: Snapshot, new: Snapshot, where: str) -> List[Finding]:
     out = []
     old_by_name, new_by_name = old.by_name(), new.by_name()
     old_nodes = set(old.version_names())
     old_versioned = any(r.version is not None for r in old.symbols.values())
+    aliases_of = _aliases_by_key(new)
 
     def pair(records: List[SymbolRecord]) -> Dict[Optional[str], SymbolRecord]:
         return {r.version: r for r in records}
@@ -111,8 +130,6 @@ def _symbol_findings(old: Snapshot, new: Snapshot, where: str, new_major: bool) 
         for version, was in sorted(before.items(), key=lambda kv: kv[0] or ""):
             now = after.get(version)
             if now is None:
-                if new_major:
-                    continue
                 elsewhere = sorted(r.key for r in after.values())
                 if elsewhere:
                     out.append(Finding("symbol-moved", f"{was.key} is gone, {name} is now {', '.join(elsewhere)}: "
@@ -144,10 +161,20 @@ def _symbol_findings(old: Snapshot, new: Snapshot, where: str, new_major: bool) 
                 out.append(Finding("unversioned-new-symbol", f"new symbol {name} is exported without a version "
                                    "node", where, None, name))
             elif version in old_nodes:
+                existing = sorted(k for k in aliases_of.get(now.key, ()) if k in old.symbols)
+                if existing:
+                    out.append(Finding("new-alias-in-released-node", f"new name {now.key} was added to released "
+                                       f"{version} as an alias of {existing[0]}, which was already exported",
+                                       where, None, name, version, severity=COMPATIBLE))
+                    continue
                 out.append(Finding("new-symbol-in-released-node", f"new symbol {now.key} was added to {version}, "
                                    "which is already released; put it in a new version node", where, None,
                                    name, version))
     return out
+
+
+def _aliases_by_key(snap: Snapshot) -> Dict[str, Tuple[str, ...]]:
+    return {key: group for group in snap.aliases for key in group}
 
 
 def _alias_pairs(snap: Snapshot) -> Set[Tuple[str, str]]:
@@ -166,8 +193,9 @@ def _alias_findings(old: Snapshot, new: Snapshot, where: str) -> List[Finding]:
     out = []
     for a, b in sorted(before - after):
         out.append(Finding("alias-removed", f"{a} and {b} were one function (aliases) and now are different "
-                           "code", where, None, a))
+                           "code; callers comparing their addresses see a difference", where, None, a,
+                           severity=COMPATIBLE))
     for a, b in sorted(after - before):
         out.append(Finding("alias-added", f"{a} and {b} were different code and now are aliases of one "
-                           "function", where, None, a))
+                           "function (no new entry point)", where, None, a, severity=NOTE))
     return out

@@ -9,11 +9,19 @@ through pointers, typedefs, arrays, members and function pointers.
 Types are spelled canonically (typedefs resolved, base type names normalised) so a renamed
 typedef or another compiler's spelling is not a change. A struct defined in a ``.c`` file is
 opaque to callers (libbpf's getters/setters convention), so its layout is not recorded.
+
+Functions are found by the address of their DIE (``DW_AT_low_pc``, or the first address of
+``DW_AT_ranges`` when gcc split them into hot and cold parts), else by name: gcc's identical code
+folding leaves some (``bpf_btf_get_info_by_fd``) as DIEs without any address. What is still not
+found is listed as having no type information rather than silently dropped. Where each type was
+declared (``DW_AT_decl_file``/``DW_AT_decl_line``) is kept aside for annotations; it is not part
+of the comparable surface.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from elftools.common.exceptions import ELFError, ELFParseError, DWARFError
@@ -26,6 +34,14 @@ RECORD_TAGS = {"DW_TAG_structure_type": "struct", "DW_TAG_union_type": "union", 
 ENUM_TAG = "DW_TAG_enumeration_type"
 DW_OP_ADDR = 0x03
 DW_OP_PLUS_UCONST = 0x23
+Location = Tuple[str, int]  # (absolute file path when known, line)
+
+
+@dataclass
+class TypeSurface:
+    types: dict  # the comparable surface: functions, variables, records, enums
+    untyped: List[str] = field(default_factory=list)  # exported functions DWARF says nothing about
+    locations: Dict[str, Location] = field(default_factory=dict)  # type or symbol key -> declaration
 
 
 def normalise_base_name(name: str) -> str:
@@ -42,8 +58,12 @@ def normalise_base_name(name: str) -> str:
 
 
 def _name(die) -> Optional[str]:
-    attr = die.attributes.get("DW_AT_name")
-    return attr.value.decode("utf-8", "replace") if attr is not None else None
+    return _name_attr(die, "DW_AT_name")
+
+
+def _name_attr(die, name: str) -> Optional[str]:
+    attr = die.attributes.get(name)
+    return attr.value.decode("utf-8", "replace") if attr is not None and isinstance(attr.value, bytes) else None
 
 
 def _int_attr(die, name: str) -> Optional[int]:
@@ -76,6 +96,7 @@ class _Surface:
         self.enums: Dict[str, Dict[str, int]] = {}
         self.pending: List[Tuple[str, object]] = []
         self.seen: set = set()
+        self.locations: Dict[str, Location] = {}
 
     # -- where a type was declared ----------------------------------------------------------
     def decl_file(self, die) -> Optional[str]:
@@ -93,14 +114,19 @@ class _Surface:
         program = self.dwarf.line_program_for_CU(cu)
         if program is None:
             return []
-        dirs = [d.decode("utf-8", "replace") for d in program.header.include_directory]
+        comp_dir = _name_attr(cu.get_top_DIE(), "DW_AT_comp_dir") or ""
+        dirs = [os.path.join(comp_dir, d.decode("utf-8", "replace")) for d in program.header.include_directory]
         version = program.header.version
         files: List[Optional[str]] = [] if version >= 5 else [None]
         for entry in program.header.file_entry:
             name = entry.name.decode("utf-8", "replace")
             d = entry.dir_index if version >= 5 else entry.dir_index - 1
-            files.append(f"{dirs[d]}/{name}" if 0 <= d < len(dirs) and not name.startswith("/") else name)
+            files.append(os.path.normpath(os.path.join(dirs[d], name)) if 0 <= d < len(dirs) else name)
         return files
+
+    def location(self, die) -> Optional[Location]:
+        path, line = self.decl_file(die), _int_attr(die, "DW_AT_decl_line")
+        return (path, line) if path and line else None
 
     def is_private(self, die) -> bool:
         """Defined in a .c file: callers only ever see a forward declaration."""
@@ -109,7 +135,7 @@ class _Surface:
 
     def is_kernel_uapi(self, die) -> bool:
         path = self.decl_file(die) or ""
-        return "/uapi/" in path or path.startswith(("linux/", "/usr/include/linux/"))
+        return "/uapi/" in path or "/include/linux/" in path or path.startswith("linux/")
 
     # -- spelling -----------------------------------------------------------------------------
     def spell(self, die, typedef_name: Optional[str] = None) -> str:
@@ -192,6 +218,11 @@ class _Surface:
                                    if e.tag == "DW_TAG_enumerator" and "DW_AT_const_value" in e.attributes}
             elif not self.is_private(die):
                 self.records[key] = self.describe_record(die)
+            else:
+                continue
+            where = self.location(die)
+            if where is not None:
+                self.locations[key] = where
 
     def describe_record(self, die) -> dict:
         fields: List[list] = []
@@ -262,7 +293,7 @@ def _variable_address(die, address_size: int) -> Optional[int]:
     return int.from_bytes(bytes(attr.value[1:]), "little" if die.dwarfinfo.config.little_endian else "big")
 
 
-def read_type_surface(path, exports: Iterable[ExportedSymbol]) -> Optional[dict]:
+def read_type_surface(path, exports: Iterable[ExportedSymbol]) -> Optional[TypeSurface]:
     """The exports' types, or None when the library has no DWARF debug info."""
     path = os.fspath(path)
     functions_at: Dict[int, List[ExportedSymbol]] = {}
@@ -285,10 +316,12 @@ def read_type_surface(path, exports: Iterable[ExportedSymbol]) -> Optional[dict]
         raise AbiError(path, f"malformed DWARF debug info ({type(e).__name__}: {e})") from None
 
 
-def _collect(dwarf, functions_at, variables_at, address_size: int) -> dict:
+def _collect(dwarf, functions_at, variables_at, address_size: int) -> TypeSurface:
     surface = _Surface(dwarf)
     found_functions: List[Tuple[ExportedSymbol, object]] = []
     found_variables: List[Tuple[ExportedSymbol, object]] = []
+    by_name: Dict[str, object] = {}  # subprograms without an address, for what the addresses miss
+    range_lists = None
     for cu in dwarf.iter_CUs():
         # In C, exported functions, variables and type definitions are children of the CU; not
         # descending further lets pyelftools skip function bodies via DW_AT_sibling (much faster).
@@ -300,23 +333,53 @@ def _collect(dwarf, functions_at, variables_at, address_size: int) -> dict:
                     surface.definitions.setdefault((tag, name), die)
             elif tag == "DW_TAG_subprogram":
                 low_pc = die.attributes.get("DW_AT_low_pc")
-                if low_pc is not None and isinstance(low_pc.value, int) and low_pc.value in functions_at:
-                    for sym in functions_at.pop(low_pc.value):
+                address = low_pc.value if low_pc is not None and isinstance(low_pc.value, int) else None
+                if address is None and "DW_AT_ranges" in die.attributes:
+                    range_lists = range_lists or dwarf.range_lists()
+                    address = next((a for a in _range_starts(range_lists, die, cu) if a in functions_at), None)
+                if address is not None and address in functions_at:
+                    for sym in functions_at.pop(address):
                         found_functions.append((sym, _origin(die)))
+                elif address is None:
+                    name = _name(die)
+                    if name is not None and "DW_AT_prototyped" in _origin(die).attributes:
+                        by_name.setdefault(name, die)
             elif tag == "DW_TAG_variable" and variables_at:
                 address = _variable_address(die, address_size)
                 if address is not None and address in variables_at:
                     for sym in variables_at.pop(address):
                         found_variables.append((sym, _origin(die)))
+    untyped = []
+    for syms in functions_at.values():
+        for sym in syms:
+            die = by_name.get(sym.name)
+            if die is not None:
+                found_functions.append((sym, _origin(die)))
+            else:
+                untyped.append(sym.key)
     functions, variables = {}, {}
     for sym, die in found_functions:
+        where = surface.location(die)
+        if where is not None and where[0].endswith((".h", ".hh", ".hpp")):  # gcc points C definitions at the .c
+            surface.locations[sym.key] = where
         returns, params = surface.signature(die)
         functions[sym.key] = {"returns": returns, "params": params}
     for sym, die in found_variables:
         variables[sym.key] = surface.spell(_type_of(die))
     surface.drain()
-    return {"functions": functions, "variables": variables,
-            "records": surface.records, "enums": surface.enums}
+    types = {"functions": functions, "variables": variables, "records": surface.records, "enums": surface.enums}
+    return TypeSurface(types, sorted(untyped), surface.locations)
+
+
+def _range_starts(range_lists, die, cu) -> List[int]:
+    """Where the parts of a subprogram described by DW_AT_ranges begin (gcc splits hot and cold
+    parts; the symbol is at the hot one, which need not be the lowest)."""
+    if range_lists is None:
+        return []
+    entries = range_lists.get_range_list_at_offset(die.attributes["DW_AT_ranges"].value, cu=cu)
+    base = _int_attr(cu.get_top_DIE(), "DW_AT_low_pc") or 0
+    return [entry.begin_offset if getattr(entry, "is_absolute", False) else base + entry.begin_offset
+            for entry in entries if hasattr(entry, "begin_offset")]
 
 
 def definition_lines(path, names: Iterable[str]) -> Dict[str, Tuple[str, int]]:

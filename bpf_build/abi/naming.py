@@ -8,7 +8,7 @@ prefixes plus object names whose ``name__method`` functions are allowed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Tuple
+from typing import Iterable, Optional, Tuple
 
 DEFAULT_PREFIXES = ("bpf_", "btf_", "libbpf_", "xsk_", "perf_buffer_", "ring_buffer_", "user_ring_buffer_")
 # Objects whose names do not start with a prefix above (libbpf >= 1.3 exports ring__consume & co).
@@ -22,11 +22,10 @@ class NamingPolicy:
 
     @classmethod
     def from_options(cls, prefixes: Iterable[str] = (), objects: Iterable[str] = ()) -> "NamingPolicy":
-        """Options replace the defaults of their kind: --prefix foo_ means only foo_."""
+        """Options replace the defaults of their own kind only: --prefix foo_ means only the foo_
+        prefix, and still the default object names; --object replaces those."""
         prefixes, objects = tuple(prefixes), tuple(o.rstrip("_") for o in objects)
-        if not prefixes and not objects:
-            return cls()
-        return cls(prefixes=prefixes, objects=objects)
+        return cls(prefixes=prefixes or DEFAULT_PREFIXES, objects=objects or DEFAULT_OBJECTS)
 
     def allows(self, name: str) -> bool:
         if any(name.startswith(p) and len(name) > len(p) for p in self.prefixes):
@@ -36,3 +35,10 @@ class NamingPolicy:
     def describe(self) -> str:
         allowed = [f"{p}*" for p in self.prefixes] + [f"{o}__*" for o in self.objects]
         return ", ".join(allowed)
+
+
+def versioned_name(name: str, version: Optional[str], default: bool) -> str:
+    """The spelling users see in `readelf --dyn-syms`: name@@V, name@V or name."""
+    if version is None:
+        return name
+    return f"{name}{'@@' if default else '@'}{version}"

@@ -7,7 +7,7 @@ import re
 from typing import Dict, Optional, Tuple
 
 from ..errors import AbiError, UsageError
-from ..fileio import read_bytes
+from .inputs import read_input
 
 Release = Tuple[int, ...]
 
@@ -26,7 +26,7 @@ def read_release_header(path, preferred_prefix: str = "LIBBPF") -> Release:
 
     The node prefix wins when several prefixes define versions (libbpf_version.h style)."""
     path = os.fspath(path)
-    text = read_bytes(path, AbiError).decode("utf-8", "replace")
+    text = read_input(path).decode("utf-8", "replace")
     found: Dict[str, Dict[str, int]] = {}
     for prefix, part, value in _DEFINE.findall(text):
         found.setdefault(prefix, {})[part] = int(value)

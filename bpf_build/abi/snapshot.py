@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import AbiError
-from ..fileio import read_bytes
-from .elfread import SharedLibrary, read_shared_library, versioned_name
+from .elfread import SharedLibrary, read_shared_library
+from .inputs import LIBRARY_LIMIT, read_input
+from .naming import versioned_name
+from .public import PublicHeaders
 
 FORMAT_KEY = "bpf_abi_baseline"
 FORMAT_VERSION = 1
@@ -48,6 +51,10 @@ class Snapshot:
     symbols: Dict[str, SymbolRecord]  # by key (name@@V)
     aliases: List[Tuple[str, ...]] = field(default_factory=list)
     types: Optional[dict] = None  # None: no debug info (or not read)
+    # Read from debug info, not stored in baselines: exported functions without type records,
+    # and where each type or function was declared (for annotations).
+    untyped: List[str] = field(default_factory=list)
+    locations: Dict[str, Tuple[str, int]] = field(default_factory=dict)
 
     def version_names(self) -> List[str]:
         return [v.name for v in self.versions]
@@ -59,7 +66,11 @@ class Snapshot:
         return out
 
 
-def snapshot_from_library(lib: SharedLibrary, with_types: bool = True) -> Snapshot:
+NO_DEBUG_INFO = "no DWARF debug info (build with -g, or pass --no-types to compare symbols only)"
+
+
+def snapshot_from_library(lib: SharedLibrary, with_types: bool = True,
+                          headers: Optional[PublicHeaders] = None) -> Snapshot:
     symbols = {}
     at_address: Dict[Tuple[int, int], List[str]] = {}
     for sym in lib.exports:
@@ -69,13 +80,30 @@ def snapshot_from_library(lib: SharedLibrary, with_types: bool = True) -> Snapsh
         if sym.address:
             at_address.setdefault((sym.section, sym.address), []).append(rec.key)
     aliases = sorted(tuple(sorted(keys)) for keys in at_address.values() if len(keys) > 1)
-    types = None
+    snap = Snapshot(lib.path, lib.soname, [NodeRecord(v.name, v.parents) for v in lib.versions],
+                    symbols, aliases)
     if with_types:
         from .dwarftypes import read_type_surface  # pyelftools is only needed for types
 
-        types = read_type_surface(lib.path, lib.exports)
-    return Snapshot(lib.path, lib.soname, [NodeRecord(v.name, v.parents) for v in lib.versions],
-                    symbols, aliases, types)
+        surface = read_type_surface(lib.path, lib.exports)
+        if surface is None:
+            raise AbiError(lib.path, NO_DEBUG_INFO)
+        snap.types, snap.untyped, snap.locations = surface.types, surface.untyped, surface.locations
+    if headers is not None:
+        restrict_to_headers(snap, headers)
+    return snap
+
+
+def restrict_to_headers(snap: Snapshot, headers: PublicHeaders) -> None:
+    """Keep only the types the public headers expose; locate declarations in those headers."""
+    snap.types = headers.restrict(snap.types)
+    keys = list(snap.symbols)
+    if snap.types is not None:
+        keys += [*snap.types["records"], *snap.types["enums"]]
+    for key in keys:
+        where = headers.locate(key)
+        if where is not None:
+            snap.locations[key] = where
 
 
 # -- JSON ---------------------------------------------------------------------------------------
@@ -124,12 +152,21 @@ def _bad(path: str, reason: str) -> AbiError:
 
 
 def snapshot_from_json(text: str, path: str) -> Snapshot:
+    if text.startswith("\ufeff"):
+        raise _bad(path, "starts with a byte order mark (bpf-abi dump writes plain UTF-8)")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise AbiError(f"{path}:{e.lineno}", f"invalid JSON: {e.msg}") from None
-    if not isinstance(data, dict) or data.get(FORMAT_KEY) != FORMAT_VERSION:
+    version = data.get(FORMAT_KEY) if isinstance(data, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise AbiError(path, f"baseline format {version} is newer than this bpf-abi reads ({FORMAT_VERSION}); "
+                       "upgrade bpf-abi")
+    if not isinstance(data, dict) or version != FORMAT_VERSION or isinstance(version, bool):
         raise _bad(path, f'expected an object with "{FORMAT_KEY}": {FORMAT_VERSION} (written by bpf-abi dump)')
+    for key in ("soname", "symbols", "types", "versions"):
+        if key not in data:
+            raise _bad(path, f'missing "{key}" (write baselines with bpf-abi dump)')
     try:
         soname = data.get("soname")
         if soname is not None and not isinstance(soname, str):
@@ -164,18 +201,27 @@ def _is_str_list(value) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
+def _is_offset(value) -> bool:
+    """A byte offset, or "byte.bit" for a bitfield."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= 0
+    return isinstance(value, str) and re.fullmatch(r"\d+\.[1-7]", value) is not None
+
+
 def _is_field(value) -> bool:
     return (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
-            and isinstance(value[1], (int, str)) and isinstance(value[2], str))
+            and _is_offset(value[1]) and isinstance(value[2], str))
 
 
 # What each entry of a types section must look like, so a hand-edited baseline fails on load.
 _TYPE_ENTRY_CHECKS = {
     "functions": lambda e: isinstance(e, dict) and isinstance(e.get("returns"), str) and _is_str_list(e.get("params")),
     "variables": lambda e: isinstance(e, str),
-    "records": lambda e: isinstance(e, dict) and isinstance(e.get("size"), int)
+    "records": lambda e: isinstance(e, dict) and _is_offset(e.get("size")) and isinstance(e["size"], int)
     and isinstance(e.get("fields"), list) and all(_is_field(f) for f in e["fields"]),
-    "enums": lambda e: isinstance(e, dict) and all(isinstance(v, int) for v in e.values()),
+    "enums": lambda e: isinstance(e, dict) and all(isinstance(v, int) and not isinstance(v, bool) for v in e.values()),
 }
 
 
@@ -213,13 +259,13 @@ def _symbol_from_key(key: str, entry: dict) -> SymbolRecord:
     return SymbolRecord(name, version, default, entry["kind"], size)
 
 
-def load_snapshot(path, with_types: bool = True) -> Snapshot:
+def load_snapshot(path, with_types: bool = True, headers: Optional[PublicHeaders] = None) -> Snapshot:
     """A .so (read now) or a JSON baseline, told apart by content, not by file name."""
     path = os.fspath(path)
-    raw = read_bytes(path, AbiError)
+    raw = read_input(path, LIBRARY_LIMIT)
     if raw.startswith(b"\x7fELF"):
-        return snapshot_from_library(read_shared_library(path, with_symtab=False), with_types)
-    if raw.lstrip()[:1] == b"{":
+        return snapshot_from_library(read_shared_library(path, with_symtab=False), with_types, headers)
+    if raw.lstrip()[:1] in (b"{", b"[") or raw.startswith(b"\xef\xbb\xbf"):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -227,5 +273,10 @@ def load_snapshot(path, with_types: bool = True) -> Snapshot:
         snap = snapshot_from_json(text, path)
         if not with_types:
             snap.types = None
+        elif snap.types is None:
+            raise AbiError(path, "the baseline has no types (dumped with --no-types); pass --no-types to "
+                           "compare symbols only")
+        if headers is not None:
+            restrict_to_headers(snap, headers)
         return snap
     raise AbiError(path, "neither an ELF shared library nor a bpf-abi JSON baseline")

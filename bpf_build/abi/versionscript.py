@@ -12,15 +12,18 @@ Comments are ``/* ... */`` and ``# ...``. Anything else is an AbiError naming ``
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Iterator, List, Optional, Tuple
 
 from ..errors import AbiError
-from ..fileio import read_bytes
+from .inputs import read_input
 
 GLOB_CHARS = set("*?[")
 PUNCTUATION = "{};:"
+_WORD = re.compile(r'(?:[^\s{};:"/]|/(?!\*))+')
+_WORD_CHARS = re.compile(r"[\w.$*?\[\]!\-@+<>~,&=]+")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class VersionNode:
 class VersionScript:
     path: str
     nodes: List[VersionNode]
+    _exact: Optional[dict] = field(default=None, init=False, repr=False, compare=False)
+    _globs: List[Tuple[VersionNode, MapEntry]] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def node(self, name: str) -> Optional[VersionNode]:
         for n in self.nodes:
@@ -74,14 +79,18 @@ class VersionScript:
 
     def global_listings(self, name: str) -> List[Tuple[VersionNode, MapEntry]]:
         """Where the script exports ``name``: exact listings first, glob matches only if none."""
-        exact, globbed = [], []
-        for node in self.nodes:
-            for entry in node.globals:
-                if entry.pattern == name:
-                    exact.append((node, entry))
-                elif entry.is_glob and entry.matches(name):
-                    globbed.append((node, entry))
-        return exact or globbed
+        if self._exact is None:  # indexed once: checks ask for every export and every object symbol
+            self._exact, self._globs = {}, []
+            for node in self.nodes:
+                for entry in node.globals:
+                    if entry.is_glob:
+                        self._globs.append((node, entry))
+                    else:
+                        self._exact.setdefault(entry.pattern, []).append((node, entry))
+        exact = self._exact.get(name)
+        if exact:
+            return list(exact)
+        return [(node, entry) for node, entry in self._globs if entry.matches(name)]
 
 
 @dataclass(frozen=True)
@@ -119,14 +128,15 @@ def tokenize(text: str, path: str) -> Iterator[Token]:
             yield Token("string", text[i + 1:end], line)
             i = end + 1
         else:
-            start = i
-            while i < n and not text[i].isspace() and text[i] not in PUNCTUATION and text[i] != '"' \
-                    and not text.startswith("/*", i):
-                i += 1
-            word = text[start:i]
-            if not all(ch.isalnum() or ch in "_.$*?[]!-@+<>~,&=" for ch in word):
-                raise AbiError(f"{path}:{line}", f"unexpected character in {word!r}")
+            word = _WORD.match(text, i).group(0)  # one regex step: names may be megabytes long
+            i += len(word)
+            if not _WORD_CHARS.fullmatch(word):
+                raise AbiError(f"{path}:{line}", f"unexpected character in {_shorten(word)!r}")
             yield Token("word", word, line)
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class _Parser:
@@ -230,7 +240,7 @@ def parse_version_script(text: str, path: str) -> VersionScript:
 
 def read_version_script(path) -> VersionScript:
     path = os.fspath(path)
-    raw = read_bytes(path, AbiError)
+    raw = read_input(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -1,29 +1,27 @@
 """`bpf-abi`: ABI checks for C libraries that follow libbpf's conventions.
 
     bpf-abi check --map libbpf.map LIB.so [--objects O.o ...] [--version-header H | --release X.Y]
-    bpf-abi diff OLD NEW          (each a .so or a baseline written by dump)
-    bpf-abi dump LIB.so -o baseline.json
+    bpf-abi diff OLD NEW [--headers DIR ...] [--suppressions FILE] [--strict]
+                                  (each a .so or a baseline written by dump)
+    bpf-abi dump LIB.so -o baseline.json [--headers DIR ...]
 
-Exit status: 0 clean, 1 ABI problems found, 2 bad input or usage.
+Exit status: 0 clean or only compatible changes, 1 incompatible changes (with --strict also
+compatible ones), 2 bad input or usage. Settings may also come from [tool.bpf-abi] in the
+project's pyproject.toml (see bpf_build/abi/settings.py).
+
+Only what a command needs is imported: --help and JSON baselines never load pyelftools.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import List, Optional
 
-from ..abi.check import CheckInputs, run_check
-from ..abi.diff import diff_snapshots
-from ..abi.dwarftypes import definition_lines
-from ..abi.elfread import read_object_symbols, read_shared_library
 from ..abi.findings import Outcome
-from ..abi.naming import DEFAULT_OBJECTS, DEFAULT_PREFIXES, NamingPolicy
-from ..abi.release import format_release, parse_release, read_release_header
+from ..abi.naming import DEFAULT_OBJECTS, DEFAULT_PREFIXES
 from ..abi.report import FORMATS, render
-from ..abi.snapshot import load_snapshot, snapshot_from_library, snapshot_to_json
-from ..abi.versionscript import read_version_script
 from ..errors import AbiError, BpfBuildError
-from ..fileio import write_atomic
 from .common import ArgumentParser, run_cli
 
 
@@ -31,6 +29,16 @@ def _add_format_options(p) -> None:
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="text (default), json, or github workflow annotations")
     p.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+    p.add_argument("--root", metavar="DIR", default=None,
+                   help="the repository: file names are shown relative to it, and its pyproject.toml's "
+                        "[tool.bpf-abi] gives defaults (default: the current directory)")
+
+
+def _add_type_options(p) -> None:
+    p.add_argument("--no-types", action="store_true", help="compare symbols and versions only, not DWARF types")
+    p.add_argument("--headers", nargs="+", action="extend", default=None, metavar="DIR",
+                   help="the public headers (files or directories): only types they expose are ABI; a "
+                        "struct they only forward-declare is opaque (like abidiff --hd1/--hd2)")
 
 
 def build_parser() -> ArgumentParser:
@@ -60,13 +68,25 @@ def build_parser() -> ArgumentParser:
     diff = sub.add_parser("diff", help="compare a new library (or baseline) with a released one")
     diff.add_argument("old", metavar="OLD")
     diff.add_argument("new", metavar="NEW")
-    diff.add_argument("--no-types", action="store_true", help="skip DWARF type comparison")
+    _add_type_options(diff)
+    diff.add_argument("--old-headers", nargs="+", action="extend", default=None, metavar="DIR",
+                      help="the released public headers, when they differ from --headers")
+    diff.add_argument("--suppressions", metavar="FILE", help="TOML file of reviewed findings to accept")
+    diff.add_argument("--size-versioned", action="append", default=None, metavar="TYPE",
+                      help="a struct whose callers pass its size (\"struct foo\"), so it may grow; repeatable")
+    diff.add_argument("--strict", action="store_true", default=None,
+                      help="exit 1 on compatible changes (and unused suppressions) too")
     _add_format_options(diff)
 
     dump = sub.add_parser("dump", help="write a reviewable JSON baseline of a library's ABI")
     dump.add_argument("library", metavar="LIB.so")
-    dump.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
-    dump.add_argument("--no-types", action="store_true", help="leave DWARF types out of the baseline")
+    dump.add_argument("-o", "--output", metavar="FILE",
+                      help="write here (atomically) instead of stdout; an existing baseline is only replaced "
+                           "when the library is compatible with it")
+    _add_type_options(dump)
+    dump.add_argument("--accept-incompatible", action="store_true",
+                      help="replace the baseline even though the library breaks it (a new major version)")
+    _add_format_options(dump)
     return parser
 
 
@@ -74,12 +94,19 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _finish(outcome: Outcome, fmt: str) -> int:
-    sys.stdout.write(render(outcome, fmt))
-    return 0 if outcome.clean else 1
+def _finish(outcome: Outcome, args, strict: bool = False) -> int:
+    sys.stdout.write(render(outcome, args.format, args.root))
+    return outcome.exit_code(strict)
 
 
 def cmd_check(args) -> int:
+    from ..abi.check import CheckInputs, run_check
+    from ..abi.dwarftypes import definition_lines
+    from ..abi.elfread import read_object_symbols, read_shared_library
+    from ..abi.naming import NamingPolicy
+    from ..abi.release import format_release, parse_release, read_release_header
+    from ..abi.versionscript import read_version_script
+
     script = read_version_script(args.map)
     if not script.nodes:
         raise AbiError(args.map, "no version nodes")
@@ -97,30 +124,76 @@ def cmd_check(args) -> int:
     outcome.summary = f"{len(library.exports)} exported symbols, {_count(len(script.nodes), 'version node')}"
     if release is not None:
         outcome.summary += f", release {format_release(release)}"
-    return _finish(outcome, args.format)
+    return _finish(outcome, args)
+
+
+def _settings(args):
+    from ..abi.settings import load_settings
+
+    return load_settings(args.root if args.root is not None else os.getcwd())
+
+
+def _headers(paths):
+    from ..abi.public import PublicHeaders
+
+    return PublicHeaders.from_paths(paths) if paths else None
+
+
+def _compare(old, new, settings, suppressions: Optional[str]) -> Outcome:
+    from ..abi.diff import diff_snapshots
+    from ..abi.suppress import load_suppressions
+
+    outcome = Outcome("diff")
+    outcome.findings = diff_snapshots(old, new, outcome.notes, settings.size_versioned)
+    if old.types is None and new.types is None:  # --no-types: asked for, nothing to note
+        outcome.notes[:] = [n for n in outcome.notes if not n.startswith("types not compared")]
+    if suppressions:
+        outcome.findings = load_suppressions(suppressions).apply(outcome.findings)
+    outcome.summary = f"{len(new.symbols)} symbols, {_count(len(new.versions), 'version node')}"
+    return outcome
 
 
 def cmd_diff(args) -> int:
-    old = load_snapshot(args.old, with_types=not args.no_types)
-    new = load_snapshot(args.new, with_types=not args.no_types)
-    outcome = Outcome("diff")
-    outcome.findings = diff_snapshots(old, new, outcome.notes)
-    if args.no_types:
-        outcome.notes[:] = [n for n in outcome.notes if not n.startswith("types not compared")]
-    outcome.summary = f"{len(new.symbols)} symbols, {_count(len(new.versions), 'version node')}"
-    return _finish(outcome, args.format)
+    from ..abi.snapshot import load_snapshot
+
+    settings = _settings(args)
+    if args.size_versioned:
+        settings.size_versioned = args.size_versioned
+    new_headers = args.headers if args.headers is not None else settings.headers
+    old_headers = args.old_headers if args.old_headers is not None else (settings.old_headers or new_headers)
+    with_types = not args.no_types
+    old = load_snapshot(args.old, with_types, _headers(old_headers) if with_types else None)
+    new = load_snapshot(args.new, with_types, _headers(new_headers) if with_types else None)
+    outcome = _compare(old, new, settings, args.suppressions or settings.suppressions)
+    return _finish(outcome, args, args.strict if args.strict is not None else settings.strict)
 
 
 def cmd_dump(args) -> int:
-    snap = snapshot_from_library(read_shared_library(args.library), with_types=not args.no_types)
+    from ..abi.elfread import read_shared_library
+    from ..abi.snapshot import load_snapshot, snapshot_from_library, snapshot_to_json
+    from ..fileio import write_atomic
+
+    settings = _settings(args)
+    with_types = not args.no_types
+    headers = _headers(args.headers if args.headers is not None else settings.headers) if with_types else None
+    snap = snapshot_from_library(read_shared_library(args.library), with_types, headers)
     text = snapshot_to_json(snap)
-    if args.output:
-        try:
-            write_atomic(args.output, text)
-        except BpfBuildError as e:  # an unwritable output is bad usage: exit 2 like other bad input
-            raise AbiError(e.path, e.reason) from None
-    else:
+    if not args.output:
         sys.stdout.write(text)
+        return 0
+    if os.path.exists(args.output) and not args.accept_incompatible:
+        # Re-dumping must not silently accept a break: the old baseline has to allow the new one.
+        outcome = _compare(load_snapshot(args.output, with_types), snap, settings, settings.suppressions)
+        if not outcome.clean:
+            outcome.command = "dump"
+            outcome.notes.append(f"{args.output} not replaced: the library breaks it; pass --accept-incompatible "
+                                 "for a new major version")
+            sys.stdout.write(render(outcome, args.format, args.root))
+            return 1
+    try:
+        write_atomic(args.output, text)
+    except BpfBuildError as e:  # an unwritable output is bad usage: exit 2 like other bad input
+        raise AbiError(e.path, e.reason) from None
     return 0
 
 

@@ -132,7 +132,8 @@ def test_bad_baselines(build_lib, tmp_path, bpf_abi_process):
     assert_one_error(bpf_abi_process("diff", other, b.lib), str(other),
                      'not a bpf-abi baseline: expected an object with "bpf_abi_baseline": 1 (written by bpf-abi dump)')
     wrong = tmp_path / "wrong.json"
-    wrong.write_text(json.dumps({"bpf_abi_baseline": 1, "soname": None, "versions": [], "symbols": {"x": 3}}))
+    wrong.write_text(json.dumps({"bpf_abi_baseline": 1, "soname": None, "versions": [], "symbols": {"x": 3},
+                                 "types": None}))
     assert_one_error(bpf_abi_process("diff", wrong, b.lib), str(wrong),
                      "not a bpf-abi baseline: ValueError: symbol 'x' needs a \"kind\"")
     neither = tmp_path / "neither.bin"
@@ -155,3 +156,70 @@ def test_usage_errors_exit_2(bpf_abi_process):
     assert r.code == 2 and "invalid choice" in r.err
     r = bpf_abi_process()
     assert r.code == 2 and "Traceback" not in r.err
+
+
+def _baseline(tmp_path, bpf_abi_process, lib) -> dict:
+    path = tmp_path / "good.json"
+    assert bpf_abi_process("dump", lib, "-o", path).code == 0
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("name,mutate,reason", [
+    ("newer", lambda d: json.dumps({**d, "bpf_abi_baseline": 2}),
+     "baseline format 2 is newer than this bpf-abi reads (1); upgrade bpf-abi"),
+    ("bom", lambda d: "\ufeff" + json.dumps(d),
+     "not a bpf-abi baseline: starts with a byte order mark (bpf-abi dump writes plain UTF-8)"),
+    ("list", lambda d: "[]",
+     'not a bpf-abi baseline: expected an object with "bpf_abi_baseline": 1 (written by bpf-abi dump)'),
+    ("no-types", lambda d: json.dumps({k: v for k, v in d.items() if k != "types"}),
+     'not a bpf-abi baseline: missing "types" (write baselines with bpf-abi dump)'),
+    ("offset", lambda d: json.dumps({**d, "types": {**d["types"], "records": {
+        "struct bpf_s": {"size": 8, "fields": [["x", "four", "int"]]}}}}),
+     "not a bpf-abi baseline: ValueError: types.records entry 'struct bpf_s' is malformed"),
+    ("true-version", lambda d: json.dumps({**d, "bpf_abi_baseline": True}),
+     'not a bpf-abi baseline: expected an object with "bpf_abi_baseline": 1 (written by bpf-abi dump)'),
+])
+def test_baseline_format_errors(build_lib, tmp_path, bpf_abi_process, name, mutate, reason):
+    """Each is one error line with exit 2, never a finding or a note."""
+    b = build_lib(GOOD_SRC, GOOD_MAP)
+    bad = tmp_path / f"{name}.json"
+    bad.write_text(mutate(_baseline(tmp_path, bpf_abi_process, b.lib)), encoding="utf-8")
+    assert_one_error(bpf_abi_process("diff", bad, b.lib), str(bad), reason)
+
+
+def test_inputs_that_are_not_regular_files(build_lib, tmp_path, bpf_abi_process):
+    """A FIFO used to block forever and /dev/zero to be read until the OOM killer struck."""
+    import os
+
+    b = build_lib(GOOD_SRC, GOOD_MAP)
+    fifo = tmp_path / "map.fifo"
+    os.mkfifo(fifo)
+    assert_one_error(bpf_abi_process("check", "--map", fifo, b.lib), str(fifo), "not a regular file (a FIFO)")
+    assert_one_error(bpf_abi_process("check", "--map", "/dev/zero", b.lib), "/dev/zero",
+                     "not a regular file (a character device)")
+    assert_one_error(bpf_abi_process("diff", tmp_path, b.lib), str(tmp_path), "not a regular file (a directory)")
+    assert_one_error(bpf_abi_process("diff", b.lib, "/dev/zero"), "/dev/zero", "not a regular file (a character device)")
+
+
+def test_oversized_text_input(build_lib, tmp_path):
+    from bpf_build.abi.inputs import read_input
+
+    big = tmp_path / "big.map"
+    big.write_bytes(b"#" * 2048)
+    with pytest.raises(AbiError) as e:
+        read_input(big, limit=1024)
+    assert e.value.one_line() == f"{big}: too large (2048 bytes; the limit is 0 MiB)" or "too large" in str(e.value)
+
+
+def test_position_independent_executable_is_not_a_library(tmp_path, bpf_abi_process):
+    import shutil
+    import subprocess
+
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not installed")
+    src = tmp_path / "main.c"
+    src.write_text("int main(void) { return 0; }\n")
+    exe = tmp_path / "main"
+    subprocess.run(["gcc", "-fPIE", "-pie", "-o", str(exe), str(src)], check=True)
+    assert_one_error(bpf_abi_process("diff", exe, exe, "--no-types"), str(exe),
+                     "not a shared library (a position-independent executable)")

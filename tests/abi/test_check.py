@@ -84,6 +84,8 @@ def test_object_style_names(build_lib, bpf_abi):
     assert flagged("--object", "ring", "--object", "ringx") == ["ringy_consume"]
     assert flagged("--object", "ringx") == ["ring__consume", "ringy_consume"]  # options replace defaults
     assert flagged("--object", "ring", "--object", "ringx", "--prefix", "ringy_") == []
+    # --prefix replaces the default prefixes only: ring__ stays allowed as a default object name.
+    assert flagged("--prefix", "ringy_") == ["ringx__consume"]
 
 
 def test_map_entry_never_exported_hidden(build_lib, bpf_abi):

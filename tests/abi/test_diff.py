@@ -33,7 +33,8 @@ def next_node(*names: str) -> str:
 
 def diff(bpf_abi, old, new, *options):
     r = bpf_abi("diff", old.lib, new.lib, "--json", *options)
-    assert r.code == (1 if r.json()["findings"] else 0), r.out
+    incompatible = [f for f in r.json()["findings"] if f["severity"] == "incompatible"]
+    assert r.code == (1 if incompatible else 0), r.out
     return r
 
 
@@ -131,9 +132,27 @@ def test_aliases_added_or_removed(build_lib, bpf_abi):
     separate = build_lib(ALIAS_SRC.replace('__attribute__((alias("bpf_a")));', "{ return 1; }"), ALIAS_MAP)
     f = only(diff(bpf_abi, aliased, separate), "alias-removed")
     assert f["message"] == ("bpf_a@@LIBBPF_1.0.0 and bpf_a_alias@@LIBBPF_1.0.0 were one function (aliases) and "
-                            "now are different code")
+                            "now are different code; callers comparing their addresses see a difference")
+    assert f["severity"] == "compatible"
     f = only(diff(bpf_abi, separate, aliased), "alias-added")
-    assert f["message"].endswith("were different code and now are aliases of one function")
+    assert f["message"].endswith("were different code and now are aliases of one function (no new entry point)")
+    assert f["severity"] == "note"
+
+
+def test_new_name_for_existing_code_in_a_released_node(build_lib, bpf_abi, old):
+    """libbpf 0.7 added bpf_prog_attach_opts to released LIBBPF_0.0.8 as an alias of the existing
+    bpf_prog_attach_xattr: no new code, so a compatible change; a new function there still breaks."""
+    src = OLD_SRC + 'API int bpf_b_opts(void) __attribute__((alias("bpf_b")));\n'
+    aliased = build_lib(src, OLD_MAP.replace("bpf_c;", "bpf_c;\n\t\tbpf_b_opts;"))
+    r = diff(bpf_abi, old, aliased)
+    f = only(r, "new-alias-in-released-node")
+    assert (r.code, f["severity"]) == (0, "compatible")
+    assert f["message"] == ("new name bpf_b_opts@@LIBBPF_1.1.0 was added to released LIBBPF_1.1.0 as an alias of "
+                            "bpf_b@@LIBBPF_1.0.0, which was already exported")
+    assert bpf_abi("diff", old.lib, aliased.lib, "--strict").code == 1
+    separate = build_lib(src.replace('__attribute__((alias("bpf_b")));', "{ return 2; }"),
+                         OLD_MAP.replace("bpf_c;", "bpf_c;\n\t\tbpf_b_opts;"))
+    assert only(diff(bpf_abi, old, separate), "new-symbol-in-released-node")["severity"] == "incompatible"
 
 
 def test_default_version_becomes_compat(build_lib, bpf_abi, old):
@@ -158,13 +177,19 @@ def test_default_version_becomes_compat(build_lib, bpf_abi, old):
     }
 
 
-def test_soname_change_allows_removals(build_lib, bpf_abi, old):
+def test_soname_change_allows_removals_and_still_lists_them(build_lib, bpf_abi, old):
+    """After a major bump removals are allowed, but a reviewer still wants the list (abidiff prints
+    libbpf 0.8 -> 1.0's 100 removals): as notes, exit 0."""
     new = build_lib(OLD_SRC.replace("API int bpf_c", "int bpf_c"), OLD_MAP, soname="libt.so.2")
     r = diff(bpf_abi, old, new)
-    f = only(r, "soname-changed")
-    assert f["message"] == "SONAME changed from libt.so.1 to libt.so.2"
+    assert r.code == 0
+    assert {(f["code"], f["severity"]) for f in r.json()["findings"]} == {("soname-changed", "note"),
+                                                                           ("symbol-removed", "note")}
     assert r.json()["notes"] == ["major version changed (libt.so.1 -> libt.so.2): removals and type changes are "
-                                 "allowed and not reported"]
+                                 "allowed; they are listed as notes"]
+    assert bpf_abi("diff", old.lib, new.lib, "--strict").code == 0  # notes never fail
+    same_major = build_lib(OLD_SRC, OLD_MAP, soname="libother.so.1")
+    assert only(diff(bpf_abi, old, same_major), "soname-changed")["severity"] == "incompatible"
 
 
 def test_exported_variable_size_change(build_lib, bpf_abi):
@@ -227,7 +252,7 @@ def test_text_and_github_formats(build_lib, bpf_abi, old):
     assert r.lines == [
         f"{new.lib}: error: bpf_c@@LIBBPF_1.1.0 was removed: binaries using it fail to load; nothing may be "
         "removed within a major version [symbol-removed]",
-        "bpf-abi diff: 1 ABI problem",
+        "bpf-abi diff: 1 incompatible change",
     ]
     r = bpf_abi("diff", old.lib, new.lib, "--format", "github")
     assert r.code == 1

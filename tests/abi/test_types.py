@@ -40,10 +40,12 @@ def base(build_lib):
     return build_lib(SOURCE, MAP, header=HEADER)
 
 
-def type_findings(bpf_abi, old, new):
-    r = bpf_abi("diff", old.lib, new.lib, "--json")
-    assert r.code == (1 if r.json()["findings"] else 0)
-    return [(f["code"], f["message"]) for f in r.json()["findings"]]
+def type_findings(bpf_abi, old, new, *options):
+    """(code, message) of every finding, sorted by code; the exit status must follow severities."""
+    r = bpf_abi("diff", old.lib, new.lib, "--json", *options)
+    findings = r.json()["findings"]
+    assert r.code == (1 if any(f["severity"] == "incompatible" for f in findings) else 0)
+    return sorted((f["code"], f["message"]) for f in findings)
 
 
 def test_surface_in_baseline(bpf_abi, base):
@@ -73,7 +75,7 @@ def test_plain_struct_may_not_grow(build_lib, bpf_abi, base):
     grown = build_lib(SOURCE, MAP, header=HEADER.replace("int y;", "int y;\n        int z;"))
     assert type_findings(bpf_abi, base, grown) == [
         ("record-size-changed", "struct bpf_point: size changed from 8 to 12 bytes; only opts structs (first "
-                                "member size_t sz) may grow"),
+                                "member size_t sz) and size-versioned array elements may grow"),
     ]
 
 
@@ -100,9 +102,10 @@ def test_enum_values_never_change(build_lib, bpf_abi, base):
     changed = build_lib(SOURCE, MAP, header=HEADER.replace("BPF_MODE_A = 0,", "BPF_MODE_NEW = 0,\n        BPF_MODE_A,"))
     assert type_findings(bpf_abi, base, changed) == [
         ("enumerator-value-changed", "enum bpf_mode: BPF_MODE_A was 0, now 1"),
-    ]  # BPF_MODE_B keeps its explicit 1; __MAX_BPF_MODE is a sentinel and not reported
+    ]  # BPF_MODE_B keeps its explicit 1, so __MAX_BPF_MODE stays 2
     appended = build_lib(SOURCE, MAP, header=HEADER.replace("BPF_MODE_B = 1,", "BPF_MODE_B = 1,\n        BPF_MODE_C,"))
-    assert type_findings(bpf_abi, base, appended) == []
+    assert type_findings(bpf_abi, base, appended) == [
+        ("sentinel-changed", "enum bpf_mode: sentinel __MAX_BPF_MODE was 2, now 3 (it counts the enumerators)")]
     removed = build_lib(SOURCE.replace("BPF_MODE_A", "0"), MAP, header=HEADER.replace("BPF_MODE_A = 0,", ""))
     assert type_findings(bpf_abi, base, removed) == [
         ("enumerator-removed", "enum bpf_mode: BPF_MODE_A (= 0) was removed")]
@@ -120,7 +123,7 @@ def test_signature_changes(build_lib, bpf_abi, base):
                                     "struct bpf_point *), now 1 (const struct bpf_obj_opts *)")]
     returns = build_lib(SOURCE.replace("API enum bpf_mode bpf_obj__mode", "API long bpf_obj__mode"), MAP, header=HEADER)
     assert type_findings(bpf_abi, base, returns) == [
-        ("function-return-changed", "bpf_obj__mode@@LIBBPF_1.0.0 returned enum bpf_mode, now long")]
+        ("function-return-changed", "bpf_obj__mode@@LIBBPF_1.0.0 return type was enum bpf_mode, now long")]
 
 
 def test_what_is_not_a_finding(build_lib, bpf_abi, base):
@@ -132,12 +135,21 @@ def test_what_is_not_a_finding(build_lib, bpf_abi, base):
     assert type_findings(bpf_abi, base, same) == []
 
 
-def test_no_debug_info_is_a_note(build_lib, bpf_abi, base):
+def test_no_debug_info_is_an_error_unless_no_types(build_lib, bpf_abi, base, tmp_path):
+    """Types silently not compared would pass every break: it is bad input (exit 2) unless the
+    caller asked for a symbols-only comparison."""
     stripped = build_lib(SOURCE, MAP, header=HEADER, cflags=["-g0"])
     r = bpf_abi("diff", base.lib, stripped.lib)
-    assert r.code == 0
-    assert r.lines == [f"note: types not compared: no DWARF debug info in {stripped.lib}",
-                       "bpf-abi diff: clean (2 symbols, 1 version node)"]
+    assert (r.code, r.out) == (2, "")
+    assert r.err == (f"error: {stripped.lib}: no DWARF debug info (build with -g, or pass --no-types to compare "
+                     "symbols only)\n")
+    r = bpf_abi("diff", base.lib, stripped.lib, "--no-types")
+    assert (r.code, r.lines) == (0, ["bpf-abi diff: clean (2 symbols, 1 version node)"])
+    assert bpf_abi("dump", stripped.lib).code == 2
+    symbols_only = tmp_path / "symbols-only.json"
+    assert bpf_abi("dump", stripped.lib, "--no-types", "-o", symbols_only).code == 0
+    r = bpf_abi("diff", symbols_only, base.lib)
+    assert r.code == 2 and "the baseline has no types (dumped with --no-types)" in r.err
 
 
 @pytest.mark.parametrize("gcc,clang", [("long unsigned int", "unsigned long"), ("long long int", "long long"),

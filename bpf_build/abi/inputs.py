@@ -1,0 +1,45 @@
+"""Read bpf-abi's inputs safely: regular files only, with a size limit.
+
+A FIFO would block the read forever and ``/dev/zero`` never ends, so anything that is not a
+regular file is refused before it is opened, and a file larger than its limit is refused
+before it is read.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ..errors import AbiError
+
+MiB = 1 << 20
+TEXT_LIMIT = 64 * MiB  # version scripts, baselines, headers, suppression files
+LIBRARY_LIMIT = 2048 * MiB  # shared libraries with full debug info (libLLVM's is ~1.5 GiB)
+
+
+def read_input(path, limit: int = TEXT_LIMIT) -> bytes:
+    path = os.fspath(path)
+    try:
+        info = os.stat(path)
+    except OSError as e:
+        raise AbiError(path, f"cannot read: {e.strerror or e}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise AbiError(path, f"not a regular file ({_file_kind(info.st_mode)})")
+    if info.st_size > limit:
+        raise AbiError(path, f"too large ({info.st_size} bytes; the limit is {limit // MiB} MiB)")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise AbiError(path, f"cannot read: {e.strerror or e}") from None
+    if len(data) > limit:  # grew after the stat
+        raise AbiError(path, f"too large (more than {limit // MiB} MiB)")
+    return data
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "an unusual file type"
