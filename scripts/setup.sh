@@ -37,9 +37,11 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-if ! .venv/bin/python -c "import bpf_build, elftools, lief, pytest, xdist, hypothesis" 2>/dev/null \
-   || [ pyproject.toml -nt .venv/.bpf-build-installed ]; then
+if ! .venv/bin/python -c "import bpf_build.runtime, bpf_build.version, elftools, lief, pytest, xdist, hypothesis" 2>/dev/null \
+   || [ pyproject.toml -nt .venv/.bpf-build-installed ] || [ runtime-dist/pyproject.toml -nt .venv/.bpf-build-installed ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[test]"
+  # Two distributions from this repository: the runtime (runtime-dist/) and the tooling, which
+  # depends on it.
+  .venv/bin/python -m pip install -q -e ./runtime-dist -e ".[test]"
   touch .venv/.bpf-build-installed
 fi
