@@ -37,7 +37,7 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-if ! .venv/bin/python -c "import bpf_build.runtime, bpf_build.version, elftools, lief, pytest, xdist, hypothesis" 2>/dev/null \
+if ! .venv/bin/python -c "import bpf_build.runtime, bpf_build.version, elftools, pytest, xdist, hypothesis, mypy, jsonschema" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.bpf-build-installed ] || [ runtime-dist/pyproject.toml -nt .venv/.bpf-build-installed ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # Two distributions from this repository: the runtime (runtime-dist/) and the tooling, which
