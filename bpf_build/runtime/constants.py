@@ -201,6 +201,8 @@ FD_VALUE_MAP_TYPES = frozenset({MapType.PROG_ARRAY, MapType.PERF_EVENT_ARRAY, Ma
                                 MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.SOCKMAP,
                                 MapType.SOCKHASH, MapType.REUSEPORT_SOCKARRAY})
 MAP_IN_MAP_TYPES = frozenset({MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS})
+# fd maps whose values the kernel never returns to user space (a lookup answers ENOTSUPP).
+VALUELESS_MAP_TYPES = frozenset({MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY})
 # Maps without user-space element access at all.
 NO_ELEMENT_ACCESS_MAP_TYPES = frozenset({MapType.RINGBUF, MapType.USER_RINGBUF, MapType.STRUCT_OPS,
                                          MapType.ARENA})

@@ -15,7 +15,7 @@ from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 from . import syscall
 from .codec import Codec, PerCpuCodec, make_value_codec, round_up
 from .constants import (ARRAY_MAP_TYPES, BPF_ANY, FD_VALUE_MAP_TYPES, KEYLESS_MAP_TYPES, MAP_IN_MAP_TYPES,
-                        NO_ELEMENT_ACCESS_MAP_TYPES, PERCPU_MAP_TYPES, Cmd, MapType)
+                        NO_ELEMENT_ACCESS_MAP_TYPES, PERCPU_MAP_TYPES, VALUELESS_MAP_TYPES, Cmd, MapType)
 from .cpus import num_possible_cpus
 from .errors import BpfSyscallError
 from .fd import Fd
@@ -113,6 +113,11 @@ class Map(BpfObject):
     def _fail(self, op: str, err: int):
         return BpfSyscallError(f"{op} on map '{self.name}'", err)
 
+    def _require_values(self) -> None:
+        if self.type in VALUELESS_MAP_TYPES:
+            raise TypeError(f"{self.type.name.lower()} map '{self.name}': the kernel does not return its values "
+                            "(file descriptors) to user space; only keys() and updates work")
+
     def lookup(self, key: Any, default: Any = None, flags: int = 0) -> Any:
         out = self._value_buffer()
         err = self._elem(Cmd.MAP_LOOKUP_ELEM, self._key.buffer(key), out, flags)
@@ -192,6 +197,12 @@ class Map(BpfObject):
             key = ctypes.create_string_buffer(raw, self.key_size)
 
     def keys(self) -> Iterator[Any]:
+        """Every key; for fd maps with values (program arrays, arrays of maps) only the slots that
+        hold one, so ``dict(m)`` and ``m[k]`` for each key agree."""
+        if self.type in FD_VALUE_MAP_TYPES and self.type not in VALUELESS_MAP_TYPES:
+            for key, _ in self.items():
+                yield key
+            return
         decode = self._key.from_bytes
         for raw in self._raw_keys():
             yield decode(raw)
@@ -199,7 +210,9 @@ class Map(BpfObject):
     __iter__ = keys
 
     def items(self) -> Iterator[Tuple[Any, Any]]:
-        """Keys deleted between GET_NEXT_KEY and the lookup are skipped, as a concurrent dict would."""
+        """Keys deleted between GET_NEXT_KEY and the lookup are skipped, as a concurrent dict would
+        (and so are the empty slots of fd arrays)."""
+        self._require_values()
         decode_key, decode_value = self._key.from_bytes, self._value.from_bytes
         out = self._value_buffer()
         for raw in self._raw_keys():

@@ -257,3 +257,17 @@ def test_kernel_internal_errno_is_named():
         with pytest.raises(BpfSyscallError) as e:
             m.lookup(0)
     assert e.value.errno == 524 and "not supported" in str(e.value)
+
+
+def test_fd_maps_iterate_their_filled_slots_and_refuse_values_the_kernel_keeps():
+    with Map.create(MapType.PROG_ARRAY, 4, 4, 4, name="jumps", key_type=u32) as jumps, \
+            Program.load(ProgType.SOCKET_FILTER, rt_support.returns(0), name="target") as target, \
+            Map.create(MapType.CGROUP_ARRAY, 4, 4, 2, name="cgroups", key_type=u32) as cgroups:
+        assert dict(jumps) == {} and list(jumps.keys()) == []      # empty slots are not keys
+        jumps[2] = target
+        assert dict(jumps) == {2: target.id} and dict(jumps.items()) == {2: target.id}
+        assert list(cgroups.keys()) == [0, 1]                      # the slots exist; values never come back
+        with pytest.raises(TypeError, match="cgroup_array map 'cgroups': the kernel does not return its values"):
+            dict(cgroups.items())
+        with pytest.raises(TypeError, match="cgroup_array map 'cgroups'"):
+            list(cgroups.values())
