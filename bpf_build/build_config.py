@@ -3,11 +3,14 @@
 ::
 
     [tool.bpf-build]
+    minimum-version = "0.1"        # the oldest bpf-build this project builds with
     package = "hello"              # Python package the outputs go into (dotted)
-    target = "native"              # "bpfel", "bpfeb" or "native" (this machine's byte order)
+    target = "native"              # an architecture ("x86_64", "arm64", "s390x"...), "native",
+                                   # or arch-neutral "bpfel"/"bpfeb"
     cflags = ["-DDEBUG=0"]         # clang flags after bpf-build's defaults
     include-dirs = ["include"]     # project-relative include directories
     skeletons = ["python"]         # any of "python", "c", "light-c"
+    vmlinux-btf = "btf/arm64.btf"  # or vmlinux-h = "include/arm64/vmlinux.h": see below
 
     [tool.bpf-build.objects.hello]         # the table name is the object and skeleton name
     sources = ["hello/bpf/hello.bpf.c"]    # two or more are compiled, then linked into one
@@ -17,29 +20,72 @@
 Each object ``NAME`` becomes ``NAME.bpf.o`` in its package, plus ``NAME_skel.py`` (python),
 ``NAME.skel.h`` (c) and ``NAME.lskel.h`` (light-c). Every problem is a ConfigError naming
 pyproject.toml and the key.
+
+The keys, their types and documentation are ``bpf-build.schema.json`` beside this module (shipped,
+and registered for validate-pyproject): the key lists here are read from it, so the two cannot
+disagree. ``target``, ``vmlinux-btf`` and ``vmlinux-h`` can be overridden for one build by PEP 517
+config settings (``pip wheel -C bpf-build.target=arm64 .``, through ``bpf_build.build_meta``) or
+by ``$BPF_BUILD_TARGET``, ``$BPF_BUILD_VMLINUX_BTF``, ``$BPF_BUILD_VMLINUX_H``; an override
+applies to the project and every object.
+
+Where an included vmlinux.h that the include path lacks comes from: ``vmlinux-h`` (a header in
+the project), ``vmlinux-btf`` (the target kernel's BTF, rendered once and cached), or, by default
+and only when the target is this machine's, the running kernel. The choice is recorded in the
+build (``NAME.bpf.json``).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from .compile import TARGETS, native_target
-from .errors import ConfigError
+from .compile import VMLINUX_BTF, Target, host_arch, resolve_target
+from .errors import CompileError, ConfigError
 
 TABLE = "tool.bpf-build"
+SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bpf-build.schema.json")
 SKELETON_KINDS = ("python", "c", "light-c")
 # The file each skeleton kind becomes, from the object name.
 SKELETON_FILES = {"python": "{name}_skel.py", "c": "{name}.skel.h", "light-c": "{name}.lskel.h"}
 OBJECT_FILE = "{name}.bpf.o"
+RECORD_FILE = "{name}.bpf.json"
+RUNNING_KERNEL = "running-kernel"
 
-_SHARED_KEYS = ("package", "target", "cflags", "include-dirs", "skeletons")
-_TOP_KEYS = _SHARED_KEYS + ("objects",)
-_OBJECT_KEYS = _SHARED_KEYS + ("sources",)
+# Keys one build may override, and the environment variable for each (PEP 517 config settings
+# reach the build as these variables: see bpf_build.build_meta).
+OVERRIDABLE = {"target": "BPF_BUILD_TARGET", "vmlinux-btf": "BPF_BUILD_VMLINUX_BTF",
+               "vmlinux-h": "BPF_BUILD_VMLINUX_H"}
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@functools.lru_cache(maxsize=None)
+def json_schema() -> Dict[str, Any]:
+    """The JSON schema of [tool.bpf-build] (also validate-pyproject's ``tool_schema`` hook)."""
+    with open(SCHEMA_FILE) as f:
+        return json.load(f)
+
+
+def _keys() -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """(top-level keys, object keys), in the schema's order."""
+    schema = json_schema()
+    return tuple(schema["properties"]), tuple(schema["definitions"]["object"]["properties"])
+
+
+@dataclass(frozen=True)
+class VmlinuxSource:
+    """Where an included vmlinux.h the include path lacks comes from."""
+
+    kind: str                   # "header" | "btf" | RUNNING_KERNEL | "none"
+    path: Optional[str] = None  # project-relative for header/btf
+
+    def describe(self) -> str:
+        return {"header": f"vmlinux-h {self.path}", "btf": f"vmlinux-btf {self.path}",
+                RUNNING_KERNEL: f"the running kernel ({VMLINUX_BTF})", "none": "nowhere"}[self.kind]
 
 
 @dataclass(frozen=True)
@@ -47,14 +93,19 @@ class ObjectConfig:
     name: str
     sources: Tuple[str, ...]        # project-relative, '/'-separated
     package: str                    # dotted
-    target: str                     # "bpfel" | "bpfeb"
+    target: Target
     cflags: Tuple[str, ...]
     include_dirs: Tuple[str, ...]   # project-relative
     skeletons: Tuple[str, ...]
+    vmlinux: VmlinuxSource = VmlinuxSource("none")
 
     @property
     def object_file(self) -> str:
         return OBJECT_FILE.format(name=self.name)
+
+    @property
+    def record_file(self) -> str:
+        return RECORD_FILE.format(name=self.name)
 
 
 @dataclass(frozen=True)
@@ -69,6 +120,8 @@ class BuildConfig:
         files = set()
         for obj in self.objects:
             files.update(obj.sources)
+            if obj.vmlinux.path:
+                files.add(obj.vmlinux.path)
             dirs = {os.path.dirname(s) for s in obj.sources} | set(obj.include_dirs)
             for d in dirs:
                 files.update(_headers_under(self.root, d))
@@ -91,10 +144,7 @@ def _tomllib():
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on older Pythons only
-        try:
-            import tomli as tomllib
-        except ImportError:
-            from setuptools.extern import tomli as tomllib  # setuptools always vendors one
+        import tomli as tomllib  # a dependency there (setuptools >= 71 no longer exposes its copy)
     return tomllib
 
 
@@ -115,12 +165,54 @@ def _load_toml(path: str) -> Dict[str, Any]:
     return parse_toml_text(data.decode("utf-8", "replace"), path)
 
 
-def load_config(pyproject_path: str) -> Optional[BuildConfig]:
-    """The checked configuration, or None when pyproject.toml has no [tool.bpf-build]."""
+def load_config(pyproject_path: str, environ: Optional[Mapping[str, str]] = None) -> Optional[BuildConfig]:
+    """The checked configuration, or None when pyproject.toml has no [tool.bpf-build].
+
+    ``environ`` (default: os.environ) holds the overrides (OVERRIDABLE)."""
     table = _load_toml(pyproject_path).get("tool", {}).get("bpf-build")
     if table is None:
         return None
-    return parse_config(table, pyproject_path)
+    return parse_config(table, pyproject_path, overrides_from(os.environ if environ is None else environ))
+
+
+def overrides_from(environ: Mapping[str, str]) -> Dict[str, str]:
+    return {key: environ[var] for key, var in OVERRIDABLE.items() if environ.get(var)}
+
+
+def _apply_overrides(table: Dict[str, Any], overrides: Mapping[str, str]) -> Dict[str, Any]:
+    """The table as the overrides make it: each overridden key set at the top and removed from
+    every object; a vmlinux source overrides the other kind too (they exclude each other)."""
+    if not overrides:
+        return table
+    replaced = set(overrides)
+    if replaced & {"vmlinux-btf", "vmlinux-h"}:
+        replaced |= {"vmlinux-btf", "vmlinux-h"}
+    top = {k: v for k, v in table.items() if k not in replaced}
+    top.update(overrides)
+    if isinstance(table.get("objects"), dict):
+        top["objects"] = {name: {k: v for k, v in body.items() if k not in replaced}
+                          if isinstance(body, dict) else body for name, body in table["objects"].items()}
+    return top
+
+
+def check_minimum_version(table: Any, pyproject_path: str) -> None:
+    """First of all checks: a newer project's new keys must not be reported as unknown."""
+    if not isinstance(table, dict) or "minimum-version" not in table:
+        return
+    from packaging.version import InvalidVersion, Version
+
+    from .version import __version__
+    wanted = table["minimum-version"]
+    key = f"{TABLE}.minimum-version"
+    try:
+        required = Version(wanted) if isinstance(wanted, str) else None
+    except InvalidVersion:
+        required = None
+    if required is None:
+        raise ConfigError(pyproject_path, f"{key}: must be a version string such as \"0.1\", not {wanted!r}")
+    if Version(__version__) < required:
+        raise ConfigError(pyproject_path, f"{key}: this project needs bpf-build >= {wanted}; this is "
+                                          f"bpf-build {__version__}")
 
 
 class _Checker:
@@ -151,11 +243,33 @@ class _Checker:
             self.fail(key, f"must be a dotted Python package name, not {value!r}")
         return value
 
-    def target(self, value: Any, key: str) -> str:
-        if value == "native":
-            return native_target()
-        if value not in TARGETS:
-            self.fail(key, f"must be one of bpfel, bpfeb, native; not {value!r}")
+    def target(self, value: Any, key: str) -> Target:
+        if not isinstance(value, str):
+            self.fail(key, f"must be a string, not {_toml_type(value)}")
+        try:
+            return resolve_target(value)
+        except CompileError as e:
+            self.fail(key, e.reason)
+
+    def vmlinux(self, body: Dict[str, Any], key: str, default: Optional[VmlinuxSource]) -> Optional[VmlinuxSource]:
+        """The vmlinux source a table sets, or ``default``."""
+        if "vmlinux-btf" in body and "vmlinux-h" in body:
+            self.fail(f"{key}.vmlinux-h", "give vmlinux-h or vmlinux-btf, not both")
+        if "vmlinux-h" in body:
+            value = self.string(body["vmlinux-h"], f"{key}.vmlinux-h")
+            if os.path.basename(value) != "vmlinux.h":
+                self.fail(f"{key}.vmlinux-h", f"{value!r} must be a file named vmlinux.h (sources include it by that name)")
+            return VmlinuxSource("header", self.project_path(value, f"{key}.vmlinux-h", want_dir=False))
+        if "vmlinux-btf" in body:
+            value = self.string(body["vmlinux-btf"], f"{key}.vmlinux-btf")
+            if value == RUNNING_KERNEL:
+                return VmlinuxSource(RUNNING_KERNEL)
+            return VmlinuxSource("btf", self.project_path(value, f"{key}.vmlinux-btf", want_dir=False))
+        return default
+
+    def string(self, value: Any, key: str) -> str:
+        if not isinstance(value, str):
+            self.fail(key, f"must be a string, not {_toml_type(value)}")
         return value
 
     def skeletons(self, value: Any, key: str) -> List[str]:
@@ -184,10 +298,19 @@ def _toml_type(value: Any) -> str:
             float: "a float"}.get(type(value), type(value).__name__)
 
 
-def parse_config(table: Any, pyproject_path: str) -> BuildConfig:
+def _default_vmlinux(target: Target) -> VmlinuxSource:
+    """The running kernel, when the target includes this machine; else none."""
+    host = host_arch()
+    runs_here = target.arch == host if target.arch else target.bpf == host.bpf_target
+    return VmlinuxSource(RUNNING_KERNEL if runs_here else "none")
+
+
+def parse_config(table: Any, pyproject_path: str, overrides: Mapping[str, str] = {}) -> BuildConfig:
     root = os.path.dirname(os.path.abspath(pyproject_path))
     check = _Checker(pyproject_path, root)
-    top = check.table(table, TABLE, _TOP_KEYS)
+    check_minimum_version(table, pyproject_path)
+    top_keys, object_keys = _keys()
+    top = check.table(_apply_overrides(check.table(table, TABLE, top_keys), overrides), TABLE, top_keys)
 
     def paths(values: List[str], key: str) -> List[str]:
         return [check.project_path(v, f"{key}[{i}]", want_dir=True) for i, v in enumerate(values)]
@@ -199,6 +322,7 @@ def parse_config(table: Any, pyproject_path: str) -> BuildConfig:
         "include-dirs": paths(check.string_list(top.get("include-dirs", []), f"{TABLE}.include-dirs"),
                               f"{TABLE}.include-dirs"),
         "skeletons": check.skeletons(top.get("skeletons", ["python"]), f"{TABLE}.skeletons"),
+        "vmlinux": check.vmlinux(top, TABLE, None),
     }
     raw_objects = top.get("objects")
     if not isinstance(raw_objects, dict) or not raw_objects:
@@ -211,7 +335,7 @@ def parse_config(table: Any, pyproject_path: str) -> BuildConfig:
         key = f"{TABLE}.objects.{name}"
         if not _IDENTIFIER.match(name):
             check.fail(key, "an object name must be a C identifier (it names the skeleton)")
-        body = check.table(raw, key, _OBJECT_KEYS)
+        body = check.table(raw, key, object_keys)
         if "sources" not in body:
             check.fail(f"{key}.sources", "missing: list the object's .bpf.c files")
         sources = check.string_list(body["sources"], f"{key}.sources")
@@ -223,16 +347,18 @@ def parse_config(table: Any, pyproject_path: str) -> BuildConfig:
         package = check.package(body["package"], f"{key}.package") if "package" in body else defaults["package"]
         if package is None:
             check.fail(f"{key}.package", f"missing: set it here or as {TABLE}.package")
+        target = check.target(body["target"], f"{key}.target") if "target" in body else defaults["target"]
         obj = ObjectConfig(
             name=name,
             sources=tuple(sources),
             package=package,
-            target=check.target(body["target"], f"{key}.target") if "target" in body else defaults["target"],
+            target=target,
             cflags=tuple(defaults["cflags"] + check.string_list(body.get("cflags", []), f"{key}.cflags")),
             include_dirs=tuple(defaults["include-dirs"] + paths(
                 check.string_list(body.get("include-dirs", []), f"{key}.include-dirs"), f"{key}.include-dirs")),
             skeletons=tuple(check.skeletons(body["skeletons"], f"{key}.skeletons") if "skeletons" in body
                             else defaults["skeletons"]),
+            vmlinux=check.vmlinux(body, key, defaults["vmlinux"]) or _default_vmlinux(target),
         )
         objects.append(obj)
     return BuildConfig(path=pyproject_path, root=root, objects=tuple(objects))

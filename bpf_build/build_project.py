@@ -1,22 +1,31 @@
 """Build what a project's [tool.bpf-build] declares: compile every source, link each object's
-compiled sources into one object, render its skeletons, and put the results in the object's
-package directory.
+compiled sources into one object, render its skeletons, record how it was built, and put the
+results in the object's package directory.
 
 Each step is one call into the library (``compile.compile_all``, ``link.link``,
-``skel.<kind>.generate``); this module only decides file names and order. Outputs are written
-only when their bytes change, so a rebuild that changes nothing touches nothing.
+``skel.<kind>.generate``); this module only decides file names and order. Every object is
+linked, a single source too: the link drops DWARF and leaves what libbpf loads, as
+libbpf-style Makefiles do with ``bpftool gen object`` (execsnoop: 643 kB from clang, 29 kB
+linked). Outputs are written only when their bytes change, so a rebuild that changes nothing
+touches nothing.
+
+``NAME.bpf.json`` records what the object was built from and for: target, clang, sources,
+and where vmlinux.h came from with its hash (a CI container and a cross-arch build can prove
+they used the kernel types they meant to).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import os
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
-from .build_config import SKELETON_FILES, BuildConfig, ObjectConfig
-from .compile import CompileJob, CompileOptions, compile_all
-from .errors import BpfBuildError, LinkError
+from .build_config import RUNNING_KERNEL, SKELETON_FILES, BuildConfig, ObjectConfig
+from .compile import VMLINUX_BTF, CompileJob, CompileOptions, compile_all, find_clang, needs_generated_vmlinux_h
+from .errors import BpfBuildError, CompileError, LinkError
 from .fileio import write_atomic
 
 # skeleton kind -> renderer module in bpf_build.skel (see bpf_build/skel/__init__.py)
@@ -25,7 +34,8 @@ RENDERERS = {"python": "python", "c": "c", "light-c": "light_c"}
 
 @dataclass(frozen=True)
 class Output:
-    """One file the build puts into a package: the object itself (kind "object") or a skeleton."""
+    """One file the build puts into a package: the object itself (kind "object"), its build
+    record ("record") or a skeleton (the skeleton kind)."""
 
     package: str
     filename: str
@@ -33,7 +43,7 @@ class Output:
 
 
 def object_outputs(obj: ObjectConfig) -> List[Output]:
-    return [Output(obj.package, obj.object_file, "object")] + [
+    return [Output(obj.package, obj.object_file, "object"), Output(obj.package, obj.record_file, "record")] + [
         Output(obj.package, SKELETON_FILES[kind].format(name=obj.name), kind) for kind in obj.skeletons]
 
 
@@ -45,10 +55,13 @@ def planned_outputs(config: BuildConfig) -> List[Output]:
 def _compile_jobs(config: BuildConfig, temp_dir: str) -> Dict[str, List[CompileJob]]:
     jobs = {}
     for obj in config.objects:
+        vmlinux = obj.vmlinux
         options = CompileOptions(
-            target=obj.target, cflags=obj.cflags,
+            target=obj.target.name, cflags=obj.cflags,
             include_dirs=tuple(os.path.join(config.root, d) for d in obj.include_dirs),
-            base_dir=config.root)  # debug info names sources relative to the project: reproducible
+            base_dir=config.root,  # debug info names sources relative to the project: reproducible
+            vmlinux_btf={RUNNING_KERNEL: VMLINUX_BTF, "btf": os.path.join(config.root, vmlinux.path or "")}.get(vmlinux.kind),
+            vmlinux_h_dir=os.path.dirname(os.path.join(config.root, vmlinux.path)) if vmlinux.kind == "header" else None)
         jobs[obj.name] = [
             CompileJob(os.path.join(config.root, src), os.path.join(temp_dir, obj.name, src + ".o"),
                        options=options)
@@ -57,10 +70,7 @@ def _compile_jobs(config: BuildConfig, temp_dir: str) -> Dict[str, List[CompileJ
 
 
 def _linked_object(jobs: List[CompileJob]) -> bytes:
-    """The object's final bytes: clang's output for one source, the static link of several."""
-    if len(jobs) == 1:
-        with open(jobs[0].output, "rb") as f:
-            return f.read()
+    """The object's final bytes: the static link of its compiled sources (one or more)."""
     from .link import link
     try:
         return link([j.output for j in jobs]).to_bytes()
@@ -68,6 +78,45 @@ def _linked_object(jobs: List[CompileJob]) -> bytes:
         # The user knows sources, not our intermediate objects: name the source.
         source = next((j.source for j in jobs if j.output == e.path), e.path)
         raise LinkError(source, e.reason) from None
+
+
+def _sha256_of(path: str) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as e:
+        raise CompileError(path, f"cannot read: {e.strerror or e}") from None
+    return h.hexdigest()
+
+
+def build_record(config: BuildConfig, obj: ObjectConfig, jobs: List[CompileJob], object_bytes: bytes) -> str:
+    """NAME.bpf.json: what the object was built from and for (keys sorted: reproducible)."""
+    from .version import __version__
+    options = jobs[0].options
+    uses_vmlinux = any(needs_generated_vmlinux_h(j.source, options.include_dirs, options.cflags) for j in jobs)
+    vmlinux = None
+    if uses_vmlinux:
+        source = obj.vmlinux
+        path = VMLINUX_BTF if source.kind == RUNNING_KERNEL else os.path.join(config.root, source.path)
+        vmlinux = {"from": source.kind, "path": path if source.kind == RUNNING_KERNEL else source.path,
+                   "sha256": _sha256_of(path)}
+        if source.kind == RUNNING_KERNEL:
+            vmlinux["kernel"] = os.uname().release
+    target = obj.target
+    record = {
+        "object": obj.object_file,
+        "sha256": hashlib.sha256(object_bytes).hexdigest(),
+        "bpf_build": __version__,
+        "clang": find_clang().version,
+        "target": {"name": target.name, "byteorder": "little" if target.bpf == "bpfel" else "big",
+                   "target_arch": target.arch.target_arch if target.arch else None},
+        "sources": list(obj.sources),
+        "cflags": list(obj.cflags),
+        "vmlinux": vmlinux,
+    }
+    return json.dumps(record, indent=2, sort_keys=True) + "\n"
 
 
 def render_skeleton(kind: str, object_bytes: bytes, name: str, path: Optional[str] = None) -> str:
@@ -122,7 +171,12 @@ def _build(config: BuildConfig, temp_dir: str, package_dir: Callable[[str], str]
         object_path = os.path.join(package_dir(obj.package), obj.object_file)
         for out in object_outputs(obj):
             path = os.path.join(package_dir(out.package), out.filename)
-            content = data if out.kind == "object" else render_skeleton(out.kind, data, obj.name, object_path)
+            if out.kind == "object":
+                content = data
+            elif out.kind == "record":
+                content = build_record(config, obj, jobs[obj.name], data)
+            else:
+                content = render_skeleton(out.kind, data, obj.name, object_path)
             if write_if_changed(path, content):
                 log(f"writing {path}")
             written.append(path)

@@ -21,7 +21,7 @@ import sysconfig
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from .errors import CompileError

@@ -7,13 +7,26 @@ How it hooks in (all through entry points of the bpf-build distribution):
 - ``setuptools.finalize_distribution_options`` runs ``finalize_distribution_options`` for every
   setuptools build in an environment where bpf-build is installed. Projects without the table are
   left alone. For the others it adds the ``build_bpf`` command to ``build``'s sub-commands (so
-  every build, editable or not, runs it) and makes wheels platform-specific.
+  every build, editable or not, runs it), keeps the BPF sources out of the wheel (the sdist has
+  them) and tags the wheel for the architectures its objects were built for.
 - ``build_bpf`` implements setuptools' build sub-command protocol: ``get_source_files`` (what an
   sdist must carry to rebuild), ``get_outputs`` and ``get_output_mapping`` (what an editable
   install maps), and ``editable_mode`` (outputs go into the source tree).
 
 All the work is done by :func:`bpf_build.build_project.build_project`; errors become one line,
 ``error: <file>: <reason>``.
+
+Wheel tags. A BPF object is built for one kernel architecture (``__TARGET_ARCH_*`` picks the
+pt_regs layout and syscall wrappers; vmlinux.h types differ) and one byte order, and holds no
+host code: no libc symbol, no Python ABI. So the wheel is ``py3-none-`` plus, for each
+architecture the objects fit, ``manylinux_2_17_<arch>`` and ``musllinux_1_1_<arch>``: tags PyPI
+accepts, that pip on any glibc or musl Linux of that architecture installs, and that auditwheel
+has nothing to repair in. An arch-neutral target (bpfel/bpfeb) fits every 64-bit architecture
+PyPI knows of that byte order, all in one wheel. One wheel per architecture (not one wheel with
+objects for all of them chosen at import) keeps pip's answer honest on an unsupported machine
+("no matching distribution" or the sdist, never an import-time failure), keeps each wheel as
+small as one object, and lets a project build only the architectures it supports; every one of
+them is built from any machine with ``target`` (``pip wheel -C bpf-build.target=arm64 .``).
 """
 
 from __future__ import annotations
@@ -24,9 +37,44 @@ from typing import Dict, List, Optional
 from setuptools import Command
 
 from .build_config import BuildConfig, load_config
-from .errors import BpfBuildError
+from .compile import Target
+from .errors import BpfBuildError, ConfigError
 
 COMMAND = "build_bpf"
+
+# The glibc and musl baselines of the tags: the oldest each architecture below has on PyPI.
+MANYLINUX = "manylinux_2_17"
+MUSLLINUX = "musllinux_1_1"
+# The 64-bit architectures PyPI takes manylinux/musllinux wheels for, by byte order: where an
+# arch-neutral object loads.
+NEUTRAL_ARCHES = {"bpfel": ("aarch64", "ppc64le", "x86_64"), "bpfeb": ("ppc64", "s390x")}
+
+
+def wheel_arches(targets: List[Target]) -> List[str]:
+    """The architectures every object of the build loads on, sorted."""
+    arches = None
+    for t in targets:
+        fits = {t.arch.machine} if t.arch else set(NEUTRAL_ARCHES[t.bpf])
+        arches = fits if arches is None else arches & fits
+    return sorted(arches or ())
+
+
+def wheel_platform_tag(config: BuildConfig) -> str:
+    """The compressed platform tag of the wheel (see the module docstring)."""
+    arches = wheel_arches([o.target for o in config.objects])
+    if not arches:
+        raise ConfigError(config.path, "tool.bpf-build: the objects' targets share no architecture ("
+                                       + ", ".join(sorted({o.target.name for o in config.objects}))
+                                       + "), so no one wheel can carry them")
+    return ".".join([f"{MANYLINUX}_{a}" for a in arches] + [f"{MUSLLINUX}_{a}" for a in arches])
+
+
+def _exit_on_error(call):
+    try:
+        return call()
+    except BpfBuildError as e:
+        # setuptools would print a traceback for anything but SystemExit here.
+        raise SystemExit(f"error: {e.one_line()}") from None
 
 
 def _project_config(dist) -> Optional[BuildConfig]:
@@ -34,11 +82,7 @@ def _project_config(dist) -> Optional[BuildConfig]:
     pyproject = os.path.join(root, "pyproject.toml")
     if not os.path.isfile(pyproject):
         return None
-    try:
-        return load_config(pyproject)
-    except BpfBuildError as e:
-        # setuptools would print a traceback for anything but SystemExit here.
-        raise SystemExit(f"error: {e.one_line()}") from None
+    return _exit_on_error(lambda: load_config(pyproject))
 
 
 def _mentions_bpf_build(root: str) -> bool:
@@ -55,25 +99,42 @@ def finalize_distribution_options(dist) -> None:
     """Entry point: wire build_bpf in when the project configures bpf-build."""
     if not _mentions_bpf_build(os.path.abspath(getattr(dist, "src_root", None) or os.curdir)):
         return
-    if _project_config(dist) is None:
+    config = _project_config(dist)
+    if config is None:
         return
+    platform_tag = _exit_on_error(lambda: wheel_platform_tag(config))
     build_base = dist.get_command_class("build")
     if COMMAND not in [name for name, _ in build_base.sub_commands]:
         # First, so editable installs have the generated modules in place before build_py looks.
         dist.cmdclass["build"] = type("build", (build_base,), {
             "sub_commands": [(COMMAND, None)] + list(build_base.sub_commands)})
     dist.cmdclass[COMMAND] = build_bpf
-    # BPF objects are built for this machine's architecture (__TARGET_ARCH_*, its kernel headers):
-    # the wheel is platform-specific, which setuptools decides from "has extension modules"
-    # (build into build/lib.<platform>, install as platlib, root_is_pure = False).
-    dist.has_ext_modules = lambda: True
-    wheel_class = _py3_platform_wheel_class(dist)
+    dist.cmdclass["build_py"] = _without_bpf_inputs(dist.get_command_class("build_py"), config)
+    # The objects are architecture-specific: setuptools makes a wheel platform-specific (build
+    # into build/lib.<platform>, install as platlib, Root-Is-Purelib false) when the
+    # distribution "has extension modules". The project's own answer still counts.
+    has_ext_modules = dist.has_ext_modules
+    dist.has_ext_modules = lambda: has_ext_modules() or bool(config.objects)
+    wheel_class = _tagged_wheel_class(dist, platform_tag)
     if wheel_class is not None:
         dist.cmdclass["bdist_wheel"] = wheel_class
 
 
-def _py3_platform_wheel_class(dist):
-    """bdist_wheel tagged py3-none-<platform>: platform-specific, but no Python ABI is used."""
+def _without_bpf_inputs(base, config: BuildConfig):
+    """build_py leaving the BPF sources and headers out of the package data: the sdist carries
+    them to rebuild, the wheel carries what they build."""
+    inputs = {os.path.normpath(os.path.join(config.root, f)) for f in config.source_files()}
+
+    def exclude_data_files(self, package, src_dir, files):
+        kept = super(cls, self).exclude_data_files(package, src_dir, files)
+        return [f for f in kept if os.path.normpath(os.path.abspath(f)) not in inputs]
+
+    cls = type("build_py", (base,), {"exclude_data_files": exclude_data_files})
+    return cls
+
+
+def _tagged_wheel_class(dist, platform_tag: str):
+    """bdist_wheel tagged py3-none-<platform_tag>: no Python ABI is used."""
     try:
         base = dist.get_command_class("bdist_wheel")
     except Exception:  # no wheel support installed: only sdists can be built, nothing to tag
@@ -81,7 +142,6 @@ def _py3_platform_wheel_class(dist):
 
     class bdist_wheel(base):
         def get_tag(self):
-            _, _, platform_tag = super().get_tag()
             return "py3", "none", platform_tag
 
     return bdist_wheel

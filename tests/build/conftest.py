@@ -62,16 +62,16 @@ def copy_project(source: Path, dest: Path) -> Path:
 
 
 def _build_bpf_build_wheel(out: Path) -> None:
+    """The two distributions of this repository, as a release publishes them: bpf-build (the
+    tooling) and bpf-build-runtime (runtime-dist/, the runtime its link points at)."""
     src = out / "src"
     src.mkdir()
     shutil.copytree(REPO / "bpf_build", src / "bpf_build", ignore=_JUNK)
     shutil.copy(REPO / "pyproject.toml", src)
-    readme = REPO / "README.md"
-    if readme.exists():
-        shutil.copy(readme, src)
-    else:
-        (src / "README.md").write_text("bpf-build\n")
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", src, "-w", out / "wheels"])
+    shutil.copy(REPO / "README.md", src)
+    shutil.copytree(REPO / "runtime-dist", src / "runtime-dist", ignore=_JUNK)  # the link copied as files
+    for project in (src, src / "runtime-dist"):
+        run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", project, "-w", out / "wheels"])
     shutil.rmtree(src)
 
 
@@ -82,7 +82,8 @@ def shared_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def wheelhouse(shared_dir) -> Path:
-    """A directory holding the bpf-build wheel built from this checkout (for --find-links)."""
+    """A directory holding the bpf-build and bpf-build-runtime wheels built from this checkout
+    (for --find-links)."""
     return once_across_workers(shared_dir, "bpf-build-wheel", _build_bpf_build_wheel) / "wheels"
 
 
@@ -138,7 +139,7 @@ def example_wheel(shared_dir, pip) -> Callable[[str], Path]:
 @pytest.fixture(scope="session")
 def example_venv(shared_dir, pip, example_wheel) -> Callable[[str], Path]:
     """example_venv(name) -> bin/ of a fresh venv with the example's wheel installed (and so
-    bpf-build and its dependencies, as a user gets them)."""
+    its dependencies, bpf-build-runtime alone, as a user gets them)."""
 
     def install(name: str) -> Path:
         wheel = example_wheel(name)

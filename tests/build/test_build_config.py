@@ -8,7 +8,7 @@ import pytest
 
 from bpf_build.build_config import load_config
 from bpf_build.build_project import object_outputs
-from bpf_build.compile import native_target
+from bpf_build.compile import resolve_target
 from bpf_build.errors import ConfigError
 
 GOOD = """
@@ -47,14 +47,14 @@ def test_good_config(tmp_path):
     config = load_config(project(tmp_path, GOOD))
     counter, pair = config.objects
     assert counter.name == "counter" and counter.package == "demo"
-    assert counter.target == native_target()
+    assert counter.target == resolve_target("native") and counter.target.arch is not None
     assert counter.skeletons == ("python",), "python skeletons by default"
     assert counter.cflags == ("-DTOP=1",)
     assert pair.sources == ("bpf/first.bpf.c", "bpf/second.bpf.c")
     assert pair.cflags == ("-DTOP=1", "-DPAIR=1"), "object flags come after the project's"
     assert pair.include_dirs == ("include",)
-    assert pair.target == "bpfeb"
-    assert [o.filename for o in object_outputs(pair)] == ["pair.bpf.o", "pair.skel.h", "pair.lskel.h",
+    assert pair.target == resolve_target("bpfeb") and pair.target.arch is None, "bpfeb is arch-neutral"
+    assert [o.filename for o in object_outputs(pair)] == ["pair.bpf.o", "pair.bpf.json", "pair.skel.h", "pair.lskel.h",
                                                           "pair_skel.py"]
     assert config.source_files() == ["bpf/counter.bpf.c", "bpf/first.bpf.c", "bpf/local.h",
                                      "bpf/second.bpf.c", "include/deeper/more.h", "include/shared.h"]
@@ -66,8 +66,8 @@ def test_no_table_is_not_a_bpf_project(tmp_path):
 
 @pytest.mark.parametrize("edit,key,reason", [
     (("sources = [\"bpf/counter.bpf.c\"]", "sorces = [\"bpf/counter.bpf.c\"]"),
-     "tool.bpf-build.objects.counter.sorces", "unknown key (expected one of: package, target, cflags, "
-                                              "include-dirs, skeletons, sources)"),
+     "tool.bpf-build.objects.counter.sorces", "unknown key (expected one of: sources, package, target, "
+                                              "cflags, include-dirs, skeletons, vmlinux-btf, vmlinux-h)"),
     (("package = \"demo\"\ncflags", "pakage = \"demo\"\ncflags"),
      "tool.bpf-build.pakage", "unknown key"),
     (("bpf/counter.bpf.c", "bpf/missing.bpf.c"),
@@ -76,8 +76,13 @@ def test_no_table_is_not_a_bpf_project(tmp_path):
      "tool.bpf-build.objects.counter.sources[0]", "'../outside.bpf.c' is outside the project directory"),
     (("bpf/counter.bpf.c", "/etc/passwd"),
      "tool.bpf-build.objects.counter.sources[0]", "'/etc/passwd' must be a path relative to the project directory"),
-    (('target = "bpfeb"', 'target = "sparc"'),
-     "tool.bpf-build.objects.pair.target", "must be one of bpfel, bpfeb, native; not 'sparc'"),
+    (('target = "bpfeb"', 'target = "vax"'),
+     "tool.bpf-build.objects.pair.target", "unknown target 'vax' (expected bpfel, bpfeb (arch-neutral), native, "
+                                           "or an architecture (aarch64,"),
+    (('target = "bpfeb"', 'vmlinux-h = "include/shared.h"'),
+     "tool.bpf-build.objects.pair.vmlinux-h", "'include/shared.h' must be a file named vmlinux.h"),
+    (('target = "bpfeb"', 'vmlinux-btf = "btf/missing.btf"'),
+     "tool.bpf-build.objects.pair.vmlinux-btf", "file 'btf/missing.btf' does not exist"),
     (('skeletons = ["c", "light-c", "python"]', 'skeletons = ["rust"]'),
      "tool.bpf-build.objects.pair.skeletons", "unknown skeleton kind 'rust'"),
     (('cflags = ["-DPAIR=1"]', 'cflags = "-DPAIR=1"'),

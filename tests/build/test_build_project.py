@@ -68,11 +68,36 @@ def test_outputs_go_to_the_package_directory(project, tmp_path):
     written, _ = build(project, tmp_path)
     lib = tmp_path / "lib/pkg/sub"
     assert sorted(written) == sorted(str(lib / o.filename) for o in planned_outputs(project))
-    assert sorted(os.listdir(lib)) == ["counter.bpf.o", "counter.skel.h", "pair.bpf.o"]
+    assert sorted(os.listdir(lib)) == ["counter.bpf.json", "counter.bpf.o", "counter.skel.h", "pair.bpf.json",
+                                       "pair.bpf.o"]
     pair = Object.read(str(lib / "pair.bpf.o"))
     assert pair.symbol("first_prog") and pair.symbol("shared_helper").is_defined, \
         "the extern function is resolved by linking the two sources"
     assert "struct counter {" in (lib / "counter.skel.h").read_text()
+
+
+def test_a_single_source_object_is_linked_too(project, tmp_path):
+    """clang's output carries DWARF (execsnoop: 643 kB); the link leaves what libbpf loads."""
+    build(project, tmp_path)
+    clang_output = Object.read(str(tmp_path / "temp/counter/bpf/counter.bpf.c.o"))
+    shipped = Object.read(str(tmp_path / "lib/pkg/sub/counter.bpf.o"))
+    assert any(s.name.startswith(".debug_") for s in clang_output.sections)
+    assert not any(s.name.startswith(".debug_") for s in shipped.sections)
+    assert shipped.symbol("count_syscalls") is not None and shipped.btf is not None
+
+
+def test_the_build_record_says_what_was_built_from_what(project, tmp_path):
+    import hashlib
+    import json
+    import platform
+    build(project, tmp_path)
+    lib = tmp_path / "lib/pkg/sub"
+    record = json.loads((lib / "pair.bpf.json").read_text())
+    assert record["object"] == "pair.bpf.o"
+    assert record["sha256"] == hashlib.sha256((lib / "pair.bpf.o").read_bytes()).hexdigest()
+    assert record["sources"] == ["bpf/first.bpf.c", "bpf/second.bpf.c"]
+    assert record["target"]["name"] == platform.machine()
+    assert record["vmlinux"] is None, "no source includes vmlinux.h"
 
 
 def test_second_build_compiles_and_writes_nothing(project, tmp_path):

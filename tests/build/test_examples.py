@@ -5,6 +5,7 @@ kernel activity it reports, and its output checked against that activity."""
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shutil
 import socket
@@ -62,7 +63,8 @@ def wheel_objects(wheel: Path, package: str) -> List[str]:
 
 def test_hello_wheel(example_wheel):
     wheel = example_wheel("hello")
-    assert wheel.name == "bpf_hello-1.0.0-py3-none-linux_x86_64.whl"
+    machine = platform.machine()
+    assert wheel.name == f"bpf_hello-1.0.0-py3-none-manylinux_2_17_{machine}.musllinux_1_1_{machine}.whl"
     assert wheel_objects(wheel, "hello") == ["hello/hello.bpf.o", "hello/hello_skel.py"]
 
 

@@ -4,6 +4,7 @@ isolation), python -m build (sdist, then a wheel from it), pip install, pip inst
 from __future__ import annotations
 
 import os
+import platform
 import sys
 import zipfile
 from pathlib import Path
@@ -86,7 +87,8 @@ def check_objects(read):
 def test_pip_wheel_has_objects_and_a_platform_tag(demo, tmp_path, pip, helpers):
     pip.wheel(demo, tmp_path / "out")
     wheel = helpers.only_wheel(tmp_path / "out")
-    assert wheel.name == "bpfdemo-0.1-py3-none-linux_x86_64.whl"
+    machine = platform.machine()
+    assert wheel.name == f"bpfdemo-0.1-py3-none-manylinux_2_17_{machine}.musllinux_1_1_{machine}.whl"
     names = helpers.wheel_names(wheel)
     assert set(OUTPUTS) <= set(names)
     with zipfile.ZipFile(wheel) as z:
