@@ -30,6 +30,7 @@ from .. import btf as B
 from ..elf import Object
 from ..errors import SkeletonError
 from .. import section_defs as S
+from ..event_types import record_sizes
 from ..gen_loader import LoaderProgram, generate_loader
 from ..open_object import OpenedMap, OpenedObject, open_object
 from . import rendering_errors
@@ -187,7 +188,7 @@ class _TypeWriter:
 
     def annotation(self, tid: int) -> str:
         """What Python code sees when it reads a field of this type."""
-        t = self.btf.type(self.btf.skip_modifiers(tid))
+        t = self.type(self.btf.skip_modifiers(tid))
         if t is None:
             return "int"
         if t.kind == B.INT:
@@ -295,18 +296,18 @@ class _TypeWriter:
             offset = m.offset // 8
             if not is_union:
                 pad_to(offset)
+            ctype = self.ctype(m.type, f"{name}__{m.name}" if member else f"{name}__anon{counts['anon']}")
             size = self.btf.resolve_size(m.type)
             if member:
-                add(_Field(member, self.ctype(m.type, f"{name}__{m.name}"), self.annotation(m.type)), size)
+                add(_Field(member, ctype, self.annotation(m.type)), size)
             else:
                 field_name = f"_anon{counts['anon']}"
                 counts["anon"] += 1
-                inner = self.ctype(m.type, f"{name}_{field_name}")
                 anonymous.append(field_name)
-                add(_Field(field_name, inner, None), size)
-                for prop in self.bitfields.get(inner, []):  # ctypes forwards fields, not properties
-                    properties.append((prop, f'_rt.forward("{field_name}", "{prop}")', "int"))
-                self.inherited[name] = self.inherited.get(name, []) + self.fields_of.get(inner, [])
+                add(_Field(field_name, ctype, None), size)
+                for prop in self.bitfields.get(ctype, []):  # ctypes forwards fields, not properties
+                    properties.append((prop, f"_rt.forward({field_name!r}, {prop!r})", "int"))
+                self.inherited[name] = self.inherited.get(name, []) + self.fields_of.get(ctype, [])
             if not is_union:
                 end = offset + size
         if is_union:
@@ -475,6 +476,17 @@ class _Renderer:
             ")",
         ])
 
+    def event_types(self) -> List[Tuple[str, str]]:
+        """(map, class) for ring/perf buffers whose programs send one record size that exactly one
+        generated struct has (bpf_build/event_types.py); the runtime types their records."""
+        by_size: Dict[int, List[str]] = {}
+        for tid, type_name in self.types.names.items():
+            t = self.opened.btf.type(tid)
+            if t.kind in (B.STRUCT, B.UNION):
+                by_size.setdefault(t.size, []).append(type_name)
+        return [(name, by_size[size][0]) for name, size in sorted(record_sizes(self.opened).items())
+                if len(by_size.get(size, ())) == 1]
+
     def render(self) -> str:
         map_types = self.map_types()
         self.own_types()
@@ -491,6 +503,7 @@ class _Renderer:
         section_attrs = [f"    {m.ident}: {cls}_{m.ident}" for m in self.global_data_maps()]
         type_map = [f"        {m.name!r}: ({k or 'None'}, {v or 'None'})," for m, k, v in map_types]
         section_map = [f"        {m.ident!r}: {cls}_{m.ident}," for m in self.global_data_maps()]
+        event_map = [f"        {name!r}: {type_name}," for name, type_name in self.event_types()]
         summary = (f"maps: {', '.join(m.ident for m in self.opened.maps if m.ident) or 'none'}; "
                    f"programs: {', '.join(p.name for p in progs) or 'none'}")
         parts = [
@@ -519,6 +532,7 @@ class _Renderer:
                 f"    _links_namespace_ = {cls}_links",
                 "    _map_types_ = {", *type_map, "    }",
                 "    _section_types_ = {", *section_map, "    }",
+                "    _event_types_ = {", *event_map, "    }",
                 "    _loader_ = " + self.loader_literal().replace("\n", "\n    "),
             ]),
         ]

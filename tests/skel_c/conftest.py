@@ -171,6 +171,27 @@ SKEL_CORPUS = {
 
         char LICENSE[] SEC("license") = "GPL";
     """,
+    "sections": r"""
+        #include <linux/bpf.h>
+        #include <bpf/bpf_helpers.h>
+
+        /* A custom section longer than a kernel map name (15 characters), and a .rodata that
+           holds only bpf_printk's format (a static variable): bpftool still has both members. */
+        int read_mostly_var SEC(".data.read_mostly") = 1;
+        int other_mostly SEC(".data.read_mostly") = 2;
+        int calls;
+
+        SEC("xdp")
+        int xdp_mostly(struct xdp_md *ctx)
+        {
+            bpf_printk("calls %d", calls);
+            calls++;
+            read_mostly_var += other_mostly;
+            return XDP_PASS;
+        }
+
+        char LICENSE[] SEC("license") = "GPL";
+    """,
     "no_globals": r"""
         #include <linux/bpf.h>
         #include <bpf/bpf_helpers.h>
@@ -318,6 +339,31 @@ USER_PROGRAMS = {
             return 0;
         }
     """,
+    "sections": r"""
+        #include <stdio.h>
+        #include <bpf/bpf.h>
+        #include SKEL_HEADER
+
+        int main(void)
+        {
+            struct sections_bpf *skel = sections_bpf__open();
+            char pkt[60] = {0};
+            LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = pkt, .data_size_in = sizeof(pkt));
+
+            if (!skel)
+                return 10;
+            skel->data_read_mostly->read_mostly_var = 123;
+            (void)skel->rodata;                    /* names the member of a variable-less .rodata */
+            if (sections_bpf__load(skel))
+                return 11;
+            bpf_prog_test_run_opts(bpf_program__fd(skel->progs.xdp_mostly), &run);
+            printf("retval=%u read_mostly=%d other=%d calls=%d map_fd_ok=%d\n", run.retval,
+                   skel->data_read_mostly->read_mostly_var, skel->data_read_mostly->other_mostly,
+                   skel->bss->calls, bpf_map__fd(skel->maps.data_read_mostly) >= 0);
+            sections_bpf__destroy(skel);
+            return 0;
+        }
+    """,
     "no_globals": r"""
         #include <stdio.h>
         #include <bpf/bpf.h>
@@ -350,6 +396,7 @@ EXPECTED_OUTPUT = {
     "multi": {"getpid_calls": 4, "enter_at_least": 1, "optional_calls": 0, "optional_loaded": 0,
               "history0": 42, "history4": 5},
     "strings": {"retval": 1, "printed": 1, "strings_map_fd_ok": 1},
+    "sections": {"retval": 2, "read_mostly": 125, "other": 2, "calls": 1, "map_fd_ok": 1},
     "no_globals": {"retval": 60 - 14},
 }
 
