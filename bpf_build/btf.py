@@ -46,6 +46,17 @@ FUNC_STATIC, FUNC_GLOBAL, FUNC_EXTERN = 0, 1, 2
 VAR_STATIC, VAR_GLOBAL_ALLOCATED, VAR_GLOBAL_EXTERN = 0, 1, 2
 
 _MAX_VLEN = 0xFFFF
+# Bits of btf_type.info and of an INT's data word that no kind uses (the kernel refuses them;
+# keeping them would also break byte-identical round trips).
+_INFO_RESERVED = 0x60FF0000
+_INT_RESERVED = 0xF000FF00
+
+
+def is_identifier(name: str) -> bool:
+    """A BTF identifier as the kernel checks it: ASCII letters, digits, ``_`` and ``.`` (static
+    variables are named ``func.var``), not starting with a digit. (The kernel's length limit,
+    KSYM_NAME_LEN, is not enforced.)"""
+    return name.isascii() and name.replace(".", "_").isidentifier()
 
 
 class Member:
@@ -343,6 +354,9 @@ class Btf:
                        if base is not None else StringTable())
         self.strings = strings
         self.types: List[BtfType] = types if types is not None else []
+        # The file this BTF was read from: errors found later (a size that cannot be resolved)
+        # name it too.
+        self.path: Optional[str] = None
 
     # -- ids -----------------------------------------------------------------------------------
     @property
@@ -391,7 +405,7 @@ class Btf:
                 type_id = t.type
                 seen += 1
                 if seen > 256:
-                    raise BtfError(None, f"type [{type_id}]: modifier chain loops")
+                    raise BtfError(self.path, f"type [{type_id}]: modifier chain loops")
                 continue
             break
         return type_id
@@ -403,21 +417,27 @@ class Btf:
         while True:
             depth += 1
             if depth > 1024:
-                raise BtfError(None, f"type [{type_id}]: cannot resolve size (loop)")
+                raise BtfError(self.path, f"type [{type_id}]: cannot resolve size (loop)")
             if type_id == 0:
                 return 0
             t = self.type(type_id)
             if t.kind in SIZED_KINDS:
-                return nelems * t.size
+                size = nelems * t.size
+                break
             if t.kind == PTR:
-                return nelems * 8
+                size = nelems * 8
+                break
             if t.kind in MODIFIER_KINDS or t.kind == VAR:
                 type_id = t.type
             elif t.kind == ARRAY:
                 nelems *= t.nelems
                 type_id = t.type
             else:
-                raise BtfError(None, f"type [{type_id}] {t.kind_name} '{t.name}' has no size")
+                raise BtfError(self.path, f"type [{type_id}] {t.kind_name} '{t.name}' has no size")
+        if size > 0xFFFFFFFF:  # the kernel's limit for any type (btf_array_resolve)
+            raise BtfError(self.path, f"type [{type_id}] {t.kind_name} '{t.name}': size "
+                                      f"{nelems} x {t.size if t.kind != PTR else 8} exceeds 32 bits")
+        return size
 
     def copy(self) -> "Btf":
         new = Btf([t.copy() for t in self.types], None, byteorder=self.byteorder, base=self.base,
@@ -511,8 +531,9 @@ def _parse_unpaused(data: bytes, path, base: Optional[Btf]) -> Btf:
             raise BtfError(path, f"unsupported BTF layout (types at {type_off}, strings at {str_off})")
     btf = Btf([], strings, byteorder=byteorder, base=base, flags=flags,
               header_extra=header_extra, trailer=trailer)
+    btf.path = path
     btf.types = _parse_types(data, hdr_len + type_off, type_len, bo, strings, path, btf.start_id)
-    _validate(btf, path)
+    validate(btf, path)
     return btf
 
 
@@ -553,6 +574,9 @@ def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringT
         kflag = bool(info >> 31)
         if kind == 0 or kind > MAX_KIND:
             raise BtfError(path, f"type [{tid}]: unknown BTF kind {kind}")
+        if info & _INFO_RESERVED:
+            raise BtfError(path, f"type [{tid}] {KIND_NAMES[kind]}: reserved info bits set "
+                                 f"(info 0x{info:08x})")
         n = names(name_off)
         t = new_type(BtfType)
         t.kind = kind
@@ -571,6 +595,8 @@ def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringT
             need(4)
             (v,) = u32(data, pos)
             pos += 4
+            if v & _INT_RESERVED:
+                raise BtfError(path, f"type [{tid}] INT: reserved bits set in its data 0x{v:08x}")
             t.int_encoding = (v >> 24) & 0x0F
             t.int_offset = (v >> 16) & 0xFF
             t.int_bits = v & 0xFF
@@ -640,17 +666,255 @@ def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringT
     return types
 
 
-def _validate(btf: Btf, path) -> None:
-    """Every type id a record points at must exist; kinds that must not be void are not."""
+# Which kinds may set kind_flag, and the sizes INT, ENUM/ENUM64 and FLOAT may have.
+_KFLAG_KINDS = frozenset({STRUCT, UNION, FWD, ENUM, ENUM64, DECL_TAG, TYPE_TAG})
+_INT_SIZES = frozenset({1, 2, 4, 8, 16})
+_ENUM_SIZES = frozenset({1, 2, 4, 8})
+_FLOAT_SIZES = frozenset({2, 4, 8, 12, 16})
+# Kinds that are not the type of a value: a VAR, member or array element cannot have them.
+_NOT_VALUE_KINDS = frozenset({FUNC, FUNC_PROTO, VAR, DATASEC, DECL_TAG})
+
+
+def validate(btf: Btf, path=None) -> None:
+    """Check the rules the kernel's btf_check_* and libbpf's btf_validate apply, once, at read
+    time; raise BtfError naming the type and the rule it breaks.
+
+    Rules: referenced type ids exist; each kind has the name it must have (none, an identifier,
+    printable text), members, parameters and enumerators identifiers; kind_flag only where a
+    kind defines it; INT size/encoding/bit ranges, ENUM and FLOAT sizes; member bit offsets
+    inside their struct (unions: at 0); FUNC/VAR linkage, FUNC pointing at a FUNC_PROTO, VAR and
+    array elements at a value type; void only as the last parameter (varargs); DATASEC entries
+    naming a VAR or FUNC and, once the section is laid out (size > 0), sorted, not overlapping
+    and inside it; DECL_TAG targets and components; no reference loop (_check_loops).
+    ``path`` defaults to the file the BTF was read from.
+
+    This runs on every parse (vmlinux: ~300k records), hence the branches by kind frequency and
+    the inline identifier test (str.isidentifier), whose rare misses (dots) go to is_identifier."""
+    path = path if path is not None else btf.path
     limit = len(btf)
-    for tid, t in btf.items():
-        for ref in t.referenced_ids():
-            if ref >= limit:
-                raise BtfError(path, f"type [{tid}] {t.kind_name} '{t.name}' refers to type id "
-                                     f"{ref}, but only {limit - 1} types exist")
-        if t.kind == INT and t.int_offset + t.int_bits > t.size * 8:
-            raise BtfError(path, f"type [{tid}] INT '{t.name}': {t.int_bits} bits at offset "
-                                 f"{t.int_offset} do not fit in {t.size} bytes")
+    start = btf.start_id
+    own = btf.types
+    kinds = [t.kind for t in own]
+
+    def kind_of(ref: int) -> int:
+        if ref >= start:
+            return kinds[ref - start]
+        t = btf.type(ref)
+        return t.kind if t is not None else 0
+
+    def fail(tid: int, t: BtfType, rule: str):
+        raise BtfError(path, f"type [{tid}] {t.kind_name} {t.name!r}: {rule}")
+
+    def check_ref(tid: int, t: BtfType, ref: int, what: str):
+        if ref >= limit:
+            fail(tid, t, f"{what} refers to type id {ref}, but only {limit - 1} types exist")
+
+    forward = []  # types referring to a higher id: where reference loops can start
+    for tid, t in enumerate(own, start):
+        k = t.kind
+        name = t.name
+        if t.kflag and k not in _KFLAG_KINDS:
+            fail(tid, t, "kind_flag must be 0 for this kind")
+        if k == FUNC:
+            ref = t.type
+            if not (name.isidentifier() and name.isascii()) and not is_identifier(name):
+                fail(tid, t, "name is not a valid identifier")
+            if ref >= limit or (kinds[ref - start] if ref >= start else kind_of(ref)) != FUNC_PROTO:
+                fail(tid, t, f"type [{ref}] must be a FUNC_PROTO")
+            if t.linkage > FUNC_EXTERN:
+                fail(tid, t, f"unknown linkage {t.linkage}")
+            if ref > tid:
+                forward.append(tid)
+        elif k == FUNC_PROTO:
+            if name:
+                fail(tid, t, "this kind must not have a name")
+            check_ref(tid, t, t.type, "return type")
+            top = t.type
+            params = t.params
+            for i, p in enumerate(params):
+                ref = p.type
+                if ref > top:
+                    top = ref
+                if p.name and not (p.name.isidentifier() and p.name.isascii()) and not is_identifier(p.name):
+                    fail(tid, t, f"parameter {i} name {p.name!r} is not a valid identifier")
+                if not ref and (p.name or i != len(params) - 1):
+                    fail(tid, t, f"parameter {i} is void (only an unnamed last parameter may be: varargs)")
+            check_ref(tid, t, top, "a parameter")
+            if top > tid:
+                forward.append(tid)
+        elif k == STRUCT or k == UNION:
+            if name and not is_identifier(name):
+                fail(tid, t, "name is not a valid identifier")
+            size_bits = t.size * 8
+            top = 0
+            for m in t.members:
+                ref = m.type
+                if ref > top:
+                    top = ref
+                elif not ref:
+                    fail(tid, t, f"member {m.name!r} has type void")
+                if m.offset + m.bitfield_size > size_bits:
+                    fail(tid, t, f"member {m.name!r} at bit {m.offset} lies outside the {t.size}-byte type")
+                if m.offset and k == UNION:
+                    fail(tid, t, f"union member {m.name!r} at bit {m.offset}, not 0")
+                if m.name and not (m.name.isidentifier() and m.name.isascii()) and not is_identifier(m.name):
+                    fail(tid, t, f"member name {m.name!r} is not a valid identifier")
+            check_ref(tid, t, top, "a member")
+            if top > tid:
+                forward.append(tid)
+        elif k in REF_KINDS:
+            ref = t.type
+            check_ref(tid, t, ref, "it")
+            if ref > tid:
+                forward.append(tid)
+            if k == TYPEDEF:
+                if not is_identifier(name):
+                    fail(tid, t, "name is not a valid identifier")
+            elif k == VAR:
+                if not is_identifier(name):
+                    fail(tid, t, "name is not a valid identifier")
+                if t.linkage > VAR_GLOBAL_EXTERN:
+                    fail(tid, t, f"unknown linkage {t.linkage}")
+                if ref == 0 or kind_of(ref) in _NOT_VALUE_KINDS:
+                    fail(tid, t, f"type [{ref}] is not the type of a variable")
+            elif k == DECL_TAG or k == TYPE_TAG:
+                if not name or not name.isprintable():
+                    fail(tid, t, "name must be non-empty printable text")
+                if k == DECL_TAG:
+                    _check_decl_tag(btf, tid, t, kind_of, fail)
+            elif name:
+                fail(tid, t, "this kind must not have a name")
+        elif k == ARRAY:
+            if name:
+                fail(tid, t, "this kind must not have a name")
+            check_ref(tid, t, max(t.type, t.index_type), "it")
+            if t.type == 0 or kind_of(t.type) in _NOT_VALUE_KINDS:
+                fail(tid, t, f"element type [{t.type}] is not a value type")
+            if t.type > tid:
+                forward.append(tid)
+        elif k == ENUM or k == ENUM64:
+            if name and not is_identifier(name):
+                fail(tid, t, "name is not a valid identifier")
+            if t.size not in _ENUM_SIZES:
+                fail(tid, t, f"size {t.size} is not 1, 2, 4 or 8")
+            for e in t.enums:
+                if not is_identifier(e.name):
+                    fail(tid, t, f"enumerator name {e.name!r} is not a valid identifier")
+        elif k == FWD:
+            if not is_identifier(name):
+                fail(tid, t, "name is not a valid identifier")
+        elif k == INT:
+            bits, off = t.int_bits, t.int_offset
+            if not name.isprintable():
+                fail(tid, t, "name must be printable text")
+            if t.size not in _INT_SIZES:
+                fail(tid, t, f"size {t.size} is not 1, 2, 4, 8 or 16")
+            if t.int_encoding not in _INT_ENC:
+                fail(tid, t, f"unknown encoding 0x{t.int_encoding:x}")
+            if off + bits > 128 or off + bits > t.size * 8:
+                fail(tid, t, f"{bits} bits at offset {off} do not fit in {t.size} bytes")
+        elif k == DATASEC:
+            if not name or not name.isprintable():
+                fail(tid, t, "name must be non-empty printable text")
+            _check_datasec(t, tid, limit, kind_of, fail)
+            if any(v.type > tid for v in t.secinfo):
+                forward.append(tid)
+        elif k == FLOAT:
+            if not name.isprintable():
+                fail(tid, t, "name must be printable text")
+            if t.size not in _FLOAT_SIZES:
+                fail(tid, t, f"size {t.size} is not 2, 4, 8, 12 or 16")
+    if forward:
+        _check_loops(btf, path, forward)
+
+
+def _check_datasec(t: BtfType, tid: int, limit: int, kind_of, fail) -> None:
+    for v in t.secinfo:
+        if not 0 < v.type < limit or kind_of(v.type) not in (VAR, FUNC):
+            fail(tid, t, f"entry type [{v.type}] is not a VAR or FUNC")
+    # Clang leaves sizes and offsets of an object's sections at 0 for libbpf to fill in: the
+    # layout rules apply once the section is laid out. Linked objects may list entries out of
+    # offset order (libbpf sorts them when loading), so they are compared sorted.
+    if t.size:
+        end = 0
+        for v in sorted(t.secinfo, key=lambda v: (v.offset, v.size)):
+            if v.offset < end:
+                fail(tid, t, f"entry [{v.type}] at offset {v.offset} overlaps another")
+            end = v.offset + v.size
+            if end > t.size:
+                fail(tid, t, f"entry [{v.type}] ({v.size} bytes at {v.offset}) exceeds the "
+                             f"{t.size}-byte section")
+
+
+def _check_decl_tag(btf: Btf, tid: int, t: BtfType, kind_of, fail) -> None:
+    target_kind = kind_of(t.type) if t.type else 0
+    if target_kind not in (STRUCT, UNION, VAR, FUNC, TYPEDEF):
+        fail(tid, t, f"target [{t.type}] is not a STRUCT, UNION, VAR, FUNC or TYPEDEF")
+    idx = t.component_idx
+    if idx < -1:
+        fail(tid, t, f"component index {idx} is below -1")
+    if idx >= 0:
+        target = btf.type(t.type)
+        if target_kind == FUNC:
+            proto = btf.type(target.type)
+            count = len(proto.params) if proto is not None else 0
+        elif target_kind in (STRUCT, UNION):
+            count = len(target.members)
+        else:
+            count = 0
+        if idx >= count:
+            fail(tid, t, f"component index {idx} is not a member or parameter of [{t.type}]")
+
+
+# The two searches of _check_loops: references not followed, and what a cycle found lacks. A
+# cycle through a function prototype but no pointer needs a function-typed member or parameter,
+# which has no size: walkers stop there, so the first search need not enter prototypes.
+_LOOP_PASSES = ((frozenset({PTR, FUNC, FUNC_PROTO}), "without a pointer"),
+                (frozenset({STRUCT, UNION}), "without a struct or union"))
+
+
+def _check_loops(btf: Btf, path, roots: List[int]) -> None:
+    """Every reference cycle must pass through a PTR and a STRUCT/UNION (``struct A { struct
+    A *next; }``). A cycle without a pointer is a type containing itself; one without a struct
+    is a pointer or modifier loop (``const * const * ...``): both have no size and no C
+    spelling, and walking them never ends.
+
+    A cycle contains at least one reference to a higher type id; ids refer mostly backwards,
+    so the depth-first searches start only at ``roots``, the types with such a reference, and
+    finish every type once. Base types never refer to split types: no cycle leaves this BTF."""
+    start = btf.start_id
+    own = btf.types
+    n = len(own)
+    for cut_kinds, rule in _LOOP_PASSES:
+        state = bytearray(n)  # 0 new, 1 on the current path, 2 finished
+        for root in roots:
+            root -= start
+            if state[root] or own[root].kind in cut_kinds:
+                continue
+            stack = [(root, iter(_own_refs(own[root], cut_kinds, start, n)))]
+            state[root] = 1
+            while stack:
+                node, refs = stack[-1]
+                for ref in refs:
+                    st = state[ref]
+                    if st == 1:
+                        t = own[ref]
+                        raise BtfError(path, f"type [{ref + start}] {t.kind_name} {t.name!r}: "
+                                             f"refers back to itself {rule} (reference loop)")
+                    if st == 0:
+                        state[ref] = 1
+                        stack.append((ref, iter(_own_refs(own[ref], cut_kinds, start, n))))
+                        break
+                else:
+                    state[node] = 2
+                    stack.pop()
+
+
+def _own_refs(t: BtfType, cut_kinds, start: int, n: int) -> List[int]:
+    """Indexes (id - start) of the own types ``t`` refers to; none from a kind in ``cut_kinds``."""
+    if t.kind in cut_kinds:
+        return []
+    return [r - start for r in t.referenced_ids() if start <= r < start + n]
 
 
 # ----------------------------------------------------------------------------------------------

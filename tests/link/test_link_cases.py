@@ -3,8 +3,11 @@ what only a correct link can produce; it matches `bpftool gen object`; relinking
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from bpf_build.errors import BtfError
 from bpf_build.link import link
 
 from link_oracle import bpftool_link, read
@@ -73,7 +76,7 @@ def test_map_datasec_entries_follow_the_definitions(build_case, name):
     built = build_case(name)
     rc, err, theirs = built.bpftool()
     assert rc == 0, err
-    ours, bpftool_obj = read(built.ours), read(theirs)
+    ours = read(built.ours)
 
     def maps_layout(obj):
         datasec = obj.btf.type(obj.btf.find(".maps"))
@@ -81,8 +84,14 @@ def test_map_datasec_entries_follow_the_definitions(build_case, name):
 
     symbols = {s.name: (s.value, s.size) for s in ours.symbols if s.name in maps_layout(ours)}
     assert maps_layout(ours) == symbols
-    theirs_layout = maps_layout(bpftool_obj)
-    assert {k for k in symbols if theirs_layout[k] != symbols[k]} == UNLOADABLE[name]
+    # libbpf 1.1 misplaces the entries of the maps in UNLOADABLE; where that puts one on top of
+    # another, our reader refuses the BTF as the kernel does.
+    try:
+        theirs_layout = maps_layout(read(theirs))
+    except BtfError as e:
+        assert re.search(r"DATASEC '\.maps': entry \[\d+\] at offset \d+ overlaps another", str(e))
+    else:
+        assert {k for k in symbols if theirs_layout[k] != symbols[k]} == UNLOADABLE[name]
     with pytest.raises(LoadError, match="find map"):
         load_and_run(built.workdir + "/bpftool.o", {})
 

@@ -51,10 +51,11 @@ def test_modified_btf_appends_new_names_and_reparses(corpus_object):
     btf = obj.btf.copy()
     old_size = btf.strings.size
     tid = btf.add(B.BtfType(B.INT, "brand_new_int", size=4, int_bits=32, int_encoding=B.INT_SIGNED))
-    btf.types[0].name = "renamed_first"
+    first_named = next(i for i, t in enumerate(btf.types) if t.name and t.kind != B.DATASEC)
+    btf.types[first_named].name = "renamed_first"
     again = B.Btf.parse(btf.encode())
     assert again.type(tid).name == "brand_new_int"
-    assert again.types[0].name == "renamed_first"
+    assert again.types[first_named].name == "renamed_first"
     assert again.strings.size > old_size
 
 
