@@ -132,6 +132,23 @@ def test_section_names_are_escaped_and_nothing_runs(kind, payload_object, tmp_pa
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("kind", sorted(GENERATORS))
+def test_section_and_file_names_that_are_not_utf8_are_escaped(kind, compile_c, tmp_path):
+    """A name read with surrogate escapes (a byte that is not UTF-8) is written as that byte's
+    escape, never as a surrogate the output encoding cannot write."""
+    obj = in_memory(compile_c(PLAIN_C, name="plain"), tmp_path)
+    obj.path = str(tmp_path / "bad\udcfe.bpf.o")
+    for section in obj.sections:
+        if "tracepoint/" in section.name:
+            section.name += '\udcff"\n'
+    text = GENERATORS[kind](obj, "plain_bpf")
+    text.encode("ascii")
+    if kind == "light":
+        assert '"syscalls/sys_enter_getpid\\377\\"\\012"' in text
+    if kind == "python":
+        assert "'tracepoint/syscalls/sys_enter_getpid\\udcff\"\\n'" in text
+
+
 def test_hostile_object_file_name_in_the_docstring(compile_c, tmp_path):
     marker = tmp_path / "PWNED"
     weird = tmp_path / 'x"""\nimport os; os.system("touch PWNED")#.bpf.o'  # imported with cwd=tmp_path
