@@ -377,13 +377,9 @@ def _kallsyms_address(name: str) -> int:
 
 
 def _config_hz() -> int:
-    import gzip
+    from tests import kernel_facts
 
-    with gzip.open("/proc/config.gz", "rt") as f:
-        for line in f:
-            if line.startswith("CONFIG_HZ="):
-                return int(line.split("=")[1])
-    return 0
+    return int(kernel_facts.kernel_config().get("CONFIG_HZ", 0))
 
 
 def rich_kernel_structs(count: int) -> List[str]:

@@ -5,7 +5,6 @@ verifier log and leave nothing behind in the kernel."""
 from __future__ import annotations
 
 import ctypes
-import gzip
 import os
 
 import pytest
@@ -14,6 +13,7 @@ from bpf_build.runtime import KconfigError, LoaderError, Map, Program, num_possi
 from bpf_build.runtime.kconfig import kernel_version_code
 from bpf_build.runtime.loader import run_loader
 from tests.runtime import rt_support
+from tests import kernel_facts
 
 GLOBALS_C = r"""
 #include <linux/bpf.h>
@@ -95,8 +95,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 
 def _config():
-    with gzip.open("/proc/config.gz", "rt") as f:
-        return dict(line.split("=", 1) for line in f.read().splitlines() if line.startswith("CONFIG_"))
+    return kernel_facts.kernel_config()
 
 
 @pytest.fixture(scope="module")
