@@ -59,6 +59,7 @@ class Map(BpfObject):
             self.close()
             raise
         self.drop_counter: Optional["Map"] = None  # ring buffers: the map counting lost records (ringbuf.py)
+        self.event_type: Any = None  # ring/perf buffers: the records' ctypes type, when the skeleton knows it
         self._described = True
 
     def _describe(self, info: syscall.MapInfo, name: Optional[str]) -> None:

@@ -21,6 +21,7 @@ from .constants import MapType
 from .cpus import online_cpus
 from .errors import BpfRuntimeError, BpfSyscallError, ClosedError
 from .fd import Fd
+from .ringbuf import record_type
 
 _HEADER = struct.Struct("=IHH")
 _SAMPLE_SIZE = struct.Struct("=I")
@@ -84,8 +85,9 @@ class _CpuRing:
 class PerfBuffer(AsyncEvents):
     """Samples from a perf event array map, from every online CPU.
 
-    ``callback(cpu, data)`` gets each sample (bytes, or an ``event_type`` ctypes copy; the kernel
-    pads raw samples to 8 bytes, so bytes may be longer than what the program sent);
+    ``callback(cpu, data)`` gets each sample (bytes, or an ``event_type`` ctypes copy, by default
+    the map's as for RingBuffer; the kernel pads raw samples to 8 bytes, so bytes may be longer
+    than what the program sent);
     ``lost_callback(cpu, count)`` hears about samples dropped because the ring was full."""
 
     def __init__(self, events_map, callback: Optional[Callable[[int, Any], Any]] = None, *,
@@ -98,7 +100,7 @@ class PerfBuffer(AsyncEvents):
         self.map = events_map
         self.callback = callback
         self.lost_callback = lost_callback
-        self.event_type = event_type
+        self.event_type = record_type(events_map, event_type)
         self._closed = False
         self._epoll = select.epoll()
         self._rings: List[_CpuRing] = []

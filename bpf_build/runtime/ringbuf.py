@@ -44,6 +44,13 @@ HEADER_SIZE = 8
 Callback = Callable[[Any], Any]
 
 
+def record_type(events_map, event_type: Any) -> Any:
+    """The type records are decoded as: the caller's, else the map's; ``bytes`` means raw."""
+    if event_type is None:
+        event_type = getattr(events_map, "event_type", None)
+    return None if event_type is bytes else event_type
+
+
 def _count(counter) -> int:
     """Key 0 of a drop counter map: per-CPU slots summed; u64 values, typed or raw bytes."""
     value = counter.lookup(0, 0)
@@ -59,7 +66,7 @@ class _Ring:
             raise BpfRuntimeError(f"map '{ring_map.name}' is not a ring buffer ({ring_map.type})")
         self.map = ring_map
         self.callback = callback
-        self.event_type = event_type
+        self.event_type = event_type = record_type(ring_map, event_type)
         self.event_size = ctypes.sizeof(event_type) if event_type is not None else 0
         size = ring_map.max_entries
         page = mmap.PAGESIZE
@@ -136,8 +143,10 @@ class RingBuffer(AsyncEvents):
     >>> for event in rb.read(timeout=1.0): ...            # batch: a list per call
     >>> rb = RingBuffer(skel.maps.events, callback=print); rb.poll(100)   # callbacks
 
-    ``event_type`` (a ctypes Structure) makes records typed copies; without it they are bytes of
-    the length the program submitted."""
+    ``event_type`` (a ctypes Structure) makes records typed copies; without it the map's own
+    ``event_type`` applies (a skeleton sets it when the programs send one struct: see
+    bpf_build/event_types.py), else records are bytes of the length the program submitted;
+    ``event_type=bytes`` asks for bytes whatever the map says."""
 
     def __init__(self, ring_map=None, callback: Optional[Callback] = None, event_type: Any = None):
         self._closed = False

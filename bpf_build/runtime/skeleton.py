@@ -180,6 +180,7 @@ class Skeleton:
     _loader_: LoaderSpec
     _map_types_: Dict[str, Tuple[Any, Any]] = {}   # map name -> (key type, value type)
     _section_types_: Dict[str, Any] = {}           # global data ident -> ctypes Structure
+    _event_types_: Dict[str, Any] = {}             # ring/perf buffer map name -> its records' Structure
     _maps_namespace_ = Namespace
     _progs_namespace_ = Namespace
     _links_namespace_ = Namespace
@@ -284,8 +285,9 @@ class Skeleton:
                     continue
                 reshaped = any(settings.changed(k) for k in ("type", "key_size", "value_size"))
                 key_type, value_type = (None, None) if reshaped else self._map_types_.get(m.name, (None, None))
-                setattr(self.maps, attribute_name(m.ident),
-                        self._own(Map(fd, key_type=key_type, value_type=value_type, name=m.name)))
+                bpf_map = self._own(Map(fd, key_type=key_type, value_type=value_type, name=m.name))
+                bpf_map.event_type = None if reshaped else self._event_types_.get(m.name)
+                setattr(self.maps, attribute_name(m.ident), bpf_map)
             for p, fd, settings in zip(spec.progs, fds.progs, self._prog_settings):
                 if fd is None:
                     delattr(self.progs, attribute_name(p.name))
