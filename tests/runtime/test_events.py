@@ -116,4 +116,46 @@ def test_poll_async_delivers_to_callbacks_for_both_buffers(skel):
 
     ring_count, perf_count, pairs = asyncio.run(poll_both())
     assert (ring_count, perf_count, pairs) == (1, 1, [])
-    assert int.from_bytes(got_ring[0][4:8], "little") == 0 and got_perf == [(0).to_bytes(4, "little")]
+    assert got_ring[0].seq == 0 and got_perf == [(0).to_bytes(4, "little")]
+
+
+AMBIGUOUS_C = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct first { __u64 a, b; };
+struct second { __u32 a, b, c, d; };            /* same size: the records' type is ambiguous */
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } twins SEC(".maps");
+struct first *keep_first __attribute__((unused));
+struct second *keep_second __attribute__((unused));
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int send(void *ctx)
+{
+    struct first *f = bpf_ringbuf_reserve(&twins, sizeof(*f), 0);
+
+    if (f)
+        bpf_ringbuf_discard(f, 0);
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_records_are_typed_from_the_programs_sends(events_mod, skel):
+    assert events_mod.asyncev_bpf._event_types_ == {"events": events_mod.big_event}  # reserve(&events, 1024)
+    assert skel.maps.events.event_type is events_mod.big_event
+    assert skel.maps.samples.event_type is None          # 4-byte samples: no struct of that size
+    with RingBuffer(skel.maps.events) as rb, RingBuffer(skel.maps.events, event_type=bytes) as raw:
+        os.getppid()
+        (event,) = rb.read()
+        assert isinstance(event, events_mod.big_event) and event.pid == os.getpid()
+        os.getppid()
+        (record,) = raw.read()
+        assert isinstance(record, bytes) and len(record) == 1024
+
+
+def test_two_structs_of_the_record_size_leave_records_untyped(skeleton_module):
+    module = skeleton_module(AMBIGUOUS_C, name="twins")[0]
+    assert module.twins_bpf._event_types_ == {}
