@@ -6,18 +6,29 @@ nothing from the build side of bpf_build, so a generated Python skeleton needs o
     from x_skel import x_bpf                      # bpf-build skel --lang python x.bpf.o -o x_skel.py
     with x_bpf.open() as skel:
         skel.rodata.target_pid = os.getpid()      # before load: plain memory
-        skel.load()                               # runs the object's loader program
-        skel.attach()                             # by section name; or skel.progs.p.attach_xdp("eth0")
+        skel.maps.stacks.value_size = 1024        # before load: libbpf's knobs as attributes
+        skel.progs.optional.autoload = False      #   (settings.py lists them)
+        skel.load(log_level=1)                    # runs the object's loader program
+        skel.attach()                             # by section name, every failure reported; or
+                                                  # skel.progs.p.attach_xdp("eth0") (owned by skel)
         skel.bss.counter                          # after load: the map's memory, through mmap
         skel.maps.counts[key]                     # typed map access, batches, per-CPU lists
-        for event in RingBuffer(skel.maps.events, event_type=x_skel.event).read(timeout=1): ...
+        for event in RingBuffer(skel.maps.events).read(timeout=1): ...   # typed when unambiguous
+        async for event in RingBuffer(skel.maps.events): ...             # on asyncio
+
+``load(log_level=N)`` hands N (1: verifier log, 2: every instruction, 4: statistics) to every BTF
+and program load the loader makes; a refused load raises LoaderError carrying the failing step's
+log in any case. ``set_print(hook)`` receives the runtime's messages as libbpf's print callback
+does: ``hook(level, message)`` with level "warn", "info" or "debug" (the last log of a successful
+logged load arrives at "debug"); ``set_print(None)`` silences them.
 
 Modules: ``syscall`` (bpf() and attr layouts), ``fd`` (ownership), ``maps``, ``program``,
-``attach`` and ``links`` (every attach kind; ``tc`` for classic cls_bpf), ``ringbuf``/``perfbuf``,
-``loader`` (runs a loader program) and ``kconfig``, ``skeleton`` (the generated classes' base),
-``elfsym`` (uprobe symbol offsets) and ``kernel_btf`` (BTF ids of attach targets).
+``attach`` and ``links`` (every attach kind; ``tc`` for classic cls_bpf), ``ringbuf``/``perfbuf``
+(``aio`` for asyncio), ``loader`` (runs a loader program) and ``kconfig``, ``skeleton`` (the
+generated classes' base) with ``settings`` (open-phase knobs) and ``records`` (ctypes structs that
+refuse truncation, char[] helpers), ``log`` (the print hook), ``elfsym`` (uprobe symbol offsets)
+and ``kernel_btf`` (BTF ids of attach targets).
 """
-
 from .constants import (BPF_ANY, BPF_EXIST, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_RDONLY_PROG,
                         BPF_F_SLEEPABLE, BPF_NOEXIST, AttachType, MapType, ProgType)
 from .cpus import num_possible_cpus, online_cpus, possible_cpus
