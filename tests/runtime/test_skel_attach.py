@@ -160,3 +160,18 @@ def test_iterator_attaches_from_its_section_and_reads(skeleton_module):
     assert {os.getpid(), worker.native_id} <= tids
     assert tids <= {int(t) for t in os.listdir(f"/proc/{os.getpid()}/task")} | {worker.native_id}
     assert first == second
+
+
+def test_load_log_level_sends_the_log_to_the_print_hook(attach_mod):
+    heard = []
+    previous = set_print(lambda level, message: heard.append((level, message)))
+    try:
+        with attach_mod.attachrep_bpf.open() as quiet:
+            quiet.load()
+        assert heard == []                                 # no log asked, nothing said
+        with attach_mod.attachrep_bpf.open() as logged:
+            logged.load(log_level=1)
+    finally:
+        set_print(previous)
+    assert [level for level, _ in heard] == ["debug"]
+    assert "processed" in heard[0][1] and "insns" in heard[0][1]   # the verifier's summary line
