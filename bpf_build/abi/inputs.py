@@ -26,14 +26,14 @@ def read_input(path, limit: int = TEXT_LIMIT) -> bytes:
     if not stat.S_ISREG(info.st_mode):
         raise AbiError(path, f"not a regular file ({_file_kind(info.st_mode)})")
     if info.st_size > limit:
-        raise AbiError(path, f"too large ({info.st_size} bytes; the limit is {limit // MiB} MiB)")
+        raise AbiError(path, f"too large ({info.st_size} bytes; the limit is {limit} bytes)")
     try:
         with open(path, "rb") as f:
             data = f.read(limit + 1)
     except OSError as e:
         raise AbiError(path, f"cannot read: {e.strerror or e}") from None
     if len(data) > limit:  # grew after the stat
-        raise AbiError(path, f"too large (more than {limit // MiB} MiB)")
+        raise AbiError(path, f"too large (more than {limit} bytes)")
     return data
 
 

@@ -36,8 +36,8 @@ def _add_format_options(p) -> None:
 
 def _add_type_options(p) -> None:
     p.add_argument("--no-types", action="store_true", help="compare symbols and versions only, not DWARF types")
-    p.add_argument("--headers", nargs="+", action="extend", default=None, metavar="DIR",
-                   help="the public headers (files or directories): only types they expose are ABI; a "
+    p.add_argument("--headers", action="append", default=None, metavar="DIR",
+                   help="public headers (a file or directory; repeatable): only types they expose are ABI; a "
                         "struct they only forward-declare is opaque (like abidiff --hd1/--hd2)")
 
 
@@ -69,8 +69,8 @@ def build_parser() -> ArgumentParser:
     diff.add_argument("old", metavar="OLD")
     diff.add_argument("new", metavar="NEW")
     _add_type_options(diff)
-    diff.add_argument("--old-headers", nargs="+", action="extend", default=None, metavar="DIR",
-                      help="the released public headers, when they differ from --headers")
+    diff.add_argument("--old-headers", action="append", default=None, metavar="DIR",
+                      help="the released public headers, when they differ from --headers; repeatable")
     diff.add_argument("--suppressions", metavar="FILE", help="TOML file of reviewed findings to accept")
     diff.add_argument("--size-versioned", action="append", default=None, metavar="TYPE",
                       help="a struct whose callers pass its size (\"struct foo\"), so it may grow; repeatable")

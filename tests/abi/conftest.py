@@ -41,19 +41,25 @@ def build_lib(tmp_path_factory):
     root = tmp_path_factory.mktemp("abilibs")
 
     def build(source: str, map_text: Optional[str], soname: str = "libt.so.1", cflags=(),
-              ldflags=(), header: Optional[str] = None) -> Built:
+              ldflags=(), header: Optional[str] = None, private_header: Optional[str] = None) -> Built:
         source = API + textwrap.dedent(source)
+        if private_header is not None:  # internal.h: included by the library, never installed
+            private_header = textwrap.dedent(private_header)
+            source = '#include "internal.h"\n' + source
         if header is not None:  # public types must come from a header to count as API
             header = textwrap.dedent(header)
             source = '#include "lib.h"\n' + source
         map_text = textwrap.dedent(map_text) if map_text is not None else None
-        key = hashlib.sha256(repr((source, header, map_text, soname, list(cflags), list(ldflags))).encode())
+        key = hashlib.sha256(repr((source, header, private_header, map_text, soname, list(cflags),
+                                   list(ldflags))).encode())
         d = root / key.hexdigest()[:16]
         lib, obj, mp = d / soname, d / "lib.o", d / "lib.map"
         if not lib.exists():
             d.mkdir(exist_ok=True)
             if header is not None:
                 (d / "lib.h").write_text(header)
+            if private_header is not None:
+                (d / "internal.h").write_text(private_header)
             (d / "lib.c").write_text(source)
             done = subprocess.run(["gcc", "-g", "-O1", "-fPIC", "-fvisibility=hidden", *cflags, "-c", "-o",
                                    str(obj), str(d / "lib.c")], capture_output=True, text=True)

@@ -208,7 +208,7 @@ def test_oversized_text_input(build_lib, tmp_path):
     big.write_bytes(b"#" * 2048)
     with pytest.raises(AbiError) as e:
         read_input(big, limit=1024)
-    assert e.value.one_line() == f"{big}: too large (2048 bytes; the limit is 0 MiB)" or "too large" in str(e.value)
+    assert e.value.one_line() == f"{big}: too large (2048 bytes; the limit is 1024 bytes)"
 
 
 def test_position_independent_executable_is_not_a_library(tmp_path, bpf_abi_process):
