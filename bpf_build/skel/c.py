@@ -22,21 +22,19 @@ from string import Template
 from typing import List, Optional, Tuple
 
 from ..btf import ARRAY, DATASEC, FUNC_PROTO, PTR, Btf
-from ..btf_c import CWriter, sanitize_identifier
+from ..btf_c import CWriter
 from ..elf import Object
 from ..errors import BpfBuildError, SkeletonError
 from ..fileio import read_bytes
 from ..open_object import OpenedMap, OpenedObject, internal_map_name, open_object
 from . import rendering_errors
-from .naming import c_identifier, c_skeleton_name, c_string_literal, check_object_names
+from .naming import c_identifier, c_skeleton_name, c_string_literal, check_object_names, datasec_ident
 
 __all__ = ["generate", "datasec_ident", "embedded_bytes_literal", "field_block", "check_field_names",
            "GlobalData"]
 
 # bpftool's offsetof(struct bpf_map_skeleton, link): the entry size every libbpf understands.
 MAP_SKELETON_SIZE = 24
-_DATASEC_PREFIXES = (".data", ".rodata", ".bss", ".kconfig")
-_ARENA_SECTION = ".addr_space.1"
 
 
 def generate(obj: Object, name: str, subskeleton: bool = False,
@@ -49,16 +47,6 @@ def generate(obj: Object, name: str, subskeleton: bool = False,
         opened = open_object(obj, name)
         renderer = _Renderer(opened, name, obj, elf_bytes)
         return renderer.subskeleton() if subskeleton else renderer.skeleton()
-
-
-def datasec_ident(section_name: str) -> Optional[str]:
-    """bpftool's field name for a global-data section (``.data.foo`` -> ``data_foo``), or None
-    for sections a skeleton does not expose."""
-    if section_name == _ARENA_SECTION:
-        return "arena"
-    if section_name.startswith(_DATASEC_PREFIXES):
-        return sanitize_identifier(section_name[1:])
-    return None
 
 
 def embedded_bytes_literal(data: bytes) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import keyword
 import os
 import re
-from typing import Iterable
+from typing import Optional
 
 from ..btf_c import _C_KEYWORDS, _IDENTIFIER, sanitize_identifier
 from ..errors import SkeletonError
@@ -29,7 +29,7 @@ from ..runtime.skeleton import attribute_name
 
 __all__ = ["c_identifier", "c_skeleton_name", "c_string_literal", "default_skeleton_name", "doc_text",
            "is_identifier", "is_mangled_in_class", "python_attribute", "python_class_name",
-           "python_enum_member", "python_skeleton_name", "check_object_names"]
+           "python_enum_member", "python_skeleton_name", "check_object_names", "datasec_ident"]
 
 # Keywords of C++ (and C23 words C++ has too) that are not C89-C17 keywords: a skeleton name is
 # also a C++ struct name (both C headers compile as C++).
@@ -117,9 +117,19 @@ def check_object_names(opened, path) -> None:
         python_attribute(path, "program", p.name)
 
 
-def check_c_names(path, entity: str, names: Iterable[str]) -> None:
-    for name in names:
-        c_identifier(path, entity, name)
+_DATASEC_PREFIXES = (".data", ".rodata", ".bss", ".kconfig")
+_ARENA_SECTION = ".addr_space.1"
+
+
+def datasec_ident(section_name: str) -> Optional[str]:
+    """bpftool's field name for a global-data section (``.data.foo`` -> ``data_foo``), or None
+    for sections a skeleton does not expose. Always an identifier: a prefix, then ``_`` for
+    every character that is not a letter, digit or ``_``."""
+    if section_name == _ARENA_SECTION:
+        return "arena"
+    if section_name.startswith(_DATASEC_PREFIXES):
+        return sanitize_identifier(section_name[1:])
+    return None
 
 
 def default_skeleton_name(object_path: str) -> str:

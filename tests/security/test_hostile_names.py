@@ -46,6 +46,7 @@ PLAIN_C = r"""
 
     int counter;
     struct { int inner_x; } anon_global;
+    extern unsigned int CONFIG_HZ __kconfig __weak;
 
     SEC("tracepoint/syscalls/sys_enter_getpid")
     int on_getpid(void *ctx)
@@ -57,7 +58,7 @@ PLAIN_C = r"""
             counter += e->pid;
             e->color = GREEN;
         }
-        anon_global.inner_x++;
+        anon_global.inner_x += CONFIG_HZ;
         return 0;
     }
 
