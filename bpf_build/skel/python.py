@@ -41,7 +41,8 @@ _INT_TYPES = {(1, False): "ctypes.c_uint8", (1, True): "ctypes.c_int8", (2, Fals
               (2, True): "ctypes.c_int16", (4, False): "ctypes.c_uint32", (4, True): "ctypes.c_int32",
               (8, False): "ctypes.c_uint64", (8, True): "ctypes.c_int64"}
 _FLOAT_TYPES = {4: "ctypes.c_float", 8: "ctypes.c_double"}
-_MODULE_NAMES = {"ctypes", "enum", "_rt", "annotations"}
+# Names the generated module itself uses at import time: no class may shadow them.
+_MODULE_NAMES = {"ctypes", "enum", "_rt", "annotations", "bytes", "setattr"}
 _GLOBAL_DATA_KINDS = ("data", "rodata", "bss", "kconfig")
 _WRAP = 96
 

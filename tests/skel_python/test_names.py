@@ -48,6 +48,10 @@ MANGLED_C = r"""
         __type(value, struct __bpf_usdt_spec);
     } __bpf_usdt_specs SEC(".maps");
 
+    /* types named like what the generated module calls while it is imported */
+    struct bytes { int n; } sizes;
+    struct setattr { int n; } setters;
+
     int __hidden_total;
     int pass;
     const volatile int lambda = 3;
@@ -64,7 +68,7 @@ MANGLED_C = r"""
             spec->args[1].__arg_signed = 1;
             spec->node.u_flags = 7;
         }
-        __hidden_total += lambda;
+        __hidden_total += lambda + sizes.n + setters.n;
         pass++;
         read_mostly_var++;
         return XDP_PASS;
@@ -110,6 +114,12 @@ def test_double_underscore_types_import_and_keep_their_fields(mangled):
     assert getattr(value.args[1], "__arg_signed") == 1 and value.args[1].arg_bitshift == 5
     assert bytes(value.args[1])[14] == 1 | 5 << 1
     assert "class __" not in text and "\n    __" not in text.split("_loader_ =")[0]
+
+
+def test_types_named_like_builtins_the_module_uses(mangled):
+    mod = mangled[0]
+    assert mod.bytes_.__name__ == "bytes_" and mod.setattr_.__name__ == "setattr_"
+    assert "bytes" not in vars(mod) and "setattr" not in vars(mod)   # not shadowed
 
 
 def test_enum_members_python_would_refuse_or_mangle(mangled):
