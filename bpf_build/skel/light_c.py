@@ -96,6 +96,8 @@ class _LightRenderer:
             kind = p.section.split("/", 1)[0]
             if kind in ("kprobe", "kretprobe"):
                 return f"bpf_build_attach_kprobe({c_string_literal(target)}, {int(kind == 'kretprobe')}, prog_fd)"
+            if kind in ("ksyscall", "kretsyscall"):
+                return f"bpf_build_attach_ksyscall({c_string_literal(target)}, {int(kind == 'kretsyscall')}, prog_fd)"
         return None
 
     def attach_detach(self) -> List[str]:

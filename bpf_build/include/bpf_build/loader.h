@@ -1037,4 +1037,26 @@ static inline int bpf_build_attach_kprobe(const char *target, int retprobe, int 
 	return bpf_build_perf_event_attach(&pa, prog_fd);
 }
 
+/* SEC("ksyscall/NAME"): a kprobe on this architecture's entry point of syscall NAME (the
+ * pt_regs wrapper every kernel since 4.17 has on these architectures). */
+static inline int bpf_build_attach_ksyscall(const char *name, int retprobe, int prog_fd)
+{
+#if defined(__x86_64__)
+	static const char prefix[] = "__x64_sys_";
+#elif defined(__aarch64__)
+	static const char prefix[] = "__arm64_sys_";
+#elif defined(__s390x__)
+	static const char prefix[] = "__s390x_sys_";
+#elif defined(__riscv)
+	static const char prefix[] = "__riscv_sys_";
+#else
+	static const char prefix[] = "sys_";
+#endif
+	char func[128];
+
+	if ((size_t)snprintf(func, sizeof(func), "%s%s", prefix, name) >= sizeof(func))
+		return -ENAMETOOLONG;
+	return bpf_build_attach_kprobe(func, retprobe, prog_fd);
+}
+
 #endif /* __BPF_BUILD_LOADER_H__ */
