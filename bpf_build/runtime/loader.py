@@ -22,7 +22,7 @@ from .cpus import num_possible_cpus
 from .errors import BpfSyscallError, LoaderError, VerifierError
 from .fd import Fd, FdGroup
 from .maps import Map
-from .program import Program
+from .program import Program, load_hint
 
 CTX_HEADER_SIZE, CTX_MAP_SIZE, CTX_PROG_SIZE = 32, 16, 8
 _CTX_HEADER = struct.Struct("=IIIIQI")  # sz, flags, log_level, log_size, log_buf, error_step
@@ -198,6 +198,9 @@ def _failure(spec: LoaderSpec, ctx: ctypes.Array, err: int, log: str) -> LoaderE
         if step.kind == "load_prog" and 0 <= step.index < len(spec.progs):
             prog = spec.progs[step.index]  # the step text has the kernel's 15-byte name
             what = f"program '{prog.name}' (SEC(\"{prog.section}\")), step {number}: {step.text}"
+            hint = load_hint(err, prog.expected_attach_type)
+            if hint and not log.strip():  # a verifier log explains itself
+                what += f" [{hint}]"
     else:
         what = f"step {number}"
     detail = BpfSyscallError(what, err)

@@ -42,7 +42,8 @@ _TRAMPOLINE_EPERM = ("this kernel does not permit BPF trampoline programs (fentr
                      "refused before verification; use tp_btf or raw_tp, or a kernel that allows them")
 
 
-def _load_hint(err: int, expected_attach_type: int) -> str:
+def load_hint(err: int, expected_attach_type: int) -> str:
+    """What an errno from BPF_PROG_LOAD most likely means, for a message (may be empty)."""
     if err == errno.EPERM and expected_attach_type in _TRAMPOLINE_ATTACH:
         return _TRAMPOLINE_EPERM
     return _LOAD_HINTS.get(err, "")
@@ -93,6 +94,7 @@ class Program(BpfObject):
         self.attach_target = attach_target
         self.autoattach = True  # whether a skeleton's attach() attaches it
         self.link_owner: Optional[Callable[[Any], None]] = None  # receives every link made here
+        self.usdt_specs: Any = None  # the object's __bpf_usdt_specs map, for attach_usdt (set by skeletons)
         self._described = True
 
     @classmethod
@@ -184,6 +186,10 @@ class Program(BpfObject):
                       retprobe: bool = False, pid: int = -1, **kw):
         return self._adopt(_attach.uprobe(self, binary, symbol, offset=offset, retprobe=retprobe, pid=pid, **kw))
 
+    def attach_usdt(self, binary: str, provider: str, name: str, *, pid: int = -1, usdt_cookie: int = 0):
+        """USDT probes (programs built on <bpf/usdt.bpf.h>, loaded by a skeleton): see usdt.py."""
+        return self._adopt(_attach.usdt(self, binary, provider, name, pid=pid, usdt_cookie=usdt_cookie))
+
     def attach_xdp(self, ifindex: Union[int, str], flags: int = 0):
         return self._adopt(_attach.xdp(self, ifindex, flags))
 
@@ -225,5 +231,5 @@ def _load_with_log(attr: syscall.ProgLoadAttr, what: str, log_level: int, expect
                 log_size *= 4
                 continue
             text = log.value.decode("utf-8", "replace")
-            hint = "" if text.strip() else _load_hint(e.errno, expected_attach_type)
+            hint = "" if text.strip() else load_hint(e.errno, expected_attach_type)
             raise VerifierError(what, e.errno, text, hint) from None
