@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pathlib
 import shutil
 import textwrap
 
@@ -39,6 +40,13 @@ def require_tool(name: str) -> str:
 
 @pytest.fixture(scope="session")
 def bpf_cache_dir(tmp_path_factory):
+    """Where compile_c keeps objects. $BPF_BUILD_TEST_CACHE shares them across runs: the kernels
+    booted by scripts/vmtest.py then load the very objects the host built (and skip clang under
+    emulation). Entries are keyed by a hash of everything that goes into them."""
+    shared = os.environ.get("BPF_BUILD_TEST_CACHE")
+    if shared:
+        os.makedirs(shared, exist_ok=True)
+        return pathlib.Path(shared)
     return tmp_path_factory.mktemp("bpfobj")
 
 
@@ -56,7 +64,10 @@ def compile_c(bpf_cache_dir):
         if not out.exists():
             d.mkdir(exist_ok=True)
             src = d / f"{name}.bpf.c"
-            src.write_text(text)
+            if not src.exists():  # workers sharing the cache may race: publish whole files only
+                tmp = d / f".{name}.{os.getpid()}.bpf.c"
+                tmp.write_text(text)
+                os.replace(tmp, src)
             compile_bpf(str(src), str(out), target=target, cflags=list(cflags))
         return str(out)
 
