@@ -16,6 +16,7 @@ import socket
 from typing import Any, List, Optional, Sequence, Union
 
 from . import elfsym, perf, syscall
+from . import usdt as usdt_support
 from .constants import AttachType, ProgType
 from .cpus import online_cpus
 from .errors import AttachError, BpfSyscallError
@@ -112,11 +113,13 @@ def _retprobe_bit(pmu: str) -> int:
 
 
 def _probe_event(pmu: str, target: bytes, offset: int, retprobe: bool, pid: int, what: str,
-                 missing: str) -> Fd:
+                 missing: str, ref_ctr_offset: int = 0) -> Fd:
+    """``ref_ctr_offset``: file offset of a u16 the kernel raises while the uprobe exists (USDT
+    semaphores); it sits in config bits 32 and up."""
     pmu_type = _pmu_type(pmu, missing)
     target_buf = ctypes.create_string_buffer(target)
-    attr = perf.PerfEventAttr(type=pmu_type, config=_retprobe_bit(pmu) if retprobe else 0,
-                              config1=ctypes.addressof(target_buf), config2=offset)
+    config = (_retprobe_bit(pmu) if retprobe else 0) | ref_ctr_offset << 32
+    attr = perf.PerfEventAttr(type=pmu_type, config=config, config1=ctypes.addressof(target_buf), config2=offset)
     # A probe for every process is opened on CPU 0; one for a single process on any CPU.
     return perf.perf_event_open(attr, pid=-1 if pid < 0 else pid, cpu=0 if pid < 0 else -1, what=what)
 
@@ -149,6 +152,27 @@ def uprobe(prog, binary: str, symbol: Optional[str] = None, *, offset: int = 0, 
     missing = f"{what}: this kernel has no uprobe support ({PMU_ROOT}/uprobe is missing: CONFIG_UPROBE_EVENTS off)"
     perf_fd = _probe_event("uprobe", path.encode(), file_offset, retprobe, pid, what, missing)
     return _attach_to_perf_event(prog, perf_fd, what, cookie)
+
+
+def usdt(prog, binary: str, provider: str, name: str, *, pid: int = -1, usdt_cookie: int = 0) -> LinkGroup:
+    """Every USDT probe ``provider:name`` of ``binary`` (path, library or command), for every
+    process (pid=-1) or one: a uprobe per probe site, its spec in the object's usdt maps."""
+    path = elfsym.resolve_binary(binary)
+    what = f"attach '{prog.name}' to USDT {provider}:{name} in {path}"
+    specs = usdt_support.specs_map_of(prog, what)
+    missing = f"{what}: this kernel has no uprobe support ({PMU_ROOT}/uprobe is missing: CONFIG_UPROBE_EVENTS off)"
+    links: List[Link] = []
+    try:
+        for note in usdt_support.find_notes(path, provider, name):
+            spec_id = usdt_support.write_spec(specs, usdt_support.parse_args(note.args, what), usdt_cookie, what)
+            perf_fd = _probe_event("uprobe", path.encode(), note.file_offset, False, pid, what, missing,
+                                   ref_ctr_offset=note.semaphore_offset)
+            links.append(_attach_to_perf_event(prog, perf_fd, what, cookie=spec_id))
+    except BaseException:
+        for link in links:
+            link.close()
+        raise
+    return LinkGroup(links, what)
 
 
 def open_perf_event(type_: int, config: int, *, cpu: int, pid: int = -1, sample_period: int = 0,
@@ -329,4 +353,7 @@ def attach_by_section(prog, section: str) -> Optional[Link]:
         return _uprobe_target(prog, rest, kind.startswith("uretprobe"))
     if kind in ("iter", "iter.s") and rest:
         return iterator(prog)
+    if kind in ("usdt", "usdt.s") and rest.count(":") >= 2:
+        binary, provider, name = rest.rsplit(":", 2)  # SEC("usdt/path:provider:name")
+        return usdt(prog, binary, provider, name)
     return None

@@ -1,7 +1,8 @@
 """Where a function lives in an ELF file, for uprobes: the kernel wants a path and a *file offset*.
 
 Deliberately small: read the section headers, the symbol tables (.symtab, then .dynsym) and turn a
-symbol's address into a file offset through its section. No pyelftools at run time.
+symbol's address into a file offset through its section. No pyelftools at run time. ``usdt``
+reads its notes through the same section helpers.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import os
 import shutil
 import struct
 import sysconfig
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, TypeVar
 
 from .errors import SymbolError
+
+T = TypeVar("T")
 
 SHT_SYMTAB = 2
 SHT_DYNSYM = 11
@@ -21,6 +24,7 @@ STT_FUNC = 2
 STT_GNU_IFUNC = 10
 STB_GLOBAL, STB_WEAK = 1, 2
 SHN_UNDEF = 0
+SHF_ALLOC = 0x2
 
 
 class ElfSymbol(NamedTuple):
@@ -48,24 +52,50 @@ def _layout(elf_class: int, data_order: int) -> _Layout:
                    struct.Struct(bo + "IIIBBH"), (0, 1, 2, 3, 4, 5))
 
 
-def read_function_symbols(path: str) -> Dict[str, List[ElfSymbol]]:
-    """Every defined function symbol of ``path`` by name (unversioned), .symtab entries first."""
+def read_elf(path: str, reader: Callable[[Any, str], T]) -> T:
+    """``reader(data, path)`` on the mapped file; every failure one SymbolError naming the file."""
     try:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return _read(data, path)
+            return reader(data, path)
     except (OSError, ValueError) as e:
         raise SymbolError(f"{path}: cannot read ELF file: {e}") from None
-    except struct.error:
+    except (struct.error, IndexError):
         raise SymbolError(f"{path}: truncated or malformed ELF file") from None
 
 
-def _read(data, path: str) -> Dict[str, List[ElfSymbol]]:
+def read_function_symbols(path: str) -> Dict[str, List[ElfSymbol]]:
+    """Every defined function symbol of ``path`` by name (unversioned), .symtab entries first."""
+    return read_elf(path, _read)
+
+
+def section_headers(data, path: str) -> Tuple[_Layout, List[tuple], int]:
+    """(layout, raw section headers, index of the section name table) of an ELF image. A header
+    is (name, type, flags, addr, offset, size, link, info, addralign, entsize)."""
     if data[:4] != b"\x7fELF":
         raise SymbolError(f"{path}: not an ELF file")
     lay = _layout(data[4], data[5])
     shoff_at = 0x28 if data[4] == 2 else 0x20
-    shoff, _flags, _ehsize, _phentsize, _phnum, shentsize, shnum, _shstrndx = lay.header.unpack_from(data, shoff_at)
-    sections = [lay.section.unpack_from(data, shoff + i * shentsize) for i in range(shnum)]
+    shoff, _flags, _ehsize, _phentsize, _phnum, shentsize, shnum, shstrndx = lay.header.unpack_from(data, shoff_at)
+    return lay, [lay.section.unpack_from(data, shoff + i * shentsize) for i in range(shnum)], shstrndx
+
+
+def section_name(data, sections: List[tuple], shstrndx: int, header: tuple) -> str:
+    table = sections[shstrndx]
+    at = table[4] + header[0]
+    return bytes(data[at:data.find(b"\0", at, table[4] + table[5])]).decode(errors="replace")
+
+
+def address_to_file_offset(sections: List[tuple], address: int) -> Optional[int]:
+    """Through the allocated section that holds ``address`` (what uprobes and their reference
+    counters are given); None when no section does."""
+    for sh in sections:
+        if sh[2] & SHF_ALLOC and sh[3] <= address < sh[3] + sh[5]:
+            return address - sh[3] + sh[4]
+    return None
+
+
+def _read(data, path: str) -> Dict[str, List[ElfSymbol]]:
+    lay, sections, _ = section_headers(data, path)
     found: Dict[str, List[ElfSymbol]] = {}
     for wanted in (SHT_SYMTAB, SHT_DYNSYM):
         for sh in sections:

@@ -29,6 +29,7 @@ from .loader import KconfigSpec, LoaderSpec, MapSpec, ProgSpec, StepSpec, run_lo
 from .maps import Map
 from .program import Program
 from .settings import MapSettings, ProgramSettings
+from .usdt import SPECS_MAP as USDT_SPECS_MAP
 from .settings import apply as apply_settings
 from .records import Structure, Union, check_range, raw, text
 
@@ -296,6 +297,7 @@ class Skeleton:
                                          attach_target=_btf_target(p)))
                 prog.autoattach = settings.autoattach
                 prog.link_owner = self._adopted.append
+                prog.usdt_specs = self._map_named(USDT_SPECS_MAP)
                 setattr(self.progs, attribute_name(p.name), prog)
             for m in spec.maps:
                 if m.kind in GLOBAL_DATA_KINDS and m.ident in self._section_types_:
@@ -304,6 +306,13 @@ class Skeleton:
             group.keep()
         self._loaded = True
         return self
+
+    def _map_named(self, name: str) -> Optional[Map]:
+        for m in self._loader_.maps:
+            if m.name == name:
+                found = vars(self.maps).get(attribute_name(m.ident))
+                return found if isinstance(found, Map) else None
+        return None
 
     def _link_drop_counters(self) -> None:
         """A ring buffer map NAME and a map NAME_drops: the object counts lost records there
