@@ -154,25 +154,26 @@ def uprobe(prog, binary: str, symbol: Optional[str] = None, *, offset: int = 0, 
     return _attach_to_perf_event(prog, perf_fd, what, cookie)
 
 
-def usdt(prog, binary: str, provider: str, name: str, *, pid: int = -1, usdt_cookie: int = 0) -> LinkGroup:
+def usdt(prog, binary: str, provider: str, name: str, *, pid: int = -1,
+         usdt_cookie: int = 0) -> "usdt_support.UsdtLink":
     """Every USDT probe ``provider:name`` of ``binary`` (path, library or command), for every
     process (pid=-1) or one: a uprobe per probe site, its spec in the object's usdt maps."""
     path = elfsym.resolve_binary(binary)
     what = f"attach '{prog.name}' to USDT {provider}:{name} in {path}"
     specs = usdt_support.specs_map_of(prog, what)
     missing = f"{what}: this kernel has no uprobe support ({PMU_ROOT}/uprobe is missing: CONFIG_UPROBE_EVENTS off)"
-    links: List[Link] = []
+    group = usdt_support.UsdtLink([], [], specs, what)
     try:
         for note in usdt_support.find_notes(path, provider, name):
             spec_id = usdt_support.write_spec(specs, usdt_support.parse_args(note.args, what), usdt_cookie, what)
+            group.spec_ids.append(spec_id)
             perf_fd = _probe_event("uprobe", path.encode(), note.file_offset, False, pid, what, missing,
                                    ref_ctr_offset=note.semaphore_offset)
-            links.append(_attach_to_perf_event(prog, perf_fd, what, cookie=spec_id))
+            group.links.append(_attach_to_perf_event(prog, perf_fd, what, cookie=spec_id))
     except BaseException:
-        for link in links:
-            link.close()
+        group.close()
         raise
-    return LinkGroup(links, what)
+    return group
 
 
 def open_perf_event(type_: int, config: int, *, cpu: int, pid: int = -1, sample_period: int = 0,

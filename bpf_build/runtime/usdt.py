@@ -29,6 +29,7 @@ from typing import Any, List, NamedTuple
 
 from . import elfsym
 from .errors import AttachError, NotSupportedError
+from .links import LinkGroup
 
 NT_STAPSDT = 3
 SPECS_MAP = "__bpf_usdt_specs"
@@ -137,19 +138,33 @@ def _reg_off(register: str, item: str, where: str) -> int:
     return _X86_64_PT_REGS[name]
 
 
-# Spec slots handed out per specs map (the map lives as long as its skeleton).
-_next_spec_id: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
+class _SpecSlots:
+    """Slots of one ``__bpf_usdt_specs`` map: handed out by attach, given back when the links close."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.free: List[int] = []
+        self.next = 0
+
+    def take(self, where: str) -> int:
+        if self.free:
+            return self.free.pop()
+        if self.next >= self.capacity:
+            raise AttachError(f"{where}: all {self.capacity} USDT spec slots are in use "
+                              "(BPF_USDT_MAX_SPEC_CNT sizes __bpf_usdt_specs)")
+        self.next += 1
+        return self.next - 1
+
+
+_slots: "weakref.WeakKeyDictionary[Any, _SpecSlots]" = weakref.WeakKeyDictionary()
 
 
 def write_spec(specs_map, args: List[ArgSpec], usdt_cookie: int, where: str) -> int:
-    """Store one probe's spec in the next free slot of ``__bpf_usdt_specs``; returns the slot."""
+    """Store one probe's spec in a free slot of ``__bpf_usdt_specs``; returns the slot."""
     spec_type = specs_map.value_type
     if spec_type is None or not hasattr(spec_type, "args"):
         raise AttachError(f"{where}: map '{specs_map.name}' has no struct __bpf_usdt_spec value type")
-    spec_id = _next_spec_id.get(specs_map, 0)
-    if spec_id >= specs_map.max_entries:
-        raise AttachError(f"{where}: all {specs_map.max_entries} USDT spec slots are used "
-                          "(BPF_USDT_MAX_SPEC_CNT sizes __bpf_usdt_specs)")
+    slots = _slots.setdefault(specs_map, _SpecSlots(specs_map.max_entries))
     spec = spec_type()
     spec.usdt_cookie = usdt_cookie
     spec.arg_cnt = len(args)
@@ -159,9 +174,29 @@ def write_spec(specs_map, args: List[ArgSpec], usdt_cookie: int, where: str) -> 
         slot.reg_off = arg.reg_off
         slot.arg_signed = arg.signed
         _set_small_int(slot, "arg_bitshift", arg.bitshift)
+    spec_id = slots.take(where)
     specs_map[spec_id] = spec
-    _next_spec_id[specs_map] = spec_id + 1
     return spec_id
+
+
+def release_specs(specs_map, spec_ids: List[int]) -> None:
+    """The slots of detached probes become free again."""
+    slots = _slots.get(specs_map)
+    if slots is not None:
+        slots.free.extend(spec_ids)
+
+
+class UsdtLink(LinkGroup):
+    """The uprobes of one USDT attach; closing them frees their spec slots."""
+
+    def __init__(self, links, spec_ids: List[int], specs_map, description: str):
+        super().__init__(links, description)
+        self.spec_ids, self.specs_map = spec_ids, specs_map
+
+    def close(self) -> None:
+        super().close()
+        release_specs(self.specs_map, self.spec_ids)
+        self.spec_ids = []
 
 
 def _set_small_int(record: Any, field: str, value: int) -> None:

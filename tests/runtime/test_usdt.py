@@ -159,6 +159,20 @@ def test_usdt_section_attaches_by_itself(usdt_mod, demo):
         proc.wait()
 
 
+def test_usdt_spec_slots_are_reused_after_detach(usdt_mod, demo):
+    skel = usdt_mod.usdtdemo_bpf.open()
+    skel.maps.__bpf_usdt_specs.max_entries = 2                # two slots only (a load-time setting)
+    with skel:
+        skel.load()
+        for _ in range(5):                                   # more attaches than slots, one at a time
+            skel.progs.on_tick.attach_usdt(demo, "demo", "tick").close()
+        first = skel.progs.on_tick.attach_usdt(demo, "demo", "tick")
+        second = skel.progs.on_tick.attach_usdt(demo, "demo", "tick")
+        assert sorted(first.spec_ids + second.spec_ids) == [0, 1]
+        with pytest.raises(AttachError, match="all 2 USDT spec slots are in use"):
+            skel.progs.on_tick.attach_usdt(demo, "demo", "tick")
+
+
 def test_usdt_errors_name_what_is_missing(usdt_mod, demo):
     with usdt_mod.usdtdemo_bpf.open_and_load() as skel:
         with pytest.raises(AttachError, match=r"demo: no USDT probe demo:nope"):
