@@ -20,6 +20,18 @@ from typing import Any, AsyncIterator, List, Optional
 class AsyncEvents:
     """Needs ``fileno()``, ``_has_data()``, ``read(timeout=0)`` and ``consume()`` from the buffer."""
 
+    def fileno(self) -> int:
+        raise NotImplementedError
+
+    def _has_data(self) -> bool:
+        raise NotImplementedError
+
+    def read(self, timeout: Optional[float] = 0) -> List[Any]:
+        raise NotImplementedError
+
+    def consume(self) -> int:
+        raise NotImplementedError
+
     async def wait_async(self, timeout: Optional[float] = None) -> bool:
         """Wait on the event loop until a record is ready or ``timeout`` seconds pass; True when ready."""
         if self._has_data():
@@ -27,7 +39,7 @@ class AsyncEvents:
         fd = self.fileno()
         loop = asyncio.get_running_loop()
         ready = loop.create_future()
-        loop.add_reader(fd, lambda: ready.done() or ready.set_result(True))
+        loop.add_reader(fd, _set_once, ready)
         try:
             return await asyncio.wait_for(ready, timeout)
         except asyncio.TimeoutError:
@@ -52,3 +64,8 @@ class AsyncEvents:
         while True:
             for record in await self.read_async(None):
                 yield record
+
+
+def _set_once(future: "asyncio.Future[bool]") -> None:
+    if not future.done():
+        future.set_result(True)

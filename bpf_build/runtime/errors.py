@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import Optional
+from typing import Dict, Optional
 
 
 class BpfRuntimeError(Exception):
@@ -62,7 +62,10 @@ class NotSupportedError(BpfRuntimeError):
 
 
 class AttachError(BpfRuntimeError):
-    """An attach target does not exist or this kernel cannot attach this kind of program."""
+    """An attach target does not exist or this kernel cannot attach this kind of program. From a
+    skeleton's attach(), ``failures`` maps each program that could not attach to its error."""
+
+    failures: Dict[str, BaseException] = {}
 
 
 class LoaderError(BpfRuntimeError):

@@ -81,7 +81,7 @@ class IterLink(BpfLink):
 
     def read(self) -> bytes:
         with self.open() as f:
-            chunks = []
+            chunks: List[bytes] = []
             while True:
                 chunk = f.read(1 << 16)
                 if not chunk:

@@ -289,11 +289,11 @@ class Skeleton:
                 bpf_map = self._own(Map(fd, key_type=key_type, value_type=value_type, name=m.name))
                 bpf_map.event_type = None if reshaped else self._event_types_.get(m.name)
                 setattr(self.maps, attribute_name(m.ident), bpf_map)
-            for p, fd, settings in zip(spec.progs, fds.progs, self._prog_settings):
-                if fd is None:
+            for p, prog_fd, settings in zip(spec.progs, fds.progs, self._prog_settings):
+                if prog_fd is None:
                     delattr(self.progs, attribute_name(p.name))
                     continue
-                prog = self._own(Program(fd, name=p.name, expected_attach_type=settings.expected_attach_type,
+                prog = self._own(Program(prog_fd, name=p.name, expected_attach_type=settings.expected_attach_type,
                                          attach_target=_btf_target(p)))
                 prog.autoattach = settings.autoattach
                 prog.link_owner = self._adopted.append

@@ -201,9 +201,7 @@ class UsdtLink(LinkGroup):
 
 def _set_small_int(record: Any, field: str, value: int) -> None:
     """A C ``char`` field is ctypes' c_char, which takes one byte, not an int."""
-    if dict(type(record)._fields_)[field] is ctypes.c_char:
-        value = bytes([value])
-    setattr(record, field, value)
+    setattr(record, field, bytes([value]) if dict(type(record)._fields_)[field] is ctypes.c_char else value)
 
 
 def find_notes(path: str, provider: str, name: str) -> List[UsdtNote]:
