@@ -11,6 +11,7 @@ APT_PACKAGES=(
   bpftool pahole abigail-tools     # oracles for tests and benchmarks (never used by the product)
   meson ninja-build                # the Meson example
   iproute2                         # veth pairs and network namespaces for XDP/tc tests
+  qemu-system-x86 busybox-static kmod udev  # other kernels under QEMU (scripts/vmtest.py)
   python3 python3-venv python3-dev
 )
 

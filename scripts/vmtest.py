@@ -2,7 +2,7 @@
 """Run a command (by default pytest) inside another kernel: Debian's stock kernels booted under
 QEMU by virtme-ng, sharing this machine's root filesystem read-only.
 
-    python scripts/vmtest.py KERNEL [--] [pytest args]      # KERNEL: 6.1 | 6.12 | 5.10 | a vmlinuz path
+    python scripts/vmtest.py KERNEL [-- pytest args]        # KERNEL: 6.1 | 6.12 | 5.10 | a vmlinuz path
     python scripts/vmtest.py KERNEL --shell 'uname -r'       # any shell command instead of pytest
     python scripts/vmtest.py KERNEL --fetch-only             # download and unpack the kernel, no boot
 
@@ -203,20 +203,20 @@ def boot(image: Path, command: str, env: dict, memory: str = "2G", cpus: int = 2
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    argv = sys.argv[1:] if argv is None else list(argv)
+    ours, pytest_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("kernel", help="6.1, 6.12, 5.10, or the path of a vmlinuz")
     ap.add_argument("--shell", help="run this shell command instead of pytest")
     ap.add_argument("--fetch-only", action="store_true")
     ap.add_argument("--memory", default="2G")
-    ap.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    args = ap.parse_args(argv)
+    args = ap.parse_args(ours)
     started = time.monotonic()
     try:
         image = Path(args.kernel) if os.sep in args.kernel else kernel_image(fetch_kernel(args.kernel))
         if args.fetch_only:
             print(image)
             return 0
-        pytest_args = [a for a in args.pytest_args if a != "--"]
         command = args.shell or " ".join(
             shlex.quote(c) for c in [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *pytest_args])
         env = {"BPF_BUILD_IN_VM": args.kernel}

@@ -77,6 +77,12 @@ def _build_bpf_build_wheel(out: Path) -> None:
 
 @pytest.fixture(scope="session")
 def shared_dir(tmp_path_factory) -> Path:
+    # $BPF_BUILD_TEST_CACHE: wheels and venvs built on the host, used by the kernels that
+    # tests/kernels/test_vm_kernels.py boots (they have no network to build them).
+    shared = os.environ.get("BPF_BUILD_TEST_CACHE")
+    if shared:
+        (Path(shared) / "build").mkdir(parents=True, exist_ok=True)
+        return Path(shared) / "build"
     return _shared_root(tmp_path_factory)
 
 
@@ -123,33 +129,35 @@ def wheel_names(wheel: Path) -> List[str]:
         return sorted(z.namelist())
 
 
+def build_example_wheel(shared_dir: Path, pip: Pip, name: str) -> Path:
+    """The wheel `pip wheel` builds from a copy of examples/<name> (once per shared_dir)."""
+    def make(out: Path) -> None:
+        project = copy_project(EXAMPLES / name, out / "project")
+        pip.wheel(project, out / "wheel")
+    return only_wheel(once_across_workers(shared_dir, f"example-{name}", make) / "wheel")
+
+
+def install_example(shared_dir: Path, pip: Pip, name: str) -> Path:
+    """bin/ of a fresh venv with the example's wheel installed (and so its dependencies,
+    bpf-build-runtime alone, as a user gets them)."""
+    wheel = build_example_wheel(shared_dir, pip, name)
+
+    def make(out: Path) -> None:
+        python = pip.venv(out / "venv")
+        pip.install(python, wheel)
+    return once_across_workers(shared_dir, f"venv-{name}", make) / "venv" / "bin"
+
+
 @pytest.fixture(scope="session")
 def example_wheel(shared_dir, pip) -> Callable[[str], Path]:
     """example_wheel(name) -> the wheel `pip wheel` builds from a copy of examples/<name>."""
-
-    def build(name: str) -> Path:
-        def make(out: Path) -> None:
-            project = copy_project(EXAMPLES / name, out / "project")
-            pip.wheel(project, out / "wheel")
-        return only_wheel(once_across_workers(shared_dir, f"example-{name}", make) / "wheel")
-
-    return build
+    return lambda name: build_example_wheel(shared_dir, pip, name)
 
 
 @pytest.fixture(scope="session")
-def example_venv(shared_dir, pip, example_wheel) -> Callable[[str], Path]:
-    """example_venv(name) -> bin/ of a fresh venv with the example's wheel installed (and so
-    its dependencies, bpf-build-runtime alone, as a user gets them)."""
-
-    def install(name: str) -> Path:
-        wheel = example_wheel(name)
-
-        def make(out: Path) -> None:
-            python = pip.venv(out / "venv")
-            pip.install(python, wheel)
-        return once_across_workers(shared_dir, f"venv-{name}", make) / "venv" / "bin"
-
-    return install
+def example_venv(shared_dir, pip) -> Callable[[str], Path]:
+    """example_venv(name) -> bin/ of a venv with examples/<name>'s wheel installed."""
+    return lambda name: install_example(shared_dir, pip, name)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,66 @@
+"""The kernel tests on other kernels: Debian 12's own 6.1 and Debian's 6.12, each booted under QEMU
+by scripts/vmtest.py, running the kernel-marked tests of the loader, runtime, skeletons, attach
+kinds and examples against objects, wheels and venvs built once on this host.
+
+A kernel that cannot be fetched or booted fails the test (exit 125 from vmtest), never skips: CI
+must not pass without having run them. ``-m "not vm"`` leaves them out of a quick local run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import kernel_facts
+
+REPO = Path(__file__).resolve().parents[2]
+VM_KERNELS = ("6.1", "6.12")
+# What runs inside each kernel (its kernel-marked tests; `vm` ones would boot VMs recursively).
+INNER_TESTS = ("tests/loader", "tests/runtime", "tests/skel_python", "tests/kernels",
+               "tests/build/test_examples.py", "tests/build/test_opensnoop_example.py")
+EXAMPLES_IN_VMS = ("hello", "execsnoop", "linked", "xdp-counter", "opensnoop-py")
+
+pytestmark = [pytest.mark.vm, pytest.mark.kernel]
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    """The object/wheel/venv cache the host fills and the guests read ($BPF_BUILD_TEST_CACHE)."""
+    shared = os.environ.get("BPF_BUILD_TEST_CACHE")
+    root = Path(shared) if shared else tmp_path_factory.getbasetemp().parent / "vm-shared-cache"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def examples_built(shared_cache) -> Path:
+    """Every example's wheel installed in its own venv, built here: the guests have no network."""
+    from tests.build.conftest import Pip, _build_bpf_build_wheel, install_example, once_across_workers
+
+    build_root = shared_cache / "build"
+    build_root.mkdir(exist_ok=True)
+    pip = Pip(once_across_workers(build_root, "bpf-build-wheel", _build_bpf_build_wheel) / "wheels")
+    for name in EXAMPLES_IN_VMS:
+        install_example(build_root, pip, name)
+    return build_root
+
+
+@pytest.mark.parametrize("kernel", VM_KERNELS)
+def test_kernel_tests_pass_on(kernel, shared_cache, examples_built):
+    if kernel_facts.in_vm():
+        pytest.fail("a VM test ran inside a VM: the inner run must deselect `vm`")
+    env = {**os.environ, "BPF_BUILD_TEST_CACHE": str(shared_cache)}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    cmd = [sys.executable, str(REPO / "scripts/vmtest.py"), kernel, "--",
+           "-q", "-p", "no:xdist", "-m", "kernel and not vm", "-rfEs", *INNER_TESTS]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    output = proc.stdout + proc.stderr
+    report = shared_cache / f"vm-{kernel}.log"
+    report.write_text(output)
+    summary = [line for line in output.splitlines() if " passed" in line or " failed" in line]
+    assert proc.returncode != 125, f"kernel {kernel} could not be fetched or booted:\n{output[-3000:]}"
+    assert proc.returncode == 0, f"kernel {kernel}: {summary[-1:]}\n{output[-8000:]}"
+    assert summary and " passed" in summary[-1] and " failed" not in summary[-1], output[-3000:]
