@@ -1,5 +1,5 @@
-"""The type surface of a library's exports, from DWARF: what callers compiled against its headers
-depend on.
+"""The type surface of a library's exports, from DWARF (read by ``dwarf``): what callers compiled
+against its headers depend on.
 
 For every exported function (matched by address, so versioned internal names like
 ``foo_v0_6_0`` exported as ``foo@@LIBBPF_0.6.0`` work) we record the return and parameter types;
@@ -24,11 +24,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from elftools.common.exceptions import ELFError, ELFParseError, DWARFError
-from elftools.elf.elffile import ELFFile
-
 from ..errors import AbiError
+from .dwarf import DwarfError, read_dwarf
 from .elfread import ExportedSymbol
+from .inputs import LIBRARY_LIMIT, read_input
 
 RECORD_TAGS = {"DW_TAG_structure_type": "struct", "DW_TAG_union_type": "union", "DW_TAG_class_type": "struct"}
 ENUM_TAG = "DW_TAG_enumeration_type"
@@ -62,25 +61,25 @@ def _name(die) -> Optional[str]:
 
 
 def _name_attr(die, name: str) -> Optional[str]:
-    attr = die.attributes.get(name)
-    return attr.value.decode("utf-8", "replace") if attr is not None and isinstance(attr.value, bytes) else None
+    value = die.attrs.get(name)
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else None
 
 
 def _int_attr(die, name: str) -> Optional[int]:
-    attr = die.attributes.get(name)
-    return attr.value if attr is not None and isinstance(attr.value, int) else None
+    value = die.attrs.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _type_of(die):
-    return die.get_DIE_from_attribute("DW_AT_type") if "DW_AT_type" in die.attributes else None
+    return die.ref("DW_AT_type")
 
 
 def _origin(die):
     """The DIE that carries a subprogram's name and prototype (concrete instances point at it)."""
     for _ in range(8):
         for attr in ("DW_AT_abstract_origin", "DW_AT_specification"):
-            if attr in die.attributes:
-                die = die.get_DIE_from_attribute(attr)
+            if attr in die.attrs:
+                die = die.ref(attr)
                 break
         else:
             return die
@@ -88,10 +87,8 @@ def _origin(die):
 
 
 class _Surface:
-    def __init__(self, dwarf):
-        self.dwarf = dwarf
+    def __init__(self):
         self.definitions: Dict[Tuple[str, str], object] = {}  # (tag, name) -> complete definition
-        self.file_tables: Dict[int, List[Optional[str]]] = {}
         self.records: Dict[str, dict] = {}
         self.enums: Dict[str, Dict[str, int]] = {}
         self.pending: List[Tuple[str, object]] = []
@@ -103,26 +100,8 @@ class _Surface:
         index = _int_attr(die, "DW_AT_decl_file")
         if index is None:
             return None
-        cu = die.cu
-        if cu.cu_offset not in self.file_tables:
-            self.file_tables[cu.cu_offset] = self.file_table(cu)
-        files = self.file_tables[cu.cu_offset]
+        files = die.cu.file_table()  # DWARF 5 counts from 0, older versions from 1
         return files[index] if 0 <= index < len(files) else None
-
-    def file_table(self, cu) -> List[Optional[str]]:
-        """decl_file index -> 'directory/name' (DWARF 5 counts from 0, older versions from 1)."""
-        program = self.dwarf.line_program_for_CU(cu)
-        if program is None:
-            return []
-        comp_dir = _name_attr(cu.get_top_DIE(), "DW_AT_comp_dir") or ""
-        dirs = [os.path.join(comp_dir, d.decode("utf-8", "replace")) for d in program.header.include_directory]
-        version = program.header.version
-        files: List[Optional[str]] = [] if version >= 5 else [None]
-        for entry in program.header.file_entry:
-            name = entry.name.decode("utf-8", "replace")
-            d = entry.dir_index if version >= 5 else entry.dir_index - 1
-            files.append(os.path.normpath(os.path.join(dirs[d], name)) if 0 <= d < len(dirs) else name)
-        return files
 
     def location(self, die) -> Optional[Location]:
         path, line = self.decl_file(die), _int_attr(die, "DW_AT_decl_line")
@@ -164,7 +143,7 @@ class _Surface:
             return self.spell(_type_of(die))  # restrict does not change the calling convention
         if tag == "DW_TAG_array_type":
             dims = ""
-            for sub in die.iter_children():
+            for sub in die.children():
                 if sub.tag != "DW_TAG_subrange_type":
                     continue
                 count = _int_attr(sub, "DW_AT_count")
@@ -179,7 +158,7 @@ class _Surface:
 
     def signature(self, die) -> Tuple[str, List[str]]:
         params = []
-        for child in die.iter_children():
+        for child in die.children():
             if child.tag == "DW_TAG_formal_parameter":
                 params.append(self.spell(_type_of(child)))
             elif child.tag == "DW_TAG_unspecified_parameters":
@@ -201,9 +180,9 @@ class _Surface:
             key = f"{kind} <{typedef_name}>"
         else:
             key = f"{kind} {name}"
-        if "DW_AT_declaration" in die.attributes and name is not None:
+        if "DW_AT_declaration" in die.attrs and name is not None:
             die = self.definitions.get((tag, name), die)
-        if key not in self.seen and "DW_AT_declaration" not in die.attributes:
+        if key not in self.seen and "DW_AT_declaration" not in die.attrs:
             self.seen.add(key)
             self.pending.append((key, die))
         return key
@@ -213,9 +192,9 @@ class _Surface:
         while self.pending:
             key, die = self.pending.pop(0)
             if die.tag == ENUM_TAG:
-                self.enums[key] = {(_name(e) or "?"): int(e.attributes["DW_AT_const_value"].value)
-                                   for e in die.iter_children()
-                                   if e.tag == "DW_TAG_enumerator" and "DW_AT_const_value" in e.attributes}
+                self.enums[key] = {(_name(e) or "?"): int(e.attrs["DW_AT_const_value"])
+                                   for e in die.children()
+                                   if e.tag == "DW_TAG_enumerator" and "DW_AT_const_value" in e.attrs}
             elif not self.is_private(die):
                 self.records[key] = self.describe_record(die)
             else:
@@ -228,7 +207,7 @@ class _Surface:
         fields: List[list] = []
         self.add_members(die, 0, fields)
         entry = {"size": _int_attr(die, "DW_AT_byte_size") or 0, "fields": fields}
-        first = next((c for c in die.iter_children() if c.tag == "DW_TAG_member"), None)
+        first = next((c for c in die.children() if c.tag == "DW_TAG_member"), None)
         if die.tag != "DW_TAG_union_type" and first is not None and _name(first) == "sz" \
                 and self.spell(_type_of(first)) == "unsigned long":
             entry["extensible"] = "opts"  # libbpf opts: callers pass sizeof, the struct grows at its end
@@ -237,7 +216,7 @@ class _Surface:
         return entry
 
     def add_members(self, die, base_bits: int, fields: List[list], prefix: str = "") -> None:
-        for member in die.iter_children():
+        for member in die.children():
             if member.tag != "DW_TAG_member":
                 continue
             bits = base_bits + self.member_bit_offset(member)
@@ -257,15 +236,15 @@ class _Surface:
 
     @staticmethod
     def member_bit_offset(member) -> int:
-        if "DW_AT_data_bit_offset" in member.attributes:
-            return member.attributes["DW_AT_data_bit_offset"].value
-        attr = member.attributes.get("DW_AT_data_member_location")
+        data_bit_offset = _int_attr(member, "DW_AT_data_bit_offset")
+        if data_bit_offset is not None:
+            return data_bit_offset
+        location = member.attrs.get("DW_AT_data_member_location")
         byte = 0
-        if attr is not None:
-            if isinstance(attr.value, int):
-                byte = attr.value
-            elif isinstance(attr.value, list) and attr.value and attr.value[0] == DW_OP_PLUS_UCONST:
-                byte = _uleb(attr.value[1:])
+        if isinstance(location, int):
+            byte = location
+        elif isinstance(location, list) and location and location[0] == DW_OP_PLUS_UCONST:
+            byte = _uleb(location[1:])
         bits = byte * 8
         old_bit_offset = _int_attr(member, "DW_AT_bit_offset")  # DWARF 2/3, big-endian numbering
         if old_bit_offset is not None:
@@ -285,12 +264,10 @@ def _uleb(data: List[int]) -> int:
 
 
 def _variable_address(die, address_size: int) -> Optional[int]:
-    attr = die.attributes.get("DW_AT_location")
-    if attr is None or not isinstance(attr.value, list) or len(attr.value) != 1 + address_size:
+    location = die.attrs.get("DW_AT_location")
+    if not isinstance(location, list) or len(location) != 1 + address_size or location[0] != DW_OP_ADDR:
         return None
-    if attr.value[0] != DW_OP_ADDR:
-        return None
-    return int.from_bytes(bytes(attr.value[1:]), "little" if die.dwarfinfo.config.little_endian else "big")
+    return int.from_bytes(bytes(location[1:]), "little" if die.cu.dwarf.info.endian == "<" else "big")
 
 
 def read_type_surface(path, exports: Iterable[ExportedSymbol]) -> Optional[TypeSurface]:
@@ -301,51 +278,44 @@ def read_type_surface(path, exports: Iterable[ExportedSymbol]) -> Optional[TypeS
     for sym in exports:
         table = functions_at if sym.kind in ("func", "ifunc") else variables_at
         table.setdefault(sym.address, []).append(sym)
+    dwarf = read_dwarf(path, read_input(path, LIBRARY_LIMIT))
+    if dwarf is None:
+        return None
     try:
-        with open(path, "rb") as f:
-            elf = ELFFile(f)
-            if not elf.has_dwarf_info() or elf.get_section_by_name(".debug_info") is None:
-                return None
-            dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
-            return _collect(dwarf, functions_at, variables_at, elf.elfclass // 8)
-    except OSError as e:
-        raise AbiError(path, f"cannot read: {e.strerror or e}") from None
-    except (ELFError, ELFParseError, DWARFError) as e:
-        raise AbiError(path, f"malformed DWARF debug info ({e})") from None
-    except (Exception, MemoryError) as e:  # pyelftools fails in many ways on corrupt DWARF
+        return _collect(dwarf, functions_at, variables_at)
+    except (DwarfError, IndexError, KeyError, TypeError, ValueError, OverflowError, RecursionError) as e:  # corrupt
         raise AbiError(path, f"malformed DWARF debug info ({type(e).__name__}: {e})") from None
 
 
-def _collect(dwarf, functions_at, variables_at, address_size: int) -> TypeSurface:
-    surface = _Surface(dwarf)
+def _collect(dwarf, functions_at, variables_at) -> TypeSurface:
+    surface = _Surface()
     found_functions: List[Tuple[ExportedSymbol, object]] = []
     found_variables: List[Tuple[ExportedSymbol, object]] = []
     by_name: Dict[str, object] = {}  # subprograms without an address, for what the addresses miss
-    range_lists = None
-    for cu in dwarf.iter_CUs():
+    for cu in dwarf.units():
         # In C, exported functions, variables and type definitions are children of the CU; not
-        # descending further lets pyelftools skip function bodies via DW_AT_sibling (much faster).
-        for die in cu.get_top_DIE().iter_children():
+        # descending further skips function bodies via DW_AT_sibling (much faster).
+        top = cu.top()
+        for die in (top.children() if top is not None else ()):
             tag = die.tag
-            if (tag in RECORD_TAGS or tag == ENUM_TAG) and "DW_AT_declaration" not in die.attributes:
+            if (tag in RECORD_TAGS or tag == ENUM_TAG) and "DW_AT_declaration" not in die.attrs:
                 name = _name(die)
                 if name is not None:
                     surface.definitions.setdefault((tag, name), die)
             elif tag == "DW_TAG_subprogram":
-                low_pc = die.attributes.get("DW_AT_low_pc")
-                address = low_pc.value if low_pc is not None and isinstance(low_pc.value, int) else None
-                if address is None and "DW_AT_ranges" in die.attributes:
-                    range_lists = range_lists or dwarf.range_lists()
-                    address = next((a for a in _range_starts(range_lists, die, cu) if a in functions_at), None)
+                address = _int_attr(die, "DW_AT_low_pc")
+                if address is None and "DW_AT_ranges" in die.attrs:
+                    # gcc splits hot and cold parts; the symbol is at one of them, not always the lowest
+                    address = next((a for a in cu.range_starts(die) if a in functions_at), None)
                 if address is not None and address in functions_at:
                     for sym in functions_at.pop(address):
                         found_functions.append((sym, _origin(die)))
                 elif address is None:
                     name = _name(die)
-                    if name is not None and "DW_AT_prototyped" in _origin(die).attributes:
+                    if name is not None and "DW_AT_prototyped" in _origin(die).attrs:
                         by_name.setdefault(name, die)
             elif tag == "DW_TAG_variable" and variables_at:
-                address = _variable_address(die, address_size)
+                address = _variable_address(die, cu.address_size)
                 if address is not None and address in variables_at:
                     for sym in variables_at.pop(address):
                         found_variables.append((sym, _origin(die)))
@@ -371,42 +341,30 @@ def _collect(dwarf, functions_at, variables_at, address_size: int) -> TypeSurfac
     return TypeSurface(types, sorted(untyped), surface.locations)
 
 
-def _range_starts(range_lists, die, cu) -> List[int]:
-    """Where the parts of a subprogram described by DW_AT_ranges begin (gcc splits hot and cold
-    parts; the symbol is at the hot one, which need not be the lowest)."""
-    if range_lists is None:
-        return []
-    entries = range_lists.get_range_list_at_offset(die.attributes["DW_AT_ranges"].value, cu=cu)
-    base = _int_attr(cu.get_top_DIE(), "DW_AT_low_pc") or 0
-    return [entry.begin_offset if getattr(entry, "is_absolute", False) else base + entry.begin_offset
-            for entry in entries if hasattr(entry, "begin_offset")]
-
-
 def definition_lines(path, names: Iterable[str]) -> Dict[str, Tuple[str, int]]:
     """Where an object file's (.o) global functions and variables are defined: name -> (source
     file, line), from its DWARF; empty without debug info. Paths under the current directory are
     made relative so GitHub annotations land on the repository file."""
     path, wanted = os.fspath(path), set(names)
     found: Dict[str, Tuple[str, int]] = {}
+    if not wanted:
+        return found
+    dwarf = read_dwarf(path, read_input(path, LIBRARY_LIMIT))
+    if dwarf is None:
+        return found
+    surface = _Surface()
     try:
-        with open(path, "rb") as f:
-            elf = ELFFile(f)
-            if not wanted or not elf.has_dwarf_info() or elf.get_section_by_name(".debug_info") is None:
-                return found
-            dwarf = elf.get_dwarf_info(relocate_dwarf_sections=True)
-            surface = _Surface(dwarf)
-            for cu in dwarf.iter_CUs():
-                for die in cu.get_top_DIE().iter_children():
-                    if die.tag not in ("DW_TAG_subprogram", "DW_TAG_variable"):
-                        continue
-                    name, line = _name(die), _int_attr(die, "DW_AT_decl_line")
-                    if name in wanted and name not in found and line and "DW_AT_declaration" not in die.attributes:
-                        source = surface.decl_file(die)
-                        if source:
-                            found[name] = (_display_path(source), line)
-    except OSError as e:
-        raise AbiError(path, f"cannot read: {e.strerror or e}") from None
-    except (Exception, MemoryError) as e:  # pyelftools fails in many ways on corrupt DWARF
+        for cu in dwarf.units():
+            top = cu.top()
+            for die in (top.children() if top is not None else ()):
+                if die.tag not in ("DW_TAG_subprogram", "DW_TAG_variable"):
+                    continue
+                name, line = _name(die), _int_attr(die, "DW_AT_decl_line")
+                if name in wanted and name not in found and line and "DW_AT_declaration" not in die.attrs:
+                    source = surface.decl_file(die)
+                    if source:
+                        found[name] = (_display_path(source), line)
+    except (DwarfError, IndexError, KeyError, TypeError, ValueError, OverflowError, RecursionError) as e:  # corrupt
         raise AbiError(path, f"malformed DWARF debug info ({type(e).__name__}: {e})") from None
     return found
 

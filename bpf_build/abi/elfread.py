@@ -95,6 +95,8 @@ class _Section(NamedTuple):
     size: int
     link: int
     entsize: int
+    name_offset: int
+    info: int
 
 
 class _Symbol(NamedTuple):
@@ -107,7 +109,7 @@ class _Symbol(NamedTuple):
     shndx: int
 
 
-class _Elf:
+class ElfImage:
     """The ELF header and section table of a file held in memory, bounds-checked."""
 
     def __init__(self, path: str, raw: bytes):
@@ -120,18 +122,18 @@ class _Elf:
         self.is64 = raw[4] == 2
         if len(raw) < (64 if self.is64 else 52):
             raise AbiError(path, "malformed ELF file (truncated header)")
-        (self.e_type,) = struct.unpack_from(self.endian + "H", raw, 0x10)
+        self.e_type, self.machine = struct.unpack_from(self.endian + "HH", raw, 0x10)
         if self.is64:
             phoff, shoff = struct.unpack_from(self.endian + "QQ", raw, 0x20)
-            phentsize, phnum, shentsize, shnum = struct.unpack_from(self.endian + "HHHH", raw, 0x36)
+            phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from(self.endian + "HHHHH", raw, 0x36)
         else:
             phoff, shoff = struct.unpack_from(self.endian + "II", raw, 0x1C)
-            phentsize, phnum, shentsize, shnum = struct.unpack_from(self.endian + "HHHH", raw, 0x2A)
+            phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from(self.endian + "HHHHH", raw, 0x2A)
         if phnum and phoff + phentsize * phnum > len(raw):
             raise AbiError(path, "malformed ELF file (program headers past the end of the file: truncated?)")
         if shnum and shoff + shentsize * shnum > len(raw):
             raise AbiError(path, "malformed ELF file (section headers past the end of the file: truncated?)")
-        self.shoff, self.shentsize, self.shnum = shoff, shentsize, shnum
+        self.shoff, self.shentsize, self.shnum, self.shstrndx = shoff, shentsize, shnum, shstrndx
 
     def sections(self) -> List[_Section]:
         fmt = self.endian + ("IIQQQQIIQQ" if self.is64 else "IIIIIIIIII")
@@ -139,9 +141,19 @@ class _Elf:
             raise AbiError(self.path, f"malformed ELF file (section header size {self.shentsize})")
         out = []
         for i in range(self.shnum):
-            _, sh_type, _, _, offset, size, link, _, _, entsize = struct.unpack_from(
+            name_offset, sh_type, _, _, offset, size, link, info, _, entsize = struct.unpack_from(
                 fmt, self.raw, self.shoff + i * self.shentsize)
-            out.append(_Section(sh_type, offset, size, link, entsize))
+            out.append(_Section(sh_type, offset, size, link, entsize, name_offset, info))
+        return out
+
+    def sections_by_name(self, sections: List[_Section]) -> Dict[str, Tuple[int, _Section]]:
+        """name -> (index, section); empty when the section names table is missing."""
+        if not 0 < self.shstrndx < len(sections):
+            return {}
+        names = self.data(sections[self.shstrndx], "section names")
+        out: Dict[str, Tuple[int, _Section]] = {}
+        for index, section in enumerate(sections):
+            out.setdefault(self.string(names, section.name_offset, "section"), (index, section))
         return out
 
     def data(self, section: _Section, what: str) -> bytes:
@@ -183,7 +195,7 @@ def _find(sections: List[_Section], sh_type: int) -> Optional[_Section]:
 def read_shared_library(path, with_symtab: bool = True) -> SharedLibrary:
     """with_symtab: also read .symtab to explain names that are defined but not exported."""
     path = os.fspath(path)
-    elf = _Elf(path, read_input(path, LIBRARY_LIMIT))
+    elf = ElfImage(path, read_input(path, LIBRARY_LIMIT))
     if elf.e_type != ET_DYN:
         raise AbiError(path, f"not a shared library (ELF type {ET_NAMES.get(elf.e_type, elf.e_type)})")
     try:
@@ -192,7 +204,7 @@ def read_shared_library(path, with_symtab: bool = True) -> SharedLibrary:
         raise AbiError(path, f"malformed ELF file ({e})") from None
 
 
-def _read_library(elf: _Elf, with_symtab: bool) -> SharedLibrary:
+def _read_library(elf: ElfImage, with_symtab: bool) -> SharedLibrary:
     path = elf.path
     sections = elf.sections()
     soname, flags_1 = _dynamic_entries(elf, sections)
@@ -249,7 +261,7 @@ def _read_library(elf: _Elf, with_symtab: bool) -> SharedLibrary:
     return SharedLibrary(path, soname, versions, exports, unexported, has_symtab=has_symtab)
 
 
-def _dynamic_entries(elf: _Elf, sections: List[_Section]) -> Tuple[Optional[str], int]:
+def _dynamic_entries(elf: ElfImage, sections: List[_Section]) -> Tuple[Optional[str], int]:
     """(DT_SONAME, DT_FLAGS_1) from .dynamic."""
     dynamic = _find(sections, SHT_DYNAMIC)
     if dynamic is None:
@@ -270,7 +282,7 @@ def _dynamic_entries(elf: _Elf, sections: List[_Section]) -> Tuple[Optional[str]
     return elf.string(elf.linked_strings(sections, dynamic, ".dynamic"), soname_offset, "DT_SONAME"), flags_1
 
 
-def _version_definitions(elf: _Elf, sections: List[_Section]) -> Tuple[List[VersionDefinition], Dict[int, str]]:
+def _version_definitions(elf: ElfImage, sections: List[_Section]) -> Tuple[List[VersionDefinition], Dict[int, str]]:
     section = _find(sections, SHT_GNU_VERDEF)
     if section is None:
         return [], {}
@@ -303,7 +315,7 @@ def _version_definitions(elf: _Elf, sections: List[_Section]) -> Tuple[List[Vers
 def read_object_symbols(path) -> List[ObjectSymbol]:
     """Global definitions of a relocatable object (.o), with their visibility."""
     path = os.fspath(path)
-    elf = _Elf(path, read_input(path, LIBRARY_LIMIT))
+    elf = ElfImage(path, read_input(path, LIBRARY_LIMIT))
     if elf.e_type != ET_REL:
         raise AbiError(path, f"not a relocatable object (ELF type {ET_NAMES.get(elf.e_type, elf.e_type)})")
     try:

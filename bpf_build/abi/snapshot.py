@@ -83,7 +83,7 @@ def snapshot_from_library(lib: SharedLibrary, with_types: bool = True,
     snap = Snapshot(lib.path, lib.soname, [NodeRecord(v.name, v.parents) for v in lib.versions],
                     symbols, aliases)
     if with_types:
-        from .dwarftypes import read_type_surface  # pyelftools is only needed for types
+        from .dwarftypes import read_type_surface  # the DWARF reader is only needed for types
 
         surface = read_type_surface(lib.path, lib.exports)
         if surface is None:

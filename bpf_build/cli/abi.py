@@ -9,7 +9,7 @@ Exit status: 0 clean or only compatible changes, 1 incompatible changes (with --
 compatible ones), 2 bad input or usage. Settings may also come from [tool.bpf-abi] in the
 project's pyproject.toml (see bpf_build/abi/settings.py).
 
-Only what a command needs is imported: --help and JSON baselines never load pyelftools.
+Only what a command needs is imported: --help and JSON baselines never load the DWARF reader.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ..abi.naming import DEFAULT_OBJECTS, DEFAULT_PREFIXES
 from ..abi.report import FORMATS, render
 from ..errors import AbiError, BpfBuildError
 from .common import ArgumentParser, run_cli
+from .version import add_version_option
 
 
 def _add_format_options(p) -> None:
@@ -43,6 +44,7 @@ def _add_type_options(p) -> None:
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="bpf-abi", description="ABI checks for libbpf-style C libraries.")
+    add_version_option(parser)
     sub = parser.add_subparsers(dest="command", metavar="{check,diff,dump}", parser_class=ArgumentParser)
     sub.required = True
 
