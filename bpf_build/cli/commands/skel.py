@@ -13,7 +13,7 @@ from ...errors import UsageError
 from ...fileio import write_atomic
 from ...skel import default_skeleton_name
 
-RENDERERS = {("c", False): "c", ("c", True): "light_c", ("python", False): "python", ("python", True): "python"}
+RENDERERS = {("c", False): "c", ("c", True): "light_c", ("python", False): "python"}
 
 
 def register(sub):
@@ -30,6 +30,9 @@ def register(sub):
 def run(args):
     if args.subskeleton and (args.light or args.lang != "c"):
         raise UsageError(None, "--subskeleton is only for C skeletons (not --light or --lang python)")
+    if args.light and args.lang != "c":
+        # A Python skeleton always loads through a loader program: there is no other kind.
+        raise UsageError(None, "--light is only for C skeletons (a Python skeleton is always light)")
     module = importlib.import_module(f"bpf_build.skel.{RENDERERS[(args.lang, args.light)]}")
     obj = Object.read(args.object)
     name = args.name or default_skeleton_name(args.object)
