@@ -29,11 +29,14 @@ def test_links_to_the_named_output(build_case, tmp_path, capsys):
     assert out.read_bytes() == built.ours
 
 
-def test_default_output_is_a_out(build_case, tmp_path, capsys, monkeypatch):
+def test_output_is_required(build_case, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     built = build_case("funcs")
-    assert run(built.inputs, capsys)[0] == 0
-    assert (tmp_path / "a.out").read_bytes() == built.ours
+    with pytest.raises(SystemExit) as info:
+        main(built.inputs)
+    assert info.value.code == 2
+    assert "the following arguments are required: -o/--output" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_btf_dedup_option(build_case, tmp_path, capsys):
@@ -115,8 +118,8 @@ def test_entry_point_process(build_case, tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes() == built.ours
-    proc = subprocess.run([sys.executable, "-m", "bpf_build.cli.link", str(tmp_path / "nope.o")],
+    proc = subprocess.run([sys.executable, "-m", "bpf_build.cli.link", str(tmp_path / "nope.o"), "-o", "x.o"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
-    assert not (tmp_path / "a.out").exists()
+    assert not (tmp_path / "x.o").exists()
