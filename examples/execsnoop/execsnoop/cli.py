@@ -11,7 +11,7 @@ from typing import List, Optional
 from bpf_build.runtime import BpfRuntimeError
 from bpf_build.runtime.ringbuf import RingBuffer
 
-from .execsnoop_skel import execsnoop as ExecsnoopSkeleton  # generated at build time by bpf-build
+from .execsnoop_skel import execsnoop_bpf as ExecsnoopSkeleton  # generated at build time by bpf-build
 
 TASK_COMM_LEN = 16
 MAX_FILENAME_LEN = 127

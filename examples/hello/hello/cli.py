@@ -9,7 +9,7 @@ from typing import List, Optional
 
 from bpf_build.runtime import BpfRuntimeError
 
-from .hello_skel import hello as HelloSkeleton  # generated at build time by bpf-build
+from .hello_skel import hello_bpf as HelloSkeleton  # generated at build time by bpf-build
 
 
 def main(argv: Optional[List[str]] = None) -> int:

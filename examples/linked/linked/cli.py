@@ -9,7 +9,7 @@ from typing import List, Optional
 
 from bpf_build.runtime import BpfRuntimeError
 
-from .linked_skel import linked as LinkedSkeleton  # generated at build time by bpf-build
+from .linked_skel import linked_bpf as LinkedSkeleton  # generated at build time by bpf-build
 
 # enum syscall_kind of bpf/linked.h
 KIND_GETPID, KIND_GETPPID = 0, 1

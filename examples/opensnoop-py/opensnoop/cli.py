@@ -12,7 +12,7 @@ from bpf_build.runtime import BpfRuntimeError
 from bpf_build.runtime.ringbuf import RingBuffer
 from bpf_build.runtime.skeleton import text
 
-from .opensnoop_skel import open_event, opensnoop  # generated at build time by bpf-build
+from .opensnoop_skel import open_event, opensnoop_bpf  # generated at build time by bpf-build
 
 HEADER = f"{'PID':<8} {'TID':<8} {'COMM':<16} {'RET':>5} {'FLAGS':>8} {'LAT(us)':>9} PATH"
 
@@ -64,7 +64,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
     args = parser.parse_args(argv)
     try:
-        with opensnoop.open() as skel:
+        with opensnoop_bpf.open() as skel:
             skel.rodata.target_tgid = args.pid  # .rodata: set before load, constant after
             skel.load()
             skel.attach()

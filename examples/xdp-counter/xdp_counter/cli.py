@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Tuple
 
 from bpf_build.runtime import BpfRuntimeError
 
-from .xdp_counter_skel import xdp_counter as XdpCounterSkeleton  # generated at build time by bpf-build
+from .xdp_counter_skel import xdp_counter_bpf as XdpCounterSkeleton  # generated at build time by bpf-build
 
 NOT_IP = 256  # the map slot for frames that are not IPv4/IPv6 (bpf/xdp_counter.bpf.c)
 PROTOCOL_NAMES = {socket.IPPROTO_ICMP: "icmp", socket.IPPROTO_IGMP: "igmp", socket.IPPROTO_TCP: "tcp",
