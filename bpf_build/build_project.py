@@ -119,6 +119,15 @@ def build_record(config: BuildConfig, obj: ObjectConfig, jobs: List[CompileJob],
     return json.dumps(record, indent=2, sort_keys=True) + "\n"
 
 
+def skeleton_name(obj: ObjectConfig) -> str:
+    """One rule for every skeleton kind and entry point: the name bpftool gives the object file
+    (NAME.bpf.o gives NAME_bpf), as `bpf-build skel` does. A C project moving from a
+    libbpf-bootstrap Makefile keeps its ``NAME_bpf__open()``, and a Python skeleton's class has
+    the same name whether the CLI or the build plugin made it."""
+    from .skel import default_skeleton_name
+    return default_skeleton_name(obj.object_file)
+
+
 def render_skeleton(kind: str, object_bytes: bytes, name: str, path: Optional[str] = None) -> str:
     from .elf import Object
     renderer = importlib.import_module(f"bpf_build.skel.{RENDERERS[kind]}")
@@ -176,7 +185,7 @@ def _build(config: BuildConfig, temp_dir: str, package_dir: Callable[[str], str]
             elif out.kind == "record":
                 content = build_record(config, obj, jobs[obj.name], data)
             else:
-                content = render_skeleton(out.kind, data, obj.name, object_path)
+                content = render_skeleton(out.kind, data, skeleton_name(obj), object_path)
             if write_if_changed(path, content):
                 log(f"writing {path}")
             written.append(path)

@@ -5,10 +5,17 @@ from __future__ import annotations
 from typing import List
 
 from . import btf as btfmod
-from .elf import (BIND_NAMES, SHT_NOBITS, SHT_PROGBITS, SHT_REL, STT_SECTION, STT_FILE, TYPE_NAMES,
-                  VIS_NAMES, Object)
+from .elf import BIND_NAMES, SHT_LLVM_ADDRSIG, STT_FILE, STT_SECTION, TYPE_NAMES, VIS_NAMES, Object
 from .errors import BpfBuildError
 from .open_object import open_object
+
+
+def section_type_name(sh_type: int) -> str:
+    """readelf's name for a section type (PROGBITS, SYMTAB, LLVM_ADDRSIG...), hex if unknown."""
+    from elftools.elf.enums import ENUM_SH_TYPE_BASE
+    names = {v: k[len("SHT_"):] for k, v in ENUM_SH_TYPE_BASE.items() if isinstance(v, int) and k.startswith("SHT_")}
+    names[SHT_LLVM_ADDRSIG] = "LLVM_ADDRSIG"
+    return names.get(sh_type, f"{sh_type:#x}")
 
 
 def summarize(obj: Object) -> str:
@@ -18,9 +25,9 @@ def summarize(obj: Object) -> str:
     for i, s in enumerate(obj.sections):
         if i == 0 or s.name.startswith(".debug_") or s.name.startswith(".rel.debug_"):
             continue
-        kind = {SHT_PROGBITS: "PROGBITS", SHT_NOBITS: "NOBITS", SHT_REL: "REL"}.get(s.type, str(s.type))
-        extra = f" relocs={len(s.relocs)}" if s.type == SHT_REL else ""
-        out.append(f"  [{i:2d}] {s.name:<32} {kind:<8} size={s.size} align={s.addralign}{extra}")
+        kind = section_type_name(s.type)
+        extra = f" relocs={len(s.relocs)}" if kind == "REL" else ""
+        out.append(f"  [{i:2d}] {s.name:<32} {kind:<12} size={s.size} align={s.addralign}{extra}")
     out.append("symbols:")
     for s in obj.symbols[1:]:
         if s.type in (STT_SECTION, STT_FILE):

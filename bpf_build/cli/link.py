@@ -1,7 +1,9 @@
 """`bpf-link`: link BPF objects into one, like `bpftool gen object OUT IN...` (libbpf's linker).
 
-Usage is ld-like: ``bpf-link [-o OUT] IN.o...``; the output defaults to ``a.out``. The linker
-module is imported only once the arguments are parsed, to keep start-up fast.
+Usage: ``bpf-link IN.o... -o OUT``. ``-o`` is required, as ``bpftool gen object`` requires its
+output: ld's ``a.out`` would name a BPF object like an executable, and naming it after an input
+would overwrite that input on a slip. The linker module is imported only once the arguments are
+parsed, to keep start-up fast.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ from typing import List, Optional
 
 from ..btf_dedup import BPFTOOL_7_1, FLAVOURS
 from .common import ArgumentParser, run_cli
-
-DEFAULT_OUTPUT = "a.out"  # what GNU ld writes without -o
+from .version import add_version_option
 
 
 def build_parser() -> ArgumentParser:
@@ -20,9 +21,9 @@ def build_parser() -> ArgumentParser:
         prog="bpf-link",
         description="Statically link BPF object files into one (libbpf linker semantics, the "
                     "same output as `bpftool gen object`).")
+    add_version_option(parser)
     parser.add_argument("inputs", nargs="+", metavar="IN.o", help="BPF ELF objects (ET_REL)")
-    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="OUT",
-                        help=f"output object (default: {DEFAULT_OUTPUT})")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the linked object to write")
     parser.add_argument("--btf-dedup", choices=FLAVOURS, default=BPFTOOL_7_1,
                         help="whose BTF deduplication to reproduce: bpftool 7.1's (default, "
                              "byte-identical output) or libbpf 1.1's and later, which also "

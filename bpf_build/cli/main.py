@@ -14,10 +14,12 @@ from typing import List, Optional
 
 from . import commands
 from .common import ArgumentParser, run_cli
+from .version import add_version_option
 
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="bpf-build", description="Build, inspect and ship BPF objects.")
+    add_version_option(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     sub.required = True
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):

@@ -73,7 +73,7 @@ def test_outputs_go_to_the_package_directory(project, tmp_path):
     pair = Object.read(str(lib / "pair.bpf.o"))
     assert pair.symbol("first_prog") and pair.symbol("shared_helper").is_defined, \
         "the extern function is resolved by linking the two sources"
-    assert "struct counter {" in (lib / "counter.skel.h").read_text()
+    assert "struct counter_bpf {" in (lib / "counter.skel.h").read_text()  # bpftool's name for counter.bpf.o
 
 
 def test_a_single_source_object_is_linked_too(project, tmp_path):

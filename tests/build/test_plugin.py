@@ -79,9 +79,9 @@ def check_objects(read):
     pair = Object.read(read("bpfdemo/pair.bpf.o"))
     assert pair.symbol("first_prog") is not None and pair.symbol("second_prog") is not None, \
         "the two sources are linked into one object"
-    assert b"class counter(_rt.Skeleton)" in read("bpfdemo/counter_skel.py")
-    assert b"struct counter {" in read("bpfdemo/counter.skel.h")
-    assert b"counter__open_and_load" in read("bpfdemo/counter.lskel.h")
+    assert b"class counter_bpf(_rt.Skeleton)" in read("bpfdemo/counter_skel.py")  # as bpftool names counter.bpf.o
+    assert b"struct counter_bpf {" in read("bpfdemo/counter.skel.h")
+    assert b"counter_bpf__open_and_load" in read("bpfdemo/counter.lskel.h")
 
 
 def test_pip_wheel_has_objects_and_a_platform_tag(demo, tmp_path, pip, helpers):

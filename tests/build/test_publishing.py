@@ -24,7 +24,7 @@ from bpf_build.compile import ARCH_ALIASES, ARCHES
 from bpf_build.elf import Object
 from bpf_build.errors import CompileError, ConfigError
 
-EXAMPLES = ["hello", "execsnoop", "linked", "xdp-counter"]
+EXAMPLES = ["hello", "execsnoop", "linked", "xdp-counter", "opensnoop-py"]
 
 # PyPI's rule for Linux wheels (warehouse, forklift/legacy.py): a manylinux_X_Y_ or
 # musllinux_X_Y_ platform tag on one of these architectures; a bare linux_* tag is refused.
@@ -172,7 +172,7 @@ def test_cross_arch_wheel_from_this_machine(tmp_path, pip, helpers, how, arch, b
     with zipfile.ZipFile(wheel) as z:
         obj = Object.read(z.read("crossdemo/probe.bpf.o"))
         record = json.loads(z.read("crossdemo/probe.bpf.json"))
-        assert b"class probe(" in z.read("crossdemo/probe_skel.py")
+        assert b"class probe_bpf(" in z.read("crossdemo/probe_skel.py")
     assert obj.byteorder == byteorder and _rodata_int(obj) == value
     header = (project / "include/arm64/vmlinux.h").read_bytes()
     assert record["target"]["name"] == arch
