@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import mmap
-from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union, cast
 
 from . import syscall
 from .codec import Codec, PerCpuCodec, make_value_codec, round_up
@@ -22,6 +22,10 @@ from .fd import Fd
 from .kobject import BpfObject
 
 _MISSING = object()
+# What a map's keys and values are in Python (int, a ctypes Structure, bytes...): generated
+# skeletons annotate each map as Map[K, V], so type checkers and editors know them.
+K = TypeVar("K")
+V = TypeVar("V")
 _DEFAULT_BATCH = 256
 
 
@@ -41,7 +45,7 @@ def _fd_of(obj: Any) -> int:
     raise TypeError(f"expected a map, program or file descriptor, not {type(obj).__name__}")
 
 
-class Map(BpfObject):
+class Map(BpfObject, Generic[K, V]):
     """One BPF map. Create with ``Map.create``, open with ``from_fd``/``from_pinned``/``from_id``."""
 
     kind = "map"
@@ -119,25 +123,26 @@ class Map(BpfObject):
             raise TypeError(f"{self.type.name.lower()} map '{self.name}': the kernel does not return its values "
                             "(file descriptors) to user space; only keys() and updates work")
 
-    def lookup(self, key: Any, default: Any = None, flags: int = 0) -> Any:
+    def lookup(self, key: K, default: Optional[V] = None, flags: int = 0) -> Optional[V]:
         out = self._value_buffer()
         err = self._elem(Cmd.MAP_LOOKUP_ELEM, self._key.buffer(key), out, flags)
         if err == errno.ENOENT:
             return default
         if err:
             raise self._fail("lookup", err)
-        return self._value.from_bytes(out.raw)
+        return cast(V, self._value.from_bytes(out.raw))
 
-    def __getitem__(self, key: Any) -> Any:
-        value = self.lookup(key, _MISSING)
+    def __getitem__(self, key: K) -> V:
+        missing: Any = _MISSING
+        value = self.lookup(key, missing)
         if value is _MISSING:
             raise KeyError(key)
-        return value
+        return cast(V, value)
 
-    def get(self, key: Any, default: Any = None) -> Any:
+    def get(self, key: K, default: Optional[V] = None) -> Optional[V]:
         return self.lookup(key, default)
 
-    def update(self, key: Any, value: Any, flags: int = BPF_ANY) -> None:
+    def update(self, key: K, value: V, flags: int = BPF_ANY) -> None:
         """flags: BPF_ANY, BPF_NOEXIST (fails with EEXIST), BPF_EXIST (fails with ENOENT), BPF_F_LOCK."""
         err = self._elem(Cmd.MAP_UPDATE_ELEM, self._key.buffer(key), self._encode_value(value), flags)
         if err:
@@ -148,10 +153,10 @@ class Map(BpfObject):
             value = _fd_of(value)
         return self._value.buffer(value)
 
-    def __setitem__(self, key: Any, value: Any) -> None:
+    def __setitem__(self, key: K, value: V) -> None:
         self.update(key, value)
 
-    def delete(self, key: Any) -> bool:
+    def delete(self, key: K) -> bool:
         """Remove a key; False when it was not there."""
         err = self._elem(Cmd.MAP_DELETE_ELEM, self._key.buffer(key))
         if err == errno.ENOENT:
@@ -160,18 +165,18 @@ class Map(BpfObject):
             raise self._fail("delete", err)
         return True
 
-    def __delitem__(self, key: Any) -> None:
+    def __delitem__(self, key: K) -> None:
         if not self.delete(key):
             raise KeyError(key)
 
-    def lookup_and_delete(self, key: Any, default: Any = None) -> Any:
+    def lookup_and_delete(self, key: K, default: Optional[V] = None) -> Optional[V]:
         out = self._value_buffer()
         err = self._elem(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, self._key.buffer(key), out)
         if err == errno.ENOENT:
             return default
         if err:
             raise self._fail("lookup and delete", err)
-        return self._value.from_bytes(out.raw)
+        return cast(V, self._value.from_bytes(out.raw))
 
     def __contains__(self, key: Any) -> bool:
         if self.type in KEYLESS_MAP_TYPES:  # bloom filter membership: value in map
@@ -197,7 +202,7 @@ class Map(BpfObject):
             yield raw
             key = ctypes.create_string_buffer(raw, self.key_size)
 
-    def keys(self) -> Iterator[Any]:
+    def keys(self) -> Iterator[K]:
         """Every key; for fd maps with values (program arrays, arrays of maps) only the slots that
         hold one, so ``dict(m)`` and ``m[k]`` for each key agree."""
         if self.type in FD_VALUE_MAP_TYPES and self.type not in VALUELESS_MAP_TYPES:
@@ -210,7 +215,7 @@ class Map(BpfObject):
 
     __iter__ = keys
 
-    def items(self) -> Iterator[Tuple[Any, Any]]:
+    def items(self) -> Iterator[Tuple[K, V]]:
         """Keys deleted between GET_NEXT_KEY and the lookup are skipped, as a concurrent dict would
         (and so are the empty slots of fd arrays)."""
         self._require_values()
@@ -222,9 +227,9 @@ class Map(BpfObject):
                 continue
             if err:
                 raise self._fail("lookup", err)
-            yield decode_key(raw), decode_value(out.raw)
+            yield cast(K, decode_key(raw)), cast(V, decode_value(out.raw))
 
-    def values(self) -> Iterator[Any]:
+    def values(self) -> Iterator[V]:
         for _, value in self.items():
             yield value
 
@@ -271,7 +276,7 @@ class Map(BpfObject):
         if self.type not in MAP_IN_MAP_TYPES:
             raise TypeError(f"map '{self.name}' is not a map of maps")
         inner_id = self.lookup(key)
-        return None if inner_id is None else Map.from_id(inner_id, **types)
+        return None if inner_id is None else Map.from_id(cast(int, inner_id), **types)
 
     # -- batches ---------------------------------------------------------------------------
 
