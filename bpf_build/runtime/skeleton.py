@@ -17,7 +17,8 @@ import base64
 import ctypes
 import keyword
 import zlib
-from typing import Any, Callable, Dict, List, Optional, Tuple
+import sys
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from . import attach as _attach
 from .constants import BPF_F_MMAPABLE, MapType
@@ -36,6 +37,12 @@ from .records import Structure, Union, check_range, raw, text
 __all__ = ["KconfigSpec", "LoaderSpec", "MapSpec", "ProgSpec", "SectionView", "Skeleton", "StepSpec",
            "Namespace", "attribute_name", "bitfield", "forward", "unz", "Map", "Program", "Link", "Structure",
            "Union", "raw", "text"]
+
+if TYPE_CHECKING:  # Self for type checkers only: the runtime depends on nothing outside the stdlib
+    if sys.version_info >= (3, 11):
+        from typing import Self
+    else:
+        from typing_extensions import Self
 
 GLOBAL_DATA_KINDS = ("data", "rodata", "bss", "kconfig")
 
@@ -214,11 +221,11 @@ class Skeleton:
     # -- open phase ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls):
+    def open(cls) -> Self:
         return cls()
 
     @classmethod
-    def open_and_load(cls):
+    def open_and_load(cls) -> Self:
         skel = cls()
         try:
             skel.load()
@@ -260,7 +267,7 @@ class Skeleton:
 
     # -- load ---------------------------------------------------------------------------------
 
-    def load(self, *, log_level: int = 0) -> "Skeleton":
+    def load(self, *, log_level: int = 0) -> Self:
         """Create the maps and load the programs, with the settings made since open().
 
         ``log_level`` (1: verifier log, 2: every instruction, 4: statistics; BPF_LOG_* bits) is
@@ -347,7 +354,7 @@ class Skeleton:
 
     # -- attach -------------------------------------------------------------------------------
 
-    def attach(self, *, skip_failed: bool = False) -> "Skeleton":
+    def attach(self, *, skip_failed: bool = False) -> Self:
         """Attach every loaded program whose section names its target (tracepoints, raw_tp,
         tp_btf/fentry/fexit/lsm, kprobes, uprobes with a path, iterators) and whose
         ``autoattach`` is on; others are left to the caller.
@@ -421,7 +428,7 @@ class Skeleton:
             obj.close()
         self._owned.clear()
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
