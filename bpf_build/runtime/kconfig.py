@@ -87,7 +87,8 @@ def _special(name: str) -> Optional[str]:
     if name == "LINUX_KERNEL_VERSION":
         return str(kernel_version_code())
     if name == "LINUX_HAS_BPF_COOKIE":
-        return "y"
+        from .features import has_bpf_cookie
+        return "y" if has_bpf_cookie() else "n"
     if name == "LINUX_HAS_SYSCALL_WRAPPER":
         return "y" if has_syscall_wrapper() else "n"
     return None

@@ -619,6 +619,32 @@ static inline int bpf_build_kernel_version(void)
 	return (a << 16) | (b << 8) | (c > 255 ? 255 : c);
 }
 
+/* Whether a tracepoint program may call bpf_get_attach_cookie() (Linux 5.15): the value of
+ * LINUX_HAS_BPF_COOKIE, asked of the kernel as libbpf does, not assumed. */
+static inline int bpf_build_has_bpf_cookie(void)
+{
+	/* call get_attach_cookie (174); r0 = 0; exit -- struct bpf_insn's bytes as u64s: the
+	 * opcode is the first byte, imm the last four (no registers or offsets used) */
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	static const __u64 insns[3] = { (__u64)0x85 << 56 | 174, (__u64)0xb7 << 56, (__u64)0x95 << 56 };
+#else
+	static const __u64 insns[3] = { (__u64)174 << 32 | 0x85, 0xb7, 0x95 };
+#endif
+	struct bpf_build_attr_prog_load attr;
+	int fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_type = 5; /* BPF_PROG_TYPE_TRACEPOINT */
+	attr.insn_cnt = 3;
+	attr.insns = (__u64)(unsigned long)insns;
+	attr.license = (__u64)(unsigned long)"GPL";
+	fd = (int)bpf_build_sys_bpf(BPF_BUILD_CMD_PROG_LOAD, &attr, sizeof(attr));
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
 static inline int bpf_build_has_syscall_wrapper(void)
 {
 #if defined(__x86_64__)
@@ -729,7 +755,7 @@ static inline int bpf_build_kconfig_fill(void *buf, const struct bpf_build_kconf
 			val = num;
 			len = strlen(num);
 		} else if (strcmp(v->name, "LINUX_HAS_BPF_COOKIE") == 0) {
-			val = "y";
+			val = bpf_build_has_bpf_cookie() ? "y" : "n";
 		} else if (strcmp(v->name, "LINUX_HAS_SYSCALL_WRAPPER") == 0) {
 			val = bpf_build_has_syscall_wrapper() ? "y" : "n";
 		} else if (config) {

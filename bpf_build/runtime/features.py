@@ -1,0 +1,83 @@
+"""What the running kernel can do, asked of the kernel itself the way libbpf's kernel_supports()
+does: load a tiny program or a tiny BTF and see whether it is accepted. Version numbers are not
+used: distributions backport BPF features, and a kernel can be built without one.
+
+Each probe runs once per process; its kernel objects are closed at once."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import struct
+import sys
+
+from . import syscall
+from .constants import Cmd, ProgType
+from .errors import BpfRuntimeError
+
+_BPF_FUNC_GET_ATTACH_COOKIE = 174
+_BTF_MAGIC, _BTF_VERSION, _BTF_HEADER_SIZE = 0xEB9F, 1, 24
+
+
+def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
+    regs = (src << 4 | dst) if sys.byteorder == "little" else (dst << 4 | src)
+    return struct.pack("=BBhi", code, regs, off, imm)
+
+
+_RETURN_0 = _insn(0xB7) + _insn(0x95)  # r0 = 0; exit
+
+
+def _program_loads(prog_type: int, insns: bytes) -> bool:
+    from .program import Program  # program imports attach, which asks us for features
+    try:
+        Program.load(prog_type, insns, name="feature_probe").close()
+        return True
+    except BpfRuntimeError:
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def has_bpf_cookie() -> bool:
+    """bpf_get_attach_cookie() for tracing programs (Linux 5.15): libbpf's LINUX_HAS_BPF_COOKIE."""
+    return _program_loads(ProgType.TRACEPOINT, _insn(0x85, imm=_BPF_FUNC_GET_ATTACH_COOKIE) + _RETURN_0)
+
+
+class _BtfLoadAttr(ctypes.Structure):
+    _fields_ = [("btf", ctypes.c_uint64), ("btf_log_buf", ctypes.c_uint64), ("btf_size", ctypes.c_uint32),
+                ("btf_log_size", ctypes.c_uint32), ("btf_log_level", ctypes.c_uint32)]
+
+
+def _btf_loads(types: bytes, strings: bytes) -> bool:
+    header = struct.pack("=HBBIIIII", _BTF_MAGIC, _BTF_VERSION, 0, _BTF_HEADER_SIZE,
+                         0, len(types), len(types), len(strings))
+    raw = ctypes.create_string_buffer(header + types + strings)
+    attr = _BtfLoadAttr(btf=ctypes.addressof(raw), btf_size=len(raw.raw) - 1)
+    try:
+        fd = syscall.bpf(Cmd.BTF_LOAD, attr, "probe BTF")
+    except BpfRuntimeError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _type(name_off: int, kind: int, vlen: int, size_or_type: int, kflag: int = 0) -> bytes:
+    return struct.pack("=III", name_off, kind << 24 | kflag << 31 | vlen, size_or_type)
+
+
+# The BTF kinds libbpf sanitizes for older kernels, each with the smallest BTF using it:
+# [1] int (4 bytes, signed) named "a", then the probed type. Strings: "\0a\0".
+_INT = _type(1, 1, 0, 4) + struct.pack("=I", 1 << 24 | 32)
+_KIND_PROBES = {
+    "FLOAT": _type(1, 16, 0, 4),                                     # 5.13
+    "DECL_TAG": _type(1, 14, 0, 1) + struct.pack("=I", 0)            # a VAR to tag (5.16)
+                + _type(1, 17, 0, 2) + struct.pack("=i", -1),
+    "TYPE_TAG": _type(1, 18, 0, 1) + _type(0, 2, 0, 2),               # tag + pointer to it (5.17)
+    "ENUM64": _type(1, 19, 1, 8) + struct.pack("=III", 1, 1, 0),      # 6.0
+}
+
+
+@functools.lru_cache(maxsize=None)
+def has_btf_kind(kind: str) -> bool:
+    """Whether the kernel's BTF loader accepts the kind (FLOAT, DECL_TAG, TYPE_TAG, ENUM64)."""
+    return _btf_loads(_INT + _KIND_PROBES[kind], b"\0a\0")
