@@ -1,0 +1,26 @@
+#include <string.h>
+#include "c_util.h"
+#include "long_sections.skel.h"
+
+int main(void)
+{
+	struct long_sections_bpf *skel = long_sections_bpf__open();
+
+	CHECK(skel);
+	/* upstream code names the member after the whole section, as bpftool does */
+	CHECK(skel->data_read_mostly->read_mostly_var == 123);
+	skel->data_read_mostly->read_mostly_var = 456;
+	CHECK(strcmp((const char *)skel->data_a_rather_long_custom_name->longer_custom_name_value, "abc") == 0);
+	/* .rodata holds only bpf_printk's format: still a map and a member to name */
+	(void)skel->rodata;
+	CHECK(skel->maps.rodata != NULL);
+	CHECK(long_sections_bpf__load(skel) == 0);
+	CHECK(long_sections_bpf__attach(skel) == 0);
+	trigger_getpid(2);
+	CHECK(skel->bss->getpid_calls >= 2);
+	CHECK(skel->data_read_mostly->read_mostly_seen == 456);
+	CHECK(skel->data_a_rather_long_custom_name->longer_custom_name_value[0] == 'X');
+	long_sections_bpf__destroy(skel);
+	printf("ok\n");
+	return 0;
+}
