@@ -100,11 +100,12 @@ class Namespace:
     def __init__(self, what: str):
         object.__setattr__(self, "_what", what)
 
-    def __getattr__(self, name: str):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        raise AttributeError(f"no {self._what} '{name}' (programs not loaded and maps not created are absent "
-                             "after load(); links exist after attach())")
+    if not TYPE_CHECKING:  # a type checker must see only the generated annotations: a typo is an error
+        def __getattr__(self, name: str):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            raise AttributeError(f"no {self._what} '{name}' (programs not loaded and maps not created are "
+                                 "absent after load(); links exist after attach())")
 
     def __iter__(self):
         return iter([(k, v) for k, v in vars(self).items() if not k.startswith("_")])
