@@ -41,6 +41,13 @@ ATTRIBUTES = {
     0x49: "DW_AT_type", 0x55: "DW_AT_ranges", 0x6B: "DW_AT_data_bit_offset", 0x72: "DW_AT_str_offsets_base",
     0x73: "DW_AT_addr_base", 0x74: "DW_AT_rnglists_base",
 }
+# dataN and refN forms: (size, whether the value is an offset from the unit's start).
+_FIXED_SIZE_FORMS = {0x0B: (1, False), 0x05: (2, False), 0x06: (4, False), 0x07: (8, False),
+                     0x11: (1, True), 0x12: (2, True), 0x13: (4, True), 0x14: (8, True)}
+# Forms whose size does not depend on the unit: data, ref, flag, strx/addrx with fixed widths.
+_FORM_SIZES = {0x0B: 1, 0x11: 1, 0x0C: 1, 0x25: 1, 0x29: 1, 0x05: 2, 0x12: 2, 0x26: 2, 0x2A: 2,
+               0x27: 3, 0x2B: 3, 0x06: 4, 0x13: 4, 0x1C: 4, 0x28: 4, 0x2C: 4, 0x07: 8, 0x14: 8,
+               0x20: 8, 0x1E: 16, 0x19: 0, 0x21: 0}
 REFERENCE_ATTRIBUTES = {"DW_AT_sibling", "DW_AT_type", "DW_AT_abstract_origin", "DW_AT_specification"}
 # Relocation types that write a symbol's value plus addend into DWARF: (machine, type) -> size.
 _RELOCATION_SIZES = {(62, 1): 8, (62, 10): 4, (62, 11): 4, (183, 257): 8, (183, 258): 4, (3, 1): 4}
@@ -53,18 +60,29 @@ class DwarfError(Exception):
 
 
 class _Reader:
-    __slots__ = ("data", "endian")
+    __slots__ = ("data", "endian", "_unpackers")
 
     def __init__(self, data: bytes, endian: str):
         self.data, self.endian = data, endian
+        self._unpackers = {size: struct.Struct(endian + code).unpack_from
+                           for size, code in ((1, "B"), (2, "H"), (4, "I"), (8, "Q"))}
 
     def uint(self, pos: int, size: int) -> int:
-        if pos + size > len(self.data):
+        unpack = self._unpackers.get(size)
+        if unpack is not None and pos >= 0:
+            try:
+                return unpack(self.data, pos)[0]
+            except struct.error:
+                pass
+        if pos < 0 or pos + size > len(self.data):
             raise DwarfError(f"read past the end of a section at offset {pos}")
         return int.from_bytes(self.data[pos:pos + size], "little" if self.endian == "<" else "big")
 
     def uleb(self, pos: int) -> Tuple[int, int]:
-        data, value, shift = self.data, 0, 0
+        data = self.data
+        if 0 <= pos < len(data) and data[pos] < 0x80:  # most numbers are one byte
+            return data[pos], pos + 1
+        value, shift = 0, 0
         while True:
             if pos >= len(data):
                 raise DwarfError("LEB128 number runs past the end of a section")
@@ -89,11 +107,22 @@ class _Reader:
 
 
 class Die:
-    __slots__ = ("cu", "offset", "tag", "attrs", "has_children", "end")
+    """One debugging information entry; its attributes are decoded when first asked for (most
+    top-level DIEs are only skipped over, and a DIE of fixed-size attributes needs no decoding
+    to find its end)."""
 
-    def __init__(self, cu: "CompileUnit", offset: int, tag: str, attrs: dict, has_children: bool, end: int):
-        self.cu, self.offset, self.tag, self.attrs, self.has_children, self.end = \
-            cu, offset, tag, attrs, has_children, end
+    __slots__ = ("cu", "offset", "tag", "has_children", "end", "_specs", "_start", "_attrs")
+
+    def __init__(self, cu: "CompileUnit", offset: int, tag: str, specs: tuple, start: int,
+                 attrs: Optional[dict], has_children: bool, end: int):
+        self.cu, self.offset, self.tag, self.has_children, self.end = cu, offset, tag, has_children, end
+        self._specs, self._start, self._attrs = specs, start, attrs
+
+    @property
+    def attrs(self) -> dict:
+        if self._attrs is None:
+            self._attrs = self.cu.decode(self._specs, self._start)[0]
+        return self._attrs
 
     def ref(self, name: str) -> Optional["Die"]:
         target = self.attrs.get(name)
@@ -152,6 +181,7 @@ class CompileUnit:
             pos += self.offset_size + 1
         self.first_die = pos
         self.abbrevs = dwarf.abbrev_table(abbrev_offset)
+        self.fixed_sizes: Dict[int, Optional[int]] = {}
         self.str_offsets_base = self.addr_base = 8 if self.version >= 5 else 0  # past the tables' headers
         self.rnglists_base = 0
         top = self.parse(pos)
@@ -177,30 +207,50 @@ class CompileUnit:
         if abbrev is None:
             raise DwarfError(f"DIE at {pos} uses undefined abbreviation {code}")
         tag, has_children, specs = abbrev
-        attrs = {}
-        for name, form, implicit in specs:
-            value, after = self.form_value(form, after, implicit)
-            if name is not None:
-                attrs[name] = value
-        die = Die(self, pos, tag, attrs, has_children, after)
+        fixed = self.fixed_sizes.get(code, -1)
+        if fixed == -1:
+            fixed = self.fixed_sizes[code] = self.fixed_size(specs)
+        if fixed is not None:
+            die = Die(self, pos, tag, specs, after, None, has_children, after + fixed)
+        else:
+            attrs, end = self.decode(specs, after)
+            die = Die(self, pos, tag, specs, after, attrs, has_children, end)
         self.dwarf.cache[pos] = die
         return die
+
+    def decode(self, specs: tuple, pos: int) -> Tuple[dict, int]:
+        attrs = {}
+        for name, form, implicit in specs:
+            value, pos = self.form_value(form, pos, implicit)
+            if name is not None:
+                attrs[name] = value
+        return attrs, pos
+
+    def fixed_size(self, specs: tuple) -> Optional[int]:
+        """The size of a DIE's attributes when every form has a fixed size, else None."""
+        total = 0
+        for _, form, _ in specs:
+            size = _FORM_SIZES.get(form)
+            if size is None:
+                if form in (0x0E, 0x1F, 0x17, 0x1D, 0x1F20, 0x1F21):  # offsets into other sections
+                    size = self.offset_size
+                elif form == 0x10:  # ref_addr
+                    size = self.address_size if self.version == 2 else self.offset_size
+                elif form == 0x01:  # addr
+                    size = self.address_size
+                else:
+                    return None
+            total += size
+        return total
 
     def form_value(self, form: int, pos: int, implicit: int, r: Optional[_Reader] = None):
         """Decode one value of ``form`` at ``pos`` of .debug_info (or of ``r``, for line tables)."""
         r = r or self.dwarf.info
-        if form in (0x0B, 0x11):  # data1, ref1
-            value, pos = r.uint(pos, 1), pos + 1
-            return (value + self.offset if form == 0x11 else value), pos
-        if form in (0x05, 0x12):  # data2, ref2
-            value, pos = r.uint(pos, 2), pos + 2
-            return (value + self.offset if form == 0x12 else value), pos
-        if form in (0x06, 0x13):  # data4, ref4
-            value, pos = r.uint(pos, 4), pos + 4
-            return (value + self.offset if form == 0x13 else value), pos
-        if form in (0x07, 0x14):  # data8, ref8
-            value, pos = r.uint(pos, 8), pos + 8
-            return (value + self.offset if form == 0x14 else value), pos
+        fixed = _FIXED_SIZE_FORMS.get(form)
+        if fixed is not None:
+            size, unit_relative = fixed
+            value = r.uint(pos, size)
+            return (value + self.offset if unit_relative else value), pos + size
         if form == 0x19:  # flag_present
             return True, pos
         if form == 0x21:  # implicit_const

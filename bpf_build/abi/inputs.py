@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 
 from ..errors import AbiError
 
@@ -43,3 +44,20 @@ def _file_kind(mode: int) -> str:
         if test(mode):
             return kind
     return "an unusual file type"
+
+
+def read_toml(path) -> dict:
+    """A TOML file (suppressions, pyproject.toml), read through read_input."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - older Pythons use the project's fallback (tomli)
+        from ..build_config import _tomllib
+
+        tomllib = _tomllib()
+    path = os.fspath(path)
+    try:
+        return tomllib.loads(read_input(path).decode("utf-8"))
+    except UnicodeDecodeError:
+        raise AbiError(path, "not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        raise AbiError(path, f"not valid TOML: {e}") from None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from ..errors import AbiError
-from .inputs import read_input
+from .inputs import read_input, read_toml
 
 KEYS = ("headers", "old-headers", "suppressions", "size-versioned", "strict")
 
@@ -34,11 +34,9 @@ class AbiSettings:
 def load_settings(root: str) -> AbiSettings:
     """The [tool.bpf-abi] table of root/pyproject.toml; defaults when there is none."""
     path = os.path.join(root, "pyproject.toml")
-    if not os.path.isfile(path):
+    if not os.path.isfile(path) or b"bpf-abi" not in read_input(path):  # most projects: no TOML parser
         return AbiSettings()
-    from ..build_config import parse_toml_text
-
-    table = parse_toml_text(read_input(path).decode("utf-8", "replace"), path, AbiError).get("tool", {}).get("bpf-abi")
+    table = read_toml(path).get("tool", {}).get("bpf-abi")
     if table is None:
         return AbiSettings()
     where = f"{path}: [tool.bpf-abi]"

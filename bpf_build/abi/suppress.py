@@ -22,7 +22,7 @@ from typing import List, Optional
 
 from ..errors import AbiError
 from .findings import COMPATIBLE, NOTE, Finding
-from .inputs import read_input
+from .inputs import read_input, read_toml
 
 SELECTORS = ("code", "symbol", "type", "field")
 _TYPE_PREFIXES = ("struct ", "union ", "enum ")
@@ -80,14 +80,8 @@ class Suppressions:
 
 
 def load_suppressions(path: str) -> Suppressions:
-    from ..build_config import parse_toml_text
-
-    raw = read_input(path)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise AbiError(path, "not UTF-8 text") from None
-    data = parse_toml_text(text, path, AbiError)
+    data = read_toml(path)
+    text = read_input(path).decode("utf-8")
     unknown = sorted(set(data) - {"suppress"})
     if unknown:
         raise AbiError(path, f"unknown top-level key {unknown[0]!r}; expected [[suppress]] tables")
