@@ -193,8 +193,9 @@ def boot(image: Path, command: str, env: dict, memory: str = "2G", cpus: int = 2
                                 stderr=subprocess.STDOUT, env={**os.environ, "PATH": path})
         assert proc.stdout is not None
         try:
-            for line in iter(proc.stdout.readline, b""):
-                sys.stdout.buffer.write(line)
+            # chunks, not lines: pytest's progress dots show as they come
+            for chunk in iter(lambda: os.read(proc.stdout.fileno(), 65536), b""):
+                sys.stdout.buffer.write(chunk)
                 sys.stdout.flush()
             return proc.wait(timeout=timeout)
         except BaseException:

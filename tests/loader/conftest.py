@@ -18,6 +18,15 @@ SINGLE_CASES = ["tracepoint", "raw_tp", "kprobe", "tracing", "xdp", "tc", "socke
 LINKED_PARTS = ["linked_a", "linked_b"]
 ALL_CASES = SINGLE_CASES + ["linked"]
 LOADABLE_CASES = [c for c in ALL_CASES if c != "rejected"]
+# Kernel functions a case calls that older kernels lack (open-coded iterators came in 6.4): on
+# such a kernel the load must fail at the step that looks the kfunc up, naming it.
+CASE_KFUNCS = {"externs": ("bpf_iter_num_new", "bpf_iter_num_next", "bpf_iter_num_destroy")}
+
+
+def missing_kfunc(case: str):
+    """The first kfunc ``case`` needs that the running kernel's BTF does not have, or None."""
+    from tests import kernel_facts
+    return next((f for f in CASE_KFUNCS.get(case, ()) if not kernel_facts.has_btf_func(f)), None)
 
 
 def have_bpf() -> bool:

@@ -11,7 +11,7 @@ import pytest
 from bpf_build.elf import Object
 from bpf_build.skel.light_c import generate, include_dir
 
-from .conftest import LOADABLE_CASES
+from .conftest import LOADABLE_CASES, missing_kfunc
 
 C_DIR = Path(__file__).resolve().parent / "c"
 # Where bpftool 7.1 (libbpf 1.1) cannot make a working light skeleton: PROG_ARRAY initial slots
@@ -54,6 +54,14 @@ def build_and_run(gcc, case: str, header: Path, extra_flags=()):
 def test_light_skeleton_in_c(corpus_object, gcc, kernel, tracefs, tmp_path, case):
     header = tmp_path / f"{case}.lskel.h"
     header.write_text(generate(Object.read(corpus_object(case)), f"{case}_bpf"))
+    missing = missing_kfunc(case)
+    if missing:  # the load fails at the kfunc's look-up, and says so on stderr
+        exe = header.with_suffix(".test")
+        subprocess.run([gcc, "-O1", "-I", include_dir(), "-I", str(header.parent), f"-DSKEL_HEADER=\"{header.name}\"",
+                        str(C_DIR / f"{case}.c"), "-o", str(exe)], check=True, capture_output=True)
+        ran = subprocess.run([str(exe), "0", "0", "0"], capture_output=True, text=True, timeout=60)
+        assert ran.returncode != 0 and f'"{missing}"' in ran.stderr.replace('\\"', '"'), ran.stderr
+        return
     ran = build_and_run(gcc, case, header)
     if case == "rejected":  # the failure names its step and shows the verifier log on stderr
         assert 'load prog \\"out_of_bounds\\"' in ran.stderr or 'load prog "out_of_bounds"' in ran.stderr
