@@ -493,7 +493,8 @@ class _Renderer:
         self.own_types()
         cls = self.cls
         maps_ns = self.namespace("maps", "Maps", [
-            (python_attribute(self.path, "map", m.ident), "_rt.Map", f"{m.type_name}" + (f", key {k}" if k else "") + (f", value {v}" if v else ""))
+            (python_attribute(self.path, "map", m.ident), _map_annotation(m, k, v),
+             f"{m.type_name}" + (f", key {k}" if k else "") + (f", value {v}" if v else ""))
             for m, k, v in map_types])
         progs = self.opened.programs
         progs_ns = self.namespace("progs", "Programs (loaded ones)", [
@@ -540,6 +541,35 @@ class _Renderer:
         if "enum.IntEnum" not in "\n".join(self.types.blocks):
             parts[0] = parts[0].replace("import enum\n", "")
         return "\n\n\n".join(parts) + "\n"
+
+
+# Maps whose values user space sees as fds/ids (ints) whatever their BTF says (runtime/maps.py).
+_FD_VALUE_MAPS = ("PROG_ARRAY", "PERF_EVENT_ARRAY", "CGROUP_ARRAY", "ARRAY_OF_MAPS", "HASH_OF_MAPS", "SOCKMAP",
+                  "SOCKHASH", "REUSEPORT_SOCKARRAY")
+
+
+def _element_annotation(ctype: Optional[str]) -> str:
+    """What the runtime's Map gives for keys or values of this ctypes type (runtime/codec.py):
+    scalars as their Python value, records and arrays as ctypes objects, untyped ones as bytes."""
+    if ctype is None:
+        return "bytes"
+    scalars = {"ctypes.c_bool": "bool", "ctypes.c_char": "bytes", "ctypes.c_float": "float", "ctypes.c_double": "float"}
+    if ctype in scalars:
+        return scalars[ctype]
+    if " * " in ctype:
+        return f"ctypes.Array[{ctype.rsplit(' * ', 1)[0]}]"
+    return "int" if ctype.startswith("ctypes.c_") else ctype
+
+
+def _map_annotation(m: OpenedMap, key: Optional[str], value: Optional[str]) -> str:
+    """``_rt.Map[K, V]``: editors and type checkers know what ``skel.maps.NAME`` holds."""
+    if m.type_name in _FD_VALUE_MAPS and value is None:
+        value_type = "int"
+    else:
+        value_type = _element_annotation(value)
+    if "PERCPU" in m.type_name:
+        value_type = f"list[{value_type}]"  # one value per possible CPU
+    return f"_rt.Map[{_element_annotation(key)}, {value_type}]"
 
 
 def _closure(btf: B.Btf, roots: List[int]) -> set:
