@@ -262,3 +262,17 @@ def test_python_failed_map_creation_names_the_map_and_no_btf_log(python_skeleton
     assert getattr(info.value, "errno", None) == errno.E2BIG
     # only the failing step's log: BPF_MAP_CREATE logs nothing, the BTF load's FWD line must not show
     assert "verifier" not in message and "audit_context" not in message, message
+
+
+def test_python_skeleton_of_struct_ops_says_what_python_skeletons_lack(bpf_object, workdir):
+    """Issue 13 bug 7: the refusal named loader programs, which a Python user never chose."""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "bpf_build.cli.main", "skel", "--lang", "python",
+                           str(bpf_object("struct_ops")), "-o", str(workdir / "struct_ops" / "out.py")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr
+    assert "struct_ops" in lines[0] and "Python skeleton" in lines[0] and "dummy_1" in lines[0], lines[0]
+    assert not (workdir / "struct_ops" / "out.py").exists()
