@@ -16,6 +16,8 @@ Compatible (reported, exit 0 unless --strict):
 
 - Only qualifiers changed (``void *`` -> ``const void *``): same layout, same calling convention.
 - A function that returned void now returns a value: old callers never read it.
+- An integer changed only its signedness (``int map_flags`` -> ``__u32 map_flags``, libbpf 0.7):
+  same size, same registers; values past the sign bit read differently, so it is still shown.
 - A sentinel enumerator (``__MAX_BPF_MAP_TYPE``, ``MAX_BPF_LINK_TYPE``: the enum's last, largest
   value) moved: it counts the enumerators by convention. One that disappeared (UAPI turned
   ``MAX_BPF_LINK_TYPE`` into a ``#define``) is a note.
@@ -32,6 +34,7 @@ from typing import Iterable, List, Optional, Set
 from .findings import COMPATIBLE, INCOMPATIBLE, NOTE, Finding
 
 _QUALIFIER = re.compile(r"\b(?:const|volatile|_Atomic)\b ?")
+_SIGNEDNESS = re.compile(r"\b(?:un)?signed (?=(?:char|short|int|long|long long|__int128)\b)")
 _SENTINEL = re.compile(r"^__|^MAX_|_MAX$|_MAX_")
 _SIZE_FIELD = re.compile(r"^([a-z]+)\w*_sz$")
 _RECORD_POINTER = re.compile(r"^((?:struct|union) [\w<>]+) \*+$")
@@ -54,6 +57,10 @@ def _changed(code: str, what: str, before: str, after: str, where: str, symbol: 
     if unqualified(before) == unqualified(after):
         return Finding("qualifier-changed", f"{what} was {before}, now {after} (qualifiers only: layout and calling "
                        "convention are unchanged)", where, None, symbol, severity=COMPATIBLE, field=field)
+    if _SIGNEDNESS.sub("", unqualified(before)) == _SIGNEDNESS.sub("", unqualified(after)):
+        return Finding("signedness-changed", f"{what} was {before}, now {after} (same size: layout and calling "
+                       "convention are unchanged; values past the sign bit read differently)", where, None, symbol,
+                       severity=COMPATIBLE, field=field)
     return Finding(code, f"{what} was {before}, now {after}", where, None, symbol, field=field)
 
 

@@ -130,6 +130,17 @@ def test_qualifier_only_change_is_compatible(build_lib, bpf_abi):
     assert findings(bpf_abi("diff", old.lib, other.lib, "--json")) == [("incompatible", "function-param-changed")]
 
 
+def test_signedness_only_change_is_compatible(build_lib, bpf_abi):
+    """libbpf 0.7: struct bpf_map_create_opts's int map_flags & co. became __u32."""
+    old, new = signature_lib(build_lib, buf="int *"), signature_lib(build_lib, buf="unsigned int *")
+    r = bpf_abi("diff", old.lib, new.lib, "--json")
+    assert findings(r) == [("compatible", "signedness-changed")]
+    assert r.json()["findings"][0]["message"].startswith("bpf_buf__fill@@LIBBPF_1.0.0 parameter 1 was int *, now "
+                                                         "unsigned int * (same size")
+    wider = signature_lib(build_lib, buf="long *")
+    assert findings(bpf_abi("diff", old.lib, wider.lib, "--json")) == [("incompatible", "function-param-changed")]
+
+
 def test_void_return_becoming_a_value_is_compatible(build_lib, bpf_abi):
     """libbpf 0.8: bpf_program__set_type returned void, then int; old callers never read it."""
     old, new = signature_lib(build_lib, returns="void"), signature_lib(build_lib, returns="int")
