@@ -671,8 +671,10 @@ _KFLAG_KINDS = frozenset({STRUCT, UNION, FWD, ENUM, ENUM64, DECL_TAG, TYPE_TAG})
 _INT_SIZES = frozenset({1, 2, 4, 8, 16})
 _ENUM_SIZES = frozenset({1, 2, 4, 8})
 _FLOAT_SIZES = frozenset({2, 4, 8, 12, 16})
-# Kinds that are not the type of a value: a VAR, member or array element cannot have them.
-_NOT_VALUE_KINDS = frozenset({FUNC, FUNC_PROTO, VAR, DATASEC, DECL_TAG})
+# Kinds that are not the type of a value, directly or behind typedefs and qualifiers: a VAR,
+# member or array element cannot have them (the kernel's btf_type_nosize: no size to lay out).
+_NOT_VALUE_KINDS = frozenset({FWD, FUNC, FUNC_PROTO, VAR, DATASEC, DECL_TAG})
+_SEE_THROUGH = frozenset({TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG})
 
 
 def validate(btf: Btf, path=None) -> None:
@@ -701,6 +703,25 @@ def validate(btf: Btf, path=None) -> None:
             return kinds[ref - start]
         t = btf.type(ref)
         return t.kind if t is not None else 0
+
+    seen_through: Dict[int, int] = {}
+
+    def value_kind(ref: int) -> int:
+        """The kind behind typedefs and qualifiers (0 for void; a loop is _check_loops' to
+        report, so a long chain ends the walk)."""
+        k = kind_of(ref)
+        if k not in _SEE_THROUGH:
+            return k
+        found = seen_through.get(ref)
+        if found is None:
+            r = ref
+            for _ in range(64):
+                t = btf.type(r)
+                if t is None or t.kind not in _SEE_THROUGH or t.type >= limit:
+                    break
+                r = t.type
+            found = seen_through[ref] = kind_of(r) if r < limit else 0
+        return found
 
     def fail(tid: int, t: BtfType, rule: str):
         raise BtfError(path, f"type [{tid}] {t.kind_name} {t.name!r}: {rule}")
@@ -760,6 +781,9 @@ def validate(btf: Btf, path=None) -> None:
                 if m.name and not (m.name.isidentifier() and m.name.isascii()) and not is_identifier(m.name):
                     fail(tid, t, f"member name {m.name!r} is not a valid identifier")
             check_ref(tid, t, top, "a member")
+            for m in t.members:
+                if value_kind(m.type) in _NOT_VALUE_KINDS:
+                    fail(tid, t, f"member {m.name!r} has type [{m.type}], which has no size")
             if top > tid:
                 forward.append(tid)
         elif k in REF_KINDS:
@@ -775,7 +799,7 @@ def validate(btf: Btf, path=None) -> None:
                     fail(tid, t, "name is not a valid identifier")
                 if t.linkage > VAR_GLOBAL_EXTERN:
                     fail(tid, t, f"unknown linkage {t.linkage}")
-                if ref == 0 or kind_of(ref) in _NOT_VALUE_KINDS:
+                if ref == 0 or value_kind(ref) in _NOT_VALUE_KINDS:
                     fail(tid, t, f"type [{ref}] is not the type of a variable")
             elif k == DECL_TAG or k == TYPE_TAG:
                 if not name or not name.isprintable():
@@ -788,7 +812,7 @@ def validate(btf: Btf, path=None) -> None:
             if name:
                 fail(tid, t, "this kind must not have a name")
             check_ref(tid, t, max(t.type, t.index_type), "it")
-            if t.type == 0 or kind_of(t.type) in _NOT_VALUE_KINDS:
+            if t.type == 0 or value_kind(t.type) in _NOT_VALUE_KINDS:
                 fail(tid, t, f"element type [{t.type}] is not a value type")
             if t.type > tid:
                 forward.append(tid)
@@ -816,7 +840,7 @@ def validate(btf: Btf, path=None) -> None:
         elif k == DATASEC:
             if not name or not name.isprintable():
                 fail(tid, t, "name must be non-empty printable text")
-            _check_datasec(t, tid, limit, kind_of, fail)
+            _check_datasec(btf, t, tid, limit, kind_of, fail)
             if any(v.type > tid for v in t.secinfo):
                 forward.append(tid)
         elif k == FLOAT:
@@ -828,22 +852,38 @@ def validate(btf: Btf, path=None) -> None:
         _check_loops(btf, path, forward)
 
 
-def _check_datasec(t: BtfType, tid: int, limit: int, kind_of, fail) -> None:
+def _check_datasec(btf: Btf, t: BtfType, tid: int, limit: int, kind_of, fail) -> None:
     for v in t.secinfo:
         if not 0 < v.type < limit or kind_of(v.type) not in (VAR, FUNC):
             fail(tid, t, f"entry type [{v.type}] is not a VAR or FUNC")
-    # Clang leaves sizes and offsets of an object's sections at 0 for libbpf to fill in: the
-    # layout rules apply once the section is laid out. Linked objects may list entries out of
-    # offset order (libbpf sorts them when loading), so they are compared sorted.
-    if t.size:
-        end = 0
-        for v in sorted(t.secinfo, key=lambda v: (v.offset, v.size)):
-            if v.offset < end:
-                fail(tid, t, f"entry [{v.type}] at offset {v.offset} overlaps another")
-            end = v.offset + v.size
-            if end > t.size:
-                fail(tid, t, f"entry [{v.type}] ({v.size} bytes at {v.offset}) exceeds the "
-                             f"{t.size}-byte section")
+    problem = datasec_layout_problem(t, btf)
+    if problem:
+        fail(tid, t, problem)
+
+
+def datasec_layout_problem(t: BtfType, btf: "Btf") -> Optional[str]:
+    """Why the entries of a laid-out DATASEC overlap or leave the section, or None.
+
+    Clang leaves sizes and offsets of an object's sections at 0 for libbpf to fill in: the rules
+    apply once the section is laid out (size > 0), to the entries with storage (an extern
+    declaration has none: libbpf drops it before loading). Linked objects may list entries out
+    of offset order (libbpf sorts them when loading), so they are compared sorted."""
+    if not t.size:
+        return None
+    stored = [v for v in t.secinfo if not _is_extern(btf.type(v.type))]
+    end = 0
+    for v in sorted(stored, key=lambda v: (v.offset, v.size)):
+        if v.offset < end:
+            return f"entry [{v.type}] at offset {v.offset} overlaps another"
+        end = v.offset + v.size
+        if end > t.size:
+            return f"entry [{v.type}] ({v.size} bytes at {v.offset}) exceeds the {t.size}-byte section"
+    return None
+
+
+def _is_extern(t: Optional[BtfType]) -> bool:
+    return t is not None and ((t.kind == VAR and t.linkage == VAR_GLOBAL_EXTERN)
+                              or (t.kind == FUNC and t.linkage == FUNC_EXTERN))
 
 
 def _check_decl_tag(btf: Btf, tid: int, t: BtfType, kind_of, fail) -> None:

@@ -79,6 +79,7 @@ _MISSING_BASE_TYPES = {"__Poly8_t": "unsigned char", "__Poly16_t": "unsigned sho
 _NOT_DONE, _IN_PROGRESS, _DONE = 0, 1, 2
 # Padding types from widest to narrowest, with their natural size in bits ("long" per pointer).
 _PAD_NAMES = ("long", "int", "short", "char")
+_PADDING_BUDGET_BITS = 8 << 22  # 4 MiB of padding in one header (vmlinux: ~40 KiB)
 
 
 def sanitize_identifier(name: str) -> str:
@@ -101,7 +102,7 @@ class CWriter:
     """
 
     def __init__(self, btf: Btf, path=None):
-        self.path = path
+        self.path = path if path is not None else btf.path
         chain = []
         b: Optional[Btf] = btf
         while b is not None:
@@ -125,6 +126,9 @@ class CWriter:
         self._queue: List[int] = []
         self._out: List[str] = []
         self.ptr_size = self._pointer_size()
+        # Bits of padding left to spell out (one line per 64 bits, as bpftool): far above any
+        # kernel's total, it bounds the output of a huge struct size or member offset.
+        self._padding_budget = _PADDING_BUDGET_BITS
 
     # -- public API ------------------------------------------------------------------------------
     def add(self, type_id: int) -> None:
@@ -586,6 +590,11 @@ class CWriter:
         compiler's natural alignment would not put it there."""
         if cur >= nxt:
             return
+        self._padding_budget -= nxt - cur
+        if self._padding_budget < 0:
+            raise BtfError(self.path, f"{(nxt - cur) // 8} bytes of padding in one struct: more "
+                                      f"than this writer spells out ({_PADDING_BUDGET_BITS // 8} "
+                                      f"bytes in all)")
         out = self._out.append
         prefix = "\n" + "\t" * lvl
         widths = (self.ptr_size * 8, 32, 16, 8)

@@ -354,7 +354,26 @@ def _read_unchecked(data: bytes, path: Optional[str]) -> Object:
         if obj.btf is None:
             raise ElfError(path, ".BTF.ext without .BTF")
         obj.btf_ext = BtfExt.parse(ext_sec.data, obj.btf.strings, path)
+        _check_btf_ext_targets(obj, path)
     return obj
+
+
+def _check_btf_ext_targets(obj: Object, path) -> None:
+    """func_info, line_info and CO-RE records describe instructions: each table's sections must
+    be code sections of this object and each record an instruction inside it."""
+    code = {s.name: s for s in obj.sections if s.is_code}
+    names = {s.name for s in obj.sections}
+    for what, info in zip(("func_info", "line_info", "core_relo"), obj.btf_ext.tables()):
+        for esec in info.sections:
+            sec = code.get(esec.name)
+            if sec is None:
+                reason = "which holds no code" if esec.name in names else "which the object does not have"
+                raise ElfError(path, f".BTF.ext {what}: records for section '{esec.name}', {reason}")
+            size = len(sec.data)
+            for r in esec.records:
+                if r.insn_off >= size or r.insn_off % 8:
+                    raise ElfError(path, f".BTF.ext {what}: record at byte {r.insn_off} of "
+                                         f"'{esec.name}' is not an instruction of its {size} bytes")
 
 
 def _enum_int(v) -> int:
@@ -387,7 +406,11 @@ def _cstr(table: bytes, off: int, path, what: str) -> str:
     end = table.find(b"\0", off)
     if end < 0:
         raise ElfError(path, f"{what}: string at offset {off} is not NUL-terminated")
-    return table[off:end].decode("utf-8", "surrogateescape")
+    try:
+        return table[off:end].decode("utf-8")
+    except UnicodeDecodeError:
+        # Names end up in generated C and Python and in messages: refuse them here, once.
+        raise ElfError(path, f"{what}: name {table[off:end]!r} is not valid UTF-8") from None
 
 
 def _read_symbols(obj: Object, index: int, bo: str, path) -> List[Symbol]:
@@ -404,8 +427,16 @@ def _read_symbols(obj: Object, index: int, bo: str, path) -> List[Symbol]:
         st_name, st_info, st_other, st_shndx, st_value, st_size = entry.unpack_from(sec.data, i * 24)
         if st_shndx >= nsec and st_shndx < SHN_LORESERVE:
             raise ElfError(path, f"symbol {i} refers to section {st_shndx}, out of range")
-        syms.append(Symbol(_cstr(strtab, st_name, path, f"symbol {i}"), st_value, st_size,
-                           st_info >> 4, st_info & 0xF, st_other & 0x3, st_shndx))
+        name = _cstr(strtab, st_name, path, f"symbol {i}")
+        if 0 < st_shndx < SHN_LORESERVE and i:
+            # What a symbol covers must lie inside its section: every pass that reads a
+            # variable's bytes or a function's instructions relies on it.
+            target = obj.sections[st_shndx]
+            if st_value > target.size or st_value + st_size > target.size:
+                raise ElfError(path, f"symbol '{name}' ({st_size} bytes at {st_value}) lies "
+                                     f"outside its section '{target.name}' ({target.size} bytes)")
+        syms.append(Symbol(name, st_value, st_size, st_info >> 4, st_info & 0xF, st_other & 0x3,
+                           st_shndx))
     if not syms:
         syms = [Symbol("")]
     return syms

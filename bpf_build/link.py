@@ -748,6 +748,10 @@ class _Input:
                     raise LinkError(self.file, f"variable '{vt.name}' of BTF section '{t.name}' has "
                                                f"no symbol in that ELF section")
                 v.offset = sym.value
+            # Now laid out, the section must hold what the kernel accepts.
+            problem = B.datasec_layout_problem(t, self.btf)
+            if problem:
+                raise LinkError(self.file, f"BTF section '{t.name}': {problem}")
 
     def _find_object_symbol(self, shndx: int, name: str) -> Optional[Symbol]:
         from .elf import STT_OBJECT

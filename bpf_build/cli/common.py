@@ -23,7 +23,10 @@ def run_cli(body: Callable[[], Optional[int]]) -> int:
     try:
         return body() or 0
     except BpfBuildError as e:
-        print(f"error: {e.one_line()}", file=sys.stderr)
+        # Readers refuse names that are not UTF-8, but a message must never be what fails:
+        # anything unprintable in it is written escaped.
+        line = f"error: {e.one_line()}".encode("utf-8", "backslashreplace").decode("utf-8")
+        print(line, file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         return 130
