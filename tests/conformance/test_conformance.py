@@ -276,3 +276,23 @@ def test_python_skeleton_of_struct_ops_says_what_python_skeletons_lack(bpf_objec
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr
     assert "struct_ops" in lines[0] and "Python skeleton" in lines[0] and "dummy_1" in lines[0], lines[0]
     assert not (workdir / "struct_ops" / "out.py").exists()
+
+
+@pytest.mark.kernel
+def test_python_refused_program_is_named_whole(python_skeleton, kernel):
+    cls = python_skeleton("shared_prefix")
+    with pytest.raises(BpfRuntimeError) as info:
+        cls.open_and_load()
+    assert "'handle_sched_wakeup_new'" in str(info.value) and "EACCES" in str(info.value)
+
+
+@pytest.mark.kernel
+@pytest.mark.xfail(strict=True, reason="light skeleton: the failing step names the program by its 15-byte "
+                   "kernel name (load prog \"handle_sched_wa\"), ambiguous when names share a prefix "
+                   "(corpus: biostacks' blk_account_io_*); bpf_build/skel light_c step texts")
+@pytest.mark.parametrize("lang", ["c", "c++"])
+def test_light_refused_program_is_named_whole(bpf_object, workdir, kernel, lang):
+    ran = light_run(bpf_object, workdir, "shared_prefix", lang)
+    ran_ok(ran)
+    headline = ran.stderr.splitlines()[0]
+    assert "handle_sched_wakeup_new" in headline, headline
