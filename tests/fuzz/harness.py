@@ -354,8 +354,8 @@ def _serve() -> None:
         with open(os.path.join(case_dir, "stderr"), errors="replace") as f:
             err = f.read()
         written = os.listdir(out_dir)
-        litter = [n for n in written if n.startswith(".tmp-")]
-        outputs = [n for n in written if not n.startswith(".tmp-")]
+        litter = [n for n in written if ".tmp-" in n]
+        outputs = [n for n in written if ".tmp-" not in n]
         for n in os.listdir(out_dir):
             os.unlink(os.path.join(out_dir, n))
         out.write(json.dumps({"status": status, "stderr": err[-4000:], "rss": rss,
