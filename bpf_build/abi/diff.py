@@ -75,14 +75,16 @@ def diff_snapshots(old: Snapshot, new: Snapshot, notes: Optional[List[str]] = No
         notes.append("types not compared: no DWARF debug info in " + " and ".join(missing))
     if new_major:
         out = [f.with_severity(NOTE) for f in out]
-    return [_located(f, new.locations) for f in out]
+    return [_located(f, new) for f in out]
 
 
-def _located(finding: Finding, locations: Dict[str, Tuple[str, int]]) -> Finding:
+def _located(finding: Finding, new: Snapshot) -> Finding:
     """Point a finding about a type or function at its declaration (a header line)."""
-    where = locations.get(finding.symbol or "") if finding.line is None else None
-    if where is None and finding.symbol and finding.node:  # symbol findings name the bare symbol
-        where = locations.get(f"{finding.symbol}@@{finding.node}")
+    if finding.line is not None or not finding.symbol:
+        return finding
+    where = new.locate(finding.symbol)
+    if where is None and finding.node:  # symbol findings name the bare symbol
+        where = new.locate(f"{finding.symbol}@@{finding.node}")
     return replace(finding, file=where[0], line=where[1]) if where else finding
 
 

@@ -140,11 +140,11 @@ class Die:
             pos = child.next_sibling()
 
     def next_sibling(self) -> int:
+        if not self.has_children:
+            return self.end  # without decoding the attributes
         sibling = self.attrs.get("DW_AT_sibling")
         if isinstance(sibling, int) and sibling > self.offset:
             return sibling
-        if not self.has_children:
-            return self.end
         pos = self.end  # no sibling pointer: walk the subtree to its null entry
         while True:
             child = self.cu.parse(pos)

@@ -17,6 +17,7 @@ Types the headers mention but neither define nor forward-declare come from heade
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 from dataclasses import dataclass, field
@@ -30,9 +31,6 @@ HEADER_SUFFIXES = (".h", ".hh", ".hpp")
 _BLANKABLE = re.compile(r'/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.DOTALL)
 _DEFINITION = re.compile(r"\b(struct|union|enum)\s+(\w+)\s*(?:__attribute__\s*\(\(.*?\)\)\s*)?\{", re.DOTALL)
 _FORWARD = re.compile(r"\b(struct|union|enum)\s+(\w+)\s*;")
-# Every identifier once (a match consumes it whole), with the "(" after it when it is called or
-# declared as a function: much cheaper than a search that may start inside any identifier.
-_IDENTIFIER = re.compile(r"[A-Za-z_]\w*(\s*\()?")
 _TAG_REFERENCE = re.compile(r"\b(struct|union|enum) (\w+|<\w+>)")
 
 
@@ -46,7 +44,9 @@ class PublicHeaders:
     files: List[str] = field(default_factory=list)
     defined: Dict[str, Location] = field(default_factory=dict)  # "struct foo" -> where
     forward: Set[str] = field(default_factory=set)  # tags only declared: opaque unless defined
-    declared: Dict[str, Location] = field(default_factory=dict)  # function name -> first declaration
+    # Blanked texts, searched for a function's declaration only when a finding needs its line.
+    texts: List[Tuple[str, str, List[int]]] = field(default_factory=list)
+    declared: Dict[str, Optional[Location]] = field(default_factory=dict)  # memo of those searches
 
     @classmethod
     def from_paths(cls, paths: Iterable[str]) -> "PublicHeaders":
@@ -70,26 +70,22 @@ class PublicHeaders:
     def _scan(self, path: str) -> None:
         text = _BLANKABLE.sub(_blank, read_input(path).decode("utf-8", "replace"))
         line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-
-        def line_of(offset: int) -> int:
-            lo, hi = 0, len(line_starts)
-            while lo + 1 < hi:
-                mid = (lo + hi) // 2
-                if line_starts[mid] <= offset:
-                    lo = mid
-                else:
-                    hi = mid
-            return lo + 1
-
+        self.texts.append((path, text, line_starts))
         for m in _DEFINITION.finditer(text):
-            self.defined.setdefault(f"{m.group(1)} {m.group(2)}", (path, line_of(m.start())))
+            self.defined.setdefault(f"{m.group(1)} {m.group(2)}", (path, bisect.bisect_right(line_starts, m.start())))
         for m in _FORWARD.finditer(text):
             self.forward.add(f"{m.group(1)} {m.group(2)}")
-        for m in _IDENTIFIER.finditer(text):
-            if m.group(1) is not None:
-                name = m.group(0)[:m.start(1) - m.start()]
-                if name not in self.declared:
-                    self.declared[name] = (path, line_of(m.start()))
+
+    def function_declaration(self, name: str) -> Optional[Location]:
+        if name not in self.declared:
+            self.declared[name] = None
+            pattern = re.compile(r"(?<!\w)" + re.escape(name) + r"\s*\(")
+            for path, text, line_starts in self.texts:
+                m = pattern.search(text)
+                if m:
+                    self.declared[name] = (path, bisect.bisect_right(line_starts, m.start()))
+                    break
+        return self.declared[name]
 
     def is_opaque(self, tag: str) -> bool:
         return tag in self.forward and tag not in self.defined
@@ -98,7 +94,7 @@ class PublicHeaders:
         """A type ("struct foo") or exported symbol (name, name@@V) -> its public declaration."""
         if key in self.defined:
             return self.defined[key]
-        return self.declared.get(re.split("@", key, 1)[0])
+        return None if key.startswith(("struct ", "union ", "enum ")) else self.function_declaration(key.split("@", 1)[0])
 
     def restrict(self, types: Optional[dict]) -> Optional[dict]:
         """The surface without opaque types and what only they reach."""

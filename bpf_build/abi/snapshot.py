@@ -55,6 +55,12 @@ class Snapshot:
     # and where each type or function was declared (for annotations).
     untyped: List[str] = field(default_factory=list)
     locations: Dict[str, Tuple[str, int]] = field(default_factory=dict)
+    headers: Optional[PublicHeaders] = None  # the public headers, when given: they locate first
+
+    def locate(self, key: str) -> Optional[Tuple[str, int]]:
+        """Where a type or function (by key) is declared: the public header, else DWARF's word."""
+        where = self.headers.locate(key) if self.headers is not None else None
+        return where or self.locations.get(key)
 
     def version_names(self) -> List[str]:
         return [v.name for v in self.versions]
@@ -97,13 +103,7 @@ def snapshot_from_library(lib: SharedLibrary, with_types: bool = True,
 def restrict_to_headers(snap: Snapshot, headers: PublicHeaders) -> None:
     """Keep only the types the public headers expose; locate declarations in those headers."""
     snap.types = headers.restrict(snap.types)
-    keys = list(snap.symbols)
-    if snap.types is not None:
-        keys += [*snap.types["records"], *snap.types["enums"]]
-    for key in keys:
-        where = headers.locate(key)
-        if where is not None:
-            snap.locations[key] = where
+    snap.headers = headers
 
 
 # -- JSON ---------------------------------------------------------------------------------------
