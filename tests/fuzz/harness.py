@@ -255,9 +255,26 @@ class Outcome:
 def _entry(name: str):
     if name == "bpf-link":
         from bpf_build.cli.link import main
+    elif name == "self-test":
+        main = _misbehave
     else:
         from bpf_build.cli.main import main
     return main
+
+
+def _misbehave(argv: List[str]) -> int:
+    """The "self-test" entry: misbehaves as told, to show the verdicts catch each kind."""
+    import time
+
+    if argv == ["--raise"]:
+        raise ValueError("raised on purpose")
+    if argv == ["--hang"]:
+        time.sleep(3600)
+    if argv == ["--allocate"]:
+        hoard = []
+        while True:
+            hoard.append(bytearray(1 << 20))
+    return 0
 
 
 def _preload() -> None:
@@ -281,16 +298,17 @@ def _address_space() -> int:
         return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _child(entry: str, argv: List[str], case_dir: str, memory_cap: int) -> None:
+def _child(entry: str, argv: List[str], case_dir: str, memory_cap: int, wall: int) -> None:
     import io
     import traceback
 
     os.chdir(case_dir)
     resource = __import__("resource")
     resource.setrlimit(resource.RLIMIT_AS, (memory_cap, memory_cap))
-    resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT, CPU_LIMIT + 1))
+    cpu = min(CPU_LIMIT, wall)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    signal.alarm(WALL_LIMIT)
+    signal.alarm(wall)
     for fd, name in ((1, "stdout"), (2, "stderr")):
         out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(out, fd)
@@ -323,7 +341,8 @@ def _child(entry: str, argv: List[str], case_dir: str, memory_cap: int) -> None:
         os._exit(code if isinstance(code, int) else 1)
 
 
-def run_in_child(entry: str, argv: List[str], case_dir: str, memory_cap: int) -> Tuple[int, int, float]:
+def run_in_child(entry: str, argv: List[str], case_dir: str, memory_cap: int,
+                 wall: int = WALL_LIMIT) -> Tuple[int, int, float]:
     """(status or -signal, peak RSS in KiB, seconds) of one capped child."""
     import time
 
@@ -331,7 +350,7 @@ def run_in_child(entry: str, argv: List[str], case_dir: str, memory_cap: int) ->
     pid = os.fork()
     if pid == 0:
         try:
-            _child(entry, argv, case_dir, memory_cap)
+            _child(entry, argv, case_dir, memory_cap, wall)
         finally:
             os._exit(CHILD_FAILED)
     _, status, usage = os.wait4(pid, 0)
@@ -343,14 +362,16 @@ def run_in_child(entry: str, argv: List[str], case_dir: str, memory_cap: int) ->
 def _serve() -> None:
     """Worker loop: one JSON request per line on stdin, one JSON result per line on stdout."""
     _preload()
-    memory_cap = _address_space() + MEMORY_HEADROOM
+    base = _address_space()
     out = sys.stdout
     for line in sys.stdin:
         req = json.loads(line)
         case_dir = req["dir"]
         out_dir = os.path.join(case_dir, "out")
         os.makedirs(out_dir, exist_ok=True)
-        status, rss, seconds = run_in_child(req["entry"], req["argv"], case_dir, memory_cap)
+        status, rss, seconds = run_in_child(req["entry"], req["argv"], case_dir,
+                                            base + req.get("headroom", MEMORY_HEADROOM),
+                                            req.get("wall", WALL_LIMIT))
         with open(os.path.join(case_dir, "stderr"), errors="replace") as f:
             err = f.read()
         written = os.listdir(out_dir)
@@ -372,8 +393,12 @@ class Worker:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      cwd=str(REPO), env=env)
 
-    def run(self, command: Command, case_dir: str) -> Outcome:
-        req = {"entry": command.entry, "argv": list(command.argv), "dir": case_dir}
+    def run(self, command: Command, case_dir: str, wall: int = WALL_LIMIT,
+            headroom: int = MEMORY_HEADROOM) -> Outcome:
+        """One case; ``wall`` (seconds) and ``headroom`` (bytes of address space over the
+        worker's) cap it."""
+        req = {"entry": command.entry, "argv": list(command.argv), "dir": case_dir,
+               "wall": wall, "headroom": headroom}
         self.proc.stdin.write(json.dumps(req) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
