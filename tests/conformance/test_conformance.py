@@ -23,7 +23,8 @@ BPF_F_MMAPABLE = 1 << 10
 # name -> light user exists; runtime_sized has none: neither bpftool's light skeletons nor ours
 # can set a map's value size before load (only max_entries), and its stack map has none.
 PATTERNS = ["static_data", "dunder_names", "long_sections", "rodata_config", "task_iter", "percpu_maps",
-            "map_in_map", "bitfields", "events", "runtime_sized", "map_create_fails"]
+            "map_in_map", "bitfields", "events", "runtime_sized", "map_create_fails", "core_fixes",
+            "cgroup_filter"]
 LIGHT_PATTERNS = [p for p in PATTERNS if p != "runtime_sized"]
 
 
@@ -296,3 +297,49 @@ def test_light_refused_program_is_named_whole(bpf_object, workdir, kernel, lang)
     ran_ok(ran)
     headline = ran.stderr.splitlines()[0]
     assert "handle_sched_wakeup_new" in headline, headline
+
+
+@pytest.mark.kernel
+def test_python_core_checks_and_renamed_fields(python_skeleton, kernel):
+    cls = python_skeleton("core_fixes")
+    with cls.open_and_load() as skel:
+        skel.attach()
+        getpid_times(2)
+        bss = skel.bss
+        assert (bss.have_iter_type, bss.have_missing_type) == (1, 0)
+        assert (bss.have_ringbuf_output, bss.have_missing_helper) == (1, 0)
+        assert (bss.state_from_new_field, bss.state_from_old_field) == (1, 0)  # task_struct::__state here
+        assert skel.data.running_state == 0  # TASK_RUNNING while in a syscall
+        assert bss.tgid_seen == os.getpid()
+
+
+CGROUP2 = "/sys/fs/cgroup/unified"
+
+
+@pytest.mark.kernel
+def test_python_cgroup_array_filter(python_skeleton, kernel, tracefs, tmp_path):
+    if not os.path.isdir(CGROUP2):
+        pytest.skip(f"no cgroup v2 hierarchy at {CGROUP2}")
+    cls = python_skeleton("cgroup_filter")
+    empty = f"{CGROUP2}/conformance-py-{os.getpid()}"
+    os.mkdir(empty)
+    root_fd, empty_fd = os.open(CGROUP2, os.O_RDONLY), os.open(empty, os.O_RDONLY)
+    try:
+        skel = cls.open()
+        skel.rodata.filter_cg = True
+        skel.rodata.targ_tgid = os.getpid()
+        with skel:
+            skel.load()
+            skel.maps.cgroup_map[0] = root_fd
+            skel.attach()
+            getpid_times(3)
+            before = skel.bss.matched
+            skel.maps.cgroup_map[0] = empty_fd
+            getpid_times(3)  # not in the empty cgroup: filtered out
+            assert before >= 3 and skel.bss.matched == before
+            # walking the skeleton's maps does not trip over one whose values the kernel keeps
+            assert "cgroup_map" in [name for name, _ in skel.maps]
+    finally:
+        os.close(root_fd)
+        os.close(empty_fd)
+        os.rmdir(empty)
