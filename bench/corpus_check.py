@@ -266,6 +266,16 @@ def check_c(p: Program, work: Path, helpers: List[Path], seconds: float, skip_bp
             continue
         ok, reason, _ = run_briefly([exe, *TOOL_ARGS.get(p.name, [])], seconds, sd, sd)
         results[who] = (ok, reason)
+    if (d / "c_ours" / f"{p.name}.skel.h").exists():
+        ours_cxx = cxx_syntax_check(p, d / "c_ours")
+        if ours_cxx:  # compare with bpftool's header as C++ before calling it ours
+            ref_dir = d / "c_bpftool"
+            ref_dir.mkdir(exist_ok=True)
+            r = run(["bpftool", "gen", "skeleton", obj])
+            (ref_dir / f"{p.name}.skel.h").write_text(r.stdout)
+            ref_cxx = cxx_syntax_check(p, ref_dir)
+            p.notes.append(f"C skeleton as C++: {'FAIL' if not ref_cxx else 'both fail'}: {ours_cxx}"
+                           f" (bpftool's: {ref_cxx or 'compiles'})")
     ours_ok, ours_reason = results["ours"]
     if ours_ok:
         p.cells["c"] = "ok"
@@ -281,6 +291,18 @@ def check_c(p: Program, work: Path, helpers: List[Path], seconds: float, skip_bp
         p.cells["c"] = f"FAIL: {ours_reason} (bpftool's: {ref[1]})"
     else:
         p.cells["c"] = f"FAIL: {ours_reason} (bpftool's skeleton runs)"
+
+
+def cxx_syntax_check(p: Program, skel_dir: Path) -> str:
+    """'' when the skeleton header compiles as C++ after the tool's own header (bpftool's have
+    extern "C" ... C++ support); else the first error."""
+    tu = skel_dir / "cxx_check.cpp"
+    tool_header = p.src_dir / f"{p.name}.h"
+    tu.write_text("#include <stdbool.h>\n#include <linux/types.h>\n#include <sys/types.h>\n"
+                  + (f'#include "{tool_header}"\n' if tool_header.exists() else "")
+                  + f'#include "{p.name}.skel.h"\nint main() {{ return 0; }}\n')
+    r = run(["g++", "-fsyntax-only", "-I", skel_dir, "-I", p.src_dir, tu])
+    return "" if r.returncode == 0 else one_line(r.stderr)
 
 
 def _same_failure(a: str, b: str) -> bool:
@@ -431,13 +453,15 @@ try:
 except BaseException as e:
     res["error"] = err(e); res["tb"] = traceback.format_exc()[-600:]; done()
 sections = {p.name: p.section for p in cls._loader_.progs}
-STACK_TRACE, PERF_MAX_STACK_DEPTH = 7, 127
+PERF_EVENT_ARRAY, STACK_TRACE, PERF_MAX_STACK_DEPTH = 4, 7, 127
 def size_maps_like_upstream(skel):
     # What upstream mains do before load for maps declared without a size (bpf_map__set_max_entries
     # on cpudist's `start`, set_value_size on profile's stack map), through the skeleton's knobs.
     from bpf_build.runtime.skeleton import attribute_name
     done = []
     for m in cls._loader_.maps:
+        if m.type == PERF_EVENT_ARRAY:
+            continue  # max_entries 0: one slot per CPU, as libbpf does, without the user
         if m.max_entries == 0 or (m.type == STACK_TRACE and m.value_size == 0):
             handle = getattr(skel.maps, attribute_name(m.ident))
             if m.max_entries == 0:
