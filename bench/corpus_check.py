@@ -396,7 +396,11 @@ def check_light(p: Program, work: Path, sections: Dict[str, str]) -> None:
             r = run([cc, "-O1", "-Wall", "-I", include_dir(), "-I", d, "-I", p.src_dir, *header_flags, *defs,
                      *xflags, d / "main.c", "-o", exe])
             if r.returncode != 0:
-                p.cells[lang] = f"FAIL: does not compile: {one_line(r.stderr)}"
+                first = one_line(r.stderr)
+                if first.startswith(str(p.src_dir)):  # the error is in the tool's own header
+                    p.cells[lang] = f"program: its header does not compile here: {first}"
+                else:
+                    p.cells[lang] = f"FAIL: does not compile: {first}"
                 break
             ran = run([exe], timeout=60)
             if ran.returncode == 0:
