@@ -72,3 +72,25 @@ def compile_c(bpf_cache_dir):
         return str(out)
 
     return build
+
+
+@pytest.fixture(scope="session")
+def cached_output(bpf_cache_dir):
+    """cached_output(name, key, make) -> path of ``name`` made by ``make(path)`` once per
+    ``key`` (bytes or str naming every input). Shared like compile_c's objects, so the kernels
+    that scripts/vmtest.py boots run what the host generated and compiled instead of redoing it
+    under emulation."""
+
+    def get(name: str, key, make) -> pathlib.Path:
+        data = key.encode() if isinstance(key, str) else bytes(key)
+        d = bpf_cache_dir / ("out-" + hashlib.sha256(name.encode() + b"\0" + data).hexdigest()[:16])
+        out = d / name
+        if not out.exists():
+            d.mkdir(exist_ok=True)
+            tmp = d / f".{name}.{os.getpid()}"
+            make(tmp)
+            os.replace(tmp, out)
+        return out
+
+    return get
+

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from bpf_build.runtime import BpfRuntimeError
+from bpf_build.skel.light_c import include_dir
 from tests import kernel_facts
 
 pytestmark = pytest.mark.kernel
@@ -123,11 +124,15 @@ def _source(kind: str) -> str:
     return COUNTER_C % {"section": section, "ret": "0"}
 
 
-def _python_skeleton(compile_c, tmp_path, source: str, name: str):
+def _cli(*args: str) -> str:
+    return subprocess.run([sys.executable, "-m", "bpf_build.cli.main", *args], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def _python_skeleton(compile_c, cached_output, source: str, name: str):
     obj = compile_c(source, name=name)
-    out = tmp_path / f"{name}_skel.py"
-    subprocess.run([sys.executable, "-m", "bpf_build.cli.main", "skel", "--lang", "python", obj, "-o", str(out)],
-                   check=True, capture_output=True)
+    out = cached_output(f"{name}_skel.py", Path(obj).read_bytes(),
+                        lambda path: _cli("skel", "--lang", "python", obj, "-o", str(path)))
     spec = importlib.util.spec_from_file_location(f"{name}_skel_{os.getpid()}", out)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -135,9 +140,9 @@ def _python_skeleton(compile_c, tmp_path, source: str, name: str):
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_python_skeleton_attach_kind(compile_c, tmp_path, kind):
+def test_python_skeleton_attach_kind(compile_c, cached_output, kind):
     section, cause, feature = KINDS[kind]
-    cls = _python_skeleton(compile_c, tmp_path, _source(kind), f"k_{kind}")
+    cls = _python_skeleton(compile_c, cached_output, _source(kind), f"k_{kind}")
     skel = cls.open()
     skel.rodata.target_pid = os.getpid()
     with skel:
@@ -156,8 +161,8 @@ def test_python_skeleton_attach_kind(compile_c, tmp_path, kind):
         assert skel.bss.hits - before == 5, f"{kind}: events after detach"
 
 
-def test_python_skeleton_fmod_ret_changes_the_syscall_result(compile_c, tmp_path):
-    cls = _python_skeleton(compile_c, tmp_path, FMOD_RET_C, "k_fmod_ret")
+def test_python_skeleton_fmod_ret_changes_the_syscall_result(compile_c, cached_output):
+    cls = _python_skeleton(compile_c, cached_output, FMOD_RET_C, "k_fmod_ret")
     skel = cls.open()
     skel.rodata.target_pid = os.getpid()
     with tempfile.TemporaryDirectory() as watched, skel:
@@ -218,19 +223,25 @@ int main(int argc, char **argv)
 """
 
 
+def _light_c_program(obj: str, tmp_path: Path) -> None:
+    """The light skeleton of ``obj`` and LIGHT_MAIN_C, built into ``tmp_path``/main."""
+    _cli("skel", "--light", obj, "-o", str(tmp_path / "counter.lskel.h"))
+    (tmp_path / "main.c").write_text(LIGHT_MAIN_C)
+    subprocess.run(["gcc", "-O1", "-I", include_dir(), "-I", str(tmp_path), str(tmp_path / "main.c"),
+                    "-o", str(tmp_path / "main")], check=True, capture_output=True)
+
+
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_light_c_skeleton_attach_kind(compile_c, tmp_path, kind):
+def test_light_c_skeleton_attach_kind(compile_c, cached_output, kind):
     section, cause, feature = KINDS[kind]
     obj = compile_c(_source(kind), name="counter")
-    header = tmp_path / "counter.lskel.h"
-    subprocess.run([sys.executable, "-m", "bpf_build.cli.main", "skel", "--light", obj, "-o", str(header)],
-                   check=True, capture_output=True)
-    (tmp_path / "main.c").write_text(LIGHT_MAIN_C)
-    include = subprocess.run([sys.executable, "-m", "bpf_build.cli.main", "include-dir"], check=True,
-                             capture_output=True, text=True).stdout.strip()
-    exe = tmp_path / "main"
-    subprocess.run(["gcc", "-O1", "-I", include, "-I", str(tmp_path), str(tmp_path / "main.c"), "-o", str(exe)],
-                   check=True, capture_output=True)
+    runtime_header = Path(include_dir(), "bpf_build", "loader.h").read_bytes()
+
+    def build(exe: Path) -> None:
+        with tempfile.TemporaryDirectory() as work:
+            _light_c_program(obj, Path(work))
+            os.replace(Path(work) / "main", exe)
+    exe = cached_output("main", Path(obj).read_bytes() + LIGHT_MAIN_C.encode() + runtime_header, build)
     how = "open" if cause is _open_files else "getppid"
     ran = subprocess.run([str(exe), how], capture_output=True, text=True, timeout=120)
     if not kernel_has(feature):
@@ -279,9 +290,9 @@ def _member_offset(struct: str, member: str) -> int:
     return m.offset // 8
 
 
-def test_one_object_gets_each_kernels_layout_and_config(compile_c, tmp_path):
+def test_one_object_gets_each_kernels_layout_and_config(compile_c, cached_output):
     """CO-RE offsets and kconfig values are the running kernel's, not the build host's."""
-    cls = _python_skeleton(compile_c, tmp_path, CORE_C, "k_core")
+    cls = _python_skeleton(compile_c, cached_output, CORE_C, "k_core")
     with cls.open_and_load() as skel:
         skel.attach()
         os.getppid()
