@@ -6,7 +6,8 @@ table can (newlines, quotes, ``*/``, ``\"\"\"``, bytes that are not UTF-8). Ever
 
 - as an **identifier** (a struct field, a Python attribute or class): the name must be an ASCII C
   identifier, or the skeleton is refused with one error naming the object file, the entity and the
-  name (its ``repr``). C skeletons also refuse C keywords (no C source can produce them). Python
+  name (its ``repr``). C skeletons also refuse C keywords (no C source can produce them); C++
+  keywords (``new``, ``class``) stay, as bpftool keeps them: such a header compiles as C only. Python
   skeletons rename instead of refusing what is valid C but not usable in Python: keywords get a
   trailing ``_`` (the runtime's :func:`~bpf_build.runtime.skeleton.attribute_name`, so both sides
   agree), and class names never start with ``__`` (Python would mangle them inside class bodies);
