@@ -62,18 +62,29 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def bpf_object(workdir):
-    """bpf_object(name) -> NAME.bpf.o: compiled with the CLI and linked with bpf-link (once)."""
+    """bpf_object(name, cflags=()) -> NAME.bpf.o: compiled with the CLI and linked with bpf-link
+    (once per flags). Sources including "vmlinux.h" get one from `bpf-build vmlinux`."""
     built = {}
 
-    def build(name: str) -> Path:
-        if name not in built:
-            d = workdir / name
-            d.mkdir(exist_ok=True)
+    def build(name: str, cflags=()) -> Path:
+        key = (name, tuple(cflags))
+        if key not in built:
+            d = workdir / name / ("default" if not cflags else f"flags{len(built)}")
+            d.mkdir(parents=True, exist_ok=True)
+            src = BPF_DIR / f"{name}.bpf.c"
+            includes = ["-I", BPF_DIR]
+            if '"vmlinux.h"' in src.read_text():
+                vmlinux_dir = workdir / "_vmlinux"
+                if not (vmlinux_dir / "vmlinux.h").exists():
+                    vmlinux_dir.mkdir(exist_ok=True)
+                    run_tool(CLI + ["vmlinux", "-o", vmlinux_dir / "vmlinux.h"])
+                includes += ["-I", vmlinux_dir]
             tmp, obj = d / f"{name}.tmp.o", d / f"{name}.bpf.o"
-            run_tool(CLI + ["compile", BPF_DIR / f"{name}.bpf.c", "-o", tmp, "-j", "1", "-I", BPF_DIR])
+            flags = [f"--cflags={' '.join(cflags)}"] if cflags else []
+            run_tool(CLI + ["compile", src, "-o", tmp, "-j", "1", *includes, *flags])
             run_tool(LINK + [tmp, "-o", obj])
-            built[name] = obj
-        return built[name]
+            built[key] = obj
+        return built[key]
 
     return build
 

@@ -24,7 +24,7 @@ BPF_F_MMAPABLE = 1 << 10
 # can set a map's value size before load (only max_entries), and its stack map has none.
 PATTERNS = ["static_data", "dunder_names", "long_sections", "rodata_config", "task_iter", "percpu_maps",
             "map_in_map", "bitfields", "events", "runtime_sized", "map_create_fails", "core_fixes",
-            "cgroup_filter"]
+            "cgroup_filter", "kfunc_task"]
 LIGHT_PATTERNS = [p for p in PATTERNS if p != "runtime_sized"]
 
 
@@ -354,3 +354,22 @@ def test_python_cgroup_array_filter(python_skeleton, kernel, tracefs, tmp_path):
         os.close(root_fd)
         os.close(empty_fd)
         os.rmdir(empty)
+
+
+@pytest.mark.kernel
+def test_python_kfunc_calls(python_skeleton, kernel):
+    cls = python_skeleton("kfunc_task")
+    skel = cls.open()
+    skel.rodata.targ_tgid = os.getpid()
+    with skel:
+        skel.load()
+        skel.attach()
+        getpid_times(2)
+        assert skel.bss.lookups >= 2 and skel.bss.found_tgid == os.getpid()
+
+
+@pytest.mark.xfail(strict=True, reason="bpf-build vmlinux declares no kfuncs; bpftool >= 7.4 emits "
+                   "`extern ... __weak __ksym;` for every DECL_TAG bpf_kfunc function under "
+                   "#ifndef BPF_NO_KFUNC_PROTOTYPES, which libbpf-tools' sigsnoop relies on (bpf_task_from_pid)")
+def test_vmlinux_h_declares_kfuncs_as_bpftool_does(bpf_object):
+    bpf_object("kfunc_task", cflags=["-DKFUNCS_FROM_VMLINUX_H"])
