@@ -17,6 +17,7 @@ from .constants import Cmd, ProgType
 from .errors import BpfRuntimeError
 
 _BPF_FUNC_GET_ATTACH_COOKIE = 174
+_BPF_FUNC_SYS_BPF = 166
 _BTF_MAGIC, _BTF_VERSION, _BTF_HEADER_SIZE = 0xEB9F, 1, 24
 
 
@@ -81,3 +82,23 @@ _KIND_PROBES = {
 def has_btf_kind(kind: str) -> bool:
     """Whether the kernel's BTF loader accepts the kind (FLOAT, DECL_TAG, TYPE_TAG, ENUM64)."""
     return _btf_loads(_INT + _KIND_PROBES[kind], b"\0a\0")
+
+
+@functools.lru_cache(maxsize=None)
+def has_loader_programs() -> bool:
+    """BPF_PROG_TYPE_SYSCALL programs calling bpf_sys_bpf (Linux 5.14): what a loader program is."""
+    from .constants import BPF_F_SLEEPABLE
+    from .program import Program
+    call_sys_bpf = _insn(0x85, imm=_BPF_FUNC_SYS_BPF)
+    # bpf_sys_bpf(0, fp - 8, 8) over 8 zeroed stack bytes: the verifier must accept the call
+    # (it is never run)
+    insns = (_insn(0x7A, dst=10, off=-8)                              # *(u64 *)(r10 - 8) = 0
+             + _insn(0xB7, dst=1) + _insn(0xBF, dst=2, src=10)        # r1 = 0; r2 = r10
+             + _insn(0x07, dst=2, imm=-8) + _insn(0xB7, dst=3, imm=8)  # r2 += -8; r3 = 8
+             + call_sys_bpf + _RETURN_0)
+    try:
+        Program.load(ProgType.SYSCALL, insns, name="feature_probe", flags=BPF_F_SLEEPABLE).close()
+        return True
+    except BpfRuntimeError:
+        return False
+

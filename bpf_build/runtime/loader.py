@@ -12,9 +12,12 @@ verifier log of a second, logged run.
 from __future__ import annotations
 
 import ctypes
+import errno
+import os
 import struct
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
+from . import features as _features
 from . import kconfig as _kconfig
 from . import log as _log
 from .constants import BPF_F_SLEEPABLE, MapType, ProgType
@@ -150,6 +153,9 @@ def run_loader(spec: LoaderSpec, *, initial_values: Optional[Dict[int, int]] = N
     ``initial_values`` maps a map index to the *address* of its value_size bytes (global data the
     caller edited before load); ``max_entries`` overrides sizes; ``autoload`` switches programs on
     or off; ``kconfig`` overrides config values (tests), otherwise this machine's are read."""
+    if not _features.has_loader_programs():
+        raise LoaderError(f"this kernel ({os.uname().release}) cannot run loader programs: they need "
+                          "BPF_PROG_TYPE_SYSCALL programs calling bpf_sys_bpf (Linux 5.14+)", "", errno.EINVAL)
     initial_values = dict(initial_values or {})
     keep_alive = []
     if spec.kconfig_map is not None:

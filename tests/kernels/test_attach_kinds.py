@@ -11,10 +11,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
-import importlib.util
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import pytest
 from bpf_build.runtime import BpfRuntimeError
 from bpf_build.skel.light_c import include_dir
 from tests import kernel_facts
+from tests.kernels.conftest import cli
 
 pytestmark = pytest.mark.kernel
 
@@ -124,25 +123,10 @@ def _source(kind: str) -> str:
     return COUNTER_C % {"section": section, "ret": "0"}
 
 
-def _cli(*args: str) -> str:
-    return subprocess.run([sys.executable, "-m", "bpf_build.cli.main", *args], check=True,
-                          capture_output=True, text=True).stdout
-
-
-def _python_skeleton(compile_c, cached_output, source: str, name: str):
-    obj = compile_c(source, name=name)
-    out = cached_output(f"{name}_skel.py", Path(obj).read_bytes(),
-                        lambda path: _cli("skel", "--lang", "python", obj, "-o", str(path)))
-    spec = importlib.util.spec_from_file_location(f"{name}_skel_{os.getpid()}", out)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, f"{name}_bpf")
-
-
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_python_skeleton_attach_kind(compile_c, cached_output, kind):
+def test_python_skeleton_attach_kind(python_skeleton, kind):
     section, cause, feature = KINDS[kind]
-    cls = _python_skeleton(compile_c, cached_output, _source(kind), f"k_{kind}")
+    cls = python_skeleton(_source(kind), f"k_{kind}")
     skel = cls.open()
     skel.rodata.target_pid = os.getpid()
     with skel:
@@ -161,8 +145,8 @@ def test_python_skeleton_attach_kind(compile_c, cached_output, kind):
         assert skel.bss.hits - before == 5, f"{kind}: events after detach"
 
 
-def test_python_skeleton_fmod_ret_changes_the_syscall_result(compile_c, cached_output):
-    cls = _python_skeleton(compile_c, cached_output, FMOD_RET_C, "k_fmod_ret")
+def test_python_skeleton_fmod_ret_changes_the_syscall_result(python_skeleton):
+    cls = python_skeleton(FMOD_RET_C, "k_fmod_ret")
     skel = cls.open()
     skel.rodata.target_pid = os.getpid()
     with tempfile.TemporaryDirectory() as watched, skel:
@@ -225,7 +209,7 @@ int main(int argc, char **argv)
 
 def _light_c_program(obj: str, tmp_path: Path) -> None:
     """The light skeleton of ``obj`` and LIGHT_MAIN_C, built into ``tmp_path``/main."""
-    _cli("skel", "--light", obj, "-o", str(tmp_path / "counter.lskel.h"))
+    cli("skel", "--light", obj, "-o", str(tmp_path / "counter.lskel.h"))
     (tmp_path / "main.c").write_text(LIGHT_MAIN_C)
     subprocess.run(["gcc", "-O1", "-I", include_dir(), "-I", str(tmp_path), str(tmp_path / "main.c"),
                     "-o", str(tmp_path / "main")], check=True, capture_output=True)
@@ -290,9 +274,9 @@ def _member_offset(struct: str, member: str) -> int:
     return m.offset // 8
 
 
-def test_one_object_gets_each_kernels_layout_and_config(compile_c, cached_output):
+def test_one_object_gets_each_kernels_layout_and_config(python_skeleton):
     """CO-RE offsets and kconfig values are the running kernel's, not the build host's."""
-    cls = _python_skeleton(compile_c, cached_output, CORE_C, "k_core")
+    cls = python_skeleton(CORE_C, "k_core")
     with cls.open_and_load() as skel:
         skel.attach()
         os.getppid()

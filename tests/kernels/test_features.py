@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from bpf_build.runtime import features
+from bpf_build.runtime import LoaderError, features
 from bpf_build.runtime.kconfig import _special as kconfig_special
 from tests import kernel_facts
 
@@ -41,3 +41,25 @@ def test_light_c_runtime_probes_the_bpf_cookie_like_python(tmp_path):
                    check=True)
     out = subprocess.run([str(tmp_path / "probe")], check=True, capture_output=True, text=True).stdout
     assert out.strip() == str(int(features.has_bpf_cookie()))
+
+
+TRIVIAL_C = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+__u64 ran;
+SEC("syscall") int run(void *ctx) { ran = 1; return 0; }
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_loader_programs_run_or_the_error_names_what_they_need(python_skeleton):
+    supported = kernel_facts.kernel_version() >= (5, 14)
+    assert features.has_loader_programs() == supported
+    cls = python_skeleton(TRIVIAL_C, "k_trivial")
+    if not supported:
+        with pytest.raises(LoaderError, match=r"BPF_PROG_TYPE_SYSCALL.*bpf_sys_bpf \(Linux 5\.14\+\)"):
+            cls.open_and_load()
+        return
+    with cls.open_and_load() as skel:
+        skel.progs.run.test_run()
+        assert skel.bss.ran == 1
