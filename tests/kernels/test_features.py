@@ -4,13 +4,16 @@ never heard of must be refused, so the probe is not a constant."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from bpf_build.runtime import LoaderError, features
 from bpf_build.runtime.kconfig import _special as kconfig_special
 from tests import kernel_facts
+from tests.kernels.conftest import cli
 
 pytestmark = pytest.mark.kernel
 
@@ -63,3 +66,39 @@ def test_loader_programs_run_or_the_error_names_what_they_need(python_skeleton):
     with cls.open_and_load() as skel:
         skel.progs.run.test_run()
         assert skel.bss.ran == 1
+
+
+TRIVIAL_MAIN_C = r"""
+#include <stdio.h>
+#include "trivial.lskel.h"
+int main(void)
+{
+	struct trivial_bpf *skel = trivial_bpf__open_and_load();
+
+	if (!skel)
+		return 1;
+	trivial_bpf__destroy(skel);
+	puts("loaded");
+	return 0;
+}
+"""
+
+
+def test_light_c_loader_programs_run_or_the_error_names_what_they_need(compile_c, cached_output):
+    from bpf_build.skel.light_c import include_dir
+    obj = compile_c(TRIVIAL_C, name="trivial")
+
+    def build(exe):
+        work = exe.parent / f".build-{os.getpid()}"
+        work.mkdir(exist_ok=True)
+        cli("skel", "--light", obj, "-o", str(work / "trivial.lskel.h"))
+        (work / "main.c").write_text(TRIVIAL_MAIN_C)
+        subprocess.run(["gcc", "-O1", "-I", include_dir(), "-I", str(work), str(work / "main.c"), "-o", str(exe)],
+                       check=True, capture_output=True)
+    runtime_header = Path(include_dir(), "bpf_build", "loader.h").read_bytes()
+    exe = cached_output("trivial", Path(obj).read_bytes() + TRIVIAL_MAIN_C.encode() + runtime_header, build)
+    ran = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    if features.has_loader_programs():
+        assert (ran.returncode, ran.stdout.strip()) == (0, "loaded"), ran.stderr
+    else:
+        assert ran.returncode == 1 and "BPF_PROG_TYPE_SYSCALL with bpf_sys_bpf, Linux 5.14+" in ran.stderr, ran.stderr

@@ -1,4 +1,4 @@
-"""The kernel tests on other kernels: Debian 12's own 6.1 and Debian's 6.12, each booted under QEMU
+"""The kernel tests on other kernels: Debian 12's own 6.1, Debian's 6.12 and Debian 11's 5.10, each booted under QEMU
 by scripts/vmtest.py, running the kernel-marked tests of the loader, runtime, skeletons, attach
 kinds and examples against objects, wheels and venvs built once on this host.
 
@@ -17,10 +17,16 @@ import pytest
 from tests import kernel_facts
 
 REPO = Path(__file__).resolve().parents[2]
-VM_KERNELS = ("6.1", "6.12")
 # What runs inside each kernel (its kernel-marked tests; `vm` ones would boot VMs recursively).
-INNER_TESTS = ("tests/loader", "tests/runtime", "tests/skel_python", "tests/kernels",
-               "tests/build/test_examples.py", "tests/build/test_opensnoop_example.py")
+EVERY_KERNEL_TEST = ("tests/loader", "tests/runtime", "tests/skel_python", "tests/kernels",
+                     "tests/build/test_examples.py", "tests/build/test_opensnoop_example.py")
+VM_KERNELS = {
+    "6.1": EVERY_KERNEL_TEST,   # Debian 12's own kernel
+    "6.12": EVERY_KERNEL_TEST,  # Debian 12's newer kernel
+    # Debian 11's: loader programs need 5.14, so only the probes and the errors naming what is
+    # missing hold there until a user-space load path exists.
+    "5.10": ("tests/kernels/test_features.py",),
+}
 EXAMPLES_IN_VMS = ("hello", "execsnoop", "linked", "xdp-counter", "opensnoop-py")
 
 pytestmark = [pytest.mark.vm, pytest.mark.kernel]
@@ -48,14 +54,14 @@ def examples_built(shared_cache) -> Path:
     return build_root
 
 
-@pytest.mark.parametrize("kernel", VM_KERNELS)
+@pytest.mark.parametrize("kernel", list(VM_KERNELS))
 def test_kernel_tests_pass_on(kernel, shared_cache, examples_built):
     if kernel_facts.in_vm():
         pytest.fail("a VM test ran inside a VM: the inner run must deselect `vm`")
     env = {**os.environ, "BPF_BUILD_TEST_CACHE": str(shared_cache)}
     env.pop("PYTEST_XDIST_WORKER", None)
     cmd = [sys.executable, str(REPO / "scripts/vmtest.py"), kernel, "--",
-           "-q", "-p", "no:xdist", "-m", "kernel and not vm", "-rfEs", *INNER_TESTS]
+           "-q", "-p", "no:xdist", "-m", "kernel and not vm", "-rfEs", *VM_KERNELS[kernel]]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     output = proc.stdout + proc.stderr
     report = shared_cache / f"vm-{kernel}.log"
