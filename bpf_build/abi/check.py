@@ -251,12 +251,13 @@ class _Suggester:
         self.budget = self.BUDGET
 
     def __call__(self, name: str) -> Optional[str]:
-        if len(name) > self.MAX_NAME:
+        if len(name) > self.MAX_NAME or self.budget <= 0:
             return None
-        low, high = int(len(name) * 0.6), int(len(name) / 0.6) + 1
-        candidates = [c for length in range(low, high + 1) for c in self.by_length.get(length, ())]
-        if len(candidates) > self.budget:
+        lengths = range(int(len(name) * 0.6), int(len(name) / 0.6) + 2)
+        if sum(len(self.by_length.get(length, ())) for length in lengths) > self.budget:
+            self.budget = 0  # counted before building the list: over budget costs nothing
             return None
+        candidates = [c for length in lengths for c in self.by_length.get(length, ())]
         self.budget -= len(candidates)
         close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
         return close[0] if close else None

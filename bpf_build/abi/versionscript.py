@@ -20,8 +20,8 @@ from typing import Iterator, List, Optional, Tuple
 from ..errors import AbiError
 from .inputs import read_input
 
-GLOB_CHARS = set("*?[")
 PUNCTUATION = "{};:"
+_GLOB = re.compile(r"[*?\[]")
 _WORD = re.compile(r'(?:[^\s{};:"/]|/(?!\*))+')
 _WORD_CHARS = re.compile(r"[\w.$*?\[\]!\-@+<>~,&=]+")
 
@@ -37,7 +37,7 @@ class MapEntry:
 
     @property
     def is_glob(self) -> bool:
-        return any(c in GLOB_CHARS for c in self.pattern)
+        return _GLOB.search(self.pattern) is not None
 
     def matches(self, name: str) -> bool:
         return fnmatchcase(name, self.pattern) if self.is_glob else name == self.pattern
