@@ -42,13 +42,10 @@ import argparse
 import json
 import os
 import re
-import shlex
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
