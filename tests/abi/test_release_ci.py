@@ -229,6 +229,19 @@ def test_suppressions_accept_reviewed_findings_and_report_stale_ones(build_lib, 
     assert ("incompatible", "record-size-changed") in findings(r)
 
 
+def test_strict_and_suppressions_from_pyproject(build_lib, bpf_abi, tmp_path):
+    old, new = skel_lib(build_lib, sized=False), skel_lib(build_lib, sized=False, grown=True)
+    (tmp_path / "abi").mkdir()
+    (tmp_path / "abi" / "suppressions.toml").write_text(SUPPRESSIONS)
+    (tmp_path / "pyproject.toml").write_text('[tool.bpf-abi]\nsuppressions = "abi/suppressions.toml"\n')
+    r = bpf_abi("diff", old.lib, new.lib, "--json", "--root", tmp_path)
+    assert findings(r) == [("compatible", "unused-suppression"), ("note", "record-size-changed")]
+    assert r.json()["findings"][0]["file"] == "abi/suppressions.toml"  # relative to --root
+    (tmp_path / "pyproject.toml").write_text('[tool.bpf-abi]\nsuppressions = "abi/suppressions.toml"\n'
+                                             "strict = true\n")
+    assert bpf_abi("diff", old.lib, new.lib, "--root", tmp_path).code == 1
+
+
 @pytest.mark.parametrize("text,line,reason", [
     ('[[suppress]]\ncode = "field-moved"\n', 1, "a suppression needs a reason"),
     ('[[suppress]]\nreason = "everything"\n', 1, "a suppression needs at least one of code, symbol, type, field"),
