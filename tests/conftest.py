@@ -27,6 +27,13 @@ def pytest_runtest_makereport(item, call):
             report.longrepr = f"{item.nodeid}: kernel/oracle test skipped in CI: {report.longrepr}"
 
 
+def pytest_collection_modifyitems(config, items):
+    # Tests that boot other kernels go last: they load the objects, skeletons and wheels the rest
+    # of the run built (shared through $BPF_BUILD_TEST_CACHE) instead of building them under
+    # emulation. A stable sort keeps every other test in its order.
+    items.sort(key=lambda item: item.get_closest_marker("vm") is not None)
+
+
 def have_bpf() -> bool:
     return os.geteuid() == 0 and os.path.exists("/sys/kernel/btf/vmlinux")
 
