@@ -253,6 +253,14 @@ def test_unknown_config_setting_is_refused():
     assert env == {"BPF_BUILD_TARGET": "arm64"} and rest == {"--build-option": "x"}
 
 
+def test_a_config_setting_wins_over_the_environment_for_one_call(monkeypatch):
+    from bpf_build import build_meta
+    monkeypatch.setenv("BPF_BUILD_TARGET", "s390x")
+    with build_meta._overrides({"bpf-build.target": "arm64"}) as rest:
+        assert os.environ["BPF_BUILD_TARGET"] == "arm64" and rest is None
+    assert os.environ["BPF_BUILD_TARGET"] == "s390x"
+
+
 # ---------------------------------------------------------------------------------------------
 # Configuration: minimum-version, the schema, has_ext_modules
 
