@@ -29,7 +29,8 @@ ls "$work/wheels"
 echo "== installing it into a fresh venv and running bpf-hello for 4 seconds"
 .venv/bin/python -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install -q --find-links "$work/wheels" "$work"/wheels/bpf_hello-*.whl
-echo "installed:"; "$work/venv/bin/python" -m pip list --format=freeze --exclude pip | sed "s/^/  /"
+echo "installed (besides the pip and setuptools every venv starts with):"
+"$work/venv/bin/python" -m pip list --format=freeze --exclude pip --exclude setuptools | sed "s/^/  /"
 # Something to count: bursts of getpid() calls while bpf-hello runs.
 ( for _ in 1 2 3 4 5 6; do sleep 0.5; "$work/venv/bin/python" -c 'import os; [os.getpid() for _ in range(500)]'; done ) &
 "$work/venv/bin/bpf-hello" --duration 4 --interval 1
