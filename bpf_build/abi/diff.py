@@ -75,12 +75,16 @@ def diff_snapshots(old: Snapshot, new: Snapshot, notes: Optional[List[str]] = No
         notes.append("types not compared: no DWARF debug info in " + " and ".join(missing))
     if new_major:
         out = [f.with_severity(NOTE) for f in out]
-    return [_located(f, new) for f in out]
+    exported = {r.name for r in new.symbols.values()}
+    return [_located(f, new, exported) for f in out]
 
 
-def _located(finding: Finding, new: Snapshot) -> Finding:
-    """Point a finding about a type or function at its declaration (a header line)."""
+def _located(finding: Finding, new: Snapshot, exported: Set[str]) -> Finding:
+    """Point a finding about a type or function at its declaration (a header line); a symbol NEW
+    no longer exports has none (0.8 -> 1.0 removed 102: no need to search the headers for them)."""
     if finding.line is not None or not finding.symbol:
+        return finding
+    if not finding.symbol.startswith(("struct ", "union ", "enum ")) and finding.symbol.split("@", 1)[0] not in exported:
         return finding
     where = new.locate(finding.symbol)
     if where is None and finding.node:  # symbol findings name the bare symbol
