@@ -218,12 +218,15 @@ def check_minimum_version(table: Any, pyproject_path: str) -> None:
 class _Checker:
     """Typed access to one TOML table, every error naming pyproject.toml and the dotted key."""
 
-    def __init__(self, path: str, root: str):
+    def __init__(self, path: str, root: str, overridden: Mapping[str, str] = {}):
         self.path = path
         self.root = root
+        # dotted key -> where its value came from, for keys set by an override
+        self.origins = {f"{TABLE}.{k}": f"-C bpf-build.{k} or ${OVERRIDABLE[k]}" for k in overridden}
 
     def fail(self, key: str, reason: str):
-        raise ConfigError(self.path, f"{key}: {reason}")
+        origin = self.origins.get(key)
+        raise ConfigError(self.path, f"{key}{f' (from {origin})' if origin else ''}: {reason}")
 
     def table(self, value: Any, key: str, allowed: Tuple[str, ...]) -> Dict[str, Any]:
         if not isinstance(value, dict):
@@ -307,7 +310,7 @@ def _default_vmlinux(target: Target) -> VmlinuxSource:
 
 def parse_config(table: Any, pyproject_path: str, overrides: Mapping[str, str] = {}) -> BuildConfig:
     root = os.path.dirname(os.path.abspath(pyproject_path))
-    check = _Checker(pyproject_path, root)
+    check = _Checker(pyproject_path, root, overrides)
     check_minimum_version(table, pyproject_path)
     top_keys, object_keys = _keys()
     top = check.table(_apply_overrides(check.table(table, TABLE, top_keys), overrides), TABLE, top_keys)

@@ -253,6 +253,17 @@ def test_unknown_config_setting_is_refused():
     assert env == {"BPF_BUILD_TARGET": "arm64"} and rest == {"--build-option": "x"}
 
 
+def test_a_bad_override_names_where_it_came_from(tmp_path, helpers):
+    project = helpers.write_project(tmp_path / "p", CROSS_PROJECT)
+    with pytest.raises(ConfigError) as info:
+        load_config(str(project / "pyproject.toml"), {"BPF_BUILD_TARGET": "vax"})
+    assert info.value.reason.startswith("tool.bpf-build.target (from -C bpf-build.target or $BPF_BUILD_TARGET): "
+                                        "unknown target 'vax'")
+    with pytest.raises(ConfigError, match=r"tool.bpf-build.vmlinux-btf \(from -C bpf-build.vmlinux-btf or "
+                                          r"\$BPF_BUILD_VMLINUX_BTF\): file 'nope.btf' does not exist"):
+        load_config(str(project / "pyproject.toml"), {"BPF_BUILD_VMLINUX_BTF": "nope.btf"})
+
+
 def test_a_config_setting_wins_over_the_environment_for_one_call(monkeypatch):
     from bpf_build import build_meta
     monkeypatch.setenv("BPF_BUILD_TARGET", "s390x")
