@@ -24,7 +24,7 @@ BPF_F_MMAPABLE = 1 << 10
 # can set a map's value size before load (only max_entries), and its stack map has none.
 PATTERNS = ["static_data", "dunder_names", "long_sections", "rodata_config", "task_iter", "percpu_maps",
             "map_in_map", "bitfields", "events", "runtime_sized", "map_create_fails", "core_fixes",
-            "cgroup_filter", "kfunc_task"]
+            "cgroup_filter", "kfunc_task", "compat_buffer"]
 LIGHT_PATTERNS = [p for p in PATTERNS if p != "runtime_sized"]
 
 
@@ -373,3 +373,36 @@ def test_python_kfunc_calls(python_skeleton, kernel):
                    "#ifndef BPF_NO_KFUNC_PROTOTYPES, which libbpf-tools' sigsnoop relies on (bpf_task_from_pid)")
 def test_vmlinux_h_declares_kfuncs_as_bpftool_does(bpf_object):
     bpf_object("kfunc_task", cflags=["-DKFUNCS_FROM_VMLINUX_H"])
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("mode", ["ring", "perf"])
+def test_python_bcc_compat_buffer_modes(python_skeleton, kernel, tracefs, mode):
+    """bcc's compat.c before load: ring mode drops the heap map, perf mode retypes `events`."""
+    from bpf_build.runtime.constants import MapType
+    from bpf_build.runtime.perfbuf import PerfBuffer
+    from bpf_build.runtime.ringbuf import RingBuffer
+    cls = python_skeleton("compat_buffer")
+    skel = cls.open()
+    skel.rodata.targ_tgid = os.getpid()
+    skel.rodata.use_ringbuf = mode == "ring"
+    if mode == "perf":
+        skel.maps.events.type = MapType.PERF_EVENT_ARRAY
+        skel.maps.events.key_size = 4
+        skel.maps.events.value_size = 4
+    else:
+        skel.maps.heap.autocreate = False
+    with skel:
+        skel.load()
+        assert skel.maps.events.type == (MapType.PERF_EVENT_ARRAY if mode == "perf" else MapType.RINGBUF)
+        assert ("heap" in [n for n, _ in skel.maps]) == (mode == "perf")  # not created: absent
+        skel.attach()
+        reader = PerfBuffer(skel.maps.events, event_type=bytes) if mode == "perf" else \
+            RingBuffer(skel.maps.events, event_type=bytes)
+        getpid_times(3)
+        records = reader.read(timeout=1.0)
+        reader.close()
+        samples = [r[1] if isinstance(r, tuple) else r for r in records]
+        events = [_event_fields(s) for s in samples]
+        assert len(events) == 3 and skel.bss.submitted == 3
+        assert all(pid == os.getpid() and payload == (2 if mode == "perf" else 1) for pid, _, _, payload in events)
