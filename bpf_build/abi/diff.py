@@ -16,19 +16,21 @@ import re
 from dataclasses import replace
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
-from packaging.version import InvalidVersion, Version
-
 from .findings import COMPATIBLE, NOTE, Finding
 from .snapshot import Snapshot, SymbolRecord
 from .typediff import diff_types
 
 
-def _node_version(name: str) -> Optional[Version]:
-    m = re.search(r"_(\d+(?:\.\d+)*)$", name)
-    try:
-        return Version(m.group(1)) if m else None
-    except InvalidVersion:
+def _node_version(name: str) -> Optional[Tuple[int, ...]]:
+    """LIBBPF_1.2.0 -> (1, 2, 0): node versions are dotted numbers (compared without packaging,
+    which costs more to import than the whole comparison)."""
+    m = re.search(r"_(\d{1,9}(?:\.\d{1,9})*)$", name)
+    if not m:
         return None
+    parts = [int(p) for p in m.group(1).split(".")]
+    while len(parts) > 1 and parts[-1] == 0:  # 1.2 and 1.2.0 are the same version
+        parts.pop()
+    return tuple(parts)
 
 
 def _major(soname: Optional[str]) -> Optional[str]:

@@ -143,13 +143,14 @@ def _headers(paths):
 
 def _compare(old, new, settings, suppressions: Optional[str]) -> Outcome:
     from ..abi.diff import diff_snapshots
-    from ..abi.suppress import load_suppressions
 
     outcome = Outcome("diff")
     outcome.findings = diff_snapshots(old, new, outcome.notes, settings.size_versioned)
     if old.types is None and new.types is None:  # --no-types: asked for, nothing to note
         outcome.notes[:] = [n for n in outcome.notes if not n.startswith("types not compared")]
     if suppressions:
+        from ..abi.suppress import load_suppressions
+
         outcome.findings = load_suppressions(suppressions).apply(outcome.findings)
     outcome.summary = f"{len(new.symbols)} symbols, {_count(len(new.versions), 'version node')}"
     return outcome
