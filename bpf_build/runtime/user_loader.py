@@ -1,0 +1,384 @@
+"""Running a loader program from user space, for kernels that cannot run it themselves.
+
+A loader program (see loader.py) is the whole load of an object written down once: its
+instructions issue the bpf() calls and its blob holds every attr they pass. Kernels before 5.14
+cannot run it (no BPF_PROG_TYPE_SYSCALL, no bpf_sys_bpf), and before 5.17 they cannot apply the
+CO-RE records it hands to BPF_PROG_LOAD. Here the *same* instructions run in a small interpreter
+over the same blob and context: each helper call becomes the system call or look-up it stands
+for, so the operations, their order, the error step numbers and the clean-up on failure are the
+loader's own, with nothing restated. Where this kernel needs it, three operations are adjusted on
+the way into the kernel:
+
+* BTF_LOAD: the BTF is sanitized for the kinds this kernel lacks (btf_sanitize.py);
+* PROG_LOAD: CO-RE records are applied here (core_relo.py) against /sys/kernel/btf/vmlinux and
+  removed from the attr; map references through ``fd_array`` (Linux 5.14+) become plain map fds,
+  as libbpf loads them;
+* the helpers: bpf_btf_find_by_name_kind reads the kernel's BTF, bpf_kallsyms_lookup_name reads
+  /proc/kallsyms, bpf_sys_close closes, bpf_copy_from_user copies.
+
+Memory the loader touches is confined to its blob, its context and its stack; anything else is an
+error, never a stray write.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import functools
+import os
+import struct
+import sys
+from typing import Callable, Dict, List, Optional, Set, Tuple
+
+from . import syscall
+from .btf_sanitize import sanitize_btf
+from .btf_types import BtfTypes, kernel_types
+from .constants import Cmd
+from .core_relo import CoreRelo, relocate
+from .errors import BpfRuntimeError, LoaderError
+
+HELPER_SYS_BPF, HELPER_BTF_FIND, HELPER_SYS_CLOSE = 166, 167, 168
+HELPER_KALLSYMS, HELPER_COPY_FROM_USER = 179, 148
+PSEUDO_MAP_FD, PSEUDO_MAP_VALUE, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE = 1, 2, 5, 6
+PSEUDO_KFUNC_CALL = 2
+STACK_SIZE = 512
+MAX_STEPS = 1 << 22   # a loader is straight-line code with forward jumps; this is a runaway guard
+_MASK = (1 << 64) - 1
+
+# union bpf_attr offsets of the fields the adjusted commands read or rewrite
+_BTF_DATA, _BTF_SIZE = 0, 16
+_PROG_INSN_CNT, _PROG_INSNS, _PROG_NAME = 4, 8, 48
+_PROG_CORE_RELO_CNT, _PROG_FD_ARRAY, _PROG_CORE_RELOS, _PROG_CORE_RELO_REC_SIZE = 116, 120, 128, 136
+
+_INSN = struct.Struct("=BBhi")
+_SIZES = {0x00: "I", 0x08: "H", 0x10: "B", 0x18: "Q"}
+
+
+def _s64(v: int) -> int:
+    v &= _MASK
+    return v - (1 << 64) if v >> 63 else v
+
+
+def _s32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >> 31 else v
+
+
+class _Fault(BpfRuntimeError):
+    """The loader did something a loader never does: a bug in it, not a kernel answer."""
+
+
+@functools.lru_cache(maxsize=1)
+def _kallsyms() -> Dict[str, int]:
+    found: Dict[str, int] = {}
+    with open("/proc/kallsyms") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3:
+                found.setdefault(parts[2], int(parts[0], 16))
+    return found
+
+
+def _find_btf_id(name: str, kind: int) -> Optional[int]:
+    from .kernel_btf import find_type_id
+    return find_type_id(name, kind)
+
+
+class UserSpaceLoader:
+    """One run of a loader program's instructions over a fresh copy of its blob."""
+
+    def __init__(self, insns: bytes, blob: bytes, ctx: ctypes.Array,
+                 kernel_btf: Callable[[], BtfTypes] = kernel_types,
+                 has_btf_kind: Optional[Callable[[str], bool]] = None):
+        self.blob = ctypes.create_string_buffer(bytes(blob), max(len(blob), 1))
+        self.stack = ctypes.create_string_buffer(STACK_SIZE)
+        self.ctx = ctx
+        self.regions = [(ctypes.addressof(b), len(b), b) for b in (self.blob, self.stack, ctx)]
+        self.kernel_btf = kernel_btf
+        self.has_btf_kind = has_btf_kind
+        self.program = self._decode(insns)
+        self.open_fds: Set[int] = set()     # created and not closed by the loader yet
+        self.local_btf: Optional[BtfTypes] = None
+        self.error: Optional[BpfRuntimeError] = None  # why an adjusted operation was refused
+        self.keep_alive: List[ctypes.Array] = []
+
+    @staticmethod
+    def _decode(insns: bytes) -> List[Tuple[int, int, int, int, int]]:
+        if len(insns) % 8:
+            raise LoaderError(f"loader instructions are {len(insns)} bytes, not a multiple of 8")
+        out = []
+        little = sys.byteorder == "little"
+        for code, regs, off, imm in _INSN.iter_unpack(insns):
+            dst, src = (regs & 0xF, regs >> 4) if little else (regs >> 4, regs & 0xF)
+            out.append((code, dst, src, off, imm))
+        return out
+
+    # -- memory --------------------------------------------------------------------------------
+    def _where(self, addr: int, size: int):
+        for base, length, buf in self.regions:
+            if base <= addr and addr + size <= base + length:
+                return buf, addr - base
+        raise _Fault(f"loader accesses {size} bytes at {addr:#x}, outside its blob, context and stack")
+
+    def load(self, addr: int, fmt: str) -> int:
+        buf, off = self._where(addr, struct.calcsize(fmt))
+        return struct.unpack_from("=" + fmt, buf, off)[0]
+
+    def store(self, addr: int, fmt: str, value: int) -> None:
+        size = struct.calcsize(fmt)
+        buf, off = self._where(addr, size)
+        struct.pack_into("=" + fmt, buf, off, value & ((1 << (8 * size)) - 1))
+
+    def read_bytes(self, addr: int, size: int) -> bytes:
+        self._where(addr, size)
+        return ctypes.string_at(addr, size)
+
+    # -- the run -------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Interpret the loader; returns its r0 (as s32). If the interpretation itself breaks
+        down, every fd created so far is closed before the error propagates."""
+        try:
+            ret = self._interpret()
+        except BaseException:
+            self.close_open_fds()
+            raise
+        return _s32(ret)
+
+    def close_open_fds(self) -> None:
+        for fd in sorted(self.open_fds):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.open_fds.clear()
+
+    def _interpret(self) -> int:
+        prog = self.program
+        r = [0] * 11
+        r[1] = ctypes.addressof(self.ctx)
+        r[10] = ctypes.addressof(self.stack) + STACK_SIZE
+        blob_addr = ctypes.addressof(self.blob)
+        pc, steps = 0, 0
+        while True:
+            if not 0 <= pc < len(prog):
+                raise _Fault(f"loader jumps to instruction {pc}, outside its {len(prog)}")
+            steps += 1
+            if steps > MAX_STEPS:
+                raise _Fault(f"loader ran {MAX_STEPS} instructions without exiting")
+            code, dst, src, off, imm = prog[pc]
+            cls = code & 0x07
+            if code == 0x18:  # ld_imm64
+                if pc + 1 >= len(prog):
+                    raise _Fault("loader ends inside an ld_imm64")
+                hi = prog[pc + 1][4] & 0xFFFFFFFF
+                if src == PSEUDO_MAP_IDX_VALUE and imm == 0:   # the blob map's value
+                    r[dst] = (blob_addr + hi) & _MASK
+                elif src == 0:
+                    r[dst] = (hi << 32) | (imm & 0xFFFFFFFF)
+                else:
+                    raise _Fault(f"loader instruction {pc}: ld_imm64 with source {src}")
+                pc += 2
+                continue
+            if cls in (0x07, 0x04):  # ALU64, ALU
+                r[dst] = self._alu(code, r[dst], r[src] if code & 0x08 else imm & _MASK, cls == 0x04, pc)
+            elif cls == 0x01:  # ldx
+                if code & 0xE0 != 0x60:
+                    raise _Fault(f"loader instruction {pc}: load mode {code & 0xE0:#x}")
+                r[dst] = self.load((r[src] + off) & _MASK, _SIZES[code & 0x18])
+            elif cls in (0x02, 0x03):  # st, stx
+                if code & 0xE0 != 0x60:
+                    raise _Fault(f"loader instruction {pc}: store mode {code & 0xE0:#x}")
+                self.store((r[dst] + off) & _MASK, _SIZES[code & 0x18], imm if cls == 0x02 else r[src])
+            elif cls in (0x05, 0x06):  # jmp, jmp32
+                op = code & 0xF0
+                if op == 0x80:
+                    if cls != 0x05 or src != 0:
+                        raise _Fault(f"loader instruction {pc}: call other than a helper")
+                    r[0] = self._helper(imm, r[1], r[2], r[3], r[4], r[5]) & _MASK
+                    r[1] = r[2] = r[3] = r[4] = r[5] = 0
+                elif op == 0x90:
+                    return r[0]
+                elif op == 0x00:
+                    pc += off
+                elif self._taken(op, r[dst], r[src] if code & 0x08 else imm & _MASK, cls == 0x06, pc):
+                    pc += off
+            else:
+                raise _Fault(f"loader instruction {pc}: class {cls:#x}")
+            pc += 1
+
+    @staticmethod
+    def _alu(code: int, a: int, b: int, is32: bool, pc: int) -> int:
+        op = code & 0xF0
+        bits = 32 if is32 else 64
+        mask = (1 << bits) - 1
+        a, b = a & mask, b & mask
+        if op == 0x00:
+            v = a + b
+        elif op == 0x10:
+            v = a - b
+        elif op == 0x20:
+            v = a * b
+        elif op == 0x30:
+            v = a // b if b else 0
+        elif op == 0x40:
+            v = a | b
+        elif op == 0x50:
+            v = a & b
+        elif op == 0x60:
+            v = a << (b & (bits - 1))
+        elif op == 0x70:
+            v = a >> (b & (bits - 1))
+        elif op == 0x80:
+            v = -a
+        elif op == 0x90:
+            v = a % b if b else a
+        elif op == 0xA0:
+            v = a ^ b
+        elif op == 0xB0:
+            v = b
+        elif op == 0xC0:
+            signed = a - (1 << bits) if a >> (bits - 1) else a
+            v = signed >> (b & (bits - 1))
+        else:
+            raise _Fault(f"loader instruction {pc}: ALU operation {op:#x}")
+        return v & mask
+
+    @staticmethod
+    def _taken(op: int, a: int, b: int, is32: bool, pc: int) -> bool:
+        bits = 32 if is32 else 64
+        mask = (1 << bits) - 1
+        a, b = a & mask, b & mask
+        sa = a - (1 << bits) if a >> (bits - 1) else a
+        sb = b - (1 << bits) if b >> (bits - 1) else b
+        tests = {0x10: a == b, 0x20: a > b, 0x30: a >= b, 0x40: bool(a & b), 0x50: a != b,
+                 0x60: sa > sb, 0x70: sa >= sb, 0xA0: a < b, 0xB0: a <= b, 0xC0: sa < sb, 0xD0: sa <= sb}
+        if op not in tests:
+            raise _Fault(f"loader instruction {pc}: jump operation {op:#x}")
+        return tests[op]
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _helper(self, helper: int, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+        if helper == HELPER_SYS_BPF:
+            return self._sys_bpf(r1 & 0xFFFFFFFF, r2, r3 & 0xFFFFFFFF)
+        if helper == HELPER_SYS_CLOSE:
+            fd = _s32(r1)
+            try:
+                os.close(fd)
+            except OSError as e:
+                return -e.errno
+            self.open_fds.discard(fd)
+            return 0
+        if helper == HELPER_COPY_FROM_USER:
+            size = r2 & 0xFFFFFFFF
+            self._where(r1, size)  # the destination must be the loader's own memory
+            ctypes.memmove(r1, r3, size)
+            return 0
+        if helper == HELPER_BTF_FIND:
+            name = self._c_string(r1, r2 & 0xFFFFFFFF)
+            found = _find_btf_id(name, r3 & 0xFFFFFFFF)
+            return found if found is not None else -errno.ENOENT
+        if helper == HELPER_KALLSYMS:
+            name = self._c_string(r1, r2 & 0xFFFFFFFF)
+            addr = _kallsyms().get(name)
+            if addr is None:
+                return -errno.ENOENT
+            self.store(r4, "Q", addr)
+            return 0
+        raise _Fault(f"loader calls helper {helper}, which the user-space runner does not provide")
+
+    def _c_string(self, addr: int, size: int) -> str:
+        raw = self.read_bytes(addr, size)
+        return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+    def _sys_bpf(self, cmd: int, attr_addr: int, size: int) -> int:
+        attr = bytearray(self.read_bytes(attr_addr, size))
+        try:
+            if cmd == Cmd.BTF_LOAD:
+                self._adjust_btf_load(attr)
+            elif cmd == Cmd.PROG_LOAD:
+                self._adjust_prog_load(attr)
+        except BpfRuntimeError as e:
+            self.error = e
+            return -errno.EINVAL
+        buf = ctypes.create_string_buffer(bytes(attr), len(attr))
+        retries = 5 if cmd in (Cmd.PROG_LOAD, Cmd.BTF_LOAD) else 1
+        while True:
+            ret, err = syscall.syscall(syscall.NR_BPF, ctypes.c_int(cmd), buf, ctypes.c_uint(len(attr)))
+            if ret >= 0:
+                break
+            retries -= 1
+            if err == errno.EINTR or (err == errno.EAGAIN and retries > 0):
+                continue
+            return -err
+        # the kernel may write into the attr (log_true_size): the loader reads it from its blob
+        ctypes.memmove(attr_addr, buf, len(attr))
+        if cmd in (Cmd.MAP_CREATE, Cmd.PROG_LOAD, Cmd.BTF_LOAD):
+            self.open_fds.add(ret)
+        return ret
+
+    def _keep(self, data: bytes) -> int:
+        buf = ctypes.create_string_buffer(data, max(len(data), 1))
+        self.keep_alive.append(buf)
+        return ctypes.addressof(buf)
+
+    def _adjust_btf_load(self, attr: bytearray) -> None:
+        ptr, = struct.unpack_from("=Q", attr, _BTF_DATA)
+        size, = struct.unpack_from("=I", attr, _BTF_SIZE)
+        raw = ctypes.string_at(ptr, size)
+        self.local_btf = BtfTypes(raw, "the object's BTF")
+        clean = sanitize_btf(raw, self.has_btf_kind)
+        struct.pack_into("=Q", attr, _BTF_DATA, self._keep(clean))
+        struct.pack_into("=I", attr, _BTF_SIZE, len(clean))
+
+    def _adjust_prog_load(self, attr: bytearray) -> None:
+        cnt, = struct.unpack_from("=I", attr, _PROG_INSN_CNT)
+        ptr, = struct.unpack_from("=Q", attr, _PROG_INSNS)
+        name = bytes(attr[_PROG_NAME:_PROG_NAME + 16]).split(b"\0", 1)[0].decode("utf-8", "replace")
+        insns = bytearray(ctypes.string_at(ptr, 8 * cnt))
+        relo_cnt, = struct.unpack_from("=I", attr, _PROG_CORE_RELO_CNT)
+        if relo_cnt:
+            rec_size, = struct.unpack_from("=I", attr, _PROG_CORE_RELO_REC_SIZE)
+            relos_ptr, = struct.unpack_from("=Q", attr, _PROG_CORE_RELOS)
+            if rec_size < 16:
+                raise LoaderError(f"program '{name}': CO-RE records of {rec_size} bytes")
+            raw = ctypes.string_at(relos_ptr, rec_size * relo_cnt)
+            relos = [CoreRelo(*struct.unpack_from("=IIII", raw, rec_size * n)) for n in range(relo_cnt)]
+            if self.local_btf is None:
+                raise LoaderError(f"program '{name}' has CO-RE records but the object loaded no BTF")
+            relocate(insns, relos, self.local_btf, self.kernel_btf(), f"program '{name}'")
+            struct.pack_into("=I", attr, _PROG_CORE_RELO_CNT, 0)
+            struct.pack_into("=Q", attr, _PROG_CORE_RELOS, 0)
+            struct.pack_into("=I", attr, _PROG_CORE_RELO_REC_SIZE, 0)
+        fd_array, = struct.unpack_from("=Q", attr, _PROG_FD_ARRAY)
+        if fd_array and not self._resolve_map_indices(insns, fd_array):
+            struct.pack_into("=Q", attr, _PROG_FD_ARRAY, 0)
+        struct.pack_into("=Q", attr, _PROG_INSNS, self._keep(bytes(insns)))
+
+    def _resolve_map_indices(self, insns: bytearray, fd_array: int) -> bool:
+        """Turn fd_array map references into map fds (kernels before 5.14 have no fd_array);
+        returns whether the array is still needed (kfuncs in module BTF name their fd by index)."""
+        still_needed = False
+        little = sys.byteorder == "little"
+        for at in range(0, len(insns), 8):
+            code, regs, off, imm = _INSN.unpack_from(insns, at)
+            src = regs >> 4 if little else regs & 0xF
+            if code == 0x18 and src in (PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE):
+                fd = self.load(fd_array + 4 * imm, "i")
+                new_src = PSEUDO_MAP_FD if src == PSEUDO_MAP_IDX else PSEUDO_MAP_VALUE
+                regs = (regs & 0x0F) | new_src << 4 if little else (regs & 0xF0) | new_src
+                _INSN.pack_into(insns, at, code, regs, off, fd)
+            elif code == 0x85 and src == PSEUDO_KFUNC_CALL and off:
+                still_needed = True
+        return still_needed
+
+
+def run_in_user_space(insns: bytes, blob: bytes, ctx: ctypes.Array, **kw) -> int:
+    """Run a loader program's operations from user space (see the module docstring); returns its
+    r0 as the kernel's test run would (negative: -errno of the failed step, everything it created
+    already closed). A step this runner refused itself (CO-RE, BTF sanitizing) raises its own
+    error after the loader's clean-up ran."""
+    runner = UserSpaceLoader(insns, blob, ctx, **kw)
+    ret = runner.run()
+    if ret < 0 and runner.error is not None:
+        raise runner.error
+    return ret
