@@ -102,3 +102,38 @@ def has_loader_programs() -> bool:
     except BpfRuntimeError:
         return False
 
+
+
+@functools.lru_cache(maxsize=None)
+def has_kernel_core() -> bool:
+    """CO-RE records applied by the kernel in BPF_PROG_LOAD (Linux 5.17): what a loader program
+    hands the kernel instead of relocating. Probed with one TYPE_ID_LOCAL record on ``r0 = 0``;
+    an older kernel refuses the attr's unknown trailing fields (E2BIG)."""
+    # BTF: [1] int "a", [2] int (void), [3] static func "a" of [2]; strings "\0a\0" + "0\0"
+    types = _INT + _type(0, 13, 0, 1) + _type(1, 12, 0, 2)
+    strings = b"\0a\0" + b"0\0"
+    header = struct.pack("=HBBIIIII", _BTF_MAGIC, _BTF_VERSION, 0, _BTF_HEADER_SIZE,
+                         0, len(types), len(types), len(strings))
+    raw = ctypes.create_string_buffer(header + types + strings)
+    try:
+        btf_fd = syscall.bpf(Cmd.BTF_LOAD, _BtfLoadAttr(btf=ctypes.addressof(raw), btf_size=len(raw.raw) - 1),
+                             "probe BTF")
+    except BpfRuntimeError:
+        return False
+    try:
+        code = ctypes.create_string_buffer(_RETURN_0, len(_RETURN_0))
+        func_info = ctypes.create_string_buffer(struct.pack("=II", 0, 3), 8)
+        relo = ctypes.create_string_buffer(struct.pack("=IIII", 0, 1, 3, 6), 16)  # TYPE_ID_LOCAL
+        lic = ctypes.create_string_buffer(b"GPL")
+        attr = syscall.ProgLoadAttr(
+            prog_type=int(ProgType.SOCKET_FILTER), insn_cnt=2, insns=ctypes.addressof(code),
+            license=ctypes.addressof(lic), prog_name=b"feature_probe", prog_btf_fd=btf_fd,
+            func_info_rec_size=8, func_info=ctypes.addressof(func_info), func_info_cnt=1,
+            core_relo_cnt=1, core_relos=ctypes.addressof(relo), core_relo_rec_size=16)
+        try:
+            os.close(syscall.prog_load(attr, "probe in-kernel CO-RE"))
+            return True
+        except BpfRuntimeError:
+            return False
+    finally:
+        os.close(btf_fd)
