@@ -145,15 +145,40 @@ def _run_once(spec: LoaderSpec, ctx: ctypes.Array) -> int:
     return ctypes.c_int32(result.retval).value
 
 
+LOAD_MODES = ("auto", "kernel", "user")
+
+
+def choose_mode(mode: str = "auto") -> str:
+    """"kernel" runs the loader program in the kernel; "user" performs its operations from user
+    space (user_loader.py: CO-RE and BTF sanitizing done here), for kernels that cannot run it
+    (SYSCALL programs calling bpf_sys_bpf: 5.14; CO-RE in BPF_PROG_LOAD: 5.17; BTF kinds an object
+    may use: up to 6.0). "auto" picks "kernel" when this kernel has all of that."""
+    if mode not in LOAD_MODES:
+        raise ValueError(f"load mode {mode!r}: expected one of {', '.join(LOAD_MODES)}")
+    if mode != "auto":
+        return mode
+    capable = (_features.has_loader_programs() and _features.has_kernel_core()
+               and all(_features.has_btf_kind(k) for k in ("FLOAT", "DECL_TAG", "TYPE_TAG", "ENUM64")))
+    return "kernel" if capable else "user"
+
+
+def _run_in_user_space(spec: LoaderSpec, ctx: ctypes.Array) -> int:
+    from .user_loader import run_in_user_space
+    return run_in_user_space(spec.insns, spec.blob, ctx)
+
+
 def run_loader(spec: LoaderSpec, *, initial_values: Optional[Dict[int, int]] = None,
                max_entries: Optional[Dict[int, int]] = None, autoload: Optional[Dict[int, bool]] = None,
-               kconfig: Optional[Dict[str, str]] = None, log_level: int = 0) -> LoadedFds:
+               kconfig: Optional[Dict[str, str]] = None, log_level: int = 0, mode: str = "auto") -> LoadedFds:
     """Create the object's maps and programs; returns their fds (owned by the caller).
 
     ``initial_values`` maps a map index to the *address* of its value_size bytes (global data the
     caller edited before load); ``max_entries`` overrides sizes; ``autoload`` switches programs on
-    or off; ``kconfig`` overrides config values (tests), otherwise this machine's are read."""
-    if not _features.has_loader_programs():
+    or off; ``kconfig`` overrides config values (tests), otherwise this machine's are read;
+    ``mode`` is "auto", "kernel" or "user" (see ``choose_mode``)."""
+    mode = choose_mode(mode)
+    run_once = _run_once if mode == "kernel" else _run_in_user_space
+    if mode == "kernel" and not _features.has_loader_programs():
         raise LoaderError(f"this kernel ({os.uname().release}) cannot run loader programs: they need "
                           "BPF_PROG_TYPE_SYSCALL programs calling bpf_sys_bpf (Linux 5.14+)", "", errno.EINVAL)
     initial_values = dict(initial_values or {})
@@ -167,7 +192,7 @@ def run_loader(spec: LoaderSpec, *, initial_values: Optional[Dict[int, int]] = N
     log = ctypes.create_string_buffer(LOADER_LOG_SIZE) if log_level else None
     ctx = _build_ctx(spec, initial_values, max_entries or {}, autoload or {}, log_level, log)
     try:
-        ret = _run_once(spec, ctx)
+        ret = run_once(spec, ctx)
     except VerifierError as e:
         raise LoaderError(f"the loader program itself was refused: {e}", e.log, e.errno) from None
     if ret >= 0:
@@ -181,7 +206,7 @@ def run_loader(spec: LoaderSpec, *, initial_values: Optional[Dict[int, int]] = N
         log = ctypes.create_string_buffer(LOADER_LOG_SIZE)
         flags = CTX_FLAG_NO_BTF_LOG if failed.kind == "load_prog" else 0
         ctx = _build_ctx(spec, initial_values, max_entries or {}, autoload or {}, 1, log, flags)
-        ret = _run_once(spec, ctx)
+        ret = run_once(spec, ctx)
         if ret >= 0:  # the failure did not repeat: the fds are ours, do not drop them
             return _read_fds(spec, ctx)
     step = _failed_step(spec, ctx)
