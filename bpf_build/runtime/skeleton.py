@@ -226,10 +226,10 @@ class Skeleton:
         return cls()
 
     @classmethod
-    def open_and_load(cls) -> Self:
+    def open_and_load(cls, *, mode: str = "auto") -> Self:
         skel = cls()
         try:
-            skel.load()
+            skel.load(mode=mode)
         except BaseException:
             skel.close()
             raise
@@ -268,13 +268,17 @@ class Skeleton:
 
     # -- load ---------------------------------------------------------------------------------
 
-    def load(self, *, log_level: int = 0) -> Self:
+    def load(self, *, log_level: int = 0, mode: str = "auto") -> Self:
         """Create the maps and load the programs, with the settings made since open().
 
         ``log_level`` (1: verifier log, 2: every instruction, 4: statistics; BPF_LOG_* bits) is
         given to every BTF and program load the loader makes. A refused load raises LoaderError
         with the failing step's log either way; after a successful load the log of the last load
-        goes to the ``set_print`` hook at "debug" level."""
+        goes to the ``set_print`` hook at "debug" level.
+
+        ``mode``: "kernel" runs the embedded loader program in the kernel (Linux 5.17+), "user"
+        performs the same operations from user space with CO-RE applied here (older kernels),
+        "auto" (default) picks "kernel" when this kernel can."""
         self._require_open("load")
         spec = self._loader_
         applied = apply_settings(spec.blob, self._map_settings, self._prog_settings)
@@ -282,7 +286,8 @@ class Skeleton:
                     if m.kind in ("data", "rodata", "bss") and m.ident in self._section_types_}
         fds = run_loader(spec._replace(blob=applied.blob),
                          initial_values={i: ctypes.addressof(v) for i, v in sections.items()},
-                         max_entries=applied.max_entries, autoload=applied.autoload, log_level=log_level)
+                         max_entries=applied.max_entries, autoload=applied.autoload, log_level=log_level,
+                         mode=mode)
         with FdGroup() as group:
             for fd in fds.maps + [p for p in fds.progs if p is not None]:
                 group.add(fd)  # until each fd is wrapped, a failure must close it
