@@ -406,3 +406,27 @@ def test_python_bcc_compat_buffer_modes(python_skeleton, kernel, tracefs, mode):
         events = [_event_fields(s) for s in samples]
         assert len(events) == 3 and skel.bss.submitted == 3
         assert all(pid == os.getpid() and payload == (2 if mode == "perf" else 1) for pid, _, _, payload in events)
+
+
+@pytest.mark.kernel
+def test_python_event_types_inferred_from_the_programs(python_skeleton, kernel, tracefs):
+    """The ring buffer gets `struct event` from bpf_ringbuf_reserve(&rb, sizeof(*e)), the perf
+    buffer from bpf_perf_event_output(..., &copy, sizeof(copy)): typed records without configuration."""
+    from bpf_build.runtime.perfbuf import PerfBuffer
+    from bpf_build.runtime.ringbuf import RingBuffer
+    cls = python_skeleton("events")
+    skel = cls.open()
+    skel.rodata.targ_tgid = os.getpid()
+    with skel:
+        skel.load()
+        skel.attach()
+        rb, pb = RingBuffer(skel.maps.rb), PerfBuffer(skel.maps.perf_events)
+        getpid_times(2)
+        ring = rb.read(timeout=1.0)
+        perf = [sample for _cpu, sample in pb.read(timeout=1.0)]
+        rb.close()
+        pb.close()
+        for records in (ring, perf):
+            assert len(records) == 2
+            for e in records:
+                assert ctypes.sizeof(e) == 32 and e.pid == os.getpid() and e.payload == 0x1122334455667788

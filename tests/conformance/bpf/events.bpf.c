@@ -17,6 +17,9 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } perf_events SEC(".maps");
 
+/* puts struct event into BTF (locals alone do not), as bpf2go users do for -type event */
+const struct event *unused_event __attribute__((unused));
+
 const volatile __u32 targ_tgid = 0;
 __u32 sequence;
 __u64 dropped;
