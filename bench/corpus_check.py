@@ -264,6 +264,14 @@ def check_c(p: Program, work: Path, helpers: List[Path], seconds: float, skip_bp
         ok, reason, _ = run_briefly([exe, *TOOL_ARGS.get(p.name, [])], seconds, sd, sd)
         results[who] = (ok, reason)
     if (d / "c_ours" / f"{p.name}.skel.h").exists():
+        strict = strict_compile_check(p, d / "c_ours")
+        if strict:  # only ours to blame when bpftool's header passes the same flags
+            ref_dir = d / "c_bpftool"
+            ref_dir.mkdir(exist_ok=True)
+            (ref_dir / f"{p.name}.skel.h").write_text(run(["bpftool", "gen", "skeleton", obj]).stdout)
+            ref_strict = strict_compile_check(p, ref_dir)
+            p.notes.append(f"upstream CFLAGS (-Wall -Werror...): {'FAIL' if not ref_strict else 'both fail'}: "
+                           f"{strict} (bpftool's: {ref_strict or 'compiles'})")
         ours_cxx = cxx_syntax_check(p, d / "c_ours")
         if ours_cxx:  # compare with bpftool's header as C++ before calling it ours
             ref_dir = d / "c_bpftool"
@@ -288,6 +296,18 @@ def check_c(p: Program, work: Path, helpers: List[Path], seconds: float, skip_bp
         p.cells["c"] = f"FAIL: {ours_reason} (bpftool's: {ref[1]})"
     else:
         p.cells["c"] = f"FAIL: {ours_reason} (bpftool's skeleton runs)"
+
+
+# libbpf-tools' and libbpf-bootstrap's CFLAGS for the user side.
+UPSTREAM_CFLAGS = {"libbpf-tools": ["-Wall", "-Wmissing-field-initializers", "-Werror", "-Werror=undef"],
+                   "bootstrap": ["-Wall"]}
+
+
+def strict_compile_check(p: Program, skel_dir: Path) -> str:
+    """'' when the upstream user file compiles with upstream's warning flags against this header."""
+    r = run(["gcc", "-fsyntax-only", "-O1", *UPSTREAM_CFLAGS[p.corpus], "-I", skel_dir, "-I", p.src_dir,
+             p.src_dir / f"{p.name}.c"])
+    return "" if r.returncode == 0 else one_line(r.stderr)
 
 
 def cxx_syntax_check(p: Program, skel_dir: Path) -> str:
