@@ -210,6 +210,45 @@ def perf_event_all_cpus(prog, type_: int, config: int, *, sample_period: int = 0
 # ----------------------------------------------------------------------------------------------
 # BTF-typed tracing, raw tracepoints
 
+_KPROBE_MULTI_RETURN = 1  # BPF_F_KPROBE_MULTI_RETURN
+
+
+def kprobe_multi(prog, pattern: str, *, retprobe: bool = False) -> BpfLink:
+    """SEC("kprobe.multi/PATTERN"): one link on every kernel function the glob ``pattern`` names
+    (matched against tracefs' available_filter_functions, as libbpf does). Needs fprobe
+    (CONFIG_FPROBE, Linux 5.18+): kernels without it answer EOPNOTSUPP."""
+    kind = "kretprobe.multi" if retprobe else "kprobe.multi"
+    what = f"attach '{prog.name}' as {kind} on {pattern}"
+    names = _filter_functions(pattern, what) if any(c in pattern for c in "*?[") else [pattern]
+    syms = (ctypes.c_char_p * len(names))(*(n.encode() for n in names))
+    try:
+        return _link_create(prog, 0, AttachType.TRACE_KPROBE_MULTI, what,
+                            kprobe_multi={"flags": _KPROBE_MULTI_RETURN if retprobe else 0, "cnt": len(names),
+                                          "syms": ctypes.addressof(syms)})
+    except BpfSyscallError as e:
+        if e.errno == errno.EOPNOTSUPP:
+            raise AttachError(f"{what}: this kernel has no kprobe.multi links (they need fprobe, "
+                              "CONFIG_FPROBE, Linux 5.18+); use kprobe/ per function") from None
+        raise
+
+
+def _filter_functions(pattern: str, what: str) -> List[str]:
+    import fnmatch
+    for root in TRACEFS_ROOTS:
+        path = os.path.join(root, "available_filter_functions")
+        try:
+            with open(path) as f:
+                # "name [module]" lines; a function may be listed more than once
+                names = {line.split()[0] for line in f if line.strip()}
+        except OSError:
+            continue
+        matched = sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+        if not matched:
+            raise AttachError(f"{what}: no kernel function matches {pattern!r}")
+        return matched
+    raise AttachError(f"{what}: tracefs is not mounted (available_filter_functions is needed to expand a glob)")
+
+
 def raw_tracepoint(prog, name: str) -> BpfLink:
     return BpfLink(syscall.raw_tracepoint_open(name, prog.fileno()), f"'{prog.name}' on raw tracepoint {name}")
 
@@ -348,6 +387,8 @@ def attach_by_section(prog, section: str) -> Optional[Link]:
     if kind in ("kprobe", "kretprobe") and rest:
         name, offset = _split_offset(rest)
         return kprobe(prog, name, retprobe=kind == "kretprobe", offset=offset)
+    if kind in ("kprobe.multi", "kretprobe.multi") and rest:
+        return kprobe_multi(prog, rest, retprobe=kind == "kretprobe.multi")
     if kind in ("ksyscall", "kretsyscall") and rest:
         return ksyscall(prog, rest, retprobe=kind == "kretsyscall")
     if kind in ("uprobe", "uretprobe", "uprobe.s", "uretprobe.s") and rest:

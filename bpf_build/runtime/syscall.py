@@ -150,8 +150,15 @@ class _LinkIter(ctypes.Structure):
     _fields_ = [("iter_info", c_uint64), ("iter_info_len", c_uint32)]
 
 
+class _LinkKprobeMulti(ctypes.Structure):
+    """kprobe.multi links: ``cnt`` functions named by ``syms`` (an array of char *) or ``addrs``."""
+    _fields_ = [("flags", c_uint32), ("cnt", c_uint32), ("syms", c_uint64), ("addrs", c_uint64),
+                ("cookies", c_uint64)]
+
+
 class _LinkTargetOptions(ctypes.Union):
-    _fields_ = [("perf_event", _LinkPerfEvent), ("tracing", _LinkTracing), ("tcx", _LinkTcx), ("iter", _LinkIter)]
+    _fields_ = [("perf_event", _LinkPerfEvent), ("tracing", _LinkTracing), ("tcx", _LinkTcx), ("iter", _LinkIter),
+                ("kprobe_multi", _LinkKprobeMulti)]
 
 
 class LinkCreateAttr(ctypes.Structure):

@@ -92,6 +92,9 @@ class _LightRenderer:
                 return "bpf_build_raw_tracepoint_open(NULL, prog_fd)"
         if t == S.PROG_TYPES["TRACEPOINT"] and target and "/" in target:
             return f"bpf_build_attach_tracepoint({c_string_literal(target)}, prog_fd)"
+        if t == S.PROG_TYPES["KPROBE"] and target and p.expected_attach_type == S.ATTACH_TYPES["TRACE_KPROBE_MULTI"]:
+            retprobe = int(p.section.startswith("kretprobe.multi"))
+            return f"bpf_build_attach_kprobe_multi({c_string_literal(target)}, {retprobe}, prog_fd)"
         if t == S.PROG_TYPES["KPROBE"] and target and p.expected_attach_type == 0:
             kind = p.section.split("/", 1)[0]
             if kind in ("kprobe", "kretprobe"):

@@ -92,12 +92,16 @@ KINDS = {
     "fentry": ("fentry/do_sys_openat2", _open_files, "trampolines"),
     "fexit": ("fexit/do_sys_openat2", _open_files, "trampolines"),
     "lsm": ("lsm/file_open", _open_files, "bpf lsm"),
+    "kprobe.multi": ("kprobe.multi/do_sys_openat2", _open_files, "kprobe_multi"),
+    "kretprobe.multi": ("kretprobe.multi/do_sys_openat2", _open_files, "kprobe_multi"),
 }
 
 
 def kernel_has(feature: str) -> bool:
     if feature == "kprobes":
         return kernel_facts.has_kprobes()
+    if feature == "kprobe_multi":
+        return kernel_facts.kernel_config().get("CONFIG_FPROBE") == "y"
     if feature in ("trampolines", "bpf lsm"):
         # this host runs under a hypervisor that refuses BPF trampolines (EPERM); Debian's
         # kernels booted in our VMs allow them, and list "bpf" among their LSMs.
@@ -114,6 +118,7 @@ def _bpf_lsm_active() -> bool:
 
 def _expected_error(feature: str) -> str:
     return {"kprobes": r"no kprobe support.*CONFIG_KPROBES",
+            "kprobe_multi": r"no kprobe\.multi links.*CONFIG_FPROBE",
             "trampolines": r"(?s)trampoline.*EPERM",
             "bpf lsm": r"(?s)trampoline.*EPERM"}[feature]
 
@@ -126,7 +131,7 @@ def _source(kind: str) -> str:
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_python_skeleton_attach_kind(python_skeleton, kind):
     section, cause, feature = KINDS[kind]
-    cls = python_skeleton(_source(kind), f"k_{kind}")
+    cls = python_skeleton(_source(kind), "k_" + kind.replace(".", "_"))
     skel = cls.open()
     skel.rodata.target_pid = os.getpid()
     with skel:
@@ -230,7 +235,8 @@ def test_light_c_skeleton_attach_kind(compile_c, cached_output, kind):
     ran = subprocess.run([str(exe), how], capture_output=True, text=True, timeout=120)
     if not kernel_has(feature):
         assert ran.returncode == 1, ran.stdout + ran.stderr
-        expected_errno = errno.EPERM if feature != "kprobes" else None
+        expected_errno = {"trampolines": errno.EPERM, "bpf lsm": errno.EPERM,
+                          "kprobe_multi": errno.EOPNOTSUPP}.get(feature)
         if expected_errno is not None:
             assert f"errno {expected_errno}" in ran.stdout, ran.stdout + ran.stderr
         return

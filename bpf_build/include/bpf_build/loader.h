@@ -969,6 +969,32 @@ static inline int bpf_build_link_create(int prog_fd, int target_fd, __u32 attach
 	return fd < 0 ? -errno : fd;
 }
 
+/* SEC("kprobe.multi/FUNC"): one fprobe-based link (Linux 5.18+, CONFIG_FPROBE). Exact function
+ * names only: a glob needs tracefs' function list, which the Python runtime expands. */
+struct bpf_build_attr_link_kprobe_multi {
+	__u32 prog_fd, target_fd, attach_type, flags;
+	__u32 multi_flags, cnt;
+	__u64 syms, addrs, cookies;
+};
+
+static inline int bpf_build_attach_kprobe_multi(const char *func, int retprobe, int prog_fd)
+{
+	struct bpf_build_attr_link_kprobe_multi a;
+	const char *syms[1] = { func };
+	int fd;
+
+	if (strpbrk(func, "*?["))
+		return -EOPNOTSUPP;
+	memset(&a, 0, sizeof(a));
+	a.prog_fd = (__u32)prog_fd;
+	a.attach_type = 42; /* BPF_TRACE_KPROBE_MULTI */
+	a.multi_flags = retprobe ? 1 : 0; /* BPF_F_KPROBE_MULTI_RETURN */
+	a.cnt = 1;
+	a.syms = (__u64)(unsigned long)syms;
+	fd = (int)bpf_build_sys_bpf(BPF_BUILD_CMD_LINK_CREATE, &a, sizeof(a));
+	return fd < 0 ? -errno : fd;
+}
+
 /* perf_event_attr's first 64 bytes: all a tracepoint or kprobe event needs. */
 struct bpf_build_perf_attr {
 	__u32 type, size;
