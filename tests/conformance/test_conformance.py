@@ -63,6 +63,33 @@ def test_same_user_code_runs_against_bpftool_skeleton(bpf_object, workdir, kerne
     ran_ok(c_skeleton_run(bpf_object, workdir, name, "bpftool"))
 
 
+# Patterns whose object loads and attaches as compiled, with the header of the types it shares.
+CXX_PATTERNS = {"static_data": None, "dunder_names": "dunder_names.h", "long_sections": None,
+                "rodata_config": None, "task_iter": None, "percpu_maps": None, "map_in_map": None,
+                "bitfields": "bitfields.h", "events": "events.h", "core_fixes": None, "cgroup_filter": None,
+                "compat_buffer": "events.h"}
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("who", ["ours", pytest.param("bpftool", marks=pytest.mark.oracle)])
+@pytest.mark.parametrize("name", sorted(CXX_PATTERNS))
+def test_c_skeleton_from_cxx(bpf_object, workdir, kernel, tracefs, name, who):
+    import sys
+    from .conftest import BPF_DIR, USER_DIR, build_and_run_user, need_tool, run_tool
+    d = workdir / name / f"cxx_{who}"
+    d.mkdir(parents=True, exist_ok=True)
+    header = d / f"{name}.skel.h"
+    if who == "ours":
+        run_tool([sys.executable, "-m", "bpf_build.cli.main", "skel", bpf_object(name), "-o", header])
+    else:
+        header.write_text(run_tool([need_tool("bpftool"), "gen", "skeleton", bpf_object(name)]).stdout)
+    shared = CXX_PATTERNS[name]
+    defines = [f'-DSKEL_HEADER="{header.name}"', f"-DSKEL={name}_bpf"] + \
+        ([f'-DSHARED_HEADER="{shared}"'] if shared else [])
+    ran_ok(build_and_run_user(need_tool("g++"), USER_DIR / "cxx_main.cpp", [d, BPF_DIR], d / "main",
+                              [*defines, "-lbpf"]))
+
+
 # -- light skeleton: C and C++ ------------------------------------------------------------------
 
 @pytest.mark.kernel
