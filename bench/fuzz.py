@@ -75,6 +75,7 @@ def main():
                     last = f.stderr.strip().splitlines()[-1:] or [""]
                     signatures[(f.command, f.problem, last[0][:120])] += 1
                     out.write(json.dumps(f.__dict__) + "\n")
+                    out.flush()
                 if (i + 1) % 500 == 0:
                     print(f"{i + 1} mutants, {cases} cases, {sum(problems.values())} findings, "
                           f"{time.monotonic() - t0:.0f} s", flush=True)

@@ -147,10 +147,122 @@ INTERESTING_U32 = (0, 1, 2, 3, 4, 7, 8, 0x10, 0x1F, 0x20, 0x3F, 0x40, 0x7F, 0x80
 
 
 def mutate(seed: Seed, seed_value: int) -> Tuple[bytes, List[str]]:
-    """One mutant of ``seed`` and the list of edits made (for reports): a few edits, each aimed at
-    a random region (a section, the headers, or anywhere), of one of: random byte, bit flip,
-    interesting 32-bit value at an aligned offset, small add to a 32-bit word, 64-bit word from
-    interesting values, copy of a chunk from elsewhere, truncation."""
+    """One mutant of ``seed`` and the edits made (for reports). Two seed values in five edit
+    the object model (mutate_model: well-formed files with odd contents, which get past the
+    readers to the linker, loader generator and skeletons); the others edit bytes
+    (mutate_bytes: what the readers must refuse)."""
+    if seed_value % 5 < 2 and seed.data[:4] == b"\x7fELF":
+        mutant = mutate_model(seed, seed_value)
+        if mutant is not None:
+            return mutant
+    return mutate_bytes(seed, seed_value)
+
+
+def mutate_model(seed: Seed, seed_value: int) -> Optional[Tuple[bytes, List[str]]]:
+    """Edit one to three fields of the object as the model holds it, and write it back with the
+    model's writer (which does not validate): a BTF field (type ids, sizes, offsets, counts,
+    linkage, kind_flag, names swapped), a symbol (value, size, section, binding, type), a
+    relocation (offset, symbol, type) or a section (flags, type). None if the writer cannot
+    encode the result."""
+    from bpf_build.elf import Object
+
+    rng = random.Random(seed_value)
+    obj = Object.read(seed.data, path="seed")
+    btf = obj.btf
+    edits: List[str] = []
+    small = (0, 1, 2, 3, 4, 7, 8, 16, 31, 32, 64, 255, 4096, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF)
+    for _ in range(rng.choice((1, 1, 2, 3))):
+        target = rng.choice(("btf", "btf", "btf", "symbol", "reloc", "section"))
+        if target == "btf" and btf is not None and btf.types:
+            tid = rng.randrange(1, len(btf))
+            t = btf.type(tid)
+            ids = (0, rng.randrange(len(btf)), rng.randrange(len(btf)), len(btf), tid)
+            entries = t.members or t.params or t.secinfo or t.enums
+            if entries and rng.random() < 0.6:
+                e = rng.choice(entries)
+                fields = [f for f in ("type", "offset", "size", "bitfield_size", "value", "name")
+                          if hasattr(e, f)]
+                f = rng.choice(fields)
+                if f == "name":
+                    value = rng.choice([x.name for x in btf.types] + ["", "x y", "int", "__x"])
+                elif f == "type":
+                    value = rng.choice(ids)
+                else:
+                    value = rng.choice(small)
+                setattr(e, f, value)
+                edits.append(f"btf[{tid}].{type(e).__name__}.{f}={value!r}")
+            else:
+                f = rng.choice(("type", "size", "kflag", "linkage", "nelems", "index_type",
+                                "int_bits", "int_offset", "int_encoding", "component_idx", "name",
+                                "kind", "drop-entry"))
+                if f == "type" or f == "index_type":
+                    value = rng.choice(ids)
+                elif f == "kflag":
+                    value = not t.kflag
+                elif f == "name":
+                    value = rng.choice([x.name for x in btf.types] + ["", "x y", "struct"])
+                elif f == "kind":
+                    value = rng.randrange(1, 20)
+                elif f == "drop-entry":
+                    for lst in (t.members, t.params, t.secinfo, t.enums):
+                        if lst:
+                            del lst[rng.randrange(len(lst))]
+                            break
+                    edits.append(f"btf[{tid}].drop-entry")
+                    continue
+                elif f in ("int_bits", "int_offset"):
+                    value = rng.choice((0, 1, 7, 8, 32, 64, 128, 255))
+                elif f == "int_encoding":
+                    value = rng.choice((0, 1, 2, 4))
+                elif f == "component_idx":
+                    value = rng.choice((-1, 0, 1, 5))
+                else:
+                    value = rng.choice(small)
+                setattr(t, f, value)
+                edits.append(f"btf[{tid}].{f}={value!r}")
+        elif target == "symbol" and len(obj.symbols) > 1:
+            i = rng.randrange(1, len(obj.symbols))
+            sym = obj.symbols[i]
+            f = rng.choice(("value", "size", "shndx", "bind", "type", "visibility"))
+            value = {"value": rng.choice(small), "size": rng.choice(small),
+                     "shndx": rng.randrange(len(obj.sections)), "bind": rng.randrange(3),
+                     "type": rng.randrange(5), "visibility": rng.randrange(4)}[f]
+            setattr(sym, f, value)
+            edits.append(f"symbol[{sym.name}].{f}={value}")
+        elif target == "reloc":
+            rels = [x for x in obj.sections if x.type in (4, 9) and x.relocs and not x.name.startswith(".rel.debug")]
+            if not rels:
+                continue
+            sec = rng.choice(rels)
+            r = rng.choice(sec.relocs)
+            f = rng.choice(("offset", "symbol", "type"))
+            value = {"offset": r.offset + rng.choice((-8, 8, 4, 1 << 20)) if f == "offset" else 0,
+                     "symbol": rng.randrange(len(obj.symbols)), "type": rng.choice((0, 1, 2, 3, 4, 10, 99))}[f]
+            setattr(r, f, max(value, 0))
+            edits.append(f"{sec.name}.reloc.{f}={value}")
+        elif target == "section":
+            i = rng.randrange(1, len(obj.sections))
+            sec = obj.sections[i]
+            f = rng.choice(("flags", "type"))
+            value = rng.choice((0, 1, 2, 4, 6, 8)) if f == "type" and sec.type in (1, 8) else \
+                rng.choice((0, 2, 3, 6)) if f == "flags" else None
+            if value is None:
+                continue
+            if f == "type" and value == 8 and sec.type != 8:
+                sec.nobits_size = len(sec.data)
+            setattr(sec, f, value)
+            edits.append(f"section[{sec.name}].{f}={value}")
+    try:
+        return obj.to_bytes(), edits or ["none"]
+    except Exception:  # the model holds what its writer cannot encode (a value past 32 bits)
+        return None
+
+
+def mutate_bytes(seed: Seed, seed_value: int) -> Tuple[bytes, List[str]]:
+    """A few edits, each aimed at a random region (a section, the headers, or anywhere), of one
+    of: random byte, bit flip, interesting 32-bit value at an aligned offset, small add to a
+    32-bit word, 64-bit word from interesting values, copy of a chunk from elsewhere,
+    truncation."""
     rng = random.Random(seed_value)
     buf = bytearray(seed.data)
     bo = "<" if buf[5] == 1 else ">"
@@ -365,23 +477,27 @@ def _serve() -> None:
     base = _address_space()
     out = sys.stdout
     for line in sys.stdin:
-        req = json.loads(line)
-        case_dir = req["dir"]
-        out_dir = os.path.join(case_dir, "out")
-        os.makedirs(out_dir, exist_ok=True)
-        status, rss, seconds = run_in_child(req["entry"], req["argv"], case_dir,
-                                            base + req.get("headroom", MEMORY_HEADROOM),
-                                            req.get("wall", WALL_LIMIT))
-        with open(os.path.join(case_dir, "stderr"), errors="replace") as f:
-            err = f.read()
-        written = os.listdir(out_dir)
-        litter = [n for n in written if ".tmp-" in n]
-        outputs = [n for n in written if ".tmp-" not in n]
-        for n in os.listdir(out_dir):
-            os.unlink(os.path.join(out_dir, n))
-        out.write(json.dumps({"status": status, "stderr": err[-4000:], "rss": rss,
-                              "seconds": seconds, "litter": litter, "outputs": outputs}) + "\n")
+        # A request is a list of cases, run one after the other: one round trip per mutant.
+        replies = [_serve_case(req, base) for req in json.loads(line)]
+        out.write(json.dumps(replies) + "\n")
         out.flush()
+
+
+def _serve_case(req: dict, base: int) -> dict:
+    case_dir = req["dir"]
+    out_dir = os.path.join(case_dir, "out")
+    os.makedirs(out_dir, exist_ok=True)
+    status, rss, seconds = run_in_child(req["entry"], req["argv"], case_dir,
+                                        base + req.get("headroom", MEMORY_HEADROOM),
+                                        req.get("wall", WALL_LIMIT))
+    with open(os.path.join(case_dir, "stderr"), errors="replace") as f:
+        err = f.read()
+    written = os.listdir(out_dir)
+    for n in written:
+        os.unlink(os.path.join(out_dir, n))
+    return {"status": status, "stderr": err[-4000:], "rss": rss, "seconds": seconds,
+            "litter": [n for n in written if ".tmp-" in n],
+            "outputs": [n for n in written if ".tmp-" not in n]}
 
 
 class Worker:
@@ -397,16 +513,20 @@ class Worker:
             headroom: int = MEMORY_HEADROOM) -> Outcome:
         """One case; ``wall`` (seconds) and ``headroom`` (bytes of address space over the
         worker's) cap it."""
-        req = {"entry": command.entry, "argv": list(command.argv), "dir": case_dir,
-               "wall": wall, "headroom": headroom}
-        self.proc.stdin.write(json.dumps(req) + "\n")
+        return self.run_many([command], case_dir, wall, headroom)[0]
+
+    def run_many(self, commands: Sequence[Command], case_dir: str, wall: int = WALL_LIMIT,
+                 headroom: int = MEMORY_HEADROOM) -> List[Outcome]:
+        """``run`` for each command, in one request to the worker."""
+        reqs = [{"entry": c.entry, "argv": list(c.argv), "dir": case_dir, "wall": wall,
+                 "headroom": headroom} for c in commands]
+        self.proc.stdin.write(json.dumps(reqs) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("fuzz worker died")
-        r = json.loads(line)
-        return Outcome(command.label, r["status"], r["stderr"], r["rss"], r["seconds"], r["litter"],
-                       r["outputs"])
+        return [Outcome(c.label, r["status"], r["stderr"], r["rss"], r["seconds"], r["litter"],
+                        r["outputs"]) for c, r in zip(commands, json.loads(line))]
 
     def close(self) -> None:
         self.proc.stdin.close()
@@ -439,12 +559,10 @@ def run_mutant(worker: Worker, seed: Seed, seed_value: int, case_dir: str,
         raw_seed = Seed(seed.name + ".BTF", raw, {"btf": (0, len(raw)), "header": (0, 24)})
         raw_data, raw_edits = mutate(raw_seed, seed_value)
         Path(case_dir, RAW_BTF_NAME).write_bytes(raw_data)
-    outcomes, findings = [], []
-    for command in commands:
-        if command.raw_btf and raw is None:
-            continue
-        outcome = worker.run(command, case_dir)
-        outcomes.append(outcome)
+    findings = []
+    commands = [c for c in commands if raw is not None or not c.raw_btf]
+    outcomes = worker.run_many(commands, case_dir)
+    for command, outcome in zip(commands, outcomes):
         inputs = (RAW_BTF_NAME,) if command.raw_btf else (INPUT_NAME,)
         problem = outcome.problem(inputs)
         if problem:
