@@ -7,6 +7,7 @@ import os
 import pytest
 
 from tests.loader.conftest import corpus_object  # noqa: F401  (fixture: the corpus, compiled once)
+from tests.kernels.conftest import python_skeleton  # noqa: F401  (fixture: CLI skeletons, shared with VMs)
 from tests.skel_python.conftest import skeleton_module  # noqa: F401  (fixture: generated skeletons)
 
 USERSPACE_TESTS = os.path.dirname(os.path.abspath(__file__))
