@@ -257,3 +257,28 @@ def test_the_entry_points_a_user_runs_say_the_same(corpus, tmp_path):
         assert re.fullmatch(rf"error: {re.escape(str(path))}: symbol 'counter' \(\d+ bytes at 0\) lies "
                             rf"outside its section '\.data' \(\d+ bytes\)\n", proc.stderr), proc.stderr
         assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.bpf.o"]
+
+
+@pytest.fixture
+def survives(worker, tmp_path):
+    """survives(data): every object command exits 0 or with one error line naming the input."""
+
+    def check(data: bytes) -> list:
+        (tmp_path / H.INPUT_NAME).write_bytes(data)
+        outcomes = worker.run_many(OBJECT_COMMANDS, str(tmp_path))
+        for outcome in outcomes:
+            assert outcome.problem((H.INPUT_NAME,)) is None, f"{outcome.command}: {outcome.stderr}"
+        return outcomes
+
+    return check
+
+
+@pytest.mark.parametrize("section", [".debug_str", ".symtab", ".BTF"])
+def test_variable_symbol_in_a_section_that_is_not_loaded(corpus, survives, section):
+    """Once: AttributeError in bpf-link. The linker drops such sections; a variable defined in
+    one no longer matches its BTF."""
+    obj = corpus("globals")
+    symbol(obj, "counter").shndx = obj.section_index(section)
+    outcomes = {o.command: o for o in survives(obj.to_bytes())}
+    assert outcomes["link"].status == 1
+    assert "variable 'counter' of BTF section '.data' has no symbol in that ELF section" in outcomes["link"].stderr
