@@ -288,7 +288,7 @@ def check_c(p: Program, work: Path, helpers: List[Path], seconds: float, skip_bp
     ref = results.get("bpftool")
     if ref is None:
         p.cells["c"] = f"?: {ours_reason}"
-    elif not ref[0] and _same_failure(ours_reason, ref[1]) and "after SIGINT" in ours_reason:
+    elif not ref[0] and ours_reason == ref[1] and "after SIGINT" in ours_reason:
         p.cells["c"] = f"ok (program's own exit status on SIGINT, bpftool's the same: {ours_reason})"
     elif not ref[0] and _same_failure(ours_reason, ref[1]):
         p.cells["c"] = f"kernel/program (bpftool's skeleton fails the same): {ours_reason}"
@@ -323,7 +323,10 @@ def cxx_syntax_check(p: Program, skel_dir: Path) -> str:
 
 
 def _same_failure(a: str, b: str) -> bool:
-    strip = lambda s: re.sub(r"\d+", "N", s)
+    """The same error, whenever it came (a slow attach may outlive the run and meet SIGINT)."""
+    def strip(s: str) -> str:
+        s = re.sub(r"^(after SIGINT )?exited -?\d+: ", "", s)
+        return re.sub(r"\d+", "N", s)
     return strip(a) == strip(b)
 
 
