@@ -630,6 +630,37 @@ def table(programs: List[Program]) -> str:
     return "\n".join(rows)
 
 
+def short(cell: str) -> str:
+    """A table cell in a few words (the full reasons stay in results.json)."""
+    if cell.startswith("ok"):
+        extras = []
+        if "kernel refused" in cell:
+            extras.append("fentry/lsm progs off: EPERM")
+        if "attach refused by kernel" in cell:
+            extras.append("kprobe attach: kernel")
+        if "sized before load" in cell:
+            extras.append("sized as upstream")
+        if "targets absent" in cell or "probe the upstream binary" in cell:
+            extras.append("absent targets: program's")
+        if "exit status on SIGINT" in cell:
+            extras.append("own exit status")
+        return "ok" + (f" ({'; '.join(extras)})" if extras else "")
+    low = cell.lower()
+    if cell.startswith("kernel/program"):
+        if "kprobe" in low:
+            return "kernel: kprobes off"
+        if "operation not permitted" in low:
+            return "kernel: fentry/lsm EPERM"
+        return "program/host: " + cell.split(": ", 2)[-1][:60]
+    if cell.startswith("program: value size"):
+        return "program: needs set_value_size (no light API)"
+    if cell.startswith("program: its header"):
+        return "program: its header is not C++"
+    if cell.startswith("program"):
+        return cell[:70]
+    return cell[:110]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bootstrap", type=Path, help="libbpf-bootstrap's examples/c")
@@ -640,7 +671,14 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-bpftool", action="store_true", help="no reference run with bpftool's skeleton")
     ap.add_argument("--steps", default="c,light,python")
     ap.add_argument("--libbpf-include", type=Path, help="newer libbpf BPF-side headers (dir holding bpf/)")
+    ap.add_argument("--report", action="store_true", help="only print WORK/results.json as a short table")
     args = ap.parse_args(argv)
+    if args.report:
+        rows = json.loads((args.work / "results.json").read_text())
+        programs = [Program(r["corpus"], r["name"], Path("."), {k: short(v) for k, v in r["cells"].items()},
+                            r["notes"]) for r in rows]
+        print(table(programs))
+        return 0
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     include = work / "_include"
