@@ -94,6 +94,7 @@ class _Surface:
         self.pending: List[Tuple[str, object]] = []
         self.seen: set = set()
         self.locations: Dict[str, Location] = {}
+        self.spelled: Dict[Tuple[int, Optional[str]], str] = {}
 
     # -- where a type was declared ----------------------------------------------------------
     def decl_file(self, die) -> Optional[str]:
@@ -118,8 +119,17 @@ class _Surface:
 
     # -- spelling -----------------------------------------------------------------------------
     def spell(self, die, typedef_name: Optional[str] = None) -> str:
+        """A type's canonical spelling; memoised per DIE, as every exported function repeats the
+        same few (2000 spellings of "const char *" in a 2000-function library)."""
         if die is None:
             return "void"
+        key = (die.offset, typedef_name)
+        spelled = self.spelled.get(key)
+        if spelled is None:
+            spelled = self.spelled[key] = self.spell_uncached(die, typedef_name)
+        return spelled
+
+    def spell_uncached(self, die, typedef_name: Optional[str]) -> str:
         tag = die.tag
         if tag == "DW_TAG_base_type":
             return normalise_base_name(_name(die) or "?")
