@@ -93,10 +93,15 @@ def cached_output(bpf_cache_dir):
         d = bpf_cache_dir / ("out-" + hashlib.sha256(name.encode() + b"\0" + data).hexdigest()[:16])
         out = d / name
         if not out.exists():
-            d.mkdir(exist_ok=True)
-            tmp = d / f".{name}.{os.getpid()}"
-            make(tmp)
-            os.replace(tmp, out)
+            # make() writes into a private directory beside the result (intermediate files go
+            # there too): same filesystem, so the rename cannot fail across mounts in a guest
+            work = d / f".work-{os.getpid()}"
+            work.mkdir(parents=True, exist_ok=True)
+            try:
+                make(work / name)
+                os.replace(work / name, out)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
         return out
 
     return get

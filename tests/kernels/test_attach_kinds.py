@@ -227,9 +227,7 @@ def test_light_c_skeleton_attach_kind(compile_c, cached_output, kind):
     runtime_header = Path(include_dir(), "bpf_build", "loader.h").read_bytes()
 
     def build(exe: Path) -> None:
-        with tempfile.TemporaryDirectory() as work:
-            _light_c_program(obj, Path(work))
-            os.replace(Path(work) / "main", exe)
+        _light_c_program(obj, exe.parent)
     exe = cached_output("main", Path(obj).read_bytes() + LIGHT_MAIN_C.encode() + runtime_header, build)
     how = "open" if cause is _open_files else "getppid"
     ran = subprocess.run([str(exe), how], capture_output=True, text=True, timeout=120)
