@@ -31,6 +31,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -166,6 +167,10 @@ def guest_script(command: str, env: dict, boot_dir: Path = None) -> str:
             f"{command}\n")
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def boot(image: Path, command: str, env: dict, memory: str = "2G", cpus: int = 2,
          rwdirs=(), timeout: float = 3600) -> int:
     """Boot ``image``, run ``command`` in the guest as root in the repository; its exit status."""
@@ -189,9 +194,12 @@ def boot(image: Path, command: str, env: dict, memory: str = "2G", cpus: int = 2
         host_cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
                     binds + "exec " + " ".join(shlex.quote(c) for c in vng_cmd)]
         path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+        # its own process group: an interrupted run takes QEMU down with it, leaving no guest behind
         proc = subprocess.Popen(host_cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, env={**os.environ, "PATH": path})
+                                stderr=subprocess.STDOUT, env={**os.environ, "PATH": path},
+                                start_new_session=True)
         assert proc.stdout is not None
+        signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             # chunks, not lines: pytest's progress dots show as they come
             for chunk in iter(lambda: os.read(proc.stdout.fileno(), 65536), b""):
@@ -199,7 +207,8 @@ def boot(image: Path, command: str, env: dict, memory: str = "2G", cpus: int = 2
                 sys.stdout.flush()
             return proc.wait(timeout=timeout)
         except BaseException:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
             raise
 
 
