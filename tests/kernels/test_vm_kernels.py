@@ -62,8 +62,13 @@ def test_kernel_tests_pass_on(kernel, shared_cache, examples_built):
     env.pop("PYTEST_XDIST_WORKER", None)
     cmd = [sys.executable, str(REPO / "scripts/vmtest.py"), kernel, "--",
            "-q", "-p", "no:xdist", "-m", "kernel and not vm", "-rfEs", *VM_KERNELS[kernel]]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
-    output = proc.stdout + proc.stderr
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        output, _ = proc.communicate(timeout=1800)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # vmtest takes its QEMU down on SIGTERM; SIGKILL would orphan it
+        output, _ = proc.communicate(timeout=60)
+        pytest.fail(f"kernel {kernel}: no result after 30 minutes\n{output[-3000:]}")
     report = shared_cache / f"vm-{kernel}.log"
     report.write_text(output)
     summary = [line for line in output.splitlines() if " passed" in line or " failed" in line]
