@@ -63,11 +63,16 @@ OVERRIDABLE = {"target": "BPF_BUILD_TARGET", "vmlinux-btf": "BPF_BUILD_VMLINUX_B
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
+def json_schema(tool_name: str = "bpf-build") -> Dict[str, Any]:
+    """The JSON schema of [tool.bpf-build]; also validate-pyproject's ``tool_schema`` hook, which
+    passes the table's name."""
+    return json.loads(_schema_text())
+
+
 @functools.lru_cache(maxsize=None)
-def json_schema() -> Dict[str, Any]:
-    """The JSON schema of [tool.bpf-build] (also validate-pyproject's ``tool_schema`` hook)."""
+def _schema_text() -> str:
     with open(SCHEMA_FILE) as f:
-        return json.load(f)
+        return f.read()
 
 
 def _keys() -> Tuple[Tuple[str, ...], Tuple[str, ...]]:

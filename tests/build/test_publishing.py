@@ -312,10 +312,19 @@ def test_schema_accepts_every_example_and_refuses_what_the_parser_refuses(tmp_pa
     assert set(OVERRIDABLE) <= set(schema["properties"])
 
 
-def test_schema_is_registered_for_validate_pyproject():
+def test_validate_pyproject_checks_the_table_with_the_shipped_schema(tmp_path):
+    """The schema is registered as validate-pyproject's tool_schema plugin for [tool.bpf-build]."""
     from importlib.metadata import entry_points
     found = [e for e in entry_points(group="validate_pyproject.tool_schema") if e.name == "bpf-build"]
-    assert len(found) == 1 and found[0].load()() == json_schema()
+    assert len(found) == 1 and found[0].load()("bpf-build") == json_schema()
+    tool = Path(sys.executable).with_name("validate-pyproject")
+    examples = [Path(__file__).parents[2] / "examples" / name / "pyproject.toml" for name in EXAMPLES]
+    proc = subprocess.run([str(tool), *map(str, examples)], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.count("Valid file") == len(examples), proc.stdout + proc.stderr
+    bad = tmp_path / "pyproject.toml"
+    bad.write_text(examples[0].read_text().replace('package = "hello"', 'package = "hello"\ntarget = "vax"'))
+    proc = subprocess.run([str(tool), str(bad)], capture_output=True, text=True)
+    assert proc.returncode != 0 and "`tool.bpf-build.target` must be one of" in proc.stdout + proc.stderr
 
 
 def test_has_ext_modules_is_wrapped_not_overwritten(tmp_path, helpers, monkeypatch):
