@@ -16,12 +16,13 @@ import pytest
 
 from bpf_build.runtime.errors import BpfRuntimeError
 
-from .conftest import c_skeleton_run, light_run
+from .conftest import BPF_DIR, CLI, USER_DIR, build_and_run_user, c_skeleton_run, light_run, need_tool, run_tool
 
 BPF_F_MMAPABLE = 1 << 10
 
-# name -> light user exists; runtime_sized has none: neither bpftool's light skeletons nor ours
-# can set a map's value size before load (only max_entries), and its stack map has none.
+# One BPF program per pattern (bpf/NAME.bpf.c) with its users (user/NAME.c, user/NAME.light.c).
+# runtime_sized has no light user: neither bpftool's light skeletons nor ours can set a map's
+# value size before load (only max_entries), and its stack map declares none.
 PATTERNS = ["static_data", "dunder_names", "long_sections", "rodata_config", "task_iter", "percpu_maps",
             "map_in_map", "bitfields", "events", "runtime_sized", "map_create_fails", "core_fixes",
             "cgroup_filter", "kfunc_task", "compat_buffer"]
@@ -67,20 +68,18 @@ def test_same_user_code_runs_against_bpftool_skeleton(bpf_object, workdir, kerne
 CXX_PATTERNS = {"static_data": None, "dunder_names": "dunder_names.h", "long_sections": None,
                 "rodata_config": None, "task_iter": None, "percpu_maps": None, "map_in_map": None,
                 "bitfields": "bitfields.h", "events": "events.h", "core_fixes": None, "cgroup_filter": None,
-                "compat_buffer": "events.h"}
+                "compat_buffer": "events.h", "kfunc_task": None}
 
 
 @pytest.mark.kernel
 @pytest.mark.parametrize("who", ["ours", pytest.param("bpftool", marks=pytest.mark.oracle)])
 @pytest.mark.parametrize("name", sorted(CXX_PATTERNS))
 def test_c_skeleton_from_cxx(bpf_object, workdir, kernel, tracefs, name, who):
-    import sys
-    from .conftest import BPF_DIR, USER_DIR, build_and_run_user, need_tool, run_tool
     d = workdir / name / f"cxx_{who}"
     d.mkdir(parents=True, exist_ok=True)
     header = d / f"{name}.skel.h"
     if who == "ours":
-        run_tool([sys.executable, "-m", "bpf_build.cli.main", "skel", bpf_object(name), "-o", header])
+        run_tool(CLI + ["skel", bpf_object(name), "-o", header])
     else:
         header.write_text(run_tool([need_tool("bpftool"), "gen", "skeleton", bpf_object(name)]).stdout)
     shared = CXX_PATTERNS[name]
@@ -306,9 +305,8 @@ def test_python_failed_map_creation_names_the_map_and_no_btf_log(python_skeleton
 def test_python_skeleton_of_struct_ops_says_what_python_skeletons_lack(bpf_object, workdir):
     """Issue 13 bug 7: the refusal named loader programs, which a Python user never chose."""
     import subprocess
-    import sys
-    proc = subprocess.run([sys.executable, "-m", "bpf_build.cli.main", "skel", "--lang", "python",
-                           str(bpf_object("struct_ops")), "-o", str(workdir / "struct_ops" / "out.py")],
+    proc = subprocess.run([str(a) for a in CLI + ["skel", "--lang", "python", bpf_object("struct_ops"),
+                                                  "-o", workdir / "struct_ops" / "out.py"]],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and proc.stdout == ""
     lines = proc.stderr.splitlines()
