@@ -396,7 +396,8 @@ def test_python_kfunc_calls(python_skeleton, kernel):
 @pytest.mark.xfail(strict=True, reason="bpf-build vmlinux declares no kfuncs; bpftool >= 7.4 emits "
                    "`extern ... __weak __ksym;` for every DECL_TAG bpf_kfunc function under "
                    "#ifndef BPF_NO_KFUNC_PROTOTYPES, which libbpf-tools' sigsnoop relies on (bpf_task_from_pid)")
-def test_vmlinux_h_declares_kfuncs_as_bpftool_does(bpf_object):
+@pytest.mark.kernel  # vmlinux.h from this kernel's BTF
+def test_vmlinux_h_declares_kfuncs_as_bpftool_does(bpf_object, kernel):
     bpf_object("kfunc_task", cflags=["-DKFUNCS_FROM_VMLINUX_H"])
 
 
