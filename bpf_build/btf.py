@@ -723,6 +723,11 @@ def validate(btf: Btf, path=None) -> None:
             found = seen_through[ref] = kind_of(r) if r < limit else 0
         return found
 
+    # Own ids of types without a size (directly or behind typedefs and qualifiers), for the
+    # per-member test to be one set lookup.
+    sizeless = {tid for tid, k in enumerate(kinds, start)
+                if k in _NOT_VALUE_KINDS or (k in _SEE_THROUGH and value_kind(tid) in _NOT_VALUE_KINDS)}
+
     def fail(tid: int, t: BtfType, rule: str):
         raise BtfError(path, f"type [{tid}] {t.kind_name} {t.name!r}: {rule}")
 
@@ -764,7 +769,7 @@ def validate(btf: Btf, path=None) -> None:
             if top > tid:
                 forward.append(tid)
         elif k == STRUCT or k == UNION:
-            if name and not is_identifier(name):
+            if name and not (name.isidentifier() and name.isascii()) and not is_identifier(name):
                 fail(tid, t, "name is not a valid identifier")
             size_bits = t.size * 8
             top = 0
@@ -774,6 +779,8 @@ def validate(btf: Btf, path=None) -> None:
                     top = ref
                 elif not ref:
                     fail(tid, t, f"member {m.name!r} has type void")
+                if ref in sizeless or (ref < start and value_kind(ref) in _NOT_VALUE_KINDS):
+                    fail(tid, t, f"member {m.name!r} has type [{ref}], which has no size")
                 if m.offset + m.bitfield_size > size_bits:
                     fail(tid, t, f"member {m.name!r} at bit {m.offset} lies outside the {t.size}-byte type")
                 if m.offset and k == UNION:
@@ -781,9 +788,6 @@ def validate(btf: Btf, path=None) -> None:
                 if m.name and not (m.name.isidentifier() and m.name.isascii()) and not is_identifier(m.name):
                     fail(tid, t, f"member name {m.name!r} is not a valid identifier")
             check_ref(tid, t, top, "a member")
-            for m in t.members:
-                if value_kind(m.type) in _NOT_VALUE_KINDS:
-                    fail(tid, t, f"member {m.name!r} has type [{m.type}], which has no size")
             if top > tid:
                 forward.append(tid)
         elif k in REF_KINDS:
@@ -792,10 +796,10 @@ def validate(btf: Btf, path=None) -> None:
             if ref > tid:
                 forward.append(tid)
             if k == TYPEDEF:
-                if not is_identifier(name):
+                if not (name.isidentifier() and name.isascii()) and not is_identifier(name):
                     fail(tid, t, "name is not a valid identifier")
             elif k == VAR:
-                if not is_identifier(name):
+                if not (name.isidentifier() and name.isascii()) and not is_identifier(name):
                     fail(tid, t, "name is not a valid identifier")
                 if t.linkage > VAR_GLOBAL_EXTERN:
                     fail(tid, t, f"unknown linkage {t.linkage}")
@@ -817,15 +821,15 @@ def validate(btf: Btf, path=None) -> None:
             if t.type > tid:
                 forward.append(tid)
         elif k == ENUM or k == ENUM64:
-            if name and not is_identifier(name):
+            if name and not (name.isidentifier() and name.isascii()) and not is_identifier(name):
                 fail(tid, t, "name is not a valid identifier")
             if t.size not in _ENUM_SIZES:
                 fail(tid, t, f"size {t.size} is not 1, 2, 4 or 8")
             for e in t.enums:
-                if not is_identifier(e.name):
+                if not (e.name.isidentifier() and e.name.isascii()) and not is_identifier(e.name):
                     fail(tid, t, f"enumerator name {e.name!r} is not a valid identifier")
         elif k == FWD:
-            if not is_identifier(name):
+            if not (name.isidentifier() and name.isascii()) and not is_identifier(name):
                 fail(tid, t, "name is not a valid identifier")
         elif k == INT:
             bits, off = t.int_bits, t.int_offset
