@@ -310,8 +310,8 @@ class UserSpaceLoader:
             if err == errno.EINTR or (err == errno.EAGAIN and retries > 0):
                 continue
             return -err
-        # the kernel may write into the attr (log_true_size): the loader reads it from its blob
-        ctypes.memmove(attr_addr, buf, len(attr))
+        # What the kernel writes back into an attr (log_true_size) no loader reads: the blob
+        # keeps the loader's own attr, not the adjusted copy.
         if cmd in (Cmd.MAP_CREATE, Cmd.PROG_LOAD, Cmd.BTF_LOAD):
             self.open_fds.add(ret)
         return ret
