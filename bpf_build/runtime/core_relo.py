@@ -168,7 +168,8 @@ def types_compatible(local: BtfTypes, lid: int, target: BtfTypes, tid: int, leve
     raise CoreError(f"{local.what}: type {lid} nests too deeply to compare")
 
 
-def _member_names_match(local: BtfTypes, lname: str, target: BtfTypes, tname: str) -> bool:
+def _names_match(lname: str, tname: str) -> bool:
+    """types_match's name rule: both anonymous, or equal without their flavors."""
     if not tname:
         return not lname
     return essential_name(lname) == essential_name(tname)
@@ -182,7 +183,7 @@ def types_match(local: BtfTypes, lid: int, target: BtfTypes, tid: int, behind_pt
         raise CoreError(f"{local.what}: type {lid} nests too deeply to compare")
     for _ in range(MAX_TYPE_DEPTH):
         lid, tid = local.skip_mods_and_typedefs(lid), target.skip_mods_and_typedefs(tid)
-        if not _member_names_match(local, local.name(lid), target, target.name(tid)):
+        if not _names_match(local.name(lid), target.name(tid)):
             return False
         lk, tk = local.kind(lid), target.kind(tid)
         if lk == KIND_UNKN:
@@ -196,7 +197,7 @@ def types_match(local: BtfTypes, lid: int, target: BtfTypes, tid: int, behind_pt
             if not _any_enum(tk) or local.size_or_type(lid) != target.size_or_type(tid):
                 return False
             theirs = [e.name for e in target.enumerators(tid)]
-            return all(any(_member_names_match(local, e.name, target, t) for t in theirs)
+            return all(any(_names_match(e.name, t) for t in theirs)
                        for e in local.enumerators(lid))
         if _composite(lk):
             if behind_ptr:
@@ -205,7 +206,7 @@ def types_match(local: BtfTypes, lid: int, target: BtfTypes, tid: int, behind_pt
                 return False
             theirs = target.members(tid)
             for m in local.members(lid):
-                if not any(_member_names_match(local, m.name, target, t.name)
+                if not any(_names_match(m.name, t.name)
                            and types_match(local, m.type, target, t.type, behind_ptr, level - 1)
                            for t in theirs):
                     return False
