@@ -407,6 +407,7 @@ def check_light(p: Program, work: Path, sections: Dict[str, str]) -> None:
     for lang, cc, xflags in (("light_c", "gcc", []), ("light_cxx", "g++", ["-x", "c++"])):
         switched_off: List[str] = []
         sized_maps: List[str] = []
+        alternates_off: List[str] = []
         for _attempt in range(len(sections) + 8):
             exe = d / f"main_{lang}"
             defs = []
@@ -425,23 +426,34 @@ def check_light(p: Program, work: Path, sections: Dict[str, str]) -> None:
                 break
             ran = run([exe], timeout=60)
             if ran.returncode == 0:
-                p.cells[lang] = "ok" + (f" (kernel refused {', '.join(switched_off)}: switched off)" if switched_off else "") \
+                kernel_off = [n for n in switched_off if n not in alternates_off]
+                p.cells[lang] = "ok" + (f" (kernel refused {', '.join(kernel_off)}: switched off)" if kernel_off else "") \
+                    + (f" (fallback variants switched off as upstream: {', '.join(alternates_off)})" if alternates_off else "") \
                     + (f" (sized before load as upstream: {', '.join(sized_maps)})" if sized_maps else "")
                 break
             unsized = re.search(r'create map \\?"(\w+)\\?" \w+ \d+/(\d+) x0\b', ran.stderr)
             if unsized and unsized.group(1) not in sized_maps and unsized.group(2) != "0":
                 sized_maps.append(unsized.group(1))  # upstream mains call bpf_map__set_max_entries
                 continue
-            m = re.search(r'(?:load prog|attach target of) \\?"(\w+)\\?"', ran.stderr)
+            m = re.search(r'(?:load prog|attach target of) \\?"(\w+)\\?"(?: (\w+))?', ran.stderr)
             errno_m = re.search(r"errno (\d+)", ran.stderr)
-            failed = _full_prog_name(m.group(1), sections, switched_off) if m else None
+            failed = _full_prog_name(m.group(1), sections, switched_off, m.group(2)) if m else None
             if errno_m and errno_m.group(1) == "0":
                 p.notes.append(f"{lang}: load failed but errno is 0")
             if failed and refused_by_kernel(sections.get(failed, "")) and failed not in switched_off:
                 switched_off.append(failed)
                 continue
+            if failed and failed not in switched_off and has_alternate(failed, sections):
+                switched_off.append(failed)  # a fallback variant upstream switches off
+                alternates_off.append(failed)
+                continue
             p.cells[lang] = classify_load_failure(one_line(ran.stderr))
             break
+
+
+def has_alternate(name: str, sections: Dict[str, str]) -> bool:
+    """Another program named as a variant of this one (tcp_probe / tcp_probe_btf)."""
+    return any(o != name and (o.startswith(name) or name.startswith(o)) for o in sections)
 
 
 def classify_load_failure(reason: str) -> str:
@@ -452,11 +464,23 @@ def classify_load_failure(reason: str) -> str:
     return f"FAIL: {reason}"
 
 
-def _full_prog_name(kernel_name: str, sections: Dict[str, str], switched_off: List[str]) -> Optional[str]:
-    """Step texts carry the kernel's 15-byte name; find the program it abbreviates."""
+# Section kind -> the program type a light skeleton's step text names.
+SECTION_PROG_TYPES = {"raw_tp": "RAW_TRACEPOINT", "raw_tracepoint": "RAW_TRACEPOINT", "tp_btf": "TRACING",
+                      "fentry": "TRACING", "fexit": "TRACING", "fmod_ret": "TRACING", "iter": "TRACING",
+                      "lsm": "LSM", "kprobe": "KPROBE", "kretprobe": "KPROBE", "uprobe": "KPROBE",
+                      "uretprobe": "KPROBE", "usdt": "KPROBE", "ksyscall": "KPROBE", "tracepoint": "TRACEPOINT",
+                      "tp": "TRACEPOINT", "perf_event": "PERF_EVENT"}
+
+
+def _full_prog_name(kernel_name: str, sections: Dict[str, str], switched_off: List[str],
+                    prog_type: Optional[str] = None) -> Optional[str]:
+    """Step texts carry the kernel's 15-byte name (and the program type); find the program."""
     if kernel_name in sections:
         return kernel_name
     candidates = [name for name in sections if name[:15] == kernel_name]
+    typed = [n for n in candidates if SECTION_PROG_TYPES.get(sections[n].split("/")[0]) == prog_type]
+    if prog_type and typed:
+        candidates = typed
     # Several programs may share the 15-byte prefix: the first not yet switched off failed.
     fresh = [name for name in candidates if name not in switched_off]
     refused = [name for name in fresh if refused_by_kernel(sections[name])]
@@ -511,6 +535,10 @@ for _ in range(len(sections) + 1):
         skel.close()
         if name and sections.get(name, "").split("/")[0] in refused and getattr(e, "errno", None) in (1, 2, 95, 524) and name not in switched_off:
             switched_off.append(name); continue
+        if name and name not in switched_off and any(o != name and (o.startswith(name) or name.startswith(o)) for o in sections):
+            # a fallback variant (tcppktlat's raw_tp/tcp_probe beside tp_btf tcp_probe_btf) the
+            # upstream main switches off when the preferred one loads
+            switched_off.append(name); res.setdefault("alternates_off", []).append(name); continue
         res["error"] = err(e); done()
 res["switched_off"] = switched_off
 res["sized"] = sized
@@ -584,8 +612,12 @@ def check_python(p: Program, work: Path, seconds: float) -> None:
     notes = []
     if res.get("sized"):
         notes.append(f"sized before load as upstream: {', '.join(res['sized'])}")
-    if res.get("switched_off"):
-        notes.append(f"kernel refused {', '.join(res['switched_off'])}: switched off")
+    alternates = res.get("alternates_off", [])
+    kernel_off = [n for n in res.get("switched_off", []) if n not in alternates]
+    if kernel_off:
+        notes.append(f"kernel refused {', '.join(kernel_off)}: switched off")
+    if alternates:
+        notes.append(f"fallback variants switched off as upstream: {', '.join(alternates)}")
     # targets this host lacks: tracepoints of other arches/kernels, USDT notes Debian's libc lacks
     absent = sorted(n for n, (sec, e) in res["attach_failed"].items()
                     if "does not exist" in e or "no USDT probe" in e)
@@ -636,6 +668,8 @@ def short(cell: str) -> str:
         extras = []
         if "kernel refused" in cell:
             extras.append("fentry/lsm progs off: EPERM")
+        if "fallback variants" in cell:
+            extras.append("raw_tp fallbacks off as upstream")
         if "attach refused by kernel" in cell:
             extras.append("kprobe attach: kernel")
         if "sized before load" in cell:
