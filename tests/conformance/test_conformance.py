@@ -375,6 +375,7 @@ def test_python_cgroup_array_filter(python_skeleton, kernel, tracefs, tmp_path):
             assert before >= 3 and skel.bss.matched == before
             # walking the skeleton's maps does not trip over one whose values the kernel keeps
             assert "cgroup_map" in [name for name, _ in skel.maps]
+            assert list(skel.maps.cgroup_map.keys()) == [0]
     finally:
         os.close(root_fd)
         os.close(empty_fd)
