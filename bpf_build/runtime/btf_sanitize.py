@@ -19,7 +19,7 @@ What a kernel has is asked of the kernel (features.has_btf_kind); tests may pass
 from __future__ import annotations
 
 import struct
-from typing import Callable, Optional
+from typing import Callable, Optional, Set
 
 from .btf_types import (KIND_CONST, KIND_DECL_TAG, KIND_ENUM, KIND_ENUM64, KIND_FLOAT, KIND_INT,
                         KIND_STRUCT, KIND_TYPE_TAG, KIND_UNION, BtfTypes)
@@ -33,9 +33,11 @@ def _info(kind: int, vlen: int = 0, kflag: bool = False) -> int:
     return kind << 24 | vlen | (int(kflag) << 31)
 
 
-def missing_kinds(has_btf_kind: Optional[Callable[[str], bool]] = None) -> set:
+def missing_kinds(has_btf_kind: Optional[Callable[[str], bool]] = None) -> Set[int]:
+    """The sanitized kinds this kernel lacks (``has_btf_kind`` answers instead of the probes)."""
     if has_btf_kind is None:
-        from .features import has_btf_kind
+        from . import features
+        has_btf_kind = features.has_btf_kind
     return {kind for kind, name in SANITIZED_KINDS.items() if not has_btf_kind(name)}
 
 

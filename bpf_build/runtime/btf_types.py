@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import struct
 from array import array
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from .errors import LoaderError
 
@@ -117,7 +117,7 @@ class BtfTypes:
         return self.string(self.name_off(type_id))
 
     def size_or_type(self, type_id: int) -> int:
-        return self._head.unpack_from(self.data, self.offsets[type_id])[2]
+        return int(self._head.unpack_from(self.data, self.offsets[type_id])[2])
 
     def string(self, off: int) -> str:
         start = self.strings_start + off
@@ -127,7 +127,7 @@ class BtfTypes:
         return self.data[start:end].decode("utf-8", "surrogateescape")
 
     def _trailer_u32(self, type_id: int, index: int) -> int:
-        return struct.unpack_from(self.bo + "I", self.data, self.offsets[type_id] + 12 + 4 * index)[0]
+        return int(struct.unpack_from(self.bo + "I", self.data, self.offsets[type_id] + 12 + 4 * index)[0])
 
     def int_encoding(self, type_id: int) -> int:
         return self._trailer_u32(type_id, 0) >> 24
@@ -135,9 +135,10 @@ class BtfTypes:
     def int_offset(self, type_id: int) -> int:
         return (self._trailer_u32(type_id, 0) >> 16) & 0xFF
 
-    def array(self, type_id: int):
+    def array(self, type_id: int) -> Tuple[int, int, int]:
         """(element type, index type, nelems) of an ARRAY."""
-        return struct.unpack_from(self.bo + "III", self.data, self.offsets[type_id] + 12)
+        elem, index, nelems = struct.unpack_from(self.bo + "III", self.data, self.offsets[type_id] + 12)
+        return elem, index, nelems
 
     def members(self, type_id: int) -> List[Member]:
         out, kflag = [], self.kflag(type_id)

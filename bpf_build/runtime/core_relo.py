@@ -63,7 +63,7 @@ class CoreRelo(NamedTuple):
 
 class _Access(NamedTuple):
     type_id: int         # the composite holding the member, or the array element type
-    index: int
+    idx: int             # member number, array index or enumerator number
     name: Optional[str]  # member name; None for an array index
 
 
@@ -196,8 +196,8 @@ def types_match(local: BtfTypes, lid: int, target: BtfTypes, tid: int, behind_pt
         if _any_enum(lk):
             if not _any_enum(tk) or local.size_or_type(lid) != target.size_or_type(tid):
                 return False
-            theirs = [e.name for e in target.enumerators(tid)]
-            return all(any(_names_match(e.name, t) for t in theirs)
+            their_names = [e.name for e in target.enumerators(tid)]
+            return all(any(_names_match(e.name, t) for t in their_names)
                        for e in local.enumerators(lid))
         if _composite(lk):
             if behind_ptr:
@@ -243,7 +243,7 @@ def _is_flex_array(btf: BtfTypes, outer: Optional[_Access], nelems: int) -> bool
     """A zero-length array as the last member of its struct may be indexed past its end."""
     if outer is None or outer.name is None or nelems > 0:
         return False
-    return outer.index == btf.vlen(outer.type_id) - 1
+    return outer.idx == btf.vlen(outer.type_id) - 1
 
 
 def parse_spec(btf: BtfTypes, relo: CoreRelo) -> _Spec:
@@ -303,7 +303,7 @@ def _match_member(local: BtfTypes, access: _Access, target: BtfTypes, tid: int, 
     tid = target.skip_mods_and_typedefs(tid)
     if not _composite(target.kind(tid)):
         return None
-    local_member = local.members(access.type_id)[access.index]
+    local_member = local.members(access.type_id)[access.idx]
     for i, m in enumerate(target.members(tid)):
         if len(spec.raw) >= MAX_SPEC_LEN:
             raise CoreError(f"target type {tid} nests deeper than {MAX_SPEC_LEN}")
@@ -353,14 +353,14 @@ def match_spec(local: _Spec, target: BtfTypes, tid: int) -> Optional[_Spec]:
                 return None
             elem, _, nelems = target.array(tid)
             if not _is_flex_array(target, spec.access[-1] if spec.access else None, nelems) \
-                    and access.index >= nelems:
+                    and access.idx >= nelems:
                 return None
             tid = target.skip_mods_and_typedefs(elem)
         if len(spec.raw) >= MAX_SPEC_LEN:
             raise CoreError(f"target type {tid} nests deeper than {MAX_SPEC_LEN}")
-        spec.access.append(_Access(tid, access.index, None))
-        spec.raw.append(access.index)
-        spec.bit_offset += access.index * target.resolve_size(tid) * 8
+        spec.access.append(_Access(tid, access.idx, None))
+        spec.raw.append(access.idx)
+        spec.bit_offset += access.idx * target.resolve_size(tid) * 8
     return spec
 
 
@@ -380,7 +380,7 @@ def _field_value(kind: int, spec: Optional[_Spec]) -> Tuple[int, int, int, bool]
         if kind == FIELD_BYTE_SIZE:
             return btf.resolve_size(last.type_id), 0, 0, True
         raise CoreError(f"{RELO_KIND_NAMES[kind]} relocation of an array element")
-    member = btf.members(last.type_id)[last.index]
+    member = btf.members(last.type_id)[last.idx]
     field_type = btf.skip_mods_and_typedefs(member.type)
     bit_off, bit_size = spec.bit_offset, member.bitfield_size
     if bit_size:
@@ -426,7 +426,7 @@ def _enum_value(kind: int, spec: Optional[_Spec]) -> int:
     if spec is None:
         raise _Unresolved()
     access = spec.access[0]
-    return spec.btf.enumerators(access.type_id)[access.index].value
+    return spec.btf.enumerators(access.type_id)[access.idx].value
 
 
 def _unsigned_int(btf: BtfTypes, type_id: int) -> bool:
@@ -439,10 +439,10 @@ def _result(kind: int, local: _Spec, target: Optional[_Spec]) -> _Result:
             orig, orig_size, orig_type, validate = _field_value(kind, local)
             new, new_size, new_type, _ = _field_value(kind, target)
             bad = False
-            if orig_size != new_size:
+            if orig_size != new_size and target is not None:
                 # a smaller load is right for pointers (32-bit kernels) and unsigned integers
                 # (zero extension keeps the value); anything else would read a wrong value
-                lt, tt = local.btf, target.btf if target else None
+                lt, tt = local.btf, target.btf
                 both_ptr = lt.kind(orig_type) == KIND_PTR and tt.kind(new_type) == KIND_PTR
                 both_unsigned = _unsigned_int(lt, orig_type) and _unsigned_int(tt, new_type)
                 bad = not (both_ptr or both_unsigned)

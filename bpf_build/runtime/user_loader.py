@@ -28,7 +28,7 @@ import functools
 import os
 import struct
 import sys
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from . import syscall
 from .btf_sanitize import sanitize_btf
@@ -87,7 +87,7 @@ def _find_btf_id(name: str, kind: int) -> Optional[int]:
 class UserSpaceLoader:
     """One run of a loader program's instructions over a fresh copy of its blob."""
 
-    def __init__(self, insns: bytes, blob: bytes, ctx: ctypes.Array,
+    def __init__(self, insns: bytes, blob: bytes, ctx: "ctypes.Array[ctypes.c_char]",
                  kernel_btf: Callable[[], BtfTypes] = kernel_types,
                  has_btf_kind: Optional[Callable[[str], bool]] = None):
         self.blob = ctypes.create_string_buffer(bytes(blob), max(len(blob), 1))
@@ -100,7 +100,7 @@ class UserSpaceLoader:
         self.open_fds: Set[int] = set()     # created and not closed by the loader yet
         self.local_btf: Optional[BtfTypes] = None
         self.error: Optional[BpfRuntimeError] = None  # why an adjusted operation was refused
-        self.keep_alive: List[ctypes.Array] = []
+        self.keep_alive: List["ctypes.Array[ctypes.c_char]"] = []
 
     @staticmethod
     def _decode(insns: bytes) -> List[Tuple[int, int, int, int, int]]:
@@ -114,7 +114,7 @@ class UserSpaceLoader:
         return out
 
     # -- memory --------------------------------------------------------------------------------
-    def _where(self, addr: int, size: int):
+    def _where(self, addr: int, size: int) -> Tuple["ctypes.Array[ctypes.c_char]", int]:
         for base, length, buf in self.regions:
             if base <= addr and addr + size <= base + length:
                 return buf, addr - base
@@ -122,7 +122,7 @@ class UserSpaceLoader:
 
     def load(self, addr: int, fmt: str) -> int:
         buf, off = self._where(addr, struct.calcsize(fmt))
-        return struct.unpack_from("=" + fmt, buf, off)[0]
+        return int(struct.unpack_from("=" + fmt, buf, off)[0])
 
     def store(self, addr: int, fmt: str, value: int) -> None:
         size = struct.calcsize(fmt)
@@ -265,7 +265,7 @@ class UserSpaceLoader:
             try:
                 os.close(fd)
             except OSError as e:
-                return -e.errno
+                return -(e.errno or errno.EBADF)
             self.open_fds.discard(fd)
             return 0
         if helper == HELPER_COPY_FROM_USER:
@@ -372,7 +372,7 @@ class UserSpaceLoader:
         return still_needed
 
 
-def run_in_user_space(insns: bytes, blob: bytes, ctx: ctypes.Array, **kw) -> int:
+def run_in_user_space(insns: bytes, blob: bytes, ctx: "ctypes.Array[ctypes.c_char]", **kw: Any) -> int:
     """Run a loader program's operations from user space (see the module docstring); returns its
     r0 as the kernel's test run would (negative: -errno of the failed step, everything it created
     already closed). A step this runner refused itself (CO-RE, BTF sanitizing) raises its own
