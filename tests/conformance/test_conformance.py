@@ -25,7 +25,7 @@ BPF_F_MMAPABLE = 1 << 10
 # value size before load (only max_entries), and its stack map declares none.
 PATTERNS = ["static_data", "dunder_names", "long_sections", "rodata_config", "task_iter", "percpu_maps",
             "map_in_map", "bitfields", "events", "runtime_sized", "map_create_fails", "core_fixes",
-            "cgroup_filter", "kfunc_task", "compat_buffer"]
+            "cgroup_filter", "kfunc_task", "compat_buffer", "uprobe_args"]
 LIGHT_PATTERNS = [p for p in PATTERNS if p != "runtime_sized"]
 
 
@@ -457,3 +457,22 @@ def test_python_event_types_inferred_from_the_programs(python_skeleton, kernel, 
             assert len(records) == 2
             for e in records:
                 assert ctypes.sizeof(e) == 32 and e.pid == os.getpid() and e.payload == 0x1122334455667788
+
+
+@pytest.mark.kernel
+def test_python_uprobe_arguments_through_pt_regs(python_skeleton, kernel):
+    """PT_REGS_PARM1 and the return value of libc's getenv(), as the corpora's uprobes read them."""
+    cls = python_skeleton("uprobe_args")
+    libc = ctypes.CDLL("libc.so.6")
+    libc.getenv.restype = ctypes.c_char_p
+    skel = cls.open()
+    skel.rodata.targ_tgid = os.getpid()
+    with skel:
+        skel.load()
+        skel.progs.on_getenv.attach_uprobe("libc.so.6", "getenv", pid=os.getpid())
+        skel.progs.on_getenv_return.attach_uprobe("libc.so.6", "getenv", retprobe=True, pid=os.getpid())
+        os.environ["CONFORMANCE_UPROBE_KEY"] = "1"
+        assert libc.getenv(b"CONFORMANCE_UPROBE_KEY") == b"1"
+        assert skel.bss.entries >= 1 and skel.bss.returns >= 1
+        assert bytes(skel.bss.seen_name).rstrip(b"\0") == b"CONFORMANCE_UPROBE_KEY"
+        assert skel.bss.last_result_nonnull == 1
