@@ -92,3 +92,23 @@ def test_auto_mode_follows_what_the_kernel_has():
     assert choose_mode() == ("kernel" if capable else "user")
     if not features.has_loader_programs():       # 5.10: and so it cannot have in-kernel CO-RE
         assert not features.has_kernel_core()
+
+
+SYSCALL_C = """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+__u64 ran;
+SEC("syscall") int run(void *ctx) { ran = 1; return 0; }
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_user_path_names_a_program_type_the_kernel_lacks(python_skeleton):
+    cls = python_skeleton(SYSCALL_C, "u_syscall")
+    if features.has_loader_programs():
+        with cls.open_and_load(mode="user") as skel:
+            skel.progs.run.test_run()
+            assert skel.bss.ran == 1
+        return
+    with pytest.raises(LoaderError, match=r"program 'run'.*no BPF_PROG_TYPE_SYSCALL programs \(Linux 5\.14\+\)"):
+        cls.open_and_load(mode="user")
