@@ -3,7 +3,26 @@
 #include "c_util.h"
 #include "uprobe_args.skel.h"
 
-#define LIBC "/lib/x86_64-linux-gnu/libc.so.6"
+/* The libc this process runs on, from its mappings (its path differs between architectures). */
+static const char *libc_path(void)
+{
+	static char path[4096];
+	char line[4096 + 128];
+	FILE *maps = fopen("/proc/self/maps", "r");
+
+	while (maps && fgets(line, sizeof(line), maps)) {
+		char *p = strchr(line, '/');
+
+		if (p && strstr(p, "/libc.so.6")) {
+			p[strcspn(p, "\n")] = 0;
+			snprintf(path, sizeof(path), "%s", p);
+			break;
+		}
+	}
+	if (maps)
+		fclose(maps);
+	return path;
+}
 
 int main(void)
 {
@@ -11,11 +30,13 @@ int main(void)
 	LIBBPF_OPTS(bpf_uprobe_opts, entry_opts, .func_name = "getenv", .retprobe = false);
 	LIBBPF_OPTS(bpf_uprobe_opts, return_opts, .func_name = "getenv", .retprobe = true);
 
-	CHECK(skel);
+	const char *libc = libc_path();
+
+	CHECK(skel && libc[0] == '/');
 	skel->rodata->targ_tgid = getpid();
 	CHECK(uprobe_args_bpf__load(skel) == 0);
-	skel->links.on_getenv = bpf_program__attach_uprobe_opts(skel->progs.on_getenv, getpid(), LIBC, 0, &entry_opts);
-	skel->links.on_getenv_return = bpf_program__attach_uprobe_opts(skel->progs.on_getenv_return, getpid(), LIBC,
+	skel->links.on_getenv = bpf_program__attach_uprobe_opts(skel->progs.on_getenv, getpid(), libc, 0, &entry_opts);
+	skel->links.on_getenv_return = bpf_program__attach_uprobe_opts(skel->progs.on_getenv_return, getpid(), libc,
 								      0, &return_opts);
 	CHECK(skel->links.on_getenv && skel->links.on_getenv_return);
 	setenv("CONFORMANCE_UPROBE_KEY", "1", 1);
