@@ -426,7 +426,10 @@ def _enum_value(kind: int, spec: Optional[_Spec]) -> int:
     if spec is None:
         raise _Unresolved()
     access = spec.access[0]
-    return spec.btf.enumerators(access.type_id)[access.idx].value
+    value = spec.btf.enumerators(access.type_id)[access.idx].value
+    if spec.btf.kind(access.type_id) == KIND_ENUM:
+        value = _s32(value)  # a 32-bit enumerator is an s32 to libbpf and the kernel, whatever the kflag says
+    return value
 
 
 def _unsigned_int(btf: BtfTypes, type_id: int) -> bool:
