@@ -69,7 +69,8 @@ int every_kind(void *ctx)
 	out[8] = __builtin_preserve_field_info(task->pid, BPF_FIELD_SIGNED);
 	out[9] = __builtin_preserve_field_info(task->flags, BPF_FIELD_SIGNED);
 	out[10] = BPF_CORE_READ_BITFIELD_PROBED(task, in_execve);
-	out[11] = BPF_CORE_READ_BITFIELD_PROBED(task, init_private_fork_class);
+	if (bpf_core_field_exists(task->init_private_fork_class))   /* 6.x only */
+		out[11] = BPF_CORE_READ_BITFIELD_PROBED(task, init_private_fork_class);
 	out[12] = bpf_core_type_exists(struct task_struct);
 	out[13] = bpf_core_type_exists(struct no_such_type___x);
 	out[14] = bpf_core_type_size(struct task_struct);

@@ -85,9 +85,9 @@ def prog_summary(fd: int) -> dict:
 
 
 @contextlib.contextmanager
-def libbpf_loaded(path: str) -> Iterator[Dict[str, int]]:
-    """libbpf 1.1 opens and loads ``path`` (its own CO-RE, against /sys/kernel/btf/vmlinux);
-    yields program name -> fd; everything is closed on exit."""
+def libbpf_loaded(path: str, btf_custom_path: str = "") -> Iterator[Dict[str, int]]:
+    """libbpf 1.1 opens and loads ``path`` (its own CO-RE, against /sys/kernel/btf/vmlinux or
+    the raw BTF at ``btf_custom_path``); yields program name -> fd; everything is closed on exit."""
     lib = ctypes.CDLL(LIBBPF)
     lib.libbpf_set_print.argtypes = [ctypes.c_void_p]
     lib.libbpf_set_print(None)
@@ -100,7 +100,8 @@ def libbpf_loaded(path: str) -> Iterator[Dict[str, int]]:
     lib.bpf_program__name.restype = ctypes.c_char_p
     lib.bpf_program__name.argtypes = [ctypes.c_void_p]
     lib.bpf_program__fd.argtypes = [ctypes.c_void_p]
-    obj = lib.bpf_object__open_file(path.encode(), None)
+    opts = _OpenOpts(sz=ctypes.sizeof(_OpenOpts), btf_custom_path=btf_custom_path.encode() or None)
+    obj = lib.bpf_object__open_file(path.encode(), ctypes.byref(opts))
     if not obj:
         raise OSError(ctypes.get_errno(), f"libbpf cannot open {path}")
     try:
@@ -118,3 +119,48 @@ def libbpf_loaded(path: str) -> Iterator[Dict[str, int]]:
 
 def open_fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+VM_KERNEL_IMAGES = os.path.join(os.environ.get("BPF_BUILD_VM_CACHE", os.path.expanduser("~/.cache/bpf-build/vm-kernels")))
+
+
+def kernel_images() -> Dict[str, str]:
+    """Kernel series -> vmlinuz that scripts/vmtest.py fetched (Debian's 5.10, 6.1, 6.12)."""
+    import glob
+    found = {}
+    for path in sorted(glob.glob(os.path.join(VM_KERNEL_IMAGES, "*", "package", "boot", "vmlinuz-*"))):
+        found[path.split(os.sep)[-4]] = path
+    return found
+
+
+def btf_of_kernel_image(vmlinuz: str) -> bytes:
+    """The .BTF section of a compressed kernel image (bzImage: xz or zstd payload, then ELF)."""
+    import lzma
+    import subprocess
+    with open(vmlinuz, "rb") as f:
+        image = f.read()
+    xz, zstd = image.find(b"\xfd7zXZ\x00"), image.find(b"\x28\xb5\x2f\xfd")
+    if xz >= 0:
+        elf = lzma.LZMADecompressor().decompress(image[xz:])
+    elif zstd >= 0:
+        elf = subprocess.run(["zstd", "-dcq"], input=image[zstd:], capture_output=True).stdout
+    else:
+        raise ValueError(f"{vmlinuz}: no xz or zstd payload")
+    assert elf[:4] == b"\x7fELF", f"{vmlinuz}: the payload is not an ELF image"
+    shoff, = struct.unpack_from("<Q", elf, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x3A)
+    headers = [struct.unpack_from("<IIQQQQ", elf, shoff + i * shentsize) for i in range(shnum)]
+    names_at = headers[shstrndx][4]
+    for name_off, _, _, _, offset, size in headers:
+        name = elf[names_at + name_off:elf.index(b"\0", names_at + name_off)]
+        if name == b".BTF":
+            return elf[offset:offset + size]
+    raise ValueError(f"{vmlinuz}: no .BTF section")
+
+
+class _OpenOpts(ctypes.Structure):
+    """struct bpf_object_open_opts of libbpf 1.1."""
+    _fields_ = [("sz", ctypes.c_size_t), ("object_name", ctypes.c_char_p), ("relaxed_maps", ctypes.c_bool),
+                ("pin_root_path", ctypes.c_char_p), ("_removed", c_uint32), ("kconfig", ctypes.c_char_p),
+                ("btf_custom_path", ctypes.c_char_p), ("kernel_log_buf", ctypes.c_char_p),
+                ("kernel_log_size", ctypes.c_size_t), ("kernel_log_level", c_uint32)]
