@@ -456,7 +456,10 @@ class Btf:
         return _parse(read_bytes(path, BtfError), path, base)
 
     def encode(self) -> bytes:
-        return _encode(self)
+        try:
+            return _encode(self)
+        except struct.error as e:  # a model edited past what BTF's 32-bit fields hold
+            raise BtfError(self.path, f"cannot encode BTF: a value does not fit its field ({e})") from None
 
     def __iter__(self):
         return iter(self.types)

@@ -28,6 +28,8 @@ SHT_LLVM_ADDRSIG = 0x6FFF4C03
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
 SHF_MERGE, SHF_STRINGS = 0x10, 0x20
 
+_MAX_SECTION_SIZE = 0xFFFFFFFF
+
 SHN_UNDEF, SHN_ABS, SHN_COMMON = 0, 0xFFF1, 0xFFF2
 SHN_LORESERVE = 0xFF00
 
@@ -302,6 +304,11 @@ def _read_unchecked(data: bytes, path: Optional[str]) -> Object:
         stype = _enum_int(sh["sh_type"])
         name = _cstr(shstr, sh["sh_name"], path, f"section {i} name")
         if stype == SHT_NOBITS:
+            if sh["sh_size"] > _MAX_SECTION_SIZE:
+                # Only the file's length bounds other sections; BTF and the kernel describe
+                # section sizes and offsets in 32 bits.
+                raise ElfError(path, f"section '{name}' is {sh['sh_size']} bytes: more than a BPF "
+                                     f"object can describe (4 GiB)")
             sec = Section(name, stype, sh["sh_flags"], sh["sh_addralign"], sh["sh_entsize"],
                           b"", sh["sh_link"], sh["sh_info"], nobits_size=sh["sh_size"])
         else:

@@ -93,6 +93,14 @@ def test_symbol_size_past_its_section(corpus, refused):
             rf"symbol 'counter' \({data.size + 8} bytes at 0\) lies outside its section")
 
 
+def test_bss_of_4_gib(corpus, refused):
+    """Found by the fuzzer (socket.bpfeb, seed 100799, one byte of .bss's sh_size): bpf-link's
+    struct.error packing the DATASEC size into BTF's 32 bits."""
+    obj = corpus("globals")
+    obj.section(".bss").nobits_size = 1 << 32
+    refused(obj.to_bytes(), r"section '\.bss' is 4294967296 bytes: more than a BPF object can describe")
+
+
 def test_symbol_name_not_utf8(corpus, refused):
     """Once: UnicodeEncodeError (surrogates) in all three skeleton kinds."""
     obj = corpus("globals")
