@@ -1,6 +1,7 @@
 """Fuzz every command that reads an object with mutated corpus objects (tests/fuzz/harness.py).
 
-Run: python3 bench/fuzz.py [--mutants N] [--workers W] [--all-cases] [--start S] [--findings FILE]
+Run: python3 bench/fuzz.py [--mutants N] [--workers W] [--max-seconds T] [--all-cases] [--start S]
+                           [--findings FILE]
 
 Each mutant goes through every command in its own capped child process; the summary counts
 mutants, cases, tracebacks, hangs, blow-ups and other contract breaks. Findings are written as
@@ -30,6 +31,8 @@ def main():
     ap.add_argument("--all-cases", action="store_true", help="every corpus case, not the CI subset")
     ap.add_argument("--findings", default="fuzz-findings.jsonl")
     ap.add_argument("--workers", type=int, default=1, help="worker processes running cases in parallel")
+    ap.add_argument("--max-seconds", type=float, default=0,
+                    help="stop starting mutants after this long and report those run")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bpf-fuzz-") as tmp:
         seeds = build_corpus(tmp, ALL_CASES if args.all_cases else CI_CASES)
@@ -49,6 +52,8 @@ def main():
             try:
                 with Worker() as worker:
                     for i in range(slot, args.mutants, args.workers):
+                        if args.max_seconds and time.monotonic() - t0 > args.max_seconds:
+                            break
                         seed_value = args.start + i
                         results.put(run_mutant(worker, seeds[seed_value % len(seeds)], seed_value, directory))
             finally:
@@ -80,8 +85,8 @@ def main():
                     print(f"{i + 1} mutants, {cases} cases, {sum(problems.values())} findings, "
                           f"{time.monotonic() - t0:.0f} s", flush=True)
         elapsed = time.monotonic() - t0
-    print(f"mutants: {args.mutants} (seeds {args.start}..{args.start + args.mutants - 1}) "
-          f"over {len(seeds)} corpus objects")
+    print(f"mutants: {i + 1} of {args.mutants} asked (seeds from {args.start}) over {len(seeds)} "
+          f"corpus objects, {args.workers} workers")
     print(f"cases (mutant x command): {cases}; time: {elapsed:.0f} s; "
           f"slowest case {slowest:.2f} s; peak RSS of a case {worst_rss // 1024} MiB")
     for kind in ("traceback", "hang", "blow-up"):
