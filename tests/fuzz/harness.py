@@ -478,8 +478,11 @@ def _serve() -> None:
     for line in sys.stdin:
         # A request is a list of cases, run one after the other: one round trip per mutant.
         replies = [_serve_case(req, base) for req in json.loads(line)]
-        out.write(json.dumps(replies) + "\n")
-        out.flush()
+        try:
+            out.write(json.dumps(replies) + "\n")
+            out.flush()
+        except BrokenPipeError:
+            return  # the driver is gone (interrupted): nothing to report to
 
 
 def _serve_case(req: dict, base: int) -> dict:
