@@ -158,7 +158,11 @@ def guest_script(command: str, env: dict, boot_dir: Path = None) -> str:
     # /boot/config-$(uname -r) is where libbpf and our runtime find kconfig on Debian kernels
     # (they have no /proc/config.gz): show the guest its own package's /boot, as if installed.
     boot = f"mount --bind {shlex.quote(str(boot_dir))} /boot\n" if boot_dir else ""
-    return ("set -e\n" + boot +
+    # Kernels before 5.18 may block getrandom() for minutes at boot under emulation (Python's
+    # os.urandom waits for it): the boot line trusts the CPU's RDRAND and a virtio RNG counts as
+    # entropy. udev is trimmed, so its module is loaded here.
+    rng = "modprobe virtio-rng 2>/dev/null || true\n"
+    return ("set -e\n" + boot + rng +
             "grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf\n"
             "[ -e /sys/kernel/tracing/events ] || mount -t tracefs tracefs /sys/kernel/tracing\n"
             "ip link set lo up 2>/dev/null || true\n"
@@ -184,6 +188,7 @@ def boot(image: Path, command: str, env: dict, memory: str = "2G", cpus: int = 2
         script = Path(tmp) / "guest.sh"
         script.write_text(guest_script(command, env, image.parent))
         vng_cmd = [vng, "--run", str(image), "--memory", memory, "--cpus", str(cpus),
+                   "--qemu-opts=-device virtio-rng-pci", "--append", "random.trust_cpu=on rng_core.default_quality=1000",
                    "--exec", f"sh {script}"]
         if not use_kvm():
             vng_cmd.insert(1, "--disable-kvm")
