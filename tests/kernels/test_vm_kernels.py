@@ -3,7 +3,8 @@ by scripts/vmtest.py, running the kernel-marked tests of the loader, runtime, sk
 kinds and examples against objects, wheels and venvs built once on this host.
 
 A kernel that cannot be fetched or booted fails the test (exit 125 from vmtest), never skips: CI
-must not pass without having run them. ``-m "not vm"`` leaves them out of a quick local run."""
+must not pass without having run them. They run when BPF_BUILD_VM_TESTS=1, as scripts/test.sh
+(the README's test command, so CI) sets it; a bare `pytest` leaves them out."""
 
 from __future__ import annotations
 
