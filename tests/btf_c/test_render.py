@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from bpf_build.btf import (ARRAY, CONST, ENUM, ENUM64, FUNC_PROTO, INT, INT_SIGNED, PTR, STRUCT,
-                           TYPEDEF, UNION, VOLATILE, Btf, BtfType, EnumValue, Member, Param)
+                           TYPEDEF, UNION, VAR, VOLATILE, Btf, BtfType, EnumValue, Member, Param)
 from bpf_build.btf_c import CWriter, datasec_fields, render_header
 from bpf_build.elf import Object
 from bpf_build.errors import BtfError
@@ -266,3 +266,14 @@ def test_datasec_fields_pad_as_bpftool(compile_c):
     assert [f.offset for f in fields] == [0, 8, 16]
     with pytest.raises(BtfError, match=r"type \[1\] .*: is not a DATASEC"):
         datasec_fields(btf, 1)
+
+
+def test_a_writer_names_the_file_its_btf_was_read_from(tmp_path):
+    """Once: skel --lang python said 'error: type [N] VAR has no alignment' without the file:
+    a writer made without a path names the one the BTF was parsed from."""
+    btf = small_btf(BtfType(INT, "int", size=4, int_encoding=INT_SIGNED, int_bits=32),
+                    BtfType(VAR, "v", type=1, linkage=1))
+    parsed = Btf.parse(btf.encode(), "prog.bpf.o")
+    with pytest.raises(BtfError) as err:
+        CWriter(parsed).align_of(2)
+    assert str(err.value) == "prog.bpf.o: type [2] VAR 'v': VAR has no alignment"
