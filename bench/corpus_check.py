@@ -179,7 +179,9 @@ def run_briefly(argv, seconds: float, scratch: Path, cwd: Path):
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    if proc.returncode == 0 or (not early and proc.returncode == -signal.SIGINT):
+    # libbpf-bootstrap's lsm main exits 0 after its own load failed: its message decides
+    load_failed = re.search(r"failed to (open and )?load BPF skeleton", stderr, re.I)
+    if (proc.returncode == 0 or (not early and proc.returncode == -signal.SIGINT)) and not load_failed:
         return True, "", stdout  # done, or ran until SIGINT ended it (no handler)
     when = "exited" if early else "after SIGINT exited"
     return False, f"{when} {proc.returncode}: {one_line(stderr or stdout)}", stderr + stdout
