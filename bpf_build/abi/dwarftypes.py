@@ -27,7 +27,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from ..errors import AbiError
 from .dwarf import DwarfError, read_dwarf
 from .elfread import ExportedSymbol
-from .inputs import LIBRARY_LIMIT, read_input
+from .inputs import map_input
 
 RECORD_TAGS = {"DW_TAG_structure_type": "struct", "DW_TAG_union_type": "union", "DW_TAG_class_type": "struct"}
 ENUM_TAG = "DW_TAG_enumeration_type"
@@ -288,7 +288,7 @@ def read_type_surface(path, exports: Iterable[ExportedSymbol]) -> Optional[TypeS
     for sym in exports:
         table = functions_at if sym.kind in ("func", "ifunc") else variables_at
         table.setdefault(sym.address, []).append(sym)
-    dwarf = read_dwarf(path, read_input(path, LIBRARY_LIMIT))
+    dwarf = read_dwarf(path, map_input(path))
     if dwarf is None:
         return None
     try:
@@ -359,7 +359,7 @@ def definition_lines(path, names: Iterable[str]) -> Dict[str, Tuple[str, int]]:
     found: Dict[str, Tuple[str, int]] = {}
     if not wanted:
         return found
-    dwarf = read_dwarf(path, read_input(path, LIBRARY_LIMIT))
+    dwarf = read_dwarf(path, map_input(path))
     if dwarf is None:
         return found
     surface = _Surface()

@@ -7,6 +7,7 @@ before it is read.
 
 from __future__ import annotations
 
+import mmap
 import os
 import stat
 import sys
@@ -18,8 +19,7 @@ TEXT_LIMIT = 64 * MiB  # version scripts, baselines, headers, suppression files
 LIBRARY_LIMIT = 2048 * MiB  # shared libraries with full debug info (libLLVM's is ~1.5 GiB)
 
 
-def read_input(path, limit: int = TEXT_LIMIT) -> bytes:
-    path = os.fspath(path)
+def _checked(path: str, limit: int) -> os.stat_result:
     try:
         info = os.stat(path)
     except OSError as e:
@@ -28,6 +28,25 @@ def read_input(path, limit: int = TEXT_LIMIT) -> bytes:
         raise AbiError(path, f"not a regular file ({_file_kind(info.st_mode)})")
     if info.st_size > limit:
         raise AbiError(path, f"too large ({info.st_size} bytes; the limit is {limit} bytes)")
+    return info
+
+
+def map_input(path, limit: int = LIBRARY_LIMIT):
+    """A library mapped read-only rather than read: only the sections used are ever touched
+    (libLLVM is ~130 MB, of which bpf-abi reads a few)."""
+    path = os.fspath(path)
+    if _checked(path, limit).st_size == 0:
+        return b""
+    try:
+        with open(path, "rb") as f:
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError) as e:
+        raise AbiError(path, f"cannot read: {getattr(e, 'strerror', None) or e}") from None
+
+
+def read_input(path, limit: int = TEXT_LIMIT) -> bytes:
+    path = os.fspath(path)
+    _checked(path, limit)
     try:
         with open(path, "rb") as f:
             data = f.read(limit + 1)

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..errors import AbiError
 from .elfread import SharedLibrary, read_shared_library
-from .inputs import LIBRARY_LIMIT, read_input
+from .inputs import map_input, read_input
 from .naming import versioned_name
 from .public import PublicHeaders
 
@@ -262,12 +262,13 @@ def _symbol_from_key(key: str, entry: dict) -> SymbolRecord:
 def load_snapshot(path, with_types: bool = True, headers: Optional[PublicHeaders] = None) -> Snapshot:
     """A .so (read now) or a JSON baseline, told apart by content, not by file name."""
     path = os.fspath(path)
-    raw = read_input(path, LIBRARY_LIMIT)
-    if raw.startswith(b"\x7fELF"):
+    raw = map_input(path)  # a library is mapped, not read: only its needed sections are touched
+    if raw[:4] == b"\x7fELF":
         return snapshot_from_library(read_shared_library(path, with_symtab=False), with_types, headers)
-    if raw.lstrip()[:1] in (b"{", b"[") or raw.startswith(b"\xef\xbb\xbf"):
+    head = bytes(raw[:4096])
+    if head.lstrip()[:1] in (b"{", b"[") or head.startswith(b"\xef\xbb\xbf"):
         try:
-            text = raw.decode("utf-8")
+            text = read_input(path).decode("utf-8")  # baselines have the text limit
         except UnicodeDecodeError:
             raise _bad(path, "not UTF-8 text") from None
         snap = snapshot_from_json(text, path)
