@@ -211,7 +211,9 @@ def test_xdp_counter_counts_icmp_and_udp(example_venv, veth_pair):
         subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", send], check=True)
 
     try:
-        output = run_while([bindir / "bpf-xdp-counter", local, "--duration", "2"], "counting", traffic)
+        # under emulation (tests/kernels/test_vm_kernels.py) starting the senders alone takes seconds
+        duration = "12" if os.environ.get("BPF_BUILD_IN_VM") else "2"
+        output = run_while([bindir / "bpf-xdp-counter", local, "--duration", duration], "counting", traffic)
     finally:
         receiver.close()
     counts = {m.group(1): (int(m.group(2)), int(m.group(3)))

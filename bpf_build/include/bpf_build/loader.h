@@ -851,10 +851,12 @@ static inline int bpf_build_run_once(struct bpf_build_load_opts *opts, int *step
 	prog_fd = (int)bpf_build_sys_bpf(BPF_BUILD_CMD_PROG_LOAD, &pl, sizeof(pl));
 	if (prog_fd < 0) {
 		err = -errno;
-		/* before 5.14 the kernel has no SYSCALL program type: say what is missing */
-		opts->errstr = err == -EINVAL ? "failed to load loader prog: this kernel cannot run loader programs "
-						 "(BPF_PROG_TYPE_SYSCALL with bpf_sys_bpf, Linux 5.14+)"
-					      : "failed to load loader prog";
+		/* before 5.14 the kernel has no SYSCALL program type (EINVAL) and no fd_array, which
+		 * sits past the end of its bpf_attr (E2BIG): say what is missing */
+		opts->errstr = err == -EINVAL || err == -E2BIG
+			? "failed to load loader prog: this kernel cannot run loader programs "
+			  "(BPF_PROG_TYPE_SYSCALL with bpf_sys_bpf, Linux 5.14+)"
+			: "failed to load loader prog";
 		goto out;
 	}
 	memset(&tr, 0, sizeof(tr));
