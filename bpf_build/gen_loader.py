@@ -784,7 +784,7 @@ class _Generator:
             self.store_blob(W, base + 112, R7)
         for use in plan.ksyms:
             self.emit_ksym(use, insns_off, j)
-        self.step("load_prog", j, f"load prog \"{p.name[:15]}\" {p.type_name} {len(p.insns)} insns")
+        self.step("load_prog", j, f"load prog \"{p.name}\" {p.type_name} {len(p.insns)} insns")
         self.sys_bpf(BPF_PROG_LOAD, plan.attr, PROG_LOAD_ATTR_SIZE)
         # module BTF fds the kernel no longer needs, whether the load worked or not
         if plan.attach_name is not None:

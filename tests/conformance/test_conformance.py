@@ -324,9 +324,6 @@ def test_python_refused_program_is_named_whole(python_skeleton, kernel):
 
 
 @pytest.mark.kernel
-@pytest.mark.xfail(strict=True, reason="light skeleton: the failing step names the program by its 15-byte "
-                   "kernel name (load prog \"handle_sched_wa\"), ambiguous when names share a prefix "
-                   "(corpus: biostacks' blk_account_io_*); bpf_build/skel light_c step texts")
 @pytest.mark.parametrize("lang", ["c", "c++"])
 def test_light_refused_program_is_named_whole(bpf_object, workdir, kernel, lang):
     ran = light_run(bpf_object, workdir, "shared_prefix", lang)
