@@ -299,6 +299,9 @@ class _Linker:
             if src_sec.skipped:
                 return
             dst_sec = src_sec.dst
+            if dst_sec is None:  # .BTF, .symtab, a relocation section: nothing a symbol can mark
+                what = f"symbol '{sym.name}'" if sym.name else f"section symbol {src_idx}"
+                raise LinkError(file, f"{what} is defined in section '{src_sec.name}', which is not linked")
             if sym.type == STT_SECTION and dst_sec.sec_sym_idx:
                 src.sym_map[src_idx] = dst_sec.sec_sym_idx  # one section symbol per section
                 return

@@ -290,3 +290,15 @@ def test_variable_symbol_in_a_section_that_is_not_loaded(corpus, survives, secti
     outcomes = {o.command: o for o in survives(obj.to_bytes())}
     assert outcomes["link"].status == 1
     assert "variable 'counter' of BTF section '.data' has no symbol in that ELF section" in outcomes["link"].stderr
+
+
+@pytest.mark.parametrize("section", [".symtab", ".relsyscall"])
+def test_section_symbol_of_a_section_that_is_not_linked(corpus, refused, section):
+    """Found by the fuzzer (e.g. subprogs.bpfel seed 104796: a section symbol's st_shndx moved
+    to another section): AttributeError in bpf-link."""
+    obj = corpus("globals")
+    index = obj.section_index(section)
+    sym = next(s for s in obj.symbols if s.type == 3 and s.shndx == obj.section_index(".data"))
+    sym.shndx = index
+    refused(obj.to_bytes(), rf"section symbol \d+ is defined in section '{re.escape(section)}', which is not linked",
+            (COMMANDS["link"],))
