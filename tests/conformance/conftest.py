@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import require_tool
 
 HERE = Path(__file__).resolve().parent
 BPF_DIR = HERE / "bpf"
@@ -46,13 +47,6 @@ def tracefs():
     """Tracepoint programs attach through tracefs' event ids."""
     if not any(os.path.isdir(f"{root}/events/syscalls") for root in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")):
         pytest.skip("tracefs is not mounted")
-
-
-def need_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} not installed")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -127,7 +121,7 @@ def light_run(bpf_object, workdir, name: str, lang: str) -> subprocess.Completed
     d = workdir / name / f"light_{lang}"
     d.mkdir(parents=True, exist_ok=True)
     run_tool(CLI + ["skel", "--light", bpf_object(name), "-o", d / f"{name}.lskel.h"])
-    compiler = need_tool("g++" if lang == "c++" else "gcc")
+    compiler = require_tool("g++" if lang == "c++" else "gcc")
     extra = ["-x", "c++"] if lang == "c++" else ["-Werror"]
     return build_and_run_user(compiler, USER_DIR / f"{name}.light.c", [include_dir(), d, USER_DIR, BPF_DIR],
                               d / name, extra)
@@ -141,6 +135,6 @@ def c_skeleton_run(bpf_object, workdir, name: str, who: str) -> subprocess.Compl
     if who == "ours":
         run_tool(CLI + ["skel", bpf_object(name), "-o", header])
     else:
-        header.write_text(run_tool([need_tool("bpftool"), "gen", "skeleton", bpf_object(name)]).stdout)
-    return build_and_run_user(need_tool("gcc"), USER_DIR / f"{name}.c", [d, USER_DIR, BPF_DIR], d / name,
+        header.write_text(run_tool([require_tool("bpftool"), "gen", "skeleton", bpf_object(name)]).stdout)
+    return build_and_run_user(require_tool("gcc"), USER_DIR / f"{name}.c", [d, USER_DIR, BPF_DIR], d / name,
                               ["-lbpf"])

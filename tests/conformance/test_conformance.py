@@ -16,7 +16,9 @@ import pytest
 
 from bpf_build.runtime.errors import BpfRuntimeError
 
-from .conftest import BPF_DIR, CLI, USER_DIR, build_and_run_user, c_skeleton_run, light_run, need_tool, run_tool
+from tests.conftest import require_tool
+
+from .conftest import BPF_DIR, CLI, USER_DIR, build_and_run_user, c_skeleton_run, light_run, run_tool
 
 BPF_F_MMAPABLE = 1 << 10
 
@@ -81,11 +83,11 @@ def test_c_skeleton_from_cxx(bpf_object, workdir, kernel, tracefs, name, who):
     if who == "ours":
         run_tool(CLI + ["skel", bpf_object(name), "-o", header])
     else:
-        header.write_text(run_tool([need_tool("bpftool"), "gen", "skeleton", bpf_object(name)]).stdout)
+        header.write_text(run_tool([require_tool("bpftool"), "gen", "skeleton", bpf_object(name)]).stdout)
     shared = CXX_PATTERNS[name]
     defines = [f'-DSKEL_HEADER="{header.name}"', f"-DSKEL={name}_bpf"] + \
         ([f'-DSHARED_HEADER="{shared}"'] if shared else [])
-    ran_ok(build_and_run_user(need_tool("g++"), USER_DIR / "cxx_main.cpp", [d, BPF_DIR], d / "main",
+    ran_ok(build_and_run_user(require_tool("g++"), USER_DIR / "cxx_main.cpp", [d, BPF_DIR], d / "main",
                               [*defines, "-lbpf"]))
 
 
