@@ -829,7 +829,46 @@ def render_header(btf: Btf, type_ids: Optional[Iterable[int]] = None, *,
         raise BtfError(path, f"header guard {guard!r} is not a valid C identifier")
     writer = writer if writer is not None else CWriter(btf, path)
     writer.add_all(range(1, len(btf)) if type_ids is None else type_ids)
-    return _HEADER_START.format(guard=guard) + writer.take() + _HEADER_END.format(guard=guard)
+    body = writer.take()
+    if type_ids is None:
+        body += _kfunc_prototypes(btf, writer)
+    return _HEADER_START.format(guard=guard) + body + _HEADER_END.format(guard=guard)
+
+
+_KFUNC_START = """#ifndef BPF_NO_KFUNC_PROTOTYPES
+#ifndef __ksym
+#define __ksym __attribute__((section(".ksyms")))
+#endif
+#ifndef __weak
+#define __weak __attribute__((weak))
+#endif
+"""
+
+
+def _kfunc_prototypes(btf: Btf, writer: CWriter) -> str:
+    """``extern`` declarations of the kernel's kfuncs (FUNCs tagged "bpf_kfunc" in its BTF), weak so
+    a program still loads on kernels without one, as bpftool 7.4+ writes them: programs such as
+    libbpf-tools call kfuncs with no declaration of their own."""
+    kfuncs = []
+    for tid, t in btf.items():
+        if t.kind == DECL_TAG and t.component_idx == -1 and t.name == "bpf_kfunc":
+            func = btf.types[t.type - btf.start_id] if t.type >= btf.start_id else None
+            if func is not None and func.kind == FUNC and func.name:
+                kfuncs.append((t.type, func))
+    if not kfuncs:
+        return ""
+    seen, lines = set(), [_KFUNC_START]
+    for func_id, func in sorted(kfuncs, key=lambda item: item[0]):
+        if func.name in seen:
+            continue
+        seen.add(func.name)
+        try:
+            decl = writer.declaration(func.type, func.name)
+        except BtfError:  # e.g. an address_space(1) type tag: no C spelling; leave that one out
+            continue
+        lines.append(f"extern {decl} __weak __ksym;\n")
+    lines.append("#endif\n\n")
+    return "".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------

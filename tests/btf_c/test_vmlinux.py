@@ -36,6 +36,21 @@ def test_header_shape(vmlinux_h_dir):
     assert "} __attribute__((packed));" in text
 
 
+def test_kfuncs_are_declared_weak_and_only_kfuncs(vmlinux_btf, vmlinux_h_dir):
+    """Every FUNC the kernel tags "bpf_kfunc" (that C can spell) is an extern __weak __ksym, inside
+    BPF_NO_KFUNC_PROTOTYPES, and nothing untagged is."""
+    from bpf_build import btf as B
+    text = open(os.path.join(vmlinux_h_dir, "vmlinux.h")).read()
+    declared = re.findall(r"^extern .*?\b(\w+)\(.*\) __weak __ksym;$", text, re.M)
+    tagged = {vmlinux_btf.types[t.type - vmlinux_btf.start_id].name for _, t in vmlinux_btf.items()
+              if t.kind == B.DECL_TAG and t.name == "bpf_kfunc" and t.component_idx == -1}
+    assert declared and set(declared) <= tagged and len(declared) == len(set(declared))
+    assert len(declared) >= len(tagged) - 5  # only prototypes C cannot spell (address_space tags) are left out
+    block = text[text.index("#ifndef BPF_NO_KFUNC_PROTOTYPES"):]
+    assert all(re.search(rf"\b{name}\(", block) for name in declared)
+    assert "do_sys_openat2(" not in block
+
+
 def test_cli_writes_the_same_header_deterministically(vmlinux_h_dir, tmp_path):
     out = tmp_path / "vmlinux.h"
     proc = subprocess.run([sys.executable, "-m", "bpf_build.cli.main", "vmlinux", "-o", str(out)],
