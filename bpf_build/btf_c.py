@@ -835,7 +835,12 @@ def render_header(btf: Btf, type_ids: Optional[Iterable[int]] = None, *,
     return _HEADER_START.format(guard=guard) + body + _HEADER_END.format(guard=guard)
 
 
-_KFUNC_START = """#ifndef BPF_NO_KFUNC_PROTOTYPES
+# Bumped whenever render_header's output changes for the same BTF: caches of rendered headers key
+# on it (bpf_build.compile), so an updated bpf-build never reuses a header an older one wrote.
+HEADER_REVISION = 2  # 2: kfunc prototypes
+
+_KFUNC_START = """\
+#ifndef BPF_NO_KFUNC_PROTOTYPES
 #ifndef __ksym
 #define __ksym __attribute__((section(".ksyms")))
 #endif

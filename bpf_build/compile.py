@@ -356,9 +356,10 @@ def generated_vmlinux_h_dir(btf_path: str = VMLINUX_BTF) -> str:
     except OSError as e:
         raise CompileError(btf_path, f"cannot read kernel BTF to generate vmlinux.h: {e.strerror or e}; "
                                      f"provide a vmlinux.h in an include directory instead") from None
+    from .btf_c import HEADER_REVISION
     from .version import __version__  # a newer renderer must not reuse an older header
     key = {"btf": os.path.abspath(btf_path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-           "kernel": os.uname().release, "bpf_build": __version__}
+           "kernel": os.uname().release, "bpf_build": __version__, "header": HEADER_REVISION}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
     directory = os.path.join(cache_dir(), "vmlinux", digest)
     header = os.path.join(directory, "vmlinux.h")
