@@ -192,6 +192,8 @@ def boot(image: Path, command: str, env: dict, memory: str = "2G", cpus: int = 2
                    "--exec", f"sh {script}"]
         if not use_kvm():
             vng_cmd.insert(1, "--disable-kvm")
+        if os.environ.get("BPF_BUILD_VM_VERBOSE"):  # the guest kernel's console too (boot, panics)
+            vng_cmd.insert(1, "--verbose")
         for d in rwdirs:
             vng_cmd += ["--rwdir", str(d)]
         binds = "".join(f"mount --bind {shlex.quote(str(rules))} {d} && "
