@@ -29,7 +29,8 @@ def main():
     ap.add_argument("--mutants", type=int, default=1000)
     ap.add_argument("--start", type=int, default=0, help="first seed value")
     ap.add_argument("--all-cases", action="store_true", help="every corpus case, not the CI subset")
-    ap.add_argument("--findings", default="fuzz-findings.jsonl")
+    ap.add_argument("--findings", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                       "results", "fuzz-findings.jsonl"))
     ap.add_argument("--workers", type=int, default=1, help="worker processes running cases in parallel")
     ap.add_argument("--max-seconds", type=float, default=0,
                     help="stop starting mutants after this long and report those run")
@@ -64,6 +65,7 @@ def main():
             t.start()
         running = len(threads)
         i = -1
+        os.makedirs(os.path.dirname(args.findings) or ".", exist_ok=True)
         with open(args.findings, "w") as out:
             while running:
                 item = results.get()
