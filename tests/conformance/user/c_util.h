@@ -8,19 +8,6 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-
-static inline void trigger_getpid(int times)
-{
-	while (times-- > 0)
-		syscall(SYS_getpid);
-}
-
-#define CHECK(cond)                                                                        \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			return 1;                                                          \
-		}                                                                          \
-	} while (0)
+#include "check.h"
 
 #endif

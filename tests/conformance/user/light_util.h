@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/bpf.h>
+#include "check.h"
 
 static inline int map_lookup(int map_fd, const void *key, void *value)
 {
@@ -41,19 +42,5 @@ static inline int iter_create(int link_fd)
 	attr.iter_create.link_fd = link_fd;
 	return syscall(__NR_bpf, BPF_ITER_CREATE, &attr, sizeof(attr));
 }
-
-static inline void trigger_getpid(int times)
-{
-	while (times-- > 0)
-		syscall(SYS_getpid);
-}
-
-#define CHECK(cond)                                                                        \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			return 1;                                                          \
-		}                                                                          \
-	} while (0)
 
 #endif
