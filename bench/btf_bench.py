@@ -10,7 +10,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import median_seconds, report, time_command  # noqa: E402
-from bpf_build.btf import Btf, dump_raw  # noqa: E402
+from bpf_build.model.btf import Btf, dump_raw  # noqa: E402
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
 

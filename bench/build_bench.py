@@ -26,8 +26,14 @@ from typing import Callable, List, Sequence, Tuple
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import median_seconds  # noqa: E402
-from bpf_build.compile import (CompileJob, CompileOptions, compile_all, compile_command,  # noqa: E402
-                               find_clang, output_for)
+from bpf_build.project.compile import (
+    CompileJob,
+    CompileOptions,
+    compile_all,
+    compile_command,
+    find_clang,
+    output_for,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXECSNOOP = os.path.join(REPO, "examples", "execsnoop", "execsnoop", "bpf", "execsnoop.bpf.c")

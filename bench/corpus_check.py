@@ -380,7 +380,7 @@ int main(void)
 
 
 def prog_sections(obj: Path) -> Dict[str, str]:
-    code = ("import json,sys\nfrom bpf_build.elf import Object\no=Object.read(sys.argv[1])\n"
+    code = ("import json,sys\nfrom bpf_build.model.elf import Object\no=Object.read(sys.argv[1])\n"
             "print(json.dumps({y.name: o.sections[y.shndx].name for y in o.symbols"
             " if y.type == 2 and y.bind == 1 and 0 < y.shndx < len(o.sections)"
             " and o.sections[y.shndx].is_code and o.sections[y.shndx].name != '.text'}))")

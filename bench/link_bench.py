@@ -26,9 +26,9 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tests", "link"))
 
 from bench.common import median_seconds, report, time_command  # noqa: E402
-from bpf_build.compile import compile_bpf  # noqa: E402
-from bpf_build.elf import Object  # noqa: E402
-from bpf_build.link import link  # noqa: E402
+from bpf_build.project.compile import compile_bpf  # noqa: E402
+from bpf_build.model.elf import Object  # noqa: E402
+from bpf_build.link.linker import link  # noqa: E402
 from link_cases import CASES_BY_NAME, chain_sources, rich_kernel_structs  # noqa: E402
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
@@ -140,8 +140,8 @@ def _link_without_gc(inputs):
 
 
 def dedup_vmlinux_row(repeat: int):
-    from bpf_build.btf import Btf
-    from bpf_build.btf_dedup import dedup
+    from bpf_build.model.btf import Btf
+    from bpf_build.btf.dedup import dedup
 
     data = open(VMLINUX, "rb").read()
     ours = median_seconds(lambda: dedup(Btf.parse(data)), repeat, warmup=0)

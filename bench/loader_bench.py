@@ -25,9 +25,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from bench.common import median_seconds, report, time_command  # noqa: E402
-from bpf_build.compile import compile_bpf  # noqa: E402
-from bpf_build.elf import Object  # noqa: E402
-from bpf_build.gen_loader import find_embedded_loader  # noqa: E402
+from bpf_build.project.compile import compile_bpf  # noqa: E402
+from bpf_build.model.elf import Object  # noqa: E402
+from bpf_build.loader.gen import find_embedded_loader  # noqa: E402
 from bpf_build.skel.light_c import generate, include_dir  # noqa: E402
 
 CORPUS = os.path.join(REPO, "tests", "corpus")

@@ -36,8 +36,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bpf_build.compile import compile_bpf  # noqa: E402
-from bpf_build.elf import Object  # noqa: E402
+from bpf_build.project.compile import compile_bpf  # noqa: E402
+from bpf_build.model.elf import Object  # noqa: E402
 from bpf_build.skel.python import generate  # noqa: E402
 
 BENCH_BPF_C = r"""

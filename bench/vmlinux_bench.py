@@ -13,8 +13,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import median_seconds, report, time_command  # noqa: E402
-from bpf_build.btf import Btf  # noqa: E402
-from bpf_build.btf_c import render_header  # noqa: E402
+from bpf_build.model.btf import Btf  # noqa: E402
+from bpf_build.btf.c import render_header  # noqa: E402
 from bpf_build.cli.commands.vmlinux import SYSFS_BTF  # noqa: E402
 
 VMLINUX = f"{SYSFS_BTF}/vmlinux"

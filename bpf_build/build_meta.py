@@ -10,7 +10,7 @@ Projects name it in pyproject.toml to pass settings from the build front end::
     python -m build -C bpf-build.vmlinux-btf=btf/arm64.btf
 
 setuptools' build_meta ignores config settings it does not know, and the setuptools plugin
-(bpf_build.setuptools_plugin) cannot see them. Each hook here turns ``bpf-build.KEY=VALUE`` into
+(bpf_build.project.setuptools_plugin) cannot see them. Each hook here turns ``bpf-build.KEY=VALUE`` into
 the environment override of KEY (build_config.OVERRIDABLE: ``$BPF_BUILD_TARGET`` ...) for the
 duration of the call, then hands the remaining settings to setuptools. A key bpf-build does not
 know is an error, not silently ignored. With plain ``setuptools.build_meta`` the environment
@@ -27,7 +27,7 @@ from typing import Any, Dict, Iterator, Mapping, Optional
 
 from setuptools import build_meta as _setuptools
 
-from .build_config import OVERRIDABLE
+from .project.config import OVERRIDABLE
 
 PREFIX = "bpf-build."
 

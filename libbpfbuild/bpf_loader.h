@@ -6,7 +6,7 @@
  * map values, program instructions) that replays libbpf's loading steps through the
  * bpf_sys_bpf() helper. Running it creates the maps and programs and writes their fds into
  * its context (ctx); read them back with bpf_loader__fd(). The blob map, the loader program
- * and the ctx layout follow contract v1 of bpf_build/gen_loader.py: a 32-byte header
+ * and the ctx layout follow contract v1 of bpf_build/loader/gen.py: a 32-byte header
  * (sz, flags, log_level, log_size, log_buf, error_step), then 16 bytes per map (fd at +0)
  * and 8 bytes per program (fd at +0). The running is the C light skeletons' own runtime,
  * bpf_build/include/bpf_build/loader.h.
@@ -52,7 +52,7 @@ LIBBPF_BUILD_API struct bpf_loader *
 bpf_loader__load_and_run(const void *insns, size_t insns_sz, const void *data, size_t data_sz,
 			 void *ctx, size_t ctx_sz, const struct bpf_loader_opts *opts);
 
-/* The same for a loader program serialised by bpf_build.gen_loader (LoaderProgram.to_bytes(),
+/* The same for a loader program serialised by bpf_build.loader.gen (LoaderProgram.to_bytes(),
  * magic "BPFBLDR1"). With ctx NULL the library builds the contract's ctx itself: zeroed, sz set,
  * and possible-CPU counts for PERF_EVENT_ARRAY maps; a loader that needs kconfig values then
  * fails with EOPNOTSUPP (build that ctx with bpf_build.runtime instead). That ctx has no log;

@@ -5,7 +5,7 @@
  * It is the C light skeletons' runtime, <bpf_build/loader.h>: running a loader program (the bpf()
  * calls, the bpf_attr layouts, the ctx, the retry with a verifier log) happens there; this file
  * adds what an FFI caller needs on top: argument checks, opts, a loader object that keeps the
- * ctx, reading the serialised format of bpf_build.gen_loader, and errno + errstr reporting.
+ * ctx, reading the serialised format of bpf_build.loader.gen, and errno + errstr reporting.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,7 +23,7 @@
 
 #define MAX_CTX_SIZE 65535 /* the kernel bounds a syscall program's ctx by U16_MAX */
 
-/* The serialised LoaderProgram (bpf_build/gen_loader.py, _serialise): a header of magic and ten
+/* The serialised LoaderProgram (bpf_build/loader/gen.py, _serialise): a header of magic and ten
  * little-endian u32, then insns, blob, maps, progs, kconfig vars, ops, strings, values. */
 #define SERIAL_MAGIC "BPFBLDR1"
 #define SERIAL_HEADER_SIZE 48

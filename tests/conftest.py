@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from bpf_build.compile import compile_bpf
+from bpf_build.project.compile import compile_bpf
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 MUST_NOT_SKIP = ("kernel", "oracle")

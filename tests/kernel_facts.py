@@ -13,7 +13,7 @@ import os
 import re
 from typing import Dict, Tuple
 
-from bpf_build import btf as B
+from bpf_build.model import btf as B
 from bpf_build.runtime.kconfig import config_paths, parse_config
 
 

@@ -70,7 +70,7 @@ def read_toml(path) -> dict:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - older Pythons use the project's fallback (tomli)
-        from ..build_config import _tomllib
+        from ..project.config import _tomllib
 
         tomllib = _tomllib()
     path = os.fspath(path)

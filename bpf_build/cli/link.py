@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import List, Optional
 
-from ..btf_dedup import BPFTOOL_7_1, FLAVOURS
+from ..btf.dedup import BPFTOOL_7_1, FLAVOURS
 from .common import ArgumentParser, run_cli
 from .version import add_version_option
 
@@ -37,7 +37,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     def body() -> int:
         import gc
 
-        from ..link import link
+        from ..link.linker import link
 
         # A short-lived process that allocates hundreds of thousands of small objects and
         # makes no reference cycles: collecting them cyclically only costs time (half of it).

@@ -1,7 +1,7 @@
 """Skeleton renderers. Each module renders text from a model; none parses ELF or BTF itself.
 
 Contract used by `bpf-build skel` (bpf_build/cli/commands/skel.py): a renderer module exposes
-``generate(obj: bpf_build.elf.Object, name: str, **options) -> str``. Every name from the object
+``generate(obj: bpf_build.model.elf.Object, name: str, **options) -> str``. Every name from the object
 reaches the text through :mod:`.naming`; :func:`rendering_errors` turns what a malformed object
 makes a renderer trip over into one error naming the file.
 """

@@ -1,8 +1,8 @@
 """C skeletons with the API of ``bpftool gen skeleton`` / ``gen subskeleton``.
 
 ``generate(obj, name, subskeleton=False) -> str`` renders the header from the open-phase model
-(:mod:`bpf_build.open_object`): the maps, programs and global-data sections libbpf will create,
-named as libbpf names them. Global-data structs are rendered from BTF by :mod:`bpf_build.btf_c`
+(:mod:`bpf_build.loader.open`): the maps, programs and global-data sections libbpf will create,
+named as libbpf names them. Global-data structs are rendered from BTF by :mod:`bpf_build.btf.c`
 with bpftool's padding rule, so ``skel->bss->counter`` lands where the kernel map has it.
 
 The generated code only calls libbpf's stable skeleton API (``bpf_object__open_skeleton`` and
@@ -21,12 +21,12 @@ import os
 from string import Template
 from typing import List, Optional, Tuple
 
-from ..btf import ARRAY, DATASEC, FUNC_PROTO, PTR, Btf
-from ..btf_c import CWriter
-from ..elf import Object
+from ..model.btf import ARRAY, DATASEC, FUNC_PROTO, PTR, Btf
+from ..btf.c import CWriter
+from ..model.elf import Object
 from ..errors import BpfBuildError, SkeletonError
 from ..fileio import read_bytes
-from ..open_object import OpenedMap, OpenedObject, internal_map_name, open_object
+from ..loader.open import OpenedMap, OpenedObject, internal_map_name, open_object
 from . import rendering_errors
 from .naming import c_identifier, c_skeleton_name, c_string_literal, check_object_names, datasec_ident
 

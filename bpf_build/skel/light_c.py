@@ -19,12 +19,11 @@ from __future__ import annotations
 from string import Template
 from typing import List, Optional
 
-from .. import section_defs as S
-from ..elf import Object
+from ..loader import section_defs as S
+from ..model.elf import Object
 from ..errors import SkeletonError
-from ..gen_loader import (CTX_PROG_SIZE, LoaderProgram, generate_loader, map_desc_offset,
-                          prog_desc_offset)
-from ..open_object import OpenedObject, OpenedProgram, open_object
+from ..loader.gen import CTX_PROG_SIZE, LoaderProgram, generate_loader, map_desc_offset, prog_desc_offset
+from ..loader.open import OpenedObject, OpenedProgram, open_object
 from . import rendering_errors
 from .c import GlobalData, check_field_names, embedded_bytes_literal, field_block
 from .naming import c_skeleton_name, c_string_literal

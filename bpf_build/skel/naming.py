@@ -24,7 +24,7 @@ import os
 import re
 from typing import Optional
 
-from ..btf_c import _C_KEYWORDS, _IDENTIFIER, sanitize_identifier
+from ..btf.c import _C_KEYWORDS, _IDENTIFIER, sanitize_identifier
 from ..errors import SkeletonError
 from ..runtime.skeleton import attribute_name
 

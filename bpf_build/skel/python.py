@@ -26,13 +26,13 @@ import textwrap
 import zlib
 from typing import Dict, List, Optional, Tuple
 
-from .. import btf as B
-from ..elf import Object
+from ..model import btf as B
+from ..model.elf import Object
 from ..errors import SkeletonError
-from .. import section_defs as S
-from ..event_types import record_sizes
-from ..gen_loader import LoaderProgram, generate_loader
-from ..open_object import OpenedMap, OpenedObject, open_object
+from ..loader import section_defs as S
+from .event_types import record_sizes
+from ..loader.gen import LoaderProgram, generate_loader
+from ..loader.open import OpenedMap, OpenedObject, open_object
 from . import rendering_errors
 from .naming import (check_object_names, doc_text, is_identifier, is_mangled_in_class, python_attribute,
                      python_class_name, python_enum_member, python_skeleton_name)

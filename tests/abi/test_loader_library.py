@@ -176,7 +176,7 @@ def test_loader_program_runs_and_returns_fds(built, tmp_path):
     finally:
         lib.bpf_loader__free(loader)
 
-    # The same program serialised like bpf_build.gen_loader writes it; the library builds the ctx.
+    # The same program serialised like bpf_build.loader.gen writes it; the library builds the ctx.
     path = tmp_path / "loader.bin"
     path.write_bytes(serialised(prog, blob))
     loader = lib.bpf_loader__load_and_run_file(str(path).encode(), None, 0, None)
@@ -247,9 +247,9 @@ def test_runs_a_gen_loader_program_from_a_file(built, tmp_path, compile_c):
     """End to end with the project's loader generator: object -> LoaderProgram.to_bytes() ->
     file -> libbpfbuild -> fds of the object's maps and program."""
     kernel_or_skip()
-    from bpf_build.elf import Object
-    from bpf_build.gen_loader import generate_loader, map_desc_offset, prog_desc_offset
-    from bpf_build.open_object import open_object
+    from bpf_build.model.elf import Object
+    from bpf_build.loader.gen import generate_loader, map_desc_offset, prog_desc_offset
+    from bpf_build.loader.open import open_object
 
     loader_program_ = generate_loader(open_object(Object.read(compile_c(GEN_LOADER_SRC, "counter")), "counter"))
     path = tmp_path / "counter.loader"
@@ -291,9 +291,9 @@ KCONFIG_SRC = """
 
 
 def test_kconfig_loader_needs_a_caller_built_ctx(built, tmp_path, compile_c):
-    from bpf_build.elf import Object
-    from bpf_build.gen_loader import generate_loader
-    from bpf_build.open_object import open_object
+    from bpf_build.model.elf import Object
+    from bpf_build.loader.gen import generate_loader
+    from bpf_build.loader.open import open_object
 
     loader_program_ = generate_loader(open_object(Object.read(compile_c(KCONFIG_SRC, "kcfg")), "kcfg"))
     assert loader_program_.kconfig
@@ -315,9 +315,9 @@ BTF_MAGIC = b"\x9f\xeb\x01"
 
 def big_btf_loader(compile_c, source: str):
     """The LoaderProgram of ``source`` with MANY_TYPES after its includes."""
-    from bpf_build.elf import Object
-    from bpf_build.gen_loader import generate_loader
-    from bpf_build.open_object import open_object
+    from bpf_build.model.elf import Object
+    from bpf_build.loader.gen import generate_loader
+    from bpf_build.loader.open import open_object
 
     head, _, body = source.rpartition("#include <bpf/bpf_helpers.h>\n")
     text = f"{head}#include <bpf/bpf_helpers.h>\n{MANY_TYPES}\n{body}"
@@ -342,7 +342,7 @@ def test_callers_log_does_not_log_the_btf_load_of_a_loader_that_works(built, tmp
     """The library's ctx gets no log on the first run: the opts log is the loader program's, and
     a BTF dump larger than the log cannot make the BTF load fail with ENOSPC."""
     kernel_or_skip()
-    from bpf_build.gen_loader import map_desc_offset
+    from bpf_build.loader.gen import map_desc_offset
 
     loader_program_ = big_btf_loader(compile_c, GEN_LOADER_SRC)
     path = tmp_path / "bigbtf.loader"

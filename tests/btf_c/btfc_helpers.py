@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 
-from bpf_build.btf import ENUM, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, STRUCT, UNION, Btf
-from bpf_build.btf_c import CWriter
-from bpf_build.compile import find_clang
+from bpf_build.model.btf import ENUM, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, STRUCT, UNION, Btf
+from bpf_build.btf.c import CWriter
+from bpf_build.project.compile import find_clang
 
 from bpf_build.cli.commands.vmlinux import SYSFS_BTF
 

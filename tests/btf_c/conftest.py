@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from bpf_build.btf import Btf
-from bpf_build.btf_c import CWriter, render_header
+from bpf_build.model.btf import Btf
+from bpf_build.btf.c import CWriter, render_header
 
 from bpf_build.cli.commands.vmlinux import SYSFS_BTF
 

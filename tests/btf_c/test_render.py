@@ -8,12 +8,30 @@ import sys
 
 import pytest
 
-from bpf_build.btf import (ARRAY, CONST, ENUM, ENUM64, FUNC_PROTO, INT, INT_SIGNED, PTR, STRUCT,
-                           TYPEDEF, UNION, VAR, VOLATILE, Btf, BtfType, EnumValue, Member, Param)
-from bpf_build.btf_c import CWriter, datasec_fields, render_header
-from bpf_build.elf import Object
+from bpf_build.model.btf import (
+    ARRAY,
+    CONST,
+    ENUM,
+    ENUM64,
+    FUNC_PROTO,
+    INT,
+    INT_SIGNED,
+    PTR,
+    STRUCT,
+    TYPEDEF,
+    UNION,
+    VAR,
+    VOLATILE,
+    Btf,
+    BtfType,
+    EnumValue,
+    Member,
+    Param,
+)
+from bpf_build.btf.c import CWriter, datasec_fields, render_header
+from bpf_build.model.elf import Object
 from bpf_build.errors import BtfError
-from bpf_build.open_object import open_object
+from bpf_build.loader.open import open_object
 
 from tests.btf_c.btfc_helpers import clang_check, layout_asserts
 
@@ -112,7 +130,7 @@ def test_tricky_header_spells_packing_padding_and_function_pointers(tricky_btf):
 
 def test_output_is_deterministic_across_processes(compile_c, tmp_path):
     path = compile_c(TRICKY_TYPES, name="tricky_types")
-    code = ("import sys; from bpf_build.elf import Object; from bpf_build.btf_c import render_header;"
+    code = ("import sys; from bpf_build.model.elf import Object; from bpf_build.btf.c import render_header;"
             "sys.stdout.write(render_header(Object.read(sys.argv[1]).btf))")
     outputs = {subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
                               env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}).stdout

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from bpf_build.btf_c import render_header
+from bpf_build.btf.c import render_header
 
 from tests.btf_c.btfc_helpers import VMLINUX, clang_check, layout_asserts
 from tests.skel_c import userland
@@ -39,7 +39,7 @@ def test_header_shape(vmlinux_h_dir):
 def test_kfuncs_are_declared_weak_and_only_kfuncs(vmlinux_btf, vmlinux_h_dir):
     """Every FUNC the kernel tags "bpf_kfunc" (that C can spell) is an extern __weak __ksym, inside
     BPF_NO_KFUNC_PROTOTYPES, and nothing untagged is."""
-    from bpf_build import btf as B
+    from bpf_build.model import btf as B
     text = open(os.path.join(vmlinux_h_dir, "vmlinux.h")).read()
     declared = re.findall(r"^extern .*?\b(\w+)\(.*\) __weak __ksym;$", text, re.M)
     tagged = {vmlinux_btf.types[t.type - vmlinux_btf.start_id].name for _, t in vmlinux_btf.items()
@@ -215,7 +215,7 @@ def test_unknown_module_is_one_line_error(tmp_path):
 
 def test_render_subset_of_vmlinux_types(vmlinux_btf, tmp_path):
     """A header for a few types carries exactly what they need and compiles on its own."""
-    from bpf_build.btf import STRUCT
+    from bpf_build.model.btf import STRUCT
     roots = [vmlinux_btf.find("sk_buff", STRUCT), vmlinux_btf.find("file_operations", STRUCT)]
     text = render_header(vmlinux_btf, roots, guard="__SUBSET_H__")
     assert "struct sk_buff {" in text and "struct file_operations {" in text

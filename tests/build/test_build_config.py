@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
-from bpf_build.build_config import load_config
-from bpf_build.build_project import object_outputs
-from bpf_build.compile import resolve_target
+from bpf_build.project.config import load_config
+from bpf_build.project.pipeline import object_outputs
+from bpf_build.project.compile import resolve_target
 from bpf_build.errors import ConfigError
 
 GOOD = """

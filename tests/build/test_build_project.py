@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from bpf_build.build_config import load_config
-from bpf_build.build_project import build_project, planned_outputs
-from bpf_build.elf import Object
+from bpf_build.project.config import load_config
+from bpf_build.project.pipeline import build_project, planned_outputs
+from bpf_build.model.elf import Object
 from bpf_build.errors import CompileError, LinkError
 
 PROJECT = {

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from bpf_build.build_config import load_config
-from bpf_build.build_project import build_project
+from bpf_build.project.config import load_config
+from bpf_build.project.pipeline import build_project
 from bpf_build.version import __version__
 
 PROJECT = {

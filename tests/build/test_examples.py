@@ -18,7 +18,7 @@ from typing import Callable, List
 
 import pytest
 
-from bpf_build.elf import Object
+from bpf_build.model.elf import Object
 
 
 def kernel(test):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bpf_build.elf import Object
+from bpf_build.model.elf import Object
 
 PROJECT = {
     "pyproject.toml": """

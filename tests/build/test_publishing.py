@@ -18,10 +18,10 @@ import pytest
 from packaging.tags import sys_tags
 from packaging.utils import parse_wheel_filename
 
-from bpf_build.build_config import OVERRIDABLE, json_schema, load_config
-from bpf_build.build_project import build_project
-from bpf_build.compile import ARCH_ALIASES, ARCHES
-from bpf_build.elf import Object
+from bpf_build.project.config import OVERRIDABLE, json_schema, load_config
+from bpf_build.project.pipeline import build_project
+from bpf_build.project.compile import ARCH_ALIASES, ARCHES
+from bpf_build.model.elf import Object
 from bpf_build.errors import CompileError, ConfigError
 
 EXAMPLES = ["hello", "execsnoop", "linked", "xdp-counter", "opensnoop-py"]
@@ -97,8 +97,8 @@ def test_a_users_venv_gets_the_runtime_and_nothing_else(example_venv, helpers):
     assert installed.strip() == "['bpf-build-runtime', 'bpf-hello']"
     # The generated skeleton imports on the runtime alone; the tooling is not there.
     helpers.run([python, "-c", "import hello.hello_skel"], cwd=away)
-    proc = helpers.run([python, "-c", "import bpf_build.compile"], cwd=away, check=False)
-    assert proc.returncode != 0 and "No module named 'bpf_build.compile'" in proc.stderr
+    proc = helpers.run([python, "-c", "import bpf_build.project.compile"], cwd=away, check=False)
+    assert proc.returncode != 0 and "No module named 'bpf_build.project'" in proc.stderr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def test_vmlinux_btf_renders_the_target_kernels_types(tmp_path, helpers, compile
 
 
 def test_arch_neutral_and_mixed_targets(tmp_path, helpers):
-    from bpf_build.setuptools_plugin import wheel_platform_tag
+    from bpf_build.project.setuptools_plugin import wheel_platform_tag
     files = dict(CROSS_PROJECT)
     files["pyproject.toml"] += '\n[tool.bpf-build.objects.other]\nsources = ["bpf/probe.bpf.c"]\n'
     project = helpers.write_project(tmp_path / "crossdemo", files)
@@ -293,7 +293,7 @@ def test_minimum_version(tmp_path, helpers):
 
 def test_schema_accepts_every_example_and_refuses_what_the_parser_refuses(tmp_path):
     import jsonschema
-    from bpf_build.build_config import _load_toml
+    from bpf_build.project.config import _load_toml
     schema = json_schema()
     jsonschema.Draft7Validator.check_schema(schema)
     for name in EXAMPLES:
@@ -330,7 +330,7 @@ def test_validate_pyproject_checks_the_table_with_the_shipped_schema(tmp_path):
 def test_has_ext_modules_is_wrapped_not_overwritten(tmp_path, helpers, monkeypatch):
     from setuptools import Distribution
 
-    from bpf_build.setuptools_plugin import finalize_distribution_options
+    from bpf_build.project.setuptools_plugin import finalize_distribution_options
     project = helpers.write_project(tmp_path / "p", CROSS_PROJECT)
     monkeypatch.chdir(project)
     dist = Distribution({"name": "crossdemo"})

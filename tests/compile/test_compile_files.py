@@ -10,8 +10,8 @@ import types
 
 import pytest
 
-from bpf_build import compile as C
-from bpf_build.elf import Object
+from bpf_build.project import compile as C
+from bpf_build.model.elf import Object
 from bpf_build.errors import CompileError
 
 TYPES = r"""

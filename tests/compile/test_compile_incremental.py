@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bpf_build.compile import parse_depfile
+from bpf_build.project.compile import parse_depfile
 
 
 def compiled(proc) -> list:

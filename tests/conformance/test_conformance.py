@@ -398,7 +398,7 @@ def test_vmlinux_h_declares_kfuncs_as_bpftool_does(bpf_object, kernel):
     """bpftool >= 7.4 writes `extern ... __weak __ksym;` for every FUNC tagged bpf_kfunc, under
     #ifndef BPF_NO_KFUNC_PROTOTYPES; libbpf-tools' sigsnoop calls bpf_task_from_pid relying on it."""
     obj = bpf_object("kfunc_task", cflags=["-DKFUNCS_FROM_VMLINUX_H"])
-    from bpf_build.elf import Object
+    from bpf_build.model.elf import Object
     undefined = {s.name for s in Object.read(obj).symbols if s.name.startswith("bpf_task_")}
     assert {"bpf_task_from_pid", "bpf_task_release"} <= undefined
 

@@ -113,8 +113,8 @@ def build_corpus(out_dir: str, cases: Sequence[str] = CI_CASES, targets: Sequenc
                  ) -> List[Seed]:
     """Compile the corpus cases for every target, plus bpf-link's output of linked_a + linked_b
     (so linker-written objects are mutated too)."""
-    from bpf_build.compile import compile_bpf
-    from bpf_build.link import link
+    from bpf_build.project.compile import compile_bpf
+    from bpf_build.link.linker import link
 
     seeds = []
     for target in targets:
@@ -163,7 +163,7 @@ def mutate_model(seed: Seed, seed_value: int) -> Optional[Tuple[bytes, List[str]
     linkage, kind_flag, names swapped), a symbol (value, size, section, binding, type), a
     relocation (offset, symbol, type) or a section (flags, type). None if the writer cannot
     encode the result."""
-    from bpf_build.elf import Object
+    from bpf_build.model.elf import Object
 
     rng = random.Random(seed_value)
     obj = Object.read(seed.data, path="seed")
@@ -392,13 +392,13 @@ def _preload() -> None:
     """Import everything a command may import lazily, so children only fork."""
     import bpf_build.cli.link  # noqa: F401
     import bpf_build.cli.main as cli_main
-    import bpf_build.gen_loader  # noqa: F401
-    import bpf_build.link  # noqa: F401
-    import bpf_build.btf_c  # noqa: F401
+    import bpf_build.loader.gen
+    import bpf_build.link.linker
+    import bpf_build.btf.c
     import bpf_build.skel.c  # noqa: F401
     import bpf_build.skel.light_c  # noqa: F401
     import bpf_build.skel.python  # noqa: F401
-    import bpf_build.btf_dedup  # noqa: F401
+    import bpf_build.btf.dedup
     import elftools.elf.elffile  # noqa: F401
     import elftools.elf.enums  # noqa: F401
     cli_main.build_parser()

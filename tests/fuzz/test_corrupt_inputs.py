@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from bpf_build import btf as B
-from bpf_build.elf import Object
+from bpf_build.model import btf as B
+from bpf_build.model.elf import Object
 
 from tests.fuzz import harness as H
 

@@ -271,7 +271,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 
 def _member_offset(struct: str, member: str) -> int:
-    from bpf_build import btf as B
+    from bpf_build.model import btf as B
     vmlinux = kernel_facts._vmlinux_btf()
     t = vmlinux.types[vmlinux.find(struct, B.STRUCT) - vmlinux.start_id]
     (m,) = [m for m in t.members if m.name == member]

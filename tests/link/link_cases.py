@@ -359,8 +359,8 @@ def _kernel_version_code() -> int:
 
 
 def _vmlinux_offset(struct: str, member: str) -> int:
-    from bpf_build import btf as B
-    from bpf_build.btf import load_vmlinux
+    from bpf_build.model import btf as B
+    from bpf_build.model.btf import load_vmlinux
 
     vmlinux = load_vmlinux()
     t = vmlinux.type(vmlinux.find(struct, B.STRUCT))
@@ -385,7 +385,7 @@ def _config_hz() -> int:
 def rich_kernel_structs(count: int) -> List[str]:
     """Names of the kernel structs with the most members: a global of each makes clang emit
     their BTF and that of everything they embed, thousands of types."""
-    from bpf_build import btf as B
+    from bpf_build.model import btf as B
 
     vmlinux = B.load_vmlinux()
     ranked = sorted((t for t in vmlinux.types if t.kind == B.STRUCT and t.name

@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Tuple
 
-from bpf_build import btf as B
-from bpf_build.btf import Btf
-from bpf_build.elf import SHN_LORESERVE, SHT_NOBITS, SHT_REL, SHT_STRTAB, SHT_SYMTAB, Object
+from bpf_build.model import btf as B
+from bpf_build.model.btf import Btf
+from bpf_build.model.elf import SHN_LORESERVE, SHT_NOBITS, SHT_REL, SHT_STRTAB, SHT_SYMTAB, Object
 
 
 def sections(obj: Object) -> List[tuple]:

@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import pytest
 
-from bpf_build.elf import Object
+from bpf_build.model.elf import Object
 
 
 @dataclass

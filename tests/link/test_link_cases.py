@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bpf_build.errors import BtfError
-from bpf_build.link import link
+from bpf_build.link.linker import link
 
 from link_oracle import bpftool_link, read
 from link_cases import CASES, CASES_BY_NAME

@@ -4,8 +4,17 @@ each section keeps one section symbol."""
 
 from __future__ import annotations
 
-from bpf_build.elf import (SHN_UNDEF, STB_GLOBAL, STB_LOCAL, STB_WEAK, STT_FUNC, STT_OBJECT,
-                           STT_SECTION, STV_DEFAULT, STV_HIDDEN)
+from bpf_build.model.elf import (
+    SHN_UNDEF,
+    STB_GLOBAL,
+    STB_LOCAL,
+    STB_WEAK,
+    STT_FUNC,
+    STT_OBJECT,
+    STT_SECTION,
+    STV_DEFAULT,
+    STV_HIDDEN,
+)
 
 from link_oracle import read
 
@@ -59,8 +68,8 @@ def test_maps_and_externs(build_case):
 
 def test_input_objects_are_left_unchanged(build_case):
     """link() on Objects copies what it takes; the callers' Objects encode as before."""
-    from bpf_build.elf import Object
-    from bpf_build.link import link
+    from bpf_build.model.elf import Object
+    from bpf_build.link.linker import link
 
     objs = [Object.read(p) for p in build_case("maps_extern_first").inputs]
     before = [o.to_bytes() for o in objs]

@@ -8,9 +8,9 @@ import struct
 
 import pytest
 
-from bpf_build.btf import Btf
-from bpf_build.btf_ext import BtfExt, CoreRelo, ExtInfo, ExtSection, FuncInfo, LineInfo
-from bpf_build.elf import STB_GLOBAL, STB_LOCAL, Object
+from bpf_build.model.btf import Btf
+from bpf_build.model.btf_ext import BtfExt, CoreRelo, ExtInfo, ExtSection, FuncInfo, LineInfo
+from bpf_build.model.elf import STB_GLOBAL, STB_LOCAL, Object
 from bpf_build.errors import ElfError
 
 from link_oracle import bpftool_link

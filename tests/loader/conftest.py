@@ -34,8 +34,8 @@ def have_bpf() -> bool:
 
 
 def link_objects(paths, out: str) -> str:
-    """Link with bpf_build.link (bpftool gen object's algorithm)."""
-    from bpf_build.link import link
+    """Link with bpf_build.link.linker (bpftool gen object's algorithm)."""
+    from bpf_build.link.linker import link
     link(paths).write(out)
     return out
 

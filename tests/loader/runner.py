@@ -14,8 +14,15 @@ import struct
 import time
 from typing import Dict, List, Optional
 
-from bpf_build.gen_loader import (CTX_ERROR_STEP, CTX_FLAG_NO_BTF_LOG, CTX_FLAGS, CTX_LOG_LEVEL,
-                                  LoaderProgram, map_desc_offset, prog_desc_offset)
+from bpf_build.loader.gen import (
+    CTX_ERROR_STEP,
+    CTX_FLAG_NO_BTF_LOG,
+    CTX_FLAGS,
+    CTX_LOG_LEVEL,
+    LoaderProgram,
+    map_desc_offset,
+    prog_desc_offset,
+)
 
 NR_BPF = {"x86_64": 321, "aarch64": 280}[platform.machine()]
 BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_PROG_LOAD = 0, 1, 2, 5

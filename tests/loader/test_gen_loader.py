@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bpf_build import section_defs as S
-from bpf_build.elf import Object
+from bpf_build.loader import section_defs as S
+from bpf_build.model.elf import Object
 from bpf_build.errors import LoaderError, NotSupportedError
-from bpf_build.gen_loader import (LoaderProgram, describe_loader, generate_loader)
-from bpf_build.open_object import open_object
+from bpf_build.loader.gen import LoaderProgram, describe_loader, generate_loader
+from bpf_build.loader.open import open_object
 
 from .conftest import ALL_CASES, LOADABLE_CASES, missing_kfunc
 from .runner import (LoadFailed, kernel_ids, kernel_version_code, leftover_objects, map_by_ident, map_info,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bpf_build.elf import Object
+from bpf_build.model.elf import Object
 from bpf_build.skel.light_c import generate, include_dir
 
 from .conftest import LOADABLE_CASES, missing_kfunc

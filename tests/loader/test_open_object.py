@@ -2,13 +2,18 @@
 
 import pytest
 
-from bpf_build import btf as B
-from bpf_build import section_defs as S
-from bpf_build.elf import Object
+from bpf_build.model import btf as B
+from bpf_build.loader import section_defs as S
+from bpf_build.model.elf import Object
 from bpf_build.errors import OpenError
-from bpf_build.insn import PSEUDO_CALL
-from bpf_build.open_object import (BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, default_object_name,
-                                   internal_map_name, open_object)
+from bpf_build.model.insn import PSEUDO_CALL
+from bpf_build.loader.open import (
+    BPF_F_MMAPABLE,
+    BPF_F_RDONLY_PROG,
+    default_object_name,
+    internal_map_name,
+    open_object,
+)
 
 HEADER = """
 #include <linux/bpf.h>
@@ -263,7 +268,7 @@ def test_open_errors(compile_c, source, reason):
 
 
 def test_inspect_lists_the_open_model(corpus_object):
-    from bpf_build.inspect import summarize
+    from bpf_build.loader.inspect import summarize
     text = summarize(Object.read(corpus_object("optional")))
     assert "optional_prog                    SYSCALL section syscall" in text
     assert 'not autoloaded: SEC("?...")' in text

@@ -11,10 +11,10 @@ import subprocess
 
 import pytest
 
-from bpf_build.elf import Object
-from bpf_build.gen_loader import find_embedded_loader, generate_loader, read_loader
-from bpf_build.insn import encode
-from bpf_build.open_object import open_object
+from bpf_build.model.elf import Object
+from bpf_build.loader.gen import find_embedded_loader, generate_loader, read_loader
+from bpf_build.model.insn import encode
+from bpf_build.loader.open import open_object
 
 from .conftest import ALL_CASES, missing_kfunc
 from .runner import LoadFailed, map_info, prog_info, run_libbpf_loader, run_loader

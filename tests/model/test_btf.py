@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from bpf_build import btf as B
-from bpf_build.elf import Object
+from bpf_build.model import btf as B
+from bpf_build.model.elf import Object
 from bpf_build.errors import BtfError
 
 VMLINUX = "/sys/kernel/btf/vmlinux"

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from bpf_build.btf import Btf, dump_raw
-from bpf_build.elf import Object
+from bpf_build.model.btf import Btf, dump_raw
+from bpf_build.model.elf import Object
 
 from tests.model.conftest import MODEL_CORPUS
 

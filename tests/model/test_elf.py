@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from bpf_build import elf as E
-from bpf_build.btf_ext import BtfExt
+from bpf_build.model import elf as E
+from bpf_build.model.btf_ext import BtfExt
 from bpf_build.errors import ElfError
 
 DERIVED = (E.SHT_SYMTAB, E.SHT_STRTAB)  # rebuilt by the writer, compared through what they hold

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bpf_build import btf as B
+from bpf_build.model import btf as B
 from bpf_build.fileio import write_atomic
 
 REPO = Path(__file__).resolve().parents[2]

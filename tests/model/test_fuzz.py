@@ -3,9 +3,9 @@
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from bpf_build.btf import Btf
-from bpf_build.btf_ext import BtfExt
-from bpf_build.elf import Object
+from bpf_build.model.btf import Btf
+from bpf_build.model.btf_ext import BtfExt
+from bpf_build.model.elf import Object
 from bpf_build.errors import BpfBuildError
 
 from tests.model.conftest import MODEL_CORPUS

@@ -4,8 +4,8 @@ import subprocess
 
 import pytest
 
-from bpf_build import insn as I
-from bpf_build.elf import Object
+from bpf_build.model import insn as I
+from bpf_build.model.elf import Object
 from bpf_build.errors import InsnError
 
 

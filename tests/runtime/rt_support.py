@@ -1,4 +1,4 @@
-"""Support for runtime tests: small BPF programs assembled with bpf_build.insn (tests may use the build
+"""Support for runtime tests: small BPF programs assembled with bpf_build.model.insn (tests may use the build
 side; the runtime itself never does), and a test-only way to load a clang-compiled program whose
 map references point at maps the test created."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Tuple
 
-from bpf_build import insn as I
-from bpf_build.elf import Object
+from bpf_build.model import insn as I
+from bpf_build.model.elf import Object
 
 HELPER_MAP_LOOKUP_ELEM = 1
 HELPER_GET_CURRENT_PID_TGID = 14
@@ -94,7 +94,7 @@ def kernel_ids(kind: str):
 def loader_spec(obj_path: str):
     """The runtime's LoaderSpec for a compiled object, through the build side's generator (what a
     generated skeleton embeds as literals)."""
-    from bpf_build.gen_loader import loader_for_object
+    from bpf_build.loader.gen import loader_for_object
     from bpf_build.runtime.loader import KconfigSpec, LoaderSpec, MapSpec, ProgSpec, StepSpec
 
     L = loader_for_object(Object.read(obj_path))

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from bpf_build import insn as I
+from bpf_build.model import insn as I
 from bpf_build.runtime import BpfSyscallError, Fd, FdGroup, Map, MapType, Program, ProgType, VerifierError
 from tests.runtime import rt_support
 

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from bpf_build.elf import Object
+from bpf_build.model.elf import Object
 from bpf_build.errors import BpfBuildError
 from bpf_build.skel import c as c_skel
 from bpf_build.skel import light_c, python as py_skel

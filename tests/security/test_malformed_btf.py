@@ -8,8 +8,8 @@ import copy
 
 import pytest
 
-from bpf_build import btf as B
-from bpf_build.elf import Object
+from bpf_build.model import btf as B
+from bpf_build.model.elf import Object
 from bpf_build.errors import BpfBuildError
 
 from tests.security.test_hostile_names import GENERATORS, PLAIN_C

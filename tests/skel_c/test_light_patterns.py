@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from bpf_build.elf import Object
+from bpf_build.model.elf import Object
 from bpf_build.skel.light_c import generate, include_dir
 
 from tests.skel_c import userland

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from bpf_build.btf import DATASEC, VAR, VAR_STATIC
-from bpf_build.elf import Object
+from bpf_build.model.btf import DATASEC, VAR, VAR_STATIC
+from bpf_build.model.elf import Object
 from bpf_build.skel.c import datasec_ident
 
 from tests.skel_c import userland

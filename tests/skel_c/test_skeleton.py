@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from bpf_build.elf import Object
+from bpf_build.model.elf import Object
 from bpf_build.skel.c import embedded_bytes_literal, generate
 
 from tests.skel_c import userland

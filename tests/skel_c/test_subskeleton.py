@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from bpf_build.elf import Object
+from bpf_build.model.elf import Object
 from bpf_build.errors import SkeletonError
 from bpf_build.skel.c import generate
 

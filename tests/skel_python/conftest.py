@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bpf_build.elf import Object
+from bpf_build.model.elf import Object
 from bpf_build.skel import default_skeleton_name
 from bpf_build.skel.python import generate
 from tests.runtime import rt_support

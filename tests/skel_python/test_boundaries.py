@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from bpf_build.elf import Object
+from bpf_build.model.elf import Object
 from bpf_build.skel.python import generate
 
 MINIMAL_C = r"""

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from bpf_build.elf import Object
+from bpf_build.model.elf import Object
 from bpf_build.errors import SkeletonError
 from bpf_build.skel.python import generate
 

@@ -261,4 +261,4 @@ def test_cli_writes_an_importable_skeleton(compile_c, tmp_path, needs_kernel):
     # The module needs nothing from the build side.
     text = out.read_text()
     assert "from bpf_build.runtime import skeleton as _rt" in text
-    assert "bpf_build.elf" not in text and "gen_loader" not in text
+    assert "bpf_build.model.elf" not in text and "gen_loader" not in text

@@ -9,9 +9,9 @@ import os
 
 import pytest
 
-from bpf_build import btf as B
-from bpf_build.elf import Object
-from bpf_build.open_object import open_object
+from bpf_build.model import btf as B
+from bpf_build.model.elf import Object
+from bpf_build.loader.open import open_object
 from bpf_build.skel import default_skeleton_name
 from bpf_build.skel.python import generate
 

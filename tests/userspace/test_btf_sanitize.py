@@ -112,7 +112,7 @@ def test_btf_without_a_kind_loads_and_runs(spec, monkeypatch, kind):
 def test_sanitizing_keeps_type_ids(obj_path):
     """Rewritten in place: every id keeps its place (map and func_info ids stay valid); ENUM64
     adds one 1-byte INT after the last type for its members."""
-    from bpf_build.elf import Object
+    from bpf_build.model.elf import Object
     raw = bytes(Object.read(obj_path).section(".BTF").data)
     original = BtfTypes(raw, "the object's BTF")
     clean = BtfTypes(sanitize_btf(raw, lambda k: False), "sanitized")

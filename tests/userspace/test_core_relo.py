@@ -59,8 +59,8 @@ def test_user_space_relocation_gives_libbpfs_instructions(objects, name):
 
 
 def test_core_cases_cover_every_relocation_kind(objects):
-    from bpf_build.open_object import open_object
-    from bpf_build.elf import Object
+    from bpf_build.loader.open import open_object
+    from bpf_build.model.elf import Object
     opened = open_object(Object.read(objects["core_cases"]), "core_cases")
     kinds = {c.kind for p in opened.programs for c in p.core_relos}
     assert kinds == set(range(13))

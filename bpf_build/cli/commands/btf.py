@@ -1,7 +1,7 @@
 """`bpf-build btf dump OBJ|BTF-FILE [--base BTF]`: the types, one per line (bpftool raw style)."""
 
-from ...btf import Btf, dump_raw
-from ...elf import Object
+from ...model.btf import Btf, dump_raw
+from ...model.elf import Object
 from ...errors import BtfError
 from ...fileio import read_bytes
 

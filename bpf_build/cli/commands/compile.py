@@ -9,7 +9,14 @@ import os
 import shlex
 import sys
 
-from ...compile import TARGET_HELP, CompileJob, CompileOptions, compile_all, output_for, resolve_target
+from ...project.compile import (
+    TARGET_HELP,
+    CompileJob,
+    CompileOptions,
+    compile_all,
+    output_for,
+    resolve_target,
+)
 from ...errors import CompileError, UsageError
 
 

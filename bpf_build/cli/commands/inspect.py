@@ -1,7 +1,7 @@
 """`bpf-build inspect OBJ`: sections, symbols, programs, maps, BTF type counts."""
 
-from ...elf import Object
-from ...inspect import summarize
+from ...model.elf import Object
+from ...loader.inspect import summarize
 
 
 def register(sub):

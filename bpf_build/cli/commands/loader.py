@@ -3,10 +3,10 @@
 FILE is a BPF object (its loader is generated first) or a light skeleton header, ours or
 bpftool's (its embedded loader is read back by following its instructions)."""
 
-from ...elf import Object
+from ...model.elf import Object
 from ...errors import LoaderError
 from ...fileio import read_bytes
-from ...gen_loader import describe_loader, find_embedded_loader, loader_for_object
+from ...loader.gen import describe_loader, find_embedded_loader, loader_for_object
 from ...skel import default_skeleton_name
 
 

@@ -8,7 +8,7 @@
 import importlib
 import sys
 
-from ...elf import Object
+from ...model.elf import Object
 from ...errors import UsageError
 from ...fileio import write_atomic
 from ...skel import default_skeleton_name

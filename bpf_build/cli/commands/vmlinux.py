@@ -10,7 +10,7 @@ import os
 import re
 import sys
 
-from ...btf_c import render_header
+from ...btf.c import render_header
 from ...errors import BtfError, UsageError
 from ...fileio import write_atomic
 from .btf import load_btf

@@ -3,7 +3,7 @@
  * bpf_build/loader.h: the run-time half of bpf-build's C light skeletons (X.lskel.h).
  *
  * Header-only, no libbpf, no libelf. It runs a loader program as described by the contract in
- * bpf_build/gen_loader.py (version 1): create the blob map, load the sleepable syscall loader,
+ * bpf_build/loader/gen.py (version 1): create the blob map, load the sleepable syscall loader,
  * run it with BPF_PROG_TEST_RUN on a context that carries the maps' sizes and initial values and
  * gets the fds back. It also resolves .kconfig externs on the machine that loads (reading
  * /boot/config-$(uname -r) or /proc/config.gz with its own small inflater), and attaches the

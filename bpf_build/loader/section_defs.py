@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Optional
 
-from . import btf as btfmod
+from ..model import btf as btfmod
 
 # enum bpf_prog_type, in kernel order (value = index).
 PROG_TYPE_NAMES = (

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Set, Tuple
 
-from .insn import ALU, ALU64, ATOMIC, CALL, EXIT, JA, JMP, JMP32, LD, LDX, MOV, STX, X, Insn
-from .open_object import OpenedObject
+from ..model.insn import ALU, ALU64, ATOMIC, CALL, EXIT, JA, JMP, JMP32, LD, LDX, MOV, STX, X, Insn
+from ..loader.open import OpenedObject
 
 HELPER_PERF_EVENT_OUTPUT, HELPER_RINGBUF_OUTPUT, HELPER_RINGBUF_RESERVE = 25, 130, 131
 # helper id -> (register holding the map, register holding the size)

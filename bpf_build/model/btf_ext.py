@@ -12,7 +12,7 @@ import struct
 from typing import List, Optional
 
 from .btf import magic_byteorder
-from .errors import BtfError
+from ..errors import BtfError
 
 BTF_EXT_MAGIC = 0xEB9F
 

@@ -40,10 +40,32 @@ import sys
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional
 
-from .btf import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD,
-                  INT, KIND_NAMES, PTR, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR,
-                  VAR_STATIC, VOLATILE, Btf, BtfType)
-from .errors import BtfError
+from ..model.btf import (
+    ARRAY,
+    CONST,
+    DATASEC,
+    DECL_TAG,
+    ENUM,
+    ENUM64,
+    FLOAT,
+    FUNC,
+    FUNC_PROTO,
+    FWD,
+    INT,
+    KIND_NAMES,
+    PTR,
+    RESTRICT,
+    STRUCT,
+    TYPE_TAG,
+    TYPEDEF,
+    UNION,
+    VAR,
+    VAR_STATIC,
+    VOLATILE,
+    Btf,
+    BtfType,
+)
+from ..errors import BtfError
 
 __all__ = ["CWriter", "DatasecField", "datasec_fields", "render_header", "sanitize_identifier"]
 
@@ -836,7 +858,7 @@ def render_header(btf: Btf, type_ids: Optional[Iterable[int]] = None, *,
 
 
 # Bumped whenever render_header's output changes for the same BTF: caches of rendered headers key
-# on it (bpf_build.compile), so an updated bpf-build never reuses a header an older one wrote.
+# on it (bpf_build.project.compile), so an updated bpf-build never reuses a header an older one wrote.
 HEADER_REVISION = 2  # 2: kfunc prototypes
 
 _KFUNC_START = """\

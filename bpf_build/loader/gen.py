@@ -90,15 +90,53 @@ from __future__ import annotations
 import struct
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import btf as B
+from ..model import btf as B
 from . import section_defs as S
-from .errors import LoaderError, NotSupportedError
-from .insn import (ALU64, B as SZ_B, DW, H, JA, JEQ, JMP, JNE, JSET, JSLE, JSLT, MOV,
-                   PSEUDO_BTF_ID, PSEUDO_KFUNC_CALL, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE, R0, R1,
-                   R2, R3, R4, R6, R7, R8, R9, R10, RSH, W, X, Assembler, Insn, call_helper,
-                   decode, encode, exit_insn, ldx_mem, mov64_imm, mov64_reg, st_mem,
-                   stx_mem, alu64_imm)
-from .open_object import OpenedMap, OpenedObject, OpenedProgram, open_object
+from ..errors import LoaderError, NotSupportedError
+from ..model.insn import (
+    ALU64,
+    B as SZ_B,
+    DW,
+    H,
+    JA,
+    JEQ,
+    JMP,
+    JNE,
+    JSET,
+    JSLE,
+    JSLT,
+    MOV,
+    PSEUDO_BTF_ID,
+    PSEUDO_KFUNC_CALL,
+    PSEUDO_MAP_IDX,
+    PSEUDO_MAP_IDX_VALUE,
+    R0,
+    R1,
+    R2,
+    R3,
+    R4,
+    R6,
+    R7,
+    R8,
+    R9,
+    R10,
+    RSH,
+    W,
+    X,
+    Assembler,
+    Insn,
+    call_helper,
+    decode,
+    encode,
+    exit_insn,
+    ldx_mem,
+    mov64_imm,
+    mov64_reg,
+    st_mem,
+    stx_mem,
+    alu64_imm,
+)
+from .open import OpenedMap, OpenedObject, OpenedProgram, open_object
 
 # bpf() commands and the helpers a loader calls.
 BPF_MAP_CREATE, BPF_MAP_UPDATE_ELEM, BPF_PROG_LOAD, BPF_MAP_FREEZE, BPF_BTF_LOAD = 0, 2, 5, 22, 18

@@ -19,16 +19,38 @@ import os
 import struct
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from . import btf as B
-from .btf import Btf, BtfType, VarSecinfo
-from .btf_ext import BtfExt, CoreRelo, ExtInfo, ExtSection, FuncInfo, LineInfo
-from .elf import (SHF_EXECINSTR, SHF_STRINGS, SHN_LORESERVE, SHN_UNDEF, SHT_LLVM_ADDRSIG,
-                  SHT_NOBITS, SHT_PROGBITS, SHT_REL, SHT_STRTAB, SHT_SYMTAB, STB_GLOBAL,
-                  STB_LOCAL, STB_WEAK, STT_NOTYPE, STT_SECTION, STV_DEFAULT, STV_HIDDEN,
-                  R_BPF_64_32, R_BPF_64_64, R_BPF_64_ABS32, R_BPF_64_ABS64, Object, Relocation,
-                  Section, Symbol)
-from .btf_dedup import BPFTOOL_7_1, FLAVOURS as DEDUP_FLAVOURS
-from .errors import BpfBuildError, LinkError
+from ..model import btf as B
+from ..model.btf import Btf, BtfType, VarSecinfo
+from ..model.btf_ext import BtfExt, CoreRelo, ExtInfo, ExtSection, FuncInfo, LineInfo
+from ..model.elf import (
+    SHF_EXECINSTR,
+    SHF_STRINGS,
+    SHN_LORESERVE,
+    SHN_UNDEF,
+    SHT_LLVM_ADDRSIG,
+    SHT_NOBITS,
+    SHT_PROGBITS,
+    SHT_REL,
+    SHT_STRTAB,
+    SHT_SYMTAB,
+    STB_GLOBAL,
+    STB_LOCAL,
+    STB_WEAK,
+    STT_NOTYPE,
+    STT_SECTION,
+    STV_DEFAULT,
+    STV_HIDDEN,
+    R_BPF_64_32,
+    R_BPF_64_64,
+    R_BPF_64_ABS32,
+    R_BPF_64_ABS64,
+    Object,
+    Relocation,
+    Section,
+    Symbol,
+)
+from ..btf.dedup import BPFTOOL_7_1, FLAVOURS as DEDUP_FLAVOURS
+from ..errors import BpfBuildError, LinkError
 
 Input = Union[Object, str, "os.PathLike[str]", bytes]
 
@@ -551,7 +573,7 @@ class _Linker:
 
     # -- output --------------------------------------------------------------------------------
     def finish(self) -> Object:
-        from .btf_dedup import dedup
+        from ..btf.dedup import dedup
 
         out = Object(byteorder=self.byteorder or "little")
         btf, ext = self.btf, None
@@ -757,7 +779,7 @@ class _Input:
                 raise LinkError(self.file, f"BTF section '{t.name}': {problem}")
 
     def _find_object_symbol(self, shndx: int, name: str) -> Optional[Symbol]:
-        from .elf import STT_OBJECT
+        from ..model.elf import STT_OBJECT
         for sym in self.obj.symbols:
             if sym.shndx == shndx and sym.type == STT_OBJECT and sym.name == name:
                 return sym

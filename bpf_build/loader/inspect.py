@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import List
 
-from . import btf as btfmod
-from .elf import BIND_NAMES, SHT_LLVM_ADDRSIG, STT_FILE, STT_SECTION, TYPE_NAMES, VIS_NAMES, Object
-from .errors import BpfBuildError
-from .open_object import open_object
+from ..model import btf as btfmod
+from ..model.elf import BIND_NAMES, SHT_LLVM_ADDRSIG, STT_FILE, STT_SECTION, TYPE_NAMES, VIS_NAMES, Object
+from ..errors import BpfBuildError
+from .open import open_object
 
 
 def section_type_name(sh_type: int) -> str:
@@ -47,7 +47,7 @@ def summarize(obj: Object) -> str:
 
 
 def _programs_and_maps(obj: Object) -> List[str]:
-    """Programs, maps and externs as libbpf's open phase sees them (bpf_build.open_object)."""
+    """Programs, maps and externs as libbpf's open phase sees them (bpf_build.loader.open)."""
     try:
         opened = open_object(obj)
     except BpfBuildError as e:

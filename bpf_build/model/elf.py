@@ -15,8 +15,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Union
 
 from .btf import Btf
 from .btf_ext import BtfExt
-from .errors import BpfBuildError, ElfError
-from .fileio import read_bytes, write_atomic
+from ..errors import BpfBuildError, ElfError
+from ..fileio import read_bytes, write_atomic
 
 EM_BPF = 247
 ET_REL = 1

@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
-from .errors import CompileError
-from .fileio import write_atomic
+from ..errors import CompileError
+from ..fileio import write_atomic
 
 MIN_CLANG_MAJOR = 14
 INSTALL_HINT = ("install one with: apt-get install clang llvm (any clang >= 14 with the BPF target), "
@@ -356,8 +356,8 @@ def generated_vmlinux_h_dir(btf_path: str = VMLINUX_BTF) -> str:
     except OSError as e:
         raise CompileError(btf_path, f"cannot read kernel BTF to generate vmlinux.h: {e.strerror or e}; "
                                      f"provide a vmlinux.h in an include directory instead") from None
-    from .btf_c import HEADER_REVISION
-    from .version import __version__  # a newer renderer must not reuse an older header
+    from ..btf.c import HEADER_REVISION
+    from ..version import __version__  # a newer renderer must not reuse an older header
     key = {"btf": os.path.abspath(btf_path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
            "kernel": os.uname().release, "bpf_build": __version__, "header": HEADER_REVISION}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
@@ -380,12 +380,12 @@ def generated_vmlinux_h_dir(btf_path: str = VMLINUX_BTF) -> str:
 
 def _render_vmlinux_h(btf_bytes: bytes, btf_path: str) -> str:
     try:
-        from .btf_c import render_header
+        from ..btf.c import render_header
     except ImportError:
         raise CompileError(btf_path, "vmlinux.h is included but none was found in the include path, "
                                      "and this bpf-build cannot generate one; pass -I <dir with "
                                      "vmlinux.h>") from None
-    from .btf import Btf
+    from ..model.btf import Btf
     return render_header(Btf.parse(btf_bytes, btf_path), path=btf_path)
 
 

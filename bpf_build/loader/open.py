@@ -60,14 +60,30 @@ import re
 import resource
 from typing import Dict, List, Optional, Tuple
 
-from . import btf as B
+from ..model import btf as B
 from . import section_defs as S
-from .btf_ext import CoreRelo, LineInfo
-from .elf import (SHN_LORESERVE, SHN_UNDEF, SHT_NOBITS, SHT_PROGBITS, SHT_REL, SHT_SYMTAB,
-                  STB_GLOBAL, STB_LOCAL, STB_WEAK, STT_FUNC, STT_NOTYPE, STT_OBJECT, STT_SECTION,
-                  STV_HIDDEN, STV_INTERNAL, Object, SHF_EXECINSTR)
-from .errors import BpfBuildError, NotSupportedError, OpenError
-from .insn import (INSN_SIZE, JMP, CALL, K, LD, DW, IMM, PSEUDO_CALL, PSEUDO_FUNC, Insn, decode)
+from ..model.btf_ext import CoreRelo, LineInfo
+from ..model.elf import (
+    SHN_LORESERVE,
+    SHN_UNDEF,
+    SHT_NOBITS,
+    SHT_PROGBITS,
+    SHT_REL,
+    SHT_SYMTAB,
+    STB_GLOBAL,
+    STB_LOCAL,
+    STB_WEAK,
+    STT_FUNC,
+    STT_NOTYPE,
+    STT_OBJECT,
+    STT_SECTION,
+    STV_HIDDEN,
+    STV_INTERNAL,
+    Object,
+    SHF_EXECINSTR,
+)
+from ..errors import BpfBuildError, NotSupportedError, OpenError
+from ..model.insn import INSN_SIZE, JMP, CALL, K, LD, DW, IMM, PSEUDO_CALL, PSEUDO_FUNC, Insn, decode
 
 BPF_OBJ_NAME_LEN = 16
 MAPS_SEC, KCONFIG_SEC, KSYMS_SEC = ".maps", ".kconfig", ".ksyms"

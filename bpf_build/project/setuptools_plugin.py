@@ -13,7 +13,7 @@ How it hooks in (all through entry points of the bpf-build distribution):
   sdist must carry to rebuild), ``get_outputs`` and ``get_output_mapping`` (what an editable
   install maps), and ``editable_mode`` (outputs go into the source tree).
 
-All the work is done by :func:`bpf_build.build_project.build_project`; errors become one line,
+All the work is done by :func:`bpf_build.project.pipeline.build_project`; errors become one line,
 ``error: <file>: <reason>``.
 
 Wheel tags. A BPF object is built for one kernel architecture (``__TARGET_ARCH_*`` picks the
@@ -36,9 +36,9 @@ from typing import Dict, List, Optional
 
 from setuptools import Command
 
-from .build_config import BuildConfig, load_config
+from .config import BuildConfig, load_config
 from .compile import Target
-from .errors import BpfBuildError, ConfigError
+from ..errors import BpfBuildError, ConfigError
 
 COMMAND = "build_bpf"
 
@@ -186,7 +186,7 @@ class build_bpf(Command):
         return os.path.join(self.build_lib, *package.split("."))
 
     def _planned(self):
-        from .build_project import planned_outputs
+        from .pipeline import planned_outputs
         return planned_outputs(self.config) if self.config else []
 
     # -- setuptools' build sub-command protocol
@@ -213,7 +213,7 @@ class build_bpf(Command):
             return
         from setuptools.errors import ExecError
 
-        from .build_project import build_project
+        from .pipeline import build_project
         package_dir = self._source_package_dir if self.editable_mode else self._build_package_dir
         try:
             build_project(self.config, temp_dir=os.path.join(self.build_temp, "bpf-build"),

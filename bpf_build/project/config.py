@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .compile import VMLINUX_BTF, Target, host_arch, resolve_target
-from .errors import CompileError, ConfigError
+from ..errors import CompileError, ConfigError
 
 TABLE = "tool.bpf-build"
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bpf-build.schema.json")
@@ -206,7 +206,7 @@ def check_minimum_version(table: Any, pyproject_path: str) -> None:
         return
     from packaging.version import InvalidVersion, Version
 
-    from .version import __version__
+    from ..version import __version__
     wanted = table["minimum-version"]
     key = f"{TABLE}.minimum-version"
     try:

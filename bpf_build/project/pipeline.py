@@ -23,10 +23,17 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
-from .build_config import RUNNING_KERNEL, SKELETON_FILES, BuildConfig, ObjectConfig
-from .compile import VMLINUX_BTF, CompileJob, CompileOptions, compile_all, find_clang, needs_generated_vmlinux_h
-from .errors import BpfBuildError, CompileError, LinkError
-from .fileio import write_atomic
+from .config import RUNNING_KERNEL, SKELETON_FILES, BuildConfig, ObjectConfig
+from .compile import (
+    VMLINUX_BTF,
+    CompileJob,
+    CompileOptions,
+    compile_all,
+    find_clang,
+    needs_generated_vmlinux_h,
+)
+from ..errors import BpfBuildError, CompileError, LinkError
+from ..fileio import write_atomic
 
 # skeleton kind -> renderer module in bpf_build.skel (see bpf_build/skel/__init__.py)
 RENDERERS = {"python": "python", "c": "c", "light-c": "light_c"}
@@ -71,7 +78,7 @@ def _compile_jobs(config: BuildConfig, temp_dir: str) -> Dict[str, List[CompileJ
 
 def _linked_object(jobs: List[CompileJob]) -> bytes:
     """The object's final bytes: the static link of its compiled sources (one or more)."""
-    from .link import link
+    from ..link.linker import link
     try:
         return link([j.output for j in jobs]).to_bytes()
     except LinkError as e:
@@ -93,7 +100,7 @@ def _sha256_of(path: str) -> str:
 
 def build_record(config: BuildConfig, obj: ObjectConfig, jobs: List[CompileJob], object_bytes: bytes) -> str:
     """NAME.bpf.json: what the object was built from and for (keys sorted: reproducible)."""
-    from .version import __version__
+    from ..version import __version__
     options = jobs[0].options
     uses_vmlinux = any(needs_generated_vmlinux_h(j.source, options.include_dirs, options.cflags) for j in jobs)
     vmlinux = None
@@ -124,12 +131,12 @@ def skeleton_name(obj: ObjectConfig) -> str:
     (NAME.bpf.o gives NAME_bpf), as `bpf-build skel` does. A C project moving from a
     libbpf-bootstrap Makefile keeps its ``NAME_bpf__open()``, and a Python skeleton's class has
     the same name whether the CLI or the build plugin made it."""
-    from .skel import default_skeleton_name
+    from ..skel import default_skeleton_name
     return default_skeleton_name(obj.object_file)
 
 
 def render_skeleton(kind: str, object_bytes: bytes, name: str, path: Optional[str] = None) -> str:
-    from .elf import Object
+    from ..model.elf import Object
     renderer = importlib.import_module(f"bpf_build.skel.{RENDERERS[kind]}")
     return renderer.generate(Object.read(object_bytes, path=path), name)
 

@@ -28,11 +28,35 @@ from itertools import chain
 from operator import attrgetter
 from typing import Dict, List, Optional
 
-from .btf import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD, INT,
-                  PTR, REF_KINDS, RESTRICT, SIZED_KINDS, STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR,
-                  VOLATILE, Btf, BtfType, StringTable, paused_gc)
-from .btf_ext import BtfExt
-from .errors import BtfError
+from ..model.btf import (
+    ARRAY,
+    CONST,
+    DATASEC,
+    DECL_TAG,
+    ENUM,
+    ENUM64,
+    FLOAT,
+    FUNC,
+    FUNC_PROTO,
+    FWD,
+    INT,
+    PTR,
+    REF_KINDS,
+    RESTRICT,
+    SIZED_KINDS,
+    STRUCT,
+    TYPE_TAG,
+    TYPEDEF,
+    UNION,
+    VAR,
+    VOLATILE,
+    Btf,
+    BtfType,
+    StringTable,
+    paused_gc,
+)
+from ..model.btf_ext import BtfExt
+from ..errors import BtfError
 
 UNPROCESSED = -1
 IN_PROGRESS = -2

@@ -13,7 +13,7 @@ import gc
 import struct
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from .errors import BtfError
+from ..errors import BtfError
 
 BTF_MAGIC = 0xEB9F
 BTF_VERSION = 1
@@ -452,7 +452,7 @@ class Btf:
 
     @classmethod
     def from_file(cls, path, base: Optional["Btf"] = None) -> "Btf":
-        from .fileio import read_bytes
+        from ..fileio import read_bytes
         return _parse(read_bytes(path, BtfError), path, base)
 
     def encode(self) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from .errors import InsnError
+from ..errors import InsnError
 
 INSN_SIZE = 8
 

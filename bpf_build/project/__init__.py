@@ -1,0 +1,1 @@
+"""Building a user's project: clang, vmlinux.h, the [tool.bpf-build] configuration, the setuptools plugin."""
