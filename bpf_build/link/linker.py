@@ -333,7 +333,7 @@ class _Linker:
 
         datasec_id, btf_id = src.find_global_btf(sym.name)
         if is_extern and datasec_id:
-            sec_name = src.btf.type(datasec_id).name
+            sec_name = src.btf.get(datasec_id).name
             if sec_name != EXTERN_DATASEC:
                 src_sec = src.by_name.get(sec_name)
                 if src_sec is None:
@@ -378,14 +378,14 @@ class _Linker:
     def _complete_extern_btf(self, glob: _GlobSym, src: "_Input", src_id: int) -> None:
         """The resolved extern's VAR/FUNC becomes a definition; an extern FUNC's prototype gets
         the argument names the definition has, so that dedup sees them equal."""
-        dst_t = self.btf.type(glob.btf_id)
+        dst_t = self.btf.get(glob.btf_id)
         if dst_t.kind == B.VAR:
             dst_t.linkage = B.VAR_GLOBAL_ALLOCATED
             return
         dst_t.linkage = B.FUNC_GLOBAL
         dst_t.kflag = False
-        src_proto = src.btf.type(src.btf.type(src_id).type)
-        dst_proto = self.btf.type(dst_t.type)
+        src_proto = src.btf.get(src.btf.get(src_id).type)
+        dst_proto = self.btf.get(dst_t.type)
         for sp, dp in zip(src_proto.params, dst_proto.params):
             if sp.name:
                 dp.name, dp.name_off = sp.name, self.btf.strings.add(sp.name)
@@ -394,7 +394,7 @@ class _Linker:
         file, name = src.file, glob.name
         if not glob.btf_id or not btf_id:
             raise LinkError(file, f"global '{name}' has no BTF here or in {glob.file} (compile with -g)")
-        src_t = src.btf.type(btf_id)
+        src_t = src.btf.get(btf_id)
         if src_t.kind not in (B.VAR, B.FUNC):
             raise LinkError(file, f"global '{name}' is a BTF {src_t.kind_name}; only variables "
                                   f"and functions can be shared")
@@ -499,7 +499,7 @@ class _Linker:
             if glob.pending_src_id is not None:
                 glob.underlying_id = type_map[glob.pending_src_id]
                 glob.pending_src_id = None
-                dst_btf.type(glob.btf_id).type = glob.underlying_id
+                dst_btf.get(glob.btf_id).type = glob.underlying_id
 
         for s in src.secs:
             if not s.datasec_id or s.skipped:
@@ -508,7 +508,7 @@ class _Linker:
             dst.has_btf = True
             for v in src.datasecs[s.datasec_id].secinfo:
                 new_id = type_map[v.type]
-                t = dst_btf.type(new_id)
+                t = dst_btf.get(new_id)
                 glob = None
                 if t is not None and _is_non_static(t):
                     glob = self.globs[t.name]
@@ -519,7 +519,7 @@ class _Linker:
                 if glob is not None and glob.var_idx >= 0:
                     if t.kind == B.FUNC:
                         continue  # a kfunc declared again: nothing to update (libbpf 1.1 failed here)
-                    src_var = src.btf.type(v.type)
+                    src_var = src.btf.get(v.type)
                     if src_var.linkage == B.VAR_GLOBAL_EXTERN:
                         # A declaration has no storage to describe. (libbpf resizes the entry to
                         # the declared type here, which loses an initialised flexible array.)
@@ -538,7 +538,7 @@ class _Linker:
                 dst.vars.append(VarSecinfo(new_id, s.dst_off + v.offset, v.size))
                 if glob is not None:
                     glob.var_idx = len(dst.vars) - 1
-                    src_var = src.btf.type(v.type)
+                    src_var = src.btf.get(v.type)
                     glob.var_from_extern = (src_var.kind == B.VAR
                                             and src_var.linkage == B.VAR_GLOBAL_EXTERN)
         src.type_map = type_map
@@ -765,7 +765,7 @@ class _Input:
                 self.by_name[t.name] = src
             src.datasec_id = tid
             for v in t.secinfo:
-                vt = self.btf.type(v.type)
+                vt = self.btf.get(v.type)
                 if vt.kind != B.VAR or vt.linkage != B.VAR_GLOBAL_ALLOCATED:
                     continue
                 sym = self._find_object_symbol(src.index, vt.name)
@@ -816,7 +816,7 @@ class _Input:
                     free[t.name] = tid
             elif k == B.DATASEC:
                 for v in t.secinfo:
-                    vt = btf.type(v.type)
+                    vt = btf.get(v.type)
                     if vt is not None and _is_non_static(vt) and vt.name not in in_datasec:
                         in_datasec[vt.name] = (tid, v.type, free.get(vt.name, 0))
         return free, in_datasec
@@ -884,7 +884,7 @@ def _btf_mismatch(btf1: Btf, id1: int, btf2: Btf, id2: int, exact: bool) -> Opti
     struct/union of its name); structs and unions reached directly must have the same layout."""
     while True:
         id1, id2 = btf1.skip_modifiers(id1), btf2.skip_modifiers(id2)
-        t1, t2 = btf1.type(id1) or _VOID, btf2.type(id2) or _VOID
+        t1, t2 = btf1.get(id1) or _VOID, btf2.get(id2) or _VOID
         k1, k2 = t1.kind, t2.kind
         if not exact and (k1 == B.FWD) != (k2 == B.FWD):
             if t1.name != t2.name:
@@ -953,17 +953,17 @@ class _MapDefError(Exception):
 
 def _map_field_int(btf: Btf, m, map_name: str) -> int:
     """__uint(name, N) is ``int (*name)[N]``: the value is the array length."""
-    ptr = btf.type(btf.skip_modifiers(m.type))
+    ptr = btf.get(btf.skip_modifiers(m.type))
     if ptr is None or ptr.kind != B.PTR:
         raise _MapDefError(f"map '{map_name}': attribute '{m.name}' is not a pointer")
-    arr = btf.type(ptr.type)
+    arr = btf.get(ptr.type)
     if arr is None or arr.kind != B.ARRAY:
         raise _MapDefError(f"map '{map_name}': attribute '{m.name}' does not point to an array")
     return arr.nelems
 
 
 def _map_sized_type(btf: Btf, m, map_name: str) -> Tuple[int, int]:
-    ptr = btf.type(m.type)
+    ptr = btf.get(m.type)
     if ptr is None or ptr.kind != B.PTR:
         raise _MapDefError(f"map '{map_name}': '{m.name}' is not a pointer")
     try:
@@ -975,7 +975,7 @@ def _map_sized_type(btf: Btf, m, map_name: str) -> Tuple[int, int]:
 def _parse_map_def(btf: Btf, def_id: int, map_name: str, inner_allowed: bool) -> dict:
     """A BTF-defined map (a struct of __uint/__type/__array fields), strictly, as libbpf's
     parse_btf_map_def does."""
-    t = btf.type(def_id)
+    t = btf.get(def_id)
     if t is None or t.kind != B.STRUCT:
         raise _MapDefError(f"map '{map_name}': definition is not a struct")
     d = {"type": 0, "key_size": 0, "key_type": 0, "value_size": 0, "value_type": 0,
@@ -1006,14 +1006,14 @@ def _parse_map_def(btf: Btf, def_id: int, map_name: str, inner_allowed: bool) ->
             if d["type"] not in _MAP_TYPES_MAP_IN_MAP and not is_prog_array:
                 raise _MapDefError(f"map '{map_name}': 'values' needs a map-in-map or prog-array")
             set_size("value_size", 4)
-            arr = btf.type(m.type)
+            arr = btf.get(m.type)
             if arr is None or arr.kind != B.ARRAY or arr.nelems:
                 raise _MapDefError(f"map '{map_name}': 'values' is not a zero-sized array")
-            ptr = btf.type(btf.skip_modifiers(arr.type))
+            ptr = btf.get(btf.skip_modifiers(arr.type))
             if ptr is None or ptr.kind != B.PTR:
                 raise _MapDefError(f"map '{map_name}': 'values' elements are not pointers")
             target = btf.skip_modifiers(ptr.type)
-            target_t = btf.type(target)
+            target_t = btf.get(target)
             if is_prog_array:
                 if target_t is None or target_t.kind != B.FUNC_PROTO:
                     raise _MapDefError(f"map '{map_name}': prog-array values are not functions")
@@ -1033,7 +1033,7 @@ def _parse_map_def(btf: Btf, def_id: int, map_name: str, inner_allowed: bool) ->
 
 
 def _map_def_of_var(btf: Btf, var_id: int, name: str) -> dict:
-    var = btf.type(var_id)
+    var = btf.get(var_id)
     if var is None or var.kind != B.VAR:
         raise _MapDefError(f"map '{name}': BTF type [{var_id}] is not a variable")
     return _parse_map_def(btf, btf.skip_modifiers(var.type), name, True)

@@ -419,7 +419,7 @@ class _Opener:
             if btf is None:
                 self.fail(f"extern '{sym.name}' needs BTF, but the object has no .BTF")
             btf_id = self.find_extern_btf_id(sym.name)
-            t = btf.type(btf_id)
+            t = btf.get(btf_id)
             sec_id, sec = self.find_extern_datasec(btf_id)
             if sec.name == KCONFIG_SEC:
                 if t.kind == B.FUNC:
@@ -455,19 +455,19 @@ class _Opener:
         if ksym_sec is not None:
             # The kernel accepts neither extern VARs nor extern FUNCs in a DATASEC: libbpf turns
             # each into a 4-byte allocated int variable (functions via a shared dummy VAR).
-            sec = btf.type(ksym_sec)
+            sec = btf.get(ksym_sec)
             int_id = _find_int32(btf)
             dummy_id = None
-            if any(btf.type(v.type).kind == B.FUNC for v in sec.secinfo):
+            if any(btf.get(v.type).kind == B.FUNC for v in sec.secinfo):
                 dummy_id = btf.add(B.BtfType(B.VAR, "dummy_ksym", type=int_id,
                                              linkage=B.VAR_GLOBAL_ALLOCATED))
             off = 0
             for v in sec.secinfo:
-                vt = btf.type(v.type)
+                vt = btf.get(v.type)
                 if vt.name not in by_name:
                     self.fail(f"no extern symbol for BTF {vt.kind_name} '{vt.name}' in {KSYMS_SEC}")
                 if vt.kind == B.FUNC:
-                    proto = btf.type(vt.type)
+                    proto = btf.get(vt.type)
                     for p in proto.params:
                         if p.type and not p.name:
                             p.name, p.name_off = "dummy_ksym", None
@@ -486,10 +486,10 @@ class _Opener:
                 if e.kind == "kconfig":
                     e.offset = _roundup(off, e.align)
                     off = e.offset + e.size
-            sec = btf.type(btf.find(KCONFIG_SEC, B.DATASEC))
+            sec = btf.get(btf.find(KCONFIG_SEC, B.DATASEC))
             sec.size = off
             for v in sec.secinfo:
-                vt = btf.type(v.type)
+                vt = btf.get(v.type)
                 if vt.name not in by_name:
                     self.fail(f"no extern symbol for BTF VAR '{vt.name}' in {KCONFIG_SEC}")
                 vt.linkage = B.VAR_GLOBAL_ALLOCATED
@@ -509,7 +509,7 @@ class _Opener:
         for tid, t in self.btf.items():
             if t.kind == B.DATASEC and any(v.type == btf_id for v in t.secinfo):
                 return tid, t
-        name = self.btf.type(btf_id).name
+        name = self.btf.get(btf_id).name
         self.fail(f"extern '{name}' is not in any DATASEC (declare it __kconfig or __ksym)")
 
     # -- BTF fix-ups ---------------------------------------------------------------------------
@@ -531,7 +531,7 @@ class _Opener:
                     t.size = sec.size
                     fixup_offsets = True
                 for v in t.secinfo:
-                    var = btf.type(v.type)
+                    var = btf.get(v.type)
                     if var is None or var.kind != B.VAR:
                         self.fail(f"BTF DATASEC '{t.name}' holds a non-VAR type [{v.type}]")
                     if var.linkage in (B.VAR_STATIC, B.VAR_GLOBAL_EXTERN):
@@ -587,9 +587,9 @@ class _Opener:
             tid = next((i for i, t in self.btf.items() if t.name == real_name), None)
             if tid is not None:
                 m.btf_value_type_id = tid
-                t = self.btf.type(tid)
+                t = self.btf.get(tid)
                 if t.kind == B.DATASEC and any(
-                        self.btf.type(v.type).kind == B.VAR and self.btf.type(v.type).linkage != B.VAR_STATIC
+                        self.btf.get(v.type).kind == B.VAR and self.btf.get(v.type).linkage != B.VAR_STATIC
                         for v in t.secinfo):
                     m.map_flags |= BPF_F_MMAPABLE
         m.ident = skeleton_ident(m) or m.name
@@ -600,10 +600,10 @@ class _Opener:
         sec_id = btf.find(MAPS_SEC, B.DATASEC)
         if sec_id is None:
             self.fail(f"BTF has no DATASEC '{MAPS_SEC}' describing the maps")
-        sec = btf.type(sec_id)
+        sec = btf.get(sec_id)
         data_size = self.obj.sections[self.maps_index].size
         for v in sec.secinfo:
-            var = btf.type(v.type)
+            var = btf.get(v.type)
             if not var.name:
                 self.fail(f"a map in '{MAPS_SEC}' has an empty name")
             if v.offset + v.size > data_size:
@@ -612,7 +612,7 @@ class _Opener:
                 self.fail(f"map '{var.name}': unexpected BTF kind {var.kind_name} in '{MAPS_SEC}'")
             if var.linkage != B.VAR_GLOBAL_ALLOCATED:
                 self.fail(f"map '{var.name}': maps must be global, non-extern variables")
-            def_t = btf.type(btf.skip_modifiers(var.type))
+            def_t = btf.get(btf.skip_modifiers(var.type))
             if def_t is None or def_t.kind != B.STRUCT:
                 self.fail(f"map '{var.name}': definition is not a struct")
             m = OpenedMap(var.name, "btf", MAPS_SEC, self.maps_index)
@@ -662,7 +662,7 @@ class _Opener:
                         self.fail(f"map '{map_name}': invalid pinning value {val}")
                     m.pinning = val
             elif fname in ("key", "value"):
-                t = btf.type(mem.type)
+                t = btf.get(mem.type)
                 if t is None or t.kind != B.PTR:
                     self.fail(f"map '{map_name}': {fname} must be declared as a pointer (__type)")
                 try:
@@ -687,13 +687,13 @@ class _Opener:
                 if m.value_size and m.value_size != 4:
                     self.fail(f"map '{map_name}': conflicting value size {m.value_size} != 4")
                 m.value_size = 4
-                t = btf.type(mem.type)
+                t = btf.get(mem.type)
                 if t is None or t.kind != B.ARRAY or t.nelems:
                     self.fail(f"map '{map_name}': 'values' must be a zero-sized array")
-                t = btf.type(btf.skip_modifiers(t.type))
+                t = btf.get(btf.skip_modifiers(t.type))
                 if t is None or t.kind != B.PTR:
                     self.fail(f"map '{map_name}': 'values' elements must be pointers")
-                t = btf.type(btf.skip_modifiers(t.type))
+                t = btf.get(btf.skip_modifiers(t.type))
                 if is_pa:
                     if t is None or t.kind != B.FUNC_PROTO:
                         self.fail(f"map '{map_name}': PROG_ARRAY 'values' must point to functions")
@@ -712,17 +712,17 @@ class _Opener:
 
     def map_field_int(self, map_name: str, mem: B.Member) -> int:
         btf = self.btf
-        t = btf.type(btf.skip_modifiers(mem.type))
+        t = btf.get(btf.skip_modifiers(mem.type))
         if t is None or t.kind != B.PTR:
             self.fail(f"map '{map_name}': attribute '{mem.name}' must be __uint(...) (a pointer to an array)")
-        arr = btf.type(t.type)
+        arr = btf.get(t.type)
         if arr is None or arr.kind != B.ARRAY:
             self.fail(f"map '{map_name}': attribute '{mem.name}' must be __uint(...) (a pointer to an array)")
         return arr.nelems
 
     def map_field_long(self, map_name: str, mem: B.Member) -> int:
         btf = self.btf
-        t = btf.type(btf.skip_modifiers(mem.type))
+        t = btf.get(btf.skip_modifiers(mem.type))
         if t is not None and t.kind == B.PTR:
             return self.map_field_int(map_name, mem)
         if t is None or t.kind not in (B.ENUM, B.ENUM64) or len(t.enums) != 1:
@@ -736,8 +736,8 @@ class _Opener:
         dsec = self.btf.find(sec_name.lstrip("?"), B.DATASEC) if self.btf is not None else None
         if dsec is None:
             self.fail(f"section '{sec_name}' has no BTF DATASEC")
-        for v in self.btf.type(dsec).secinfo:
-            var = self.btf.type(v.type)
+        for v in self.btf.get(dsec).secinfo:
+            var = self.btf.get(v.type)
             m = OpenedMap(var.name, "struct_ops", sec_name, sec_index)
             m.type = S.MAP_TYPES["STRUCT_OPS"]
             m.key_size = 4
@@ -1041,7 +1041,7 @@ def _find_int32(btf: B.Btf) -> int:
 
 
 def _align_of(btf: B.Btf, tid: int) -> int:
-    t = btf.type(tid)
+    t = btf.get(tid)
     if t is None:
         raise OpenError(None, "cannot align void")
     k = t.kind
@@ -1065,7 +1065,7 @@ def _align_of(btf: B.Btf, tid: int) -> int:
 
 
 def _kcfg_type(btf: B.Btf, tid: int) -> Tuple[str, bool]:
-    t = btf.type(btf.skip_modifiers(tid))
+    t = btf.get(btf.skip_modifiers(tid))
     if t is None:
         return "", False
     if t.kind == B.INT:

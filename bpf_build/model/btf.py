@@ -368,16 +368,24 @@ class Btf:
         """Number of type ids including void and the base's types (ids are < len)."""
         return self.start_id + len(self.types)
 
-    def type(self, type_id: int) -> Optional[BtfType]:
-        """The record for ``type_id``; None for void (0)."""
-        if type_id == 0:
-            return None
+    def get(self, type_id: int) -> Optional[BtfType]:
+        """The record for ``type_id``, or None for void (0) and for an id this BTF (with its
+        base) does not have."""
         start = self.start_id
         if type_id < start:
-            if self.base is None:
-                raise KeyError(type_id)
-            return self.base.type(type_id)
-        return self.types[type_id - start]
+            if self.base is None or type_id <= 0:
+                return None
+            return self.base.get(type_id)
+        index = type_id - start
+        return self.types[index] if index < len(self.types) else None
+
+    def type(self, type_id: int) -> BtfType:
+        """The record for ``type_id``, which must name a type: void (0) and unknown ids raise
+        KeyError. Use ``get`` where void is a legal answer."""
+        t = self.get(type_id)
+        if t is None:
+            raise KeyError(f"BTF has no type id {type_id}" + (" (void)" if type_id == 0 else ""))
+        return t
 
     def add(self, t: BtfType) -> int:
         self.types.append(t)
@@ -704,7 +712,7 @@ def validate(btf: Btf, path=None) -> None:
     def kind_of(ref: int) -> int:
         if ref >= start:
             return kinds[ref - start]
-        t = btf.type(ref)
+        t = btf.get(ref)
         return t.kind if t is not None else 0
 
     seen_through: Dict[int, int] = {}
@@ -719,7 +727,7 @@ def validate(btf: Btf, path=None) -> None:
         if found is None:
             r = ref
             for _ in range(64):
-                t = btf.type(r)
+                t = btf.get(r)
                 if t is None or t.kind not in _SEE_THROUGH or t.type >= limit:
                     break
                 r = t.type
@@ -877,7 +885,7 @@ def datasec_layout_problem(t: BtfType, btf: "Btf") -> Optional[str]:
     of offset order (libbpf sorts them when loading), so they are compared sorted."""
     if not t.size:
         return None
-    stored = [v for v in t.secinfo if not _is_extern(btf.type(v.type))]
+    stored = [v for v in t.secinfo if not _is_extern(btf.get(v.type))]
     end = 0
     for v in sorted(stored, key=lambda v: (v.offset, v.size)):
         if v.offset < end:
@@ -901,9 +909,9 @@ def _check_decl_tag(btf: Btf, tid: int, t: BtfType, kind_of, fail) -> None:
     if idx < -1:
         fail(tid, t, f"component index {idx} is below -1")
     if idx >= 0:
-        target = btf.type(t.type)
+        target = btf.get(t.type)
         if target_kind == FUNC:
-            proto = btf.type(target.type)
+            proto = btf.get(target.type)
             count = len(proto.params) if proto is not None else 0
         elif target_kind in (STRUCT, UNION):
             count = len(target.members)
@@ -1095,10 +1103,7 @@ def format_type(btf: "Btf", tid: int, t: BtfType) -> List[str]:
 
 
 def _secinfo_note(btf: "Btf", type_id: int) -> str:
-    try:
-        t = btf.type(type_id)
-    except (KeyError, IndexError):
-        return ""
+    t = btf.get(type_id)
     return f" ({t.kind_name} {_q(t.name)})" if t is not None else ""
 
 

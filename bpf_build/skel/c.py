@@ -141,7 +141,7 @@ class GlobalData:
             sec_id, fields = self.datasec_vars(m)
             out.append(f"\tstruct {self.name}__{m.ident} {{\n")
             if sec_id is not None:
-                keep_qualifiers = self.btf.type(sec_id).name == ".kconfig"
+                keep_qualifiers = self.btf.get(sec_id).name == ".kconfig"
                 pad = 0
                 for f in fields:
                     if f.padding:
@@ -301,7 +301,7 @@ class _Renderer:
             sec_id = self.global_data.datasec_of(m)
             if sec_id is None:
                 continue
-            keep_qualifiers = self.btf.type(sec_id).name == ".kconfig"
+            keep_qualifiers = self.btf.get(sec_id).name == ".kconfig"
             out.append(f"\tstruct {self.name}__{m.ident} {{\n")
             for owner, f in variables:
                 if owner is not m:
@@ -315,13 +315,13 @@ class _Renderer:
 
     def needs_typeof(self, type_id: int) -> bool:
         """Arrays and function pointers cannot be made into pointers by prefixing ``*``."""
-        t = self.btf.type(self.btf.skip_modifiers(type_id))
+        t = self.btf.get(self.btf.skip_modifiers(type_id))
         if t is None:
             return False
         if t.kind == ARRAY:
             return True
         if t.kind == PTR:
-            target = self.btf.type(t.type) if t.type else None
+            target = self.btf.get(t.type) if t.type else None
             return target is not None and target.kind == FUNC_PROTO
         return False
 

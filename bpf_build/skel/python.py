@@ -130,7 +130,7 @@ class _TypeWriter:
     def type(self, tid: int) -> Optional[B.BtfType]:
         """BTF type ``tid`` (None for void); an id past the object's types is an error."""
         try:
-            return self.btf.type(tid)
+            return self.btf.get(tid)
         except (IndexError, KeyError):
             raise SkeletonError(self.path, f"BTF refers to type id {tid}, which does not exist") from None
 
@@ -200,7 +200,7 @@ class _TypeWriter:
         if t.kind == B.FLOAT:
             return "float" if t.size in _FLOAT_TYPES else "ctypes.Array"
         if t.kind == B.ARRAY:
-            elem = self.btf.type(self.btf.skip_modifiers(t.type))
+            elem = self.btf.get(self.btf.skip_modifiers(t.type))
             if elem is not None and elem.kind == B.INT and self._int_ctype(elem) == "ctypes.c_char":
                 return "bytes"
             return "ctypes.Array"
@@ -322,7 +322,7 @@ class _TypeWriter:
         return fields, properties, anonymous
 
     def _is_signed(self, tid: int) -> bool:
-        t = self.btf.type(self.btf.skip_modifiers(tid))
+        t = self.btf.get(self.btf.skip_modifiers(tid))
         if t is None:
             return False
         if t.kind == B.INT:
@@ -426,7 +426,7 @@ class _Renderer:
         for p in self.opened.programs:
             func = btf.find(p.name, B.FUNC)
             if func:
-                kernel_roots.append(btf.type(func).type)  # its FUNC_PROTO: the ctx parameter
+                kernel_roots.append(btf.get(func).type)  # its FUNC_PROTO: the ctx parameter
             kernel_roots += [r.type_id for r in p.core_relos]
         for tid, t in btf.items():
             if t.kind == B.DATASEC and t.name == ".maps":
@@ -482,7 +482,7 @@ class _Renderer:
         generated struct has (bpf_build/event_types.py); the runtime types their records."""
         by_size: Dict[int, List[str]] = {}
         for tid, type_name in self.types.names.items():
-            t = self.opened.btf.type(tid)
+            t = self.opened.btf.get(tid)
             if t.kind in (B.STRUCT, B.UNION):
                 by_size.setdefault(t.size, []).append(type_name)
         return [(name, by_size[size][0]) for name, size in sorted(record_sizes(self.opened).items())
@@ -581,7 +581,7 @@ def _closure(btf: B.Btf, roots: List[int]) -> set:
         if tid in seen:
             continue
         seen.add(tid)
-        t = btf.type(tid)
+        t = btf.get(tid)
         if t is not None:
             stack.extend(r for r in t.referenced_ids() if r and r not in seen)
     return seen
