@@ -6,11 +6,15 @@ SIGTERM; one left by a killed process (SIGKILL cannot be caught) carries its wri
 name, ``.<target name>.tmp-bpf-build-<pid>-<random>``, and the next write of the same target
 removes it once that process is gone. Outputs get the permissions a compiler's would: an
 existing file keeps its mode, a new one gets 0666 minus the umask.
+
+Reading is here too: ``read_bytes`` (a file whole, errors as BpfBuildError) and ``sha256_file``
+(a file's digest, read in chunks), which the incremental compiles and the caches key on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import signal
@@ -29,6 +33,15 @@ def read_bytes(path: Union[str, os.PathLike], error_cls=BpfBuildError) -> bytes:
             return f.read()
     except OSError as e:
         raise error_cls(path, f"cannot read: {e.strerror or e}") from None
+
+
+def sha256_file(path: Union[str, os.PathLike]) -> str:
+    """The SHA-256 of a file's content, hex; OSError when it cannot be read."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def write_atomic(path: Union[str, os.PathLike], data: Union[bytes, str], mode: Optional[int] = None) -> None:

@@ -2,19 +2,18 @@
 
 Finding a clang that can target BPF, the flags that make good (and reproducible) BPF objects,
 incremental rebuilds from depfiles, and parallel compiles live here; the build plugin, the Meson
-custom targets and the `bpf-build compile` CLI all come through this module.
+custom targets and the `bpf-build compile` CLI all come through this module. What a target name
+means is bpf_build.project.targets; a vmlinux.h rendered on demand, bpf_build.project.vmlinux.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import platform
 import re
 import shutil
-import stat
 import subprocess
 import sys
 import sysconfig
@@ -25,76 +24,14 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from ..errors import CompileError
-from ..fileio import write_atomic
+from ..fileio import sha256_file, write_atomic
+from .targets import resolve_target
+from .vmlinux import VMLINUX_BTF, generated_vmlinux_h_dir, needs_generated_vmlinux_h
 
 MIN_CLANG_MAJOR = 14
 INSTALL_HINT = ("install one with: apt-get install clang llvm (any clang >= 14 with the BPF target), "
                 "or point $BPF_CLANG at one")
-VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
-TARGETS = ("bpfel", "bpfeb")
 
-
-@dataclass(frozen=True)
-class Arch:
-    """A CPU architecture BPF objects can be built for."""
-
-    machine: str        # `uname -m`, also the architecture part of wheel platform tags
-    target_arch: str    # the __TARGET_ARCH_<name> libbpf's bpf_tracing.h expects
-    byteorder: str      # "little" | "big": the kernel's, so the object's
-
-    @property
-    def bpf_target(self) -> str:
-        return "bpfel" if self.byteorder == "little" else "bpfeb"
-
-
-ARCHES = {a.machine: a for a in (
-    Arch("x86_64", "x86", "little"), Arch("i686", "x86", "little"),
-    Arch("aarch64", "arm64", "little"), Arch("armv7l", "arm", "little"),
-    Arch("s390x", "s390", "big"), Arch("ppc64le", "powerpc", "little"), Arch("ppc64", "powerpc", "big"),
-    Arch("riscv64", "riscv", "little"), Arch("loongarch64", "loongarch", "little"),
-    Arch("mips64", "mips", "big"), Arch("sparc64", "sparc", "big"),
-)}
-# Other spellings users write: the kernel's (ARCH=arm64), Debian's (amd64), __TARGET_ARCH_'s.
-ARCH_ALIASES = {"arm64": "aarch64", "amd64": "x86_64", "x86": "x86_64", "arm": "armv7l", "s390": "s390x",
-                "riscv": "riscv64", "loongarch": "loongarch64", "ppc64el": "ppc64le", "i386": "i686"}
-
-
-@dataclass(frozen=True)
-class Target:
-    """What an object is built for: a byte order, and an architecture unless arch-neutral.
-
-    ``bpfel``/``bpfeb`` are arch-neutral (no ``__TARGET_ARCH_*``: a program using bpf_tracing.h's
-    PT_REGS macros must name an architecture); ``native`` is this machine."""
-
-    bpf: str                # "bpfel" | "bpfeb": clang's -target
-    arch: Optional[Arch]    # None: arch-neutral
-
-    @property
-    def name(self) -> str:
-        return self.arch.machine if self.arch else self.bpf
-
-
-TARGET_HELP = "bpfel, bpfeb (arch-neutral), native, or an architecture (" + \
-    ", ".join(sorted(ARCHES) + sorted(ARCH_ALIASES)) + ")"
-
-
-def host_arch() -> Arch:
-    machine = platform.machine()
-    machine = ARCH_ALIASES.get(machine, machine)
-    return ARCHES.get(machine) or Arch(machine, machine, sys.byteorder)
-
-
-def resolve_target(name: str) -> Target:
-    """The Target a name means (see TARGET_HELP); CompileError for an unknown one."""
-    if name in TARGETS:
-        return Target(name, None)
-    if name == "native":
-        arch = host_arch()
-        return Target(arch.bpf_target, arch)
-    arch = ARCHES.get(ARCH_ALIASES.get(name, name))
-    if arch is None:
-        raise CompileError(None, f"unknown target {name!r} (expected {TARGET_HELP})")
-    return Target(arch.bpf_target, arch)
 
 # Bumped when the state file layout or the meaning of its fields changes.
 _STATE_VERSION = 1
@@ -187,15 +124,6 @@ def find_clang() -> Clang:
 # Flags
 
 
-def target_arch() -> str:
-    """This machine's __TARGET_ARCH_ name."""
-    return host_arch().target_arch
-
-
-def native_target() -> str:
-    return host_arch().bpf_target
-
-
 @functools.lru_cache(maxsize=None)
 def multiarch_include_dirs() -> List[str]:
     """Debian puts asm/ headers under /usr/include/<triplet>; BPF compiles need that dir."""
@@ -235,158 +163,6 @@ def default_cflags(target: str = "native", debug_prefix_map: Optional[str] = Non
     for d in libbpf_include_dirs() + multiarch_include_dirs():
         flags += ["-idirafter", d]
     return flags
-
-
-# --------------------------------------------------------------------------------------------
-# vmlinux.h on demand
-
-_INCLUDE_RE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"]+)[>"]', re.M)
-
-
-def _quoted_include_dirs(include_dirs: Sequence[str], cflags: Sequence[str]) -> List[str]:
-    dirs = list(include_dirs)
-    it = iter(cflags)
-    for flag in it:
-        if flag in ("-I", "-iquote", "-isystem", "-idirafter"):
-            dirs.append(next(it, ""))
-        elif flag.startswith("-I"):
-            dirs.append(flag[2:])
-    return [d for d in dirs if d]
-
-
-def _resolve_include(name: str, from_dir: str, dirs: Sequence[str]) -> Optional[str]:
-    for d in [from_dir, *dirs]:
-        p = os.path.join(d, name)
-        if os.path.isfile(p):
-            return p
-    return None
-
-
-def needs_generated_vmlinux_h(source: str, include_dirs: Sequence[str] = (),
-                              cflags: Sequence[str] = ()) -> bool:
-    """True when the source (or a header of the project it includes) includes vmlinux.h and no
-    vmlinux.h is found next to it or in the include directories given."""
-    dirs = _quoted_include_dirs(include_dirs, cflags)
-    pending, seen = [os.path.abspath(source)], set()
-    while pending:
-        path = pending.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        try:
-            with open(path, "rb") as f:
-                text = f.read()
-        except OSError:
-            continue
-        here = os.path.dirname(path)
-        for m in _INCLUDE_RE.finditer(text):
-            name = m.group(2).decode(errors="replace")
-            found = _resolve_include(name, here, dirs)
-            if os.path.basename(name) == "vmlinux.h":
-                if found is None:
-                    return True
-            elif found is not None:
-                # Only the project's own headers are scanned; system headers never include it.
-                pending.append(os.path.abspath(found))
-    return False
-
-
-def cache_dir() -> str:
-    explicit = os.environ.get("BPF_BUILD_CACHE_DIR")
-    if explicit:
-        return explicit
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "bpf-build")
-
-
-_vmlinux_lock = threading.Lock()
-_CACHE_KEY_FILE = "key.json"
-
-
-def _private_dir(path: str, trusted_from: str) -> str:
-    """``path`` and its missing parents created 0700. Every directory from ``trusted_from`` down
-    to ``path`` must be ours and writable by nobody else (unless sticky, as /tmp), or anyone
-    could plant or swap the header every later compile includes."""
-    missing = []
-    d = os.path.abspath(path)
-    while not os.path.isdir(d):
-        missing.append(d)
-        d = os.path.dirname(d)
-    for d in reversed(missing):
-        try:
-            os.mkdir(d, 0o700)
-        except FileExistsError:
-            pass
-        except OSError as e:
-            raise CompileError(d, f"cannot create the vmlinux.h cache: {e.strerror or e}") from None
-    top = os.path.abspath(trusted_from)
-    d = os.path.abspath(path)
-    while True:
-        st = os.lstat(d)
-        if st.st_uid != os.geteuid() or (st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX):
-            raise CompileError(d, "the vmlinux.h cache directory is writable by other users (or not owned "
-                                  "by this one); refusing to trust it: fix its permissions or set "
-                                  "$BPF_BUILD_CACHE_DIR")
-        if d == top or os.path.dirname(d) == d:
-            return path
-        d = os.path.dirname(d)
-
-
-def _cached_header_valid(directory: str, key: dict) -> bool:
-    """The cached vmlinux.h is the one its key says: same BTF identity, content hash matching."""
-    try:
-        with open(os.path.join(directory, _CACHE_KEY_FILE)) as f:
-            stored = json.load(f)
-        if not isinstance(stored, dict) or {k: stored.get(k) for k in key} != key:
-            return False
-        return _file_digest(os.path.join(directory, "vmlinux.h")) == stored.get("sha256")
-    except (OSError, ValueError):
-        return False
-
-
-def generated_vmlinux_h_dir(btf_path: str = VMLINUX_BTF) -> str:
-    """A directory holding vmlinux.h for this BTF, generated once and cached.
-
-    The cache key is the BTF file's identity (path, size, mtime), the kernel release and the
-    bpf-build version, not the BTF's content: hashing 6 MB on every compile would cost more than a
-    no-op rebuild may. The header's own hash, stored beside it with the key, is checked on every
-    use (a truncated or edited header is rendered again)."""
-    try:
-        st = os.stat(btf_path)
-    except OSError as e:
-        raise CompileError(btf_path, f"cannot read kernel BTF to generate vmlinux.h: {e.strerror or e}; "
-                                     f"provide a vmlinux.h in an include directory instead") from None
-    from ..btf.c import HEADER_REVISION
-    from ..version import __version__  # a newer renderer must not reuse an older header
-    key = {"btf": os.path.abspath(btf_path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-           "kernel": os.uname().release, "bpf_build": __version__, "header": HEADER_REVISION}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
-    directory = os.path.join(cache_dir(), "vmlinux", digest)
-    header = os.path.join(directory, "vmlinux.h")
-    with _vmlinux_lock:
-        _private_dir(directory, trusted_from=cache_dir())
-        if not _cached_header_valid(directory, key):
-            try:
-                with open(btf_path, "rb") as f:
-                    btf_bytes = f.read()
-            except OSError as e:
-                raise CompileError(btf_path, f"cannot read kernel BTF: {e.strerror or e}") from None
-            text = _render_vmlinux_h(btf_bytes, btf_path).encode()
-            write_atomic(header, text)
-            stored = dict(key, sha256=hashlib.sha256(text).hexdigest())
-            write_atomic(os.path.join(directory, _CACHE_KEY_FILE), json.dumps(stored, sort_keys=True))
-    return directory
-
-
-def _render_vmlinux_h(btf_bytes: bytes, btf_path: str) -> str:
-    try:
-        from ..btf.c import render_header
-    except ImportError:
-        raise CompileError(btf_path, "vmlinux.h is included but none was found in the include path, "
-                                     "and this bpf-build cannot generate one; pass -I <dir with "
-                                     "vmlinux.h>") from None
-    from ..model.btf import Btf
-    return render_header(Btf.parse(btf_bytes, btf_path), path=btf_path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,14 +212,6 @@ def _state_path(output: str) -> str:
     return os.path.join(d, f".{base}.bpf-build-state")
 
 
-def _file_digest(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _stat_key(path: str) -> Tuple[int, int]:
     st = os.stat(path)
     return st.st_mtime_ns, st.st_size
@@ -455,7 +223,7 @@ def _input_unchanged(entry: Sequence) -> bool:
         if tuple(_stat_key(path)) == (mtime_ns, size):
             return True
         # Touched (a checkout, a copy) but maybe not changed: the content decides.
-        return _file_digest(path) == digest
+        return sha256_file(path) == digest
     except OSError:
         return False
 
@@ -479,7 +247,7 @@ def _save_state(job: "CompileJob", command: List[str], inputs: List[str]) -> Non
     entries = []
     for p in inputs:
         mtime_ns, size = _stat_key(p)
-        entries.append([p, mtime_ns, size, _file_digest(p)])
+        entries.append([p, mtime_ns, size, sha256_file(p)])
     state = {"version": _STATE_VERSION, "command": command, "output": list(_stat_key(job.output)),
              "inputs": entries}
     write_atomic(_state_path(job.output), json.dumps(state, indent=0))
@@ -686,5 +454,4 @@ def output_for(source: str, out_dir: str) -> str:
 
 
 __all__ = ["Clang", "CompileJob", "CompileOptions", "CompileResult", "compile_all", "compile_bpf",
-           "compile_command", "default_cflags", "find_clang", "native_target",
-           "needs_generated_vmlinux_h", "output_for", "parse_depfile", "target_arch"]
+           "compile_command", "default_cflags", "find_clang", "output_for", "parse_depfile"]

@@ -44,8 +44,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from .compile import VMLINUX_BTF, Target, host_arch, resolve_target
 from ..errors import CompileError, ConfigError
+from .targets import Target, host_arch, resolve_target
+from .vmlinux import VMLINUX_BTF
 
 TABLE = "tool.bpf-build"
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bpf-build.schema.json")

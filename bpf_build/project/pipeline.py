@@ -24,16 +24,10 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
 from .config import RUNNING_KERNEL, SKELETON_FILES, BuildConfig, ObjectConfig
-from .compile import (
-    VMLINUX_BTF,
-    CompileJob,
-    CompileOptions,
-    compile_all,
-    find_clang,
-    needs_generated_vmlinux_h,
-)
+from .compile import CompileJob, CompileOptions, compile_all, find_clang
+from .vmlinux import VMLINUX_BTF, needs_generated_vmlinux_h
 from ..errors import BpfBuildError, CompileError, LinkError
-from ..fileio import write_atomic
+from ..fileio import sha256_file, write_atomic
 
 # skeleton kind -> renderer module in bpf_build.skel (see bpf_build/skel/__init__.py)
 RENDERERS = {"python": "python", "c": "c", "light-c": "light_c"}
@@ -88,14 +82,10 @@ def _linked_object(jobs: List[CompileJob]) -> bytes:
 
 
 def _sha256_of(path: str) -> str:
-    h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
+        return sha256_file(path)
     except OSError as e:
         raise CompileError(path, f"cannot read: {e.strerror or e}") from None
-    return h.hexdigest()
 
 
 def build_record(config: BuildConfig, obj: ObjectConfig, jobs: List[CompileJob], object_bytes: bytes) -> str:

@@ -37,7 +37,7 @@ from typing import Dict, List, Optional
 from setuptools import Command
 
 from .config import BuildConfig, load_config
-from .compile import Target
+from .targets import Target
 from ..errors import BpfBuildError, ConfigError
 
 COMMAND = "build_bpf"

@@ -8,7 +8,7 @@ import pytest
 
 from bpf_build.project.config import load_config
 from bpf_build.project.pipeline import object_outputs
-from bpf_build.project.compile import resolve_target
+from bpf_build.project.targets import resolve_target
 from bpf_build.errors import ConfigError
 
 GOOD = """

@@ -20,7 +20,7 @@ from packaging.utils import parse_wheel_filename
 
 from bpf_build.project.config import OVERRIDABLE, json_schema, load_config
 from bpf_build.project.pipeline import build_project
-from bpf_build.project.compile import ARCH_ALIASES, ARCHES
+from bpf_build.project.targets import ARCH_ALIASES, ARCHES
 from bpf_build.model.elf import Object
 from bpf_build.errors import CompileError, ConfigError
 

@@ -51,7 +51,7 @@ def test_object_does_not_depend_on_build_directory(tmp_path, make_project):
 
 
 def test_target_arch_define_and_user_cflags(project):
-    from bpf_build.project.compile import target_arch
+    from bpf_build.project.targets import target_arch
     project.write("data.bpf.c", DATA_SOURCE.format(arch=target_arch()))
     project.bpf_build("compile", "data.bpf.c", "-o", "data.o", "--cflags=-DVALUE=7", check=0)
     assert data_value(Object.read(str(project.root / "data.o"))) == 7

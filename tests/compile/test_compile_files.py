@@ -11,6 +11,7 @@ import types
 import pytest
 
 from bpf_build.project import compile as C
+from bpf_build.project import vmlinux
 from bpf_build.model.elf import Object
 from bpf_build.errors import CompileError
 
@@ -43,7 +44,7 @@ def _writable_by_others(path) -> bool:
 def test_cache_directories_are_private_under_umask_0(small_btf, cache):
     old = os.umask(0)
     try:
-        directory = C.generated_vmlinux_h_dir(small_btf)
+        directory = vmlinux.generated_vmlinux_h_dir(small_btf)
     finally:
         os.umask(old)
     assert "struct task_struct {" in open(os.path.join(directory, "vmlinux.h")).read()
@@ -52,18 +53,18 @@ def test_cache_directories_are_private_under_umask_0(small_btf, cache):
 
 
 def test_a_tampered_cached_header_is_rendered_again(small_btf, cache):
-    header = os.path.join(C.generated_vmlinux_h_dir(small_btf), "vmlinux.h")
+    header = os.path.join(vmlinux.generated_vmlinux_h_dir(small_btf), "vmlinux.h")
     good = open(header).read()
     with open(header, "a") as f:
         f.write('#error "planted"\n')
-    assert open(os.path.join(C.generated_vmlinux_h_dir(small_btf), "vmlinux.h")).read() == good
+    assert open(os.path.join(vmlinux.generated_vmlinux_h_dir(small_btf), "vmlinux.h")).read() == good
 
 
 def test_a_cache_others_can_write_is_refused(small_btf, cache):
     cache.mkdir()
     os.chmod(cache, 0o777)
     with pytest.raises(CompileError, match="writable by other users"):
-        C.generated_vmlinux_h_dir(small_btf)
+        vmlinux.generated_vmlinux_h_dir(small_btf)
 
 
 def test_a_file_planted_at_a_predictable_temp_name_is_not_written_through(tmp_path, monkeypatch):

@@ -9,14 +9,8 @@ import os
 import shlex
 import sys
 
-from ...project.compile import (
-    TARGET_HELP,
-    CompileJob,
-    CompileOptions,
-    compile_all,
-    output_for,
-    resolve_target,
-)
+from ...project.compile import CompileJob, CompileOptions, compile_all, output_for
+from ...project.targets import TARGET_HELP, resolve_target
 from ...errors import CompileError, UsageError
 
 
