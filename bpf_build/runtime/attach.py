@@ -13,14 +13,17 @@ import errno
 import os
 import platform
 import socket
-from typing import Any, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from . import elfsym, perf, syscall
+from . import elfsym, features, perf, syscall
+from . import xdp_netlink
 from . import usdt as usdt_support
-from .constants import AttachType, ProgType
+from .uapi import AttachType, KprobeMultiFlag, ProgType
 from .cpus import online_cpus
 from .errors import AttachError, BpfSyscallError
 from .fd import Fd
+if TYPE_CHECKING:
+    from .program import Program
 from .links import SO_ATTACH_BPF, BpfLink, IterLink, Link, LinkGroup, PerfEventLink, SocketFilterLink
 
 TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
@@ -41,7 +44,8 @@ _DEFAULT_CGROUP_ATTACH = {
 }
 
 
-def _link_create(prog, target: int, attach_type: int, what: str, flags: int = 0, **options) -> BpfLink:
+def _link_create(prog: "Program", target: int, attach_type: int, what: str, flags: int = 0,
+                 **options: Dict[str, int]) -> BpfLink:
     attr = syscall.LinkCreateAttr(prog_fd=prog.fileno(), target=target, attach_type=int(attach_type), flags=flags)
     for family, fields in options.items():
         part = getattr(attr.options, family)
@@ -53,17 +57,24 @@ def _link_create(prog, target: int, attach_type: int, what: str, flags: int = 0,
 # ----------------------------------------------------------------------------------------------
 # perf-event based: tracepoint, kprobe, uprobe, sampling events
 
-def _attach_to_perf_event(prog, perf_fd: Fd, what: str, cookie: int = 0) -> PerfEventLink:
-    """Put ``prog`` on an open perf event and enable it; the link owns ``perf_fd`` from here on."""
+def _perf_links_usable() -> bool:
+    return features.has_perf_event_links() and not features.legacy_attach_forced("perf_event")
+
+
+def _attach_to_perf_event(prog: "Program", perf_fd: Fd, what: str, cookie: int = 0) -> PerfEventLink:
+    """Put ``prog`` on an open perf event and enable it; the link owns ``perf_fd`` from here on.
+    With perf links (5.15+) a bpf link holds the program; before them PERF_EVENT_IOC_SET_BPF does,
+    for as long as the perf event is open (closing it detaches)."""
     link: Optional[BpfLink] = None
     try:
-        try:
+        if _perf_links_usable():
             link = _link_create(prog, perf_fd.fileno(), AttachType.PERF_EVENT, what,
-                                                   perf_event={"bpf_cookie": cookie})
-        except BpfSyscallError as e:
-            if e.errno != errno.EINVAL or cookie:
-                raise
-            link = None  # kernel before 5.15: no perf links, attach with the ioctl
+                                perf_event={"bpf_cookie": cookie})
+        elif cookie:
+            raise AttachError(f"{what}: a BPF cookie needs perf links (Linux 5.15+), which "
+                              + ("$BPF_BUILD_ATTACH_LEGACY turns off" if features.has_perf_event_links()
+                                 else "this kernel lacks"))
+        else:
             perf.ioctl(perf_fd, perf.PERF_EVENT_IOC_SET_BPF, prog.fileno(), what)
         perf.ioctl(perf_fd, perf.PERF_EVENT_IOC_ENABLE, 0, f"{what}: enable perf event")
     except BaseException:
@@ -91,7 +102,7 @@ def tracepoint_id(category: str, name: str) -> int:
         raise AttachError(f"tracepoint {category}/{name} does not exist ({path} is missing)") from None
 
 
-def tracepoint(prog, category: str, name: str, *, cookie: int = 0) -> PerfEventLink:
+def tracepoint(prog: "Program", category: str, name: str, *, cookie: int = 0) -> PerfEventLink:
     what = f"attach '{prog.name}' to tracepoint {category}/{name}"
     attr = perf.PerfEventAttr(type=perf.PERF_TYPE_TRACEPOINT, config=tracepoint_id(category, name))
     perf_fd = perf.perf_event_open(attr, pid=-1, cpu=0, what=what)
@@ -124,7 +135,7 @@ def _probe_event(pmu: str, target: bytes, offset: int, retprobe: bool, pid: int,
     return perf.perf_event_open(attr, pid=-1 if pid < 0 else pid, cpu=0 if pid < 0 else -1, what=what)
 
 
-def kprobe(prog, function: str, *, retprobe: bool = False, offset: int = 0, cookie: int = 0) -> PerfEventLink:
+def kprobe(prog: "Program", function: str, *, retprobe: bool = False, offset: int = 0, cookie: int = 0) -> PerfEventLink:
     kind = "kretprobe" if retprobe else "kprobe"
     what = f"attach '{prog.name}' as {kind} on {function}{f'+{offset:#x}' if offset else ''}"
     missing = (f"{what}: this kernel has no kprobe support ({PMU_ROOT}/kprobe is missing: "
@@ -138,11 +149,11 @@ def syscall_function(syscall_name: str) -> str:
     return _SYSCALL_PREFIX.get(platform.machine(), "sys_") + syscall_name
 
 
-def ksyscall(prog, syscall_name: str, *, retprobe: bool = False, cookie: int = 0) -> PerfEventLink:
+def ksyscall(prog: "Program", syscall_name: str, *, retprobe: bool = False, cookie: int = 0) -> PerfEventLink:
     return kprobe(prog, syscall_function(syscall_name), retprobe=retprobe, cookie=cookie)
 
 
-def uprobe(prog, binary: str, symbol: Optional[str] = None, *, offset: int = 0, retprobe: bool = False,
+def uprobe(prog: "Program", binary: str, symbol: Optional[str] = None, *, offset: int = 0, retprobe: bool = False,
            pid: int = -1, cookie: int = 0) -> PerfEventLink:
     """A uprobe on ``symbol`` (+``offset``) of ``binary`` (path, library soname or command name),
     for every process (pid=-1) or one."""
@@ -154,7 +165,7 @@ def uprobe(prog, binary: str, symbol: Optional[str] = None, *, offset: int = 0, 
     return _attach_to_perf_event(prog, perf_fd, what, cookie)
 
 
-def usdt(prog, binary: str, provider: str, name: str, *, pid: int = -1,
+def usdt(prog: "Program", binary: str, provider: str, name: str, *, pid: int = -1,
          usdt_cookie: int = 0) -> "usdt_support.UsdtLink":
     """Every USDT probe ``provider:name`` of ``binary`` (path, library or command), for every
     process (pid=-1) or one: a uprobe per probe site, its spec in the object's usdt maps."""
@@ -186,13 +197,13 @@ def open_perf_event(type_: int, config: int, *, cpu: int, pid: int = -1, sample_
     return perf.perf_event_open(attr, pid=pid, cpu=cpu, what=f"open perf event type {type_} config {config} on cpu {cpu}")
 
 
-def perf_event(prog, perf_fd: Union[Fd, int], *, cookie: int = 0) -> PerfEventLink:
+def perf_event(prog: "Program", perf_fd: Union[Fd, int], *, cookie: int = 0) -> PerfEventLink:
     """Attach to a perf event the caller opened; the returned link owns (and closes) it."""
     fd = perf_fd if isinstance(perf_fd, Fd) else Fd(perf_fd)
     return _attach_to_perf_event(prog, fd, f"attach '{prog.name}' to perf event fd {fd.fileno()}", cookie)
 
 
-def perf_event_all_cpus(prog, type_: int, config: int, *, sample_period: int = 0, sample_freq: int = 0,
+def perf_event_all_cpus(prog: "Program", type_: int, config: int, *, sample_period: int = 0, sample_freq: int = 0,
                         cpus: Optional[Sequence[int]] = None) -> LinkGroup:
     """One sampling event per online CPU, all running ``prog``."""
     links: List[Link] = []
@@ -210,10 +221,7 @@ def perf_event_all_cpus(prog, type_: int, config: int, *, sample_period: int = 0
 # ----------------------------------------------------------------------------------------------
 # BTF-typed tracing, raw tracepoints
 
-_KPROBE_MULTI_RETURN = 1  # BPF_F_KPROBE_MULTI_RETURN
-
-
-def kprobe_multi(prog, pattern: str, *, retprobe: bool = False) -> BpfLink:
+def kprobe_multi(prog: "Program", pattern: str, *, retprobe: bool = False) -> BpfLink:
     """SEC("kprobe.multi/PATTERN"): one link on every kernel function the glob ``pattern`` names
     (matched against tracefs' available_filter_functions, as libbpf does). Needs fprobe
     (CONFIG_FPROBE, Linux 5.18+): kernels without it answer EOPNOTSUPP."""
@@ -223,7 +231,7 @@ def kprobe_multi(prog, pattern: str, *, retprobe: bool = False) -> BpfLink:
     syms = (ctypes.c_char_p * len(names))(*(n.encode() for n in names))
     try:
         return _link_create(prog, 0, AttachType.TRACE_KPROBE_MULTI, what,
-                            kprobe_multi={"flags": _KPROBE_MULTI_RETURN if retprobe else 0, "cnt": len(names),
+                            kprobe_multi={"flags": KprobeMultiFlag.RETURN if retprobe else 0, "cnt": len(names),
                                           "syms": ctypes.addressof(syms)})
     except BpfSyscallError as e:
         if e.errno == errno.EOPNOTSUPP:
@@ -249,11 +257,11 @@ def _filter_functions(pattern: str, what: str) -> List[str]:
     raise AttachError(f"{what}: tracefs is not mounted (available_filter_functions is needed to expand a glob)")
 
 
-def raw_tracepoint(prog, name: str) -> BpfLink:
+def raw_tracepoint(prog: "Program", name: str) -> BpfLink:
     return BpfLink(syscall.raw_tracepoint_open(name, prog.fileno()), f"'{prog.name}' on raw tracepoint {name}")
 
 
-def tracing(prog, *, cookie: int = 0) -> BpfLink:
+def tracing(prog: "Program", *, cookie: int = 0) -> BpfLink:
     """tp_btf/fentry/fexit/fmod_ret/lsm: the target was fixed at load (attach_btf_id)."""
     attach_type = prog.expected_attach_type
     what = f"attach '{prog.name}' ({AttachType(attach_type).name.lower() if attach_type is not None else 'tracing'}" \
@@ -268,7 +276,7 @@ def tracing(prog, *, cookie: int = 0) -> BpfLink:
         return BpfLink(syscall.raw_tracepoint_open(None, prog.fileno()), what)
 
 
-def iterator(prog, *, map: Any = None) -> IterLink:
+def iterator(prog: "Program", *, map: Any = None) -> IterLink:
     """iter/ programs: a link whose every read walks the objects (tasks, maps...) anew. ``map``
     (a Map or fd) is the map a map-element iterator (``iter/bpf_map_elem``) walks."""
     what = f"'{prog.name}' as iterator" + (f" over map '{getattr(map, 'name', map)}'" if map is not None else "")
@@ -296,29 +304,38 @@ def interface_index(interface: Union[int, str]) -> int:
         raise AttachError(f"network interface '{interface}' does not exist in this network namespace") from None
 
 
-def xdp(prog, interface: Union[int, str], flags: int = 0) -> BpfLink:
-    """XDP through a bpf link (5.9+): the program leaves the interface when the link closes."""
+def xdp(prog: "Program", interface: Union[int, str], flags: int = 0) -> Link:
+    """XDP through a bpf link (5.9+): the program leaves the interface when the link closes. On
+    older kernels (or with $BPF_BUILD_ATTACH_LEGACY=xdp) through rtnetlink, detached on close
+    too, but left attached if the process dies first."""
     ifindex = interface_index(interface)
-    return _link_create(prog, ifindex, AttachType.XDP, f"attach '{prog.name}' as XDP on {interface}", flags=flags)
+    what = f"attach '{prog.name}' as XDP on {interface}"
+    if features.has_xdp_links() and not features.legacy_attach_forced("xdp"):
+        return _link_create(prog, ifindex, AttachType.XDP, what, flags=flags)
+    return xdp_netlink.attach(prog.fileno(), ifindex, flags, what)
 
 
-def tcx(prog, interface: Union[int, str], direction: str = "ingress") -> BpfLink:
-    """tc ingress/egress through tcx links (6.6+): no qdisc or netlink needed."""
+def tcx(prog: "Program", interface: Union[int, str], direction: str = "ingress") -> BpfLink:
+    """tc ingress/egress through tcx links (6.6+): no qdisc or netlink needed. Older kernels get
+    an error naming tc(), the classic filter over rtnetlink that they do have (not chosen here
+    silently: a tcx link and a cls_bpf filter order and outlive their process differently)."""
     kinds = {"ingress": AttachType.TCX_INGRESS, "egress": AttachType.TCX_EGRESS}
     if direction not in kinds:
         raise ValueError(f"tcx direction must be 'ingress' or 'egress', not {direction!r}")
     ifindex = interface_index(interface)
     what = f"attach '{prog.name}' as tcx {direction} on {interface}"
+    if not features.has_tcx_links():
+        raise AttachError(f"{what}: tcx links need Linux 6.6+ and this kernel has none; "
+                          "attach_tc() puts a classic tc filter there instead")
     try:
         return _link_create(prog, ifindex, kinds[direction], what)
     except BpfSyscallError as e:
         if e.errno == errno.EINVAL:
-            raise AttachError(f"{what}: the kernel refused (EINVAL); tcx links need Linux 6.6+ and a "
-                              "SCHED_CLS program") from None
+            raise AttachError(f"{what}: the kernel refused (EINVAL); tcx needs a SCHED_CLS program") from None
         raise
 
 
-def tc(prog, interface: Union[int, str], direction: str = "ingress", *, priority: int = 1,
+def tc(prog: "Program", interface: Union[int, str], direction: str = "ingress", *, priority: int = 1,
        handle: int = 1) -> Link:
     """Classic tc: a direct-action cls_bpf filter on a clsact qdisc, through rtnetlink. Works on
     kernels without tcx (before 6.6); the link deletes the filter when closed."""
@@ -326,7 +343,7 @@ def tc(prog, interface: Union[int, str], direction: str = "ingress", *, priority
     return _tc.attach(prog, interface_index(interface), str(interface), direction, priority, handle)
 
 
-def cgroup(prog, target: Union[str, int], attach_type: Optional[int] = None, flags: int = 0) -> BpfLink:
+def cgroup(prog: "Program", target: Union[str, int], attach_type: Optional[int] = None, flags: int = 0) -> BpfLink:
     """Attach to a cgroup v2 directory (path or open fd) with a bpf link."""
     if attach_type is None:
         attach_type = prog.expected_attach_type or _DEFAULT_CGROUP_ATTACH.get(prog.type)
@@ -343,27 +360,27 @@ def cgroup(prog, target: Union[str, int], attach_type: Optional[int] = None, fla
         return _link_create(prog, cg_fd.fileno(), attach_type, what, flags=flags)
 
 
-def socket_filter(prog, sock: Any) -> SocketFilterLink:
+def socket_filter(prog: "Program", sock: Any) -> SocketFilterLink:
     """SO_ATTACH_BPF: the program filters what ``sock`` receives until the link or socket closes."""
     if not isinstance(sock, socket.socket):
         raise TypeError("socket_filter needs a socket.socket")
     try:
         sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_BPF, prog.fileno())
     except OSError as e:
-        raise BpfSyscallError(f"attach '{prog.name}' to socket fd {sock.fileno()}", e.errno) from None
+        raise BpfSyscallError(f"attach '{prog.name}' to socket fd {sock.fileno()}", e.errno or 0) from None
     return SocketFilterLink(sock, f"'{prog.name}' on socket fd {sock.fileno()}")
 
 
 # ----------------------------------------------------------------------------------------------
 # Attaching by section name (skeleton attach())
 
-def _split_offset(target: str):
+def _split_offset(target: str) -> Tuple[str, int]:
     """'func+0x10' -> ('func', 16)."""
     name, plus, off = target.partition("+")
     return name, (int(off, 0) if plus else 0)
 
 
-def _uprobe_target(prog, rest: str, retprobe: bool) -> Optional[Link]:
+def _uprobe_target(prog: "Program", rest: str, retprobe: bool) -> Optional[Link]:
     if ":" not in rest:
         return None  # SEC("uprobe") without a target: the caller attaches explicitly
     binary, _, func = rest.rpartition(":")
@@ -373,7 +390,7 @@ def _uprobe_target(prog, rest: str, retprobe: bool) -> Optional[Link]:
     return uprobe(prog, binary, symbol, offset=offset, retprobe=retprobe)
 
 
-def attach_by_section(prog, section: str) -> Optional[Link]:
+def attach_by_section(prog: "Program", section: str) -> Optional[Link]:
     """Attach the way libbpf's auto-attach does for ``SEC(section)``; None for kinds that need a
     target only the caller knows (xdp, tc, cgroup, socket, perf_event...)."""
     kind, _, rest = section.partition("/")

@@ -2,19 +2,25 @@
 does: load a tiny program or a tiny BTF and see whether it is accepted. Version numbers are not
 used: distributions backport BPF features, and a kernel can be built without one.
 
-Each probe runs once per process; its kernel objects are closed at once."""
+Each probe runs once per process; its kernel objects are closed at once.
+
+Attach probes (perf event and XDP links) decide between a bpf link and the older API that kernels
+before them offer. ``BPF_BUILD_ATTACH_LEGACY`` forces the older API where the kernel has both, so
+that it can be tested on any kernel: a comma-separated list of ``perf_event``, ``xdp``, or
+``all``. It is read at every attach, not cached."""
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import functools
 import os
 import struct
 import sys
 
 from . import syscall
-from .constants import Cmd, ProgType
-from .errors import BpfRuntimeError
+from .uapi import BPF_F_SLEEPABLE, AttachType, Cmd, ProgType, XdpFlag
+from .errors import BpfRuntimeError, BpfSyscallError
 
 _BPF_FUNC_GET_ATTACH_COOKIE = 174
 _BPF_FUNC_SYS_BPF = 166
@@ -87,7 +93,6 @@ def has_btf_kind(kind: str) -> bool:
 @functools.lru_cache(maxsize=None)
 def has_loader_programs() -> bool:
     """BPF_PROG_TYPE_SYSCALL programs calling bpf_sys_bpf (Linux 5.14): what a loader program is."""
-    from .constants import BPF_F_SLEEPABLE
     from .program import Program
     call_sys_bpf = _insn(0x85, imm=_BPF_FUNC_SYS_BPF)
     # bpf_sys_bpf(0, fp - 8, 8) over 8 zeroed stack bytes: the verifier must accept the call
@@ -137,3 +142,65 @@ def has_kernel_core() -> bool:
             return False
     finally:
         os.close(btf_fd)
+
+
+# -- attach: bpf links or the API before them -----------------------------------------------------
+
+LEGACY_ATTACH_ENV = "BPF_BUILD_ATTACH_LEGACY"
+LEGACY_ATTACH_KINDS = ("perf_event", "xdp")
+_LOOPBACK_IFINDEX = 1  # every network namespace's lo
+
+
+def legacy_attach_forced(kind: str) -> bool:
+    """Whether ``$BPF_BUILD_ATTACH_LEGACY`` asks for the pre-link API of ``kind`` (see above)."""
+    if kind not in LEGACY_ATTACH_KINDS:
+        raise ValueError(f"unknown attach kind {kind!r}; one of {', '.join(LEGACY_ATTACH_KINDS)}")
+    asked = {word.strip() for word in os.environ.get(LEGACY_ATTACH_ENV, "").split(",")}
+    return kind in asked or "all" in asked
+
+
+def _link_create_errno(prog_type: int, code: bytes, target: int, attach_type: int, flags: int = 0) -> int:
+    """The errno BPF_LINK_CREATE answers for a trivial program of ``prog_type`` (0: a link was made,
+    and is closed at once). The probes below aim at targets that fail *after* the kernel has
+    accepted the attach type, so the errno tells an unknown attach type (EINVAL) from a known one."""
+    from .program import Program
+    with Program.load(prog_type, code, name="feature_probe") as prog:
+        attr = syscall.LinkCreateAttr(prog_fd=prog.fileno(), target=target & 0xFFFFFFFF,
+                                      attach_type=int(attach_type), flags=flags)
+        try:
+            os.close(syscall.link_create(attr, "probe link_create"))
+        except BpfSyscallError as e:
+            return e.errno or 0
+        return 0
+
+
+def _probe(prog_type: int, code: bytes, target: int, attach_type: int, supported: int, flags: int = 0) -> bool:
+    try:
+        return _link_create_errno(prog_type, code, target, attach_type, flags) in (0, supported)
+    except BpfRuntimeError:
+        return False  # the probe program itself was refused: treat the link kind as missing
+
+
+@functools.lru_cache(maxsize=None)
+def has_perf_event_links() -> bool:
+    """BPF_LINK_CREATE on perf events (tracepoint, kprobe, uprobe; Linux 5.15), libbpf's
+    probe_perf_link: a kernel that knows BPF_PERF_EVENT looks the event fd -1 up and answers
+    EBADF; an older one refuses the attach type (EINVAL)."""
+    return _probe(ProgType.TRACEPOINT, _RETURN_0, -1, AttachType.PERF_EVENT, errno.EBADF)
+
+
+@functools.lru_cache(maxsize=None)
+def has_xdp_links() -> bool:
+    """XDP through bpf links (Linux 5.9). Probed on lo in hardware-offload mode, which lo has
+    no driver hook for: a kernel with XDP links answers EOPNOTSUPP before anything is attached,
+    an older one refuses the attach type (EINVAL)."""
+    xdp_pass = _insn(0xB7, imm=2) + _insn(0x95)
+    return _probe(ProgType.XDP, xdp_pass, _LOOPBACK_IFINDEX, AttachType.XDP, errno.EOPNOTSUPP,
+                  flags=XdpFlag.HW_MODE)
+
+
+@functools.lru_cache(maxsize=None)
+def has_tcx_links() -> bool:
+    """tc ingress/egress through tcx links (Linux 6.6); without them, attach.tc(). Probed on interface index 0, which no
+    device has: a kernel with tcx answers ENODEV, an older one refuses the attach type (EINVAL)."""
+    return _probe(ProgType.SCHED_CLS, _RETURN_0, 0, AttachType.TCX_INGRESS, errno.ENODEV)

@@ -4,17 +4,20 @@ keeps it alive in bpffs), exactly once."""
 from __future__ import annotations
 
 import errno
+import io
 import os
 import socket
-from typing import Iterable, List, Optional, Union
+from typing import Iterable, Iterator, List, Optional, TypeVar, Union
 
 from . import perf, syscall
-from .constants import Cmd
+from .uapi import Cmd
 from .fd import Fd
 from .kobject import BpfObject
 
 SO_ATTACH_BPF = 50
 SO_DETACH_BPF = 27  # shares the number of SO_DETACH_FILTER
+
+_AnyLink = TypeVar("_AnyLink", bound="Link")
 
 
 class Link:
@@ -32,10 +35,10 @@ class Link:
     def closed(self) -> bool:
         raise NotImplementedError
 
-    def __enter__(self):
+    def __enter__(self: _AnyLink) -> _AnyLink:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -63,7 +66,7 @@ class BpfLink(Link, BpfObject):
     def id(self) -> int:
         info = syscall.LinkInfo()
         syscall.obj_info(self.fileno(), info, "get link info")
-        return info.id
+        return int(info.id)
 
     def detach_now(self) -> None:
         """Detach in the kernel even if other fds or a pin still refer to the link."""
@@ -75,7 +78,7 @@ class IterLink(BpfLink):
     ``read()`` runs the program over the objects anew and returns what it wrote with
     bpf_seq_write/bpf_seq_printf; ``open()`` gives the file to read incrementally."""
 
-    def open(self):
+    def open(self) -> io.FileIO:
         fd = syscall.iter_create(self.fileno(), f"create iterator of {self.description}")
         return os.fdopen(fd, "rb", buffering=0)
 
@@ -167,7 +170,7 @@ class LinkGroup(Link):
         for link in self.links:
             link.close()
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Link]:
         return iter(self.links)
 
     def __len__(self) -> int:

@@ -69,4 +69,4 @@ def ioctl(fd: Fd, request: int, arg: int, what: str) -> None:
     try:
         fcntl.ioctl(fd.fileno(), request, arg)
     except OSError as e:
-        raise BpfSyscallError(what, e.errno) from None
+        raise BpfSyscallError(what, e.errno or 0) from None

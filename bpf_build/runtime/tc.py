@@ -11,22 +11,24 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+from typing import TYPE_CHECKING
 
+from . import netlink
 from .errors import AttachError, BpfSyscallError
 from .links import UndoLink
+from .netlink import NLM_F_CREATE, NLM_F_EXCL, attr, nested
+
+if TYPE_CHECKING:
+    from .program import Program
 
 RTM_NEWQDISC, RTM_NEWTFILTER, RTM_DELTFILTER = 36, 44, 45
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
-NLMSG_ERROR = 2
 TCA_KIND, TCA_OPTIONS = 1, 2
-NLA_F_NESTED = 0x8000
 TCA_BPF_FD, TCA_BPF_NAME, TCA_BPF_FLAGS = 6, 7, 8
 TCA_BPF_FLAG_ACT_DIRECT = 1
 TC_H_CLSACT = 0xFFFFFFF1
 TC_H_MIN_INGRESS, TC_H_MIN_EGRESS = 0xFFF2, 0xFFF3
 ETH_P_ALL = 0x0003
 
-_NLMSGHDR = struct.Struct("=IHHII")
 _TCMSG = struct.Struct("=BxxxiIII")
 
 
@@ -34,28 +36,8 @@ def _tc_h(major: int, minor: int) -> int:
     return (major & 0xFFFF0000) | (minor & 0x0000FFFF)
 
 
-def _attr(kind: int, payload: bytes) -> bytes:
-    length = 4 + len(payload)
-    return struct.pack("=HH", length, kind) + payload + b"\0" * (-length % 4)
-
-
 def _request(msg_type: int, flags: int, tcmsg: bytes, attrs: bytes, what: str) -> None:
-    """Send one rtnetlink request and wait for its acknowledgement."""
-    body = tcmsg + attrs
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE) as nl:
-        nl.bind((0, 0))
-        nl.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), msg_type, NLM_F_REQUEST | NLM_F_ACK | flags, 1, 0) + body)
-        while True:
-            reply = nl.recv(65536)
-            offset = 0
-            while offset + _NLMSGHDR.size <= len(reply):
-                length, kind, _, _, _ = _NLMSGHDR.unpack_from(reply, offset)
-                if kind == NLMSG_ERROR:
-                    (code,) = struct.unpack_from("=i", reply, offset + _NLMSGHDR.size)
-                    if code:
-                        raise BpfSyscallError(what, -code)
-                    return
-                offset += max(length, _NLMSGHDR.size) + (-length % 4)
+    netlink.request(msg_type, flags, tcmsg + attrs, what)
 
 
 def _parent(direction: str) -> int:
@@ -80,13 +62,13 @@ class TcFilterLink(UndoLink):
     def _undo(self) -> None:
         try:
             _request(RTM_DELTFILTER, 0, _filter_msg(self.ifindex, self.direction, self.priority, self.handle),
-                     _attr(TCA_KIND, b"bpf\0"), f"detach {self.description}")
+                     attr(TCA_KIND, b"bpf\0"), f"detach {self.description}")
         except BpfSyscallError as e:
             if e.errno not in (errno.ENOENT, errno.ENODEV, errno.EINVAL):
                 raise  # gone with its interface or qdisc: nothing left to undo
 
 
-def attach(prog, ifindex: int, interface_label: str, direction: str, priority: int = 1,
+def attach(prog: "Program", ifindex: int, interface_label: str, direction: str, priority: int = 1,
            handle: int = 1) -> TcFilterLink:
     """Attach ``prog`` (SCHED_CLS, direct action) to the clsact ``direction`` hook of ``ifindex``."""
     what = f"attach '{prog.name}' as tc {direction} filter on {interface_label} (prio {priority}, handle {handle})"
@@ -94,15 +76,15 @@ def attach(prog, ifindex: int, interface_label: str, direction: str, priority: i
         raise ValueError("tc priority must be 1..65535 and handle non-zero")
     qdisc = _TCMSG.pack(socket.AF_UNSPEC, ifindex, _tc_h(TC_H_CLSACT, 0), TC_H_CLSACT, 0)
     try:
-        _request(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, qdisc, _attr(TCA_KIND, b"clsact\0"), f"{what}: create clsact qdisc")
+        _request(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, qdisc, attr(TCA_KIND, b"clsact\0"), f"{what}: create clsact qdisc")
     except BpfSyscallError as e:
         if e.errno != errno.EEXIST:
             if e.errno == errno.EOPNOTSUPP or e.errno == errno.ENOENT:
                 raise AttachError(f"{what}: the kernel has no clsact qdisc (CONFIG_NET_SCH_INGRESS)") from None
             raise
-    options = (_attr(TCA_BPF_FD, struct.pack("=I", prog.fileno()))
-               + _attr(TCA_BPF_NAME, prog.name.encode()[:255] + b"\0")
-               + _attr(TCA_BPF_FLAGS, struct.pack("=I", TCA_BPF_FLAG_ACT_DIRECT)))
-    attrs = _attr(TCA_KIND, b"bpf\0") + _attr(TCA_OPTIONS | NLA_F_NESTED, options)
+    options = (attr(TCA_BPF_FD, struct.pack("=I", prog.fileno()))
+               + attr(TCA_BPF_NAME, prog.name.encode()[:255] + b"\0")
+               + attr(TCA_BPF_FLAGS, struct.pack("=I", TCA_BPF_FLAG_ACT_DIRECT)))
+    attrs = attr(TCA_KIND, b"bpf\0") + nested(TCA_OPTIONS, options)
     _request(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, _filter_msg(ifindex, direction, priority, handle), attrs, what)
     return TcFilterLink(ifindex, direction, priority, handle, what)
