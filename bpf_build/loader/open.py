@@ -83,6 +83,7 @@ from ..model.elf import (
     SHF_EXECINSTR,
 )
 from ..errors import BpfBuildError, NotSupportedError, OpenError
+from ..model.mapdef import MapDef, MapDefError, parse_map_def
 from ..model.insn import INSN_SIZE, JMP, CALL, K, LD, DW, IMM, PSEUDO_CALL, PSEUDO_FUNC, Insn, decode
 
 BPF_OBJ_NAME_LEN = 16
@@ -318,7 +319,7 @@ class _Opener:
         self.arena_index: Optional[int] = None
         self.jumptables_index: Optional[int] = None
         self.struct_ops_sections: List[int] = []
-        self.map_defs: Dict[str, B.BtfType] = {}  # BTF map name -> its definition struct
+        self.map_defs: Dict[str, MapDef] = {}  # BTF map name -> its definition
 
     def fail(self, reason: str):
         raise OpenError(self.path, reason)
@@ -612,122 +613,20 @@ class _Opener:
                 self.fail(f"map '{var.name}': unexpected BTF kind {var.kind_name} in '{MAPS_SEC}'")
             if var.linkage != B.VAR_GLOBAL_ALLOCATED:
                 self.fail(f"map '{var.name}': maps must be global, non-extern variables")
-            def_t = btf.get(btf.skip_modifiers(var.type))
-            if def_t is None or def_t.kind != B.STRUCT:
-                self.fail(f"map '{var.name}': definition is not a struct")
+            try:
+                definition = parse_map_def(btf, var.type, var.name)
+            except MapDefError as e:
+                self.fail(e.reason)
             m = OpenedMap(var.name, "btf", MAPS_SEC, self.maps_index)
-            self.map_defs[var.name] = def_t
+            self.map_defs[var.name] = definition
             m.sec_offset = v.offset
             m.sec_size = v.size
-            inner = self.parse_map_def(m, def_t, var.name, allow_inner=True)
-            if m.type in _RINGBUFS:
-                m.max_entries = _adjust_ringbuf_size(m.max_entries)
-            if inner is not None:
-                inner.name = inner.real_name = inner.ident = f"{var.name}.inner"
-                if inner.type in _RINGBUFS:
-                    inner.max_entries = _adjust_ringbuf_size(inner.max_entries)
+            _apply_map_def(m, definition)
+            if definition.inner is not None:
+                inner = OpenedMap(definition.inner.name, "btf", MAPS_SEC, self.maps_index)
+                _apply_map_def(inner, definition.inner)
                 m.inner = inner
             self.out.maps.append(m)
-
-    def parse_map_def(self, m: OpenedMap, def_t: B.BtfType, map_name: str,
-                      allow_inner: bool) -> Optional[OpenedMap]:
-        btf = self.btf
-        inner: Optional[OpenedMap] = None
-        members = def_t.members
-        for i, mem in enumerate(members):
-            fname = mem.name
-            if fname in ("type", "max_entries", "map_flags", "numa_node", "key_size", "value_size",
-                         "pinning"):
-                val = self.map_field_int(map_name, mem)
-                if fname == "type":
-                    m.type = val
-                elif fname == "max_entries":
-                    m.max_entries = val
-                elif fname == "map_flags":
-                    m.map_flags = val
-                elif fname == "numa_node":
-                    m.numa_node = val
-                elif fname == "key_size":
-                    if m.key_size and m.key_size != val:
-                        self.fail(f"map '{map_name}': conflicting key size {m.key_size} != {val}")
-                    m.key_size = val
-                elif fname == "value_size":
-                    if m.value_size and m.value_size != val:
-                        self.fail(f"map '{map_name}': conflicting value size {m.value_size} != {val}")
-                    m.value_size = val
-                elif fname == "pinning":
-                    if not allow_inner:
-                        self.fail(f"map '{map_name}': an inner map definition cannot be pinned")
-                    if val not in (PIN_NONE, PIN_BY_NAME):
-                        self.fail(f"map '{map_name}': invalid pinning value {val}")
-                    m.pinning = val
-            elif fname in ("key", "value"):
-                t = btf.get(mem.type)
-                if t is None or t.kind != B.PTR:
-                    self.fail(f"map '{map_name}': {fname} must be declared as a pointer (__type)")
-                try:
-                    size = btf.resolve_size(t.type)
-                except BpfBuildError:
-                    self.fail(f"map '{map_name}': cannot determine the {fname} size of type [{t.type}]")
-                current = m.key_size if fname == "key" else m.value_size
-                if current and current != size:
-                    self.fail(f"map '{map_name}': conflicting {fname} size {current} != {size}")
-                if fname == "key":
-                    m.key_size, m.btf_key_type_id = size, t.type
-                else:
-                    m.value_size, m.btf_value_type_id = size, t.type
-            elif fname == "values":
-                is_mim, is_pa = m.type in _MAP_IN_MAP, m.type == _PROG_ARRAY
-                if not allow_inner:
-                    self.fail(f"map '{map_name}': multi-level inner maps are not supported")
-                if i != len(members) - 1:
-                    self.fail(f"map '{map_name}': 'values' must be the last member")
-                if not is_mim and not is_pa:
-                    self.fail(f"map '{map_name}': 'values' needs a map-in-map or PROG_ARRAY type")
-                if m.value_size and m.value_size != 4:
-                    self.fail(f"map '{map_name}': conflicting value size {m.value_size} != 4")
-                m.value_size = 4
-                t = btf.get(mem.type)
-                if t is None or t.kind != B.ARRAY or t.nelems:
-                    self.fail(f"map '{map_name}': 'values' must be a zero-sized array")
-                t = btf.get(btf.skip_modifiers(t.type))
-                if t is None or t.kind != B.PTR:
-                    self.fail(f"map '{map_name}': 'values' elements must be pointers")
-                t = btf.get(btf.skip_modifiers(t.type))
-                if is_pa:
-                    if t is None or t.kind != B.FUNC_PROTO:
-                        self.fail(f"map '{map_name}': PROG_ARRAY 'values' must point to functions")
-                    continue
-                if t is None or t.kind != B.STRUCT:
-                    self.fail(f"map '{map_name}': map-in-map 'values' must point to a map definition struct")
-                inner = OpenedMap(f"{map_name}.inner", "btf", m.section, m.section_index)
-                self.parse_map_def(inner, t, f"{map_name}.inner", allow_inner=False)
-            elif fname == "map_extra":
-                m.map_extra = self.map_field_long(map_name, mem)
-            else:
-                self.fail(f"map '{map_name}': unknown field '{fname}'")
-        if m.type == 0:
-            self.fail(f"map '{map_name}': map type isn't specified")
-        return inner
-
-    def map_field_int(self, map_name: str, mem: B.Member) -> int:
-        btf = self.btf
-        t = btf.get(btf.skip_modifiers(mem.type))
-        if t is None or t.kind != B.PTR:
-            self.fail(f"map '{map_name}': attribute '{mem.name}' must be __uint(...) (a pointer to an array)")
-        arr = btf.get(t.type)
-        if arr is None or arr.kind != B.ARRAY:
-            self.fail(f"map '{map_name}': attribute '{mem.name}' must be __uint(...) (a pointer to an array)")
-        return arr.nelems
-
-    def map_field_long(self, map_name: str, mem: B.Member) -> int:
-        btf = self.btf
-        t = btf.get(btf.skip_modifiers(mem.type))
-        if t is not None and t.kind == B.PTR:
-            return self.map_field_int(map_name, mem)
-        if t is None or t.kind not in (B.ENUM, B.ENUM64) or len(t.enums) != 1:
-            self.fail(f"map '{map_name}': attribute '{mem.name}' must be __uint or __ulong")
-        return t.enums[0].value & 0xFFFFFFFFFFFFFFFF
 
     def init_struct_ops_maps(self, sec_index: int) -> None:
         """struct_ops maps are listed (name, value type) so that inspect and skeletons can show
@@ -894,10 +793,10 @@ class _Opener:
                     self.fail(f"map '{owner.name}': '{sym.name}' is not an entry-point program")
             else:
                 self.fail(f"map '{owner.name}': only map-in-map and PROG_ARRAY maps take initial values")
-            values_member = self.map_defs[owner.name].members[-1]
-            if values_member.name != "values":
+            values_offset = self.map_defs[owner.name].values_offset
+            if values_offset is None:
                 self.fail(f"map '{owner.name}': initialiser outside its 'values' member")
-            moff = r.offset - owner.sec_offset - values_member.offset // 8
+            moff = r.offset - owner.sec_offset - values_offset
             if moff < 0 or moff % 8:
                 self.fail(f"map '{owner.name}': misplaced 'values' initialiser at offset {r.offset}")
             slot = moff // 8
@@ -1085,6 +984,15 @@ def _kcfg_type(btf: B.Btf, tid: int) -> Tuple[str, bool]:
         if t.nelems and _kcfg_type(btf, t.type)[0] == "char":
             return "char_array", False
     return "", False
+
+
+def _apply_map_def(m: OpenedMap, d: MapDef) -> None:
+    m.real_name = m.ident = d.name
+    m.type, m.key_size, m.value_size, m.max_entries = d.type, d.key_size, d.value_size, d.max_entries
+    m.map_flags, m.numa_node, m.pinning, m.map_extra = d.map_flags, d.numa_node, d.pinning, d.map_extra
+    m.btf_key_type_id, m.btf_value_type_id = d.key_type_id, d.value_type_id
+    if m.type in _RINGBUFS:
+        m.max_entries = _adjust_ringbuf_size(m.max_entries)
 
 
 def _adjust_ringbuf_size(size: int) -> int:
