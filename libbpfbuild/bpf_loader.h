@@ -6,7 +6,7 @@
  * map values, program instructions) that replays libbpf's loading steps through the
  * bpf_sys_bpf() helper. Running it creates the maps and programs and writes their fds into
  * its context (ctx); read them back with bpf_loader__fd(). The blob map, the loader program
- * and the ctx layout follow contract v1 of bpf_build/loader/gen.py: a 32-byte header
+ * and the ctx layout follow loader contract v1 (docs/loader-contract.md): a 32-byte header
  * (sz, flags, log_level, log_size, log_buf, error_step), then 16 bytes per map (fd at +0)
  * and 8 bytes per program (fd at +0). The running is the C light skeletons' own runtime,
  * bpf_build/include/bpf_build/loader.h.

@@ -23,10 +23,21 @@
 
 #define MAX_CTX_SIZE 65535 /* the kernel bounds a syscall program's ctx by U16_MAX */
 
-/* The serialised LoaderProgram (bpf_build/loader/gen.py, _serialise): a header of magic and ten
- * little-endian u32, then insns, blob, maps, progs, kconfig vars, ops, strings, values. */
+/* The serialised LoaderProgram (LoaderProgram.to_bytes, "BPFBLDR1"): a header of magic and ten
+ * little-endian u32, then insns, blob, maps, progs, kconfig vars, ops, strings, values. The
+ * layout is stated in bpf_build/runtime/loader_contract.py (docs/loader-contract.md);
+ * tests/loader/test_contract.py checks these numbers against it. */
 #define SERIAL_MAGIC "BPFBLDR1"
 #define SERIAL_HEADER_SIZE 48
+#define SERIAL_HEADER_FLAGS 8 /* offsets of the header's u32 fields */
+#define SERIAL_HEADER_INSN_CNT 12
+#define SERIAL_HEADER_BLOB_SIZE 16
+#define SERIAL_HEADER_NR_MAPS 20
+#define SERIAL_HEADER_NR_PROGS 24
+#define SERIAL_HEADER_NR_KCONFIG 28
+#define SERIAL_HEADER_NR_OPS 32
+#define SERIAL_HEADER_STRINGS_SIZE 40
+#define SERIAL_HEADER_VALUES_SIZE 44
 #define SERIAL_MAP_SIZE 44    /* 11 u32: name, ident, kind, type, key_size, value_size, max_entries, ... */
 #define SERIAL_MAP_TYPE 12
 #define SERIAL_MAP_MAX_ENTRIES 24
@@ -188,19 +199,19 @@ static int parse_serialised(const unsigned char *buf, size_t size, struct serial
 
 	if (size < SERIAL_HEADER_SIZE || memcmp(buf, SERIAL_MAGIC, 8))
 		return fail(EINVAL, "not a serialised loader program (bad magic)");
-	if (!(le32(buf + 8) & SERIAL_BIG_ENDIAN) != !host_big_endian)
+	if (!(le32(buf + SERIAL_HEADER_FLAGS) & SERIAL_BIG_ENDIAN) != !host_big_endian)
 		return fail(EINVAL, "loader program built for the other byte order");
-	out->insn_cnt = le32(buf + 12);
-	out->blob_size = le32(buf + 16);
-	out->nr_maps = le32(buf + 20);
-	out->nr_progs = le32(buf + 24);
-	out->nr_kconfig = le32(buf + 28);
-	nr_ops = le32(buf + 32);
-	strings_size = le32(buf + 40);
+	out->insn_cnt = le32(buf + SERIAL_HEADER_INSN_CNT);
+	out->blob_size = le32(buf + SERIAL_HEADER_BLOB_SIZE);
+	out->nr_maps = le32(buf + SERIAL_HEADER_NR_MAPS);
+	out->nr_progs = le32(buf + SERIAL_HEADER_NR_PROGS);
+	out->nr_kconfig = le32(buf + SERIAL_HEADER_NR_KCONFIG);
+	nr_ops = le32(buf + SERIAL_HEADER_NR_OPS);
+	strings_size = le32(buf + SERIAL_HEADER_STRINGS_SIZE);
 	total = SERIAL_HEADER_SIZE + (uint64_t)out->insn_cnt * BPF_BUILD_INSN_SIZE + out->blob_size +
 		(uint64_t)out->nr_maps * SERIAL_MAP_SIZE + (uint64_t)out->nr_progs * SERIAL_PROG_SIZE +
 		(uint64_t)out->nr_kconfig * SERIAL_KCONFIG_SIZE + (uint64_t)nr_ops * SERIAL_OP_SIZE +
-		strings_size + le32(buf + 44);
+		strings_size + le32(buf + SERIAL_HEADER_VALUES_SIZE);
 	if (total != size)
 		return fail(EINVAL, "loader file size does not match its header");
 	out->insns = buf + SERIAL_HEADER_SIZE;

@@ -2,12 +2,15 @@
 /*
  * bpf_build/loader.h: the run-time half of bpf-build's C light skeletons (X.lskel.h).
  *
- * Header-only, no libbpf, no libelf. It runs a loader program as described by the contract in
- * bpf_build/loader/gen.py (version 1): create the blob map, load the sleepable syscall loader,
- * run it with BPF_PROG_TEST_RUN on a context that carries the maps' sizes and initial values and
- * gets the fds back. It also resolves .kconfig externs on the machine that loads (reading
- * /boot/config-$(uname -r) or /proc/config.gz with its own small inflater), and attaches the
- * program types a section name fully describes.
+ * Header-only, no libbpf, no libelf. It runs a loader program as the loader contract (version 1,
+ * docs/loader-contract.md) describes: create the blob map, load the sleepable syscall loader, run
+ * it with BPF_PROG_TEST_RUN on a context that carries the maps' sizes and initial values and gets
+ * the fds back. The contract's numbers are stated in bpf_build/runtime/loader_contract.py;
+ * tests/loader/test_contract.py checks this header's structs and #defines against them.
+ *
+ * It also resolves .kconfig externs on the machine that loads (reading /boot/config-$(uname -r)
+ * or /proc/config.gz with its own small inflater), and attaches the program types a section name
+ * fully describes.
  *
  * Every bpf_attr used here is declared locally with the kernel's layout, so this compiles
  * against old UAPI headers (Debian 12 ships 6.1's).
@@ -37,7 +40,7 @@
 #error "__NR_bpf is not defined for this architecture"
 #endif
 
-/* ---- the context, exactly as gen_loader.py lays it out ------------------------------------ */
+/* ---- the context, as the loader contract lays it out --------------------------------------- */
 
 struct bpf_build_loader_ctx {
 	__u32 sz;		/* total context size */
