@@ -19,17 +19,20 @@ from tests import kernel_facts
 
 REPO = Path(__file__).resolve().parents[2]
 # What runs inside each kernel (its kernel-marked tests; `vm` ones would boot VMs recursively).
+EXAMPLES = ("tests/build/test_examples.py", "tests/build/test_opensnoop_example.py",
+            # builds a wheel with pip, which needs the network the guests do not have
+            "--deselect", "tests/build/test_examples.py::test_meson_builds_a_light_skeleton_program")
 EVERY_KERNEL_TEST = ("tests/loader", "tests/runtime", "tests/skel_python", "tests/kernels",
-                     "tests/userspace/test_every_kernel.py",
-                     "tests/build/test_examples.py", "tests/build/test_opensnoop_example.py",
-                     # builds a wheel with pip, which needs the network the guests do not have
-                     "--deselect", "tests/build/test_examples.py::test_meson_builds_a_light_skeleton_program")
+                     "tests/userspace/test_every_kernel.py", "tests/userspace/test_corpus_every_kernel.py",
+                     *EXAMPLES)
 VM_KERNELS = {
     "6.1": EVERY_KERNEL_TEST,   # Debian 12's own kernel
     "6.12": EVERY_KERNEL_TEST,  # Debian 12's newer kernel
-    # Debian 11's: loader programs need 5.14; the probes, the errors naming what is missing, and
-    # the user-space load path (its CO-RE and BTF sanitizing) are what holds there.
-    "5.10": ("tests/kernels/test_features.py", "tests/userspace/test_every_kernel.py"),
+    # Debian 11's: loader programs need 5.14, so everything loads through the user-space path (its
+    # CO-RE and BTF sanitizing), and perf events attach without perf links (5.15). The probes, the
+    # errors naming what is missing, the corpus, the attach fallbacks and the examples' wheels.
+    "5.10": ("tests/kernels/test_features.py", "tests/kernels/test_legacy_attach.py",
+             "tests/userspace/test_every_kernel.py", "tests/userspace/test_corpus_every_kernel.py", *EXAMPLES),
 }
 EXAMPLES_IN_VMS = ("hello", "execsnoop", "linked", "xdp-counter", "opensnoop-py")
 
