@@ -15,15 +15,15 @@ CLEAN_SRC = """
 """
 CLEAN_MAP = """\
     LIBBPF_1.0.0 {
-    	global:
-    		bpf_thing__close;
-    		bpf_thing__open;
-    	local: *;
+        global:
+            bpf_thing__close;
+            bpf_thing__open;
+        local: *;
     };
 
     LIBBPF_1.1.0 {
-    	global:
-    		libbpf_helper;
+        global:
+            libbpf_helper;
     } LIBBPF_1.0.0;
 """
 
@@ -174,7 +174,7 @@ def test_nodes_out_of_order(build_lib, bpf_abi):
 
 
 def test_local_star_only_in_first_node(build_lib, bpf_abi):
-    m = CLEAN_MAP.replace("\tlocal: *;\n", "").replace("} LIBBPF_1.0.0;", "\tlocal: *;\n} LIBBPF_1.0.0;")
+    m = CLEAN_MAP.replace("        local: *;\n", "").replace("} LIBBPF_1.0.0;", "    local: *;\n    } LIBBPF_1.0.0;")
     b = build_lib(CLEAN_SRC, m)
     r = bpf_abi("check", "--map", b.map, b.lib, "--json")
     assert sorted(r.codes()) == ["local-scope", "missing-local-star"]
@@ -213,7 +213,7 @@ def test_name_in_two_nodes_with_symbol_versioning_is_fine(build_lib, bpf_abi):
 def test_duplicate_node_and_glob(build_lib, bpf_abi, tmp_path):
     b = build_lib(CLEAN_SRC, CLEAN_MAP)
     mp = tmp_path / "libbpf.map"  # ld refuses a duplicate node, so check the map on its own
-    mp.write_text(textwrap.dedent(CLEAN_MAP).replace("bpf_thing__close;\n\t\tbpf_thing__open;", "bpf_thing__*;")
+    mp.write_text(textwrap.dedent(CLEAN_MAP).replace("bpf_thing__close;\n        bpf_thing__open;", "bpf_thing__*;")
                   + "\nLIBBPF_1.1.0 {\n\tglobal:\n\t\tlibbpf_other;\n} LIBBPF_1.1.0;\n")
     r = bpf_abi("check", "--map", mp, b.lib, "--json")
     assert sorted(set(r.codes())) == ["duplicate-node", "map-entry-not-exported", "map-glob"]
@@ -246,7 +246,7 @@ def test_library_built_from_another_map(build_lib, bpf_abi, tmp_path):
     """The map moved on (symbol moved, node added) but the library was not rebuilt."""
     b = build_lib(CLEAN_SRC, CLEAN_MAP)
     newer = tmp_path / "libbpf.map"
-    newer.write_text(textwrap.dedent(CLEAN_MAP).replace("\t\tbpf_thing__open;\n", "").replace(
+    newer.write_text(textwrap.dedent(CLEAN_MAP).replace("        bpf_thing__open;\n", "").replace(
         "libbpf_helper;", "bpf_thing__open;\n\t\tlibbpf_helper;")
         + "\nLIBBPF_1.2.0 {\n\tglobal:\n\t\tbpf_thing__close;\n} LIBBPF_1.1.0;\n")
     r = bpf_abi("check", "--map", newer, b.lib, "--json")

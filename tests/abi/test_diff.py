@@ -13,15 +13,15 @@ OLD_SRC = """
 """
 OLD_MAP = """\
     LIBBPF_1.0.0 {
-    	global:
-    		bpf_a;
-    		bpf_b;
-    	local: *;
+        global:
+            bpf_a;
+            bpf_b;
+        local: *;
     };
 
     LIBBPF_1.1.0 {
-    	global:
-    		bpf_c;
+        global:
+            bpf_c;
     } LIBBPF_1.0.0;
 """
 NEXT_NODE = "\nLIBBPF_1.2.0 {{\n\tglobal:\n{names}}} LIBBPF_1.1.0;\n"
@@ -67,7 +67,7 @@ def test_removed_symbol(build_lib, bpf_abi, old):
 
 
 def test_symbol_moved_to_another_node(build_lib, bpf_abi, old):
-    new = build_lib(OLD_SRC, OLD_MAP.replace("\t\tbpf_b;\n", "").replace("bpf_c;", "bpf_b;\n\t\tbpf_c;"))
+    new = build_lib(OLD_SRC, OLD_MAP.replace("            bpf_b;\n", "").replace("bpf_c;", "bpf_b;\n\t\tbpf_c;"))
     f = only(diff(bpf_abi, old, new), "symbol-moved")
     assert f["message"] == ("bpf_b@@LIBBPF_1.0.0 is gone, bpf_b is now bpf_b@@LIBBPF_1.1.0: binaries linked "
                             "against bpf_b@@LIBBPF_1.0.0 fail to load")
@@ -204,7 +204,7 @@ def test_exported_variable_size_change(build_lib, bpf_abi):
 
 def test_unversioned_new_export(build_lib, bpf_abi, old):
     """A symbol versioned by no node (e.g. added to the library, forgotten in a map without local: *)."""
-    m = OLD_MAP.replace("\tlocal: *;\n", "")
+    m = OLD_MAP.replace("        local: *;\n", "")
     new = build_lib(OLD_SRC + "API int bpf_d(void) { return 4; }\n", m)
     f = only(diff(bpf_abi, old, new), "unversioned-new-symbol")
     assert f["message"] == "new symbol bpf_d is exported without a version node"

@@ -35,18 +35,18 @@ HEADER = """
 """
 OLD_MAP = """\
     LIBBPF_1.0.0 {
-    	global:
-    		bpf_a;
-    		bpf_b;
-    		bpf_kind_of;
-    		bpf_obj__new;
-    		bpf_var;
-    	local: *;
+        global:
+            bpf_a;
+            bpf_b;
+            bpf_kind_of;
+            bpf_obj__new;
+            bpf_var;
+        local: *;
     };
 
     LIBBPF_1.1.0 {
-    	global:
-    		bpf_c;
+        global:
+            bpf_c;
     } LIBBPF_1.0.0;
 """
 NEW_D = "API int bpf_d(void) { return 4; }\n"
@@ -75,7 +75,7 @@ CASES = [
          src=OLD_SRC + NEW_D, map=OLD_MAP + next_node("bpf_d;")),
     Case("symbol removed", ["symbol-removed"], "incompatible", src=OLD_SRC.replace("API int bpf_b", "int bpf_b")),
     Case("symbol moved to another node", ["symbol-moved"], "incompatible",
-         map=OLD_MAP.replace("\t\tbpf_b;\n", "").replace("bpf_c;", "bpf_b;\n\t\tbpf_c;")),
+         map=OLD_MAP.replace("            bpf_b;\n", "").replace("bpf_c;", "bpf_b;\n\t\tbpf_c;")),
     Case("new symbol in released node", ["new-symbol-in-released-node"], "change",
          src=OLD_SRC + NEW_D, map=OLD_MAP.replace("bpf_c;", "bpf_c;\n\t\tbpf_d;")),
     Case("new node without parent", ["new-node-parent"], "change",
