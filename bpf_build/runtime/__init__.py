@@ -29,8 +29,6 @@ generated classes' base) with ``settings`` (open-phase knobs) and ``records`` (c
 refuse truncation, char[] helpers), ``log`` (the print hook), ``elfsym`` (uprobe symbol offsets)
 and ``kernel_btf`` (BTF ids of attach targets).
 """
-from .constants import (BPF_ANY, BPF_EXIST, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_RDONLY_PROG,
-                        BPF_F_SLEEPABLE, BPF_NOEXIST, AttachType, MapType, ProgType)
 from .cpus import num_possible_cpus, online_cpus, possible_cpus
 from .errors import (AttachError, BpfRuntimeError, BpfSyscallError, ClosedError, KconfigError, LoaderError,
                      SymbolError, VerifierError)
@@ -42,6 +40,8 @@ from .maps import Map
 from .perfbuf import PerfBuffer
 from .program import Program, TestRun
 from .ringbuf import RingBuffer
+from .uapi import (BPF_ANY, BPF_EXIST, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_RDONLY_PROG,
+                   BPF_F_SLEEPABLE, BPF_NOEXIST, AttachType, MapType, ProgType)
 
 __all__ = [
     "AttachError", "AttachType", "BPF_ANY", "BPF_EXIST", "BPF_F_MMAPABLE", "BPF_F_NO_PREALLOC",

@@ -6,9 +6,9 @@ import os
 from typing import Optional, Union
 
 from . import syscall
-from .constants import Cmd
 from .errors import BpfRuntimeError, ClosedError
 from .fd import Fd
+from .uapi import Cmd
 
 
 class BpfObject:

@@ -20,7 +20,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 from . import features as _features
 from . import kconfig as _kconfig
 from . import log as _log
-from .constants import BPF_F_SLEEPABLE, MapType, ProgType
+from .uapi import BPF_F_SLEEPABLE, MapType, ProgType
 from .cpus import num_possible_cpus
 from .errors import BpfSyscallError, LoaderError, VerifierError
 from .fd import Fd, FdGroup

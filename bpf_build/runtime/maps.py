@@ -14,12 +14,13 @@ from typing import Any, Generic, Iterator, List, Optional, Sequence, Tuple, Type
 
 from . import syscall
 from .codec import Codec, PerCpuCodec, make_value_codec, round_up
-from .constants import (ARRAY_MAP_TYPES, BPF_ANY, FD_VALUE_MAP_TYPES, KEYLESS_MAP_TYPES, MAP_IN_MAP_TYPES,
-                        NO_ELEMENT_ACCESS_MAP_TYPES, PERCPU_MAP_TYPES, VALUELESS_MAP_TYPES, Cmd, MapType)
 from .cpus import num_possible_cpus
 from .errors import BpfSyscallError
 from .fd import Fd
 from .kobject import BpfObject
+from .map_kinds import (ARRAY_MAP_TYPES, FD_VALUE_MAP_TYPES, KEYLESS_MAP_TYPES, MAP_IN_MAP_TYPES,
+                        NO_ELEMENT_ACCESS_MAP_TYPES, PERCPU_MAP_TYPES, VALUELESS_MAP_TYPES)
+from .uapi import BPF_ANY, Cmd, MapType
 
 _MISSING = object()
 # What a map's keys and values are in Python (int, a ctypes Structure, bytes...): generated

@@ -17,11 +17,11 @@ from typing import Any, Callable, List, Optional
 
 from . import perf
 from .aio import AsyncEvents
-from .constants import MapType
 from .cpus import online_cpus
 from .errors import BpfRuntimeError, BpfSyscallError, ClosedError
 from .fd import Fd
 from .ringbuf import record_type
+from .uapi import MapType
 
 _HEADER = struct.Struct("=IHH")
 _SAMPLE_SIZE = struct.Struct("=I")

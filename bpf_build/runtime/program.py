@@ -10,10 +10,10 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from . import attach as _attach
 from . import kernel_btf, syscall
-from .constants import AttachType, Cmd, ProgType
 from .errors import BpfSyscallError, VerifierError
 from .fd import Fd
 from .kobject import BpfObject
+from .uapi import AttachType, Cmd, ProgType
 
 # Verifier logs for big programs run to megabytes; start at 1 MiB and grow on ENOSPC.
 _LOG_START = 1 << 20

@@ -33,8 +33,8 @@ import sys
 from typing import Any, Callable, Iterator, List, Optional
 
 from .aio import AsyncEvents
-from .constants import MapType
 from .errors import BpfRuntimeError, BpfSyscallError, ClosedError
+from .uapi import MapType
 
 BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30

@@ -37,10 +37,10 @@ import ctypes
 import struct
 from typing import Any, Dict, List, Sequence, Tuple
 
-from .constants import MapType
 from .cpus import num_possible_cpus
 from .errors import BpfRuntimeError, NotSupportedError
 from .records import check_range
+from .uapi import MapFlag, MapType
 
 _U32 = struct.Struct("=I")
 _U64 = struct.Struct("=Q")
@@ -49,7 +49,6 @@ _MAP_ATTR = {"type": 0, "key_size": 4, "value_size": 8, "max_entries": 12, "flag
 _MAP_EXTRA = 64
 _MAP_BTF_IDS = (52, 56)  # btf_key_type_id, btf_value_type_id
 _PROG_ATTR = {"type": 0, "flags": 44, "expected_attach_type": 68}
-BPF_F_NUMA_NODE = 1 << 2
 _GLOBAL_DATA_KINDS = ("data", "rodata", "bss", "kconfig")
 _NO_PLACEHOLDER_TYPES = (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.PROG_ARRAY)
 
@@ -223,7 +222,7 @@ def apply(blob: bytes, maps: Sequence[MapSettings], progs: Sequence[ProgramSetti
         if m.changed("numa_node"):
             _U32.pack_into(data, base + _MAP_ATTR["numa_node"], m.numa_node)
             flags = _U32.unpack_from(data, base + _MAP_ATTR["flags"])[0]
-            _U32.pack_into(data, base + _MAP_ATTR["flags"], flags | BPF_F_NUMA_NODE)
+            _U32.pack_into(data, base + _MAP_ATTR["flags"], flags | MapFlag.NUMA_NODE)
         if m.changed("map_extra"):
             _U64.pack_into(data, base + _MAP_EXTRA, m.map_extra)
     for j, p in enumerate(progs):

@@ -21,7 +21,6 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from . import attach as _attach
-from .constants import BPF_F_MMAPABLE, MapType
 from . import log
 from .errors import AttachError, BpfRuntimeError, ClosedError
 from .fd import FdGroup
@@ -30,6 +29,7 @@ from .loader import KconfigSpec, LoaderSpec, MapSpec, ProgSpec, StepSpec, run_lo
 from .maps import Map
 from .program import Program
 from .settings import MapSettings, ProgramSettings
+from .uapi import BPF_F_MMAPABLE, MapType
 from .usdt import SPECS_MAP as USDT_SPECS_MAP
 from .settings import apply as apply_settings
 from .records import Structure, Union, check_range, raw, text

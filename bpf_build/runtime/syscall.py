@@ -14,8 +14,8 @@ import platform
 from ctypes import c_char, c_uint8, c_uint32, c_uint64
 from typing import Optional, Tuple
 
-from .constants import BPF_OBJ_NAME_LEN, Cmd
 from .errors import BpfSyscallError
+from .uapi import BPF_OBJ_NAME_LEN, Cmd
 
 # __NR_bpf and __NR_perf_event_open per architecture (arch/*/entry/syscalls, asm-generic/unistd.h).
 _SYSCALL_NUMBERS = {

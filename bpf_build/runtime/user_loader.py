@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 from . import syscall
 from .btf_sanitize import sanitize_btf
 from .btf_types import BtfTypes, kernel_types
-from .constants import Cmd
+from .uapi import Cmd
 from .core_relo import CoreRelo, relocate
 from .errors import BpfRuntimeError, LoaderError
 

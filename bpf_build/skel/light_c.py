@@ -19,11 +19,11 @@ from __future__ import annotations
 from string import Template
 from typing import List, Optional
 
-from ..loader import section_defs as S
 from ..model.elf import Object
 from ..errors import SkeletonError
 from ..loader.gen import CTX_PROG_SIZE, LoaderProgram, generate_loader, map_desc_offset, prog_desc_offset
 from ..loader.open import OpenedObject, OpenedProgram, open_object
+from ..runtime.uapi import AttachType, MapType, ProgType
 from . import rendering_errors
 from .c import GlobalData, check_field_names, embedded_bytes_literal, field_block
 from .naming import c_skeleton_name, c_string_literal
@@ -33,7 +33,7 @@ __all__ = ["generate"]
 _KCFG_CONSTANTS = {"bool": "BPF_BUILD_KCFG_BOOL", "tristate": "BPF_BUILD_KCFG_TRISTATE",
                    "char": "BPF_BUILD_KCFG_CHAR", "int": "BPF_BUILD_KCFG_INT",
                    "char_array": "BPF_BUILD_KCFG_CHAR_ARRAY"}
-_PERF_EVENT_ARRAY = S.MAP_TYPES["PERF_EVENT_ARRAY"]
+_PERF_EVENT_ARRAY = MapType.PERF_EVENT_ARRAY
 
 
 def generate(obj: Object, name: str, **options) -> str:
@@ -82,19 +82,19 @@ class _LightRenderer:
     def attach_call(self, p: OpenedProgram) -> Optional[str]:
         """C expression attaching ``prog_fd`` the way the section name says, or None."""
         t, target = p.type, p.attach_target
-        if t in (S.PROG_TYPES["RAW_TRACEPOINT"], S.PROG_TYPES["RAW_TRACEPOINT_WRITABLE"]) and target:
+        if t in (ProgType.RAW_TRACEPOINT, ProgType.RAW_TRACEPOINT_WRITABLE) and target:
             return f"bpf_build_raw_tracepoint_open({c_string_literal(target)}, prog_fd)"
-        if t in (S.PROG_TYPES["TRACING"], S.PROG_TYPES["LSM"]):
-            if p.expected_attach_type == S.ATTACH_TYPES["TRACE_ITER"]:
+        if t in (ProgType.TRACING, ProgType.LSM):
+            if p.expected_attach_type == AttachType.TRACE_ITER:
                 return "bpf_build_link_create(prog_fd, 0, BPF_BUILD_TRACE_ITER)"
             if p.attach_btf is not None:
                 return "bpf_build_raw_tracepoint_open(NULL, prog_fd)"
-        if t == S.PROG_TYPES["TRACEPOINT"] and target and "/" in target:
+        if t == ProgType.TRACEPOINT and target and "/" in target:
             return f"bpf_build_attach_tracepoint({c_string_literal(target)}, prog_fd)"
-        if t == S.PROG_TYPES["KPROBE"] and target and p.expected_attach_type == S.ATTACH_TYPES["TRACE_KPROBE_MULTI"]:
+        if t == ProgType.KPROBE and target and p.expected_attach_type == AttachType.TRACE_KPROBE_MULTI:
             retprobe = int(p.section.startswith("kretprobe.multi"))
             return f"bpf_build_attach_kprobe_multi({c_string_literal(target)}, {retprobe}, prog_fd)"
-        if t == S.PROG_TYPES["KPROBE"] and target and p.expected_attach_type == 0:
+        if t == ProgType.KPROBE and target and p.expected_attach_type == 0:
             kind = p.section.split("/", 1)[0]
             if kind in ("kprobe", "kretprobe"):
                 return f"bpf_build_attach_kprobe({c_string_literal(target)}, {int(kind == 'kretprobe')}, prog_fd)"

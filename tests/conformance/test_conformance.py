@@ -15,12 +15,11 @@ import struct
 import pytest
 
 from bpf_build.runtime.errors import BpfRuntimeError
+from bpf_build.runtime.uapi import BPF_F_MMAPABLE
 
 from tests.conftest import require_tool
 
 from .conftest import BPF_DIR, CLI, USER_DIR, build_and_run_user, c_skeleton_run, light_run, run_tool
-
-BPF_F_MMAPABLE = 1 << 10
 
 # One BPF program per pattern (bpf/NAME.bpf.c) with its users (user/NAME.c, user/NAME.light.c).
 # runtime_sized has no light user: neither bpftool's light skeletons nor ours can set a map's
@@ -407,7 +406,7 @@ def test_vmlinux_h_declares_kfuncs_as_bpftool_does(bpf_object, kernel):
 @pytest.mark.parametrize("mode", ["ring", "perf"])
 def test_python_bcc_compat_buffer_modes(python_skeleton, kernel, tracefs, mode):
     """bcc's compat.c before load: ring mode drops the heap map, perf mode retypes `events`."""
-    from bpf_build.runtime.constants import MapType
+    from bpf_build.runtime.uapi import MapType
     from bpf_build.runtime.perfbuf import PerfBuffer
     from bpf_build.runtime.ringbuf import RingBuffer
     cls = python_skeleton("compat_buffer")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bpf_build.loader import section_defs as S
 from bpf_build.model.elf import Object
 from bpf_build.errors import LoaderError, NotSupportedError
 from bpf_build.loader.gen import LoaderProgram, describe_loader, generate_loader
 from bpf_build.loader.open import open_object
+from bpf_build.runtime.uapi import AttachType, MapType, ProgType
 
 from .conftest import ALL_CASES, LOADABLE_CASES, missing_kfunc
 from .runner import (LoadFailed, kernel_ids, kernel_version_code, leftover_objects, map_by_ident, map_info,
@@ -40,7 +40,7 @@ def eth_packet(proto: int, size: int = 64) -> bytes:
 # -- per-case behaviour ------------------------------------------------------------------------
 
 def check_tracepoint(o, L, r):
-    assert prog_info(r.prog_fds["handle_getpid"])["type"] == S.PROG_TYPES["TRACEPOINT"]
+    assert prog_info(r.prog_fds["handle_getpid"])["type"] == ProgType.TRACEPOINT
 
 
 def check_raw_tp(o, L, r):
@@ -58,7 +58,7 @@ def check_raw_tp(o, L, r):
 
 
 def check_kprobe(o, L, r):
-    assert {prog_info(fd)["type"] for fd in r.prog_fds.values()} == {S.PROG_TYPES["KPROBE"]}
+    assert {prog_info(fd)["type"] for fd in r.prog_fds.values()} == {ProgType.KPROBE}
 
 
 def check_tracing(o, L, r):
@@ -84,7 +84,7 @@ def check_tc(o, L, r):
     ret, out = prog_test_run(r.prog_fds["tc_rewrite"], data=eth_packet(0x0800))
     assert ret == 0 and out[0] == 0xAA
     assert prog_test_run(r.prog_fds["tcx_count"], data=eth_packet(0x0800, 200))[0] == 2  # TC_ACT_SHOT
-    assert {p.name: p.expected_attach_type for p in L.progs}["tcx_count"] == S.ATTACH_TYPES["TCX_INGRESS"]
+    assert {p.name: p.expected_attach_type for p in L.progs}["tcx_count"] == AttachType.TCX_INGRESS
 
 
 def check_socket(o, L, r):
@@ -131,8 +131,8 @@ def check_maps(o, L, r):
     # outer_array slot 2 holds inner_b: the program wrote through it
     assert map_lookup(r.map_fds["inner_b"], bytes(4), 4) == struct.pack("I", 77)
     info = {n: map_info(fd) for n, fd in r.map_fds.items()}
-    assert info["events"]["type"] == S.MAP_TYPES["RINGBUF"] and info["events"]["max_entries"] == 4096
-    assert info["bloom"]["type"] == S.MAP_TYPES["BLOOM_FILTER"]
+    assert info["events"]["type"] == MapType.RINGBUF and info["events"]["max_entries"] == 4096
+    assert info["bloom"]["type"] == MapType.BLOOM_FILTER
     assert info["routes"]["map_flags"] == 1  # BPF_F_NO_PREALLOC
 
 
@@ -144,7 +144,7 @@ def check_core(o, L, r):
     assert g["seen_ppid"] == os.getppid()
     assert g["has_missing"] == 0
     assert g["task_size"] > 1000  # the kernel's struct task_struct, not our 16-byte one
-    assert g["ringbuf_value"] == S.MAP_TYPES["RINGBUF"]
+    assert g["ringbuf_value"] == MapType.RINGBUF
 
 
 def check_externs(o, L, r):

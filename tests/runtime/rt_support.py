@@ -8,9 +8,10 @@ from typing import Dict, Optional, Tuple
 
 from bpf_build.model import insn as I
 from bpf_build.model.elf import Object
+from bpf_build.runtime.uapi import Helper
 
-HELPER_MAP_LOOKUP_ELEM = 1
-HELPER_GET_CURRENT_PID_TGID = 14
+HELPER_MAP_LOOKUP_ELEM = Helper.MAP_LOOKUP_ELEM
+HELPER_GET_CURRENT_PID_TGID = Helper.GET_CURRENT_PID_TGID
 
 
 def _count_into(a: I.Assembler, map_fd: int, key: int, skip: str) -> None:
@@ -79,7 +80,7 @@ def ensure_tracefs() -> bool:
 def kernel_ids(kind: str):
     """Ids of every prog/map/link in the kernel, through the runtime's own GET_NEXT_ID walk."""
     from bpf_build.runtime import syscall
-    from bpf_build.runtime.constants import Cmd
+    from bpf_build.runtime.uapi import Cmd
 
     cmd = {"prog": Cmd.PROG_GET_NEXT_ID, "map": Cmd.MAP_GET_NEXT_ID, "link": Cmd.LINK_GET_NEXT_ID}[kind]
     ids, current = set(), 0

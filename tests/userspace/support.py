@@ -12,7 +12,7 @@ from ctypes import c_char, c_uint32, c_uint64
 from typing import Dict, Iterator, List, Tuple
 
 from bpf_build.runtime import syscall
-from bpf_build.runtime.constants import Cmd
+from bpf_build.runtime.uapi import Cmd
 
 LIBBPF = "/usr/lib/x86_64-linux-gnu/libbpf.so.1"
 

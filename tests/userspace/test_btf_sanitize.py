@@ -14,7 +14,7 @@ import pytest
 from bpf_build.runtime import Map, Program, features, syscall
 from bpf_build.runtime.btf_sanitize import sanitize_btf
 from bpf_build.runtime.btf_types import BtfTypes
-from bpf_build.runtime.constants import Cmd
+from bpf_build.runtime.uapi import Cmd
 from bpf_build.runtime.loader import run_loader
 from tests.runtime.rt_support import loader_spec
 from tests.userspace.support import ProgInfo
