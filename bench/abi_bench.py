@@ -1,6 +1,6 @@
 """Time `bpf-abi diff` against `abidiff` on the same library pairs, side by side in one run.
 
-    python bench/abi_bench.py [--runs 5] [--functions 2000] [--libbpf DIR] [--findings] [--json]
+    python bench/abi_bench.py [--runs 5] [--functions 2000] [--libbpf DIR] [--findings] [--json] [--dev-python]
 
 Pairs:
   libbpf vX -> vY  consecutive libbpf releases (v0.6.0 ... v1.5.0) built from source with -g -O2
@@ -19,6 +19,11 @@ Rows, per pair, each the median of --runs runs, the tools alternating so both se
   bpf-abi JSON -> .so     bpf-abi diff OLD.json NEW.so (the CI case: a committed baseline)
   in-process .so -> .so   load_snapshot x2 + diff_snapshots, no interpreter start
   in-process JSON -> .so
+The processes run as an installed bpf-abi would: in a fresh venv without packages (made in a
+temporary directory from this interpreter's base), with bytecode compiled once and kept (in that
+directory: pip compiles it at install). The development venv's interpreter pays for the editable
+install's import hooks (~15 ms a start here) and, with PYTHONDONTWRITEBYTECODE, compiles every
+module on every run; --dev-python measures that interpreter as it is.
 We print wall time and CPU time (user+sys of the child, or of this process in-process): on a
 shared machine CPU time is the steadier measure. Ratios are abidiff / bpf-abi (> 1: bpf-abi faster).
 --findings also prints bpf-abi's findings for every libbpf pair.
@@ -43,12 +48,26 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 DEBIAN_LIBBPF = "/usr/lib/x86_64-linux-gnu/libbpf.so.1"
-BPF_ABI = [sys.executable, "-m", "bpf_build.cli.abi"]
 LIBBPF_TAGS = ("v0.6.0", "v0.7.0", "v0.8.0", "v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0", "v1.4.0", "v1.5.0")
 LIBBPF_MIRROR = "/work/.mirror/libbpf+libbpf/repo"
-ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 Timing = Tuple[float, float]  # (wall, cpu) seconds
+
+
+def bpf_abi_process(workdir: Path, dev_python: bool) -> Tuple[List[str], Dict[str, str]]:
+    """The argv prefix and environment that run bpf-abi as a process (see the module's text)."""
+    if dev_python:
+        return [sys.executable, "-m", "bpf_build.cli.abi"], {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+    subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip",
+                    str(workdir / "venv")], check=True)
+    return [str(workdir / "venv" / "bin" / "python"), "-m", "bpf_build.cli.abi"], env
+
+
+BPF_ABI: List[str] = []
+ENV: Dict[str, str] = {}
 
 
 def process(argv: List[str], ok_codes=(0, 1)) -> Callable[[], Timing]:
@@ -202,7 +221,18 @@ def main() -> int:
     parser.add_argument("--pairs", default="", help="only libbpf pairs whose new tag contains this")
     parser.add_argument("--findings", action="store_true", help="print bpf-abi's findings per libbpf pair")
     parser.add_argument("--json", action="store_true", help="also print the medians as JSON")
+    parser.add_argument("--dev-python", action="store_true",
+                        help="run bpf-abi with this interpreter and environment as they are, not as installed")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="abi-bench-python-") as workdir:
+        BPF_ABI[:], process_env = bpf_abi_process(Path(workdir), args.dev_python)
+        ENV.clear()
+        ENV.update(process_env)
+        print(f"bpf-abi runs as: {' '.join(BPF_ABI)}", file=sys.stderr)
+        return run_benchmarks(args)
+
+
+def run_benchmarks(args) -> int:
     for tool in ("abidiff", "gcc"):
         if shutil.which(tool) is None:
             print(f"abi_bench: {tool} not installed", file=sys.stderr)
