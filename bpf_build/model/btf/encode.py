@@ -1,0 +1,86 @@
+"""Writing BTF: a ``Btf`` back to bytes. An untouched model re-encodes byte for byte: names keep
+the string offsets they were read at; new or renamed ones are appended to the string table."""
+
+from __future__ import annotations
+
+import struct
+from typing import List, Optional
+
+from ...errors import BtfError
+from .container import Btf
+from .kinds import (ARRAY, BTF_MAGIC, BTF_VERSION, DATASEC, DECL_TAG, ENUM, ENUM64, FUNC_PROTO, HEADER,
+    HEADER_SIZE, INT, MAX_VLEN, SIZED_KINDS, STRUCT, UNION, VAR)
+
+def encode_btf(btf: Btf) -> bytes:
+    """The bytes of ``btf``: header, type records, string table (struct.error if a value
+    does not fit its field; ``Btf.encode`` reports that as a BtfError)."""
+    bo = "<" if btf.byteorder == "little" else ">"
+    strings = btf.strings
+    add = strings.add
+    get = strings.get
+
+    at_offset = strings.starts().get  # exact string starts (untouched names hit this)
+
+    def off_of(name: str, name_off: Optional[int]) -> int:
+        if name_off is not None and (at_offset(name_off) == name or get(name_off) == name):
+            return name_off
+        return add(name)
+
+    pack3 = struct.Struct(bo + "III").pack
+    pack1 = struct.Struct(bo + "I").pack
+    pack1s = struct.Struct(bo + "i").pack
+    pack2 = struct.Struct(bo + "II").pack
+    pack2s = struct.Struct(bo + "Ii").pack
+    out: List[bytes] = []
+    append = out.append
+    for tid, t in btf.items():
+        k = t.kind
+        vlen = (len(t.members) if k == STRUCT or k == UNION else len(t.params) if k == FUNC_PROTO
+                else t.vlen)
+        if vlen > MAX_VLEN:
+            raise BtfError(None, f"type [{tid}] {t.kind_name} '{t.name}': {vlen} entries exceed BTF's limit")
+        info = (int(t.kflag) << 31) | (k << 24) | vlen
+        n = t.name_off
+        if n is None or at_offset(n) != t.name:
+            n = off_of(t.name, n)
+        append(pack3(n, info,
+                     t.size if k in SIZED_KINDS else (0 if k == ARRAY else t.type)))
+        if k == INT:
+            append(pack1((t.int_encoding << 24) | (t.int_offset << 16) | t.int_bits))
+        elif k == ARRAY:
+            append(pack3(t.type, t.index_type, t.nelems))
+        elif k in (STRUCT, UNION):
+            kflag = t.kflag
+            for m in t.members:
+                n = m.name_off
+                if n is None or at_offset(n) != m.name:
+                    n = off_of(m.name, n)
+                append(pack3(n, m.type, (m.bitfield_size << 24) | m.offset if kflag else m.offset))
+        elif k == ENUM:
+            for e in t.enums:
+                n = off_of(e.name, e.name_off)
+                append(pack2s(n, e.value) if t.kflag and e.value < 0 else pack2(n, e.value & 0xFFFFFFFF))
+        elif k == ENUM64:
+            for e in t.enums:
+                v = e.value & 0xFFFFFFFFFFFFFFFF
+                append(pack3(off_of(e.name, e.name_off), v & 0xFFFFFFFF, v >> 32))
+        elif k == FUNC_PROTO:
+            for p in t.params:
+                n = p.name_off
+                if n is None or at_offset(n) != p.name:
+                    n = off_of(p.name, n)
+                append(pack2(n, p.type))
+        elif k == VAR:
+            append(pack1(t.linkage))
+        elif k == DATASEC:
+            for entry in t.secinfo:
+                append(pack3(entry.type, entry.offset, entry.size))
+        elif k == DECL_TAG:
+            append(pack1s(t.component_idx))
+    type_data = b"".join(out)
+    str_data = strings.data()
+    hdr_len = HEADER_SIZE + len(btf.header_extra)
+    header = HEADER[bo].pack(BTF_MAGIC, BTF_VERSION, btf.flags, hdr_len, 0, len(type_data),
+                           len(type_data), len(str_data))
+    return header + btf.header_extra + type_data + str_data + btf.trailer
+
