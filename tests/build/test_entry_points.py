@@ -76,3 +76,35 @@ def test_inspect_names_section_types(compile_c):
     assert kinds[".strtab"] == "STRTAB" and kinds[".relsocket"] == "REL"
     assert kinds[".llvm_addrsig"] == "LLVM_ADDRSIG"
     assert not any(k.isdigit() for k in kinds.values())
+
+
+def _modules_loaded_by(*args: str) -> set:
+    code = ("import sys\nfrom bpf_build.cli.main import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n"
+            "    pass\nprint('\\n'.join(sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    return set(proc.stdout.splitlines())
+
+
+def test_bpf_build_help_imports_no_command():
+    loaded = _modules_loaded_by("--help")
+    assert not {m for m in loaded if m.startswith("bpf_build.cli.commands.")}
+    assert not {m for m in loaded if m.startswith(("bpf_build.model", "bpf_build.project", "bpf_build.skel"))}
+
+
+def test_a_command_imports_its_own_module_only():
+    loaded = _modules_loaded_by("compile", "--help")
+    assert {m for m in loaded if m.startswith("bpf_build.cli.commands.")} == {"bpf_build.cli.commands.compile"}
+    assert "bpf_build.model.btf" not in loaded
+
+
+def test_every_command_module_is_listed():
+    """Commands are listed in bpf_build/cli/main.py, not discovered: a new module must be added there."""
+    import importlib
+    import pkgutil
+
+    from bpf_build.cli import commands
+    from bpf_build.cli.main import COMMANDS
+
+    assert sorted(c.module for c in COMMANDS) == sorted(m.name for m in pkgutil.iter_modules(commands.__path__))
+    for command in COMMANDS:
+        assert callable(importlib.import_module(f"bpf_build.cli.commands.{command.module}").configure)

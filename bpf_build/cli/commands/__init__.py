@@ -1,1 +1,1 @@
-"""One module per `bpf-build` sub-command; see bpf_build.cli.main."""
+"""One module per `bpf-build` sub-command, each defining configure(parser); bpf_build.cli.main lists them."""

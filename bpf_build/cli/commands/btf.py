@@ -1,13 +1,14 @@
 """`bpf-build btf dump OBJ|BTF-FILE [--base BTF]`: the types, one per line (bpftool raw style)."""
 
+import argparse
+
 from ...model.btf import Btf, dump_raw
 from ...model.elf import Object
 from ...errors import BtfError
 from ...fileio import read_bytes
 
 
-def register(sub):
-    p = sub.add_parser("btf", help="BTF tools")
+def configure(p: argparse.ArgumentParser) -> None:
     bsub = p.add_subparsers(dest="btf_command", metavar="ACTION")
     bsub.required = True
     d = bsub.add_parser("dump", help="print BTF types in a stable text form")

@@ -22,8 +22,7 @@ def target_name(value: str) -> str:
     return value
 
 
-def register(sub):
-    p = sub.add_parser("compile", help="compile BPF C sources into BPF objects with clang")
+def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("sources", nargs="+", metavar="SRC")
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("-o", "--output", help="the object to write (one source only)")

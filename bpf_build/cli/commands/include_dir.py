@@ -2,11 +2,12 @@
 
 C light skeletons include ``<bpf_build/loader.h>``: ``gcc -I "$(bpf-build include-dir)" ...``."""
 
+import argparse
+
 from ...skel.light_c import include_dir
 
 
-def register(sub):
-    p = sub.add_parser("include-dir", help="print the directory of bpf-build's C headers (for -I)")
+def configure(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run)
 
 

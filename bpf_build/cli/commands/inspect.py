@@ -1,11 +1,12 @@
 """`bpf-build inspect OBJ`: sections, symbols, programs, maps, BTF type counts."""
 
+import argparse
+
 from ...model.elf import Object
 from ...loader.inspect import summarize
 
 
-def register(sub):
-    p = sub.add_parser("inspect", help="summarize a BPF object")
+def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("object")
     p.set_defaults(func=run)
 

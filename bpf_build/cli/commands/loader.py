@@ -3,6 +3,8 @@
 FILE is a BPF object (its loader is generated first) or a light skeleton header, ours or
 bpftool's (its embedded loader is read back by following its instructions)."""
 
+import argparse
+
 from ...model.elf import Object
 from ...errors import LoaderError
 from ...fileio import read_bytes
@@ -10,8 +12,7 @@ from ...loader.gen import describe_loader, find_embedded_loader, loader_for_obje
 from ...skel import default_skeleton_name
 
 
-def register(sub):
-    p = sub.add_parser("loader", help="inspect loader programs")
+def configure(p: argparse.ArgumentParser) -> None:
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     e = actions.add_parser("explain", help="list the bpf() operations a loader performs, in order")

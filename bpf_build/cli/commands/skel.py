@@ -5,6 +5,7 @@
 --lang python:      Python skeleton                 -> bpf_build.skel.python
 """
 
+import argparse
 import importlib
 import sys
 
@@ -16,8 +17,7 @@ from ...skel import default_skeleton_name
 RENDERERS = {("c", False): "c", ("c", True): "light_c", ("python", False): "python"}
 
 
-def register(sub):
-    p = sub.add_parser("skel", help="generate a skeleton (C, light C, or Python) for a BPF object")
+def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("object")
     p.add_argument("-o", "--output", help="output file (default: stdout)")
     p.add_argument("--name", help="skeleton name (default: object file name without .o, as bpftool)")

@@ -6,6 +6,7 @@ module's split BTF from /sys/kernel/btf/NAME on top of it (all types, as bpftool
 ``pahole --btf_encode_detached --btf_base`` wrote for an out-of-tree module.
 """
 
+import argparse
 import os
 import re
 import sys
@@ -18,8 +19,7 @@ from .btf import load_btf
 SYSFS_BTF = "/sys/kernel/btf"
 
 
-def register(sub):
-    p = sub.add_parser("vmlinux", help="write kernel BTF types as a C header (vmlinux.h) for CO-RE programs")
+def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--btf", metavar="PATH",
                    help=f"BTF to read: raw BTF or a BPF object (default: {SYSFS_BTF}/vmlinux)")
     p.add_argument("--module", metavar="NAME|PATH",
