@@ -1,0 +1,159 @@
+"""Phase 5 for each input (libbpf's linker_append_btf): the input's BTF types are appended to the
+output BTF, renumbered, in libbpf's order (which makes the output byte-identical to bpftool's).
+
+A global's VAR/FUNC is kept once: the first input's record stands for every later one, and a
+resolved extern takes its type from the definition. The input's DATASECs are not copied: their
+entries go to the output sections' variable lists, from which the finalize phase builds one
+DATASEC per section.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+from ..errors import BpfBuildError, LinkError
+from ..model import btf as B
+from ..model.btf import Btf, BtfType, VarSecinfo
+from .state import InputView, LinkerState
+from .symbols import is_non_static
+
+_ONE_REF = B.REF_KINDS  # kinds whose only referenced id is ``type``
+_COMPOSITE = (B.STRUCT, B.UNION)
+
+
+def append_btf(state: LinkerState, src: InputView) -> None:
+    if src.btf is None:
+        return
+    type_map, appended = _map_type_ids(state, src.btf)
+    _copy_types(state, src, type_map, appended)
+    _settle_global_types(state, type_map)
+    _append_datasec_entries(state, src, type_map)
+    src.type_map = type_map
+
+
+def _map_type_ids(state: LinkerState, src_btf: Btf) -> Tuple[List[int], List[BtfType]]:
+    """The output id of every input type (appended, or the BTF of a global seen before), and
+    the types to append, in order. DATASECs map to 0."""
+    type_map = [0] * len(src_btf)
+    appended: List[BtfType] = []
+    next_id = len(state.btf)
+    for tid, t in src_btf.items():
+        k = t.kind
+        if k == B.DATASEC:
+            continue
+        glob = None
+        if (k == B.VAR or k == B.FUNC) and is_non_static(t):
+            glob = state.globals.get(t.name)
+            if glob is None:
+                continue  # a VAR of a deduplicated section (license, version)
+            if glob.underlying_id is None:
+                glob.pending_src_id = t.type
+            if glob.btf_id:
+                type_map[tid] = glob.btf_id
+                continue
+        type_map[tid] = next_id
+        appended.append(t)
+        if glob is not None:
+            glob.btf_id = next_id
+            glob.pending_src_id = t.type
+        next_id += 1
+    return type_map, appended
+
+
+def _copy_types(state: LinkerState, src: InputView, type_map: List[int], appended: List[BtfType]) -> None:
+    """Append ``appended``, referring to the output's ids, their names added in libbpf's order
+    (the output's string table is never rebuilt, so this order is the final one). An owned
+    input's records move instead of being copied."""
+    file = src.file
+
+    def remap(old: int) -> int:
+        new = type_map[old]
+        if new == 0 and old != 0:
+            raise LinkError(file, f"BTF type [{old}] is referenced but was not carried over")
+        return new
+
+    dst_btf = state.btf
+    copy, add_type = not src.owned, dst_btf.types.append
+    add_str, str_offs = dst_btf.strings.add, state.btf_str_offs
+    for t in appended:
+        new = t.copy() if copy else t
+        for item in (new, *(new.members or new.enums or new.params)):
+            name = item.name
+            off = str_offs.get(name)
+            if off is None:
+                off = str_offs[name] = add_str(name)
+            item.name_off = off
+        k = new.kind
+        if k in _ONE_REF:  # remap_ids, the common kinds inlined
+            new.type = type_map[new.type] or remap(new.type)
+        elif k in _COMPOSITE:
+            for m in new.members:
+                m.type = type_map[m.type] or remap(m.type)
+        else:
+            new.remap_ids(remap)
+        add_type(new)
+
+
+def _settle_global_types(state: LinkerState, type_map: List[int]) -> None:
+    """A global whose type this input gives (its first one, or the definition of an extern)
+    now points its VAR/FUNC at that type's output id."""
+    for glob in state.globals.values():
+        if glob.pending_src_id is not None:
+            glob.underlying_id = type_map[glob.pending_src_id]
+            glob.pending_src_id = None
+            state.btf.type(glob.btf_id).type = glob.underlying_id
+
+
+def _append_datasec_entries(state: LinkerState, src: InputView, type_map: List[int]) -> None:
+    """The input's DATASEC entries, moved to their output offsets, join the output sections'
+    variable lists; a global has one entry, kept up to date as definitions arrive."""
+    file, dst_btf, src_btf = src.file, state.btf, src.known_btf
+    for s in src.secs:
+        if not s.datasec_id or s.skipped:
+            continue
+        dst = s.output
+        dst.has_btf = True
+        for v in src.datasecs[s.datasec_id].secinfo:
+            new_id = type_map[v.type]
+            t = dst_btf.get(new_id)  # None: a VAR that was not carried over
+            glob = None
+            if t is not None and is_non_static(t):
+                glob = state.globals[t.name]
+                if glob.sec is not dst:
+                    other = glob.sec.name if glob.sec is not None else "no section"
+                    raise LinkError(file, f"global '{t.name}' is in section '{dst.name}' here "
+                                          f"but in '{other}' in {glob.file}")
+            if t is not None and glob is not None and glob.var_idx >= 0:
+                if t.kind == B.FUNC:
+                    continue  # a kfunc declared again: nothing to update (libbpf 1.1 failed here)
+                src_var = src_btf.type(v.type)
+                if src_var.linkage == B.VAR_GLOBAL_EXTERN:
+                    # A declaration has no storage to describe. (libbpf resizes the entry to
+                    # the declared type here, which loses an initialised flexible array.)
+                    continue
+                entry = dst.vars[glob.var_idx]
+                if glob.var_from_extern and not glob.is_extern and glob.file == file:
+                    # The entry was made for an extern, which has no storage: take the
+                    # definition's place and size (libbpf keeps offset 0 and the declared
+                    # type's size, and the loader then cannot find the map or variable).
+                    entry.offset, entry.size = s.dst_off + v.offset, v.size
+                    glob.var_from_extern = False
+                    continue
+                # its type may have changed with a resolved extern
+                entry.size = _resolve_size(dst_btf, glob.underlying_id, file, t.name)
+                continue
+            dst.vars.append(VarSecinfo(new_id, s.dst_off + v.offset, v.size))
+            if glob is not None:
+                glob.var_idx = len(dst.vars) - 1
+                src_var = src_btf.type(v.type)
+                glob.var_from_extern = (src_var.kind == B.VAR
+                                        and src_var.linkage == B.VAR_GLOBAL_EXTERN)
+
+
+def _resolve_size(btf: Btf, type_id: Optional[int], file: str, name: str) -> int:
+    if type_id is None:
+        raise AssertionError(f"global '{name}' has no type yet")
+    try:
+        return btf.resolve_size(type_id)
+    except BpfBuildError as e:
+        raise LinkError(file, f"global '{name}': cannot size its type: {e.reason}") from None
