@@ -11,12 +11,12 @@ import functools
 import io
 import os
 import struct
-from typing import Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
+from ..errors import BpfBuildError, ElfError, PathLike
+from ..fileio import read_bytes, write_atomic
 from .btf import Btf
 from .btf_ext import BtfExt
-from ..errors import BpfBuildError, ElfError
-from ..fileio import read_bytes, write_atomic
 
 EM_BPF = 247
 ET_REL = 1
@@ -40,13 +40,13 @@ STV_DEFAULT, STV_INTERNAL, STV_HIDDEN, STV_PROTECTED = 0, 1, 2, 3
 # BPF relocation types (LLVM's BPFELFRelocs).
 R_BPF_NONE, R_BPF_64_64, R_BPF_64_ABS64, R_BPF_64_ABS32 = 0, 1, 2, 3
 R_BPF_64_NODYLD32, R_BPF_64_32 = 4, 10
-RELOC_NAMES = {0: "R_BPF_NONE", 1: "R_BPF_64_64", 2: "R_BPF_64_ABS64", 3: "R_BPF_64_ABS32",
+RELOC_NAMES: Dict[int, str] = {0: "R_BPF_NONE", 1: "R_BPF_64_64", 2: "R_BPF_64_ABS64", 3: "R_BPF_64_ABS32",
                4: "R_BPF_64_NODYLD32", 10: "R_BPF_64_32"}
 
-BIND_NAMES = {STB_LOCAL: "LOCAL", STB_GLOBAL: "GLOBAL", STB_WEAK: "WEAK"}
-TYPE_NAMES = {STT_NOTYPE: "NOTYPE", STT_OBJECT: "OBJECT", STT_FUNC: "FUNC", STT_SECTION: "SECTION",
+BIND_NAMES: Dict[int, str] = {STB_LOCAL: "LOCAL", STB_GLOBAL: "GLOBAL", STB_WEAK: "WEAK"}
+TYPE_NAMES: Dict[int, str] = {STT_NOTYPE: "NOTYPE", STT_OBJECT: "OBJECT", STT_FUNC: "FUNC", STT_SECTION: "SECTION",
               STT_FILE: "FILE"}
-VIS_NAMES = {STV_DEFAULT: "DEFAULT", STV_INTERNAL: "INTERNAL", STV_HIDDEN: "HIDDEN",
+VIS_NAMES: Dict[int, str] = {STV_DEFAULT: "DEFAULT", STV_INTERNAL: "INTERNAL", STV_HIDDEN: "HIDDEN",
              STV_PROTECTED: "PROTECTED"}
 
 
@@ -90,7 +90,7 @@ class Section:
     def is_code(self) -> bool:
         return self.type == SHT_PROGBITS and bool(self.flags & SHF_EXECINSTR)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Section({self.name!r}, type={self.type}, size={self.size})"
 
 
@@ -106,13 +106,13 @@ class Symbol:
     def is_defined(self) -> bool:
         return self.shndx != SHN_UNDEF
 
-    def key(self):
+    def key(self) -> Tuple[object, ...]:
         return (self.name, self.value, self.size, self.bind, self.type, self.visibility, self.shndx)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Symbol) and self.key() == other.key()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Symbol({self.name!r}, value={self.value}, size={self.size}, "
                 f"{BIND_NAMES.get(self.bind, self.bind)}, {TYPE_NAMES.get(self.type, self.type)}, "
                 f"{VIS_NAMES.get(self.visibility, self.visibility)}, shndx={self.shndx})")
@@ -127,13 +127,13 @@ class Relocation:
     def __init__(self, offset: int, symbol: int, type: int, addend: Optional[int] = None):
         self.offset, self.symbol, self.type, self.addend = offset, symbol, type, addend
 
-    def key(self):
+    def key(self) -> Tuple[object, ...]:
         return (self.offset, self.symbol, self.type, self.addend)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Relocation) and self.key() == other.key()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Relocation(offset={self.offset}, symbol={self.symbol}, {RELOC_NAMES.get(self.type, self.type)})"
 
 
@@ -241,7 +241,7 @@ class Object:
 
     # -- I/O -----------------------------------------------------------------------------------
     @classmethod
-    def read(cls, source: Union[str, os.PathLike, bytes], path: Optional[str] = None) -> "Object":
+    def read(cls, source: Union[str, os.PathLike[str], bytes], path: Optional[str] = None) -> Object:
         if isinstance(source, (bytes, bytearray, memoryview)):
             return _read(bytes(source), path)
         return _read(read_bytes(source, ElfError), os.fspath(source))
@@ -249,7 +249,7 @@ class Object:
     def to_bytes(self) -> bytes:
         return _write(self)
 
-    def write(self, path: Union[str, os.PathLike]) -> None:
+    def write(self, path: Union[str, os.PathLike[str]]) -> None:
         write_atomic(path, self.to_bytes())
 
 
@@ -361,16 +361,16 @@ def _read_unchecked(data: bytes, path: Optional[str]) -> Object:
         if obj.btf is None:
             raise ElfError(path, ".BTF.ext without .BTF")
         obj.btf_ext = BtfExt.parse(ext_sec.data, obj.btf.strings, path)
-        _check_btf_ext_targets(obj, path)
+        _check_btf_ext_targets(obj, obj.btf_ext, path)
     return obj
 
 
-def _check_btf_ext_targets(obj: Object, path) -> None:
+def _check_btf_ext_targets(obj: Object, ext: BtfExt, path: PathLike) -> None:
     """func_info, line_info and CO-RE records describe instructions: each table's sections must
     be code sections of this object and each record an instruction inside it."""
     code = {s.name: s for s in obj.sections if s.is_code}
     names = {s.name for s in obj.sections}
-    for what, info in zip(("func_info", "line_info", "core_relo"), obj.btf_ext.tables()):
+    for what, info in zip(("func_info", "line_info", "core_relo"), ext.tables()):
         for esec in info.sections:
             sec = code.get(esec.name)
             if sec is None:
@@ -383,7 +383,8 @@ def _check_btf_ext_targets(obj: Object, path) -> None:
                                          f"'{esec.name}' is not an instruction of its {size} bytes")
 
 
-def _enum_int(v) -> int:
+def _enum_int(v: Union[int, str]) -> int:
+    """A section type as a number: pyelftools names the types it knows."""
     if isinstance(v, int):
         return v
     from elftools.elf.enums import ENUM_SH_TYPE_BASE
@@ -398,7 +399,7 @@ def _enum_int(v) -> int:
     raise ElfError(None, f"unknown section type {v}")
 
 
-def _section_bytes(data: bytes, sh, path, what: str) -> bytes:
+def _section_bytes(data: bytes, sh: Any, path: PathLike, what: str) -> bytes:
     off, size = sh["sh_offset"], sh["sh_size"]
     if _enum_int(sh["sh_type"]) == SHT_NOBITS:
         return b""
@@ -407,7 +408,7 @@ def _section_bytes(data: bytes, sh, path, what: str) -> bytes:
     return data[off:off + size]
 
 
-def _cstr(table: bytes, off: int, path, what: str) -> str:
+def _cstr(table: bytes, off: int, path: PathLike, what: str) -> str:
     if off >= len(table) and off:
         raise ElfError(path, f"{what}: string offset {off} is outside its string table")
     end = table.find(b"\0", off)
@@ -420,7 +421,7 @@ def _cstr(table: bytes, off: int, path, what: str) -> str:
         raise ElfError(path, f"{what}: name {table[off:end]!r} is not valid UTF-8") from None
 
 
-def _read_symbols(obj: Object, index: int, bo: str, path) -> List[Symbol]:
+def _read_symbols(obj: Object, index: int, bo: str, path: PathLike) -> List[Symbol]:
     sec = obj.sections[index]
     if sec.entsize not in (0, 24) or len(sec.data) % 24:
         raise ElfError(path, f"symbol table has entry size {sec.entsize} / {len(sec.data)} bytes; expected 24-byte entries")
@@ -449,7 +450,7 @@ def _read_symbols(obj: Object, index: int, bo: str, path) -> List[Symbol]:
     return syms
 
 
-def _read_relocs(sec: Section, target: Section, nsyms: int, bo: str, path) -> List[Relocation]:
+def _read_relocs(sec: Section, target: Section, nsyms: int, bo: str, path: PathLike) -> List[Relocation]:
     rela = sec.type == SHT_RELA
     size = 24 if rela else 16
     if len(sec.data) % size:
@@ -475,7 +476,9 @@ def _read_relocs(sec: Section, target: Section, nsyms: int, bo: str, path) -> Li
 # Writing
 
 class _StrtabBuilder:
-    def __init__(self):
+    """A string table being written: each name once, in the order first added."""
+
+    def __init__(self) -> None:
         self.data = bytearray(b"\0")
         self.offsets: Dict[str, int] = {"": 0}
 
@@ -519,13 +522,13 @@ def _write(obj: Object) -> bytes:
         strtab.add(name)
     first_global = len(obj.symbols)
     sym_entry = struct.Struct(bo + "IBBHQQ")
-    for i, s in enumerate(obj.symbols):
-        if s.bind != STB_LOCAL and first_global == len(obj.symbols):
+    for i, sym in enumerate(obj.symbols):
+        if sym.bind != STB_LOCAL and first_global == len(obj.symbols):
             first_global = i
-        elif s.bind == STB_LOCAL and first_global < i and obj.symtab_info is None:
-            raise ElfError(obj.path, f"local symbol '{s.name}' after global symbols")
-        symtab += sym_entry.pack(strtab.add(s.name) if s.name else 0, (s.bind << 4) | (s.type & 0xF),
-                                 s.visibility & 0x3, s.shndx, s.value, s.size)
+        elif sym.bind == STB_LOCAL and first_global < i and obj.symtab_info is None:
+            raise ElfError(obj.path, f"local symbol '{sym.name}' after global symbols")
+        symtab += sym_entry.pack(strtab.add(sym.name) if sym.name else 0, (sym.bind << 4) | (sym.type & 0xF),
+                                 sym.visibility & 0x3, sym.shndx, sym.value, sym.size)
 
     shstr = strtab if idx_shstr == idx_strtab else _StrtabBuilder()
     name_offs = [shstr.add(s.name) for s in sections]
@@ -534,6 +537,7 @@ def _write(obj: Object) -> bytes:
     for i, s in enumerate(sections):
         if i == idx_symtab:
             info = first_global if obj.symtab_info is None else obj.symtab_info
+            assert idx_strtab is not None  # found with the symbol table above, or ElfError
             s.link, s.info, s.entsize, s.addralign = idx_strtab, info, 24, 8
             contents.append(bytes(symtab))
         elif i == idx_strtab or i == idx_shstr:
@@ -563,9 +567,9 @@ def _write(obj: Object) -> bytes:
             if s.name == ".BTF":
                 contents[i] = obj.btf.encode()
 
-    for i in (idx_strtab, idx_shstr):
-        if i is not None:
-            contents[i] = bytes(strtab.data if i == idx_strtab else shstr.data)
+    for table_index in (idx_strtab, idx_shstr):
+        if table_index is not None:
+            contents[table_index] = bytes(strtab.data if table_index == idx_strtab else shstr.data)
 
     out = bytearray(64)
     offsets = []

@@ -11,43 +11,130 @@ from __future__ import annotations
 import struct
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from ..errors import InsnError
+from ..errors import InsnError, PathLike
+from .ints import IntText, s32
 
 INSN_SIZE = 8
 
-# Classes.
-LD, LDX, ST, STX, ALU, JMP, JMP32, ALU64 = 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07
-# Sizes.
-W, H, B, DW = 0x00, 0x08, 0x10, 0x18
-SIZE_BYTES = {W: 4, H: 2, B: 1, DW: 8}
-SIZE_NAMES = {W: "u32", H: "u16", B: "u8", DW: "u64"}
-# Modes.
-IMM, ABS, IND, MEM, MEMSX, ATOMIC = 0x00, 0x20, 0x40, 0x60, 0x80, 0xC0
-# Sources.
-K, X = 0x00, 0x08
-# ALU ops.
-ADD, SUB, MUL, DIV, OR, AND, LSH, RSH, NEG, MOD, XOR, MOV, ARSH, END = (
-    0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xA0, 0xB0, 0xC0, 0xD0)
-# JMP ops.
-JA, JEQ, JGT, JGE, JSET, JNE, JSGT, JSGE, CALL, EXIT, JLT, JLE, JSLT, JSLE = (
-    0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xA0, 0xB0, 0xC0, 0xD0)
-# Atomic ops (in imm).
-FETCH = 0x01
-XCHG = 0xE0 | FETCH
-CMPXCHG = 0xF0 | FETCH
 
-# src_reg values with special meaning.
-PSEUDO_MAP_FD, PSEUDO_MAP_VALUE, PSEUDO_BTF_ID, PSEUDO_FUNC = 1, 2, 3, 4
-PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE = 5, 6
-PSEUDO_CALL, PSEUDO_KFUNC_CALL = 1, 2
+# An opcode byte is a class (low 3 bits) combined with fields whose meaning depends on it: a
+# size, a mode and, for ALU/JMP, an operation and a source. Each field is an IntEnum (readable
+# reprs); combining them (``ALU64 | MOV | K``) gives a plain int, which is what ``Insn.code``
+# holds.
+class InsnClass(IntText):
+    LD = 0x00
+    LDX = 0x01
+    ST = 0x02
+    STX = 0x03
+    ALU = 0x04
+    JMP = 0x05
+    JMP32 = 0x06
+    ALU64 = 0x07
+
+
+class Size(IntText):
+    W = 0x00
+    H = 0x08
+    B = 0x10
+    DW = 0x18
+
+
+class Mode(IntText):
+    IMM = 0x00
+    ABS = 0x20
+    IND = 0x40
+    MEM = 0x60
+    MEMSX = 0x80
+    ATOMIC = 0xC0
+
+
+class Source(IntText):
+    K = 0x00
+    X = 0x08
+
+
+class AluOp(IntText):
+    ADD = 0x00
+    SUB = 0x10
+    MUL = 0x20
+    DIV = 0x30
+    OR = 0x40
+    AND = 0x50
+    LSH = 0x60
+    RSH = 0x70
+    NEG = 0x80
+    MOD = 0x90
+    XOR = 0xA0
+    MOV = 0xB0
+    ARSH = 0xC0
+    END = 0xD0
+
+
+class JmpOp(IntText):
+    JA = 0x00
+    JEQ = 0x10
+    JGT = 0x20
+    JGE = 0x30
+    JSET = 0x40
+    JNE = 0x50
+    JSGT = 0x60
+    JSGE = 0x70
+    CALL = 0x80
+    EXIT = 0x90
+    JLT = 0xA0
+    JLE = 0xB0
+    JSLT = 0xC0
+    JSLE = 0xD0
+
+
+class AtomicOp(IntText):
+    """An atomic instruction's ``imm``: an ALU operation (ADD, OR, AND, XOR), optionally with
+    FETCH, or one of the exchanges."""
+
+    FETCH = 0x01
+    XCHG = 0xE0 | 0x01
+    CMPXCHG = 0xF0 | 0x01
+
+
+class LdImm64Src(IntText):
+    """What the ``src`` register of an ld_imm64 says its immediate is."""
+
+    MAP_FD = 1
+    MAP_VALUE = 2
+    BTF_ID = 3
+    FUNC = 4
+    MAP_IDX = 5
+    MAP_IDX_VALUE = 6
+
+
+class CallSrc(IntText):
+    """What the ``src`` register of a call says its ``imm`` is (0: a helper id)."""
+
+    CALL = 1
+    KFUNC_CALL = 2
+
+
+LD, LDX, ST, STX, ALU, JMP, JMP32, ALU64 = InsnClass
+W, H, B, DW = Size
+SIZE_BYTES: Dict[int, int] = {W: 4, H: 2, B: 1, DW: 8}
+SIZE_NAMES: Dict[int, str] = {W: "u32", H: "u16", B: "u8", DW: "u64"}
+IMM, ABS, IND, MEM, MEMSX, ATOMIC = Mode
+K, X = Source
+ADD, SUB, MUL, DIV, OR, AND, LSH, RSH, NEG, MOD, XOR, MOV, ARSH, END = AluOp
+JA, JEQ, JGT, JGE, JSET, JNE, JSGT, JSGE, CALL, EXIT, JLT, JLE, JSLT, JSLE = JmpOp
+FETCH, XCHG, CMPXCHG = AtomicOp
+PSEUDO_MAP_FD, PSEUDO_MAP_VALUE, PSEUDO_BTF_ID, PSEUDO_FUNC, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE = LdImm64Src
+PSEUDO_CALL, PSEUDO_KFUNC_CALL = CallSrc
+# The class of an opcode byte, by its low 3 bits.
+_CLASS_OF_CODE: Tuple[InsnClass, ...] = tuple(InsnClass)
 
 R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10 = range(11)
 
-_ALU_SYM = {ADD: "+=", SUB: "-=", MUL: "*=", DIV: "/=", OR: "|=", AND: "&=", LSH: "<<=",
+_ALU_SYM: Dict[int, str] = {ADD: "+=", SUB: "-=", MUL: "*=", DIV: "/=", OR: "|=", AND: "&=", LSH: "<<=",
             RSH: ">>=", MOD: "%=", XOR: "^=", MOV: "=", ARSH: "s>>="}
-_JMP_SYM = {JEQ: "==", JGT: ">", JGE: ">=", JSET: "&", JNE: "!=", JSGT: "s>", JSGE: "s>=",
+_JMP_SYM: Dict[int, str] = {JEQ: "==", JGT: ">", JGE: ">=", JSET: "&", JNE: "!=", JSGT: "s>", JSGE: "s>=",
             JLT: "<", JLE: "<=", JSLT: "s<", JSLE: "s<="}
-_ATOMIC_SYM = {ADD: "+=", OR: "|=", AND: "&=", XOR: "^="}
+_ATOMIC_SYM: Dict[int, str] = {ADD: "+=", OR: "|=", AND: "&=", XOR: "^="}
 
 
 class Insn:
@@ -57,8 +144,8 @@ class Insn:
         self.code, self.dst, self.src, self.off, self.imm = code, dst, src, off, imm
 
     @property
-    def cls(self) -> int:
-        return self.code & 0x07
+    def cls(self) -> InsnClass:
+        return _CLASS_OF_CODE[self.code & 0x07]
 
     @property
     def op(self) -> int:
@@ -99,17 +186,17 @@ class Insn:
     def copy(self) -> "Insn":
         return Insn(self.code, self.dst, self.src, self.off, self.imm)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return (isinstance(other, Insn) and self.code == other.code and self.dst == other.dst
                 and self.src == other.src and self.off == other.off and self.imm == other.imm)
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((self.code, self.dst, self.src, self.off, self.imm))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Insn(0x{self.code:02x}, dst={self.dst}, src={self.src}, off={self.off}, imm={self.imm})"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return disasm_one(self, None)
 
 
@@ -117,11 +204,11 @@ _LE = struct.Struct("<BBhi")
 _BE = struct.Struct(">BBhi")
 
 
-def decode(data: bytes, byteorder: str = "little", path=None) -> List[Insn]:
+def decode(data: bytes, byteorder: str = "little", path: PathLike = None) -> List[Insn]:
     if len(data) % INSN_SIZE:
         raise InsnError(path, f"instruction bytes ({len(data)}) are not a multiple of 8")
     st = _LE if byteorder == "little" else _BE
-    out = []
+    out: List[Insn] = []
     little = byteorder == "little"
     for code, regs, off, imm in st.iter_unpack(data):
         if little:
@@ -134,7 +221,7 @@ def decode(data: bytes, byteorder: str = "little", path=None) -> List[Insn]:
 def encode(insns: Iterable[Insn], byteorder: str = "little") -> bytes:
     st = _LE if byteorder == "little" else _BE
     little = byteorder == "little"
-    parts = []
+    parts: List[bytes] = []
     for i in insns:
         regs = (i.src << 4 | i.dst) if little else (i.dst << 4 | i.src)
         imm = i.imm
@@ -157,7 +244,7 @@ def disasm_one(i: Insn, nxt: Optional[Insn]) -> str:
     if i.is_ld_imm64:
         hi = (nxt.imm & 0xFFFFFFFF) if nxt is not None else 0
         value = (hi << 32) | (i.imm & 0xFFFFFFFF)
-        kinds = {PSEUDO_MAP_FD: "map[fd:{}]", PSEUDO_MAP_VALUE: "map_value[fd:{}]+" + str(hi),
+        kinds: Dict[int, str] = {PSEUDO_MAP_FD: "map[fd:{}]", PSEUDO_MAP_VALUE: "map_value[fd:{}]+" + str(hi),
                  PSEUDO_BTF_ID: "btf_id[{}]", PSEUDO_FUNC: "func[{}]", PSEUDO_MAP_IDX: "map[idx:{}]",
                  PSEUDO_MAP_IDX_VALUE: "map_value[idx:{}]+" + str(hi)}
         if i.src in kinds:
@@ -228,7 +315,7 @@ def disasm_one(i: Insn, nxt: Optional[Insn]) -> str:
 
 def disasm(insns: Sequence[Insn]) -> List[str]:
     """One line per slot: index and text; the second ld_imm64 slot is skipped."""
-    lines = []
+    lines: List[str] = []
     skip = False
     for idx, i in enumerate(insns):
         if skip:
@@ -289,7 +376,7 @@ def atomic_op(size: int, op: int, dst: int, src: int, off: int) -> Insn:
 
 def ld_imm64(dst: int, value: int, src: int = 0) -> Tuple[Insn, Insn]:
     value &= 0xFFFFFFFFFFFFFFFF
-    return (Insn(LD | DW | IMM, dst, src, 0, _s32(value & 0xFFFFFFFF)), Insn(0, 0, 0, 0, _s32(value >> 32)))
+    return (Insn(LD | DW | IMM, dst, src, 0, s32(value & 0xFFFFFFFF)), Insn(0, 0, 0, 0, s32(value >> 32)))
 
 
 def ld_map_fd(dst: int, fd: int) -> Tuple[Insn, Insn]:
@@ -308,11 +395,6 @@ def exit_insn() -> Insn:
     return Insn(JMP | EXIT)
 
 
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v >= 1 << 31 else v
-
-
 # ----------------------------------------------------------------------------------------------
 # Assembler
 
@@ -324,12 +406,12 @@ class Assembler:
     >>> a.label("out"); a.emit(exit_insn())
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.insns: List[Insn] = []
         self._labels: Dict[str, int] = {}
         self._fixups: List[Tuple[int, str, str]] = []  # (slot, label, field)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.insns)
 
     @property

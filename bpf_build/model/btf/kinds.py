@@ -9,8 +9,9 @@ not bare ints, and comparing them costs what comparing ints does. The module-lev
 from __future__ import annotations
 
 import struct
-from enum import IntEnum
 from typing import Dict, Optional, Tuple
+
+from ..ints import IntText
 
 BTF_MAGIC = 0xEB9F
 BTF_VERSION = 1
@@ -19,17 +20,7 @@ HEADER_SIZE = 24
 HEADER = {"<": struct.Struct("<HBBIIIII"), ">": struct.Struct(">HBBIIIII")}
 
 
-class _IntText(IntEnum):
-    """An IntEnum that formats as its number on every Python (3.9/3.10 print ``Kind.INT``)."""
-
-    def __str__(self) -> str:
-        return str(int(self))
-
-    def __format__(self, spec: str) -> str:
-        return format(int(self), spec)
-
-
-class Kind(_IntText):
+class Kind(IntText):
     INT = 1
     PTR = 2
     ARRAY = 3
@@ -71,7 +62,7 @@ MODIFIER_KINDS = frozenset({TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG})
 SIZED_KINDS = frozenset({INT, STRUCT, UNION, ENUM, ENUM64, DATASEC, FLOAT})
 
 
-class IntEncoding(_IntText):
+class IntEncoding(IntText):
     """The bits of an INT's encoding."""
 
     SIGNED = 1
@@ -82,13 +73,13 @@ class IntEncoding(_IntText):
 INT_SIGNED, INT_CHAR, INT_BOOL = IntEncoding.SIGNED, IntEncoding.CHAR, IntEncoding.BOOL
 
 
-class FuncLinkage(_IntText):
+class FuncLinkage(IntText):
     STATIC = 0
     GLOBAL = 1
     EXTERN = 2
 
 
-class VarLinkage(_IntText):
+class VarLinkage(IntText):
     STATIC = 0
     GLOBAL_ALLOCATED = 1
     GLOBAL_EXTERN = 2
