@@ -96,7 +96,10 @@ class AtomicOp(IntText):
     CMPXCHG = 0xF0 | 0x01
 
 
-class LdImm64Src(IntText):
+# runtime/uapi.py states these two as well; importing it from here would import the whole
+# runtime package (~0.4 s), so they are repeated, under the same names, until uapi is importable
+# on its own.
+class PseudoLoad(IntText):
     """What the ``src`` register of an ld_imm64 says its immediate is."""
 
     MAP_FD = 1
@@ -107,7 +110,7 @@ class LdImm64Src(IntText):
     MAP_IDX_VALUE = 6
 
 
-class CallSrc(IntText):
+class PseudoCall(IntText):
     """What the ``src`` register of a call says its ``imm`` is (0: a helper id)."""
 
     CALL = 1
@@ -123,8 +126,8 @@ K, X = Source
 ADD, SUB, MUL, DIV, OR, AND, LSH, RSH, NEG, MOD, XOR, MOV, ARSH, END = AluOp
 JA, JEQ, JGT, JGE, JSET, JNE, JSGT, JSGE, CALL, EXIT, JLT, JLE, JSLT, JSLE = JmpOp
 FETCH, XCHG, CMPXCHG = AtomicOp
-PSEUDO_MAP_FD, PSEUDO_MAP_VALUE, PSEUDO_BTF_ID, PSEUDO_FUNC, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE = LdImm64Src
-PSEUDO_CALL, PSEUDO_KFUNC_CALL = CallSrc
+PSEUDO_MAP_FD, PSEUDO_MAP_VALUE, PSEUDO_BTF_ID, PSEUDO_FUNC, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE = PseudoLoad
+PSEUDO_CALL, PSEUDO_KFUNC_CALL = PseudoCall
 # The class of an opcode byte, by its low 3 bits.
 _CLASS_OF_CODE: Tuple[InsnClass, ...] = tuple(InsnClass)
 
