@@ -23,7 +23,7 @@ the instruction before it is replaced (a mismatch means the records do not descr
 from __future__ import annotations
 
 import struct
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .btf_types import (INT_SIGNED, KIND_ARRAY, KIND_ENUM, KIND_ENUM64, KIND_FLOAT, KIND_FUNC_PROTO,
                         KIND_FWD, KIND_INT, KIND_NAMES, KIND_PTR, KIND_STRUCT, KIND_UNION, KIND_UNKN,
@@ -51,6 +51,9 @@ _CALL = 0x85
 _SIZE_BYTES = {0x00: 4, 0x08: 2, 0x10: 1, 0x18: 8}
 _BYTES_SIZE = {v: k for k, v in _SIZE_BYTES.items()}
 _INSN = struct.Struct("<BBhi")
+
+# (essential name, which target kinds are compatible) -> [(BTF to read it in, type id)]
+ModuleCandidates = Callable[[str, Callable[[int], bool]], List[Tuple["BtfTypes", int]]]
 
 
 class CoreRelo(NamedTuple):
@@ -458,9 +461,11 @@ def _result(kind: int, local: _Spec, target: Optional[_Spec]) -> _Result:
 
 
 def calc_relocation(relo: CoreRelo, local: BtfTypes, target: BtfTypes,
-                    candidates: Dict[int, List[int]]) -> _Result:
+                    candidates: Dict[int, List[Tuple[BtfTypes, int]]],
+                    modules: Optional[ModuleCandidates] = None) -> _Result:
     """What one record changes in its instruction. ``candidates`` caches, per local type id, the
-    target types still in the running (pruned to the ones that matched, as libbpf does)."""
+    target types still in the running (pruned to the ones that matched, as libbpf does). Where
+    ``target`` has none, ``modules`` is asked (kernel modules' BTF; the kernel's order too)."""
     local_spec = parse_spec(local, relo)
     if relo.kind == TYPE_ID_LOCAL:
         return _Result(relo.type_id, relo.type_id, validate=False)
@@ -471,13 +476,16 @@ def calc_relocation(relo: CoreRelo, local: BtfTypes, target: BtfTypes,
     cands = candidates.get(relo.type_id)
     if cands is None:
         lkind = local.kind(relo.type_id)
-        cands = candidates[relo.type_id] = [
-            t for t in target.ids_with_essential_name(essential_name(name))
-            if _kinds_compatible(target.kind(t), lkind)]
+        essential = essential_name(name)
+        cands = [(target, t) for t in target.ids_with_essential_name(essential)
+                 if _kinds_compatible(target.kind(t), lkind)]
+        if not cands and modules is not None:
+            cands = modules(essential, lambda kind: _kinds_compatible(kind, lkind))
+        candidates[relo.type_id] = cands
     chosen: Optional[Tuple[_Result, _Spec]] = None
     matched = []
-    for cand in cands:
-        spec = match_spec(local_spec, target, cand)
+    for cand_btf, cand in cands:
+        spec = match_spec(local_spec, cand_btf, cand)
         if spec is None:
             continue
         res = _result(relo.kind, local_spec, spec)
@@ -489,7 +497,7 @@ def calc_relocation(relo: CoreRelo, local: BtfTypes, target: BtfTypes,
         elif res.poison != chosen[0].poison or res.new != chosen[0].new:
             raise CoreError(f"ambiguous: kernel types {chosen[1].root} and {cand} give {chosen[0].new} "
                             f"and {res.new}")
-        matched.append(cand)
+        matched.append((cand_btf, cand))
     if chosen is None:
         return _result(relo.kind, local_spec, None)
     candidates[relo.type_id] = matched
@@ -560,14 +568,16 @@ def _s32(value: int) -> int:
 
 
 def relocate(insns: bytearray, relos: Sequence[CoreRelo], local: BtfTypes, target: BtfTypes,
-             what: str = "program") -> None:
-    """Apply every record to ``insns`` in place; raises CoreError naming the failing record."""
-    candidates: Dict[int, List[int]] = {}
+             what: str = "program", modules: Optional[ModuleCandidates] = None) -> None:
+    """Apply every record to ``insns`` in place; raises CoreError naming the failing record.
+    ``modules``: where to look when ``target`` (vmlinux) has no candidate for a type
+    (module_btf.find_candidates for the running kernel)."""
+    candidates: Dict[int, List[Tuple[BtfTypes, int]]] = {}
     for n, relo in enumerate(relos):
         if relo.insn_off % 8:
             raise CoreError(f"{what}: CO-RE record #{n} points inside an instruction ({relo.insn_off})")
         try:
-            res = calc_relocation(relo, local, target, candidates)
+            res = calc_relocation(relo, local, target, candidates, modules)
             patch_insn(insns, relo.insn_off // 8, res)
         except CoreError as e:
             kind = RELO_KIND_NAMES[relo.kind] if 0 <= relo.kind < len(RELO_KIND_NAMES) else str(relo.kind)

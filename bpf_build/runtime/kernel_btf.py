@@ -70,6 +70,21 @@ def find_type_id(name: str, kind: int) -> Optional[int]:
     return _vmlinux_index().get((name, kind))
 
 
+def find_kernel_btf_id(name: str, kind: int) -> Optional[int]:
+    """What the kernel's bpf_btf_find_by_name_kind answers a loader program: the vmlinux id, or
+    for a type only a module has, that id with an fd of the module's BTF object in bits 32-63
+    (the caller owns the fd); None if no BTF has it."""
+    type_id = find_type_id(name, kind)
+    if type_id is not None:
+        return type_id
+    from . import module_btf
+    found = module_btf.find_type(name, kind)
+    if found is None:
+        return None
+    module, type_id = found
+    return module_btf.open_module_btf(module) << 32 | type_id
+
+
 def require_type_id(name: str, kind: int, purpose: str) -> int:
     type_id = find_type_id(name, kind)
     if type_id is None:

@@ -10,8 +10,8 @@ loader's own, with nothing restated. Where this kernel needs it, three operation
 the way into the kernel:
 
 * BTF_LOAD: the BTF is sanitized for the kinds this kernel lacks (btf_sanitize.py);
-* PROG_LOAD: CO-RE records are applied here (core_relo.py) against /sys/kernel/btf/vmlinux and
-  removed from the attr; map references through ``fd_array`` (Linux 5.14+) become plain map fds,
+* PROG_LOAD: CO-RE records are applied here (core_relo.py) against /sys/kernel/btf/vmlinux (and
+  modules' BTF where vmlinux has no candidate, module_btf.py) and removed from the attr; map references through ``fd_array`` (Linux 5.14+) become plain map fds,
   as libbpf loads them;
 * the helpers: bpf_btf_find_by_name_kind reads the kernel's BTF, bpf_kallsyms_lookup_name reads
   /proc/kallsyms, bpf_sys_close closes, bpf_copy_from_user copies.
@@ -35,6 +35,7 @@ from .btf_sanitize import sanitize_btf
 from .btf_types import BtfTypes, kernel_types
 from .uapi import Cmd
 from .core_relo import CoreRelo, relocate
+from .module_btf import find_candidates
 from .errors import BpfRuntimeError, LoaderError
 
 HELPER_SYS_BPF, HELPER_BTF_FIND, HELPER_SYS_CLOSE = 166, 167, 168
@@ -80,8 +81,8 @@ def _kallsyms() -> Dict[str, int]:
 
 
 def _find_btf_id(name: str, kind: int) -> Optional[int]:
-    from .kernel_btf import find_type_id
-    return find_type_id(name, kind)
+    from .kernel_btf import find_kernel_btf_id
+    return find_kernel_btf_id(name, kind)
 
 
 class UserSpaceLoader:
@@ -276,6 +277,8 @@ class UserSpaceLoader:
         if helper == HELPER_BTF_FIND:
             name = self._c_string(r1, r2 & 0xFFFFFFFF)
             found = _find_btf_id(name, r3 & 0xFFFFFFFF)
+            if found is not None and found >> 32:
+                self.open_fds.add(found >> 32)  # a module's BTF fd: the loader closes it after use
             return found if found is not None else -errno.ENOENT
         if helper == HELPER_KALLSYMS:
             name = self._c_string(r1, r2 & 0xFFFFFFFF)
@@ -345,7 +348,8 @@ class UserSpaceLoader:
             relos = [CoreRelo(*struct.unpack_from("=IIII", raw, rec_size * n)) for n in range(relo_cnt)]
             if self.local_btf is None:
                 raise LoaderError(f"program '{name}' has CO-RE records but the object loaded no BTF")
-            relocate(insns, relos, self.local_btf, self.kernel_btf(), f"program '{name}'")
+            relocate(insns, relos, self.local_btf, self.kernel_btf(), f"program '{name}'",
+                     modules=find_candidates if self.kernel_btf is kernel_types else None)
             struct.pack_into("=I", attr, _PROG_CORE_RELO_CNT, 0)
             struct.pack_into("=Q", attr, _PROG_CORE_RELOS, 0)
             struct.pack_into("=I", attr, _PROG_CORE_RELO_REC_SIZE, 0)
