@@ -11,8 +11,8 @@ the way into the kernel:
 
 * BTF_LOAD: the BTF is sanitized for the kinds this kernel lacks (btf_sanitize.py);
 * PROG_LOAD: CO-RE records are applied here (core_relo.py) against /sys/kernel/btf/vmlinux (and
-  modules' BTF where vmlinux has no candidate, module_btf.py) and removed from the attr; map references through ``fd_array`` (Linux 5.14+) become plain map fds,
-  as libbpf loads them;
+  modules' BTF where vmlinux has no candidate, module_btf.py) and removed from the attr; map
+  references through ``fd_array`` (Linux 5.14+) become plain map fds, as libbpf loads them;
 * the helpers: bpf_btf_find_by_name_kind reads the kernel's BTF, bpf_kallsyms_lookup_name reads
   /proc/kallsyms, bpf_sys_close closes, bpf_copy_from_user copies.
 
