@@ -24,7 +24,7 @@ EXAMPLES = ("tests/build/test_examples.py", "tests/build/test_opensnoop_example.
             "--deselect", "tests/build/test_examples.py::test_meson_builds_a_light_skeleton_program")
 EVERY_KERNEL_TEST = ("tests/loader", "tests/runtime", "tests/skel_python", "tests/kernels",
                      "tests/userspace/test_every_kernel.py", "tests/userspace/test_corpus_every_kernel.py",
-                     *EXAMPLES)
+                     "tests/userspace/test_module_btf.py", *EXAMPLES)
 VM_KERNELS = {
     "6.1": EVERY_KERNEL_TEST,   # Debian 12's own kernel
     "6.12": EVERY_KERNEL_TEST,  # Debian 12's newer kernel
@@ -32,7 +32,8 @@ VM_KERNELS = {
     # CO-RE and BTF sanitizing), and perf events attach without perf links (5.15). The probes, the
     # errors naming what is missing, the corpus, the attach fallbacks and the examples' wheels.
     "5.10": ("tests/kernels/test_features.py", "tests/kernels/test_legacy_attach.py",
-             "tests/userspace/test_every_kernel.py", "tests/userspace/test_corpus_every_kernel.py", *EXAMPLES),
+             "tests/userspace/test_every_kernel.py", "tests/userspace/test_corpus_every_kernel.py",
+             "tests/userspace/test_module_btf.py", *EXAMPLES),
 }
 EXAMPLES_IN_VMS = ("hello", "execsnoop", "linked", "xdp-counter", "opensnoop-py")
 
