@@ -1,0 +1,150 @@
+"""Open phase 3, libbpf's ``bpf_object__init_maps``: BTF-defined maps from ``.maps`` (parsed by
+``model.mapdef``), one array map per global-data section, the .kconfig map, and struct_ops maps
+(listed only: nothing loads them yet)."""
+
+from __future__ import annotations
+
+import resource
+
+from ...model import btf as B
+from ...model.mapdef import MapDef, MapDefError, parse_map_def
+from .. import section_defs as S
+from .model import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, OpenedMap
+from .names import KCONFIG_SEC, MAPS_SEC, internal_map_name, skeleton_ident
+from .state import OpenState
+
+MAX_GLOBAL_DATA = 1 << 30  # far above what the kernel accepts for an array map value
+
+_RINGBUFS = (S.MAP_TYPES["RINGBUF"], S.MAP_TYPES["USER_RINGBUF"])
+
+
+def init_maps(st: OpenState) -> None:
+    """The maps in libbpf's order: .maps, global data by section index, .kconfig, struct_ops."""
+    if st.maps_index is not None:
+        _init_btf_maps(st, st.need_btf(), st.maps_index)
+    for idx in sorted(st.data_sections):
+        sec = st.obj.sections[idx]
+        kind = st.data_sections[idx]
+        if sec.size == 0:
+            continue
+        if sec.size > MAX_GLOBAL_DATA:
+            st.fail(f"section '{sec.name}' holds {sec.size} bytes of global data; the kernel "
+                    f"cannot make a map value that large")
+        data = bytes(sec.size) if kind == "bss" else bytes(sec.data)
+        _add_internal_map(st, kind, sec.name, idx, data)
+    kcfg = [e for e in st.out.externs if e.kind == "kconfig"]
+    if kcfg:
+        last = kcfg[-1]
+        _add_internal_map(st, "kconfig", KCONFIG_SEC, st.symtab_index, bytes(last.offset + last.size))
+        st.out.kconfig_map = len(st.out.maps) - 1
+    for idx in st.struct_ops_sections:
+        _init_struct_ops_maps(st, idx)
+
+
+def _add_internal_map(st: OpenState, kind: str, real_name: str, sec_index: int, data: bytes) -> None:
+    """A one-entry array map holding a global-data section; mmapable when it has globals."""
+    m = OpenedMap(internal_map_name(st.out.name, real_name), kind, real_name, sec_index)
+    m.real_name = real_name
+    m.type = S.MAP_TYPES["ARRAY"]
+    m.key_size = 4
+    m.value_size = len(data)
+    m.max_entries = 1
+    m.map_flags = BPF_F_RDONLY_PROG if kind in ("rodata", "kconfig") else 0
+    m.initial_value = data
+    btf = st.btf
+    if btf is not None:
+        # libbpf looks the section's DATASEC up by name, whatever its kind.
+        tid = next((i for i, t in btf.items() if t.name == real_name), None)
+        if tid is not None:
+            m.btf_value_type_id = tid
+            if _has_global_var(btf, btf.type(tid)):
+                m.map_flags |= BPF_F_MMAPABLE
+    m.ident = skeleton_ident(m) or m.name
+    st.out.maps.append(m)
+
+
+def _has_global_var(btf: B.Btf, t: B.BtfType) -> bool:
+    """A DATASEC with a non-static VAR: user space may see its map, so it is mmapable."""
+    if t.kind != B.DATASEC:
+        return False
+    for v in t.secinfo:
+        var = btf.type(v.type)
+        if var.kind == B.VAR and var.linkage != B.VAR_STATIC:
+            return True
+    return False
+
+
+def _init_btf_maps(st: OpenState, btf: B.Btf, maps_index: int) -> None:
+    """A map per VAR of the .maps DATASEC, by offset."""
+    sec_id = btf.find(MAPS_SEC, B.DATASEC)
+    if sec_id is None:
+        st.fail(f"BTF has no DATASEC '{MAPS_SEC}' describing the maps")
+    data_size = st.obj.sections[maps_index].size
+    for v in btf.type(sec_id).secinfo:
+        var = btf.type(v.type)
+        if not var.name:
+            st.fail(f"a map in '{MAPS_SEC}' has an empty name")
+        if v.offset + v.size > data_size:
+            st.fail(f"map '{var.name}': BTF places it past the end of '{MAPS_SEC}'")
+        if var.kind != B.VAR:
+            st.fail(f"map '{var.name}': unexpected BTF kind {var.kind_name} in '{MAPS_SEC}'")
+        if var.linkage != B.VAR_GLOBAL_ALLOCATED:
+            st.fail(f"map '{var.name}': maps must be global, non-extern variables")
+        try:
+            definition = parse_map_def(btf, var.type, var.name)
+        except MapDefError as e:
+            st.fail(e.reason)
+        st.map_defs[var.name] = definition
+        m = _btf_map(definition, maps_index)
+        m.sec_offset = v.offset
+        m.sec_size = v.size
+        if definition.inner is not None:
+            m.inner = _btf_map(definition.inner, maps_index)
+        st.out.maps.append(m)
+
+
+def _btf_map(d: MapDef, maps_index: int) -> OpenedMap:
+    """The map a definition describes (an inner map is named ``<outer>.inner``)."""
+    m = OpenedMap(d.name, "btf", MAPS_SEC, maps_index)
+    m.type, m.key_size, m.value_size, m.max_entries = d.type, d.key_size, d.value_size, d.max_entries
+    m.map_flags, m.numa_node, m.pinning, m.map_extra = d.map_flags, d.numa_node, d.pinning, d.map_extra
+    m.btf_key_type_id, m.btf_value_type_id = d.key_type_id, d.value_type_id
+    if m.type in _RINGBUFS:
+        m.max_entries = _adjust_ringbuf_size(m.max_entries)
+    return m
+
+
+def _init_struct_ops_maps(st: OpenState, sec_index: int) -> None:
+    """struct_ops maps are listed (name, value type) so that inspect and skeletons can show
+    them; nothing loads them yet (the loader generator refuses them)."""
+    sec_name = st.obj.sections[sec_index].name
+    btf = st.need_btf()
+    dsec = btf.find(sec_name.lstrip("?"), B.DATASEC)
+    if dsec is None:
+        st.fail(f"section '{sec_name}' has no BTF DATASEC")
+    for v in btf.type(dsec).secinfo:
+        var = btf.type(v.type)
+        m = OpenedMap(var.name, "struct_ops", sec_name, sec_index)
+        m.type = S.MAP_TYPES["STRUCT_OPS"]
+        m.key_size = 4
+        m.value_size = v.size
+        m.max_entries = 1
+        m.sec_offset = v.offset
+        m.btf_value_type_id = btf.skip_modifiers(var.type)
+        st.out.maps.append(m)
+
+
+def _adjust_ringbuf_size(size: int) -> int:
+    """The kernel wants ring buffer sizes to be a power-of-2 multiple of the page size; libbpf
+    rounds up any other size, and so do we (with this host's page size, as libbpf does)."""
+    page = resource.getpagesize()
+    if size == 0:
+        return 0
+    if size % page == 0 and (size // page) & (size // page - 1) == 0:
+        return size
+    mul = 1
+    while mul * page <= 0xFFFFFFFF:
+        if mul * page > size:
+            return mul * page
+        mul <<= 1
+    return size
