@@ -1,0 +1,79 @@
+"""Pass 5: reference types (PTR, modifiers, TYPEDEF, ARRAY, FUNC, FUNC_PROTO, DECL_TAG), depth
+first: a type once the types it refers to are canonical, its key then being the whole type."""
+
+from __future__ import annotations
+
+from typing import List
+
+from ...errors import BtfError
+from ...model.btf import ARRAY, DECL_TAG, FUNC_PROTO
+from .state import IN_PROGRESS, SINGLE_REF, DedupState, Key, int_tag_sig
+
+
+def dedup_refs(state: DedupState) -> None:
+    m, types = state.map, state.types
+    kinds, shapes = state.graph.kinds, state.graph.shapes
+    lists, add = state.table.lists, state.table.add_new
+    single_ref = SINGLE_REF
+
+    def ref(tid: int) -> int:
+        status = m[tid]
+        if status == IN_PROGRESS:
+            raise BtfError(None, f"BTF dedup: reference loop through type [{tid}]")
+        if status >= 0:
+            while status >= 0 and status != tid:  # resolve
+                tid, status = status, m[status]
+            return tid
+        t = types[tid]
+        m[tid] = IN_PROGRESS
+        k = kinds[tid]
+        key: Key
+        if k in single_ref:
+            c = t.type
+            if m[c] != c:
+                c = t.type = ref(c)
+            key = (shapes[tid], c)
+        elif k == FUNC_PROTO:
+            c = t.type
+            if m[c] != c:
+                c = t.type = ref(c)
+            parts: List[int] = [shapes[tid], c]
+            for p in t.params:
+                c = p.type
+                if m[c] != c:
+                    c = p.type = ref(c)
+                parts.append(c)
+            key = tuple(parts)
+        elif k == ARRAY:
+            c = t.type
+            if m[c] != c:
+                c = t.type = ref(c)
+            i = t.index_type
+            if m[i] != i:
+                i = t.index_type = ref(i)
+            key = (shapes[tid], c, i)
+        elif k == DECL_TAG:
+            t.type = ref(t.type)
+            key = int_tag_sig(t)
+        else:
+            raise BtfError(None, f"BTF dedup: unexpected {t.kind_name} [{tid}]")
+        entries = lists.get(key)
+        if entries:  # the key is the whole type: any candidate is equal
+            new_id = m[tid] = entries[0]
+            return new_id
+        m[tid] = tid
+        add(key, tid)
+        return tid
+
+    try:
+        for tid in range(state.start_id, len(types)):
+            if m[tid] < 0:
+                ref(tid)
+    except RecursionError:
+        raise BtfError(None, "BTF dedup: reference type chain too deep") from None
+    finally:
+        ref = _finished  # a recursive closure is a reference cycle: it would keep every type alive
+
+
+def _finished(tid: int) -> int:
+    raise AssertionError("dedup_refs has returned")
