@@ -29,20 +29,22 @@ def summarize(obj: Object) -> str:
         extra = f" relocs={len(s.relocs)}" if kind == "REL" else ""
         out.append(f"  [{i:2d}] {s.name:<32} {kind:<12} size={s.size} align={s.addralign}{extra}")
     out.append("symbols:")
-    for s in obj.symbols[1:]:
-        if s.type in (STT_SECTION, STT_FILE):
+    for sym in obj.symbols[1:]:
+        if sym.type in (STT_SECTION, STT_FILE):
             continue
-        where = obj.sections[s.shndx].name if 0 < s.shndx < len(obj.sections) else (
-            "UNDEF" if s.shndx == 0 else f"shndx={s.shndx:#x}")
-        out.append(f"  {s.name:<32} {BIND_NAMES.get(s.bind, s.bind):<6} {TYPE_NAMES.get(s.type, s.type):<7} "
-                   f"{VIS_NAMES.get(s.visibility, s.visibility):<7} {where} +{s.value} size={s.size}")
+        where = obj.sections[sym.shndx].name if 0 < sym.shndx < len(obj.sections) else (
+            "UNDEF" if sym.shndx == 0 else f"shndx={sym.shndx:#x}")
+        out.append(f"  {sym.name:<32} {BIND_NAMES.get(sym.bind, sym.bind):<6} "
+                   f"{TYPE_NAMES.get(sym.type, sym.type):<7} {VIS_NAMES.get(sym.visibility, sym.visibility):<7} "
+                   f"{where} +{sym.value} size={sym.size}")
     out += _programs_and_maps(obj)
     if obj.btf is not None:
         counts = btfmod.kind_counts(obj.btf)
         out.append(f"btf: {len(obj.btf.types)} types (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
     if obj.btf_ext is not None:
-        e = obj.btf_ext
-        out.append(f"btf.ext: func_info {len(e.func_info)}, line_info {len(e.line_info)}, core_relo {len(e.core_relo)}")
+        ext = obj.btf_ext
+        out.append(f"btf.ext: func_info {len(ext.func_info)}, line_info {len(ext.line_info)}, "
+                   f"core_relo {len(ext.core_relo)}")
     return "\n".join(out) + "\n"
 
 
@@ -50,8 +52,8 @@ def _programs_and_maps(obj: Object) -> List[str]:
     """Programs, maps and externs as libbpf's open phase sees them (bpf_build.loader.open)."""
     try:
         opened = open_object(obj)
-    except BpfBuildError as e:
-        return [f"programs, maps: the open phase refuses this object: {e.reason}"]
+    except BpfBuildError as refusal:
+        return [f"programs, maps: the open phase refuses this object: {refusal.reason}"]
     out = ["programs:"]
     for p in opened.programs:
         extra = "" if p.autoload else " (not autoloaded: SEC(\"?...\"))"
