@@ -35,7 +35,7 @@ _SYSCALL_PREFIX = {"x86_64": "__x64_sys_", "aarch64": "__arm64_sys_", "s390x": "
 
 # What a cgroup program attaches to when the caller does not say (its expected_attach_type
 # normally decides; these are for programs loaded without one).
-_DEFAULT_CGROUP_ATTACH = {
+_DEFAULT_CGROUP_ATTACH: Dict[int, AttachType] = {  # keyed by Program.type: a ProgType or a newer number
     ProgType.CGROUP_SKB: AttachType.CGROUP_INET_INGRESS,
     ProgType.CGROUP_SOCK: AttachType.CGROUP_INET_SOCK_CREATE,
     ProgType.SOCK_OPS: AttachType.CGROUP_SOCK_OPS,

@@ -16,11 +16,16 @@ from __future__ import annotations
 
 import ctypes
 import sys
-from typing import Any, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Type, Union
+
+if TYPE_CHECKING:
+    from .syscall import CData, CType
 
 from .records import check_int, check_range, type_label
 
 _CTYPES_BASES = (ctypes.Structure, ctypes.Union, ctypes.Array, ctypes._SimpleCData)
+# What encoded bytes arrive as: a ctypes buffer's .raw, or a slice of a per-CPU value.
+Encoded = Union[bytes, bytearray, memoryview]
 
 
 def round_up(n: int, to: int) -> int:
@@ -28,13 +33,16 @@ def round_up(n: int, to: int) -> int:
 
 
 class Codec:
-    def __init__(self, size: int, type_: Any = None, what: str = "value", owner: str = "map"):
+    def __init__(self, size: int, type_: Any = None, what: str = "value", owner: str = "map") -> None:
         self.size = size
         self.type = type_
         self.what = what
         self.owner = owner  # "map 'counts'": named in errors
-        self._ctype = type_ if isinstance(type_, type) and issubclass(type_, _CTYPES_BASES) else None
-        self._scalar = self._ctype is not None and issubclass(self._ctype, ctypes._SimpleCData)
+        ctype = type_ if isinstance(type_, type) and issubclass(type_, _CTYPES_BASES) else None
+        self._ctype: Optional[CType] = ctype
+        # simple scalars (c_uint32...) are read back as their .value, a plain int or float
+        self._scalar: Optional[Type[ctypes._SimpleCData[Any]]] = (
+            ctype if ctype is not None and issubclass(ctype, ctypes._SimpleCData) else None)
         if self._ctype is not None and ctypes.sizeof(self._ctype) != size:
             raise TypeError(f"{what} type {self._ctype.__name__} is {ctypes.sizeof(self._ctype)} bytes, "
                             f"the map's {what} is {size} bytes")
@@ -50,9 +58,9 @@ class Codec:
             raw = value.to_bytes(self.size, sys.byteorder)
         elif self._ctype is not None and isinstance(value, self._ctype):
             raw = bytes(value)
-        elif self._scalar:
-            check_int(self._ctype, value, self._label())
-            raw = bytes(self._ctype(value))
+        elif self._scalar is not None:
+            check_int(self._scalar, value, self._label())
+            raw = bytes(self._scalar(value))
         elif isinstance(value, _CTYPES_BASES):
             raw = bytes(value)
         else:
@@ -64,17 +72,18 @@ class Codec:
     def _label(self) -> str:
         return f"{self.owner}: {self.what} of type {type_label(self.type)}"
 
-    def buffer(self, value: Any):
+    def buffer(self, value: Any) -> CData:
         """A ctypes object holding the encoded value, suitable for passing its address."""
-        if self._ctype is not None and isinstance(value, self._ctype) and not self._scalar:
+        if self._ctype is not None and isinstance(value, self._ctype) and self._scalar is None:
             return value
         raw = self.to_bytes(value)
         return ctypes.create_string_buffer(raw, self.size)
 
-    def from_bytes(self, raw) -> Any:
+    def from_bytes(self, raw: Encoded) -> Any:
+        if self._scalar is not None:
+            return self._scalar.from_buffer_copy(raw).value
         if self._ctype is not None:
-            obj = self._ctype.from_buffer_copy(raw)
-            return obj.value if self._scalar else obj
+            return self._ctype.from_buffer_copy(raw)
         if self.type is int:
             return int.from_bytes(raw, sys.byteorder)
         return bytes(raw)
@@ -83,7 +92,7 @@ class Codec:
 class PerCpuCodec:
     """Per-CPU values: the kernel lays one 8-byte-aligned slot per possible CPU; Python sees a list."""
 
-    def __init__(self, element: Codec, ncpus: int):
+    def __init__(self, element: Codec, ncpus: int) -> None:
         self.element = element
         self.ncpus = ncpus
         self.stride = round_up(element.size, 8)
@@ -97,15 +106,16 @@ class PerCpuCodec:
         pad = b"\0" * (self.stride - self.element.size)
         return b"".join(self.element.to_bytes(v) + pad for v in values)
 
-    def buffer(self, values: Sequence[Any]):
+    def buffer(self, values: Sequence[Any]) -> ctypes.Array[ctypes.c_char]:
         return ctypes.create_string_buffer(self.to_bytes(values), self.size)
 
-    def from_bytes(self, raw) -> List[Any]:
+    def from_bytes(self, raw: Encoded) -> List[Any]:
         view = memoryview(raw)
         n = self.element.size
         return [self.element.from_bytes(view[i:i + n]) for i in range(0, self.size, self.stride)]
 
 
-def make_value_codec(size: int, type_: Any, percpu_count: Optional[int], owner: str = "map"):
+def make_value_codec(size: int, type_: Any, percpu_count: Optional[int],
+                     owner: str = "map") -> Union[Codec, PerCpuCodec]:
     element = Codec(size, type_, "value", owner)
     return PerCpuCodec(element, percpu_count) if percpu_count else element

@@ -12,11 +12,15 @@ import os
 import shutil
 import struct
 import sysconfig
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, TypeVar
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, TypeVar, Union
 
 from .errors import SymbolError
 
 T = TypeVar("T")
+# An ELF file's bytes: mapped by read_elf, or already in memory.
+Image = Union[bytes, mmap.mmap]
+# One section header, as unpacked: (name, type, flags, addr, offset, size, link, info, addralign, entsize).
+SectionHeader = Tuple[int, ...]
 
 SHT_SYMTAB = 2
 SHT_DYNSYM = 11
@@ -52,7 +56,7 @@ def _layout(elf_class: int, data_order: int) -> _Layout:
                    struct.Struct(bo + "IIIBBH"), (0, 1, 2, 3, 4, 5))
 
 
-def read_elf(path: str, reader: Callable[[Any, str], T]) -> T:
+def read_elf(path: str, reader: Callable[[Image, str], T]) -> T:
     """``reader(data, path)`` on the mapped file; every failure one SymbolError naming the file."""
     try:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
@@ -68,7 +72,7 @@ def read_function_symbols(path: str) -> Dict[str, List[ElfSymbol]]:
     return read_elf(path, _read)
 
 
-def section_headers(data, path: str) -> Tuple[_Layout, List[tuple], int]:
+def section_headers(data: Image, path: str) -> Tuple[_Layout, List[SectionHeader], int]:
     """(layout, raw section headers, index of the section name table) of an ELF image. A header
     is (name, type, flags, addr, offset, size, link, info, addralign, entsize)."""
     if data[:4] != b"\x7fELF":
@@ -79,13 +83,13 @@ def section_headers(data, path: str) -> Tuple[_Layout, List[tuple], int]:
     return lay, [lay.section.unpack_from(data, shoff + i * shentsize) for i in range(shnum)], shstrndx
 
 
-def section_name(data, sections: List[tuple], shstrndx: int, header: tuple) -> str:
+def section_name(data: Image, sections: List[SectionHeader], shstrndx: int, header: SectionHeader) -> str:
     table = sections[shstrndx]
     at = table[4] + header[0]
     return bytes(data[at:data.find(b"\0", at, table[4] + table[5])]).decode(errors="replace")
 
 
-def address_to_file_offset(sections: List[tuple], address: int) -> Optional[int]:
+def address_to_file_offset(sections: List[SectionHeader], address: int) -> Optional[int]:
     """Through the allocated section that holds ``address`` (what uprobes and their reference
     counters are given); None when no section does."""
     for sh in sections:
@@ -94,7 +98,7 @@ def address_to_file_offset(sections: List[tuple], address: int) -> Optional[int]
     return None
 
 
-def _read(data, path: str) -> Dict[str, List[ElfSymbol]]:
+def _read(data: Image, path: str) -> Dict[str, List[ElfSymbol]]:
     lay, sections, _ = section_headers(data, path)
     found: Dict[str, List[ElfSymbol]] = {}
     for wanted in (SHT_SYMTAB, SHT_DYNSYM):
@@ -105,7 +109,8 @@ def _read(data, path: str) -> Dict[str, List[ElfSymbol]]:
     return found
 
 
-def _collect(data, lay: _Layout, sections, symtab, found: Dict[str, List[ElfSymbol]]) -> None:
+def _collect(data: Image, lay: _Layout, sections: List[SectionHeader], symtab: SectionHeader,
+             found: Dict[str, List[ElfSymbol]]) -> None:
     offset, size, link, entsize = symtab[4], symtab[5], symtab[6], symtab[9] or lay.symbol.size
     strtab = sections[link]
     str_at, str_end = strtab[4], strtab[4] + strtab[5]

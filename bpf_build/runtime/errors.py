@@ -29,6 +29,8 @@ class BpfSyscallError(BpfRuntimeError, OSError):
 
     ``what`` says which operation on which object; ``errno`` is the kernel's answer."""
 
+    errno: int  # always set here (OSError's may be None)
+
     def __init__(self, what: str, err: int, hint: str = ""):
         self.what = what
         self.hint = hint
@@ -83,6 +85,12 @@ class KconfigError(BpfRuntimeError):
 
 class SymbolError(BpfRuntimeError):
     """A symbol for a uprobe cannot be found in the binary."""
+
+
+def os_errno(e: OSError) -> int:
+    """The errno of an OSError from a syscall wrapper (mmap, epoll...), which always sets one;
+    EIO stands in should it not."""
+    return e.errno if e.errno is not None else _errno.EIO
 
 
 # Kernel-internal errnos that leak to user space and that libc does not name.

@@ -4,6 +4,8 @@ resort, the garbage collector."""
 from __future__ import annotations
 
 import os
+from types import TracebackType
+from typing import List, Optional, Protocol, Type, TypeVar
 
 
 class Fd:
@@ -44,10 +46,10 @@ class Fd:
     def __enter__(self) -> "Fd":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         # A forgotten Fd must not leak a kernel object for the life of the process.
         try:
             self.close()
@@ -56,6 +58,13 @@ class Fd:
 
     def __repr__(self) -> str:
         return f"Fd({self._fd})" if self._fd >= 0 else "Fd(closed)"
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+_C = TypeVar("_C", bound=Closable)
 
 
 class FdGroup:
@@ -67,11 +76,11 @@ class FdGroup:
     ...     group.keep()
     """
 
-    def __init__(self):
-        self._owned = []
+    def __init__(self) -> None:
+        self._owned: List[Closable] = []
         self._kept = False
 
-    def add(self, owner):
+    def add(self, owner: _C) -> _C:
         """Track anything with ``close()`` (an Fd, a Map, a Link...); returns it."""
         self._owned.append(owner)
         return owner
@@ -89,7 +98,8 @@ class FdGroup:
     def __enter__(self) -> "FdGroup":
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
         if exc_type is not None or not self._kept:
             self.close_all()
         self._owned = []

@@ -13,9 +13,12 @@ import os
 import platform
 import re
 import sys
-from typing import Dict, Iterable, Optional
+from typing import TYPE_CHECKING, Dict, Iterable, Optional, Tuple
 
 from .errors import KconfigError
+
+if TYPE_CHECKING:
+    from .loader import KconfigSpec
 
 BOOL, TRISTATE, CHAR, INT, CHAR_ARRAY = "bool", "tristate", "char", "int", "char_array"
 _TRISTATE = {"n": 0, "y": 1, "m": 2}  # enum libbpf_tristate
@@ -23,7 +26,7 @@ _SYSCALL_WRAPPER_SYMBOL = {"x86_64": "__x64_sys_bpf", "aarch64": "__arm64_sys_bp
                            "s390x": "__s390x_sys_bpf", "riscv64": "__riscv_sys_bpf"}
 
 
-def config_paths(release: Optional[str] = None):
+def config_paths(release: Optional[str] = None) -> Tuple[str, str]:
     return (f"/boot/config-{release or os.uname().release}", "/proc/config.gz")
 
 
@@ -122,7 +125,7 @@ def encode_value(name: str, kcfg_type: str, size: int, signed: bool, raw: str) -
     raise KconfigError(f"{name}={raw} cannot be stored in an extern of kind {kcfg_type}")
 
 
-def build_kconfig_data(externs: Iterable, size: int, default: Optional[bytes] = None,
+def build_kconfig_data(externs: Iterable[KconfigSpec], size: int, default: Optional[bytes] = None,
                        config: Optional[Dict[str, str]] = None) -> bytes:
     """The .kconfig map's value: each extern (name, kcfg_type, size, offset, signed, weak) at its
     offset. Missing bool/tristate options are 'n'; a missing strong extern of another kind is an

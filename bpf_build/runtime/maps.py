@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import mmap
-from typing import Any, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union, cast
 
 from . import syscall
 from .codec import Codec, PerCpuCodec, make_value_codec, round_up
@@ -20,7 +20,10 @@ from .fd import Fd
 from .kobject import BpfObject
 from .map_kinds import (ARRAY_MAP_TYPES, FD_VALUE_MAP_TYPES, KEYLESS_MAP_TYPES, MAP_IN_MAP_TYPES,
                         NO_ELEMENT_ACCESS_MAP_TYPES, PERCPU_MAP_TYPES, VALUELESS_MAP_TYPES)
-from .uapi import BPF_ANY, Cmd, MapType
+from .uapi import BPF_ANY, Cmd, MapType, known, map_type_name
+
+if TYPE_CHECKING:
+    from .syscall import CData
 
 _MISSING = object()
 # What a map's keys and values are in Python (int, a ctypes Structure, bytes...): generated
@@ -30,19 +33,12 @@ V = TypeVar("V")
 _DEFAULT_BATCH = 256
 
 
-def _map_type(value: int):
-    try:
-        return MapType(value)
-    except ValueError:
-        return value
-
-
 def _fd_of(obj: Any) -> int:
     """Values of fd maps: a Map, Program, Fd or anything with fileno(), or a raw fd number."""
     if isinstance(obj, int):
         return obj
     if hasattr(obj, "fileno"):
-        return obj.fileno()
+        return int(obj.fileno())
     raise TypeError(f"expected a map, program or file descriptor, not {type(obj).__name__}")
 
 
@@ -63,14 +59,14 @@ class Map(BpfObject, Generic[K, V]):
         except BaseException:
             self.close()
             raise
-        self.drop_counter: Optional["Map"] = None  # ring buffers: the map counting lost records (ringbuf.py)
+        self.drop_counter: Optional[Map[int, Any]] = None  # ring buffers: the map counting lost records (ringbuf.py)
         self.event_type: Any = None  # ring/perf buffers: the records' ctypes type, when the skeleton knows it
         self._described = True
 
     def _describe(self, info: syscall.MapInfo, name: Optional[str]) -> None:
         syscall.obj_info(self.fileno(), info, "get map info")
         self.id: int = info.id
-        self.type = _map_type(info.type)
+        self.type = known(MapType, info.type)
         self.key_size: int = info.key_size
         self.value_size: int = info.value_size
         self.max_entries: int = info.max_entries
@@ -88,7 +84,7 @@ class Map(BpfObject, Generic[K, V]):
         percpu = num_possible_cpus() if self.type in PERCPU_MAP_TYPES else None
         self._value: Union[Codec, PerCpuCodec] = make_value_codec(self.value_size, value_type, percpu, owner)
 
-    def with_types(self, key_type: Any = None, value_type: Any = None) -> "Map":
+    def with_types(self, key_type: Any = None, value_type: Any = None) -> Map[Any, Any]:
         """Reinterpret keys/values (for example after ``from_pinned``); returns self."""
         self._set_codecs(key_type, value_type)
         return self
@@ -97,8 +93,8 @@ class Map(BpfObject, Generic[K, V]):
 
     @classmethod
     def create(cls, map_type: int, key_size: int, value_size: int, max_entries: int, *, name: str = "",
-               flags: int = 0, inner_map: Optional["Map"] = None, map_extra: int = 0,
-               key_type: Any = None, value_type: Any = None) -> "Map":
+               flags: int = 0, inner_map: Optional[Map[Any, Any]] = None, map_extra: int = 0,
+               key_type: Any = None, value_type: Any = None) -> Map[Any, Any]:
         fd = syscall.map_create(int(map_type), key_size, value_size, max_entries, name=name, flags=flags,
                                 inner_map_fd=inner_map.fileno() if inner_map is not None else 0,
                                 map_extra=map_extra)
@@ -110,18 +106,18 @@ class Map(BpfObject, Generic[K, V]):
     def is_percpu(self) -> bool:
         return self.type in PERCPU_MAP_TYPES
 
-    def _value_buffer(self):
+    def _value_buffer(self) -> ctypes.Array[ctypes.c_char]:
         return ctypes.create_string_buffer(self._value.size)
 
-    def _elem(self, cmd: Cmd, key, value=None, flags: int = 0) -> int:
+    def _elem(self, cmd: Cmd, key: Optional[CData], value: Optional[CData] = None, flags: int = 0) -> int:
         return syscall.map_elem_errno(cmd, self.fileno(), syscall.address_of(key), syscall.address_of(value), flags)
 
-    def _fail(self, op: str, err: int):
+    def _fail(self, op: str, err: int) -> BpfSyscallError:
         return BpfSyscallError(f"{op} on map '{self.name}'", err)
 
     def _require_values(self) -> None:
         if self.type in VALUELESS_MAP_TYPES:
-            raise TypeError(f"{self.type.name.lower()} map '{self.name}': the kernel does not return its values "
+            raise TypeError(f"{map_type_name(self.type).lower()} map '{self.name}': the kernel does not return its values "
                             "(file descriptors) to user space; only keys() and updates work")
 
     def lookup(self, key: K, default: Optional[V] = None, flags: int = 0) -> Optional[V]:
@@ -149,7 +145,7 @@ class Map(BpfObject, Generic[K, V]):
         if err:
             raise self._fail("update", err)
 
-    def _encode_value(self, value: Any):
+    def _encode_value(self, value: Any) -> CData:
         if self.type in FD_VALUE_MAP_TYPES and not isinstance(value, (bytes, bytearray)):
             value = _fd_of(value)
         return self._value.buffer(value)
@@ -239,7 +235,7 @@ class Map(BpfObject, Generic[K, V]):
         if self.type in ARRAY_MAP_TYPES:
             return self.max_entries
         if self.type in KEYLESS_MAP_TYPES or self.type in NO_ELEMENT_ACCESS_MAP_TYPES:
-            raise TypeError(f"{self.type.name.lower()} map '{self.name}' has no length")
+            raise TypeError(f"{map_type_name(self.type).lower()} map '{self.name}' has no length")
         return sum(1 for _ in self._raw_keys())
 
     def clear(self) -> None:
@@ -272,7 +268,7 @@ class Map(BpfObject, Generic[K, V]):
 
     # -- map in map, fd maps ---------------------------------------------------------------
 
-    def inner_map(self, key: Any, **types) -> Optional["Map"]:
+    def inner_map(self, key: Any, **types: Any) -> Optional[Map[Any, Any]]:
         """Open the map stored at ``key`` of an array/hash of maps (the caller owns the result)."""
         if self.type not in MAP_IN_MAP_TYPES:
             raise TypeError(f"map '{self.name}' is not a map of maps")
@@ -281,11 +277,12 @@ class Map(BpfObject, Generic[K, V]):
 
     # -- batches ---------------------------------------------------------------------------
 
-    def _batch_buffers(self, count: int):
+    def _batch_buffers(self, count: int) -> Tuple[ctypes.Array[ctypes.c_char], ctypes.Array[ctypes.c_char]]:
         return (ctypes.create_string_buffer(self.key_size * count),
                 ctypes.create_string_buffer(self._value.size * count))
 
-    def _decode_batch(self, keys, values, n: int) -> List[Tuple[Any, Any]]:
+    def _decode_batch(self, keys: ctypes.Array[ctypes.c_char], values: ctypes.Array[ctypes.c_char],
+                      n: int) -> List[Tuple[Any, Any]]:
         ks, vs = self.key_size, self._value.size
         kraw, vraw = keys.raw, values.raw
         decode_key, decode_value = self._key.from_bytes, self._value.from_bytes
@@ -335,7 +332,8 @@ class Map(BpfObject, Generic[K, V]):
         raw = ctypes.create_string_buffer(b"".join(self._key.to_bytes(k) for k in keys))
         self._write_batch(Cmd.MAP_DELETE_BATCH, "delete batch", raw, None, len(keys), 0)
 
-    def _write_batch(self, cmd: Cmd, op: str, keys, values, count: int, flags: int) -> None:
+    def _write_batch(self, cmd: Cmd, op: str, keys: ctypes.Array[ctypes.c_char],
+                     values: Optional[ctypes.Array[ctypes.c_char]], count: int, flags: int) -> None:
         n, err = syscall.map_batch(cmd, self.fileno(), in_batch=0, out_batch=0, keys=syscall.address_of(keys),
                                    values=syscall.address_of(values), count=count, elem_flags=flags)
         if err:

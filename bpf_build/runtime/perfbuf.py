@@ -13,15 +13,18 @@ import ctypes
 import mmap
 import select
 import struct
-from typing import Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from . import perf
 from .aio import AsyncEvents
 from .cpus import online_cpus
-from .errors import BpfRuntimeError, BpfSyscallError, ClosedError
+from .errors import BpfRuntimeError, BpfSyscallError, ClosedError, os_errno
 from .fd import Fd
 from .ringbuf import record_type
 from .uapi import MapType
+
+if TYPE_CHECKING:
+    from .maps import Map
 
 _HEADER = struct.Struct("=IHH")
 _SAMPLE_SIZE = struct.Struct("=I")
@@ -41,7 +44,7 @@ class _CpuRing:
                                   mmap.PROT_READ | mmap.PROT_WRITE)
         except OSError as e:
             self.fd.close()
-            raise BpfSyscallError(f"mmap perf buffer on cpu {cpu}", e.errno) from None
+            raise BpfSyscallError(f"mmap perf buffer on cpu {cpu}", os_errno(e)) from None
         self.data_start = page
         self.head = memoryview(self.area)[perf.MMAP_PAGE_DATA_HEAD:perf.MMAP_PAGE_DATA_HEAD + 8].cast("Q")
         self.tail = memoryview(self.area)[perf.MMAP_PAGE_DATA_TAIL:perf.MMAP_PAGE_DATA_TAIL + 8].cast("Q")
@@ -90,7 +93,7 @@ class PerfBuffer(AsyncEvents):
     than what the program sent);
     ``lost_callback(cpu, count)`` hears about samples dropped because the ring was full."""
 
-    def __init__(self, events_map, callback: Optional[Callable[[int, Any], Any]] = None, *,
+    def __init__(self, events_map: Map[int, Any], callback: Optional[Callable[[int, Any], Any]] = None, *,
                  event_type: Any = None, lost_callback: Optional[Callable[[int, int], Any]] = None,
                  pages: int = 8):
         if events_map.type != MapType.PERF_EVENT_ARRAY:
@@ -104,7 +107,7 @@ class PerfBuffer(AsyncEvents):
         self._closed = False
         self._epoll = select.epoll()
         self._rings: List[_CpuRing] = []
-        self._by_fd = {}
+        self._by_fd: Dict[int, _CpuRing] = {}
         try:
             for cpu in online_cpus():
                 if cpu >= events_map.max_entries:
@@ -139,7 +142,7 @@ class PerfBuffer(AsyncEvents):
                                   f"{self.event_type.__name__} ({ctypes.sizeof(self.event_type)} bytes)")
         return self.event_type.from_buffer_copy(data)
 
-    def _drain(self, rings, sink: Callable[[int, Any], Any]) -> int:
+    def _drain(self, rings: List[_CpuRing], sink: Callable[[int, Any], Any]) -> int:
         self._require_open()
         decode = self._decode
         return sum(ring.drain(lambda cpu, data: sink(cpu, decode(data)), self.lost_callback) for ring in rings)
@@ -179,5 +182,5 @@ class PerfBuffer(AsyncEvents):
     def __enter__(self) -> "PerfBuffer":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

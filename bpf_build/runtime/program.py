@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import ctypes
 import errno
-from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional, Sequence, TypeVar, Union
 
 from . import attach as _attach
 from . import kernel_btf, syscall
 from .errors import BpfSyscallError, VerifierError
 from .fd import Fd
 from .kobject import BpfObject
-from .uapi import AttachType, Cmd, ProgType
+from .links import BpfLink, IterLink, Link, PerfEventLink, SocketFilterLink
+from .uapi import AttachType, Cmd, ProgType, known
+
+if TYPE_CHECKING:
+    from .syscall import CData
+    from .usdt import UsdtLink
+
+_AnyLink = TypeVar("_AnyLink", bound=Link)
 
 # Verifier logs for big programs run to megabytes; start at 1 MiB and grow on ENOSPC.
 _LOG_START = 1 << 20
@@ -63,13 +70,6 @@ class TestRun(NamedTuple):
     ctx: bytes
 
 
-def _prog_type(value: int):
-    try:
-        return ProgType(value)
-    except ValueError:
-        return value
-
-
 class Program(BpfObject):
     kind = "program"
     _fd_by_id = Cmd.PROG_GET_FD_BY_ID
@@ -86,14 +86,14 @@ class Program(BpfObject):
             self.close()
             raise
         self.id: int = info.id
-        self.type = _prog_type(info.type)
+        self.type = known(ProgType, info.type)
         self.tag: str = bytes(info.tag).hex()
         self.name: str = name or info.name.decode(errors="replace")
         # The kernel does not report these back; links need them, so whoever loads remembers.
         self.expected_attach_type = expected_attach_type
         self.attach_target = attach_target
         self.autoattach = True  # whether a skeleton's attach() attaches it
-        self.link_owner: Optional[Callable[[Any], None]] = None  # receives every link made here
+        self.link_owner: Optional[Callable[[Link], None]] = None  # receives every link made here
         self.usdt_specs: Any = None  # the object's __bpf_usdt_specs map, for attach_usdt (set by skeletons)
         self._described = True
 
@@ -119,11 +119,11 @@ class Program(BpfObject):
             prog_name=syscall.c_name(name), prog_ifindex=ifindex,
             expected_attach_type=int(expected_attach_type), attach_btf_id=attach_btf_id,
             fd_array=syscall.address_of(fds))
-        what = f"load program '{name or _prog_type(prog_type)}'"
+        what = f"load program '{name or known(ProgType, prog_type)}'"
         fd = _load_with_log(attr, what, log_level, int(expected_attach_type))
         return cls(fd, name=name or None, expected_attach_type=expected_attach_type, attach_target=attach_target)
 
-    def test_run(self, data: bytes = b"", *, ctx: Optional[Union[bytes, ctypes.Structure]] = None,
+    def test_run(self, data: bytes = b"", *, ctx: Optional[Union[bytes, bytearray, CData]] = None,
                  data_out_size: Optional[int] = None, ctx_out_size: Optional[int] = None,
                  repeat: int = 0, flags: int = 0, cpu: int = 0) -> TestRun:
         """BPF_PROG_TEST_RUN: run in the kernel on ``data`` (a packet) and/or ``ctx``.
@@ -134,6 +134,7 @@ class Program(BpfObject):
         data_in = ctypes.create_string_buffer(bytes(data), len(data)) if data else None
         out_size = data_out_size if data_out_size is not None else (len(data) + 256 if data else 0)
         data_out = ctypes.create_string_buffer(out_size) if out_size else None
+        ctx_in: Optional[CData]
         if ctx is None:
             ctx_in, ctx_len = None, 0
         elif isinstance(ctx, (bytes, bytearray)):
@@ -157,56 +158,60 @@ class Program(BpfObject):
     # Every link goes through _adopt: a skeleton's programs hand their links to the skeleton,
     # which releases them in close() (a tc filter must not outlive the object).
 
-    def _adopt(self, link):
+    def _adopt(self, link: _AnyLink) -> _AnyLink:
         if self.link_owner is not None:
             self.link_owner(link)
         return link
 
-    def attach_tracepoint(self, category: str, name: str, **kw):
-        return self._adopt(_attach.tracepoint(self, category, name, **kw))
+    def attach_tracepoint(self, category: str, name: str, *, cookie: int = 0) -> PerfEventLink:
+        return self._adopt(_attach.tracepoint(self, category, name, cookie=cookie))
 
-    def attach_raw_tracepoint(self, name: str):
+    def attach_raw_tracepoint(self, name: str) -> BpfLink:
         return self._adopt(_attach.raw_tracepoint(self, name))
 
-    def attach_tracing(self, **kw):
+    def attach_tracing(self, *, cookie: int = 0) -> BpfLink:
         """tp_btf, fentry, fexit, fmod_ret, lsm: the target was fixed at load time."""
-        return self._adopt(_attach.tracing(self, **kw))
+        return self._adopt(_attach.tracing(self, cookie=cookie))
 
-    def attach_iter(self, *, map: Any = None):
+    def attach_iter(self, *, map: Any = None) -> IterLink:
         """iter/ programs; ``link.read()`` runs the iterator and returns what it wrote."""
         return self._adopt(_attach.iterator(self, map=map))
 
-    def attach_kprobe(self, function: str, *, retprobe: bool = False, offset: int = 0, **kw):
-        return self._adopt(_attach.kprobe(self, function, retprobe=retprobe, offset=offset, **kw))
+    def attach_kprobe(self, function: str, *, retprobe: bool = False, offset: int = 0,
+                      cookie: int = 0) -> PerfEventLink:
+        return self._adopt(_attach.kprobe(self, function, retprobe=retprobe, offset=offset, cookie=cookie))
 
-    def attach_ksyscall(self, syscall_name: str, *, retprobe: bool = False, **kw):
-        return self._adopt(_attach.ksyscall(self, syscall_name, retprobe=retprobe, **kw))
+    def attach_ksyscall(self, syscall_name: str, *, retprobe: bool = False, cookie: int = 0) -> PerfEventLink:
+        return self._adopt(_attach.ksyscall(self, syscall_name, retprobe=retprobe, cookie=cookie))
 
     def attach_uprobe(self, binary: str, symbol: Optional[str] = None, *, offset: int = 0,
-                      retprobe: bool = False, pid: int = -1, **kw):
-        return self._adopt(_attach.uprobe(self, binary, symbol, offset=offset, retprobe=retprobe, pid=pid, **kw))
+                      retprobe: bool = False, pid: int = -1, cookie: int = 0) -> PerfEventLink:
+        return self._adopt(_attach.uprobe(self, binary, symbol, offset=offset, retprobe=retprobe, pid=pid,
+                                          cookie=cookie))
 
-    def attach_usdt(self, binary: str, provider: str, name: str, *, pid: int = -1, usdt_cookie: int = 0):
+    def attach_usdt(self, binary: str, provider: str, name: str, *, pid: int = -1,
+                    usdt_cookie: int = 0) -> UsdtLink:
         """USDT probes (programs built on <bpf/usdt.bpf.h>, loaded by a skeleton): see usdt.py."""
         return self._adopt(_attach.usdt(self, binary, provider, name, pid=pid, usdt_cookie=usdt_cookie))
 
-    def attach_xdp(self, ifindex: Union[int, str], flags: int = 0):
+    def attach_xdp(self, ifindex: Union[int, str], flags: int = 0) -> Link:
         return self._adopt(_attach.xdp(self, ifindex, flags))
 
-    def attach_tcx(self, ifindex: Union[int, str], direction: str = "ingress"):
+    def attach_tcx(self, ifindex: Union[int, str], direction: str = "ingress") -> BpfLink:
         return self._adopt(_attach.tcx(self, ifindex, direction))
 
-    def attach_tc(self, ifindex: Union[int, str], direction: str = "ingress", *, priority: int = 1, handle: int = 1):
+    def attach_tc(self, ifindex: Union[int, str], direction: str = "ingress", *, priority: int = 1,
+                  handle: int = 1) -> Link:
         return self._adopt(_attach.tc(self, ifindex, direction, priority=priority, handle=handle))
 
-    def attach_cgroup(self, cgroup: Union[str, int], attach_type: Optional[int] = None):
+    def attach_cgroup(self, cgroup: Union[str, int], attach_type: Optional[int] = None) -> BpfLink:
         return self._adopt(_attach.cgroup(self, cgroup, attach_type))
 
-    def attach_socket(self, sock: Any):
+    def attach_socket(self, sock: Any) -> SocketFilterLink:
         return self._adopt(_attach.socket_filter(self, sock))
 
-    def attach_perf_event(self, perf_fd: Union[int, Fd], **kw):
-        return self._adopt(_attach.perf_event(self, perf_fd, **kw))
+    def attach_perf_event(self, perf_fd: Union[int, Fd], *, cookie: int = 0) -> PerfEventLink:
+        return self._adopt(_attach.perf_event(self, perf_fd, cookie=cookie))
 
     def __repr__(self) -> str:
         kind = self.type.name if isinstance(self.type, ProgType) else self.type

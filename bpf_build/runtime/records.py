@@ -14,7 +14,7 @@ returns all N bytes, ``text(obj, "comm")`` the string up to the NUL, decoded.
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, Type
 
 # ctypes simple-type codes of integers: lower case signed, upper case unsigned ('?' is bool).
 _SIGNED_CODES = frozenset("bhilq")
@@ -60,7 +60,7 @@ def check_int(ctype: Any, value: Any, what: str) -> None:
 _FIELD_TYPES: Dict[type, Dict[str, Any]] = {}
 
 
-def _field_types(cls) -> Dict[str, Any]:
+def _field_types(cls: type) -> Dict[str, Any]:
     """Field name -> ctypes type of a struct/union class (its own and its bases' fields)."""
     cached = _FIELD_TYPES.get(cls)
     if cached is None:
@@ -71,7 +71,7 @@ def _field_types(cls) -> Dict[str, Any]:
     return cached
 
 
-def _checked_setattr(self, name: str, value: Any, base) -> None:
+def _checked_setattr(self: object, name: str, value: Any, base: Type[object]) -> None:
     ctype = _field_types(type(self)).get(name)
     if ctype is not None:
         check_int(ctype, value, f"{type(self).__name__}.{name}")

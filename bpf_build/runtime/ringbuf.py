@@ -30,11 +30,15 @@ import ctypes
 import mmap
 import select
 import sys
-from typing import Any, Callable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional
 
 from .aio import AsyncEvents
-from .errors import BpfRuntimeError, BpfSyscallError, ClosedError
+from .errors import BpfRuntimeError, BpfSyscallError, ClosedError, os_errno
 from .uapi import MapType
+
+if TYPE_CHECKING:
+    from .maps import Map
+    from .syscall import CType
 
 BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30
@@ -44,16 +48,17 @@ HEADER_SIZE = 8
 Callback = Callable[[Any], Any]
 
 
-def record_type(events_map, event_type: Any) -> Any:
-    """The type records are decoded as: the caller's, else the map's; ``bytes`` means raw."""
+def record_type(events_map: Map[Any, Any], event_type: Any) -> Optional[CType]:
+    """The type records are decoded as: the caller's, else the map's; ``bytes`` (or None) means raw."""
     if event_type is None:
         event_type = getattr(events_map, "event_type", None)
-    return None if event_type is bytes else event_type
+    chosen: Optional[CType] = None if event_type is bytes else event_type
+    return chosen
 
 
-def _count(counter) -> int:
+def _count(counter: Map[int, Any]) -> int:
     """Key 0 of a drop counter map: per-CPU slots summed; u64 values, typed or raw bytes."""
-    value = counter.lookup(0, 0)
+    value: Any = counter.lookup(0, 0)  # an int, raw bytes, or a per-CPU list of either
     slots = value if isinstance(value, list) else [value]
     return sum(v if isinstance(v, int) else int.from_bytes(bytes(v), sys.byteorder) for v in slots)
 
@@ -61,7 +66,7 @@ def _count(counter) -> int:
 class _Ring:
     """One ring buffer map, mapped into this process."""
 
-    def __init__(self, ring_map, callback: Optional[Callback], event_type: Any):
+    def __init__(self, ring_map: Map[Any, Any], callback: Optional[Callback], event_type: Any):
         if ring_map.type != MapType.RINGBUF:
             raise BpfRuntimeError(f"map '{ring_map.name}' is not a ring buffer ({ring_map.type})")
         self.map = ring_map
@@ -76,7 +81,7 @@ class _Ring:
             self.producer_area = mmap.mmap(fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page)
         except OSError as e:
             self.close()
-            raise BpfSyscallError(f"mmap ring buffer '{ring_map.name}'", e.errno) from None
+            raise BpfSyscallError(f"mmap ring buffer '{ring_map.name}'", os_errno(e)) from None
         self.mask = size - 1
         self.data_start = page  # within producer_area
         self.consumer_pos = memoryview(self.consumer_page).cast("Q")
@@ -111,6 +116,7 @@ class _Ring:
                 consumer_pos[0] = cons
                 continue
             start = base + offset + HEADER_SIZE
+            record: object
             if event_type is None:
                 record = area[start:start + length]
             elif length >= self.event_size:
@@ -148,11 +154,12 @@ class RingBuffer(AsyncEvents):
     bpf_build/event_types.py), else records are bytes of the length the program submitted;
     ``event_type=bytes`` asks for bytes whatever the map says."""
 
-    def __init__(self, ring_map=None, callback: Optional[Callback] = None, event_type: Any = None):
+    def __init__(self, ring_map: Optional[Map[Any, Any]] = None, callback: Optional[Callback] = None,
+                 event_type: Any = None):
         self._closed = False
         self._epoll = select.epoll()
         self._rings: List[_Ring] = []
-        self._by_fd = {}
+        self._by_fd: Dict[int, _Ring] = {}
         if ring_map is not None:
             self.add(ring_map, callback, event_type)
 
@@ -160,14 +167,14 @@ class RingBuffer(AsyncEvents):
         if self._closed:
             raise ClosedError("ring buffer is closed")
 
-    def add(self, ring_map, callback: Optional[Callback] = None, event_type: Any = None) -> None:
+    def add(self, ring_map: Map[Any, Any], callback: Optional[Callback] = None, event_type: Any = None) -> None:
         self._require_open()
         ring = _Ring(ring_map, callback, event_type)
         try:
             self._epoll.register(ring_map.fileno(), select.EPOLLIN)
         except OSError as e:
             ring.close()
-            raise BpfSyscallError(f"epoll on ring buffer '{ring_map.name}'", e.errno) from None
+            raise BpfSyscallError(f"epoll on ring buffer '{ring_map.name}'", os_errno(e)) from None
         self._rings.append(ring)
         self._by_fd[ring_map.fileno()] = ring
 
@@ -212,7 +219,8 @@ class RingBuffer(AsyncEvents):
         self._require_callbacks()
         total = 0
         for ring in rings:
-            total += ring.drain(ring.callback, limit - total)
+            if ring.callback is not None:  # always: _require_callbacks saw to that
+                total += ring.drain(ring.callback, limit - total)
         return total
 
     def _require_callbacks(self) -> None:
@@ -245,5 +253,5 @@ class RingBuffer(AsyncEvents):
     def __enter__(self) -> "RingBuffer":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -35,12 +35,15 @@ from __future__ import annotations
 
 import ctypes
 import struct
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from .cpus import num_possible_cpus
 from .errors import BpfRuntimeError, NotSupportedError
 from .records import check_range
-from .uapi import MapFlag, MapType
+from .uapi import MapFlag, MapType, known
+
+if TYPE_CHECKING:
+    from .loader import MapSpec, ProgSpec
 
 _U32 = struct.Struct("=I")
 _U64 = struct.Struct("=Q")
@@ -70,13 +73,18 @@ class _Settings:
     _knobs: Tuple[str, ...] = ()
     _unsupported: Dict[str, str] = {}
     _u64_knobs: Tuple[str, ...] = ()
+    # Set through object.__setattr__ (this class's own __setattr__ takes knobs only).
+    name: str
+    spec: Union[MapSpec, ProgSpec]
+    _values: Dict[str, Any]
+    _changed: Set[str]
 
     def __init__(self, name: str, values: Dict[str, Any]):
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "_values", values)
         object.__setattr__(self, "_changed", set())
 
-    def __getattr__(self, knob: str):
+    def __getattr__(self, knob: str) -> Any:
         if knob.startswith("__"):
             raise AttributeError(knob)
         values = object.__getattribute__(self, "_values")
@@ -119,10 +127,12 @@ class MapSettings(_Settings):
               "autocreate", "initial_value")
     _unsupported = _MAP_UNSUPPORTED
     _u64_knobs = ("map_extra",)
+    spec: MapSpec
+    _section: Optional[ctypes.Structure]
 
-    def __init__(self, spec, section: Any = None):
+    def __init__(self, spec: MapSpec, section: Optional[ctypes.Structure] = None):
         super().__init__(spec.name, {
-            "type": _map_type(spec.type), "key_size": spec.key_size, "value_size": spec.value_size,
+            "type": known(MapType, spec.type), "key_size": spec.key_size, "value_size": spec.value_size,
             "max_entries": spec.max_entries, "flags": spec.flags, "numa_node": 0, "map_extra": 0,
             "autocreate": True})
         object.__setattr__(self, "spec", spec)
@@ -166,8 +176,9 @@ class ProgramSettings(_Settings):
     _kind = "program"
     _knobs = ("autoload", "autoattach", "type", "expected_attach_type", "flags")
     _unsupported = _PROG_UNSUPPORTED
+    spec: ProgSpec
 
-    def __init__(self, spec):
+    def __init__(self, spec: ProgSpec):
         super().__init__(spec.name, {"autoload": spec.autoload, "autoattach": True, "type": spec.type,
                                      "expected_attach_type": spec.expected_attach_type, "flags": 0})
         object.__setattr__(self, "spec", spec)
@@ -178,13 +189,6 @@ class ProgramSettings(_Settings):
                 raise TypeError(f"program '{self.name}': {knob} must be True or False")
             return value
         return super()._check(knob, value)
-
-
-def _map_type(value: int):
-    try:
-        return MapType(value)
-    except ValueError:
-        return value
 
 
 class Applied:

@@ -18,12 +18,12 @@ import ctypes
 import keyword
 import zlib
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar, overload
 
 from . import attach as _attach
 from . import log
 from .errors import AttachError, BpfRuntimeError, ClosedError
-from .fd import FdGroup
+from .fd import Closable, FdGroup
 from .links import Link
 from .loader import KconfigSpec, LoaderSpec, MapSpec, ProgSpec, StepSpec, run_loader
 from .maps import Map
@@ -39,10 +39,14 @@ __all__ = ["KconfigSpec", "LoaderSpec", "MapSpec", "ProgSpec", "SectionView", "S
            "Union", "raw", "text"]
 
 if TYPE_CHECKING:  # Self for type checkers only: the runtime depends on nothing outside the stdlib
+    import mmap
+
     if sys.version_info >= (3, 11):
         from typing import Self
     else:
         from typing_extensions import Self
+
+_Owned = TypeVar("_Owned", bound=Closable)
 
 GLOBAL_DATA_KINDS = ("data", "rodata", "bss", "kconfig")
 
@@ -69,16 +73,22 @@ class bitfield:
         self.low, self.high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, self.mask)
         self.name = storage
 
-    def __set_name__(self, owner, name: str) -> None:
+    def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
-    def __get__(self, obj, owner=None):
+    @overload
+    def __get__(self, obj: None, owner: Optional[type] = None) -> bitfield: ...
+    @overload
+    def __get__(self, obj: object, owner: Optional[type] = None) -> int: ...
+
+    # (``|``, not typing.Union: this module exports the ctypes Union of records.py)
+    def __get__(self, obj: object, owner: Optional[type] = None) -> bitfield | int:
         if obj is None:
             return self
         value = (int.from_bytes(bytes(getattr(obj, self.storage)), "little") >> self.bit_offset) & self.mask
         return value - (1 << self.bits) if self.signed and value >> (self.bits - 1) else value
 
-    def __set__(self, obj, value: int) -> None:
+    def __set__(self, obj: object, value: int) -> None:
         check_range(value, self.low, self.high, f"{'s' if self.signed else 'u'}{self.bits} bitfield",
                     f"{type(obj).__name__}.{self.name}")
         storage = getattr(obj, self.storage)
@@ -97,6 +107,8 @@ class Namespace:
     """Attribute bag for ``skel.maps`` / ``skel.progs`` / ``skel.links``; generated subclasses
     only add annotations, so editors complete the names."""
 
+    _what: str  # set through object.__setattr__: attributes of this bag are its entries
+
     def __init__(self, what: str):
         object.__setattr__(self, "_what", what)
 
@@ -107,7 +119,7 @@ class Namespace:
             raise AttributeError(f"no {self._what} '{name}' (programs not loaded and maps not created are "
                                  "absent after load(); links exist after attach())")
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tuple[str, Any]]:
         return iter([(k, v) for k, v in vars(self).items() if not k.startswith("_")])
 
     def __repr__(self) -> str:
@@ -158,18 +170,18 @@ class SectionView:
             setattr(target, step, value)
         self._store(whole)
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
         return self._read(False, name, f"{self._what}.{name}")
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> Any:
         return self._read(True, index, f"{self._what}[{index}]")
 
     def __setattr__(self, name: str, value: Any) -> None:
         self._write(False, name, value, f"{self._what}.{name}")
 
-    def __setitem__(self, index, value) -> None:
+    def __setitem__(self, index: Any, value: Any) -> None:
         self._write(True, index, value, f"{self._what}[{index}]")
 
     def __len__(self) -> int:
@@ -194,12 +206,12 @@ class Skeleton:
     _progs_namespace_ = Namespace
     _links_namespace_ = Namespace
 
-    def __init__(self):
+    def __init__(self) -> None:
         """Open: nothing in the kernel yet; global data is editable, sizes and autoload settable."""
         self._loaded = False
         self._closed = False
-        self._mmaps: List[Any] = []
-        self._owned: List[Any] = []
+        self._mmaps: List[mmap.mmap] = []
+        self._owned: List[Closable] = []
         self._adopted: List[Link] = []  # links made by skel.progs.X.attach_*(): closed by close()
         self.attach_failures: Dict[str, BaseException] = {}
         self.maps = self._maps_namespace_("map")
@@ -216,8 +228,8 @@ class Skeleton:
         self._prog_settings = [ProgramSettings(p) for p in self._loader_.progs]
         for m, settings in zip(self._loader_.maps, self._map_settings):
             setattr(self.maps, attribute_name(m.ident), settings)
-        for p, settings in zip(self._loader_.progs, self._prog_settings):
-            setattr(self.progs, attribute_name(p.name), settings)
+        for p, prog_settings in zip(self._loader_.progs, self._prog_settings):
+            setattr(self.progs, attribute_name(p.name), prog_settings)
 
     # -- open phase ---------------------------------------------------------------------------
 
@@ -299,16 +311,16 @@ class Skeleton:
                     continue
                 reshaped = any(settings.changed(k) for k in ("type", "key_size", "value_size"))
                 key_type, value_type = (None, None) if reshaped else self._map_types_.get(m.name, (None, None))
-                bpf_map = self._own(Map(fd, key_type=key_type, value_type=value_type, name=m.name))
+                bpf_map: Map[Any, Any] = self._own(Map(fd, key_type=key_type, value_type=value_type, name=m.name))
                 bpf_map.event_type = None if reshaped else self._event_types_.get(m.name)
                 setattr(self.maps, attribute_name(m.ident), bpf_map)
-            for p, prog_fd, settings in zip(spec.progs, fds.progs, self._prog_settings):
+            for p, prog_fd, prog_settings in zip(spec.progs, fds.progs, self._prog_settings):
                 if prog_fd is None:
                     delattr(self.progs, attribute_name(p.name))
                     continue
-                prog = self._own(Program(prog_fd, name=p.name, expected_attach_type=settings.expected_attach_type,
+                prog = self._own(Program(prog_fd, name=p.name, expected_attach_type=prog_settings.expected_attach_type,
                                          attach_target=_btf_target(p)))
-                prog.autoattach = settings.autoattach
+                prog.autoattach = prog_settings.autoattach
                 prog.link_owner = self._adopted.append
                 prog.usdt_specs = self._map_named(USDT_SPECS_MAP)
                 setattr(self.progs, attribute_name(p.name), prog)
@@ -320,7 +332,7 @@ class Skeleton:
         self._loaded = True
         return self
 
-    def _map_named(self, name: str) -> Optional[Map]:
+    def _map_named(self, name: str) -> Optional[Map[Any, Any]]:
         for m in self._loader_.maps:
             if m.name == name:
                 found = vars(self.maps).get(attribute_name(m.ident))
@@ -336,7 +348,7 @@ class Skeleton:
             if isinstance(ring, Map) and ring.type == MapType.RINGBUF and isinstance(counter, Map):
                 ring.drop_counter = counter
 
-    def _own(self, obj):
+    def _own(self, obj: _Owned) -> _Owned:
         self._owned.append(obj)
         return obj
 
@@ -437,7 +449,7 @@ class Skeleton:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

@@ -12,10 +12,20 @@ import ctypes
 import errno
 import platform
 from ctypes import c_char, c_uint8, c_uint32, c_uint64
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Tuple, Type, Union
 
 from .errors import BpfSyscallError
 from .uapi import BPF_OBJ_NAME_LEN, Cmd
+
+if TYPE_CHECKING:
+    from ctypes import _CData
+
+    # The base of every ctypes object (structures, arrays, scalars): typeshed names it, ctypes does not
+    # export it, so it exists for type checkers only.
+    CData = _CData
+    # The ctypes classes a map side or an event may be typed with (generated structs derive from
+    # the first two): each has from_buffer_copy, which _CData itself lacks.
+    CType = Type[Union[ctypes.Structure, ctypes.Union, ctypes.Array[Any], ctypes._SimpleCData[Any]]]
 
 # __NR_bpf and __NR_perf_event_open per architecture (arch/*/entry/syscalls, asm-generic/unistd.h).
 _SYSCALL_NUMBERS = {
@@ -42,7 +52,7 @@ _syscall.restype = ctypes.c_long
 _EAGAIN_RETRIES = 5  # PROG_LOAD and BTF_LOAD return EAGAIN when a signal interrupts verification
 
 
-def syscall(number: int, *args) -> Tuple[int, int]:
+def syscall(number: int, *args: object) -> Tuple[int, int]:
     """Raw syscall: (result, errno); never raises."""
     ret = _syscall(ctypes.c_long(number), *args)
     return ret, (ctypes.get_errno() if ret < 0 else 0)
@@ -63,7 +73,7 @@ def bpf(cmd: Cmd, attr: ctypes.Structure, what: str, retry_eagain: bool = False)
         raise BpfSyscallError(what, err)
 
 
-def address_of(buffer) -> int:
+def address_of(buffer: Optional[CData]) -> int:
     """Address of a ctypes object or buffer, 0 for None (how the kernel spells 'no pointer')."""
     return 0 if buffer is None else ctypes.addressof(buffer)
 
@@ -255,7 +265,7 @@ def get_next_id(cmd: Cmd, start_id: int) -> Optional[int]:
         if err == errno.ENOENT:
             return None
         raise BpfSyscallError(cmd.name.lower(), err)
-    return attr.next_id
+    return int(attr.next_id)
 
 
 def get_fd_by_id(cmd: Cmd, object_id: int, what: str) -> int:

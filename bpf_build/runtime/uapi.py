@@ -14,7 +14,7 @@ are, while printing readably. tests/runtime/test_uapi.py checks every value agai
 from __future__ import annotations
 
 import enum
-from typing import Type
+from typing import Type, TypeVar, Union
 
 
 class Cmd(enum.IntEnum):
@@ -322,11 +322,20 @@ BPF_OBJ_NAME_LEN = 16
 """Bytes of a map's or program's name in bpf_attr, with its terminating NUL."""
 
 
-def _name_or_number(kind: Type[enum.IntEnum], value: int, unknown: str) -> str:
+_Enum = TypeVar("_Enum", bound=enum.IntEnum)
+
+
+def known(kind: Type[_Enum], value: int) -> Union[_Enum, int]:
+    """``kind(value)`` when this module has the number, else the number itself (a newer kernel's)."""
     try:
-        return kind(value).name
+        return kind(value)
     except ValueError:
-        return f"{unknown}_{value}"
+        return value
+
+
+def _name_or_number(kind: Type[enum.IntEnum], value: int, unknown: str) -> str:
+    member = known(kind, value)
+    return member.name if isinstance(member, enum.IntEnum) else f"{unknown}_{value}"
 
 
 def prog_type_name(value: int) -> str:

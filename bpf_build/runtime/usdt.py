@@ -25,11 +25,18 @@ import platform
 import re
 import struct
 import weakref
-from typing import Any, List, NamedTuple
+from typing import TYPE_CHECKING, Any, List, NamedTuple, Optional, Sequence
 
 from . import elfsym
 from .errors import AttachError, NotSupportedError
-from .links import LinkGroup
+from .links import Link, LinkGroup
+
+if TYPE_CHECKING:
+    from .maps import Map
+    from .program import Program
+
+    # The object's __bpf_usdt_specs: slot index -> struct __bpf_usdt_spec (the skeleton's ctypes type).
+    SpecsMap = Map[int, Any]
 
 NT_STAPSDT = 3
 SPECS_MAP = "__bpf_usdt_specs"
@@ -71,7 +78,7 @@ def read_notes(path: str) -> List[UsdtNote]:
     return elfsym.read_elf(path, _notes)
 
 
-def _notes(data, path: str) -> List[UsdtNote]:
+def _notes(data: elfsym.Image, path: str) -> List[UsdtNote]:
     lay, sections, shstrndx = elfsym.section_headers(data, path)
     names = {elfsym.section_name(data, sections, shstrndx, sh): sh for sh in sections}
     note = names.get(".note.stapsdt")
@@ -156,10 +163,10 @@ class _SpecSlots:
         return self.next - 1
 
 
-_slots: "weakref.WeakKeyDictionary[Any, _SpecSlots]" = weakref.WeakKeyDictionary()
+_slots: "weakref.WeakKeyDictionary[SpecsMap, _SpecSlots]" = weakref.WeakKeyDictionary()
 
 
-def write_spec(specs_map, args: List[ArgSpec], usdt_cookie: int, where: str) -> int:
+def write_spec(specs_map: SpecsMap, args: List[ArgSpec], usdt_cookie: int, where: str) -> int:
     """Store one probe's spec in a free slot of ``__bpf_usdt_specs``; returns the slot."""
     spec_type = specs_map.value_type
     if spec_type is None or not hasattr(spec_type, "args"):
@@ -179,7 +186,7 @@ def write_spec(specs_map, args: List[ArgSpec], usdt_cookie: int, where: str) -> 
     return spec_id
 
 
-def release_specs(specs_map, spec_ids: List[int]) -> None:
+def release_specs(specs_map: SpecsMap, spec_ids: List[int]) -> None:
     """The slots of detached probes become free again."""
     slots = _slots.get(specs_map)
     if slots is not None:
@@ -189,7 +196,7 @@ def release_specs(specs_map, spec_ids: List[int]) -> None:
 class UsdtLink(LinkGroup):
     """The uprobes of one USDT attach; closing them frees their spec slots."""
 
-    def __init__(self, links, spec_ids: List[int], specs_map, description: str):
+    def __init__(self, links: Sequence[Link], spec_ids: List[int], specs_map: SpecsMap, description: str):
         super().__init__(links, description)
         self.spec_ids, self.specs_map = spec_ids, specs_map
 
@@ -211,8 +218,8 @@ def find_notes(path: str, provider: str, name: str) -> List[UsdtNote]:
     return notes
 
 
-def specs_map_of(prog, where: str):
-    specs = getattr(prog, "usdt_specs", None)
+def specs_map_of(prog: Program, where: str) -> SpecsMap:
+    specs: Optional[SpecsMap] = getattr(prog, "usdt_specs", None)
     if specs is None:
         raise AttachError(f"{where}: the program's object has no {SPECS_MAP} map; include <bpf/usdt.bpf.h> "
                           "and load it through its skeleton")
