@@ -19,11 +19,9 @@ import struct
 import sys
 
 from . import syscall
-from .uapi import BPF_F_SLEEPABLE, AttachType, Cmd, ProgType, XdpFlag
 from .errors import BpfRuntimeError, BpfSyscallError
+from .uapi import BPF_F_SLEEPABLE, AttachType, Cmd, Helper, ProgType, XdpFlag
 
-_BPF_FUNC_GET_ATTACH_COOKIE = 174
-_BPF_FUNC_SYS_BPF = 166
 _BTF_MAGIC, _BTF_VERSION, _BTF_HEADER_SIZE = 0xEB9F, 1, 24
 
 
@@ -47,7 +45,7 @@ def _program_loads(prog_type: int, insns: bytes) -> bool:
 @functools.lru_cache(maxsize=None)
 def has_bpf_cookie() -> bool:
     """bpf_get_attach_cookie() for tracing programs (Linux 5.15): libbpf's LINUX_HAS_BPF_COOKIE."""
-    return _program_loads(ProgType.TRACEPOINT, _insn(0x85, imm=_BPF_FUNC_GET_ATTACH_COOKIE) + _RETURN_0)
+    return _program_loads(ProgType.TRACEPOINT, _insn(0x85, imm=Helper.GET_ATTACH_COOKIE) + _RETURN_0)
 
 
 class _BtfLoadAttr(ctypes.Structure):
@@ -94,7 +92,7 @@ def has_btf_kind(kind: str) -> bool:
 def has_loader_programs() -> bool:
     """BPF_PROG_TYPE_SYSCALL programs calling bpf_sys_bpf (Linux 5.14): what a loader program is."""
     from .program import Program
-    call_sys_bpf = _insn(0x85, imm=_BPF_FUNC_SYS_BPF)
+    call_sys_bpf = _insn(0x85, imm=Helper.SYS_BPF)
     # bpf_sys_bpf(0, fp - 8, 8) over 8 zeroed stack bytes: the verifier must accept the call
     # (it is never run)
     insns = (_insn(0x7A, dst=10, off=-8)                              # *(u64 *)(r10 - 8) = 0
