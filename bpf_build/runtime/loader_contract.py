@@ -16,7 +16,7 @@ Standard library only, Python 3.9.
 from __future__ import annotations
 
 import struct
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Mapping, Sequence, Tuple, Union
 
 from .uapi import Helper, MapType, ProgLoadFlag, ProgType
 
@@ -30,6 +30,7 @@ class Layout:
     def __init__(self, c_type: str, byte_order: str, fields: Sequence[Tuple[str, str]]) -> None:
         self.c_type = c_type  # the C struct a runner declares for it ("" if it has none)
         self.fields = tuple(name for name, _ in fields)
+        self.formats = dict(fields)
         self.offsets: Dict[str, int] = {}
         offset = 0
         for name, fmt in fields:
@@ -44,6 +45,13 @@ class Layout:
 
     def offset(self, field: str) -> int:
         return self.offsets[field]
+
+    def pack(self, byte_order: str, values: Mapping[str, Union[int, bytes]], size: int = 0) -> bytes:
+        """The record (its first ``size`` bytes, all by default) with ``values`` set, zeros elsewhere."""
+        out = bytearray(self.size)
+        for field, value in values.items():
+            struct.pack_into(byte_order + self.formats[field], out, self.offsets[field], value)
+        return bytes(out[:size or self.size])
 
 
 # ---- how a runner loads the loader ------------------------------------------------------------
@@ -64,6 +72,34 @@ LOADER_LICENSE = "Dual BSD/GPL"
 # must stand in for each.
 LOADER_HELPERS = (Helper.SYS_BPF, Helper.BTF_FIND_BY_NAME_KIND, Helper.SYS_CLOSE,
                   Helper.KALLSYMS_LOOKUP_NAME, Helper.COPY_FROM_USER)
+
+# ---- the bpf_attr records in the blob -------------------------------------------------------
+# Each bpf() call the loader makes passes the prefix of the kernel's union bpf_attr up to the last
+# field it uses, written in the blob in the target's byte order. A user-space runner reads and
+# adjusts the BTF_LOAD and PROG_LOAD ones (older kernels: sanitized BTF, CO-RE applied by it).
+MAP_CREATE_ATTR = Layout("bpf_build_attr_map_create", "=", [
+    ("map_type", "I"), ("key_size", "I"), ("value_size", "I"), ("max_entries", "I"),
+    ("map_flags", "I"), ("inner_map_fd", "I"), ("numa_node", "I"), ("map_name", "16s"),
+    ("map_ifindex", "I"), ("btf_fd", "I"), ("btf_key_type_id", "I"), ("btf_value_type_id", "I"),
+    ("btf_vmlinux_value_type_id", "I"), ("map_extra", "Q"),
+])
+MAP_ELEM_ATTR = Layout("bpf_build_attr_map_elem", "=", [
+    ("map_fd", "I"), ("pad", "I"), ("key", "Q"), ("value", "Q"), ("flags", "Q"),
+])
+MAP_FREEZE_ATTR_SIZE = 4  # map_fd alone
+PROG_LOAD_ATTR = Layout("bpf_build_attr_prog_load", "=", [
+    ("prog_type", "I"), ("insn_cnt", "I"), ("insns", "Q"), ("license", "Q"), ("log_level", "I"),
+    ("log_size", "I"), ("log_buf", "Q"), ("kern_version", "I"), ("prog_flags", "I"),
+    ("prog_name", "16s"), ("prog_ifindex", "I"), ("expected_attach_type", "I"), ("prog_btf_fd", "I"),
+    ("func_info_rec_size", "I"), ("func_info", "Q"), ("func_info_cnt", "I"),
+    ("line_info_rec_size", "I"), ("line_info", "Q"), ("line_info_cnt", "I"), ("attach_btf_id", "I"),
+    ("attach_btf_obj_fd", "I"), ("core_relo_cnt", "I"), ("fd_array", "Q"), ("core_relos", "Q"),
+    ("core_relo_rec_size", "I"), ("log_true_size", "I"),
+])
+BTF_LOAD_ATTR = Layout("", "=", [
+    ("btf", "Q"), ("btf_log_buf", "Q"), ("btf_size", "I"), ("btf_log_size", "I"),
+    ("btf_log_level", "I"), ("btf_log_true_size", "I"),
+])
 
 # ---- the context (ctx_in of BPF_PROG_TEST_RUN, copied back after the run) --------------------
 # A header, then one descriptor per map (in LoaderProgram.maps order), then one per program.

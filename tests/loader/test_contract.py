@@ -3,10 +3,12 @@
 A tiny C program includes libbpfbuild/loader_lib.c (which includes <bpf_build/loader.h>, the
 light skeletons' runner) and prints the sizeof/offsetof of the context's structs and the value of
 every #define the contract fixes; each must equal the module's number, so a drift in either C
-runner fails here. The Python runners import the module itself."""
+runner fails here. The Python runners and the generator import the module itself. The bpf_attr
+layouts the blob holds are also checked against the installed kernel header."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Dict, List, Tuple, Union
@@ -23,10 +25,13 @@ LIBBPFBUILD = REPO / "libbpfbuild"
 Expected = Union[int, str]
 
 
-def _layout_checks(layout: C.Layout) -> List[Tuple[str, Expected]]:
+def _layout_checks(layout: C.Layout, up_to: str = "") -> List[Tuple[str, Expected]]:
+    """sizeof and every offsetof of the layout's C struct; with ``up_to``, the C struct declares
+    only the fields up to that one (and its size is not the layout's)."""
     struct_name = f"struct {layout.c_type}"
-    checks: List[Tuple[str, Expected]] = [(f"sizeof({struct_name})", layout.size)]
-    checks += [(f"offsetof({struct_name}, {field})", layout.offset(field)) for field in layout.fields]
+    fields = layout.fields[:layout.fields.index(up_to) + 1] if up_to else layout.fields
+    checks: List[Tuple[str, Expected]] = [] if up_to else [(f"sizeof({struct_name})", layout.size)]
+    checks += [(f"offsetof({struct_name}, {field})", layout.offset(field)) for field in fields]
     return checks
 
 
@@ -43,6 +48,9 @@ def contract_checks() -> List[Tuple[str, Expected]]:
         *_layout_checks(C.CTX_HEADER),
         *_layout_checks(C.MAP_DESC),
         *_layout_checks(C.PROG_DESC),
+        *_layout_checks(C.MAP_CREATE_ATTR),
+        *_layout_checks(C.MAP_ELEM_ATTR),
+        *_layout_checks(C.PROG_LOAD_ATTR, up_to="fd_array"),
         ("BPF_BUILD_CTX_NO_BTF_LOG", C.CTX_FLAG_NO_BTF_LOG),
         ("BPF_BUILD_LOAD_DEFAULT", C.PROG_LOAD_DEFAULT),
         ("BPF_BUILD_LOAD_YES", C.PROG_LOAD_YES),
@@ -69,8 +77,19 @@ def contract_checks() -> List[Tuple[str, Expected]]:
     ]
 
 
-def _c_program(checks: List[Tuple[str, Expected]]) -> str:
-    lines = ['#include "loader_lib.c"  /* first: it defines _GNU_SOURCE */', "", "int main(void)", "{"]
+def kernel_attr_checks() -> List[Tuple[str, Expected]]:
+    """The blob's bpf_attr layouts against the installed kernel header's union bpf_attr (fields
+    newer than that header, and our padding, are left out)."""
+    header = Path("/usr/include/linux/bpf.h").read_text() if Path("/usr/include/linux/bpf.h").exists() else ""
+    checks: List[Tuple[str, Expected]] = []
+    for layout in (C.MAP_CREATE_ATTR, C.MAP_ELEM_ATTR, C.PROG_LOAD_ATTR, C.BTF_LOAD_ATTR):
+        checks += [(f"offsetof(union bpf_attr, {field})", layout.offset(field)) for field in layout.fields
+                   if re.search(rf"\b{field};", header) and field != "pad"]
+    return checks
+
+
+def _c_program(prelude: str, checks: List[Tuple[str, Expected]]) -> str:
+    lines = [prelude, "", "int main(void)", "{"]
     for expr, expected in checks:
         if isinstance(expected, str):
             lines.append(f'\tprintf("%s\\n", {expr});')
@@ -80,13 +99,10 @@ def _c_program(checks: List[Tuple[str, Expected]]) -> str:
     return "\n".join(lines)
 
 
-@pytest.fixture(scope="module")
-def c_values(gcc, tmp_path_factory) -> Dict[str, str]:
-    """What the C headers say for each contract check, by C expression."""
-    checks = contract_checks()
-    tmp = tmp_path_factory.mktemp("contract")
+def _c_values(gcc: str, tmp: Path, prelude: str, checks: List[Tuple[str, Expected]]) -> Dict[str, str]:
+    """What C says for each check, by C expression."""
     source, program = tmp / "contract.c", tmp / "contract"
-    source.write_text(_c_program(checks))
+    source.write_text(_c_program(prelude, checks))
     subprocess.run([gcc, "-std=gnu11", "-Wall", "-Werror", "-I", str(INCLUDE), "-I", str(LIBBPFBUILD),
                     "-o", str(program), str(source)], check=True)
     out = subprocess.run([str(program)], check=True, capture_output=True, text=True).stdout.splitlines()
@@ -94,9 +110,32 @@ def c_values(gcc, tmp_path_factory) -> Dict[str, str]:
     return {expr: value for (expr, _), value in zip(checks, out)}
 
 
+def _as_printed(expected: Expected) -> str:
+    return expected if isinstance(expected, str) else str(int(expected))
+
+
+@pytest.fixture(scope="module")
+def runner_values(gcc, tmp_path_factory) -> Dict[str, str]:
+    prelude = '#include "loader_lib.c"  /* first: it defines _GNU_SOURCE */'
+    return _c_values(gcc, tmp_path_factory.mktemp("contract"), prelude, contract_checks())
+
+
+@pytest.fixture(scope="module")
+def kernel_values(gcc, tmp_path_factory) -> Dict[str, str]:
+    prelude = "#include <stddef.h>\n#include <stdio.h>\n#include <linux/bpf.h>"
+    return _c_values(gcc, tmp_path_factory.mktemp("uapi"), prelude, kernel_attr_checks())
+
+
 @pytest.mark.parametrize("expr,expected", contract_checks(), ids=[e for e, _ in contract_checks()])
-def test_c_runners_agree_with_the_contract(c_values, expr, expected):
-    assert c_values[expr] == str(int(expected) if not isinstance(expected, str) else expected)
+def test_c_runners_agree_with_the_contract(runner_values, expr, expected):
+    assert runner_values[expr] == _as_printed(expected)
+
+
+@pytest.mark.skipif(not kernel_attr_checks(), reason="no /usr/include/linux/bpf.h")
+def test_blob_attrs_are_the_kernels(kernel_values):
+    wrong = {expr: (value, _as_printed(expected)) for (expr, expected), value
+             in zip(kernel_attr_checks(), kernel_values.values()) if value != _as_printed(expected)}
+    assert not wrong, "union bpf_attr offsets (kernel header, contract): " + repr(wrong)
 
 
 def test_the_contract_module_states_version_1_layouts():
