@@ -1,6 +1,6 @@
 """Running a loader program: one BPF_PROG_TYPE_SYSCALL program plus a data blob that together
-create an object's maps and programs inside the kernel (contract version 1, documented in
-bpf_build/gen_loader.py, which the runtime does not import).
+create an object's maps and programs inside the kernel, as the loader contract (version 1:
+docs/loader-contract.md, its numbers in loader_contract.py) asks of a runner.
 
 The runner owns three things: the blob map, the loader program and the context buffer. It creates
 them, runs the loader once with BPF_PROG_TEST_RUN, reads the fds the loader wrote into the context,
@@ -15,28 +15,42 @@ import ctypes
 import errno
 import os
 import struct
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from dataclasses import dataclass
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from . import features as _features
 from . import kconfig as _kconfig
 from . import log as _log
-from .uapi import BPF_F_SLEEPABLE, MapType, ProgType
 from .cpus import num_possible_cpus
 from .errors import BpfSyscallError, LoaderError, VerifierError
 from .fd import Fd, FdGroup
+from .loader_contract import (
+    BLOB_MAP_KEY_SIZE,
+    BLOB_MAP_MAX_ENTRIES,
+    BLOB_MAP_NAME,
+    BLOB_MAP_TYPE,
+    CTX_ERROR_STEP,
+    CTX_FLAG_NO_BTF_LOG,
+    CTX_HEADER,
+    LOADER_LICENSE,
+    LOADER_PROG_FLAGS,
+    LOADER_PROG_NAME,
+    LOADER_PROG_TYPE,
+    LOGGING_STEP_KINDS,
+    MAP_DESC,
+    PROG_DESC,
+    PROG_LOAD_DEFAULT,
+    PROG_LOAD_NO,
+    PROG_LOAD_YES,
+    ctx_size,
+    map_desc_offset,
+    prog_desc_offset,
+)
 from .maps import Map
 from .program import Program, load_hint
+from .uapi import MapType, ProgType
 
-CTX_HEADER_SIZE, CTX_MAP_SIZE, CTX_PROG_SIZE = 32, 16, 8
-_CTX_HEADER = struct.Struct("=IIIIQI")  # sz, flags, log_level, log_size, log_buf, error_step
-_CTX_MAP = struct.Struct("=iIQ")        # map_fd, max_entries, initial_value
-_CTX_PROG = struct.Struct("=iI")        # prog_fd, load
-PROG_LOAD_DEFAULT, PROG_LOAD_YES, PROG_LOAD_NO = 0, 1, 2
-CTX_FLAG_NO_BTF_LOG = 1  # the BTF load gets no log: a retry for a program's log is not filled with BTF's
-
-LOADER_LICENSE = "Dual BSD/GPL"
 LOADER_LOG_SIZE = 8 << 20  # one buffer reused by every load the loader makes; the failing one's log remains
-LOGGING_STEPS = frozenset({"load_btf", "load_prog"})  # the only steps whose failure the kernel explains in the log
 
 
 class MapSpec(NamedTuple):
@@ -73,7 +87,8 @@ class KconfigSpec(NamedTuple):
     weak: bool
 
 
-class StepSpec(NamedTuple):
+@dataclass(frozen=True)
+class StepSpec:
     """One fallible step of the loader: what it does to which map or program (index, -1: none)."""
     kind: str
     index: int
@@ -92,7 +107,7 @@ class LoaderSpec(NamedTuple):
 
     @property
     def ctx_size(self) -> int:
-        return CTX_HEADER_SIZE + CTX_MAP_SIZE * len(self.maps) + CTX_PROG_SIZE * len(self.progs)
+        return ctx_size(len(self.maps), len(self.progs))
 
 
 class LoadedFds(NamedTuple):
@@ -101,45 +116,47 @@ class LoadedFds(NamedTuple):
 
 
 def _build_ctx(spec: LoaderSpec, initial_values: Dict[int, int], max_entries: Dict[int, int],
-               autoload: Dict[int, bool], log_level: int, log: Optional[ctypes.Array], flags: int = 0) -> ctypes.Array:
+               autoload: Dict[int, bool], log_level: int, log: Optional["ctypes.Array[ctypes.c_char]"],
+               flags: int = 0) -> "ctypes.Array[ctypes.c_char]":
+    """The contract's context: header, one descriptor per map, one per program; fds zero."""
     ctx = ctypes.create_string_buffer(spec.ctx_size)
-    _CTX_HEADER.pack_into(ctx, 0, spec.ctx_size, flags, log_level if log is not None else 0,
-                          len(log) if log is not None else 0, ctypes.addressof(log) if log is not None else 0, 0)
+    CTX_HEADER.struct.pack_into(ctx, 0, spec.ctx_size, flags, log_level if log is not None else 0,
+                                len(log) if log is not None else 0, ctypes.addressof(log) if log is not None else 0,
+                                0, 0)
     for i, m in enumerate(spec.maps):
         entries = max_entries.get(i, 0)
         if not entries and m.type == MapType.PERF_EVENT_ARRAY and m.max_entries == 0:
             entries = num_possible_cpus()  # the contract leaves this to the runner
-        _CTX_MAP.pack_into(ctx, CTX_HEADER_SIZE + CTX_MAP_SIZE * i, 0, entries, initial_values.get(i, 0))
-    base = CTX_HEADER_SIZE + CTX_MAP_SIZE * len(spec.maps)
+        MAP_DESC.struct.pack_into(ctx, map_desc_offset(i), 0, entries, initial_values.get(i, 0))
     for j, _ in enumerate(spec.progs):
         load = PROG_LOAD_DEFAULT if j not in autoload else (PROG_LOAD_YES if autoload[j] else PROG_LOAD_NO)
-        _CTX_PROG.pack_into(ctx, base + CTX_PROG_SIZE * j, 0, load)
+        PROG_DESC.struct.pack_into(ctx, prog_desc_offset(len(spec.maps), j), 0, load)
     return ctx
 
 
-def _read_fds(spec: LoaderSpec, ctx: ctypes.Array) -> LoadedFds:
+def _read_fds(spec: LoaderSpec, ctx: "ctypes.Array[ctypes.c_char]") -> LoadedFds:
     """Take ownership of every fd the loader returned; a zero program fd means 'not loaded'."""
     with FdGroup() as group:
         maps = []
         for i in range(len(spec.maps)):
-            fd, _, _ = _CTX_MAP.unpack_from(ctx, CTX_HEADER_SIZE + CTX_MAP_SIZE * i)
+            fd, _, _ = MAP_DESC.struct.unpack_from(ctx, map_desc_offset(i))
             maps.append(group.add(Fd(fd)))
-        base = CTX_HEADER_SIZE + CTX_MAP_SIZE * len(spec.maps)
         progs: List[Optional[Fd]] = []
         for j in range(len(spec.progs)):
-            fd, _ = _CTX_PROG.unpack_from(ctx, base + CTX_PROG_SIZE * j)
+            fd, _ = PROG_DESC.struct.unpack_from(ctx, prog_desc_offset(len(spec.maps), j))
             progs.append(group.add(Fd(fd)) if fd > 0 else None)
         group.keep()
     return LoadedFds(maps, progs)
 
 
-def _run_once(spec: LoaderSpec, ctx: ctypes.Array) -> int:
+def _run_once(spec: LoaderSpec, ctx: "ctypes.Array[ctypes.c_char]") -> int:
     """One run: blob map, loader program, test run; both closed whatever happens. Returns retval."""
-    with Map.create(MapType.ARRAY, 4, len(spec.blob), 1, name="__loader.map") as blob_map:
+    with Map.create(BLOB_MAP_TYPE, BLOB_MAP_KEY_SIZE, len(spec.blob), BLOB_MAP_MAX_ENTRIES,
+                    name=BLOB_MAP_NAME) as blob_map:
         blob_map.update(0, spec.blob)
         blob_map.freeze()
-        loader = Program.load(ProgType.SYSCALL, spec.insns, name="__loader.prog", license=LOADER_LICENSE,
-                              flags=BPF_F_SLEEPABLE, fd_array=[blob_map.fileno()])
+        loader = Program.load(LOADER_PROG_TYPE, spec.insns, name=LOADER_PROG_NAME, license=LOADER_LICENSE,
+                              flags=LOADER_PROG_FLAGS, fd_array=[blob_map.fileno()])
         with loader:
             result = loader.test_run(ctx=ctx)
     return ctypes.c_int32(result.retval).value
@@ -162,7 +179,7 @@ def choose_mode(mode: str = "auto") -> str:
     return "kernel" if capable else "user"
 
 
-def _run_in_user_space(spec: LoaderSpec, ctx: ctypes.Array) -> int:
+def _run_in_user_space(spec: LoaderSpec, ctx: "ctypes.Array[ctypes.c_char]") -> int:
     from .user_loader import run_in_user_space
     return run_in_user_space(spec.insns, spec.blob, ctx)
 
@@ -177,7 +194,8 @@ def run_loader(spec: LoaderSpec, *, initial_values: Optional[Dict[int, int]] = N
     or off; ``kconfig`` overrides config values (tests), otherwise this machine's are read;
     ``mode`` is "auto", "kernel" or "user" (see ``choose_mode``)."""
     mode = choose_mode(mode)
-    run_once = _run_once if mode == "kernel" else _run_in_user_space
+    run_once: Callable[[LoaderSpec, "ctypes.Array[ctypes.c_char]"], int] = \
+        _run_once if mode == "kernel" else _run_in_user_space
     if mode == "kernel" and not _features.has_loader_programs():
         raise LoaderError(f"this kernel ({os.uname().release}) cannot run loader programs: they need "
                           "BPF_PROG_TYPE_SYSCALL programs calling bpf_sys_bpf (Linux 5.14+)", "", errno.EINVAL)
@@ -201,7 +219,7 @@ def run_loader(spec: LoaderSpec, *, initial_values: Optional[Dict[int, int]] = N
                        + log.value.decode("utf-8", "replace"))
         return _read_fds(spec, ctx)
     failed = _failed_step(spec, ctx)
-    if log is None and failed.kind in LOGGING_STEPS:
+    if log is None and failed.kind in LOGGING_STEP_KINDS:
         # Run again with a log, for the message; this run fails the same way and cleans up too.
         log = ctypes.create_string_buffer(LOADER_LOG_SIZE)
         flags = CTX_FLAG_NO_BTF_LOG if failed.kind == "load_prog" else 0
@@ -212,17 +230,21 @@ def run_loader(spec: LoaderSpec, *, initial_values: Optional[Dict[int, int]] = N
     step = _failed_step(spec, ctx)
     # The log buffer is shared by every load the loader makes: after a failed map creation it
     # still holds the BTF load's log, which says nothing about this failure.
-    text = log.value.decode("utf-8", "replace") if log is not None and step.kind in LOGGING_STEPS else ""
+    text = log.value.decode("utf-8", "replace") if log is not None and step.kind in LOGGING_STEP_KINDS else ""
     raise _failure(spec, ctx, -ret, text)
 
 
-def _failed_step(spec: LoaderSpec, ctx: ctypes.Array) -> StepSpec:
-    number = _CTX_HEADER.unpack_from(ctx, 0)[5]
+def _error_step(ctx: "ctypes.Array[ctypes.c_char]") -> int:
+    return int(struct.unpack_from("=I", ctx, CTX_ERROR_STEP)[0])
+
+
+def _failed_step(spec: LoaderSpec, ctx: "ctypes.Array[ctypes.c_char]") -> StepSpec:
+    number = _error_step(ctx)
     return spec.steps[number - 1] if 0 < number <= len(spec.steps) else StepSpec("", -1, "")
 
 
-def _failure(spec: LoaderSpec, ctx: ctypes.Array, err: int, log: str) -> LoaderError:
-    number = _CTX_HEADER.unpack_from(ctx, 0)[5]
+def _failure(spec: LoaderSpec, ctx: "ctypes.Array[ctypes.c_char]", err: int, log: str) -> LoaderError:
+    number = _error_step(ctx)
     if 0 < number <= len(spec.steps):
         step = spec.steps[number - 1]
         what = f"step {number} ({step.text})"

@@ -33,23 +33,21 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 from . import syscall
 from .btf_sanitize import sanitize_btf
 from .btf_types import BtfTypes, kernel_types
-from .uapi import Cmd
+from .uapi import Cmd, Helper, PseudoCall, PseudoLoad
 from .core_relo import CoreRelo, relocate
 from .module_btf import find_candidates
 from .errors import BpfRuntimeError, LoaderError
+from .loader_contract import BLOB_FD_ARRAY_INDEX, BTF_LOAD_ATTR, PROG_LOAD_ATTR
 
-HELPER_SYS_BPF, HELPER_BTF_FIND, HELPER_SYS_CLOSE = 166, 167, 168
-HELPER_KALLSYMS, HELPER_COPY_FROM_USER = 179, 148
-PSEUDO_MAP_FD, PSEUDO_MAP_VALUE, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE = 1, 2, 5, 6
-PSEUDO_KFUNC_CALL = 2
 STACK_SIZE = 512
 MAX_STEPS = 1 << 22   # a loader is straight-line code with forward jumps; this is a runaway guard
 _MASK = (1 << 64) - 1
 
-# union bpf_attr offsets of the fields the adjusted commands read or rewrite
-_BTF_DATA, _BTF_SIZE = 0, 16
-_PROG_INSN_CNT, _PROG_INSNS, _PROG_NAME = 4, 8, 48
-_PROG_CORE_RELO_CNT, _PROG_FD_ARRAY, _PROG_CORE_RELOS, _PROG_CORE_RELO_REC_SIZE = 116, 120, 128, 136
+# union bpf_attr offsets of the fields the adjusted commands read or rewrite (the contract's layouts)
+_BTF_DATA, _BTF_SIZE = BTF_LOAD_ATTR.offset("btf"), BTF_LOAD_ATTR.offset("btf_size")
+_PROG_INSN_CNT, _PROG_INSNS, _PROG_NAME = (PROG_LOAD_ATTR.offset(f) for f in ("insn_cnt", "insns", "prog_name"))
+_PROG_CORE_RELO_CNT, _PROG_FD_ARRAY, _PROG_CORE_RELOS, _PROG_CORE_RELO_REC_SIZE = (
+    PROG_LOAD_ATTR.offset(f) for f in ("core_relo_cnt", "fd_array", "core_relos", "core_relo_rec_size"))
 
 _INSN = struct.Struct("=BBhi")
 _SIZES = {0x00: "I", 0x08: "H", 0x10: "B", 0x18: "Q"}
@@ -172,7 +170,7 @@ class UserSpaceLoader:
                 if pc + 1 >= len(prog):
                     raise _Fault("loader ends inside an ld_imm64")
                 hi = prog[pc + 1][4] & 0xFFFFFFFF
-                if src == PSEUDO_MAP_IDX_VALUE and imm == 0:   # the blob map's value
+                if src == PseudoLoad.MAP_IDX_VALUE and imm == BLOB_FD_ARRAY_INDEX:   # the blob map's value
                     r[dst] = (blob_addr + hi) & _MASK
                 elif src == 0:
                     r[dst] = (hi << 32) | (imm & 0xFFFFFFFF)
@@ -259,9 +257,9 @@ class UserSpaceLoader:
 
     # -- helpers -------------------------------------------------------------------------------
     def _helper(self, helper: int, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-        if helper == HELPER_SYS_BPF:
+        if helper == Helper.SYS_BPF:
             return self._sys_bpf(r1 & 0xFFFFFFFF, r2, r3 & 0xFFFFFFFF)
-        if helper == HELPER_SYS_CLOSE:
+        if helper == Helper.SYS_CLOSE:
             fd = _s32(r1)
             try:
                 os.close(fd)
@@ -269,18 +267,18 @@ class UserSpaceLoader:
                 return -(e.errno or errno.EBADF)
             self.open_fds.discard(fd)
             return 0
-        if helper == HELPER_COPY_FROM_USER:
+        if helper == Helper.COPY_FROM_USER:
             size = r2 & 0xFFFFFFFF
             self._where(r1, size)  # the destination must be the loader's own memory
             ctypes.memmove(r1, r3, size)
             return 0
-        if helper == HELPER_BTF_FIND:
+        if helper == Helper.BTF_FIND_BY_NAME_KIND:
             name = self._c_string(r1, r2 & 0xFFFFFFFF)
             found = _find_btf_id(name, r3 & 0xFFFFFFFF)
             if found is not None and found >> 32:
                 self.open_fds.add(found >> 32)  # a module's BTF fd: the loader closes it after use
             return found if found is not None else -errno.ENOENT
-        if helper == HELPER_KALLSYMS:
+        if helper == Helper.KALLSYMS_LOOKUP_NAME:
             name = self._c_string(r1, r2 & 0xFFFFFFFF)
             addr = _kallsyms().get(name)
             if addr is None:
@@ -366,12 +364,12 @@ class UserSpaceLoader:
         for at in range(0, len(insns), 8):
             code, regs, off, imm = _INSN.unpack_from(insns, at)
             src = regs >> 4 if little else regs & 0xF
-            if code == 0x18 and src in (PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE):
+            if code == 0x18 and src in (PseudoLoad.MAP_IDX, PseudoLoad.MAP_IDX_VALUE):
                 fd = self.load(fd_array + 4 * imm, "i")
-                new_src = PSEUDO_MAP_FD if src == PSEUDO_MAP_IDX else PSEUDO_MAP_VALUE
+                new_src = PseudoLoad.MAP_FD if src == PseudoLoad.MAP_IDX else PseudoLoad.MAP_VALUE
                 regs = (regs & 0x0F) | new_src << 4 if little else (regs & 0xF0) | new_src
                 _INSN.pack_into(insns, at, code, regs, off, fd)
-            elif code == 0x85 and src == PSEUDO_KFUNC_CALL and off:
+            elif code == 0x85 and src == PseudoCall.KFUNC_CALL and off:
                 still_needed = True
         return still_needed
 
