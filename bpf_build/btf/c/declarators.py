@@ -1,0 +1,242 @@
+"""How types are spelled in C: declarators (``int (*handlers[4])(void *)``) and the bodies of
+structs, unions and enums, written inline where anonymous.
+
+C writes the base type first, then pointers and their qualifiers, then the name, then array
+bounds and parameter lists, with parentheses where a pointer binds to an array or function.
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+from ...model.btf import ARRAY, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, STRUCT, TYPE_TAG, TYPEDEF, BtfType
+from .context import CHAIN_KINDS, COMPOSITES, ENUMS, MODIFIERS, QUALIFIERS, TERMINAL_KINDS, TypeTable
+from .layout import Layout
+from .names import Names
+
+
+class Declarator:
+    """Writes declarations and type bodies into ``out`` (a list of text pieces)."""
+
+    def __init__(self, table: TypeTable, names: Names, layout: Layout):
+        self.table = table
+        self.names = names
+        self.layout = layout
+        self.out: List[str] = []
+
+    # -- bodies --------------------------------------------------------------------------------
+    def composite_head(self, tid: int, t: BtfType) -> str:
+        word = "struct" if t.kind == STRUCT else "union"
+        return f"{word} {self.names.tag(tid)}" if t.name else word
+
+    def composite_def(self, tid: int, t: BtfType, lvl: int) -> None:
+        out = self.out.append
+        layout = self.layout
+        is_struct = t.kind == STRUCT
+        packed = is_struct and layout.is_packed(t)
+        out(self.composite_head(tid, t) + " {")
+        inner = "\t" * (lvl + 1)
+        offset = 0
+        prev_bitfield = False
+        checked = self.names.checked_names
+        for m in t.members:
+            bits = m.bitfield_size
+            if m.name not in checked and m.name:
+                self.names.checked(m.name, tid, "member")
+            if offset < m.offset:
+                align = 1 if packed else layout.align_of(m.type)
+                self._padding(offset, m.offset, align, prev_bitfield and bits != 0, lvl + 1)
+            out("\n" + inner)
+            self.declaration(m.type, m.name, lvl + 1, False)
+            if bits:
+                out(f": {bits};")
+                offset = m.offset + bits
+                prev_bitfield = True
+            else:
+                out(";")
+                offset = m.offset + layout.size_of(m.type) * 8
+                prev_bitfield = False
+        if is_struct:
+            self._padding(offset, t.size * 8, layout.align_of(tid), False, lvl + 1)
+        if t.members or t.size:
+            out("\n" + "\t" * lvl + "}")
+        else:
+            out("}")
+        if packed:
+            out(" __attribute__((packed))")
+
+    def _padding(self, cur: int, nxt: int, next_align: int, in_bitfield: bool, lvl: int) -> None:
+        if cur >= nxt:
+            return
+        prefix = "\n" + "\t" * lvl
+        for field in self.layout.padding(cur, nxt, next_align, in_bitfield):
+            self.out.append(f"{prefix}{field};")
+
+    def enum_def(self, tid: int, t: BtfType, lvl: int) -> None:
+        out = self.out.append
+        out(f"enum {self.names.tag(tid)}" if t.name else "enum")
+        if not t.enums:
+            return
+        out(" {")
+        inner = "\n" + "\t" * (lvl + 1)
+        enumerator = self.names.enumerator
+        signed = t.kflag
+        is64 = t.kind == ENUM64
+        suffix = ("LL" if signed else "ULL") if is64 else ""
+        mask = (1 << 64) - 1 if is64 else (1 << 32) - 1
+        for e in t.enums:
+            name = enumerator(e.name, tid)
+            value = e.value if signed else e.value & mask
+            out(f"{inner}{name} = {value}{suffix},")
+        out("\n" + "\t" * lvl + "}")
+        if t.size == 1:
+            out(" __attribute__((mode(byte)))")
+        elif t.size == 8 and self.layout.ptr_size == 8:
+            # An 8-byte enum happens by itself only when a value needs more than 32 bits.
+            if not is64 or all(((e.value & mask) >> 32) == 0 for e in t.enums):
+                out(" __attribute__((mode(word)))")
+
+    def typedef_def(self, tid: int, t: BtfType, lvl: int) -> None:
+        name = self.names.ident(tid)
+        if t.type == 0 and name == "__gnuc_va_list":
+            # Old GCCs describe this typedef as void; the compiler's own type is what is meant.
+            self.out.append("typedef __builtin_va_list __gnuc_va_list")
+            return
+        self.out.append("typedef ")
+        self.declaration(t.type, name, lvl, False)
+
+    # -- declarators ---------------------------------------------------------------------------
+    def declaration(self, tid: int, name: str, lvl: int, strip_mods: bool) -> None:
+        types = self.table.types
+        stack: List[int] = []
+        for _ in range(4096):
+            t = types[tid]
+            if not (strip_mods and t.kind in MODIFIERS):
+                stack.append(tid)
+            if tid == 0:
+                break
+            kind = t.kind
+            if kind in TERMINAL_KINDS:
+                break
+            if kind in CHAIN_KINDS or kind == ARRAY:
+                tid = t.type
+            else:
+                raise self.table.error(tid, f"a {t.kind_name} cannot be part of a type declaration")
+        else:
+            raise self.table.error(tid, "type chain loops")
+        self._chain(stack, name, lvl)
+
+    def _drop_modifiers(self, stack: List[int]) -> None:
+        types = self.table.types
+        while stack and stack[-1] and types[stack[-1]].kind in MODIFIERS:
+            stack.pop()
+
+    def _leading_modifiers(self, stack: List[int]) -> None:
+        """const/volatile/restrict written before a base type ("const int")."""
+        types = self.table.types
+        out = self.out.append
+        while stack and stack[-1]:
+            word = QUALIFIERS.get(types[stack[-1]].kind)
+            if word is None:
+                return
+            out(word + " ")
+            stack.pop()
+
+    def _chain(self, stack: List[int], name: str, lvl: int) -> None:
+        """Write a declaration from a stack of ids (innermost type on top)."""
+        types = self.table.types
+        names = self.names
+        out = self.out.append
+        last_was_ptr = True
+        while stack:
+            tid = stack.pop()
+            if tid == 0:
+                self._leading_modifiers(stack)
+                out("void")
+                last_was_ptr = False
+                continue
+            t = types[tid]
+            kind = t.kind
+            if kind == PTR:
+                out("*" if last_was_ptr else " *")
+            elif kind == INT or kind == FLOAT:
+                self._leading_modifiers(stack)
+                out(names.checked(t.name, tid, "base type", base_type=True))
+            elif kind in COMPOSITES:
+                self._leading_modifiers(stack)
+                if t.name:
+                    out(self.composite_head(tid, t))
+                else:
+                    self.composite_def(tid, t, lvl)
+            elif kind in ENUMS:
+                self._leading_modifiers(stack)
+                if t.name:
+                    out("enum " + names.tag(tid))
+                else:
+                    self.enum_def(tid, t, lvl)
+            elif kind == FWD:
+                self._leading_modifiers(stack)
+                out(f"{'union' if t.kflag else 'struct'} {names.tag(tid)}")
+            elif kind == TYPEDEF:
+                self._leading_modifiers(stack)
+                out(names.ident(tid))
+            elif kind in QUALIFIERS:
+                out(" " + QUALIFIERS[kind])
+            elif kind == TYPE_TAG:
+                self._leading_modifiers(stack)
+                tag = names.checked(t.name, tid, "type tag")
+                out(f" __attribute__(({tag}))" if t.kflag
+                    else f' __attribute__((btf_type_tag("{tag}")))')
+            elif kind == ARRAY:
+                # Qualifiers on an array itself mean nothing in C (GCC emits them anyway).
+                self._drop_modifiers(stack)
+                if not stack:
+                    self._name(name, last_was_ptr)
+                    out(f"[{t.nelems}]")
+                    return
+                multidim = stack[-1] != 0 and types[stack[-1]].kind == ARRAY
+                if name and not last_was_ptr:
+                    out(" ")
+                if not multidim:
+                    out("(")
+                self._chain(stack, name, lvl)
+                if not multidim:
+                    out(")")
+                out(f"[{t.nelems}]")
+                return
+            elif kind == FUNC_PROTO:
+                self._drop_modifiers(stack)
+                if stack:
+                    out(" (")
+                    self._chain(stack, name, lvl)
+                    out(")")
+                else:
+                    self._name(name, last_was_ptr)
+                self._parameters(tid, t, lvl)
+                return
+            last_was_ptr = kind == PTR
+        self._name(name, last_was_ptr)
+
+    def _name(self, name: str, last_was_ptr: bool) -> None:
+        if name:
+            self.out.append(name if last_was_ptr else " " + name)
+
+    def _parameters(self, tid: int, t: BtfType, lvl: int) -> None:
+        out = self.out.append
+        params = t.params
+        # Clang writes "no parameters" as one void parameter; a trailing void one means "...".
+        if not params or (len(params) == 1 and params[0].type == 0):
+            out("(void)")
+            return
+        out("(")
+        last = len(params) - 1
+        for i, p in enumerate(params):
+            if i:
+                out(", ")
+            if i == last and p.type == 0:
+                out("...")
+                break
+            if p.name:
+                self.names.checked(p.name, tid, "parameter")
+            self.declaration(p.type, p.name, lvl, False)
+        out(")")

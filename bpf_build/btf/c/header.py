@@ -1,0 +1,84 @@
+"""Whole headers (vmlinux.h): every type, or the ones asked for, inside a header guard and
+clang's ``preserve_access_index``, followed for a whole kernel by its kfunc prototypes."""
+
+from __future__ import annotations
+
+from typing import Iterable, List, Optional, Set, Tuple
+
+from ...errors import BtfError, PathLike
+from ...model.btf import DECL_TAG, FUNC, Btf, BtfType
+from .names import IDENTIFIER
+from .writer import CWriter
+
+# Bumped whenever render_header's output changes for the same BTF: caches of rendered headers key
+# on it (bpf_build.project), so an updated bpf-build never reuses a header an older one wrote.
+HEADER_REVISION = 2  # 2: kfunc prototypes
+
+_HEADER_START = """\
+#ifndef {guard}
+#define {guard}
+
+#ifndef BPF_NO_PRESERVE_ACCESS_INDEX
+#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)
+#endif
+
+"""
+_HEADER_END = """\
+#ifndef BPF_NO_PRESERVE_ACCESS_INDEX
+#pragma clang attribute pop
+#endif
+
+#endif /* {guard} */
+"""
+
+_KFUNC_START = """\
+#ifndef BPF_NO_KFUNC_PROTOTYPES
+#ifndef __ksym
+#define __ksym __attribute__((section(".ksyms")))
+#endif
+#ifndef __weak
+#define __weak __attribute__((weak))
+#endif
+"""
+
+
+def render_header(btf: Btf, type_ids: Optional[Iterable[int]] = None, *,
+                  guard: str = "__VMLINUX_H__", path: PathLike = None, writer: Optional[CWriter] = None) -> str:
+    """A complete header declaring ``type_ids`` (default: every type, in id order) and all they
+    need, wrapped in a header guard and clang's ``preserve_access_index`` for CO-RE. Pass a
+    fresh ``writer`` to ask it afterwards how types were named (``writer.type_name``)."""
+    if not IDENTIFIER.match(guard):
+        raise BtfError(path, f"header guard {guard!r} is not a valid C identifier")
+    writer = writer if writer is not None else CWriter(btf, path)
+    writer.add_all(range(1, len(btf)) if type_ids is None else type_ids)
+    body = writer.take()
+    if type_ids is None:
+        body += _kfunc_prototypes(btf, writer)
+    return _HEADER_START.format(guard=guard) + body + _HEADER_END.format(guard=guard)
+
+
+def _kfunc_prototypes(btf: Btf, writer: CWriter) -> str:
+    """``extern`` declarations of the kernel's kfuncs (FUNCs tagged "bpf_kfunc" in its BTF), weak so
+    a program still loads on kernels without one, as bpftool 7.4+ writes them: programs such as
+    libbpf-tools call kfuncs with no declaration of their own."""
+    kfuncs: List[Tuple[int, BtfType]] = []
+    for tid, t in btf.items():
+        if t.kind == DECL_TAG and t.component_idx == -1 and t.name == "bpf_kfunc":
+            func = btf.types[t.type - btf.start_id] if t.type >= btf.start_id else None
+            if func is not None and func.kind == FUNC and func.name:
+                kfuncs.append((t.type, func))
+    if not kfuncs:
+        return ""
+    seen: Set[str] = set()
+    lines = [_KFUNC_START]
+    for func_id, func in sorted(kfuncs, key=lambda item: item[0]):
+        if func.name in seen:
+            continue
+        seen.add(func.name)
+        try:
+            decl = writer.declaration(func.type, func.name)
+        except BtfError:  # e.g. an address_space(1) type tag: no C spelling; leave that one out
+            continue
+        lines.append(f"extern {decl} __weak __ksym;\n")
+    lines.append("#endif\n\n")
+    return "".join(lines)

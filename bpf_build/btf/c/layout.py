@@ -1,0 +1,147 @@
+"""Sizes, alignments and padding as the C compiler would lay the types out.
+
+Member layout is reproduced from the BTF offsets alone: a struct whose members are not
+naturally aligned, or whose size is not a multiple of its alignment, is ``packed``; holes the
+compiler would not leave by itself are filled with anonymous bitfields (``long: 64;``).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+from ...errors import BtfError
+from ...model.btf import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, INT, KIND_NAMES, PTR, RESTRICT,
+    STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR, VOLATILE, BtfType)
+from .context import COMPOSITES, TypeTable
+
+_INT_WORDS_FOR_LONG = frozenset({"long", "long int", "int long", "unsigned long", "long unsigned",
+                                 "unsigned long int", "unsigned int long", "long unsigned int",
+                                 "long int unsigned", "int unsigned long", "int long unsigned"})
+# Padding types from widest to narrowest, with their natural size in bits ("long" per pointer).
+_PAD_NAMES = ("long", "int", "short", "char")
+PADDING_BUDGET_BITS = 8 << 22  # 4 MiB of padding in one header (vmlinux: ~40 KiB)
+
+
+class Layout:
+    """Sizes and alignments of one writer's types (cached), and the padding between members."""
+
+    def __init__(self, table: TypeTable):
+        self.table = table
+        self._align_cache: Dict[int, int] = {}
+        self._size_cache: Dict[int, int] = {}
+        self.ptr_size = self._pointer_size()
+        # Bits of padding left to spell out (one line per 64 bits, as bpftool): far above any
+        # kernel's total, it bounds the output of a huge struct size or member offset.
+        self.padding_budget = PADDING_BUDGET_BITS
+
+    def _pointer_size(self) -> int:
+        for t in self.table.types[1:]:
+            if t.kind == INT and t.name in _INT_WORDS_FOR_LONG and t.size in (4, 8):
+                return t.size
+        return 8
+
+    def align_of(self, type_id: int) -> int:
+        """Alignment in bytes as the layout implies it (1 for a struct that must be packed)."""
+        align = self._align_cache.get(type_id)
+        if align is not None:
+            return align
+        t = self.table.types[type_id]
+        kind = t.kind
+        if kind in (INT, ENUM, ENUM64, FLOAT):
+            align = min(self.ptr_size, t.size)
+        elif kind == PTR:
+            align = self.ptr_size
+        elif kind in (TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, ARRAY):
+            align = self.align_of(t.type)
+        elif kind in COMPOSITES:
+            align = self._composite_align(t)
+        else:
+            raise self.table.error(type_id, f"{KIND_NAMES.get(kind, 'void')} has no alignment")
+        self._align_cache[type_id] = align
+        return align
+
+    def size_of(self, type_id: int) -> int:
+        """Size in bytes, as libbpf's btf__resolve_size computes it."""
+        size = self._size_cache.get(type_id)
+        if size is None:
+            size = self._size_cache[type_id] = self._resolve_size(type_id)
+        return size
+
+    def _resolve_size(self, type_id: int) -> int:
+        types = self.table.types
+        count = 1
+        for _ in range(1024):
+            if type_id == 0:
+                return 0
+            t = types[type_id]
+            kind = t.kind
+            if kind == PTR:
+                return count * self.ptr_size
+            if kind in (INT, STRUCT, UNION, ENUM, ENUM64, FLOAT, DATASEC):
+                return count * t.size
+            if kind == ARRAY:
+                count *= t.nelems
+            elif kind not in (TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, VAR, DECL_TAG):
+                raise self.table.error(type_id, "has no size")
+            type_id = t.type
+        raise self.table.error(type_id, "type chain loops")
+
+    def _composite_align(self, t: BtfType) -> int:
+        biggest = 1
+        for m in t.members:
+            align = self.align_of(m.type)
+            if align > biggest:
+                biggest = align
+            if not m.bitfield_size and m.offset % (8 * align):
+                return 1  # a misaligned member: the struct is packed
+        return 1 if t.size % biggest else biggest
+
+    def is_packed(self, t: BtfType) -> bool:
+        """Packed if a member is not naturally aligned or the size is no multiple of the
+        alignment (a struct declared packed but laid out naturally is not detected, nor needed)."""
+        biggest = 1
+        for m in t.members:
+            align = self.align_of(m.type)
+            if align and not m.bitfield_size and m.offset % (8 * align):
+                return True
+            if align > biggest:
+                biggest = align
+        return t.size % biggest != 0
+
+    def padding(self, cur: int, nxt: int, next_align: int, in_bitfield: bool) -> List[str]:
+        """The anonymous bitfields (``"long: 64"``) that move the next member from bit ``cur`` to
+        bit ``nxt`` when the compiler's natural alignment would not put it there."""
+        fields: List[str] = []
+        if cur >= nxt:
+            return fields
+        self.padding_budget -= nxt - cur
+        if self.padding_budget < 0:
+            raise BtfError(self.table.path, f"{(nxt - cur) // 8} bytes of padding in one struct: more "
+                                            f"than this writer spells out ({PADDING_BUDGET_BITS // 8} "
+                                            f"bytes in all)")
+        out = fields.append
+        widths = (self.ptr_size * 8, 32, 16, 8)
+        # The widest padding type whose next natural boundary is not past the target.
+        for pad_name, pad_bits in zip(_PAD_NAMES, widths):
+            boundary = -(-cur // pad_bits) * pad_bits
+            if boundary <= nxt:
+                break
+        if cur < boundary <= nxt:
+            aligned_by_itself = -(-cur // (next_align * 8)) * (next_align * 8) == boundary
+            if (in_bitfield or (boundary == nxt and not aligned_by_itself)
+                    or (boundary != nxt and nxt - boundary <= boundary - cur)):
+                out(f"{pad_name}: {boundary - cur if in_bitfield else 0}")
+            cur = boundary
+        while cur != nxt:
+            gap = min(nxt - cur, pad_bits)
+            if gap == pad_bits:
+                out(f"{pad_name}: {pad_bits}")
+                cur += gap
+                continue
+            # The rest is narrower than the padding type: spell it with the narrowest that fits.
+            for small_name, small_bits in zip(reversed(_PAD_NAMES), reversed(widths)):
+                if small_bits >= gap:
+                    out(f"{small_name}: {gap}")
+                    cur += gap
+                    break
+        return fields

@@ -1,0 +1,86 @@
+"""C names: which names C accepts, and the de-duplicated names one writer gives types.
+
+Duplicate names (kernel BTF has several ``struct foo`` from different compilation units) get
+``___2``, ``___3`` suffixes in the order they are first written. Tags (struct/union/enum) and
+ordinary identifiers (typedefs, enumerators) are separate namespaces, as in C.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, Set
+
+from ...model.btf import ENUM, FWD, TYPEDEF
+from .context import TypeTable
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Base type names are one or more words: "long unsigned int", "__int128 unsigned", "_Bool".
+BASE_TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*( [A-Za-z_][A-Za-z0-9_]*)*\Z")
+C_KEYWORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for goto if "
+    "inline int long register restrict return short signed sizeof static struct switch typedef "
+    "union unsigned void volatile while _Alignas _Alignof _Atomic _Bool _Complex _Generic "
+    "_Imaginary _Noreturn _Static_assert _Thread_local".split())
+
+
+def sanitize_identifier(name: str) -> str:
+    """bpftool's rule for turning a section or variable name into a C identifier."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+class Names:
+    """The names one writer has given: per namespace, how often each was used, and the name
+    each type got."""
+
+    def __init__(self, table: TypeTable):
+        self.table = table
+        self.tag_counts: Dict[str, int] = {}
+        self.ident_counts: Dict[str, int] = {}
+        self.resolved: Dict[int, str] = {}
+        self.checked_names: Set[str] = set()  # names known to be usable in C
+
+    def checked(self, name: str, tid: int, what: str, base_type: bool = False) -> str:
+        """``name`` if it is usable in C, else a BtfError. Names are checked once per writer."""
+        if name in self.checked_names:
+            return name
+        pattern = BASE_TYPE_NAME if base_type else IDENTIFIER
+        if not pattern.match(name) or (not base_type and name in C_KEYWORDS):
+            raise self.table.error(tid, f"{what} name {name!r} is not a valid C identifier")
+        self.checked_names.add(name)
+        return name
+
+    def _resolve(self, tid: int, counts: Dict[str, int]) -> str:
+        name = self.resolved.get(tid)
+        if name is not None:
+            return name
+        t = self.table.types[tid]
+        name = t.name
+        if name:
+            self.checked(name, tid, t.kind_name.lower())
+            # Forward declarations and empty enums never clash: they declare, not define.
+            if not (t.kind == FWD or (t.kind == ENUM and not t.enums)):
+                dups = counts.get(name, 0) + 1
+                counts[name] = dups
+                if dups > 1:
+                    name = f"{name}___{dups}"
+        self.resolved[tid] = name
+        return name
+
+    def tag(self, tid: int) -> str:
+        """The name of a struct, union, enum or forward declaration (without the keyword)."""
+        return self._resolve(tid, self.tag_counts)
+
+    def ident(self, tid: int) -> str:
+        """The name of a typedef."""
+        return self._resolve(tid, self.ident_counts)
+
+    def type_name(self, tid: int) -> str:
+        return self.ident(tid) if self.table.types[tid].kind == TYPEDEF else self.tag(tid)
+
+    def enumerator(self, name: str, tid: int) -> str:
+        """The name of an enumerator of enum ``tid``: enumerators share the ordinary namespace."""
+        name = self.checked(name, tid, "enumerator")
+        counts = self.ident_counts
+        dups = counts.get(name, 0) + 1
+        counts[name] = dups
+        return f"{name}___{dups}" if dups > 1 else name

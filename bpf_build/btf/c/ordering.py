@@ -1,0 +1,113 @@
+"""In which order definitions are written: dependencies first.
+
+A struct/union/typedef that is *embedded* (reached without a pointer, or through an anonymous
+type that must be written inline) has to be complete before its container; one reached through
+a pointer only needs a forward declaration. A cycle that no pointer to a named type breaks
+cannot be written in C and is an error.
+"""
+
+from __future__ import annotations
+
+from typing import List, Set
+
+from ...model.btf import ARRAY, DATASEC, ENUM, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, TYPEDEF
+from .context import COMPOSITES, DONE, ENUMS, IN_PROGRESS, MODIFIERS, NOT_TYPES, TypeTable
+
+
+class UnsatisfiableCycle(Exception):
+    """A cycle through ``type_id`` that no pointer to a named type breaks."""
+
+    def __init__(self, type_id: int):
+        self.type_id = type_id
+
+
+class DependencyOrder:
+    """Which named types have been ordered (queued) by one writer, across its ``add`` calls."""
+
+    def __init__(self, table: TypeTable):
+        self.table = table
+        self.state = bytearray(len(table.types))
+        self.referenced = self._referenced_anonymous_enums()
+        self.queue: List[int] = []
+
+    def _referenced_anonymous_enums(self) -> Set[int]:
+        """Anonymous enums/forwards that some type refers to (the others are written at top level)."""
+        types = self.table.types
+        anon = {i for i in range(1, len(types))
+                if types[i].kind in (ENUM, ENUM64, FWD) and not types[i].name}
+        found: Set[int] = set()
+        if not anon:
+            return found
+        for t in types[1:]:
+            kind = t.kind
+            if kind in COMPOSITES:
+                found.update(m.type for m in t.members if m.type in anon)
+            elif kind == FUNC_PROTO:
+                found.update(p.type for p in t.params if p.type in anon)
+            elif kind == DATASEC:
+                found.update(v.type for v in t.secinfo if v.type in anon)
+            elif t.type in anon:  # every other kind refers through `type` (or nothing: 0)
+                found.add(t.type)
+        return found
+
+    def order(self, tid: int, through_ptr: bool) -> int:
+        """Queue named definitions ``tid`` needs, dependencies first.
+
+        Returns 1 if ``tid`` must be complete before a type that embeds it (a strong link) and
+        0 if a forward declaration is enough (a weak link: through a pointer to a named type)."""
+        state = self.state
+        if state[tid] == DONE:
+            return 1
+        t = self.table.types[tid]
+        if tid == 0:
+            return 0
+        kind = t.kind
+        if state[tid] == IN_PROGRESS:
+            if kind in COMPOSITES and through_ptr and t.name:
+                return 0
+            raise UnsatisfiableCycle(tid)
+        if kind == INT or kind == FLOAT:
+            state[tid] = DONE
+            return 0
+        if kind == PTR:
+            strong = self.order(t.type, True)
+            state[tid] = DONE
+            return strong
+        if kind == ARRAY:
+            return self.order(t.type, False)
+        if kind in COMPOSITES:
+            # A named struct behind a pointer is a weak link; an anonymous one is written inline,
+            # so its members matter even behind a pointer.
+            if through_ptr and t.name:
+                return 0
+            state[tid] = IN_PROGRESS
+            order = self.order
+            for m in t.members:
+                order(m.type, False)
+            if t.name:
+                self.queue.append(tid)
+            state[tid] = DONE
+            return 1
+        if kind in ENUMS or kind == FWD:
+            if t.name or tid not in self.referenced:
+                self.queue.append(tid)
+            state[tid] = DONE
+            return 1
+        if kind == TYPEDEF:
+            strong = self.order(t.type, through_ptr)
+            if through_ptr and not strong:
+                return 0
+            self.queue.append(tid)
+            state[tid] = DONE
+            return 1
+        if kind in MODIFIERS:
+            return self.order(t.type, through_ptr)
+        if kind == FUNC_PROTO:
+            strong = self.order(t.type, through_ptr) > 0
+            for p in t.params:
+                if self.order(p.type, through_ptr) > 0:
+                    strong = True
+            return int(strong)
+        if kind in NOT_TYPES:
+            raise self.table.error(tid, f"a {t.kind_name} cannot be part of a type declaration")
+        raise self.table.error(tid, "unknown kind")

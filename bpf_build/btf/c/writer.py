@@ -1,0 +1,192 @@
+"""``CWriter``: one output's worth of C for the types of a ``Btf`` — what it has written, and
+the top-level definitions (with the forward declarations they need) in dependency order."""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable, List
+
+from ...errors import PathLike
+from ...model.btf import ARRAY, FUNC_PROTO, FWD, INT, PTR, TYPEDEF, Btf
+from .context import COMPOSITES, DONE, ENUMS, IN_PROGRESS, MODIFIERS, NOT_DONE, NOT_TYPES, TypeTable
+from .datasec import DatasecField, layout_datasec
+from .declarators import Declarator
+from .layout import Layout
+from .names import Names
+from .ordering import DependencyOrder, UnsatisfiableCycle
+
+# Compiler built-ins that must not be redefined by a header.
+_COMPILER_BUILTINS = frozenset({"__builtin_va_list"})
+# GCC-internal base types that appear as typedef targets in some BTF; written as plain aliases.
+_MISSING_BASE_TYPES = {"__Poly8_t": "unsigned char", "__Poly16_t": "unsigned short",
+                       "__Poly64_t": "unsigned long long", "__Poly128_t": "unsigned __int128"}
+
+
+class CWriter:
+    """Writes C declarations for the types of one ``Btf`` (and its base, for split BTF).
+
+    A writer remembers what it has written: ``add(type_id)`` writes a type with every type it
+    needs that was not written before, so calling it for a set of ids yields one compilable
+    block. ``declaration()`` writes how one type is spelled in a declaration (e.g. a struct
+    member), without its dependencies. Names are de-duplicated across both, per writer.
+    """
+
+    def __init__(self, btf: Btf, path: PathLike = None):
+        self.table = TypeTable(btf, path)
+        self.path = self.table.path
+        self.names = Names(self.table)
+        self.layout = Layout(self.table)
+        self.ptr_size = self.layout.ptr_size
+        self._decl = Declarator(self.table, self.names, self.layout)
+        self._ordering = DependencyOrder(self.table)
+        n = len(self.table.types)
+        self._emit_state = bytearray(n)
+        self._fwd_emitted = bytearray(n)
+
+    # -- public API ------------------------------------------------------------------------------
+    def add(self, type_id: int) -> None:
+        """Queue the C definition of ``type_id`` and everything it needs that is not written yet."""
+        self.add_all((type_id,))
+
+    def add_all(self, type_ids: Iterable[int]) -> None:
+        """``add`` for many ids, in order (the way a whole header is made)."""
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 20000))
+        table, ordering = self.table, self._ordering
+        types, state = table.types, ordering.state
+        order, emit = ordering.order, self._emit
+        type_id = 0
+        try:
+            for type_id in type_ids:
+                table.check_id(type_id, None)
+                if state[type_id] == DONE:
+                    continue  # written already, with everything it needs
+                if types[type_id].kind in NOT_TYPES:
+                    continue  # functions, variables, sections and tags have no C definition
+                queue: List[int] = []
+                ordering.queue = queue
+                order(type_id, False)
+                for tid in queue:
+                    emit(tid, 0)
+        except UnsatisfiableCycle as e:
+            raise table.error(e.type_id, "cycle through non-pointer types cannot be written "
+                                         "in C (" + table.cycle_text(e.type_id) + ")") from None
+        except RecursionError:
+            raise table.error(type_id, "type references nest too deep or loop without a "
+                                       "struct or union (" + table.cycle_text(type_id) + ")") from None
+        except IndexError:
+            raise table.dangling_reference() from None
+        finally:
+            sys.setrecursionlimit(limit)
+
+    def take(self) -> str:
+        """The text written so far (and forget it; the set of written types is kept)."""
+        text = "".join(self._decl.out)
+        self._decl.out = []
+        return text
+
+    def declaration(self, type_id: int, name: str = "", indent: int = 0,
+                    strip_mods: bool = False) -> str:
+        """How a variable or member ``name`` of type ``type_id`` is declared, e.g. ``int (*cb)(void)``.
+
+        Anonymous structs/unions/enums are written inline (indented by ``indent`` tabs); named
+        types by name only. ``strip_mods`` drops const/volatile/restrict/type tags."""
+        self.table.check_id(type_id, None)
+        decl = self._decl
+        saved, decl.out = decl.out, []
+        try:
+            decl.declaration(type_id, name, indent, strip_mods)
+            return "".join(decl.out)
+        except IndexError:
+            raise self.table.dangling_reference() from None
+        finally:
+            decl.out = saved
+
+    def align_of(self, type_id: int) -> int:
+        """Alignment in bytes as the layout implies it (1 for a struct that must be packed)."""
+        return self.layout.align_of(type_id)
+
+    def size_of(self, type_id: int) -> int:
+        """Size in bytes, as libbpf's btf__resolve_size computes it."""
+        return self.layout.size_of(type_id)
+
+    def type_name(self, type_id: int) -> str:
+        """The (de-duplicated) name this writer uses for a struct/union/enum/typedef."""
+        return self.names.type_name(type_id)
+
+    def datasec_fields(self, datasec_id: int) -> List[DatasecField]:
+        """The non-static variables of a DATASEC in section order, with the padding a C struct
+        needs so that every variable sits at its section offset (bpftool's rule)."""
+        return layout_datasec(self.table, self.layout, datasec_id)
+
+    # -- emitting top-level definitions ------------------------------------------------------------
+    def _emit(self, tid: int, container: int) -> None:
+        """Write ``tid``'s definition at top level (``container`` 0) or what a member of
+        ``container`` needs before the container can be written."""
+        estate = self._emit_state
+        if estate[tid] == DONE:
+            return
+        if tid == 0:
+            return
+        t = self.table.types[tid]
+        kind = t.kind
+        decl = self._decl
+        out = decl.out.append
+        if estate[tid] == IN_PROGRESS:
+            # Reached again while being written: what is needed now is a forward declaration.
+            if self._fwd_emitted[tid]:
+                return
+            if kind in COMPOSITES:
+                if tid == container or not t.name:
+                    return
+                out(decl.composite_head(tid, t) + ";\n\n")
+                self._fwd_emitted[tid] = 1
+            elif kind == TYPEDEF:
+                if t.name not in _COMPILER_BUILTINS:
+                    decl.typedef_def(tid, t, 0)
+                    out(";\n\n")
+                self._fwd_emitted[tid] = 1
+            return
+        if kind == INT:
+            alias = _MISSING_BASE_TYPES.get(t.name)
+            if alias is not None:
+                out(f"typedef {alias} {t.name};\n\n")
+            estate[tid] = DONE
+        elif kind in ENUMS:
+            if container == 0:
+                decl.enum_def(tid, t, 0)
+                out(";\n\n")
+            estate[tid] = DONE
+        elif kind in MODIFIERS or kind == PTR or kind == ARRAY:
+            self._emit(t.type, container)
+        elif kind == FWD:
+            out(f"{'union' if t.kflag else 'struct'} {self.names.tag(tid)};\n\n")
+            estate[tid] = DONE
+        elif kind == TYPEDEF:
+            estate[tid] = IN_PROGRESS
+            self._emit(t.type, tid)
+            if not self._fwd_emitted[tid] and t.name not in _COMPILER_BUILTINS:
+                decl.typedef_def(tid, t, 0)
+                out(";\n\n")
+            estate[tid] = DONE
+        elif kind in COMPOSITES:
+            estate[tid] = IN_PROGRESS
+            top_level = container == 0
+            if top_level or not t.name:
+                # Members are about to be written out in full: their types need declarations.
+                inner = tid if t.name else container
+                for m in t.members:
+                    self._emit(m.type, inner)
+            elif not self._fwd_emitted[tid] and tid != container:
+                out(decl.composite_head(tid, t) + ";\n\n")
+                self._fwd_emitted[tid] = 1
+            if top_level:
+                decl.composite_def(tid, t, 0)
+                out(";\n\n")
+                estate[tid] = DONE
+            else:
+                estate[tid] = NOT_DONE
+        elif kind == FUNC_PROTO:
+            self._emit(t.type, container)
+            for p in t.params:
+                self._emit(p.type, container)
