@@ -8,7 +8,8 @@ import argparse
 from ...model.elf import Object
 from ...errors import LoaderError
 from ...fileio import read_bytes
-from ...loader.gen import describe_loader, find_embedded_loader, loader_for_object
+from ...loader.explain import describe_loader, find_embedded_loader
+from ...loader.gen import loader_for_object
 from ...skel import default_skeleton_name
 
 
