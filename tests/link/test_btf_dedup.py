@@ -60,7 +60,10 @@ def concatenate(paths):
     for path in paths:
         obj = Object.read(path)
         shift = len(out) - 1
-        renumber = (lambda tid, s=shift: tid + s if tid else 0)
+
+        def renumber(tid, s=shift):
+            return tid + s if tid else 0
+
         for t in obj.btf.types:
             c = t.copy()
             c.remap_ids(renumber)

@@ -33,10 +33,12 @@ def test_big_endian_link_matches_little_endian_link(build_case, name):
     assert relocations(big) == relocations(little)
     assert dump_raw(big.btf) == dump_raw(little.btf)
     assert btf_ext_records(big) == btf_ext_records(little)
-    for b, l in zip(big.sections, little.sections):
+    def as_tuples(insns):
+        return [(i.code, i.dst, i.src, i.off, i.imm) for i in insns]
+
+    for b, le in zip(big.sections, little.sections):
         if b.type == SHT_PROGBITS and b.is_code:
-            as_tuples = lambda insns: [(i.code, i.dst, i.src, i.off, i.imm) for i in insns]
-            assert as_tuples(decode(b.data, "big")) == as_tuples(decode(l.data, "little")), b.name
+            assert as_tuples(decode(b.data, "big")) == as_tuples(decode(le.data, "little")), b.name
 
 
 @pytest.mark.parametrize("name", ["funcs", "vars"])

@@ -71,8 +71,10 @@ def test_vmlinux_pair_libbpf_flavour_is_byte_identical_to_libbpf_so(vmlinux_pair
     require_libbpf()
     ours = link(vmlinux_pair, btf_dedup=LIBBPF)
     assert ours.to_bytes() == libbpf_link(vmlinux_pair, str(tmp_path / "libbpf.o"))
+    def fwds(obj):
+        return sum(1 for t in obj.btf.types if t.kind == B.FWD)
+
     # libbpf 1.1 resolves the forward declarations bpftool 7.1's libbpf leaves behind
-    fwds = lambda obj: sum(1 for t in obj.btf.types if t.kind == B.FWD)
     assert fwds(ours) < fwds(link(vmlinux_pair))
 
 

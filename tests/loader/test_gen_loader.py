@@ -323,9 +323,14 @@ def test_generation_is_deterministic_and_serialises(corpus_object, case):
 def test_reader_sees_the_operations_recorded(corpus_object, case):
     """Following the instructions finds the same bpf() calls the generator recorded."""
     L = generate_loader(opened_case(corpus_object, case))
-    strip = lambda t: re.sub(r" \((inner map|attach target|ksym|kfunc)[^)]*\)$", "", t)
-    # the blob holds the kernel's 15-byte program names; the recorded steps name programs whole
-    kernel_names = lambda t: re.sub(r'^load prog "([^"]*)"', lambda m: f'load prog "{m.group(1)[:15]}"', t)
+
+    def strip(t):
+        return re.sub(r" \((inner map|attach target|ksym|kfunc)[^)]*\)$", "", t)
+
+    def kernel_names(t):
+        # the blob holds the kernel's 15-byte program names; the recorded steps name programs whole
+        return re.sub(r'^load prog "([^"]*)"', lambda m: f'load prog "{m.group(1)[:15]}"', t)
+
     assert describe_loader(L.insns, L.blob) == [kernel_names(strip(op.text)) for op in L.ops]
 
 

@@ -121,5 +121,8 @@ def test_explain_reads_bpftool_light_skeletons(corpus_object, bpftool, tmp_path,
     assert out.returncode == 0, out.stderr
     theirs = [re.sub(r"^\s+\d+\s+", "", line) for line in out.stdout.splitlines()[1:]]
     ours = [op.text for op in generate_loader(open_object(Object.read(corpus_object(case)), f"{case}_bpf")).ops]
-    creates = lambda ops: [t for t in ops if t.startswith(("create map", "load prog", "freeze", "load BTF"))]
+
+    def creates(ops):
+        return [t for t in ops if t.startswith(("create map", "load prog", "freeze", "load BTF"))]
+
     assert creates(theirs) == [re.sub(r" \(inner map of .*\)$", "", t) for t in creates(ours)]

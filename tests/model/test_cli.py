@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from bpf_build.model.btf import Btf, dump_raw
+from bpf_build.model.btf import dump_raw
 from bpf_build.model.elf import Object
 
 from tests.model.conftest import MODEL_CORPUS

@@ -5,7 +5,6 @@ own step, never a log left over from the BTF load."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 import pytest

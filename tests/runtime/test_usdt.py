@@ -5,7 +5,6 @@ what the traced process had, and the semaphore is raised only while the probe is
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 
