@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bpf_build.runtime.uapi import Cmd, Helper, PseudoLoad
+
 REPO = Path(__file__).resolve().parents[2]
 MAKEFILE = REPO / "libbpfbuild" / "Makefile"
 SONAME = "libbpfbuild.so.0"
@@ -55,9 +57,8 @@ def test_baseline_is_what_dump_writes(built, bpf_abi):
 
 # -- the library at work: a loader program run through ctypes -------------------------------------
 
-BPF_LD_IMM64, BPF_PSEUDO_MAP_IDX_VALUE = 0x18, 6
-BPF_FUNC_sys_bpf = 166
-BPF_MAP_CREATE = 0
+BPF_LD_IMM64 = 0x18
+BPF_PSEUDO_MAP_IDX_VALUE, BPF_FUNC_sys_bpf, BPF_MAP_CREATE = PseudoLoad.MAP_IDX_VALUE, Helper.SYS_BPF, Cmd.MAP_CREATE
 
 
 def insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
