@@ -28,7 +28,7 @@ def append_btf_ext(state: LinkerState, src: InputView) -> None:
             raise AssertionError(f"string offset {off} outside the BTF strings")
         return found
 
-    for slot, info in enumerate((ext.func_info, ext.line_info, ext.core_relo)):
+    for slot, info in enumerate(ext.tables()):
         for esec in info.sections:
             s = src.by_name.get(esec.name)
             if s is None:

@@ -177,7 +177,7 @@ def _check_btf_ext(src: InputView) -> None:
     if src.btf is None:  # Object.read refuses this; an Object built in memory may not
         raise LinkError(file, ".BTF.ext without .BTF")
     limit, strings = len(src.btf), src.btf.strings
-    for info in (ext.func_info, ext.line_info, ext.core_relo):
+    for info in ext.tables():
         for sec in info.sections:
             for r in sec.records:
                 if isinstance(r, (FuncInfo, CoreRelo)) and r.type_id >= limit:

@@ -13,6 +13,7 @@ import struct
 
 from ..errors import LinkError
 from ..model.elf import SHF_EXECINSTR, SHT_REL, STT_SECTION, Relocation
+from ..model.ints import s32
 from .inputs import INSN_SIZE
 from .sections import extend, output_section_for
 from .state import InputView, LinkerState
@@ -49,9 +50,4 @@ def append_relocations(state: LinkerState, src: InputView) -> None:
             if code.data[offset] == BPF_JMP_CALL:
                 shift //= INSN_SIZE
             imm = pack_imm.unpack_from(code.data, offset + 4)[0]
-            pack_imm.pack_into(code.data, offset + 4, _s32(imm + shift))
-
-
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
+            pack_imm.pack_into(code.data, offset + 4, s32(imm + shift))

@@ -10,13 +10,11 @@ modules, listed in order by ``link()`` in linker.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple
 
 from ..model.btf import Btf, BtfType, VarSecinfo
-from ..model.btf_ext import CoreRelo, FuncInfo, LineInfo
+from ..model.btf_ext import ExtRecord
 from ..model.elf import SHT_STRTAB, SHT_SYMTAB, Object, Relocation, Section, Symbol
-
-ExtRecord = Union[FuncInfo, LineInfo, CoreRelo]
 
 # An input's global BTF, indexed once: name -> free-standing VAR/FUNC id, and name -> (DATASEC id,
 # VAR/FUNC id, id of a free-standing VAR/FUNC of that name seen before the DATASEC, or 0).
