@@ -13,8 +13,9 @@ import subprocess
 import uuid
 from typing import Dict
 
-BPF_OBJ_GET = 7
-BPF_PROG_TEST_RUN = 10
+from bpf_build.runtime.uapi import Cmd
+
+BPF_OBJ_GET, BPF_PROG_TEST_RUN = Cmd.OBJ_GET, Cmd.PROG_TEST_RUN
 _NR_BPF = 321  # x86_64
 BPFFS = "/sys/fs/bpf"
 
