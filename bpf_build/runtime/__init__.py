@@ -22,7 +22,9 @@ log in any case. ``set_print(hook)`` receives the runtime's messages as libbpf's
 does: ``hook(level, message)`` with level "warn", "info" or "debug" (the last log of a successful
 logged load arrives at "debug"); ``set_print(None)`` silences them.
 
-Modules: ``syscall`` (bpf() and attr layouts), ``fd`` (ownership), ``maps``, ``program``,
+Modules: ``uapi`` (the kernel's numbers: commands, map/program/attach types, flags; the build side
+reads them from here too), ``syscall`` (bpf() and attr layouts), ``fd`` (ownership), ``maps`` (with
+``map_kinds``: which map types behave alike), ``program``,
 ``attach`` and ``links`` (every attach kind; ``tc`` for classic cls_bpf), ``ringbuf``/``perfbuf``
 (``aio`` for asyncio), ``loader`` (runs a loader program) and ``kconfig``, ``skeleton`` (the
 generated classes' base) with ``settings`` (open-phase knobs) and ``records`` (ctypes structs that
