@@ -426,7 +426,7 @@ def compile_all(jobs: Sequence[CompileJob], options: CompileOptions = CompileOpt
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(run, j, c) for j, c in stale]
         wait(futures)
-    failed = [f.exception() for f in futures if f.exception() is not None]
+    failed = [e for e in (f.exception() for f in futures) if e is not None]
     if failed:
         # Out of date and not rebuilt: an old output would pass for a current one.
         for (job, _), f in zip(stale, futures):

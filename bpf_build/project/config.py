@@ -42,7 +42,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, NoReturn, Optional, Set, Tuple
 
 from ..errors import CompileError, ConfigError
 from .targets import Target, host_arch, resolve_target
@@ -123,7 +123,7 @@ class BuildConfig:
     def source_files(self) -> List[str]:
         """Every project file the build reads: the sources, and the headers beside them and in
         the include directories (an sdist must carry them to rebuild)."""
-        files = set()
+        files: Set[str] = set()
         for obj in self.objects:
             files.update(obj.sources)
             if obj.vmlinux.path:
@@ -230,7 +230,7 @@ class _Checker:
         # dotted key -> where its value came from, for keys set by an override
         self.origins = {f"{TABLE}.{k}": f"-C bpf-build.{k} or ${OVERRIDABLE[k]}" for k in overridden}
 
-    def fail(self, key: str, reason: str):
+    def fail(self, key: str, reason: str) -> NoReturn:
         origin = self.origins.get(key)
         raise ConfigError(self.path, f"{key}{f' (from {origin})' if origin else ''}: {reason}")
 
@@ -324,15 +324,14 @@ def parse_config(table: Any, pyproject_path: str, overrides: Mapping[str, str] =
     def paths(values: List[str], key: str) -> List[str]:
         return [check.project_path(v, f"{key}[{i}]", want_dir=True) for i, v in enumerate(values)]
 
-    defaults = {
-        "package": check.package(top["package"], f"{TABLE}.package") if "package" in top else None,
-        "target": check.target(top.get("target", "native"), f"{TABLE}.target"),
-        "cflags": check.string_list(top.get("cflags", []), f"{TABLE}.cflags"),
-        "include-dirs": paths(check.string_list(top.get("include-dirs", []), f"{TABLE}.include-dirs"),
-                              f"{TABLE}.include-dirs"),
-        "skeletons": check.skeletons(top.get("skeletons", ["python"]), f"{TABLE}.skeletons"),
-        "vmlinux": check.vmlinux(top, TABLE, None),
-    }
+    # What the top-level table sets for every object (checked in this order).
+    default_package = check.package(top["package"], f"{TABLE}.package") if "package" in top else None
+    default_target = check.target(top.get("target", "native"), f"{TABLE}.target")
+    default_cflags = check.string_list(top.get("cflags", []), f"{TABLE}.cflags")
+    default_include_dirs = paths(check.string_list(top.get("include-dirs", []), f"{TABLE}.include-dirs"),
+                                 f"{TABLE}.include-dirs")
+    default_skeletons = check.skeletons(top.get("skeletons", ["python"]), f"{TABLE}.skeletons")
+    default_vmlinux = check.vmlinux(top, TABLE, None)
     raw_objects = top.get("objects")
     if not isinstance(raw_objects, dict) or not raw_objects:
         check.fail(f"{TABLE}.objects", "missing: declare at least one object as "
@@ -353,21 +352,21 @@ def parse_config(table: Any, pyproject_path: str, overrides: Mapping[str, str] =
         sources = [check.project_path(s, f"{key}.sources[{i}]", want_dir=False) for i, s in enumerate(sources)]
         if len(set(sources)) != len(sources):
             check.fail(f"{key}.sources", "lists a source twice")
-        package = check.package(body["package"], f"{key}.package") if "package" in body else defaults["package"]
+        package = check.package(body["package"], f"{key}.package") if "package" in body else default_package
         if package is None:
             check.fail(f"{key}.package", f"missing: set it here or as {TABLE}.package")
-        target = check.target(body["target"], f"{key}.target") if "target" in body else defaults["target"]
+        target = check.target(body["target"], f"{key}.target") if "target" in body else default_target
         obj = ObjectConfig(
             name=name,
             sources=tuple(sources),
             package=package,
             target=target,
-            cflags=tuple(defaults["cflags"] + check.string_list(body.get("cflags", []), f"{key}.cflags")),
-            include_dirs=tuple(defaults["include-dirs"] + paths(
+            cflags=tuple(default_cflags + check.string_list(body.get("cflags", []), f"{key}.cflags")),
+            include_dirs=tuple(default_include_dirs + paths(
                 check.string_list(body.get("include-dirs", []), f"{key}.include-dirs"), f"{key}.include-dirs")),
             skeletons=tuple(check.skeletons(body["skeletons"], f"{key}.skeletons") if "skeletons" in body
-                            else defaults["skeletons"]),
-            vmlinux=check.vmlinux(body, key, defaults["vmlinux"]) or _default_vmlinux(target),
+                            else default_skeletons),
+            vmlinux=check.vmlinux(body, key, default_vmlinux) or _default_vmlinux(target),
         )
         objects.append(obj)
     return BuildConfig(path=pyproject_path, root=root, objects=tuple(objects))

@@ -21,7 +21,7 @@ import importlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Union
 
 from .config import RUNNING_KERNEL, SKELETON_FILES, BuildConfig, ObjectConfig
 from .compile import CompileJob, CompileOptions, compile_all, find_clang
@@ -62,7 +62,7 @@ def _compile_jobs(config: BuildConfig, temp_dir: str) -> Dict[str, List[CompileJ
             include_dirs=tuple(os.path.join(config.root, d) for d in obj.include_dirs),
             base_dir=config.root,  # debug info names sources relative to the project: reproducible
             vmlinux_btf={RUNNING_KERNEL: VMLINUX_BTF, "btf": os.path.join(config.root, vmlinux.path or "")}.get(vmlinux.kind),
-            vmlinux_h_dir=os.path.dirname(os.path.join(config.root, vmlinux.path)) if vmlinux.kind == "header" else None)
+            vmlinux_h_dir=os.path.dirname(os.path.join(config.root, vmlinux.path or "")) if vmlinux.kind == "header" else None)
         jobs[obj.name] = [
             CompileJob(os.path.join(config.root, src), os.path.join(temp_dir, obj.name, src + ".o"),
                        options=options)
@@ -92,11 +92,16 @@ def build_record(config: BuildConfig, obj: ObjectConfig, jobs: List[CompileJob],
     """NAME.bpf.json: what the object was built from and for (keys sorted: reproducible)."""
     from ..version import __version__
     options = jobs[0].options
+    assert options is not None  # _compile_jobs gives every job its object's options
     uses_vmlinux = any(needs_generated_vmlinux_h(j.source, options.include_dirs, options.cflags) for j in jobs)
     vmlinux = None
     if uses_vmlinux:
         source = obj.vmlinux
-        path = VMLINUX_BTF if source.kind == RUNNING_KERNEL else os.path.join(config.root, source.path)
+        if source.kind == RUNNING_KERNEL:
+            path = VMLINUX_BTF
+        else:
+            assert source.path is not None  # a header or BTF file: "none" fails the compile before
+            path = os.path.join(config.root, source.path)
         vmlinux = {"from": source.kind, "path": path if source.kind == RUNNING_KERNEL else source.path,
                    "sha256": _sha256_of(path)}
         if source.kind == RUNNING_KERNEL:
@@ -131,7 +136,7 @@ def render_skeleton(kind: str, object_bytes: bytes, name: str, path: Optional[st
     return renderer.generate(Object.read(object_bytes, path=path), name)
 
 
-def write_if_changed(path: str, data) -> bool:
+def write_if_changed(path: str, data: Union[bytes, str]) -> bool:
     data = data.encode() if isinstance(data, str) else data
     try:
         with open(path, "rb") as f:
@@ -177,6 +182,7 @@ def _build(config: BuildConfig, temp_dir: str, package_dir: Callable[[str], str]
         object_path = os.path.join(package_dir(obj.package), obj.object_file)
         for out in object_outputs(obj):
             path = os.path.join(package_dir(out.package), out.filename)
+            content: Union[bytes, str]
             if out.kind == "object":
                 content = data
             elif out.kind == "record":

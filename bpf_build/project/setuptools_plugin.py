@@ -32,7 +32,7 @@ them is built from any machine with ``target`` (``pip wheel -C bpf-build.target=
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from setuptools import Command
 
@@ -140,11 +140,10 @@ def _tagged_wheel_class(dist, platform_tag: str):
     except Exception:  # no wheel support installed: only sdists can be built, nothing to tag
         return None
 
-    class bdist_wheel(base):
-        def get_tag(self):
-            return "py3", "none", platform_tag
+    def get_tag(self) -> Tuple[str, str, str]:
+        return "py3", "none", platform_tag
 
-    return bdist_wheel
+    return type("bdist_wheel", (base,), {"get_tag": get_tag})
 
 
 class build_bpf(Command):
@@ -158,16 +157,19 @@ class build_bpf(Command):
         ("force", "f", "recompile everything"),
     ]
     boolean_options = ["force"]
+    # Paths once finalize_options ran (from build_py and build); None before, as setuptools does.
+    build_lib: str
+    build_temp: str
 
-    def initialize_options(self):
-        self.build_lib = None
-        self.build_temp = None
+    def initialize_options(self) -> None:
+        self.build_lib = None  # type: ignore[assignment]
+        self.build_temp = None  # type: ignore[assignment]
         self.parallel = None
         self.force = None
         self.editable_mode = False
         self.config: Optional[BuildConfig] = None
 
-    def finalize_options(self):
+    def finalize_options(self) -> None:
         self.set_undefined_options("build_py", ("build_lib", "build_lib"))
         self.set_undefined_options("build", ("build_temp", "build_temp"), ("force", "force"),
                                    ("parallel", "parallel"))
@@ -179,6 +181,7 @@ class build_bpf(Command):
 
     def _source_package_dir(self, package: str) -> str:
         """The package's directory in the project (honours package_dir / src layouts)."""
+        assert self.config is not None  # asked only of a project bpf-build builds
         build_py = self.get_finalized_command("build_py")
         return os.path.join(self.config.root, build_py.get_package_dir(package))
 
@@ -199,7 +202,7 @@ class build_bpf(Command):
 
     def get_output_mapping(self) -> Dict[str, str]:
         """In editable mode the outputs live in the source tree; map build_lib paths to them."""
-        if not self.editable_mode:
+        if not self.editable_mode or self.config is None:
             return {}
         mapping = {}
         for o in self._planned():
@@ -208,7 +211,7 @@ class build_bpf(Command):
                 os.path.relpath(in_tree, self.config.root)
         return mapping
 
-    def run(self):
+    def run(self) -> None:
         if not self.config:
             return
         from setuptools.errors import ExecError

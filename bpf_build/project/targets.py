@@ -75,10 +75,10 @@ def resolve_target(name: str) -> Target:
     if name == "native":
         arch = host_arch()
         return Target(arch.bpf_target, arch)
-    arch = ARCHES.get(ARCH_ALIASES.get(name, name))
-    if arch is None:
+    known = ARCHES.get(ARCH_ALIASES.get(name, name))
+    if known is None:
         raise CompileError(None, f"unknown target {name!r} (expected {TARGET_HELP})")
-    return Target(arch.bpf_target, arch)
+    return Target(known.bpf_target, known)
 
 
 def target_arch() -> str:
