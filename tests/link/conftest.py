@@ -9,7 +9,7 @@ from typing import Dict, List
 
 import pytest
 
-from bpf_build.link.linker import link
+from bpf_build.link import link
 
 # The helper modules next to this file (link_*.py) are imported by name from the tests.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

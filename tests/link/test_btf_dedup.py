@@ -13,7 +13,7 @@ from bpf_build.btf.dedup import BPFTOOL_7_1, LIBBPF, dedup
 from bpf_build.model.btf_ext import BtfExt, CoreRelo, ExtInfo, ExtSection, FuncInfo, LineInfo
 from bpf_build.model.elf import SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB, Object, Section
 from bpf_build.errors import BtfError
-from bpf_build.link.linker import link
+from bpf_build.link import link
 
 from link_libbpf import libbpf_dedup, require_libbpf
 from link_oracle import bpftool_link

@@ -11,7 +11,7 @@ from bpf_build.model.btf import dump_raw
 from bpf_build.model.elf import SHT_PROGBITS
 from bpf_build.errors import LinkError
 from bpf_build.model.insn import decode
-from bpf_build.link.linker import link
+from bpf_build.link import link
 
 from link_compare import btf_ext_records, relocations, symbols
 from link_oracle import read

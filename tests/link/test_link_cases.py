@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bpf_build.errors import BtfError
-from bpf_build.link.linker import link
+from bpf_build.link import link
 
 from link_oracle import bpftool_link, read
 from link_cases import CASES, CASES_BY_NAME
@@ -52,7 +52,7 @@ def test_bpftool_refuses_ksyms_declared_in_two_objects(build_case):
     rc, err, _ = built.bpftool()
     assert rc != 0 and "failed to resolve size of underlying type" in err
     btf = read(built.ours).btf
-    datasec = btf.type(btf.find(".ksyms"))
+    datasec = btf.get(btf.find(".ksyms"))
     names = sorted(btf.type(v.type).name for v in datasec.secinfo)
     assert names == ["bpf_prog_put", "bpf_rcu_read_lock", "bpf_rcu_read_unlock"]
 
@@ -79,7 +79,7 @@ def test_map_datasec_entries_follow_the_definitions(build_case, name):
     ours = read(built.ours)
 
     def maps_layout(obj):
-        datasec = obj.btf.type(obj.btf.find(".maps"))
+        datasec = obj.btf.get(obj.btf.find(".maps"))
         return {obj.btf.type(v.type).name: (v.offset, v.size) for v in datasec.secinfo}
 
     symbols = {s.name: (s.value, s.size) for s in ours.symbols if s.name in maps_layout(ours)}

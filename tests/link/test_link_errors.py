@@ -10,7 +10,7 @@ import pytest
 from bpf_build.model.btf_ext import FuncInfo
 from bpf_build.model.elf import STV_PROTECTED, SHT_REL, Object, Section
 from bpf_build.errors import LinkError
-from bpf_build.link.linker import link
+from bpf_build.link import link
 
 from link_conflicts import CONFLICTS, LICENSE
 from link_oracle import bpftool_link

@@ -69,7 +69,7 @@ def test_maps_and_externs(build_case):
 def test_input_objects_are_left_unchanged(build_case):
     """link() on Objects copies what it takes; the callers' Objects encode as before."""
     from bpf_build.model.elf import Object
-    from bpf_build.link.linker import link
+    from bpf_build.link import link
 
     objs = [Object.read(p) for p in build_case("maps_extern_first").inputs]
     before = [o.to_bytes() for o in objs]

@@ -12,7 +12,7 @@ import pytest
 
 from bpf_build.model import btf as B
 from bpf_build.btf.dedup import LIBBPF
-from bpf_build.link.linker import link
+from bpf_build.link import link
 
 from link_cases import rich_kernel_structs
 from link_kernel import load_and_run, require_bpf
