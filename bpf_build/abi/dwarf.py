@@ -1,12 +1,20 @@
-"""A small DWARF 2-5 reader: just what the type surface needs, several times faster than
-pyelftools on the same work (bpf-abi reads every top-level DIE of every compile unit).
+"""A small DWARF 2-5 reader: just what the type surface needs, and no more of the file than that.
 
-It decodes DIEs lazily: a compile unit's top-level children are parsed when iterated, skipping
-subtrees through ``DW_AT_sibling``; a DIE referenced by ``DW_AT_type`` is parsed when first
-followed, then cached. Attribute values are plain Python values: ints for constants, addresses
-and offsets (references already made absolute), bytes for strings, lists of ints for blocks and
-expressions, True for flags. Also here: the file table of a unit's line program header (for
-``DW_AT_decl_file``) and range lists (``DW_AT_ranges``), both DWARF 4 and 5.
+bpf-abi runs on every library a release CI compares, so the reader does as little as it can:
+
+- An abbreviation becomes a ``_Shape`` the first time a unit uses it: where each attribute sits
+  (at a fixed distance from the DIE's start or end, when the forms around it have fixed sizes)
+  and a decoding plan in which each run of fixed-size attributes is one ``struct`` unpack.
+- Walking a list of DIEs decodes nothing it does not have to: a DIE's end comes from its shape, a
+  subtree is skipped through ``DW_AT_sibling``, and only DIEs with a wanted tag become ``Die``
+  objects (bpf-abi wants the functions, variables and type definitions at the top of each unit).
+- A ``Die`` decodes an attribute when asked: one at a fixed place is read alone; otherwise every
+  attribute is decoded once and kept. A DIE reached through a reference is parsed then, and cached.
+
+Attribute values are plain Python values: ints for constants, addresses and offsets (references
+already made absolute), bytes for strings, lists of ints for blocks and expressions, True for
+flags. Also here: the file table of a unit's line program header (for ``DW_AT_decl_file``) and
+range lists (``DW_AT_ranges``), both DWARF 4 and 5.
 
 Relocatable objects (.o) carry their DWARF cross-section offsets in relocations; those of the
 architectures we build for (x86-64, AArch64, i386) are applied first.
@@ -17,7 +25,7 @@ from __future__ import annotations
 import bisect
 import os
 import struct
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Tuple
 
 from ..errors import AbiError
 from .elfread import ET_REL, ElfImage
@@ -41,18 +49,31 @@ ATTRIBUTES = {
     0x49: "DW_AT_type", 0x55: "DW_AT_ranges", 0x6B: "DW_AT_data_bit_offset", 0x72: "DW_AT_str_offsets_base",
     0x73: "DW_AT_addr_base", 0x74: "DW_AT_rnglists_base",
 }
-# dataN and refN forms: (size, whether the value is an offset from the unit's start).
-_FIXED_SIZE_FORMS = {0x0B: (1, False), 0x05: (2, False), 0x06: (4, False), 0x07: (8, False),
-                     0x11: (1, True), 0x12: (2, True), 0x13: (4, True), 0x14: (8, True)}
+REFERENCE_ATTRIBUTES = {"DW_AT_sibling", "DW_AT_type", "DW_AT_abstract_origin", "DW_AT_specification"}
+
 # Forms whose size does not depend on the unit: data, ref, flag, strx/addrx with fixed widths.
 _FORM_SIZES = {0x0B: 1, 0x11: 1, 0x0C: 1, 0x25: 1, 0x29: 1, 0x05: 2, 0x12: 2, 0x26: 2, 0x2A: 2,
                0x27: 3, 0x2B: 3, 0x06: 4, 0x13: 4, 0x1C: 4, 0x28: 4, 0x2C: 4, 0x07: 8, 0x14: 8,
                0x20: 8, 0x1E: 16, 0x19: 0, 0x21: 0}
-REFERENCE_ATTRIBUTES = {"DW_AT_sibling", "DW_AT_type", "DW_AT_abstract_origin", "DW_AT_specification"}
+_OFFSET_SIZED_FORMS = (0x0E, 0x1F, 0x17, 0x1D, 0x1F20, 0x1F21)  # strp, line_strp, sec_offset, strp_sup, GNU alt
+_LEB128_FORMS = (0x0F, 0x0D, 0x15, 0x1A, 0x1B, 0x22, 0x23, 0x1F01, 0x1F02)
+# dataN and refN forms: (size, whether the value is an offset from the unit's start).
+_FIXED_SIZE_FORMS = {0x0B: (1, False), 0x05: (2, False), 0x06: (4, False), 0x07: (8, False),
+                     0x11: (1, True), 0x12: (2, True), 0x13: (4, True), 0x14: (8, True)}
+# How a value unpacked from a fixed-size form becomes its attribute value (forms not listed: as is).
+_CONVERSIONS = {0x11: "ref", 0x12: "ref", 0x13: "ref", 0x14: "ref", 0x0E: "strp", 0x1F: "line_strp",
+                0x0C: "flag", 0x25: "strx", 0x26: "strx", 0x27: "strx", 0x28: "strx", 0x29: "addrx",
+                0x2A: "addrx", 0x2B: "addrx", 0x2C: "addrx", 0x1E: "block", 0x20: "foreign", 0x1C: "foreign"}
+_STRUCT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}  # other sizes (3, 16) unpack as bytes
+SIBLING = "DW_AT_sibling"
 # Relocation types that write a symbol's value plus addend into DWARF: (machine, type) -> size.
 _RELOCATION_SIZES = {(62, 1): 8, (62, 10): 4, (62, 11): 4, (183, 257): 8, (183, 258): 4, (3, 1): 4}
 _DEBUG_SECTIONS = (".debug_info", ".debug_abbrev", ".debug_str", ".debug_line", ".debug_line_str",
                    ".debug_str_offsets", ".debug_addr", ".debug_ranges", ".debug_rnglists")
+
+Spec = Tuple[Optional[str], int, int]  # (attribute name, or None when not read; form; implicit constant)
+Abbreviation = Tuple[str, bool, Tuple[Spec, ...]]  # (tag, has children, attributes)
+Layout = Tuple[int, int, int, str]  # a unit's (offset size, address size, version, byte order)
 
 
 class DwarfError(Exception):
@@ -64,8 +85,7 @@ class _Reader:
 
     def __init__(self, data: bytes, endian: str):
         self.data, self.endian = data, endian
-        self._unpackers = {size: struct.Struct(endian + code).unpack_from
-                           for size, code in ((1, "B"), (2, "H"), (4, "I"), (8, "Q"))}
+        self._unpackers = {size: struct.Struct(endian + code).unpack_from for size, code in _STRUCT_CODES.items()}
 
     def uint(self, pos: int, size: int) -> int:
         unpack = self._unpackers.get(size)
@@ -84,7 +104,7 @@ class _Reader:
             return data[pos], pos + 1
         value, shift = 0, 0
         while True:
-            if pos >= len(data):
+            if not 0 <= pos < len(data):
                 raise DwarfError("LEB128 number runs past the end of a section")
             byte = data[pos]
             pos += 1
@@ -100,57 +120,186 @@ class _Reader:
         return (value - (1 << bits) if value & (1 << (bits - 1)) else value), pos
 
     def cstring(self, pos: int) -> Tuple[bytes, int]:
-        end = self.data.find(b"\0", pos)
+        end = self.data.find(b"\0", pos) if pos >= 0 else -1
         if end < 0:
             raise DwarfError(f"unterminated string at offset {pos}")
         return self.data[pos:end], end + 1
 
 
+def _form_size(form: int, layout: Layout) -> Optional[int]:
+    """Bytes a value of ``form`` takes in units of this layout; None when it varies."""
+    size = _FORM_SIZES.get(form)
+    if size is not None:
+        return size
+    offset_size, address_size, version, _ = layout
+    if form in _OFFSET_SIZED_FORMS:
+        return offset_size
+    if form == 0x10:  # ref_addr: an address in DWARF 2, an offset since
+        return address_size if version == 2 else offset_size
+    if form == 0x01:  # addr
+        return address_size
+    return None
+
+
+# Where one attribute sits: (distance, form, implicit constant, and for a fixed-size form that
+# unpacks as an integer: its unpack function and the conversion of the unpacked value).
+_Place = Tuple[int, int, int, Optional[Callable], Optional[str]]
+
+
+def _place(distance: int, form: int, implicit: int, size: Optional[int], endian: str) -> _Place:
+    code = _STRUCT_CODES.get(size) if size else None
+    unpack = struct.Struct(endian + code).unpack_from if code is not None else None
+    return distance, form, implicit, unpack, _CONVERSIONS.get(form)
+
+
+class _Shape:
+    """One abbreviation as the units of one layout use it: the tag, whether children follow, which
+    attributes are present, where they sit, and how to decode them all at once.
+
+    ``at_start``/``at_end``: attribute -> a _Place, at a distance from the DIE's start, or back from
+    its end, for attributes that only fixed-size forms separate from that edge.
+    ``plan``: steps, each a run of fixed-size attributes (one unpack; attributes bpf-abi does not
+    read are padding) or one variable-size attribute. ``skips``: to find the end of a DIE whose
+    size varies, (fixed bytes, variable form or None) pairs."""
+
+    __slots__ = ("tag", "has_children", "present", "fixed_size", "at_start", "at_end", "constants",
+                 "plan", "skips")
+
+    def __init__(self, tag: str, has_children: bool, specs: Tuple[Spec, ...], layout: Layout):
+        self.tag, self.has_children = tag, has_children
+        self.present: FrozenSet[str] = frozenset(name for name, _, _ in specs if name is not None)
+        sizes = [_form_size(form, layout) for _, form, _ in specs]
+        endian = layout[3]
+        self.at_start: Dict[str, _Place] = {}
+        self.at_end: Dict[str, _Place] = {}
+        distance = 0
+        for (name, form, implicit), size in zip(specs, sizes):
+            if name is not None:
+                self.at_start.setdefault(name, _place(distance, form, implicit, size, endian))
+            if size is None:
+                break
+            distance += size
+        distance = 0
+        for (name, form, implicit), size in zip(reversed(specs), reversed(sizes)):
+            if size is None:
+                break
+            distance += size
+            if name is not None and name not in self.at_start:
+                self.at_end.setdefault(name, _place(distance, form, implicit, size, endian))
+        self.fixed_size: Optional[int] = sum(s for s in sizes if s is not None) if None not in sizes else None
+        self.constants: Dict[str, object] = {}
+        self.plan: List[tuple] = []
+        self.skips: List[Tuple[int, Optional[int]]] = []
+        self._make_plan(specs, sizes, endian)
+
+    def _make_plan(self, specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str) -> None:
+        codes: List[str] = []
+        names: List[str] = []
+        conversions: List[Tuple[str, str]] = []
+        run_size = 0
+
+        def close_run() -> None:
+            nonlocal run_size
+            if names:
+                self.plan.append((True, struct.Struct(endian + "".join(codes)).unpack_from, run_size,
+                                  tuple(names), tuple(conversions)))
+            elif run_size:
+                self.plan.append((True, None, run_size, (), ()))
+            codes.clear()
+            names.clear()
+            conversions.clear()
+            run_size = 0
+
+        skipped = 0
+        for (name, form, implicit), size in zip(specs, sizes):
+            if size is None:
+                close_run()
+                self.plan.append((False, name, form, implicit))
+                self.skips.append((skipped, form))
+                skipped = 0
+                continue
+            skipped += size
+            if size == 0:  # flag_present, implicit_const: the abbreviation holds the value
+                if name is not None:
+                    self.constants[name] = True if form == 0x19 else implicit
+                continue
+            run_size += size
+            if name is None:
+                codes.append(f"{size}x")
+                continue
+            codes.append(_STRUCT_CODES.get(size, f"{size}s"))
+            names.append(name)
+            conversion = _CONVERSIONS.get(form)
+            if conversion is not None:
+                conversions.append((name, conversion))
+        close_run()
+        self.skips.append((skipped, None))
+
+
+# Shapes by what they are made of. Each unit of a gcc library has its own abbreviation table, but
+# most entries repeat from table to table and from one build of a library to the next, so a shape
+# is made once per process (there are a few thousand different ones in practice; see _shape_of).
+_SHAPES: Dict[Tuple[Abbreviation, Layout], _Shape] = {}
+_SHAPES_KEPT = 50_000
+
+
+def _shape_of(abbrev: Abbreviation, layout: Layout) -> _Shape:
+    shape = _SHAPES.get((abbrev, layout))
+    if shape is None:
+        if len(_SHAPES) >= _SHAPES_KEPT:  # only a pathological input has this many: start again
+            _SHAPES.clear()
+        shape = _SHAPES[(abbrev, layout)] = _Shape(*abbrev, layout)
+    return shape
+
+
 class Die:
-    """One debugging information entry; its attributes are decoded when first asked for (most
-    top-level DIEs are only skipped over, and a DIE of fixed-size attributes needs no decoding
-    to find its end)."""
+    """One debugging information entry. Its attributes are decoded when asked for: most DIEs are
+    only stepped over, and most of the rest are asked for one or two attributes."""
 
-    __slots__ = ("cu", "offset", "tag", "has_children", "end", "_specs", "_start", "_attrs")
+    __slots__ = ("cu", "offset", "shape", "start", "end", "_attrs")
 
-    def __init__(self, cu: "CompileUnit", offset: int, tag: str, specs: tuple, start: int,
-                 attrs: Optional[dict], has_children: bool, end: int):
-        self.cu, self.offset, self.tag, self.has_children, self.end = cu, offset, tag, has_children, end
-        self._specs, self._start, self._attrs = specs, start, attrs
+    def __init__(self, cu: "CompileUnit", offset: int, shape: _Shape, start: int, end: int):
+        self.cu, self.offset, self.shape, self.start, self.end = cu, offset, shape, start, end
+        self._attrs: Optional[dict] = None
+
+    @property
+    def tag(self) -> str:
+        return self.shape.tag
+
+    @property
+    def has_children(self) -> bool:
+        return self.shape.has_children
 
     @property
     def attrs(self) -> dict:
         if self._attrs is None:
-            self._attrs = self.cu.decode(self._specs, self._start)[0]
+            self._attrs = self.cu.decode(self.shape, self.start)
         return self._attrs
 
+    def has(self, name: str) -> bool:
+        return name in self.shape.present
+
+    def get(self, name: str, default=None):
+        if self._attrs is None:
+            shape = self.shape
+            place = shape.at_start.get(name)
+            if place is not None:
+                return self.cu.read(place, self.start + place[0])
+            place = shape.at_end.get(name)
+            if place is not None:
+                return self.cu.read(place, self.end - place[0])
+            if name not in shape.present:
+                return default
+        return self.attrs.get(name, default)
+
     def ref(self, name: str) -> Optional["Die"]:
-        target = self.attrs.get(name)
+        target = self.get(name)
         return self.cu.dwarf.die_at(target) if isinstance(target, int) and name in REFERENCE_ATTRIBUTES else None
 
-    def children(self) -> Iterator["Die"]:
-        if not self.has_children:
-            return
-        cu, pos = self.cu, self.end
-        while pos < cu.end:
-            child = cu.parse(pos)
-            if child is None:  # the null entry closing this list
-                return
-            yield child
-            pos = child.next_sibling()
-
-    def next_sibling(self) -> int:
-        if not self.has_children:
-            return self.end  # without decoding the attributes
-        sibling = self.attrs.get("DW_AT_sibling")
-        if isinstance(sibling, int) and sibling > self.offset:
-            return sibling
-        pos = self.end  # no sibling pointer: walk the subtree to its null entry
-        while True:
-            child = self.cu.parse(pos)
-            if child is None:
-                return pos + 1
-            pos = child.next_sibling()
+    def children(self, tags: Optional[FrozenSet[str]] = None) -> Iterator["Die"]:
+        """The children (only those with one of ``tags`` when given), in order."""
+        if self.shape.has_children:
+            yield from self.cu.entries(self.end, tags)
 
 
 class CompileUnit:
@@ -181,67 +330,180 @@ class CompileUnit:
             pos += self.offset_size + 1
         self.first_die = pos
         self.abbrevs = dwarf.abbrev_table(abbrev_offset)
-        self.fixed_sizes: Dict[int, Optional[int]] = {}
-        self.str_offsets_base = self.addr_base = 8 if self.version >= 5 else 0  # past the tables' headers
+        self.shapes = dwarf.shapes(abbrev_offset, (self.offset_size, self.address_size, self.version, info.endian))
+        default_base = 8 if self.version >= 5 else 0  # past the tables' headers
+        self.str_offsets_base = self.addr_base = default_base
         self.rnglists_base = 0
-        top = self.parse(pos)
-        if top is not None:  # the bases must be known before strx/addrx values are decoded
-            self.str_offsets_base = top.attrs.get("DW_AT_str_offsets_base", 8 if self.version >= 5 else 0)
-            self.addr_base = top.attrs.get("DW_AT_addr_base", 8 if self.version >= 5 else 0)
-            self.rnglists_base = top.attrs.get("DW_AT_rnglists_base", 0)
-            dwarf.cache.pop(pos, None)
+        self._top = self.parse(pos)
+        if self._top is not None:  # the bases must be known before strx/addrx values are decoded
+            self.str_offsets_base = self._top.get("DW_AT_str_offsets_base", default_base)
+            self.addr_base = self._top.get("DW_AT_addr_base", default_base)
+            self.rnglists_base = self._top.get("DW_AT_rnglists_base", 0)
+            self._top._attrs = None  # decoded (if at all) before the bases were known
         self._files: Optional[List[Optional[str]]] = None
 
     def top(self) -> Optional[Die]:
-        return self.dwarf.die_at(self.first_die)
+        return self._top
+
+    def shape(self, code: int) -> _Shape:
+        shape = self.shapes.get(code)
+        if shape is None:
+            abbrev = self.abbrevs.get(code)
+            if abbrev is None:
+                raise DwarfError(f"a DIE uses undefined abbreviation {code}")
+            shape = self.shapes[code] = _shape_of(abbrev, (self.offset_size, self.address_size, self.version,
+                                                           self.dwarf.info.endian))
+        return shape
 
     def parse(self, pos: int) -> Optional[Die]:
-        cached = self.dwarf.cache.get(pos)
-        if cached is not None:
-            return cached
-        info = self.dwarf.info
-        code, after = info.uleb(pos)
+        """The DIE at ``pos``; None for the null entry that closes a list of siblings."""
+        code, start = self.dwarf.info.uleb(pos)
         if code == 0:
             return None
-        abbrev = self.abbrevs.get(code)
-        if abbrev is None:
-            raise DwarfError(f"DIE at {pos} uses undefined abbreviation {code}")
-        tag, has_children, specs = abbrev
-        fixed = self.fixed_sizes.get(code, -1)
-        if fixed == -1:
-            fixed = self.fixed_sizes[code] = self.fixed_size(specs)
-        if fixed is not None:
-            die = Die(self, pos, tag, specs, after, None, has_children, after + fixed)
+        shape = self.shape(code)
+        return Die(self, pos, shape, start, self.end_of(shape, start))
+
+    def entries(self, pos: int, tags: Optional[FrozenSet[str]] = None) -> Iterator[Die]:
+        """The list of sibling DIEs starting at ``pos``, up to its null entry; those whose tag is
+        not in ``tags`` are stepped over without being decoded."""
+        info = self.dwarf.info
+        data, end, shapes = info.data, self.end, self.shapes
+        while pos < end:
+            code = data[pos]
+            if code < 0x80:
+                start = pos + 1
+            else:
+                code, start = info.uleb(pos)
+            if code == 0:
+                return
+            shape = shapes.get(code) or self.shape(code)
+            fixed = shape.fixed_size
+            die_end = start + fixed if fixed is not None else self.end_of(shape, start)
+            if tags is None or shape.tag in tags:
+                yield Die(self, pos, shape, start, die_end)
+            pos = self.after_subtree(shape, pos, start, die_end) if shape.has_children else die_end
+        if pos > end:
+            raise DwarfError(f"a DIE runs past the end of the unit at {self.offset}")
+
+    def after_subtree(self, shape: _Shape, pos: int, start: int, end: int) -> int:
+        """Where the next sibling of the DIE at ``pos`` (which has children) starts."""
+        sibling = self.sibling(shape, pos, start, end)
+        if sibling is not None:
+            return sibling
+        info = self.dwarf.info
+        depth, pos = 1, end  # no usable sibling pointer: walk the subtree to its null entry
+        while depth:
+            if pos >= self.end:
+                raise DwarfError(f"a DIE's children run past the end of the unit at {self.offset}")
+            code, start = info.uleb(pos)
+            if code == 0:
+                depth, pos = depth - 1, start
+                continue
+            child = self.shape(code)
+            child_end = self.end_of(child, start)
+            if child.has_children:
+                sibling = self.sibling(child, pos, start, child_end)
+                if sibling is not None:
+                    pos = sibling
+                    continue
+                depth += 1
+            pos = child_end
+        return pos
+
+    def sibling(self, shape: _Shape, pos: int, start: int, end: int) -> Optional[int]:
+        """DW_AT_sibling of the DIE at ``pos`` when it has a usable one (pointing forward)."""
+        place = shape.at_start.get(SIBLING) or shape.at_end.get(SIBLING)
+        if place is not None:
+            sibling = self.read(place, start + place[0] if SIBLING in shape.at_start else end - place[0])
+        elif SIBLING in shape.present:
+            sibling = self.decode(shape, start).get(SIBLING)
         else:
-            attrs, end = self.decode(specs, after)
-            die = Die(self, pos, tag, specs, after, attrs, has_children, end)
-        self.dwarf.cache[pos] = die
-        return die
+            return None
+        return sibling if isinstance(sibling, int) and pos < sibling <= self.end else None
 
-    def decode(self, specs: tuple, pos: int) -> Tuple[dict, int]:
-        attrs = {}
-        for name, form, implicit in specs:
-            value, pos = self.form_value(form, pos, implicit)
-            if name is not None:
-                attrs[name] = value
-        return attrs, pos
+    def end_of(self, shape: _Shape, pos: int) -> int:
+        """The end of a DIE's attributes that start at ``pos``."""
+        if shape.fixed_size is not None:
+            return pos + shape.fixed_size
+        for fixed, form in shape.skips:
+            pos += fixed
+            if form is not None:
+                pos = self.skip(form, pos)
+        return pos
 
-    def fixed_size(self, specs: tuple) -> Optional[int]:
-        """The size of a DIE's attributes when every form has a fixed size, else None."""
-        total = 0
-        for _, form, _ in specs:
-            size = _FORM_SIZES.get(form)
-            if size is None:
-                if form in (0x0E, 0x1F, 0x17, 0x1D, 0x1F20, 0x1F21):  # offsets into other sections
-                    size = self.offset_size
-                elif form == 0x10:  # ref_addr
-                    size = self.address_size if self.version == 2 else self.offset_size
-                elif form == 0x01:  # addr
-                    size = self.address_size
-                else:
-                    return None
-            total += size
-        return total
+    def skip(self, form: int, pos: int) -> int:
+        """Step over one value of a variable-size form."""
+        r = self.dwarf.info
+        if form == 0x08:  # string
+            return r.cstring(pos)[1]
+        if form in _LEB128_FORMS:
+            return r.uleb(pos)[1]
+        if form == 0x18 or form == 0x09:  # exprloc, block
+            length, pos = r.uleb(pos)
+            return pos + length
+        if form in (0x0A, 0x03, 0x04):  # block1, block2, block4
+            size = {0x0A: 1, 0x03: 2, 0x04: 4}[form]
+            return pos + size + r.uint(pos, size)
+        if form == 0x16:  # indirect
+            actual, pos = r.uleb(pos)
+            actual_size = _form_size(actual, (self.offset_size, self.address_size, self.version, r.endian))
+            return pos + actual_size if actual_size is not None else self.skip(actual, pos)
+        raise DwarfError(f"unsupported attribute form 0x{form:x}")
+
+    def decode(self, shape: _Shape, pos: int) -> dict:
+        """Every attribute of a DIE (those bpf-abi reads) whose attributes start at ``pos``."""
+        attrs = dict(shape.constants)
+        data = self.dwarf.info.data
+        for step in shape.plan:
+            if step[0]:  # a run of fixed-size values
+                _, unpack, size, names, conversions = step
+                if names:
+                    attrs.update(zip(names, unpack(data, pos)))
+                    for name, conversion in conversions:
+                        attrs[name] = self.convert(conversion, attrs[name])
+                pos += size
+            else:
+                _, name, form, implicit = step
+                value, pos = self.form_value(form, pos, implicit)
+                if name is not None:
+                    attrs[name] = value
+        return attrs
+
+    def read(self, place: _Place, pos: int):
+        """The value of the attribute at ``pos`` that ``place`` describes."""
+        _, form, implicit, unpack, conversion = place
+        if unpack is None:
+            return self.form_value(form, pos, implicit)[0]
+        value = unpack(self.dwarf.info.data, pos)[0]
+        if conversion is None:
+            return value
+        if conversion == "ref":  # the commonest two, without a call
+            return value + self.offset
+        if conversion == "strp":
+            return self.dwarf.string_at(value)
+        return self.convert(conversion, value)
+
+    def convert(self, conversion: str, value):
+        """A value unpacked from a fixed-size form, as form_value would have decoded it."""
+        if isinstance(value, bytes) and conversion != "block":  # strx3, addrx3: unpacked as 3 bytes
+            value = int.from_bytes(value, "little" if self.dwarf.info.endian == "<" else "big")
+        if conversion == "ref":
+            return value + self.offset
+        if conversion == "strp":
+            return self.dwarf.string_at(value)
+        if conversion == "line_strp":
+            return self.dwarf.line_strings.cstring(value)[0]
+        if conversion == "flag":
+            return bool(value)
+        if conversion == "strx":
+            return self.indexed_string(value)
+        if conversion == "addrx":
+            return self.address(value)
+        if conversion == "block":
+            return list(value)
+        if conversion == "foreign":
+            return ("foreign", value)
+        return value
 
     def form_value(self, form: int, pos: int, implicit: int, r: Optional[_Reader] = None):
         """Decode one value of ``form`` at ``pos`` of .debug_info (or of ``r``, for line tables)."""
@@ -257,8 +519,9 @@ class CompileUnit:
             return implicit, pos
         if form in (0x0E, 0x1F):  # strp, line_strp
             offset = r.uint(pos, self.offset_size)
-            table = self.dwarf.strings if form == 0x0E else self.dwarf.line_strings
-            return table.cstring(offset)[0], pos + self.offset_size
+            if form == 0x0E:
+                return self.dwarf.string_at(offset), pos + self.offset_size
+            return self.dwarf.line_strings.cstring(offset)[0], pos + self.offset_size
         if form == 0x08:  # string
             return r.cstring(pos)
         if form in (0x0F, 0x15):  # udata, ref_udata
@@ -287,8 +550,7 @@ class CompileUnit:
             else:
                 size = form - 0x24
                 index, pos = r.uint(pos, size), pos + size
-            offset = self.dwarf.str_offsets.uint(self.str_offsets_base + index * self.offset_size, self.offset_size)
-            return self.dwarf.strings.cstring(offset)[0], pos
+            return self.indexed_string(index), pos
         if form in (0x1B, 0x29, 0x2A, 0x2B, 0x2C, 0x1F01):  # addrx, addrx1-4, GNU_addr_index
             if form in (0x1B, 0x1F01):
                 index, pos = r.uleb(pos)
@@ -309,6 +571,10 @@ class CompileUnit:
             return self.form_value(actual, pos, implicit, r)
         raise DwarfError(f"unsupported attribute form 0x{form:x}")
 
+    def indexed_string(self, index: int) -> bytes:
+        offset = self.dwarf.str_offsets.uint(self.str_offsets_base + index * self.offset_size, self.offset_size)
+        return self.dwarf.string_at(offset)
+
     def address(self, index: int) -> int:
         return self.dwarf.addresses.uint(self.addr_base + index * self.address_size, self.address_size)
 
@@ -317,17 +583,17 @@ class CompileUnit:
         """DW_AT_decl_file index -> absolute path when the unit says where it was compiled."""
         if self._files is None:
             top = self.top()
-            stmt = top.attrs.get("DW_AT_stmt_list") if top is not None else None
-            comp_dir = top.attrs.get("DW_AT_comp_dir", b"") if top is not None else b""
+            stmt = top.get("DW_AT_stmt_list") if top is not None else None
+            comp_dir = top.get("DW_AT_comp_dir", b"") if top is not None else b""
             comp_dir = comp_dir.decode("utf-8", "replace") if isinstance(comp_dir, bytes) else ""
             self._files = self.dwarf.line_files(stmt, comp_dir, self) if isinstance(stmt, int) else []
         return self._files
 
     # -- DW_AT_ranges -------------------------------------------------------------------------------------
     def range_starts(self, die: Die) -> List[int]:
-        value = die.attrs.get("DW_AT_ranges")
+        value = die.get("DW_AT_ranges")
         top = self.top()
-        base = top.attrs.get("DW_AT_low_pc", 0) if top is not None else 0
+        base = top.get("DW_AT_low_pc", 0) if top is not None else 0
         base = base if isinstance(base, int) else 0
         if self.version >= 5:
             r = self.dwarf.rnglists
@@ -335,7 +601,8 @@ class CompileUnit:
                 value = self.rnglists_base + r.uint(self.rnglists_base + value[1] * self.offset_size,
                                                     self.offset_size)
             return self._rnglist_starts(value, base) if isinstance(value, int) else []
-        r, size, pos, starts = self.dwarf.ranges, self.address_size, value, []
+        r, size, pos = self.dwarf.ranges, self.address_size, value
+        starts: List[int] = []
         if not isinstance(pos, int):
             return []
         largest = (1 << (8 * size)) - 1
@@ -350,7 +617,8 @@ class CompileUnit:
                 starts.append(base + begin)
 
     def _rnglist_starts(self, pos: int, base: int) -> List[int]:
-        r, starts = self.dwarf.rnglists, []
+        r = self.dwarf.rnglists
+        starts: List[int] = []
         while True:
             kind = r.uint(pos, 1)
             pos += 1
@@ -390,7 +658,9 @@ class DwarfInfo:
         self.str_offsets, self.addresses = reader(".debug_str_offsets"), reader(".debug_addr")
         self.ranges, self.rnglists = reader(".debug_ranges"), reader(".debug_rnglists")
         self.cache: Dict[int, Die] = {}
-        self._abbrev_tables: Dict[int, dict] = {}
+        self._strings: Dict[int, bytes] = {}
+        self._abbrev_tables: Dict[int, Dict[int, Abbreviation]] = {}
+        self._shapes: Dict[Tuple[int, Layout], Dict[int, _Shape]] = {}
         self._units: List[CompileUnit] = []
         self._unit_starts: List[int] = []
 
@@ -415,33 +685,58 @@ class DwarfInfo:
         index = bisect.bisect_right(self._unit_starts, offset) - 1
         if index < 0 or offset >= self._units[index].end:
             raise DwarfError(f"reference to offset {offset} outside every unit")
-        return self._units[index].parse(offset)
+        die = self._units[index].parse(offset)
+        if die is not None:
+            self.cache[offset] = die
+        return die
 
-    def abbrev_table(self, offset: int) -> dict:
+    def string_at(self, offset: int) -> bytes:
+        """A string of .debug_str; the same few names (a member "sz", a type) come up again and again."""
+        found = self._strings.get(offset)
+        if found is None:
+            found = self._strings[offset] = self.strings.cstring(offset)[0]
+        return found
+
+    def shapes(self, abbrev_offset: int, layout: Layout) -> Dict[int, _Shape]:
+        """The shapes of one abbreviation table for units of one layout, made as they are used."""
+        return self._shapes.setdefault((abbrev_offset, layout), {})
+
+    def abbrev_table(self, offset: int) -> Dict[int, Abbreviation]:
         table = self._abbrev_tables.get(offset)
-        if table is not None:
-            return table
-        r, pos, table = self.abbrev, offset, {}
+        if table is None:
+            table = self._abbrev_tables[offset] = self._read_abbrev_table(offset)
+        return table
+
+    def _read_abbrev_table(self, pos: int) -> Dict[int, Abbreviation]:
+        r = self.abbrev
+        data, uleb = r.data, r.uleb
+        attribute_name, tag_name = ATTRIBUTES.get, TAGS.get
+        table: Dict[int, Abbreviation] = {}
         while True:
-            code, pos = r.uleb(pos)
+            code, pos = uleb(pos)
             if code == 0:
-                break
-            tag, pos = r.uleb(pos)
-            has_children = r.uint(pos, 1) == 1
+                return table
+            tag, pos = uleb(pos)
+            if pos >= len(data):
+                raise DwarfError("abbreviation table runs past the end of .debug_abbrev")
+            has_children = data[pos] == 1
             pos += 1
             specs = []
             while True:
-                name, pos = r.uleb(pos)
-                form, pos = r.uleb(pos)
+                # Attribute names and forms are nearly always one LEB128 byte each.
+                if pos + 1 < len(data) and data[pos] < 0x80 and data[pos + 1] < 0x80:
+                    name, form = data[pos], data[pos + 1]
+                    pos += 2
+                else:
+                    name, pos = uleb(pos)
+                    form, pos = uleb(pos)
                 if name == 0 and form == 0:
                     break
                 implicit = 0
                 if form == 0x21:
                     implicit, pos = r.sleb(pos)
-                specs.append((ATTRIBUTES.get(name), form, implicit))
-            table[code] = (TAGS.get(tag, f"DW_TAG_0x{tag:x}"), has_children, tuple(specs))
-        self._abbrev_tables[offset] = table
-        return table
+                specs.append((attribute_name(name), form, implicit))
+            table[code] = (tag_name(tag) or f"DW_TAG_0x{tag:x}", has_children, tuple(specs))
 
     def line_files(self, offset: int, comp_dir: str, unit: CompileUnit) -> List[Optional[str]]:
         r = self.line

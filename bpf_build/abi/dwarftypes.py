@@ -21,16 +21,26 @@ of the comparable surface.
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..errors import AbiError
-from .dwarf import DwarfError, read_dwarf
+from .dwarf import Die, DwarfError, read_dwarf
 from .elfread import ExportedSymbol
 from .inputs import map_input
 
 RECORD_TAGS = {"DW_TAG_structure_type": "struct", "DW_TAG_union_type": "union", "DW_TAG_class_type": "struct"}
 ENUM_TAG = "DW_TAG_enumeration_type"
+# The children each step reads; the reader steps over the others without decoding them.
+TOP_LEVEL_TAGS = frozenset({*RECORD_TAGS, ENUM_TAG, "DW_TAG_subprogram", "DW_TAG_variable"})
+PARAMETER_TAGS = frozenset({"DW_TAG_formal_parameter", "DW_TAG_unspecified_parameters"})
+MEMBER_TAGS = frozenset({"DW_TAG_member"})
+ENUMERATOR_TAGS = frozenset({"DW_TAG_enumerator"})
+SUBRANGE_TAGS = frozenset({"DW_TAG_subrange_type"})
+DEFINITION_TAGS = frozenset({"DW_TAG_subprogram", "DW_TAG_variable"})
+# What a corrupt DWARF section makes the reader raise: reported as one AbiError naming the file.
+_CORRUPT = (DwarfError, struct.error, IndexError, KeyError, TypeError, ValueError, OverflowError, RecursionError)
 DW_OP_ADDR = 0x03
 DW_OP_PLUS_UCONST = 0x23
 Location = Tuple[str, int]  # (absolute file path when known, line)
@@ -61,12 +71,18 @@ def _name(die) -> Optional[str]:
 
 
 def _name_attr(die, name: str) -> Optional[str]:
-    value = die.attrs.get(name)
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else None
+    return _text(die.get(name))
 
 
 def _int_attr(die, name: str) -> Optional[int]:
-    value = die.attrs.get(name)
+    return _int(die.get(name))
+
+
+def _text(value) -> Optional[str]:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else None
+
+
+def _int(value) -> Optional[int]:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -78,7 +94,7 @@ def _origin(die):
     """The DIE that carries a subprogram's name and prototype (concrete instances point at it)."""
     for _ in range(8):
         for attr in ("DW_AT_abstract_origin", "DW_AT_specification"):
-            if attr in die.attrs:
+            if die.has(attr):
                 die = die.ref(attr)
                 break
         else:
@@ -88,13 +104,25 @@ def _origin(die):
 
 class _Surface:
     def __init__(self):
-        self.definitions: Dict[Tuple[str, str], object] = {}  # (tag, name) -> complete definition
+        self.definition_dies: List[Die] = []  # complete struct/union/enum definitions, in file order
+        self._definitions: Optional[Dict[Tuple[str, str], Die]] = None
         self.records: Dict[str, dict] = {}
         self.enums: Dict[str, Dict[str, int]] = {}
-        self.pending: List[Tuple[str, object]] = []
+        self.pending: List[Tuple[str, Die]] = []
         self.seen: set = set()
         self.locations: Dict[str, Location] = {}
         self.spelled: Dict[Tuple[int, Optional[str]], str] = {}
+
+    def definition(self, tag: str, name: str):
+        """The first complete definition of a named type, for a declaration reached elsewhere (the
+        index is built when the first declaration needs it: a library may not have any)."""
+        if self._definitions is None:
+            self._definitions = {}
+            for die in self.definition_dies:
+                found = _name(die)
+                if found is not None:
+                    self._definitions.setdefault((die.tag, found), die)
+        return self._definitions.get((tag, name))
 
     # -- where a type was declared ----------------------------------------------------------
     def decl_file(self, die) -> Optional[str]:
@@ -108,13 +136,14 @@ class _Surface:
         path, line = self.decl_file(die), _int_attr(die, "DW_AT_decl_line")
         return (path, line) if path and line else None
 
-    def is_private(self, die) -> bool:
-        """Defined in a .c file: callers only ever see a forward declaration."""
-        path = self.decl_file(die)
+    @staticmethod
+    def is_private(path: Optional[str]) -> bool:
+        """Declared in a .c file: callers only ever see a forward declaration."""
         return path is not None and not path.endswith((".h", ".hpp", ".hh"))
 
-    def is_kernel_uapi(self, die) -> bool:
-        path = self.decl_file(die) or ""
+    @staticmethod
+    def is_kernel_uapi(path: Optional[str]) -> bool:
+        path = path or ""
         return "/uapi/" in path or "/include/linux/" in path or path.startswith("linux/")
 
     # -- spelling -----------------------------------------------------------------------------
@@ -153,9 +182,7 @@ class _Surface:
             return self.spell(_type_of(die))  # restrict does not change the calling convention
         if tag == "DW_TAG_array_type":
             dims = ""
-            for sub in die.children():
-                if sub.tag != "DW_TAG_subrange_type":
-                    continue
+            for sub in die.children(SUBRANGE_TAGS):
                 count = _int_attr(sub, "DW_AT_count")
                 upper = _int_attr(sub, "DW_AT_upper_bound")
                 if count is None and upper is not None:
@@ -168,10 +195,10 @@ class _Surface:
 
     def signature(self, die) -> Tuple[str, List[str]]:
         params = []
-        for child in die.children():
+        for child in die.children(PARAMETER_TAGS):
             if child.tag == "DW_TAG_formal_parameter":
                 params.append(self.spell(_type_of(child)))
-            elif child.tag == "DW_TAG_unspecified_parameters":
+            else:
                 params.append("...")
         return self.spell(_type_of(die)), params
 
@@ -190,53 +217,56 @@ class _Surface:
             key = f"{kind} <{typedef_name}>"
         else:
             key = f"{kind} {name}"
-        if "DW_AT_declaration" in die.attrs and name is not None:
-            die = self.definitions.get((tag, name), die)
-        if key not in self.seen and "DW_AT_declaration" not in die.attrs:
+        if die.has("DW_AT_declaration") and name is not None:
+            die = self.definition(tag, name) or die
+        if key not in self.seen and not die.has("DW_AT_declaration"):
             self.seen.add(key)
             self.pending.append((key, die))
         return key
 
     def drain(self) -> None:
         """Describe reachable types breadth-first; describing one may reach more."""
-        while self.pending:
-            key, die = self.pending.pop(0)
+        done = 0
+        while done < len(self.pending):  # a queue: appended to while it is worked through
+            key, die = self.pending[done]
+            done += 1
+            path = self.decl_file(die)
             if die.tag == ENUM_TAG:
-                self.enums[key] = {(_name(e) or "?"): int(e.attrs["DW_AT_const_value"])
-                                   for e in die.children()
-                                   if e.tag == "DW_TAG_enumerator" and "DW_AT_const_value" in e.attrs}
-            elif not self.is_private(die):
-                self.records[key] = self.describe_record(die)
+                self.enums[key] = {(_name(e) or "?"): int(e.get("DW_AT_const_value"))
+                                   for e in die.children(ENUMERATOR_TAGS) if e.has("DW_AT_const_value")}
+            elif not self.is_private(path):
+                self.records[key] = self.describe_record(die, path)
             else:
                 continue
-            where = self.location(die)
-            if where is not None:
-                self.locations[key] = where
+            line = _int_attr(die, "DW_AT_decl_line")
+            if path and line:
+                self.locations[key] = (path, line)
+        self.pending.clear()
 
-    def describe_record(self, die) -> dict:
+    def describe_record(self, die, path: Optional[str]) -> dict:
         fields: List[list] = []
-        self.add_members(die, 0, fields)
+        members = list(die.children(MEMBER_TAGS))
+        self.add_members(members, 0, fields)
         entry = {"size": _int_attr(die, "DW_AT_byte_size") or 0, "fields": fields}
-        first = next((c for c in die.children() if c.tag == "DW_TAG_member"), None)
+        first = members[0] if members else None
         if die.tag != "DW_TAG_union_type" and first is not None and _name(first) == "sz" \
                 and self.spell(_type_of(first)) == "unsigned long":
             entry["extensible"] = "opts"  # libbpf opts: callers pass sizeof, the struct grows at its end
-        elif self.is_kernel_uapi(die):
+        elif self.is_kernel_uapi(path):
             entry["extensible"] = "uapi"  # kernel UAPI structs grow at their end, sized by the caller
         return entry
 
-    def add_members(self, die, base_bits: int, fields: List[list], prefix: str = "") -> None:
-        for member in die.children():
-            if member.tag != "DW_TAG_member":
-                continue
-            bits = base_bits + self.member_bit_offset(member)
-            mtype = _type_of(member)
-            name = _name(member)
-            bit_size = _int_attr(member, "DW_AT_bit_size")
+    def add_members(self, members: List[Die], base_bits: int, fields: List[list], prefix: str = "") -> None:
+        for member in members:
+            attrs = member.attrs  # a member is asked for most of its attributes: decode them at once
+            bits = base_bits + self.member_bit_offset(attrs)
+            mtype = member.ref("DW_AT_type")
+            name = _text(attrs.get("DW_AT_name"))
+            bit_size = _int(attrs.get("DW_AT_bit_size"))
             if mtype is not None and mtype.tag in RECORD_TAGS and _name(mtype) is None:
                 # An anonymous struct/union has no name to be compared by, so its members are
                 # listed as ours: unnamed ones as they are, named ones as member.field.
-                self.add_members(mtype, bits, fields, prefix + (f"{name}." if name else ""))
+                self.add_members(list(mtype.children(MEMBER_TAGS)), bits, fields, prefix + (f"{name}." if name else ""))
                 continue
             if name is None:
                 continue  # unnamed bitfield padding
@@ -245,21 +275,21 @@ class _Surface:
             fields.append([prefix + name, offset, spelled])
 
     @staticmethod
-    def member_bit_offset(member) -> int:
-        data_bit_offset = _int_attr(member, "DW_AT_data_bit_offset")
+    def member_bit_offset(attrs: dict) -> int:
+        data_bit_offset = _int(attrs.get("DW_AT_data_bit_offset"))
         if data_bit_offset is not None:
             return data_bit_offset
-        location = member.attrs.get("DW_AT_data_member_location")
+        location = attrs.get("DW_AT_data_member_location")
         byte = 0
         if isinstance(location, int):
             byte = location
         elif isinstance(location, list) and location and location[0] == DW_OP_PLUS_UCONST:
             byte = _uleb(location[1:])
         bits = byte * 8
-        old_bit_offset = _int_attr(member, "DW_AT_bit_offset")  # DWARF 2/3, big-endian numbering
+        old_bit_offset = _int(attrs.get("DW_AT_bit_offset"))  # DWARF 2/3, big-endian numbering
         if old_bit_offset is not None:
-            storage = (_int_attr(member, "DW_AT_byte_size") or 0) * 8
-            bits += storage - old_bit_offset - (_int_attr(member, "DW_AT_bit_size") or 0)
+            storage = (_int(attrs.get("DW_AT_byte_size")) or 0) * 8
+            bits += storage - old_bit_offset - (_int(attrs.get("DW_AT_bit_size")) or 0)
         return bits
 
 
@@ -274,7 +304,7 @@ def _uleb(data: List[int]) -> int:
 
 
 def _variable_address(die, address_size: int) -> Optional[int]:
-    location = die.attrs.get("DW_AT_location")
+    location = die.get("DW_AT_location")
     if not isinstance(location, list) or len(location) != 1 + address_size or location[0] != DW_OP_ADDR:
         return None
     return int.from_bytes(bytes(location[1:]), "little" if die.cu.dwarf.info.endian == "<" else "big")
@@ -293,7 +323,7 @@ def read_type_surface(path, exports: Iterable[ExportedSymbol]) -> Optional[TypeS
         return None
     try:
         return _collect(dwarf, functions_at, variables_at)
-    except (DwarfError, IndexError, KeyError, TypeError, ValueError, OverflowError, RecursionError) as e:  # corrupt
+    except _CORRUPT as e:
         raise AbiError(path, f"malformed DWARF debug info ({type(e).__name__}: {e})") from None
 
 
@@ -301,34 +331,36 @@ def _collect(dwarf, functions_at, variables_at) -> TypeSurface:
     surface = _Surface()
     found_functions: List[Tuple[ExportedSymbol, object]] = []
     found_variables: List[Tuple[ExportedSymbol, object]] = []
-    by_name: Dict[str, object] = {}  # subprograms without an address, for what the addresses miss
+    addressless: List[Die] = []  # subprograms without an address, for what the addresses miss
     for cu in dwarf.units():
         # In C, exported functions, variables and type definitions are children of the CU; not
         # descending further skips function bodies via DW_AT_sibling (much faster).
         top = cu.top()
-        for die in (top.children() if top is not None else ()):
+        for die in (top.children(TOP_LEVEL_TAGS) if top is not None else ()):
             tag = die.tag
-            if (tag in RECORD_TAGS or tag == ENUM_TAG) and "DW_AT_declaration" not in die.attrs:
-                name = _name(die)
-                if name is not None:
-                    surface.definitions.setdefault((tag, name), die)
-            elif tag == "DW_TAG_subprogram":
+            if tag == "DW_TAG_subprogram":
                 address = _int_attr(die, "DW_AT_low_pc")
-                if address is None and "DW_AT_ranges" in die.attrs:
+                if address is None and die.has("DW_AT_ranges"):
                     # gcc splits hot and cold parts; the symbol is at one of them, not always the lowest
                     address = next((a for a in cu.range_starts(die) if a in functions_at), None)
                 if address is not None and address in functions_at:
                     for sym in functions_at.pop(address):
                         found_functions.append((sym, _origin(die)))
                 elif address is None:
-                    name = _name(die)
-                    if name is not None and "DW_AT_prototyped" in _origin(die).attrs:
-                        by_name.setdefault(name, die)
-            elif tag == "DW_TAG_variable" and variables_at:
-                address = _variable_address(die, cu.address_size)
-                if address is not None and address in variables_at:
-                    for sym in variables_at.pop(address):
-                        found_variables.append((sym, _origin(die)))
+                    addressless.append(die)
+            elif tag == "DW_TAG_variable":
+                if variables_at:
+                    address = _variable_address(die, cu.address_size)
+                    if address is not None and address in variables_at:
+                        for sym in variables_at.pop(address):
+                            found_variables.append((sym, _origin(die)))
+            elif not die.has("DW_AT_declaration"):
+                surface.definition_dies.append(die)
+    by_name: Dict[str, Die] = {}
+    for die in (addressless if functions_at else ()):
+        name = _name(die)
+        if name is not None and _origin(die).has("DW_AT_prototyped"):
+            by_name.setdefault(name, die)
     untyped = []
     for syms in functions_at.values():
         for sym in syms:
@@ -366,15 +398,13 @@ def definition_lines(path, names: Iterable[str]) -> Dict[str, Tuple[str, int]]:
     try:
         for cu in dwarf.units():
             top = cu.top()
-            for die in (top.children() if top is not None else ()):
-                if die.tag not in ("DW_TAG_subprogram", "DW_TAG_variable"):
-                    continue
+            for die in (top.children(DEFINITION_TAGS) if top is not None else ()):
                 name, line = _name(die), _int_attr(die, "DW_AT_decl_line")
-                if name in wanted and name not in found and line and "DW_AT_declaration" not in die.attrs:
+                if name in wanted and name not in found and line and not die.has("DW_AT_declaration"):
                     source = surface.decl_file(die)
                     if source:
                         found[name] = (_display_path(source), line)
-    except (DwarfError, IndexError, KeyError, TypeError, ValueError, OverflowError, RecursionError) as e:  # corrupt
+    except _CORRUPT as e:
         raise AbiError(path, f"malformed DWARF debug info ({type(e).__name__}: {e})") from None
     return found
 

@@ -17,26 +17,79 @@ Types the headers mention but neither define nor forward-declare come from heade
 
 from __future__ import annotations
 
-import bisect
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from ..errors import AbiError
 from .inputs import read_input
 
 Location = Tuple[str, int]
 HEADER_SUFFIXES = (".h", ".hh", ".hpp")
-_BLANKABLE = re.compile(r'/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.DOTALL)
-_DEFINITION = re.compile(r"\b(struct|union|enum)\s+(\w+)\s*(?:__attribute__\s*\(\(.*?\)\)\s*)?\{", re.DOTALL)
-_FORWARD = re.compile(r"\b(struct|union|enum)\s+(\w+)\s*;")
+# What may start a comment, a string or a character constant; and the last two.
+_OPENING = re.compile(r"[/\"']")
+_QUOTED = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.DOTALL)
+# A tag keyword at a word boundary starts both; the boundary is checked apart (see _tags), since a
+# pattern that starts with \b cannot skip ahead to the keywords.
+_DEFINITION = re.compile(r"(struct|union|enum)\s+(\w+)\s*(?:__attribute__\s*\(\(.*?\)\)\s*)?\{", re.DOTALL)
+_FORWARD = re.compile(r"(struct|union|enum)\s+(\w+)\s*;")
+_WORD = re.compile(r"\w")
 _TAG_REFERENCE = re.compile(r"\b(struct|union|enum) (\w+|<\w+>)")
 
 
-def _blank(match: "re.Match") -> str:
-    """A comment or string becomes its newlines only: line numbers stay right."""
-    return " " + "\n" * match.group(0).count("\n")
+def _blanked(text: str) -> str:
+    """The text with each comment, string and character constant replaced by a space and its
+    newlines, so line numbers stay right. Most of a documented header is comments: jumping from one
+    to the end of the next with str.find is several times faster than a regex over all of it."""
+    pieces, kept, pos = [], 0, 0
+    while True:
+        m = _OPENING.search(text, pos)
+        if m is None:
+            break
+        start = m.start()
+        if text[start] != "/":
+            quoted = _QUOTED.match(text, start)
+            end = quoted.end() if quoted else -1
+        elif text.startswith("/*", start):
+            end = text.find("*/", start + 2)
+            end = end + 2 if end >= 0 else -1
+        elif text.startswith("//", start):
+            end = text.find("\n", start)
+            end = end if end >= 0 else len(text)
+        else:
+            end = -1
+        if end < 0:  # not the start of one (an unterminated one is left as it is)
+            pos = start + 1
+            continue
+        pieces += [text[kept:start], " ", "\n" * text.count("\n", start, end)]
+        kept = pos = end
+    pieces.append(text[kept:])
+    return "".join(pieces)
+
+
+def _tags(pattern: "re.Pattern", text: str) -> Iterator["re.Match"]:
+    """The matches \\b + ``pattern`` would find: a match that follows a word character is not one,
+    and the search goes on from just after its start."""
+    pos = 0
+    while True:
+        m = pattern.search(text, pos)
+        if m is None:
+            return
+        if m.start() and _WORD.match(text, m.start() - 1):
+            pos = m.start() + 1
+            continue
+        yield m
+        pos = m.end() if m.end() > m.start() else m.start() + 1
+
+
+def _line_numbers(text: str, positions: Iterable[int]) -> Iterator[int]:
+    """The 1-based line of each position, positions in increasing order."""
+    line, counted = 1, 0
+    for pos in positions:
+        line += text.count("\n", counted, pos)
+        counted = pos
+        yield line
 
 
 @dataclass
@@ -45,7 +98,7 @@ class PublicHeaders:
     defined: Dict[str, Location] = field(default_factory=dict)  # "struct foo" -> where
     forward: Set[str] = field(default_factory=set)  # tags only declared: opaque unless defined
     # Blanked texts, searched for a function's declaration only when a finding needs its line.
-    texts: List[Tuple[str, str, List[int]]] = field(default_factory=list)
+    texts: List[Tuple[str, str]] = field(default_factory=list)
     declared: Dict[str, Optional[Location]] = field(default_factory=dict)  # memo of those searches
 
     @classmethod
@@ -68,22 +121,22 @@ class PublicHeaders:
         return headers
 
     def _scan(self, path: str) -> None:
-        text = _BLANKABLE.sub(_blank, read_input(path).decode("utf-8", "replace"))
-        line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-        self.texts.append((path, text, line_starts))
-        for m in _DEFINITION.finditer(text):
-            self.defined.setdefault(f"{m.group(1)} {m.group(2)}", (path, bisect.bisect_right(line_starts, m.start())))
-        for m in _FORWARD.finditer(text):
+        text = _blanked(read_input(path).decode("utf-8", "replace"))
+        self.texts.append((path, text))
+        definitions = list(_tags(_DEFINITION, text))
+        for m, line in zip(definitions, _line_numbers(text, (m.start() for m in definitions))):
+            self.defined.setdefault(f"{m.group(1)} {m.group(2)}", (path, line))
+        for m in _tags(_FORWARD, text):
             self.forward.add(f"{m.group(1)} {m.group(2)}")
 
     def function_declaration(self, name: str) -> Optional[Location]:
         if name not in self.declared:
             self.declared[name] = None
             pattern = re.compile(r"(?<!\w)" + re.escape(name) + r"\s*\(")
-            for path, text, line_starts in self.texts:
+            for path, text in self.texts:
                 m = pattern.search(text)
                 if m:
-                    self.declared[name] = (path, bisect.bisect_right(line_starts, m.start()))
+                    self.declared[name] = (path, text.count("\n", 0, m.start()) + 1)
                     break
         return self.declared[name]
 
