@@ -14,7 +14,7 @@ from typing import List, Optional, Tuple
 from ..errors import BpfBuildError, LinkError
 from ..model import btf as B
 from ..model.btf import Btf, BtfType, VarSecinfo
-from .state import InputView, LinkerState
+from .state import GlobalSymbol, InputView, LinkerState, OutputSection
 from .symbols import is_non_static
 
 _ONE_REF = B.REF_KINDS  # kinds whose only referenced id is ``type``
@@ -43,7 +43,7 @@ def _map_type_ids(state: LinkerState, src_btf: Btf) -> Tuple[List[int], List[Btf
             continue
         glob = None
         if (k == B.VAR or k == B.FUNC) and is_non_static(t):
-            glob = state.globals.get(t.name)
+            glob = state.global_symbols.get(t.name)
             if glob is None:
                 continue  # a VAR of a deduplicated section (license, version)
             if glob.underlying_id is None:
@@ -97,7 +97,7 @@ def _copy_types(state: LinkerState, src: InputView, type_map: List[int], appende
 def _settle_global_types(state: LinkerState, type_map: List[int]) -> None:
     """A global whose type this input gives (its first one, or the definition of an extern)
     now points its VAR/FUNC at that type's output id."""
-    for glob in state.globals.values():
+    for glob in state.global_symbols.values():
         if glob.pending_src_id is not None:
             glob.underlying_id = type_map[glob.pending_src_id]
             glob.pending_src_id = None
@@ -118,29 +118,13 @@ def _append_datasec_entries(state: LinkerState, src: InputView, type_map: List[i
             t = dst_btf.get(new_id)  # None: a VAR that was not carried over
             glob = None
             if t is not None and is_non_static(t):
-                glob = state.globals[t.name]
+                glob = state.global_symbols[t.name]
                 if glob.sec is not dst:
                     other = glob.sec.name if glob.sec is not None else "no section"
                     raise LinkError(file, f"global '{t.name}' is in section '{dst.name}' here "
                                           f"but in '{other}' in {glob.file}")
             if t is not None and glob is not None and glob.var_idx >= 0:
-                if t.kind == B.FUNC:
-                    continue  # a kfunc declared again: nothing to update (libbpf 1.1 failed here)
-                src_var = src_btf.type(v.type)
-                if src_var.linkage == B.VAR_GLOBAL_EXTERN:
-                    # A declaration has no storage to describe. (libbpf resizes the entry to
-                    # the declared type here, which loses an initialised flexible array.)
-                    continue
-                entry = dst.vars[glob.var_idx]
-                if glob.var_from_extern and not glob.is_extern and glob.file == file:
-                    # The entry was made for an extern, which has no storage: take the
-                    # definition's place and size (libbpf keeps offset 0 and the declared
-                    # type's size, and the loader then cannot find the map or variable).
-                    entry.offset, entry.size = s.dst_off + v.offset, v.size
-                    glob.var_from_extern = False
-                    continue
-                # its type may have changed with a resolved extern
-                entry.size = _resolve_size(dst_btf, glob.underlying_id, file, t.name)
+                _update_global_entry(state, src, dst, glob, t, v, s.dst_off)
                 continue
             dst.vars.append(VarSecinfo(new_id, s.dst_off + v.offset, v.size))
             if glob is not None:
@@ -148,6 +132,29 @@ def _append_datasec_entries(state: LinkerState, src: InputView, type_map: List[i
                 src_var = src_btf.type(v.type)
                 glob.var_from_extern = (src_var.kind == B.VAR
                                         and src_var.linkage == B.VAR_GLOBAL_EXTERN)
+
+
+def _update_global_entry(state: LinkerState, src: InputView, dst: OutputSection, glob: GlobalSymbol,
+                         t: BtfType, v: VarSecinfo, dst_off: int) -> None:
+    """The global already has its entry in ``dst``'s DATASEC; this input's ``v`` may describe
+    it anew."""
+    if t.kind == B.FUNC:
+        return  # a kfunc declared again: nothing to update (libbpf 1.1 failed here)
+    src_var = src.known_btf.type(v.type)
+    if src_var.linkage == B.VAR_GLOBAL_EXTERN:
+        # A declaration has no storage to describe. (libbpf resizes the entry to the declared
+        # type here, which loses an initialised flexible array.)
+        return
+    entry = dst.vars[glob.var_idx]
+    if glob.var_from_extern and not glob.is_extern and glob.file == src.file:
+        # The entry was made for an extern, which has no storage: take the definition's place
+        # and size (libbpf keeps offset 0 and the declared type's size, and the loader then
+        # cannot find the map or variable).
+        entry.offset, entry.size = dst_off + v.offset, v.size
+        glob.var_from_extern = False
+        return
+    # its type may have changed with a resolved extern
+    entry.size = _resolve_size(state.btf, glob.underlying_id, src.file, t.name)
 
 
 def _resolve_size(btf: Btf, type_id: Optional[int], file: str, name: str) -> int:

@@ -38,12 +38,12 @@ from ..model.elf import (
     Section,
     Symbol,
 )
+from ..model.insn import INSN_SIZE
 from .state import InputSection, InputView, LinkerState
 
 Input = Union[Object, str, "os.PathLike[str]", bytes]
 
 EXTERN_DATASEC = ".extern"  # clang's DATASEC for extern variables without a section
-INSN_SIZE = 8
 _ALLOWED_RELOCS = (R_BPF_64_64, R_BPF_64_32, R_BPF_64_ABS64, R_BPF_64_ABS32)
 
 
@@ -196,7 +196,8 @@ def _check_btf_ext(src: InputView) -> None:
 def _fixup_btf(src: InputView) -> None:
     """DATASEC sizes and global VAR offsets are only final in the ELF; clang leaves them as
     placeholders. DATASECs without an ELF section become ephemeral sections. The fixed-up
-    DATASECs are copies in ``src.datasecs``: the input's BTF is not changed."""
+    DATASECs are copies in ``src.datasecs``: the input's BTF is not changed. (The open phase
+    lays DATASECs out by libbpf's other rules, in loader/open/btf_fixup.py.)"""
     btf = src.btf
     if btf is None:
         return

@@ -13,12 +13,12 @@ import struct
 
 from ..errors import LinkError
 from ..model.elf import SHF_EXECINSTR, SHT_REL, STT_SECTION, Relocation
+from ..model.insn import CALL, INSN_SIZE, JMP
 from ..model.ints import s32
-from .inputs import INSN_SIZE
 from .sections import extend, output_section_for
 from .state import InputView, LinkerState
 
-BPF_JMP_CALL = 0x85
+_CALL_OPCODE = JMP | CALL
 
 
 def append_relocations(state: LinkerState, src: InputView) -> None:
@@ -47,7 +47,7 @@ def append_relocations(state: LinkerState, src: InputView) -> None:
                 raise LinkError(file, f"relocation at offset {r.offset} in '{target.name}' is "
                                       f"against a section symbol in a non-code section (not supported)")
             shift = src.by_index[src_sym.shndx].dst_off
-            if code.data[offset] == BPF_JMP_CALL:
+            if code.data[offset] == _CALL_OPCODE:
                 shift //= INSN_SIZE
             imm = pack_imm.unpack_from(code.data, offset + 4)[0]
             pack_imm.pack_into(code.data, offset + 4, s32(imm + shift))

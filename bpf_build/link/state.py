@@ -150,7 +150,7 @@ class LinkerState:
     elf_order: List[OutputSection] = field(default_factory=list)
     strtab_order: List[str] = field(default_factory=lambda: [".strtab", ".symtab"])
     symbols: List[Symbol] = field(default_factory=lambda: [Symbol("")])
-    globals: Dict[str, GlobalSymbol] = field(default_factory=dict)
+    global_symbols: Dict[str, GlobalSymbol] = field(default_factory=dict)
     btf: Btf = field(default_factory=Btf)
     # btf.strings.add's results: the table only grows, so an offset never changes.
     btf_str_offs: Dict[str, int] = field(default_factory=dict)

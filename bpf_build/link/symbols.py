@@ -65,13 +65,23 @@ def _append_symbol(state: LinkerState, src: InputView, sym: Symbol, src_idx: int
                                       f"which has no ELF section")
             dst_sec = src_sec.dst
 
-    glob = state.globals.get(sym.name)
+    glob = state.global_symbols.get(sym.name)
     if glob is None:
         idx = _new_symbol(state, src, sym, src_idx, src_sec, dst_sec)
-        state.globals[sym.name] = GlobalSymbol(idx, dst_sec, sym.name, is_extern, sym.bind == STB_WEAK, file)
+        state.global_symbols[sym.name] = GlobalSymbol(idx, dst_sec, sym.name, is_extern,
+                                                      sym.bind == STB_WEAK, file)
         return
 
     src.sym_map[src_idx] = glob.sym_idx
+    _merge_into_global(state, src, sym, glob, btf_id, src_sec, dst_sec)
+
+
+def _merge_into_global(state: LinkerState, src: InputView, sym: Symbol, glob: GlobalSymbol, btf_id: int,
+                       src_sec: Optional[InputSection], dst_sec: Optional[OutputSection]) -> None:
+    """``sym`` names a global an earlier input has: check they can be one, then let the output
+    symbol take the stronger binding, the stricter visibility and, from a definition that
+    replaces an extern or a weak one, its place and type."""
+    file, is_extern = src.file, sym.shndx == SHN_UNDEF
     if not is_extern and not glob.is_extern and not glob.is_weak and sym.bind != STB_WEAK:
         raise LinkError(file, f"symbol '{sym.name}' is already defined in {glob.file} "
                               f"(two strong definitions; make one of them __weak)")
