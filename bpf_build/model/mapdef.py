@@ -45,7 +45,9 @@ from typing import Optional, Tuple
 from ..errors import BpfBuildError
 from . import btf as B
 
-# Map types whose definition may carry ``values`` (their kernel numbers, as in linux/bpf.h).
+# Map types whose definition may carry ``values``: runtime/uapi.py's MapType numbers, repeated
+# because importing it imports the whole runtime package, which the linker does not otherwise
+# need (tests/loader/test_mapdef.py checks they agree).
 MAP_TYPE_PROG_ARRAY = 3
 MAP_TYPES_MAP_IN_MAP = (12, 13)  # ARRAY_OF_MAPS, HASH_OF_MAPS
 

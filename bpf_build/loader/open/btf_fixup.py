@@ -1,5 +1,10 @@
 """The BTF fix-ups of the open phase (libbpf's ``bpf_object_fixup_btf``, and the linkage flip of
-hidden subprograms): what clang leaves unfinished or the kernel verifies differently."""
+hidden subprograms): what clang leaves unfinished or the kernel verifies differently.
+
+The static linker lays DATASECs out too (link/inputs.py), by other rules, as libbpf's linker.c
+does: it always takes sizes and offsets from the ELF, finds a variable's symbol in the DATASEC's
+own section whatever its binding, skips non-VAR entries, keeps hidden variables global and does
+not sort. The two share no step that would make one function."""
 
 from __future__ import annotations
 

@@ -8,14 +8,14 @@ import resource
 
 from ...model import btf as B
 from ...model.mapdef import MapDef, MapDefError, parse_map_def
-from .. import section_defs as S
+from ...runtime.uapi import MapType
 from .model import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, OpenedMap
 from .names import KCONFIG_SEC, MAPS_SEC, internal_map_name, skeleton_ident
 from .state import OpenState
 
 MAX_GLOBAL_DATA = 1 << 30  # far above what the kernel accepts for an array map value
 
-_RINGBUFS = (S.MAP_TYPES["RINGBUF"], S.MAP_TYPES["USER_RINGBUF"])
+_RINGBUFS = (MapType.RINGBUF, MapType.USER_RINGBUF)
 
 
 def init_maps(st: OpenState) -> None:
@@ -45,7 +45,7 @@ def _add_internal_map(st: OpenState, kind: str, real_name: str, sec_index: int, 
     """A one-entry array map holding a global-data section; mmapable when it has globals."""
     m = OpenedMap(internal_map_name(st.out.name, real_name), kind, real_name, sec_index)
     m.real_name = real_name
-    m.type = S.MAP_TYPES["ARRAY"]
+    m.type = MapType.ARRAY
     m.key_size = 4
     m.value_size = len(data)
     m.max_entries = 1
@@ -125,7 +125,7 @@ def _init_struct_ops_maps(st: OpenState, sec_index: int) -> None:
     for v in btf.type(dsec).secinfo:
         var = btf.type(v.type)
         m = OpenedMap(var.name, "struct_ops", sec_name, sec_index)
-        m.type = S.MAP_TYPES["STRUCT_OPS"]
+        m.type = MapType.STRUCT_OPS
         m.key_size = 4
         m.value_size = v.size
         m.max_entries = 1

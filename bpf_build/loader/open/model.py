@@ -15,6 +15,7 @@ from ...model import btf as B
 from ...model.btf_ext import CoreRelo, LineInfo
 from ...model.insn import Insn
 from ...model.mapdef import PIN_NONE
+from ...runtime.uapi import MapFlag, attach_type_name, map_type_name, prog_type_name
 from .. import section_defs as S
 
 MAP_KINDS = ("btf", "data", "rodata", "bss", "kconfig", "struct_ops")
@@ -22,8 +23,9 @@ INTERNAL_MAP_KINDS = ("data", "rodata", "bss", "kconfig")
 KCFG_TYPES = ("bool", "tristate", "char", "int", "char_array")
 RELOCATION_KINDS = ("map", "data", "ksym", "kfunc")
 
-BPF_F_RDONLY_PROG = 1 << 7
-BPF_F_MMAPABLE = 1 << 10
+# Plain ints, not MapFlag members: map_flags keeps the int type it always had.
+BPF_F_RDONLY_PROG = int(MapFlag.RDONLY_PROG)
+BPF_F_MMAPABLE = int(MapFlag.MMAPABLE)
 
 
 @dataclass(eq=False)
@@ -99,7 +101,7 @@ class OpenedMap:
 
     @property
     def type_name(self) -> str:
-        return S.map_type_name(self.type)
+        return map_type_name(self.type)
 
     @property
     def is_internal(self) -> bool:
@@ -175,11 +177,11 @@ class OpenedProgram:
 
     @property
     def type_name(self) -> str:
-        return S.prog_type_name(self.type)
+        return prog_type_name(self.type)
 
     @property
     def expected_attach_type_name(self) -> str:
-        return S.attach_type_name(self.expected_attach_type)
+        return attach_type_name(self.expected_attach_type)
 
     def __repr__(self) -> str:
         return f"OpenedProgram({self.name!r}, {self.section!r}, {self.type_name}, {len(self.insns)} insns)"

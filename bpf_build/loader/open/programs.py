@@ -3,6 +3,7 @@ type and flags from its section name (``section_defs``), and what it attaches to
 
 from __future__ import annotations
 
+from ...runtime.uapi import ProgType
 from .. import section_defs as S
 from .state import OpenState
 
@@ -20,7 +21,7 @@ def init_programs(st: OpenState) -> None:
         p.prog_flags = d.prog_flags
         slash = p.section.find("/")
         p.attach_target = p.section[slash + 1:] if slash >= 0 else None
-        if d.flags & S.SEC_ATTACH_BTF and p.attach_target and p.type != S.PROG_TYPES["EXT"]:
+        if d.flags & S.SEC_ATTACH_BTF and p.attach_target and p.type != ProgType.EXT:
             prefix, kind = S.kernel_btf_prefix_kind(p.expected_attach_type)
             p.attach_btf = (prefix + p.attach_target, kind)
     for p in st.out.subprograms:

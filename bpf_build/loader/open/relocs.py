@@ -23,13 +23,13 @@ from ...model.elf import (
     Symbol,
 )
 from ...model.insn import INSN_SIZE, PSEUDO_CALL, PSEUDO_FUNC
-from .. import section_defs as S
+from ...model.ints import s32
+from ...runtime.uapi import MapType
 from .model import CallRef, OpenedMap, OpenedProgram, Relocation
 from .names import JUMPTABLES_SEC, MAPS_SEC
 from .state import OpenState
 
-_MAP_IN_MAP = (S.MAP_TYPES["ARRAY_OF_MAPS"], S.MAP_TYPES["HASH_OF_MAPS"])
-_PROG_ARRAY = S.MAP_TYPES["PROG_ARRAY"]
+_MAP_IN_MAP = (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS)
 VALUES_SLOT_SIZE = 8  # a pointer in the ``values`` array of a definition
 
 
@@ -97,7 +97,7 @@ def _record_reloc(st: OpenState, prog: OpenedProgram, idx: int, sym: Symbol, sym
         prog.call_refs[idx] = CallRef("func_addr", sym.value)
         return
     if sym.shndx == st.arena_index:
-        arena = next((i for i, m in enumerate(st.out.maps) if m.type == S.MAP_TYPES["ARENA"]), -1)
+        arena = next((i for i, m in enumerate(st.out.maps) if m.type == MapType.ARENA), -1)
         if arena < 0:
             st.fail(f"{where}: arena variable '{sym_name}' used but no ARENA map is defined")
         prog.relocations.append(Relocation("data", idx, map_index=arena, offset=insn.imm + sym.value))
@@ -114,7 +114,7 @@ def _record_reloc(st: OpenState, prog: OpenedProgram, idx: int, sym: Symbol, sym
         for mi, m in enumerate(st.out.maps):
             if m.is_internal and m.section_index == sym.shndx:
                 prog.relocations.append(Relocation("data", idx, map_index=mi,
-                                                   offset=_s32(insn.imm + sym.value)))
+                                                   offset=s32(insn.imm + sym.value)))
                 return
         st.fail(f"{where}: no map for data section '{st.obj.sections[sym.shndx].name}'")
     st.fail(f"{where}: relocation against '{sym_name}' in section "
@@ -149,11 +149,11 @@ def _collect_map_relos(st: OpenState, rel_sec: Section) -> None:
         if owner.type in _MAP_IN_MAP:
             if sym.shndx != st.maps_index:
                 st.fail(f"map '{owner.name}': slot initialiser '{sym.name}' is not a BTF-defined map")
-            if owner.type == S.MAP_TYPES["HASH_OF_MAPS"] and owner.key_size != 4:
+            if owner.type == MapType.HASH_OF_MAPS and owner.key_size != 4:
                 st.fail(f"map '{owner.name}': a HASH_OF_MAPS with initial slots needs a 4-byte key")
             if st.out.map(sym.name) is None:
                 st.fail(f"map '{owner.name}': '{sym.name}' is not a map")
-        elif owner.type == _PROG_ARRAY:
+        elif owner.type == MapType.PROG_ARRAY:
             target = st.out.program(sym.name)
             if target is None or target.section_index != sym.shndx or \
                     target.sec_insn_off * INSN_SIZE != sym.value:
@@ -190,6 +190,8 @@ def collect_core_relos(st: OpenState) -> None:
         if idx is None:
             continue
         for rec in esec.records:
+            if not isinstance(rec, CoreRelo):
+                continue  # the CO-RE table holds nothing else
             if rec.insn_off % INSN_SIZE:
                 st.fail(f"CO-RE relocation in '{esec.name}' at byte {rec.insn_off} is misaligned")
             prog = st.func_at(idx, rec.insn_off // INSN_SIZE)
@@ -197,9 +199,3 @@ def collect_core_relos(st: OpenState) -> None:
                 continue  # belongs to an eliminated weak function
             local = rec.insn_off // INSN_SIZE - prog.sec_insn_off
             prog.core_relos.append(CoreRelo(local * INSN_SIZE, rec.type_id, rec.access_str_off, rec.kind))
-
-
-def _s32(v: int) -> int:
-    """``v`` as the signed 32-bit immediate it ends up in."""
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v >= 1 << 31 else v

@@ -6,12 +6,14 @@ line_info carried along at their new instruction indices."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Type, TypeVar
 
-from ...model.btf_ext import CoreRelo, ExtInfo, LineInfo
+from ...model.btf_ext import CoreRelo, ExtInfo, ExtRecord, FuncInfo, LineInfo
 from ...model.insn import CALL, DW, IMM, INSN_SIZE, JMP, LD, PSEUDO_CALL, PSEUDO_FUNC, K
 from .model import CallRef, OpenedProgram, Relocation
 from .state import OpenState
+
+Record = TypeVar("Record", bound=ExtRecord)
 
 
 def append_subprograms(st: OpenState) -> None:
@@ -99,16 +101,16 @@ class _Appender:
         if ext is None:
             return
         if self.keep_func_info:
-            funcs = self._records(ext.func_info, fn)
+            funcs = self._records(ext.func_info, fn, FuncInfo)
             self.keep_func_info = self._has_info("func", funcs, fn)
             self.main.func_info.extend((self._insn(r.insn_off, fn, base), r.type_id) for r in funcs)
         if self.keep_line_info:
-            lines = self._records(ext.line_info, fn)
+            lines = self._records(ext.line_info, fn, LineInfo)
             self.keep_line_info = self._has_info("line", lines, fn)
             self.main.line_info.extend(LineInfo(self._insn(r.insn_off, fn, base), r.file_name_off, r.line_off,
                                                 r.line_col) for r in lines)
 
-    def _has_info(self, which: str, records: List[Any], fn: OpenedProgram) -> bool:
+    def _has_info(self, which: str, records: Sequence[ExtRecord], fn: OpenedProgram) -> bool:
         """Whether ``which`` info stays: without records for the main program libbpf drops that
         kind of info altogether; a subprogram without them is an error."""
         if not records and fn is not self.main:
@@ -121,10 +123,10 @@ class _Appender:
         """A record's byte offset in ``fn``'s section, as an index into the main program."""
         return insn_off // INSN_SIZE - fn.sec_insn_off + base
 
-    def _records(self, table: ExtInfo, fn: OpenedProgram) -> List[Any]:
-        """``table``'s records that fall in ``fn``'s own code."""
+    def _records(self, table: ExtInfo, fn: OpenedProgram, kind: Type[Record]) -> List[Record]:
+        """``table``'s records (all of class ``kind``) that fall in ``fn``'s own code."""
         esec = table.section(self.st.obj.sections[fn.section_index].name)
         if esec is None:
             return []
         lo, hi = fn.sec_insn_off, fn.sec_insn_off + fn.sec_insn_cnt
-        return [r for r in esec.records if lo <= r.insn_off // INSN_SIZE < hi]
+        return [r for r in esec.records if isinstance(r, kind) and lo <= r.insn_off // INSN_SIZE < hi]
