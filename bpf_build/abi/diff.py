@@ -13,7 +13,6 @@ change. Findings about a type or function point at its declaration when one is k
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from .findings import COMPATIBLE, NOTE, Finding
@@ -91,7 +90,7 @@ def _located(finding: Finding, new: Snapshot, exported: Set[str]) -> Finding:
     where = new.locate(finding.symbol)
     if where is None and finding.node:  # symbol findings name the bare symbol
         where = new.locate(f"{finding.symbol}@@{finding.node}")
-    return replace(finding, file=where[0], line=where[1]) if where else finding
+    return finding._replace(file=where[0], line=where[1]) if where else finding
 
 
 def _newest(nodes: List[str]) -> Optional[str]:

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from ..errors import AbiError
 from .dwarf import Die, DwarfError, read_dwarf
@@ -46,11 +45,10 @@ DW_OP_PLUS_UCONST = 0x23
 Location = Tuple[str, int]  # (absolute file path when known, line)
 
 
-@dataclass
-class TypeSurface:
+class TypeSurface(NamedTuple):
     types: dict  # the comparable surface: functions, variables, records, enums
-    untyped: List[str] = field(default_factory=list)  # exported functions DWARF says nothing about
-    locations: Dict[str, Location] = field(default_factory=dict)  # type or symbol key -> declaration
+    untyped: List[str]  # exported functions DWARF says nothing about
+    locations: Dict[str, Location]  # type or symbol key -> declaration
 
 
 def normalise_base_name(name: str) -> str:

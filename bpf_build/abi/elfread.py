@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from ..errors import AbiError
@@ -43,8 +42,7 @@ _VISIBILITY_NAMES = {STV_DEFAULT: "DEFAULT", STV_INTERNAL: "INTERNAL", STV_HIDDE
 _BINDING_NAMES = {STB_GLOBAL: "GLOBAL", STB_WEAK: "WEAK", STB_GNU_UNIQUE: "GNU_UNIQUE"}
 
 
-@dataclass(frozen=True)
-class ExportedSymbol:
+class ExportedSymbol(NamedTuple):
     name: str
     version: Optional[str]  # None: exported without a version
     default: bool  # name@@version (True) or compat name@version (False)
@@ -58,29 +56,25 @@ class ExportedSymbol:
         return versioned_name(self.name, self.version, self.default)
 
 
-@dataclass(frozen=True)
-class VersionDefinition:
+class VersionDefinition(NamedTuple):
     name: str
     parents: Tuple[str, ...]
-    index: int
+    version_index: int  # what .gnu.version entries use to name it
 
 
-@dataclass
 class SharedLibrary:
-    path: str
-    soname: Optional[str]
-    versions: List[VersionDefinition]
-    exports: List[ExportedSymbol]
-    # Names defined in the library but not exported, from .symtab when not stripped: name -> why.
-    unexported: Dict[str, str] = field(default_factory=dict)
-    has_symtab: bool = False
+    def __init__(self, path: str, soname: Optional[str], versions: List[VersionDefinition],
+                 exports: List[ExportedSymbol], unexported: Optional[Dict[str, str]] = None, has_symtab: bool = False):
+        self.path, self.soname, self.versions, self.exports = path, soname, versions, exports
+        # Names defined in the library but not exported, from .symtab when not stripped: name -> why.
+        self.unexported: Dict[str, str] = unexported if unexported is not None else {}
+        self.has_symtab = has_symtab
 
     def export_names(self) -> List[str]:
         return sorted({s.name for s in self.exports})
 
 
-@dataclass(frozen=True)
-class ObjectSymbol:
+class ObjectSymbol(NamedTuple):
     name: str  # without any .symver suffix
     path: str
     visibility: str  # DEFAULT, PROTECTED, HIDDEN, INTERNAL

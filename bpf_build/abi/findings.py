@@ -10,16 +10,14 @@ Every finding has a severity, which decides the exit status:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import List, Optional
+from typing import List, NamedTuple, Optional
 
 INCOMPATIBLE, COMPATIBLE, NOTE = "incompatible", "compatible", "note"
 SEVERITIES = (INCOMPATIBLE, COMPATIBLE, NOTE)
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     code: str  # stable kebab-case identifier, e.g. "map-entry-not-exported"
     message: str
     file: str  # the file to fix (the map for map findings, the header for types, else the library)
@@ -33,7 +31,7 @@ class Finding:
         return (_RANK[self.severity], self.file, self.line or 0, self.code, self.symbol or "", self.message)
 
     def with_severity(self, severity: str) -> "Finding":
-        return replace(self, severity=severity)
+        return self._replace(severity=severity)
 
     def to_json(self) -> dict:
         out = {"code": self.code, "file": self.file, "message": self.message, "severity": self.severity}
@@ -44,14 +42,15 @@ class Finding:
         return out
 
 
-@dataclass
 class Outcome:
     """What a command found: findings of every severity, and free-form notes (never a failure)."""
 
-    command: str
-    findings: List[Finding] = field(default_factory=list)
-    notes: List[str] = field(default_factory=list)
-    summary: str = ""
+    def __init__(self, command: str, findings: Optional[List[Finding]] = None, notes: Optional[List[str]] = None,
+                 summary: str = ""):
+        self.command = command
+        self.findings: List[Finding] = findings if findings is not None else []
+        self.notes: List[str] = notes if notes is not None else []
+        self.summary = summary
 
     def sorted_findings(self) -> List[Finding]:
         unique = {f.sort_key(): f for f in self.findings}

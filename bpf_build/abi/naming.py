@@ -7,16 +7,14 @@ prefixes plus object names whose ``name__method`` functions are allowed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable, Optional, Tuple
+from typing import Iterable, NamedTuple, Optional, Tuple
 
 DEFAULT_PREFIXES = ("bpf_", "btf_", "libbpf_", "xsk_", "perf_buffer_", "ring_buffer_", "user_ring_buffer_")
 # Objects whose names do not start with a prefix above (libbpf >= 1.3 exports ring__consume & co).
 DEFAULT_OBJECTS = ("ring",)
 
 
-@dataclass(frozen=True)
-class NamingPolicy:
+class NamingPolicy(NamedTuple):
     prefixes: Tuple[str, ...] = DEFAULT_PREFIXES
     objects: Tuple[str, ...] = DEFAULT_OBJECTS
 

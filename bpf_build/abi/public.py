@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from ..errors import AbiError
@@ -92,14 +91,14 @@ def _line_numbers(text: str, positions: Iterable[int]) -> Iterator[int]:
         yield line
 
 
-@dataclass
 class PublicHeaders:
-    files: List[str] = field(default_factory=list)
-    defined: Dict[str, Location] = field(default_factory=dict)  # "struct foo" -> where
-    forward: Set[str] = field(default_factory=set)  # tags only declared: opaque unless defined
-    # Blanked texts, searched for a function's declaration only when a finding needs its line.
-    texts: List[Tuple[str, str]] = field(default_factory=list)
-    declared: Dict[str, Optional[Location]] = field(default_factory=dict)  # memo of those searches
+    def __init__(self) -> None:
+        self.files: List[str] = []
+        self.defined: Dict[str, Location] = {}  # "struct foo" -> where
+        self.forward: Set[str] = set()  # tags only declared: opaque unless defined
+        # Blanked texts, searched for a function's declaration only when a finding needs its line.
+        self.texts: List[Tuple[str, str]] = []
+        self.declared: Dict[str, Optional[Location]] = {}  # memo of those searches
 
     @classmethod
     def from_paths(cls, paths: Iterable[str]) -> "PublicHeaders":

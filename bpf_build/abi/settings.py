@@ -13,7 +13,6 @@ Command-line options win over these. Paths are relative to the directory of pypr
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import List, Optional
 
 from ..errors import AbiError
@@ -22,13 +21,15 @@ from .inputs import read_input, read_toml
 KEYS = ("headers", "old-headers", "suppressions", "size-versioned", "strict")
 
 
-@dataclass
 class AbiSettings:
-    headers: List[str] = field(default_factory=list)
-    old_headers: List[str] = field(default_factory=list)
-    suppressions: Optional[str] = None
-    size_versioned: List[str] = field(default_factory=list)
-    strict: bool = False
+    def __init__(self, headers: Optional[List[str]] = None, old_headers: Optional[List[str]] = None,
+                 suppressions: Optional[str] = None, size_versioned: Optional[List[str]] = None,
+                 strict: bool = False):
+        self.headers: List[str] = headers or []
+        self.old_headers: List[str] = old_headers or []
+        self.suppressions = suppressions
+        self.size_versioned: List[str] = size_versioned or []
+        self.strict = strict
 
 
 def load_settings(root: str) -> AbiSettings:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from ..errors import AbiError
 from .elfread import SharedLibrary, read_shared_library
@@ -24,8 +23,7 @@ FORMAT_VERSION = 1
 TYPE_SECTIONS = ("enums", "functions", "records", "variables")
 
 
-@dataclass(frozen=True)
-class SymbolRecord:
+class SymbolRecord(NamedTuple):
     name: str
     version: Optional[str]
     default: bool
@@ -37,25 +35,24 @@ class SymbolRecord:
         return versioned_name(self.name, self.version, self.default)
 
 
-@dataclass(frozen=True)
-class NodeRecord:
+class NodeRecord(NamedTuple):
     name: str
     parents: Tuple[str, ...]
 
 
-@dataclass
 class Snapshot:
-    source: str
-    soname: Optional[str]
-    versions: List[NodeRecord]
-    symbols: Dict[str, SymbolRecord]  # by key (name@@V)
-    aliases: List[Tuple[str, ...]] = field(default_factory=list)
-    types: Optional[dict] = None  # None: no debug info (or not read)
-    # Read from debug info, not stored in baselines: exported functions without type records,
-    # and where each type or function was declared (for annotations).
-    untyped: List[str] = field(default_factory=list)
-    locations: Dict[str, Tuple[str, int]] = field(default_factory=dict)
-    headers: Optional[PublicHeaders] = None  # the public headers, when given: they locate first
+    def __init__(self, source: str, soname: Optional[str], versions: List[NodeRecord],
+                 symbols: Dict[str, SymbolRecord], aliases: Optional[List[Tuple[str, ...]]] = None,
+                 types: Optional[dict] = None):
+        self.source, self.soname, self.versions = source, soname, versions
+        self.symbols = symbols  # by key (name@@V)
+        self.aliases: List[Tuple[str, ...]] = aliases if aliases is not None else []
+        self.types = types  # None: no debug info (or not read)
+        # Read from debug info, not stored in baselines: exported functions without type records,
+        # and where each type or function was declared (for annotations).
+        self.untyped: List[str] = []
+        self.locations: Dict[str, Tuple[str, int]] = {}
+        self.headers: Optional[PublicHeaders] = None  # the public headers, when given: they locate first
 
     def locate(self, key: str) -> Optional[Tuple[str, int]]:
         """Where a type or function (by key) is declared: the public header, else DWARF's word."""

@@ -16,7 +16,7 @@ it): a stale suppression would otherwise hide the next real break of the same na
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import List, Optional
 
@@ -70,7 +70,7 @@ class Suppressions:
                 out.append(f)
                 continue
             used.add(entry.line)
-            out.append(replace(f, severity=NOTE, message=f"{f.message} (suppressed by {self.path}:{entry.line}: "
+            out.append(f._replace(severity=NOTE, message=f"{f.message} (suppressed by {self.path}:{entry.line}: "
                                                           f"{entry.reason})"))
         for e in self.entries:
             if e.line not in used:
