@@ -110,6 +110,7 @@ class _Surface:
         self.seen: set = set()
         self.locations: Dict[str, Location] = {}
         self.spelled: Dict[Tuple[int, Optional[str]], str] = {}
+        self.anonymous: Dict[int, bool] = {}
 
     def definition(self, tag: str, name: str):
         """The first complete definition of a named type, for a declaration reached elsewhere (the
@@ -156,6 +157,27 @@ class _Surface:
             spelled = self.spelled[key] = self.spell_uncached(die, typedef_name)
         return spelled
 
+    def spell_type_of(self, die) -> str:
+        """spell(_type_of(die)), found by the referenced offset: most types are spelled already, and
+        then the DIE need not be parsed."""
+        return self.spell_at(die.cu.dwarf, die.get("DW_AT_type"))
+
+    def spell_at(self, dwarf, target) -> str:
+        if not isinstance(target, int):
+            return "void"
+        spelled = self.spelled.get((target, None))
+        return spelled if spelled is not None else self.spell(dwarf.die_at(target))
+
+    def is_anonymous_record(self, dwarf, target) -> bool:
+        """Whether the DIE at ``target`` (a DW_AT_type value) is a struct or union without a name."""
+        if not isinstance(target, int):
+            return False
+        anonymous = self.anonymous.get(target)
+        if anonymous is None:
+            die = dwarf.die_at(target)
+            anonymous = self.anonymous[target] = die is not None and die.tag in RECORD_TAGS and _name(die) is None
+        return anonymous
+
     def spell_uncached(self, die, typedef_name: Optional[str]) -> str:
         tag = die.tag
         if tag == "DW_TAG_base_type":
@@ -174,10 +196,10 @@ class _Surface:
             return inner + ("*" if inner.endswith("*") else " *")
         if tag in ("DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_atomic_type"):
             qualifier = {"DW_TAG_const_type": "const", "DW_TAG_volatile_type": "volatile"}.get(tag, "_Atomic")
-            inner = self.spell(_type_of(die))
+            inner = self.spell_type_of(die)
             return f"{inner} {qualifier}" if inner.endswith("*") else f"{qualifier} {inner}"
         if tag == "DW_TAG_restrict_type":
-            return self.spell(_type_of(die))  # restrict does not change the calling convention
+            return self.spell_type_of(die)  # restrict does not change the calling convention
         if tag == "DW_TAG_array_type":
             dims = ""
             for sub in die.children(SUBRANGE_TAGS):
@@ -186,7 +208,7 @@ class _Surface:
                 if count is None and upper is not None:
                     count = upper + 1
                 dims += f"[{count}]" if count is not None else "[]"
-            return f"{self.spell(_type_of(die))} {dims or '[]'}"
+            return f"{self.spell_type_of(die)} {dims or '[]'}"
         if tag == "DW_TAG_subroutine_type":
             return self.signature_text(die, "")
         return f"<{tag[7:].lower()}>"
@@ -195,10 +217,10 @@ class _Surface:
         params = []
         for child in die.children(PARAMETER_TAGS):
             if child.tag == "DW_TAG_formal_parameter":
-                params.append(self.spell(_type_of(child)))
+                params.append(self.spell_type_of(child))
             else:
                 params.append("...")
-        return self.spell(_type_of(die)), params
+        return self.spell_type_of(die), params
 
     def signature_text(self, die, declarator: str) -> str:
         returns, params = self.signature(die)
@@ -248,7 +270,7 @@ class _Surface:
         entry = {"size": _int_attr(die, "DW_AT_byte_size") or 0, "fields": fields}
         first = members[0] if members else None
         if die.tag != "DW_TAG_union_type" and first is not None and _name(first) == "sz" \
-                and self.spell(_type_of(first)) == "unsigned long":
+                and self.spell_type_of(first) == "unsigned long":
             entry["extensible"] = "opts"  # libbpf opts: callers pass sizeof, the struct grows at its end
         elif self.is_kernel_uapi(path):
             entry["extensible"] = "uapi"  # kernel UAPI structs grow at their end, sized by the caller
@@ -258,17 +280,19 @@ class _Surface:
         for member in members:
             attrs = member.attrs  # a member is asked for most of its attributes: decode them at once
             bits = base_bits + self.member_bit_offset(attrs)
-            mtype = member.ref("DW_AT_type")
+            dwarf, target = member.cu.dwarf, attrs.get("DW_AT_type")
             name = _text(attrs.get("DW_AT_name"))
             bit_size = _int(attrs.get("DW_AT_bit_size"))
-            if mtype is not None and mtype.tag in RECORD_TAGS and _name(mtype) is None:
+            record = dwarf.die_at(target) if isinstance(target, int) and self.is_anonymous_record(dwarf, target) else None
+            if record is not None:
                 # An anonymous struct/union has no name to be compared by, so its members are
                 # listed as ours: unnamed ones as they are, named ones as member.field.
-                self.add_members(list(mtype.children(MEMBER_TAGS)), bits, fields, prefix + (f"{name}." if name else ""))
+                nested = list(record.children(MEMBER_TAGS))
+                self.add_members(nested, bits, fields, prefix + (f"{name}." if name else ""))
                 continue
             if name is None:
                 continue  # unnamed bitfield padding
-            spelled = self.spell(mtype) + (f":{bit_size}" if bit_size else "")
+            spelled = self.spell_at(dwarf, target) + (f":{bit_size}" if bit_size else "")
             offset = bits // 8 if bits % 8 == 0 else f"{bits // 8}.{bits % 8}"
             fields.append([prefix + name, offset, spelled])
 
@@ -375,7 +399,7 @@ def _collect(dwarf, functions_at, variables_at) -> TypeSurface:
         returns, params = surface.signature(die)
         functions[sym.key] = {"returns": returns, "params": params}
     for sym, die in found_variables:
-        variables[sym.key] = surface.spell(_type_of(die))
+        variables[sym.key] = surface.spell_type_of(die)
     surface.drain()
     types = {"functions": functions, "variables": variables, "records": surface.records, "enums": surface.enums}
     return TypeSurface(types, sorted(untyped), surface.locations)

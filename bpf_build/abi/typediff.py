@@ -71,7 +71,10 @@ def size_versioned_records(*record_sets: dict) -> Set[str]:
     for records in record_sets:
         for entry in records.values():
             fields = entry["fields"]
-            stems = {m.group(1) for f in fields if (m := _SIZE_FIELD.match(f[0].rsplit(".", 1)[-1]))}
+            stems = {m.group(1) for f in fields
+                     if f[0].endswith("_sz") and (m := _SIZE_FIELD.match(f[0].rsplit(".", 1)[-1]))}
+            if not stems:  # most records: no size field, so nothing to look for
+                continue
             for name, _, spelled in fields:
                 m = _RECORD_POINTER.match(spelled)
                 if m and any(name.rsplit(".", 1)[-1].startswith(stem) for stem in stems):
@@ -88,6 +91,8 @@ def diff_types(old: dict, new: dict, where: str, size_versioned: Iterable[str] =
     old_f, new_f = old.get("functions", {}), new.get("functions", {})
     for key in sorted(set(old_f) & set(new_f)):
         a, b = old_f[key], new_f[key]
+        if a == b:  # most of them: nothing to report
+            continue
         if a["returns"] != b["returns"]:
             if a["returns"] == "void":
                 add("function-return-added", f"{key} returned void, now {b['returns']} (old callers ignore the "
@@ -112,7 +117,8 @@ def diff_types(old: dict, new: dict, where: str, size_versioned: Iterable[str] =
     old_r, new_r = old.get("records", {}), new.get("records", {})
     sized = size_versioned_records(old_r, new_r) | set(size_versioned)
     for name in sorted(set(old_r) & set(new_r)):
-        out += _record_findings(name, old_r[name], new_r[name], where, name in sized)
+        if old_r[name] != new_r[name]:  # an unchanged record has nothing to report
+            out += _record_findings(name, old_r[name], new_r[name], where, name in sized)
 
     old_e, new_e = old.get("enums", {}), new.get("enums", {})
     for name in sorted(set(old_e) & set(new_e)):

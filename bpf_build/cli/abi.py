@@ -165,8 +165,10 @@ def cmd_diff(args) -> int:
     new_headers = args.headers if args.headers is not None else settings.headers
     old_headers = args.old_headers if args.old_headers is not None else (settings.old_headers or new_headers)
     with_types = not args.no_types
-    old = load_snapshot(args.old, with_types, _headers(old_headers) if with_types else None)
-    new = load_snapshot(args.new, with_types, _headers(new_headers) if with_types else None)
+    new_public = _headers(new_headers) if with_types else None
+    old_public = new_public if old_headers == new_headers else (_headers(old_headers) if with_types else None)
+    old = load_snapshot(args.old, with_types, old_public)
+    new = load_snapshot(args.new, with_types, new_public)
     outcome = _compare(old, new, settings, args.suppressions or settings.suppressions)
     return _finish(outcome, args, args.strict if args.strict is not None else settings.strict)
 
