@@ -22,7 +22,7 @@ from string import Template
 from typing import List, Optional, Tuple
 
 from ..model.btf import ARRAY, DATASEC, FUNC_PROTO, PTR, Btf
-from ..btf.c import CWriter
+from ..btf.c import CWriter, DatasecField
 from ..model.elf import Object
 from ..errors import BpfBuildError, SkeletonError
 from ..fileio import read_bytes
@@ -125,11 +125,16 @@ class GlobalData:
                 return tid
         return None
 
-    def datasec_vars(self, m: OpenedMap):
+    def _btf_and_writer(self) -> Tuple[Btf, CWriter]:
+        """The BTF and its writer, for code that found a DATASEC (so there is BTF)."""
+        assert self.btf is not None and self.writer is not None
+        return self.btf, self.writer
+
+    def datasec_vars(self, m: OpenedMap) -> Tuple[Optional[int], List[DatasecField]]:
         sec_id = self.datasec_of(m)
         if sec_id is None:
             return None, []
-        fields = self.writer.datasec_fields(sec_id)
+        fields = self._btf_and_writer()[1].datasec_fields(sec_id)
         for f in fields:  # each is a struct member and (subskeleton) a string
             c_identifier(self.path, "variable", f.var_name)
         return sec_id, fields
@@ -141,21 +146,23 @@ class GlobalData:
             sec_id, fields = self.datasec_vars(m)
             out.append(f"\tstruct {self.name}__{m.ident} {{\n")
             if sec_id is not None:
-                keep_qualifiers = self.btf.get(sec_id).name == ".kconfig"
+                btf, writer = self._btf_and_writer()
+                keep_qualifiers = btf.type(sec_id).name == ".kconfig"
                 pad = 0
                 for f in fields:
                     if f.padding:
                         out.append(f"\t\tchar __pad{pad}[{f.padding}];\n")
                         pad += 1
-                    decl = self.writer.declaration(f.type_id, f.name, 2, strip_mods=not keep_qualifiers)
+                    decl = writer.declaration(f.type_id, f.name, 2, strip_mods=not keep_qualifiers)
                     out.append(f"\t\t{decl};\n")
             out.append(f"\t}} *{m.ident};\n")
         return out
 
     def size_asserts(self) -> List[str]:
         """Compile-time checks that each variable has the size BTF gives it."""
-        if self.btf is None:
+        if self.writer is None:
             return []
+        writer = self.writer
         out = ["\n__attribute__((unused)) static void\n"
                f"{self.name}__assert(struct {self.name} *s __attribute__((unused)))\n{{\n"
                "#ifdef __cplusplus\n#define _Static_assert static_assert\n#endif\n"]
@@ -163,7 +170,7 @@ class GlobalData:
             _, fields = self.datasec_vars(m)
             for f in fields:
                 try:
-                    size = self.writer.size_of(f.type_id)
+                    size = writer.size_of(f.type_id)
                 except BpfBuildError:
                     continue
                 out.append(f"\t_Static_assert(sizeof(s->{m.ident}->{f.name}) == {size}, "
@@ -285,28 +292,34 @@ class _Renderer:
         out.append(_SUBSKELETON_TAIL.substitute(name=n, guard=guard))
         return "".join(out)
 
-    def subskeleton_variables(self) -> List[Tuple[OpenedMap, object]]:
-        found = []
+    def subskeleton_variables(self) -> List[Tuple[OpenedMap, DatasecField]]:
+        found: List[Tuple[OpenedMap, DatasecField]] = []
         for m in self.global_data.maps:
             if not m.btf_value_type_id:
                 continue
             found += [(m, f) for f in self.global_data.datasec_vars(m)[1]]
         return found
 
-    def subskeleton_datasecs(self, variables) -> List[str]:
+    def _btf_and_writer(self) -> Tuple[Btf, CWriter]:
+        """The BTF and its writer, for the subskeleton (which refuses an object without BTF)."""
+        assert self.btf is not None and self.writer is not None
+        return self.btf, self.writer
+
+    def subskeleton_datasecs(self, variables: List[Tuple[OpenedMap, DatasecField]]) -> List[str]:
         """Per section, a struct of pointers to the variables (found in the final object at run
         time): ``int *counter;``, arrays and function pointers through ``__typeof__``."""
+        btf, writer = self._btf_and_writer()
         out: List[str] = []
         for m in self.global_data.maps:
             sec_id = self.global_data.datasec_of(m)
             if sec_id is None:
                 continue
-            keep_qualifiers = self.btf.get(sec_id).name == ".kconfig"
+            keep_qualifiers = btf.type(sec_id).name == ".kconfig"
             out.append(f"\tstruct {self.name}__{m.ident} {{\n")
             for owner, f in variables:
                 if owner is not m:
                     continue
-                decl = self.writer.declaration(f.type_id, "", 2, strip_mods=not keep_qualifiers)
+                decl = writer.declaration(f.type_id, "", 2, strip_mods=not keep_qualifiers)
                 if self.needs_typeof(f.type_id):
                     decl = f"__typeof__({decl})"
                 out.append(f"\t\t{decl} *{f.var_name};\n")
@@ -315,13 +328,14 @@ class _Renderer:
 
     def needs_typeof(self, type_id: int) -> bool:
         """Arrays and function pointers cannot be made into pointers by prefixing ``*``."""
-        t = self.btf.get(self.btf.skip_modifiers(type_id))
+        btf = self._btf_and_writer()[0]
+        t = btf.get(btf.skip_modifiers(type_id))
         if t is None:
             return False
         if t.kind == ARRAY:
             return True
         if t.kind == PTR:
-            target = self.btf.get(t.type) if t.type else None
+            target = btf.get(t.type) if t.type else None
             return target is not None and target.kind == FUNC_PROTO
         return False
 

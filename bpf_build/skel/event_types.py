@@ -31,7 +31,12 @@ def record_sizes(opened: OpenedObject) -> Dict[str, int]:
         maps_at = {r.insn_idx: r.map_index for r in prog.relocations if r.kind == "map"}
         for map_index, size in _sends(prog.insns, maps_at):
             sizes.setdefault(map_index, set()).add(size)
-    return {opened.maps[i].name: next(iter(s)) for i, s in sizes.items() if len(s) == 1 and None not in s}
+    constant: Dict[str, int] = {}
+    for i, s in sizes.items():
+        size = next(iter(s)) if len(s) == 1 else None
+        if size is not None:
+            constant[opened.maps[i].name] = size
+    return constant
 
 
 def _sends(insns: List[Insn], maps_at: Dict[int, int]):
@@ -51,8 +56,9 @@ def _sends(insns: List[Insn], maps_at: Dict[int, int]):
             i += 2
             continue
         if insn.is_call and insn.src == 0:
-            map_reg, size_reg = _SENDS.get(insn.imm, (None, None))
-            if map_reg is not None and regs.get(map_reg, ("", 0))[0] == "map":
+            send = _SENDS.get(insn.imm)  # (map register, size register) of a sending helper
+            if send is not None and regs.get(send[0], ("", 0))[0] == "map":
+                map_reg, size_reg = send
                 size = regs.get(size_reg)
                 yield regs[map_reg][1], size[1] if size and size[0] == "imm" else None
             for reg in range(6):  # the call clobbers r0-r5

@@ -186,6 +186,7 @@ class _LightRenderer:
 
     def kconfig_fill(self) -> str:
         L = self.L
+        assert L.kconfig_map is not None  # load() asks only then
         m = self.o.maps[L.kconfig_map]
         rows = "".join(f"\t\t{{ {c_string_literal(v.name)}, {_KCFG_CONSTANTS[v.kcfg_type]}, {v.size}, {v.offset}, "
                        f"{int(v.signed)}, {int(v.weak)} }},\n" for v in L.kconfig)

@@ -24,7 +24,8 @@ import base64
 import os
 import textwrap
 import zlib
-from typing import Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..model import btf as B
 from ..model.elf import Object
@@ -94,6 +95,16 @@ class _Field:
 
     def __init__(self, name: str, ctype: str, annotation: Optional[str], comment: str = ""):
         self.name, self.ctype, self.annotation, self.comment = name, ctype, annotation, comment
+
+
+@dataclass
+class _BitfieldStorage:
+    """The byte array member holding a run of bitfields, while a struct is laid out."""
+
+    index: int   # in the struct's fields
+    first: int   # its first byte
+    end: int     # the byte after its last
+    name: str
 
 
 class _TypeWriter:
@@ -256,7 +267,7 @@ class _TypeWriter:
         is_union = t.kind == B.UNION
         end = 0          # struct bytes laid out so far
         widest = 0       # union: largest member
-        storage = None   # struct: [index in fields, first byte, end byte] of the open bitfield storage
+        storage: Optional[_BitfieldStorage] = None  # struct: the open bitfield storage
         counts = {"pad": 0, "bits": 0, "anon": 0}
 
         def add(field: _Field, size: int) -> None:
@@ -275,21 +286,21 @@ class _TypeWriter:
                 if self.byteorder != "little":
                     raise SkeletonError(self.path, f"{name}.{member}: bitfields are supported for little-endian objects only")
                 first, last = m.offset // 8, (m.offset + m.bitfield_size + 7) // 8
-                if is_union or storage is None or first >= storage[2]:
+                if is_union or storage is None or first >= storage.end:
                     start = 0 if is_union else first
                     if not is_union:
                         pad_to(first)
-                    storage = [len(fields), start, last, f"_bits{counts['bits']}"]
+                    storage = _BitfieldStorage(len(fields), start, last, f"_bits{counts['bits']}")
                     counts["bits"] += 1
-                    add(_Field(storage[3], f"ctypes.c_uint8 * {last - start}", None), last - start)
-                elif last > storage[2]:
-                    storage[2] = last
-                    fields[storage[0]] = _Field(storage[3], f"ctypes.c_uint8 * {last - storage[1]}", None)
-                helper = (f'_rt.bitfield("{storage[3]}", {m.offset - 8 * storage[1]}, {m.bitfield_size}, '
+                    add(_Field(storage.name, f"ctypes.c_uint8 * {last - start}", None), last - start)
+                elif last > storage.end:
+                    storage.end = last
+                    fields[storage.index] = _Field(storage.name, f"ctypes.c_uint8 * {last - storage.first}", None)
+                helper = (f'_rt.bitfield("{storage.name}", {m.offset - 8 * storage.first}, {m.bitfield_size}, '
                           f'{self._is_signed(m.type)})')
                 properties.append((member, helper, "int"))
                 if not is_union:
-                    end = storage[2]
+                    end = storage.end
                 continue
             storage = None
             if m.offset % 8:
@@ -331,7 +342,7 @@ class _TypeWriter:
 
     @staticmethod
     def _class_text(name: str, is_union: bool, doc: str, fields: List[_Field], properties, anonymous,
-                    inherited: List[Tuple[str, str]] = ()) -> str:
+                    inherited: Sequence[Tuple[str, str]] = ()) -> str:
         """The class; ``doc`` (its docstring) is plain text or went through doc_text."""
         base = "_rt.Union" if is_union else "_rt.Structure"  # refuse integers ctypes would cut
         lines = [f"class {name}({base}):", f'    """{doc}"""',
@@ -395,7 +406,9 @@ class _Renderer:
         self.cls = cls
         reserved = {self.cls, f"{self.cls}_maps", f"{self.cls}_progs", f"{self.cls}_links"}
         reserved |= {f"{self.cls}_{m.ident}" for m in self.global_data_maps()}
-        self.types = _TypeWriter(opened.btf, obj.byteorder, self.path, reserved)
+        assert opened.btf is not None  # _check_supported refused an object without BTF
+        self.btf: B.Btf = opened.btf
+        self.types = _TypeWriter(self.btf, obj.byteorder, self.path, reserved)
 
     def global_data_maps(self) -> List[OpenedMap]:
         """Every global-data map gets a section class, with or without variables (an empty
@@ -405,7 +418,7 @@ class _Renderer:
     # -- pieces -----------------------------------------------------------------------------
 
     def map_types(self) -> List[Tuple[OpenedMap, Optional[str], Optional[str]]]:
-        out = []
+        out: List[Tuple[OpenedMap, Optional[str], Optional[str]]] = []
         for m in self.opened.maps:
             if m.kind in _GLOBAL_DATA_KINDS:
                 self.types.section(f"{self.cls}_{m.ident}", m.real_name, m.btf_value_type_id, m.value_size)
@@ -421,12 +434,12 @@ class _Renderer:
         kernel's: program context types, CO-RE-accessed types and map definitions, with
         everything they reach. Map and global types were emitted first; this adds the rest in
         BTF order."""
-        btf = self.opened.btf
+        btf = self.btf
         kernel_roots: List[int] = []
         for p in self.opened.programs:
             func = btf.find(p.name, B.FUNC)
             if func:
-                kernel_roots.append(btf.get(func).type)  # its FUNC_PROTO: the ctx parameter
+                kernel_roots.append(btf.type(func).type)  # its FUNC_PROTO: the ctx parameter
             kernel_roots += [r.type_id for r in p.core_relos]
         for tid, t in btf.items():
             if t.kind == B.DATASEC and t.name == ".maps":
@@ -482,7 +495,7 @@ class _Renderer:
         generated struct has (bpf_build/event_types.py); the runtime types their records."""
         by_size: Dict[int, List[str]] = {}
         for tid, type_name in self.types.names.items():
-            t = self.opened.btf.get(tid)
+            t = self.btf.type(tid)
             if t.kind in (B.STRUCT, B.UNION):
                 by_size.setdefault(t.size, []).append(type_name)
         return [(name, by_size[size][0]) for name, size in sorted(record_sizes(self.opened).items())
