@@ -1,8 +1,8 @@
 """vmlinux.h on demand: when a BPF source includes vmlinux.h and none is in its include path,
 render one from the kernel's BTF (or a BTF file the project names) and cache it.
 
-The build side meets the BTF renderer (bpf_build.btf.c) here only, through its public
-render_header and HEADER_REVISION, and imports it only when a header must be rendered or keyed.
+Of bpf_build.project, only this module meets the BTF renderer (bpf_build.btf.c), through its
+public render_header and HEADER_REVISION, and imports it only when a header is keyed or rendered.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ import os
 import re
 from typing import Optional
 
-from ..btf.c import _C_KEYWORDS, _IDENTIFIER, sanitize_identifier
+from ..btf.c import C_KEYWORDS, IDENTIFIER, sanitize_identifier
 from ..errors import SkeletonError
 from ..runtime.skeleton import attribute_name
 
@@ -47,7 +47,7 @@ _PLAIN_TEXT = re.compile(r"[A-Za-z0-9_.,:;/+=@%<>()\[\]{}|~^$!?&' -]*\Z")
 
 def is_identifier(name: str) -> bool:
     """An ASCII C identifier (Python accepts more, but normalises non-ASCII names: not ours)."""
-    return isinstance(name, str) and _IDENTIFIER.match(name) is not None
+    return isinstance(name, str) and IDENTIFIER.match(name) is not None
 
 
 def _refuse(path, entity: str, name: str, why: str) -> SkeletonError:
@@ -58,7 +58,7 @@ def c_identifier(path, entity: str, name: str) -> str:
     """``name`` for use as a C identifier, or a SkeletonError naming the entity and the name."""
     if not is_identifier(name):
         raise _refuse(path, entity, name, "is not a valid C identifier")
-    if name in _C_KEYWORDS:
+    if name in C_KEYWORDS:
         raise _refuse(path, entity, name, "is a C keyword")
     return name
 
@@ -143,7 +143,7 @@ def default_skeleton_name(object_path: str) -> str:
     name = sanitize_identifier(base)
     if not name or name[0].isdigit():
         name = "_" + name
-    if name in _C_KEYWORDS or name in _CXX_KEYWORDS or keyword.iskeyword(name) or name in ("None", "True", "False"):
+    if name in C_KEYWORDS or name in _CXX_KEYWORDS or keyword.iskeyword(name) or name in ("None", "True", "False"):
         name += "_"
     return name
 
