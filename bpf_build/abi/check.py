@@ -74,12 +74,14 @@ def check_nodes(script: VersionScript, prefix: str) -> List[Finding]:
             add("anonymous-node", node, f"anonymous version node; name it {prefix}_x.y.z")
         elif version is None:
             add("bad-node-name", node, f"version node {node.name} is not named {prefix}_x.y.z")
-        duplicate = node.name is not None and node.name in seen
-        if duplicate:
-            add("duplicate-node", node, f"version node {node.name} is defined twice (first at line {seen[node.name].line})")
+        first = seen.get(node.name) if node.name is not None else None
+        duplicate = first is not None
+        if first is not None:
+            add("duplicate-node", node, f"version node {node.name} is defined twice (first at line {first.line})")
         elif node.name is not None:
             seen[node.name] = node
-        if not duplicate and version is not None and previous_version is not None and version <= previous_version:
+        if (not duplicate and version is not None and previous is not None and previous_version is not None
+                and version <= previous_version):
             add("node-order", node, f"{node.name} is not newer than the node before it, "
                 f"{previous.name} (line {previous.line}); nodes must be in increasing version order")
 
@@ -90,7 +92,7 @@ def check_nodes(script: VersionScript, prefix: str) -> List[Finding]:
             if not any(e.pattern == "*" for e in node.locals):
                 add("missing-local-star", node, f"first version node {node.label} has no 'local: *;', so every "
                     "global symbol the map does not list is exported too")
-        else:
+        elif previous is not None:  # every node after the first
             if not node.parents:
                 add("node-without-parent", node, f"{node.label} does not inherit the node before it; "
                     f"close it with '}} {previous.label};'", node.end_line)
@@ -161,15 +163,15 @@ def check_exports(script: VersionScript, lib: SharedLibrary, naming: NamingPolic
                                    "the library was linked with another version script", script.path,
                                    node.line, node=node.name))
         for v in lib.versions:
-            node = map_nodes.get(v.name)
-            if node is None:
+            in_map = map_nodes.get(v.name)
+            if in_map is None:
                 out.append(Finding("node-not-in-map", f"{lib.path} defines version {v.name} which "
                                    f"{script.path} does not have", script.path, node=v.name))
-            elif list(v.parents) != node.parents:
+            elif list(v.parents) != in_map.parents:
                 out.append(Finding("stale-library", f"{lib.path} has {v.name} inheriting "
                                    f"{' '.join(v.parents) or 'nothing'} but the map says "
-                                   f"{' '.join(node.parents) or 'nothing'}; rebuild the library",
-                                   script.path, node.end_line, node=v.name))
+                                   f"{' '.join(in_map.parents) or 'nothing'}; rebuild the library",
+                                   script.path, in_map.end_line, node=v.name))
 
     for sym in lib.exports:
         listings = script.global_listings(sym.name)
@@ -183,10 +185,10 @@ def check_exports(script: VersionScript, lib: SharedLibrary, naming: NamingPolic
                                    f"in a version node of {script.path}", lib.path, None, sym.name))
             continue
         if not listings:
-            node = map_nodes.get(sym.version)
+            in_map = map_nodes.get(sym.version)
             out.append(Finding("export-not-in-map", f"{lib.path} exports {sym.key} but {script.path} does not "
                                "list it; add it to the map or hide it", script.path,
-                               node.line if node else None, sym.name, sym.version))
+                               in_map.line if in_map else None, sym.name, sym.version))
         elif sym.version not in {n.name for n, _ in listings}:
             node, entry = listings[0]
             out.append(Finding("node-mismatch", f"{lib.path} exports {sym.key} but the map lists {sym.name} in "
@@ -265,8 +267,10 @@ class _Suggester:
 
 def check_release(inp: CheckInputs) -> List[Finding]:
     script, release = inp.script, inp.release
-    named = [(node_version(n.name, inp.node_prefix), n) for n in script.nodes]
-    named = [(v, n) for v, n in named if v is not None]
+    if release is None:
+        return []
+    named: List[Tuple[Version, VersionNode]] = [
+        (v, n) for n in script.nodes if (v := node_version(n.name, inp.node_prefix)) is not None]
     out = []
     wanted = format_release(release)
     if named:

@@ -185,11 +185,11 @@ def _aliases_by_key(snap: Snapshot) -> Dict[str, Tuple[str, ...]]:
 
 
 def _alias_pairs(snap: Snapshot) -> Set[Tuple[str, str]]:
-    pairs = set()
+    pairs: Set[Tuple[str, str]] = set()
     for group in snap.aliases:
         for i, a in enumerate(group):
             for b in group[i + 1:]:
-                pairs.add(tuple(sorted((a, b))))
+                pairs.add((a, b) if a <= b else (b, a))
     return pairs
 
 

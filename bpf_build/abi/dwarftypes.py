@@ -101,7 +101,7 @@ def _origin(die):
 
 
 class _Surface:
-    def __init__(self):
+    def __init__(self) -> None:
         self.definition_dies: List[Die] = []  # complete struct/union/enum definitions, in file order
         self._definitions: Optional[Dict[Tuple[str, str], Die]] = None
         self.records: Dict[str, dict] = {}

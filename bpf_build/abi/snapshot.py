@@ -125,7 +125,7 @@ def _list_block(items: list, indent: str) -> str:
 def snapshot_to_json(snap: Snapshot) -> str:
     symbols = {}
     for key, rec in snap.symbols.items():
-        entry = {"kind": rec.kind}
+        entry: Dict[str, object] = {"kind": rec.kind}
         if rec.size is not None:
             entry["size"] = rec.size
         symbols[key] = entry

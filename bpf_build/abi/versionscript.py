@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, NoReturn, Optional, Tuple
 
 from ..errors import AbiError
 from .inputs import read_input
@@ -128,7 +128,8 @@ def tokenize(text: str, path: str) -> Iterator[Token]:
             yield Token("string", text[i + 1:end], line)
             i = end + 1
         else:
-            word = _WORD.match(text, i).group(0)  # one regex step: names may be megabytes long
+            m = _WORD.match(text, i)  # one regex step: names may be megabytes long
+            word = m.group(0) if m else c  # always a match: c starts no space, comment, string or punctuation
             i += len(word)
             if not _WORD_CHARS.fullmatch(word):
                 raise AbiError(f"{path}:{line}", f"unexpected character in {_shorten(word)!r}")
@@ -156,7 +157,11 @@ class _Parser:
         self.pos += 1
         return tok
 
-    def fail(self, tok: Optional[Token], reason: str):
+    def peek_kind(self) -> Optional[str]:
+        tok = self.peek()
+        return tok.kind if tok is not None else None
+
+    def fail(self, tok: Optional[Token], reason: str) -> NoReturn:
         line = tok.line if tok is not None else self.last_line
         raise AbiError(f"{self.path}:{line}", reason)
 
@@ -175,6 +180,8 @@ class _Parser:
 
     def node(self) -> VersionNode:
         tok = self.peek()
+        if tok is None:  # script() stops before the end; kept for any other caller
+            self.fail(None, "expected a version node, found end of file")
         if tok.kind == "word":
             self.take()
             node = VersionNode(name=tok.text, line=tok.line)
@@ -188,7 +195,7 @@ class _Parser:
         close = self.peek()
         node.end_line = close.line if close else self.last_line
         self.expect("}", f"version node {node.label} is not closed with '}}'")
-        while self.peek() is not None and self.peek().kind == "word":
+        while self.peek_kind() == "word":
             node.parents.append(self.take().text)
         self.expect(";", f"expected ';' after the closing '}}' of version node {node.label}")
         return node
@@ -228,9 +235,9 @@ class _Parser:
                 self.fail(tok, f"unexpected {tok.text!r} in extern \"{language}\" block")
             self.take()
             node.entries.append(MapEntry(tok.text, tok.line, scope, language))
-            if self.peek() is not None and self.peek().kind == ";":
+            if self.peek_kind() == ";":
                 self.take()
-        if self.peek() is not None and self.peek().kind == ";":
+        if self.peek_kind() == ";":
             self.take()
 
 
