@@ -39,7 +39,7 @@ def _embeds_compiler_builtin(btf: Btf, tid: int, seen=None) -> bool:
     if tid == 0 or tid in seen:
         return False
     seen.add(tid)
-    t = btf.type(tid)
+    t = btf.get(tid)
     if t.name == "__builtin_va_list":
         return True
     if t.kind in (STRUCT, UNION):
@@ -56,7 +56,7 @@ def _member_offsets(btf: Btf, t, base: int = 0):
         if m.bitfield_size:
             continue
         if not m.name:
-            inner = btf.type(btf.skip_modifiers(m.type)) if m.type else None
+            inner = btf.get(btf.skip_modifiers(m.type)) if m.type else None
             if inner is not None and inner.kind in (STRUCT, UNION):
                 yield from _member_offsets(btf, inner, base + m.offset)
             continue

@@ -174,7 +174,7 @@ def mutate_model(seed: Seed, seed_value: int) -> Optional[Tuple[bytes, List[str]
         target = rng.choice(("btf", "btf", "btf", "symbol", "reloc", "section"))
         if target == "btf" and btf is not None and btf.types:
             tid = rng.randrange(1, len(btf))
-            t = btf.type(tid)
+            t = btf.get(tid)
             ids = (0, rng.randrange(len(btf)), rng.randrange(len(btf)), len(btf), tid)
             entries = t.members or t.params or t.secinfo or t.enums
             if entries and rng.random() < 0.6:

@@ -71,7 +71,7 @@ def symbol(obj: Object, name: str):
 
 
 def datasec(btf: B.Btf, name: str) -> B.BtfType:
-    return btf.type(btf.find(name, B.DATASEC))
+    return btf.get(btf.find(name, B.DATASEC))
 
 
 # -- ELF --------------------------------------------------------------------------------------
@@ -128,7 +128,7 @@ def test_variable_of_a_forward_declaration(corpus, refused):
     """Once: KeyError (7, False) in skel --lang python."""
     obj = corpus("globals")
     fwd = obj.btf.add(B.BtfType(B.FWD, "opaque"))
-    var = obj.btf.type(symbol_btf_id(obj, "counter"))
+    var = obj.btf.get(symbol_btf_id(obj, "counter"))
     var.type = fwd
     refused(obj.to_bytes(),
             rf"VAR 'counter': type \[{fwd}\] is not the type of a variable")

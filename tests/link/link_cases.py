@@ -363,7 +363,7 @@ def _vmlinux_offset(struct: str, member: str) -> int:
     from bpf_build.model.btf import load_vmlinux
 
     vmlinux = load_vmlinux()
-    t = vmlinux.type(vmlinux.find(struct, B.STRUCT))
+    t = vmlinux.get(vmlinux.find(struct, B.STRUCT))
     return next(m.offset for m in t.members if m.name == member) // 8
 
 

@@ -50,7 +50,7 @@ def canonical_btf(btf: Btf) -> List[str]:
     def ref(tid: int) -> str:
         if tid == 0:
             return "void"
-        t = btf.type(tid)
+        t = btf.get(tid)
         if t.name and t.kind in (B.STRUCT, B.UNION, B.ENUM, B.ENUM64, B.FWD, B.TYPEDEF):
             return f"{t.kind_name}:{t.name}"
         return full(tid)
@@ -58,7 +58,7 @@ def canonical_btf(btf: Btf) -> List[str]:
     def full(tid: int) -> str:
         if tid in memo:
             return memo[tid]
-        t = btf.type(tid)
+        t = btf.get(tid)
         k = t.kind
         parts = [t.kind_name, repr(t.name), f"kflag={int(t.kflag)}"]
         if k in B.SIZED_KINDS:
@@ -103,7 +103,7 @@ def btf_ext_records(obj: Object) -> List[tuple]:
                                 os.path.basename(strings.get(r.file_name_off)),
                                 strings.get(r.line_off), r.line_col))
                 else:
-                    t = obj.btf.type(r.type_id)
+                    t = obj.btf.get(r.type_id)
                     extra = (strings.get(r.access_str_off), r.kind) if table == "core" else ()
                     out.append((table, sec.name, r.insn_off, t.kind_name, t.name) + extra)
     return out

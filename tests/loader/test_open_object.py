@@ -131,7 +131,7 @@ def test_maps(basic):
     custom = basic.map(".data.custom")
     assert custom.ident == "data_custom"
     data = basic.map("basic_bp.data")
-    dsec = basic.btf.type(data.btf_value_type_id)
+    dsec = basic.btf.get(data.btf_value_type_id)
     assert dsec.kind == B.DATASEC and dsec.size == data.value_size
     # clang leaves DATASEC offsets at 0; the open phase fills them from the symbols
     offsets = {basic.btf.type(v.type).name: v.offset for v in dsec.secinfo}
@@ -245,7 +245,7 @@ def test_externs(compile_c):
     assert ksyms["bpf_prog_active"].ksym_type_id != 0
     assert ksyms["bpf_rcu_read_lock_typeless"].typeless and ksyms["bpf_rcu_read_lock_typeless"].weak
     # the kernel takes neither extern VARs nor zero-sized .ksyms: rewritten as 4-byte ints
-    sec = o.btf.type(o.btf.find(".ksyms", B.DATASEC))
+    sec = o.btf.get(o.btf.find(".ksyms", B.DATASEC))
     assert sec.size == 8 and [v.size for v in sec.secinfo] == [4, 4]
     assert all(o.btf.type(v.type).linkage == B.VAR_GLOBAL_ALLOCATED for v in sec.secinfo)
     prog = o.programs[0]

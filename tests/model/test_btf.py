@@ -34,7 +34,7 @@ def test_vmlinux_has_every_common_kind(vmlinux):
     for kind in ("INT", "PTR", "ARRAY", "STRUCT", "UNION", "ENUM", "FWD", "TYPEDEF", "CONST",
                  "VOLATILE", "FUNC", "FUNC_PROTO", "VAR", "DATASEC"):
         assert counts.get(kind, 0) > 0, kind
-    task = vmlinux.type(vmlinux.find("task_struct", B.STRUCT))
+    task = vmlinux.get(vmlinux.find("task_struct", B.STRUCT))
     assert task.size > 1000 and any(m.name == "pid" for m in task.members)
 
 
@@ -88,9 +88,9 @@ def test_every_kind_round_trips_in_both_byte_orders():
         assert again.byteorder == byteorder
         assert [t.key() for t in again.types] == [t.key() for t in btf.types]
         assert again.encode() == data
-        e = again.type(again.find("e"))
+        e = again.get(again.find("e"))
         assert [x.value for x in e.enums] == [-5, 7]
-        assert again.type(again.find("e64s")).enums[0].value == -(1 << 63)
+        assert again.get(again.find("e64s")).enums[0].value == -(1 << 63)
         assert again.type(s).members[1].bitfield_size == 3
         assert {t.kind for t in again.types} == set(B.KIND_NAMES)
 

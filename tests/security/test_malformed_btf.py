@@ -22,31 +22,31 @@ def type_id(obj: Object, name: str, kind: int) -> int:
 
 
 def enum_of_size_7(obj):
-    obj.btf.type(type_id(obj, "color", B.ENUM)).size = 7
+    obj.btf.get(type_id(obj, "color", B.ENUM)).size = 7
 
 
 def member_type_out_of_range(obj):
-    obj.btf.type(type_id(obj, "event", B.STRUCT)).members[0].type = 99999
+    obj.btf.get(type_id(obj, "event", B.STRUCT)).members[0].type = 99999
 
 
 def variable_type_out_of_range(obj):
-    obj.btf.type(type_id(obj, "counter", B.VAR)).type = 99999
+    obj.btf.get(type_id(obj, "counter", B.VAR)).type = 99999
 
 
 def member_of_var_type(obj):
-    obj.btf.type(type_id(obj, "event", B.STRUCT)).members[0].type = type_id(obj, "counter", B.VAR)
+    obj.btf.get(type_id(obj, "event", B.STRUCT)).members[0].type = type_id(obj, "counter", B.VAR)
 
 
 def kconfig_extern_of_var_type(obj):
     """The open phase finds no alignment for it (an error that used to come without a file)."""
-    obj.btf.type(type_id(obj, "CONFIG_HZ", B.VAR)).type = type_id(obj, "counter", B.VAR)
+    obj.btf.get(type_id(obj, "CONFIG_HZ", B.VAR)).type = type_id(obj, "counter", B.VAR)
 
 
 def modifier_loop(obj):
     t = B.BtfType(B.CONST, type=0)
     tid = obj.btf.add(t)
     t.type = tid
-    obj.btf.type(type_id(obj, "event", B.STRUCT)).members[0].type = tid
+    obj.btf.get(type_id(obj, "event", B.STRUCT)).members[0].type = tid
 
 
 CORRUPTIONS = [enum_of_size_7, member_type_out_of_range, variable_type_out_of_range, member_of_var_type,

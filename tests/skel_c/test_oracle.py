@@ -42,7 +42,7 @@ def layout_printer(obj_path: str, skel: str) -> str:
         ident = datasec_ident(t.name) if t.kind == DATASEC else None
         if ident is None or t.name == ".ksyms":
             continue
-        variables = [btf.type(v.type) for v in t.secinfo]
+        variables = [btf.get(v.type) for v in t.secinfo]
         variables = [v for v in variables if v.kind == VAR and v.linkage != VAR_STATIC]
         if not variables:
             continue

@@ -110,7 +110,7 @@ def types_skel(skeleton_module):
 def _btf_struct(obj_path, name):
     btf = open_object(Object.read(obj_path)).btf
     tid = btf.find(name, B.STRUCT)
-    return btf, btf.type(tid)
+    return btf, btf.get(tid)
 
 
 def test_layout_matches_btf(types_skel):
