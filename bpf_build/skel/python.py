@@ -166,7 +166,7 @@ class _TypeWriter:
             else:
                 break
         if t.kind == B.INT:
-            return self._int_ctype(t)
+            return _int_ctype(t)
         if t.kind in (B.PTR, B.FUNC_PROTO):
             return "ctypes.c_uint64"  # a kernel/BPF address: a number from user space
         if t.kind == B.FLOAT:
@@ -178,25 +178,12 @@ class _TypeWriter:
             self._enum(tid, t, typedef_name)
             return _INT_TYPES[(t.size, bool(t.kflag))]
         if t.kind == B.ARRAY:
-            return f"{self._paren(self.ctype(t.type, context))} * {t.nelems}"
+            return f"{_paren(self.ctype(t.type, context))} * {t.nelems}"
         if t.kind in (B.STRUCT, B.UNION):
             return self._record(tid, t, self.btf_name(t.name, "type") if t.name else typedef_name or context)
         if t.kind == B.FWD:
             raise SkeletonError(self.path, f"type {t.name!r} is only declared (no definition) but used by value")
         raise SkeletonError(self.path, f"BTF type [{tid}] {t.kind_name} cannot be a value in a skeleton")
-
-    @staticmethod
-    def _paren(expr: str) -> str:
-        return f"({expr})" if " " in expr else expr
-
-    @staticmethod
-    def _int_ctype(t: B.BtfType) -> str:
-        if t.int_encoding & B.INT_BOOL and t.size == 1:
-            return "ctypes.c_bool"
-        if t.name == "char" and t.size == 1:
-            return "ctypes.c_char"
-        signed = bool(t.int_encoding & B.INT_SIGNED)
-        return _INT_TYPES.get((t.size, signed), f"ctypes.c_uint8 * {t.size}")  # __int128: raw bytes
 
     def annotation(self, tid: int) -> str:
         """What Python code sees when it reads a field of this type."""
@@ -204,7 +191,7 @@ class _TypeWriter:
         if t is None:
             return "int"
         if t.kind == B.INT:
-            ctype = self._int_ctype(t)
+            ctype = _int_ctype(t)
             return {"ctypes.c_bool": "bool", "ctypes.c_char": "bytes"}.get(ctype, "int" if "*" not in ctype else "ctypes.Array")
         if t.kind in (B.PTR, B.FUNC_PROTO, B.ENUM, B.ENUM64):
             return "int"
@@ -212,7 +199,7 @@ class _TypeWriter:
             return "float" if t.size in _FLOAT_TYPES else "ctypes.Array"
         if t.kind == B.ARRAY:
             elem = self.btf.get(self.btf.skip_modifiers(t.type))
-            if elem is not None and elem.kind == B.INT and self._int_ctype(elem) == "ctypes.c_char":
+            if elem is not None and elem.kind == B.INT and _int_ctype(elem) == "ctypes.c_char":
                 return "bytes"
             return "ctypes.Array"
         if t.kind in (B.STRUCT, B.UNION):
@@ -252,8 +239,8 @@ class _TypeWriter:
         name = self.names[tid] = self.unique(wanted or f"anon_{tid}")
         fields, properties, anonymous = self._members(name, t)
         kind = "union" if t.kind == B.UNION else "struct"
-        self.blocks.append(self._class_text(name, t.kind == B.UNION, f"{kind} {t.name or '(anonymous)'}, {t.size} bytes",
-                                            fields, properties, anonymous, self.inherited.get(name, [])))
+        self.blocks.append(_class_text(name, t.kind == B.UNION, f"{kind} {t.name or '(anonymous)'}, {t.size} bytes",
+                                       fields, properties, anonymous, self.inherited.get(name, [])))
         return name
 
     def _members(self, name: str, t: B.BtfType):
@@ -340,35 +327,6 @@ class _TypeWriter:
             return bool(t.int_encoding & B.INT_SIGNED)
         return t.kind in (B.ENUM, B.ENUM64) and bool(t.kflag)
 
-    @staticmethod
-    def _class_text(name: str, is_union: bool, doc: str, fields: List[_Field], properties, anonymous,
-                    inherited: Sequence[Tuple[str, str]] = ()) -> str:
-        """The class; ``doc`` (its docstring) is plain text or went through doc_text."""
-        base = "_rt.Union" if is_union else "_rt.Structure"  # refuse integers ctypes would cut
-        lines = [f"class {name}({base}):", f'    """{doc}"""',
-                 "    _pack_ = 1  # every offset below is BTF's; padding is explicit"]
-        if anonymous:
-            lines.append(f"    _anonymous_ = ({', '.join(repr(a) for a in anonymous)},)")
-        if fields:
-            lines.append("    _fields_ = [")
-            lines += [f"        ({f.name!r}, {f.ctype})," for f in fields]
-            lines.append("    ]")
-        else:
-            lines.append("    _fields_ = []")
-        after = []  # set once the class exists: in its body Python would mangle these names
-        for prop, helper, _ in properties:
-            if is_mangled_in_class(prop):
-                after.append(f"setattr({name}, {prop!r}, {helper})")
-            else:
-                lines.append(f"    {prop} = {helper}")
-        annotated = ([(f.name, f.annotation) for f in fields if f.annotation] + list(inherited)
-                     + [(p, a) for p, _, a in properties if (p, a) not in inherited])
-        annotated = [(field, ann) for field, ann in annotated if not is_mangled_in_class(field)]
-        if annotated:
-            lines.append("")
-            lines += [f"    {field}: {ann}" for field, ann in annotated]
-        return "\n".join(lines + ([""] + after if after else []))
-
     def section(self, class_name: str, section_name: str, datasec_id: int, value_size: int) -> None:
         """A Structure for a global data section: its non-static variables at their offsets (none
         when the section has no DATASEC, as for string literals in ``.rodata.str1.1``)."""
@@ -393,8 +351,50 @@ class _TypeWriter:
             end = info.offset + info.size
         if value_size > end:
             fields.append(_Field(f"_pad{pad}", f"ctypes.c_uint8 * {value_size - end}", None))
-        self.blocks.append(self._class_text(class_name, False, f"section {doc_text(section_name)}, {value_size} bytes",
-                                            fields, [], []))
+        self.blocks.append(_class_text(class_name, False, f"section {doc_text(section_name)}, {value_size} bytes",
+                                       fields, [], []))
+
+
+def _paren(expr: str) -> str:
+    return f"({expr})" if " " in expr else expr
+
+
+def _int_ctype(t: B.BtfType) -> str:
+    if t.int_encoding & B.INT_BOOL and t.size == 1:
+        return "ctypes.c_bool"
+    if t.name == "char" and t.size == 1:
+        return "ctypes.c_char"
+    signed = bool(t.int_encoding & B.INT_SIGNED)
+    return _INT_TYPES.get((t.size, signed), f"ctypes.c_uint8 * {t.size}")  # __int128: raw bytes
+
+
+def _class_text(name: str, is_union: bool, doc: str, fields: List[_Field], properties, anonymous,
+                inherited: Sequence[Tuple[str, str]] = ()) -> str:
+    """The class; ``doc`` (its docstring) is plain text or went through doc_text."""
+    base = "_rt.Union" if is_union else "_rt.Structure"  # refuse integers ctypes would cut
+    lines = [f"class {name}({base}):", f'    """{doc}"""',
+             "    _pack_ = 1  # every offset below is BTF's; padding is explicit"]
+    if anonymous:
+        lines.append(f"    _anonymous_ = ({', '.join(repr(a) for a in anonymous)},)")
+    if fields:
+        lines.append("    _fields_ = [")
+        lines += [f"        ({f.name!r}, {f.ctype})," for f in fields]
+        lines.append("    ]")
+    else:
+        lines.append("    _fields_ = []")
+    after = []  # set once the class exists: in its body Python would mangle these names
+    for prop, helper, _ in properties:
+        if is_mangled_in_class(prop):
+            after.append(f"setattr({name}, {prop!r}, {helper})")
+        else:
+            lines.append(f"    {prop} = {helper}")
+    annotated = ([(f.name, f.annotation) for f in fields if f.annotation] + list(inherited)
+                 + [(p, a) for p, _, a in properties if (p, a) not in inherited])
+    annotated = [(field, ann) for field, ann in annotated if not is_mangled_in_class(field)]
+    if annotated:
+        lines.append("")
+        lines += [f"    {field}: {ann}" for field, ann in annotated]
+    return "\n".join(lines + ([""] + after if after else []))
 
 
 class _Renderer:
