@@ -25,7 +25,7 @@ from __future__ import annotations
 import bisect
 import os
 import struct
-from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple
 
 from ..errors import AbiError
 from .elfread import ET_REL, ElfImage
@@ -243,6 +243,11 @@ _SHAPES: Dict[Tuple[Abbreviation, Layout], _Shape] = {}
 _SHAPES_KEPT = 50_000
 
 
+# Abbreviation tables by the bytes they were read from (see DwarfInfo._shared_abbrev_table).
+_ABBREV_TABLES: Dict[bytes, Dict[int, Abbreviation]] = {}
+_ABBREV_TABLES_KEPT = 5_000
+
+
 def _shape_of(abbrev: Abbreviation, layout: Layout) -> _Shape:
     shape = _SHAPES.get((abbrev, layout))
     if shape is None:
@@ -302,35 +307,50 @@ class Die:
             yield from self.cu.entries(self.end, tags)
 
 
+class _UnitHeader(NamedTuple):
+    offset: int
+    end: int
+    offset_size: int
+    version: int
+    address_size: int
+    abbrev_offset: int
+    first_die: int
+
+
+def _unit_header(info: _Reader, offset: int) -> _UnitHeader:
+    length = info.uint(offset, 4)
+    offset_size, pos = 4, offset + 4
+    if length == 0xFFFFFFFF:
+        length, offset_size, pos = info.uint(pos, 8), 8, pos + 8
+    end = pos + length
+    version = info.uint(pos, 2)
+    pos += 2
+    if not 2 <= version <= 5:
+        raise DwarfError(f"unsupported DWARF version {version} in the unit at {offset}")
+    if version >= 5:
+        unit_type, address_size = info.uint(pos, 1), info.uint(pos + 1, 1)
+        abbrev_offset = info.uint(pos + 2, offset_size)
+        pos += 2 + offset_size
+        if unit_type in (4, 5):  # skeleton / split compile units carry a DWO id
+            pos += 8
+        elif unit_type in (2, 6):  # type units: signature and type offset
+            pos += 8 + offset_size
+    else:
+        abbrev_offset = info.uint(pos, offset_size)
+        address_size = info.uint(pos + offset_size, 1)
+        pos += offset_size + 1
+    return _UnitHeader(offset, end, offset_size, version, address_size, abbrev_offset, pos)
+
+
 class CompileUnit:
-    def __init__(self, dwarf: "DwarfInfo", offset: int):
-        self.dwarf, self.offset = dwarf, offset
+    def __init__(self, dwarf: "DwarfInfo", header: _UnitHeader):
+        self.dwarf, self.offset, self.end = dwarf, header.offset, header.end
+        self.offset_size, self.version, self.address_size = header.offset_size, header.version, header.address_size
+        self.first_die = pos = header.first_die
         info = dwarf.info
-        length = info.uint(offset, 4)
-        self.offset_size = 4
-        pos = offset + 4
-        if length == 0xFFFFFFFF:
-            length, self.offset_size, pos = info.uint(pos, 8), 8, pos + 8
-        self.end = pos + length
-        self.version = info.uint(pos, 2)
-        pos += 2
-        if not 2 <= self.version <= 5:
-            raise DwarfError(f"unsupported DWARF version {self.version} in the unit at {offset}")
-        if self.version >= 5:
-            unit_type, self.address_size = info.uint(pos, 1), info.uint(pos + 1, 1)
-            abbrev_offset = info.uint(pos + 2, self.offset_size)
-            pos += 2 + self.offset_size
-            if unit_type in (4, 5):  # skeleton / split compile units carry a DWO id
-                pos += 8
-            elif unit_type in (2, 6):  # type units: signature and type offset
-                pos += 8 + self.offset_size
-        else:
-            abbrev_offset = info.uint(pos, self.offset_size)
-            self.address_size = info.uint(pos + self.offset_size, 1)
-            pos += self.offset_size + 1
-        self.first_die = pos
-        self.abbrevs = dwarf.abbrev_table(abbrev_offset)
-        self.shapes = dwarf.shapes(abbrev_offset, (self.offset_size, self.address_size, self.version, info.endian))
+        self.abbrevs = dwarf.abbrev_table(header.abbrev_offset)
+        self.shapes = dwarf.shapes(header.abbrev_offset,
+                                   (self.offset_size, self.address_size, self.version, info.endian))
         default_base = 8 if self.version >= 5 else 0  # past the tables' headers
         self.str_offsets_base = self.addr_base = default_base
         self.rnglists_base = 0
@@ -660,20 +680,26 @@ class DwarfInfo:
         self.cache: Dict[int, Die] = {}
         self._strings: Dict[int, bytes] = {}
         self._abbrev_tables: Dict[int, Dict[int, Abbreviation]] = {}
+        self._abbrev_limits: Dict[int, int] = {}
         self._shapes: Dict[Tuple[int, Layout], Dict[int, _Shape]] = {}
         self._units: List[CompileUnit] = []
         self._unit_starts: List[int] = []
 
     def units(self) -> Iterator[CompileUnit]:
         if not self._units:
-            pos = 0
+            headers, pos = [], 0
             while pos + 11 <= len(self.info.data):
-                unit = CompileUnit(self, pos)
-                self._units.append(unit)
-                self._unit_starts.append(pos)
-                if unit.end <= pos:
+                header = _unit_header(self.info, pos)
+                if header.end <= pos:
                     raise DwarfError(f"unit at {pos} has no length")
-                pos = unit.end
+                headers.append(header)
+                pos = header.end
+            # Where each abbreviation table can end at the latest: the next one's start.
+            starts = sorted({h.abbrev_offset for h in headers} | {len(self.abbrev.data)})
+            self._abbrev_limits = dict(zip(starts, starts[1:]))
+            for header in headers:
+                self._units.append(CompileUnit(self, header))
+                self._unit_starts.append(header.offset)
         return iter(self._units)
 
     def die_at(self, offset: int) -> Optional[Die]:
@@ -704,10 +730,25 @@ class DwarfInfo:
     def abbrev_table(self, offset: int) -> Dict[int, Abbreviation]:
         table = self._abbrev_tables.get(offset)
         if table is None:
-            table = self._abbrev_tables[offset] = self._read_abbrev_table(offset)
+            table = self._abbrev_tables[offset] = self._shared_abbrev_table(offset)
         return table
 
-    def _read_abbrev_table(self, pos: int) -> Dict[int, Abbreviation]:
+    def _shared_abbrev_table(self, offset: int) -> Dict[int, Abbreviation]:
+        """The table at ``offset``, reused when a library read before had the same bytes there: the
+        next build of a library repeats most of its units' tables (shared read-only, like shapes)."""
+        raw = self.abbrev.data[offset:self._abbrev_limits.get(offset, offset)]
+        cached = _ABBREV_TABLES.get(raw)
+        if cached is not None:
+            return cached
+        table, end = self._read_abbrev_table(offset)
+        if raw and end - offset <= len(raw):  # read from those bytes alone, so equal bytes read the same
+            if len(_ABBREV_TABLES) >= _ABBREV_TABLES_KEPT:
+                _ABBREV_TABLES.clear()
+            _ABBREV_TABLES[raw] = table
+        return table
+
+    def _read_abbrev_table(self, pos: int) -> Tuple[Dict[int, Abbreviation], int]:
+        """The table at ``pos``, and where it ends."""
         r = self.abbrev
         data, uleb = r.data, r.uleb
         attribute_name, tag_name = ATTRIBUTES.get, TAGS.get
@@ -715,7 +756,7 @@ class DwarfInfo:
         while True:
             code, pos = uleb(pos)
             if code == 0:
-                return table
+                return table, pos
             tag, pos = uleb(pos)
             if pos >= len(data):
                 raise DwarfError("abbreviation table runs past the end of .debug_abbrev")
