@@ -11,10 +11,9 @@ from bpf_build.btf.c import CWriter
 from bpf_build.project.compile import find_clang
 
 from bpf_build.cli.commands.vmlinux import SYSFS_BTF
+from tests.skel_c import userland  # noqa: F401  (re-exported for the btf_c tests)
 
 VMLINUX = f"{SYSFS_BTF}/vmlinux"
-
-from tests.skel_c import userland  # noqa: F401  (re-exported for the btf_c tests)
 
 
 def clang_check(source: str, directory, name: str = "check", syntax_only: bool = True,

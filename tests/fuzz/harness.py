@@ -398,10 +398,11 @@ def _preload() -> None:
     import bpf_build.skel.c  # noqa: F401
     import bpf_build.skel.light_c  # noqa: F401
     import bpf_build.skel.python  # noqa: F401
-    import bpf_build.btf.dedup
+    import bpf_build.btf.dedup  # noqa: F401
     import elftools.elf.elffile  # noqa: F401
     import elftools.elf.enums  # noqa: F401
-    cli_main.build_parser()
+    for command in cli_main.COMMANDS:  # each command's module, with what it imports
+        cli_main.build_parser(command.name)
 
 
 def _address_space() -> int:

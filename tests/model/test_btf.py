@@ -67,7 +67,7 @@ def test_every_kind_round_trips_in_both_byte_orders():
         a = btf.add(B.BtfType(B.ARRAY, type=i, index_type=i, nelems=4))
         s = btf.add(B.BtfType(B.STRUCT, "s", size=16, kflag=True,
                               members=[B.Member("a", i, 0), B.Member("bf", i, 32, 3), B.Member("p", p, 64)]))
-        u = btf.add(B.BtfType(B.UNION, "u", size=4, members=[B.Member("x", i, 0)]))
+        btf.add(B.BtfType(B.UNION, "u", size=4, members=[B.Member("x", i, 0)]))
         btf.add(B.BtfType(B.ENUM, "e", size=4, kflag=True, enums=[B.EnumValue("NEG", -5), B.EnumValue("POS", 7)]))
         btf.add(B.BtfType(B.ENUM64, "e64", size=8, enums=[B.EnumValue("BIG", 1 << 40)]))
         btf.add(B.BtfType(B.ENUM64, "e64s", size=8, kflag=True, enums=[B.EnumValue("MIN", -(1 << 63))]))
