@@ -14,7 +14,7 @@ from typing import Iterator, List, Optional, Tuple
 from ...errors import BtfError, PathLike
 from .container import Btf
 from .kinds import (ARRAY, BTF_MAGIC, BTF_VERSION, DATASEC, DECL_TAG, ENUM, ENUM64, FUNC, FUNC_PROTO, HEADER,
-    HEADER_SIZE, INFO_RESERVED, INT, INT_RESERVED, KIND_BY_NUMBER, SIZED_KINDS, STRUCT, UNION, VAR)
+    HEADER_SIZE, INFO_RESERVED, INT, INT_RESERVED, KIND_NAMES, MAX_KIND, SIZED_KINDS, STRUCT, UNION, VAR)
 from .records import BtfType, EnumValue, Member, Param, VarSecinfo
 from .strings import StringTable
 from .validate import validate
@@ -106,7 +106,6 @@ def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringT
     i32x2 = struct.Struct(bo + "Ii").unpack_from
     get = strings.get
     names = strings.starts().get  # exact string starts: the common case, one dict lookup
-    kind_by_number = KIND_BY_NUMBER
     new_type = object.__new__
     end = start + length
     pos = start
@@ -130,14 +129,13 @@ def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringT
         need(12)
         name_off, info, size_type = u32x3(data, pos)
         pos += 12
-        number = (info >> 24) & 0x1F
+        kind = (info >> 24) & 0x1F  # an int, not a Kind member: see kinds.py
         vlen = info & 0xFFFF
         kflag = bool(info >> 31)
-        kind = kind_by_number[number]
-        if kind is None:
-            raise BtfError(path, f"type [{tid}]: unknown BTF kind {number}")
+        if kind == 0 or kind > MAX_KIND:
+            raise BtfError(path, f"type [{tid}]: unknown BTF kind {kind}")
         if info & INFO_RESERVED:
-            raise BtfError(path, f"type [{tid}] {kind.name}: reserved info bits set "
+            raise BtfError(path, f"type [{tid}] {KIND_NAMES[kind]}: reserved info bits set "
                                  f"(info 0x{info:08x})")
         n = names(name_off)
         t: BtfType = new_type(BtfType)
@@ -224,7 +222,7 @@ def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringT
         elif kind == FUNC:
             t.linkage = vlen
         if vlen and kind not in _VLEN_KINDS:
-            raise BtfError(path, f"type [{tid}] {kind.name}: vlen must be 0, found {vlen}")
+            raise BtfError(path, f"type [{tid}] {KIND_NAMES[kind]}: vlen must be 0, found {vlen}")
         types.append(t)
         tid += 1
     return types
