@@ -12,14 +12,10 @@ kernel BTF. The kernel's numbers themselves are ``bpf_build.runtime.uapi``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional, Tuple
+from typing import Optional, Tuple
 
 from ..model import btf as btfmod
-from ..runtime.uapi import AttachType, MapType, ProgLoadFlag, ProgType
-# Transitional re-exports (see the end of the module).
-from ..runtime.uapi import attach_type_name as attach_type_name
-from ..runtime.uapi import map_type_name as map_type_name
-from ..runtime.uapi import prog_type_name as prog_type_name
+from ..runtime.uapi import AttachType, ProgLoadFlag, ProgType
 
 # Flags a section definition carries (libbpf's enum sec_def_flags).
 SEC_NONE = 0
@@ -208,13 +204,3 @@ def kernel_btf_prefix_kind(attach_type: int) -> Tuple[str, int]:
     if attach_type == AttachType.TRACE_ITER:
         return BTF_ITER_PREFIX, btfmod.FUNC
     return "", btfmod.FUNC
-
-
-# Transitional, for the importers not switched to bpf_build.runtime.uapi yet (loader/gen.py,
-# loader/open.py, skel/python.py, tests/loader/test_open_object.py): views of uapi, no numbers of
-# their own. Delete these and the *_type_name re-exports above once nothing reads them.
-PROG_TYPES: Mapping[str, ProgType] = ProgType.__members__
-ATTACH_TYPES: Mapping[str, AttachType] = AttachType.__members__
-MAP_TYPES: Mapping[str, MapType] = MapType.__members__
-BPF_F_SLEEPABLE = ProgLoadFlag.SLEEPABLE
-BPF_F_XDP_HAS_FRAGS = ProgLoadFlag.XDP_HAS_FRAGS

@@ -30,10 +30,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ..model import btf as B
 from ..model.elf import Object
 from ..errors import SkeletonError
-from ..loader import section_defs as S
 from .event_types import record_sizes
 from ..loader.gen import LoaderProgram, generate_loader
 from ..loader.open import OpenedMap, OpenedObject, open_object
+from ..runtime.uapi import MapType, ProgType
 from . import rendering_errors
 from .naming import (check_object_names, doc_text, is_identifier, is_mangled_in_class, python_attribute,
                      python_class_name, python_enum_member, python_skeleton_name)
@@ -65,8 +65,8 @@ def _check_supported(opened: OpenedObject, path) -> None:
     says the same about loader programs in general)."""
     if opened.btf is None:
         raise SkeletonError(path, "the object has no BTF; compile with -g")
-    ops_maps = [m.name for m in opened.maps if m.type == S.MAP_TYPES["STRUCT_OPS"]]
-    ops_progs = [p.name for p in opened.programs if p.type == S.PROG_TYPES["STRUCT_OPS"]]
+    ops_maps = [m.name for m in opened.maps if m.type == MapType.STRUCT_OPS]
+    ops_progs = [p.name for p in opened.programs if p.type == ProgType.STRUCT_OPS]
     if ops_maps or ops_progs:
         names = ", ".join(repr(n) for n in ops_maps + ops_progs)
         raise SkeletonError(path, f"struct_ops maps and programs are not supported by Python skeletons ({names})")

@@ -7,6 +7,7 @@ from bpf_build.loader import section_defs as S
 from bpf_build.model.elf import Object
 from bpf_build.errors import OpenError
 from bpf_build.model.insn import PSEUDO_CALL
+from bpf_build.runtime.uapi import AttachType, ProgLoadFlag, ProgType, attach_type_name, prog_type_name
 from bpf_build.loader.open import (
     BPF_F_MMAPABLE,
     BPF_F_RDONLY_PROG,
@@ -153,16 +154,16 @@ def test_internal_map_names_follow_libbpf():
 
 def test_section_table_matching():
     d = S.find_sec_def("tc/ingress")
-    assert S.prog_type_name(d.prog_type) == "SCHED_CLS" and S.attach_type_name(d.expected_attach_type) == "TCX_INGRESS"
-    assert S.prog_type_name(S.find_sec_def("tc").prog_type) == "SCHED_CLS"
+    assert prog_type_name(d.prog_type) == "SCHED_CLS" and attach_type_name(d.expected_attach_type) == "TCX_INGRESS"
+    assert prog_type_name(S.find_sec_def("tc").prog_type) == "SCHED_CLS"
     assert S.find_sec_def("tpx/foo") is None
-    assert S.find_sec_def("kprobe/do_sys_open").prog_type == S.PROG_TYPES["KPROBE"]
-    assert S.find_sec_def("kprobe").prog_type == S.PROG_TYPES["KPROBE"]
+    assert S.find_sec_def("kprobe/do_sys_open").prog_type == ProgType.KPROBE
+    assert S.find_sec_def("kprobe").prog_type == ProgType.KPROBE
     assert S.find_sec_def("kprobex") is None
-    assert S.find_sec_def("uprobe.s/bin:f").prog_flags == S.BPF_F_SLEEPABLE
-    assert S.find_sec_def("xdp.frags").prog_flags == S.BPF_F_XDP_HAS_FRAGS
-    assert S.find_sec_def("cgroup/sock").expected_attach_type == S.ATTACH_TYPES["CGROUP_INET_SOCK_CREATE"]
-    assert S.kernel_btf_prefix_kind(S.ATTACH_TYPES["TRACE_RAW_TP"]) == ("btf_trace_", B.TYPEDEF)
+    assert S.find_sec_def("uprobe.s/bin:f").prog_flags == ProgLoadFlag.SLEEPABLE
+    assert S.find_sec_def("xdp.frags").prog_flags == ProgLoadFlag.XDP_HAS_FRAGS
+    assert S.find_sec_def("cgroup/sock").expected_attach_type == AttachType.CGROUP_INET_SOCK_CREATE
+    assert S.kernel_btf_prefix_kind(AttachType.TRACE_RAW_TP) == ("btf_trace_", B.TYPEDEF)
 
 
 def test_btf_attach_target(compile_c):
