@@ -17,7 +17,29 @@ import enum
 from typing import Type, TypeVar, Union
 
 
-class Cmd(enum.IntEnum):
+class Number(enum.IntEnum):
+    """An IntEnum that prints as its number on every Python (3.9 and 3.10 print ``MapType.HASH``
+    otherwise), so text made from these values is the same whatever the interpreter; ``repr``
+    names the member."""
+
+    def __str__(self) -> str:
+        return str(int(self))
+
+    def __format__(self, spec: str) -> str:
+        return format(int(self), spec)
+
+
+class Flags(enum.IntFlag):
+    """Number's printing for flag sets (combinations included)."""
+
+    def __str__(self) -> str:
+        return str(int(self))
+
+    def __format__(self, spec: str) -> str:
+        return format(int(self), spec)
+
+
+class Cmd(Number):
     """enum bpf_cmd: the first argument of the bpf() syscall."""
 
     MAP_CREATE = 0
@@ -61,7 +83,7 @@ class Cmd(enum.IntEnum):
     PROG_STREAM_READ_BY_FD = 37
 
 
-class MapType(enum.IntEnum):
+class MapType(Number):
     """enum bpf_map_type. 19 and 21 have two names; the current one comes first, so it is the one
     ``MapType(19).name`` gives."""
 
@@ -104,7 +126,7 @@ class MapType(enum.IntEnum):
     INSN_ARRAY = 34
 
 
-class ProgType(enum.IntEnum):
+class ProgType(Number):
     """enum bpf_prog_type."""
 
     UNSPEC = 0
@@ -142,7 +164,7 @@ class ProgType(enum.IntEnum):
     NETFILTER = 32
 
 
-class AttachType(enum.IntEnum):
+class AttachType(Number):
     """enum bpf_attach_type (C names: ``BPF_`` + the member's name)."""
 
     CGROUP_INET_INGRESS = 0
@@ -209,7 +231,7 @@ class AttachType(enum.IntEnum):
     TRACE_FSESSION_MULTI = 61
 
 
-class LinkType(enum.IntEnum):
+class LinkType(Number):
     """enum bpf_link_type: what bpf_link_info.type reports."""
 
     UNSPEC = 0
@@ -229,7 +251,7 @@ class LinkType(enum.IntEnum):
     SOCKMAP = 14
 
 
-class UpdateFlag(enum.IntFlag):
+class UpdateFlag(Flags):
     """The flags of BPF_MAP_UPDATE_ELEM and the batch operations (C: ``BPF_ANY``, ``BPF_NOEXIST``,
     ``BPF_EXIST``, ``BPF_F_LOCK``)."""
 
@@ -239,7 +261,7 @@ class UpdateFlag(enum.IntFlag):
     LOCK = 4
 
 
-class MapFlag(enum.IntFlag):
+class MapFlag(Flags):
     """bpf_attr.map_flags of BPF_MAP_CREATE that this project sets (C: ``BPF_F_`` + the name)."""
 
     NO_PREALLOC = 1 << 0
@@ -249,20 +271,20 @@ class MapFlag(enum.IntFlag):
     INNER_MAP = 1 << 12
 
 
-class ProgLoadFlag(enum.IntFlag):
+class ProgLoadFlag(Flags):
     """bpf_attr.prog_flags of BPF_PROG_LOAD that this project sets (C: ``BPF_F_`` + the name)."""
 
     SLEEPABLE = 1 << 4
     XDP_HAS_FRAGS = 1 << 5
 
 
-class KprobeMultiFlag(enum.IntFlag):
+class KprobeMultiFlag(Flags):
     """link_create.kprobe_multi.flags (C: ``BPF_F_KPROBE_MULTI_`` + the name)."""
 
     RETURN = 1 << 0
 
 
-class XdpFlag(enum.IntFlag):
+class XdpFlag(Flags):
     """XDP attach flags from linux/if_link.h, also taken by an XDP link (C: ``XDP_FLAGS_`` + the name)."""
 
     UPDATE_IF_NOEXIST = 1 << 0
@@ -272,7 +294,7 @@ class XdpFlag(enum.IntFlag):
     REPLACE = 1 << 4
 
 
-class PseudoLoad(enum.IntEnum):
+class PseudoLoad(Number):
     """src_reg of a 64-bit immediate load: what its immediate names (C: ``BPF_PSEUDO_`` + the name)."""
 
     MAP_FD = 1
@@ -283,14 +305,14 @@ class PseudoLoad(enum.IntEnum):
     MAP_IDX_VALUE = 6
 
 
-class PseudoCall(enum.IntEnum):
+class PseudoCall(Number):
     """src_reg of a call: whom it calls; 0 is a helper (C: ``BPF_PSEUDO_`` + the name)."""
 
     CALL = 1
     KFUNC_CALL = 2
 
 
-class Helper(enum.IntEnum):
+class Helper(Number):
     """enum bpf_func_id: the helpers this project emits or recognises (C: ``BPF_FUNC_`` + the
     name in lower case)."""
 
