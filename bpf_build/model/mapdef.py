@@ -43,13 +43,12 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from ..errors import BpfBuildError
+from ..runtime.uapi import MapType
 from . import btf as B
 
-# Map types whose definition may carry ``values``: runtime/uapi.py's MapType numbers, repeated
-# because importing it imports the whole runtime package, which the linker does not otherwise
-# need (tests/loader/test_mapdef.py checks they agree).
-MAP_TYPE_PROG_ARRAY = 3
-MAP_TYPES_MAP_IN_MAP = (12, 13)  # ARRAY_OF_MAPS, HASH_OF_MAPS
+# Map types whose definition may carry ``values``.
+MAP_TYPE_PROG_ARRAY = MapType.PROG_ARRAY
+MAP_TYPES_MAP_IN_MAP = (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS)
 
 PIN_NONE, PIN_BY_NAME = 0, 1
 

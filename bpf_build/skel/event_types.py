@@ -15,10 +15,13 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from ..model.insn import ALU, ALU64, ATOMIC, CALL, EXIT, JA, JMP, JMP32, LD, LDX, MOV, STX, X, Insn
 from ..loader.open import OpenedObject
+from ..runtime.uapi import Helper
 
-HELPER_PERF_EVENT_OUTPUT, HELPER_RINGBUF_OUTPUT, HELPER_RINGBUF_RESERVE = 25, 130, 131
+HELPER_PERF_EVENT_OUTPUT, HELPER_RINGBUF_OUTPUT, HELPER_RINGBUF_RESERVE = (
+    Helper.PERF_EVENT_OUTPUT, Helper.RINGBUF_OUTPUT, Helper.RINGBUF_RESERVE)
 # helper id -> (register holding the map, register holding the size)
-_SENDS = {HELPER_PERF_EVENT_OUTPUT: (2, 5), HELPER_RINGBUF_OUTPUT: (1, 3), HELPER_RINGBUF_RESERVE: (1, 2)}
+_SENDS: Dict[int, Tuple[int, int]] = {HELPER_PERF_EVENT_OUTPUT: (2, 5), HELPER_RINGBUF_OUTPUT: (1, 3),
+                                       HELPER_RINGBUF_RESERVE: (1, 2)}
 
 Known = Tuple[str, int]    # ("map", map index) or ("imm", value)
 

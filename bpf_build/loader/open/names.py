@@ -7,9 +7,9 @@ import os
 import re
 from typing import Optional
 
+from ...runtime.uapi import BPF_OBJ_NAME_LEN as BPF_OBJ_NAME_LEN  # loader.open exports it too
 from .model import OpenedMap
 
-BPF_OBJ_NAME_LEN = 16  # the kernel's name buffers, NUL included
 MAPS_SEC, KCONFIG_SEC, KSYMS_SEC = ".maps", ".kconfig", ".ksyms"
 STRUCT_OPS_SECS = (".struct_ops", ".struct_ops.link", "?.struct_ops", "?.struct_ops.link")
 ARENA_SEC = ".addr_space.1"
