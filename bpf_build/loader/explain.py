@@ -16,11 +16,17 @@ from ..errors import LoaderError, PathLike
 from ..model import btf as B
 from ..model.insn import ALU64, DW, JA, JMP, MOV, PSEUDO_MAP_IDX_VALUE, R1, R2, R3, R4, R10, B as SZ_B, H, W, X
 from ..model.insn import Insn, decode
-from ..runtime.uapi import Cmd, Helper, map_type_name, prog_type_name
+from ..runtime.uapi import Cmd, Helper, MapType, map_type_name, prog_type_name
 
 Operation = Dict[str, Any]
 _ALU, _LDX, _ST, _STX = 0x04, 0x01, 0x02, 0x03
 _LOAD_FORMATS: Dict[int, str] = {W: "I", DW: "Q", H: "H", SZ_B: "B"}
+
+
+def struct_ops_shape(key_size: int, max_entries: int, map_flags: int) -> str:
+    """A struct_ops map's shape: its value is the kernel's, so its size is only known at load."""
+    return f"{map_type_name(MapType.STRUCT_OPS)} {key_size}/(kernel value) x{max_entries}" + \
+        (f" flags {map_flags:#x}" if map_flags else "")
 
 
 class _Sym:
@@ -91,6 +97,8 @@ class _LoaderReader:
             mtype, ks, vs, me, fl = (u("I", attr + o) for o in (0, 4, 8, 12, 16))
             name = self.cstr(attr + 28, 16)
             shape = f"{map_type_name(mtype)} {ks}/{vs} x{me}" + (f" flags {fl:#x}" if fl else "")
+            if mtype == MapType.STRUCT_OPS:
+                shape = struct_ops_shape(ks, me, fl)
             return {"what": "map", "name": name, "map_type": mtype, "key_size": ks, "value_size": vs,
                     "max_entries": me, "map_flags": fl, "text": f"create map \"{name}\" {shape}"}
         if cmd == Cmd.MAP_UPDATE_ELEM:
@@ -100,7 +108,9 @@ class _LoaderReader:
             stored = self.mem.get(("blob", value.value)) if value.kind == "blob" else None
             r = self.who(target)
             v = self.who(stored) if stored is not None else None
-            if v:
+            if r and r["what"] == "map" and r["map_type"] == MapType.STRUCT_OPS:
+                what = "struct_ops value"
+            elif v:
                 what = f"{v['what']} \"{v['name']}\""
             else:
                 what = f"{r['value_size']} bytes" if r and r["what"] == "map" else "?"

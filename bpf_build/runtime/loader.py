@@ -47,6 +47,7 @@ from .loader_contract import (
     prog_desc_offset,
 )
 from .maps import Map
+from .struct_ops import StructOpsSpec, resolve_struct_ops
 from .program import Program, load_hint
 from .uapi import MapType, ProgType
 
@@ -104,6 +105,7 @@ class LoaderSpec(NamedTuple):
     kconfig_map: Optional[int]
     kconfig: Sequence[KconfigSpec]
     steps: Sequence[StepSpec]  # error_step N in the context names steps[N - 1]
+    struct_ops: Sequence[StructOpsSpec] = ()  # laid out for this kernel before the run (struct_ops.py)
 
     @property
     def ctx_size(self) -> int:
@@ -199,6 +201,9 @@ def run_loader(spec: LoaderSpec, *, initial_values: Optional[Dict[int, int]] = N
     if mode == "kernel" and not _features.has_loader_programs():
         raise LoaderError(f"this kernel ({os.uname().release}) cannot run loader programs: they need "
                           "BPF_PROG_TYPE_SYSCALL programs calling bpf_sys_bpf (Linux 5.14+)", "", errno.EINVAL)
+    if spec.struct_ops:
+        spec = spec._replace(blob=resolve_struct_ops(spec.blob, spec.struct_ops, [m.attr_offset for m in spec.maps],
+                                                     [p.attr_offset for p in spec.progs], [m.name for m in spec.maps]))
     initial_values = dict(initial_values or {})
     keep_alive = []
     if spec.kconfig_map is not None:

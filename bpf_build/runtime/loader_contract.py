@@ -101,6 +101,26 @@ BTF_LOAD_ATTR = Layout("", "=", [
     ("btf_log_level", "I"), ("btf_log_true_size", "I"),
 ])
 
+# ---- struct_ops maps: what the runner resolves before the loader runs -------------------------
+# The kernel value of a struct_ops map (struct bpf_struct_ops_<name>) and the member indices its
+# programs attach to are only known on the loading machine, from its kernel BTF. For each
+# struct_ops map the generator reserves, and the runner fills in the blob before the run:
+#  - in the map's BPF_MAP_CREATE attr: value_size = sizeof(struct bpf_struct_ops_<name>) and
+#    btf_vmlinux_value_type_id = that struct's vmlinux BTF id (key_size 4, max_entries 1 and
+#    BPF_F_LINK for .struct_ops.link are the generator's);
+#  - in each of its programs' BPF_PROG_LOAD attr: attach_btf_id = the id of struct <name> and
+#    expected_attach_type = the index of the member the program is stored in;
+#  - the value: STRUCT_OPS_VALUE_RESERVE bytes at most, the data members copied to their kernel
+#    offsets (matched by name, sizes equal), function pointers zero;
+#  - the member offset table: one u32 per program member (in the object's member order), the
+#    kernel offset in the value where the loader stores that program's fd.
+# The loader then loads the programs, stores each fd at its offset and updates key 0 with the
+# value; .struct_ops.link maps are then attached with BPF_LINK_CREATE (attach_type
+# BPF_STRUCT_OPS) by the runner, legacy ones are registered by the update itself.
+STRUCT_OPS_VALUE_RESERVE = 4096
+STRUCT_OPS_MEMBER_OFFSET = Layout("", "=", [("offset", "I")])
+BPF_F_LINK = 1 << 13   # map_flags of a .struct_ops.link map
+
 # ---- the context (ctx_in of BPF_PROG_TEST_RUN, copied back after the run) --------------------
 # A header, then one descriptor per map (in LoaderProgram.maps order), then one per program.
 CTX_HEADER = Layout("bpf_build_loader_ctx", "=", [

@@ -21,6 +21,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar, overload
 
 from . import attach as _attach
+from . import struct_ops as _struct_ops
 from . import log
 from .errors import AttachError, BpfRuntimeError, ClosedError
 from .fd import Closable, FdGroup
@@ -29,12 +30,14 @@ from .loader import KconfigSpec, LoaderSpec, MapSpec, ProgSpec, StepSpec, run_lo
 from .maps import Map
 from .program import Program
 from .settings import MapSettings, ProgramSettings
+from .struct_ops import StructOpsMemberSpec, StructOpsSpec
 from .uapi import BPF_F_MMAPABLE, MapType
 from .usdt import SPECS_MAP as USDT_SPECS_MAP
 from .settings import apply as apply_settings
 from .records import Structure, Union, check_range, raw, text
 
 __all__ = ["KconfigSpec", "LoaderSpec", "MapSpec", "ProgSpec", "SectionView", "Skeleton", "StepSpec",
+           "StructOpsMemberSpec", "StructOpsSpec",
            "Namespace", "attribute_name", "bitfield", "forward", "unz", "Map", "Program", "Link", "Structure",
            "Union", "raw", "text"]
 
@@ -399,9 +402,10 @@ class Skeleton:
             if link is not None:
                 setattr(self.links, name, link)
                 made.append(name)
+        self._attach_struct_ops(made, failures)
         self.attach_failures = failures
         if failures:
-            report = "; ".join(f"'{name}' (SEC(\"{self._prog_spec(name).section}\")): {e}"
+            report = "; ".join(f"'{name}' (SEC(\"{self._section_of(name)}\")): {e}"
                                for name, e in failures.items())
             if not skip_failed:
                 for name in made:
@@ -415,6 +419,29 @@ class Skeleton:
 
     def _prog_spec(self, name: str) -> ProgSpec:
         return self._loader_.progs[self._prog_index(name)]
+
+    def _section_of(self, name: str) -> str:
+        """The section of a program, or of a struct_ops map (their links are named after them)."""
+        for ops in self._loader_.struct_ops:
+            if self._loader_.maps[ops.map_index].name == name:
+                return ".struct_ops.link"
+        return self._prog_spec(name).section
+
+    def _attach_struct_ops(self, made: List[str], failures: Dict[str, BaseException]) -> None:
+        """A link per loaded .struct_ops.link map, named after the map (legacy .struct_ops maps
+        were registered by load())."""
+        for ops in self._loader_.struct_ops:
+            m = self._loader_.maps[ops.map_index]
+            name = attribute_name(m.ident)
+            bpf_map = vars(self.maps).get(name)
+            if not ops.link or not isinstance(bpf_map, Map) or name in vars(self.links):
+                continue
+            try:
+                setattr(self.links, name, _struct_ops.attach_struct_ops(bpf_map.fileno(), m.name))
+            except (BpfRuntimeError, OSError) as e:
+                failures[m.name] = e
+                continue
+            made.append(name)
 
     def detach(self) -> None:
         for name, link in list(self.links):
@@ -442,6 +469,10 @@ class Skeleton:
             except BufferError:
                 pass  # the caller still holds a view; the mapping goes when that view does
         self._mmaps.clear()
+        for ops in self._loader_.struct_ops:  # legacy struct_ops stay registered until deleted
+            bpf_map = vars(self.maps).get(attribute_name(self._loader_.maps[ops.map_index].ident))
+            if not ops.link and isinstance(bpf_map, Map):
+                _struct_ops.unregister(bpf_map)
         for obj in reversed(self._owned):
             obj.close()
         self._owned.clear()

@@ -45,6 +45,7 @@ def generate(obj: Object, name: str, **options) -> str:
         opened = open_object(obj, name)
         check_field_names(opened, obj.path)  # before the loader: its steps name maps and programs
         loader = generate_loader(opened)
+        loader.require_no_struct_ops(obj.path, "light C skeletons")
         return _LightRenderer(opened, loader, name, obj).render()
 
 

@@ -31,9 +31,8 @@ from ..model import btf as B
 from ..model.elf import Object
 from ..errors import SkeletonError
 from .event_types import record_sizes
-from ..loader.gen import LoaderProgram, generate_loader
+from ..loader.gen import LoaderProgram, LoaderStructOps, generate_loader
 from ..loader.open import OpenedMap, OpenedObject, open_object
-from ..runtime.uapi import MapType, ProgType
 from . import rendering_errors
 from .naming import (check_object_names, doc_text, is_identifier, is_mangled_in_class, python_attribute,
                      python_class_name, python_enum_member, python_skeleton_name)
@@ -65,11 +64,6 @@ def _check_supported(opened: OpenedObject, path) -> None:
     says the same about loader programs in general)."""
     if opened.btf is None:
         raise SkeletonError(path, "the object has no BTF; compile with -g")
-    ops_maps = [m.name for m in opened.maps if m.type == MapType.STRUCT_OPS]
-    ops_progs = [p.name for p in opened.programs if p.type == ProgType.STRUCT_OPS]
-    if ops_maps or ops_progs:
-        names = ", ".join(repr(n) for n in ops_maps + ops_progs)
-        raise SkeletonError(path, f"struct_ops maps and programs are not supported by Python skeletons ({names})")
 
 
 def _sec_comment(section: str) -> str:
@@ -424,6 +418,9 @@ class _Renderer:
                 self.types.section(f"{self.cls}_{m.ident}", m.real_name, m.btf_value_type_id, m.value_size)
                 out.append((m, "ctypes.c_uint32", f"{self.cls}_{m.ident}"))
                 continue
+            if m.struct_ops is not None:  # its value is the kernel's bpf_struct_ops_<name>: raw bytes
+                out.append((m, None, None))
+                continue
             key = self.types.ctype(m.btf_key_type_id, f"{m.ident}_key") if m.btf_key_type_id else None
             value = self.types.ctype(m.btf_value_type_id, f"{m.ident}_value") if m.btf_value_type_id else None
             out.append((m, key, value))
@@ -474,6 +471,7 @@ class _Renderer:
         kconfig = [f"{ind}_rt.KconfigSpec({k.name!r}, {k.kcfg_type!r}, {k.size}, {k.offset}, {k.signed}, {k.weak}),"
                    for k in L.kconfig]
         steps = [f"{ind}_rt.StepSpec({op.kind!r}, {op.index}, {op.text!r})," for op in L.ops]
+        struct_ops = [_struct_ops_literal(s, ind) for s in L.struct_ops]
 
         def seq(items: List[str]) -> str:
             return "(\n" + "\n".join(items) + "\n    )" if items else "()"
@@ -487,6 +485,7 @@ class _Renderer:
             f"    kconfig_map={L.kconfig_map},",
             f"    kconfig={seq(kconfig)},",
             f"    steps={seq(steps)},",
+            *([f"    struct_ops={seq(struct_ops)},"] if struct_ops else []),
             ")",
         ])
 
@@ -514,7 +513,9 @@ class _Renderer:
             (python_attribute(self.path, "program", p.name), "_rt.Program",
              _sec_comment(("" if p.autoload else "?") + p.section)) for p in progs])
         links_ns = self.namespace("links", "Links made by attach()", [
-            (python_attribute(self.path, "program", p.name), "_rt.Link", _sec_comment(p.section)) for p in progs])
+            (python_attribute(self.path, "program", p.name), "_rt.Link", _sec_comment(p.section)) for p in progs] + [
+            (python_attribute(self.path, "map", m.ident), "_rt.Link", "struct_ops map, SEC(\".struct_ops.link\")")
+            for m in self.opened.maps if m.struct_ops is not None and m.struct_ops.link])
         section_attrs = [f"    {m.ident}: {cls}_{m.ident}" for m in self.global_data_maps()]
         type_map = [f"        {m.name!r}: ({k or 'None'}, {v or 'None'})," for m, k, v in map_types]
         section_map = [f"        {m.ident!r}: {cls}_{m.ident}," for m in self.global_data_maps()]
@@ -554,6 +555,14 @@ class _Renderer:
         if "enum.IntEnum" not in "\n".join(self.types.blocks):
             parts[0] = parts[0].replace("import enum\n", "")
         return "\n\n\n".join(parts) + "\n"
+
+
+def _struct_ops_literal(s: LoaderStructOps, ind: str) -> str:
+    """``_rt.StructOpsSpec(...)``: what the runtime needs to lay out the kernel's value at load."""
+    members = "".join(f"{ind}        _rt.StructOpsMemberSpec({name!r}, {offset}, {size}, {prog}),\n"
+                      for name, offset, size, prog in s.members)
+    return (f"{ind}_rt.StructOpsSpec({s.map_index}, {s.type_name!r}, {s.link}, {embedded(s.data, ind + '    ')}, (\n"
+            f"{members}{ind}    ), {s.value_offset}, {s.value_reserve}, {s.member_offsets_offset}),")
 
 
 # Maps whose values user space sees as fds/ids (ints) whatever their BTF says (runtime/maps.py).

@@ -345,14 +345,15 @@ def test_unsupported_features_are_named(compile_c):
     struct_ops = """
     #include <linux/bpf.h>
     #include <bpf/bpf_helpers.h>
-    struct tcp_congestion_ops { void *init; char name[16]; };
+    struct tcp_congestion_ops { void (*init)(void *sk); char name[16]; };
     SEC("struct_ops/my_init") void my_init(void *sk) {}
     SEC(".struct_ops") struct tcp_congestion_ops my_ops = { .init = (void *)my_init, .name = "x" };
     char LICENSE[] SEC("license") = "GPL";
     """
     o = open_object(Object.read(compile_c(struct_ops, "stops")))
-    with pytest.raises(NotSupportedError, match="struct_ops .* not supported yet"):
-        generate_loader(o)
+    # loaded by runners that lay out the kernel's value (the Python runtime), not by the container's
+    with pytest.raises(NotSupportedError, match="struct_ops maps \\('my_ops'\\) are not supported by the BPFBLDR1"):
+        generate_loader(o).to_bytes()
     arena = """
     #include <linux/bpf.h>
     #include <bpf/bpf_helpers.h>

@@ -10,7 +10,8 @@ import os
 import pytest
 
 from bpf_build.model.elf import Object
-from bpf_build.errors import SkeletonError
+from bpf_build.errors import NotSupportedError
+from bpf_build.skel.light_c import generate as generate_light
 from bpf_build.skel.python import generate
 
 # The shapes of usdt.bpf.h and of vmlinux's __call_single_node, with names that start with "__".
@@ -197,14 +198,15 @@ STRUCT_OPS_C = r"""
 """
 
 
-def test_struct_ops_is_named_unsupported_by_python_skeletons(compile_c):
+def test_struct_ops_render_in_python_skeletons_and_are_refused_by_light_ones_naming_them(compile_c):
     path = compile_c(STRUCT_OPS_C, name="ops")
-    with pytest.raises(SkeletonError) as info:
-        generate(Object.read(path), "ops_bpf")
+    text = generate(Object.read(path), "ops_bpf")
+    assert "_rt.StructOpsSpec(0, 'tcp_congestion_ops', False," in text
+    assert "_rt.StructOpsMemberSpec('init', 0, 8, 0)" in text and "_rt.StructOpsMemberSpec('name', 8, 16, -1)" in text
+    with pytest.raises(NotSupportedError) as info:
+        generate_light(Object.read(path), "ops_bpf")
     assert info.value.path == path
-    assert "not supported by Python skeletons" in info.value.reason
-    assert "'my_ops'" in info.value.reason and "'my_init'" in info.value.reason
-    assert "loader program" not in info.value.reason
+    assert "'my_ops'" in info.value.reason and "not supported by light C skeletons" in info.value.reason
 
 
 def test_skeleton_module_names_its_object_file(mangled):

@@ -46,11 +46,12 @@ from ..open import OpenedObject, open_object
 from .code import LoaderCode
 from .emit import emit_create_map, emit_epilogue, emit_load_btf, emit_load_prog, emit_prologue, emit_set_slot
 from .plan import check_supported, plan_loader
-from .program import OP_KINDS, KconfigVar, LoaderMap, LoaderOp, LoaderProg, LoaderProgram
+from .program import OP_KINDS, KconfigVar, LoaderMap, LoaderOp, LoaderProg, LoaderProgram, LoaderStructOps
+from .struct_ops import emit_struct_ops_update
 
 __all__ = [
     "generate_loader", "loader_for_object", "LoaderProgram", "LoaderMap", "LoaderProg", "KconfigVar",
-    "LoaderOp", "OP_KINDS", "map_desc_offset", "prog_desc_offset", "CTX_HEADER_SIZE", "CTX_MAP_SIZE",
+    "LoaderOp", "LoaderStructOps", "OP_KINDS", "map_desc_offset", "prog_desc_offset", "CTX_HEADER_SIZE", "CTX_MAP_SIZE",
     "CTX_PROG_SIZE", "CTX_FLAGS", "CTX_LOG_LEVEL", "CTX_LOG_SIZE", "CTX_LOG_BUF", "CTX_ERROR_STEP",
     "CTX_FLAG_NO_BTF_LOG", "PROG_LOAD_DEFAULT", "PROG_LOAD_YES", "PROG_LOAD_NO", "SERIAL_MAGIC",
     "LOADER_LICENSE",
@@ -76,6 +77,8 @@ def generate_loader(opened: OpenedObject) -> LoaderProgram:
         emit_load_prog(code, plan, prog_plan)
     for slot_plan in plan.prog_array_slots:
         emit_set_slot(code, plan, slot_plan)
+    for ops_plan in plan.struct_ops:
+        emit_struct_ops_update(code, plan.fds, ops_plan, opened.maps[ops_plan.map_index].name)
     emit_epilogue(code, plan)
 
     loader = LoaderProgram(code.asm.finish(), plan.data, opened.byteorder,
@@ -84,6 +87,8 @@ def generate_loader(opened: OpenedObject) -> LoaderProgram:
                            code.ops)
     loader.map_attr_offsets = [code.off(m.attr) for m in plan.maps]
     loader.prog_attr_offsets = [code.off(p.attr) for p in plan.progs]
+    loader.struct_ops = [LoaderStructOps.of(sp, code.off(sp.value), code.off(sp.member_offsets))
+                         for sp in plan.struct_ops]
     return loader
 
 

@@ -35,12 +35,19 @@ def map_create_attr(byte_order: str, m: OpenedMap, name: str, has_btf: bool) -> 
     # loader cannot retry, so it never asks), and some map types take no BTF at all.
     if m.type in NO_BTF_MAP_TYPES or not has_btf or not value_id:
         key_id = value_id = 0
-    values: Dict[str, Union[int, bytes]] = {
-        "map_type": m.type, "key_size": m.key_size, "value_size": m.value_size,
-        "max_entries": m.max_entries, "map_flags": m.map_flags, "numa_node": m.numa_node,
-        "map_name": c_bytes(name)[:_KERNEL_NAME_LEN], "btf_key_type_id": key_id,
-        "btf_value_type_id": value_id, "map_extra": m.map_extra}
-    return MAP_CREATE_ATTR.pack(byte_order, values), bool(key_id or value_id)
+    if m.struct_ops is not None:
+        # the value type is the kernel's (btf_vmlinux_value_type_id, written by the runner), but
+        # the kernel still wants the object's BTF fd to accept it
+        values = _map_values(m, name, 0, 0)
+        return MAP_CREATE_ATTR.pack(byte_order, values), has_btf
+    return MAP_CREATE_ATTR.pack(byte_order, _map_values(m, name, key_id, value_id)), bool(key_id or value_id)
+
+
+def _map_values(m: OpenedMap, name: str, key_id: int, value_id: int) -> Dict[str, Union[int, bytes]]:
+    return {"map_type": m.type, "key_size": m.key_size, "value_size": m.value_size,
+            "max_entries": m.max_entries, "map_flags": m.map_flags, "numa_node": m.numa_node,
+            "map_name": c_bytes(name)[:_KERNEL_NAME_LEN], "btf_key_type_id": key_id,
+            "btf_value_type_id": value_id, "map_extra": m.map_extra}
 
 
 def prog_load_attr(byte_order: str, p: OpenedProgram) -> bytes:

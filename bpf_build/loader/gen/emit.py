@@ -34,6 +34,7 @@ from ...runtime.loader_contract import (
 )
 from ...runtime.uapi import Cmd, Helper
 from ..open import OpenedMap
+from ..explain import struct_ops_shape
 from .blob import FdTable
 from .code import LoaderCode, ld_blob
 from .externs import emit_find_btf, emit_ksym
@@ -43,6 +44,8 @@ fd_off = FdTable.offset
 
 
 def map_shape(m: OpenedMap) -> str:
+    if m.struct_ops is not None:
+        return struct_ops_shape(m.key_size, m.max_entries, m.map_flags)
     return f"{m.type_name} {m.key_size}/{m.value_size} x{m.max_entries}" + \
         (f" flags {m.map_flags:#x}" if m.map_flags else "")
 

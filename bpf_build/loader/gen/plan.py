@@ -22,6 +22,7 @@ from ..section_defs import SEC_ATTACH_BTF
 from ..open import OpenedMap, OpenedObject, OpenedProgram
 from .attrs import btf_load_attr, map_create_attr, prog_load_attr
 from .blob import Blob, BlobRef, FdTable, c_bytes
+from .struct_ops import StructOpsPlan, plan_struct_ops
 
 MAP_IN_MAP_TYPES = (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS)
 FREEZE_ATTR_BYTES = 8  # MAP_FREEZE reads 4 (map_fd); the blob keeps 8-byte alignment
@@ -100,6 +101,7 @@ class LoaderPlan:
     map_slots: List[SlotPlan]
     progs: List[ProgPlan]
     prog_array_slots: List[SlotPlan]
+    struct_ops: List[StructOpsPlan]
     blob: Blob
     data: bytes          # the finished blob
 
@@ -112,8 +114,8 @@ def check_supported(opened: OpenedObject) -> None:
     """Refuse what a loader program cannot do (before anything is planned)."""
     for m in opened.maps:
         what = None
-        if m.kind == "struct_ops" or m.type == MapType.STRUCT_OPS:
-            what = "struct_ops maps are"
+        if (m.kind == "struct_ops" or m.type == MapType.STRUCT_OPS) and m.struct_ops is None:
+            what = "struct_ops maps outside .struct_ops sections are"
         elif m.type == MapType.ARENA:
             what = "arena maps are"
         elif m.pinning:
@@ -123,9 +125,6 @@ def check_supported(opened: OpenedObject) -> None:
     for p in opened.programs:
         if p.sec_def is None:
             _fail(opened, f"program '{p.name}': section '{p.section}' names no program type")
-        if p.type == ProgType.STRUCT_OPS:
-            _fail(opened, f"program '{p.name}': struct_ops programs are not supported yet by loader "
-                          "programs", NotSupportedError)
         if p.type == ProgType.EXT:
             _fail(opened, f"program '{p.name}': freplace programs need a target program fd and are "
                           "not supported by loader programs", NotSupportedError)
@@ -165,9 +164,10 @@ def plan_loader(opened: OpenedObject) -> LoaderPlan:
     progs = [_plan_prog(state, j, p) for j, p in enumerate(opened.programs)]
     prog_index = {p.name: j for j, p in reversed(list(enumerate(opened.programs)))}  # first of a name
     prog_array_slots = _plan_slots(state, (MapType.PROG_ARRAY,), prog_index.__getitem__, target_is_prog=True)
+    struct_ops = plan_struct_ops(opened, state.blob, state.byte_order, state.key_zero)
     data = state.blob.finish()
     return LoaderPlan(opened, state.byte_order, fds, scratch, btf, maps, map_slots, progs, prog_array_slots,
-                      state.blob, data)
+                      struct_ops, state.blob, data)
 
 
 def _plan_btf(state: _Planning) -> Optional[BtfPlan]:

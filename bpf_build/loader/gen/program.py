@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, NoReturn, Optional, Tuple
 
-from ...errors import LoaderError, PathLike
+from ...errors import LoaderError, NotSupportedError, PathLike
 from ...model.insn import Insn, decode, encode
 from ...runtime.loader_contract import (
     CTX_ERROR_STEP,
@@ -41,6 +41,7 @@ from .blob import c_bytes
 
 if TYPE_CHECKING:
     from ..open import Extern, OpenedMap, OpenedProgram
+    from .struct_ops import StructOpsPlan
 
 OP_KINDS = STEP_KINDS
 
@@ -128,6 +129,30 @@ class LoaderOp(_Record):
         return f"LoaderOp({self.step}, {self.text!r})"
 
 
+class LoaderStructOps(_Record):
+    """A struct_ops map as its runner resolves it: the kernel struct to find, the object's bytes
+    and members ((name, offset, size, program index or -1 for data) in member order, pointers
+    without a program left out), and where in the blob the value and member offset table are."""
+
+    __slots__ = ("map_index", "type_name", "link", "data", "members", "value_offset", "value_reserve",
+                 "member_offsets_offset")
+
+    def __init__(self, map_index: int, type_name: str, link: bool, data: bytes,
+                 members: Tuple[Tuple[str, int, int, int], ...], value_offset: int, value_reserve: int,
+                 member_offsets_offset: int):
+        self.map_index, self.type_name, self.link, self.data = map_index, type_name, link, data
+        self.members, self.value_offset, self.value_reserve = members, value_offset, value_reserve
+        self.member_offsets_offset = member_offsets_offset
+
+    @classmethod
+    def of(cls, plan: "StructOpsPlan", value_offset: int, member_offsets_offset: int) -> "LoaderStructOps":
+        programs = dict(zip((m.name for m in plan.ops.programs), plan.prog_indices))
+        members = tuple((m.name, m.offset, m.size, programs.get(m.name, -1)) for m in plan.ops.members
+                        if not m.is_func_ptr or m.name in programs)
+        return cls(plan.map_index, plan.ops.type_name, plan.ops.link, plan.ops.data, members, value_offset,
+                   plan.reserve, member_offsets_offset)
+
+
 class LoaderProgram:
     def __init__(self, insns: List[Insn], blob: bytes, byteorder: str, maps: List[LoaderMap],
                  progs: List[LoaderProg], kconfig_map: Optional[int], kconfig: List[KconfigVar],
@@ -139,6 +164,8 @@ class LoaderProgram:
         # (type, sizes, flags...) there before writing the blob, for load-time knobs.
         self.map_attr_offsets: List[int] = [-1] * len(maps)
         self.prog_attr_offsets: List[int] = [-1] * len(progs)
+        # struct_ops maps the runner lays out before the run (runtime/struct_ops.py)
+        self.struct_ops: List[LoaderStructOps] = []
 
     @property
     def ctx_size(self) -> int:
@@ -167,6 +194,15 @@ class LoaderProgram:
     def size(self) -> int:
         """Bytes a skeleton embeds: instructions plus blob."""
         return SERIAL_INSN_SIZE * len(self.insns) + len(self.blob)
+
+    def require_no_struct_ops(self, path: PathLike, runner: str) -> None:
+        """Refuse struct_ops for a runner that cannot lay out their kernel values (C: loader.h)."""
+        if self.struct_ops:
+            names = ", ".join(repr(self.maps[s.map_index].name) for s in self.struct_ops)
+            raise NotSupportedError(path, f"struct_ops maps ({names}) are not supported by {runner}: their runner "
+                                          "must lay out the kernel's struct_ops value from the kernel's BTF at load "
+                                          "time, and loader.h has no BTF reader yet; the Python skeleton "
+                                          "(bpf-build skel --lang python) loads them")
 
     def op_for_step(self, step: int) -> Optional[LoaderOp]:
         return self.ops[step - 1] if 0 < step <= len(self.ops) else None
@@ -199,6 +235,7 @@ class _Strings:
 
 
 def _write_container(L: LoaderProgram) -> bytes:
+    L.require_no_struct_ops(None, "the BPFBLDR1 container (light C skeletons, libbpfbuild)")
     strings, values = _Strings(), bytearray()
     maps = bytearray()
     for m in L.maps:

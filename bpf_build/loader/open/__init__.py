@@ -98,6 +98,7 @@ from .programs import init_programs
 from .relocs import collect_core_relos, collect_relocations
 from .sections import collect_sections
 from .state import OpenState
+from .struct_ops import collect_struct_ops
 from .subprogs import append_subprograms
 
 __all__ = [
@@ -130,6 +131,7 @@ def _run_phases(obj: Object, name: Optional[str]) -> OpenedObject:
     init_maps(st)                       # .maps, global data, .kconfig, struct_ops
     init_programs(st)                   # program types from section names
     collect_relocations(st)             # what each code and .maps relocation refers to
+    collect_struct_ops(st)              # struct_ops variables: members, bytes, programs
     collect_core_relos(st)              # CO-RE records to their functions
     append_subprograms(st)              # each entry program made self-contained
     mark_hidden_subprograms_static(st)  # hidden global subprograms verified as static

@@ -9,7 +9,7 @@ read-only; only the open phases in this package fill them in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ...model import btf as B
 from ...model.btf_ext import CoreRelo, LineInfo
@@ -17,6 +17,9 @@ from ...model.insn import Insn
 from ...model.mapdef import PIN_NONE
 from ...runtime.uapi import MapFlag, attach_type_name, map_type_name, prog_type_name
 from .. import section_defs as S
+
+if TYPE_CHECKING:
+    from .struct_ops import StructOps
 
 MAP_KINDS = ("btf", "data", "rodata", "bss", "kconfig", "struct_ops")
 INTERNAL_MAP_KINDS = ("data", "rodata", "bss", "kconfig")
@@ -94,6 +97,8 @@ class OpenedMap:
     """Initial ``values``: map names (map-in-map) or program names (PROG_ARRAY), None for a gap."""
     initial_value: Optional[bytes] = None
     """Global-data maps: the section's bytes (zeros for .bss/.kconfig); None for other maps."""
+    struct_ops: Optional[StructOps] = None
+    """struct_ops maps: the struct's members and bytes, which program each pointer names."""
 
     def __post_init__(self) -> None:
         self.real_name = self.real_name or self.name

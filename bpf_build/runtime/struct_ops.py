@@ -1,0 +1,184 @@
+"""struct_ops maps: what the runner resolves on the loading machine, and their attach and detach.
+
+A struct_ops map's value is a kernel type, ``struct bpf_struct_ops_<name>``, whose ``data``
+member is the kernel's ``struct <name>``; the object only knows its own declaration of that
+struct. Before the loader runs, ``resolve_struct_ops`` reads this kernel's BTF and writes into the
+blob what the loader contract asks for (runtime/loader_contract.py, "struct_ops maps"): the map's
+value size and vmlinux value type id, each program's attach_btf_id and expected_attach_type (the
+index of its member), the value with the data members at the kernel's offsets, and the kernel
+offset of each program member, where the loader stores the program's fd. Members are matched by
+name, as libbpf does; a data member must have the kernel's size.
+
+After load, ``attach_struct_ops`` makes a BPF link for each ``.struct_ops.link`` map (the
+registration lives as long as the link); a legacy ``.struct_ops`` map was registered by the
+loader's update and is unregistered by ``unregister_struct_ops`` (delete of key 0).
+
+Standard library only, Python 3.9.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import TYPE_CHECKING, Any, List, NamedTuple, Optional, Sequence, Tuple
+
+from . import btf_types as T
+from . import syscall
+from .errors import BpfRuntimeError, LoaderError, NotSupportedError
+from .links import BpfLink
+from .loader_contract import MAP_CREATE_ATTR, PROG_LOAD_ATTR, STRUCT_OPS_MEMBER_OFFSET
+from .uapi import AttachType
+
+if TYPE_CHECKING:
+    from .maps import Map
+
+VALUE_TYPE_PREFIX = "bpf_struct_ops_"
+VALUE_DATA_MEMBER = "data"
+
+
+class StructOpsMemberSpec(NamedTuple):
+    """One member of the object's struct: ``prog`` is the program index of a function pointer,
+    -1 for a data member."""
+    name: str
+    offset: int
+    size: int
+    prog: int
+
+
+class StructOpsSpec(NamedTuple):
+    """A struct_ops map as a skeleton embeds it (``LoaderStructOps`` on the build side)."""
+    map_index: int
+    type_name: str
+    link: bool
+    data: bytes
+    members: Sequence[StructOpsMemberSpec]
+    value_offset: int           # blob offset of the value the runner lays out
+    value_reserve: int          # bytes reserved there
+    member_offsets_offset: int  # blob offset of the u32 kernel offset of each program member
+
+
+class KernelLayout(NamedTuple):
+    """What this kernel says of one struct_ops type."""
+    struct_id: int          # struct <name>: the programs' attach_btf_id
+    value_id: int           # struct bpf_struct_ops_<name>: the map's btf_vmlinux_value_type_id
+    value_size: int
+    data_offset: int        # of the value's ``data`` member
+    members: List[T.Member]
+
+
+def _kernel_release() -> str:
+    return os.uname().release
+
+
+def kernel_layout(btf: T.BtfTypes, type_name: str, where: str) -> KernelLayout:
+    """Find ``struct <type_name>`` and its struct_ops value type in the kernel's BTF."""
+    value_name = VALUE_TYPE_PREFIX + type_name
+    value_id = _struct_named(btf, value_name)
+    if value_id is None:
+        if _struct_named(btf, "bpf_struct_ops_common_value") is None and \
+                _struct_named(btf, "bpf_struct_ops_value") is None:
+            why = "it has no struct_ops support (Linux 5.6+ with CONFIG_BPF_JIT)"
+        else:
+            why = f"it registers no struct_ops type 'struct {type_name}' ('struct {value_name}' is not in its BTF)"
+        raise NotSupportedError(f"{where}: struct_ops cannot load on this kernel ({_kernel_release()}): {why}")
+    struct_id = _struct_named(btf, type_name)
+    data = next((m for m in btf.members(value_id) if m.name == VALUE_DATA_MEMBER), None)
+    if struct_id is None or data is None:
+        raise NotSupportedError(f"{where}: the kernel's 'struct {value_name}' has no '{VALUE_DATA_MEMBER}' of "
+                                f"'struct {type_name}'")
+    return KernelLayout(struct_id, value_id, btf.size_or_type(value_id), data.bit_offset // 8,
+                        btf.members(struct_id))
+
+
+def _struct_named(btf: T.BtfTypes, name: str) -> Optional[int]:
+    return next((i for i in btf.ids_with_essential_name(name)
+                 if btf.kind(i) == T.KIND_STRUCT and btf.name(i) == name), None)
+
+
+def _is_func_ptr(btf: T.BtfTypes, type_id: int) -> bool:
+    t = btf.skip_mods_and_typedefs(type_id)
+    return btf.kind(t) == T.KIND_PTR and \
+        btf.kind(btf.skip_mods_and_typedefs(btf.size_or_type(t))) == T.KIND_FUNC_PROTO
+
+
+def lay_out_value(btf: T.BtfTypes, spec: StructOpsSpec, layout: KernelLayout, map_name: str,
+                  data: Optional[bytes] = None) -> Tuple[bytes, List[Tuple[int, int, int]]]:
+    """The value (data members at the kernel's offsets) and, per program member in order,
+    (program index, member index, kernel offset in the value)."""
+    where = f"struct_ops map '{map_name}' (struct {spec.type_name})"
+    source = spec.data if data is None else data
+    value = bytearray(layout.value_size)
+    programs = []
+    kernel = {m.name: (index, m) for index, m in enumerate(layout.members)}
+    for member in spec.members:
+        mine = source[member.offset:member.offset + member.size]
+        found = kernel.get(member.name)
+        if found is None:
+            if member.prog < 0 and not any(mine):
+                continue  # a zero member this kernel lacks: nothing is lost (libbpf's rule)
+            raise NotSupportedError(f"{where}: this kernel ({_kernel_release()}) has no member '{member.name}'")
+        index, km = found
+        if km.bitfield_size or km.bit_offset % 8:
+            raise NotSupportedError(f"{where}: the kernel's member '{member.name}' is a bitfield")
+        offset = layout.data_offset + km.bit_offset // 8
+        if member.prog >= 0:
+            if not _is_func_ptr(btf, km.type):
+                raise NotSupportedError(f"{where}: member '{member.name}' holds a program here, but the "
+                                        "kernel's is not a function pointer")
+            programs.append((member.prog, index, offset))
+            continue
+        if _is_func_ptr(btf, km.type):
+            continue  # a NULL function pointer
+        size = btf.resolve_size(km.type)
+        if size != member.size:
+            raise NotSupportedError(f"{where}: member '{member.name}' is {member.size} bytes in the object, "
+                                    f"{size} in this kernel")
+        value[offset:offset + size] = mine
+    return bytes(value), programs
+
+
+def resolve_struct_ops(blob: bytes, specs: Sequence[StructOpsSpec], map_attr_offsets: Sequence[int],
+                       prog_attr_offsets: Sequence[int], map_names: Sequence[str],
+                       data: Optional[Sequence[Optional[bytes]]] = None,
+                       btf: Optional[T.BtfTypes] = None) -> bytes:
+    """The blob with every struct_ops map resolved for this kernel (see the module docstring);
+    ``data`` may replace a map's object bytes (data members set before load)."""
+    if btf is None:
+        try:
+            btf = T.kernel_types()
+        except LoaderError as e:
+            raise NotSupportedError(f"struct_ops needs the kernel's BTF: {e}") from None
+    out = bytearray(blob)
+    for n, spec in enumerate(specs):
+        name = map_names[spec.map_index]
+        layout = kernel_layout(btf, spec.type_name, f"struct_ops map '{name}'")
+        value, programs = lay_out_value(btf, spec, layout, name, data[n] if data else None)
+        if len(value) > spec.value_reserve:
+            raise NotSupportedError(f"struct_ops map '{name}': the kernel's value is {len(value)} bytes, the loader "
+                                    f"reserved {spec.value_reserve}")
+        out[spec.value_offset:spec.value_offset + len(value)] = value
+        attr = map_attr_offsets[spec.map_index]
+        struct.pack_into("=I", out, attr + MAP_CREATE_ATTR.offset("value_size"), layout.value_size)
+        struct.pack_into("=I", out, attr + MAP_CREATE_ATTR.offset("btf_vmlinux_value_type_id"), layout.value_id)
+        for k, (prog, member_index, offset) in enumerate(programs):
+            struct.pack_into("=I", out, spec.member_offsets_offset + STRUCT_OPS_MEMBER_OFFSET.size * k, offset)
+            pattr = prog_attr_offsets[prog]
+            struct.pack_into("=I", out, pattr + PROG_LOAD_ATTR.offset("attach_btf_id"), layout.struct_id)
+            struct.pack_into("=I", out, pattr + PROG_LOAD_ATTR.offset("expected_attach_type"), member_index)
+    return bytes(out)
+
+
+def attach_struct_ops(map_fd: int, map_name: str) -> BpfLink:
+    """Register a ``.struct_ops.link`` map's value for as long as the link lives."""
+    what = f"attach struct_ops map '{map_name}'"
+    attr = syscall.LinkCreateAttr(prog_fd=map_fd, target=0, attach_type=int(AttachType.STRUCT_OPS), flags=0)
+    return BpfLink(syscall.link_create(attr, what), what)
+
+
+def unregister(bpf_map: "Map[Any, Any]") -> None:
+    """Unregister a legacy ``.struct_ops`` map (its update registered it, and the registration
+    keeps the map alive after its last fd closes); nothing if it was not registered."""
+    try:
+        bpf_map.delete(0)
+    except (BpfRuntimeError, OSError):
+        pass  # not registered (the load failed before the update) or already gone
