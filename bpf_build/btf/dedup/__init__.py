@@ -64,7 +64,11 @@ def dedup(btf: Btf, ext: Optional[BtfExt] = None, *, rebuild_strings: bool = Tru
         if flavour == LIBBPF:
             resolve_fwds(state)
         dedup_refs(state)
-        return compact_and_remap(state)
+        mapping = compact_and_remap(state)
+        # Freed while the collector is paused: it would otherwise walk all of the state's
+        # objects in its first collection after the pause.
+        del state
+        return mapping
 
 
 def _start(btf: Btf, ext: Optional[BtfExt], flavour: str) -> DedupState:
