@@ -12,6 +12,7 @@ import struct
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ..errors import InsnError, PathLike
+from ..runtime.uapi import PseudoCall, PseudoLoad
 from .ints import IntText, s32
 
 INSN_SIZE = 8
@@ -94,27 +95,6 @@ class AtomicOp(IntText):
     FETCH = 0x01
     XCHG = 0xE0 | 0x01
     CMPXCHG = 0xF0 | 0x01
-
-
-# runtime/uapi.py states these two as well; importing it from here would import the whole
-# runtime package (~0.4 s), so they are repeated, under the same names, until uapi is importable
-# on its own.
-class PseudoLoad(IntText):
-    """What the ``src`` register of an ld_imm64 says its immediate is."""
-
-    MAP_FD = 1
-    MAP_VALUE = 2
-    BTF_ID = 3
-    FUNC = 4
-    MAP_IDX = 5
-    MAP_IDX_VALUE = 6
-
-
-class PseudoCall(IntText):
-    """What the ``src`` register of a call says its ``imm`` is (0: a helper id)."""
-
-    CALL = 1
-    KFUNC_CALL = 2
 
 
 LD, LDX, ST, STX, ALU, JMP, JMP32, ALU64 = InsnClass
