@@ -4,6 +4,8 @@ connection in a fresh network namespace, and shown to be called (its counters gr
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -93,6 +95,27 @@ def _wait_gone(name: str, seconds: float = 10.0) -> bool:
     return False
 
 
+def _check_with_bpftool(map_name: str, ca_name: str) -> None:
+    """bpftool (an oracle, tests only) reads the registered value back from the kernel."""
+    bpftool = shutil.which("bpftool")
+    if bpftool is None:
+        return
+    shown = json.loads(subprocess.run([bpftool, "-j", "struct_ops", "show"], capture_output=True, text=True,
+                                      check=True).stdout)
+    assert {"name": map_name, "kernel_struct_ops": "tcp_congestion_ops"} in \
+        [{k: x[k] for k in ("name", "kernel_struct_ops")} for x in shown]
+    dump = json.loads(subprocess.run([bpftool, "-j", "struct_ops", "dump", "name", map_name], capture_output=True,
+                                     text=True, check=True).stdout)
+    value = next(part["bpf_struct_ops_tcp_congestion_ops"] for part in dump
+                 if "bpf_struct_ops_tcp_congestion_ops" in part)
+    assert value["common"]["state"] == "BPF_STRUCT_OPS_STATE_READY"
+    data = value["data"]
+    for member in ("ssthresh", "cong_avoid", "undo_cwnd", "init"):
+        assert f"ca_{member}/prog_id:" in data[member]
+    assert data["cong_control"].endswith(" 0")  # members the object lacks stay NULL
+    assert data["name"] == ca_name  # a data member, copied to the kernel's offset
+
+
 def _traffic(name: str) -> tuple:
     run = subprocess.run([sys.executable, "-c", TRAFFIC, name], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
@@ -110,6 +133,7 @@ def test_link_struct_ops_registers_while_attached_and_is_called(skeleton_module,
         assert not hasattr(skel.progs, "ca_unused")  # no member points at it: not loaded
         skel.attach()
         assert name in _available()
+        _check_with_bpftool("ca_ops", name)
         used, sent = _traffic(name)
         assert (used, sent) == (name, 64 << 16)
         assert skel.bss.init_calls >= 1  # the client socket (the server side keeps the default)
