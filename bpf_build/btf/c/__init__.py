@@ -35,9 +35,5 @@ from .header import HEADER_REVISION, render_header
 from .names import C_KEYWORDS, IDENTIFIER, sanitize_identifier
 from .writer import CWriter
 
-# The names skel/naming.py imported before this package was split.
-_C_KEYWORDS = C_KEYWORDS
-_IDENTIFIER = IDENTIFIER
-
 __all__ = ["C_KEYWORDS", "CWriter", "DatasecField", "HEADER_REVISION", "IDENTIFIER", "datasec_fields",
            "render_header", "sanitize_identifier"]
