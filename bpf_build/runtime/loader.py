@@ -188,13 +188,15 @@ def _run_in_user_space(spec: LoaderSpec, ctx: "ctypes.Array[ctypes.c_char]") -> 
 
 def run_loader(spec: LoaderSpec, *, initial_values: Optional[Dict[int, int]] = None,
                max_entries: Optional[Dict[int, int]] = None, autoload: Optional[Dict[int, bool]] = None,
-               kconfig: Optional[Dict[str, str]] = None, log_level: int = 0, mode: str = "auto") -> LoadedFds:
+               kconfig: Optional[Dict[str, str]] = None, log_level: int = 0, mode: str = "auto",
+               struct_ops_data: Optional[Sequence[Optional[bytes]]] = None) -> LoadedFds:
     """Create the object's maps and programs; returns their fds (owned by the caller).
 
     ``initial_values`` maps a map index to the *address* of its value_size bytes (global data the
     caller edited before load); ``max_entries`` overrides sizes; ``autoload`` switches programs on
     or off; ``kconfig`` overrides config values (tests), otherwise this machine's are read;
-    ``mode`` is "auto", "kernel" or "user" (see ``choose_mode``)."""
+    ``mode`` is "auto", "kernel" or "user" (see ``choose_mode``); ``struct_ops_data`` replaces the
+    object's bytes of each struct_ops map (in ``spec.struct_ops`` order; None keeps them)."""
     mode = choose_mode(mode)
     run_once: Callable[[LoaderSpec, "ctypes.Array[ctypes.c_char]"], int] = \
         _run_once if mode == "kernel" else _run_in_user_space
@@ -203,7 +205,8 @@ def run_loader(spec: LoaderSpec, *, initial_values: Optional[Dict[int, int]] = N
                           "BPF_PROG_TYPE_SYSCALL programs calling bpf_sys_bpf (Linux 5.14+)", "", errno.EINVAL)
     if spec.struct_ops:
         spec = spec._replace(blob=resolve_struct_ops(spec.blob, spec.struct_ops, [m.attr_offset for m in spec.maps],
-                                                     [p.attr_offset for p in spec.progs], [m.name for m in spec.maps]))
+                                                     [p.attr_offset for p in spec.progs], [m.name for m in spec.maps],
+                                                     struct_ops_data))
     initial_values = dict(initial_values or {})
     keep_alive = []
     if spec.kconfig_map is not None:

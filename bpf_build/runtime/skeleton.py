@@ -208,6 +208,8 @@ class Skeleton:
     _maps_namespace_ = Namespace
     _progs_namespace_ = Namespace
     _links_namespace_ = Namespace
+    _struct_ops_types_: Dict[str, Any] = {}        # struct_ops map ident -> the object's struct
+    _struct_ops_namespace_ = Namespace
 
     def __init__(self) -> None:
         """Open: nothing in the kernel yet; global data is editable, sizes and autoload settable."""
@@ -233,6 +235,12 @@ class Skeleton:
             setattr(self.maps, attribute_name(m.ident), settings)
         for p, prog_settings in zip(self._loader_.progs, self._prog_settings):
             setattr(self.progs, attribute_name(p.name), prog_settings)
+        # struct_ops values as the object's struct: data members editable until load()
+        self.struct_ops = self._struct_ops_namespace_("struct_ops map")
+        for ops in self._loader_.struct_ops:
+            ident = self._loader_.maps[ops.map_index].ident
+            if ident in self._struct_ops_types_:
+                setattr(self.struct_ops, attribute_name(ident), self._struct_ops_types_[ident].from_buffer_copy(ops.data))
 
     # -- open phase ---------------------------------------------------------------------------
 
@@ -302,7 +310,7 @@ class Skeleton:
         fds = run_loader(spec._replace(blob=applied.blob),
                          initial_values={i: ctypes.addressof(v) for i, v in sections.items()},
                          max_entries=applied.max_entries, autoload=applied.autoload, log_level=log_level,
-                         mode=mode)
+                         mode=mode, struct_ops_data=[self._struct_ops_bytes(ops) for ops in spec.struct_ops])
         with FdGroup() as group:
             for fd in fds.maps + [p for p in fds.progs if p is not None]:
                 group.add(fd)  # until each fd is wrapped, a failure must close it
@@ -334,6 +342,10 @@ class Skeleton:
             group.keep()
         self._loaded = True
         return self
+
+    def _struct_ops_bytes(self, ops: StructOpsSpec) -> Optional[bytes]:
+        value = vars(self.struct_ops).get(attribute_name(self._loader_.maps[ops.map_index].ident))
+        return bytes(value) if value is not None else None
 
     def _map_named(self, name: str) -> Optional[Map[Any, Any]]:
         for m in self._loader_.maps:

@@ -400,6 +400,9 @@ class _Renderer:
         self.cls = cls
         reserved = {self.cls, f"{self.cls}_maps", f"{self.cls}_progs", f"{self.cls}_links"}
         reserved |= {f"{self.cls}_{m.ident}" for m in self.global_data_maps()}
+        if any(m.struct_ops is not None for m in opened.maps):
+            reserved.add(f"{self.cls}_struct_ops")
+        self.struct_ops_types: Dict[str, str] = {}  # struct_ops map ident -> its struct's class
         assert opened.btf is not None  # _check_supported refused an object without BTF
         self.btf: B.Btf = opened.btf
         self.types = _TypeWriter(self.btf, obj.byteorder, self.path, reserved)
@@ -419,6 +422,8 @@ class _Renderer:
                 out.append((m, "ctypes.c_uint32", f"{self.cls}_{m.ident}"))
                 continue
             if m.struct_ops is not None:  # its value is the kernel's bpf_struct_ops_<name>: raw bytes
+                # the object's struct, whose data members user space may set before load
+                self.struct_ops_types[m.ident] = self.types.ctype(m.btf_value_type_id, f"{m.ident}_value")
                 out.append((m, None, None))
                 continue
             key = self.types.ctype(m.btf_key_type_id, f"{m.ident}_key") if m.btf_key_type_id else None
@@ -489,6 +494,19 @@ class _Renderer:
             ")",
         ])
 
+    def struct_ops_namespace(self) -> Tuple[List[str], List[str]]:
+        """``skel.struct_ops.<map>``: the object's struct of each struct_ops map, editable before
+        load (data members; which program each pointer holds is the object's). Nothing without
+        struct_ops maps, so other skeletons are unchanged."""
+        if not self.struct_ops_types:
+            return [], []
+        entries = [(python_attribute(self.path, "map", ident), type_name, "data members editable until load()")
+                   for ident, type_name in self.struct_ops_types.items()]
+        namespace = self.namespace("struct_ops", "struct_ops maps' values", entries)
+        type_map = [f"        {ident!r}: {type_name}," for ident, type_name in self.struct_ops_types.items()]
+        return [namespace], [f"    _struct_ops_namespace_ = {self.cls}_struct_ops",
+                             "    _struct_ops_types_ = {", *type_map, "    }"]
+
     def event_types(self) -> List[Tuple[str, str]]:
         """(map, class) for ring/perf buffers whose programs send one record size that exactly one
         generated struct has (bpf_build/event_types.py); the runtime types their records."""
@@ -520,6 +538,7 @@ class _Renderer:
         type_map = [f"        {m.name!r}: ({k or 'None'}, {v or 'None'})," for m, k, v in map_types]
         section_map = [f"        {m.ident!r}: {cls}_{m.ident}," for m in self.global_data_maps()]
         event_map = [f"        {name!r}: {type_name}," for name, type_name in self.event_types()]
+        struct_ops_ns, struct_ops_attrs = self.struct_ops_namespace()
         summary = (f"maps: {', '.join(m.ident for m in self.opened.maps if m.ident) or 'none'}; "
                    f"programs: {', '.join(p.name for p in progs) or 'none'}")
         parts = [
@@ -533,13 +552,14 @@ class _Renderer:
             "from __future__ import annotations\n\nimport ctypes\nimport enum\n\n"
             "from bpf_build.runtime import skeleton as _rt",
             *self.types.blocks,
-            maps_ns, progs_ns, links_ns,
+            maps_ns, progs_ns, links_ns, *struct_ops_ns,
             "\n".join([
                 f"class {cls}(_rt.Skeleton):",
                 f'    """The BPF object {self.name}."""',
                 f"    maps: {cls}_maps",
                 f"    progs: {cls}_progs",
                 f"    links: {cls}_links",
+                *([f"    struct_ops: {cls}_struct_ops"] if self.struct_ops_types else []),
                 *section_attrs,
                 "",
                 f"    _name_ = {self.name!r}",
@@ -549,6 +569,7 @@ class _Renderer:
                 "    _map_types_ = {", *type_map, "    }",
                 "    _section_types_ = {", *section_map, "    }",
                 "    _event_types_ = {", *event_map, "    }",
+                *struct_ops_attrs,
                 "    _loader_ = " + self.loader_literal().replace("\n", "\n    "),
             ]),
         ]

@@ -145,9 +145,12 @@ def test_link_struct_ops_registers_while_attached_and_is_called(skeleton_module,
 
 @needs_tcp_struct_ops
 def test_legacy_struct_ops_registers_on_load_and_unregisters_on_close(skeleton_module):
-    name = "bbt_legacy"
-    cls, _, _ = _skeleton(skeleton_module, ".struct_ops", name)
-    skel = cls.open_and_load()
+    cls, _, _ = _skeleton(skeleton_module, ".struct_ops", "bbt_legacy")
+    skel = cls.open()
+    assert skel.struct_ops.ca_ops.name == b"bbt_legacy"
+    name = "bbt_renamed"  # a data member set before load, as with bpftool's skeletons
+    skel.struct_ops.ca_ops.name = name.encode()
+    skel.load()
     try:
         assert name in _available()  # the loader's map update registered it
         skel.attach()  # nothing more to do for the legacy form
