@@ -4,6 +4,7 @@ connection in a fresh network namespace, and shown to be called (its counters gr
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ from bpf_build.loader.gen import describe_loader, generate_loader
 from bpf_build.loader.open import open_object
 from bpf_build.model.elf import Object
 from bpf_build.runtime import btf_types
-from bpf_build.runtime.errors import NotSupportedError
+from bpf_build.runtime.errors import LoaderError, NotSupportedError
 from bpf_build.runtime.struct_ops import resolve_struct_ops
 from bpf_build.skel.light_c import generate as generate_light
 
@@ -159,6 +160,29 @@ def test_legacy_struct_ops_registers_on_load_and_unregisters_on_close(skeleton_m
     finally:
         skel.close()
     assert _wait_gone(name), f"{name} still registered after close()"
+
+
+@needs_tcp_struct_ops
+def test_a_failed_load_leaves_no_legacy_struct_ops_registered(skeleton_module):
+    """The second map's update fails (its name is reno's, registered already) after the first
+    registered itself: the loader's clean-up unregisters the first before closing its fd."""
+    name = "bbt_first"
+    duplicate = SOURCE + textwrap.dedent("""
+        SEC(".struct_ops")
+        struct tcp_congestion_ops ca_dup = {
+        \t.ssthresh = (void *)ca_ssthresh,
+        \t.cong_avoid = (void *)ca_cong_avoid,
+        \t.undo_cwnd = (void *)ca_undo_cwnd,
+        \t.name = "reno",
+        };
+    """)
+    module, _, _ = skeleton_module(duplicate, name=name, cflags=_flags(".struct_ops", name))
+    cls = next(v for v in vars(module).values() if isinstance(v, type) and issubclass(v, module._rt.Skeleton)
+               and v is not module._rt.Skeleton)
+    with pytest.raises(LoaderError, match=r'update map "ca_dup" \[0\] = struct_ops value') as info:
+        cls.open_and_load()
+    assert info.value.errno == errno.EEXIST
+    assert _wait_gone(name), f"{name} stayed registered after the failed load"
 
 
 def test_explain_shows_the_struct_ops_operations(compile_c):

@@ -39,6 +39,7 @@ from .blob import FdTable
 from .code import LoaderCode, ld_blob
 from .externs import emit_find_btf, emit_ksym
 from .plan import BtfPlan, LoaderPlan, MapPlan, ProgPlan, SlotPlan
+from .struct_ops import emit_struct_ops_unregister
 
 fd_off = FdTable.offset
 
@@ -218,6 +219,7 @@ def emit_epilogue(code: LoaderCode, plan: LoaderPlan) -> None:
         code.close_fd_at(fd_off(fds.btf_slot), "btf_closed")
     a.emit(mov64_imm(R0, 0), exit_insn())
     a.label("cleanup")
+    emit_struct_ops_unregister(code, plan.struct_ops)
     for s in range(fds.owned_slots):
         code.close_fd_at(fd_off(s), f"cleanup_{s}")
     a.emit(mov64_reg(R0, R7), exit_insn())

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Callable, List
+from typing import Callable, List, Optional
 
-from ...model.insn import ADD, DW, JEQ, JGT, R1, R2, R3, R7, W, alu64_reg, mov64_imm, stx_mem
+from ...model.insn import (ADD, DW, JEQ, JGT, JSLE, R1, R2, R3, R7, W, alu64_reg, call_helper, mov64_imm,
+    stx_mem)
 from ...runtime.loader_contract import MAP_ELEM_ATTR, STRUCT_OPS_MEMBER_OFFSET, STRUCT_OPS_VALUE_RESERVE
-from ...runtime.uapi import Cmd
+from ...runtime.uapi import Cmd, Helper
 from ..open import OpenedObject
 from ..open.struct_ops import StructOps
 from .blob import Blob, BlobRef, FdTable
@@ -36,6 +37,7 @@ class StructOpsPlan:
     member_offsets: BlobRef   # u32 per program member: its kernel offset in the value
     update_attr: BlobRef
     key: BlobRef
+    delete_attr: Optional[BlobRef]  # legacy maps: unregistered again if a later step fails
 
 
 def plan_struct_ops(opened: OpenedObject, blob: Blob, byte_order: str,
@@ -53,7 +55,8 @@ def plan_struct_ops(opened: OpenedObject, blob: Blob, byte_order: str,
                          for _ in members)
         plans.append(StructOpsPlan(
             i, ops, [prog_index[x.program or ""] for x in members], blob.add(bytes(reserve), tail=True), reserve,
-            blob.add(table), blob.add(bytes(MAP_ELEM_ATTR.size)), key_zero()))
+            blob.add(table), blob.add(bytes(MAP_ELEM_ATTR.size)), key_zero(),
+            None if ops.link else blob.add(bytes(MAP_ELEM_ATTR.size))))
     return plans
 
 
@@ -82,3 +85,22 @@ def emit_struct_ops_update(code: LoaderCode, fds: FdTable, sp: StructOpsPlan, ma
     code.set_pointer(attr["value"], sp.value)
     code.sys_bpf(Cmd.MAP_UPDATE_ELEM, sp.update_attr, MAP_ELEM_ATTR.size)
     code.check()
+
+
+def emit_struct_ops_unregister(code: LoaderCode, plans: List[StructOpsPlan]) -> None:
+    """On the clean-up path, before the fds close: delete key 0 of every legacy struct_ops map, so
+    that one whose update registered it before a later step failed is unregistered (a registered
+    map outlives its fds). r7, the error returned, is kept; a delete that fails changes nothing."""
+    a = code.asm
+    for sp in plans:
+        if sp.delete_attr is None:
+            continue
+        skip = f"struct_ops_kept_{sp.map_index}"
+        code.load_blob(W, R1, FdTable.offset(sp.map_index))
+        a.jmp_imm(JSLE, R1, 0, skip)
+        attr = code.attr(sp.delete_attr, MAP_ELEM_ATTR)
+        code.store_blob(W, attr["map_fd"], R1, scratch=R2)
+        code.set_pointer(attr["key"], sp.key)
+        a.emit(mov64_imm(R1, Cmd.MAP_DELETE_ELEM), ld_blob(R2, code.off(sp.delete_attr)),
+               mov64_imm(R3, MAP_ELEM_ATTR.size), call_helper(Helper.SYS_BPF))
+        a.label(skip)
