@@ -13,9 +13,11 @@ is the loader contract: docs/loader-contract.md, with its numbers in
 
 Inside: ``plan.py`` lays out the blob in the loader's order (``blob.py``: the blob and its fd
 table; ``attrs.py``: the bpf_attr records), ``emit.py`` and ``externs.py`` write the instructions
-(``code.py``: the idioms they share), ``program.py`` is the result and its BPFBLDR1 container.
+(``code.py``: the idioms they share), ``struct_ops.py`` plans and emits struct_ops maps' values,
+``program.py`` is the result and its BPFBLDR1 container.
 Compared with libbpf's gen_loader there is no 64-map / 32-program limit (no fds on the stack),
-PROG_ARRAY slots are filled, SEC("?...") programs are kept, and kconfig is not frozen.
+PROG_ARRAY slots are filled, SEC("?...") programs are kept, kconfig is not frozen, and
+struct_ops maps load (their kernel layout resolved by the runner, as kconfig is).
 """
 
 from __future__ import annotations
