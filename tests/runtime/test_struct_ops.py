@@ -210,6 +210,23 @@ def test_a_kernel_without_the_struct_ops_type_is_named_in_the_error(compile_c):
                            [m.name for m in loader.maps], btf=not_a_kernel)
 
 
+@needs_tcp_struct_ops
+@pytest.mark.parametrize("change, message", [
+    ("char name[16];", "member 'name' is 8 bytes in the object, 16 in this kernel"),
+    ("unsigned int flags;", "this kernel .* has no member 'no_such_member'"),
+])
+def test_members_are_matched_to_the_kernels_by_name_and_size(compile_c, change, message):
+    replacement = {"char name[16];": "char name[8];",
+                   "unsigned int flags;": "unsigned int flags;\n\tint no_such_member;"}[change]
+    source = SOURCE.replace(change, replacement).replace(".name = NAME,", ".name = NAME, .no_such_member = 1,"
+                                                         if "no_such" in replacement else ".name = NAME,")
+    obj = Object.read(compile_c(source, "st_members", cflags=_flags(".struct_ops.link", "bbt_m")))
+    loader = generate_loader(open_object(obj, "st_members"))
+    with pytest.raises(NotSupportedError, match=f"struct_ops map 'ca_ops' \\(struct tcp_congestion_ops\\): {message}"):
+        resolve_struct_ops(loader.blob, [_spec(s) for s in loader.struct_ops], loader.map_attr_offsets,
+                           loader.prog_attr_offsets, [m.name for m in loader.maps])
+
+
 def test_light_c_skeleton_refuses_struct_ops_saying_why(compile_c):
     obj = Object.read(compile_c(SOURCE, "st_light", cflags=_flags(".struct_ops.link", "bbt_light")))
     with pytest.raises(BuildNotSupported, match="struct_ops .*no BTF reader"):
