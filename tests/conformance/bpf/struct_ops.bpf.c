@@ -1,6 +1,6 @@
 /* A struct_ops map (tcp congestion control, sched_ext, HID-BPF use them): the kernel type is
- * declared here so the object builds anywhere. Python skeletons cannot load these yet; the CLI
- * must say so for Python skeletons, in one line. */
+ * declared here so the object builds anywhere. Python skeletons load these; light C skeletons
+ * cannot yet, and the CLI must say so in one line. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
