@@ -30,10 +30,11 @@ AVAILABLE = "/proc/sys/net/ipv4/tcp_available_congestion_control"
 # In a fresh network namespace: lo up, one connection using congestion control argv[1], 4 MiB
 # sent through it; prints the congestion control the socket ended up with.
 TRAFFIC = textwrap.dedent("""
-    import ctypes, socket, subprocess, sys, threading
+    import ctypes, fcntl, socket, struct, sys, threading
     if ctypes.CDLL(None, use_errno=True).unshare(0x40000000) != 0:  # CLONE_NEWNET
         sys.exit("unshare(CLONE_NEWNET) failed")
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # lo up: SIOCSIFFLAGS, IFF_UP
+        fcntl.ioctl(s, 0x8914, struct.pack("16sH22x", b"lo", 1))
     server = socket.create_server(("127.0.0.1", 0))
     received = []
     def drain():
