@@ -91,8 +91,19 @@ def kernel_layout(btf: T.BtfTypes, type_name: str, where: str) -> KernelLayout:
 
 
 def _struct_named(btf: T.BtfTypes, name: str) -> Optional[int]:
-    return next((i for i in btf.ids_with_essential_name(name)
-                 if btf.kind(i) == T.KIND_STRUCT and btf.name(i) == name), None)
+    """The first STRUCT called ``name``: its name's offsets in the string section, then the
+    structs that use one (~30 ms over vmlinux, where building the name index takes ~0.7 s)."""
+    needle = b"\0" + name.encode("utf-8", "surrogateescape") + b"\0"
+    data, start, end = btf.data, btf.strings_start, btf.strings_end
+    name_offs = set()  # offset 0 is the empty string, so a name is always preceded by a NUL
+    pos = data.find(needle, start, end)
+    while pos >= 0:
+        name_offs.add(pos + 1 - start)
+        pos = data.find(needle, pos + 1, end)
+    if not name_offs:
+        return None
+    return next((i for i in range(1, len(btf)) if btf.kind(i) == T.KIND_STRUCT and btf.name_off(i) in name_offs),
+                None)
 
 
 def _is_func_ptr(btf: T.BtfTypes, type_id: int) -> bool:
