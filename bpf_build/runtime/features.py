@@ -48,6 +48,31 @@ def has_bpf_cookie() -> bool:
     return _program_loads(ProgType.TRACEPOINT, _insn(0x85, imm=Helper.GET_ATTACH_COOKIE) + _RETURN_0)
 
 
+_HELPER_KTIME_GET_COARSE_NS = 160  # not in uapi.Helper: only this probe uses it
+
+
+@functools.lru_cache(maxsize=None)
+def has_memcg_accounting() -> bool:
+    """BPF maps and programs charged to the memory cgroup (Linux 5.11) instead of RLIMIT_MEMLOCK.
+    libbpf's probe: bpf_ktime_get_coarse_ns, a helper for every program type, came in the same
+    release."""
+    return _program_loads(ProgType.SOCKET_FILTER, _insn(0x85, imm=_HELPER_KTIME_GET_COARSE_NS) + _RETURN_0)
+
+
+def lift_memlock_limit() -> None:
+    """Before 5.11 every map and program counts against RLIMIT_MEMLOCK, 64 KiB by default in
+    many places (a 10240-entry hash map alone is refused with EPERM). As libbpf does, raise it
+    to unlimited there; a process not allowed to (no CAP_SYS_RESOURCE) keeps its limit, and the
+    kernel's EPERM then says so."""
+    if has_memcg_accounting():
+        return
+    import resource
+    try:
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except (ValueError, OSError):
+        pass
+
+
 class _BtfLoadAttr(ctypes.Structure):
     _fields_ = [("btf", ctypes.c_uint64), ("btf_log_buf", ctypes.c_uint64), ("btf_size", ctypes.c_uint32),
                 ("btf_log_size", ctypes.c_uint32), ("btf_log_level", ctypes.c_uint32)]

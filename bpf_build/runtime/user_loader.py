@@ -379,6 +379,8 @@ def run_in_user_space(insns: bytes, blob: bytes, ctx: "ctypes.Array[ctypes.c_cha
     r0 as the kernel's test run would (negative: -errno of the failed step, everything it created
     already closed). A step this runner refused itself (CO-RE, BTF sanitizing) raises its own
     error after the loader's clean-up ran."""
+    from .features import lift_memlock_limit
+    lift_memlock_limit()  # kernels old enough for this path may charge RLIMIT_MEMLOCK
     runner = UserSpaceLoader(insns, blob, ctx, **kw)
     ret = runner.run()
     if ret < 0 and runner.error is not None:

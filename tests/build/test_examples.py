@@ -212,7 +212,7 @@ def test_xdp_counter_counts_icmp_and_udp(example_venv, veth_pair):
 
     try:
         # under emulation (tests/kernels/test_vm_kernels.py) starting the senders alone takes seconds
-        duration = "12" if os.environ.get("BPF_BUILD_IN_VM") else "2"
+        duration = "25" if os.environ.get("BPF_BUILD_IN_VM") else "2"
         output = run_while([bindir / "bpf-xdp-counter", local, "--duration", duration], "counting", traffic)
     finally:
         receiver.close()

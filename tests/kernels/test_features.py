@@ -100,3 +100,8 @@ def test_light_c_loader_programs_run_or_the_error_names_what_they_need(compile_c
         assert (ran.returncode, ran.stdout.strip()) == (0, "loaded"), ran.stderr
     else:
         assert ran.returncode == 1 and "BPF_PROG_TYPE_SYSCALL with bpf_sys_bpf, Linux 5.14+" in ran.stderr, ran.stderr
+
+
+def test_memcg_accounting_probe_matches_the_kernel():
+    """Before 5.11 BPF memory counts against RLIMIT_MEMLOCK, which the user-space path lifts."""
+    assert features.has_memcg_accounting() == (kernel_facts.kernel_version() >= (5, 11))

@@ -25,13 +25,13 @@ NEWER_MAPS = {"maps": ("bloom", "BLOOM_FILTER", (5, 16))}
 
 def _lacks(case: str):
     """A regex for the error a load of ``case`` must give on this kernel, or None if it must load."""
+    kfunc = missing_kfunc(case)
+    if kfunc:  # looked up before the program that calls it is loaded
+        return f'find kernel BTF id of FUNC "{kfunc}"'
     if case in SYSCALL_CASES and not features.has_loader_programs():
         return r"no BPF_PROG_TYPE_SYSCALL programs \(Linux 5\.14\+\)"
     if case in NEWER_MAPS and kernel_facts.kernel_version() < NEWER_MAPS[case][2]:
         return f'create map "{NEWER_MAPS[case][0]}"'
-    kfunc = missing_kfunc(case)
-    if kfunc:
-        return f'find kernel BTF id of FUNC "{kfunc}"'
     return None
 
 
