@@ -29,6 +29,7 @@ from .btf_types import (INT_SIGNED, KIND_ARRAY, KIND_ENUM, KIND_ENUM64, KIND_FLO
                         KIND_FWD, KIND_INT, KIND_NAMES, KIND_PTR, KIND_STRUCT, KIND_UNION, KIND_UNKN,
                         BtfTypes, essential_name)
 from .errors import LoaderError
+from .ints import s32 as _s32
 
 (FIELD_BYTE_OFFSET, FIELD_BYTE_SIZE, FIELD_EXISTS, FIELD_SIGNED, FIELD_LSHIFT_U64, FIELD_RSHIFT_U64,
  TYPE_ID_LOCAL, TYPE_ID_TARGET, TYPE_EXISTS, TYPE_SIZE, ENUMVAL_EXISTS, ENUMVAL_VALUE,
@@ -560,11 +561,6 @@ def patch_insn(insns: bytearray, index: int, res: _Result) -> None:
         _INSN.pack_into(insns, at + 8, 0, 0, 0, _s32(new >> 32))
     else:
         raise CoreError(f"instruction #{index} (code {code:#x}) cannot be relocated")
-
-
-def _s32(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value >> 31 else value
 
 
 def relocate(insns: bytearray, relos: Sequence[CoreRelo], local: BtfTypes, target: BtfTypes,

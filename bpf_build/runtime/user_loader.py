@@ -37,6 +37,7 @@ from .uapi import Cmd, Helper, PseudoCall, PseudoLoad
 from .core_relo import CoreRelo, relocate
 from .module_btf import find_candidates
 from .errors import BpfRuntimeError, LoaderError
+from .ints import s32
 from .loader_contract import BLOB_FD_ARRAY_INDEX, BTF_LOAD_ATTR, PROG_LOAD_ATTR
 
 STACK_SIZE = 512
@@ -51,16 +52,6 @@ _PROG_CORE_RELO_CNT, _PROG_FD_ARRAY, _PROG_CORE_RELOS, _PROG_CORE_RELO_REC_SIZE 
 
 _INSN = struct.Struct("=BBhi")
 _SIZES = {0x00: "I", 0x08: "H", 0x10: "B", 0x18: "Q"}
-
-
-def _s64(v: int) -> int:
-    v &= _MASK
-    return v - (1 << 64) if v >> 63 else v
-
-
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v >> 31 else v
 
 
 class _Fault(BpfRuntimeError):
@@ -141,7 +132,7 @@ class UserSpaceLoader:
         except BaseException:
             self.close_open_fds()
             raise
-        return _s32(ret)
+        return s32(ret)
 
     def close_open_fds(self) -> None:
         for fd in sorted(self.open_fds):
@@ -260,7 +251,7 @@ class UserSpaceLoader:
         if helper == Helper.SYS_BPF:
             return self._sys_bpf(r1 & 0xFFFFFFFF, r2, r3 & 0xFFFFFFFF)
         if helper == Helper.SYS_CLOSE:
-            fd = _s32(r1)
+            fd = s32(r1)
             try:
                 os.close(fd)
             except OSError as e:
