@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .maps import Map
 
 VALUE_TYPE_PREFIX = "bpf_struct_ops_"
+LINK_TYPE = "bpf_struct_ops_link"  # the kernel's struct_ops link (Linux 6.4+, with BPF_F_LINK maps)
 VALUE_DATA_MEMBER = "data"
 
 
@@ -70,8 +71,9 @@ def _kernel_release() -> str:
     return os.uname().release
 
 
-def kernel_layout(btf: T.BtfTypes, type_name: str, where: str) -> KernelLayout:
-    """Find ``struct <type_name>`` and its struct_ops value type in the kernel's BTF."""
+def kernel_layout(btf: T.BtfTypes, type_name: str, where: str, link: bool = False) -> KernelLayout:
+    """Find ``struct <type_name>`` and its struct_ops value type in the kernel's BTF; ``link``:
+    the map is a ``.struct_ops.link`` one, which needs struct_ops links too."""
     value_name = VALUE_TYPE_PREFIX + type_name
     value_id = _struct_named(btf, value_name)
     if value_id is None:
@@ -81,6 +83,10 @@ def kernel_layout(btf: T.BtfTypes, type_name: str, where: str) -> KernelLayout:
         else:
             why = f"it registers no struct_ops type 'struct {type_name}' ('struct {value_name}' is not in its BTF)"
         raise NotSupportedError(f"{where}: struct_ops cannot load on this kernel ({_kernel_release()}): {why}")
+    if link and _struct_named(btf, LINK_TYPE) is None:
+        raise NotSupportedError(f"{where}: SEC(\".struct_ops.link\") cannot load on this kernel ({_kernel_release()}): "
+                                "it has no BPF links for struct_ops (Linux 6.4+); SEC(\".struct_ops\") registers "
+                                "without one")
     struct_id = _struct_named(btf, type_name)
     data = next((m for m in btf.members(value_id) if m.name == VALUE_DATA_MEMBER), None)
     if struct_id is None or data is None:
@@ -162,7 +168,7 @@ def resolve_struct_ops(blob: bytes, specs: Sequence[StructOpsSpec], map_attr_off
     out = bytearray(blob)
     for n, spec in enumerate(specs):
         name = map_names[spec.map_index]
-        layout = kernel_layout(btf, spec.type_name, f"struct_ops map '{name}'")
+        layout = kernel_layout(btf, spec.type_name, f"struct_ops map '{name}'", spec.link)
         value, programs = lay_out_value(btf, spec, layout, name, data[n] if data else None)
         if len(value) > spec.value_reserve:
             raise NotSupportedError(f"struct_ops map '{name}': the kernel's value is {len(value)} bytes, the loader "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import shutil
+import struct
 import subprocess
 import sys
 import textwrap
@@ -21,6 +22,7 @@ from bpf_build.loader.open import open_object
 from bpf_build.model.elf import Object
 from bpf_build.runtime import btf_types
 from bpf_build.runtime.errors import LoaderError, NotSupportedError
+from bpf_build.runtime.loader_contract import MAP_CREATE_ATTR, PROG_LOAD_ATTR
 from bpf_build.runtime.struct_ops import resolve_struct_ops
 from bpf_build.skel.light_c import generate as generate_light
 
@@ -226,6 +228,67 @@ def test_members_are_matched_to_the_kernels_by_name_and_size(compile_c, change, 
     with pytest.raises(NotSupportedError, match=f"struct_ops map 'ca_ops' \\(struct tcp_congestion_ops\\): {message}"):
         resolve_struct_ops(loader.blob, [_spec(s) for s in loader.struct_ops], loader.map_attr_offsets,
                            loader.prog_attr_offsets, [m.name for m in loader.maps])
+
+
+# A stand-in kernel BTF: the kernel's struct in its own member order, its struct_ops value type,
+# and (with -DLINKS) struct_ops links, as Linux 6.4+ has.
+FAKE_KERNEL = """
+    #include <linux/bpf.h>
+    #include <bpf/bpf_helpers.h>
+    struct sock;
+    struct bpf_struct_ops_value { int refcnt; int state; char data[]; };
+    struct tcp_congestion_ops {
+        struct { void *next, *prev; } list;
+        __u32 key;
+        __u32 flags;
+        void (*init)(struct sock *sk);
+        void (*release)(struct sock *sk);
+        __u32 (*ssthresh)(struct sock *sk);
+        void (*cong_avoid)(struct sock *sk, __u32 ack, __u32 acked);
+        __u32 (*undo_cwnd)(struct sock *sk);
+        char name[16];
+    };
+    struct bpf_struct_ops_tcp_congestion_ops { int refcnt; int state; struct tcp_congestion_ops data; };
+    struct bpf_struct_ops_tcp_congestion_ops value;
+    #ifdef LINKS
+    struct bpf_struct_ops_link { int map; } link;
+    #endif
+"""
+
+
+@pytest.mark.parametrize("links", [False, True])
+def test_the_value_is_laid_out_as_the_kernel_btf_says(compile_c, links):
+    """Against a stand-in kernel BTF: members found by name wherever the kernel has them."""
+    kernel_obj = Object.read(compile_c(FAKE_KERNEL, "fake_kernel", cflags=("-DLINKS",) if links else ()))
+    kernel = btf_types.BtfTypes(kernel_obj.btf.encode(), "stand-in kernel BTF")
+    value_id = kernel_obj.btf.find("bpf_struct_ops_tcp_congestion_ops")
+    struct_id = kernel_obj.btf.find("tcp_congestion_ops")
+    obj = Object.read(compile_c(SOURCE, "st_layout", cflags=_flags(".struct_ops", "bbt_fake")))
+    loader = generate_loader(open_object(obj, "st_layout"))
+    ops = loader.struct_ops[0]
+    blob = resolve_struct_ops(loader.blob, [_spec(ops)], loader.map_attr_offsets, loader.prog_attr_offsets,
+                              [m.name for m in loader.maps], btf=kernel)
+    attr = loader.map_attr_offsets[ops.map_index]
+    assert struct.unpack_from("=I", blob, attr + MAP_CREATE_ATTR.offset("value_size"))[0] == 8 + 80
+    assert struct.unpack_from("=I", blob, attr + MAP_CREATE_ATTR.offset("btf_vmlinux_value_type_id"))[0] == value_id
+    # program members in the object's order: ssthresh, cong_avoid, undo_cwnd, init; their kernel
+    # offsets in the value (data at 8) and member indices
+    assert struct.unpack_from("=4I", blob, ops.member_offsets_offset) == (8 + 40, 8 + 48, 8 + 56, 8 + 24)
+    progs = {p.name: off for p, off in zip(loader.progs, loader.prog_attr_offsets)}
+    for prog, index in (("ca_ssthresh", 5), ("ca_cong_avoid", 6), ("ca_undo_cwnd", 7), ("ca_init", 3)):
+        assert struct.unpack_from("=I", blob, progs[prog] + PROG_LOAD_ATTR.offset("attach_btf_id"))[0] == struct_id
+        assert struct.unpack_from("=I", blob, progs[prog] + PROG_LOAD_ATTR.offset("expected_attach_type"))[0] == index
+    assert blob[ops.value_offset + 8 + 64:ops.value_offset + 8 + 80] == b"bbt_fake".ljust(16, b"\0")
+    link_obj = Object.read(compile_c(SOURCE, "st_layout_link", cflags=_flags(".struct_ops.link", "bbt_fake")))
+    link_loader = generate_loader(open_object(link_obj, "st_layout_link"))
+    resolve = lambda: resolve_struct_ops(  # noqa: E731
+        link_loader.blob, [_spec(s) for s in link_loader.struct_ops], link_loader.map_attr_offsets,
+        link_loader.prog_attr_offsets, [m.name for m in link_loader.maps], btf=kernel)
+    if links:
+        resolve()
+    else:
+        with pytest.raises(NotSupportedError, match=r"\.struct_ops\.link.* no BPF links for struct_ops \(Linux 6\.4\+\)"):
+            resolve()
 
 
 def test_light_c_skeleton_refuses_struct_ops_saying_why(compile_c):
