@@ -28,7 +28,7 @@ import functools
 import os
 import struct
 import sys
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set
 
 from . import syscall
 from .btf_sanitize import sanitize_btf
@@ -38,24 +38,14 @@ from .core_relo import CoreRelo, relocate
 from .module_btf import find_candidates
 from .errors import BpfRuntimeError, LoaderError
 from .ints import s32
-from .loader_contract import BLOB_FD_ARRAY_INDEX, BTF_LOAD_ATTR, PROG_LOAD_ATTR
-
-STACK_SIZE = 512
-MAX_STEPS = 1 << 22   # a loader is straight-line code with forward jumps; this is a runaway guard
-_MASK = (1 << 64) - 1
+from .loader_contract import BTF_LOAD_ATTR, PROG_LOAD_ATTR
+from .loader_interp import INSN, LoaderInterpreter
 
 # union bpf_attr offsets of the fields the adjusted commands read or rewrite (the contract's layouts)
 _BTF_DATA, _BTF_SIZE = BTF_LOAD_ATTR.offset("btf"), BTF_LOAD_ATTR.offset("btf_size")
 _PROG_INSN_CNT, _PROG_INSNS, _PROG_NAME = (PROG_LOAD_ATTR.offset(f) for f in ("insn_cnt", "insns", "prog_name"))
 _PROG_CORE_RELO_CNT, _PROG_FD_ARRAY, _PROG_CORE_RELOS, _PROG_CORE_RELO_REC_SIZE = (
     PROG_LOAD_ATTR.offset(f) for f in ("core_relo_cnt", "fd_array", "core_relos", "core_relo_rec_size"))
-
-_INSN = struct.Struct("=BBhi")
-_SIZES = {0x00: "I", 0x08: "H", 0x10: "B", 0x18: "Q"}
-
-
-class _Fault(BpfRuntimeError):
-    """The loader did something a loader never does: a bug in it, not a kernel answer."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -74,54 +64,20 @@ def _find_btf_id(name: str, kind: int) -> Optional[int]:
     return find_kernel_btf_id(name, kind)
 
 
-class UserSpaceLoader:
-    """One run of a loader program's instructions over a fresh copy of its blob."""
+class UserSpaceLoader(LoaderInterpreter):
+    """One run of a loader program's instructions over a fresh copy of its blob, its helper calls
+    made here: bpf() (three commands adjusted for this kernel), close, copies and look-ups."""
 
     def __init__(self, insns: bytes, blob: bytes, ctx: "ctypes.Array[ctypes.c_char]",
                  kernel_btf: Callable[[], BtfTypes] = kernel_types,
                  has_btf_kind: Optional[Callable[[str], bool]] = None):
-        self.blob = ctypes.create_string_buffer(bytes(blob), max(len(blob), 1))
-        self.stack = ctypes.create_string_buffer(STACK_SIZE)
-        self.ctx = ctx
-        self.regions = [(ctypes.addressof(b), len(b), b) for b in (self.blob, self.stack, ctx)]
+        super().__init__(insns, blob, ctx)
         self.kernel_btf = kernel_btf
         self.has_btf_kind = has_btf_kind
-        self.program = self._decode(insns)
         self.open_fds: Set[int] = set()     # created and not closed by the loader yet
         self.local_btf: Optional[BtfTypes] = None
         self.error: Optional[BpfRuntimeError] = None  # why an adjusted operation was refused
         self.keep_alive: List["ctypes.Array[ctypes.c_char]"] = []
-
-    @staticmethod
-    def _decode(insns: bytes) -> List[Tuple[int, int, int, int, int]]:
-        if len(insns) % 8:
-            raise LoaderError(f"loader instructions are {len(insns)} bytes, not a multiple of 8")
-        out = []
-        little = sys.byteorder == "little"
-        for code, regs, off, imm in _INSN.iter_unpack(insns):
-            dst, src = (regs & 0xF, regs >> 4) if little else (regs >> 4, regs & 0xF)
-            out.append((code, dst, src, off, imm))
-        return out
-
-    # -- memory --------------------------------------------------------------------------------
-    def _where(self, addr: int, size: int) -> Tuple["ctypes.Array[ctypes.c_char]", int]:
-        for base, length, buf in self.regions:
-            if base <= addr and addr + size <= base + length:
-                return buf, addr - base
-        raise _Fault(f"loader accesses {size} bytes at {addr:#x}, outside its blob, context and stack")
-
-    def load(self, addr: int, fmt: str) -> int:
-        buf, off = self._where(addr, struct.calcsize(fmt))
-        return int(struct.unpack_from("=" + fmt, buf, off)[0])
-
-    def store(self, addr: int, fmt: str, value: int) -> None:
-        size = struct.calcsize(fmt)
-        buf, off = self._where(addr, size)
-        struct.pack_into("=" + fmt, buf, off, value & ((1 << (8 * size)) - 1))
-
-    def read_bytes(self, addr: int, size: int) -> bytes:
-        self._where(addr, size)
-        return ctypes.string_at(addr, size)
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> int:
@@ -141,110 +97,6 @@ class UserSpaceLoader:
             except OSError:
                 pass
         self.open_fds.clear()
-
-    def _interpret(self) -> int:
-        prog = self.program
-        r = [0] * 11
-        r[1] = ctypes.addressof(self.ctx)
-        r[10] = ctypes.addressof(self.stack) + STACK_SIZE
-        blob_addr = ctypes.addressof(self.blob)
-        pc, steps = 0, 0
-        while True:
-            if not 0 <= pc < len(prog):
-                raise _Fault(f"loader jumps to instruction {pc}, outside its {len(prog)}")
-            steps += 1
-            if steps > MAX_STEPS:
-                raise _Fault(f"loader ran {MAX_STEPS} instructions without exiting")
-            code, dst, src, off, imm = prog[pc]
-            cls = code & 0x07
-            if code == 0x18:  # ld_imm64
-                if pc + 1 >= len(prog):
-                    raise _Fault("loader ends inside an ld_imm64")
-                hi = prog[pc + 1][4] & 0xFFFFFFFF
-                if src == PseudoLoad.MAP_IDX_VALUE and imm == BLOB_FD_ARRAY_INDEX:   # the blob map's value
-                    r[dst] = (blob_addr + hi) & _MASK
-                elif src == 0:
-                    r[dst] = (hi << 32) | (imm & 0xFFFFFFFF)
-                else:
-                    raise _Fault(f"loader instruction {pc}: ld_imm64 with source {src}")
-                pc += 2
-                continue
-            if cls in (0x07, 0x04):  # ALU64, ALU
-                r[dst] = self._alu(code, r[dst], r[src] if code & 0x08 else imm & _MASK, cls == 0x04, pc)
-            elif cls == 0x01:  # ldx
-                if code & 0xE0 != 0x60:
-                    raise _Fault(f"loader instruction {pc}: load mode {code & 0xE0:#x}")
-                r[dst] = self.load((r[src] + off) & _MASK, _SIZES[code & 0x18])
-            elif cls in (0x02, 0x03):  # st, stx
-                if code & 0xE0 != 0x60:
-                    raise _Fault(f"loader instruction {pc}: store mode {code & 0xE0:#x}")
-                self.store((r[dst] + off) & _MASK, _SIZES[code & 0x18], imm if cls == 0x02 else r[src])
-            elif cls in (0x05, 0x06):  # jmp, jmp32
-                op = code & 0xF0
-                if op == 0x80:
-                    if cls != 0x05 or src != 0:
-                        raise _Fault(f"loader instruction {pc}: call other than a helper")
-                    r[0] = self._helper(imm, r[1], r[2], r[3], r[4], r[5]) & _MASK
-                    r[1] = r[2] = r[3] = r[4] = r[5] = 0
-                elif op == 0x90:
-                    return r[0]
-                elif op == 0x00:
-                    pc += off
-                elif self._taken(op, r[dst], r[src] if code & 0x08 else imm & _MASK, cls == 0x06, pc):
-                    pc += off
-            else:
-                raise _Fault(f"loader instruction {pc}: class {cls:#x}")
-            pc += 1
-
-    @staticmethod
-    def _alu(code: int, a: int, b: int, is32: bool, pc: int) -> int:
-        op = code & 0xF0
-        bits = 32 if is32 else 64
-        mask = (1 << bits) - 1
-        a, b = a & mask, b & mask
-        if op == 0x00:
-            v = a + b
-        elif op == 0x10:
-            v = a - b
-        elif op == 0x20:
-            v = a * b
-        elif op == 0x30:
-            v = a // b if b else 0
-        elif op == 0x40:
-            v = a | b
-        elif op == 0x50:
-            v = a & b
-        elif op == 0x60:
-            v = a << (b & (bits - 1))
-        elif op == 0x70:
-            v = a >> (b & (bits - 1))
-        elif op == 0x80:
-            v = -a
-        elif op == 0x90:
-            v = a % b if b else a
-        elif op == 0xA0:
-            v = a ^ b
-        elif op == 0xB0:
-            v = b
-        elif op == 0xC0:
-            signed = a - (1 << bits) if a >> (bits - 1) else a
-            v = signed >> (b & (bits - 1))
-        else:
-            raise _Fault(f"loader instruction {pc}: ALU operation {op:#x}")
-        return v & mask
-
-    @staticmethod
-    def _taken(op: int, a: int, b: int, is32: bool, pc: int) -> bool:
-        bits = 32 if is32 else 64
-        mask = (1 << bits) - 1
-        a, b = a & mask, b & mask
-        sa = a - (1 << bits) if a >> (bits - 1) else a
-        sb = b - (1 << bits) if b >> (bits - 1) else b
-        tests = {0x10: a == b, 0x20: a > b, 0x30: a >= b, 0x40: bool(a & b), 0x50: a != b,
-                 0x60: sa > sb, 0x70: sa >= sb, 0xA0: a < b, 0xB0: a <= b, 0xC0: sa < sb, 0xD0: sa <= sb}
-        if op not in tests:
-            raise _Fault(f"loader instruction {pc}: jump operation {op:#x}")
-        return tests[op]
 
     # -- helpers -------------------------------------------------------------------------------
     def _helper(self, helper: int, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
@@ -276,11 +128,7 @@ class UserSpaceLoader:
                 return -errno.ENOENT
             self.store(r4, "Q", addr)
             return 0
-        raise _Fault(f"loader calls helper {helper}, which the user-space runner does not provide")
-
-    def _c_string(self, addr: int, size: int) -> str:
-        raw = self.read_bytes(addr, size)
-        return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        return super()._helper(helper, r1, r2, r3, r4, r5)
 
     def _sys_bpf(self, cmd: int, attr_addr: int, size: int) -> int:
         attr = bytearray(self.read_bytes(attr_addr, size))
@@ -353,13 +201,13 @@ class UserSpaceLoader:
         still_needed = False
         little = sys.byteorder == "little"
         for at in range(0, len(insns), 8):
-            code, regs, off, imm = _INSN.unpack_from(insns, at)
+            code, regs, off, imm = INSN.unpack_from(insns, at)
             src = regs >> 4 if little else regs & 0xF
             if code == 0x18 and src in (PseudoLoad.MAP_IDX, PseudoLoad.MAP_IDX_VALUE):
                 fd = self.load(fd_array + 4 * imm, "i")
                 new_src = PseudoLoad.MAP_FD if src == PseudoLoad.MAP_IDX else PseudoLoad.MAP_VALUE
                 regs = (regs & 0x0F) | new_src << 4 if little else (regs & 0xF0) | new_src
-                _INSN.pack_into(insns, at, code, regs, off, fd)
+                INSN.pack_into(insns, at, code, regs, off, fd)
             elif code == 0x85 and src == PseudoCall.KFUNC_CALL and off:
                 still_needed = True
         return still_needed
