@@ -25,9 +25,10 @@ from __future__ import annotations
 import bisect
 import os
 import struct
-from typing import Callable, Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple
 
 from ..errors import AbiError
+from .dwarf_forms import CONVERSIONS, STRUCT_CODES, DwarfError, Layout, Place, Reader, UnitValues, form_size
 from .elfread import ET_REL, ElfImage
 
 TAGS = {
@@ -51,20 +52,6 @@ ATTRIBUTES = {
 }
 REFERENCE_ATTRIBUTES = {"DW_AT_sibling", "DW_AT_type", "DW_AT_abstract_origin", "DW_AT_specification"}
 
-# Forms whose size does not depend on the unit: data, ref, flag, strx/addrx with fixed widths.
-_FORM_SIZES = {0x0B: 1, 0x11: 1, 0x0C: 1, 0x25: 1, 0x29: 1, 0x05: 2, 0x12: 2, 0x26: 2, 0x2A: 2,
-               0x27: 3, 0x2B: 3, 0x06: 4, 0x13: 4, 0x1C: 4, 0x28: 4, 0x2C: 4, 0x07: 8, 0x14: 8,
-               0x20: 8, 0x1E: 16, 0x19: 0, 0x21: 0}
-_OFFSET_SIZED_FORMS = (0x0E, 0x1F, 0x17, 0x1D, 0x1F20, 0x1F21)  # strp, line_strp, sec_offset, strp_sup, GNU alt
-_LEB128_FORMS = (0x0F, 0x0D, 0x15, 0x1A, 0x1B, 0x22, 0x23, 0x1F01, 0x1F02)
-# dataN and refN forms: (size, whether the value is an offset from the unit's start).
-_FIXED_SIZE_FORMS = {0x0B: (1, False), 0x05: (2, False), 0x06: (4, False), 0x07: (8, False),
-                     0x11: (1, True), 0x12: (2, True), 0x13: (4, True), 0x14: (8, True)}
-# How a value unpacked from a fixed-size form becomes its attribute value (forms not listed: as is).
-_CONVERSIONS = {0x11: "ref", 0x12: "ref", 0x13: "ref", 0x14: "ref", 0x0E: "strp", 0x1F: "line_strp",
-                0x0C: "flag", 0x25: "strx", 0x26: "strx", 0x27: "strx", 0x28: "strx", 0x29: "addrx",
-                0x2A: "addrx", 0x2B: "addrx", 0x2C: "addrx", 0x1E: "block", 0x20: "foreign", 0x1C: "foreign"}
-_STRUCT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}  # other sizes (3, 16) unpack as bytes
 SIBLING = "DW_AT_sibling"
 # Relocation types that write a symbol's value plus addend into DWARF: (machine, type) -> size.
 _RELOCATION_SIZES = {(62, 1): 8, (62, 10): 4, (62, 11): 4, (183, 257): 8, (183, 258): 4, (3, 1): 4}
@@ -73,90 +60,19 @@ _DEBUG_SECTIONS = (".debug_info", ".debug_abbrev", ".debug_str", ".debug_line", 
 
 Spec = Tuple[Optional[str], int, int]  # (attribute name, or None when not read; form; implicit constant)
 Abbreviation = Tuple[str, bool, Tuple[Spec, ...]]  # (tag, has children, attributes)
-Layout = Tuple[int, int, int, str]  # a unit's (offset size, address size, version, byte order)
 
 
-class DwarfError(Exception):
-    """Malformed DWARF; the caller names the file."""
-
-
-class _Reader:
-    __slots__ = ("data", "endian", "_unpackers")
-
-    def __init__(self, data: bytes, endian: str):
-        self.data, self.endian = data, endian
-        self._unpackers = {size: struct.Struct(endian + code).unpack_from for size, code in _STRUCT_CODES.items()}
-
-    def uint(self, pos: int, size: int) -> int:
-        unpack = self._unpackers.get(size)
-        if unpack is not None and pos >= 0:
-            try:
-                return unpack(self.data, pos)[0]
-            except struct.error:
-                pass
-        if pos < 0 or pos + size > len(self.data):
-            raise DwarfError(f"read past the end of a section at offset {pos}")
-        return int.from_bytes(self.data[pos:pos + size], "little" if self.endian == "<" else "big")
-
-    def uleb(self, pos: int) -> Tuple[int, int]:
-        data = self.data
-        if 0 <= pos < len(data) and data[pos] < 0x80:  # most numbers are one byte
-            return data[pos], pos + 1
-        value, shift = 0, 0
-        while True:
-            if not 0 <= pos < len(data):
-                raise DwarfError("LEB128 number runs past the end of a section")
-            byte = data[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return value, pos
-
-    def sleb(self, pos: int) -> Tuple[int, int]:
-        start = pos
-        value, pos = self.uleb(pos)
-        bits = 7 * (pos - start)
-        return (value - (1 << bits) if value & (1 << (bits - 1)) else value), pos
-
-    def cstring(self, pos: int) -> Tuple[bytes, int]:
-        end = self.data.find(b"\0", pos) if pos >= 0 else -1
-        if end < 0:
-            raise DwarfError(f"unterminated string at offset {pos}")
-        return self.data[pos:end], end + 1
-
-
-def _form_size(form: int, layout: Layout) -> Optional[int]:
-    """Bytes a value of ``form`` takes in units of this layout; None when it varies."""
-    size = _FORM_SIZES.get(form)
-    if size is not None:
-        return size
-    offset_size, address_size, version, _ = layout
-    if form in _OFFSET_SIZED_FORMS:
-        return offset_size
-    if form == 0x10:  # ref_addr: an address in DWARF 2, an offset since
-        return address_size if version == 2 else offset_size
-    if form == 0x01:  # addr
-        return address_size
-    return None
-
-
-# Where one attribute sits: (distance, form, implicit constant, and for a fixed-size form that
-# unpacks as an integer: its unpack function and the conversion of the unpacked value).
-_Place = Tuple[int, int, int, Optional[Callable], Optional[str]]
-
-
-def _place(distance: int, form: int, implicit: int, size: Optional[int], endian: str) -> _Place:
-    code = _STRUCT_CODES.get(size) if size else None
+def _place(distance: int, form: int, implicit: int, size: Optional[int], endian: str) -> Place:
+    code = STRUCT_CODES.get(size) if size else None
     unpack = struct.Struct(endian + code).unpack_from if code is not None else None
-    return distance, form, implicit, unpack, _CONVERSIONS.get(form)
+    return distance, form, implicit, unpack, CONVERSIONS.get(form)
 
 
 class _Shape:
     """One abbreviation as the units of one layout use it: the tag, whether children follow, which
     attributes are present, where they sit, and how to decode them all at once.
 
-    ``at_start``/``at_end``: attribute -> a _Place, at a distance from the DIE's start, or back from
+    ``at_start``/``at_end``: attribute -> a Place, at a distance from the DIE's start, or back from
     its end, for attributes that only fixed-size forms separate from that edge.
     ``plan``: steps, each a run of fixed-size attributes (one unpack; attributes bpf-abi does not
     read are padding) or one variable-size attribute. ``skips``: to find the end of a DIE whose
@@ -168,10 +84,10 @@ class _Shape:
     def __init__(self, tag: str, has_children: bool, specs: Tuple[Spec, ...], layout: Layout):
         self.tag, self.has_children = tag, has_children
         self.present: FrozenSet[str] = frozenset(name for name, _, _ in specs if name is not None)
-        sizes = [_form_size(form, layout) for _, form, _ in specs]
+        sizes = [form_size(form, layout) for _, form, _ in specs]
         endian = layout[3]
-        self.at_start: Dict[str, _Place] = {}
-        self.at_end: Dict[str, _Place] = {}
+        self.at_start: Dict[str, Place] = {}
+        self.at_end: Dict[str, Place] = {}
         distance = 0
         for (name, form, implicit), size in zip(specs, sizes):
             if name is not None:
@@ -227,9 +143,9 @@ class _Shape:
             if name is None:
                 codes.append(f"{size}x")
                 continue
-            codes.append(_STRUCT_CODES.get(size, f"{size}s"))
+            codes.append(STRUCT_CODES.get(size, f"{size}s"))
             names.append(name)
-            conversion = _CONVERSIONS.get(form)
+            conversion = CONVERSIONS.get(form)
             if conversion is not None:
                 conversions.append((name, conversion))
         close_run()
@@ -317,7 +233,7 @@ class _UnitHeader(NamedTuple):
     first_die: int
 
 
-def _unit_header(info: _Reader, offset: int) -> _UnitHeader:
+def _unit_header(info: Reader, offset: int) -> _UnitHeader:
     length = info.uint(offset, 4)
     offset_size, pos = 4, offset + 4
     if length == 0xFFFFFFFF:
@@ -342,7 +258,11 @@ def _unit_header(info: _Reader, offset: int) -> _UnitHeader:
     return _UnitHeader(offset, end, offset_size, version, address_size, abbrev_offset, pos)
 
 
-class CompileUnit:
+class CompileUnit(UnitValues):
+    """One unit of .debug_info: walking its DIEs (stepping over what is not wanted through shapes
+    and DW_AT_sibling), its line program's file table and its range lists. Attribute values decode
+    in UnitValues (dwarf_forms.py)."""
+
     def __init__(self, dwarf: "DwarfInfo", header: _UnitHeader):
         self.dwarf, self.offset, self.end = dwarf, header.offset, header.end
         self.offset_size, self.version, self.address_size = header.offset_size, header.version, header.address_size
@@ -451,153 +371,6 @@ class CompileUnit:
                 pos = self.skip(form, pos)
         return pos
 
-    def skip(self, form: int, pos: int) -> int:
-        """Step over one value of a variable-size form."""
-        r = self.dwarf.info
-        if form == 0x08:  # string
-            return r.cstring(pos)[1]
-        if form in _LEB128_FORMS:
-            return r.uleb(pos)[1]
-        if form == 0x18 or form == 0x09:  # exprloc, block
-            length, pos = r.uleb(pos)
-            return pos + length
-        if form in (0x0A, 0x03, 0x04):  # block1, block2, block4
-            size = {0x0A: 1, 0x03: 2, 0x04: 4}[form]
-            return pos + size + r.uint(pos, size)
-        if form == 0x16:  # indirect
-            actual, pos = r.uleb(pos)
-            actual_size = _form_size(actual, (self.offset_size, self.address_size, self.version, r.endian))
-            return pos + actual_size if actual_size is not None else self.skip(actual, pos)
-        raise DwarfError(f"unsupported attribute form 0x{form:x}")
-
-    def decode(self, shape: _Shape, pos: int) -> dict:
-        """Every attribute of a DIE (those bpf-abi reads) whose attributes start at ``pos``."""
-        attrs = dict(shape.constants)
-        data = self.dwarf.info.data
-        for step in shape.plan:
-            if step[0]:  # a run of fixed-size values
-                _, unpack, size, names, conversions = step
-                if names:
-                    attrs.update(zip(names, unpack(data, pos)))
-                    for name, conversion in conversions:
-                        attrs[name] = self.convert(conversion, attrs[name])
-                pos += size
-            else:
-                _, name, form, implicit = step
-                value, pos = self.form_value(form, pos, implicit)
-                if name is not None:
-                    attrs[name] = value
-        return attrs
-
-    def read(self, place: _Place, pos: int):
-        """The value of the attribute at ``pos`` that ``place`` describes."""
-        _, form, implicit, unpack, conversion = place
-        if unpack is None:
-            return self.form_value(form, pos, implicit)[0]
-        value = unpack(self.dwarf.info.data, pos)[0]
-        if conversion is None:
-            return value
-        if conversion == "ref":  # the commonest two, without a call
-            return value + self.offset
-        if conversion == "strp":
-            return self.dwarf.string_at(value)
-        return self.convert(conversion, value)
-
-    def convert(self, conversion: str, value):
-        """A value unpacked from a fixed-size form, as form_value would have decoded it."""
-        if isinstance(value, bytes) and conversion != "block":  # strx3, addrx3: unpacked as 3 bytes
-            value = int.from_bytes(value, "little" if self.dwarf.info.endian == "<" else "big")
-        if conversion == "ref":
-            return value + self.offset
-        if conversion == "strp":
-            return self.dwarf.string_at(value)
-        if conversion == "line_strp":
-            return self.dwarf.line_strings.cstring(value)[0]
-        if conversion == "flag":
-            return bool(value)
-        if conversion == "strx":
-            return self.indexed_string(value)
-        if conversion == "addrx":
-            return self.address(value)
-        if conversion == "block":
-            return list(value)
-        if conversion == "foreign":
-            return ("foreign", value)
-        return value
-
-    def form_value(self, form: int, pos: int, implicit: int, r: Optional[_Reader] = None):
-        """Decode one value of ``form`` at ``pos`` of .debug_info (or of ``r``, for line tables)."""
-        r = r or self.dwarf.info
-        fixed = _FIXED_SIZE_FORMS.get(form)
-        if fixed is not None:
-            size, unit_relative = fixed
-            value = r.uint(pos, size)
-            return (value + self.offset if unit_relative else value), pos + size
-        if form == 0x19:  # flag_present
-            return True, pos
-        if form == 0x21:  # implicit_const
-            return implicit, pos
-        if form in (0x0E, 0x1F):  # strp, line_strp
-            offset = r.uint(pos, self.offset_size)
-            if form == 0x0E:
-                return self.dwarf.string_at(offset), pos + self.offset_size
-            return self.dwarf.line_strings.cstring(offset)[0], pos + self.offset_size
-        if form == 0x08:  # string
-            return r.cstring(pos)
-        if form in (0x0F, 0x15):  # udata, ref_udata
-            value, pos = r.uleb(pos)
-            return (value + self.offset if form == 0x15 else value), pos
-        if form == 0x0D:  # sdata
-            return r.sleb(pos)
-        if form == 0x01:  # addr
-            return r.uint(pos, self.address_size), pos + self.address_size
-        if form == 0x18 or form == 0x09:  # exprloc, block
-            length, pos = r.uleb(pos)
-            return list(r.data[pos:pos + length]), pos + length
-        if form in (0x0A, 0x03, 0x04):  # block1, block2, block4
-            size = {0x0A: 1, 0x03: 2, 0x04: 4}[form]
-            length = r.uint(pos, size)
-            pos += size
-            return list(r.data[pos:pos + length]), pos + length
-        if form == 0x0C:  # flag
-            return bool(r.uint(pos, 1)), pos + 1
-        if form in (0x17, 0x10, 0x1D, 0x1F20, 0x1F21):  # sec_offset, ref_addr, strp_sup, GNU alt refs
-            size = self.address_size if form == 0x10 and self.version == 2 else self.offset_size
-            return r.uint(pos, size), pos + size
-        if form in (0x1A, 0x25, 0x26, 0x27, 0x28, 0x1F02):  # strx, strx1-4, GNU_str_index
-            if form in (0x1A, 0x1F02):
-                index, pos = r.uleb(pos)
-            else:
-                size = form - 0x24
-                index, pos = r.uint(pos, size), pos + size
-            return self.indexed_string(index), pos
-        if form in (0x1B, 0x29, 0x2A, 0x2B, 0x2C, 0x1F01):  # addrx, addrx1-4, GNU_addr_index
-            if form in (0x1B, 0x1F01):
-                index, pos = r.uleb(pos)
-            else:
-                size = form - 0x28
-                index, pos = r.uint(pos, size), pos + size
-            return self.address(index), pos
-        if form in (0x22, 0x23):  # loclistx, rnglistx: kept as ("index", n)
-            index, pos = r.uleb(pos)
-            return ("index", index), pos
-        if form == 0x1E:  # data16
-            return list(r.data[pos:pos + 16]), pos + 16
-        if form in (0x20, 0x1C):  # ref_sig8, ref_sup4
-            size = 8 if form == 0x20 else 4
-            return ("foreign", r.uint(pos, size)), pos + size
-        if form == 0x16:  # indirect
-            actual, pos = r.uleb(pos)
-            return self.form_value(actual, pos, implicit, r)
-        raise DwarfError(f"unsupported attribute form 0x{form:x}")
-
-    def indexed_string(self, index: int) -> bytes:
-        offset = self.dwarf.str_offsets.uint(self.str_offsets_base + index * self.offset_size, self.offset_size)
-        return self.dwarf.string_at(offset)
-
-    def address(self, index: int) -> int:
-        return self.dwarf.addresses.uint(self.addr_base + index * self.address_size, self.address_size)
-
     # -- the line program header's file table -----------------------------------------------------
     def file_table(self) -> List[Optional[str]]:
         """DW_AT_decl_file index -> absolute path when the unit says where it was compiled."""
@@ -670,8 +443,8 @@ class CompileUnit:
 
 class DwarfInfo:
     def __init__(self, sections: Dict[str, bytes], endian: str):
-        def reader(name: str) -> _Reader:
-            return _Reader(sections.get(name, b""), endian)
+        def reader(name: str) -> Reader:
+            return Reader(sections.get(name, b""), endian)
 
         self.info, self.abbrev, self.strings = reader(".debug_info"), reader(".debug_abbrev"), reader(".debug_str")
         self.line, self.line_strings = reader(".debug_line"), reader(".debug_line_str")
