@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tupl
 
 from .cpus import num_possible_cpus
 from .errors import BpfRuntimeError, NotSupportedError
+from .global_data import GLOBAL_DATA_KINDS
 from .records import check_range
 from .uapi import MapFlag, MapType, known
 
@@ -52,7 +53,6 @@ _MAP_ATTR = {"type": 0, "key_size": 4, "value_size": 8, "max_entries": 12, "flag
 _MAP_EXTRA = 64
 _MAP_BTF_IDS = (52, 56)  # btf_key_type_id, btf_value_type_id
 _PROG_ATTR = {"type": 0, "flags": 44, "expected_attach_type": 68}
-_GLOBAL_DATA_KINDS = ("data", "rodata", "bss", "kconfig")
 _NO_PLACEHOLDER_TYPES = (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.PROG_ARRAY)
 
 _MAP_UNSUPPORTED = {
@@ -145,7 +145,7 @@ class MapSettings(_Settings):
         return bytes(self._section)
 
     def _check(self, knob: str, value: Any) -> Any:
-        global_data = self.spec.kind in _GLOBAL_DATA_KINDS
+        global_data = self.spec.kind in GLOBAL_DATA_KINDS
         if knob == "autocreate":
             if not isinstance(value, bool):
                 raise TypeError(f"map '{self.name}': autocreate must be True or False")

@@ -18,7 +18,7 @@ import ctypes
 import keyword
 import zlib
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, TypeVar, overload
 
 from . import attach as _attach
 from . import struct_ops as _struct_ops
@@ -31,7 +31,8 @@ from .maps import Map
 from .program import Program
 from .settings import MapSettings, ProgramSettings
 from .struct_ops import StructOpsMemberSpec, StructOpsSpec
-from .uapi import BPF_F_MMAPABLE, MapType
+from .global_data import GLOBAL_DATA_KINDS, SectionView, loaded_section
+from .uapi import MapType
 from .usdt import SPECS_MAP as USDT_SPECS_MAP
 from .settings import apply as apply_settings
 from .records import Structure, Union, check_range, raw, text
@@ -50,9 +51,6 @@ if TYPE_CHECKING:  # Self for type checkers only: the runtime depends on nothing
         from typing_extensions import Self
 
 _Owned = TypeVar("_Owned", bound=Closable)
-
-GLOBAL_DATA_KINDS = ("data", "rodata", "bss", "kconfig")
-
 
 def attribute_name(name: str) -> str:
     """The Python attribute for a C name (map, program, variable, field): keywords get a trailing
@@ -129,74 +127,6 @@ class Namespace:
         return f"<{self._what}s: {', '.join(k for k, _ in self)}>"
 
 
-_AGGREGATES = (ctypes.Structure, ctypes.Union, ctypes.Array)
-
-
-class SectionView:
-    """A global data section after load that cannot be mmapped: a frozen ``.rodata`` (reads only)
-    or a section of ``static`` variables only, which libbpf does not make BPF_F_MMAPABLE (reads
-    and writes go through map lookup/update of key 0).
-
-    ``fetch()`` returns the section's current value as a ctypes object; ``store(value)`` writes a
-    whole value back (None: read-only). Nested members are views on a path into the section, so
-    ``view.cfg.limit = 3`` reads the section, changes that member and writes the section back."""
-
-    __slots__ = ("_fetch", "_store", "_what", "_path")
-
-    def __init__(self, fetch: Callable[[], Any], store: Optional[Callable[[Any], None]], what: str,
-                 path: Tuple[Tuple[bool, Any], ...] = ()):
-        object.__setattr__(self, "_fetch", fetch)
-        object.__setattr__(self, "_store", store)
-        object.__setattr__(self, "_what", what)
-        object.__setattr__(self, "_path", path)  # (is_item, attribute name or index) steps
-
-    def _target(self, value: Any) -> Any:
-        for is_item, step in self._path:
-            value = value[step] if is_item else getattr(value, step)
-        return value
-
-    def _read(self, is_item: bool, step: Any, label: str) -> Any:
-        target = self._target(self._fetch())
-        value = target[step] if is_item else getattr(target, step)
-        if isinstance(value, _AGGREGATES):
-            return SectionView(self._fetch, self._store, label, self._path + ((is_item, step),))
-        return value
-
-    def _write(self, is_item: bool, step: Any, value: Any, label: str) -> None:
-        if self._store is None:
-            raise AttributeError(f"{label} is read-only after load (the map is frozen); set it before load()")
-        whole = self._fetch()
-        target = self._target(whole)
-        if is_item:
-            target[step] = value
-        else:
-            setattr(target, step, value)
-        self._store(whole)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return self._read(False, name, f"{self._what}.{name}")
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._read(True, index, f"{self._what}[{index}]")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self._write(False, name, value, f"{self._what}.{name}")
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        self._write(True, index, value, f"{self._what}[{index}]")
-
-    def __len__(self) -> int:
-        return len(self._target(self._fetch()))
-
-    def __bytes__(self) -> bytes:
-        return bytes(self._target(self._fetch()))
-
-    def __repr__(self) -> str:
-        return f"<{'read-only' if self._store is None else 'map-backed'} {self._what}>"
-
-
 class Skeleton:
     """Subclasses set the class attributes below; instances are one opened/loaded object."""
 
@@ -235,12 +165,8 @@ class Skeleton:
             setattr(self.maps, attribute_name(m.ident), settings)
         for p, prog_settings in zip(self._loader_.progs, self._prog_settings):
             setattr(self.progs, attribute_name(p.name), prog_settings)
-        # struct_ops values as the object's struct: data members editable until load()
         self.struct_ops = self._struct_ops_namespace_("struct_ops map")
-        for ops in self._loader_.struct_ops:
-            ident = self._loader_.maps[ops.map_index].ident
-            if ident in self._struct_ops_types_:
-                setattr(self.struct_ops, attribute_name(ident), self._struct_ops_types_[ident].from_buffer_copy(ops.data))
+        self._struct_ops_maps = _StructOpsMaps(self._loader_, self._struct_ops_types_, self.struct_ops)
 
     # -- open phase ---------------------------------------------------------------------------
 
@@ -310,7 +236,7 @@ class Skeleton:
         fds = run_loader(spec._replace(blob=applied.blob),
                          initial_values={i: ctypes.addressof(v) for i, v in sections.items()},
                          max_entries=applied.max_entries, autoload=applied.autoload, log_level=log_level,
-                         mode=mode, struct_ops_data=[self._struct_ops_bytes(ops) for ops in spec.struct_ops])
+                         mode=mode, struct_ops_data=self._struct_ops_maps.values())
         with FdGroup() as group:
             for fd in fds.maps + [p for p in fds.progs if p is not None]:
                 group.add(fd)  # until each fd is wrapped, a failure must close it
@@ -337,15 +263,13 @@ class Skeleton:
                 setattr(self.progs, attribute_name(p.name), prog)
             for m in spec.maps:
                 if m.kind in GLOBAL_DATA_KINDS and m.ident in self._section_types_:
-                    self._map_section(m)
-            self._link_drop_counters()
+                    view = loaded_section(self._section_types_[m.ident], getattr(self.maps, attribute_name(m.ident)),
+                                          m, self._mmaps)
+                    object.__setattr__(self, m.ident, view)
+            _link_drop_counters(vars(self.maps))
             group.keep()
         self._loaded = True
         return self
-
-    def _struct_ops_bytes(self, ops: StructOpsSpec) -> Optional[bytes]:
-        value = vars(self.struct_ops).get(attribute_name(self._loader_.maps[ops.map_index].ident))
-        return bytes(value) if value is not None else None
 
     def _map_named(self, name: str) -> Optional[Map[Any, Any]]:
         for m in self._loader_.maps:
@@ -354,36 +278,9 @@ class Skeleton:
                 return found if isinstance(found, Map) else None
         return None
 
-    def _link_drop_counters(self) -> None:
-        """A ring buffer map NAME and a map NAME_drops: the object counts lost records there
-        (the convention in ringbuf.py), which RingBuffer.dropped then reads."""
-        maps = vars(self.maps)
-        for name, ring in maps.items():
-            counter = maps.get(f"{name}_drops")
-            if isinstance(ring, Map) and ring.type == MapType.RINGBUF and isinstance(counter, Map):
-                ring.drop_counter = counter
-
     def _own(self, obj: _Owned) -> _Owned:
         self._owned.append(obj)
         return obj
-
-    def _map_section(self, m: MapSpec) -> None:
-        section_type = self._section_types_[m.ident]
-        bpf_map = getattr(self.maps, attribute_name(m.ident))
-        if m.frozen:
-            # Frozen and read-only for programs too: its contents never change, a copy is exact.
-            value = section_type.from_buffer_copy(bpf_map.lookup(0))
-            object.__setattr__(self, m.ident, SectionView(lambda: value, None, m.ident))
-        elif not m.flags & BPF_F_MMAPABLE:
-            # Only static variables live here, so the map is not mmapable (libbpf's rule): every
-            # access is a lookup or update of the one value.
-            object.__setattr__(self, m.ident, SectionView(
-                lambda: section_type.from_buffer_copy(bpf_map.lookup(0)),
-                lambda value: bpf_map.update(0, value), m.ident))
-        else:
-            memory = bpf_map.mmap(writable=True)
-            self._mmaps.append(memory)
-            object.__setattr__(self, m.ident, section_type.from_buffer(memory))
 
     # -- attach -------------------------------------------------------------------------------
 
@@ -414,7 +311,7 @@ class Skeleton:
             if link is not None:
                 setattr(self.links, name, link)
                 made.append(name)
-        self._attach_struct_ops(made, failures)
+        self._struct_ops_maps.attach(self.maps, self.links, made, failures)
         self.attach_failures = failures
         if failures:
             report = "; ".join(f"'{name}' (SEC(\"{self._section_of(name)}\")): {e}"
@@ -438,22 +335,6 @@ class Skeleton:
             if self._loader_.maps[ops.map_index].name == name:
                 return ".struct_ops.link"
         return self._prog_spec(name).section
-
-    def _attach_struct_ops(self, made: List[str], failures: Dict[str, BaseException]) -> None:
-        """A link per loaded .struct_ops.link map, named after the map (legacy .struct_ops maps
-        were registered by load())."""
-        for ops in self._loader_.struct_ops:
-            m = self._loader_.maps[ops.map_index]
-            name = attribute_name(m.ident)
-            bpf_map = vars(self.maps).get(name)
-            if not ops.link or not isinstance(bpf_map, Map) or name in vars(self.links):
-                continue
-            try:
-                setattr(self.links, name, _struct_ops.attach_struct_ops(bpf_map.fileno(), m.name))
-            except (BpfRuntimeError, OSError) as e:
-                failures[m.name] = e
-                continue
-            made.append(name)
 
     def detach(self) -> None:
         for name, link in list(self.links):
@@ -481,10 +362,7 @@ class Skeleton:
             except BufferError:
                 pass  # the caller still holds a view; the mapping goes when that view does
         self._mmaps.clear()
-        for ops in self._loader_.struct_ops:  # legacy struct_ops stay registered until deleted
-            bpf_map = vars(self.maps).get(attribute_name(self._loader_.maps[ops.map_index].ident))
-            if not ops.link and isinstance(bpf_map, Map):
-                _struct_ops.unregister(bpf_map)
+        self._struct_ops_maps.unregister_legacy(self.maps)
         for obj in reversed(self._owned):
             obj.close()
         self._owned.clear()
@@ -498,6 +376,59 @@ class Skeleton:
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("loaded" if self._loaded else "opened")
         return f"<{type(self).__name__} {state}>"
+
+
+class _StructOpsMaps:
+    """The struct_ops maps of one skeleton: their values as the object's structs (data members
+    editable until load), the link per ``.struct_ops.link`` map that attach() makes, and the
+    legacy ``.struct_ops`` maps' registration, which lasts until their value is deleted."""
+
+    def __init__(self, spec: LoaderSpec, types: Dict[str, Any], namespace: Namespace):
+        self.spec = spec
+        self.namespace = namespace
+        for ops in spec.struct_ops:
+            ident = spec.maps[ops.map_index].ident
+            if ident in types:
+                setattr(namespace, attribute_name(ident), types[ident].from_buffer_copy(ops.data))
+
+    def _ident(self, ops: StructOpsSpec) -> str:
+        return attribute_name(self.spec.maps[ops.map_index].ident)
+
+    def values(self) -> List[Optional[bytes]]:
+        """Each map's value as the caller left it (None: the object's own bytes)."""
+        edited = vars(self.namespace)
+        return [bytes(edited[self._ident(ops)]) if self._ident(ops) in edited else None
+                for ops in self.spec.struct_ops]
+
+    def attach(self, maps: Namespace, links: Namespace, made: List[str], failures: Dict[str, BaseException]) -> None:
+        """A link per loaded .struct_ops.link map, named after the map (legacy .struct_ops maps
+        were registered by load())."""
+        for ops in self.spec.struct_ops:
+            name, map_name = self._ident(ops), self.spec.maps[ops.map_index].name
+            bpf_map = vars(maps).get(name)
+            if not ops.link or not isinstance(bpf_map, Map) or name in vars(links):
+                continue
+            try:
+                setattr(links, name, _struct_ops.attach_struct_ops(bpf_map.fileno(), map_name))
+            except (BpfRuntimeError, OSError) as e:
+                failures[map_name] = e
+                continue
+            made.append(name)
+
+    def unregister_legacy(self, maps: Namespace) -> None:
+        for ops in self.spec.struct_ops:
+            bpf_map = vars(maps).get(self._ident(ops))
+            if not ops.link and isinstance(bpf_map, Map):
+                _struct_ops.unregister(bpf_map)
+
+
+def _link_drop_counters(maps: Dict[str, Any]) -> None:
+    """A ring buffer map NAME and a map NAME_drops: the object counts lost records there
+    (the convention in ringbuf.py), which RingBuffer.dropped then reads."""
+    for name, ring in maps.items():
+        counter = maps.get(f"{name}_drops")
+        if isinstance(ring, Map) and ring.type == MapType.RINGBUF and isinstance(counter, Map):
+            ring.drop_counter = counter
 
 
 def _btf_target(p: ProgSpec) -> Optional[str]:

@@ -33,6 +33,7 @@ from ..errors import SkeletonError
 from .event_types import record_sizes
 from ..loader.gen import LoaderProgram, LoaderStructOps, generate_loader
 from ..loader.open import OpenedMap, OpenedObject, open_object
+from ..runtime.global_data import GLOBAL_DATA_KINDS
 from . import rendering_errors
 from .naming import (check_object_names, doc_text, is_identifier, is_mangled_in_class, python_attribute,
                      python_class_name, python_enum_member, python_skeleton_name)
@@ -43,7 +44,6 @@ _INT_TYPES = {(1, False): "ctypes.c_uint8", (1, True): "ctypes.c_int8", (2, Fals
 _FLOAT_TYPES = {4: "ctypes.c_float", 8: "ctypes.c_double"}
 # Names the generated module itself uses at import time: no class may shadow them.
 _MODULE_NAMES = {"ctypes", "enum", "_rt", "annotations", "bytes", "setattr"}
-_GLOBAL_DATA_KINDS = ("data", "rodata", "bss", "kconfig")
 _WRAP = 96
 
 
@@ -410,14 +410,14 @@ class _Renderer:
     def global_data_maps(self) -> List[OpenedMap]:
         """Every global-data map gets a section class, with or without variables (an empty
         ``rodata`` for string literals, as bpftool's C skeleton has)."""
-        return [m for m in self.opened.maps if m.kind in _GLOBAL_DATA_KINDS]
+        return [m for m in self.opened.maps if m.kind in GLOBAL_DATA_KINDS]
 
     # -- pieces -----------------------------------------------------------------------------
 
     def map_types(self) -> List[Tuple[OpenedMap, Optional[str], Optional[str]]]:
         out: List[Tuple[OpenedMap, Optional[str], Optional[str]]] = []
         for m in self.opened.maps:
-            if m.kind in _GLOBAL_DATA_KINDS:
+            if m.kind in GLOBAL_DATA_KINDS:
                 self.types.section(f"{self.cls}_{m.ident}", m.real_name, m.btf_value_type_id, m.value_size)
                 out.append((m, "ctypes.c_uint32", f"{self.cls}_{m.ident}"))
                 continue
