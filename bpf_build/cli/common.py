@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, List, Optional
 
-from ..errors import BpfBuildError
+# typing and bpf_build.errors (which imports typing) are not loaded for --help: the names below
+# are for annotations only, and run_cli imports the error class when it runs a command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, List, Optional
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -20,6 +23,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def run_cli(body: Callable[[], Optional[int]]) -> int:
     """Run a CLI body; map our errors to 'error: <file>: <reason>' and their exit code."""
+    from ..errors import BpfBuildError
     try:
         return body() or 0
     except BpfBuildError as e:

@@ -3,17 +3,28 @@
 Usage: ``bpf-link IN.o... -o OUT``. ``-o`` is required, as ``bpftool gen object`` requires its
 output: ld's ``a.out`` would name a BPF object like an executable, and naming it after an input
 would overwrite that input on a slip. The linker module is imported only once the arguments are
-parsed, to keep start-up fast.
+parsed, to keep start-up fast: nothing here imports the BTF model or the dedup (``--help`` loads
+argparse and this file), so the dedup flavours are spelled out below; they are the values of
+``bpf_build.btf.dedup.FLAVOURS``, which checks the one it is given (an unknown name is refused
+there).
 """
 
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
 
-from ..btf.dedup import BPFTOOL_7_1, FLAVOURS
 from .common import ArgumentParser, run_cli
 from .version import add_version_option
+
+TYPE_CHECKING = False  # typing is not loaded for --help: annotations only
+if TYPE_CHECKING:
+    from typing import List, Optional
+
+
+# bpf_build.btf.dedup's LIBBPF and BPFTOOL_7_1, in its FLAVOURS order (not imported: it loads the
+# whole BTF model and dedup, 20+ ms, for --help).
+DEDUP_FLAVOURS = ("libbpf-1.1", "bpftool-7.1")
+DEFAULT_DEDUP_FLAVOUR = "bpftool-7.1"
 
 
 def build_parser() -> ArgumentParser:
@@ -24,7 +35,7 @@ def build_parser() -> ArgumentParser:
     add_version_option(parser)
     parser.add_argument("inputs", nargs="+", metavar="IN.o", help="BPF ELF objects (ET_REL)")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the linked object to write")
-    parser.add_argument("--btf-dedup", choices=FLAVOURS, default=BPFTOOL_7_1,
+    parser.add_argument("--btf-dedup", choices=DEDUP_FLAVOURS, default=DEFAULT_DEDUP_FLAVOUR,
                         help="whose BTF deduplication to reproduce: bpftool 7.1's (default, "
                              "byte-identical output) or libbpf 1.1's and later, which also "
                              "resolves unambiguous forward declarations")

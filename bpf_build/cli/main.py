@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import List, NamedTuple, Optional, Sequence
 
 from .common import ArgumentParser, run_cli
 from .version import add_version_option
 
+TYPE_CHECKING = False  # typing is not loaded for --help: annotations only
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence
 
-class Command(NamedTuple):
-    name: str     # as typed: bpf-build NAME ...
-    module: str   # its module in bpf_build.cli.commands
-    help: str     # its line in `bpf-build --help`
+
+class Command:
+    """A sub-command (a plain class: typing.NamedTuple would load typing for --help)."""
+
+    __slots__ = ("name", "module", "help")
+
+    def __init__(self, name: str, module: str, help: str) -> None:
+        self.name = name        # as typed: bpf-build NAME ...
+        self.module = module    # its module in bpf_build.cli.commands
+        self.help = help        # its line in `bpf-build --help`
 
 
 COMMANDS = (
