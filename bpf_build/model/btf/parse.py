@@ -6,15 +6,19 @@ one dict lookup for a name in the common case, and records built without ``__ini
 
 from __future__ import annotations
 
+import array
 import contextlib
 import gc
 import struct
-from typing import Iterator, List, Optional, Tuple
+import sys
+from itertools import repeat
+from typing import Callable, Iterator, List, Optional, Tuple, cast
 
 from ...errors import BtfError, PathLike
 from .container import Btf
 from .kinds import (ARRAY, BTF_MAGIC, BTF_VERSION, DATASEC, DECL_TAG, ENUM, ENUM64, FUNC, FUNC_PROTO, HEADER,
-    HEADER_SIZE, INFO_RESERVED, INT, INT_RESERVED, KIND_NAMES, MAX_KIND, SIZED_KINDS, STRUCT, UNION, VAR)
+    HEADER_SIZE, INFO_RESERVED, INT, INT_RESERVED, KIND_NAMES, MAX_KIND, SIZED_KINDS, STRUCT, UNION, VAR,
+    CONST, FLOAT, FWD, PTR, RESTRICT, TYPE_TAG, TYPEDEF, VOLATILE)
 from .records import BtfType, EnumValue, Member, Param, VarSecinfo
 from .strings import StringTable
 from .validate import validate
@@ -97,8 +101,197 @@ def _parse_unpaused(data: bytes, path: PathLike, base: Optional[Btf]) -> Btf:
     return btf
 
 
+class _Irregular(Exception):
+    """Raised by the fast path on anything it does not handle: the checked path takes over."""
+
+
 def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringTable, path: PathLike,
                  first_id: int) -> List[BtfType]:
+    """The records of the type section. Well-formed BTF takes the fast path (the section as one
+    list of 32-bit words, entries built in bulk); anything it finds irregular is parsed again by
+    the checked path, which names the first problem exactly as before."""
+    if length % 4 == 0:
+        try:
+            return _parse_words(data, start, length, bo, strings, first_id)
+        except _Irregular:
+            pass
+    return _parse_checked(data, start, length, bo, strings, path, first_id)
+
+
+def _section_words(data: bytes, start: int, length: int, bo: str) -> List[int]:
+    words = array.array("I")
+    if words.itemsize != 4:
+        raise _Irregular()
+    words.frombytes(data[start:start + length])
+    if (bo == "<") != (sys.byteorder == "little"):
+        words.byteswap()
+    return words.tolist()
+
+
+def _parse_words(data: bytes, start: int, length: int, bo: str, strings: StringTable,
+                 first_id: int) -> List[BtfType]:
+    words = _section_words(data, start, length, bo)
+    nwords = len(words)
+    # The string starting at an offset, or None: a None among a record's names sends the whole
+    # section to the checked path (an offset into the middle of a string, or outside the table).
+    names = cast(Callable[[int], str], strings.starts().get)
+    new_type = object.__new__
+    types: List[BtfType] = []
+    append = types.append
+    i = 0
+    while i < nwords:
+        if i + 3 > nwords:
+            raise _Irregular()
+        name_off = words[i]
+        info = words[i + 1]
+        size_type = words[i + 2]
+        i += 3
+        kind = info >> 24
+        vlen = info & 0xFFFF
+        name = names(name_off)
+        if name is None or info & INFO_RESERVED:
+            raise _Irregular()
+        t: BtfType = new_type(BtfType)
+        t.kind = kind & 0x1F
+        t.name = name
+        t.name_off = name_off
+        if kind == FUNC:
+            t.type = size_type
+            t.linkage = vlen
+            append(t)
+            continue
+        if kind > 0x1F:
+            kind &= 0x1F
+            t.kflag = True
+            kflag = True
+        else:
+            kflag = False
+        if kind == FUNC_PROTO:
+            t.type = size_type
+            if vlen:
+                end = i + 2 * vlen
+                if end > nwords:
+                    raise _Irregular()
+                p_names = words[i:end:2]
+                p_texts = list(map(names, p_names))
+                if None in p_texts:
+                    raise _Irregular()
+                t.params = list(map(Param, p_texts, words[i + 1:end:2], p_names))
+                i = end
+            else:
+                t.params = []
+        elif kind == STRUCT or kind == UNION:
+            t.size = size_type
+            if vlen:
+                end = i + 3 * vlen
+                if end > nwords:
+                    raise _Irregular()
+                m_names = words[i:end:3]
+                m_texts = list(map(names, m_names))
+                if None in m_texts:
+                    raise _Irregular()
+                offsets = words[i + 2:end:3]
+                if kflag:
+                    t.members = list(map(Member, m_texts, words[i + 1:end:3], [o & 0xFFFFFF for o in offsets],
+                                         [o >> 24 for o in offsets], m_names))
+                else:
+                    t.members = list(map(Member, m_texts, words[i + 1:end:3], offsets, repeat(0), m_names))
+                i = end
+            else:
+                t.members = []
+        elif vlen:
+            if kind == ENUM:
+                t.size = size_type
+                end = i + 2 * vlen
+                if end > nwords:
+                    raise _Irregular()
+                e_names = words[i:end:2]
+                e_texts = list(map(names, e_names))
+                if None in e_texts:
+                    raise _Irregular()
+                values = words[i + 1:end:2]
+                if kflag:
+                    values = [v - 0x100000000 if v & 0x80000000 else v for v in values]
+                t.enums = list(map(EnumValue, e_texts, values, e_names))
+                i = end
+            elif kind == ENUM64:
+                t.size = size_type
+                end = i + 3 * vlen
+                if end > nwords:
+                    raise _Irregular()
+                e_names = words[i:end:3]
+                e_texts = list(map(names, e_names))
+                if None in e_texts:
+                    raise _Irregular()
+                values = [(hi << 32) | lo for lo, hi in zip(words[i + 1:end:3], words[i + 2:end:3])]
+                if kflag:
+                    values = [v - (1 << 64) if v >= 1 << 63 else v for v in values]
+                t.enums = list(map(EnumValue, e_texts, values, e_names))
+                i = end
+            elif kind == DATASEC:
+                t.size = size_type
+                end = i + 3 * vlen
+                if end > nwords:
+                    raise _Irregular()
+                t.secinfo = list(map(VarSecinfo, words[i:end:3], words[i + 1:end:3], words[i + 2:end:3]))
+                i = end
+            else:
+                raise _Irregular()  # a vlen on a kind without entries: the checked path names it
+        elif kind == PTR or kind == CONST or kind == TYPEDEF or kind == VOLATILE or kind == RESTRICT \
+                or kind == TYPE_TAG:
+            t.type = size_type
+        elif kind == ARRAY:
+            if size_type or i + 3 > nwords:
+                raise _Irregular()
+            t.type = words[i]
+            t.index_type = words[i + 1]
+            t.nelems = words[i + 2]
+            i += 3
+        elif kind == ENUM:
+            t.size = size_type
+            t.enums = []
+        elif kind == INT:
+            if i >= nwords:
+                raise _Irregular()
+            v = words[i]
+            i += 1
+            if v & INT_RESERVED:
+                raise _Irregular()
+            t.size = size_type
+            t.int_encoding = (v >> 24) & 0x0F
+            t.int_offset = (v >> 16) & 0xFF
+            t.int_bits = v & 0xFF
+        elif kind == VAR:
+            if i >= nwords:
+                raise _Irregular()
+            t.type = size_type
+            t.linkage = words[i]
+            i += 1
+        elif kind == DECL_TAG:
+            if i >= nwords:
+                raise _Irregular()
+            t.type = size_type
+            v = words[i]
+            t.component_idx = v - 0x100000000 if v & 0x80000000 else v
+            i += 1
+        elif kind == FWD:
+            t.type = size_type
+        elif kind == FLOAT:
+            t.size = size_type
+        elif kind == ENUM64:
+            t.size = size_type
+            t.enums = []
+        elif kind == DATASEC:
+            t.size = size_type
+            t.secinfo = []
+        else:
+            raise _Irregular()  # unknown kinds: the checked path names them
+        append(t)
+    return types
+
+
+def _parse_checked(data: bytes, start: int, length: int, bo: str, strings: StringTable, path: PathLike,
+                   first_id: int) -> List[BtfType]:
     u32x3 = struct.Struct(bo + "III").unpack_from
     u32 = struct.Struct(bo + "I").unpack_from
     i32 = struct.Struct(bo + "i").unpack_from

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import accumulate
 from typing import Dict, List, Optional
 
 
@@ -32,12 +33,20 @@ class StringTable:
         """The strings by the offset they start at (built once). The parser and the encoder look
         names up here first: an exact start is the common case and one dict lookup."""
         if self._by_off is None:
-            by_off: Dict[int, str] = {}
-            off = self.start
-            for raw in self.data().split(b"\0")[:-1]:
-                by_off[off] = raw.decode("utf-8", "surrogateescape")
-                off += len(raw) + 1
-            self._by_off = by_off
+            # In bulk: split, then each string's offset is the running sum of lengths + 1. An
+            # ASCII table (the usual) is decoded once; character and byte lengths agree there.
+            data = self.data()
+            texts: List[str]
+            if data.isascii():
+                texts = data.decode("ascii").split("\0")
+                texts.pop()  # what follows the last NUL (nothing, in a well-formed table)
+                lengths = map(len, texts)
+            else:
+                raw = data.split(b"\0")
+                raw.pop()
+                lengths = map(len, raw)
+                texts = [r.decode("utf-8", "surrogateescape") for r in raw]
+            self._by_off = dict(zip(accumulate(map((1).__add__, lengths), initial=self.start), texts))
         return self._by_off
 
     def get(self, off: int) -> Optional[str]:
