@@ -9,7 +9,6 @@ import os
 import shlex
 import sys
 
-from ...project.compile import CompileJob, CompileOptions, compile_all, output_for
 from ...project.targets import TARGET_HELP, resolve_target
 from ...errors import CompileError, UsageError
 
@@ -41,6 +40,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args):
+    from ...project.compile import CompileJob, CompileOptions, compile_all, output_for
     if args.output and len(args.sources) != 1:
         raise UsageError(None, "-o takes one source; use --out-dir for several")
     if args.depfile and not args.output:

@@ -2,8 +2,6 @@
 
 import argparse
 
-from ...model.elf import Object
-from ...loader.inspect import summarize
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -12,4 +10,6 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args):
+    from ...model.elf import Object
+    from ...loader.inspect import summarize
     print(summarize(Object.read(args.object)), end="")

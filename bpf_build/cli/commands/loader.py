@@ -5,12 +5,7 @@ bpftool's (its embedded loader is read back by following its instructions)."""
 
 import argparse
 
-from ...model.elf import Object
 from ...errors import LoaderError
-from ...fileio import read_bytes
-from ...loader.explain import describe_loader, find_embedded_loader
-from ...loader.gen import loader_for_object
-from ...skel import default_skeleton_name
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -23,6 +18,11 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run_explain(args):
+    from ...model.elf import Object
+    from ...fileio import read_bytes
+    from ...loader.explain import describe_loader, find_embedded_loader
+    from ...loader.gen import loader_for_object
+    from ...skel import default_skeleton_name
     data = read_bytes(args.file, LoaderError)
     if data.startswith(b"\x7fELF"):
         obj = Object.read(data, args.file)

@@ -9,10 +9,7 @@ import argparse
 import importlib
 import sys
 
-from ...model.elf import Object
 from ...errors import UsageError
-from ...fileio import write_atomic
-from ...skel import default_skeleton_name
 
 RENDERERS = {("c", False): "c", ("c", True): "light_c", ("python", False): "python"}
 
@@ -28,6 +25,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args):
+    from ...model.elf import Object
+    from ...fileio import write_atomic
+    from ...skel import default_skeleton_name
     if args.subskeleton and (args.light or args.lang != "c"):
         raise UsageError(None, "--subskeleton is only for C skeletons (not --light or --lang python)")
     if args.light and args.lang != "c":
