@@ -3,10 +3,10 @@ count of types by kind."""
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 from .container import Btf
-from .kinds import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_EXTERN, FUNC_GLOBAL,
+from .kinds import (KIND_NAMES, ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_EXTERN, FUNC_GLOBAL,
     FUNC_PROTO, FUNC_STATIC, FWD, INT, INT_BOOL, INT_CHAR, INT_SIGNED, PTR, RESTRICT, STRUCT, TYPE_TAG,
     TYPEDEF, UNION, VAR, VAR_GLOBAL_ALLOCATED, VAR_GLOBAL_EXTERN, VAR_STATIC, VOLATILE)
 from .records import BtfType
@@ -22,46 +22,63 @@ def _q(name: str) -> str:
 
 def format_type(btf: Btf, tid: int, t: BtfType) -> List[str]:
     """The dump's lines for type ``tid``: its own, then one per entry."""
+    lines: List[str] = []
+    _emit(btf, tid, t, lines.append)
+    return lines
+
+
+def _emit(btf: Btf, tid: int, t: BtfType, out: Callable[[str], None]) -> None:
+    """Append type ``tid``'s lines to ``out``: the kinds by how common they are in vmlinux."""
     k = t.kind
-    head = f"[{tid}] {t.kind_name} {_q(t.name)}"
-    if k == INT:
-        return [f"{head} size={t.size} bits_offset={t.int_offset} nr_bits={t.int_bits} "
-                f"encoding={_INT_ENC.get(t.int_encoding, hex(t.int_encoding))}"]
-    if k in (PTR, TYPEDEF, VOLATILE, CONST, RESTRICT):
-        return [f"{head} type_id={t.type}"]
-    if k == TYPE_TAG:
-        return [f"{head} type_id={t.type}" + (" kflag=1" if t.kflag else "")]
-    if k == ARRAY:
-        return [f"{head} type_id={t.type} index_type_id={t.index_type} nr_elems={t.nelems}"]
-    if k in (STRUCT, UNION):
-        lines = [f"{head} size={t.size} vlen={len(t.members)}"]
-        for m in t.members:
-            bf = f" bitfield_size={m.bitfield_size}" if m.bitfield_size else ""
-            lines.append(f"\t{_q(m.name)} type_id={m.type} bits_offset={m.offset}{bf}")
-        return lines
-    if k in (ENUM, ENUM64):
+    kind_name = KIND_NAMES.get(k)
+    if kind_name is None:
+        kind_name = t.kind_name
+    head = f"[{tid}] {kind_name} '{t.name or '(anon)'}'"
+    if k == FUNC:
+        out(f"{head} type_id={t.type} linkage={_FUNC_LINKAGE.get(t.linkage, t.linkage)}")
+    elif k == FUNC_PROTO:
+        params = t.params
+        out(f"{head} ret_type_id={t.type} vlen={len(params)}")
+        for p in params:
+            out(f"\t'{p.name or '(anon)'}' type_id={p.type}")
+    elif k == PTR or k == TYPEDEF or k == VOLATILE or k == CONST or k == RESTRICT:
+        out(f"{head} type_id={t.type}")
+    elif k == STRUCT or k == UNION:
+        members = t.members
+        out(f"{head} size={t.size} vlen={len(members)}")
+        for m in members:
+            if m.bitfield_size:
+                out(f"\t'{m.name or '(anon)'}' type_id={m.type} bits_offset={m.offset} "
+                    f"bitfield_size={m.bitfield_size}")
+            else:
+                out(f"\t'{m.name or '(anon)'}' type_id={m.type} bits_offset={m.offset}")
+    elif k == ARRAY:
+        out(f"{head} type_id={t.type} index_type_id={t.index_type} nr_elems={t.nelems}")
+    elif k == ENUM or k == ENUM64:
         enc = "SIGNED" if t.kflag else "UNSIGNED"
         suffix = ("LL" if t.kflag else "ULL") if k == ENUM64 else ""
-        return [f"{head} encoding={enc} size={t.size} vlen={len(t.enums)}"] + \
-               [f"\t{_q(e.name)} val={e.value}{suffix}" for e in t.enums]
-    if k == FWD:
-        return [f"{head} fwd_kind={'union' if t.kflag else 'struct'}"]
-    if k == FUNC:
-        return [f"{head} type_id={t.type} linkage={_FUNC_LINKAGE.get(t.linkage, t.linkage)}"]
-    if k == FUNC_PROTO:
-        return [f"{head} ret_type_id={t.type} vlen={len(t.params)}"] + \
-               [f"\t{_q(p.name)} type_id={p.type}" for p in t.params]
-    if k == VAR:
-        return [f"{head} type_id={t.type}, linkage={_VAR_LINKAGE.get(t.linkage, t.linkage)}"]
-    if k == DATASEC:
-        return [f"{head} size={t.size} vlen={len(t.secinfo)}"] + \
-               [f"\ttype_id={v.type} offset={v.offset} size={v.size}{_secinfo_note(btf, v.type)}"
-                for v in t.secinfo]
-    if k == FLOAT:
-        return [f"{head} size={t.size}"]
-    if k == DECL_TAG:
-        return [f"{head} type_id={t.type} component_idx={t.component_idx}" + (" kflag=1" if t.kflag else "")]
-    return [head]
+        out(f"{head} encoding={enc} size={t.size} vlen={len(t.enums)}")
+        for e in t.enums:
+            out(f"\t'{e.name or '(anon)'}' val={e.value}{suffix}")
+    elif k == INT:
+        out(f"{head} size={t.size} bits_offset={t.int_offset} nr_bits={t.int_bits} "
+            f"encoding={_INT_ENC.get(t.int_encoding, hex(t.int_encoding))}")
+    elif k == TYPE_TAG:
+        out(f"{head} type_id={t.type}" + (" kflag=1" if t.kflag else ""))
+    elif k == FWD:
+        out(f"{head} fwd_kind={'union' if t.kflag else 'struct'}")
+    elif k == VAR:
+        out(f"{head} type_id={t.type}, linkage={_VAR_LINKAGE.get(t.linkage, t.linkage)}")
+    elif k == DATASEC:
+        out(f"{head} size={t.size} vlen={len(t.secinfo)}")
+        for v in t.secinfo:
+            out(f"\ttype_id={v.type} offset={v.offset} size={v.size}{_secinfo_note(btf, v.type)}")
+    elif k == FLOAT:
+        out(f"{head} size={t.size}")
+    elif k == DECL_TAG:
+        out(f"{head} type_id={t.type} component_idx={t.component_idx}" + (" kflag=1" if t.kflag else ""))
+    else:
+        out(head)
 
 
 def _secinfo_note(btf: Btf, type_id: int) -> str:
@@ -72,8 +89,9 @@ def _secinfo_note(btf: Btf, type_id: int) -> str:
 def dump_raw(btf: Btf) -> str:
     """bpftool btf dump ... format raw, for this BTF's own types."""
     lines: List[str] = []
+    out = lines.append
     for tid, t in btf.items():
-        lines.extend(format_type(btf, tid, t))
+        _emit(btf, tid, t, out)
     return "\n".join(lines) + ("\n" if lines else "")
 
 
