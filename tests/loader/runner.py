@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import gzip
 import os
+import re
 import platform
 import struct
 import time
@@ -184,8 +185,9 @@ def read_kconfig() -> Dict[str, str]:
 
 
 def kernel_version_code() -> int:
-    parts = (os.uname().release.split("-")[0].split(".") + ["0", "0"])[:3]
-    a, b, c = (int("".join(ch for ch in p if ch.isdigit()) or 0) for p in parts)
+    # libbpf reads "%u.%u.%u" off the release: Debian's 6.12.57+deb13-amd64 is 6.12.57, not the
+    # digits of "57+deb13"
+    a, b, c = (int(x or 0) for x in re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", os.uname().release).groups())
     return (a << 16) | (b << 8) | min(c, 255)
 
 
