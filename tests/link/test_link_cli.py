@@ -123,3 +123,13 @@ def test_entry_point_process(build_case, tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
     assert not (tmp_path / "x.o").exists()
+
+
+def test_the_cli_offers_exactly_the_dedup_flavours_the_linker_has():
+    # bpf-link spells them out to keep the BTF model out of its start-up; the linker owns them.
+    from bpf_build.btf.dedup import BPFTOOL_7_1, FLAVOURS
+    from bpf_build.cli.link import DEDUP_FLAVOURS, DEFAULT_DEDUP_FLAVOUR
+    from bpf_build.link.linker import link
+    import inspect
+    assert DEDUP_FLAVOURS == FLAVOURS
+    assert DEFAULT_DEDUP_FLAVOUR == BPFTOOL_7_1 == inspect.signature(link).parameters["btf_dedup"].default
