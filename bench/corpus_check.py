@@ -395,7 +395,7 @@ def refused_by_kernel(section: str) -> bool:
 
 
 def check_light(p: Program, work: Path, sections: Dict[str, str]) -> None:
-    from bpf_build.skel.light_c import include_dir
+    from bpf_build.headers import include_dir
     d = work / p.name / "light"
     d.mkdir(parents=True, exist_ok=True)
     obj = work / p.name / f"{p.name}.bpf.o"

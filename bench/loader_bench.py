@@ -28,7 +28,8 @@ from bench.common import median_seconds, report, time_command  # noqa: E402
 from bpf_build.project.compile import compile_bpf  # noqa: E402
 from bpf_build.model.elf import Object  # noqa: E402
 from bpf_build.loader.gen import find_embedded_loader  # noqa: E402
-from bpf_build.skel.light_c import generate, include_dir  # noqa: E402
+from bpf_build.headers import include_dir  # noqa: E402
+from bpf_build.skel.light_c import generate  # noqa: E402
 
 CORPUS = os.path.join(REPO, "tests", "corpus")
 

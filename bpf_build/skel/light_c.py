@@ -301,9 +301,3 @@ ${name}__open_and_load(void)
 	return skel;
 }
 """)
-
-
-def include_dir() -> str:
-    """Where ``<bpf_build/loader.h>`` lives: pass it to the C compiler with ``-I``."""
-    import os
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "include")

@@ -117,7 +117,7 @@ def build_and_run_user(compiler: str, source: Path, include_dirs, exe: Path, ext
 
 
 def light_run(bpf_object, workdir, name: str, lang: str) -> subprocess.CompletedProcess:
-    from bpf_build.skel.light_c import include_dir
+    from bpf_build.headers import include_dir
     d = workdir / name / f"light_{lang}"
     d.mkdir(parents=True, exist_ok=True)
     run_tool(CLI + ["skel", "--light", bpf_object(name), "-o", d / f"{name}.lskel.h"])

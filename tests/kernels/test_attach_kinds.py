@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bpf_build.runtime import BpfRuntimeError
-from bpf_build.skel.light_c import include_dir
+from bpf_build.headers import include_dir
 from tests import kernel_facts
 from tests.kernels.conftest import cli
 

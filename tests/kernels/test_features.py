@@ -35,7 +35,7 @@ def test_bpf_cookie_probe_drives_the_kconfig_extern():
 
 
 def test_light_c_runtime_probes_the_bpf_cookie_like_python(tmp_path):
-    from bpf_build.skel.light_c import include_dir
+    from bpf_build.headers import include_dir
     src = tmp_path / "probe.c"
     src.write_text('#include <bpf_build/loader.h>\n'
                    'int main(void) { printf("%d\\n", bpf_build_has_bpf_cookie()); return 0; }\n')
@@ -84,7 +84,7 @@ int main(void)
 
 
 def test_light_c_loader_programs_run_or_the_error_names_what_they_need(compile_c, cached_output):
-    from bpf_build.skel.light_c import include_dir
+    from bpf_build.headers import include_dir
     obj = compile_c(TRIVIAL_C, name="trivial")
 
     def build(exe):

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bpf_build.model.elf import Object
-from bpf_build.skel.light_c import generate, include_dir
+from bpf_build.headers import include_dir
+from bpf_build.skel.light_c import generate
 
 from .conftest import LOADABLE_CASES, missing_kfunc
 

@@ -21,7 +21,7 @@ from bpf_build.model.elf import Object
 from bpf_build.errors import BpfBuildError
 from bpf_build.skel import c as c_skel
 from bpf_build.skel import light_c, python as py_skel
-from bpf_build.skel.light_c import include_dir
+from bpf_build.headers import include_dir
 
 GENERATORS = {"c": c_skel.generate, "light": light_c.generate, "python": py_skel.generate}
 CLI_KIND = {"c": [], "light": ["--light"], "python": ["--lang", "python"]}

@@ -11,7 +11,8 @@ import subprocess
 import pytest
 
 from bpf_build.model.elf import Object
-from bpf_build.skel.light_c import generate, include_dir
+from bpf_build.headers import include_dir
+from bpf_build.skel.light_c import generate
 
 from tests.skel_c import userland
 
