@@ -9,7 +9,7 @@ import re
 import uuid
 import zipfile
 
-from tests.build.test_examples import kernel, run_while, wheel_objects
+from tests.build.test_examples import DURATION_CAP, kernel, run_while, wheel_objects
 
 
 def test_opensnoop_wheel_has_object_and_skeleton(example_wheel):
@@ -36,7 +36,7 @@ def test_opensnoop_reports_the_opens_we_make(example_venv, tracefs, tmp_path):
         except FileNotFoundError:
             pass
 
-    output = run_while([bindir / "bpf-opensnoop", "--pid", str(os.getpid()), "--duration", "2"], "PID",
+    output = run_while([bindir / "bpf-opensnoop", "--pid", str(os.getpid()), "--duration", DURATION_CAP], "PID",
                        open_files)
     events = [line.split() for line in output.splitlines() if re.match(r"\d+\s+\d+\s", line)]
     assert all(int(e[0]) == os.getpid() for e in events), output   # the .rodata filter

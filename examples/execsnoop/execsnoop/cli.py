@@ -48,15 +48,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             skel.load()
             skel.attach()
             with RingBuffer(skel.maps.events, callback=print_event, event_type=ExecEvent) as events:
-                print(f"{'PID':<8} {'PPID':<8} {'UID':<6} {'COMM':<16} FILENAME", flush=True)
                 deadline = None if args.duration is None else time.monotonic() + args.duration
-                try:
+                try:  # from the header on: Ctrl-C right after it still prints what arrived
+                    print(f"{'PID':<8} {'PPID':<8} {'UID':<6} {'COMM':<16} FILENAME", flush=True)
                     while deadline is None or time.monotonic() < deadline:
                         left = 0.5 if deadline is None else deadline - time.monotonic()
                         events.poll(timeout=max(0.0, min(0.5, left)))
-                    events.consume()  # what arrived in the last moment
                 except KeyboardInterrupt:
                     pass
+                events.consume()  # what arrived in the last moment, Ctrl-C or not
     except BpfRuntimeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

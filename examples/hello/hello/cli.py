@@ -20,9 +20,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         with HelloSkeleton.open_and_load() as skel:
             skel.attach()
-            print("counting getpid() calls; Ctrl-C to stop", flush=True)
             deadline = None if args.duration is None else time.monotonic() + args.duration
-            try:
+            try:  # from the announcement on: Ctrl-C right after it still prints the total
+                print("counting getpid() calls; Ctrl-C to stop", flush=True)
                 while deadline is None or time.monotonic() < deadline:
                     left = args.interval if deadline is None else deadline - time.monotonic()
                     time.sleep(max(0.0, min(args.interval, left)))

@@ -22,8 +22,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         with LinkedSkeleton.open_and_load() as skel:
             skel.attach()
-            print(f"counting getpid()/getppid() calls for {args.duration:g} s", flush=True)
-            try:
+            try:  # from the announcement on: Ctrl-C right after it still prints the counts
+                print(f"counting getpid()/getppid() calls for {args.duration:g} s", flush=True)
                 time.sleep(args.duration)
             except KeyboardInterrupt:
                 pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from typing import List, Optional
 
@@ -37,6 +38,9 @@ def histogram(counts: List[int]) -> str:
 
 
 async def trace(skel, duration: Optional[float]) -> None:
+    # Ctrl-C ends the wait as the duration does, so the last events and the histogram still print.
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
     with RingBuffer(skel.maps.events, event_type=open_event) as events:
         print(HEADER, flush=True)
 
@@ -45,12 +49,14 @@ async def trace(skel, duration: Optional[float]) -> None:
                 print(format_event(event), flush=True)
 
         printer = asyncio.ensure_future(print_events())
+        stopped = asyncio.ensure_future(stop.wait())
         try:
-            await asyncio.wait_for(asyncio.shield(printer), duration)
-        except asyncio.TimeoutError:
-            pass
+            await asyncio.wait({printer, stopped}, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
+            if printer.done():
+                printer.result()  # the ring buffer failed: raise its error
         finally:
             printer.cancel()
+            stopped.cancel()
         for event in events.read():  # what arrived in the last moment
             print(format_event(event), flush=True)
         print(f"dropped: {events.dropped}")

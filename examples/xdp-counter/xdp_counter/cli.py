@@ -42,8 +42,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             # XDP needs a target only the caller knows: no auto-attach, attach to the interface.
             link = skel.progs.count_packets.attach_xdp(args.interface)
             try:
-                print(f"counting packets on {args.interface} for {args.duration:g} s", flush=True)
-                try:
+                try:  # from the announcement on: Ctrl-C right after it still prints the counts
+                    print(f"counting packets on {args.interface} for {args.duration:g} s", flush=True)
                     time.sleep(args.duration)
                 except KeyboardInterrupt:
                     pass
