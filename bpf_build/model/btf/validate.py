@@ -3,7 +3,7 @@ each rule broken is a BtfError naming the type and the rule."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, List, NoReturn, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, NoReturn, Optional
 
 from ...errors import BtfError, PathLike
 from .kinds import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_EXTERN, FUNC_PROTO, FWD,
@@ -278,17 +278,27 @@ def _check_loops(btf: Btf, path: PathLike, roots: List[int]) -> None:
 
     A cycle contains at least one reference to a higher type id; ids refer mostly backwards,
     so the depth-first searches start only at ``roots``, the types with such a reference, and
-    finish every type once. Base types never refer to split types: no cycle leaves this BTF."""
+    finish every type once. Base types never refer to split types: no cycle leaves this BTF.
+    Both searches follow the same references (only where they stop differs), so each type's
+    are listed once, when a search first reaches it."""
     start = btf.start_id
     own = btf.types
     n = len(own)
+    kinds = [t.kind for t in own]
+    listed: List[Optional[List[int]]] = [None] * n
+
+    def own_refs(index: int) -> List[int]:
+        """Indexes (id - start) of the own types ``own[index]`` refers to."""
+        refs = listed[index] = [r - start for r in own[index].referenced_ids() if start <= r < start + n]
+        return refs
+
     for cut_kinds, rule in _LOOP_PASSES:
         state = bytearray(n)  # 0 new, 1 on the current path, 2 finished
         for root in roots:
             root -= start
-            if state[root] or own[root].kind in cut_kinds:
+            if state[root] or kinds[root] in cut_kinds:
                 continue
-            stack = [(root, iter(_own_refs(own[root], cut_kinds, start, n)))]
+            stack = [(root, iter(listed[root] or own_refs(root)))]
             state[root] = 1
             while stack:
                 node, refs = stack[-1]
@@ -299,18 +309,18 @@ def _check_loops(btf: Btf, path: PathLike, roots: List[int]) -> None:
                         raise BtfError(path, f"type [{ref + start}] {t.kind_name} {t.name!r}: "
                                              f"refers back to itself {rule} (reference loop)")
                     if st == 0:
+                        if kinds[ref] in cut_kinds:
+                            state[ref] = 2  # followed no further
+                            continue
+                        below = listed[ref]
+                        if below is None:
+                            below = own_refs(ref)
+                        if not below:
+                            state[ref] = 2
+                            continue
                         state[ref] = 1
-                        stack.append((ref, iter(_own_refs(own[ref], cut_kinds, start, n))))
+                        stack.append((ref, iter(below)))
                         break
                 else:
                     state[node] = 2
                     stack.pop()
-
-
-def _own_refs(t: BtfType, cut_kinds: FrozenSet[int], start: int, n: int) -> List[int]:
-    """Indexes (id - start) of the own types ``t`` refers to; none from a kind in ``cut_kinds``."""
-    if t.kind in cut_kinds:
-        return []
-    return [r - start for r in t.referenced_ids() if start <= r < start + n]
-
-
