@@ -12,6 +12,12 @@ What differs, on purpose: the run-time code is our header ``<bpf_build/loader.h>
 ``X__load``); .kconfig externs are resolved by ``X__load`` on the machine that loads; a failed load
 prints the failing step and the verifier log, and keeps them in ``skel->load_error``; tracepoint
 and kprobe programs attach too.
+
+struct_ops maps are laid out by ``X__load`` for the kernel that loads, from its BTF
+(``bpf_build_struct_ops_prepare``). A ``SEC(".struct_ops.link")`` map registers with a BPF link
+that ``X__attach`` (or ``X__<map>__attach``) makes, in ``skel->links.<map>_fd``, and
+``X__detach`` closes; a legacy ``SEC(".struct_ops")`` map registers when it loads and
+``X__destroy`` unregisters it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import List, Optional
 from ..model.elf import Object
 from ..errors import SkeletonError
 from ..loader.gen import CTX_PROG_SIZE, LoaderProgram, generate_loader, map_desc_offset, prog_desc_offset
+from ..loader.gen.program import LoaderStructOps
 from ..loader.open import OpenedObject, OpenedProgram, open_object
 from ..runtime.uapi import AttachType, MapType, ProgType
 from . import rendering_errors
@@ -45,8 +52,20 @@ def generate(obj: Object, name: str, **options) -> str:
         opened = open_object(obj, name)
         check_field_names(opened, obj.path)  # before the loader: its steps name maps and programs
         loader = generate_loader(opened)
-        loader.require_no_struct_ops(obj.path, "light C skeletons")
+        loader.require_no_arena(obj.path, "light C skeletons")
+        _check_link_fields(opened, loader, obj.path)
         return _LightRenderer(opened, loader, name, obj).render()
+
+
+def _check_link_fields(opened: OpenedObject, loader: LoaderProgram, path) -> None:
+    """``skel->links`` has ``<prog>_fd`` per program and ``<map>_fd`` per .struct_ops.link map:
+    no two may share a name."""
+    programs = {p.name for p in opened.programs}
+    for ops in loader.struct_ops:
+        ident = opened.maps[ops.map_index].ident
+        if ops.link and ident in programs:
+            raise SkeletonError(path, f"struct_ops map '{ident}' and program '{ident}' would both be skeleton "
+                                      f"field 'links.{ident}_fd'")
 
 
 class _LightRenderer:
@@ -57,6 +76,9 @@ class _LightRenderer:
         self.maps = opened.maps
         self.progs = opened.programs
         self.mmaped = self.global_data.maps
+        self.struct_ops = loader.struct_ops
+        # .struct_ops.link maps: each has a link fd, made by X__attach
+        self.linked_maps = [opened.maps[s.map_index] for s in loader.struct_ops if s.link]
 
     def render(self) -> str:
         n = self.name
@@ -67,7 +89,8 @@ class _LightRenderer:
                f"struct {n} {{\n\tstruct bpf_build_loader_ctx ctx;\n"]
         out += field_block("maps", [f"struct bpf_build_map_desc {m.ident};" for m in self.maps])
         out += field_block("progs", [f"struct bpf_build_prog_desc {p.name};" for p in self.progs])
-        out += field_block("links", [f"int {p.name}_fd;" for p in self.progs])
+        out += field_block("links", [f"int {p.name}_fd;" for p in self.progs] +
+                           [f"int {m.ident}_fd;" for m in self.linked_maps])
         out += self.global_data.structs()
         out.append("\tstruct bpf_build_load_error load_error;\n};\n")
         out += self.attach_detach()
@@ -108,17 +131,24 @@ class _LightRenderer:
         out = []
         for p in self.progs:
             call = self.attach_call(p)
-            body = f"fd = {call};" if call else "fd = 0; /* attached by the caller (needs a target) */"
+            if call:
+                body = f"fd = {call};"
+            elif p.type == ProgType.STRUCT_OPS:
+                body = "fd = 0; /* a struct_ops program: its map registers it */"
+            else:
+                body = "fd = 0; /* attached by the caller (needs a target) */"
             out.append(_PROG_ATTACH.substitute(name=n, prog=p.name, body=body))
+        out += [_STRUCT_OPS_ATTACH.substitute(name=n, map=m.ident) for m in self.linked_maps]
+        attachers = [p.name for p in self.progs] + [m.ident for m in self.linked_maps]
         out.append(f"\nstatic inline int\n{n}__attach(struct {n} *skel)\n{{\n\tint ret = 0;\n\n")
-        if not self.progs:
+        if not attachers:
             out.append("\t(void)skel;\n")
-        out += [f"\tret = ret < 0 ? ret : {n}__{p.name}__attach(skel);\n" for p in self.progs]
+        out += [f"\tret = ret < 0 ? ret : {n}__{a}__attach(skel);\n" for a in attachers]
         out.append("\treturn ret < 0 ? ret : 0;\n}\n")
         out.append(f"\nstatic inline void\n{n}__detach(struct {n} *skel)\n{{\n")
-        out += [f"\tbpf_build_closenz(skel->links.{p.name}_fd);\n"
-                f"\tskel->links.{p.name}_fd = 0;\n" for p in self.progs]
-        if not self.progs:
+        out += [f"\tbpf_build_closenz(skel->links.{a}_fd);\n"
+                f"\tskel->links.{a}_fd = 0;\n" for a in attachers]
+        if not attachers:
             out.append("\t(void)skel;\n")
         out.append("}\n")
         return out
@@ -129,7 +159,10 @@ class _LightRenderer:
 
     def destroy(self) -> str:
         n = self.name
-        lines = [f"\tbpf_build_closenz(skel->progs.{p.name}.prog_fd);\n" for p in self.progs]
+        # a legacy struct_ops map stays registered, and alive, until its key 0 is deleted
+        lines = [f"\tbpf_build_struct_ops_unregister(skel->maps.{self.maps[s.map_index].ident}.map_fd);\n"
+                 for s in self.struct_ops if not s.link]
+        lines += [f"\tbpf_build_closenz(skel->progs.{p.name}.prog_fd);\n" for p in self.progs]
         for m in self.maps:
             if m in self.mmaped:
                 lines.append(f"\tbpf_build_free_map_data(skel->{m.ident}, {self.mmap_size(m)});\n")
@@ -180,10 +213,16 @@ class _LightRenderer:
                         f"skel->maps.{m.ident}.map_fd);\n\tif (!skel->{m.ident})\n\t\treturn bpf_build_fail(-ENOMEM);\n")
         steps = "".join(f"\t\t{c_string_literal(op.text)},\n" for op in L.ops) or "\t\t\"\",\n"
         btf_first = int(bool(L.ops) and L.ops[0].kind == "load_btf")
+        decls, prepare, after_run = "", "", ""
+        if L.struct_ops:
+            decls = struct_ops_tables(L, [m.name for m in self.maps]) + "\tvoid *blob = NULL;\n"
+            prepare = _STRUCT_OPS_PREPARE.substitute(name=n, count=len(L.struct_ops))
+            after_run = "\tfree(blob);\n"
         return _LOAD.substitute(name=n, steps=steps, nr_steps=len(L.ops), btf_first=btf_first,
                                 data=embedded_bytes_literal(L.blob),
                                 insns=embedded_bytes_literal(L.insns_bytes()),
-                                pre="".join(pre), post="".join(post))
+                                pre="".join(pre), post="".join(post), decls=decls, prepare=prepare,
+                                after_run=after_run)
 
     def kconfig_fill(self) -> str:
         L = self.L
@@ -202,6 +241,60 @@ class _LightRenderer:
                        f"\"{self.name}\");\n\tif (err)\n\t\treturn bpf_build_fail(err);\n"
                        f"\tskel->maps.{m.ident}.initial_value = (__u64)(unsigned long)kconfig_data;\n")
 
+
+def struct_ops_tables(L: LoaderProgram, map_names: List[str]) -> str:
+    """C declarations of ``struct_ops``, the ``struct bpf_build_struct_ops_map`` array describing
+    the loader's struct_ops maps to ``bpf_build_struct_ops_prepare`` (with their members' and
+    object bytes' arrays)."""
+    out, rows = [], []
+    for i, s in enumerate(L.struct_ops):
+        out.append(f"\tstatic const char struct_ops_{i}_data[] __attribute__((__aligned__(8))) = \"\\\n"
+                   f"{embedded_bytes_literal(s.data)}\";\n")
+        members = "NULL"
+        if s.members:
+            members = f"struct_ops_{i}_members"
+            out.append(f"\tstatic const struct bpf_build_struct_ops_member {members}[] = {{\n")
+            out += [f"\t\t{{ {c_string_literal(name)}, {offset}, {size}, "
+                    f"{'BPF_BUILD_STRUCT_OPS_DATA' if prog < 0 else L.prog_attr_offsets[prog]} }},\n"
+                    for name, offset, size, prog in s.members]
+            out.append("\t};\n")
+        rows.append(_struct_ops_row(s, i, map_names[s.map_index], L.map_attr_offsets[s.map_index], members))
+    out.append("\tstatic const struct bpf_build_struct_ops_map struct_ops[] = {\n" + "".join(rows) + "\t};\n")
+    return "".join(out)
+
+
+def _struct_ops_row(s: LoaderStructOps, i: int, map_name: str, map_attr: int, members: str) -> str:
+    return (f"\t\t{{ {c_string_literal(map_name)}, {c_string_literal(s.type_name)}, {int(s.link)}, {map_attr}, "
+            f"{s.value_offset}, {s.value_reserve}, {s.member_offsets_offset},\n"
+            f"\t\t  struct_ops_{i}_data, sizeof(struct_ops_{i}_data) - 1, {members}, {len(s.members)} }},\n")
+
+
+_STRUCT_OPS_ATTACH = Template("""
+static inline int
+${name}__${map}__attach(struct ${name} *skel)
+{
+	int map_fd = skel->maps.${map}.map_fd;
+	int fd;
+
+	if (map_fd <= 0 || skel->links.${map}_fd > 0)
+		return 0; /* not loaded, or attached already */
+	fd = bpf_build_struct_ops_attach(map_fd);
+	if (fd > 0)
+		skel->links.${map}_fd = fd;
+	return fd;
+}
+""")
+
+# Before the run: a copy of the blob with the struct_ops maps laid out for this kernel.
+_STRUCT_OPS_PREPARE = Template("""\
+	err = bpf_build_struct_ops_prepare(opts_data, sizeof(opts_data) - 1, struct_ops, ${count}, "${name}",
+					   BPF_BUILD_LOADER_QUIET, &blob);
+	if (err < 0) {
+		skel->load_error.err = err;
+		return bpf_build_fail(err);
+	}
+	opts.data = blob;
+""")
 
 _PROG_ATTACH = Template("""
 static inline int
@@ -259,7 +352,7 @@ ${steps}	};
 ${data}";
 	static const char opts_insn[] __attribute__((__aligned__(8))) = "\\
 ${insns}";
-	struct bpf_build_load_opts opts;
+${decls}	struct bpf_build_load_opts opts;
 	int err = 0;
 
 ${pre}	memset(&opts, 0, sizeof(opts));
@@ -275,8 +368,8 @@ ${pre}	memset(&opts, 0, sizeof(opts));
 	opts.quiet = BPF_BUILD_LOADER_QUIET;
 	free(skel->load_error.log);
 	memset(&skel->load_error, 0, sizeof(skel->load_error));
-	err = bpf_build_load_and_run(&opts, &skel->load_error);
-	if (err < 0)
+${prepare}	err = bpf_build_load_and_run(&opts, &skel->load_error);
+${after_run}	if (err < 0)
 		return bpf_build_fail(err);
 ${post}	return 0;
 }

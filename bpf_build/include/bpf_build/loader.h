@@ -1119,4 +1119,580 @@ static inline int bpf_build_attach_ksyscall(const char *name, int retprobe, int 
 	return bpf_build_attach_kprobe(func, retprobe, prog_fd);
 }
 
+/* ---- struct_ops maps: the kernel's BTF, the value laid out for it, attach and unregister ---- */
+/*
+ * A struct_ops map's value is the kernel's struct bpf_struct_ops_<name>, whose layout and member
+ * indices only the machine that loads knows. Before the run, bpf_build_struct_ops_prepare()
+ * reads that kernel's BTF and writes into a copy of the blob what the loader contract asks
+ * ("struct_ops maps" in docs/loader-contract.md): the map's value size and vmlinux value type id,
+ * each program's attach_btf_id and expected_attach_type (its member's index), the value with the
+ * data members at the kernel's offsets (matched by name, sizes equal), and the kernel offset of
+ * each program member. The BTF reader below checks every offset it follows: a truncated or
+ * corrupt BTF is an error, never a read out of bounds.
+ *
+ * After the run, a .struct_ops.link map registers with a BPF link (Linux 6.4+,
+ * bpf_build_struct_ops_attach); a legacy .struct_ops map was registered by the loader's update
+ * and stays registered until key 0 is deleted (bpf_build_struct_ops_unregister).
+ */
+
+/* Where the kernel's BTF is read from; a test may point it at a stand-in. */
+#ifndef BPF_BUILD_KERNEL_BTF_PATH
+#define BPF_BUILD_KERNEL_BTF_PATH "/sys/kernel/btf/vmlinux"
+#endif
+
+#define BPF_BUILD_BTF_MAGIC		0xeB9F
+#define BPF_BUILD_BTF_KIND_INT		1
+#define BPF_BUILD_BTF_KIND_PTR		2
+#define BPF_BUILD_BTF_KIND_ARRAY	3
+#define BPF_BUILD_BTF_KIND_STRUCT	4
+#define BPF_BUILD_BTF_KIND_UNION	5
+#define BPF_BUILD_BTF_KIND_ENUM		6
+#define BPF_BUILD_BTF_KIND_FWD		7
+#define BPF_BUILD_BTF_KIND_TYPEDEF	8
+#define BPF_BUILD_BTF_KIND_VOLATILE	9
+#define BPF_BUILD_BTF_KIND_CONST	10
+#define BPF_BUILD_BTF_KIND_RESTRICT	11
+#define BPF_BUILD_BTF_KIND_FUNC		12
+#define BPF_BUILD_BTF_KIND_FUNC_PROTO	13
+#define BPF_BUILD_BTF_KIND_VAR		14
+#define BPF_BUILD_BTF_KIND_DATASEC	15
+#define BPF_BUILD_BTF_KIND_FLOAT	16
+#define BPF_BUILD_BTF_KIND_DECL_TAG	17
+#define BPF_BUILD_BTF_KIND_TYPE_TAG	18
+#define BPF_BUILD_BTF_KIND_ENUM64	19
+#define BPF_BUILD_BTF_MAX_CHAIN		64	/* typedef/modifier/array hops followed at most */
+
+struct bpf_build_btf_type {
+	__u32 name_off;
+	__u32 info;		/* kind << 24 | vlen, kind_flag in bit 31 */
+	__u32 size_or_type;
+};
+
+struct bpf_build_btf_member {
+	__u32 name_off, type;
+	__u32 offset;		/* bits; with kind_flag: bitfield_size << 24 | bit offset */
+};
+
+struct bpf_build_btf_array {
+	__u32 type, index_type, nelems;
+};
+
+/* A parsed BTF: every type id's place in the type section, checked once. */
+struct bpf_build_btf {
+	unsigned char *data;	/* the whole file (owned) */
+	size_t size;
+	const unsigned char *types;
+	const char *strs;
+	__u32 types_len, strs_len;
+	__u32 nr_types;		/* ids 1 .. nr_types - 1; 0 is void */
+	__u32 *offsets;		/* offsets[id]: where type id starts in types */
+};
+
+static inline void bpf_build_btf_free(struct bpf_build_btf *btf)
+{
+	free(btf->data);
+	free(btf->offsets);
+	memset(btf, 0, sizeof(*btf));
+}
+
+static inline __u32 bpf_build_btf_kind(const struct bpf_build_btf_type *t)
+{
+	return (t->info >> 24) & 0x1f;
+}
+
+static inline __u32 bpf_build_btf_vlen(const struct bpf_build_btf_type *t)
+{
+	return t->info & 0xffff;
+}
+
+/* The bytes following a type's header, which depend on its kind; -1 for a kind unknown here. */
+static inline long bpf_build_btf_trailer(const struct bpf_build_btf_type *t)
+{
+	long vlen = (long)bpf_build_btf_vlen(t);
+
+	switch (bpf_build_btf_kind(t)) {
+	case BPF_BUILD_BTF_KIND_INT:
+	case BPF_BUILD_BTF_KIND_VAR:
+	case BPF_BUILD_BTF_KIND_DECL_TAG:
+		return 4;
+	case BPF_BUILD_BTF_KIND_ARRAY:
+		return (long)sizeof(struct bpf_build_btf_array);
+	case BPF_BUILD_BTF_KIND_STRUCT:
+	case BPF_BUILD_BTF_KIND_UNION:
+	case BPF_BUILD_BTF_KIND_DATASEC:
+	case BPF_BUILD_BTF_KIND_ENUM64:
+		return 12 * vlen;
+	case BPF_BUILD_BTF_KIND_ENUM:
+	case BPF_BUILD_BTF_KIND_FUNC_PROTO:
+		return 8 * vlen;
+	case BPF_BUILD_BTF_KIND_PTR:
+	case BPF_BUILD_BTF_KIND_FWD:
+	case BPF_BUILD_BTF_KIND_TYPEDEF:
+	case BPF_BUILD_BTF_KIND_VOLATILE:
+	case BPF_BUILD_BTF_KIND_CONST:
+	case BPF_BUILD_BTF_KIND_RESTRICT:
+	case BPF_BUILD_BTF_KIND_FUNC:
+	case BPF_BUILD_BTF_KIND_FLOAT:
+	case BPF_BUILD_BTF_KIND_TYPE_TAG:
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* Walk the type section once: count the types (offsets NULL) or record where each starts. */
+static inline const char *bpf_build_btf_walk(const struct bpf_build_btf *btf, __u32 *count, __u32 *offsets)
+{
+	size_t pos = 0;
+	__u32 n = 1;
+	long trailer;
+
+	while (pos < btf->types_len) {
+		const struct bpf_build_btf_type *t = (const struct bpf_build_btf_type *)(btf->types + pos);
+
+		if (btf->types_len - pos < sizeof(*t))
+			return "the type section ends inside a type";
+		trailer = bpf_build_btf_trailer(t);
+		if (trailer < 0)
+			return "a type of a kind this reader does not know";
+		if ((size_t)trailer > btf->types_len - pos - sizeof(*t))
+			return "the type section ends inside a type";
+		if (n == 0x7fffffff)
+			return "too many types";
+		if (offsets)
+			offsets[n] = (__u32)pos;
+		n++;
+		pos += sizeof(*t) + (size_t)trailer;
+	}
+	*count = n;
+	return NULL;
+}
+
+/* Check the header and the sections' bounds, and index the types of btf->data (btf->size
+ * bytes, owned by btf from now on). Returns NULL or why the BTF is unusable. */
+static inline const char *bpf_build_btf_parse(struct bpf_build_btf *btf)
+{
+	__u16 magic;
+	__u32 hdr_len, type_off, type_len, str_off, str_len, count = 0;
+	const char *why;
+
+	if (btf->size < 24)
+		return "shorter than a BTF header";
+	memcpy(&magic, btf->data, 2);
+	if (magic != BPF_BUILD_BTF_MAGIC)
+		return magic == 0x9FeB ? "in the other byte order" : "no BTF magic";
+	if (btf->data[2] != 1)
+		return "a BTF version other than 1";
+	memcpy(&hdr_len, btf->data + 4, 4);
+	memcpy(&type_off, btf->data + 8, 4);
+	memcpy(&type_len, btf->data + 12, 4);
+	memcpy(&str_off, btf->data + 16, 4);
+	memcpy(&str_len, btf->data + 20, 4);
+	if (hdr_len < 24 || hdr_len > btf->size ||
+	    (__u64)type_off + type_len > btf->size - hdr_len ||
+	    (__u64)str_off + str_len > btf->size - hdr_len)
+		return "a section runs past the end of the file";
+	if ((hdr_len + type_off) % 4)
+		return "the type section is not 4-byte aligned";
+	btf->types = btf->data + hdr_len + type_off;
+	btf->types_len = type_len;
+	btf->strs = (const char *)btf->data + hdr_len + str_off;
+	btf->strs_len = str_len;
+	if (str_len == 0 || btf->strs[0] || btf->strs[str_len - 1])
+		return "the string section does not start and end with a NUL";
+	why = bpf_build_btf_walk(btf, &count, NULL);
+	if (why)
+		return why;
+	btf->offsets = (__u32 *)calloc(count, sizeof(__u32));
+	if (!btf->offsets)
+		return "out of memory";
+	btf->nr_types = count;
+	return bpf_build_btf_walk(btf, &count, btf->offsets);
+}
+
+/* The type of an id, or NULL (void, or an id this BTF does not have). */
+static inline const struct bpf_build_btf_type *bpf_build_btf_type_by_id(const struct bpf_build_btf *btf, __u32 id)
+{
+	if (id == 0 || id >= btf->nr_types)
+		return NULL;
+	return (const struct bpf_build_btf_type *)(btf->types + btf->offsets[id]);
+}
+
+/* A name in the string section ("" for one outside it: the section ends with a NUL, so any
+ * offset inside it starts a terminated string). */
+static inline const char *bpf_build_btf_name(const struct bpf_build_btf *btf, __u32 name_off)
+{
+	return name_off < btf->strs_len ? btf->strs + name_off : "";
+}
+
+static inline const struct bpf_build_btf_member *bpf_build_btf_members(const struct bpf_build_btf_type *t)
+{
+	return (const struct bpf_build_btf_member *)(t + 1);
+}
+
+/* The first STRUCT called name, 0 if none. */
+static inline __u32 bpf_build_btf_find_struct(const struct bpf_build_btf *btf, const char *name)
+{
+	__u32 id;
+
+	for (id = 1; id < btf->nr_types; id++) {
+		const struct bpf_build_btf_type *t = bpf_build_btf_type_by_id(btf, id);
+
+		if (bpf_build_btf_kind(t) == BPF_BUILD_BTF_KIND_STRUCT &&
+		    strcmp(bpf_build_btf_name(btf, t->name_off), name) == 0)
+			return id;
+	}
+	return 0;
+}
+
+/* Through typedefs and modifiers to the type they name: 0 for void, a missing id or a loop. */
+static inline __u32 bpf_build_btf_skip_mods(const struct bpf_build_btf *btf, __u32 id)
+{
+	int hops;
+
+	for (hops = 0; hops < BPF_BUILD_BTF_MAX_CHAIN; hops++) {
+		const struct bpf_build_btf_type *t = bpf_build_btf_type_by_id(btf, id);
+
+		if (!t)
+			return 0;
+		switch (bpf_build_btf_kind(t)) {
+		case BPF_BUILD_BTF_KIND_TYPEDEF:
+		case BPF_BUILD_BTF_KIND_VOLATILE:
+		case BPF_BUILD_BTF_KIND_CONST:
+		case BPF_BUILD_BTF_KIND_RESTRICT:
+		case BPF_BUILD_BTF_KIND_TYPE_TAG:
+			id = t->size_or_type;
+			break;
+		default:
+			return id;
+		}
+	}
+	return 0;
+}
+
+static inline int bpf_build_btf_is_func_ptr(const struct bpf_build_btf *btf, __u32 id)
+{
+	const struct bpf_build_btf_type *t = bpf_build_btf_type_by_id(btf, bpf_build_btf_skip_mods(btf, id));
+
+	if (!t || bpf_build_btf_kind(t) != BPF_BUILD_BTF_KIND_PTR)
+		return 0;
+	t = bpf_build_btf_type_by_id(btf, bpf_build_btf_skip_mods(btf, t->size_or_type));
+	return t && bpf_build_btf_kind(t) == BPF_BUILD_BTF_KIND_FUNC_PROTO;
+}
+
+/* Bytes a value of the type takes (through typedefs, modifiers and arrays); -1 for a type
+ * without a size, a chain too long or a size past 4 GiB. */
+static inline long long bpf_build_btf_size(const struct bpf_build_btf *btf, __u32 id)
+{
+	unsigned long long nelems = 1;
+	int hops;
+
+	for (hops = 0; hops < BPF_BUILD_BTF_MAX_CHAIN; hops++) {
+		const struct bpf_build_btf_type *t = bpf_build_btf_type_by_id(btf, bpf_build_btf_skip_mods(btf, id));
+		const struct bpf_build_btf_array *a;
+
+		if (!t)
+			return -1;
+		switch (bpf_build_btf_kind(t)) {
+		case BPF_BUILD_BTF_KIND_INT:
+		case BPF_BUILD_BTF_KIND_STRUCT:
+		case BPF_BUILD_BTF_KIND_UNION:
+		case BPF_BUILD_BTF_KIND_ENUM:
+		case BPF_BUILD_BTF_KIND_ENUM64:
+		case BPF_BUILD_BTF_KIND_FLOAT:
+		case BPF_BUILD_BTF_KIND_DATASEC:
+			nelems *= t->size_or_type;
+			return nelems >> 32 ? -1 : (long long)nelems;
+		case BPF_BUILD_BTF_KIND_PTR:
+			nelems *= sizeof(void *);	/* the kernel's pointers are this machine's */
+			return nelems >> 32 ? -1 : (long long)nelems;
+		case BPF_BUILD_BTF_KIND_ARRAY:
+			a = (const struct bpf_build_btf_array *)(t + 1);
+			nelems *= a->nelems;
+			if (nelems >> 32)
+				return -1;
+			id = a->type;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return -1;
+}
+
+/* Read and index the kernel's BTF; returns 0, or -errno with *why saying what went wrong. */
+static inline int bpf_build_btf_load_kernel(struct bpf_build_btf *btf, const char **why)
+{
+	memset(btf, 0, sizeof(*btf));
+	errno = 0;
+	btf->data = (unsigned char *)bpf_build_read_file(BPF_BUILD_KERNEL_BTF_PATH, &btf->size);
+	if (!btf->data) {
+		int err = errno ? -errno : -ENOMEM;
+
+		*why = strerror(-err);
+		return err;
+	}
+	*why = bpf_build_btf_parse(btf);
+	if (*why) {
+		bpf_build_btf_free(btf);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- the skeleton's description of its struct_ops maps (the generator's LoaderStructOps) --- */
+
+#define BPF_BUILD_STRUCT_OPS_DATA	0xffffffffU	/* prog_attr of a data member */
+#define BPF_BUILD_F_LINK		(1U << 13)	/* map_flags of a .struct_ops.link map */
+#define BPF_BUILD_CMD_MAP_DELETE_ELEM	3
+#define BPF_BUILD_STRUCT_OPS_ATTACH	44		/* BPF_STRUCT_OPS, the link's attach type */
+
+struct bpf_build_struct_ops_member {
+	const char *name;
+	__u32 offset, size;	/* in the object's struct */
+	__u32 prog_attr;	/* blob offset of its program's BPF_PROG_LOAD attr, or
+				 * BPF_BUILD_STRUCT_OPS_DATA */
+};
+
+struct bpf_build_struct_ops_map {
+	const char *map_name;
+	const char *type_name;		/* struct <type_name> in the kernel */
+	__u32 link;			/* SEC(".struct_ops.link") */
+	__u32 map_attr;			/* blob offset of its BPF_MAP_CREATE attr */
+	__u32 value_offset, value_reserve;	/* the value the runner lays out in the blob */
+	__u32 member_offsets;		/* blob offset of the u32 kernel offset per program member */
+	const void *data;		/* the object's bytes of the struct */
+	__u32 data_size;
+	const struct bpf_build_struct_ops_member *members;
+	__u32 nr_members;
+};
+
+/* What this kernel says of one struct_ops type. */
+struct bpf_build_struct_ops_kernel {
+	__u32 struct_id;	/* struct <name>: the programs' attach_btf_id */
+	__u32 value_id;		/* struct bpf_struct_ops_<name>: btf_vmlinux_value_type_id */
+	__u32 value_size;
+	__u32 data_offset;	/* of the value's "data" member */
+	const struct bpf_build_btf_type *st;
+};
+
+static inline const char *bpf_build_kernel_release(struct utsname *u)
+{
+	return uname(u) == 0 ? u->release : "?";
+}
+
+/* Find struct <name> and struct bpf_struct_ops_<name> in the kernel's BTF, as the Python runtime
+ * does (runtime/struct_ops.py: kernel_layout), with the same wording when they are missing. */
+static inline int bpf_build_struct_ops_kernel_layout(const struct bpf_build_btf *btf,
+						     const struct bpf_build_struct_ops_map *m,
+						     struct bpf_build_struct_ops_kernel *k,
+						     char *msg, size_t msg_size)
+{
+	const struct bpf_build_btf_type *value;
+	const struct bpf_build_btf_member *mem;
+	struct utsname u;
+	char value_name[160];
+	__u32 i;
+
+	memset(k, 0, sizeof(*k));
+	snprintf(value_name, sizeof(value_name), "bpf_struct_ops_%s", m->type_name);
+	k->value_id = bpf_build_btf_find_struct(btf, value_name);
+	if (!k->value_id) {
+		if (!bpf_build_btf_find_struct(btf, "bpf_struct_ops_common_value") &&
+		    !bpf_build_btf_find_struct(btf, "bpf_struct_ops_value"))
+			snprintf(msg, msg_size, "struct_ops map '%s': struct_ops cannot load on this kernel (%s): "
+				 "it has no struct_ops support (Linux 5.6+ with CONFIG_BPF_JIT)",
+				 m->map_name, bpf_build_kernel_release(&u));
+		else
+			snprintf(msg, msg_size, "struct_ops map '%s': struct_ops cannot load on this kernel (%s): "
+				 "it registers no struct_ops type 'struct %s' ('struct %s' is not in its BTF)",
+				 m->map_name, bpf_build_kernel_release(&u), m->type_name, value_name);
+		return -EOPNOTSUPP;
+	}
+	if (m->link && !bpf_build_btf_find_struct(btf, "bpf_struct_ops_link")) {
+		snprintf(msg, msg_size, "struct_ops map '%s': SEC(\".struct_ops.link\") cannot load on this kernel "
+			 "(%s): it has no BPF links for struct_ops (Linux 6.4+); SEC(\".struct_ops\") registers "
+			 "without one", m->map_name, bpf_build_kernel_release(&u));
+		return -EOPNOTSUPP;
+	}
+	k->struct_id = bpf_build_btf_find_struct(btf, m->type_name);
+	value = bpf_build_btf_type_by_id(btf, k->value_id);
+	mem = bpf_build_btf_members(value);
+	for (i = 0; i < bpf_build_btf_vlen(value); i++)
+		if (strcmp(bpf_build_btf_name(btf, mem[i].name_off), "data") == 0)
+			break;
+	if (!k->struct_id || i == bpf_build_btf_vlen(value)) {
+		snprintf(msg, msg_size, "struct_ops map '%s': the kernel's 'struct %s' has no 'data' of 'struct %s'",
+			 m->map_name, value_name, m->type_name);
+		return -EOPNOTSUPP;
+	}
+	k->data_offset = (value->info >> 31 ? mem[i].offset & 0xffffff : mem[i].offset) / 8;
+	k->value_size = value->size_or_type;
+	k->st = bpf_build_btf_type_by_id(btf, k->struct_id);
+	return 0;
+}
+
+static inline void bpf_build_put_u32(unsigned char *blob, __u32 offset, __u32 v)
+{
+	memcpy(blob + offset, &v, sizeof(v));
+}
+
+/* Lay out one map's value and patch its attrs in blob (blob_size bytes), as the contract says. */
+static inline int bpf_build_struct_ops_fill(const struct bpf_build_btf *btf, unsigned char *blob, __u32 blob_size,
+					    const struct bpf_build_struct_ops_map *m, char *msg, size_t msg_size)
+{
+	const struct bpf_build_btf_member *km;
+	struct bpf_build_struct_ops_kernel k;
+	unsigned char *value;
+	struct utsname u;
+	__u32 i, j, nr_progs = 0, offset, kernel_members;
+	long long size;
+	int err;
+
+	if ((__u64)m->value_offset + m->value_reserve > blob_size ||
+	    (__u64)m->map_attr + sizeof(struct bpf_build_attr_map_create) > blob_size) {
+		snprintf(msg, msg_size, "struct_ops map '%s': the skeleton's blob offsets are out of range", m->map_name);
+		return -EINVAL;
+	}
+	err = bpf_build_struct_ops_kernel_layout(btf, m, &k, msg, msg_size);
+	if (err)
+		return err;
+	if (k.value_size > m->value_reserve || k.data_offset > k.value_size) {
+		snprintf(msg, msg_size, "struct_ops map '%s': the kernel's value is %u bytes, the loader reserved %u",
+			 m->map_name, k.value_size, m->value_reserve);
+		return -EOPNOTSUPP;
+	}
+	value = blob + m->value_offset;
+	memset(value, 0, m->value_reserve);
+	km = bpf_build_btf_members(k.st);
+	kernel_members = bpf_build_btf_vlen(k.st);
+	for (i = 0; i < m->nr_members; i++) {
+		const struct bpf_build_struct_ops_member *mine = &m->members[i];
+		const unsigned char *bytes = (const unsigned char *)m->data + mine->offset;
+		int is_prog = mine->prog_attr != BPF_BUILD_STRUCT_OPS_DATA, zero = 1;
+		__u32 bit_offset, bitfield_size;
+
+		if ((__u64)mine->offset + mine->size > m->data_size ||
+		    (is_prog && (__u64)mine->prog_attr + sizeof(struct bpf_build_attr_prog_load) > blob_size) ||
+		    (is_prog && (__u64)m->member_offsets + 4 * (nr_progs + 1) > blob_size)) {
+			snprintf(msg, msg_size, "struct_ops map '%s': member '%s' is out of the skeleton's range",
+				 m->map_name, mine->name);
+			return -EINVAL;
+		}
+		for (j = 0; j < mine->size; j++)
+			zero &= !bytes[j];
+		for (j = 0; j < kernel_members; j++)
+			if (strcmp(bpf_build_btf_name(btf, km[j].name_off), mine->name) == 0)
+				break;
+		if (j == kernel_members) {
+			if (!is_prog && zero)
+				continue;	/* a zero member this kernel lacks: nothing is lost (libbpf's rule) */
+			snprintf(msg, msg_size, "struct_ops map '%s' (struct %s): this kernel (%s) has no member '%s'",
+				 m->map_name, m->type_name, bpf_build_kernel_release(&u), mine->name);
+			return -EOPNOTSUPP;
+		}
+		bit_offset = k.st->info >> 31 ? km[j].offset & 0xffffff : km[j].offset;
+		bitfield_size = k.st->info >> 31 ? km[j].offset >> 24 : 0;
+		if (bitfield_size || bit_offset % 8) {
+			snprintf(msg, msg_size, "struct_ops map '%s' (struct %s): the kernel's member '%s' is a bitfield",
+				 m->map_name, m->type_name, mine->name);
+			return -EOPNOTSUPP;
+		}
+		offset = k.data_offset + bit_offset / 8;
+		if (is_prog) {
+			if (!bpf_build_btf_is_func_ptr(btf, km[j].type)) {
+				snprintf(msg, msg_size, "struct_ops map '%s' (struct %s): member '%s' holds a program here, "
+					 "but the kernel's is not a function pointer", m->map_name, m->type_name, mine->name);
+				return -EOPNOTSUPP;
+			}
+			bpf_build_put_u32(blob, m->member_offsets + 4 * nr_progs++, offset);
+			bpf_build_put_u32(blob, mine->prog_attr + offsetof(struct bpf_build_attr_prog_load, attach_btf_id),
+					  k.struct_id);
+			bpf_build_put_u32(blob, mine->prog_attr +
+					  offsetof(struct bpf_build_attr_prog_load, expected_attach_type), j);
+			continue;
+		}
+		if (bpf_build_btf_is_func_ptr(btf, km[j].type))
+			continue;	/* a NULL function pointer */
+		size = bpf_build_btf_size(btf, km[j].type);
+		if (size != (long long)mine->size) {
+			snprintf(msg, msg_size, "struct_ops map '%s' (struct %s): member '%s' is %u bytes in the object, "
+				 "%lld in this kernel", m->map_name, m->type_name, mine->name, mine->size, size);
+			return -EOPNOTSUPP;
+		}
+		if ((__u64)offset + mine->size > k.value_size) {
+			snprintf(msg, msg_size, "struct_ops map '%s': the kernel's member '%s' lies outside its value",
+				 m->map_name, mine->name);
+			return -EINVAL;
+		}
+		memcpy(value + offset, bytes, mine->size);
+	}
+	bpf_build_put_u32(blob, m->map_attr + offsetof(struct bpf_build_attr_map_create, value_size), k.value_size);
+	bpf_build_put_u32(blob, m->map_attr + offsetof(struct bpf_build_attr_map_create, btf_vmlinux_value_type_id),
+			  k.value_id);
+	return 0;
+}
+
+/* A copy of the blob (data, size bytes) with every struct_ops map laid out for this kernel, in
+ * *blob_out (the caller frees it). On failure prints why (unless quiet) and returns -errno. */
+static inline int bpf_build_struct_ops_prepare(const void *data, __u32 size,
+					       const struct bpf_build_struct_ops_map *maps, __u32 nr_maps,
+					       const char *skel_name, int quiet, void **blob_out)
+{
+	struct bpf_build_btf btf;
+	const char *why = NULL;
+	unsigned char *blob;
+	char msg[512];
+	__u32 i;
+	int err;
+
+	*blob_out = NULL;
+	err = bpf_build_btf_load_kernel(&btf, &why);
+	if (err) {
+		snprintf(msg, sizeof(msg), "struct_ops needs the kernel's BTF: %s: %s", BPF_BUILD_KERNEL_BTF_PATH, why);
+		goto out;
+	}
+	blob = (unsigned char *)malloc(size ? size : 1);
+	if (!blob) {
+		err = -ENOMEM;
+		snprintf(msg, sizeof(msg), "struct_ops: out of memory");
+		goto out;
+	}
+	memcpy(blob, data, size);
+	for (i = 0; i < nr_maps && !err; i++)
+		err = bpf_build_struct_ops_fill(&btf, blob, size, &maps[i], msg, sizeof(msg));
+	if (err)
+		free(blob);
+	else
+		*blob_out = blob;
+out:
+	bpf_build_btf_free(&btf);
+	if (err && !quiet)
+		fprintf(stderr, "%s: %s\n", skel_name, msg);
+	return err;
+}
+
+/* Register a .struct_ops.link map's value for as long as the returned link fd stays open. */
+static inline int bpf_build_struct_ops_attach(int map_fd)
+{
+	return bpf_build_link_create(map_fd, 0, BPF_BUILD_STRUCT_OPS_ATTACH);
+}
+
+/* Unregister a legacy .struct_ops map (the loader's update registered it, and the registration
+ * keeps the map alive after its last fd closes); nothing if it is not registered. */
+static inline void bpf_build_struct_ops_unregister(int map_fd)
+{
+	struct bpf_build_attr_map_elem a;
+	__u32 key = 0;
+	int saved = errno;
+
+	if (map_fd <= 0)
+		return;
+	memset(&a, 0, sizeof(a));
+	a.map_fd = (__u32)map_fd;
+	a.key = (__u64)(unsigned long)&key;
+	bpf_build_sys_bpf(BPF_BUILD_CMD_MAP_DELETE_ELEM, &a, sizeof(a));
+	errno = saved;	/* not registered (ENOENT) is no failure of the caller's */
+}
+
 #endif /* __BPF_BUILD_LOADER_H__ */

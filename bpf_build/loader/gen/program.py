@@ -36,7 +36,7 @@ from ...runtime.loader_contract import (
     map_desc_offset,
     prog_desc_offset,
 )
-from ...runtime.uapi import MapFlag, map_type_name, prog_type_name
+from ...runtime.uapi import MapFlag, MapType, map_type_name, prog_type_name
 from .blob import c_bytes
 
 if TYPE_CHECKING:
@@ -196,13 +196,24 @@ class LoaderProgram:
         return SERIAL_INSN_SIZE * len(self.insns) + len(self.blob)
 
     def require_no_struct_ops(self, path: PathLike, runner: str) -> None:
-        """Refuse struct_ops for a runner that cannot lay out their kernel values (C: loader.h)."""
+        """Refuse struct_ops for a runner that is not given their descriptions (the BPFBLDR1
+        container does not carry ``struct_ops``)."""
         if self.struct_ops:
             names = ", ".join(repr(self.maps[s.map_index].name) for s in self.struct_ops)
-            raise NotSupportedError(path, f"struct_ops maps ({names}) are not supported by {runner}: their runner "
-                                          "must lay out the kernel's struct_ops value from the kernel's BTF at load "
-                                          "time, and loader.h has no BTF reader yet; the Python skeleton "
-                                          "(bpf-build skel --lang python) loads them")
+            raise NotSupportedError(path, f"struct_ops maps ({names}) are not supported by {runner}: it does not "
+                                          "carry the description of their members that the runner needs to lay "
+                                          "out the kernel's struct_ops value at load time; a Python skeleton "
+                                          "(bpf-build skel --lang python) or a C light skeleton (bpf-build skel "
+                                          "--light) loads them")
+
+    def require_no_arena(self, path: PathLike, runner: str) -> None:
+        """Refuse arena maps for a runner that neither reserves their user address before the run
+        nor maps them (and copies their __arena globals in) after it (runtime/arena.py does)."""
+        names = ", ".join(repr(m.name) for m in self.maps if m.type == MapType.ARENA)
+        if names:
+            raise NotSupportedError(path, f"arena maps ({names}) are not supported by {runner} yet: the runner must "
+                                          "reserve the arena's user address before the run and map the arena "
+                                          "after it; a Python skeleton (bpf-build skel --lang python) loads them")
 
     def op_for_step(self, step: int) -> Optional[LoaderOp]:
         return self.ops[step - 1] if 0 < step <= len(self.ops) else None
@@ -235,7 +246,8 @@ class _Strings:
 
 
 def _write_container(L: LoaderProgram) -> bytes:
-    L.require_no_struct_ops(None, "the BPFBLDR1 container (light C skeletons, libbpfbuild)")
+    L.require_no_struct_ops(None, "the BPFBLDR1 container (libbpfbuild)")
+    L.require_no_arena(None, "the BPFBLDR1 container (libbpfbuild)")
     strings, values = _Strings(), bytearray()
     maps = bytearray()
     for m in L.maps:
