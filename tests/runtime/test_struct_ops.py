@@ -24,7 +24,6 @@ from bpf_build.runtime import btf_types
 from bpf_build.runtime.errors import LoaderError, NotSupportedError
 from bpf_build.runtime.loader_contract import MAP_CREATE_ATTR, PROG_LOAD_ATTR
 from bpf_build.runtime.struct_ops import resolve_struct_ops
-from bpf_build.skel.light_c import generate as generate_light
 
 SOURCE = (Path(__file__).resolve().parent / "progs" / "struct_ops_reno.bpf.c").read_text()
 AVAILABLE = "/proc/sys/net/ipv4/tcp_available_congestion_control"
@@ -305,10 +304,13 @@ def test_the_value_is_laid_out_as_the_kernel_btf_says(compile_c, links):
             resolve()
 
 
-def test_light_c_skeleton_refuses_struct_ops_saying_why(compile_c):
+def test_the_container_refuses_struct_ops_saying_why(compile_c):
+    """The BPFBLDR1 container carries no struct_ops descriptions (light C skeletons do:
+    tests/loader/test_light_c_struct_ops.py)."""
     obj = Object.read(compile_c(SOURCE, "st_light", cflags=_flags(".struct_ops.link", "bbt_light")))
-    with pytest.raises(BuildNotSupported, match="struct_ops .*no BTF reader"):
-        generate_light(obj, "st_light")
+    loader = generate_loader(open_object(obj, "st_light"))
+    with pytest.raises(BuildNotSupported, match="struct_ops .*BPFBLDR1 container .*--light"):
+        loader.to_bytes()
 
 
 def _spec(s):
