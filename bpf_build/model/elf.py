@@ -66,7 +66,9 @@ class Section:
         self.name, self.type, self.flags, self.addralign, self.entsize = name, type, flags, addralign, entsize
         self.data, self.link, self.info, self.nobits_size = data, link, info, nobits_size
         self._relocs: List[Relocation] = relocs if relocs is not None else []
-        self._decode_relocs: Optional[Callable[[], List["Relocation"]]] = None
+        # Decodes this section's relocations when given it (not bound to it: a section holding
+        # a callable that holds the section is a cycle, never freed while the collector is off).
+        self._decode_relocs: Optional[Callable[[Section], List["Relocation"]]] = None
 
     @property
     def relocs(self) -> List["Relocation"]:
@@ -74,7 +76,7 @@ class Section:
         that relocate DWARF or .BTF, which most passes never look at)."""
         if self._decode_relocs is not None:
             decode, self._decode_relocs = self._decode_relocs, None
-            self._relocs = decode()
+            self._relocs = decode(self)
         return self._relocs
 
     @relocs.setter
@@ -346,9 +348,9 @@ def _read_unchecked(data: bytes, path: Optional[str]) -> Object:
             if not 0 < s.info < nsec:
                 raise ElfError(path, f"relocation section '{s.name}' targets section {s.info}, out of range")
             target = obj.sections[s.info]
-            decode = functools.partial(_read_relocs, s, target, len(obj.symbols), bo, path)
+            decode = functools.partial(_read_relocs, target=target, nsyms=len(obj.symbols), bo=bo, path=path)
             if target.flags & SHF_ALLOC:
-                s.relocs = decode()
+                s.relocs = decode(s)
             else:
                 s._decode_relocs = decode
     btf_sec = obj.section(".BTF")
