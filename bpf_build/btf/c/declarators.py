@@ -7,7 +7,7 @@ bounds and parameter lists, with parentheses where a pointer binds to an array o
 
 from __future__ import annotations
 
-from typing import List
+from typing import Dict, List, Tuple
 
 from ...model.btf import ARRAY, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, STRUCT, TYPE_TAG, TYPEDEF, BtfType
 from .context import CHAIN_KINDS, COMPOSITES, ENUMS, MODIFIERS, QUALIFIERS, TERMINAL_KINDS, TypeTable
@@ -15,14 +15,26 @@ from .layout import Layout
 from .names import Names
 
 
+# Stands for the declared name while a declaration is spelled once for every later use.
+_NAME_SLOT = "\0"
+
+
 class Declarator:
-    """Writes declarations and type bodies into ``out`` (a list of text pieces)."""
+    """Writes declarations and type bodies into ``out`` (a list of text pieces).
+
+    A declaration of a type is spelled once per writer: its text around the declared name is kept
+    (``int (*`` and ``)(void *)``) and reused, as the same type is declared again and again (a
+    kernel has ~80k members of ~30k types). Only a chain that writes an anonymous body inline is
+    spelled anew each time: its enumerators take a new name suffix at every writing."""
 
     def __init__(self, table: TypeTable, names: Names, layout: Layout):
         self.table = table
         self.names = names
         self.layout = layout
         self.out: List[str] = []
+        self._around_name: Dict[int, Tuple[str, str]] = {}  # type id -> text before, after the name
+        self._unnamed: Dict[int, str] = {}                  # type id -> declaration without a name
+        self._inline_bodies = 0  # anonymous bodies written so far (a chain with one is not kept)
 
     # -- bodies --------------------------------------------------------------------------------
     def composite_head(self, tid: int, t: BtfType) -> str:
@@ -30,31 +42,39 @@ class Declarator:
         return f"{word} {self.names.tag(tid)}" if t.name else word
 
     def composite_def(self, tid: int, t: BtfType, lvl: int) -> None:
+        self._inline_bodies += 1
         out = self.out.append
         layout = self.layout
         is_struct = t.kind == STRUCT
         packed = is_struct and layout.is_packed(t)
         out(self.composite_head(tid, t) + " {")
-        inner = "\t" * (lvl + 1)
+        lead = "\n" + "\t" * (lvl + 1)
         offset = 0
         prev_bitfield = False
         checked = self.names.checked_names
+        around_name = self._around_name
+        sizes = layout.sizes
         for m in t.members:
-            bits = m.bitfield_size
-            if m.name not in checked and m.name:
-                self.names.checked(m.name, tid, "member")
-            if offset < m.offset:
-                align = 1 if packed else layout.align_of(m.type)
-                self._padding(offset, m.offset, align, prev_bitfield and bits != 0, lvl + 1)
-            out("\n" + inner)
-            self.declaration(m.type, m.name, lvl + 1, False)
+            name, mtype, moffset, bits = m.name, m.type, m.offset, m.bitfield_size
+            if name not in checked and name:
+                self.names.checked(name, tid, "member")
+            if offset < moffset:
+                align = 1 if packed else layout.align_of(mtype)
+                self._padding(offset, moffset, align, prev_bitfield and bits != 0, lvl + 1)
+            end = f": {bits};" if bits else ";"
+            around = around_name.get(mtype) if name else None
+            if around is not None:  # spelled before: one piece of text for the whole line
+                out(lead + around[0] + name + around[1] + end)
+            else:
+                out(lead)
+                self.declaration(mtype, name, lvl + 1, False)
+                out(end)
             if bits:
-                out(f": {bits};")
-                offset = m.offset + bits
+                offset = moffset + bits
                 prev_bitfield = True
             else:
-                out(";")
-                offset = m.offset + layout.size_of(m.type) * 8
+                size = sizes.get(mtype)
+                offset = moffset + (size if size is not None else layout.size_of(mtype)) * 8
                 prev_bitfield = False
         if is_struct:
             self._padding(offset, t.size * 8, layout.align_of(tid), False, lvl + 1)
@@ -73,6 +93,7 @@ class Declarator:
             self.out.append(f"{prefix}{field};")
 
     def enum_def(self, tid: int, t: BtfType, lvl: int) -> None:
+        self._inline_bodies += 1
         out = self.out.append
         out(f"enum {self.names.tag(tid)}" if t.name else "enum")
         if not t.enums:
@@ -107,6 +128,41 @@ class Declarator:
 
     # -- declarators ---------------------------------------------------------------------------
     def declaration(self, tid: int, name: str, lvl: int, strip_mods: bool) -> None:
+        """Write how ``name`` (may be empty) of type ``tid`` is declared, anonymous bodies inline
+        at indent ``lvl``; ``strip_mods`` leaves out const/volatile/restrict/type tags."""
+        if strip_mods:
+            self._spell(tid, name, lvl, True)
+            return
+        if name:
+            around = self._around_name.get(tid)
+            if around is None:
+                text, reusable = self._spelled_once(tid, _NAME_SLOT, lvl)
+                before, _, after = text.partition(_NAME_SLOT)
+                if reusable:
+                    self._around_name[tid] = (before, after)
+            else:
+                before, after = around
+            self.out.append(before + name + after)
+            return
+        unnamed = self._unnamed.get(tid)
+        if unnamed is None:
+            unnamed, reusable = self._spelled_once(tid, "", lvl)
+            if reusable:
+                self._unnamed[tid] = unnamed
+        self.out.append(unnamed)
+
+    def _spelled_once(self, tid: int, name: str, lvl: int) -> Tuple[str, bool]:
+        """The declaration's text, spelled out, and whether it may be used again: not if it wrote
+        an anonymous body."""
+        saved, self.out = self.out, []
+        bodies_before = self._inline_bodies
+        try:
+            self._spell(tid, name, lvl, False)
+            return "".join(self.out), self._inline_bodies == bodies_before
+        finally:
+            self.out = saved
+
+    def _spell(self, tid: int, name: str, lvl: int, strip_mods: bool) -> None:
         types = self.table.types
         stack: List[int] = []
         for _ in range(4096):

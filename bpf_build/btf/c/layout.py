@@ -27,8 +27,9 @@ class Layout:
 
     def __init__(self, table: TypeTable):
         self.table = table
-        self._align_cache: Dict[int, int] = {}
-        self._size_cache: Dict[int, int] = {}
+        # Bytes by type id, filled as asked; read directly where a loop asks for every member.
+        self.aligns: Dict[int, int] = {}
+        self.sizes: Dict[int, int] = {}
         self.ptr_size = self._pointer_size()
         # Bits of padding left to spell out (one line per 64 bits, as bpftool): far above any
         # kernel's total, it bounds the output of a huge struct size or member offset.
@@ -42,7 +43,7 @@ class Layout:
 
     def align_of(self, type_id: int) -> int:
         """Alignment in bytes as the layout implies it (1 for a struct that must be packed)."""
-        align = self._align_cache.get(type_id)
+        align = self.aligns.get(type_id)
         if align is not None:
             return align
         t = self.table.types[type_id]
@@ -57,14 +58,14 @@ class Layout:
             align = self._composite_align(t)
         else:
             raise self.table.error(type_id, f"{KIND_NAMES.get(kind, 'void')} has no alignment")
-        self._align_cache[type_id] = align
+        self.aligns[type_id] = align
         return align
 
     def size_of(self, type_id: int) -> int:
         """Size in bytes, as libbpf's btf__resolve_size computes it."""
-        size = self._size_cache.get(type_id)
+        size = self.sizes.get(type_id)
         if size is None:
-            size = self._size_cache[type_id] = self._resolve_size(type_id)
+            size = self.sizes[type_id] = self._resolve_size(type_id)
         return size
 
     def _resolve_size(self, type_id: int) -> int:
@@ -100,8 +101,11 @@ class Layout:
         """Packed if a member is not naturally aligned or the size is no multiple of the
         alignment (a struct declared packed but laid out naturally is not detected, nor needed)."""
         biggest = 1
+        aligns = self.aligns
         for m in t.members:
-            align = self.align_of(m.type)
+            align = aligns.get(m.type)
+            if align is None:
+                align = self.align_of(m.type)
             if align and not m.bitfield_size and m.offset % (8 * align):
                 return True
             if align > biggest:

@@ -66,48 +66,55 @@ class DependencyOrder:
             if kind in COMPOSITES and through_ptr and t.name:
                 return 0
             raise UnsatisfiableCycle(tid)
-        if kind == INT or kind == FLOAT:
-            state[tid] = DONE
-            return 0
+        # Below, a referenced type already done (1) or void (0) is answered without a call: most
+        # references are to types ordered before.
+        order = self.order
         if kind == PTR:
-            strong = self.order(t.type, True)
+            target = t.type
+            strong = 1 if state[target] == DONE else order(target, True) if target else 0
             state[tid] = DONE
             return strong
-        if kind == ARRAY:
-            return self.order(t.type, False)
         if kind in COMPOSITES:
             # A named struct behind a pointer is a weak link; an anonymous one is written inline,
             # so its members matter even behind a pointer.
             if through_ptr and t.name:
                 return 0
             state[tid] = IN_PROGRESS
-            order = self.order
             for m in t.members:
-                order(m.type, False)
+                if state[m.type] != DONE:
+                    order(m.type, False)
             if t.name:
                 self.queue.append(tid)
             state[tid] = DONE
             return 1
-        if kind in ENUMS or kind == FWD:
-            if t.name or tid not in self.referenced:
-                self.queue.append(tid)
-            state[tid] = DONE
-            return 1
+        if kind == FUNC_PROTO:
+            target = t.type
+            strong = state[target] == DONE or (target and order(target, through_ptr) > 0)
+            for p in t.params:
+                target = p.type
+                if state[target] == DONE or (target and order(target, through_ptr) > 0):
+                    strong = True
+            return int(strong)
         if kind == TYPEDEF:
-            strong = self.order(t.type, through_ptr)
+            target = t.type
+            strong = 1 if state[target] == DONE else order(target, through_ptr) if target else 0
             if through_ptr and not strong:
                 return 0
             self.queue.append(tid)
             state[tid] = DONE
             return 1
+        if kind == INT or kind == FLOAT:
+            state[tid] = DONE
+            return 0
+        if kind == ARRAY:
+            return order(t.type, False)
+        if kind in ENUMS or kind == FWD:
+            if t.name or tid not in self.referenced:
+                self.queue.append(tid)
+            state[tid] = DONE
+            return 1
         if kind in MODIFIERS:
-            return self.order(t.type, through_ptr)
-        if kind == FUNC_PROTO:
-            strong = self.order(t.type, through_ptr) > 0
-            for p in t.params:
-                if self.order(p.type, through_ptr) > 0:
-                    strong = True
-            return int(strong)
+            return order(t.type, through_ptr)
         if kind in NOT_TYPES:
             raise self.table.error(tid, f"a {t.kind_name} cannot be part of a type declaration")
         raise self.table.error(tid, "unknown kind")

@@ -15,6 +15,9 @@ from .layout import Layout
 from .names import Names
 from .ordering import DependencyOrder, UnsatisfiableCycle
 
+# Kinds whose whole need is the one type they refer to.
+_LEAD_TO_ONE_TYPE = MODIFIERS | {PTR, ARRAY}
+_MAX_CHAIN = 4096
 # Compiler built-ins that must not be redefined by a header.
 _COMPILER_BUILTINS = frozenset({"__builtin_va_list"})
 # GCC-internal base types that appear as typedef targets in some BTF; written as plain aliases.
@@ -55,10 +58,12 @@ class CWriter:
         table, ordering = self.table, self._ordering
         types, state = table.types, ordering.state
         order, emit = ordering.order, self._emit
+        limit_id = len(types)
         type_id = 0
         try:
             for type_id in type_ids:
-                table.check_id(type_id, None)
+                if not 0 <= type_id < limit_id:
+                    table.check_id(type_id, None)
                 if state[type_id] == DONE:
                     continue  # written already, with everything it needs
                 if types[type_id].kind in NOT_TYPES:
@@ -124,12 +129,21 @@ class CWriter:
         """Write ``tid``'s definition at top level (``container`` 0) or what a member of
         ``container`` needs before the container can be written."""
         estate = self._emit_state
-        if estate[tid] == DONE:
-            return
-        if tid == 0:
-            return
-        t = self.table.types[tid]
+        types = self.table.types
+        t = types[tid]
         kind = t.kind
+        if kind in _LEAD_TO_ONE_TYPE:
+            # Modifiers, pointers and arrays need what they lead to: followed here, not recursed.
+            for _ in range(_MAX_CHAIN):
+                tid = t.type
+                t = types[tid]
+                kind = t.kind
+                if kind not in _LEAD_TO_ONE_TYPE:
+                    break
+            else:
+                raise self.table.error(tid, "type chain loops")
+        if estate[tid] == DONE or tid == 0:
+            return
         decl = self._decl
         out = decl.out.append
         if estate[tid] == IN_PROGRESS:
@@ -157,8 +171,6 @@ class CWriter:
                 decl.enum_def(tid, t, 0)
                 out(";\n\n")
             estate[tid] = DONE
-        elif kind in MODIFIERS or kind == PTR or kind == ARRAY:
-            self._emit(t.type, container)
         elif kind == FWD:
             out(f"{'union' if t.kflag else 'struct'} {self.names.tag(tid)};\n\n")
             estate[tid] = DONE
@@ -175,8 +187,10 @@ class CWriter:
             if top_level or not t.name:
                 # Members are about to be written out in full: their types need declarations.
                 inner = tid if t.name else container
+                emit = self._emit
                 for m in t.members:
-                    self._emit(m.type, inner)
+                    if estate[m.type] != DONE:  # (nothing more to write for it: skip the call)
+                        emit(m.type, inner)
             elif not self._fwd_emitted[tid] and tid != container:
                 out(decl.composite_head(tid, t) + ";\n\n")
                 self._fwd_emitted[tid] = 1
