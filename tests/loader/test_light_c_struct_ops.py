@@ -286,6 +286,12 @@ def _error_case(tmp_path: Path, compile_c, case: str) -> Path:
         return path
     if case == "no links":
         return _stand_in_btf(compile_c, tmp_path)
+    if case == "no type":  # struct_ops, but not this type: its value type renamed to the common one
+        path = tmp_path / "no_type.btf"
+        data = _stand_in_btf(compile_c, tmp_path, ("-DLINKS",)).read_bytes()
+        path.write_bytes(data.replace(b"bpf_struct_ops_tcp_congestion_ops\0", b"bpf_struct_ops_value\0".ljust(33, b"x")
+                                      + b"\0"))
+        return path
     if case == "missing":
         return tmp_path / "no_such.btf"
     data = _stand_in_btf(compile_c, tmp_path, ("-DLINKS",)).read_bytes()
@@ -302,6 +308,9 @@ def _error_case(tmp_path: Path, compile_c, case: str) -> Path:
 @pytest.mark.parametrize("case, message", [
     ("no struct_ops", r"reno: struct_ops map 'ca_ops': struct_ops cannot load on this kernel \(.*\): it has no "
                       r"struct_ops support \(Linux 5\.6\+ with CONFIG_BPF_JIT\)"),
+    ("no type", r"reno: struct_ops map 'ca_ops': struct_ops cannot load on this kernel \(.*\): it registers no "
+                r"struct_ops type 'struct tcp_congestion_ops' \('struct bpf_struct_ops_tcp_congestion_ops' is not in "
+                r"its BTF\)"),
     ("no links", r"reno: struct_ops map 'ca_ops': SEC\(\"\.struct_ops\.link\"\) cannot load on this kernel \(.*\): "
                  r"it has no BPF links for struct_ops \(Linux 6\.4\+\); SEC\(\"\.struct_ops\"\) registers without one"),
     ("missing", r"reno: struct_ops needs the kernel's BTF: .*no_such\.btf: No such file or directory"),

@@ -1443,7 +1443,6 @@ static inline int bpf_build_btf_load_kernel(struct bpf_build_btf *btf, const cha
 /* ---- the skeleton's description of its struct_ops maps (the generator's LoaderStructOps) --- */
 
 #define BPF_BUILD_STRUCT_OPS_DATA	0xffffffffU	/* prog_attr of a data member */
-#define BPF_BUILD_F_LINK		(1U << 13)	/* map_flags of a .struct_ops.link map */
 #define BPF_BUILD_CMD_MAP_DELETE_ELEM	3
 #define BPF_BUILD_STRUCT_OPS_ATTACH	44		/* BPF_STRUCT_OPS, the link's attach type */
 
