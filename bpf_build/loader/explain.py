@@ -29,6 +29,13 @@ def struct_ops_shape(key_size: int, max_entries: int, map_flags: int) -> str:
         (f" flags {map_flags:#x}" if map_flags else "")
 
 
+def arena_shape(max_entries: int, map_flags: int, map_extra: int) -> str:
+    """An arena's shape: pages, and where user space sees it (map_extra 0: the runner chooses)."""
+    where = f"at {map_extra:#x}" if map_extra else "user address chosen by the runner"
+    return f"{map_type_name(MapType.ARENA)} x{max_entries} pages" + \
+        (f" flags {map_flags:#x}" if map_flags else "") + f" ({where})"
+
+
 class _Sym:
     """What a register or memory slot holds: "const", "blob" (an offset), "result" (an index of
     an earlier operation) or "unknown"."""
@@ -99,6 +106,8 @@ class _LoaderReader:
             shape = f"{map_type_name(mtype)} {ks}/{vs} x{me}" + (f" flags {fl:#x}" if fl else "")
             if mtype == MapType.STRUCT_OPS:
                 shape = struct_ops_shape(ks, me, fl)
+            elif mtype == MapType.ARENA:
+                shape = arena_shape(me, fl, u("Q", attr + 64))
             return {"what": "map", "name": name, "map_type": mtype, "key_size": ks, "value_size": vs,
                     "max_entries": me, "map_flags": fl, "text": f"create map \"{name}\" {shape}"}
         if cmd == Cmd.MAP_UPDATE_ELEM:

@@ -20,6 +20,7 @@ import zlib
 import sys
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, TypeVar, overload
 
+from . import arena as _arena
 from . import attach as _attach
 from . import struct_ops as _struct_ops
 from . import log
@@ -140,6 +141,7 @@ class Skeleton:
     _links_namespace_ = Namespace
     _struct_ops_types_: Dict[str, Any] = {}        # struct_ops map ident -> the object's struct
     _struct_ops_namespace_ = Namespace
+    _arena_type_: Any = None                       # the __arena globals' Structure (.addr_space.1), if any
 
     def __init__(self) -> None:
         """Open: nothing in the kernel yet; global data is editable, sizes and autoload settable."""
@@ -167,6 +169,13 @@ class Skeleton:
             setattr(self.progs, attribute_name(p.name), prog_settings)
         self.struct_ops = self._struct_ops_namespace_("struct_ops map")
         self._struct_ops_maps = _StructOpsMaps(self._loader_, self._struct_ops_types_, self.struct_ops)
+        # the arena mapped after load (runtime/arena.py); before it, its globals are editable here
+        self.arena_region: Optional[_arena.ArenaRegion] = None
+        self._arena_reservations: List[_arena.ArenaReservation] = []
+        if self._arena_type_ is not None:
+            value = next(m.initial_value for m in self._loader_.maps if m.type == MapType.ARENA) or b""
+            object.__setattr__(self, "arena", self._arena_type_.from_buffer_copy(
+                value.ljust(ctypes.sizeof(self._arena_type_), b"\0")))
 
     # -- open phase ---------------------------------------------------------------------------
 
@@ -233,7 +242,9 @@ class Skeleton:
         applied = apply_settings(spec.blob, self._map_settings, self._prog_settings)
         sections = {i: getattr(self, m.ident) for i, m in enumerate(spec.maps)
                     if m.kind in ("data", "rodata", "bss") and m.ident in self._section_types_}
-        fds = run_loader(spec._replace(blob=applied.blob),
+        blob, arenas = _arena.reserve_arenas(spec.maps, applied.blob, applied.max_entries)
+        self._arena_reservations += arenas  # until mapped; close() releases what a failed load left
+        fds = run_loader(spec._replace(blob=blob),
                          initial_values={i: ctypes.addressof(v) for i, v in sections.items()},
                          max_entries=applied.max_entries, autoload=applied.autoload, log_level=log_level,
                          mode=mode, struct_ops_data=self._struct_ops_maps.values())
@@ -267,9 +278,22 @@ class Skeleton:
                                           m, self._mmaps)
                     object.__setattr__(self, m.ident, view)
             _link_drop_counters(vars(self.maps))
+            self._map_arenas(arenas, fds.maps)
             group.keep()
         self._loaded = True
         return self
+
+    def _map_arenas(self, arenas: List[_arena.ArenaReservation], fds: List[Any]) -> None:
+        """The arena in place of its reservation, the globals (as edited since open) copied in."""
+        if self._arena_type_ is not None:
+            data: Optional[bytes] = bytes(vars(self)["arena"])
+        else:
+            data = next((m.initial_value for m in self._loader_.maps if m.type == MapType.ARENA), None)
+        for region in _arena.map_arenas(arenas, fds, data):
+            self.arena_region = region
+            if self._arena_type_ is not None:
+                object.__setattr__(self, "arena", region.view(self._arena_type_,
+                                                              region.address + _arena.ARENA_GLOBALS_OFFSET))
 
     def _map_named(self, name: str) -> Optional[Map[Any, Any]]:
         for m in self._loader_.maps:
@@ -356,6 +380,11 @@ class Skeleton:
         for spec in self._loader_.maps:
             if spec.ident in self._section_types_ and self._loaded:
                 object.__setattr__(self, spec.ident, None)  # drop views into the mappings first
+        if self.arena_region is not None:
+            if self._arena_type_ is not None:
+                object.__setattr__(self, "arena", None)
+            self.arena_region.close()
+        _arena.release_all(self._arena_reservations)
         for memory in self._mmaps:
             try:
                 memory.close()

@@ -32,8 +32,9 @@ from ..model.elf import Object
 from ..errors import SkeletonError
 from .event_types import record_sizes
 from ..loader.gen import LoaderProgram, LoaderStructOps, generate_loader
-from ..loader.open import OpenedMap, OpenedObject, open_object
+from ..loader.open import ARENA_SEC, OpenedMap, OpenedObject, open_object
 from ..runtime.global_data import GLOBAL_DATA_KINDS
+from ..runtime.uapi import MapType
 from . import rendering_errors
 from .naming import (check_object_names, doc_text, is_identifier, is_mangled_in_class, python_attribute,
                      python_class_name, python_enum_member, python_skeleton_name)
@@ -402,6 +403,9 @@ class _Renderer:
         reserved |= {f"{self.cls}_{m.ident}" for m in self.global_data_maps()}
         if any(m.struct_ops is not None for m in opened.maps):
             reserved.add(f"{self.cls}_struct_ops")
+        self.arena = next((m for m in opened.maps if m.type == MapType.ARENA and m.initial_value is not None), None)
+        if self.arena is not None:
+            reserved.add(f"{self.cls}_arena")
         self.struct_ops_types: Dict[str, str] = {}  # struct_ops map ident -> its struct's class
         assert opened.btf is not None  # _check_supported refused an object without BTF
         self.btf: B.Btf = opened.btf
@@ -430,6 +434,16 @@ class _Renderer:
             value = self.types.ctype(m.btf_value_type_id, f"{m.ident}_value") if m.btf_value_type_id else None
             out.append((m, key, value))
         return out
+
+    def arena_section(self) -> Tuple[List[str], List[str]]:
+        """``skel.arena``: the ``__arena`` globals (section .addr_space.1), a Structure editable
+        before load and a view of the mapped arena after (runtime/arena.py). Nothing for objects
+        without them, so other skeletons are unchanged."""
+        if self.arena is None or self.arena.initial_value is None:
+            return [], []
+        datasec = self.btf.find(ARENA_SEC, B.DATASEC) or 0
+        self.types.section(f"{self.cls}_arena", ARENA_SEC, datasec, len(self.arena.initial_value))
+        return [f"    arena: {self.cls}_arena"], [f"    _arena_type_ = {self.cls}_arena"]
 
     def own_types(self) -> None:
         """Every other named struct/union/enum of the object (ring buffer events, say), except the
@@ -520,6 +534,7 @@ class _Renderer:
 
     def render(self) -> str:
         map_types = self.map_types()
+        arena_attrs, arena_type = self.arena_section()
         self.own_types()
         cls = self.cls
         maps_ns = self.namespace("maps", "Maps", [
@@ -561,6 +576,7 @@ class _Renderer:
                 f"    links: {cls}_links",
                 *([f"    struct_ops: {cls}_struct_ops"] if self.struct_ops_types else []),
                 *section_attrs,
+                *arena_attrs,
                 "",
                 f"    _name_ = {self.name!r}",
                 f"    _maps_namespace_ = {cls}_maps",
@@ -570,6 +586,7 @@ class _Renderer:
                 "    _section_types_ = {", *section_map, "    }",
                 "    _event_types_ = {", *event_map, "    }",
                 *struct_ops_attrs,
+                *arena_type,
                 "    _loader_ = " + self.loader_literal().replace("\n", "\n    "),
             ]),
         ]

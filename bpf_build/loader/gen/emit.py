@@ -32,9 +32,9 @@ from ...runtime.loader_contract import (
     map_desc_offset,
     prog_desc_offset,
 )
-from ...runtime.uapi import Cmd, Helper
+from ...runtime.uapi import Cmd, Helper, MapType
 from ..open import OpenedMap
-from ..explain import struct_ops_shape
+from ..explain import arena_shape, struct_ops_shape
 from .blob import FdTable
 from .code import LoaderCode, ld_blob
 from .externs import emit_find_btf, emit_ksym
@@ -47,6 +47,8 @@ fd_off = FdTable.offset
 def map_shape(m: OpenedMap) -> str:
     if m.struct_ops is not None:
         return struct_ops_shape(m.key_size, m.max_entries, m.map_flags)
+    if m.type == MapType.ARENA:
+        return arena_shape(m.max_entries, m.map_flags, m.map_extra)
     return f"{m.type_name} {m.key_size}/{m.value_size} x{m.max_entries}" + \
         (f" flags {m.map_flags:#x}" if m.map_flags else "")
 

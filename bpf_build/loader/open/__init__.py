@@ -8,6 +8,7 @@ The phases run in libbpf's order (``open_object`` below lists them), each a func
 ``OpenState`` (state.py) in a module of its own: sections.py (what each ELF section is),
 externs.py (kconfig and ksym externs), btf_fixup.py (DATASEC layout, hidden globals),
 maps.py (BTF-defined maps through ``model.mapdef``, global data, .kconfig, struct_ops),
+arena.py (the ARENA map and its ``__arena`` globals),
 programs.py (types from section names), relocs.py (what each relocation refers to) and
 subprogs.py (subprogram appending). The result's dataclasses, with a doc for each field, are in
 model.py; libbpf's naming rules in names.py.
@@ -34,7 +35,8 @@ section name), ``section``, ``kind`` (one of MAP_KINDS), ``type``/``type_name``,
 ``value_size``, ``max_entries``, ``map_flags``, ``numa_node``, ``pinning``, ``map_extra``,
 ``btf_key_type_id``, ``btf_value_type_id``, ``inner`` (an OpenedMap for map-in-map ``values``),
 ``init_slots`` ([None | name]: map names for map-in-map, program names for PROG_ARRAY),
-``initial_value`` (bytes for global-data maps, zeros for .bss/.kconfig; None for BTF maps),
+``initial_value`` (bytes for global-data maps, zeros for .bss/.kconfig; the ARENA map's
+``__arena`` globals; None for other BTF maps),
 ``mmapable``, ``is_internal``.
 
 ``OpenedProgram``: ``name``, ``section`` (without ``?``), ``type``/``type_name``,
@@ -68,6 +70,7 @@ from typing import Optional
 from ...errors import BpfBuildError, OpenError
 from ...model.elf import Object
 from ...model.mapdef import PIN_BY_NAME, PIN_NONE
+from .arena import init_arena
 from .btf_fixup import fixup_datasecs, mark_hidden_subprograms_static
 from .externs import collect_externs
 from .maps import MAX_GLOBAL_DATA, init_maps
@@ -129,6 +132,7 @@ def _run_phases(obj: Object, name: Optional[str]) -> OpenedObject:
     collect_externs(st)                 # kconfig/ksym externs; .ksyms and .kconfig laid out
     fixup_datasecs(st)                  # DATASEC sizes and offsets from the ELF
     init_maps(st)                       # .maps, global data, .kconfig, struct_ops
+    init_arena(st)                      # the ARENA map and its __arena globals
     init_programs(st)                   # program types from section names
     collect_relocations(st)             # what each code and .maps relocation refers to
     collect_struct_ops(st)              # struct_ops variables: members, bytes, programs

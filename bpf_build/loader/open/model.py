@@ -96,7 +96,8 @@ class OpenedMap:
     init_slots: List[Optional[str]] = field(default_factory=list)
     """Initial ``values``: map names (map-in-map) or program names (PROG_ARRAY), None for a gap."""
     initial_value: Optional[bytes] = None
-    """Global-data maps: the section's bytes (zeros for .bss/.kconfig); None for other maps."""
+    """Global-data maps: the section's bytes (zeros for .bss/.kconfig); the ARENA map: its
+    ``__arena`` globals (.addr_space.1), copied into the arena once mapped; None for other maps."""
     struct_ops: Optional[StructOps] = None
     """struct_ops maps: the struct's members and bytes, which program each pointer names."""
 

@@ -25,6 +25,7 @@ from ...model.elf import (
 from ...model.insn import INSN_SIZE, PSEUDO_CALL, PSEUDO_FUNC
 from ...model.ints import s32
 from ...runtime.uapi import MapType
+from .arena import ARENA_GLOBALS_OFFSET
 from .model import CallRef, OpenedMap, OpenedProgram, Relocation
 from .names import JUMPTABLES_SEC, MAPS_SEC
 from .state import OpenState
@@ -100,7 +101,8 @@ def _record_reloc(st: OpenState, prog: OpenedProgram, idx: int, sym: Symbol, sym
         arena = next((i for i, m in enumerate(st.out.maps) if m.type == MapType.ARENA), -1)
         if arena < 0:
             st.fail(f"{where}: arena variable '{sym_name}' used but no ARENA map is defined")
-        prog.relocations.append(Relocation("data", idx, map_index=arena, offset=insn.imm + sym.value))
+        prog.relocations.append(Relocation("data", idx, map_index=arena,
+                                           offset=ARENA_GLOBALS_OFFSET + insn.imm + sym.value))
         return
     if sym.shndx == st.jumptables_index:
         raise NotSupportedError(st.path, f"{where}: jump tables ({JUMPTABLES_SEC}) are not supported yet")
