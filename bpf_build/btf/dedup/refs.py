@@ -11,9 +11,18 @@ from .state import IN_PROGRESS, SINGLE_REF, DedupState, Key, int_tag_sig
 
 
 def dedup_refs(state: DedupState) -> None:
+    """Every reference type of this BTF, in id order (each after what it refers to).
+
+    The keys here are whole types. Without a base BTF, only this pass puts reference types in
+    the table and one entry per key at most: the growth of libbpf's table, which reverses a
+    key's entries, cannot change which candidate is found, and nothing looks the table up
+    after this pass, so entries go straight into its lists (its size is not kept up to date).
+    A base's reference types were added to the table before, possibly several for one key:
+    then the table grows as libbpf's does."""
     m, types = state.map, state.types
     kinds, shapes = state.graph.kinds, state.graph.shapes
-    lists, add = state.table.lists, state.table.add_new
+    lists = state.table.lists
+    add = state.table.add_new if state.start_id > 1 else None
     single_ref = SINGLE_REF
 
     def ref(tid: int) -> int:
@@ -62,7 +71,10 @@ def dedup_refs(state: DedupState) -> None:
             new_id = m[tid] = entries[0]
             return new_id
         m[tid] = tid
-        add(key, tid)
+        if add is None:
+            lists[key] = [tid]
+        else:
+            add(key, tid)
         return tid
 
     try:
