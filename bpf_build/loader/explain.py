@@ -14,8 +14,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import LoaderError, PathLike
 from ..model import btf as B
-from ..model.insn import ALU64, DW, JA, JMP, MOV, PSEUDO_MAP_IDX_VALUE, R1, R2, R3, R4, R10, B as SZ_B, H, W, X
+from ..model.insn import ALU64, DW, JA, JMP, JNE, MOV, PSEUDO_MAP_IDX_VALUE, R1, R2, R3, R4, R6, R10, B as SZ_B, H, W, X
 from ..model.insn import Insn, decode
+from ..runtime.loader_contract import CTX_HEADER_SIZE, CTX_MAP_SIZE, MAP_DESC_FD
 from ..runtime.uapi import Cmd, Helper, MapType, map_type_name, prog_type_name
 
 Operation = Dict[str, Any]
@@ -34,6 +35,11 @@ def arena_shape(max_entries: int, map_flags: int, map_extra: int) -> str:
     where = f"at {map_extra:#x}" if map_extra else "user address chosen by the runner"
     return f"{map_type_name(MapType.ARENA)} x{max_entries} pages" + \
         (f" flags {map_flags:#x}" if map_flags else "") + f" ({where})"
+
+
+def reuse_text(name: str) -> str:
+    """A pinned map's reuse_map step: taken from the runner, if it gives an fd, instead of created."""
+    return f"reuse pinned map \"{name[:15]}\" if the runner gives its fd"
 
 
 class _Sym:
@@ -58,7 +64,7 @@ def describe_loader(insns: Sequence[Insn], blob: bytes, byteorder: str = "little
 def read_loader(insns: Sequence[Insn], blob: bytes, byteorder: str = "little",
                 path: PathLike = None) -> List[Operation]:
     """The operations a loader performs, in order: dicts with ``text`` and ``what`` ("btf", "map",
-    "update", "freeze", "prog", "btf_id", "ksym", "copy"), plus, for maps, ``name``, ``map_type``,
+    "update", "freeze", "prog", "btf_id", "ksym", "copy", "reuse"), plus, for maps, ``name``, ``map_type``,
     ``key_size``, ``value_size``, ``max_entries``, ``map_flags``, and for programs ``name``,
     ``prog_type``, ``expected_attach_type``, ``prog_flags``, ``insn_cnt`` — as written in the
     blob (runtime overrides such as a context's max_entries are not seen)."""
@@ -74,6 +80,7 @@ class _LoaderReader:
         self.results: List[Operation] = []          # per bpf()/lookup call: what it was
         self.lines: List[Operation] = []
         self.pending_copy: Dict[int, bool] = {}     # blob offsets a runner-supplied value lands on
+        self.reuse_checked: Dict[int, Operation] = {}  # map index -> its reuse line (named at the end)
 
     # -- the blob --------------------------------------------------------------------------------
     def u(self, fmt: str, off: int) -> int:
@@ -196,8 +203,16 @@ class _LoaderReader:
                     stored = mem.get(("blob", off))
                     regs[i.dst] = stored if stored is not None else _Sym("const", self.u(_LOAD_FORMATS[i.code & 0x18],
                                                                                         off))
+                elif i.src == R6 and i.code & 0x18 == W and i.off >= CTX_HEADER_SIZE \
+                        and (i.off - CTX_HEADER_SIZE) % CTX_MAP_SIZE == MAP_DESC_FD:
+                    regs[i.dst] = _Sym("ctx_map_fd", (i.off - CTX_HEADER_SIZE) // CTX_MAP_SIZE)
                 else:
                     regs[i.dst] = _UNKNOWN
+            elif i.cls == JMP and i.op == JNE and not i.code & X and i.imm == 0 \
+                    and regs[i.dst].kind == "ctx_map_fd" and regs[i.dst].value not in self.reuse_checked:
+                # our loaders' reuse of a pinned map the runner supplies (the first test of its fd)
+                self.reuse_checked[regs[i.dst].value] = {"what": "reuse", "text": ""}
+                self.lines.append(self.reuse_checked[regs[i.dst].value])
             elif i.cls in (_ST, _STX):
                 value = _Sym("const", i.imm) if i.cls == _ST else regs[i.src]
                 if i.dst == R10:
@@ -211,6 +226,10 @@ class _LoaderReader:
             elif i.code == (JMP | JA):
                 nxt = pc + 1 + i.off
             pc = nxt
+        for index, line in self.reuse_checked.items():  # named by the map created into its fd slot
+            created = self.who(mem.get(("blob", 4 * index), _UNKNOWN))
+            line["name"] = created["name"] if created else "?"
+            line["text"] = reuse_text(line["name"])
         return self.lines
 
 

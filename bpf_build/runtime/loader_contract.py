@@ -133,7 +133,9 @@ CTX_HEADER = Layout("bpf_build_loader_ctx", "=", [
     ("reserved", "I"),
 ])
 MAP_DESC = Layout("bpf_build_map_desc", "=", [
-    ("map_fd", "i"),        # out: the map's fd (written on success only)
+    ("map_fd", "i"),        # out: the map's fd (written on success only); in, for a pinned map
+                            # (a reuse_map step): 0 = create it, else the runner's fd of a
+                            # compatible pinned map, used as is, never filled nor closed
     ("max_entries", "I"),   # in: 0 = as in the object
     ("initial_value", "Q"),  # in: 0 = the blob's value; else user address of value_size bytes
 ])
@@ -179,7 +181,11 @@ def ctx_size(nr_maps: int, nr_progs: int) -> int:
 # Every fallible operation is a numbered step (1, 2, ...); the loader stores the number in
 # ctx.error_step before attempting it, and returns -errno of the failed one. The kinds:
 STEP_KINDS = ("load_btf", "create_map", "update_map", "freeze_map", "set_slot", "find_btf_id",
-              "find_ksym_addr", "load_prog")
+              "find_ksym_addr", "load_prog", "reuse_map")
+# reuse_map is not a call: a map pinned by name (LIBBPF_PIN_BY_NAME) is taken from the runner
+# instead of created when its descriptor's map_fd is non-zero on entry (see MAP_DESC). The step
+# is numbered but never attempted, so it never fails; a runner finds the pinned maps by it.
+REUSE_STEP_KIND = "reuse_map"
 # The only kinds whose failure the kernel explains in the log buffer.
 LOGGING_STEP_KINDS = frozenset({"load_btf", "load_prog"})
 

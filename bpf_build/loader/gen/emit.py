@@ -4,6 +4,11 @@ generate_loader (gen/__init__.py) calls these in the loader's order: prologue, B
 inner map, creation, initial value, freeze), map-in-map slots, each program (attach target and
 externs resolved in kernel BTF, then the load), PROG_ARRAY slots, epilogue. The epilogue hands
 every fd to the context on success; "cleanup" closes every fd the loader owns on failure.
+
+A map pinned by name (``__uint(pinning, LIBBPF_PIN_BY_NAME)``) may come from the runner: a
+non-zero fd in its context descriptor is a compatible pinned map the runner opened, and the loader
+takes it instead of creating (and filling) one and never closes it. Only pinned maps get this
+code, so other loaders are unchanged.
 """
 
 from __future__ import annotations
@@ -34,11 +39,12 @@ from ...runtime.loader_contract import (
 )
 from ...runtime.uapi import Cmd, Helper, MapType
 from ..open import OpenedMap
-from ..explain import arena_shape, struct_ops_shape
+from ..explain import arena_shape, reuse_text, struct_ops_shape
 from .blob import FdTable
 from .code import LoaderCode, ld_blob
 from .externs import emit_find_btf, emit_ksym
 from .plan import BtfPlan, LoaderPlan, MapPlan, ProgPlan, SlotPlan
+from .program import LoaderOp
 from .struct_ops import emit_struct_ops_unregister
 
 fd_off = FdTable.offset
@@ -74,7 +80,27 @@ def emit_load_btf(code: LoaderCode, plan: LoaderPlan, btf: BtfPlan) -> None:
     code.store_blob(W, fd_off(plan.fds.btf_slot), R7)
 
 
+def _jump_if_reused(code: LoaderCode, i: int, reg: int, target: str) -> None:
+    """if (ctx map i's map_fd != 0) goto target: the runner supplied a pinned map."""
+    code.asm.emit(ldx_mem(W, reg, R6, map_desc_offset(i) + MAP_DESC_FD))
+    code.asm.jmp_imm(JNE, reg, 0, target)
+
+
 def emit_create_map(code: LoaderCode, plan: LoaderPlan, mp: MapPlan) -> None:
+    if not mp.map.pinning:
+        _emit_create_map(code, plan, mp)
+        return
+    # Not a call, so never attempted or failed: numbered, not recorded in ctx.error_step.
+    code.ops.append(LoaderOp(len(code.ops) + 1, "reuse_map", mp.index, reuse_text(mp.map.name)))
+    _jump_if_reused(code, mp.index, R0, f"reuse_{mp.index}")
+    _emit_create_map(code, plan, mp)
+    code.asm.ja(f"reused_{mp.index}")
+    code.asm.label(f"reuse_{mp.index}")
+    code.store_blob(W, fd_off(mp.index), R0)  # what programs reference; the epilogue hands it back
+    code.asm.label(f"reused_{mp.index}")
+
+
+def _emit_create_map(code: LoaderCode, plan: LoaderPlan, mp: MapPlan) -> None:
     a, m, i, fds = code.asm, mp.map, mp.index, plan.fds
     if mp.inner_attr is not None and m.inner is not None:
         inner = m.inner
@@ -144,6 +170,8 @@ def emit_set_slot(code: LoaderCode, plan: LoaderPlan, sp: SlotPlan) -> None:
     if sp.target_is_prog:
         code.load_blob(W, R0, fd_off(value_slot))
         a.jmp_imm(JEQ, R0, 0, skip)
+    elif plan.opened.maps[i].pinning:  # a reused map-in-map keeps its slots (libbpf fills created ones)
+        _jump_if_reused(code, i, R0, skip)
     code.copy_blob(W, attr["map_fd"], fd_off(i))
     code.set_pointer(attr["key"], sp.key)
     a.emit(ld_blob(R0, fd_off(value_slot)))
@@ -154,7 +182,7 @@ def emit_set_slot(code: LoaderCode, plan: LoaderPlan, sp: SlotPlan) -> None:
     code.step("set_slot", i, f"update map \"{opened.maps[i].name[:15]}\" [{sp.slot}] = {what}")
     code.sys_bpf(Cmd.MAP_UPDATE_ELEM, sp.attr, MAP_ELEM_ATTR.size)
     code.check()
-    if sp.target_is_prog:
+    if sp.target_is_prog or plan.opened.maps[i].pinning:
         a.label(skip)
 
 
@@ -223,5 +251,7 @@ def emit_epilogue(code: LoaderCode, plan: LoaderPlan) -> None:
     a.label("cleanup")
     emit_struct_ops_unregister(code, plan.struct_ops)
     for s in range(fds.owned_slots):
+        if s < fds.nr_maps and plan.opened.maps[s].pinning:
+            _jump_if_reused(code, s, R1, f"cleanup_{s}")  # the runner's pinned map: it closes that fd
         code.close_fd_at(fd_off(s), f"cleanup_{s}")
     a.emit(mov64_reg(R0, R7), exit_insn())
