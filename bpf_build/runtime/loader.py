@@ -16,7 +16,7 @@ import errno
 import os
 import struct
 from dataclasses import dataclass
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence
 
 from . import features as _features
 from . import kconfig as _kconfig
@@ -47,6 +47,7 @@ from .loader_contract import (
     prog_desc_offset,
 )
 from .maps import Map
+from .pinning import Pins, default_pin_path, open_pins, pinned_map_indices
 from .struct_ops import StructOpsSpec, resolve_struct_ops
 from .program import Program, load_hint
 from .uapi import MapType, ProgType
@@ -119,8 +120,9 @@ class LoadedFds(NamedTuple):
 
 def _build_ctx(spec: LoaderSpec, initial_values: Dict[int, int], max_entries: Dict[int, int],
                autoload: Dict[int, bool], log_level: int, log: Optional["ctypes.Array[ctypes.c_char]"],
-               flags: int = 0) -> "ctypes.Array[ctypes.c_char]":
-    """The contract's context: header, one descriptor per map, one per program; fds zero."""
+               flags: int = 0, reused: Optional[Mapping[int, int]] = None) -> "ctypes.Array[ctypes.c_char]":
+    """The contract's context: header, one descriptor per map, one per program; fds zero but
+    those of ``reused`` pinned maps (map index -> fd), which the loader takes instead of creating."""
     ctx = ctypes.create_string_buffer(spec.ctx_size)
     CTX_HEADER.struct.pack_into(ctx, 0, spec.ctx_size, flags, log_level if log is not None else 0,
                                 len(log) if log is not None else 0, ctypes.addressof(log) if log is not None else 0,
@@ -129,7 +131,7 @@ def _build_ctx(spec: LoaderSpec, initial_values: Dict[int, int], max_entries: Di
         entries = max_entries.get(i, 0)
         if not entries and m.type == MapType.PERF_EVENT_ARRAY and m.max_entries == 0:
             entries = num_possible_cpus()  # the contract leaves this to the runner
-        MAP_DESC.struct.pack_into(ctx, map_desc_offset(i), 0, entries, initial_values.get(i, 0))
+        MAP_DESC.struct.pack_into(ctx, map_desc_offset(i), (reused or {}).get(i, 0), entries, initial_values.get(i, 0))
     for j, _ in enumerate(spec.progs):
         load = PROG_LOAD_DEFAULT if j not in autoload else (PROG_LOAD_YES if autoload[j] else PROG_LOAD_NO)
         PROG_DESC.struct.pack_into(ctx, prog_desc_offset(len(spec.maps), j), 0, load)
@@ -189,14 +191,50 @@ def _run_in_user_space(spec: LoaderSpec, ctx: "ctypes.Array[ctypes.c_char]") -> 
 def run_loader(spec: LoaderSpec, *, initial_values: Optional[Dict[int, int]] = None,
                max_entries: Optional[Dict[int, int]] = None, autoload: Optional[Dict[int, bool]] = None,
                kconfig: Optional[Dict[str, str]] = None, log_level: int = 0, mode: str = "auto",
-               struct_ops_data: Optional[Sequence[Optional[bytes]]] = None) -> LoadedFds:
+               struct_ops_data: Optional[Sequence[Optional[bytes]]] = None,
+               pin_root_path: Optional[str] = None,
+               pin_paths: Optional[Mapping[int, Optional[str]]] = None) -> LoadedFds:
     """Create the object's maps and programs; returns their fds (owned by the caller).
 
     ``initial_values`` maps a map index to the *address* of its value_size bytes (global data the
     caller edited before load); ``max_entries`` overrides sizes; ``autoload`` switches programs on
     or off; ``kconfig`` overrides config values (tests), otherwise this machine's are read;
     ``mode`` is "auto", "kernel" or "user" (see ``choose_mode``); ``struct_ops_data`` replaces the
-    object's bytes of each struct_ops map (in ``spec.struct_ops`` order; None keeps them)."""
+    object's bytes of each struct_ops map (in ``spec.struct_ops`` order; None keeps them).
+
+    Maps pinned by name (pinning.py) are reused from, or pinned at, ``<pin_root_path>/<name>``
+    (default /sys/fs/bpf) unless ``pin_paths`` gives a map index another path, or None: not
+    pinned this load."""
+    pins = _open_pins(spec, max_entries or {}, pin_root_path, pin_paths or {})
+    try:
+        fds = _run_loader(spec, initial_values, max_entries, autoload, kconfig, log_level, mode, struct_ops_data,
+                          pins.ctx_fds())
+    except BaseException:
+        pins.close_reused()
+        raise
+    pins.hand_over()
+    try:
+        pins.pin_created(fds.maps)
+    except BaseException:
+        for fd in fds.maps + [p for p in fds.progs if p is not None]:
+            fd.close()
+        raise
+    return fds
+
+
+def _open_pins(spec: LoaderSpec, max_entries: Mapping[int, int], root: Optional[str],
+               paths: Mapping[int, Optional[str]]) -> Pins:
+    pinned = pinned_map_indices([(s.kind, s.index) for s in spec.steps])
+    if not pinned:
+        return Pins([])
+    wanted = {i: paths.get(i, default_pin_path(spec.maps[i].name, root)) for i in pinned}
+    return open_pins(spec.blob, [m.name for m in spec.maps], [m.attr_offset for m in spec.maps],
+                     [m.type for m in spec.maps], wanted, max_entries)
+
+
+def _run_loader(spec: LoaderSpec, initial_values: Optional[Dict[int, int]], max_entries: Optional[Dict[int, int]],
+                autoload: Optional[Dict[int, bool]], kconfig: Optional[Dict[str, str]], log_level: int, mode: str,
+                struct_ops_data: Optional[Sequence[Optional[bytes]]], reused: Mapping[int, int]) -> LoadedFds:
     mode = choose_mode(mode)
     run_once: Callable[[LoaderSpec, "ctypes.Array[ctypes.c_char]"], int] = \
         _run_once if mode == "kernel" else _run_in_user_space
@@ -216,7 +254,7 @@ def run_loader(spec: LoaderSpec, *, initial_values: Optional[Dict[int, int]] = N
         keep_alive.append(buf)
         initial_values[spec.kconfig_map] = ctypes.addressof(buf)
     log = ctypes.create_string_buffer(LOADER_LOG_SIZE) if log_level else None
-    ctx = _build_ctx(spec, initial_values, max_entries or {}, autoload or {}, log_level, log)
+    ctx = _build_ctx(spec, initial_values, max_entries or {}, autoload or {}, log_level, log, reused=reused)
     try:
         ret = run_once(spec, ctx)
     except VerifierError as e:
@@ -231,7 +269,7 @@ def run_loader(spec: LoaderSpec, *, initial_values: Optional[Dict[int, int]] = N
         # Run again with a log, for the message; this run fails the same way and cleans up too.
         log = ctypes.create_string_buffer(LOADER_LOG_SIZE)
         flags = CTX_FLAG_NO_BTF_LOG if failed.kind == "load_prog" else 0
-        ctx = _build_ctx(spec, initial_values, max_entries or {}, autoload or {}, 1, log, flags)
+        ctx = _build_ctx(spec, initial_values, max_entries or {}, autoload or {}, 1, log, flags, reused)
         ret = run_once(spec, ctx)
         if ret >= 0:  # the failure did not repeat: the fds are ours, do not drop them
             return _read_fds(spec, ctx)
