@@ -13,6 +13,7 @@ Before ``load()``, ``skel.maps.NAME`` is a ``MapSettings`` and ``skel.progs.NAME
     maps.m.map_extra = 3                       bpf_map__set_map_extra (bloom filter hashes)
     maps.m.autocreate = False                  bpf_map__set_autocreate
     maps.m.initial_value = b"..."              bpf_map__set_initial_value (global data sections)
+    maps.m.pin_path = "/sys/fs/bpf/x" / None   bpf_map__set_pin_path (maps pinned by name only)
     progs.p.autoload = False                   bpf_program__set_autoload
     progs.p.autoattach = False                 bpf_program__set_autoattach
     progs.p.type / expected_attach_type = ...  bpf_program__set_type / set_expected_attach_type
@@ -25,8 +26,12 @@ size changed is created without BTF (the BTF types no longer describe it; libbpf
 way). A map with ``autocreate`` off is created as a one-slot placeholder array (a loader cannot skip
 a step) and closed right after load, so, as with libbpf, it is absent afterwards.
 
+A map declared ``__uint(pinning, LIBBPF_PIN_BY_NAME)`` is reused from, or pinned at, its
+``pin_path`` (default ``/sys/fs/bpf/<name>``, or ``load(pin_root_path=...)``'s directory; None: not
+pinned this load), see pinning.py; other maps cannot be given one, their loader has no reuse step.
+
 Not possible with a loader program, refused by name: ``inner_map`` (the loader creates the inner
-map itself), ``reuse_fd``/pinning (the loader always creates), ``attach_target`` (the loader looks
+map itself), ``reuse_fd`` (the loader reuses pinned maps only), ``attach_target`` (the loader looks
 the target's BTF id up by the name compiled in), a per-program ``log_level`` (use
 ``load(log_level=N)``, which every load the loader makes shares).
 """
@@ -34,12 +39,14 @@ the target's BTF id up by the name compiled in), a per-program ``log_level`` (us
 from __future__ import annotations
 
 import ctypes
+import os
 import struct
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from .cpus import num_possible_cpus
 from .errors import BpfRuntimeError, NotSupportedError
 from .global_data import GLOBAL_DATA_KINDS
+from .pinning import default_pin_path
 from .records import check_range
 from .uapi import MapFlag, MapType, known
 
@@ -57,8 +64,8 @@ _NO_PLACEHOLDER_TYPES = (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.PR
 
 _MAP_UNSUPPORTED = {
     "inner_map": "the loader creates the inner map from the object's definition itself",
-    "reuse_fd": "the loader creates every map; it cannot adopt an existing one",
-    "pin_path": "the loader creates every map; pinning after load is map.pin(path)",
+    "reuse_fd": "the loader adopts an existing map only for maps pinned by name (LIBBPF_PIN_BY_NAME), "
+                "through their pin_path",
 }
 _PROG_UNSUPPORTED = {
     "attach_target": "the loader resolves the attach target compiled into the object",
@@ -124,19 +131,21 @@ class MapSettings(_Settings):
 
     _kind = "map"
     _knobs = ("type", "key_size", "value_size", "max_entries", "flags", "numa_node", "map_extra",
-              "autocreate", "initial_value")
+              "autocreate", "initial_value", "pin_path")
     _unsupported = _MAP_UNSUPPORTED
     _u64_knobs = ("map_extra",)
     spec: MapSpec
     _section: Optional[ctypes.Structure]
+    _pinned: bool  # declared LIBBPF_PIN_BY_NAME: the loader has a reuse step for it
 
-    def __init__(self, spec: MapSpec, section: Optional[ctypes.Structure] = None):
+    def __init__(self, spec: MapSpec, section: Optional[ctypes.Structure] = None, pinned: bool = False):
         super().__init__(spec.name, {
             "type": known(MapType, spec.type), "key_size": spec.key_size, "value_size": spec.value_size,
             "max_entries": spec.max_entries, "flags": spec.flags, "numa_node": 0, "map_extra": 0,
-            "autocreate": True})
+            "autocreate": True, "pin_path": default_pin_path(spec.name) if pinned else None})
         object.__setattr__(self, "spec", spec)
         object.__setattr__(self, "_section", section)  # the editable global data, for initial_value
+        object.__setattr__(self, "_pinned", pinned)
 
     @property
     def initial_value(self) -> bytes:
@@ -154,6 +163,8 @@ class MapSettings(_Settings):
                                         "programs for global data, map-in-map and program array maps "
                                         "(the loader fills them)")
             return value
+        if knob == "pin_path":
+            return _check_pin_path(self.name, value, self._pinned)
         if knob == "initial_value":
             if self._section is None:
                 raise NotSupportedError(f"map '{self.name}': an initial value can only be set for global data "
@@ -189,6 +200,16 @@ class ProgramSettings(_Settings):
                 raise TypeError(f"program '{self.name}': {knob} must be True or False")
             return value
         return super()._check(knob, value)
+
+
+def _check_pin_path(name: str, value: Any, pinned: bool) -> Optional[str]:
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"map '{name}': pin_path must be a path or None, not {type(value).__name__}")
+    if value is not None and not pinned:
+        raise NotSupportedError(f"map '{name}': setting pin_path is only supported for maps declared with "
+                                "__uint(pinning, LIBBPF_PIN_BY_NAME) (their loader has the step that reuses a "
+                                "pinned map); pin others after load with map.pin(path)")
+    return None if value is None else os.fspath(value)
 
 
 class Applied:
@@ -250,3 +271,10 @@ def _patchable(settings: _Settings, knobs: Tuple[str, ...]) -> int:
 def _drop_btf(data: bytearray, base: int) -> None:
     for offset in _MAP_BTF_IDS:
         _U32.pack_into(data, base + offset, 0)
+
+
+def pin_paths(maps: Sequence[MapSettings]) -> Dict[int, Optional[str]]:
+    """The pin paths the runner is given (map index -> path; None: not pinned this load): those
+    set, and None for maps not created (autocreate off). Unset ones take the runner's default."""
+    return {i: m.pin_path if m.autocreate else None for i, m in enumerate(maps)
+            if m.changed("pin_path") or not m.autocreate}
