@@ -30,12 +30,14 @@ from .links import Link
 from .loader import KconfigSpec, LoaderSpec, MapSpec, ProgSpec, StepSpec, run_loader
 from .maps import Map
 from .program import Program
+from .pinning import pinned_map_indices
 from .settings import MapSettings, ProgramSettings
 from .struct_ops import StructOpsMemberSpec, StructOpsSpec
 from .global_data import GLOBAL_DATA_KINDS, SectionView, loaded_section
 from .uapi import MapType
 from .usdt import SPECS_MAP as USDT_SPECS_MAP
 from .settings import apply as apply_settings
+from .settings import pin_paths
 from .records import Structure, Union, check_range, raw, text
 
 __all__ = ["KconfigSpec", "LoaderSpec", "MapSpec", "ProgSpec", "SectionView", "Skeleton", "StepSpec",
@@ -160,8 +162,9 @@ class Skeleton:
                 value = (spec.initial_value or b"").ljust(ctypes.sizeof(section_type), b"\0")
                 object.__setattr__(self, spec.ident, section_type.from_buffer_copy(value))
         # Before load, skel.maps.NAME / skel.progs.NAME are their settings; load() replaces them.
-        self._map_settings = [MapSettings(m, self.__dict__.get(m.ident) if m.kind in GLOBAL_DATA_KINDS else None)
-                              for m in self._loader_.maps]
+        pinned = pinned_map_indices([(s.kind, s.index) for s in self._loader_.steps])
+        self._map_settings = [MapSettings(m, self.__dict__.get(m.ident) if m.kind in GLOBAL_DATA_KINDS else None,
+                                          i in pinned) for i, m in enumerate(self._loader_.maps)]
         self._prog_settings = [ProgramSettings(p) for p in self._loader_.progs]
         for m, settings in zip(self._loader_.maps, self._map_settings):
             setattr(self.maps, attribute_name(m.ident), settings)
@@ -226,7 +229,7 @@ class Skeleton:
 
     # -- load ---------------------------------------------------------------------------------
 
-    def load(self, *, log_level: int = 0, mode: str = "auto") -> Self:
+    def load(self, *, log_level: int = 0, mode: str = "auto", pin_root_path: Optional[str] = None) -> Self:
         """Create the maps and load the programs, with the settings made since open().
 
         ``log_level`` (1: verifier log, 2: every instruction, 4: statistics; BPF_LOG_* bits) is
@@ -236,7 +239,11 @@ class Skeleton:
 
         ``mode``: "kernel" runs the embedded loader program in the kernel (Linux 5.17+), "user"
         performs the same operations from user space with CO-RE applied here (older kernels),
-        "auto" (default) picks "kernel" when this kernel can."""
+        "auto" (default) picks "kernel" when this kernel can.
+
+        ``pin_root_path``: the directory (on a BPF file system) where maps pinned by name are
+        reused from or pinned, default /sys/fs/bpf (libbpf's option of that name); a map's own
+        ``pin_path`` setting wins. See runtime/pinning.py."""
         self._require_open("load")
         spec = self._loader_
         applied = apply_settings(spec.blob, self._map_settings, self._prog_settings)
@@ -247,7 +254,8 @@ class Skeleton:
         fds = run_loader(spec._replace(blob=blob),
                          initial_values={i: ctypes.addressof(v) for i, v in sections.items()},
                          max_entries=applied.max_entries, autoload=applied.autoload, log_level=log_level,
-                         mode=mode, struct_ops_data=self._struct_ops_maps.values())
+                         mode=mode, struct_ops_data=self._struct_ops_maps.values(), pin_root_path=pin_root_path,
+                         pin_paths=pin_paths(self._map_settings))
         with FdGroup() as group:
             for fd in fds.maps + [p for p in fds.progs if p is not None]:
                 group.add(fd)  # until each fd is wrapped, a failure must close it
