@@ -22,6 +22,7 @@ from ...runtime.loader_contract import (
     MAP_DESC_INITIAL_VALUE,
     MAP_DESC_MAX_ENTRIES,
     PROG_DESC_LOAD,
+    REUSE_STEP_KIND,
     SERIAL_FLAG_BIG_ENDIAN,
     SERIAL_HEADER,
     SERIAL_INSN_SIZE,
@@ -215,6 +216,17 @@ class LoaderProgram:
                                           "reserve the arena's user address before the run and map the arena "
                                           "after it; a Python skeleton (bpf-build skel --lang python) loads them")
 
+    def require_no_pinning(self, path: PathLike, runner: str) -> None:
+        """Refuse maps pinned by name for a runner that neither reuses nor pins them (the reuse_map
+        steps say which; runtime/pinning.py does both): loading them anyway would silently give
+        each load maps of its own."""
+        names = ", ".join(repr(self.maps[op.index].name) for op in self.ops if op.kind == REUSE_STEP_KIND)
+        if names:
+            raise NotSupportedError(path, f"maps pinned by name ({names}: LIBBPF_PIN_BY_NAME) are not supported by "
+                                          f"{runner} yet: the runner must reuse a compatible pinned map before the "
+                                          "run and pin the maps it created after it; a Python skeleton (bpf-build "
+                                          "skel --lang python) does")
+
     def op_for_step(self, step: int) -> Optional[LoaderOp]:
         return self.ops[step - 1] if 0 < step <= len(self.ops) else None
 
@@ -248,6 +260,7 @@ class _Strings:
 def _write_container(L: LoaderProgram) -> bytes:
     L.require_no_struct_ops(None, "the BPFBLDR1 container (libbpfbuild)")
     L.require_no_arena(None, "the BPFBLDR1 container (libbpfbuild)")
+    L.require_no_pinning(None, "the BPFBLDR1 container (libbpfbuild)")
     strings, values = _Strings(), bytearray()
     maps = bytearray()
     for m in L.maps:
