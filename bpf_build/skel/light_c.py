@@ -53,6 +53,7 @@ def generate(obj: Object, name: str, **options) -> str:
         check_field_names(opened, obj.path)  # before the loader: its steps name maps and programs
         loader = generate_loader(opened)
         loader.require_no_arena(obj.path, "light C skeletons")
+        loader.require_no_pinning(obj.path, "light C skeletons")
         _check_link_fields(opened, loader, obj.path)
         return _LightRenderer(opened, loader, name, obj).render()
 
