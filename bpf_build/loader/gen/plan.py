@@ -116,8 +116,6 @@ def check_supported(opened: OpenedObject) -> None:
         what = None
         if (m.kind == "struct_ops" or m.type == MapType.STRUCT_OPS) and m.struct_ops is None:
             what = "struct_ops maps outside .struct_ops sections are"
-        elif m.pinning:
-            what = "map pinning is"
         if what:
             _fail(opened, f"map '{m.name}': {what} not supported yet by loader programs", NotSupportedError)
     for p in opened.programs:
