@@ -1,26 +1,77 @@
 """Render vmlinux.h from /sys/kernel/btf/vmlinux, next to `bpftool btf dump ... format c`.
 
-Rows: our whole `bpf-build vmlinux` run as a command (interpreter start, parse, render, write),
-the same work in-process, and the render alone on already parsed BTF.
+Rows: our whole `bpf-build vmlinux` run as a command (interpreter start, parse, render, write) in
+wall time, CPU time and peak memory (max RSS), each against bpftool's run the same way; then, in
+this process, the parse and the render alone (CPU time: on a shared machine wall time mostly
+measures the neighbours), to tell which of the two a change moved.
+
+Both commands write to stdout, here /dev/null. The runs alternate (ours, bpftool, ours, ...) so a
+change in the machine's load touches both sides; medians are shown.
 
 Run: python3 bench/vmlinux_bench.py [--repeat N]
 """
 
 import argparse
 import os
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+from typing import Callable, Dict, List, Optional, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import median_seconds, report, time_command  # noqa: E402
 from bpf_build.model.btf import Btf  # noqa: E402
 from bpf_build.btf.c import render_header  # noqa: E402
 from bpf_build.cli.commands.vmlinux import SYSFS_BTF  # noqa: E402
 
 VMLINUX = f"{SYSFS_BTF}/vmlinux"
+BPFTOOL = ["bpftool", "btf", "dump", "file", VMLINUX, "format", "c"]
+OURS = [sys.executable, "-m", "bpf_build.cli.main", "vmlinux"]
+TIME = "/usr/bin/time"  # GNU time (Debian's package "time")
 
 
-def main():
+def run_once(argv: Sequence[str]) -> Dict[str, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS in MiB of one run of ``argv``.
+
+    Run under /usr/bin/time: a child's peak RSS as the kernel reports it to its parent is at least
+    the parent's own size when it forked (this process holds the parsed BTF), a small parent's
+    is not."""
+    with tempfile.NamedTemporaryFile("r") as report:
+        start = time.perf_counter()
+        proc = subprocess.run([TIME, "-f", "%U %S %M", "-o", report.name, *argv],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        if proc.returncode:
+            raise SystemExit(f"{' '.join(argv)} failed (exit {proc.returncode})")
+        user, system, rss_kib = report.read().split()[-3:]
+    return {"wall": wall, "cpu": float(user) + float(system), "rss": int(rss_kib) / 1024}
+
+
+def alternate(ours: Sequence[str], theirs: Optional[Sequence[str]], repeat: int) -> List[Dict[str, float]]:
+    """Per figure the median of ``repeat`` runs of each command, in turn, after one warm-up each."""
+    runs: List[List[Dict[str, float]]] = [[], []]
+    commands = [ours] + ([theirs] if theirs else [])
+    for argv in commands:
+        run_once(argv)
+    for _ in range(repeat):
+        for i, argv in enumerate(commands):
+            runs[i].append(run_once(argv))
+    return [{key: statistics.median(r[key] for r in side) for key in side[0]} for side in runs if side]
+
+
+def cpu_median(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat + 1):  # the first is a warm-up
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return statistics.median(times[1:])
+
+
+def main() -> None:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--repeat", type=int, default=5, help="runs per case (the median is shown)")
     repeat = args.parse_args().repeat
@@ -29,16 +80,20 @@ def main():
     text = render_header(btf)
     print(f"vmlinux BTF: {len(data)} bytes, {len(btf.types)} types -> vmlinux.h: "
           f"{len(text)} bytes, {text.count(chr(10))} lines")
-    bpftool = time_command(["bpftool", "btf", "dump", "file", VMLINUX, "format", "c"], repeat)
-    ours_cli = time_command([sys.executable, "-m", "bpf_build.cli.main", "vmlinux", "-o", os.devnull],
-                            repeat)
-    in_process = median_seconds(lambda: render_header(Btf.parse(data, VMLINUX)), repeat)
-    render_only = median_seconds(lambda: render_header(btf), repeat)
-    report([
-        ("bpf-build vmlinux (command)", ours_cli, bpftool),
-        ("parse + render in-process", in_process, bpftool),
-        ("render only (BTF already parsed)", render_only, bpftool),
-    ])
+    if not os.access(TIME, os.X_OK):
+        raise SystemExit(f"{TIME} is needed (GNU time: apt-get install time)")
+    bpftool = BPFTOOL if shutil.which(BPFTOOL[0]) else None
+    figures = alternate(OURS, bpftool, repeat)
+    ours, theirs = figures[0], (figures[1] if len(figures) > 1 else None)
+    print(f"{'bpf-build vmlinux vs bpftool':<34} {'ours':>9} {'bpftool':>9} {'ratio':>7}")
+    for key, label in (("wall", "wall (s)"), ("cpu", "cpu, user+sys (s)"), ("rss", "peak RSS (MiB)")):
+        if theirs:
+            print(f"{label:<34} {ours[key]:9.3f} {theirs[key]:9.3f} {ours[key] / theirs[key]:6.2f}x")
+        else:
+            print(f"{label:<34} {ours[key]:9.3f} {'n/a':>9}")
+    parse = cpu_median(lambda: Btf.parse(data, VMLINUX), repeat)
+    render = cpu_median(lambda: render_header(btf), repeat)
+    print(f"in-process cpu: parse {parse:.3f} s, render {render:.3f} s")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ Public API::
     render_header(btf, type_ids=None, guard="__VMLINUX_H__", path=None, writer=None) -> str
     w = CWriter(btf, path=None)      # one per output: it remembers what it wrote and the names
     w.add(tid) / w.add_all(ids); w.take() -> str      # definitions plus what they need
+    w.take_chunks() -> [str]        # the same text in consecutive pieces, to join with more
     w.declaration(tid, name="", indent=0, strip_mods=False) -> str  # "int (*cb)(void *ctx)"
     w.type_name(tid)                 # the de-duplicated name ("task_struct___2")
     w.align_of(tid), w.size_of(tid)  # as libbpf's btf__align_of / btf__resolve_size

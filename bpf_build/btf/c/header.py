@@ -51,10 +51,12 @@ def render_header(btf: Btf, type_ids: Optional[Iterable[int]] = None, *,
         raise BtfError(path, f"header guard {guard!r} is not a valid C identifier")
     writer = writer if writer is not None else CWriter(btf, path)
     writer.add_all(range(1, len(btf)) if type_ids is None else type_ids)
-    body = writer.take()
+    parts = [_HEADER_START.format(guard=guard)]
+    parts += writer.take_chunks()
     if type_ids is None:
-        body += _kfunc_prototypes(btf, writer)
-    return _HEADER_START.format(guard=guard) + body + _HEADER_END.format(guard=guard)
+        parts.append(_kfunc_prototypes(btf, writer))
+    parts.append(_HEADER_END.format(guard=guard))
+    return "".join(parts)  # one copy of the text, however large
 
 
 def _kfunc_prototypes(btf: Btf, writer: CWriter) -> str:

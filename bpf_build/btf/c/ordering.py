@@ -8,10 +8,14 @@ cannot be written in C and is an error.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import List, Set
 
 from ...model.btf import ARRAY, DATASEC, ENUM, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, TYPEDEF
 from .context import COMPOSITES, DONE, ENUMS, IN_PROGRESS, MODIFIERS, NOT_TYPES, TypeTable
+
+
+_ENUMS_OR_FWD = frozenset({ENUM, ENUM64, FWD})
 
 
 class UnsatisfiableCycle(Exception):
@@ -31,24 +35,27 @@ class DependencyOrder:
         self.queue: List[int] = []
 
     def _referenced_anonymous_enums(self) -> Set[int]:
-        """Anonymous enums/forwards that some type refers to (the others are written at top level)."""
+        """Anonymous enums/forwards that some type refers to (the others are written at top level).
+
+        As libbpf counts references: a FUNC_PROTO's parameters but not its return type."""
         types = self.table.types
-        anon = {i for i in range(1, len(types))
-                if types[i].kind in (ENUM, ENUM64, FWD) and not types[i].name}
-        found: Set[int] = set()
+        anon = {i for i, t in enumerate(types) if t.kind in _ENUMS_OR_FWD and not t.name}
         if not anon:
-            return found
-        for t in types[1:]:
+            return anon
+        referenced: Set[int] = set()
+        add, add_all = referenced.add, referenced.update
+        type_of = attrgetter("type")
+        for t in types:
             kind = t.kind
             if kind in COMPOSITES:
-                found.update(m.type for m in t.members if m.type in anon)
+                add_all(map(type_of, t.members))
             elif kind == FUNC_PROTO:
-                found.update(p.type for p in t.params if p.type in anon)
+                add_all(map(type_of, t.params))
             elif kind == DATASEC:
-                found.update(v.type for v in t.secinfo if v.type in anon)
-            elif t.type in anon:  # every other kind refers through `type` (or nothing: 0)
-                found.add(t.type)
-        return found
+                add_all(map(type_of, t.secinfo))
+            else:  # every other kind refers through `type` (or nothing: 0)
+                add(t.type)
+        return anon & referenced
 
     def order(self, tid: int, through_ptr: bool) -> int:
         """Queue named definitions ``tid`` needs, dependencies first.

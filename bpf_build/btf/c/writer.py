@@ -18,6 +18,7 @@ from .ordering import DependencyOrder, UnsatisfiableCycle
 # Kinds whose whole need is the one type they refer to.
 _LEAD_TO_ONE_TYPE = MODIFIERS | {PTR, ARRAY}
 _MAX_CHAIN = 4096
+_PIECES_PER_CHUNK = 4096
 # Compiler built-ins that must not be redefined by a header.
 _COMPILER_BUILTINS = frozenset({"__builtin_va_list"})
 # GCC-internal base types that appear as typedef targets in some BTF; written as plain aliases.
@@ -45,6 +46,9 @@ class CWriter:
         n = len(self.table.types)
         self._emit_state = bytearray(n)
         self._fwd_emitted = bytearray(n)
+        # Text written so far, joined a few thousand pieces at a time: vmlinux.h is ~300k pieces,
+        # many times its own size as separate strings.
+        self._chunks: List[str] = []
 
     # -- public API ------------------------------------------------------------------------------
     def add(self, type_id: int) -> None:
@@ -59,6 +63,7 @@ class CWriter:
         types, state = table.types, ordering.state
         order, emit = ordering.order, self._emit
         limit_id = len(types)
+        pieces = self._decl.out
         type_id = 0
         try:
             for type_id in type_ids:
@@ -73,6 +78,9 @@ class CWriter:
                 order(type_id, False)
                 for tid in queue:
                     emit(tid, 0)
+                if len(pieces) > _PIECES_PER_CHUNK:
+                    self._chunks.append("".join(pieces))
+                    pieces.clear()  # the same list: emitting holds on to its append
         except UnsatisfiableCycle as e:
             raise table.error(e.type_id, "cycle through non-pointer types cannot be written "
                                          "in C (" + table.cycle_text(e.type_id) + ")") from None
@@ -86,9 +94,16 @@ class CWriter:
 
     def take(self) -> str:
         """The text written so far (and forget it; the set of written types is kept)."""
-        text = "".join(self._decl.out)
-        self._decl.out = []
-        return text
+        return "".join(self.take_chunks())
+
+    def take_chunks(self) -> List[str]:
+        """The text written so far as consecutive pieces (and forget it), for a caller that adds
+        text around it and joins once."""
+        chunks = self._chunks
+        chunks.append("".join(self._decl.out))
+        self._chunks = []
+        self._decl.out.clear()
+        return chunks
 
     def declaration(self, type_id: int, name: str = "", indent: int = 0,
                     strip_mods: bool = False) -> str:
