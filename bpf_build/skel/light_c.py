@@ -13,11 +13,10 @@ What differs, on purpose: the run-time code is our header ``<bpf_build/loader.h>
 prints the failing step and the verifier log, and keeps them in ``skel->load_error``; tracepoint
 and kprobe programs attach too.
 
-struct_ops maps are laid out by ``X__load`` for the kernel that loads, from its BTF
-(``bpf_build_struct_ops_prepare``). A ``SEC(".struct_ops.link")`` map registers with a BPF link
-that ``X__attach`` (or ``X__<map>__attach``) makes, in ``skel->links.<map>_fd``, and
-``X__detach`` closes; a legacy ``SEC(".struct_ops")`` map registers when it loads and
-``X__destroy`` unregisters it.
+struct_ops maps (``light_struct_ops``): ``skel->struct_ops.<map>`` to edit data members before
+load, laid out by ``X__load`` for the kernel that loads; a ``SEC(".struct_ops.link")`` map
+registers with the link ``X__attach`` makes (``skel->links.<map>_fd``), a legacy one from load
+until ``X__destroy``.
 """
 
 from __future__ import annotations
@@ -28,11 +27,11 @@ from typing import List, Optional
 from ..model.elf import Object
 from ..errors import SkeletonError
 from ..loader.gen import CTX_PROG_SIZE, LoaderProgram, generate_loader, map_desc_offset, prog_desc_offset
-from ..loader.gen.program import LoaderStructOps
 from ..loader.open import OpenedObject, OpenedProgram, open_object
 from ..runtime.uapi import AttachType, MapType, ProgType
 from . import rendering_errors
 from .c import GlobalData, check_field_names, embedded_bytes_literal, field_block
+from .light_struct_ops import LightStructOps
 from .naming import c_skeleton_name, c_string_literal
 
 __all__ = ["generate"]
@@ -54,19 +53,7 @@ def generate(obj: Object, name: str, **options) -> str:
         loader = generate_loader(opened)
         loader.require_no_arena(obj.path, "light C skeletons")
         loader.require_no_pinning(obj.path, "light C skeletons")
-        _check_link_fields(opened, loader, obj.path)
         return _LightRenderer(opened, loader, name, obj).render()
-
-
-def _check_link_fields(opened: OpenedObject, loader: LoaderProgram, path) -> None:
-    """``skel->links`` has ``<prog>_fd`` per program and ``<map>_fd`` per .struct_ops.link map:
-    no two may share a name."""
-    programs = {p.name for p in opened.programs}
-    for ops in loader.struct_ops:
-        ident = opened.maps[ops.map_index].ident
-        if ops.link and ident in programs:
-            raise SkeletonError(path, f"struct_ops map '{ident}' and program '{ident}' would both be skeleton "
-                                      f"field 'links.{ident}_fd'")
 
 
 class _LightRenderer:
@@ -77,9 +64,7 @@ class _LightRenderer:
         self.maps = opened.maps
         self.progs = opened.programs
         self.mmaped = self.global_data.maps
-        self.struct_ops = loader.struct_ops
-        # .struct_ops.link maps: each has a link fd, made by X__attach
-        self.linked_maps = [opened.maps[s.map_index] for s in loader.struct_ops if s.link]
+        self.ops = LightStructOps(opened, loader, name, obj.path)
 
     def render(self) -> str:
         n = self.name
@@ -90,9 +75,9 @@ class _LightRenderer:
                f"struct {n} {{\n\tstruct bpf_build_loader_ctx ctx;\n"]
         out += field_block("maps", [f"struct bpf_build_map_desc {m.ident};" for m in self.maps])
         out += field_block("progs", [f"struct bpf_build_prog_desc {p.name};" for p in self.progs])
-        out += field_block("links", [f"int {p.name}_fd;" for p in self.progs] +
-                           [f"int {m.ident}_fd;" for m in self.linked_maps])
+        out += field_block("links", [f"int {p.name}_fd;" for p in self.progs] + self.ops.link_fields())
         out += self.global_data.structs()
+        out += self.ops.struct_block()
         out.append("\tstruct bpf_build_load_error load_error;\n};\n")
         out += self.attach_detach()
         out.append(self.destroy())
@@ -138,9 +123,10 @@ class _LightRenderer:
                 body = "fd = 0; /* a struct_ops program: its map registers it */"
             else:
                 body = "fd = 0; /* attached by the caller (needs a target) */"
-            out.append(_PROG_ATTACH.substitute(name=n, prog=p.name, body=body))
-        out += [_STRUCT_OPS_ATTACH.substitute(name=n, map=m.ident) for m in self.linked_maps]
-        attachers = [p.name for p in self.progs] + [m.ident for m in self.linked_maps]
+            out.append(_ATTACH.substitute(name=n, field=p.name, what="prog", source=f"progs.{p.name}.prog_fd",
+                                          guard="prog_fd <= 0", why="not loaded", body=body))
+        out += [_ATTACH.substitute(name=n, **parts) for parts in self.ops.attach_functions()]
+        attachers = [p.name for p in self.progs] + self.ops.attachers()
         out.append(f"\nstatic inline int\n{n}__attach(struct {n} *skel)\n{{\n\tint ret = 0;\n\n")
         if not attachers:
             out.append("\t(void)skel;\n")
@@ -160,18 +146,17 @@ class _LightRenderer:
 
     def destroy(self) -> str:
         n = self.name
-        # a legacy struct_ops map stays registered, and alive, until its key 0 is deleted
-        lines = [f"\tbpf_build_struct_ops_unregister(skel->maps.{self.maps[s.map_index].ident}.map_fd);\n"
-                 for s in self.struct_ops if not s.link]
+        lines = self.ops.destroy_lines()
         lines += [f"\tbpf_build_closenz(skel->progs.{p.name}.prog_fd);\n" for p in self.progs]
         for m in self.maps:
             if m in self.mmaped:
                 lines.append(f"\tbpf_build_free_map_data(skel->{m.ident}, {self.mmap_size(m)});\n")
             lines.append(f"\tbpf_build_closenz(skel->maps.{m.ident}.map_fd);\n")
+        lines += self.ops.free_lines()
         return _DESTROY.substitute(name=n, body="".join(lines))
 
     def open(self) -> str:
-        parts = []
+        parts = [self.ops.open_lines()]
         for m in self.mmaped:
             value = m.initial_value or bytes(m.value_size)
             if any(value):
@@ -195,6 +180,7 @@ class _LightRenderer:
         if self.progs:
             checks.append(f"offsetof(struct {n}, progs) == {prog_desc_offset(len(self.maps), 0)}")
             checks.append(f"sizeof(skel->progs) == {CTX_PROG_SIZE * len(self.progs)}")
+        checks += self.ops.layout_checks()
         return "".join(f"\t(void)sizeof(char[({c}) ? 1 : -1]);\n" for c in checks)
 
     def load(self) -> str:
@@ -214,11 +200,7 @@ class _LightRenderer:
                         f"skel->maps.{m.ident}.map_fd);\n\tif (!skel->{m.ident})\n\t\treturn bpf_build_fail(-ENOMEM);\n")
         steps = "".join(f"\t\t{c_string_literal(op.text)},\n" for op in L.ops) or "\t\t\"\",\n"
         btf_first = int(bool(L.ops) and L.ops[0].kind == "load_btf")
-        decls, prepare, after_run = "", "", ""
-        if L.struct_ops:
-            decls = struct_ops_tables(L, [m.name for m in self.maps]) + "\tvoid *blob = NULL;\n"
-            prepare = _STRUCT_OPS_PREPARE.substitute(name=n, count=len(L.struct_ops))
-            after_run = "\tfree(blob);\n"
+        decls, prepare, after_run = self.ops.load_parts()
         return _LOAD.substitute(name=n, steps=steps, nr_steps=len(L.ops), btf_first=btf_first,
                                 data=embedded_bytes_literal(L.blob),
                                 insns=embedded_bytes_literal(L.insns_bytes()),
@@ -243,72 +225,19 @@ class _LightRenderer:
                        f"\tskel->maps.{m.ident}.initial_value = (__u64)(unsigned long)kconfig_data;\n")
 
 
-def struct_ops_tables(L: LoaderProgram, map_names: List[str]) -> str:
-    """C declarations of ``struct_ops``, the ``struct bpf_build_struct_ops_map`` array describing
-    the loader's struct_ops maps to ``bpf_build_struct_ops_prepare`` (with their members' and
-    object bytes' arrays)."""
-    out, rows = [], []
-    for i, s in enumerate(L.struct_ops):
-        out.append(f"\tstatic const char struct_ops_{i}_data[] __attribute__((__aligned__(8))) = \"\\\n"
-                   f"{embedded_bytes_literal(s.data)}\";\n")
-        members = "NULL"
-        if s.members:
-            members = f"struct_ops_{i}_members"
-            out.append(f"\tstatic const struct bpf_build_struct_ops_member {members}[] = {{\n")
-            out += [f"\t\t{{ {c_string_literal(name)}, {offset}, {size}, "
-                    f"{'BPF_BUILD_STRUCT_OPS_DATA' if prog < 0 else L.prog_attr_offsets[prog]} }},\n"
-                    for name, offset, size, prog in s.members]
-            out.append("\t};\n")
-        rows.append(_struct_ops_row(s, i, map_names[s.map_index], L.map_attr_offsets[s.map_index], members))
-    out.append("\tstatic const struct bpf_build_struct_ops_map struct_ops[] = {\n" + "".join(rows) + "\t};\n")
-    return "".join(out)
-
-
-def _struct_ops_row(s: LoaderStructOps, i: int, map_name: str, map_attr: int, members: str) -> str:
-    return (f"\t\t{{ {c_string_literal(map_name)}, {c_string_literal(s.type_name)}, {int(s.link)}, {map_attr}, "
-            f"{s.value_offset}, {s.value_reserve}, {s.member_offsets_offset},\n"
-            f"\t\t  struct_ops_{i}_data, sizeof(struct_ops_{i}_data) - 1, {members}, {len(s.members)} }},\n")
-
-
-_STRUCT_OPS_ATTACH = Template("""
+# X__<prog>__attach, and X__<map>__attach of a .struct_ops.link map: the link fd goes into links.
+_ATTACH = Template("""
 static inline int
-${name}__${map}__attach(struct ${name} *skel)
+${name}__${field}__attach(struct ${name} *skel)
 {
-	int map_fd = skel->maps.${map}.map_fd;
+	int ${what}_fd = skel->${source};
 	int fd;
 
-	if (map_fd <= 0 || skel->links.${map}_fd > 0)
-		return 0; /* not loaded, or attached already */
-	fd = bpf_build_struct_ops_attach(map_fd);
-	if (fd > 0)
-		skel->links.${map}_fd = fd;
-	return fd;
-}
-""")
-
-# Before the run: a copy of the blob with the struct_ops maps laid out for this kernel.
-_STRUCT_OPS_PREPARE = Template("""\
-	err = bpf_build_struct_ops_prepare(opts_data, sizeof(opts_data) - 1, struct_ops, ${count}, "${name}",
-					   BPF_BUILD_LOADER_QUIET, &blob);
-	if (err < 0) {
-		skel->load_error.err = err;
-		return bpf_build_fail(err);
-	}
-	opts.data = blob;
-""")
-
-_PROG_ATTACH = Template("""
-static inline int
-${name}__${prog}__attach(struct ${name} *skel)
-{
-	int prog_fd = skel->progs.${prog}.prog_fd;
-	int fd;
-
-	if (prog_fd <= 0)
-		return 0; /* not loaded */
+	if (${guard})
+		return 0; /* ${why} */
 	${body}
 	if (fd > 0)
-		skel->links.${prog}_fd = fd;
+		skel->links.${field}_fd = fd;
 	return fd;
 }
 """)

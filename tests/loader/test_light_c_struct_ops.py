@@ -24,7 +24,8 @@ from bpf_build.model.elf import Object
 from bpf_build.runtime import btf_types
 from bpf_build.runtime.struct_ops import resolve_struct_ops
 from bpf_build.skel.c import embedded_bytes_literal
-from bpf_build.skel.light_c import generate, struct_ops_tables
+from bpf_build.skel.light_c import generate
+from bpf_build.skel.light_struct_ops import struct_ops_tables
 from tests.runtime.test_struct_ops import (FAKE_KERNEL, SOURCE, _available, _check_with_bpftool, _flags,
                                            _kernel_has_struct_ops_links, _spec, _traffic, _wait_gone,
                                            needs_tcp_struct_ops)
@@ -65,12 +66,18 @@ static void step(const char *what)
 
 int main(void)
 {
-	int fds = open_fds();
-	struct reno *skel = reno__open_and_load();
+	int fds = open_fds(), err;
+	struct reno *skel = reno__open();
 	char text[96];
 
-	if (!skel) {
-		printf("load failed %d fds %d %d\n", errno, fds, open_fds());
+	if (!skel)
+		return 2;
+	if (getenv("RENAME"))	/* a data member set between open and load */
+		snprintf(skel->struct_ops.ca_ops->name, sizeof(skel->struct_ops.ca_ops->name), "%s", getenv("RENAME"));
+	if (reno__load(skel)) {
+		err = errno;
+		reno__destroy(skel);
+		printf("load failed %d fds %d %d\n", err, fds, open_fds());
 		return 3;
 	}
 	step("loaded");
@@ -239,8 +246,8 @@ def test_link_struct_ops_registers_with_its_link(compile_c, cached_output, gcc, 
 @pytest.mark.kernel
 @needs_tcp_struct_ops
 def test_legacy_struct_ops_registers_on_load_until_destroy(compile_c, cached_output, gcc, kernel):
-    name = "bbt_lc_legacy"
-    run = _Run(_driver(compile_c, cached_output, ".struct_ops", name))
+    name = "bbt_lc_renamed"  # set through skel->struct_ops.ca_ops->name before load
+    run = _Run(_driver(compile_c, cached_output, ".struct_ops", "bbt_lc_legacy"), env={**os.environ, "RENAME": name})
     assert run.next() == ["loaded"], run.finish()
     assert name in _available()  # the loader's map update registered it
     assert run.go() == ["attached"]  # nothing to attach: no link
@@ -334,7 +341,10 @@ def _layout_program(compile_c, cached_output, source: str = SOURCE, sanitize: bo
     obj = Object.read(compile_c(source, "st_layout", cflags=_flags(".struct_ops.link", "bbt_fake")))
     loader = generate_loader(open_object(obj, "st_layout"))
     text = LAYOUT.replace("BLOB", embedded_bytes_literal(loader.blob)) \
-        .replace("TABLES", struct_ops_tables(loader, [m.name for m in loader.maps]))
+        .replace("TABLES", "".join(f"\tstatic const char data_{i}[] = \"\\\n{embedded_bytes_literal(ops.data)}\";\n"
+                                   for i, ops in enumerate(loader.struct_ops))
+                 + struct_ops_tables(loader, [m.name for m in loader.maps],
+                                     [(f"data_{i}", f"sizeof(data_{i}) - 1") for i in range(len(loader.struct_ops))]))
     flags = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"] if sanitize else []
 
     def build(exe: Path) -> None:
@@ -386,3 +396,14 @@ def test_no_truncation_or_corruption_of_the_btf_reads_out_of_bounds(compile_c, c
     assert failed + laid_out == size + 1 + 4 * size
     assert failed > size and laid_out > size  # truncations fail; many corruptions (names, sizes) do not
 
+
+
+def test_the_skeleton_compiles_as_cplusplus(compile_c, gcc, tmp_path):
+    """The shadow struct, the tables and their layout checks compile in C++ too (gcc's g++)."""
+    header = generate(Object.read(compile_c(SOURCE, "reno", cflags=_flags(".struct_ops.link", "bbt_cxx"))), "reno")
+    (tmp_path / "reno.lskel.h").write_text(header)
+    (tmp_path / "driver.cc").write_text(DRIVER)
+    built = subprocess.run(["g++", "-Wall", "-Wextra", "-Werror", "-DLINKED", "-I", include_dir(), "-I",
+                            str(tmp_path), "-c", str(tmp_path / "driver.cc"), "-o", str(tmp_path / "driver.o")],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
