@@ -15,7 +15,7 @@ import platform
 import socket
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from . import elfsym, features, perf, syscall
+from . import elfsym, features, freplace as freplace_support, perf, syscall
 from . import xdp_netlink
 from . import usdt as usdt_support
 from .uapi import AttachType, KprobeMultiFlag, ProgType
@@ -276,6 +276,24 @@ def tracing(prog: "Program", *, cookie: int = 0) -> BpfLink:
         return BpfLink(syscall.raw_tracepoint_open(None, prog.fileno()), what)
 
 
+def freplace(prog: "Program", target: Any = None, func_name: Optional[str] = None) -> BpfLink:
+    """An freplace program in place of ``func_name`` of the program ``target`` (a Program or fd;
+    None: the target it was loaded for) for as long as the link lives (libbpf's
+    bpf_program__attach_freplace)."""
+    where = f"attach '{prog.name}' as freplace"
+    resolved = prog.freplace_target
+    if target is not None:
+        fd, name = freplace_support.setting(target if func_name is None else (target, func_name), where)
+        name = name or (resolved.func_name if resolved is not None else None)
+        if not name:
+            raise AttachError(f"{where}: say which function of the target it replaces")
+        resolved = freplace_support.FreplaceTarget(fd, name, freplace_support.func_btf_id(fd, name, where))
+    elif resolved is None:
+        raise AttachError(f"{where}: no target: give attach_freplace(target_program, \"function\")")
+    what = f"{where} of {resolved.func_name}() of program fd {resolved.prog_fd}"
+    return _link_create(prog, resolved.prog_fd, 0, what, tracing={"target_btf_id": resolved.btf_id})
+
+
 def iterator(prog: "Program", *, map: Any = None) -> IterLink:
     """iter/ programs: a link whose every read walks the objects (tasks, maps...) anew. ``map``
     (a Map or fd) is the map a map-element iterator (``iter/bpf_map_elem``) walks."""
@@ -412,6 +430,8 @@ def attach_by_section(prog: "Program", section: str) -> Optional[Link]:
         return _uprobe_target(prog, rest, kind.startswith("uretprobe"))
     if kind in ("iter", "iter.s") and rest:
         return iterator(prog)
+    if kind == "freplace" and prog.freplace_target is not None:
+        return freplace(prog)
     if kind in ("usdt", "usdt.s") and rest.count(":") >= 2:
         binary, provider, name = rest.rsplit(":", 2)  # SEC("usdt/path:provider:name")
         return usdt(prog, binary, provider, name)

@@ -297,7 +297,7 @@ def _failure(spec: LoaderSpec, ctx: "ctypes.Array[ctypes.c_char]", err: int, log
         if step.kind == "load_prog" and 0 <= step.index < len(spec.progs):
             prog = spec.progs[step.index]  # the step text has the kernel's 15-byte name
             what = f"program '{prog.name}' (SEC(\"{prog.section}\")), step {number}: {step.text}"
-            hint = load_hint(err, prog.expected_attach_type)
+            hint = load_hint(err, prog.expected_attach_type, prog.type)
             if err == errno.EINVAL and prog.type == ProgType.SYSCALL and not _features.has_loader_programs():
                 hint = "this kernel has no BPF_PROG_TYPE_SYSCALL programs (Linux 5.14+)"  # user-space path
             if hint and not log.strip():  # a verifier log explains itself

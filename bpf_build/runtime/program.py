@@ -17,6 +17,7 @@ from .links import BpfLink, IterLink, Link, PerfEventLink, SocketFilterLink
 from .uapi import AttachType, Cmd, ProgType, known
 
 if TYPE_CHECKING:
+    from .freplace import FreplaceTarget
     from .syscall import CData
     from .usdt import UsdtLink
 
@@ -47,10 +48,15 @@ _TRAMPOLINE_ATTACH = frozenset({AttachType.TRACE_FENTRY, AttachType.TRACE_FEXIT,
                                 AttachType.LSM_MAC, AttachType.LSM_CGROUP})
 _TRAMPOLINE_EPERM = ("this kernel does not permit BPF trampoline programs (fentry/fexit/fmod_ret/lsm): "
                      "refused before verification; use tp_btf or raw_tp, or a kernel that allows them")
+_FREPLACE_EPERM = ("this kernel does not permit freplace programs: they run through BPF trampolines, which it "
+                   "refuses before verification (as for fentry/fexit); freplace needs a kernel that allows them "
+                   "(Linux 5.10+)")
 
 
-def load_hint(err: int, expected_attach_type: int) -> str:
+def load_hint(err: int, expected_attach_type: int, prog_type: int = 0) -> str:
     """What an errno from BPF_PROG_LOAD most likely means, for a message (may be empty)."""
+    if err == errno.EPERM and prog_type == ProgType.EXT:
+        return _FREPLACE_EPERM
     if err == errno.EPERM and expected_attach_type in _TRAMPOLINE_ATTACH:
         return _TRAMPOLINE_EPERM
     return _LOAD_HINTS.get(err, "")
@@ -77,7 +83,8 @@ class Program(BpfObject):
                                       "log_level"})
 
     def __init__(self, fd: Union[Fd, int], *, name: Optional[str] = None,
-                 expected_attach_type: Optional[int] = None, attach_target: Optional[str] = None):
+                 expected_attach_type: Optional[int] = None, attach_target: Optional[str] = None,
+                 freplace_target: Optional[FreplaceTarget] = None):
         super().__init__(fd)
         try:
             info = syscall.ProgInfo()
@@ -92,6 +99,7 @@ class Program(BpfObject):
         # The kernel does not report these back; links need them, so whoever loads remembers.
         self.expected_attach_type = expected_attach_type
         self.attach_target = attach_target
+        self.freplace_target = freplace_target  # an freplace program's target at load (freplace.py)
         self.autoattach = True  # whether a skeleton's attach() attaches it
         self.link_owner: Optional[Callable[[Link], None]] = None  # receives every link made here
         self.usdt_specs: Any = None  # the object's __bpf_usdt_specs map, for attach_usdt (set by skeletons)
@@ -173,6 +181,11 @@ class Program(BpfObject):
         """tp_btf, fentry, fexit, fmod_ret, lsm: the target was fixed at load time."""
         return self._adopt(_attach.tracing(self, cookie=cookie))
 
+    def attach_freplace(self, target: Any = None, func_name: Optional[str] = None) -> BpfLink:
+        """freplace programs: run in place of ``func_name`` of the program ``target`` (a Program
+        or fd) while the link lives; without arguments, in place of the target given at load."""
+        return self._adopt(_attach.freplace(self, target, func_name))
+
     def attach_iter(self, *, map: Any = None) -> IterLink:
         """iter/ programs; ``link.read()`` runs the iterator and returns what it wrote."""
         return self._adopt(_attach.iterator(self, map=map))
@@ -236,5 +249,5 @@ def _load_with_log(attr: syscall.ProgLoadAttr, what: str, log_level: int, expect
                 log_size *= 4
                 continue
             text = log.value.decode("utf-8", "replace")
-            hint = "" if text.strip() else load_hint(e.errno, expected_attach_type)
+            hint = "" if text.strip() else load_hint(e.errno, expected_attach_type, attr.prog_type)
             raise VerifierError(what, e.errno, text, hint) from None

@@ -18,22 +18,25 @@ Before ``load()``, ``skel.maps.NAME`` is a ``MapSettings`` and ``skel.progs.NAME
     progs.p.autoattach = False                 bpf_program__set_autoattach
     progs.p.type / expected_attach_type = ...  bpf_program__set_type / set_expected_attach_type
     progs.p.flags = BPF_F_SLEEPABLE            bpf_program__set_flags
+    progs.p.attach_target = (prog_fd, "func")  bpf_program__set_attach_target (freplace programs only)
 
 How they reach the kernel: the loader's blob holds every BPF_MAP_CREATE and BPF_PROG_LOAD attr
 (``MapSpec.attr_offset``/``ProgSpec.attr_offset``), so the runner patches a copy of the blob before
 running it; max_entries and autoload go through the loader's context. A map whose type or key/value
 size changed is created without BTF (the BTF types no longer describe it; libbpf retries the same
 way). A map with ``autocreate`` off is created as a one-slot placeholder array (a loader cannot skip
-a step) and closed right after load, so, as with libbpf, it is absent afterwards.
+a step) and closed right after load, so, as with libbpf, it is absent afterwards. An freplace
+program's target function is looked up in the target program's BTF, and the target's fd and the
+function's id written into the program's attr (freplace.py).
 
 A map declared ``__uint(pinning, LIBBPF_PIN_BY_NAME)`` is reused from, or pinned at, its
 ``pin_path`` (default ``/sys/fs/bpf/<name>``, or ``load(pin_root_path=...)``'s directory; None: not
 pinned this load), see pinning.py; other maps cannot be given one, their loader has no reuse step.
 
 Not possible with a loader program, refused by name: ``inner_map`` (the loader creates the inner
-map itself), ``reuse_fd`` (the loader reuses pinned maps only), ``attach_target`` (the loader looks
-the target's BTF id up by the name compiled in), a per-program ``log_level`` (use
-``load(log_level=N)``, which every load the loader makes shares).
+map itself), ``reuse_fd`` (the loader reuses pinned maps only), ``attach_target`` of programs
+other than freplace ones (the loader looks the target's BTF id up by the name compiled in), a
+per-program ``log_level`` (use ``load(log_level=N)``, which every load the loader makes shares).
 """
 
 from __future__ import annotations
@@ -43,12 +46,13 @@ import os
 import struct
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
+from . import freplace as _freplace
 from .cpus import num_possible_cpus
 from .errors import BpfRuntimeError, NotSupportedError
 from .global_data import GLOBAL_DATA_KINDS
 from .pinning import default_pin_path
 from .records import check_range
-from .uapi import MapFlag, MapType, known
+from .uapi import MapFlag, MapType, ProgType, known
 
 if TYPE_CHECKING:
     from .loader import MapSpec, ProgSpec
@@ -68,7 +72,6 @@ _MAP_UNSUPPORTED = {
                 "through their pin_path",
 }
 _PROG_UNSUPPORTED = {
-    "attach_target": "the loader resolves the attach target compiled into the object",
     "log_level": "every load the loader makes shares one log level: use load(log_level=N)",
 }
 
@@ -185,13 +188,14 @@ class ProgramSettings(_Settings):
     """``skel.progs.NAME`` before load."""
 
     _kind = "program"
-    _knobs = ("autoload", "autoattach", "type", "expected_attach_type", "flags")
+    _knobs = ("autoload", "autoattach", "type", "expected_attach_type", "flags", "attach_target")
     _unsupported = _PROG_UNSUPPORTED
     spec: ProgSpec
 
     def __init__(self, spec: ProgSpec):
         super().__init__(spec.name, {"autoload": spec.autoload, "autoattach": True, "type": spec.type,
-                                     "expected_attach_type": spec.expected_attach_type, "flags": 0})
+                                     "expected_attach_type": spec.expected_attach_type, "flags": 0,
+                                     "attach_target": None})
         object.__setattr__(self, "spec", spec)
 
     def _check(self, knob: str, value: Any) -> Any:
@@ -199,7 +203,22 @@ class ProgramSettings(_Settings):
             if not isinstance(value, bool):
                 raise TypeError(f"program '{self.name}': {knob} must be True or False")
             return value
+        if knob == "attach_target":
+            if self.type != ProgType.EXT:
+                raise NotSupportedError(f"program '{self.name}': setting attach_target is not supported with loader "
+                                        "programs but for freplace programs (the loader resolves the attach target "
+                                        f"compiled into SEC(\"{self.spec.section}\"))")
+            fd, name = _freplace.setting(value, f"program '{self.name}'")
+            return fd if name is None else (fd, name)
         return super()._check(knob, value)
+
+    def freplace_target(self) -> Optional[_freplace.FreplaceTarget]:
+        """An freplace program's target, looked up in the target's BTF (None: not an freplace
+        program, or one that will not load)."""
+        if self.type != ProgType.EXT or not self.autoload:
+            return None
+        return _freplace.resolve(self.attach_target, self.spec.section,
+                                 f"program '{self.name}' (SEC(\"{self.spec.section}\"))")
 
 
 def _check_pin_path(name: str, value: Any, pinned: bool) -> Optional[str]:
@@ -213,11 +232,13 @@ def _check_pin_path(name: str, value: Any, pinned: bool) -> Optional[str]:
 
 
 class Applied:
-    """What the runner needs: the patched blob, context overrides, maps to drop after load."""
+    """What the runner needs: the patched blob, context overrides, maps to drop after load, and
+    the target of each freplace program (by program index), which its links attach to."""
 
     def __init__(self, blob: bytes, max_entries: Dict[int, int], autoload: Dict[int, bool],
-                 placeholders: List[int]):
+                 placeholders: List[int], freplace: Optional[Dict[int, _freplace.FreplaceTarget]] = None):
         self.blob, self.max_entries, self.autoload, self.placeholders = blob, max_entries, autoload, placeholders
+        self.freplace = freplace or {}
 
 
 def apply(blob: bytes, maps: Sequence[MapSettings], progs: Sequence[ProgramSettings]) -> Applied:
@@ -226,6 +247,7 @@ def apply(blob: bytes, maps: Sequence[MapSettings], progs: Sequence[ProgramSetti
     max_entries: Dict[int, int] = {}
     autoload: Dict[int, bool] = {}
     placeholders: List[int] = []
+    freplace: Dict[int, _freplace.FreplaceTarget] = {}
     for i, m in enumerate(maps):
         base = _patchable(m, ("type", "key_size", "value_size", "flags", "numa_node", "map_extra", "autocreate"))
         if m.changed("max_entries") or m.changed("type"):
@@ -253,11 +275,15 @@ def apply(blob: bytes, maps: Sequence[MapSettings], progs: Sequence[ProgramSetti
     for j, p in enumerate(progs):
         if p.changed("autoload"):
             autoload[j] = p.autoload
-        base = _patchable(p, ("type", "expected_attach_type", "flags"))
+        base = _patchable(p, ("type", "expected_attach_type", "flags", "attach_target"))
         for field in ("type", "expected_attach_type", "flags"):
             if p.changed(field):
                 _U32.pack_into(data, base + _PROG_ATTR[field], int(getattr(p, field)))
-    return Applied(bytes(data), max_entries, autoload, placeholders)
+        target = p.freplace_target()
+        if target is not None:
+            _freplace.fill_load_attr(data, base, target)
+            freplace[j] = target
+    return Applied(bytes(data), max_entries, autoload, placeholders, freplace)
 
 
 def _patchable(settings: _Settings, knobs: Tuple[str, ...]) -> int:
