@@ -270,12 +270,12 @@ class Skeleton:
                 bpf_map: Map[Any, Any] = self._own(Map(fd, key_type=key_type, value_type=value_type, name=m.name))
                 bpf_map.event_type = None if reshaped else self._event_types_.get(m.name)
                 setattr(self.maps, attribute_name(m.ident), bpf_map)
-            for p, prog_fd, prog_settings in zip(spec.progs, fds.progs, self._prog_settings):
+            for j, (p, prog_fd, prog_settings) in enumerate(zip(spec.progs, fds.progs, self._prog_settings)):
                 if prog_fd is None:
                     delattr(self.progs, attribute_name(p.name))
                     continue
                 prog = self._own(Program(prog_fd, name=p.name, expected_attach_type=prog_settings.expected_attach_type,
-                                         attach_target=_btf_target(p)))
+                                         attach_target=_btf_target(p), freplace_target=applied.freplace.get(j)))
                 prog.autoattach = prog_settings.autoattach
                 prog.link_owner = self._adopted.append
                 prog.usdt_specs = self._map_named(USDT_SPECS_MAP)
