@@ -37,7 +37,7 @@ from ...runtime.loader_contract import (
     map_desc_offset,
     prog_desc_offset,
 )
-from ...runtime.uapi import MapFlag, MapType, map_type_name, prog_type_name
+from ...runtime.uapi import MapFlag, MapType, ProgType, map_type_name, prog_type_name
 from .blob import c_bytes
 
 if TYPE_CHECKING:
@@ -227,6 +227,16 @@ class LoaderProgram:
                                           "run and pin the maps it created after it; a Python skeleton (bpf-build "
                                           "skel --lang python) does")
 
+    def require_no_freplace(self, path: PathLike, runner: str) -> None:
+        """Refuse freplace programs for a runner that cannot be given their target (a program fd
+        and one of its functions, known only where the object loads)."""
+        names = ", ".join(repr(p.name) for p in self.progs if p.type == ProgType.EXT)
+        if names:
+            raise NotSupportedError(path, f"freplace programs ({names}) are not supported by {runner} yet: the "
+                                          "runner must be given the target program and its function before the "
+                                          "run, and this one takes none; a Python skeleton (bpf-build skel --lang "
+                                          "python: skel.progs.NAME.attach_target) loads them")
+
     def op_for_step(self, step: int) -> Optional[LoaderOp]:
         return self.ops[step - 1] if 0 < step <= len(self.ops) else None
 
@@ -260,6 +270,7 @@ class _Strings:
 def _write_container(L: LoaderProgram) -> bytes:
     L.require_no_struct_ops(None, "the BPFBLDR1 container (libbpfbuild)")
     L.require_no_arena(None, "the BPFBLDR1 container (libbpfbuild)")
+    L.require_no_freplace(None, "the BPFBLDR1 container (libbpfbuild)")
     L.require_no_pinning(None, "the BPFBLDR1 container (libbpfbuild)")
     strings, values = _Strings(), bytearray()
     maps = bytearray()
