@@ -52,6 +52,7 @@ def generate(obj: Object, name: str, **options) -> str:
         check_field_names(opened, obj.path)  # before the loader: its steps name maps and programs
         loader = generate_loader(opened)
         loader.require_no_arena(obj.path, "light C skeletons")
+        loader.require_no_freplace(obj.path, "light C skeletons")
         loader.require_no_pinning(obj.path, "light C skeletons")
         return _LightRenderer(opened, loader, name, obj).render()
 
