@@ -17,11 +17,13 @@ from ..model import btf as B
 from ..model.insn import ALU64, DW, JA, JMP, JNE, MOV, PSEUDO_MAP_IDX_VALUE, R1, R2, R3, R4, R6, R10, B as SZ_B, H, W, X
 from ..model.insn import Insn, decode
 from ..runtime.loader_contract import CTX_HEADER_SIZE, CTX_MAP_SIZE, MAP_DESC_FD
-from ..runtime.uapi import Cmd, Helper, MapType, map_type_name, prog_type_name
+from ..runtime.uapi import Cmd, Helper, MapType, ProgType, map_type_name, prog_type_name
 
 Operation = Dict[str, Any]
 _ALU, _LDX, _ST, _STX = 0x04, 0x01, 0x02, 0x03
 _LOAD_FORMATS: Dict[int, str] = {W: "I", DW: "Q", H: "H", SZ_B: "B"}
+# An freplace program's target is a program of the loading machine: no loader step finds it.
+_FREPLACE_TARGET = " (attach target: target program fd and function BTF id filled in by the runner)"
 
 
 def struct_ops_shape(key_size: int, max_entries: int, map_flags: int) -> str:
@@ -138,7 +140,8 @@ class _LoaderReader:
             name = self.cstr(attr + 48, 16)
             return {"what": "prog", "name": name, "prog_type": ptype, "insn_cnt": cnt,
                     "expected_attach_type": u("I", attr + 68), "prog_flags": u("I", attr + 44),
-                    "text": f"load prog \"{name}\" {prog_type_name(ptype)} {cnt} insns"}
+                    "text": f"load prog \"{name}\" {prog_type_name(ptype)} {cnt} insns"
+                            + (_FREPLACE_TARGET if ptype == ProgType.EXT else "")}
         if cmd == Cmd.BTF_LOAD:
             return {"what": "btf", "text": f"load BTF ({u('I', attr + 16)} bytes)"}
         return {"what": "bpf", "text": f"bpf command {cmd}"}
