@@ -121,10 +121,9 @@ def check_supported(opened: OpenedObject) -> None:
     for p in opened.programs:
         if p.sec_def is None:
             _fail(opened, f"program '{p.name}': section '{p.section}' names no program type")
-        if p.type == ProgType.EXT:
-            _fail(opened, f"program '{p.name}': freplace programs need a target program fd and are "
-                          "not supported by loader programs", NotSupportedError)
-        if p.sec_def.flags & SEC_ATTACH_BTF and p.attach_btf is None:
+        # freplace (EXT) programs attach to a function of another program, known only at load:
+        # the runner writes attach_prog_fd and attach_btf_id into their attr (runtime/freplace.py)
+        if p.sec_def.flags & SEC_ATTACH_BTF and p.attach_btf is None and p.type != ProgType.EXT:
             _fail(opened, f"program '{p.name}': section '{p.section}' needs an attach target "
                           "(e.g. SEC(\"fentry/do_sys_open\"))")
 
