@@ -74,22 +74,32 @@ def _copy_types(state: LinkerState, src: InputView, type_map: List[int], appende
 
     dst_btf = state.btf
     copy, add_type = not src.owned, dst_btf.types.append
-    add_str, str_offs = dst_btf.strings.add, state.btf_str_offs
+    str_offs = state.btf_str_offs
+    known_off = str_offs.get
+
+    def new_off(name: str) -> int:
+        off = str_offs[name] = dst_btf.strings.add(name)
+        return off
+
+    # The type's name, then its entries' names in order (each struct member's with its type
+    # id, in one pass over the members); remap_ids with the common kinds inlined. A non-empty
+    # name has a non-zero offset, the empty one 0 (the output is not split BTF).
     for t in appended:
         new = t.copy() if copy else t
-        for item in (new, *(new.members or new.enums or new.params)):
-            name = item.name
-            off = str_offs.get(name)
-            if off is None:
-                off = str_offs[name] = add_str(name)
-            item.name_off = off
         k = new.kind
-        if k in _ONE_REF:  # remap_ids, the common kinds inlined
+        name = new.name
+        new.name_off = (known_off(name) or new_off(name)) if name else 0
+        if k in _ONE_REF:
             new.type = type_map[new.type] or remap(new.type)
         elif k in _COMPOSITE:
             for m in new.members:
+                name = m.name
+                m.name_off = (known_off(name) or new_off(name)) if name else 0
                 m.type = type_map[m.type] or remap(m.type)
         else:
+            for item in new.enums or new.params:
+                name = item.name
+                item.name_off = (known_off(name) or new_off(name)) if name else 0
             new.remap_ids(remap)
         add_type(new)
 
