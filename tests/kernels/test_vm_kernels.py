@@ -9,6 +9,7 @@ must not pass without having run them. They run when BPF_BUILD_VM_TESTS=1, as sc
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -83,7 +84,9 @@ def test_kernel_tests_pass_on(kernel, shared_cache, examples_built):
     env = {**os.environ, "BPF_BUILD_TEST_CACHE": str(shared_cache)}
     env.pop("PYTEST_XDIST_WORKER", None)
     cmd = [sys.executable, str(REPO / "scripts/vmtest.py"), kernel, "--",
-           "-q", "-p", "no:xdist", "-m", "kernel and not vm", "-rfEs", *VM_KERNELS[kernel]]
+           "-q", "-p", "no:xdist", "-m", "kernel and not vm", "-rfEs",
+           # e.g. --durations=30, to see where a guest's time goes
+           *shlex.split(os.environ.get("BPF_BUILD_VM_PYTEST_ARGS", "")), *VM_KERNELS[kernel]]
     returncode, output = _boot_and_test(kernel, cmd, env)
     if returncode == GUEST_DIED:
         # QEMU or the guest went away mid-run (seen once in 6.12 under load, not reproduced with the
