@@ -13,7 +13,8 @@ from .state import ANY_ENUM, COMPOSITE, SINGLE_REF, WALKED, Key, TypeGraph, comm
 
 def describe_types(types: List[BtfType], start: int) -> TypeGraph:
     """Describe every type (``types[tid]`` for each id, void at 0); ``start`` is the first id
-    of the BTF being deduplicated (those before it belong to its base)."""
+    of the BTF being deduplicated (those before it belong to its base). A type's children are
+    listed last to first (see TypeGraph)."""
     interned: Dict[Hashable, int] = {}
     intern = interned.setdefault
     n = len(types)
@@ -40,16 +41,16 @@ def describe_types(types: List[BtfType], start: int) -> TypeGraph:
             # common_sig(t) and the members but their referenced ids
             shapes[tid] = intern((names[tid], k, t.kflag, len(ms), t.size)
                                  + tuple(map(member_sig, ms)), len(interned))
-            children[tid] = tuple(map(type_of, ms))
+            children[tid] = tuple(map(type_of, reversed(ms)))
             composite_ids.append(tid)
         elif k == FUNC_PROTO:  # common_sig(t) and the params but the referenced ids
             ps = t.params
             shapes[tid] = intern((names[tid], FUNC_PROTO, t.kflag, *map(name_of, ps)),
                                  len(interned))
-            children[tid] = (t.type, *map(type_of, ps))
+            children[tid] = (*map(type_of, reversed(ps)), t.type)
         elif k == ARRAY:  # array_sig(t) but the referenced ids
             shapes[tid] = intern((names[tid], ARRAY, t.kflag, 0, 0, t.nelems), len(interned))
-            children[tid] = (t.index_type, t.type)
+            children[tid] = (t.type, t.index_type)
         elif k == INT:
             shapes[tid] = intern(int_tag_sig(t), len(interned))
             primitive_ids.append(tid)

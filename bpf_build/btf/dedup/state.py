@@ -109,12 +109,14 @@ class CandidateTable:
 class TypeGraph:
     """Per type id, what the struct phase compares, computed once: kind, name, an interned id
     of the fields that never change during dedup ("shape", which includes the name and the
-    kind), and the referenced ids in the order libbpf walks them. Reference types are rewritten
+    kind), and the referenced ids (last to first). Reference types are rewritten
     only in the later ref phase, so these stay valid for the whole graph-equivalence phase."""
 
     kinds: List[int]
     names: List[str]
     shapes: List[int]
+    # The referenced ids, last to first: a walk pushes them on its stack as they are and so
+    # visits them in libbpf's order (keys built from them only need a fixed order).
     children: List[Tuple[int, ...]]
     enum_fwd: List[bool]  # an enum without enumerators: a forward declaration
     composites: List[int]  # STRUCT/UNION ids, base included

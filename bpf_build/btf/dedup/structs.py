@@ -86,16 +86,18 @@ def _is_equiv(state: DedupState, hypothesis: Hypothesis, cand_id: int, canon_id:
     while cands:
         cand = pop_cand()
         canon = pop_canon()
-        x = m[cand]
-        if hypot[canon] == cand or x == canon or (x >= 0 and x == m[canon]):
-            # Passes whatever follows: both resolve through the same type, or this pair was
-            # visited before in this walk (hypot is set only at canons that are not a
-            # resolved FWD standing for its struct, and the map does not change in a walk).
+        if hypot[canon] == cand:
+            # Visited before in this walk (hypot is set only at canons that are not a resolved
+            # FWD standing for its struct, and the map does not change in a walk): passes.
             continue
         a = cand  # both sides resolved to their canonical types
-        while x >= 0 and x != a:
-            a = x
-            x = m[a]
+        x = m[cand]
+        if x >= 0:  # (the candidate's side is mostly not processed yet: itself)
+            if x == canon or x == m[canon]:
+                continue  # both resolve through the same type: passes
+            while x >= 0 and x != a:
+                a = x
+                x = m[a]
         b = canon
         x = m[b]
         while x >= 0 and x != b:
@@ -136,9 +138,9 @@ def _is_equiv(state: DedupState, hypothesis: Hypothesis, cand_id: int, canon_id:
                 return False
         if ck in walked:
             refs = children[cand]
-            if refs:
-                push_cands(refs[::-1])
-                push_canons(children[canon][::-1])
+            if refs:  # last to first: the first is on top
+                push_cands(refs)
+                push_canons(children[canon])
         elif ck not in leaves:
             raise BtfError(None, f"BTF dedup: unexpected {state.types[cand].kind_name} "
                                  f"[{cand}] in a type graph")
