@@ -34,12 +34,17 @@ class Declarator:
         self.out: List[str] = []
         self._around_name: Dict[int, Tuple[str, str]] = {}  # type id -> text before, after the name
         self._unnamed: Dict[int, str] = {}                  # type id -> declaration without a name
+        self._heads: Dict[int, str] = {}                    # type id -> "struct foo"
         self._inline_bodies = 0  # anonymous bodies written so far (a chain with one is not kept)
 
     # -- bodies --------------------------------------------------------------------------------
     def composite_head(self, tid: int, t: BtfType) -> str:
-        word = "struct" if t.kind == STRUCT else "union"
-        return f"{word} {self.names.tag(tid)}" if t.name else word
+        """``struct foo`` (``foo`` de-duplicated), or the bare keyword for an anonymous one."""
+        head = self._heads.get(tid)
+        if head is None:
+            word = "struct" if t.kind == STRUCT else "union"
+            head = self._heads[tid] = f"{word} {self.names.tag(tid)}" if t.name else word
+        return head
 
     def composite_def(self, tid: int, t: BtfType, lvl: int) -> None:
         self._inline_bodies += 1
@@ -76,7 +81,7 @@ class Declarator:
                 size = sizes.get(mtype)
                 offset = moffset + (size if size is not None else layout.size_of(mtype)) * 8
                 prev_bitfield = False
-        if is_struct:
+        if is_struct and offset < t.size * 8:
             self._padding(offset, t.size * 8, layout.align_of(tid), False, lvl + 1)
         if t.members or t.size:
             out("\n" + "\t" * lvl + "}")
