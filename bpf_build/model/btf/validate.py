@@ -288,8 +288,16 @@ def _check_loops(btf: Btf, path: PathLike, roots: List[int]) -> None:
     listed: List[Optional[List[int]]] = [None] * n
 
     def own_refs(index: int) -> List[int]:
-        """Indexes (id - start) of the own types ``own[index]`` refers to."""
-        refs = listed[index] = [r - start for r in own[index].referenced_ids() if start <= r < start + n]
+        """Indexes (id - start) of the own types ``own[index]`` refers to (every id is below
+        start + n: validate checked that first)."""
+        t, k = own[index], kinds[index]
+        if k in REF_KINDS:
+            refs = [t.type - start] if t.type >= start else []
+        elif k == STRUCT or k == UNION:
+            refs = [m.type - start for m in t.members if m.type >= start]
+        else:
+            refs = [r - start for r in t.referenced_ids() if r >= start]
+        listed[index] = refs
         return refs
 
     for cut_kinds, rule in _LOOP_PASSES:
