@@ -4,7 +4,8 @@ Cases: a small pair, 24 small objects, a pair of objects built against vmlinux.h
 of BTF types each, and 20 such objects at once. Both tools run as processes (start-up included);
 the in-process time of `link()` (read, link, encode; cyclic GC off as in the CLI) and the
 start-up of `bpf-link --help` are printed as well, and the BTF dedup of vmlinux next to
-libbpf's btf__dedup (through ctypes).
+libbpf's btf__dedup (through ctypes). Then the peak resident memory of one run of each tool
+on each case, as GNU time (/usr/bin/time) reports it.
 
 Needs clang (any BPF-capable one on PATH or $BPF_CLANG) and bpftool; vmlinux.h is generated with
 bpftool into a temporary directory for this bench only.
@@ -20,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from typing import Optional
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -32,6 +34,7 @@ from bpf_build.link.linker import link  # noqa: E402
 from link_cases import CASES_BY_NAME, chain_sources, rich_kernel_structs  # noqa: E402
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
+GNU_TIME = "/usr/bin/time"
 
 VMLINUX_PRELUDE = """\
 #include "vmlinux.h"
@@ -101,7 +104,7 @@ def main():
             cases.append(("20 vmlinux.h objects", compile_units(
                 work, [(f"many{i}", vmlinux_unit(100 + i, structs[i * 10:i * 10 + 40]))
                        for i in range(20)], work)))
-        rows, notes = [], []
+        rows, notes, peaks = [], [], []
         for label, inputs in cases:
             out_ours, out_theirs = os.path.join(work, "ours.o"), os.path.join(work, "theirs.o")
             ours = time_command(ours_cmd + ["-o", out_ours] + inputs, args.repeat)
@@ -111,6 +114,8 @@ def main():
             same = open(out_ours, "rb").read() == open(out_theirs, "rb").read()
             types = sum(len(o.btf.types) for o in objs)
             rows.append((f"{label}: process", ours, theirs))
+            peaks.append((label, peak_rss_mib(ours_cmd + ["-o", out_ours] + inputs),
+                          peak_rss_mib(["bpftool", "gen", "object", out_theirs] + inputs)))
             rows.append((f"{label}: in-process link(paths)+encode", in_process, theirs))
             notes.append(f"{label}: {len(inputs)} objects, {types} BTF types in, "
                          f"output {'byte-identical' if same else 'DIFFERENT'} to bpftool's")
@@ -124,8 +129,32 @@ def main():
         for n in notes:
             print("  " + n)
         report(rows)
+        report_peaks(peaks)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def peak_rss_mib(argv) -> Optional[float]:
+    """The peak resident memory of one run of ``argv`` in MiB (GNU time's %M), or None
+    without /usr/bin/time."""
+    if not os.path.exists(GNU_TIME):
+        return None
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
+        subprocess.run([GNU_TIME, "-f", "%M", "-o", out.name] + list(argv), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True)
+        return int(out.read().split()[-1]) / 1024
+
+
+def report_peaks(peaks) -> None:
+    """peaks: (case, ours MiB or None, bpftool's MiB or None)."""
+    print(f"\n{'peak RSS, one run':<44} {'ours (MiB)':>10} {'bpftool':>11} {'ratio':>7}")
+    for case, ours, theirs in peaks:
+        if ours is None:
+            print(f"{case:<44} {'n/a (no ' + GNU_TIME + ')':>30}")
+            continue
+        ratio = f"{ours / theirs:6.2f}x" if theirs else "   n/a"
+        theirs_s = f"{theirs:11.1f}" if theirs else f"{'n/a':>11}"
+        print(f"{case:<44} {ours:10.1f} {theirs_s} {ratio:>7}")
 
 
 def _link_without_gc(inputs):
