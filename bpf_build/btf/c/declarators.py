@@ -66,14 +66,14 @@ class Declarator:
             if offset < moffset:
                 align = 1 if packed else layout.align_of(mtype)
                 self._padding(offset, moffset, align, prev_bitfield and bits != 0, lvl + 1)
-            end = f": {bits};" if bits else ";"
             around = around_name.get(mtype) if name else None
             if around is not None:  # spelled before: one piece of text for the whole line
-                out(lead + around[0] + name + around[1] + end)
+                before, after = around
+                out(f"{lead}{before}{name}{after}: {bits};" if bits else f"{lead}{before}{name}{after};")
             else:
                 out(lead)
                 self.declaration(mtype, name, lvl + 1, False)
-                out(end)
+                out(f": {bits};" if bits else ";")
             if bits:
                 offset = moffset + bits
                 prev_bitfield = True

@@ -37,8 +37,9 @@ class Names:
         self.resolved: Dict[int, str] = {}
         self.checked_names: Set[str] = set()  # names known to be usable in C
 
-    def checked(self, name: str, tid: int, what: str, base_type: bool = False) -> str:
-        """``name`` if it is usable in C, else a BtfError. Names are checked once per writer."""
+    def checked(self, name: str, tid: int, what: str = "", base_type: bool = False) -> str:
+        """``name`` if it is usable in C, else a BtfError naming it as ``what`` (default: the kind
+        of type ``tid``, spelled only for the error). Names are checked once per writer."""
         if name in self.checked_names:
             return name
         # str.isidentifier on ASCII text is IDENTIFIER's rule, at a fraction of a regex's cost
@@ -49,6 +50,7 @@ class Names:
         else:
             valid = name.isascii() and name.isidentifier() and name not in C_KEYWORDS
         if not valid:
+            what = what or self.table.types[tid].kind_name.lower()
             raise self.table.error(tid, f"{what} name {name!r} is not a valid C identifier")
         self.checked_names.add(name)
         return name
@@ -60,8 +62,7 @@ class Names:
         t = self.table.types[tid]
         name = t.name
         if name:
-            if name not in self.checked_names:
-                self.checked(name, tid, t.kind_name.lower())
+            self.checked(name, tid)
             # Forward declarations and empty enums never clash: they declare, not define.
             if not (t.kind == FWD or (t.kind == ENUM and not t.enums)):
                 dups = counts.get(name, 0) + 1

@@ -64,6 +64,8 @@ class CWriter:
         order, emit = ordering.order, self._emit
         limit_id = len(types)
         pieces = self._decl.out
+        queue = ordering.queue  # what one top-level type needs, in order; emptied once written
+        queue.clear()
         type_id = 0
         try:
             for type_id in type_ids:
@@ -73,11 +75,11 @@ class CWriter:
                     continue  # written already, with everything it needs
                 if types[type_id].kind in NOT_TYPES:
                     continue  # functions, variables, sections and tags have no C definition
-                queue: List[int] = []
-                ordering.queue = queue
                 order(type_id, False)
-                for tid in queue:
-                    emit(tid, 0)
+                if queue:
+                    for tid in queue:
+                        emit(tid, 0)
+                    queue.clear()
                 if len(pieces) > _PIECES_PER_CHUNK:
                     self._chunks.append("".join(pieces))
                     pieces.clear()  # the same list: emitting holds on to its append
