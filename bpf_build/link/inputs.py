@@ -7,7 +7,7 @@ The result is an ``InputView``, the input as the appending phases see it.
 from __future__ import annotations
 
 import os
-from typing import Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 from ..errors import LinkError
 from ..model import btf as B
@@ -201,6 +201,7 @@ def _fixup_btf(src: InputView) -> None:
     btf = src.btf
     if btf is None:
         return
+    object_symbols: Optional[Dict[Tuple[int, str], Symbol]] = None
     for tid, t in btf.items():
         if t.kind != B.DATASEC:
             continue
@@ -219,7 +220,9 @@ def _fixup_btf(src: InputView) -> None:
             vt = btf.type(v.type)
             if vt.kind != B.VAR or vt.linkage != B.VAR_GLOBAL_ALLOCATED:
                 continue
-            sym = _find_object_symbol(src.obj, sec.index, vt.name)
+            if object_symbols is None:
+                object_symbols = _object_symbols(src.obj)
+            sym = object_symbols.get((sec.index, vt.name))
             if sym is None:
                 raise LinkError(src.file, f"variable '{vt.name}' of BTF section '{t.name}' has "
                                           f"no symbol in that ELF section")
@@ -230,8 +233,11 @@ def _fixup_btf(src: InputView) -> None:
             raise LinkError(src.file, f"BTF section '{t.name}': {problem}")
 
 
-def _find_object_symbol(obj: Object, shndx: int, name: str) -> Optional[Symbol]:
+def _object_symbols(obj: Object) -> Dict[Tuple[int, str], Symbol]:
+    """The first STT_OBJECT symbol of each (section index, name): looked up once per global
+    variable, which a search of the symbol table each time made quadratic."""
+    found: Dict[Tuple[int, str], Symbol] = {}
     for sym in obj.symbols:
-        if sym.shndx == shndx and sym.type == STT_OBJECT and sym.name == name:
-            return sym
-    return None
+        if sym.type == STT_OBJECT:
+            found.setdefault((sym.shndx, sym.name), sym)
+    return found
