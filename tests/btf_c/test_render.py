@@ -188,6 +188,26 @@ def test_duplicate_names_get_numbered_suffixes():
     assert "typedef int dup;" in text
 
 
+def test_a_type_spelled_again_keeps_each_name_in_place_and_anonymous_bodies_are_written_anew():
+    """A writer spells a type's declaration once and reuses the text around the name; a chain that
+    writes an anonymous enum inline is written in full each time, its enumerators numbered anew."""
+    btf = small_btf(
+        BtfType(INT, "int", size=4, int_encoding=INT_SIGNED, int_bits=32),   # 1
+        BtfType(FUNC_PROTO, type=1, params=[Param("x", 1)]),                 # 2 int (int x)
+        BtfType(PTR, type=2),                                                # 3
+        BtfType(ARRAY, type=3, index_type=1, nelems=4),                      # 4 [4] of 3
+        BtfType(ENUM, "", size=4, enums=[EnumValue("ONE", 1)]),              # 5
+        BtfType(STRUCT, "s", size=8, members=[Member("a", 5, 0), Member("b", 5, 32)]),
+    )
+    w = CWriter(btf)
+    assert w.declaration(4, "first") == "int (*first[4])(int x)"
+    assert w.declaration(4, "second") == "int (*second[4])(int x)"
+    assert w.declaration(4) == "int (*[4])(int x)"
+    assert w.declaration(4, "third") == "int (*third[4])(int x)"
+    text = render_header(btf)
+    assert "struct s {\n\tenum {\n\t\tONE = 1,\n\t} a;\n\tenum {\n\t\tONE___2 = 1,\n\t} b;\n};" in text
+
+
 # -- bad BTF -----------------------------------------------------------------------------------
 
 def int_type():
