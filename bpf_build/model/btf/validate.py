@@ -284,13 +284,13 @@ def _check_loops(btf: Btf, path: PathLike, roots: List[int]) -> None:
     start = btf.start_id
     own = btf.types
     n = len(own)
-    kinds = [t.kind for t in own]
     listed: List[Optional[List[int]]] = [None] * n
 
     def own_refs(index: int) -> List[int]:
         """Indexes (id - start) of the own types ``own[index]`` refers to (every id is below
         start + n: validate checked that first)."""
-        t, k = own[index], kinds[index]
+        t = own[index]
+        k = t.kind
         if k in REF_KINDS:
             refs = [t.type - start] if t.type >= start else []
         elif k == STRUCT or k == UNION:
@@ -304,7 +304,7 @@ def _check_loops(btf: Btf, path: PathLike, roots: List[int]) -> None:
         state = bytearray(n)  # 0 new, 1 on the current path, 2 finished
         for root in roots:
             root -= start
-            if state[root] or kinds[root] in cut_kinds:
+            if state[root] or own[root].kind in cut_kinds:
                 continue
             stack = [(root, iter(listed[root] or own_refs(root)))]
             state[root] = 1
@@ -317,7 +317,7 @@ def _check_loops(btf: Btf, path: PathLike, roots: List[int]) -> None:
                         raise BtfError(path, f"type [{ref + start}] {t.kind_name} {t.name!r}: "
                                              f"refers back to itself {rule} (reference loop)")
                     if st == 0:
-                        if kinds[ref] in cut_kinds:
+                        if own[ref].kind in cut_kinds:
                             state[ref] = 2  # followed no further
                             continue
                         below = listed[ref]
