@@ -14,7 +14,8 @@ the same prototype) and its verifier log says why when it refuses.
 
 An extension only runs while a link holds it: BPF_LINK_CREATE on the program with target_fd =
 the target program and target_btf_id = the function (runtime/attach.py ``freplace``). Naming the
-target each time lets a program attach again after its link closed, or to another target.
+target each time lets a program attach again after its link closed, or to another target. The
+setting keeps the target's fd number, not the target: it must stay open until then.
 
 Standard library only, Python 3.9.
 """
