@@ -35,8 +35,9 @@ def _skeleton(skeleton_module, address: int = 0):
     return module, cls, obj_path
 
 
-def _refusal_expected(cls, mode: str) -> bool:
-    """Where arenas cannot be made, the load is refused naming them and why; True then. Before
+def _refused(skel, mode: str) -> bool:
+    """Where arenas cannot be made, the load is refused naming them and why, before anything is
+    created or reserved; True then. Before
     6.9 the kernel has none; after, only a host whose policy forbids them (EPERM) may refuse:
     the kernels scripts/vmtest.py boots must run the test."""
     err = arena_create_errno()
@@ -48,7 +49,8 @@ def _refusal_expected(cls, mode: str) -> bool:
     else:
         return False
     with pytest.raises(NotSupportedError, match=r"map 'arena': BPF arena maps \(BPF_MAP_TYPE_ARENA\): .*" + why):
-        cls.open_and_load(mode=mode)
+        skel.load(mode=mode)
+    assert skel.arena_region is None and not skel._arena_reservations
     return True
 
 
@@ -64,12 +66,12 @@ def _walk(region, node_type, address: int) -> list:
 @pytest.mark.parametrize("mode,address", [("kernel", 0), ("user", 0), ("kernel", FIXED_ADDRESS)])
 def test_programs_and_python_share_the_arena(skeleton_module, mode, address):
     module, cls, _ = _skeleton(skeleton_module, address)
-    if _refusal_expected(cls, mode):
-        return
     skel = cls.open()
-    assert skel.arena.counter == 5  # the object's initial value, editable before load
+    assert skel.arena.counter == 5 and skel.arena_region is None  # the object's value, editable before load
     skel.arena.from_user = 42
     with skel:
+        if _refused(skel, mode):
+            return
         skel.load(mode=mode)
         region = skel.arena_region
         assert region.size == 4 * PAGE and region.address % PAGE == 0
@@ -105,14 +107,15 @@ def test_programs_and_python_share_the_arena(skeleton_module, mode, address):
 
 def test_an_arena_larger_than_the_kernel_allows_is_refused_before_the_run(skeleton_module):
     _, cls, _ = _skeleton(skeleton_module)
-    if _refusal_expected(cls, "auto"):
-        return
     skel = cls.open()
-    skel.maps.arena.max_entries = (1 << 32) // PAGE + 1  # the kernel's limit is 4 GiB
-    with skel, pytest.raises(BpfRuntimeError, match=rf"map 'arena': an arena holds 1 to {(1 << 32) // PAGE} pages, "
-                                                   rf"not {(1 << 32) // PAGE + 1}"):
-        skel.load()
-    assert not skel._arena_reservations or all(r.size == 0 for r in skel._arena_reservations)
+    with skel:
+        if _refused(skel, "auto"):
+            return
+        pages = (1 << 32) // PAGE  # the kernel's limit is 4 GiB
+        skel.maps.arena.max_entries = pages + 1
+        with pytest.raises(BpfRuntimeError, match=rf"map 'arena': an arena holds 1 to {pages} pages, not {pages + 1}"):
+            skel.load()
+        assert not skel._arena_reservations
 
 
 def test_loader_explain_shows_the_arena_and_its_globals(compile_c):
