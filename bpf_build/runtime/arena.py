@@ -117,7 +117,8 @@ class ArenaRegion:
 
     def view(self, ctype: Type[_C], address: int) -> _C:
         """The ctypes object of type ``ctype`` at ``address`` in the arena."""
-        self.memory  # closed arenas give no views
+        if self._memory is None:
+            raise BpfRuntimeError(f"arena '{self.name}' is unmapped (its skeleton was closed)")
         size = ctypes.sizeof(ctype)  # type: ignore[arg-type]
         if not self.contains(address, size):
             raise ValueError(f"arena '{self.name}': {size} bytes at {address:#x} are outside the arena "
@@ -154,8 +155,11 @@ class ArenaReservation:
         _mmap(self.address, self.size, prot, mmap.MAP_SHARED | _MAP_FIXED, fd, f"mmap arena '{self.name}'")
         region = ArenaRegion(self.name, self.address, self.size)
         self.size = 0  # the reservation is gone: the arena replaced it
-        if globals_data:
+        try:
             region.memory[ARENA_GLOBALS_OFFSET:ARENA_GLOBALS_OFFSET + len(globals_data)] = globals_data
+        except BaseException:
+            region.close()
+            raise
         return region
 
     def release(self) -> None:
