@@ -93,10 +93,14 @@ def open_pins(blob: bytes, names: Sequence[str], attr_offsets: Sequence[int], ma
     that exists, checked against the map the loader would create: its BPF_MAP_CREATE attr in the
     (patched) blob at ``attr_offsets``, ``max_entries`` from the context's overrides."""
     found: List[PinnedMap] = []
+    owners: Dict[str, str] = {}
     try:
         for i, path in sorted(paths.items()):
             if path is None:
                 continue
+            other = owners.setdefault(os.path.abspath(path), names[i])
+            if other != names[i]:
+                raise LoaderError(f"maps '{other}' and '{names[i]}' have the same pin path {path}", "", errno.EINVAL)
             if attr_offsets[i] < 0:
                 raise LoaderError(f"map '{names[i]}' is pinned by name, but this loader does not say where its "
                                   "definition sits in the blob; regenerate the skeleton with this bpf-build")
@@ -115,11 +119,24 @@ def open_pins(blob: bytes, names: Sequence[str], attr_offsets: Sequence[int], ma
 
 def _open_pinned(name: str, path: str) -> Optional[Fd]:
     try:
-        return Fd(syscall.obj_get(path))
+        fd = Fd(syscall.obj_get(path))
     except BpfSyscallError as e:
         if e.errno == errno.ENOENT:
             return None
         raise LoaderError(f"map '{name}': cannot open the map pinned at {path}: {e}", "", e.errno) from None
+    if not _is_map(fd):  # a program or link pinned there: its info is not a map's
+        fd.close()
+        raise LoaderError(f"map '{name}': what is pinned at {path} is not a BPF map", "", errno.EINVAL)
+    return fd
+
+
+def _is_map(fd: Fd) -> bool:
+    """A map's fdinfo has a map_type line (programs have prog_type, links link_type)."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd.fileno()}") as f:
+            return any(line.startswith("map_type:") for line in f)
+    except OSError:
+        return True  # no fdinfo to read: the comparison of the map's info decides
 
 
 def _expected(blob: bytes, attr_offset: int, map_type: int, max_entries: int) -> Dict[str, int]:

@@ -16,8 +16,9 @@ import pytest
 from bpf_build.loader.gen import describe_loader, generate_loader
 from bpf_build.loader.open import open_object
 from bpf_build.model.elf import Object
-from bpf_build.runtime import Map, MapType, features
+from bpf_build.runtime import Map, MapType, Program, ProgType, features
 from bpf_build.runtime.errors import LoaderError, NotSupportedError
+from tests.runtime import rt_support
 
 SOURCE = (Path(__file__).resolve().parent / "progs" / "pin_counts.bpf.c").read_text()
 PINNED = ("shared_counts", "shared_names")
@@ -119,6 +120,22 @@ def test_pin_root_must_be_a_bpf_file_system(skeleton_module):
             cls().load(pin_root_path=plain)
         assert os.listdir(plain) == []
     assert _open_fds() == before
+
+
+def test_what_cannot_be_a_pinned_map_is_refused_before_the_run(skeleton_module, bpffs):
+    cls, _ = _skeleton(skeleton_module)
+    before = _open_fds()
+    skel = cls()
+    skel.maps.shared_counts.pin_path = skel.maps.shared_names.pin_path = os.path.join(bpffs, "both")
+    with pytest.raises(LoaderError, match="maps 'shared_counts' and 'shared_names' have the same pin path"):
+        skel.load()
+    skel.close()
+    with Program.load(ProgType.SOCKET_FILTER, rt_support.returns(0), name="not_a_map") as prog:
+        prog.pin(os.path.join(bpffs, "shared_names"))
+    with pytest.raises(LoaderError, match=f"map 'shared_names': what is pinned at {bpffs}/shared_names is not a "
+                                          "BPF map"):
+        cls().load(pin_root_path=bpffs)
+    assert _open_fds() == before and _pins(bpffs) == ["shared_names"]
 
 
 def test_pin_path_setting(skeleton_module, bpffs):
