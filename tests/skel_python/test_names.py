@@ -10,7 +10,6 @@ import os
 import pytest
 
 from bpf_build.model.elf import Object
-from bpf_build.errors import NotSupportedError
 from bpf_build.skel.light_c import generate as generate_light
 from bpf_build.skel.python import generate
 
@@ -198,15 +197,14 @@ STRUCT_OPS_C = r"""
 """
 
 
-def test_struct_ops_render_in_python_skeletons_and_are_refused_by_light_ones_naming_them(compile_c):
+def test_struct_ops_render_in_python_and_light_skeletons(compile_c):
     path = compile_c(STRUCT_OPS_C, name="ops")
     text = generate(Object.read(path), "ops_bpf")
     assert "_rt.StructOpsSpec(0, 'tcp_congestion_ops', False," in text
     assert "_rt.StructOpsMemberSpec('init', 0, 8, 0)" in text and "_rt.StructOpsMemberSpec('name', 8, 16, -1)" in text
-    with pytest.raises(NotSupportedError) as info:
-        generate_light(Object.read(path), "ops_bpf")
-    assert info.value.path == path
-    assert "'my_ops'" in info.value.reason and "not supported by light C skeletons" in info.value.reason
+    light = generate_light(Object.read(path), "ops_bpf")
+    assert '{ "my_ops", "tcp_congestion_ops", 0,' in light and '{ "name", 8, 16, BPF_BUILD_STRUCT_OPS_DATA },' in light
+    assert "struct ops_bpf__my_ops__tcp_congestion_ops {" in light and "\t\t\tchar name[16];\n" in light
 
 
 def test_skeleton_module_names_its_object_file(mangled):
