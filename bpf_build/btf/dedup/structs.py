@@ -148,10 +148,17 @@ def _is_equiv(state: DedupState, hypothesis: Hypothesis, cand_id: int, canon_id:
 
 
 def _merge_hypot(state: DedupState, hypothesis: Hypothesis) -> None:
-    kinds, m, hypot, resolve = state.graph.kinds, state.map, hypothesis.map, state.resolve
+    kinds, m, hypot = state.graph.kinds, state.map, hypothesis.map
     adjust_canon = hypothesis.adjust_canon
     for canon_id in hypothesis.list:
-        t_id, c_id = resolve(hypot[canon_id]), resolve(canon_id)
+        t_id = hypot[canon_id]  # both resolved (state.resolve inlined: one call per pair cost more)
+        x = m[t_id]
+        while x >= 0 and x != t_id:
+            t_id, x = x, m[x]
+        c_id = canon_id
+        x = m[c_id]
+        while x >= 0 and x != c_id:
+            c_id, x = x, m[x]
         t_kind, c_kind = kinds[t_id], kinds[c_id]
         # FWD -> STRUCT/UNION resolution goes both ways; a base FWD may still point into split.
         if t_kind != FWD and c_kind == FWD:
