@@ -105,7 +105,7 @@ def _is_equiv(state: DedupState, hypothesis: Hypothesis, cand_id: int, canon_id:
             x = m[b]
         if a == b:
             continue
-        if kinds[canon] == FWD and kinds[b] != FWD:
+        if b != canon and kinds[canon] == FWD and kinds[b] != FWD:
             canon = b  # a canonical FWD already resolved to a struct/union stands for it
         seen = hypot[canon]
         if seen >= 0:
@@ -136,12 +136,11 @@ def _is_equiv(state: DedupState, hypothesis: Hypothesis, cand_id: int, canon_id:
             if not (ck in ANY_ENUM and (graph.enum_fwd[cand] or graph.enum_fwd[canon])
                     and state.key(cand) == state.key(canon)):
                 return False
-        if ck in walked:
-            refs = children[cand]
-            if refs:  # last to first: the first is on top
-                push_cands(refs)
-                push_canons(children[canon])
-        elif ck not in leaves:
+        refs = children[cand]  # only walked kinds have children (equal shapes: as many)
+        if refs:  # last to first: the first is on top
+            push_cands(refs)
+            push_canons(children[canon])
+        elif ck not in walked and ck not in leaves:
             raise BtfError(None, f"BTF dedup: unexpected {state.types[cand].kind_name} "
                                  f"[{cand}] in a type graph")
     return True
