@@ -219,8 +219,12 @@ class Die:
 
     def children(self, tags: Optional[FrozenSet[str]] = None) -> Iterator["Die"]:
         """The children (only those with one of ``tags`` when given), in order."""
-        if self.shape.has_children:
-            yield from self.cu.entries(self.end, tags)
+        return self.cu.entries(self.end, tags) if self.shape.has_children else iter(())
+
+    def leading_children(self, tags: FrozenSet[str]) -> Iterator["Die"]:
+        """The children up to the first whose tag is not in ``tags``: a subprogram's parameters come
+        before the DIEs of its body (gcc and clang emit them first), which need not be walked."""
+        return self.cu.entries(self.end, tags, leading=True) if self.shape.has_children else iter(())
 
 
 class _UnitHeader(NamedTuple):
@@ -303,9 +307,9 @@ class CompileUnit(UnitValues):
         shape = self.shape(code)
         return Die(self, pos, shape, start, self.end_of(shape, start))
 
-    def entries(self, pos: int, tags: Optional[FrozenSet[str]] = None) -> Iterator[Die]:
+    def entries(self, pos: int, tags: Optional[FrozenSet[str]] = None, leading: bool = False) -> Iterator[Die]:
         """The list of sibling DIEs starting at ``pos``, up to its null entry; those whose tag is
-        not in ``tags`` are stepped over without being decoded."""
+        not in ``tags`` are stepped over without being decoded (``leading``: the list ends there)."""
         info = self.dwarf.info
         data, end, shapes = info.data, self.end, self.shapes
         while pos < end:
@@ -321,6 +325,8 @@ class CompileUnit(UnitValues):
             die_end = start + fixed if fixed is not None else self.end_of(shape, start)
             if tags is None or shape.tag in tags:
                 yield Die(self, pos, shape, start, die_end)
+            elif leading:
+                return
             pos = self.after_subtree(shape, pos, start, die_end) if shape.has_children else die_end
         if pos > end:
             raise DwarfError(f"a DIE runs past the end of the unit at {self.offset}")
@@ -365,9 +371,15 @@ class CompileUnit(UnitValues):
         """The end of a DIE's attributes that start at ``pos``."""
         if shape.fixed_size is not None:
             return pos + shape.fixed_size
+        data = self.dwarf.info.data
         for fixed, form in shape.skips:
             pos += fixed
-            if form is not None:
+            if form == 0x08:  # string, inline here: the commonest variable form (short names)
+                end = data.find(b"\0", pos)
+                if end < 0:
+                    raise DwarfError(f"unterminated string at offset {pos}")
+                pos = end + 1
+            elif form is not None:
                 pos = self.skip(form, pos)
         return pos
 

@@ -132,7 +132,7 @@ class UnitValues:
 
     def decode(self, shape: "_Shape", pos: int) -> dict:
         """Every attribute of a DIE (those bpf-abi reads) whose attributes start at ``pos``."""
-        attrs = dict(shape.constants)
+        attrs: dict = dict(shape.constants)
         data = self.dwarf.info.data
         for step in shape.plan:
             if step[0]:  # a run of fixed-size values
@@ -140,11 +140,22 @@ class UnitValues:
                 if names:
                     attrs.update(zip(names, unpack(data, pos)))
                     for name, conversion in conversions:
-                        attrs[name] = self.convert(conversion, attrs[name])
+                        if conversion == "ref":  # the commonest two, without a call
+                            attrs[name] += self.offset
+                        elif conversion == "strp":
+                            attrs[name] = self.dwarf.string_at(attrs[name])
+                        else:
+                            attrs[name] = self.convert(conversion, attrs[name])
                 pos += size
             else:
                 _, name, form, implicit = step
-                value, pos = self.form_value(form, pos, implicit)
+                if form == 0x08:  # string: short names are inline (gcc), the commonest variable form
+                    end = data.find(b"\0", pos)
+                    if end < 0:
+                        raise DwarfError(f"unterminated string at offset {pos}")
+                    value, pos = data[pos:end], end + 1
+                else:
+                    value, pos = self.form_value(form, pos, implicit)
                 if name is not None:
                     attrs[name] = value
         return attrs

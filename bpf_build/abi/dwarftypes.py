@@ -215,7 +215,7 @@ class _Surface:
 
     def signature(self, die) -> Tuple[str, List[str]]:
         params = []
-        for child in die.children(PARAMETER_TAGS):
+        for child in die.leading_children(PARAMETER_TAGS):
             if child.tag == "DW_TAG_formal_parameter":
                 params.append(self.spell_type_of(child))
             else:
