@@ -225,7 +225,7 @@ class LoaderProgram:
             raise NotSupportedError(path, f"maps pinned by name ({names}: LIBBPF_PIN_BY_NAME) are not supported by "
                                           f"{runner} yet: the runner must reuse a compatible pinned map before the "
                                           "run and pin the maps it created after it; a Python skeleton (bpf-build "
-                                          "skel --lang python) does")
+                                          "skel --lang python) or a C light skeleton (bpf-build skel --light) does")
 
     def require_no_freplace(self, path: PathLike, runner: str) -> None:
         """Refuse freplace programs for a runner that cannot be given their target (a program fd
