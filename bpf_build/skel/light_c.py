@@ -17,6 +17,9 @@ struct_ops maps (``light_struct_ops``): ``skel->struct_ops.<map>`` to edit data 
 load, laid out by ``X__load`` for the kernel that loads; a ``SEC(".struct_ops.link")`` map
 registers with the link ``X__attach`` makes (``skel->links.<map>_fd``), a legacy one from load
 until ``X__destroy``.
+
+Maps pinned by name (``light_pinning``): reused from or pinned at ``skel->pin_root_path`` (NULL:
+/sys/fs/bpf) or ``skel->pin_paths.<map>``, as libbpf does.
 """
 
 from __future__ import annotations
