@@ -174,13 +174,17 @@ class ElfImage:
         data, strings = self.data(section, what), self.linked_strings(sections, section, what)
         fmt = self.endian + ("IBBHQQ" if self.is64 else "IIIBBH")
         size = struct.calcsize(fmt)
+        is64, find, limit = self.is64, strings.find, len(strings)
         for entry in struct.iter_unpack(fmt, data[:len(data) - len(data) % size]):
-            if self.is64:
+            if is64:
                 name_off, info, other, shndx, value, sym_size = entry
             else:
                 name_off, value, sym_size, info, other, shndx = entry
-            yield _Symbol(self.string(strings, name_off, what), value, sym_size, info >> 4,
-                          KIND_NAMES.get(info & 0xF, f"type{info & 0xF}"), other & 3, shndx)
+            end = find(b"\0", name_off) if name_off < limit else -1  # self.string, inline: one per symbol
+            name = strings[name_off:end].decode("utf-8", "replace") if end >= 0 else \
+                self.string(strings, name_off, what)
+            yield _Symbol(name, value, sym_size, info >> 4, KIND_NAMES.get(info & 0xF) or f"type{info & 0xF}",
+                          other & 3, shndx)
 
 
 def _find(sections: List[_Section], sh_type: int) -> Optional[_Section]:
