@@ -301,11 +301,16 @@ class CompileUnit(UnitValues):
 
     def parse(self, pos: int) -> Optional[Die]:
         """The DIE at ``pos``; None for the null entry that closes a list of siblings."""
-        code, start = self.dwarf.info.uleb(pos)
+        data = self.dwarf.info.data
+        if 0 <= pos < len(data) and data[pos] < 0x80:  # most codes are one byte
+            code, start = data[pos], pos + 1
+        else:
+            code, start = self.dwarf.info.uleb(pos)
         if code == 0:
             return None
-        shape = self.shape(code)
-        return Die(self, pos, shape, start, self.end_of(shape, start))
+        shape = self.shapes.get(code) or self.shape(code)
+        fixed = shape.fixed_size
+        return Die(self, pos, shape, start, start + fixed if fixed is not None else self.end_of(shape, start))
 
     def entries(self, pos: int, tags: Optional[FrozenSet[str]] = None, leading: bool = False) -> Iterator[Die]:
         """The list of sibling DIEs starting at ``pos``, up to its null entry; those whose tag is
@@ -469,6 +474,7 @@ class DwarfInfo:
         self._shapes: Dict[Tuple[int, Layout], Dict[int, _Shape]] = {}
         self._units: List[CompileUnit] = []
         self._unit_starts: List[int] = []
+        self._last_unit: Optional[CompileUnit] = None
 
     def units(self) -> Iterator[CompileUnit]:
         if not self._units:
@@ -491,12 +497,15 @@ class DwarfInfo:
         cached = self.cache.get(offset)
         if cached is not None:
             return cached
-        if not self._units:
-            list(self.units())
-        index = bisect.bisect_right(self._unit_starts, offset) - 1
-        if index < 0 or offset >= self._units[index].end:
-            raise DwarfError(f"reference to offset {offset} outside every unit")
-        die = self._units[index].parse(offset)
+        unit = self._last_unit  # references mostly stay in the unit of the previous one
+        if unit is None or not unit.offset <= offset < unit.end:
+            if not self._units:
+                list(self.units())
+            index = bisect.bisect_right(self._unit_starts, offset) - 1
+            if index < 0 or offset >= self._units[index].end:
+                raise DwarfError(f"reference to offset {offset} outside every unit")
+            unit = self._last_unit = self._units[index]
+        die = unit.parse(offset)
         if die is not None:
             self.cache[offset] = die
         return die

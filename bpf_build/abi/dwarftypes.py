@@ -277,13 +277,21 @@ class _Surface:
         return entry
 
     def add_members(self, members: List[Die], base_bits: int, fields: List[list], prefix: str = "") -> None:
+        anonymous, spelled = self.anonymous, self.spelled  # the memos, looked up here without a call
         for member in members:
             attrs = member.attrs  # a member is asked for most of its attributes: decode them at once
-            bits = base_bits + self.member_bit_offset(attrs)
+            location = attrs.get("DW_AT_data_member_location")
+            if type(location) is int and "DW_AT_data_bit_offset" not in attrs and "DW_AT_bit_offset" not in attrs:
+                bits = base_bits + location * 8  # the common case of member_bit_offset
+            else:
+                bits = base_bits + self.member_bit_offset(attrs)
             dwarf, target = member.cu.dwarf, attrs.get("DW_AT_type")
             name = _text(attrs.get("DW_AT_name"))
             bit_size = _int(attrs.get("DW_AT_bit_size"))
-            record = dwarf.die_at(target) if isinstance(target, int) and self.is_anonymous_record(dwarf, target) else None
+            is_anonymous = anonymous.get(target)
+            if is_anonymous is None:
+                is_anonymous = self.is_anonymous_record(dwarf, target)
+            record = dwarf.die_at(target) if is_anonymous else None
             if record is not None:
                 # An anonymous struct/union has no name to be compared by, so its members are
                 # listed as ours: unnamed ones as they are, named ones as member.field.
@@ -292,9 +300,11 @@ class _Surface:
                 continue
             if name is None:
                 continue  # unnamed bitfield padding
-            spelled = self.spell_at(dwarf, target) + (f":{bit_size}" if bit_size else "")
+            spelling = spelled.get((target, None)) or self.spell_at(dwarf, target)
+            if bit_size:
+                spelling += f":{bit_size}"
             offset = bits // 8 if bits % 8 == 0 else f"{bits // 8}.{bits % 8}"
-            fields.append([prefix + name, offset, spelled])
+            fields.append([prefix + name, offset, spelling])
 
     @staticmethod
     def member_bit_offset(attrs: dict) -> int:
