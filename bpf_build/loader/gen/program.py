@@ -235,7 +235,8 @@ class LoaderProgram:
             raise NotSupportedError(path, f"freplace programs ({names}) are not supported by {runner} yet: the "
                                           "runner must be given the target program and its function before the "
                                           "run, and this one takes none; a Python skeleton (bpf-build skel --lang "
-                                          "python: skel.progs.NAME.attach_target) loads them")
+                                          "python: skel.progs.NAME.attach_target) or a C light skeleton "
+                                          "(skel->attach_targets.NAME) loads them")
 
     def op_for_step(self, step: int) -> Optional[LoaderOp]:
         return self.ops[step - 1] if 0 < step <= len(self.ops) else None
