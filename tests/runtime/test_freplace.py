@@ -20,7 +20,6 @@ from bpf_build.model.elf import Object
 from bpf_build.runtime import Program
 from bpf_build.runtime.errors import BpfRuntimeError, LoaderError, NotSupportedError, VerifierError
 from bpf_build.runtime.uapi import AttachType, ProgType
-from bpf_build.skel.light_c import generate as generate_light
 from tests.runtime import rt_support
 
 PROGS = Path(__file__).resolve().parent / "progs"
@@ -122,13 +121,14 @@ def test_attach_target_is_a_setting_of_freplace_programs_only(skeleton_module, e
 
 def test_the_loader_leaves_the_target_to_the_runner(compile_c):
     """The loader has no step finding the target (only the runner can): explain says who fills it;
-    the light C skeleton, with no way to give a target, refuses by name."""
+    the BPFBLDR1 container, with no way to give a target, refuses by name (light C skeletons take
+    one: tests/loader/test_light_c_freplace.py)."""
     obj = Object.read(compile_c(EXT_SOURCE, name="freplace_ext", cflags=("-mcpu=v3",)))
     loader = generate_loader(open_object(obj, "freplace_ext"))
     lines = describe_loader(loader.insns, loader.blob)
     assert not any(line.startswith("find kernel BTF id") for line in lines)
     load = next(line for line in lines if line.startswith('load prog "new_handler"'))
     assert "target program fd and function BTF id filled in by the runner" in load
-    with pytest.raises(BuildNotSupported, match=r"freplace programs \('new_handler'\) are not supported by light C "
-                                            "skeletons"):
-        generate_light(obj, "freplace_ext")
+    with pytest.raises(BuildNotSupported, match=r"freplace programs \('new_handler'\) are not supported by the "
+                                            "BPFBLDR1 container"):
+        loader.to_bytes()
