@@ -288,10 +288,14 @@ class _Surface:
             dwarf, target = member.cu.dwarf, attrs.get("DW_AT_type")
             name = _text(attrs.get("DW_AT_name"))
             bit_size = _int(attrs.get("DW_AT_bit_size"))
-            is_anonymous = anonymous.get(target)
-            if is_anonymous is None:
-                is_anonymous = self.is_anonymous_record(dwarf, target)
-            record = dwarf.die_at(target) if is_anonymous else None
+            spelling: Optional[str] = "void"
+            record = None
+            if isinstance(target, int):
+                spelling = spelled.get((target, None))
+                is_anonymous = anonymous.get(target)
+                if is_anonymous is None:
+                    is_anonymous = self.is_anonymous_record(dwarf, target)
+                record = dwarf.die_at(target) if is_anonymous else None
             if record is not None:
                 # An anonymous struct/union has no name to be compared by, so its members are
                 # listed as ours: unnamed ones as they are, named ones as member.field.
@@ -300,7 +304,8 @@ class _Surface:
                 continue
             if name is None:
                 continue  # unnamed bitfield padding
-            spelling = spelled.get((target, None)) or self.spell_at(dwarf, target)
+            if spelling is None:
+                spelling = self.spell_at(dwarf, target)
             if bit_size:
                 spelling += f":{bit_size}"
             offset = bits // 8 if bits % 8 == 0 else f"{bits // 8}.{bits % 8}"
