@@ -13,12 +13,8 @@
 #define __BPF_BUILD_FREPLACE_H__
 
 #include <bpf_build/loader.h>
-#include <stdarg.h>
 
 #define BPF_BUILD_CMD_BTF_GET_FD_BY_ID		19
-#ifndef BPF_BUILD_CMD_OBJ_GET_INFO_BY_FD
-#define BPF_BUILD_CMD_OBJ_GET_INFO_BY_FD	15
-#endif
 #define BPF_BUILD_PROG_INFO_BTF_ID		128	/* offset of btf_id in struct bpf_prog_info (5.0) */
 
 /* What an freplace program replaces: set before X__load. */
@@ -49,28 +45,7 @@ struct bpf_build_btf_info {
 	__u32 name_len, kernel_btf;
 };
 
-static inline int __attribute__((format(printf, 3, 4)))
-bpf_build_freplace_msg(char *msg, size_t msg_size, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(msg, msg_size, fmt, ap);
-	va_end(ap);
-	return n;
-}
-
-static inline int bpf_build_obj_info(int fd, void *info, __u32 size)
-{
-	struct { __u32 bpf_fd, info_len; __u64 info; } a;
-
-	memset(&a, 0, sizeof(a));
-	a.bpf_fd = (__u32)fd;
-	a.info_len = size;
-	a.info = (__u64)(unsigned long)info;
-	return bpf_build_sys_bpf(BPF_BUILD_CMD_OBJ_GET_INFO_BY_FD, &a, sizeof(a)) < 0 ? -errno : 0;
-}
 
 /* The BTF the program prog_fd was loaded with, read back from the kernel into btf (parsed). */
 static inline int bpf_build_read_prog_btf(int prog_fd, struct bpf_build_btf *btf, const char *where,
@@ -86,13 +61,13 @@ static inline int bpf_build_read_prog_btf(int prog_fd, struct bpf_build_btf *btf
 	memset(prog_info, 0, sizeof(prog_info));
 	err = bpf_build_obj_info(prog_fd, prog_info, sizeof(prog_info));
 	if (err) {
-		bpf_build_freplace_msg(msg, msg_size, "%s: get info of target program fd %d: %s", where, prog_fd,
+		bpf_build_msg(msg, msg_size, "%s: get info of target program fd %d: %s", where, prog_fd,
 				       strerror(-err));
 		return err;
 	}
 	memcpy(&btf_id, prog_info + BPF_BUILD_PROG_INFO_BTF_ID, 4);
 	if (!btf_id) {
-		bpf_build_freplace_msg(msg, msg_size, "%s: the target program (fd %d) has no BTF; freplace needs a "
+		bpf_build_msg(msg, msg_size, "%s: the target program (fd %d) has no BTF; freplace needs a "
 				       "target compiled with -g and loaded with its BTF", where, prog_fd);
 		return -EINVAL;
 	}
@@ -101,7 +76,7 @@ static inline int bpf_build_read_prog_btf(int prog_fd, struct bpf_build_btf *btf
 	btf_fd = (int)bpf_build_sys_bpf(BPF_BUILD_CMD_BTF_GET_FD_BY_ID, &get, sizeof(get));
 	if (btf_fd < 0) {
 		err = -errno;
-		bpf_build_freplace_msg(msg, msg_size, "%s: open BTF %u of the target: %s", where, btf_id, strerror(-err));
+		bpf_build_msg(msg, msg_size, "%s: open BTF %u of the target: %s", where, btf_id, strerror(-err));
 		return err;
 	}
 	memset(&info, 0, sizeof(info));
@@ -116,12 +91,12 @@ static inline int bpf_build_read_prog_btf(int prog_fd, struct bpf_build_btf *btf
 	}
 	close(btf_fd);
 	if (err) {
-		bpf_build_freplace_msg(msg, msg_size, "%s: read BTF %u of the target: %s", where, btf_id, strerror(-err));
+		bpf_build_msg(msg, msg_size, "%s: read BTF %u of the target: %s", where, btf_id, strerror(-err));
 		return err;
 	}
 	why = bpf_build_btf_parse(btf);
 	if (why) {
-		bpf_build_freplace_msg(msg, msg_size, "%s: BTF %u of the target program: %s", where, btf_id, why);
+		bpf_build_msg(msg, msg_size, "%s: BTF %u of the target program: %s", where, btf_id, why);
 		return -EINVAL;
 	}
 	return 0;
@@ -144,7 +119,7 @@ static inline int bpf_build_func_btf_id(int prog_fd, const char *func, const cha
 			break;
 	}
 	if (!err && i == btf.nr_types) {
-		bpf_build_freplace_msg(msg, msg_size, "%s: the target program (fd %d) has no function '%s' in its BTF "
+		bpf_build_msg(msg, msg_size, "%s: the target program (fd %d) has no function '%s' in its BTF "
 				       "(only global functions of programs compiled with -g can be replaced)",
 				       where, prog_fd, func);
 		err = -ENOENT;
@@ -165,20 +140,20 @@ static inline int bpf_build_freplace_fill(const struct bpf_build_freplace_prog *
 	char where[128];
 	int err;
 
-	bpf_build_freplace_msg(where, sizeof(where), "program '%s' (SEC(\"%s\"))", p->name, p->section);
+	bpf_build_msg(where, sizeof(where), "program '%s' (SEC(\"%s\"))", p->name, p->section);
 	if (t->prog_fd <= 0) {
-		bpf_build_freplace_msg(msg, msg_size, "%s is an freplace program: set its attach target "
+		bpf_build_msg(msg, msg_size, "%s is an freplace program: set its attach target "
 				       "(skel->attach_targets.%s = { target_prog_fd, \"function\" }) before load, the "
 				       "program whose function it replaces", where, p->name);
 		return -EINVAL;
 	}
 	if (!func || !func[0]) {
-		bpf_build_freplace_msg(msg, msg_size, "%s: its attach target names no function and SEC(\"%s\") none "
+		bpf_build_msg(msg, msg_size, "%s: its attach target names no function and SEC(\"%s\") none "
 				       "either: set skel->attach_targets.%s.func", where, p->section, p->name);
 		return -EINVAL;
 	}
 	if ((__u64)p->prog_attr + sizeof(struct bpf_build_attr_prog_load) > size) {
-		bpf_build_freplace_msg(msg, msg_size, "%s: the skeleton's blob offsets are out of range", where);
+		bpf_build_msg(msg, msg_size, "%s: the skeleton's blob offsets are out of range", where);
 		return -EINVAL;
 	}
 	err = bpf_build_func_btf_id(t->prog_fd, func, where, &t->btf_id, msg, msg_size);
@@ -207,7 +182,7 @@ static inline int bpf_build_freplace_prepare(const void *data, __u32 size, const
 	}
 	if (!*blob) {
 		err = -ENOMEM;
-		bpf_build_freplace_msg(msg, sizeof(msg), "freplace: out of memory");
+		bpf_build_msg(msg, sizeof(msg), "freplace: out of memory");
 	}
 	for (i = 0; i < nr && !err; i++)
 		if (progs[i].loads)

@@ -22,6 +22,7 @@
 #define __BPF_BUILD_LOADER_H__
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdbool.h>	/* global data structs of light skeletons use bool */
 #include <stddef.h>
@@ -189,6 +190,34 @@ static inline long bpf_build_sys_bpf(int cmd, void *attr, unsigned int size)
 static inline int bpf_build_closenz(int fd)
 {
 	return fd > 0 ? close(fd) : -EINVAL;
+}
+
+#define BPF_BUILD_CMD_OBJ_GET_INFO_BY_FD	15
+
+/* BPF_OBJ_GET_INFO_BY_FD into info (size bytes; the kernel fills what it knows, the rest stays as
+ * given). Returns 0 or -errno. */
+static inline int bpf_build_obj_info(int fd, void *info, __u32 size)
+{
+	struct { __u32 bpf_fd, info_len; __u64 info; } a;
+
+	memset(&a, 0, sizeof(a));
+	a.bpf_fd = (__u32)fd;
+	a.info_len = size;
+	a.info = (__u64)(unsigned long)info;
+	return bpf_build_sys_bpf(BPF_BUILD_CMD_OBJ_GET_INFO_BY_FD, &a, sizeof(a)) < 0 ? -errno : 0;
+}
+
+/* A one-line reason into msg, cut to msg_size (paths and names may be long). */
+static inline int __attribute__((format(printf, 3, 4)))
+bpf_build_msg(char *msg, size_t msg_size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, msg_size, fmt, ap);
+	va_end(ap);
+	return n;
 }
 
 /* A skeleton call failing with the negative errno err: errno says it too, as libbpf's do. */

@@ -14,13 +14,11 @@
 #define __BPF_BUILD_PINNING_H__
 
 #include <bpf_build/loader.h>
-#include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
 #define BPF_BUILD_CMD_OBJ_PIN			6
 #define BPF_BUILD_CMD_OBJ_GET			7
-#define BPF_BUILD_CMD_OBJ_GET_INFO_BY_FD	15
 #define BPF_BUILD_BPF_FS_MAGIC			0xcafe4a11
 #define BPF_BUILD_MAP_TYPE_PERF_EVENT_ARRAY	4
 #define BPF_BUILD_MAP_TYPE_DEVMAP		14
@@ -34,11 +32,6 @@
 struct bpf_build_attr_obj {
 	__u64 pathname;
 	__u32 bpf_fd, file_flags;
-};
-
-struct bpf_build_attr_info {
-	__u32 bpf_fd, info_len;
-	__u64 info;
 };
 
 /* struct bpf_map_info up to map_extra (older kernels fill less and leave the rest 0) */
@@ -63,18 +56,6 @@ struct bpf_build_pinned_map {
 
 #define BPF_BUILD_PIN_MSG_SIZE 1024
 
-/* The one line saying why (cut to msg_size: paths may be long). */
-static inline int __attribute__((format(printf, 3, 4)))
-bpf_build_pin_msg(char *msg, size_t msg_size, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(msg, msg_size, fmt, ap);
-	va_end(ap);
-	return n;
-}
 
 /* The directory part of path, in dir (dir_size > 1). */
 static inline void bpf_build_pin_dir(const char *path, char *dir, size_t dir_size)
@@ -98,11 +79,11 @@ static inline int bpf_build_pin_require_bpffs(const struct bpf_build_pinned_map 
 
 	bpf_build_pin_dir(p->resolved, dir, sizeof(dir));
 	if (stat(dir, &s) < 0 || !S_ISDIR(s.st_mode) || statfs(dir, &st) < 0) {
-		bpf_build_pin_msg(msg, msg_size, "map '%s': cannot pin at %s: %s is not a directory", p->name, p->resolved, dir);
+		bpf_build_msg(msg, msg_size, "map '%s': cannot pin at %s: %s is not a directory", p->name, p->resolved, dir);
 		return -ENOENT;
 	}
 	if ((__u32)st.f_type != BPF_BUILD_BPF_FS_MAGIC) {
-		bpf_build_pin_msg(msg, msg_size, "map '%s': cannot pin at %s: %s is not on a BPF file system (its file "
+		bpf_build_msg(msg, msg_size, "map '%s': cannot pin at %s: %s is not on a BPF file system (its file "
 			 "system's magic is %#lx; mount one with 'mount -t bpf bpf %s')", p->name, p->resolved, dir,
 			 (unsigned long)st.f_type, dir);
 		return -EINVAL;
@@ -141,13 +122,13 @@ static inline int bpf_build_pin_open(const struct bpf_build_pinned_map *p, char 
 		err = -errno;
 		if (err == -ENOENT)
 			return 0;
-		bpf_build_pin_msg(msg, msg_size, "map '%s': cannot open the map pinned at %s: %s", p->name, p->resolved,
+		bpf_build_msg(msg, msg_size, "map '%s': cannot open the map pinned at %s: %s", p->name, p->resolved,
 			 strerror(-err));
 		return err;
 	}
 	if (!bpf_build_fd_is_map(fd)) {
 		close(fd);
-		bpf_build_pin_msg(msg, msg_size, "map '%s': what is pinned at %s is not a BPF map", p->name, p->resolved);
+		bpf_build_msg(msg, msg_size, "map '%s': what is pinned at %s is not a BPF map", p->name, p->resolved);
 		return -EINVAL;
 	}
 	return fd;
@@ -161,21 +142,17 @@ static inline int bpf_build_pin_check(const struct bpf_build_pinned_map *p, int 
 {
 	static const char *const fields[] = { "type", "key_size", "value_size", "max_entries", "map_flags",
 					      "map_extra" };
-	struct bpf_build_attr_info a;
 	struct bpf_build_map_info info;
 	unsigned long long found[6], expected[6];
 	size_t used;
 	int i, differ = 0;
 
-	memset(&info, 0, sizeof(info));
-	memset(&a, 0, sizeof(a));
-	a.bpf_fd = (__u32)fd;
-	a.info_len = sizeof(info);
-	a.info = (__u64)(unsigned long)&info;
-	if (bpf_build_sys_bpf(BPF_BUILD_CMD_OBJ_GET_INFO_BY_FD, &a, sizeof(a)) < 0) {
-		int err = -errno;
+	int err;
 
-		bpf_build_pin_msg(msg, msg_size, "map '%s': cannot get info of the map pinned at %s: %s", p->name,
+	memset(&info, 0, sizeof(info));
+	err = bpf_build_obj_info(fd, &info, sizeof(info));
+	if (err) {
+		bpf_build_msg(msg, msg_size, "map '%s': cannot get info of the map pinned at %s: %s", p->name,
 			 p->resolved, strerror(-err));
 		return err;
 	}
@@ -198,7 +175,7 @@ static inline int bpf_build_pin_check(const struct bpf_build_pinned_map *p, int 
 	found[5] = info.map_extra;
 	if (want->map_type == BPF_BUILD_MAP_TYPE_DEVMAP || want->map_type == BPF_BUILD_MAP_TYPE_DEVMAP_HASH)
 		found[4] &= ~(unsigned long long)BPF_BUILD_F_RDONLY_PROG;
-	used = (size_t)bpf_build_pin_msg(msg, msg_size, "map '%s': the map pinned at %s does not match this object's "
+	used = (size_t)bpf_build_msg(msg, msg_size, "map '%s': the map pinned at %s does not match this object's "
 				"definition (", p->name, p->resolved);
 	for (i = 0; i < 6; i++) {
 		if (found[i] == expected[i])
@@ -238,18 +215,18 @@ static inline int bpf_build_pin_prepare(struct bpf_build_pinned_map *pins, __u32
 			snprintf(p->resolved, len, "%s/%s", root, p->name);
 	}
 	if (!p->resolved) {
-		bpf_build_pin_msg(msg, msg_size, "map '%s': out of memory", p->name);
+		bpf_build_msg(msg, msg_size, "map '%s': out of memory", p->name);
 		return -ENOMEM;
 	}
 	for (j = 0; j < i; j++) {
 		if (pins[j].resolved && strcmp(pins[j].resolved, p->resolved) == 0) {
-			bpf_build_pin_msg(msg, msg_size, "maps '%s' and '%s' have the same pin path %s", pins[j].name, p->name,
+			bpf_build_msg(msg, msg_size, "maps '%s' and '%s' have the same pin path %s", pins[j].name, p->name,
 				 p->resolved);
 			return -EINVAL;
 		}
 	}
 	if ((__u64)p->map_attr + sizeof(want) > blob_size) {
-		bpf_build_pin_msg(msg, msg_size, "map '%s': the skeleton's blob offsets are out of range", p->name);
+		bpf_build_msg(msg, msg_size, "map '%s': the skeleton's blob offsets are out of range", p->name);
 		return -EINVAL;
 	}
 	err = bpf_build_pin_require_bpffs(p, msg, msg_size);
@@ -317,7 +294,7 @@ static inline int bpf_build_pins_pin_created(const struct bpf_build_pinned_map *
 		for (j = 0; j < i; j++)
 			if (pins[j].resolved && !pins[j].reused)
 				unlink(pins[j].resolved);
-		bpf_build_pin_msg(msg, msg_size, "map '%s': cannot pin at %s: %s", pins[i].name, pins[i].resolved,
+		bpf_build_msg(msg, msg_size, "map '%s': cannot pin at %s: %s", pins[i].name, pins[i].resolved,
 			 err == -EEXIST ? "something was pinned there while this load ran; load again to reuse it"
 					: strerror(-err));
 		return err;

@@ -27,14 +27,9 @@ static int open_fds(void)
 static __u32 map_id(int fd)
 {
 	struct bpf_build_map_info info;
-	struct bpf_build_attr_info a;
 
 	memset(&info, 0, sizeof(info));
-	memset(&a, 0, sizeof(a));
-	a.bpf_fd = (__u32)fd;
-	a.info_len = sizeof(info);
-	a.info = (__u64)(unsigned long)&info;
-	return bpf_build_sys_bpf(BPF_BUILD_CMD_OBJ_GET_INFO_BY_FD, &a, sizeof(a)) ? 0 : info.id;
+	return bpf_build_obj_info(fd, &info, sizeof(info)) ? 0 : info.id;
 }
 
 static const char *path_setting(const char *name)
