@@ -24,6 +24,8 @@ from bpf_build.skel.light_c import generate
 from tests.runtime import rt_support
 from tests.runtime.test_freplace import EXT_SOURCE, TARGET_SOURCE, XDP_DROP, XDP_PASS
 
+pytestmark = pytest.mark.kernel  # loads into the running kernel: runs in the VMs too
+
 DRIVER = Path(__file__).resolve().parent / "c" / "freplace.c"
 LOADER_HEADERS = sorted(Path(include_dir(), "bpf_build").glob("*.h"))
 WHERE = "freplace_ext: program 'new_handler' (SEC(\"freplace/handler\"))"

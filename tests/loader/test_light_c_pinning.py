@@ -26,6 +26,8 @@ from tests.runtime.test_pinning import PINNED, SOURCE, _pins
 
 bpffs = test_pinning.bpffs  # the fixture: a BPF file system mounted for the test
 
+pytestmark = pytest.mark.kernel  # loads into the running kernel: runs in the VMs too
+
 DRIVER = Path(__file__).resolve().parent / "c" / "pinning.c"
 LOADER_HEADERS = sorted(Path(include_dir(), "bpf_build").glob("*.h"))
 
