@@ -163,6 +163,9 @@ def _parse_words(data: bytes, start: int, length: int, bo: str, strings: StringT
         t.kind = kind & 0x1F
         t.name = name
         t.name_off = name_off
+        t.type = t.size = t.linkage = 0  # BtfType's slots: every record sets them (records.py)
+        t.kflag = False
+        t.members = t.enums = t.params = ()  # type: ignore[assignment]
         if kind == FUNC:
             t.type = size_type
             t.linkage = vlen
@@ -343,6 +346,9 @@ def _parse_checked(data: bytes, start: int, length: int, bo: str, strings: Strin
         t.kind = kind
         t.name = n if n is not None else name_of(name_off, "type")
         t.name_off = name_off
+        t.type = t.size = t.linkage = 0  # BtfType's slots: every record sets them (records.py)
+        t.kflag = False
+        t.members = t.enums = t.params = ()  # type: ignore[assignment]
         if kflag:
             t.kflag = True
         if kind in SIZED_KINDS:
