@@ -7,6 +7,7 @@ import hashlib
 import os
 import pathlib
 import shutil
+import subprocess
 import textwrap
 
 import pytest
@@ -113,4 +114,32 @@ def cached_output(bpf_cache_dir):
         return out
 
     return get
+
+
+@pytest.fixture(scope="session")
+def build_native(cached_output):
+    """build_native(name, command, inputs) -> path of the program ``command + ["-o", out]`` builds
+    (gcc, g++), through cached_output: the kernels booted under emulation then run what the host
+    compiled, where gcc under TCG took half of a guest's time. The key is the command with every
+    path reduced to its last part, the bytes of ``inputs`` (the sources and headers it reads that
+    vary) and of the light skeleton's runtime headers."""
+    from bpf_build.headers import include_dir
+
+    runtime = sorted(pathlib.Path(include_dir()).rglob("*.h"))
+
+    def build(name: str, command, inputs) -> pathlib.Path:
+        command = [str(arg) for arg in command]
+        key = hashlib.sha256()
+        for arg in command:
+            key.update(os.path.basename(arg).encode() + b"\0")
+        for path in [*map(pathlib.Path, inputs), *runtime]:
+            key.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+
+        def make(out: pathlib.Path) -> None:
+            built = subprocess.run([*command, "-o", str(out)], capture_output=True, text=True)
+            assert built.returncode == 0, built.stderr
+
+        return cached_output(name, key.digest(), make)
+
+    return build
 

@@ -34,14 +34,13 @@ def test_bpf_cookie_probe_drives_the_kconfig_extern():
     assert kconfig_special("LINUX_HAS_BPF_COOKIE") == ("y" if expected else "n")
 
 
-def test_light_c_runtime_probes_the_bpf_cookie_like_python(tmp_path):
+def test_light_c_runtime_probes_the_bpf_cookie_like_python(build_native, tmp_path):
     from bpf_build.headers import include_dir
     src = tmp_path / "probe.c"
     src.write_text('#include <bpf_build/loader.h>\n'
                    'int main(void) { printf("%d\\n", bpf_build_has_bpf_cookie()); return 0; }\n')
-    subprocess.run(["gcc", "-Wall", "-Werror", "-I", include_dir(), str(src), "-o", str(tmp_path / "probe")],
-                   check=True)
-    out = subprocess.run([str(tmp_path / "probe")], check=True, capture_output=True, text=True).stdout
+    probe = build_native("probe", ["gcc", "-Wall", "-Werror", "-I", include_dir(), src], [src])
+    out = subprocess.run([str(probe)], check=True, capture_output=True, text=True).stdout
     assert out.strip() == str(int(features.has_bpf_cookie()))
 
 

@@ -39,12 +39,16 @@ def case_args(case: str):
     return [read_kconfig()["CONFIG_HZ"], kallsyms_addr("bpf_iter_num_new"), kallsyms_addr("__x64_sys_getpid")]
 
 
-def build_and_run(gcc, case: str, header: Path, extra_flags=()):
-    exe = header.with_suffix(".test")
-    cmd = [gcc, "-Wall", "-Werror", "-O1", "-I", include_dir(), "-I", str(header.parent),
-           f"-DSKEL_HEADER=\"{header.name}\"", *extra_flags, str(C_DIR / f"{case}.c"), "-o", str(exe)]
-    built = subprocess.run(cmd, capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
+def build_light_c(build_native, gcc, case: str, header: Path, extra_flags=(), warnings=True) -> Path:
+    """The C test of ``case`` built against the light skeleton ``header``."""
+    checks = ["-Wall", "-Werror"] if warnings else []
+    return build_native(f"{case}.test", [gcc, *checks, "-O1", "-I", include_dir(), "-I", header.parent,
+                                         f"-DSKEL_HEADER=\"{header.name}\"", *extra_flags, C_DIR / f"{case}.c"],
+                        [header, C_DIR / f"{case}.c", C_DIR / "common.h"])
+
+
+def build_and_run(build_native, gcc, case: str, header: Path, extra_flags=()):
+    exe = build_light_c(build_native, gcc, case, header, extra_flags)
     ran = subprocess.run([str(exe), *case_args(case)], capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0 and ran.stdout.strip().endswith("ok"), ran.stdout + ran.stderr
     return ran
@@ -52,18 +56,16 @@ def build_and_run(gcc, case: str, header: Path, extra_flags=()):
 
 @pytest.mark.kernel
 @pytest.mark.parametrize("case", LOADABLE_CASES + ["rejected"])
-def test_light_skeleton_in_c(corpus_object, gcc, kernel, tracefs, tmp_path, case):
+def test_light_skeleton_in_c(corpus_object, build_native, gcc, kernel, tracefs, tmp_path, case):
     header = tmp_path / f"{case}.lskel.h"
     header.write_text(generate(Object.read(corpus_object(case)), f"{case}_bpf"))
     missing = missing_kfunc(case)
     if missing:  # the load fails at the kfunc's look-up, and says so on stderr
-        exe = header.with_suffix(".test")
-        subprocess.run([gcc, "-O1", "-I", include_dir(), "-I", str(header.parent), f"-DSKEL_HEADER=\"{header.name}\"",
-                        str(C_DIR / f"{case}.c"), "-o", str(exe)], check=True, capture_output=True)
+        exe = build_light_c(build_native, gcc, case, header, warnings=False)
         ran = subprocess.run([str(exe), "0", "0", "0"], capture_output=True, text=True, timeout=60)
         assert ran.returncode != 0 and f'"{missing}"' in ran.stderr.replace('\\"', '"'), ran.stderr
         return
-    ran = build_and_run(gcc, case, header)
+    ran = build_and_run(build_native, gcc, case, header)
     if case == "rejected":  # the failure names its step and shows the verifier log on stderr
         assert 'load prog \\"out_of_bounds\\"' in ran.stderr or 'load prog "out_of_bounds"' in ran.stderr
         assert "invalid access to map value" in ran.stderr
@@ -72,7 +74,7 @@ def test_light_skeleton_in_c(corpus_object, gcc, kernel, tracefs, tmp_path, case
 @pytest.mark.oracle
 @pytest.mark.kernel
 @pytest.mark.parametrize("case", BPFTOOL_CASES)
-def test_same_c_program_builds_against_bpftool_light_skeleton(corpus_object, gcc, bpftool, kernel,
+def test_same_c_program_builds_against_bpftool_light_skeleton(corpus_object, build_native, gcc, bpftool, kernel,
                                                               tracefs, tmp_path, case):
     """Source compatibility: the C tests use only what bpftool's light skeletons offer (plus
     ours' extras under #ifndef BPFTOOL_SKEL), and behave the same on both."""
@@ -81,7 +83,7 @@ def test_same_c_program_builds_against_bpftool_light_skeleton(corpus_object, gcc
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     header.write_text(out.stdout)
-    build_and_run(gcc, case, header, ["-DBPFTOOL_SKEL"])
+    build_and_run(build_native, gcc, case, header, ["-DBPFTOOL_SKEL"])
 
 
 def run_cli(*args, check=True):
@@ -158,7 +160,7 @@ int main(void)
     ' __type(value, __u32); } only_map SEC(".maps");\nint counter = 1;',
 ], ids=["no-maps", "no-programs"])
 @pytest.mark.parametrize("compiler", ["gcc", "g++"])
-def test_skeleton_without_maps_or_programs(compile_c, gcc, kernel, tmp_path, source, compiler):
+def test_skeleton_without_maps_or_programs(compile_c, build_native, gcc, kernel, tmp_path, source, compiler):
     import shutil
     cc = shutil.which(compiler)
     if cc is None:
@@ -166,11 +168,9 @@ def test_skeleton_without_maps_or_programs(compile_c, gcc, kernel, tmp_path, sou
     obj = compile_c("#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n" + source, "edge")
     (tmp_path / "edge.lskel.h").write_text(generate(Object.read(obj), "edge"))
     (tmp_path / "edge.c").write_text(EDGE_DRIVER)
-    exe = tmp_path / "edge"
     lang = ["-x", "c++"] if compiler == "g++" else []
-    built = subprocess.run([cc, "-Wall", "-Wextra", "-Werror", "-I", include_dir(), "-I", str(tmp_path),
-                            '-DSKEL_HEADER="edge.lskel.h"', "-DSKEL=edge", "-DSKEL_PREFIX(f)=edge__##f",
-                            *lang, str(tmp_path / "edge.c"), "-o", str(exe)], capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
+    exe = build_native("edge", [cc, "-Wall", "-Wextra", "-Werror", "-I", include_dir(), "-I", tmp_path,
+                                '-DSKEL_HEADER="edge.lskel.h"', "-DSKEL=edge", "-DSKEL_PREFIX(f)=edge__##f",
+                                *lang, tmp_path / "edge.c"], [tmp_path / "edge.lskel.h", tmp_path / "edge.c"])
     ran = subprocess.run([str(exe)], capture_output=True, text=True)
     assert ran.returncode == 0 and ran.stdout == "ok\n", ran.stderr

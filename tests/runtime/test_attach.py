@@ -7,6 +7,7 @@ import ctypes
 import errno
 import os
 import platform
+import shutil
 import socket
 import sys
 import subprocess
@@ -143,12 +144,11 @@ int main(int argc, char **argv) {
 
 
 @pytest.fixture(scope="module")
-def uprobe_target(tmp_path_factory):
+def uprobe_target(tmp_path_factory, build_native):
     d = tmp_path_factory.mktemp("uprobe")
-    src, exe = d / "target.c", d / "target"
-    src.write_text(TARGET_C)
-    subprocess.run(["gcc", "-O1", "-o", str(exe), str(src)], check=True)
-    return str(exe)
+    (d / "target.c").write_text(TARGET_C)
+    # a copy of its own: the probe goes on a local file, not one in the cache a guest shares
+    return str(shutil.copy2(build_native("target", ["gcc", "-O1", d / "target.c"], [d / "target.c"]), d / "target"))
 
 
 @pytest.mark.parametrize("retprobe", [False, True])
@@ -169,6 +169,7 @@ def test_uprobe_on_one_pid_only(uprobe_target, counts):
                 subprocess.run([uprobe_target, "9"], check=True)  # another process: not counted
                 child.communicate(b"\n")
         finally:
+            child.stdin.close()  # a failed attach must not leave the child waiting for its line
             child.wait()
     assert counts[0] == 4
 

@@ -90,14 +90,14 @@ char LICENSE[] SEC("license") = "GPL";
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def demo(tmp_path_factory, build_native):
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("gcc is needed to build the traced program")
-    out = tmp_path_factory.mktemp("usdt")
-    (out / "demo.c").write_text(DEMO_C)
-    subprocess.run([gcc, "-O2", "-o", str(out / "demo"), str(out / "demo.c")], check=True)
-    return str(out / "demo")
+    d = tmp_path_factory.mktemp("usdt")
+    (d / "demo.c").write_text(DEMO_C)
+    # a copy of its own: the probes go on a local file, not one in the cache a guest shares
+    return str(shutil.copy2(build_native("demo", [gcc, "-O2", d / "demo.c"], [d / "demo.c"]), d / "demo"))
 
 
 @pytest.fixture(scope="module")
