@@ -248,11 +248,15 @@ def test_load_failure_reports_the_program_and_log(skeleton_module, needs_kernel)
     assert set(os.listdir("/proc/self/fd")) == fds_before
 
 
-def test_cli_writes_an_importable_skeleton(compile_c, tmp_path, needs_kernel):
+def test_cli_writes_an_importable_skeleton(compile_c, cached_output, tmp_path, needs_kernel):
     obj = compile_c(APP_C, name="app", cflags=("-mcpu=v3",))
-    out = tmp_path / "app_skel.py"
-    subprocess.run([sys.executable, "-m", "bpf_build.cli.main", "skel", "--lang", "python", obj, "-o", str(out)],
-                   check=True)
+
+    def write_skeleton(out):
+        subprocess.run([sys.executable, "-m", "bpf_build.cli.main", "skel", "--lang", "python", obj, "-o", str(out)],
+                       check=True)
+
+    # the command runs once (on the host); the booted kernels load what it wrote
+    out = cached_output("app_skel.py", open(obj, "rb").read(), write_skeleton)
     spec = importlib.util.spec_from_file_location("app_skel_cli", out)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
