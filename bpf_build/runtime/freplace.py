@@ -31,18 +31,12 @@ from . import btf_types as T
 from . import syscall
 from .errors import BpfRuntimeError
 from .loader_contract import PROG_LOAD_ATTR
-from .module_btf import _BtfInfo as BtfInfo
 from .uapi import Cmd
 
 SECTION_PREFIX = "freplace/"
 # BPF_PROG_LOAD: attach_prog_fd is the union member that attach_btf_obj_fd also names.
 ATTACH_PROG_FD = PROG_LOAD_ATTR.offset("attach_btf_obj_fd")
 ATTACH_BTF_ID = PROG_LOAD_ATTR.offset("attach_btf_id")
-
-
-class _ProgBtfInfo(ctypes.Structure):
-    """The start of struct bpf_prog_info up to btf_id (Linux 5.0)."""
-    _fields_ = [("_before", ctypes.c_uint8 * 128), ("btf_id", ctypes.c_uint32)]
 
 
 class FreplaceTarget(NamedTuple):
@@ -90,17 +84,17 @@ def resolve(value: Any, section: str, where: str) -> FreplaceTarget:
 
 def read_prog_btf(prog_fd: int, where: str) -> T.BtfTypes:
     """The BTF a loaded program was loaded with, read back from the kernel."""
-    info = _ProgBtfInfo()
+    info = syscall.ProgInfo()
     syscall.obj_info(prog_fd, info, f"{where}: get info of target program fd {prog_fd}")
     if not info.btf_id:
         raise BpfRuntimeError(f"{where}: the target program (fd {prog_fd}) has no BTF; freplace needs a target "
                               "compiled with -g and loaded with its BTF")
     btf_fd = syscall.get_fd_by_id(Cmd.BTF_GET_FD_BY_ID, info.btf_id, f"{where}: open BTF {info.btf_id} of the target")
     try:
-        btf_info = BtfInfo()
+        btf_info = syscall.BtfInfo()
         syscall.obj_info(btf_fd, btf_info, f"{where}: get info of BTF {info.btf_id}")
         data = ctypes.create_string_buffer(btf_info.btf_size)
-        btf_info = BtfInfo(btf=ctypes.addressof(data), btf_size=len(data))
+        btf_info = syscall.BtfInfo(btf=ctypes.addressof(data), btf_size=len(data))
         syscall.obj_info(btf_fd, btf_info, f"{where}: read BTF {info.btf_id}")
     finally:
         os.close(btf_fd)

@@ -145,12 +145,6 @@ def find_type(name: str, kind: int) -> Optional[Tuple[str, int]]:
     return None
 
 
-class _BtfInfo(ctypes.Structure):
-    """struct bpf_btf_info (name and kernel_btf: Linux 5.11, with module BTF)."""
-    _fields_ = [("btf", ctypes.c_uint64), ("btf_size", ctypes.c_uint32), ("id", ctypes.c_uint32),
-                ("name", ctypes.c_uint64), ("name_len", ctypes.c_uint32), ("kernel_btf", ctypes.c_uint32)]
-
-
 def open_module_btf(module: str) -> int:
     """An fd of the kernel's BTF object of ``module`` (what BPF_PROG_LOAD takes as
     attach_btf_obj_fd, and fd_array as a kfunc's BTF); the caller closes it."""
@@ -165,7 +159,7 @@ def open_module_btf(module: str) -> int:
         except BpfSyscallError:
             continue  # freed meanwhile
         name = ctypes.create_string_buffer(64)
-        info = _BtfInfo(name=ctypes.addressof(name), name_len=len(name))
+        info = syscall.BtfInfo(name=ctypes.addressof(name), name_len=len(name))
         try:
             syscall.obj_info(fd, info, f"BTF object {btf_id} info")
         except BpfSyscallError:

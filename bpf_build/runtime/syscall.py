@@ -192,10 +192,20 @@ class MapInfo(ctypes.Structure):
 
 
 class ProgInfo(ctypes.Structure):
+    """struct bpf_prog_info up to btf_id (Linux 5.0)."""
     _fields_ = [("type", c_uint32), ("id", c_uint32), ("tag", c_uint8 * 8), ("jited_prog_len", c_uint32),
                 ("xlated_prog_len", c_uint32), ("jited_prog_insns", c_uint64),
                 ("xlated_prog_insns", c_uint64), ("load_time", c_uint64), ("created_by_uid", c_uint32),
-                ("nr_map_ids", c_uint32), ("map_ids", c_uint64), ("name", c_char * BPF_OBJ_NAME_LEN)]
+                ("nr_map_ids", c_uint32), ("map_ids", c_uint64), ("name", c_char * BPF_OBJ_NAME_LEN),
+                ("ifindex", c_uint32), ("gpl_compatible", c_uint32), ("netns_dev", c_uint64),
+                ("netns_ino", c_uint64), ("nr_jited_ksyms", c_uint32), ("nr_jited_func_lens", c_uint32),
+                ("jited_ksyms", c_uint64), ("jited_func_lens", c_uint64), ("btf_id", c_uint32)]
+
+
+class BtfInfo(ctypes.Structure):
+    """struct bpf_btf_info (name and kernel_btf: Linux 5.11, with module BTF)."""
+    _fields_ = [("btf", c_uint64), ("btf_size", c_uint32), ("id", c_uint32),
+                ("name", c_uint64), ("name_len", c_uint32), ("kernel_btf", c_uint32)]
 
 
 class LinkInfo(ctypes.Structure):

@@ -84,7 +84,7 @@ def test_btf_id_lookup_answers_as_the_kernel_helper(veth):  # noqa: F811
     try:
         assert type_id == where[1] and module_btf.module_types("veth").name(type_id) == "veth_priv"
         name = ctypes.create_string_buffer(64)
-        info = module_btf._BtfInfo(name=ctypes.addressof(name), name_len=len(name))
+        info = syscall.BtfInfo(name=ctypes.addressof(name), name_len=len(name))
         syscall.obj_info(fd, info, "module BTF info")
         assert (info.kernel_btf, name.value) == (1, b"veth")
     finally:
