@@ -3,7 +3,7 @@ count of types by kind."""
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List
+from typing import Callable, Dict, Iterator, List
 
 from .container import Btf
 from .kinds import (KIND_NAMES, ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_EXTERN, FUNC_GLOBAL,
@@ -88,11 +88,25 @@ def _secinfo_note(btf: Btf, type_id: int) -> str:
 
 def dump_raw(btf: Btf) -> str:
     """bpftool btf dump ... format raw, for this BTF's own types."""
-    lines: List[str] = []
-    out = lines.append
-    for tid, t in btf.items():
-        _emit(btf, tid, t, out)
-    return "\n".join(lines) + ("\n" if lines else "")
+    return "".join(dump_raw_chunks(btf))
+
+
+# Types per chunk of the dump: the lines of a few thousand types at a time, so the dump of
+# vmlinux never holds its ~300k lines as separate strings (~30 MiB) next to their join.
+_CHUNK_TYPES = 4096
+
+
+def dump_raw_chunks(btf: Btf) -> Iterator[str]:
+    """``dump_raw`` in pieces (whole lines, each ending in a newline) to write as they come."""
+    types = btf.types
+    start = btf.start_id
+    for first in range(0, len(types), _CHUNK_TYPES):
+        lines: List[str] = []
+        out = lines.append
+        for tid, t in enumerate(types[first:first + _CHUNK_TYPES], start + first):
+            _emit(btf, tid, t, out)
+        out("")
+        yield "\n".join(lines)
 
 
 def kind_counts(btf: Btf) -> Dict[str, int]:
