@@ -1,8 +1,10 @@
 """`bpf-build btf dump OBJ|BTF-FILE [--base BTF]`: the types, one per line (bpftool raw style)."""
 
 import argparse
+import sys
 
-from ...model.btf import Btf, dump_raw
+from ...model.btf import Btf
+from ...model.btf.text import dump_raw_chunks
 from ...model.elf import Object
 from ...errors import BtfError
 from ...fileio import read_bytes
@@ -32,4 +34,7 @@ def load_btf(source: str, base_path=None) -> Btf:
 
 
 def run_dump(args):
-    print(dump_raw(load_btf(args.source, args.base)), end="")
+    btf = load_btf(args.source, args.base)
+    write = sys.stdout.write
+    for chunk in dump_raw_chunks(btf):  # as it comes: vmlinux's dump is ~12 MB of text
+        write(chunk)
