@@ -165,6 +165,7 @@ def _parse_words(data: bytes, start: int, length: int, bo: str, strings: StringT
         t.name_off = name_off
         t.type = t.size = t.linkage = 0  # BtfType's slots: every record sets them (records.py)
         t.kflag = False
+        t.rare = None
         t.members = t.enums = t.params = ()  # type: ignore[assignment]
         if kind == FUNC:
             t.type = size_type
@@ -348,6 +349,7 @@ def _parse_checked(data: bytes, start: int, length: int, bo: str, strings: Strin
         t.name_off = name_off
         t.type = t.size = t.linkage = 0  # BtfType's slots: every record sets them (records.py)
         t.kflag = False
+        t.rare = None
         t.members = t.enums = t.params = ()  # type: ignore[assignment]
         if kflag:
             t.kflag = True
