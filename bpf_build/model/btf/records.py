@@ -116,11 +116,11 @@ class BtfType:
       DECL_TAG: ``component_idx``; and the lists ``members``/``enums``/``params``/``secinfo``.
     """
 
-    # The fields most records use are slots, which every record sets (the parser too, after
-    # object.__new__); the few only INT, ARRAY, DECL_TAG and DATASEC use are properties over
-    # ``rare``, a dict of the ones set (None for most records). A record of vmlinux is one
-    # 120-byte object (an instance dict would add values for every field name: ~190 bytes in
-    # all), ~21 MiB less for vmlinux's records than plain attributes. ``secinfo`` reads as an
+    # Slots only: the fields most records use are slots, which every record sets (the parser
+    # too, after object.__new__); the few only INT, ARRAY, DECL_TAG and DATASEC use are
+    # descriptors over ``rare``, a dict of the ones set (None for the ~97% of vmlinux's records
+    # without). A record is one 120-byte object; with an instance dict it was ~190 bytes (3.11
+    # allocates the dict's values for every field name with the object). ``secinfo`` reads as an
     # empty tuple where unset so a kind without entries cannot be appended to by accident.
     __slots__ = ("kind", "name", "name_off", "type", "size", "kflag", "linkage", "members", "enums",
                  "params", "rare")
