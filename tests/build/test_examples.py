@@ -35,7 +35,10 @@ def run_while(command: List[str], ready: str, action: Callable[[], None], timeou
     takes (seconds under emulation) then never decides whether its events fall inside the command's
     window: the commands' --duration is only a cap. With ``interrupt=False`` the command must exit by
     itself, which tests its --duration."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # SIGINT as a terminal's foreground job has it: a run started in the background (`cmd &` in
+    # a script, as CI may be) ignores SIGINT, and its children would inherit that
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     try:
         for line in proc.stdout:
