@@ -79,7 +79,7 @@ class _Shape:
     size varies, (fixed bytes, variable form or None) pairs."""
 
     __slots__ = ("tag", "has_children", "present", "fixed_size", "at_start", "at_end", "constants",
-                 "plan", "skips")
+                 "plan", "skips", "first_variable", "after_first")
 
     def __init__(self, tag: str, has_children: bool, specs: Tuple[Spec, ...], layout: Layout):
         self.tag, self.has_children = tag, has_children
@@ -103,6 +103,20 @@ class _Shape:
             if name is not None and name not in self.at_start:
                 self.at_end.setdefault(name, _place(distance, form, implicit, size, endian))
         self.fixed_size: Optional[int] = sum(s for s in sizes if s is not None) if None not in sizes else None
+        # Attributes a fixed distance past the first variable-size one (a parameter's DW_AT_type
+        # after its inline name): found by stepping over that one value, not by decoding the DIE.
+        self.first_variable: Optional[Tuple[int, int]] = None  # (distance from the start, form)
+        self.after_first: Dict[str, Place] = {}
+        if self.fixed_size is None:
+            index = sizes.index(None)
+            self.first_variable = (sum(s for s in sizes[:index] if s is not None), specs[index][1])
+            distance = 0
+            for (name, form, implicit), size in zip(specs[index + 1:], sizes[index + 1:]):
+                if name is not None and name not in self.at_start and name not in self.at_end:
+                    self.after_first.setdefault(name, _place(distance, form, implicit, size, endian))
+                if size is None:
+                    break
+                distance += size
         self.constants: Dict[str, object] = {}
         self.plan: List[tuple] = []
         self.skips: List[Tuple[int, Optional[int]]] = []
@@ -211,6 +225,9 @@ class Die:
                 return self.cu.read(place, self.end - place[0])
             if name not in shape.present:
                 return default
+            place = shape.after_first.get(name)
+            if place is not None:
+                return self.cu.read(place, self.cu.after_first_variable(shape, self.start) + place[0])
         return self.attrs.get(name, default)
 
     def ref(self, name: str) -> Optional["Die"]:
@@ -371,6 +388,17 @@ class CompileUnit(UnitValues):
         else:
             return None
         return sibling if isinstance(sibling, int) and pos < sibling <= self.end else None
+
+    def after_first_variable(self, shape: _Shape, start: int) -> int:
+        """Where the attribute after a DIE's first variable-size one starts (``start``: the DIE's)."""
+        distance, form = shape.first_variable or (0, 0)
+        pos = start + distance
+        if form == 0x08:
+            end = self.dwarf.info.data.find(b"\0", pos)
+            if end < 0:
+                raise DwarfError(f"unterminated string at offset {pos}")
+            return end + 1
+        return self.skip(form, pos)
 
     def end_of(self, shape: _Shape, pos: int) -> int:
         """The end of a DIE's attributes that start at ``pos``."""
