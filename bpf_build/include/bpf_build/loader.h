@@ -192,6 +192,23 @@ static inline int bpf_build_closenz(int fd)
 	return fd > 0 ? close(fd) : -EINVAL;
 }
 
+/* Close every fd of a load (nr_maps map descriptors, then nr_progs program descriptors, as the
+ * context lays them out) and zero them: for a runner's step after the loader's run that failed. */
+static inline void bpf_build_close_load_fds(struct bpf_build_map_desc *maps, __u32 nr_maps,
+					    struct bpf_build_prog_desc *progs, __u32 nr_progs)
+{
+	__u32 i;
+
+	for (i = 0; i < nr_maps; i++) {
+		bpf_build_closenz(maps[i].map_fd);
+		maps[i].map_fd = 0;
+	}
+	for (i = 0; progs && i < nr_progs; i++) {
+		bpf_build_closenz(progs[i].prog_fd);
+		progs[i].prog_fd = 0;
+	}
+}
+
 #define BPF_BUILD_CMD_OBJ_GET_INFO_BY_FD	15
 
 /* BPF_OBJ_GET_INFO_BY_FD into info (size bytes; the kernel fills what it knows, the rest stays as
