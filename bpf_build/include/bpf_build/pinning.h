@@ -323,14 +323,7 @@ static inline int bpf_build_pins_finish(struct bpf_build_pinned_map *pins, __u32
 	} else {
 		err = bpf_build_pins_pin_created(pins, nr, descs, msg, sizeof(msg));
 		if (err < 0) {
-			for (i = 0; i < nr_maps; i++) {
-				bpf_build_closenz(descs[i].map_fd);
-				descs[i].map_fd = 0;
-			}
-			for (i = 0; progs && i < nr_progs; i++) {
-				bpf_build_closenz(progs[i].prog_fd);
-				progs[i].prog_fd = 0;
-			}
+			bpf_build_close_load_fds(descs, nr_maps, progs, nr_progs);
 			if (!quiet)
 				fprintf(stderr, "%s: %s\n", skel_name, msg);
 		}
