@@ -214,7 +214,8 @@ class LoaderProgram:
         if names:
             raise NotSupportedError(path, f"arena maps ({names}) are not supported by {runner} yet: the runner must "
                                           "reserve the arena's user address before the run and map the arena "
-                                          "after it; a Python skeleton (bpf-build skel --lang python) loads them")
+                                          "after it; a Python skeleton (bpf-build skel --lang python) or a C light "
+                                          "skeleton (bpf-build skel --light) loads them")
 
     def require_no_pinning(self, path: PathLike, runner: str) -> None:
         """Refuse maps pinned by name for a runner that neither reuses nor pins them (the reuse_map
