@@ -5,8 +5,13 @@ what the traced process had, and the semaphore is raised only while the probe is
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -89,6 +94,9 @@ char LICENSE[] SEC("license") = "GPL";
 """
 
 
+DEMO_DIR = Path(tempfile.gettempdir(), "bpf-build-tests")
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, build_native):
     gcc = shutil.which("gcc")
@@ -96,8 +104,34 @@ def demo(tmp_path_factory, build_native):
         pytest.skip("gcc is needed to build the traced program")
     d = tmp_path_factory.mktemp("usdt")
     (d / "demo.c").write_text(DEMO_C)
-    # a copy of its own: the probes go on a local file, not one in the cache a guest shares
-    return str(shutil.copy2(build_native("demo", [gcc, "-O2", d / "demo.c"], [d / "demo.c"]), d / "demo"))
+    built = build_native("demo", [gcc, "-O2", d / "demo.c"], [d / "demo.c"])
+    # The program's path is compiled into USDT_C's section: one path on the host and in the booted
+    # kernels (whose /tmp is their own) lets them load the object the host compiled. A local copy,
+    # not the shared cache's file, carries the probes; made with link() so a second worker never
+    # replaces the file (a new inode) under the first one's probes.
+    digest = hashlib.sha256(built.read_bytes()).hexdigest()[:16]
+    stable = DEMO_DIR / f"usdt-{digest}" / "demo"
+    if not stable.exists():
+        stable.parent.mkdir(parents=True, exist_ok=True)
+        staging = stable.with_name(f".demo.{os.getpid()}")
+        shutil.copy2(built, staging)
+        try:
+            os.link(staging, stable)
+        except FileExistsError:
+            pass
+        finally:
+            staging.unlink()
+    return str(stable)
+
+
+@pytest.fixture(autouse=True)
+def one_test_at_a_time_on_the_demo():
+    """Workers share the demo's file, and a semaphore counts the probes of every process on it:
+    one test at a time, or one's probes turn the other's semaphore on."""
+    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    with open(DEMO_DIR / "usdt.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture(scope="module")
