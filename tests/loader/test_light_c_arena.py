@@ -32,18 +32,28 @@ DRIVER = Path(__file__).resolve().parent / "c" / "arena.c"
 PAGE = mmap.PAGESIZE
 
 
+FIXED_ADDRESS = 1 << 44  # as the kernel selftests place theirs
+
+
+def _header(compile_c, address: int = 0) -> str:
+    flags = ("-mcpu=v3",) + ((f"-DARENA_ADDR={address:#x}ULL",) if address else ())
+    return generate(Object.read(compile_c(SOURCE, "arena_test", cflags=flags)), "arena_test")
+
+
 @pytest.fixture(scope="module")
 def header(compile_c) -> str:
-    return generate(Object.read(compile_c(SOURCE, "arena_test", cflags=("-mcpu=v3",))), "arena_test")
+    return _header(compile_c)
 
 
-@pytest.fixture(scope="module")
-def driver(header, build_native, tmp_path_factory) -> Path:
+@pytest.fixture(scope="module", params=[0, FIXED_ADDRESS], ids=["anywhere", "map_extra"])
+def driver(request, compile_c, build_native, tmp_path_factory) -> Path:
+    """The driver built with the skeleton of the object whose arena goes anywhere, or at the
+    address its map_extra gives."""
     d = tmp_path_factory.mktemp("arena_lskel")
-    (d / "arena_test.lskel.h").write_text(header)
-    return build_native("arena_driver", ["gcc", "-Wall", "-Wextra", "-Werror", "-O1", "-I", include_dir(),
-                                         "-I", str(d), str(DRIVER)], [DRIVER, DRIVER.with_name("fds.h"),
-                                                                      d / "arena_test.lskel.h"])
+    (d / "arena_test.lskel.h").write_text(_header(compile_c, request.param))
+    return build_native(f"arena_driver_{request.param:x}", ["gcc", "-Wall", "-Wextra", "-Werror", "-O1", "-I",
+                                                           include_dir(), "-I", str(d), str(DRIVER)],
+                       [DRIVER, DRIVER.with_name("fds.h"), d / "arena_test.lskel.h"])
 
 
 def _run(exe: Path, **env: str) -> Dict[str, str]:
@@ -86,7 +96,7 @@ def test_the_header_uses_the_kernels_numbers():
     assert defines["BPF_BUILD_F_MMAPABLE"] == "(1U << 10)" and defines["BPF_BUILD_ARENA_MAX_SIZE"] == "(1ULL << 32)"
 
 
-def test_programs_and_the_driver_share_the_arena(driver):
+def test_programs_and_the_driver_share_the_arena(driver, request):
     out = _run(driver)
     assert (out["before_counter"], out["before_region"]) == ("5", "0")  # the object's value before load
     why = _refusal()
@@ -100,6 +110,8 @@ def test_programs_and_the_driver_share_the_arena(driver):
         return
     assert "load_failed" not in out, out["stderr"]
     assert (out["size"], out["aligned"], out["within4g"], out["globals_at_start"]) == (str(4 * PAGE), "1", "1", "1")
+    if "map_extra" in request.node.callspec.id:
+        assert int(out["region_at"], 16) == FIXED_ADDRESS
     assert (out["counter0"], out["from_user0"], out["head0_null"]) == ("5", "42", "1")  # the edited initial value
     assert (out["build"], out["seen"], out["counter"]) == ("0", "42", "6")
     assert out["list"] == "30,20,10" and out["node_page_apart"] == "1"

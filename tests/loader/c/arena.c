@@ -40,7 +40,7 @@ int main(void)
 	unsigned long page_size = (unsigned long)sysconf(_SC_PAGE_SIZE), region, last = 0;
 	struct arena_test *skel;
 	struct node *n;
-	int fds = open_fds(), err, count = 0;
+	int fds = open_fds(), err, ret, count = 0;
 
 	skel = arena_test__open();
 	if (!skel)
@@ -59,12 +59,14 @@ int main(void)
 		return 3;
 	}
 	region = (unsigned long)skel->arena_region;
-	printf(" size %zu aligned %d within4g %d globals_at_start %d", skel->arena_size, region % page_size == 0,
-	       (region >> 32) == ((region + skel->arena_size - 1) >> 32), (void *)skel->arena == skel->arena_region);
+	printf(" region_at %#lx size %zu aligned %d within4g %d globals_at_start %d", region, skel->arena_size,
+	       region % page_size == 0, (region >> 32) == ((region + skel->arena_size - 1) >> 32),
+	       (void *)skel->arena == skel->arena_region);
 	printf(" counter0 %llu from_user0 %llu head0_null %d", (unsigned long long)skel->arena->counter,
 	       (unsigned long long)skel->arena->from_user, skel->arena->head == NULL);
-	printf(" build %d seen %llu counter %llu", run(skel->progs.build.prog_fd),
-	       (unsigned long long)skel->bss->seen_from_user, (unsigned long long)skel->arena->counter);
+	ret = run(skel->progs.build.prog_fd);	/* before reading what it changed */
+	printf(" build %d seen %llu counter %llu", ret, (unsigned long long)skel->bss->seen_from_user,
+	       (unsigned long long)skel->arena->counter);
 	printf(" list ");
 	for (n = skel->arena->head; n && count < 16; n = n->next, count++) {
 		if (!in_arena(skel, n, sizeof(*n))) {
@@ -78,7 +80,8 @@ int main(void)
 	/* the nodes are in the page bpf_arena_alloc_pages gave, not the globals' one */
 	printf(" node_page_apart %d", last / page_size != region / page_size);
 	skel->arena->from_user = 1000;
-	printf(" sum %d nodes %llu total %llu", run(skel->progs.sum.prog_fd), (unsigned long long)skel->bss->nodes_seen,
+	ret = run(skel->progs.sum.prog_fd);
+	printf(" sum %d nodes %llu total %llu", ret, (unsigned long long)skel->bss->nodes_seen,
 	       (unsigned long long)skel->arena->list_sum);
 	arena_test__destroy(skel);
 	printf(" fds_before %d fds_after %d\n", fds, open_fds());
