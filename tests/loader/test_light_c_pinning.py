@@ -42,7 +42,7 @@ def driver(compile_c, cached_output) -> Path:
         built = subprocess.run(["gcc", "-Wall", "-Wextra", "-Werror", "-O1", "-I", include_dir(), "-I",
                                 str(exe.parent), str(DRIVER), "-o", str(exe)], capture_output=True, text=True)
         assert built.returncode == 0, built.stderr
-    key = header + DRIVER.read_text() + "".join(h.read_text() for h in LOADER_HEADERS)
+    key = header + DRIVER.read_text() + (DRIVER.parent / "fds.h").read_text() + "".join(h.read_text() for h in LOADER_HEADERS)
     return cached_output("pinning_driver", key, build)
 
 

@@ -7,22 +7,10 @@
  *   NO_TARGET   leave the extension's attach target unset
  *   FUNC        the function to replace instead of the one SEC("freplace/...") names
  */
-#include <dirent.h>
 #include <stdlib.h>
 #include "freplace_target.lskel.h"
+#include "fds.h"
 #include "freplace_ext.lskel.h"
-
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
-}
 
 static unsigned verdict(int prog_fd)
 {

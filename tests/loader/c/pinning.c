@@ -8,21 +8,9 @@
  *   PIN_NAMES         skel->pin_paths.shared_names
  *   REFUSED           load the program the verifier refuses too: the load fails after the maps exist
  */
-#include <dirent.h>
 #include <stdlib.h>
 #include "pin_counts.lskel.h"
-
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
-}
+#include "fds.h"
 
 static __u32 map_id(int fd)
 {
