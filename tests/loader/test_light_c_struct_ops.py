@@ -35,24 +35,13 @@ LOADER_H = Path(include_dir(), "bpf_build", "loader.h")
 # Paced by the test through stdin: each line it prints waits for one line back. STAND_IN_BTF, when
 # set, replaces the kernel's BTF (the error tests). Prints the open fds before the load and after
 # destroy: the skeleton closes what it made, whether the load worked or not.
+FDS_H = Path(__file__).resolve().parent / "c" / "fds.h"  # open_fds()
 DRIVER = r"""
-#include <dirent.h>
 #include <stdlib.h>
 #define BPF_BUILD_KERNEL_BTF_PATH \
 	(getenv("STAND_IN_BTF") ? getenv("STAND_IN_BTF") : "/sys/kernel/btf/vmlinux")
 #include "reno.lskel.h"
-
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
-}
+#include "fds.h"
 
 static void step(const char *what)
 {
@@ -181,9 +170,9 @@ def _driver(compile_c, cached_output, section: str, name: str, source: str = SOU
     def build(exe: Path) -> None:
         (exe.parent / "reno.lskel.h").write_text(header)
         (exe.parent / "driver.c").write_text(DRIVER)
-        _gcc("-I", str(exe.parent), *(["-DLINKED"] if section == ".struct_ops.link" else []),
+        _gcc("-I", str(exe.parent), "-I", str(FDS_H.parent), *(["-DLINKED"] if section == ".struct_ops.link" else []),
              str(exe.parent / "driver.c"), "-o", str(exe))
-    return cached_output("reno_driver", header + DRIVER + LOADER_H.read_text(), build)
+    return cached_output("reno_driver", header + DRIVER + LOADER_H.read_text() + FDS_H.read_text(), build)
 
 
 class _Run:
@@ -404,6 +393,6 @@ def test_the_skeleton_compiles_as_cplusplus(compile_c, gcc, tmp_path):
     (tmp_path / "reno.lskel.h").write_text(header)
     (tmp_path / "driver.cc").write_text(DRIVER)
     built = subprocess.run(["g++", "-Wall", "-Wextra", "-Werror", "-DLINKED", "-I", include_dir(), "-I",
-                            str(tmp_path), "-c", str(tmp_path / "driver.cc"), "-o", str(tmp_path / "driver.o")],
+                            str(tmp_path), "-I", str(FDS_H.parent), "-c", str(tmp_path / "driver.cc"), "-o", str(tmp_path / "driver.o")],
                            capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
