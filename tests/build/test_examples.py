@@ -20,6 +20,7 @@ from typing import Callable, List
 import pytest
 
 from bpf_build.model.elf import Object
+from tests.processes import sigint_as_in_a_terminal
 
 
 def kernel(test):
@@ -35,10 +36,8 @@ def run_while(command: List[str], ready: str, action: Callable[[], None], timeou
     takes (seconds under emulation) then never decides whether its events fall inside the command's
     window: the commands' --duration is only a cap. With ``interrupt=False`` the command must exit by
     itself, which tests its --duration."""
-    # SIGINT as a terminal's foreground job has it: a run started in the background (`cmd &` in
-    # a script, as CI may be) ignores SIGINT, and its children would inherit that
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=sigint_as_in_a_terminal)
     lines = []
     try:
         for line in proc.stdout:

@@ -15,6 +15,7 @@ import pytest
 
 from bpf_build.model import btf as B
 from bpf_build.fileio import write_atomic
+from tests.processes import sigint_as_in_a_terminal
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,6 +48,7 @@ def temps(directory: Path):
 def start_writer(tmp_path: Path, how: str) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path / "out.h"), how],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_as_in_a_terminal,
                             cwd=str(REPO), env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert proc.stdout.readline() == "window\n"
     assert len(temps(tmp_path)) == 1, "the temporary file exists while the writer pauses"
