@@ -40,11 +40,24 @@ class Layout:
                 raise ValueError(f"{c_type or 'record'}.{name} at offset {offset} is not aligned")
             self.offsets[name] = offset
             offset += size
+        self.byte_order = byte_order
         self.struct = struct.Struct(byte_order + "".join(fmt for _, fmt in fields))
         self.size = self.struct.size
 
     def offset(self, field: str) -> int:
         return self.offsets[field]
+
+    def read(self, data: Union[bytes, bytearray], base: int, field: str) -> int:
+        """The integer ``field`` of the record at ``base`` in ``data``, in the layout's byte order
+        (a runner reading the blob's bpf_attr records: its own)."""
+        value = struct.unpack_from(self.byte_order + self.formats[field], data, base + self.offsets[field])[0]
+        if not isinstance(value, int):
+            raise TypeError(f"{self.c_type or 'record'}.{field} is not an integer field")
+        return value
+
+    def write(self, data: bytearray, base: int, field: str, value: int) -> None:
+        """Set the integer ``field`` of the record at ``base`` in ``data``."""
+        struct.pack_into(self.byte_order + self.formats[field], data, base + self.offsets[field], value)
 
     def pack(self, byte_order: str, values: Mapping[str, Union[int, bytes]], size: int = 0) -> bytes:
         """The record (its first ``size`` bytes, all by default) with ``values`` set, zeros elsewhere."""
@@ -76,7 +89,10 @@ LOADER_HELPERS = (Helper.SYS_BPF, Helper.BTF_FIND_BY_NAME_KIND, Helper.SYS_CLOSE
 # ---- the bpf_attr records in the blob -------------------------------------------------------
 # Each bpf() call the loader makes passes the prefix of the kernel's union bpf_attr up to the last
 # field it uses, written in the blob in the target's byte order. A user-space runner reads and
-# adjusts the BTF_LOAD and PROG_LOAD ones (older kernels: sanitized BTF, CO-RE applied by it).
+# adjusts the BTF_LOAD and PROG_LOAD ones (older kernels: sanitized BTF, CO-RE applied by it), the
+# runtime's settings patch fields of the MAP_CREATE and PROG_LOAD ones by name (read/write), and
+# the runtime's own bpf() calls use the same records (syscall.py builds its ctypes structures
+# from these layouts): each record is spelled here only.
 MAP_CREATE_ATTR = Layout("bpf_build_attr_map_create", "=", [
     ("map_type", "I"), ("key_size", "I"), ("value_size", "I"), ("max_entries", "I"),
     ("map_flags", "I"), ("inner_map_fd", "I"), ("numa_node", "I"), ("map_name", "16s"),

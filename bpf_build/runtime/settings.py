@@ -43,13 +43,13 @@ from __future__ import annotations
 
 import ctypes
 import os
-import struct
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from . import freplace as _freplace
 from .cpus import num_possible_cpus
 from .errors import BpfRuntimeError, NotSupportedError
 from .global_data import GLOBAL_DATA_KINDS
+from .loader_contract import MAP_CREATE_ATTR, PROG_LOAD_ATTR
 from .pinning import default_pin_path
 from .records import check_range
 from .uapi import MapFlag, MapType, ProgType, known
@@ -57,13 +57,11 @@ from .uapi import MapFlag, MapType, ProgType, known
 if TYPE_CHECKING:
     from .loader import MapSpec, ProgSpec
 
-_U32 = struct.Struct("=I")
-_U64 = struct.Struct("=Q")
-# Offsets in union bpf_attr for BPF_MAP_CREATE and BPF_PROG_LOAD.
-_MAP_ATTR = {"type": 0, "key_size": 4, "value_size": 8, "max_entries": 12, "flags": 16, "numa_node": 24}
-_MAP_EXTRA = 64
-_MAP_BTF_IDS = (52, 56)  # btf_key_type_id, btf_value_type_id
-_PROG_ATTR = {"type": 0, "flags": 44, "expected_attach_type": 68}
+# The BPF_MAP_CREATE and BPF_PROG_LOAD attr field each knob is written to.
+_MAP_ATTR_FIELDS = {"type": "map_type", "key_size": "key_size", "value_size": "value_size",
+                    "flags": "map_flags", "numa_node": "numa_node", "map_extra": "map_extra"}
+_MAP_BTF_ID_FIELDS = ("btf_key_type_id", "btf_value_type_id")
+_PROG_ATTR_FIELDS = {"type": "prog_type", "flags": "prog_flags", "expected_attach_type": "expected_attach_type"}
 _NO_PLACEHOLDER_TYPES = (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.PROG_ARRAY)
 
 _MAP_UNSUPPORTED = {
@@ -255,30 +253,28 @@ def apply(blob: bytes, maps: Sequence[MapSettings], progs: Sequence[ProgramSetti
             if m.type == MapType.PERF_EVENT_ARRAY and not m.max_entries:
                 max_entries[i] = num_possible_cpus()  # as libbpf: one slot per CPU
         if not m.autocreate:
-            for field, value in (("type", MapType.ARRAY), ("key_size", 4), ("value_size", 4), ("flags", 0)):
-                _U32.pack_into(data, base + _MAP_ATTR[field], value)
+            for knob, value in (("type", MapType.ARRAY), ("key_size", 4), ("value_size", 4), ("flags", 0)):
+                MAP_CREATE_ATTR.write(data, base, _MAP_ATTR_FIELDS[knob], value)
             max_entries[i] = 1
             _drop_btf(data, base)
             placeholders.append(i)
             continue
-        for field in ("type", "key_size", "value_size", "flags"):
-            if m.changed(field):
-                _U32.pack_into(data, base + _MAP_ATTR[field], int(getattr(m, field)))
+        for knob in ("type", "key_size", "value_size", "flags", "map_extra"):
+            if m.changed(knob):
+                MAP_CREATE_ATTR.write(data, base, _MAP_ATTR_FIELDS[knob], int(getattr(m, knob)))
         if m.changed("type") or m.changed("key_size") or m.changed("value_size"):
             _drop_btf(data, base)
         if m.changed("numa_node"):
-            _U32.pack_into(data, base + _MAP_ATTR["numa_node"], m.numa_node)
-            flags = _U32.unpack_from(data, base + _MAP_ATTR["flags"])[0]
-            _U32.pack_into(data, base + _MAP_ATTR["flags"], flags | MapFlag.NUMA_NODE)
-        if m.changed("map_extra"):
-            _U64.pack_into(data, base + _MAP_EXTRA, m.map_extra)
+            MAP_CREATE_ATTR.write(data, base, "numa_node", m.numa_node)
+            flags = MAP_CREATE_ATTR.read(data, base, "map_flags")
+            MAP_CREATE_ATTR.write(data, base, "map_flags", flags | MapFlag.NUMA_NODE)
     for j, p in enumerate(progs):
         if p.changed("autoload"):
             autoload[j] = p.autoload
         base = _patchable(p, ("type", "expected_attach_type", "flags", "attach_target"))
-        for field in ("type", "expected_attach_type", "flags"):
-            if p.changed(field):
-                _U32.pack_into(data, base + _PROG_ATTR[field], int(getattr(p, field)))
+        for knob, field in _PROG_ATTR_FIELDS.items():
+            if p.changed(knob):
+                PROG_LOAD_ATTR.write(data, base, field, int(getattr(p, knob)))
         target = p.freplace_target()
         if target is not None:
             _freplace.fill_load_attr(data, base, target)
@@ -295,8 +291,8 @@ def _patchable(settings: _Settings, knobs: Tuple[str, ...]) -> int:
 
 
 def _drop_btf(data: bytearray, base: int) -> None:
-    for offset in _MAP_BTF_IDS:
-        _U32.pack_into(data, base + offset, 0)
+    for field in _MAP_BTF_ID_FIELDS:
+        MAP_CREATE_ATTR.write(data, base, field, 0)
 
 
 def pin_paths(maps: Sequence[MapSettings]) -> Dict[int, Optional[str]]:

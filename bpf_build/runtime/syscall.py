@@ -3,7 +3,9 @@ command. Functions take and return plain ints (fds, addresses); ownership (``Fd`
 encoding live one layer up.
 
 Attr structures are prefixes of ``union bpf_attr``: the kernel zero-fills whatever a shorter attr
-leaves out, so each structure stops at the last field we set.
+leaves out, so each structure stops at the last field we set. Those of the commands a loader program
+makes too (BTF_LOAD, MAP_CREATE, the element commands, PROG_LOAD) are built from the loader
+contract's layouts, the one statement of those records.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import ctypes
 import errno
 import platform
 from ctypes import c_char, c_uint8, c_uint32, c_uint64
-from typing import TYPE_CHECKING, Any, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Type, Union
 
 from .errors import BpfSyscallError
+from .loader_contract import BTF_LOAD_ATTR, MAP_CREATE_ATTR, MAP_ELEM_ATTR, PROG_LOAD_ATTR, Layout
 from .uapi import BPF_OBJ_NAME_LEN, Cmd
 
 if TYPE_CHECKING:
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
     # The ctypes classes a map side or an event may be typed with (generated structs derive from
     # the first two): each has from_buffer_copy, which _CData itself lacks.
     CType = Type[Union[ctypes.Structure, ctypes.Union, ctypes.Array[Any], ctypes._SimpleCData[Any]]]
+    # The types of the attr fields built from a layout: integers and char arrays.
+    FieldType = Union[Type[ctypes._SimpleCData[Any]], Type[ctypes.Array[c_char]]]
 
 # __NR_bpf and __NR_perf_event_open per architecture (arch/*/entry/syscalls, asm-generic/unistd.h).
 _SYSCALL_NUMBERS = {
@@ -87,17 +92,30 @@ def c_name(name: str) -> bytes:
 # ----------------------------------------------------------------------------------------------
 # Attr structures
 
+# struct format code -> ctypes type, for the contract's layouts ("16s" and the like: char arrays)
+_CTYPES_OF_FORMAT = {"I": ctypes.c_uint32, "i": ctypes.c_int32, "Q": ctypes.c_uint64, "q": ctypes.c_int64}
+
+
+def _fields_of(layout: Layout) -> List[Tuple[str, FieldType]]:
+    """A ctypes ``_fields_`` list with the layout's fields (both use natural alignment, so the
+    offsets agree)."""
+    fields: List[Tuple[str, FieldType]] = []
+    for name in layout.fields:
+        fmt = layout.formats[name]
+        fields.append((name, c_char * int(fmt[:-1]) if fmt.endswith("s") else _CTYPES_OF_FORMAT[fmt]))
+    return fields
+
+
+class BtfLoadAttr(ctypes.Structure):
+    _fields_ = _fields_of(BTF_LOAD_ATTR)
+
+
 class MapCreateAttr(ctypes.Structure):
-    _fields_ = [("map_type", c_uint32), ("key_size", c_uint32), ("value_size", c_uint32),
-                ("max_entries", c_uint32), ("map_flags", c_uint32), ("inner_map_fd", c_uint32),
-                ("numa_node", c_uint32), ("map_name", c_char * BPF_OBJ_NAME_LEN),
-                ("map_ifindex", c_uint32), ("btf_fd", c_uint32), ("btf_key_type_id", c_uint32),
-                ("btf_value_type_id", c_uint32), ("btf_vmlinux_value_type_id", c_uint32),
-                ("map_extra", c_uint64)]
+    _fields_ = _fields_of(MAP_CREATE_ATTR)
 
 
 class MapElemAttr(ctypes.Structure):
-    _fields_ = [("map_fd", c_uint32), ("key", c_uint64), ("value", c_uint64), ("flags", c_uint64)]
+    _fields_ = _fields_of(MAP_ELEM_ATTR)
 
 
 class MapBatchAttr(ctypes.Structure):
@@ -107,16 +125,7 @@ class MapBatchAttr(ctypes.Structure):
 
 
 class ProgLoadAttr(ctypes.Structure):
-    _fields_ = [("prog_type", c_uint32), ("insn_cnt", c_uint32), ("insns", c_uint64),
-                ("license", c_uint64), ("log_level", c_uint32), ("log_size", c_uint32),
-                ("log_buf", c_uint64), ("kern_version", c_uint32), ("prog_flags", c_uint32),
-                ("prog_name", c_char * BPF_OBJ_NAME_LEN), ("prog_ifindex", c_uint32),
-                ("expected_attach_type", c_uint32), ("prog_btf_fd", c_uint32),
-                ("func_info_rec_size", c_uint32), ("func_info", c_uint64), ("func_info_cnt", c_uint32),
-                ("line_info_rec_size", c_uint32), ("line_info", c_uint64), ("line_info_cnt", c_uint32),
-                ("attach_btf_id", c_uint32), ("attach_prog_fd", c_uint32), ("core_relo_cnt", c_uint32),
-                ("fd_array", c_uint64), ("core_relos", c_uint64), ("core_relo_rec_size", c_uint32),
-                ("log_true_size", c_uint32)]
+    _fields_ = _fields_of(PROG_LOAD_ATTR)
 
 
 class ObjPinAttr(ctypes.Structure):
