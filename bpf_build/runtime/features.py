@@ -73,16 +73,11 @@ def lift_memlock_limit() -> None:
         pass
 
 
-class _BtfLoadAttr(ctypes.Structure):
-    _fields_ = [("btf", ctypes.c_uint64), ("btf_log_buf", ctypes.c_uint64), ("btf_size", ctypes.c_uint32),
-                ("btf_log_size", ctypes.c_uint32), ("btf_log_level", ctypes.c_uint32)]
-
-
 def _btf_loads(types: bytes, strings: bytes) -> bool:
     header = struct.pack("=HBBIIIII", _BTF_MAGIC, _BTF_VERSION, 0, _BTF_HEADER_SIZE,
                          0, len(types), len(types), len(strings))
     raw = ctypes.create_string_buffer(header + types + strings)
-    attr = _BtfLoadAttr(btf=ctypes.addressof(raw), btf_size=len(raw.raw) - 1)
+    attr = syscall.BtfLoadAttr(btf=ctypes.addressof(raw), btf_size=len(raw.raw) - 1)
     try:
         fd = syscall.bpf(Cmd.BTF_LOAD, attr, "probe BTF")
     except BpfRuntimeError:
@@ -144,7 +139,7 @@ def has_kernel_core() -> bool:
                          0, len(types), len(types), len(strings))
     raw = ctypes.create_string_buffer(header + types + strings)
     try:
-        btf_fd = syscall.bpf(Cmd.BTF_LOAD, _BtfLoadAttr(btf=ctypes.addressof(raw), btf_size=len(raw.raw) - 1),
+        btf_fd = syscall.bpf(Cmd.BTF_LOAD, syscall.BtfLoadAttr(btf=ctypes.addressof(raw), btf_size=len(raw.raw) - 1),
                              "probe BTF")
     except BpfRuntimeError:
         return False
