@@ -10,8 +10,9 @@ encoded in the member's type the way ``bpf_helpers.h`` writes them:
   points to functions (PROG_ARRAY) or to the inner map's own definition (map-in-map).
 
 This module reads such a struct strictly, in member order, as libbpf's ``parse_btf_map_def``
-does (an unknown attribute is an error). The open phase (``loader/open``) turns the result into
-an ``OpenedMap``; the static linker compares the definitions two objects give of one map.
+does (an unknown attribute is an error). The open phase's ``OpenedMap`` (``loader/open``) is a
+``MapDef`` as the kernel gets it, plus where the map comes from; the static linker compares the
+definitions two objects give of one map.
 
 API::
 
@@ -81,7 +82,7 @@ class MapDef:
     value_type_id: int = 0
     """``__type(value, T)``: T's id in the definition's BTF; 0 when only a size is given."""
     max_entries: int = 0
-    """``__uint(max_entries, N)``, as written (ring buffer rounding is the open phase's)."""
+    """``__uint(max_entries, N)``, as written (an OpenedMap's ring buffer sizes are rounded up)."""
     map_flags: int = 0
     """``__uint(map_flags, ...)``."""
     numa_node: int = 0

@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 
+from bpf_build.loader.open import OpenedMap, open_object
 from bpf_build.model import btf as B
 from bpf_build.model.elf import Object
 from bpf_build.model.mapdef import (
@@ -87,6 +88,23 @@ def test_values(compile_c):
                                  value_size=4, value_type_id=outer.inner.value_type_id, max_entries=1)
     jumps = defs["jumps"]
     assert jumps.inner is None and jumps.value_size == 4 and jumps.values_offset == 24
+
+
+def test_the_open_phase_keeps_each_definition_as_parsed(compile_c):
+    """OpenedMap is a MapDef: a BTF map's definition reaches the loader and skeletons field for
+    field (inner map included), and maps still compare by identity, not by value."""
+    path = compile_c(MAPS, "mapdefs")
+    defs = definitions(path)
+    opened = open_object(Object.read(path))
+    for name, d in defs.items():
+        m = opened.map(name)
+        for f in dataclasses.fields(MapDef):
+            if f.name != "inner":
+                assert getattr(m, f.name) == getattr(d, f.name), (name, f.name)
+        assert (m.inner is None) == (d.inner is None)
+        assert m == m and m != dataclasses.replace(m) and len({m, m}) == 1
+    inner = opened.map("outer").inner
+    assert isinstance(inner, OpenedMap) and inner.name == "outer.inner" and inner.key_size == 4
 
 
 def test_fields_in_the_order_the_linker_compares_them():

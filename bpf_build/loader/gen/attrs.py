@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Dict, Tuple, Union
 
 from ...runtime.loader_contract import BTF_LOAD_ATTR, MAP_CREATE_ATTR, PROG_LOAD_ATTR
-from ...runtime.uapi import MapType
+from ...runtime.uapi import BPF_OBJ_NAME_LEN, MapType
 from ..open import OpenedMap, OpenedProgram
 from .blob import c_bytes
 
@@ -21,7 +21,7 @@ NO_BTF_MAP_TYPES = frozenset({
     MapType.SOCKMAP, MapType.SOCKHASH, MapType.QUEUE, MapType.STACK, MapType.ARENA})
 
 FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE, CORE_RELO_REC_SIZE = 8, 16, 16
-_KERNEL_NAME_LEN = 15  # BPF_OBJ_NAME_LEN less its NUL
+_KERNEL_NAME_LEN = BPF_OBJ_NAME_LEN - 1  # less its NUL
 
 
 def btf_load_attr(byte_order: str, size: int) -> bytes:
@@ -30,7 +30,7 @@ def btf_load_attr(byte_order: str, size: int) -> bytes:
 
 def map_create_attr(byte_order: str, m: OpenedMap, name: str, has_btf: bool) -> Tuple[bytes, bool]:
     """The attr creating ``m`` under ``name``, and whether it refers to the object's BTF."""
-    key_id, value_id = m.btf_key_type_id, m.btf_value_type_id
+    key_id, value_id = m.key_type_id, m.value_type_id
     # The kernel refuses a key type without a value type (libbpf then retries without BTF; a
     # loader cannot retry, so it never asks), and some map types take no BTF at all.
     if m.type in NO_BTF_MAP_TYPES or not has_btf or not value_id:

@@ -28,12 +28,13 @@ Public API (stable; other modules depend on it)::
     opened.kconfig_map    # index into maps of the .kconfig map, or None
     opened.map(name) / opened.program(name)
 
-``OpenedMap``: ``name`` (as libbpf names it: BTF maps by variable, global data as
-``<obj>.bss``-style names truncated the way libbpf truncates them), ``ident`` (skeleton field
-name, bpftool's rule: ``bss``, ``rodata_str1_1``, ``counts``), ``real_name`` (variable or ELF
-section name), ``section``, ``kind`` (one of MAP_KINDS), ``type``/``type_name``, ``key_size``,
-``value_size``, ``max_entries``, ``map_flags``, ``numa_node``, ``pinning``, ``map_extra``,
-``btf_key_type_id``, ``btf_value_type_id``, ``inner`` (an OpenedMap for map-in-map ``values``),
+``OpenedMap``, a ``model.mapdef.MapDef`` with where the map comes from: ``name`` (as libbpf
+names it: BTF maps by variable, global data as ``<obj>.bss``-style names truncated the way libbpf
+truncates them), ``ident`` (skeleton field name, bpftool's rule: ``bss``, ``rodata_str1_1``,
+``counts``), ``real_name`` (variable or ELF section name), ``section``, ``kind`` (one of
+MAP_KINDS), ``type``/``type_name``, ``key_size``, ``value_size``, ``max_entries``, ``map_flags``,
+``numa_node``, ``pinning``, ``map_extra``, ``key_type_id``, ``value_type_id`` (in the object's
+BTF), ``inner`` (an OpenedMap for map-in-map ``values``),
 ``init_slots`` ([None | name]: map names for map-in-map, program names for PROG_ARRAY),
 ``initial_value`` (bytes for global-data maps, zeros for .bss/.kconfig; the ARENA map's
 ``__arena`` globals; None for other BTF maps),

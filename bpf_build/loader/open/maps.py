@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 
 from ...model import btf as B
@@ -43,20 +44,15 @@ def init_maps(st: OpenState) -> None:
 
 def _add_internal_map(st: OpenState, kind: str, real_name: str, sec_index: int, data: bytes) -> None:
     """A one-entry array map holding a global-data section; mmapable when it has globals."""
-    m = OpenedMap(internal_map_name(st.out.name, real_name), kind, real_name, sec_index)
-    m.real_name = real_name
-    m.type = MapType.ARRAY
-    m.key_size = 4
-    m.value_size = len(data)
-    m.max_entries = 1
-    m.map_flags = BPF_F_RDONLY_PROG if kind in ("rodata", "kconfig") else 0
-    m.initial_value = data
+    m = OpenedMap(internal_map_name(st.out.name, real_name), type=MapType.ARRAY, key_size=4, value_size=len(data),
+                  max_entries=1, map_flags=BPF_F_RDONLY_PROG if kind in ("rodata", "kconfig") else 0,
+                  kind=kind, section=real_name, section_index=sec_index, real_name=real_name, initial_value=data)
     btf = st.btf
     if btf is not None:
         # libbpf looks the section's DATASEC up by name, whatever its kind.
         tid = next((i for i, t in btf.items() if t.name == real_name), None)
         if tid is not None:
-            m.btf_value_type_id = tid
+            m.value_type_id = tid
             if _has_global_var(btf, btf.type(tid)):
                 m.map_flags |= BPF_F_MMAPABLE
     m.ident = skeleton_ident(m) or m.name
@@ -98,17 +94,15 @@ def _init_btf_maps(st: OpenState, btf: B.Btf, maps_index: int) -> None:
         m = _btf_map(definition, maps_index)
         m.sec_offset = v.offset
         m.sec_size = v.size
-        if definition.inner is not None:
-            m.inner = _btf_map(definition.inner, maps_index)
         st.out.maps.append(m)
 
 
 def _btf_map(d: MapDef, maps_index: int) -> OpenedMap:
-    """The map a definition describes (an inner map is named ``<outer>.inner``)."""
-    m = OpenedMap(d.name, "btf", MAPS_SEC, maps_index)
-    m.type, m.key_size, m.value_size, m.max_entries = d.type, d.key_size, d.value_size, d.max_entries
-    m.map_flags, m.numa_node, m.pinning, m.map_extra = d.map_flags, d.numa_node, d.pinning, d.map_extra
-    m.btf_key_type_id, m.btf_value_type_id = d.key_type_id, d.value_type_id
+    """The map a definition describes, with its inner map's (named ``<outer>.inner``)."""
+    definition = {f.name: getattr(d, f.name) for f in dataclasses.fields(MapDef) if f.name != "inner"}
+    m = OpenedMap(**definition, kind="btf", section=MAPS_SEC, section_index=maps_index)
+    if d.inner is not None:
+        m.inner = _btf_map(d.inner, maps_index)
     if m.type in _RINGBUFS:
         m.max_entries = _adjust_ringbuf_size(m.max_entries)
     return m
@@ -124,14 +118,9 @@ def _init_struct_ops_maps(st: OpenState, sec_index: int) -> None:
         st.fail(f"section '{sec_name}' has no BTF DATASEC")
     for v in btf.type(dsec).secinfo:
         var = btf.type(v.type)
-        m = OpenedMap(var.name, "struct_ops", sec_name, sec_index)
-        m.type = MapType.STRUCT_OPS
-        m.key_size = 4
-        m.value_size = v.size
-        m.max_entries = 1
-        m.sec_offset = v.offset
-        m.btf_value_type_id = btf.skip_modifiers(var.type)
-        st.out.maps.append(m)
+        st.out.maps.append(OpenedMap(var.name, type=MapType.STRUCT_OPS, key_size=4, value_size=v.size, max_entries=1,
+                                     value_type_id=btf.skip_modifiers(var.type), kind="struct_ops",
+                                     section=sec_name, section_index=sec_index, sec_offset=v.offset))
 
 
 def _adjust_ringbuf_size(size: int) -> int:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 from ...model import btf as B
 from ...model.btf_ext import CoreRelo, LineInfo
 from ...model.insn import Insn
-from ...model.mapdef import PIN_NONE
+from ...model.mapdef import MapDef
 from ...runtime.uapi import MapFlag, attach_type_name, map_type_name, prog_type_name
 from .. import section_defs as S
 
@@ -58,41 +58,34 @@ class Relocation:
 
 
 @dataclass(eq=False)
-class OpenedMap:
-    """A map libbpf will create: BTF-defined (``.maps``), global data, .kconfig or struct_ops."""
+class OpenedMap(MapDef):
+    """A map libbpf will create: BTF-defined (``.maps``), global data, .kconfig or struct_ops.
 
-    name: str
-    """As libbpf names it: BTF maps by variable; global data ``<obj>.bss``-style, truncated the
-    way libbpf truncates it (see ``internal_map_name``)."""
-    kind: str
-    """One of MAP_KINDS."""
-    section: str
+    Its definition is a ``MapDef``'s fields (``type``, ``key_size``, ``key_type_id``,
+    ``value_size``, ``value_type_id``, ``max_entries``, ``map_flags``, ``numa_node``, ``pinning``,
+    ``inner``, ``map_extra``, ``values_offset``) as the kernel gets them: a BTF map's as parsed,
+    with ring buffer sizes rounded up as libbpf rounds them; the open phase fills them itself for
+    the other kinds. Type ids are into the object's BTF; ``value_type_id`` is the DATASEC of a
+    global-data map and the struct of a struct_ops map. ``inner`` is the OpenedMap a map-in-map's
+    ``values`` declares (named ``<name>.inner``). Equality is identity, unlike MapDef's."""
+
+    kind: str = ""
+    """One of MAP_KINDS (required)."""
+    section: str = ""
     """The ELF section it comes from (``.maps``, ``.data.foo``, ``.kconfig``, ``.struct_ops``)."""
-    section_index: int
+    section_index: int = 0
     """That section's index (the symbol table's for .kconfig, which has no section)."""
     real_name: str = ""
-    """The variable or ELF section name (``name`` until set)."""
+    """The variable or ELF section name (``name`` until set); ``name`` is the map's name as libbpf
+    names it: BTF maps by variable; global data ``<obj>.bss``-style, truncated the way libbpf
+    truncates it (see ``internal_map_name``)."""
     ident: str = ""
     """The skeleton field name, bpftool's rule: ``bss``, ``rodata_str1_1``, ``counts``."""
     sec_offset: int = 0
     """Where the definition (BTF maps) or variable (struct_ops) starts in its section."""
     sec_size: int = 0
     """Bytes the definition occupies in ``.maps`` (BTF maps)."""
-    type: int = 0
-    """The kernel's map type number."""
-    key_size: int = 0
-    value_size: int = 0
-    max_entries: int = 0
-    """As the kernel gets it (ring buffer sizes rounded up as libbpf rounds them)."""
-    map_flags: int = 0
-    numa_node: int = 0
-    pinning: int = PIN_NONE
-    map_extra: int = 0
-    btf_key_type_id: int = 0
-    btf_value_type_id: int = 0
-    """The value type in the object's BTF: a DATASEC for global data, the struct for struct_ops."""
     inner: Optional[OpenedMap] = None
-    """The inner map a map-in-map's ``values`` declares (named ``<name>.inner``)."""
     init_slots: List[Optional[str]] = field(default_factory=list)
     """Initial ``values``: map names (map-in-map) or program names (PROG_ARRAY), None for a gap."""
     initial_value: Optional[bytes] = None
@@ -101,9 +94,24 @@ class OpenedMap:
     struct_ops: Optional[StructOps] = None
     """struct_ops maps: the struct's members and bytes, which program each pointer names."""
 
+    # The phases and readers keep maps in lists and find them by identity (see the module doc).
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
     def __post_init__(self) -> None:
+        if self.kind not in MAP_KINDS:
+            raise ValueError(f"map '{self.name}': kind {self.kind!r} is not one of {MAP_KINDS}")
         self.real_name = self.real_name or self.name
         self.ident = self.ident or self.name
+
+    # The old names of key_type_id and value_type_id, for the readers not switched yet.
+    @property
+    def btf_key_type_id(self) -> int:
+        return self.key_type_id
+
+    @property
+    def btf_value_type_id(self) -> int:
+        return self.value_type_id
 
     @property
     def type_name(self) -> str:
