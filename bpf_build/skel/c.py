@@ -295,7 +295,7 @@ class _Renderer:
     def subskeleton_variables(self) -> List[Tuple[OpenedMap, DatasecField]]:
         found: List[Tuple[OpenedMap, DatasecField]] = []
         for m in self.global_data.maps:
-            if not m.btf_value_type_id:
+            if not m.value_type_id:
                 continue
             found += [(m, f) for f in self.global_data.datasec_vars(m)[1]]
         return found
