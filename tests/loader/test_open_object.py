@@ -122,7 +122,7 @@ def test_maps(basic):
     counts = basic.map("counts")
     assert (counts.type_name, counts.key_size, counts.value_size, counts.max_entries,
             counts.map_flags) == ("HASH", 4, 8, 128, 1)
-    assert basic.btf.type(counts.btf_key_type_id).name == "__u32"
+    assert basic.btf.type(counts.key_type_id).name == "__u32"
     rodata = basic.map("basic_bp.rodata")
     assert rodata.map_flags == BPF_F_RDONLY_PROG | BPF_F_MMAPABLE
     assert rodata.initial_value == (7).to_bytes(4, "little")
@@ -132,7 +132,7 @@ def test_maps(basic):
     custom = basic.map(".data.custom")
     assert custom.ident == "data_custom"
     data = basic.map("basic_bp.data")
-    dsec = basic.btf.get(data.btf_value_type_id)
+    dsec = basic.btf.get(data.value_type_id)
     assert dsec.kind == B.DATASEC and dsec.size == data.value_size
     # clang leaves DATASEC offsets at 0; the open phase fills them from the symbols
     offsets = {basic.btf.type(v.type).name: v.offset for v in dsec.secinfo}
