@@ -386,7 +386,7 @@ def map_by_ident(opened, ident: str):
 
 def global_vars(opened, ident: str) -> Dict[str, tuple]:
     """{variable: (offset, size)} of a global-data map (``bss``, ``rodata``, ...), from BTF."""
-    sec = opened.btf.get(map_by_ident(opened, ident).btf_value_type_id)
+    sec = opened.btf.get(map_by_ident(opened, ident).value_type_id)
     return {opened.btf.type(v.type).name: (v.offset, v.size) for v in sec.secinfo}
 
 
