@@ -44,12 +44,9 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from ..errors import BpfBuildError
+from ..runtime.map_kinds import MAP_IN_MAP_TYPES
 from ..runtime.uapi import MapType
 from . import btf as B
-
-# Map types whose definition may carry ``values``.
-MAP_TYPE_PROG_ARRAY = MapType.PROG_ARRAY
-MAP_TYPES_MAP_IN_MAP = (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS)
 
 PIN_NONE, PIN_BY_NAME = 0, 1
 
@@ -157,8 +154,8 @@ def parse_map_def(btf: B.Btf, def_type_id: int, map_name: str, *, inner_allowed:
 def _parse_values(btf: B.Btf, member: B.Member, d: MapDef) -> None:
     """``__array(values, ...)``: slots of a PROG_ARRAY (functions) or of a map-in-map (maps of
     the inner definition it points to)."""
-    is_prog_array = d.type == MAP_TYPE_PROG_ARRAY
-    if not is_prog_array and d.type not in MAP_TYPES_MAP_IN_MAP:
+    is_prog_array = d.type == MapType.PROG_ARRAY
+    if not is_prog_array and d.type not in MAP_IN_MAP_TYPES:
         raise MapDefError(d.name, "'values' needs a map-in-map or PROG_ARRAY type")
     d.value_size = _agreed_size(d.value_size, VALUES_SLOT_VALUE_SIZE, "value", d.name)
     d.values_offset = member.offset // 8

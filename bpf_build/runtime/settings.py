@@ -50,6 +50,7 @@ from .cpus import num_possible_cpus
 from .errors import BpfRuntimeError, NotSupportedError
 from .global_data import GLOBAL_DATA_KINDS
 from .loader_contract import MAP_CREATE_ATTR, PROG_LOAD_ATTR
+from .map_kinds import MAP_IN_MAP_TYPES
 from .pinning import default_pin_path
 from .records import check_range
 from .uapi import MapFlag, MapType, ProgType, known
@@ -62,7 +63,7 @@ _MAP_ATTR_FIELDS = {"type": "map_type", "key_size": "key_size", "value_size": "v
                     "flags": "map_flags", "numa_node": "numa_node", "map_extra": "map_extra"}
 _MAP_BTF_ID_FIELDS = ("btf_key_type_id", "btf_value_type_id")
 _PROG_ATTR_FIELDS = {"type": "prog_type", "flags": "prog_flags", "expected_attach_type": "expected_attach_type"}
-_NO_PLACEHOLDER_TYPES = (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.PROG_ARRAY)
+_NO_PLACEHOLDER_TYPES = MAP_IN_MAP_TYPES | {MapType.PROG_ARRAY}
 
 _MAP_UNSUPPORTED = {
     "inner_map": "the loader creates the inner map from the object's definition itself",

@@ -8,8 +8,6 @@ from bpf_build.loader.open import OpenedMap, open_object
 from bpf_build.model import btf as B
 from bpf_build.model.elf import Object
 from bpf_build.model.mapdef import (
-    MAP_TYPE_PROG_ARRAY,
-    MAP_TYPES_MAP_IN_MAP,
     MapDef,
     MapDefError,
     map_def_of_var,
@@ -112,10 +110,6 @@ def test_fields_in_the_order_the_linker_compares_them():
     assert names[:11] == ["name", "type", "key_size", "key_type_id", "value_size", "value_type_id",
                           "max_entries", "map_flags", "numa_node", "pinning", "inner"]
 
-
-def test_map_type_numbers_are_the_kernels():
-    assert MAP_TYPE_PROG_ARRAY == MapType.PROG_ARRAY
-    assert MAP_TYPES_MAP_IN_MAP == (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS)
 
 
 @pytest.mark.parametrize("body, problem", [
