@@ -24,13 +24,13 @@ from ...model.elf import (
 )
 from ...model.insn import INSN_SIZE, PSEUDO_CALL, PSEUDO_FUNC
 from ...model.ints import s32
+from ...runtime.map_kinds import MAP_IN_MAP_TYPES
 from ...runtime.uapi import MapType
 from .arena import ARENA_GLOBALS_OFFSET
 from .model import CallRef, OpenedMap, OpenedProgram, Relocation
 from .names import JUMPTABLES_SEC, MAPS_SEC
 from .state import OpenState
 
-_MAP_IN_MAP = (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS)
 VALUES_SLOT_SIZE = 8  # a pointer in the ``values`` array of a definition
 
 
@@ -148,7 +148,7 @@ def _collect_map_relos(st: OpenState, rel_sec: Section) -> None:
         owner = _map_holding(st, r.offset)
         if owner is None:
             st.fail(f"'{MAPS_SEC}' relocation at offset {r.offset} ('{sym.name}') is in no map")
-        if owner.type in _MAP_IN_MAP:
+        if owner.type in MAP_IN_MAP_TYPES:
             if sym.shndx != st.maps_index:
                 st.fail(f"map '{owner.name}': slot initialiser '{sym.name}' is not a BTF-defined map")
             if owner.type == MapType.HASH_OF_MAPS and owner.key_size != 4:
