@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import struct
 from typing import Any, NamedTuple, Optional, Tuple
 
 from . import btf_types as T
@@ -35,8 +34,7 @@ from .uapi import Cmd
 
 SECTION_PREFIX = "freplace/"
 # BPF_PROG_LOAD: attach_prog_fd is the union member that attach_btf_obj_fd also names.
-ATTACH_PROG_FD = PROG_LOAD_ATTR.offset("attach_btf_obj_fd")
-ATTACH_BTF_ID = PROG_LOAD_ATTR.offset("attach_btf_id")
+ATTACH_PROG_FD = "attach_btf_obj_fd"
 
 
 class FreplaceTarget(NamedTuple):
@@ -114,5 +112,5 @@ def func_btf_id(prog_fd: int, func_name: str, where: str) -> int:
 
 def fill_load_attr(blob: bytearray, attr_offset: int, target: FreplaceTarget) -> None:
     """Write the target into the program's BPF_PROG_LOAD attr in the loader's blob."""
-    struct.pack_into("=I", blob, attr_offset + ATTACH_PROG_FD, target.prog_fd)
-    struct.pack_into("=I", blob, attr_offset + ATTACH_BTF_ID, target.btf_id)
+    PROG_LOAD_ATTR.write(blob, attr_offset, ATTACH_PROG_FD, target.prog_fd)
+    PROG_LOAD_ATTR.write(blob, attr_offset, "attach_btf_id", target.btf_id)
