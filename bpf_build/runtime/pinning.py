@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import struct
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from . import syscall
@@ -140,7 +139,7 @@ def _is_map(fd: Fd) -> bool:
 
 
 def _expected(blob: bytes, attr_offset: int, map_type: int, max_entries: int) -> Dict[str, int]:
-    values = {f: struct.unpack_from("=" + MAP_CREATE_ATTR.formats[f], blob, attr_offset + MAP_CREATE_ATTR.offset(f))[0]
+    values = {f: MAP_CREATE_ATTR.read(blob, attr_offset, f)
               for f in ("map_type", "key_size", "value_size", "max_entries", "map_flags", "map_extra")}
     values["type"] = values.pop("map_type")
     if max_entries:
