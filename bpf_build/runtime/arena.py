@@ -21,7 +21,6 @@ import errno
 import functools
 import mmap
 import os
-import struct
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Type, TypeVar
 
 from .errors import BpfRuntimeError, BpfSyscallError, NotSupportedError
@@ -204,16 +203,14 @@ def reserve_arenas(maps: Sequence[MapSpec], blob: bytes,
             if m.attr_offset < 0:
                 raise BpfRuntimeError(f"map '{m.name}': this skeleton does not say where the arena's attr sits "
                                       "in the loader; regenerate it with this bpf-build")
-            extra_at = m.attr_offset + MAP_CREATE_ATTR.offset("map_extra")
-            pages = max_entries.get(i) or struct.unpack_from("=I", data, m.attr_offset
-                                                             + MAP_CREATE_ATTR.offset("max_entries"))[0]
+            pages = max_entries.get(i) or MAP_CREATE_ATTR.read(data, m.attr_offset, "max_entries")
             size = pages * mmap.PAGESIZE
             if not 0 < size <= _FOUR_GIB:
                 raise BpfRuntimeError(f"map '{m.name}': an arena holds 1 to {_FOUR_GIB // mmap.PAGESIZE} pages, "
                                       f"not {pages}")
-            address = _reserve(m.name, struct.unpack_from("=Q", data, extra_at)[0], size)
+            address = _reserve(m.name, MAP_CREATE_ATTR.read(data, m.attr_offset, "map_extra"), size)
             out.append(ArenaReservation(i, m.name, address, size))
-            struct.pack_into("=Q", data, extra_at, address)
+            MAP_CREATE_ATTR.write(data, m.attr_offset, "map_extra", address)
     except BaseException:
         release_all(out)
         raise
