@@ -41,12 +41,6 @@ from .ints import s32
 from .loader_contract import BTF_LOAD_ATTR, PROG_LOAD_ATTR
 from .loader_interp import INSN, LoaderInterpreter
 
-# union bpf_attr offsets of the fields the adjusted commands read or rewrite (the contract's layouts)
-_BTF_DATA, _BTF_SIZE = BTF_LOAD_ATTR.offset("btf"), BTF_LOAD_ATTR.offset("btf_size")
-_PROG_INSN_CNT, _PROG_INSNS, _PROG_NAME = (PROG_LOAD_ATTR.offset(f) for f in ("insn_cnt", "insns", "prog_name"))
-_PROG_CORE_RELO_CNT, _PROG_FD_ARRAY, _PROG_CORE_RELOS, _PROG_CORE_RELO_REC_SIZE = (
-    PROG_LOAD_ATTR.offset(f) for f in ("core_relo_cnt", "fd_array", "core_relos", "core_relo_rec_size"))
-
 
 @functools.lru_cache(maxsize=1)
 def _kallsyms() -> Dict[str, int]:
@@ -162,23 +156,21 @@ class UserSpaceLoader(LoaderInterpreter):
         return ctypes.addressof(buf)
 
     def _adjust_btf_load(self, attr: bytearray) -> None:
-        ptr, = struct.unpack_from("=Q", attr, _BTF_DATA)
-        size, = struct.unpack_from("=I", attr, _BTF_SIZE)
-        raw = ctypes.string_at(ptr, size)
+        raw = ctypes.string_at(BTF_LOAD_ATTR.read(attr, 0, "btf"), BTF_LOAD_ATTR.read(attr, 0, "btf_size"))
         self.local_btf = BtfTypes(raw, "the object's BTF")
         clean = sanitize_btf(raw, self.has_btf_kind)
-        struct.pack_into("=Q", attr, _BTF_DATA, self._keep(clean))
-        struct.pack_into("=I", attr, _BTF_SIZE, len(clean))
+        BTF_LOAD_ATTR.write(attr, 0, "btf", self._keep(clean))
+        BTF_LOAD_ATTR.write(attr, 0, "btf_size", len(clean))
 
     def _adjust_prog_load(self, attr: bytearray) -> None:
-        cnt, = struct.unpack_from("=I", attr, _PROG_INSN_CNT)
-        ptr, = struct.unpack_from("=Q", attr, _PROG_INSNS)
-        name = bytes(attr[_PROG_NAME:_PROG_NAME + 16]).split(b"\0", 1)[0].decode("utf-8", "replace")
-        insns = bytearray(ctypes.string_at(ptr, 8 * cnt))
-        relo_cnt, = struct.unpack_from("=I", attr, _PROG_CORE_RELO_CNT)
+        name_at = PROG_LOAD_ATTR.offset("prog_name")
+        name = bytes(attr[name_at:name_at + 16]).split(b"\0", 1)[0].decode("utf-8", "replace")
+        insn_cnt = PROG_LOAD_ATTR.read(attr, 0, "insn_cnt")
+        insns = bytearray(ctypes.string_at(PROG_LOAD_ATTR.read(attr, 0, "insns"), 8 * insn_cnt))
+        relo_cnt = PROG_LOAD_ATTR.read(attr, 0, "core_relo_cnt")
         if relo_cnt:
-            rec_size, = struct.unpack_from("=I", attr, _PROG_CORE_RELO_REC_SIZE)
-            relos_ptr, = struct.unpack_from("=Q", attr, _PROG_CORE_RELOS)
+            rec_size = PROG_LOAD_ATTR.read(attr, 0, "core_relo_rec_size")
+            relos_ptr = PROG_LOAD_ATTR.read(attr, 0, "core_relos")
             if rec_size < 16:
                 raise LoaderError(f"program '{name}': CO-RE records of {rec_size} bytes")
             raw = ctypes.string_at(relos_ptr, rec_size * relo_cnt)
@@ -187,13 +179,12 @@ class UserSpaceLoader(LoaderInterpreter):
                 raise LoaderError(f"program '{name}' has CO-RE records but the object loaded no BTF")
             relocate(insns, relos, self.local_btf, self.kernel_btf(), f"program '{name}'",
                      modules=find_candidates if self.kernel_btf is kernel_types else None)
-            struct.pack_into("=I", attr, _PROG_CORE_RELO_CNT, 0)
-            struct.pack_into("=Q", attr, _PROG_CORE_RELOS, 0)
-            struct.pack_into("=I", attr, _PROG_CORE_RELO_REC_SIZE, 0)
-        fd_array, = struct.unpack_from("=Q", attr, _PROG_FD_ARRAY)
+            for field in ("core_relo_cnt", "core_relos", "core_relo_rec_size"):
+                PROG_LOAD_ATTR.write(attr, 0, field, 0)
+        fd_array = PROG_LOAD_ATTR.read(attr, 0, "fd_array")
         if fd_array and not self._resolve_map_indices(insns, fd_array):
-            struct.pack_into("=Q", attr, _PROG_FD_ARRAY, 0)
-        struct.pack_into("=Q", attr, _PROG_INSNS, self._keep(bytes(insns)))
+            PROG_LOAD_ATTR.write(attr, 0, "fd_array", 0)
+        PROG_LOAD_ATTR.write(attr, 0, "insns", self._keep(bytes(insns)))
 
     def _resolve_map_indices(self, insns: bytearray, fd_array: int) -> bool:
         """Turn fd_array map references into map fds (kernels before 5.14 have no fd_array);
