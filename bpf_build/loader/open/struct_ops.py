@@ -72,7 +72,7 @@ def collect_struct_ops(st: OpenState) -> None:
 
 def _describe(st: OpenState, m: OpenedMap) -> StructOps:
     btf = st.need_btf()
-    type_id = btf.skip_modifiers(m.btf_value_type_id)
+    type_id = btf.skip_modifiers(m.value_type_id)
     t = btf.type(type_id)
     where = f"struct_ops map '{m.name}'"
     if t.kind != B.STRUCT or not t.name:
