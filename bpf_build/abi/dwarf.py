@@ -53,6 +53,7 @@ ATTRIBUTES = {
 REFERENCE_ATTRIBUTES = {"DW_AT_sibling", "DW_AT_type", "DW_AT_abstract_origin", "DW_AT_specification"}
 
 SIBLING = "DW_AT_sibling"
+VARIADIC = -1  # in parameter_types: ``...`` (never a DIE offset)
 # Relocation types that write a symbol's value plus addend into DWARF: (machine, type) -> size.
 _RELOCATION_SIZES = {(62, 1): 8, (62, 10): 4, (62, 11): 4, (183, 257): 8, (183, 258): 4, (3, 1): 4}
 _DEBUG_SECTIONS = (".debug_info", ".debug_abbrev", ".debug_str", ".debug_line", ".debug_line_str",
@@ -220,15 +221,10 @@ class Die:
             place = shape.at_start.get(name)
             if place is not None:
                 return self.cu.read(place, self.start + place[0])
-            place = shape.at_end.get(name)
-            if place is not None:
-                return self.cu.read(place, self.end - place[0])
             if name not in shape.present:
                 return default
-            place = shape.after_first.get(name)
-            if place is not None:
-                return self.cu.read(place, self.cu.after_first_variable(shape, self.start) + place[0])
-        return self.attrs.get(name, default)
+            return self.cu.attribute(shape, self.start, self.end, name, self)
+        return self._attrs.get(name, default)
 
     def ref(self, name: str) -> Optional["Die"]:
         target = self.get(name)
@@ -238,10 +234,6 @@ class Die:
         """The children (only those with one of ``tags`` when given), in order."""
         return self.cu.entries(self.end, tags) if self.shape.has_children else iter(())
 
-    def leading_children(self, tags: FrozenSet[str]) -> Iterator["Die"]:
-        """The children up to the first whose tag is not in ``tags``: a subprogram's parameters come
-        before the DIEs of its body (gcc and clang emit them first), which need not be walked."""
-        return self.cu.entries(self.end, tags, leading=True) if self.shape.has_children else iter(())
 
 
 class _UnitHeader(NamedTuple):
@@ -352,6 +344,84 @@ class CompileUnit(UnitValues):
             pos = self.after_subtree(shape, pos, start, die_end) if shape.has_children else die_end
         if pos > end:
             raise DwarfError(f"a DIE runs past the end of the unit at {self.offset}")
+
+    def attribute(self, shape: _Shape, start: int, end: int, name: str, die: Optional[Die] = None):
+        """Attribute ``name`` (one ``shape`` has) of the DIE whose attributes span ``start``..``end``:
+        read alone where its place is known, else from all of them decoded (kept in ``die``)."""
+        place = shape.at_start.get(name)
+        if place is not None:
+            return self.read(place, start + place[0])
+        place = shape.at_end.get(name)
+        if place is not None:
+            return self.read(place, end - place[0])
+        place = shape.after_first.get(name)
+        if place is not None:
+            return self.read(place, self.after_first_variable(shape, start) + place[0])
+        attrs = self.decode(shape, start)
+        if die is not None:
+            die._attrs = attrs
+        return attrs.get(name)
+
+    def children_attrs(self, die: Die, tags: FrozenSet[str]) -> List[dict]:
+        """Every attribute of each child of ``die`` whose tag is in ``tags`` (a record's members, an
+        enum's enumerators), decoded at once: callers ask for most of them, and no Die is needed."""
+        if not die.shape.has_children:
+            return []
+        info = self.dwarf.info
+        data, end, shapes, decode = info.data, self.end, self.shapes, self.decode
+        out: List[dict] = []
+        pos = die.end
+        while pos < end:
+            code = data[pos]
+            if code < 0x80:
+                start = pos + 1
+            else:
+                code, start = info.uleb(pos)
+            if code == 0:
+                return out
+            shape = shapes.get(code) or self.shape(code)
+            fixed = shape.fixed_size
+            die_end = start + fixed if fixed is not None else self.end_of(shape, start)
+            if shape.tag in tags:
+                out.append(decode(shape, start))
+            pos = self.after_subtree(shape, pos, start, die_end) if shape.has_children else die_end
+        if pos > end:
+            raise DwarfError(f"a DIE runs past the end of the unit at {self.offset}")
+        return out
+
+    def parameter_types(self, die: Die) -> List[Optional[int]]:
+        """DW_AT_type of each parameter of a subprogram or subroutine type, in order (None: none;
+        VARIADIC for ``...``). A subprogram's parameters come before the DIEs of its body (gcc and
+        clang emit them first), so the walk ends at its first other child."""
+        if not die.shape.has_children:
+            return []
+        info = self.dwarf.info
+        data, end, shapes = info.data, self.end, self.shapes
+        out: List[Optional[int]] = []
+        pos = die.end
+        while pos < end:
+            code = data[pos]
+            if code < 0x80:
+                start = pos + 1
+            else:
+                code, start = info.uleb(pos)
+            if code == 0:
+                return out
+            shape = shapes.get(code) or self.shape(code)
+            fixed = shape.fixed_size
+            die_end = start + fixed if fixed is not None else self.end_of(shape, start)
+            tag = shape.tag
+            if tag == "DW_TAG_formal_parameter":
+                target = self.attribute(shape, start, die_end, "DW_AT_type") if "DW_AT_type" in shape.present else None
+                out.append(target if isinstance(target, int) else None)
+            elif tag == "DW_TAG_unspecified_parameters":
+                out.append(VARIADIC)
+            else:
+                return out
+            pos = self.after_subtree(shape, pos, start, die_end) if shape.has_children else die_end
+        if pos > end:
+            raise DwarfError(f"a DIE runs past the end of the unit at {self.offset}")
+        return out
 
     def after_subtree(self, shape: _Shape, pos: int, start: int, end: int) -> int:
         """Where the next sibling of the DIE at ``pos`` (which has children) starts."""

@@ -25,7 +25,7 @@ import struct
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from ..errors import AbiError
-from .dwarf import Die, DwarfError, read_dwarf
+from .dwarf import VARIADIC, Die, DwarfError, read_dwarf
 from .elfread import ExportedSymbol
 from .inputs import map_input
 
@@ -33,7 +33,6 @@ RECORD_TAGS = {"DW_TAG_structure_type": "struct", "DW_TAG_union_type": "union", 
 ENUM_TAG = "DW_TAG_enumeration_type"
 # The children each step reads; the reader steps over the others without decoding them.
 TOP_LEVEL_TAGS = frozenset({*RECORD_TAGS, ENUM_TAG, "DW_TAG_subprogram", "DW_TAG_variable"})
-PARAMETER_TAGS = frozenset({"DW_TAG_formal_parameter", "DW_TAG_unspecified_parameters"})
 MEMBER_TAGS = frozenset({"DW_TAG_member"})
 ENUMERATOR_TAGS = frozenset({"DW_TAG_enumerator"})
 SUBRANGE_TAGS = frozenset({"DW_TAG_subrange_type"})
@@ -214,12 +213,9 @@ class _Surface:
         return f"<{tag[7:].lower()}>"
 
     def signature(self, die) -> Tuple[str, List[str]]:
-        params = []
-        for child in die.leading_children(PARAMETER_TAGS):
-            if child.tag == "DW_TAG_formal_parameter":
-                params.append(self.spell_type_of(child))
-            else:
-                params.append("...")
+        dwarf = die.cu.dwarf
+        params = [self.spell_at(dwarf, target) if target != VARIADIC else "..."
+                  for target in die.cu.parameter_types(die)]
         return self.spell_type_of(die), params
 
     def signature_text(self, die, declarator: str) -> str:
@@ -252,8 +248,8 @@ class _Surface:
             done += 1
             path = self.decl_file(die)
             if die.tag == ENUM_TAG:
-                self.enums[key] = {(_name(e) or "?"): int(e.get("DW_AT_const_value"))
-                                   for e in die.children(ENUMERATOR_TAGS) if e.has("DW_AT_const_value")}
+                self.enums[key] = {(_text(e.get("DW_AT_name")) or "?"): int(e["DW_AT_const_value"])
+                                   for e in die.cu.children_attrs(die, ENUMERATOR_TAGS) if "DW_AT_const_value" in e}
             elif not self.is_private(path):
                 self.records[key] = self.describe_record(die, path)
             else:
@@ -265,27 +261,27 @@ class _Surface:
 
     def describe_record(self, die, path: Optional[str]) -> dict:
         fields: List[list] = []
-        members = list(die.children(MEMBER_TAGS))
-        self.add_members(members, 0, fields)
+        members = die.cu.children_attrs(die, MEMBER_TAGS)
+        self.add_members(die.cu.dwarf, members, 0, fields)
         entry = {"size": _int_attr(die, "DW_AT_byte_size") or 0, "fields": fields}
         first = members[0] if members else None
-        if die.tag != "DW_TAG_union_type" and first is not None and _name(first) == "sz" \
-                and self.spell_type_of(first) == "unsigned long":
+        if die.tag != "DW_TAG_union_type" and first is not None and first.get("DW_AT_name") == b"sz" \
+                and self.spell_at(die.cu.dwarf, first.get("DW_AT_type")) == "unsigned long":
             entry["extensible"] = "opts"  # libbpf opts: callers pass sizeof, the struct grows at its end
         elif self.is_kernel_uapi(path):
             entry["extensible"] = "uapi"  # kernel UAPI structs grow at their end, sized by the caller
         return entry
 
-    def add_members(self, members: List[Die], base_bits: int, fields: List[list], prefix: str = "") -> None:
+    def add_members(self, dwarf, members: List[dict], base_bits: int, fields: List[list], prefix: str = "") -> None:
+        """The fields of a record from its members' attributes (see CompileUnit.children_attrs)."""
         anonymous, spelled = self.anonymous, self.spelled  # the memos, looked up here without a call
-        for member in members:
-            attrs = member.attrs  # a member is asked for most of its attributes: decode them at once
+        for attrs in members:
             location = attrs.get("DW_AT_data_member_location")
             if type(location) is int and "DW_AT_data_bit_offset" not in attrs and "DW_AT_bit_offset" not in attrs:
                 bits = base_bits + location * 8  # the common case of member_bit_offset
             else:
                 bits = base_bits + self.member_bit_offset(attrs)
-            dwarf, target = member.cu.dwarf, attrs.get("DW_AT_type")
+            target = attrs.get("DW_AT_type")
             name = _text(attrs.get("DW_AT_name"))
             bit_size = _int(attrs.get("DW_AT_bit_size"))
             spelling: Optional[str] = "void"
@@ -299,8 +295,8 @@ class _Surface:
             if record is not None:
                 # An anonymous struct/union has no name to be compared by, so its members are
                 # listed as ours: unnamed ones as they are, named ones as member.field.
-                nested = list(record.children(MEMBER_TAGS))
-                self.add_members(nested, bits, fields, prefix + (f"{name}." if name else ""))
+                nested = record.cu.children_attrs(record, MEMBER_TAGS)
+                self.add_members(record.cu.dwarf, nested, bits, fields, prefix + (f"{name}." if name else ""))
                 continue
             if name is None:
                 continue  # unnamed bitfield padding
