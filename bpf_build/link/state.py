@@ -152,8 +152,10 @@ class LinkerState:
     symbols: List[Symbol] = field(default_factory=lambda: [Symbol("")])
     global_symbols: Dict[str, GlobalSymbol] = field(default_factory=dict)
     btf: Btf = field(default_factory=Btf)
-    # btf.strings.add's results: the table only grows, so an offset never changes.
-    btf_str_offs: Dict[str, int] = field(default_factory=dict)
+    # Each name text of the appended records: the one string object kept for it and its offset
+    # in btf.strings (the table only grows, so an offset never changes). The empty name is at
+    # 0: the output is not split BTF.
+    btf_names: Dict[str, Tuple[str, int]] = field(default_factory=lambda: {"": ("", 0)})
 
     def __post_init__(self) -> None:
         for name, sh_type in ((".strtab", SHT_STRTAB), (".symtab", SHT_SYMTAB)):
