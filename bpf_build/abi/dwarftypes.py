@@ -389,11 +389,12 @@ def _collect(dwarf, functions_at, variables_at) -> TypeSurface:
                             found_variables.append((sym, _origin(die)))
             elif not die.has("DW_AT_declaration"):
                 surface.definition_dies.append(die)
-    by_name: Dict[str, Die] = {}
+    by_name: Dict[str, Die] = {}  # the first prototyped subprogram of each name still missing
+    missing = {sym.name for syms in functions_at.values() for sym in syms}
     for die in (addressless if functions_at else ()):
         name = _name(die)
-        if name is not None and _origin(die).has("DW_AT_prototyped"):
-            by_name.setdefault(name, die)
+        if name in missing and name not in by_name and _origin(die).has("DW_AT_prototyped"):
+            by_name[name] = die
     untyped = []
     for syms in functions_at.values():
         for sym in syms:
