@@ -1,40 +1,29 @@
-"""Reading BTF: the header, the string table and the type records into a ``Btf``, validated.
+"""Reading BTF into a ``Btf``: the header, the string table and the type records, validated.
 
-Parsing vmlinux (~130k records) is on every build's path, hence the pre-bound struct unpackers,
-one dict lookup for a name in the common case, and records built without ``__init__``.
+The header and the type section's framing are read as words (words.py), the rules checked over
+those words (validate.py), and the records built from them. Parsing vmlinux (~130k records) is
+on every build's path, hence the records built in bulk from one list of words, one dict lookup
+for a name in the common case, and records made without ``__init__``.
 """
 
 from __future__ import annotations
 
-import array
 import contextlib
 import gc
-import struct
-import sys
 from itertools import repeat
+from operator import attrgetter
 from typing import Callable, Iterator, List, Optional, Tuple, cast
 
-from ...errors import BtfError, PathLike
+from ...errors import PathLike
 from .container import Btf
-from .kinds import (ARRAY, BTF_MAGIC, BTF_VERSION, DATASEC, DECL_TAG, ENUM, ENUM64, FUNC, FUNC_PROTO, HEADER,
-    HEADER_SIZE, INFO_RESERVED, INT, INT_RESERVED, KIND_NAMES, MAX_KIND, SIZED_KINDS, STRUCT, UNION, VAR,
-    CONST, FLOAT, FWD, PTR, RESTRICT, TYPE_TAG, TYPEDEF, VOLATILE)
+from .kinds import (ARRAY, DATASEC, DECL_TAG, ENUM, ENUM64, FUNC, FUNC_PROTO, INFO_RESERVED, INT,
+    INT_RESERVED, STRUCT, UNION, VAR, CONST, FLOAT, FWD, PTR, RESTRICT, TYPE_TAG, TYPEDEF, VOLATILE)
 from .records import BtfType, EnumValue, Member, Param, VarSecinfo
 from .strings import StringTable
 from .validate import validate
+from .words import TypeWords, frame, magic_byteorder, read_sections, section_words
 
-# Kinds with entries after the record (vlen counts them) or whose vlen holds a value (FUNC).
-_VLEN_KINDS = frozenset({STRUCT, UNION, ENUM, ENUM64, FUNC_PROTO, DATASEC, FUNC})
-
-
-def magic_byteorder(data: bytes, path: PathLike, what: str) -> Tuple[str, str]:
-    """(struct prefix, byte order) from the 0xeB9F magic that .BTF and .BTF.ext share."""
-    magic_le = struct.unpack_from("<H", data, 0)[0]
-    if magic_le == BTF_MAGIC:
-        return "<", "little"
-    if magic_le == 0x9FEB:
-        return ">", "big"
-    raise BtfError(path, f"bad {what} magic 0x{magic_le:04x} (expected 0xeb9f)")
+__all__ = ["magic_byteorder", "parse_btf", "paused_gc", "RecordTypes"]
 
 
 @contextlib.contextmanager
@@ -67,89 +56,94 @@ def parse_btf(data: bytes, path: PathLike, base: Optional[Btf]) -> Btf:
         return _parse_unpaused(data, path, base)
 
 
+class RecordTypes:
+    """The lookups validate.py asks of a base's type ids (words.TypeLookups), over records."""
+
+    def __init__(self, btf: Btf):
+        self.btf = btf
+
+    def kind(self, type_id: int) -> int:
+        t = self.btf.get(type_id)
+        return t.kind if t is not None else 0
+
+    def ref(self, type_id: int) -> int:
+        t = self.btf.get(type_id)
+        return t.type if t is not None else 0
+
+    def linkage(self, type_id: int) -> int:
+        t = self.btf.get(type_id)
+        return t.linkage if t is not None else 0
+
+    def count(self, type_id: int) -> int:
+        t = self.btf.get(type_id)
+        return t.vlen if t is not None and t.kind != FUNC else 0
+
+    def name(self, name_off: int) -> str:
+        return self.btf.strings.get(name_off) or ""
+
+    def type_name(self, type_id: int) -> str:
+        t = self.btf.get(type_id)
+        return t.name if t is not None else ""
+
+
 def _parse_unpaused(data: bytes, path: PathLike, base: Optional[Btf]) -> Btf:
-    if len(data) < HEADER_SIZE:
-        raise BtfError(path, f"BTF too short for its header ({len(data)} bytes)")
-    bo, byteorder = magic_byteorder(data, path, "BTF")
-    _, version, flags, hdr_len, type_off, type_len, str_off, str_len = HEADER[bo].unpack_from(data, 0)
-    if version != BTF_VERSION:
-        raise BtfError(path, f"unsupported BTF version {version}")
-    if hdr_len < HEADER_SIZE or hdr_len > len(data):
-        raise BtfError(path, f"bad BTF header length {hdr_len}")
-    body = len(data) - hdr_len
-    if type_off + type_len > body or str_off + str_len > body:
-        raise BtfError(path, f"BTF sections exceed the data (types {type_off}+{type_len}, "
-                             f"strings {str_off}+{str_len}, {body} bytes after the header)")
-    if type_off % 4:
-        raise BtfError(path, f"BTF type section offset {type_off} is not 4-byte aligned")
-    if type_off + type_len > str_off and str_off + str_len > type_off and str_len and type_len:
-        raise BtfError(path, "BTF type and string sections overlap")
-    strs = data[hdr_len + str_off: hdr_len + str_off + str_len]
-    if base is None:
-        if str_len == 0 or strs[0] != 0:
-            raise BtfError(path, "BTF string table must start with an empty string")
-    if str_len and strs[-1] != 0:
-        raise BtfError(path, "BTF string table is not NUL-terminated")
+    sections = read_sections(data, path, base is not None)
     if base is not None:
-        strings = StringTable(strs, start=base.strings.start + base.strings.size, base=base.strings)
+        strings = StringTable(sections.strings, start=base.strings.start + base.strings.size, base=base.strings)
     else:
-        strings = StringTable(strs)
-    header_extra = data[HEADER_SIZE:hdr_len]
-    end_of_known = max(type_off + type_len, str_off + str_len)
-    trailer = data[hdr_len + end_of_known:]
-    if type_off != 0 or (str_off != type_len and str_len):
-        # Anything but the canonical layout (types, then strings) would not re-encode the same.
-        if not header_extra:
-            raise BtfError(path, f"unsupported BTF layout (types at {type_off}, strings at {str_off})")
-    btf = Btf([], strings, byteorder=byteorder, base=base, flags=flags,
-              header_extra=header_extra, trailer=trailer)
+        strings = StringTable(sections.strings)
+    btf = Btf([], strings, byteorder=sections.byteorder, base=base, flags=sections.flags,
+              header_extra=sections.header_extra, trailer=sections.trailer)
     btf.path = path
-    btf.types = _parse_types(data, hdr_len + type_off, type_len, bo, strings, path, btf.start_id)
-    validate(btf, path)
+    first_id = btf.start_id
+    words = section_words(data, sections).tolist()  # a list: its items are read many times
+    try:
+        if sections.types_len % 4:
+            raise _Irregular()
+        types, offsets = _parse_words(words, cast(Callable[[int], str], strings.starts().get))
+    except _Irregular:
+        # Framing names the first problem; if there is none, what sent the fast path here was a
+        # name offset into the middle of a string: legal, and read in full by the slow lookup.
+        frame(words, sections.types_len, strings.start + strings.size, first_id, path)
+        types, offsets = _parse_words(words, _any_name(strings))
+    kinds = bytes(map(attrgetter("kind"), types))
+    validate(TypeWords(words, offsets, kinds, sections.strings, RecordTypes(base) if base is not None else None,
+                       first_id, strings.start, path, names=_any_name(strings)), path)
+    btf.types = types
     return btf
 
 
+def _any_name(strings: StringTable) -> Callable[[int], str]:
+    starts = strings.starts().get
+    get = strings.get
+
+    def name(off: int) -> str:
+        s = starts(off)
+        if s is None:
+            s = get(off)
+        return cast(str, s)
+    return name
+
+
 class _Irregular(Exception):
-    """Raised by the fast path on anything it does not handle: the checked path takes over."""
+    """Raised by the fast path on anything it does not handle: framing (words.frame) names it."""
 
 
-def _parse_types(data: bytes, start: int, length: int, bo: str, strings: StringTable, path: PathLike,
-                 first_id: int) -> List[BtfType]:
-    """The records of the type section. Well-formed BTF takes the fast path (the section as one
-    list of 32-bit words, entries built in bulk); anything it finds irregular is parsed again by
-    the checked path, which names the first problem exactly as before."""
-    if length % 4 == 0:
-        try:
-            return _parse_words(data, start, length, bo, strings, first_id)
-        except _Irregular:
-            pass
-    return _parse_checked(data, start, length, bo, strings, path, first_id)
-
-
-def _section_words(data: bytes, start: int, length: int, bo: str) -> List[int]:
-    words = array.array("I")
-    if words.itemsize != 4:
-        raise _Irregular()
-    words.frombytes(data[start:start + length])
-    if (bo == "<") != (sys.byteorder == "little"):
-        words.byteswap()
-    return words.tolist()
-
-
-def _parse_words(data: bytes, start: int, length: int, bo: str, strings: StringTable,
-                 first_id: int) -> List[BtfType]:
-    words = _section_words(data, start, length, bo)
+def _parse_words(words: List[int], names: Callable[[int], str]) -> Tuple[List[BtfType], List[int]]:
+    """The records of the type section and the word offset of each. ``names``: the string at an
+    offset, or None, which sends the section to framing (an offset into the middle of a string,
+    or outside the table)."""
     nwords = len(words)
-    # The string starting at an offset, or None: a None among a record's names sends the whole
-    # section to the checked path (an offset into the middle of a string, or outside the table).
-    names = cast(Callable[[int], str], strings.starts().get)
     new_type = object.__new__
     types: List[BtfType] = []
     append = types.append
+    record_at: List[int] = []
+    add_offset = record_at.append
     i = 0
     while i < nwords:
         if i + 3 > nwords:
             raise _Irregular()
+        add_offset(i)
         name_off = words[i]
         info = words[i + 1]
         size_type = words[i + 2]
@@ -248,7 +242,7 @@ def _parse_words(data: bytes, start: int, length: int, bo: str, strings: StringT
                 t.secinfo = list(map(VarSecinfo, words[i:end:3], words[i + 1:end:3], words[i + 2:end:3]))
                 i = end
             else:
-                raise _Irregular()  # a vlen on a kind without entries: the checked path names it
+                raise _Irregular()  # a vlen on a kind without entries: framing names it
         elif kind == PTR or kind == CONST or kind == TYPEDEF or kind == VOLATILE or kind == RESTRICT \
                 or kind == TYPE_TAG:
             t.type = size_type
@@ -297,141 +291,6 @@ def _parse_words(data: bytes, start: int, length: int, bo: str, strings: StringT
             t.size = size_type
             t.secinfo = []
         else:
-            raise _Irregular()  # unknown kinds: the checked path names them
+            raise _Irregular()  # unknown kinds: framing names them
         append(t)
-    return types
-
-
-def _parse_checked(data: bytes, start: int, length: int, bo: str, strings: StringTable, path: PathLike,
-                   first_id: int) -> List[BtfType]:
-    u32x3 = struct.Struct(bo + "III").unpack_from
-    u32 = struct.Struct(bo + "I").unpack_from
-    i32 = struct.Struct(bo + "i").unpack_from
-    u32x2 = struct.Struct(bo + "II").unpack_from
-    i32x2 = struct.Struct(bo + "Ii").unpack_from
-    get = strings.get
-    names = strings.starts().get  # exact string starts: the common case, one dict lookup
-    new_type = object.__new__
-    end = start + length
-    pos = start
-    types: List[BtfType] = []
-    tid = first_id
-
-    def name_of(off: int, what: str) -> str:
-        s = names(off)
-        if s is not None:
-            return s
-        s = get(off)
-        if s is None:
-            raise BtfError(path, f"type [{tid}]: {what} name offset {off} is outside the string table")
-        return s
-
-    def need(n: int) -> None:
-        if pos + n > end:
-            raise BtfError(path, f"type [{tid}]: truncated BTF type data at byte {pos - start}")
-
-    while pos < end:
-        need(12)
-        name_off, info, size_type = u32x3(data, pos)
-        pos += 12
-        kind = (info >> 24) & 0x1F  # an int, not a Kind member: see kinds.py
-        vlen = info & 0xFFFF
-        kflag = bool(info >> 31)
-        if kind == 0 or kind > MAX_KIND:
-            raise BtfError(path, f"type [{tid}]: unknown BTF kind {kind}")
-        if info & INFO_RESERVED:
-            raise BtfError(path, f"type [{tid}] {KIND_NAMES[kind]}: reserved info bits set "
-                                 f"(info 0x{info:08x})")
-        n = names(name_off)
-        t: BtfType = new_type(BtfType)
-        t.kind = kind
-        t.name = n if n is not None else name_of(name_off, "type")
-        t.name_off = name_off
-        t.type = t.size = t.linkage = 0  # BtfType's slots: every record sets them (records.py)
-        t.kflag = False
-        t.rare = None
-        t.members = t.enums = t.params = ()  # type: ignore[assignment]
-        if kflag:
-            t.kflag = True
-        if kind in SIZED_KINDS:
-            t.size = size_type
-        elif kind == ARRAY:
-            if size_type:
-                raise BtfError(path, f"type [{tid}] ARRAY: size/type field must be 0, found {size_type}")
-        else:
-            t.type = size_type
-        if kind == INT:
-            need(4)
-            (v,) = u32(data, pos)
-            pos += 4
-            if v & INT_RESERVED:
-                raise BtfError(path, f"type [{tid}] INT: reserved bits set in its data 0x{v:08x}")
-            t.int_encoding = (v >> 24) & 0x0F
-            t.int_offset = (v >> 16) & 0xFF
-            t.int_bits = v & 0xFF
-        elif kind == ARRAY:
-            need(12)
-            t.type, t.index_type, t.nelems = u32x3(data, pos)
-            pos += 12
-        elif kind in (STRUCT, UNION):
-            need(12 * vlen)
-            members: List[Member] = []
-            t.members = members
-            for _ in range(vlen):
-                m_name, m_type, m_off = u32x3(data, pos)
-                pos += 12
-                n = names(m_name)
-                if n is None:
-                    n = name_of(m_name, "member")
-                if kflag:
-                    members.append(Member(n, m_type, m_off & 0xFFFFFF, m_off >> 24, m_name))
-                else:
-                    members.append(Member(n, m_type, m_off, 0, m_name))
-        elif kind == ENUM:
-            need(8 * vlen)
-            t.enums = []
-            unpack = i32x2 if kflag else u32x2
-            for _ in range(vlen):
-                e_name, e_val = unpack(data, pos)
-                pos += 8
-                t.enums.append(EnumValue(name_of(e_name, "enumerator"), e_val, e_name))
-        elif kind == ENUM64:
-            need(12 * vlen)
-            t.enums = []
-            for _ in range(vlen):
-                e_name, lo, hi = u32x3(data, pos)
-                pos += 12
-                v = (hi << 32) | lo
-                if kflag and v >= 1 << 63:
-                    v -= 1 << 64
-                t.enums.append(EnumValue(name_of(e_name, "enumerator"), v, e_name))
-        elif kind == FUNC_PROTO:
-            need(8 * vlen)
-            params: List[Param] = []
-            t.params = params
-            for _ in range(vlen):
-                p_name, p_type = u32x2(data, pos)
-                pos += 8
-                n = names(p_name)
-                params.append(Param(n if n is not None else name_of(p_name, "parameter"), p_type, p_name))
-        elif kind == VAR:
-            need(4)
-            (t.linkage,) = u32(data, pos)
-            pos += 4
-        elif kind == DATASEC:
-            need(12 * vlen)
-            t.secinfo = []
-            for _ in range(vlen):
-                t.secinfo.append(VarSecinfo(*u32x3(data, pos)))
-                pos += 12
-        elif kind == DECL_TAG:
-            need(4)
-            (t.component_idx,) = i32(data, pos)
-            pos += 4
-        elif kind == FUNC:
-            t.linkage = vlen
-        if vlen and kind not in _VLEN_KINDS:
-            raise BtfError(path, f"type [{tid}] {KIND_NAMES[kind]}: vlen must be 0, found {vlen}")
-        types.append(t)
-        tid += 1
-    return types
+    return types, record_at

@@ -1,94 +1,31 @@
-"""BTF as text: bpftool's "format raw" dump (one type a line, entries indented below it) and a
-count of types by kind."""
+"""BTF as text: bpftool's "format raw" dump (one type a line, entries indented below it), read
+straight from the type section's words (no record made), and a count of types by kind."""
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Iterator, List
+from typing import Dict, Iterator, List
 
 from .container import Btf
 from .kinds import (KIND_NAMES, ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_EXTERN, FUNC_GLOBAL,
     FUNC_PROTO, FUNC_STATIC, FWD, INT, INT_BOOL, INT_CHAR, INT_SIGNED, PTR, RESTRICT, STRUCT, TYPE_TAG,
     TYPEDEF, UNION, VAR, VAR_GLOBAL_ALLOCATED, VAR_GLOBAL_EXTERN, VAR_STATIC, VOLATILE)
-from .records import BtfType
+from .words import TypeWords, read_words
 
 _INT_ENC: Dict[int, str] = {0: "(none)", INT_SIGNED: "SIGNED", INT_CHAR: "CHAR", INT_BOOL: "BOOL"}
 _FUNC_LINKAGE: Dict[int, str] = {FUNC_STATIC: "static", FUNC_GLOBAL: "global", FUNC_EXTERN: "extern"}
 _VAR_LINKAGE: Dict[int, str] = {VAR_STATIC: "static", VAR_GLOBAL_ALLOCATED: "global", VAR_GLOBAL_EXTERN: "extern"}
-
-
-def _q(name: str) -> str:
-    return f"'{name or '(anon)'}'"
-
-
-def format_type(btf: Btf, tid: int, t: BtfType) -> List[str]:
-    """The dump's lines for type ``tid``: its own, then one per entry."""
-    lines: List[str] = []
-    _emit(btf, tid, t, lines.append)
-    return lines
-
-
-def _emit(btf: Btf, tid: int, t: BtfType, out: Callable[[str], None]) -> None:
-    """Append type ``tid``'s lines to ``out``: the kinds by how common they are in vmlinux."""
-    k = t.kind
-    kind_name = KIND_NAMES.get(k)
-    if kind_name is None:
-        kind_name = t.kind_name
-    head = f"[{tid}] {kind_name} '{t.name or '(anon)'}'"
-    if k == FUNC:
-        out(f"{head} type_id={t.type} linkage={_FUNC_LINKAGE.get(t.linkage, t.linkage)}")
-    elif k == FUNC_PROTO:
-        params = t.params
-        out(f"{head} ret_type_id={t.type} vlen={len(params)}")
-        for p in params:
-            out(f"\t'{p.name or '(anon)'}' type_id={p.type}")
-    elif k == PTR or k == TYPEDEF or k == VOLATILE or k == CONST or k == RESTRICT:
-        out(f"{head} type_id={t.type}")
-    elif k == STRUCT or k == UNION:
-        members = t.members
-        out(f"{head} size={t.size} vlen={len(members)}")
-        for m in members:
-            if m.bitfield_size:
-                out(f"\t'{m.name or '(anon)'}' type_id={m.type} bits_offset={m.offset} "
-                    f"bitfield_size={m.bitfield_size}")
-            else:
-                out(f"\t'{m.name or '(anon)'}' type_id={m.type} bits_offset={m.offset}")
-    elif k == ARRAY:
-        out(f"{head} type_id={t.type} index_type_id={t.index_type} nr_elems={t.nelems}")
-    elif k == ENUM or k == ENUM64:
-        enc = "SIGNED" if t.kflag else "UNSIGNED"
-        suffix = ("LL" if t.kflag else "ULL") if k == ENUM64 else ""
-        out(f"{head} encoding={enc} size={t.size} vlen={len(t.enums)}")
-        for e in t.enums:
-            out(f"\t'{e.name or '(anon)'}' val={e.value}{suffix}")
-    elif k == INT:
-        out(f"{head} size={t.size} bits_offset={t.int_offset} nr_bits={t.int_bits} "
-            f"encoding={_INT_ENC.get(t.int_encoding, hex(t.int_encoding))}")
-    elif k == TYPE_TAG:
-        out(f"{head} type_id={t.type}" + (" kflag=1" if t.kflag else ""))
-    elif k == FWD:
-        out(f"{head} fwd_kind={'union' if t.kflag else 'struct'}")
-    elif k == VAR:
-        out(f"{head} type_id={t.type}, linkage={_VAR_LINKAGE.get(t.linkage, t.linkage)}")
-    elif k == DATASEC:
-        out(f"{head} size={t.size} vlen={len(t.secinfo)}")
-        for v in t.secinfo:
-            out(f"\ttype_id={v.type} offset={v.offset} size={v.size}{_secinfo_note(btf, v.type)}")
-    elif k == FLOAT:
-        out(f"{head} size={t.size}")
-    elif k == DECL_TAG:
-        out(f"{head} type_id={t.type} component_idx={t.component_idx}" + (" kflag=1" if t.kflag else ""))
-    else:
-        out(head)
-
-
-def _secinfo_note(btf: Btf, type_id: int) -> str:
-    t = btf.get(type_id)
-    return f" ({t.kind_name} {_q(t.name)})" if t is not None else ""
+_HEADS = {k: f"{name} '" for k, name in KIND_NAMES.items()}
 
 
 def dump_raw(btf: Btf) -> str:
-    """bpftool btf dump ... format raw, for this BTF's own types."""
-    return "".join(dump_raw_chunks(btf))
+    """bpftool btf dump ... format raw, for this BTF's own types (of a model in memory: its
+    encoding is what is dumped)."""
+    return "".join(dump_words(_as_words(btf)))
+
+
+def _as_words(btf: Btf) -> TypeWords:
+    base = _as_words(btf.base) if btf.base is not None else None
+    return read_words(btf.encode(), btf.path, base)
 
 
 # Types per chunk of the dump: the lines of a few thousand types at a time, so the dump of
@@ -96,17 +33,102 @@ def dump_raw(btf: Btf) -> str:
 _CHUNK_TYPES = 4096
 
 
-def dump_raw_chunks(btf: Btf) -> Iterator[str]:
-    """``dump_raw`` in pieces (whole lines, each ending in a newline) to write as they come."""
-    types = btf.types
-    start = btf.start_id
-    for first in range(0, len(types), _CHUNK_TYPES):
+def dump_words(types: TypeWords) -> Iterator[str]:
+    """``dump_raw`` of BTF read as words, in pieces (whole lines, each ending in a newline) to
+    write as they come; the kinds in the order of how common they are in vmlinux."""
+    words = types.words
+    name_at = types.name
+    kinds = types.kinds
+    offsets = types.offsets
+    heads = _HEADS
+    tid = types.start_id
+    for first in range(0, len(kinds), _CHUNK_TYPES):
         lines: List[str] = []
         out = lines.append
-        for tid, t in enumerate(types[first:first + _CHUNK_TYPES], start + first):
-            _emit(btf, tid, t, out)
+        for i, k in zip(offsets[first:first + _CHUNK_TYPES], kinds[first:first + _CHUNK_TYPES]):
+            head = f"[{tid}] {heads[k]}{name_at(words[i]) or '(anon)'}'"
+            tid += 1
+            info = words[i + 1]
+            st = words[i + 2]
+            if k == FUNC:
+                out(f"{head} type_id={st} linkage={_FUNC_LINKAGE.get(info & 0xFFFF, info & 0xFFFF)}")
+            elif k == FUNC_PROTO:
+                vlen = info & 0xFFFF
+                out(f"{head} ret_type_id={st} vlen={vlen}")
+                for j in range(i + 3, i + 3 + 2 * vlen, 2):
+                    out(f"\t'{name_at(words[j]) or '(anon)'}' type_id={words[j + 1]}")
+            elif k == PTR or k == TYPEDEF or k == VOLATILE or k == CONST or k == RESTRICT:
+                out(f"{head} type_id={st}")
+            elif k == STRUCT or k == UNION:
+                vlen = info & 0xFFFF
+                out(f"{head} size={st} vlen={vlen}")
+                kflag = info >> 31
+                for j in range(i + 3, i + 3 + 3 * vlen, 3):
+                    o = words[j + 2]
+                    if kflag and o >> 24:
+                        out(f"\t'{name_at(words[j]) or '(anon)'}' type_id={words[j + 1]} "
+                            f"bits_offset={o & 0xFFFFFF} bitfield_size={o >> 24}")
+                    else:
+                        out(f"\t'{name_at(words[j]) or '(anon)'}' type_id={words[j + 1]} "
+                            f"bits_offset={o & 0xFFFFFF if kflag else o}")
+            elif k == ARRAY:
+                out(f"{head} type_id={words[i + 3]} index_type_id={words[i + 4]} nr_elems={words[i + 5]}")
+            elif k == ENUM or k == ENUM64:
+                out(_enum_lines(types, head, k, i))
+            elif k == INT:
+                v = words[i + 3]
+                out(f"{head} size={st} bits_offset={(v >> 16) & 0xFF} nr_bits={v & 0xFF} "
+                    f"encoding={_INT_ENC.get((v >> 24) & 0x0F, hex((v >> 24) & 0x0F))}")
+            elif k == TYPE_TAG:
+                out(f"{head} type_id={st}" + (" kflag=1" if info >> 31 else ""))
+            elif k == FWD:
+                out(f"{head} fwd_kind={'union' if info >> 31 else 'struct'}")
+            elif k == VAR:
+                out(f"{head} type_id={st}, linkage={_VAR_LINKAGE.get(words[i + 3], words[i + 3])}")
+            elif k == DATASEC:
+                vlen = info & 0xFFFF
+                out(f"{head} size={st} vlen={vlen}")
+                for j in range(i + 3, i + 3 + 3 * vlen, 3):
+                    out(f"\ttype_id={words[j]} offset={words[j + 1]} size={words[j + 2]}"
+                        f"{_entry_note(types, words[j])}")
+            elif k == FLOAT:
+                out(f"{head} size={st}")
+            elif k == DECL_TAG:
+                v = words[i + 3]
+                out(f"{head} type_id={st} component_idx={v - 0x100000000 if v & 0x80000000 else v}"
+                    + (" kflag=1" if info >> 31 else ""))
+            else:
+                out(head)
         out("")
         yield "\n".join(lines)
+
+
+def _enum_lines(types: TypeWords, head: str, k: int, i: int) -> str:
+    """An ENUM's or ENUM64's lines (without the last newline)."""
+    words = types.words
+    info = words[i + 1]
+    vlen = info & 0xFFFF
+    signed = info >> 31
+    lines = [f"{head} encoding={'SIGNED' if signed else 'UNSIGNED'} size={words[i + 2]} vlen={vlen}"]
+    if k == ENUM:
+        for j in range(i + 3, i + 3 + 2 * vlen, 2):
+            v = words[j + 1]
+            if signed and v & 0x80000000:
+                v -= 0x100000000
+            lines.append(f"\t'{types.name(words[j]) or '(anon)'}' val={v}")
+    else:
+        suffix = "LL" if signed else "ULL"
+        for j in range(i + 3, i + 3 + 3 * vlen, 3):
+            v = (words[j + 2] << 32) | words[j + 1]
+            if signed and v >= 1 << 63:
+                v -= 1 << 64
+            lines.append(f"\t'{types.name(words[j]) or '(anon)'}' val={v}{suffix}")
+    return "\n".join(lines)
+
+
+def _entry_note(types: TypeWords, type_id: int) -> str:
+    kind = types.kind(type_id)
+    return f" ({KIND_NAMES[kind]} '{types.type_name(type_id) or '(anon)'}')" if kind else ""
 
 
 def kind_counts(btf: Btf) -> Dict[str, int]:
@@ -115,4 +137,3 @@ def kind_counts(btf: Btf) -> Dict[str, int]:
     for t in btf.types:
         counts[t.kind_name] = counts.get(t.kind_name, 0) + 1
     return dict(sorted(counts.items()))
-

@@ -1,22 +1,25 @@
 """Checking BTF as the kernel's btf_check_* and libbpf's btf_validate do, once, when it is read:
-each rule broken is a BtfError naming the type and the rule."""
+each rule broken is a BtfError naming the type and the rule.
+
+The checks read the type section's words (words.py), not records: the parser runs them before
+it builds its records and the raw dump before it prints, with the same rules and error texts."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, List, NoReturn, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from ...errors import BtfError, PathLike
 from .kinds import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_EXTERN, FUNC_PROTO, FWD,
-    INT, INT_BOOL, INT_CHAR, INT_SIGNED, PTR, REF_KINDS, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR,
-    VAR_GLOBAL_EXTERN, VOLATILE, is_identifier)
+    INT, INT_BOOL, INT_CHAR, INT_SIGNED, KIND_NAMES, PTR, REF_KINDS, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION,
+    VAR, VAR_GLOBAL_EXTERN, VOLATILE, is_identifier)
 from .records import BtfType
+from .words import TypeWords, own_refs
 
 if TYPE_CHECKING:
     from .container import Btf
 
-# How a check reports a broken rule (it raises), and how it learns the kind of a type id.
-Fail = Callable[[int, BtfType, str], NoReturn]
-KindOf = Callable[[int], int]
+# How a check reports a broken rule for own type id (it raises).
+Fail = Callable[[int, str], NoReturn]
 
 # The INT encodings the kernel accepts (one bit at most).
 _INT_ENC = frozenset({0, INT_SIGNED, INT_CHAR, INT_BOOL})
@@ -29,9 +32,21 @@ _FLOAT_SIZES = frozenset({2, 4, 8, 12, 16})
 # member or array element cannot have them (the kernel's btf_type_nosize: no size to lay out).
 _NOT_VALUE_KINDS = frozenset({FWD, FUNC, FUNC_PROTO, VAR, DATASEC, DECL_TAG})
 _SEE_THROUGH = frozenset({TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG})
+# Byte tables for bytes.translate: kind -> 1 if in the set.
+_NOT_VALUE_TABLE = bytes(int(k in _NOT_VALUE_KINDS) for k in range(256))
+_SEE_THROUGH_TABLE = bytes(int(k in _SEE_THROUGH) for k in range(256))
 
 
-def validate(btf: Btf, path: PathLike = None) -> None:
+def _ident(name: str) -> bool:
+    """A BTF identifier (is_identifier), the common case (no dot) tested inline."""
+    return (name.isidentifier() and name.isascii()) or is_identifier(name)
+
+
+def _ident_or_empty(name: str) -> bool:
+    return not name or _ident(name)
+
+
+def validate(types: TypeWords, path: PathLike = None) -> None:
     """Check the rules the kernel's btf_check_* and libbpf's btf_validate apply, once, at read
     time; raise BtfError naming the type and the rule it breaks.
 
@@ -45,18 +60,17 @@ def validate(btf: Btf, path: PathLike = None) -> None:
     ``path`` defaults to the file the BTF was read from.
 
     This runs on every parse (vmlinux: ~300k records), hence the branches by kind frequency and
-    the inline identifier test (str.isidentifier), whose rare misses (dots) go to is_identifier."""
-    path = path if path is not None else btf.path
-    limit = len(btf)
-    start = btf.start_id
-    own = btf.types
-    kinds = [t.kind for t in own]
+    members checked in bulk, one by one only to name what is wrong."""
+    path = path if path is not None else types.path
+    words, offsets, kinds = types.words, types.offsets, types.kinds
+    limit = types.limit
+    start = types.start_id
+    name_at = types.name
+    plain = types.plain  # most names pass without being read
+    kind_any = types.kind
 
     def kind_of(ref: int) -> int:
-        if ref >= start:
-            return kinds[ref - start]
-        t = btf.get(ref)
-        return t.kind if t is not None else 0
+        return kinds[ref - start] if ref >= start else kind_any(ref)
 
     seen_through: Dict[int, int] = {}
 
@@ -70,197 +84,283 @@ def validate(btf: Btf, path: PathLike = None) -> None:
         if found is None:
             r = ref
             for _ in range(64):
-                t = btf.get(r)
-                if t is None or t.kind not in _SEE_THROUGH or t.type >= limit:
+                if kind_any(r) not in _SEE_THROUGH:
                     break
-                r = t.type
-            found = seen_through[ref] = kind_of(r) if r < limit else 0
+                nxt = types.ref(r)
+                if nxt >= limit:
+                    break
+                r = nxt
+            found = seen_through[ref] = kind_of(r)
         return found
 
-    # Own ids of types without a size (directly or behind typedefs and qualifiers), for the
-    # per-member test to be one set lookup.
-    sizeless = {tid for tid, k in enumerate(kinds, start)
-                if k in _NOT_VALUE_KINDS or (k in _SEE_THROUGH and value_kind(tid) in _NOT_VALUE_KINDS)}
+    # Which ids are own types without a size (directly or behind typedefs and qualifiers),
+    # one byte an id (a set of vmlinux's ~85k would take 7 MiB), for the members of a struct
+    # to be tested in one call.
+    sizeless = bytearray(start) + kinds.translate(_NOT_VALUE_TABLE)
+    see_through = kinds.translate(_SEE_THROUGH_TABLE)
+    index = see_through.find(1)
+    while index >= 0:
+        if value_kind(index + start) in _NOT_VALUE_KINDS:
+            sizeless[index + start] = 1
+        index = see_through.find(1, index + 1)
 
-    def fail(tid: int, t: BtfType, rule: str) -> NoReturn:
-        raise BtfError(path, f"type [{tid}] {t.kind_name} {t.name!r}: {rule}")
+    def fail(tid: int, rule: str) -> NoReturn:
+        index = tid - start
+        raise BtfError(path, f"type [{tid}] {KIND_NAMES[kinds[index]]} {name_at(words[offsets[index]])!r}: {rule}")
 
-    def check_ref(tid: int, t: BtfType, ref: int, what: str) -> None:
+    def check_ref(tid: int, ref: int, what: str) -> None:
         if ref >= limit:
-            fail(tid, t, f"{what} refers to type id {ref}, but only {limit - 1} types exist")
+            fail(tid, f"{what} refers to type id {ref}, but only {limit - 1} types exist")
 
     forward: List[int] = []  # types referring to a higher id: where reference loops can start
-    for tid, t in enumerate(own, start):
-        k = t.kind
-        name = t.name
-        if t.kflag and k not in _KFLAG_KINDS:
-            fail(tid, t, "kind_flag must be 0 for this kind")
+    tid = start - 1
+    for off, k in zip(offsets, kinds):
+        tid += 1
+        info = words[off + 1]
+        st = words[off + 2]
+        o = words[off]
+        if info >> 31 and k not in _KFLAG_KINDS:
+            fail(tid, "kind_flag must be 0 for this kind")
         if k == FUNC:
-            ref = t.type
-            if not (name.isidentifier() and name.isascii()) and not is_identifier(name):
-                fail(tid, t, "name is not a valid identifier")
-            if ref >= limit or (kinds[ref - start] if ref >= start else kind_of(ref)) != FUNC_PROTO:
-                fail(tid, t, f"type [{ref}] must be a FUNC_PROTO")
-            if t.linkage > FUNC_EXTERN:
-                fail(tid, t, f"unknown linkage {t.linkage}")
-            if ref > tid:
+            if not plain[o] and not _ident(name_at(o)):
+                fail(tid, "name is not a valid identifier")
+            if st >= limit or (kinds[st - start] if st >= start else kind_any(st)) != FUNC_PROTO:
+                fail(tid, f"type [{st}] must be a FUNC_PROTO")
+            if info & 0xFFFF > FUNC_EXTERN:
+                fail(tid, f"unknown linkage {info & 0xFFFF}")
+            if st > tid:
                 forward.append(tid)
         elif k == FUNC_PROTO:
-            if name:
-                fail(tid, t, "this kind must not have a name")
-            check_ref(tid, t, t.type, "return type")
-            top = t.type
-            params = t.params
-            for i, p in enumerate(params):
-                ref = p.type
-                if ref > top:
-                    top = ref
-                if p.name and not (p.name.isidentifier() and p.name.isascii()) and not is_identifier(p.name):
-                    fail(tid, t, f"parameter {i} name {p.name!r} is not a valid identifier")
-                if not ref and (p.name or i != len(params) - 1):
-                    fail(tid, t, f"parameter {i} is void (only an unnamed last parameter may be: varargs)")
-            check_ref(tid, t, top, "a parameter")
+            if o and name_at(o):
+                fail(tid, "this kind must not have a name")
+            if st >= limit:
+                check_ref(tid, st, "return type")
+            top = _check_params(types, tid, off, plain, fail) if info & 0xFFFF else 0
+            if top > st:
+                check_ref(tid, top, "a parameter")
+            elif top < st:
+                top = st
             if top > tid:
                 forward.append(tid)
         elif k == STRUCT or k == UNION:
-            if name and not (name.isidentifier() and name.isascii()) and not is_identifier(name):
-                fail(tid, t, "name is not a valid identifier")
-            size_bits = t.size * 8
-            top = 0
-            for m in t.members:
-                ref = m.type
-                if ref > top:
-                    top = ref
-                elif not ref:
-                    fail(tid, t, f"member {m.name!r} has type void")
-                if ref in sizeless or (ref < start and value_kind(ref) in _NOT_VALUE_KINDS):
-                    fail(tid, t, f"member {m.name!r} has type [{ref}], which has no size")
-                if m.offset + m.bitfield_size > size_bits:
-                    fail(tid, t, f"member {m.name!r} at bit {m.offset} lies outside the {t.size}-byte type")
-                if m.offset and k == UNION:
-                    fail(tid, t, f"union member {m.name!r} at bit {m.offset}, not 0")
-                if m.name and not (m.name.isidentifier() and m.name.isascii()) and not is_identifier(m.name):
-                    fail(tid, t, f"member name {m.name!r} is not a valid identifier")
-            check_ref(tid, t, top, "a member")
+            if o and not plain[o] and not _ident_or_empty(name_at(o)):
+                fail(tid, "name is not a valid identifier")
+            top = _check_members(types, tid, off, sizeless, value_kind, plain, fail)
+            check_ref(tid, top, "a member")
             if top > tid:
                 forward.append(tid)
         elif k in REF_KINDS:
-            ref = t.type
-            check_ref(tid, t, ref, "it")
-            if ref > tid:
+            if st >= limit:
+                check_ref(tid, st, "it")
+            if st > tid:
                 forward.append(tid)
             if k == TYPEDEF:
-                if not (name.isidentifier() and name.isascii()) and not is_identifier(name):
-                    fail(tid, t, "name is not a valid identifier")
+                if not plain[o] and not _ident(name_at(o)):
+                    fail(tid, "name is not a valid identifier")
             elif k == VAR:
-                if not (name.isidentifier() and name.isascii()) and not is_identifier(name):
-                    fail(tid, t, "name is not a valid identifier")
-                if t.linkage > VAR_GLOBAL_EXTERN:
-                    fail(tid, t, f"unknown linkage {t.linkage}")
-                if ref == 0 or value_kind(ref) in _NOT_VALUE_KINDS:
-                    fail(tid, t, f"type [{ref}] is not the type of a variable")
+                if not plain[o] and not _ident(name_at(o)):
+                    fail(tid, "name is not a valid identifier")
+                if words[off + 3] > VAR_GLOBAL_EXTERN:
+                    fail(tid, f"unknown linkage {words[off + 3]}")
+                if st == 0 or value_kind(st) in _NOT_VALUE_KINDS:
+                    fail(tid, f"type [{st}] is not the type of a variable")
             elif k == DECL_TAG or k == TYPE_TAG:
+                name = name_at(o)
                 if not name or not name.isprintable():
-                    fail(tid, t, "name must be non-empty printable text")
+                    fail(tid, "name must be non-empty printable text")
                 if k == DECL_TAG:
-                    _check_decl_tag(btf, tid, t, kind_of, fail)
-            elif name:
-                fail(tid, t, "this kind must not have a name")
+                    _check_decl_tag(types, tid, st, words[off + 3], kind_of, fail)
+            elif o and name_at(o):
+                fail(tid, "this kind must not have a name")
         elif k == ARRAY:
-            if name:
-                fail(tid, t, "this kind must not have a name")
-            check_ref(tid, t, max(t.type, t.index_type), "it")
-            if t.type == 0 or value_kind(t.type) in _NOT_VALUE_KINDS:
-                fail(tid, t, f"element type [{t.type}] is not a value type")
-            if t.type > tid:
+            if o and name_at(o):
+                fail(tid, "this kind must not have a name")
+            element = words[off + 3]
+            check_ref(tid, max(element, words[off + 4]), "it")
+            if element == 0 or value_kind(element) in _NOT_VALUE_KINDS:
+                fail(tid, f"element type [{element}] is not a value type")
+            if element > tid:
                 forward.append(tid)
         elif k == ENUM or k == ENUM64:
-            if name and not (name.isidentifier() and name.isascii()) and not is_identifier(name):
-                fail(tid, t, "name is not a valid identifier")
-            if t.size not in _ENUM_SIZES:
-                fail(tid, t, f"size {t.size} is not 1, 2, 4 or 8")
-            for e in t.enums:
-                if not (e.name.isidentifier() and e.name.isascii()) and not is_identifier(e.name):
-                    fail(tid, t, f"enumerator name {e.name!r} is not a valid identifier")
+            if o and not plain[o] and not _ident_or_empty(name_at(o)):
+                fail(tid, "name is not a valid identifier")
+            if st not in _ENUM_SIZES:
+                fail(tid, f"size {st} is not 1, 2, 4 or 8")
+            step = 2 if k == ENUM else 3
+            e_offs = words[off + 3:off + 3 + step * (info & 0xFFFF):step]
+            if not all(map(plain.__getitem__, e_offs)):
+                for e_off in e_offs:
+                    e_name = name_at(e_off)
+                    if not _ident(e_name):
+                        fail(tid, f"enumerator name {e_name!r} is not a valid identifier")
         elif k == FWD:
-            if not (name.isidentifier() and name.isascii()) and not is_identifier(name):
-                fail(tid, t, "name is not a valid identifier")
+            if not plain[o] and not _ident(name_at(o)):
+                fail(tid, "name is not a valid identifier")
         elif k == INT:
-            bits, off = t.int_bits, t.int_offset
-            if not name.isprintable():
-                fail(tid, t, "name must be printable text")
-            if t.size not in _INT_SIZES:
-                fail(tid, t, f"size {t.size} is not 1, 2, 4, 8 or 16")
-            if t.int_encoding not in _INT_ENC:
-                fail(tid, t, f"unknown encoding 0x{t.int_encoding:x}")
-            if off + bits > 128 or off + bits > t.size * 8:
-                fail(tid, t, f"{bits} bits at offset {off} do not fit in {t.size} bytes")
+            v = words[off + 3]
+            bits, bit_off, encoding = v & 0xFF, (v >> 16) & 0xFF, (v >> 24) & 0x0F
+            if not name_at(o).isprintable():
+                fail(tid, "name must be printable text")
+            if st not in _INT_SIZES:
+                fail(tid, f"size {st} is not 1, 2, 4, 8 or 16")
+            if encoding not in _INT_ENC:
+                fail(tid, f"unknown encoding 0x{encoding:x}")
+            if bit_off + bits > 128 or bit_off + bits > st * 8:
+                fail(tid, f"{bits} bits at offset {bit_off} do not fit in {st} bytes")
         elif k == DATASEC:
+            name = name_at(o)
             if not name or not name.isprintable():
-                fail(tid, t, "name must be non-empty printable text")
-            _check_datasec(btf, t, tid, limit, kind_of, fail)
-            if any(v.type > tid for v in t.secinfo):
+                fail(tid, "name must be non-empty printable text")
+            entries = _entries(words, off + 3, info & 0xFFFF)
+            _check_datasec(types, tid, st, entries, kind_of, fail)
+            if any(e[0] > tid for e in entries):
                 forward.append(tid)
         elif k == FLOAT:
-            if not name.isprintable():
-                fail(tid, t, "name must be printable text")
-            if t.size not in _FLOAT_SIZES:
-                fail(tid, t, f"size {t.size} is not 2, 4, 8, 12 or 16")
+            if not name_at(o).isprintable():
+                fail(tid, "name must be printable text")
+            if st not in _FLOAT_SIZES:
+                fail(tid, f"size {st} is not 2, 4, 8, 12 or 16")
     if forward:
-        _check_loops(btf, path, forward)
+        _check_loops(types, path, forward)
 
 
-def _check_datasec(btf: Btf, t: BtfType, tid: int, limit: int, kind_of: KindOf, fail: Fail) -> None:
-    for v in t.secinfo:
-        if not 0 < v.type < limit or kind_of(v.type) not in (VAR, FUNC):
-            fail(tid, t, f"entry type [{v.type}] is not a VAR or FUNC")
-    problem = datasec_layout_problem(t, btf)
+def _check_params(types: TypeWords, tid: int, off: int, plain: bytes, fail: Fail) -> int:
+    """Check a FUNC_PROTO's parameters; the highest type id they name. In bulk first (the
+    common, valid case), then one by one in order to name the first that is wrong."""
+    words = types.words
+    vlen = words[off + 1] & 0xFFFF
+    if not vlen:
+        return 0
+    end = off + 3 + 2 * vlen
+    refs = words[off + 4:end:2]
+    last = len(refs) - 1
+    p_offs = words[off + 3:end:2]
+    if all(refs[:last]) and (refs[last] or not p_offs[last]) and all(map(plain.__getitem__, filter(None, p_offs))):
+        return max(refs)
+    for i, (p_off, ref) in enumerate(zip(p_offs, refs)):
+        p_name = types.name(p_off) if p_off else ""
+        if p_name and not _ident(p_name):
+            fail(tid, f"parameter {i} name {p_name!r} is not a valid identifier")
+        if not ref and (p_name or i != last):
+            fail(tid, f"parameter {i} is void (only an unnamed last parameter may be: varargs)")
+    return max(refs)
+
+
+def _check_members(types: TypeWords, tid: int, off: int, sizeless: bytearray,
+                   value_kind: Callable[[int], int], plain: bytes, fail: Fail) -> int:
+    """Check a STRUCT's or UNION's members; the highest type id they name. In bulk first (the
+    common, valid case), then one by one in order to name the first that is wrong."""
+    words = types.words
+    info = words[off + 1]
+    vlen = info & 0xFFFF
+    if not vlen:
+        return 0
+    end = off + 3 + 3 * vlen
+    refs = words[off + 4:end:3]
+    offsets = words[off + 5:end:3]
+    size_bits = words[off + 2] * 8
+    kflag = info >> 31
+    start = types.start_id
+    bit_offsets: Sequence[int] = offsets
+    if kflag:
+        reach = max((o & 0xFFFFFF) + (o >> 24) for o in offsets)
+        bit_offsets = [o & 0xFFFFFF for o in offsets]
+    else:
+        reach = max(offsets)
+    m_offs = words[off + 3:end:3]
+    union = (info >> 24) & 0x1F == UNION
+    if (0 in refs or max(refs) >= len(sizeless) or any(map(sizeless.__getitem__, refs))
+            or (min(refs) < start and any(r < start and value_kind(r) in _NOT_VALUE_KINDS for r in refs))
+            or reach > size_bits or (union and any(bit_offsets))
+            or not all(map(plain.__getitem__, filter(None, m_offs)))):
+        names = list(map(types.name, m_offs))
+        top = 0
+        for m_name, ref, o in zip(names, refs, offsets):
+            bit_off, bits = (o & 0xFFFFFF, o >> 24) if kflag else (o, 0)
+            if ref > top:
+                top = ref
+            elif not ref:
+                fail(tid, f"member {m_name!r} has type void")
+            if (ref < len(sizeless) and sizeless[ref]) or (ref < start and value_kind(ref) in _NOT_VALUE_KINDS):
+                fail(tid, f"member {m_name!r} has type [{ref}], which has no size")
+            if bit_off + bits > size_bits:
+                fail(tid, f"member {m_name!r} at bit {bit_off} lies outside the {size_bits // 8}-byte type")
+            if bit_off and union:
+                fail(tid, f"union member {m_name!r} at bit {bit_off}, not 0")
+            if m_name and not _ident(m_name):
+                fail(tid, f"member name {m_name!r} is not a valid identifier")
+    return max(refs)
+
+
+def _entries(words: Sequence[int], at: int, count: int) -> List[Tuple[int, int, int]]:
+    """A DATASEC's entries: (type, offset, size)."""
+    end = at + 3 * count
+    return list(zip(words[at:end:3], words[at + 1:end:3], words[at + 2:end:3]))
+
+
+def _check_datasec(types: TypeWords, tid: int, size: int, entries: List[Tuple[int, int, int]],
+                   kind_of: Callable[[int], int], fail: Fail) -> None:
+    limit = types.limit
+    for ref, _, _ in entries:
+        if not 0 < ref < limit or kind_of(ref) not in (VAR, FUNC):
+            fail(tid, f"entry type [{ref}] is not a VAR or FUNC")
+    problem = layout_problem(size, entries, lambda ref: _is_extern(types.kind(ref), types.linkage(ref)))
     if problem:
-        fail(tid, t, problem)
+        fail(tid, problem)
 
 
 def datasec_layout_problem(t: BtfType, btf: Btf) -> Optional[str]:
-    """Why the entries of a laid-out DATASEC overlap or leave the section, or None.
+    """``layout_problem`` of a DATASEC record."""
+    def is_extern(ref: int) -> bool:
+        v = btf.get(ref)
+        return v is not None and _is_extern(v.kind, v.linkage)
+    return layout_problem(t.size, [(v.type, v.offset, v.size) for v in t.secinfo], is_extern)
+
+
+def layout_problem(size: int, entries: List[Tuple[int, int, int]],
+                   is_extern: Callable[[int], bool]) -> Optional[str]:
+    """Why the entries (type, offset, size) of a laid-out DATASEC of ``size`` bytes overlap or
+    leave the section, or None.
 
     Clang leaves sizes and offsets of an object's sections at 0 for libbpf to fill in: the rules
     apply once the section is laid out (size > 0), to the entries with storage (an extern
     declaration has none: libbpf drops it before loading). Linked objects may list entries out
     of offset order (libbpf sorts them when loading), so they are compared sorted."""
-    if not t.size:
+    if not size:
         return None
-    stored = [v for v in t.secinfo if not _is_extern(btf.get(v.type))]
+    stored = [e for e in entries if not is_extern(e[0])]
     end = 0
-    for v in sorted(stored, key=lambda v: (v.offset, v.size)):
-        if v.offset < end:
-            return f"entry [{v.type}] at offset {v.offset} overlaps another"
-        end = v.offset + v.size
-        if end > t.size:
-            return f"entry [{v.type}] ({v.size} bytes at {v.offset}) exceeds the {t.size}-byte section"
+    for ref, offset, length in sorted(stored, key=lambda e: (e[1], e[2])):
+        if offset < end:
+            return f"entry [{ref}] at offset {offset} overlaps another"
+        end = offset + length
+        if end > size:
+            return f"entry [{ref}] ({length} bytes at {offset}) exceeds the {size}-byte section"
     return None
 
 
-def _is_extern(t: Optional[BtfType]) -> bool:
-    return t is not None and ((t.kind == VAR and t.linkage == VAR_GLOBAL_EXTERN)
-                              or (t.kind == FUNC and t.linkage == FUNC_EXTERN))
+def _is_extern(kind: int, linkage: int) -> bool:
+    return (kind == VAR and linkage == VAR_GLOBAL_EXTERN) or (kind == FUNC and linkage == FUNC_EXTERN)
 
 
-def _check_decl_tag(btf: Btf, tid: int, t: BtfType, kind_of: KindOf, fail: Fail) -> None:
-    target_kind = kind_of(t.type) if t.type else 0
+def _check_decl_tag(types: TypeWords, tid: int, target: int, component: int,
+                    kind_of: Callable[[int], int], fail: Fail) -> None:
+    target_kind = kind_of(target) if target else 0
     if target_kind not in (STRUCT, UNION, VAR, FUNC, TYPEDEF):
-        fail(tid, t, f"target [{t.type}] is not a STRUCT, UNION, VAR, FUNC or TYPEDEF")
-    idx = t.component_idx
+        fail(tid, f"target [{target}] is not a STRUCT, UNION, VAR, FUNC or TYPEDEF")
+    idx = component - 0x100000000 if component & 0x80000000 else component
     if idx < -1:
-        fail(tid, t, f"component index {idx} is below -1")
+        fail(tid, f"component index {idx} is below -1")
     if idx >= 0:
         if target_kind == FUNC:
-            proto = btf.get(btf.type(t.type).type)
-            count = len(proto.params) if proto is not None else 0
+            proto = types.ref(target)
+            count = types.count(proto) if types.kind(proto) == FUNC_PROTO else 0
         elif target_kind in (STRUCT, UNION):
-            count = len(btf.type(t.type).members)
+            count = types.count(target)
         else:
             count = 0
         if idx >= count:
-            fail(tid, t, f"component index {idx} is not a member or parameter of [{t.type}]")
+            fail(tid, f"component index {idx} is not a member or parameter of [{target}]")
 
 
 # The two searches of _check_loops: references not followed, and what a cycle found lacks. A
@@ -270,7 +370,7 @@ _LOOP_PASSES = ((frozenset({PTR, FUNC, FUNC_PROTO}), "without a pointer"),
                 (frozenset({STRUCT, UNION}), "without a struct or union"))
 
 
-def _check_loops(btf: Btf, path: PathLike, roots: List[int]) -> None:
+def _check_loops(types: TypeWords, path: PathLike, roots: List[int]) -> None:
     """Every reference cycle must pass through a PTR and a STRUCT/UNION (``struct A { struct
     A *next; }``). A cycle without a pointer is a type containing itself; one without a struct
     is a pointer or modifier loop (``const * const * ...``): both have no size and no C
@@ -281,22 +381,15 @@ def _check_loops(btf: Btf, path: PathLike, roots: List[int]) -> None:
     finish every type once. Base types never refer to split types: no cycle leaves this BTF.
     Both searches follow the same references (only where they stop differs), so each type's
     are listed once, when a search first reaches it."""
-    start = btf.start_id
-    own = btf.types
-    n = len(own)
+    start = types.start_id
+    kinds = types.kinds
+    n = len(kinds)
     listed: List[Optional[List[int]]] = [None] * n
 
-    def own_refs(index: int) -> List[int]:
-        """Indexes (id - start) of the own types ``own[index]`` refers to (every id is below
+    def own_refs_of(index: int) -> List[int]:
+        """Indexes (id - start) of the own types type ``index`` refers to (every id is below
         start + n: validate checked that first)."""
-        t = own[index]
-        k = t.kind
-        if k in REF_KINDS:
-            refs = [t.type - start] if t.type >= start else []
-        elif k == STRUCT or k == UNION:
-            refs = [m.type - start for m in t.members if m.type >= start]
-        else:
-            refs = [r - start for r in t.referenced_ids() if r >= start]
+        refs = [r - start for r in own_refs(types, index) if r >= start]
         listed[index] = refs
         return refs
 
@@ -304,25 +397,25 @@ def _check_loops(btf: Btf, path: PathLike, roots: List[int]) -> None:
         state = bytearray(n)  # 0 new, 1 on the current path, 2 finished
         for root in roots:
             root -= start
-            if state[root] or own[root].kind in cut_kinds:
+            if state[root] or kinds[root] in cut_kinds:
                 continue
-            stack = [(root, iter(listed[root] or own_refs(root)))]
+            stack = [(root, iter(listed[root] or own_refs_of(root)))]
             state[root] = 1
             while stack:
                 node, refs = stack[-1]
                 for ref in refs:
                     st = state[ref]
                     if st == 1:
-                        t = own[ref]
-                        raise BtfError(path, f"type [{ref + start}] {t.kind_name} {t.name!r}: "
+                        name = types.name(types.words[types.offsets[ref]])
+                        raise BtfError(path, f"type [{ref + start}] {KIND_NAMES[kinds[ref]]} {name!r}: "
                                              f"refers back to itself {rule} (reference loop)")
                     if st == 0:
-                        if own[ref].kind in cut_kinds:
+                        if kinds[ref] in cut_kinds:
                             state[ref] = 2  # followed no further
                             continue
                         below = listed[ref]
                         if below is None:
-                            below = own_refs(ref)
+                            below = own_refs_of(ref)
                         if not below:
                             state[ref] = 2
                             continue
