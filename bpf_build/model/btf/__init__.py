@@ -7,7 +7,9 @@ is a ``Btf`` with a ``base``: its type ids and string offsets continue the base'
 
 The package, one job a module: ``kinds`` (the format's numbers), ``records`` (``BtfType`` and
 its entries), ``strings`` (``StringTable``), ``container`` (``Btf``), ``parse``, ``validate``,
-``encode`` and ``text`` (bpftool's raw dump). Every name is importable from here.
+``encode``, ``text`` (bpftool's raw dump) and ``words`` (BTF read as words: framing and lookups
+without records, which the parser, the validator and the dump share). Every name is importable
+from here.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from .kinds import (ARRAY, BTF_MAGIC, BTF_VERSION, CONST, DATASEC, DECL_TAG, ENU
 from .parse import magic_byteorder, parse_btf, paused_gc
 from .records import BtfType, EnumValue, Member, Param, VarSecinfo
 from .strings import StringTable
-from .text import dump_raw, format_type, kind_counts
+from .text import dump_raw, dump_words, kind_counts
 from .validate import datasec_layout_problem, validate
+from .words import TypeWords, read_words
 
 __all__ = [
     "ARRAY", "BTF_MAGIC", "BTF_VERSION", "CONST", "DATASEC", "DECL_TAG", "ENUM", "ENUM64", "FLOAT",
@@ -33,8 +36,8 @@ __all__ = [
     "VAR_GLOBAL_ALLOCATED", "VAR_GLOBAL_EXTERN", "VAR_STATIC", "VOLATILE",
     "Btf", "BtfType", "EnumValue", "FuncLinkage", "IntEncoding", "Kind", "Member", "Param",
     "StringTable", "VarLinkage", "VarSecinfo",
-    "datasec_layout_problem", "dump_raw", "encode_btf", "format_type", "is_identifier",
-    "kind_counts", "load_vmlinux", "magic_byteorder", "parse_btf", "paused_gc", "validate",
+    "TypeWords", "datasec_layout_problem", "dump_raw", "dump_words", "encode_btf", "is_identifier",
+    "kind_counts", "load_vmlinux", "magic_byteorder", "parse_btf", "paused_gc", "read_words", "validate",
 ]
 
 
