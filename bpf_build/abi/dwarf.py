@@ -28,6 +28,7 @@ import struct
 from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple
 
 from ..errors import AbiError
+from .dwarf_decoders import Decoder, make_decoder
 from .dwarf_forms import CONVERSIONS, STRUCT_CODES, DwarfError, Layout, Place, Reader, UnitValues, form_size
 from .elfread import ET_REL, ElfImage
 
@@ -80,10 +81,14 @@ class _Shape:
     size varies, (fixed bytes, variable form or None) pairs."""
 
     __slots__ = ("tag", "has_children", "present", "fixed_size", "at_start", "at_end", "constants",
-                 "plan", "skips", "first_variable", "after_first")
+                 "plan", "skips", "first_variable", "after_first", "specs", "layout", "decodes", "decoder")
 
     def __init__(self, tag: str, has_children: bool, specs: Tuple[Spec, ...], layout: Layout):
         self.tag, self.has_children = tag, has_children
+        self.specs, self.layout = specs, layout
+        # Decoded this many times through the plan; past DECODER_AFTER, through a decoder made for it.
+        self.decodes = 0
+        self.decoder: Optional[Decoder] = None
         self.present: FrozenSet[str] = frozenset(name for name, _, _ in specs if name is not None)
         sizes = [form_size(form, layout) for _, form, _ in specs]
         endian = layout[3]
@@ -122,6 +127,12 @@ class _Shape:
         self.plan: List[tuple] = []
         self.skips: List[Tuple[int, Optional[int]]] = []
         self._make_plan(specs, sizes, endian)
+
+    def make_decoder(self) -> Decoder:
+        """The decoder made for this shape (dwarf_decoders.py): the plan's work in straight-line code."""
+        self.decoder = make_decoder(self.specs, [form_size(form, self.layout) for _, form, _ in self.specs],
+                                    self.layout[3])
+        return self.decoder
 
     def _make_plan(self, specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str) -> None:
         codes: List[str] = []

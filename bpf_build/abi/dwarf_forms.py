@@ -27,6 +27,9 @@ CONVERSIONS = {0x11: "ref", 0x12: "ref", 0x13: "ref", 0x14: "ref", 0x0E: "strp",
                0x2A: "addrx", 0x2B: "addrx", 0x2C: "addrx", 0x1E: "block", 0x20: "foreign", 0x1C: "foreign"}
 STRUCT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}  # other sizes (3, 16) unpack as bytes
 
+# Decodes through a shape's plan before a decoder is made for it (see UnitValues.decode).
+DECODER_AFTER = 8
+
 Layout = Tuple[int, int, int, str]  # a unit's (offset size, address size, version, byte order)
 
 # Where one attribute sits: (distance, form, implicit constant, and for a fixed-size form that
@@ -131,7 +134,20 @@ class UnitValues:
         raise DwarfError(f"unsupported attribute form 0x{form:x}")
 
     def decode(self, shape: "_Shape", pos: int) -> dict:
-        """Every attribute of a DIE (those bpf-abi reads) whose attributes start at ``pos``."""
+        """Every attribute of a DIE (those bpf-abi reads) whose attributes start at ``pos``: through
+        the shape's plan, or the decoder made for it once it has been decoded DECODER_AFTER times
+        (making one costs about as much as decoding a few dozen DIEs through the plan)."""
+        data = self.dwarf.info.data
+        decoder = shape.decoder
+        if decoder is not None:
+            return decoder(self, data, pos)
+        shape.decodes += 1
+        if shape.decodes > DECODER_AFTER:
+            return shape.make_decoder()(self, data, pos)
+        return self.decode_by_plan(shape, pos)
+
+    def decode_by_plan(self, shape: "_Shape", pos: int) -> dict:
+        """decode, step by step through the shape's plan."""
         attrs: dict = dict(shape.constants)
         data = self.dwarf.info.data
         for step in shape.plan:

@@ -393,7 +393,7 @@ def _collect(dwarf, functions_at, variables_at) -> TypeSurface:
     missing = {sym.name for syms in functions_at.values() for sym in syms}
     for die in (addressless if functions_at else ()):
         name = _name(die)
-        if name in missing and name not in by_name and _origin(die).has("DW_AT_prototyped"):
+        if name is not None and name in missing and name not in by_name and _origin(die).has("DW_AT_prototyped"):
             by_name[name] = die
     untyped = []
     for syms in functions_at.values():
