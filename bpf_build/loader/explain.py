@@ -26,10 +26,17 @@ _LOAD_FORMATS: Dict[int, str] = {W: "I", DW: "Q", H: "H", SZ_B: "B"}
 _FREPLACE_TARGET = " (attach target: target program fd and function BTF id filled in by the runner)"
 
 
+STRUCT_OPS_F_LINK = 1 << 13  # BPF_F_LINK: a .struct_ops.link map
+
+
 def struct_ops_shape(key_size: int, max_entries: int, map_flags: int) -> str:
-    """A struct_ops map's shape: its value is the kernel's, so its size is only known at load."""
+    """A struct_ops map's shape: its value is the kernel's, so its size is only known at load;
+    the runner writes it at attach (the loader only creates the map), which registers a legacy
+    map and readies a .struct_ops.link one for its link."""
+    attach = "then a link registers it" if map_flags & STRUCT_OPS_F_LINK else "which registers it"
     return f"{map_type_name(MapType.STRUCT_OPS)} {key_size}/(kernel value) x{max_entries}" + \
-        (f" flags {map_flags:#x}" if map_flags else "")
+        (f" flags {map_flags:#x}" if map_flags else "") + \
+        f" (value: the runner's, with the programs' fds, written at attach, {attach})"
 
 
 def arena_shape(max_entries: int, map_flags: int, map_extra: int) -> str:
@@ -126,9 +133,7 @@ class _LoaderReader:
             stored = self.mem.get(("blob", value.value)) if value.kind == "blob" else None
             r = self.who(target)
             v = self.who(stored) if stored is not None else None
-            if r and r["what"] == "map" and r["map_type"] == MapType.STRUCT_OPS:
-                what = "struct_ops value"
-            elif v:
+            if v:
                 what = f"{v['what']} \"{v['name']}\""
             else:
                 what = f"{r['value_size']} bytes" if r and r["what"] == "map" else "?"

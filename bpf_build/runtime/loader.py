@@ -48,7 +48,7 @@ from .loader_contract import (
 )
 from .maps import Map
 from .pinning import Pins, default_pin_path, open_pins, pinned_map_indices
-from .struct_ops import StructOpsSpec, resolve_struct_ops
+from .struct_ops import StructOpsSpec, StructOpsValue, resolve_struct_ops
 from .program import Program, load_hint
 from .uapi import MapType, ProgType
 
@@ -106,7 +106,7 @@ class LoaderSpec(NamedTuple):
     kconfig_map: Optional[int]
     kconfig: Sequence[KconfigSpec]
     steps: Sequence[StepSpec]  # error_step N in the context names steps[N - 1]
-    struct_ops: Sequence[StructOpsSpec] = ()  # laid out for this kernel before the run (struct_ops.py)
+    struct_ops: Sequence[StructOpsSpec] = ()  # laid out for this kernel before the run, written at attach
 
     @property
     def ctx_size(self) -> int:
@@ -116,6 +116,7 @@ class LoaderSpec(NamedTuple):
 class LoadedFds(NamedTuple):
     maps: List[Fd]
     progs: List[Optional[Fd]]  # None: not loaded (autoload off)
+    struct_ops: Sequence[StructOpsValue] = ()  # per spec.struct_ops: the value attach writes
 
 
 def _build_ctx(spec: LoaderSpec, initial_values: Dict[int, int], max_entries: Dict[int, int],
@@ -241,10 +242,12 @@ def _run_loader(spec: LoaderSpec, initial_values: Optional[Dict[int, int]], max_
     if mode == "kernel" and not _features.has_loader_programs():
         raise LoaderError(f"this kernel ({os.uname().release}) cannot run loader programs: they need "
                           "BPF_PROG_TYPE_SYSCALL programs calling bpf_sys_bpf (Linux 5.14+)", "", errno.EINVAL)
+    struct_ops: Sequence[StructOpsValue] = ()
     if spec.struct_ops:
-        spec = spec._replace(blob=resolve_struct_ops(spec.blob, spec.struct_ops, [m.attr_offset for m in spec.maps],
-                                                     [p.attr_offset for p in spec.progs], [m.name for m in spec.maps],
-                                                     struct_ops_data))
+        blob, struct_ops = resolve_struct_ops(spec.blob, spec.struct_ops, [m.attr_offset for m in spec.maps],
+                                              [p.attr_offset for p in spec.progs], [m.name for m in spec.maps],
+                                              struct_ops_data)
+        spec = spec._replace(blob=blob)
     initial_values = dict(initial_values or {})
     keep_alive = []
     if spec.kconfig_map is not None:
@@ -263,7 +266,7 @@ def _run_loader(spec: LoaderSpec, initial_values: Optional[Dict[int, int]], max_
         if log is not None and log.value:
             _log.debug(f"log of the last load the loader made (log_level {log_level}):\n"
                        + log.value.decode("utf-8", "replace"))
-        return _read_fds(spec, ctx)
+        return _read_fds(spec, ctx)._replace(struct_ops=struct_ops)
     failed = _failed_step(spec, ctx)
     if log is None and failed.kind in LOGGING_STEP_KINDS:
         # Run again with a log, for the message; this run fails the same way and cleans up too.
@@ -272,7 +275,7 @@ def _run_loader(spec: LoaderSpec, initial_values: Optional[Dict[int, int]], max_
         ctx = _build_ctx(spec, initial_values, max_entries or {}, autoload or {}, 1, log, flags, reused)
         ret = run_once(spec, ctx)
         if ret >= 0:  # the failure did not repeat: the fds are ours, do not drop them
-            return _read_fds(spec, ctx)
+            return _read_fds(spec, ctx)._replace(struct_ops=struct_ops)
     step = _failed_step(spec, ctx)
     # The log buffer is shared by every load the loader makes: after a failed map creation it
     # still holds the BTF load's log, which says nothing about this failure.

@@ -18,7 +18,7 @@ import ctypes
 import keyword
 import zlib
 import sys
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Set, Tuple, TypeVar, overload
 
 from . import arena as _arena
 from . import attach as _attach
@@ -287,6 +287,7 @@ class Skeleton:
                     object.__setattr__(self, m.ident, view)
             _link_drop_counters(vars(self.maps))
             self._map_arenas(arenas, fds.maps)
+            self._struct_ops_maps.values_laid_out = list(fds.struct_ops)
             group.keep()
         self._loaded = True
         return self
@@ -343,7 +344,7 @@ class Skeleton:
             if link is not None:
                 setattr(self.links, name, link)
                 made.append(name)
-        self._struct_ops_maps.attach(self.maps, self.links, made, failures)
+        self._struct_ops_maps.attach(self.maps, self.progs, self.links, made, failures)
         self.attach_failures = failures
         if failures:
             report = "; ".join(f"'{name}' (SEC(\"{self._section_of(name)}\")): {e}"
@@ -352,6 +353,7 @@ class Skeleton:
                 for name in made:
                     getattr(self.links, name).close()
                     delattr(self.links, name)
+                self._struct_ops_maps.unregister_legacy(self.maps)
                 error = AttachError(f"{self._name_}: could not attach {len(failures)} program(s): {report}")
                 error.failures = failures
                 raise error
@@ -365,13 +367,14 @@ class Skeleton:
         """The section of a program, or of a struct_ops map (their links are named after them)."""
         for ops in self._loader_.struct_ops:
             if self._loader_.maps[ops.map_index].name == name:
-                return ".struct_ops.link"
+                return ".struct_ops.link" if ops.link else ".struct_ops"
         return self._prog_spec(name).section
 
     def detach(self) -> None:
         for name, link in list(self.links):
             link.close()
             delattr(self.links, name)
+        self._struct_ops_maps.unregister_legacy(self.maps)
 
     # -- close --------------------------------------------------------------------------------
 
@@ -399,7 +402,6 @@ class Skeleton:
             except BufferError:
                 pass  # the caller still holds a view; the mapping goes when that view does
         self._mmaps.clear()
-        self._struct_ops_maps.unregister_legacy(self.maps)
         for obj in reversed(self._owned):
             obj.close()
         self._owned.clear()
@@ -417,12 +419,16 @@ class Skeleton:
 
 class _StructOpsMaps:
     """The struct_ops maps of one skeleton: their values as the object's structs (data members
-    editable until load), the link per ``.struct_ops.link`` map that attach() makes, and the
-    legacy ``.struct_ops`` maps' registration, which lasts until their value is deleted."""
+    editable until load), their values laid out for this kernel by load(), which attach() writes
+    (libbpf's bpf_map__attach_struct_ops), the link per ``.struct_ops.link`` map that attach()
+    makes next, and the legacy ``.struct_ops`` maps' registration by that write, which lasts until
+    detach() deletes their value."""
 
     def __init__(self, spec: LoaderSpec, types: Dict[str, Any], namespace: Namespace):
         self.spec = spec
         self.namespace = namespace
+        self.values_laid_out: List[_struct_ops.StructOpsValue] = []
+        self.registered: Set[str] = set()  # legacy maps attach() registered
         for ops in spec.struct_ops:
             ident = spec.maps[ops.map_index].ident
             if ident in types:
@@ -437,26 +443,35 @@ class _StructOpsMaps:
         return [bytes(edited[self._ident(ops)]) if self._ident(ops) in edited else None
                 for ops in self.spec.struct_ops]
 
-    def attach(self, maps: Namespace, links: Namespace, made: List[str], failures: Dict[str, BaseException]) -> None:
-        """A link per loaded .struct_ops.link map, named after the map (legacy .struct_ops maps
-        were registered by load())."""
-        for ops in self.spec.struct_ops:
+    def attach(self, maps: Namespace, progs: Namespace, links: Namespace, made: List[str],
+               failures: Dict[str, BaseException]) -> None:
+        """Each loaded map's value written (a legacy map registers so), and a link per
+        .struct_ops.link map, named after the map."""
+        loaded = [vars(progs).get(attribute_name(p.name)) for p in self.spec.progs]
+        prog_fds = [prog.fileno() if isinstance(prog, Program) else None for prog in loaded]
+        for ops, value in zip(self.spec.struct_ops, self.values_laid_out):
             name, map_name = self._ident(ops), self.spec.maps[ops.map_index].name
             bpf_map = vars(maps).get(name)
-            if not ops.link or not isinstance(bpf_map, Map) or name in vars(links):
+            if not isinstance(bpf_map, Map) or name in vars(links) or name in self.registered:
                 continue
             try:
-                setattr(links, name, _struct_ops.attach_struct_ops(bpf_map.fileno(), map_name))
+                link = _struct_ops.register(bpf_map.fileno(), map_name, value, prog_fds, ops.link)
             except (BpfRuntimeError, OSError) as e:
                 failures[map_name] = e
                 continue
-            made.append(name)
+            if link is None:
+                self.registered.add(name)
+            else:
+                setattr(links, name, link)
+                made.append(name)
 
     def unregister_legacy(self, maps: Namespace) -> None:
-        for ops in self.spec.struct_ops:
-            bpf_map = vars(maps).get(self._ident(ops))
-            if not ops.link and isinstance(bpf_map, Map):
+        """Delete the value of each legacy map attach() registered (detach, close, a failed attach)."""
+        for name in sorted(self.registered):
+            bpf_map = vars(maps).get(name)
+            if isinstance(bpf_map, Map):
                 _struct_ops.unregister(bpf_map)
+        self.registered.clear()
 
 
 def _link_drop_counters(maps: Dict[str, Any]) -> None:

@@ -5,29 +5,33 @@ member is the kernel's ``struct <name>``; the object only knows its own declarat
 struct. Before the loader runs, ``resolve_struct_ops`` reads this kernel's BTF and writes into the
 blob what the loader contract asks for (runtime/loader_contract.py, "struct_ops maps"): the map's
 value size and vmlinux value type id, each program's attach_btf_id and expected_attach_type (the
-index of its member), the value with the data members at the kernel's offsets, and the kernel
-offset of each program member, where the loader stores the program's fd. Members are matched by
-name, as libbpf does; a data member must have the kernel's size.
+index of its member). It also lays out the value (``StructOpsValue``: the data members at the
+kernel's offsets, and the kernel offset of each program member). Members are matched by name, as
+libbpf does; a data member must have the kernel's size.
 
-After load, ``attach_struct_ops`` makes a BPF link for each ``.struct_ops.link`` map (the
-registration lives as long as the link); a legacy ``.struct_ops`` map was registered by the
-loader's update and is unregistered by ``unregister_struct_ops`` (delete of key 0).
+The loader only creates the map and loads the programs, as libbpf's load does. ``register``, at
+attach, stores the programs' fds in the value and writes it at key 0 (libbpf's
+bpf_map__attach_struct_ops): that write registers a legacy ``.struct_ops`` map, until
+``unregister`` deletes key 0; a ``.struct_ops.link`` map registers with the BPF link made next,
+for as long as the link lives.
 
 Standard library only, Python 3.9.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import struct
 from typing import TYPE_CHECKING, Any, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import btf_types as T
 from . import syscall
-from .errors import BpfRuntimeError, LoaderError, NotSupportedError
+from .errors import BpfRuntimeError, BpfSyscallError, LoaderError, NotSupportedError
 from .links import BpfLink
-from .loader_contract import MAP_CREATE_ATTR, PROG_LOAD_ATTR, STRUCT_OPS_MEMBER_OFFSET
-from .uapi import AttachType
+from .loader_contract import MAP_CREATE_ATTR, PROG_LOAD_ATTR
+from .uapi import AttachType, Cmd
 
 if TYPE_CHECKING:
     from .maps import Map
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
 VALUE_TYPE_PREFIX = "bpf_struct_ops_"
 LINK_TYPE = "bpf_struct_ops_link"  # the kernel's struct_ops link (Linux 6.4+, with BPF_F_LINK maps)
 VALUE_DATA_MEMBER = "data"
+ENOTSUPP = 524  # the kernel's own "not supported" (bpf_dummy_ops refuses to register with it)
 
 
 class StructOpsMemberSpec(NamedTuple):
@@ -53,9 +58,13 @@ class StructOpsSpec(NamedTuple):
     link: bool
     data: bytes
     members: Sequence[StructOpsMemberSpec]
-    value_offset: int           # blob offset of the value the runner lays out
-    value_reserve: int          # bytes reserved there
-    member_offsets_offset: int  # blob offset of the u32 kernel offset of each program member
+
+
+class StructOpsValue(NamedTuple):
+    """A struct_ops map's value laid out for this kernel, written at attach: ``value`` has the
+    data members, ``programs`` says where each program's fd goes, as (program index, offset)."""
+    value: bytes
+    programs: Sequence[Tuple[int, int]]
 
 
 class KernelLayout(NamedTuple):
@@ -157,45 +166,58 @@ def lay_out_value(btf: T.BtfTypes, spec: StructOpsSpec, layout: KernelLayout, ma
 def resolve_struct_ops(blob: bytes, specs: Sequence[StructOpsSpec], map_attr_offsets: Sequence[int],
                        prog_attr_offsets: Sequence[int], map_names: Sequence[str],
                        data: Optional[Sequence[Optional[bytes]]] = None,
-                       btf: Optional[T.BtfTypes] = None) -> bytes:
-    """The blob with every struct_ops map resolved for this kernel (see the module docstring);
-    ``data`` may replace a map's object bytes (data members set before load)."""
+                       btf: Optional[T.BtfTypes] = None) -> Tuple[bytes, List[StructOpsValue]]:
+    """The blob with every struct_ops map's and program's attrs patched for this kernel, and each
+    map's value for attach (see the module docstring); ``data`` may replace a map's object bytes
+    (data members set before load)."""
     if btf is None:
         try:
             btf = T.kernel_types()
         except LoaderError as e:
             raise NotSupportedError(f"struct_ops needs the kernel's BTF: {e}") from None
     out = bytearray(blob)
+    values = []
     for n, spec in enumerate(specs):
         name = map_names[spec.map_index]
         layout = kernel_layout(btf, spec.type_name, f"struct_ops map '{name}'", spec.link)
         value, programs = lay_out_value(btf, spec, layout, name, data[n] if data else None)
-        if len(value) > spec.value_reserve:
-            raise NotSupportedError(f"struct_ops map '{name}': the kernel's value is {len(value)} bytes, the loader "
-                                    f"reserved {spec.value_reserve}")
-        out[spec.value_offset:spec.value_offset + len(value)] = value
         attr = map_attr_offsets[spec.map_index]
         struct.pack_into("=I", out, attr + MAP_CREATE_ATTR.offset("value_size"), layout.value_size)
         struct.pack_into("=I", out, attr + MAP_CREATE_ATTR.offset("btf_vmlinux_value_type_id"), layout.value_id)
-        for k, (prog, member_index, offset) in enumerate(programs):
-            struct.pack_into("=I", out, spec.member_offsets_offset + STRUCT_OPS_MEMBER_OFFSET.size * k, offset)
+        for prog, member_index, _ in programs:
             pattr = prog_attr_offsets[prog]
             struct.pack_into("=I", out, pattr + PROG_LOAD_ATTR.offset("attach_btf_id"), layout.struct_id)
             struct.pack_into("=I", out, pattr + PROG_LOAD_ATTR.offset("expected_attach_type"), member_index)
-    return bytes(out)
+        values.append(StructOpsValue(value, tuple((prog, offset) for prog, _, offset in programs)))
+    return bytes(out), values
 
 
-def attach_struct_ops(map_fd: int, map_name: str) -> BpfLink:
-    """Register a ``.struct_ops.link`` map's value for as long as the link lives."""
+def register(map_fd: int, map_name: str, value: StructOpsValue, prog_fds: Sequence[Optional[int]],
+             link: bool) -> Optional[BpfLink]:
+    """Attach a struct_ops map: its value, with each loaded program's fd (a program not loaded
+    leaves its pointer NULL), written at key 0, which registers a legacy map; for a
+    ``.struct_ops.link`` map, the link that registers it for as long as it lives."""
     what = f"attach struct_ops map '{map_name}'"
+    raw = bytearray(value.value)
+    for prog, offset in value.programs:
+        struct.pack_into("=Q", raw, offset, prog_fds[prog] or 0)
+    buffer = ctypes.create_string_buffer(bytes(raw), len(raw))
+    key = ctypes.c_uint32(0)
+    err = syscall.map_elem_errno(Cmd.MAP_UPDATE_ELEM, map_fd, ctypes.addressof(key), ctypes.addressof(buffer))
+    if err:
+        refused = err in (errno.EOPNOTSUPP, ENOTSUPP)  # a type that never registers, as bpf_dummy_ops
+        raise BpfSyscallError(f"{what}: writing its value", err,
+                              "this kernel does not register maps of this struct_ops type" if refused else "")
+    if not link:
+        return None
     attr = syscall.LinkCreateAttr(prog_fd=map_fd, target=0, attach_type=int(AttachType.STRUCT_OPS), flags=0)
     return BpfLink(syscall.link_create(attr, what), what)
 
 
 def unregister(bpf_map: "Map[Any, Any]") -> None:
-    """Unregister a legacy ``.struct_ops`` map (its update registered it, and the registration
+    """Unregister a legacy ``.struct_ops`` map (attach's write registered it, and the registration
     keeps the map alive after its last fd closes); nothing if it was not registered."""
     try:
         bpf_map.delete(0)
     except (BpfRuntimeError, OSError):
-        pass  # not registered (the load failed before the update) or already gone
+        pass  # not registered (never attached) or already gone

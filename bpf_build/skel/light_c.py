@@ -14,9 +14,9 @@ prints the failing step and the verifier log, and keeps them in ``skel->load_err
 and kprobe programs attach too.
 
 struct_ops maps (``light_struct_ops``): ``skel->struct_ops.<map>`` to edit data members before
-load, laid out by ``X__load`` for the kernel that loads; a ``SEC(".struct_ops.link")`` map
-registers with the link ``X__attach`` makes (``skel->links.<map>_fd``), a legacy one from load
-until ``X__destroy``.
+load, laid out by ``X__load`` for the kernel that loads and written by ``X__attach``, as libbpf
+does; a ``SEC(".struct_ops.link")`` map registers with the link ``X__attach`` makes
+(``skel->links.<map>_fd``), a legacy one with that write, until ``X__detach``.
 
 Maps pinned by name (``light_pinning``): reused from or pinned at ``skel->pin_root_path`` (NULL:
 /sys/fs/bpf) or ``skel->pin_paths.<map>``, as libbpf does.
@@ -92,6 +92,7 @@ class _LightRenderer:
         out += field_block("links", [f"int {p.name}_fd;" for p in self.progs] + self.ops.link_fields())
         out += self.global_data.structs()
         out += self.ops.struct_block()
+        out += self.ops.value_field()
         out.append("\tstruct bpf_build_load_error load_error;\n")
         out += self.pins.struct_fields()
         out += self.freplace.struct_fields()
@@ -146,7 +147,9 @@ class _LightRenderer:
             out.append(_ATTACH.substitute(name=n, field=p.name, what="prog", source=f"progs.{p.name}.prog_fd",
                                           guard="prog_fd <= 0", why="not loaded", body=body))
         out += [_ATTACH.substitute(name=n, **parts) for parts in self.ops.attach_functions()]
+        out += self.ops.legacy_attach_functions()
         attachers = [p.name for p in self.progs] + self.ops.attachers()
+        linked = [p.name for p in self.progs] + self.ops.link_attachers()
         out.append(f"\nstatic inline int\n{n}__attach(struct {n} *skel)\n{{\n\tint ret = 0;\n\n")
         if not attachers:
             out.append("\t(void)skel;\n")
@@ -154,7 +157,8 @@ class _LightRenderer:
         out.append("\treturn ret < 0 ? ret : 0;\n}\n")
         out.append(f"\nstatic inline void\n{n}__detach(struct {n} *skel)\n{{\n")
         out += [f"\tbpf_build_closenz(skel->links.{a}_fd);\n"
-                f"\tskel->links.{a}_fd = 0;\n" for a in attachers]
+                f"\tskel->links.{a}_fd = 0;\n" for a in linked]
+        out += self.ops.detach_lines()
         if not attachers:
             out.append("\t(void)skel;\n")
         out.append("}\n")
@@ -166,8 +170,7 @@ class _LightRenderer:
 
     def destroy(self) -> str:
         n = self.name
-        lines = self.ops.destroy_lines()
-        lines += [f"\tbpf_build_closenz(skel->progs.{p.name}.prog_fd);\n" for p in self.progs]
+        lines = [f"\tbpf_build_closenz(skel->progs.{p.name}.prog_fd);\n" for p in self.progs]
         for m in self.maps:
             if m in self.mmaped:
                 lines.append(f"\tbpf_build_free_map_data(skel->{m.ident}, {self.mmap_size(m)});\n")

@@ -7,9 +7,11 @@ scalars under their own names, everything else, function pointers included, as o
 bpftool's skeletons do), editable between ``X__open`` and ``X__load``. ``X__load`` hands those
 bytes and a table of the loader's records (``struct bpf_build_struct_ops_map``) to
 ``bpf_build_struct_ops_prepare`` (loader.h), which lays each map out for the running kernel from
-its BTF. A ``.struct_ops.link`` map registers with the BPF link ``X__<map>__attach`` (and
-``X__attach``) makes, kept in ``skel->links.<map>_fd`` until ``X__detach``; a legacy
-``.struct_ops`` map registers when it loads and ``X__destroy`` unregisters it.
+its BTF, in ``skel->struct_ops_values``. As with libbpf, the load only creates the map and loads
+its programs; ``X__<map>__attach`` (and ``X__attach``) writes the value with the programs' fds
+(``bpf_build_struct_ops_register``), which registers a legacy ``.struct_ops`` map until
+``X__detach`` deletes it, and makes the BPF link a ``.struct_ops.link`` map registers with, kept
+in ``skel->links.<map>_fd`` until ``X__detach``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from string import Template
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import SkeletonError
-from ..loader.gen import LoaderProgram
+from ..loader.gen import LoaderProgram, prog_desc_offset
 from ..loader.gen.program import LoaderStructOps
 from ..loader.open import OpenedMap, OpenedObject
 from ..model import btf as B
@@ -48,6 +50,10 @@ class LightStructOps:
     # -- the skeleton's struct -------------------------------------------------------------------
     def link_fields(self) -> List[str]:
         return [f"int {m.ident}_fd;" for m in self.linked]
+
+    def value_field(self) -> List[str]:
+        """The maps' values as prepare lays them out, written at attach."""
+        return [f"\tstruct bpf_build_struct_ops_value struct_ops_values[{len(self.maps)}];\n"] if self.maps else []
 
     def struct_block(self) -> List[str]:
         """``struct { struct X__map__type { ... } *map; ... } struct_ops;``, or nothing."""
@@ -91,23 +97,42 @@ class LightStructOps:
         return checks
 
     # -- attach, detach, destroy ---------------------------------------------------------------
+    def _prog_descs(self) -> str:
+        """The context's program descriptors (the context starts the skeleton's struct)."""
+        offset = prog_desc_offset(len(self.o.maps), 0)
+        return f"(const struct bpf_build_prog_desc *)(const void *)((const char *)skel + {offset})"
+
     def attach_functions(self) -> List[Dict[str, str]]:
         """``X__<map>__attach`` of each .struct_ops.link map, as light_c's attach template takes it."""
         return [{"field": m.ident, "what": "map", "source": f"maps.{m.ident}.map_fd",
                  "guard": f"map_fd <= 0 || skel->links.{m.ident}_fd > 0", "why": "not loaded, or attached already",
-                 "body": "fd = bpf_build_struct_ops_attach(map_fd);"} for m in self.linked]
+                 "body": f"fd = bpf_build_struct_ops_register(map_fd, &skel->struct_ops_values[{i}],\n"
+                         f"\t\t\t\t\t   {self._prog_descs()}, 1);"}
+                for i, m in enumerate(self.maps) if m in self.linked]
+
+    def legacy_attach_functions(self) -> List[str]:
+        """``X__<map>__attach`` of each legacy .struct_ops map: the write that registers it."""
+        return [_LEGACY_ATTACH.substitute(name=self.name, field=m.ident, index=i, progs=self._prog_descs())
+                for i, m in enumerate(self.maps) if m not in self.linked]
 
     def attachers(self) -> List[str]:
-        """What X__attach attaches and X__detach closes, after the programs: ``<map>`` fields."""
+        """What X__attach attaches, after the programs: ``<map>`` fields."""
+        return [m.ident for m in self.maps]
+
+    def link_attachers(self) -> List[str]:
+        """The links X__detach closes, after the programs': ``<map>`` fields."""
         return [m.ident for m in self.linked]
 
-    def destroy_lines(self) -> List[str]:
+    def detach_lines(self) -> List[str]:
         # a legacy struct_ops map stays registered, and alive, until its key 0 is deleted
         return [f"\tbpf_build_struct_ops_unregister(skel->maps.{m.ident}.map_fd);\n"
-                for m, s in zip(self.maps, self.L.struct_ops) if not s.link]
+                for m in self.maps if m not in self.linked]
 
     def free_lines(self) -> List[str]:
-        return [f"\tfree(skel->struct_ops.{m.ident});\n" for m in self.maps]
+        out = [f"\tfree(skel->struct_ops.{m.ident});\n" for m in self.maps]
+        if self.maps:
+            out.append(f"\tbpf_build_struct_ops_values_free(skel->struct_ops_values, {len(self.maps)});\n")
+        return out
 
     # -- open and load ---------------------------------------------------------------------------
     def open_lines(self) -> str:
@@ -173,7 +198,8 @@ def struct_ops_tables(L: LoaderProgram, map_names: List[str], data: List[Tuple[s
             members = f"struct_ops_{i}_members"
             out.append(f"\tstatic const struct bpf_build_struct_ops_member {members}[] = {{\n")
             out += [f"\t\t{{ {c_string_literal(name)}, {offset}, {size}, "
-                    f"{'BPF_BUILD_STRUCT_OPS_DATA' if prog < 0 else L.prog_attr_offsets[prog]} }},\n"
+                    + ("BPF_BUILD_STRUCT_OPS_DATA, BPF_BUILD_STRUCT_OPS_DATA" if prog < 0 else
+                       f"{L.prog_attr_offsets[prog]}, {prog}") + " },\n"
                     for name, offset, size, prog in s.members]
             out.append("\t};\n")
         rows.append(_row(s, map_names[s.map_index], L.map_attr_offsets[s.map_index], members, *data[i]))
@@ -183,18 +209,31 @@ def struct_ops_tables(L: LoaderProgram, map_names: List[str], data: List[Tuple[s
 
 
 def _row(s: LoaderStructOps, map_name: str, map_attr: int, members: str, data: str, data_size: str) -> str:
-    return (f"\t\t{{ {c_string_literal(map_name)}, {c_string_literal(s.type_name)}, {int(s.link)}, {map_attr}, "
-            f"{s.value_offset}, {s.value_reserve}, {s.member_offsets_offset},\n"
+    return (f"\t\t{{ {c_string_literal(map_name)}, {c_string_literal(s.type_name)}, {int(s.link)}, {map_attr},\n"
             f"\t\t  {data}, {data_size}, {members}, {len(s.members)} }},\n")
 
 
 # Before the run: a copy of the blob with the struct_ops maps laid out for this kernel.
 _PREPARE = Template("""\
 	err = bpf_build_struct_ops_prepare(opts_data, sizeof(opts_data) - 1, struct_ops, ${count}, "${name}",
-					   BPF_BUILD_LOADER_QUIET, &blob);
+					   BPF_BUILD_LOADER_QUIET, &blob, skel->struct_ops_values);
 	if (err < 0) {
 		skel->load_error.err = err;
 		return bpf_build_fail(err);
 	}
 	opts.data = blob;
+""")
+
+# X__<map>__attach of a legacy .struct_ops map: its value's write registers it (no link).
+_LEGACY_ATTACH = Template("""
+static inline int
+${name}__${field}__attach(struct ${name} *skel)
+{
+	int map_fd = skel->maps.${field}.map_fd;
+
+	if (map_fd <= 0)
+		return 0; /* not loaded */
+	return bpf_build_struct_ops_register(map_fd, &skel->struct_ops_values[${index}],
+					     ${progs}, 0);
+}
 """)

@@ -596,11 +596,11 @@ class _Renderer:
 
 
 def _struct_ops_literal(s: LoaderStructOps, ind: str) -> str:
-    """``_rt.StructOpsSpec(...)``: what the runtime needs to lay out the kernel's value at load."""
+    """``_rt.StructOpsSpec(...)``: what the runtime needs to lay out the kernel's value."""
     members = "".join(f"{ind}        _rt.StructOpsMemberSpec({name!r}, {offset}, {size}, {prog}),\n"
                       for name, offset, size, prog in s.members)
     return (f"{ind}_rt.StructOpsSpec({s.map_index}, {s.type_name!r}, {s.link}, {embedded(s.data, ind + '    ')}, (\n"
-            f"{members}{ind}    ), {s.value_offset}, {s.value_reserve}, {s.member_offsets_offset}),")
+            f"{members}{ind}    )),")
 
 
 # Maps whose values user space sees as fds/ids (ints) whatever their BTF says (runtime/maps.py).

@@ -2,15 +2,16 @@
 tests/runtime/progs/struct_ops_reno.bpf.c built into a light skeleton, loaded by a C program on this
 kernel, selected with TCP_CONGESTION in a fresh network namespace and shown to be called, for
 SEC(".struct_ops.link") (registered by X__attach's link, gone after X__detach) and SEC(".struct_ops")
-(registered by the load, gone after X__destroy); loader.h's layout checked byte for byte against the
-Python runtime's on a stand-in kernel BTF; a kernel BTF without the type, truncated or corrupt gives
-one clear line and closes every fd."""
+(registered by X__attach's write of the value, gone after X__detach): the load writes no value, as
+libbpf's; loader.h's layout checked byte for byte against the Python runtime's on a stand-in kernel
+BTF; a kernel BTF without the type, truncated or corrupt gives one clear line and closes every fd."""
 
 from __future__ import annotations
 
 import errno
 import os
 import re
+import struct
 import subprocess
 from pathlib import Path
 from typing import List
@@ -70,9 +71,10 @@ int main(void)
 		return 3;
 	}
 	step("loaded");
-	if (reno__attach(skel)) {
-		printf("attach failed %d\n", errno);
+	err = reno__attach(skel);
+	if (err) {
 		reno__destroy(skel);
+		printf("attach failed %d fds %d %d\n", -err, fds, open_fds());
 		return 5;
 	}
 #ifdef LINKED	/* a .struct_ops.link map: its link fd */
@@ -92,8 +94,8 @@ int main(void)
 }
 """
 
-# loader.h's layout alone, against STAND_IN_BTF: "layout" writes the blob as prepared (or fails
-# like a skeleton); "fuzz" lays out every truncation and many corruptions of that BTF, which must
+# loader.h's layout alone, against STAND_IN_BTF: "layout" writes the blob as prepared, then the
+# value laid out and its (program index, offset) pairs as u32 (or fails like a skeleton); "fuzz" lays out every truncation and many corruptions of that BTF, which must
 # each succeed or fail cleanly (built with AddressSanitizer where gcc has it).
 LAYOUT = r"""
 #include <stdlib.h>
@@ -106,17 +108,20 @@ BLOB";
 static int lay_out(const unsigned char *btf_bytes, size_t size, const struct bpf_build_struct_ops_map *maps)
 {
 	struct bpf_build_btf btf;
+	struct bpf_build_struct_ops_value value;
 	unsigned char *blob = (unsigned char *)malloc(sizeof(blob_data));
 	char msg[512];
 	int err = -EINVAL;
 
+	memset(&value, 0, sizeof(value));
 	memset(&btf, 0, sizeof(btf));
 	btf.data = (unsigned char *)malloc(size ? size : 1);
 	memcpy(btf.data, btf_bytes, size);
 	btf.size = size;
 	memcpy(blob, blob_data, sizeof(blob_data));
 	if (!bpf_build_btf_parse(&btf))
-		err = bpf_build_struct_ops_fill(&btf, blob, sizeof(blob_data) - 1, &maps[0], msg, sizeof(msg));
+		err = bpf_build_struct_ops_fill(&btf, blob, sizeof(blob_data) - 1, &maps[0], &value, msg, sizeof(msg));
+	bpf_build_struct_ops_values_free(&value, 1);
 	bpf_build_btf_free(&btf);
 	free(blob);
 	return err;
@@ -125,6 +130,7 @@ static int lay_out(const unsigned char *btf_bytes, size_t size, const struct bpf
 int main(int argc, char **argv)
 {
 TABLES
+	struct bpf_build_struct_ops_value values[1];
 	void *blob;
 	size_t size, pos;
 	unsigned char *btf;
@@ -148,10 +154,14 @@ TABLES
 		printf("failed %d laid out %d\n", outcomes[0], outcomes[1]);
 		return 0;
 	}
-	if (bpf_build_struct_ops_prepare(blob_data, sizeof(blob_data) - 1, struct_ops, 1, "layout", 0, &blob))
+	memset(values, 0, sizeof(values));
+	if (bpf_build_struct_ops_prepare(blob_data, sizeof(blob_data) - 1, struct_ops, 1, "layout", 0, &blob, values))
 		return 3;
 	fwrite(blob, 1, sizeof(blob_data) - 1, stdout);
+	fwrite(values[0].value, 1, values[0].size, stdout);
+	fwrite(values[0].progs, 4, 2 * values[0].nr_progs, stdout);
 	free(blob);
+	bpf_build_struct_ops_values_free(values, 1);
 	return 0;
 }
 """
@@ -234,38 +244,39 @@ def test_link_struct_ops_registers_with_its_link(compile_c, cached_output, gcc, 
 
 @pytest.mark.kernel
 @needs_tcp_struct_ops
-def test_legacy_struct_ops_registers_on_load_until_destroy(compile_c, cached_output, gcc, kernel):
+def test_legacy_struct_ops_registers_on_attach_until_detach(compile_c, cached_output, gcc, kernel):
     name = "bbt_lc_renamed"  # set through skel->struct_ops.ca_ops->name before load
     run = _Run(_driver(compile_c, cached_output, ".struct_ops", "bbt_lc_legacy"), env={**os.environ, "RENAME": name})
     assert run.next() == ["loaded"], run.finish()
-    assert name in _available()  # the loader's map update registered it
-    assert run.go() == ["attached"]  # nothing to attach: no link
+    assert name not in _available()  # the load writes no value (libbpf's order)
+    assert run.go() == ["attached"]  # the value's write registered it: no link
+    assert name in _available()
     assert _traffic(name)[0] == name
     words = run.go()
     assert words[0] == "counters" and int(words[2]) > 0, words
     assert run.go() == ["detached"]
-    assert name in _available()  # until X__destroy
+    assert _wait_gone(name), f"{name} still registered after reno__detach()"
     words = run.go()
     assert words[:2] == ["destroyed", "fds"], run.finish()
     _assert_all_closed(words)
-    assert _wait_gone(name), f"{name} still registered after reno__destroy()"
 
 
 @pytest.mark.kernel
 @needs_tcp_struct_ops
-def test_a_failed_load_unregisters_and_closes_everything(compile_c, cached_output, gcc, kernel):
-    """The second map's update fails (its name is reno's, registered already) after the first
-    registered itself: the first is unregistered, and no fd stays open."""
+def test_a_failed_attach_then_destroy_unregisters_and_closes_everything(compile_c, cached_output, gcc, kernel):
+    """The second map's write fails (its name is reno's, registered already) after the first
+    registered itself: X__attach returns the kernel's error, and X__destroy unregisters the first
+    and closes every fd."""
     name = "bbt_lc_first"
     ops = SOURCE[SOURCE.index("SEC(SECTION)"):SOURCE.index("char LICENSE")]
     duplicate = SOURCE + ops.replace("ca_ops", "ca_dup").replace(".name = NAME", '.name = "reno"')
     run = _Run(_driver(compile_c, cached_output, ".struct_ops", name, duplicate))
-    words = run.next()
+    assert run.next() == ["loaded"], run.finish()
+    words = run.go()
     stderr = run.finish()
-    assert words[:3] == ["load", "failed", str(errno.EEXIST)], stderr
-    assert 'update map "ca_dup" [0] = struct_ops value' in stderr, stderr
+    assert words[:3] == ["attach", "failed", str(errno.EEXIST)], (words, stderr)
     _assert_all_closed(words)
-    assert _wait_gone(name), f"{name} stayed registered after the failed load"
+    assert _wait_gone(name), f"{name} stayed registered after the failed attach and X__destroy"
 
 
 def _stand_in_btf(compile_c, tmp_path: Path, cflags=()) -> Path:
@@ -345,15 +356,16 @@ def _layout_program(compile_c, cached_output, source: str = SOURCE, sanitize: bo
 
 def test_the_layout_is_the_python_runtimes(compile_c, cached_output, gcc, tmp_path):
     """On a stand-in kernel BTF (members in another order, other offsets), loader.h writes the
-    very blob runtime/struct_ops.py writes."""
+    very blob and lays out the very value runtime/struct_ops.py does."""
     btf = _stand_in_btf(compile_c, tmp_path, ("-DLINKS",))
     exe, loader = _layout_program(compile_c, cached_output)
     ran = subprocess.run([str(exe)], capture_output=True, env={**os.environ, "STAND_IN_BTF": str(btf)})
     assert ran.returncode == 0, ran.stderr.decode()
-    expected = resolve_struct_ops(loader.blob, [_spec(s) for s in loader.struct_ops], loader.map_attr_offsets,
-                                  loader.prog_attr_offsets, [m.name for m in loader.maps],
-                                  btf=btf_types.BtfTypes(btf.read_bytes(), "stand-in kernel BTF"))
-    assert ran.stdout == expected and ran.stdout != loader.blob
+    blob, (value,) = resolve_struct_ops(loader.blob, [_spec(s) for s in loader.struct_ops], loader.map_attr_offsets,
+                                        loader.prog_attr_offsets, [m.name for m in loader.maps],
+                                        btf=btf_types.BtfTypes(btf.read_bytes(), "stand-in kernel BTF"))
+    pairs = b"".join(struct.pack("=2I", prog, offset) for prog, offset in value.programs)
+    assert ran.stdout == blob + value.value + pairs and blob != loader.blob and len(value.programs) == 4
 
 
 @pytest.mark.parametrize("change, replacement, message", [

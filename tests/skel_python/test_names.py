@@ -203,7 +203,8 @@ def test_struct_ops_render_in_python_and_light_skeletons(compile_c):
     assert "_rt.StructOpsSpec(0, 'tcp_congestion_ops', False," in text
     assert "_rt.StructOpsMemberSpec('init', 0, 8, 0)" in text and "_rt.StructOpsMemberSpec('name', 8, 16, -1)" in text
     light = generate_light(Object.read(path), "ops_bpf")
-    assert '{ "my_ops", "tcp_congestion_ops", 0,' in light and '{ "name", 8, 16, BPF_BUILD_STRUCT_OPS_DATA },' in light
+    assert '{ "my_ops", "tcp_congestion_ops", 0,' in light and \
+        '{ "name", 8, 16, BPF_BUILD_STRUCT_OPS_DATA, BPF_BUILD_STRUCT_OPS_DATA },' in light
     assert "struct ops_bpf__my_ops__tcp_congestion_ops {" in light and "\t\t\tchar name[16];\n" in light
 
 

@@ -1171,14 +1171,17 @@ static inline int bpf_build_attach_ksyscall(const char *name, int retprobe, int 
  * indices only the machine that loads knows. Before the run, bpf_build_struct_ops_prepare()
  * reads that kernel's BTF and writes into a copy of the blob what the loader contract asks
  * ("struct_ops maps" in docs/loader-contract.md): the map's value size and vmlinux value type id,
- * each program's attach_btf_id and expected_attach_type (its member's index), the value with the
- * data members at the kernel's offsets (matched by name, sizes equal), and the kernel offset of
- * each program member. The BTF reader below checks every offset it follows: a truncated or
- * corrupt BTF is an error, never a read out of bounds.
+ * and each program's attach_btf_id and expected_attach_type (its member's index). It also lays
+ * out the value for attach (struct bpf_build_struct_ops_value): the data members at the kernel's
+ * offsets (matched by name, sizes equal), and the kernel offset of each program member. The BTF
+ * reader below checks every offset it follows: a truncated or corrupt BTF is an error, never a
+ * read out of bounds.
  *
- * After the run, a .struct_ops.link map registers with a BPF link (Linux 6.4+,
- * bpf_build_struct_ops_attach); a legacy .struct_ops map was registered by the loader's update
- * and stays registered until key 0 is deleted (bpf_build_struct_ops_unregister).
+ * The loader only creates the map and loads the programs, as libbpf's load does. At attach,
+ * bpf_build_struct_ops_register() stores the programs' fds in the value and writes it at key 0
+ * (libbpf's bpf_map__attach_struct_ops): that registers a legacy .struct_ops map, until key 0 is
+ * deleted (bpf_build_struct_ops_unregister); a .struct_ops.link map then registers with a BPF
+ * link (Linux 6.4+) for as long as the link lives.
  */
 
 /* Where the kernel's BTF is read from; a test may point it at a stand-in. */
@@ -1488,7 +1491,8 @@ static inline int bpf_build_btf_load_kernel(struct bpf_build_btf *btf, const cha
 
 /* ---- the skeleton's description of its struct_ops maps (the generator's LoaderStructOps) --- */
 
-#define BPF_BUILD_STRUCT_OPS_DATA	0xffffffffU	/* prog_attr of a data member */
+#define BPF_BUILD_STRUCT_OPS_DATA	0xffffffffU	/* prog_attr and prog of a data member */
+#define BPF_BUILD_CMD_MAP_UPDATE_ELEM	2
 #define BPF_BUILD_CMD_MAP_DELETE_ELEM	3
 #define BPF_BUILD_STRUCT_OPS_ATTACH	44		/* BPF_STRUCT_OPS, the link's attach type */
 
@@ -1497,6 +1501,7 @@ struct bpf_build_struct_ops_member {
 	__u32 offset, size;	/* in the object's struct */
 	__u32 prog_attr;	/* blob offset of its program's BPF_PROG_LOAD attr, or
 				 * BPF_BUILD_STRUCT_OPS_DATA */
+	__u32 prog;		/* its program's index (context order), or BPF_BUILD_STRUCT_OPS_DATA */
 };
 
 struct bpf_build_struct_ops_map {
@@ -1504,13 +1509,30 @@ struct bpf_build_struct_ops_map {
 	const char *type_name;		/* struct <type_name> in the kernel */
 	__u32 link;			/* SEC(".struct_ops.link") */
 	__u32 map_attr;			/* blob offset of its BPF_MAP_CREATE attr */
-	__u32 value_offset, value_reserve;	/* the value the runner lays out in the blob */
-	__u32 member_offsets;		/* blob offset of the u32 kernel offset per program member */
 	const void *data;		/* the object's bytes of the struct */
 	__u32 data_size;
 	const struct bpf_build_struct_ops_member *members;
 	__u32 nr_members;
 };
+
+/* A map's value laid out for this kernel by bpf_build_struct_ops_prepare, written at attach. */
+struct bpf_build_struct_ops_value {
+	unsigned char *value;	/* struct bpf_struct_ops_<name>: data members set, program pointers NULL */
+	__u32 size;
+	__u32 nr_progs;
+	__u32 *progs;		/* per program member: its program's index, then its offset in value */
+};
+
+static inline void bpf_build_struct_ops_values_free(struct bpf_build_struct_ops_value *values, __u32 nr)
+{
+	__u32 i;
+
+	for (i = 0; i < nr; i++) {
+		free(values[i].value);
+		free(values[i].progs);
+		memset(&values[i], 0, sizeof(values[i]));
+	}
+}
 
 /* What this kernel says of one struct_ops type. */
 struct bpf_build_struct_ops_kernel {
@@ -1582,9 +1604,11 @@ static inline void bpf_build_put_u32(unsigned char *blob, __u32 offset, __u32 v)
 	memcpy(blob + offset, &v, sizeof(v));
 }
 
-/* Lay out one map's value and patch its attrs in blob (blob_size bytes), as the contract says. */
+/* Patch one map's and its programs' attrs in blob (blob_size bytes), as the contract says, and
+ * lay out its value in *v (freed by bpf_build_struct_ops_values_free, on failure too). */
 static inline int bpf_build_struct_ops_fill(const struct bpf_build_btf *btf, unsigned char *blob, __u32 blob_size,
-					    const struct bpf_build_struct_ops_map *m, char *msg, size_t msg_size)
+					    const struct bpf_build_struct_ops_map *m,
+					    struct bpf_build_struct_ops_value *v, char *msg, size_t msg_size)
 {
 	const struct bpf_build_btf_member *km;
 	struct bpf_build_struct_ops_kernel k;
@@ -1594,21 +1618,26 @@ static inline int bpf_build_struct_ops_fill(const struct bpf_build_btf *btf, uns
 	long long size;
 	int err;
 
-	if ((__u64)m->value_offset + m->value_reserve > blob_size ||
-	    (__u64)m->map_attr + sizeof(struct bpf_build_attr_map_create) > blob_size) {
+	if ((__u64)m->map_attr + sizeof(struct bpf_build_attr_map_create) > blob_size) {
 		snprintf(msg, msg_size, "struct_ops map '%s': the skeleton's blob offsets are out of range", m->map_name);
 		return -EINVAL;
 	}
 	err = bpf_build_struct_ops_kernel_layout(btf, m, &k, msg, msg_size);
 	if (err)
 		return err;
-	if (k.value_size > m->value_reserve || k.data_offset > k.value_size) {
-		snprintf(msg, msg_size, "struct_ops map '%s': the kernel's value is %u bytes, the loader reserved %u",
-			 m->map_name, k.value_size, m->value_reserve);
+	if (k.data_offset > k.value_size) {
+		snprintf(msg, msg_size, "struct_ops map '%s': the kernel's value is %u bytes, its 'data' at %u",
+			 m->map_name, k.value_size, k.data_offset);
 		return -EOPNOTSUPP;
 	}
-	value = blob + m->value_offset;
-	memset(value, 0, m->value_reserve);
+	v->value = (unsigned char *)calloc(1, k.value_size ? k.value_size : 1);
+	v->progs = (__u32 *)calloc(2 * (m->nr_members ? m->nr_members : 1), sizeof(__u32));
+	if (!v->value || !v->progs) {
+		snprintf(msg, msg_size, "struct_ops: out of memory");
+		return -ENOMEM;
+	}
+	v->size = k.value_size;
+	value = v->value;
 	km = bpf_build_btf_members(k.st);
 	kernel_members = bpf_build_btf_vlen(k.st);
 	for (i = 0; i < m->nr_members; i++) {
@@ -1618,8 +1647,7 @@ static inline int bpf_build_struct_ops_fill(const struct bpf_build_btf *btf, uns
 		__u32 bit_offset, bitfield_size;
 
 		if ((__u64)mine->offset + mine->size > m->data_size ||
-		    (is_prog && (__u64)mine->prog_attr + sizeof(struct bpf_build_attr_prog_load) > blob_size) ||
-		    (is_prog && (__u64)m->member_offsets + 4 * (nr_progs + 1) > blob_size)) {
+		    (is_prog && (__u64)mine->prog_attr + sizeof(struct bpf_build_attr_prog_load) > blob_size)) {
 			snprintf(msg, msg_size, "struct_ops map '%s': member '%s' is out of the skeleton's range",
 				 m->map_name, mine->name);
 			return -EINVAL;
@@ -1650,7 +1678,14 @@ static inline int bpf_build_struct_ops_fill(const struct bpf_build_btf *btf, uns
 					 "but the kernel's is not a function pointer", m->map_name, m->type_name, mine->name);
 				return -EOPNOTSUPP;
 			}
-			bpf_build_put_u32(blob, m->member_offsets + 4 * nr_progs++, offset);
+			if ((__u64)offset + 8 > k.value_size) {
+				snprintf(msg, msg_size, "struct_ops map '%s': the kernel's member '%s' lies outside its value",
+					 m->map_name, mine->name);
+				return -EINVAL;
+			}
+			v->progs[2 * nr_progs] = mine->prog;
+			v->progs[2 * nr_progs++ + 1] = offset;
+			v->nr_progs = nr_progs;
 			bpf_build_put_u32(blob, mine->prog_attr + offsetof(struct bpf_build_attr_prog_load, attach_btf_id),
 					  k.struct_id);
 			bpf_build_put_u32(blob, mine->prog_attr +
@@ -1678,11 +1713,14 @@ static inline int bpf_build_struct_ops_fill(const struct bpf_build_btf *btf, uns
 	return 0;
 }
 
-/* A copy of the blob (data, size bytes) with every struct_ops map laid out for this kernel, in
- * *blob_out (the caller frees it). On failure prints why (unless quiet) and returns -errno. */
+/* A copy of the blob (data, size bytes) with every struct_ops map's attrs patched for this kernel,
+ * in *blob_out (the caller frees it), and each map's value laid out in values[] (nr_maps, freed
+ * first: a second load lays them out again). On failure prints why (unless quiet), frees both and
+ * returns -errno. */
 static inline int bpf_build_struct_ops_prepare(const void *data, __u32 size,
 					       const struct bpf_build_struct_ops_map *maps, __u32 nr_maps,
-					       const char *skel_name, int quiet, void **blob_out)
+					       const char *skel_name, int quiet, void **blob_out,
+					       struct bpf_build_struct_ops_value *values)
 {
 	struct bpf_build_btf btf;
 	const char *why = NULL;
@@ -1692,6 +1730,7 @@ static inline int bpf_build_struct_ops_prepare(const void *data, __u32 size,
 	int err;
 
 	*blob_out = NULL;
+	bpf_build_struct_ops_values_free(values, nr_maps);
 	err = bpf_build_btf_load_kernel(&btf, &why);
 	if (err) {
 		snprintf(msg, sizeof(msg), "struct_ops needs the kernel's BTF: %s: %s", BPF_BUILD_KERNEL_BTF_PATH, why);
@@ -1705,10 +1744,11 @@ static inline int bpf_build_struct_ops_prepare(const void *data, __u32 size,
 	}
 	memcpy(blob, data, size);
 	for (i = 0; i < nr_maps && !err; i++)
-		err = bpf_build_struct_ops_fill(&btf, blob, size, &maps[i], msg, sizeof(msg));
-	if (err)
+		err = bpf_build_struct_ops_fill(&btf, blob, size, &maps[i], &values[i], msg, sizeof(msg));
+	if (err) {
 		free(blob);
-	else
+		bpf_build_struct_ops_values_free(values, nr_maps);
+	} else
 		*blob_out = blob;
 out:
 	bpf_build_btf_free(&btf);
@@ -1717,13 +1757,33 @@ out:
 	return err;
 }
 
-/* Register a .struct_ops.link map's value for as long as the returned link fd stays open. */
-static inline int bpf_build_struct_ops_attach(int map_fd)
+/* Attach a struct_ops map: its value v, with the fd of each program in progs (the context's
+ * descriptors; a program not loaded leaves its pointer NULL), written at key 0, which registers a
+ * legacy map (returns 0); for a .struct_ops.link map (link), the link that registers it for as
+ * long as its fd (returned) stays open. On failure -errno. */
+static inline int bpf_build_struct_ops_register(int map_fd, struct bpf_build_struct_ops_value *v,
+						const struct bpf_build_prog_desc *progs, int link)
 {
-	return bpf_build_link_create(map_fd, 0, BPF_BUILD_STRUCT_OPS_ATTACH);
+	struct bpf_build_attr_map_elem a;
+	__u32 key = 0, i;
+	__u64 fd;
+
+	if (!v->value)
+		return -EINVAL;	/* not laid out: the skeleton was not loaded */
+	for (i = 0; i < v->nr_progs; i++) {
+		fd = progs[v->progs[2 * i]].prog_fd > 0 ? (__u64)progs[v->progs[2 * i]].prog_fd : 0;
+		memcpy(v->value + v->progs[2 * i + 1], &fd, sizeof(fd));
+	}
+	memset(&a, 0, sizeof(a));
+	a.map_fd = (__u32)map_fd;
+	a.key = (__u64)(unsigned long)&key;
+	a.value = (__u64)(unsigned long)v->value;
+	if (bpf_build_sys_bpf(BPF_BUILD_CMD_MAP_UPDATE_ELEM, &a, sizeof(a)) < 0)
+		return -errno;
+	return link ? bpf_build_link_create(map_fd, 0, BPF_BUILD_STRUCT_OPS_ATTACH) : 0;
 }
 
-/* Unregister a legacy .struct_ops map (the loader's update registered it, and the registration
+/* Unregister a legacy .struct_ops map (attach's write registered it, and the registration
  * keeps the map alive after its last fd closes); nothing if it is not registered. */
 static inline void bpf_build_struct_ops_unregister(int map_fd)
 {

@@ -13,11 +13,12 @@ is the loader contract: docs/loader-contract.md, with its numbers in
 
 Inside: ``plan.py`` lays out the blob in the loader's order (``blob.py``: the blob and its fd
 table; ``attrs.py``: the bpf_attr records), ``emit.py`` and ``externs.py`` write the instructions
-(``code.py``: the idioms they share), ``struct_ops.py`` plans and emits struct_ops maps' values,
+(``code.py``: the idioms they share), ``struct_ops.py`` records struct_ops maps' programs for the runner,
 ``program.py`` is the result and its BPFBLDR1 container.
 Compared with libbpf's gen_loader there is no 64-map / 32-program limit (no fds on the stack),
 PROG_ARRAY slots are filled, SEC("?...") programs are kept, kconfig is not frozen, and
-struct_ops maps load (their kernel layout resolved by the runner, as kconfig is).
+struct_ops maps load (their kernel layout resolved by the runner, as kconfig is; their value
+written at attach).
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ from .code import LoaderCode
 from .emit import emit_create_map, emit_epilogue, emit_load_btf, emit_load_prog, emit_prologue, emit_set_slot
 from .plan import check_supported, plan_loader
 from .program import OP_KINDS, KconfigVar, LoaderMap, LoaderOp, LoaderProg, LoaderProgram, LoaderStructOps
-from .struct_ops import emit_struct_ops_update
 
 __all__ = [
     "generate_loader", "loader_for_object", "LoaderProgram", "LoaderMap", "LoaderProg", "KconfigVar",
@@ -79,8 +79,6 @@ def generate_loader(opened: OpenedObject) -> LoaderProgram:
         emit_load_prog(code, plan, prog_plan)
     for slot_plan in plan.prog_array_slots:
         emit_set_slot(code, plan, slot_plan)
-    for ops_plan in plan.struct_ops:
-        emit_struct_ops_update(code, plan.fds, ops_plan, opened.maps[ops_plan.map_index].name)
     emit_epilogue(code, plan)
 
     loader = LoaderProgram(code.asm.finish(), plan.data, opened.byteorder,
@@ -89,8 +87,7 @@ def generate_loader(opened: OpenedObject) -> LoaderProgram:
                            code.ops)
     loader.map_attr_offsets = [code.off(m.attr) for m in plan.maps]
     loader.prog_attr_offsets = [code.off(p.attr) for p in plan.progs]
-    loader.struct_ops = [LoaderStructOps.of(sp, code.off(sp.value), code.off(sp.member_offsets))
-                         for sp in plan.struct_ops]
+    loader.struct_ops = [LoaderStructOps.of(sp) for sp in plan.struct_ops]
     return loader
 
 

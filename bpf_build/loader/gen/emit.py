@@ -45,7 +45,6 @@ from .code import LoaderCode, ld_blob
 from .externs import emit_find_btf, emit_ksym
 from .plan import BtfPlan, LoaderPlan, MapPlan, ProgPlan, SlotPlan
 from .program import LoaderOp
-from .struct_ops import emit_struct_ops_unregister
 
 fd_off = FdTable.offset
 
@@ -249,7 +248,6 @@ def emit_epilogue(code: LoaderCode, plan: LoaderPlan) -> None:
         code.close_fd_at(fd_off(fds.btf_slot), "btf_closed")
     a.emit(mov64_imm(R0, 0), exit_insn())
     a.label("cleanup")
-    emit_struct_ops_unregister(code, plan.struct_ops)
     for s in range(fds.owned_slots):
         if s < fds.nr_maps and plan.opened.maps[s].pinning:
             _jump_if_reused(code, s, R1, f"cleanup_{s}")  # the runner's pinned map: it closes that fd

@@ -159,7 +159,7 @@ def plan_loader(opened: OpenedObject) -> LoaderPlan:
     progs = [_plan_prog(state, j, p) for j, p in enumerate(opened.programs)]
     prog_index = {p.name: j for j, p in reversed(list(enumerate(opened.programs)))}  # first of a name
     prog_array_slots = _plan_slots(state, (MapType.PROG_ARRAY,), prog_index.__getitem__, target_is_prog=True)
-    struct_ops = plan_struct_ops(opened, state.blob, state.byte_order, state.key_zero)
+    struct_ops = plan_struct_ops(opened)
     data = state.blob.finish()
     return LoaderPlan(opened, state.byte_order, fds, scratch, btf, maps, map_slots, progs, prog_array_slots,
                       struct_ops, state.blob, data)

@@ -133,25 +133,22 @@ class LoaderOp(_Record):
 class LoaderStructOps(_Record):
     """A struct_ops map as its runner resolves it: the kernel struct to find, the object's bytes
     and members ((name, offset, size, program index or -1 for data) in member order, pointers
-    without a program left out), and where in the blob the value and member offset table are."""
+    without a program left out). The runner lays the value out before the run and writes it at
+    attach (runtime/struct_ops.py)."""
 
-    __slots__ = ("map_index", "type_name", "link", "data", "members", "value_offset", "value_reserve",
-                 "member_offsets_offset")
+    __slots__ = ("map_index", "type_name", "link", "data", "members")
 
     def __init__(self, map_index: int, type_name: str, link: bool, data: bytes,
-                 members: Tuple[Tuple[str, int, int, int], ...], value_offset: int, value_reserve: int,
-                 member_offsets_offset: int):
+                 members: Tuple[Tuple[str, int, int, int], ...]):
         self.map_index, self.type_name, self.link, self.data = map_index, type_name, link, data
-        self.members, self.value_offset, self.value_reserve = members, value_offset, value_reserve
-        self.member_offsets_offset = member_offsets_offset
+        self.members = members
 
     @classmethod
-    def of(cls, plan: "StructOpsPlan", value_offset: int, member_offsets_offset: int) -> "LoaderStructOps":
+    def of(cls, plan: "StructOpsPlan") -> "LoaderStructOps":
         programs = dict(zip((m.name for m in plan.ops.programs), plan.prog_indices))
         members = tuple((m.name, m.offset, m.size, programs.get(m.name, -1)) for m in plan.ops.members
                         if not m.is_func_ptr or m.name in programs)
-        return cls(plan.map_index, plan.ops.type_name, plan.ops.link, plan.ops.data, members, value_offset,
-                   plan.reserve, member_offsets_offset)
+        return cls(plan.map_index, plan.ops.type_name, plan.ops.link, plan.ops.data, members)
 
 
 class LoaderProgram:
@@ -165,7 +162,7 @@ class LoaderProgram:
         # (type, sizes, flags...) there before writing the blob, for load-time knobs.
         self.map_attr_offsets: List[int] = [-1] * len(maps)
         self.prog_attr_offsets: List[int] = [-1] * len(progs)
-        # struct_ops maps the runner lays out before the run (runtime/struct_ops.py)
+        # struct_ops maps the runner lays out before the run and writes at attach (runtime/struct_ops.py)
         self.struct_ops: List[LoaderStructOps] = []
 
     @property
@@ -203,7 +200,7 @@ class LoaderProgram:
             names = ", ".join(repr(self.maps[s.map_index].name) for s in self.struct_ops)
             raise NotSupportedError(path, f"struct_ops maps ({names}) are not supported by {runner}: it does not "
                                           "carry the description of their members that the runner needs to lay "
-                                          "out the kernel's struct_ops value at load time; a Python skeleton "
+                                          "out the kernel's struct_ops value; a Python skeleton "
                                           "(bpf-build skel --lang python) or a C light skeleton (bpf-build skel "
                                           "--light) loads them")
 
