@@ -120,21 +120,17 @@ BTF_LOAD_ATTR = Layout("", "=", [
 # ---- struct_ops maps: what the runner resolves before the loader runs -------------------------
 # The kernel value of a struct_ops map (struct bpf_struct_ops_<name>) and the member indices its
 # programs attach to are only known on the loading machine, from its kernel BTF. For each
-# struct_ops map the generator reserves, and the runner fills in the blob before the run:
+# struct_ops map the runner writes in the blob before the run:
 #  - in the map's BPF_MAP_CREATE attr: value_size = sizeof(struct bpf_struct_ops_<name>) and
 #    btf_vmlinux_value_type_id = that struct's vmlinux BTF id (key_size 4, max_entries 1 and
 #    BPF_F_LINK for .struct_ops.link are the generator's);
 #  - in each of its programs' BPF_PROG_LOAD attr: attach_btf_id = the id of struct <name> and
-#    expected_attach_type = the index of the member the program is stored in;
-#  - the value: STRUCT_OPS_VALUE_RESERVE bytes at most, the data members copied to their kernel
-#    offsets (matched by name, sizes equal), function pointers zero;
-#  - the member offset table: one u32 per program member (in the object's member order), the
-#    kernel offset in the value where the loader stores that program's fd.
-# The loader then loads the programs, stores each fd at its offset and updates key 0 with the
-# value; .struct_ops.link maps are then attached with BPF_LINK_CREATE (attach_type
-# BPF_STRUCT_OPS) by the runner, legacy ones are registered by the update itself.
-STRUCT_OPS_VALUE_RESERVE = 4096
-STRUCT_OPS_MEMBER_OFFSET = Layout("", "=", [("offset", "I")])
+#    expected_attach_type = the index of the member the program is stored in.
+# The loader creates the map and loads the programs; it writes no value (libbpf's load neither).
+# At attach the runner writes key 0: the value laid out for this kernel (data members at their
+# kernel offsets, matched by name, sizes equal) with each loaded program's fd at its member's
+# offset. That registers a legacy map; a .struct_ops.link map then registers with
+# BPF_LINK_CREATE (attach_type BPF_STRUCT_OPS).
 BPF_F_LINK = 1 << 13   # map_flags of a .struct_ops.link map
 
 # ---- the context (ctx_in of BPF_PROG_TEST_RUN, copied back after the run) --------------------
