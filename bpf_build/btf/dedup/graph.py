@@ -15,6 +15,7 @@ def describe_types(types: List[BtfType], start: int) -> TypeGraph:
     """Describe every type (``types[tid]`` for each id, void at 0); ``start`` is the first id
     of the BTF being deduplicated (those before it belong to its base). A type's children are
     listed last to first (see TypeGraph)."""
+    # A shape's id is the first type id that has it (unique per shape, and no count to keep).
     interned: Dict[Hashable, int] = {}
     intern = interned.setdefault
     n = len(types)
@@ -30,42 +31,39 @@ def describe_types(types: List[BtfType], start: int) -> TypeGraph:
     unwalkable: List[int] = []
     member_sig = attrgetter("name", "offset", "bitfield_size")
     type_of, name_of = attrgetter("type"), attrgetter("name")
-    for tid in range(n):
-        t, k = types[tid], kinds[tid]
+    for tid, t in enumerate(types):
+        k = t.kind
         if k in SINGLE_REF:  # common_sig(t) but the referenced id
-            shapes[tid] = intern((names[tid], k, t.kflag, t.linkage if k == FUNC else 0),
-                                 len(interned))
+            shapes[tid] = intern((t.name, k, t.kflag, t.linkage if k == FUNC else 0), tid)
             children[tid] = (t.type,)
         elif k in COMPOSITE:
             ms = t.members
             # common_sig(t) and the members but their referenced ids
-            shapes[tid] = intern((names[tid], k, t.kflag, len(ms), t.size)
-                                 + tuple(map(member_sig, ms)), len(interned))
+            shapes[tid] = intern((t.name, k, t.kflag, len(ms), t.size, *map(member_sig, ms)), tid)
             children[tid] = tuple(map(type_of, reversed(ms)))
             composite_ids.append(tid)
         elif k == FUNC_PROTO:  # common_sig(t) and the params but the referenced ids
             ps = t.params
-            shapes[tid] = intern((names[tid], FUNC_PROTO, t.kflag, *map(name_of, ps)),
-                                 len(interned))
+            shapes[tid] = intern((t.name, FUNC_PROTO, t.kflag, *map(name_of, ps)), tid)
             children[tid] = (*map(type_of, reversed(ps)), t.type)
         elif k == ARRAY:  # array_sig(t) but the referenced ids
-            shapes[tid] = intern((names[tid], ARRAY, t.kflag, 0, 0, t.nelems), len(interned))
+            shapes[tid] = intern((t.name, ARRAY, t.kflag, 0, 0, t.nelems), tid)
             children[tid] = (t.type, t.index_type)
         elif k == INT:
-            shapes[tid] = intern(int_tag_sig(t), len(interned))
+            shapes[tid] = intern(int_tag_sig(t), tid)
             primitive_ids.append(tid)
         elif k == FWD:  # common_sig(t)
-            shapes[tid] = intern((names[tid], FWD, t.kflag, 0, t.type), len(interned))
+            shapes[tid] = intern((t.name, FWD, t.kflag, 0, t.type), tid)
             primitive_ids.append(tid)
-            fwd_names.add(names[tid])
+            fwd_names.add(t.name)
         elif k in ANY_ENUM:
-            shapes[tid] = intern(common_sig(t) + enum_members(t), len(interned))
+            shapes[tid] = intern(common_sig(t) + enum_members(t), tid)
             primitive_ids.append(tid)
             if not t.enums:
                 enum_fwd[tid] = True
-                enum_fwd_names.add(names[tid])
+                enum_fwd_names.add(t.name)
         else:  # FLOAT; DECL_TAG, VAR, DATASEC and void never take part in a walk
-            shapes[tid] = intern(common_sig(t), len(interned))
+            shapes[tid] = intern(common_sig(t), tid)
             if k == FLOAT:
                 primitive_ids.append(tid)
             elif tid:
