@@ -90,7 +90,10 @@ def _copy_types(state: LinkerState, src: InputView, type_map: List[int], appende
     for t in appended:
         new = t.copy() if copy else t
         k = new.kind
-        new.name, new.name_off = known(new.name) or first_use(new.name)
+        if new.name:  # half the records (pointers, modifiers, prototypes, arrays) have none
+            new.name, new.name_off = known(new.name) or first_use(new.name)
+        else:
+            new.name_off = 0
         if k in _ONE_REF:
             new.type = type_map[new.type] or remap(new.type)
         elif k in _COMPOSITE:
