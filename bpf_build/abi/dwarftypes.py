@@ -124,10 +124,14 @@ class _Surface:
 
     # -- where a type was declared ----------------------------------------------------------
     def decl_file(self, die) -> Optional[str]:
-        index = _int_attr(die, "DW_AT_decl_file")
+        return self.file_at(die.cu, _int_attr(die, "DW_AT_decl_file"))
+
+    @staticmethod
+    def file_at(cu, index: Optional[int]) -> Optional[str]:
+        """The file a unit's DW_AT_decl_file value names."""
         if index is None:
             return None
-        files = die.cu.file_table()  # DWARF 5 counts from 0, older versions from 1
+        files = cu.file_table()  # DWARF 5 counts from 0, older versions from 1
         return files[index] if 0 <= index < len(files) else None
 
     def location(self, die) -> Optional[Location]:
@@ -246,24 +250,25 @@ class _Surface:
         while done < len(self.pending):  # a queue: appended to while it is worked through
             key, die = self.pending[done]
             done += 1
-            path = self.decl_file(die)
+            attrs = die.attrs  # a type's name, size, file and line are all read: decode them at once
+            path = self.file_at(die.cu, _int(attrs.get("DW_AT_decl_file")))
             if die.tag == ENUM_TAG:
                 self.enums[key] = {(_text(e.get("DW_AT_name")) or "?"): int(e["DW_AT_const_value"])
                                    for e in die.cu.children_attrs(die, ENUMERATOR_TAGS) if "DW_AT_const_value" in e}
             elif not self.is_private(path):
-                self.records[key] = self.describe_record(die, path)
+                self.records[key] = self.describe_record(die, attrs, path)
             else:
                 continue
-            line = _int_attr(die, "DW_AT_decl_line")
+            line = _int(attrs.get("DW_AT_decl_line"))
             if path and line:
                 self.locations[key] = (path, line)
         self.pending.clear()
 
-    def describe_record(self, die, path: Optional[str]) -> dict:
+    def describe_record(self, die, attrs: dict, path: Optional[str]) -> dict:
         fields: List[list] = []
         members = die.cu.children_attrs(die, MEMBER_TAGS)
         self.add_members(die.cu.dwarf, members, 0, fields)
-        entry = {"size": _int_attr(die, "DW_AT_byte_size") or 0, "fields": fields}
+        entry = {"size": _int(attrs.get("DW_AT_byte_size")) or 0, "fields": fields}
         first = members[0] if members else None
         if die.tag != "DW_TAG_union_type" and first is not None and first.get("DW_AT_name") == b"sz" \
                 and self.spell_at(die.cu.dwarf, first.get("DW_AT_type")) == "unsigned long":
