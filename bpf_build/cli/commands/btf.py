@@ -3,9 +3,11 @@
 The dump reads the BTF as words (model/btf/words.py) and prints from them: no record is built,
 so vmlinux's dump needs a few MiB besides its input, not the ~100 MiB of a parsed model."""
 
+from __future__ import annotations
+
 import argparse
 import sys
-from typing import Optional, cast
+from typing import TYPE_CHECKING, Optional, cast
 
 from ...errors import BtfError
 from ...fileio import read_bytes
@@ -13,7 +15,9 @@ from ...model.btf import Btf
 from ...model.btf.text import dump_words
 from ...model.btf.validate import validate
 from ...model.btf.words import TypeWords, read_words
-from ...model.elf import Object
+
+if TYPE_CHECKING:
+    from ...model.elf import Object
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -27,6 +31,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def _object(data: bytes, source: str) -> Object:
     """The ELF object in ``data``, read with all its checks; BtfError if it has no BTF."""
+    from ...model.elf import Object  # only for objects: a raw BTF dump needs less in memory
+
     obj = Object.read(data, path=source)
     if obj.btf is None:
         raise BtfError(source, "object has no .BTF section")

@@ -21,7 +21,7 @@ from .kinds import (ARRAY, DATASEC, DECL_TAG, ENUM, ENUM64, FUNC, FUNC_PROTO, IN
 from .records import BtfType, EnumValue, Member, Param, VarSecinfo
 from .strings import StringTable
 from .validate import validate
-from .words import TypeWords, frame, magic_byteorder, read_sections, section_words
+from .words import NameTable, TypeWords, frame, magic_byteorder, read_sections, section_words
 
 __all__ = ["magic_byteorder", "parse_btf", "paused_gc", "RecordTypes"]
 
@@ -107,8 +107,9 @@ def _parse_unpaused(data: bytes, path: PathLike, base: Optional[Btf]) -> Btf:
         frame(words, sections.types_len, strings.start + strings.size, first_id, path)
         types, offsets = _parse_words(words, _any_name(strings))
     kinds = bytes(map(attrgetter("kind"), types))
-    validate(TypeWords(words, offsets, kinds, sections.strings, RecordTypes(base) if base is not None else None,
-                       first_id, strings.start, path, names=_any_name(strings)), path)
+    lookups = RecordTypes(base) if base is not None else None
+    names = NameTable(sections.strings, strings.start, lookups, _any_name(strings))
+    validate(TypeWords(words, offsets, kinds, names, lookups, first_id, path), path)
     btf.types = types
     return btf
 

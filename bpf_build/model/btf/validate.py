@@ -6,7 +6,7 @@ it builds its records and the raw dump before it prints, with the same rules and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
 
 from ...errors import BtfError, PathLike
 from .kinds import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_EXTERN, FUNC_PROTO, FWD,
@@ -65,8 +65,8 @@ def validate(types: TypeWords, path: PathLike = None) -> None:
     words, offsets, kinds = types.words, types.offsets, types.kinds
     limit = types.limit
     start = types.start_id
-    name_at = types.name
-    plain = types.plain  # most names pass without being read
+    name_at = types.names.name
+    plain = types.names.plain  # most names pass without being read
     kind_any = types.kind
 
     def kind_of(ref: int) -> int:
@@ -135,7 +135,13 @@ def validate(types: TypeWords, path: PathLike = None) -> None:
                 fail(tid, "this kind must not have a name")
             if st >= limit:
                 check_ref(tid, st, "return type")
-            top = _check_params(types, tid, off, plain, fail) if info & 0xFFFF else 0
+            top = 0
+            if info & 0xFFFF:
+                end = off + 3 + 2 * (info & 0xFFFF)
+                refs = words[off + 4:end:2]
+                if 0 in refs or not all(map(plain.__getitem__, filter(None, words[off + 3:end:2]))):
+                    _check_params(types, tid, off, fail)  # void, or a name to read: one by one
+                top = max(refs)
             if top > st:
                 check_ref(tid, top, "a parameter")
             elif top < st:
@@ -224,30 +230,22 @@ def validate(types: TypeWords, path: PathLike = None) -> None:
         _check_loops(types, path, forward)
 
 
-def _check_params(types: TypeWords, tid: int, off: int, plain: bytes, fail: Fail) -> int:
-    """Check a FUNC_PROTO's parameters; the highest type id they name. In bulk first (the
-    common, valid case), then one by one in order to name the first that is wrong."""
+def _check_params(types: TypeWords, tid: int, off: int, fail: Fail) -> None:
+    """Check a FUNC_PROTO's parameters one by one, in order, to name the first that is wrong."""
     words = types.words
-    vlen = words[off + 1] & 0xFFFF
-    if not vlen:
-        return 0
-    end = off + 3 + 2 * vlen
+    end = off + 3 + 2 * (words[off + 1] & 0xFFFF)
     refs = words[off + 4:end:2]
     last = len(refs) - 1
-    p_offs = words[off + 3:end:2]
-    if all(refs[:last]) and (refs[last] or not p_offs[last]) and all(map(plain.__getitem__, filter(None, p_offs))):
-        return max(refs)
-    for i, (p_off, ref) in enumerate(zip(p_offs, refs)):
+    for i, (p_off, ref) in enumerate(zip(words[off + 3:end:2], refs)):
         p_name = types.name(p_off) if p_off else ""
         if p_name and not _ident(p_name):
             fail(tid, f"parameter {i} name {p_name!r} is not a valid identifier")
         if not ref and (p_name or i != last):
             fail(tid, f"parameter {i} is void (only an unnamed last parameter may be: varargs)")
-    return max(refs)
 
 
 def _check_members(types: TypeWords, tid: int, off: int, sizeless: bytearray,
-                   value_kind: Callable[[int], int], plain: bytes, fail: Fail) -> int:
+                   value_kind: Callable[[int], int], plain: Union[bytes, bytearray], fail: Fail) -> int:
     """Check a STRUCT's or UNION's members; the highest type id they name. In bulk first (the
     common, valid case), then one by one in order to name the first that is wrong."""
     words = types.words

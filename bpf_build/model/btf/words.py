@@ -12,7 +12,7 @@ from __future__ import annotations
 import array
 import struct
 import sys
-from typing import Callable, List, NamedTuple, NoReturn, Optional, Protocol, Sequence, Set, Tuple, cast
+from typing import Callable, List, NamedTuple, NoReturn, Optional, Protocol, Sequence, Set, Tuple, Union, cast
 
 from ...errors import BtfError, PathLike
 from .kinds import (ARRAY, BTF_MAGIC, BTF_VERSION, DATASEC, DECL_TAG, ENUM, ENUM64, FUNC, FUNC_PROTO, HEADER,
@@ -82,7 +82,7 @@ def section_words(data: bytes, sections: Sections) -> array.array[int]:
     words = array.array("I")
     assert words.itemsize == 4, "array('I') is 4 bytes on every platform CPython supports"
     start = sections.types_at
-    words.frombytes(data[start:start + sections.types_len // 4 * 4])
+    words.frombytes(memoryview(data)[start:start + sections.types_len // 4 * 4])
     if (sections.bo == "<") != (sys.byteorder == "little"):
         words.byteswap()
     return words
@@ -115,48 +115,40 @@ _VLEN_OK = tuple(k in _VLEN_KINDS for k in range(32))
 _COUNTED = frozenset({STRUCT, UNION, FUNC_PROTO, ENUM, ENUM64, DATASEC})
 
 
-class TypeWords:
-    """One BTF's own types as words (``offsets[i]``: where type ``start_id + i`` begins,
-    ``kinds[i]``: its kind), with its string table and its base's lookups (split BTF)."""
+class NameTable:
+    """One BTF's own string table, for names by offset (offsets below ``start``: the base's).
 
-    __slots__ = ("path", "words", "offsets", "kinds", "start_id", "limit", "base", "str_start", "str_end",
-                 "plain", "_text", "_raw", "_names")
+    An ASCII table (the usual) is kept decoded: its names are slices of one str. Any other is
+    kept as bytes, each name decoded when asked for. ``plain[name_off]`` is 1 where the string
+    at name_off is certainly a non-empty identifier of letters, digits and ``_`` (not starting
+    with a digit): the validator passes those without reading them; 0: read it to know (base
+    names, non-ASCII tables)."""
 
-    def __init__(self, words: Sequence[int], offsets: Sequence[int], kinds: bytes, strings: bytes,
-                 base: Optional[TypeLookups], start_id: int, str_start: int, path: PathLike,
-                 names: Optional[Callable[[int], str]] = None):
-        self.path = path
-        self.words = words
-        self.offsets = offsets
-        self.kinds = kinds
-        self.base = base
-        self.start_id = start_id
-        self.limit = start_id + len(kinds)  # ids are below it
-        self.str_start = str_start
-        self.str_end = str_start + len(strings)
-        # An ASCII table (the usual) is kept decoded: its names are slices of one str. Any
-        # other is kept as bytes, each name decoded when asked for.
+    __slots__ = ("start", "end", "plain", "_text", "_raw", "_base", "_lookup")
+
+    def __init__(self, strings: bytes, start: int, base: Optional[TypeLookups],
+                 lookup: Optional[Callable[[int], str]] = None):
+        self.start = start
+        self.end = start + len(strings)
+        self._base = base
+        self._lookup = lookup  # the caller's, where it has every name decoded (the parser)
         self._text: Optional[str] = None
         self._raw: Optional[bytes] = None
-        # ``plain[name_off]`` is 1 where the string at name_off is certainly a non-empty
-        # identifier of letters, digits and ``_`` (not starting with a digit): the validator
-        # passes those without reading them. 0: read it to know (base names, non-ASCII).
-        self.plain: bytes
+        self.plain: Union[bytes, bytearray]
         if strings.isascii():
+            self.plain = _plain_starts(strings, start)
             self._text = strings.decode("ascii")
-            self.plain = _plain_starts(strings, str_start)
         else:
+            self.plain = bytes(self.end)
             self._raw = strings
-            self.plain = bytes(self.str_end)
-        self._names = names  # the caller's lookup where it has every name decoded (the parser)
 
     def name(self, name_off: int) -> str:
         """The string at ``name_off`` (framing checked it is inside the table)."""
-        if self._names is not None:
-            return self._names(name_off)
-        rel = name_off - self.str_start
+        if self._lookup is not None:
+            return self._lookup(name_off)
+        rel = name_off - self.start
         if rel < 0:
-            return self.base.name(name_off) if self.base is not None else ""
+            return self._base.name(name_off) if self._base is not None else ""
         text = self._text
         if text is not None:
             return text[rel:text.index("\0", rel)]
@@ -167,13 +159,34 @@ class TypeWords:
         """``name`` as a plain function, the quickest there is for this table (the dump calls it
         for every type and entry)."""
         text = self._text
-        if text is None or self.str_start or self._names is not None:
+        if text is None or self.start or self._lookup is not None:
             return self.name
         index = text.index
 
         def name(name_off: int) -> str:
             return text[name_off:index("\0", name_off)]
         return name
+
+
+class TypeWords:
+    """One BTF's own types as words (``offsets[i]``: where type ``start_id + i`` begins,
+    ``kinds[i]``: its kind), with its string table and its base's lookups (split BTF)."""
+
+    __slots__ = ("path", "words", "offsets", "kinds", "start_id", "limit", "base", "names")
+
+    def __init__(self, words: Sequence[int], offsets: Sequence[int], kinds: bytes, names: NameTable,
+                 base: Optional[TypeLookups], start_id: int, path: PathLike):
+        self.path = path
+        self.words = words
+        self.offsets = offsets
+        self.kinds = kinds
+        self.names = names
+        self.base = base
+        self.start_id = start_id
+        self.limit = start_id + len(kinds)  # ids are below it
+
+    def name(self, name_off: int) -> str:
+        return self.names.name(name_off)
 
     def _own(self, type_id: int) -> int:
         """The index of own type ``type_id``, -1 for a base id (or void), -2 past the end."""
@@ -223,14 +236,16 @@ _WORD_BYTES = bytes(range(ord("0"), ord("9") + 1)) + bytes(range(ord("A"), ord("
     + bytes(range(ord("a"), ord("z") + 1)) + b"_"
 
 
-def _plain_starts(table: bytes, start: int) -> bytes:
-    """``TypeWords.plain`` for an ASCII string table at offset ``start``: 1 where a string
+def _plain_starts(table: bytes, start: int) -> bytearray:
+    """``NameTable.plain`` for an ASCII string table at offset ``start``: 1 where a string
     starts (after a NUL) unless it is one of the few odd ones. C-speed: bytes operations."""
-    ends = table.translate(_NUL_TABLE)  # 1 at each NUL
-    plain = bytearray(start) + b"\x01" + ends[:-1]  # 1 after each NUL, and at the start
+    plain = bytearray(start + 1)
+    plain[start] = 1  # the table's first string starts at its start
+    plain += table.translate(_NUL_TABLE)  # and every other after a NUL: 1 at each NUL, moved by one
+    del plain[-1]
     for off in _odd_strings(table):
         plain[start + off] = 0
-    return bytes(plain)
+    return plain
 
 
 _NUL_TABLE = b"\x01" + bytes(255)
@@ -263,11 +278,13 @@ def read_words(data: bytes, path: PathLike, base: Optional[TypeWords] = None) ->
     """The BTF in ``data`` (split on ``base``) as words, its header and framing checked (not its
     rules: validate.py's ``validate``); BtfError naming the first problem."""
     sections = read_sections(data, path, base is not None)
+    # The names first: building them briefly takes a second copy of the table, best made
+    # while the words are not there yet (vmlinux: 2.3 MiB of strings, 3 MiB of words).
+    names = NameTable(sections.strings, base.names.end if base is not None else 0, base)
     words = section_words(data, sections)
-    str_start = base.str_end if base is not None else 0
     start_id = base.limit if base is not None else 1
-    offsets, kinds = frame(words, sections.types_len, str_start + len(sections.strings), start_id, path)
-    return TypeWords(words, offsets, kinds, sections.strings, base, start_id, str_start, path)
+    offsets, kinds = frame(words, sections.types_len, names.end, start_id, path)
+    return TypeWords(words, offsets, kinds, names, base, start_id, path)
 
 
 def frame(words: Sequence[int], nbytes: int, str_end: int, first_id: int,
