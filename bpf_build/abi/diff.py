@@ -133,7 +133,10 @@ def _symbol_findings(old: Snapshot, new: Snapshot, where: str) -> List[Finding]:
         return {r.version: r for r in records}
 
     for name in sorted(set(old_by_name) | set(new_by_name)):
-        before, after = pair(old_by_name.get(name, [])), pair(new_by_name.get(name, []))
+        old_records, new_records = old_by_name.get(name, []), new_by_name.get(name, [])
+        if old_records == new_records:  # the same versions, kinds and sizes: nothing to report
+            continue
+        before, after = pair(old_records), pair(new_records)
         for version, was in sorted(before.items(), key=lambda kv: kv[0] or ""):
             now = after.get(version)
             if now is None:

@@ -208,8 +208,10 @@ def _is_offset(value) -> bool:
 
 
 def _is_field(value) -> bool:
-    return (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
-            and _is_offset(value[1]) and isinstance(value[2], str))
+    if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str) and isinstance(value[2], str)):
+        return False
+    offset = value[1]
+    return (type(offset) is int and offset >= 0) or _is_offset(offset)  # a byte offset, the commonest, inline
 
 
 # What each entry of a types section must look like, so a hand-edited baseline fails on load.
@@ -217,7 +219,7 @@ _TYPE_ENTRY_CHECKS = {
     "functions": lambda e: isinstance(e, dict) and isinstance(e.get("returns"), str) and _is_str_list(e.get("params")),
     "variables": lambda e: isinstance(e, str),
     "records": lambda e: isinstance(e, dict) and _is_offset(e.get("size")) and isinstance(e["size"], int)
-    and isinstance(e.get("fields"), list) and all(_is_field(f) for f in e["fields"]),
+    and isinstance(e.get("fields"), list) and all(map(_is_field, e["fields"])),
     "enums": lambda e: isinstance(e, dict) and all(isinstance(v, int) and not isinstance(v, bool) for v in e.values()),
 }
 

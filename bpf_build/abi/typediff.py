@@ -115,9 +115,11 @@ def diff_types(old: dict, new: dict, where: str, size_versioned: Iterable[str] =
             out.append(_changed("variable-type-changed", key, old_v[key], new_v[key], where, key))
 
     old_r, new_r = old.get("records", {}), new.get("records", {})
-    sized = size_versioned_records(old_r, new_r) | set(size_versioned)
+    sized: Optional[Set[str]] = None  # looked for when a record changed: most diffs have none
     for name in sorted(set(old_r) & set(new_r)):
         if old_r[name] != new_r[name]:  # an unchanged record has nothing to report
+            if sized is None:
+                sized = size_versioned_records(old_r, new_r) | set(size_versioned)
             out += _record_findings(name, old_r[name], new_r[name], where, name in sized)
 
     old_e, new_e = old.get("enums", {}), new.get("enums", {})
