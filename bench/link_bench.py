@@ -1,11 +1,14 @@
 """Link time of `bpf-link` next to `bpftool gen object` on the same inputs, in one run.
 
 Cases: a small pair, 24 small objects, a pair of objects built against vmlinux.h with thousands
-of BTF types each, and 20 such objects at once. Both tools run as processes (start-up included);
-the in-process time of `link()` (read, link, encode; cyclic GC off as in the CLI) and the
-start-up of `bpf-link --help` are printed as well, and the BTF dedup of vmlinux next to
-libbpf's btf__dedup (through ctypes). Then the peak resident memory of one run of each tool
-on each case, as GNU time (/usr/bin/time) reports it.
+of BTF types each, and 20 such objects at once. Both tools run as processes (start-up included),
+one run of ours then one of bpftool's, in turn; each run's wall time, CPU time (user + system)
+and peak resident memory come from the kernel's accounting of the finished child (wait4; the
+peak through GNU time), and the medians are printed. On a machine shared with other work, CPU
+time is the figure to compare: wall time also counts the time the process waited for a core.
+The in-process time of `link()`
+(read, link, encode; cyclic GC off as in the CLI) and the start-up of `bpf-link --help` are
+printed as well, and the BTF dedup of vmlinux next to libbpf's btf__dedup (through ctypes).
 
 Needs clang (any BPF-capable one on PATH or $BPF_CLANG) and bpftool; vmlinux.h is generated with
 bpftool into a temporary directory for this bench only.
@@ -21,7 +24,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Optional
+import statistics
+import time
+from typing import List, NamedTuple, Sequence, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -104,19 +109,18 @@ def main():
             cases.append(("20 vmlinux.h objects", compile_units(
                 work, [(f"many{i}", vmlinux_unit(100 + i, structs[i * 10:i * 10 + 40]))
                        for i in range(20)], work)))
-        rows, notes, peaks = [], [], []
+        rows, notes, runs = [], [], []
         for label, inputs in cases:
             out_ours, out_theirs = os.path.join(work, "ours.o"), os.path.join(work, "theirs.o")
-            ours = time_command(ours_cmd + ["-o", out_ours] + inputs, args.repeat)
-            theirs = time_command(["bpftool", "gen", "object", out_theirs] + inputs, args.repeat)
+            ours, theirs = alternate_runs(ours_cmd + ["-o", out_ours] + inputs,
+                                          ["bpftool", "gen", "object", out_theirs] + inputs, args.repeat)
             objs = [Object.read(p) for p in inputs]
             in_process = median_seconds(lambda: _link_without_gc(inputs), args.repeat)
             same = open(out_ours, "rb").read() == open(out_theirs, "rb").read()
             types = sum(len(o.btf.types) for o in objs)
-            rows.append((f"{label}: process", ours, theirs))
-            peaks.append((label, peak_rss_mib(ours_cmd + ["-o", out_ours] + inputs),
-                          peak_rss_mib(["bpftool", "gen", "object", out_theirs] + inputs)))
-            rows.append((f"{label}: in-process link(paths)+encode", in_process, theirs))
+            rows.append((f"{label}: process", ours.wall, theirs.wall))
+            rows.append((f"{label}: in-process link(paths)+encode", in_process, theirs.wall))
+            runs.append((label, ours, theirs))
             notes.append(f"{label}: {len(inputs)} objects, {types} BTF types in, "
                          f"output {'byte-identical' if same else 'DIFFERENT'} to bpftool's")
         startup = time_command(ours_cmd + ["--help"], args.repeat)
@@ -128,33 +132,62 @@ def main():
         print(f"bpf-link: {' '.join(ours_cmd)}; medians of {args.repeat} runs")
         for n in notes:
             print("  " + n)
+        print("\nwall time, medians")
         report(rows)
-        report_peaks(peaks)
+        report_processes(runs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def peak_rss_mib(argv) -> Optional[float]:
-    """The peak resident memory of one run of ``argv`` in MiB (GNU time's %M), or None
-    without /usr/bin/time."""
-    if not os.path.exists(GNU_TIME):
-        return None
+class ProcessRuns(NamedTuple):
+    """Medians over a command's runs: wall and CPU (user + system) seconds, peak RSS in MiB."""
+
+    wall: float
+    cpu: float
+    peak_mib: float
+
+
+def run_once(argv: Sequence[str]) -> Tuple[float, float, float]:
+    """(wall s, user+system s, peak RSS MiB) of one run of ``argv``, as the kernel accounts the
+    finished child (wait4: microseconds, where GNU time prints hundredths). The peak is GNU
+    time's (where it exists, else NaN): a child forked by this large Python process itself
+    would report at least this process's peak (Linux carries the high-water mark across fork
+    and exec); the CPU time then includes GNU time's own, well under a millisecond."""
+    timed = os.path.exists(GNU_TIME)
     with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
-        subprocess.run([GNU_TIME, "-f", "%M", "-o", out.name] + list(argv), stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=True)
-        return int(out.read().split()[-1]) / 1024
+        start = time.perf_counter()
+        proc = subprocess.Popen(([GNU_TIME, "-f", "%M", "-o", out.name] if timed else []) + list(argv),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status):
+            raise subprocess.CalledProcessError(os.waitstatus_to_exitcode(status), list(argv))
+        peak = int(out.read().split()[-1]) / 1024 if timed else float("nan")
+    return wall, usage.ru_utime + usage.ru_stime, peak
 
 
-def report_peaks(peaks) -> None:
-    """peaks: (case, ours MiB or None, bpftool's MiB or None)."""
-    print(f"\n{'peak RSS, one run':<44} {'ours (MiB)':>10} {'bpftool':>11} {'ratio':>7}")
-    for case, ours, theirs in peaks:
-        if ours is None:
-            print(f"{case:<44} {'n/a (no ' + GNU_TIME + ')':>30}")
-            continue
-        ratio = f"{ours / theirs:6.2f}x" if theirs else "   n/a"
-        theirs_s = f"{theirs:11.1f}" if theirs else f"{'n/a':>11}"
-        print(f"{case:<44} {ours:10.1f} {theirs_s} {ratio:>7}")
+def alternate_runs(ours: Sequence[str], theirs: Sequence[str], repeat: int) -> Tuple[ProcessRuns, ProcessRuns]:
+    """Both commands, one run of each in turn after one warm-up each, so that a change in the
+    machine's load touches both alike."""
+    samples: Tuple[List[Tuple[float, float, float]], List[Tuple[float, float, float]]] = ([], [])
+    run_once(ours)
+    run_once(theirs)
+    for _ in range(repeat):
+        samples[0].append(run_once(ours))
+        samples[1].append(run_once(theirs))
+    ours_runs, theirs_runs = (ProcessRuns(*(statistics.median(column) for column in zip(*s)))
+                              for s in samples)
+    return ours_runs, theirs_runs
+
+
+def report_processes(runs: Sequence[Tuple[str, ProcessRuns, ProcessRuns]]) -> None:
+    """CPU time and peak RSS of each case as processes, ours next to bpftool's."""
+    print(f"\n{'as processes, medians':<32} {'cpu ours (s)':>12} {'bpftool':>8} {'ratio':>7}"
+          f" {'peak ours (MiB)':>16} {'bpftool':>8} {'ratio':>7}")
+    for case, ours, theirs in runs:
+        cpu_ratio = f"{ours.cpu / theirs.cpu:6.2f}x" if theirs.cpu else "   n/a"
+        print(f"{case:<32} {ours.cpu:12.3f} {theirs.cpu:8.3f} {cpu_ratio:>7}"
+              f" {ours.peak_mib:16.1f} {theirs.peak_mib:8.1f} {ours.peak_mib / theirs.peak_mib:6.2f}x")
 
 
 def _link_without_gc(inputs):
