@@ -6,9 +6,9 @@ one run of ours then one of bpftool's, in turn; each run's wall time, CPU time (
 and peak resident memory come from the kernel's accounting of the finished child (wait4; the
 peak through GNU time), and the medians are printed. On a machine shared with other work, CPU
 time is the figure to compare: wall time also counts the time the process waited for a core.
-The in-process time of `link()`
-(read, link, encode; cyclic GC off as in the CLI) and the start-up of `bpf-link --help` are
-printed as well, and the BTF dedup of vmlinux next to libbpf's btf__dedup (through ctypes).
+The in-process time of `link()` (read, link, encode; cyclic GC off as in the CLI) and the
+start-up of `bpf-link --help` are printed as well, and the BTF dedup of vmlinux next to libbpf's
+btf__dedup (through ctypes).
 
 Needs clang (any BPF-capable one on PATH or $BPF_CLANG) and bpftool; vmlinux.h is generated with
 bpftool into a temporary directory for this bench only.
