@@ -158,3 +158,37 @@ def test_no_debug_info_is_an_error_unless_no_types(build_lib, bpf_abi, base, tmp
                                        ("long int", "long"), ("unsigned int", "unsigned int")])
 def test_base_type_spellings_are_normalised(gcc, clang):
     assert normalise_base_name(gcc) == clang
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_reading_types_leaves_the_cyclic_collector_as_it_was(base, tmp_path, enabled):
+    # the DWARF walk pauses gc; a caller's setting must survive it, also when the DWARF is corrupt
+    import gc
+
+    from bpf_build.abi.snapshot import load_snapshot
+    from bpf_build.errors import AbiError
+
+    corrupt = tmp_path / "corrupt.so"
+    raw = bytearray(open(base.lib, "rb").read())
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        assert load_snapshot(base.lib).types["functions"]
+        assert gc.isenabled() is enabled
+        data = _section_bytes(raw, ".debug_info")
+        raw[data:data + 64] = b"\xff" * 64  # the first unit's header and DIEs: garbage
+        corrupt.write_bytes(bytes(raw))
+        with pytest.raises(AbiError):
+            load_snapshot(str(corrupt))
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+
+
+def _section_bytes(raw: bytearray, name: str) -> int:
+    """Where a section's contents start in an ELF file."""
+    from bpf_build.abi.elfread import ElfImage
+
+    elf = ElfImage("lib", bytes(raw))
+    sections = elf.sections()
+    return elf.sections_by_name(sections)[name][1].offset
