@@ -6,7 +6,7 @@ it builds its records and the raw dump before it prints, with the same rules and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from ...errors import BtfError, PathLike
 from .kinds import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_EXTERN, FUNC_PROTO, FWD,
@@ -151,10 +151,28 @@ def validate(types: TypeWords, path: PathLike = None) -> None:
         elif k == STRUCT or k == UNION:
             if o and not plain[o] and not _ident_or_empty(name_at(o)):
                 fail(tid, "name is not a valid identifier")
-            top = _check_members(types, tid, off, sizeless, value_kind, plain, fail)
-            check_ref(tid, top, "a member")
-            if top > tid:
-                forward.append(tid)
+            vlen = info & 0xFFFF
+            if vlen:
+                # All members at once (the common, valid case); one by one only to name the
+                # first that is wrong.
+                end = off + 3 + 3 * vlen
+                refs = words[off + 4:end:3]
+                top = max(refs)
+                low = min(refs)
+                bits = words[off + 5:end:3]
+                if info >> 31:
+                    reach = max((b & 0xFFFFFF) + (b >> 24) for b in bits)
+                    shifted = k == UNION and any(b & 0xFFFFFF for b in bits)
+                else:
+                    reach = max(bits)
+                    shifted = k == UNION and any(bits)
+                if (not low or top >= limit or any(map(sizeless.__getitem__, refs)) or reach > st * 8 or shifted
+                        or (low < start and any(r < start and value_kind(r) in _NOT_VALUE_KINDS for r in refs))
+                        or not all(map(plain.__getitem__, filter(None, words[off + 3:end:3])))):
+                    _check_members(types, tid, off, sizeless, value_kind, fail)
+                    check_ref(tid, top, "a member")
+                if top > tid:
+                    forward.append(tid)
         elif k in REF_KINDS:
             if st >= limit:
                 check_ref(tid, st, "it")
@@ -204,15 +222,15 @@ def validate(types: TypeWords, path: PathLike = None) -> None:
                 fail(tid, "name is not a valid identifier")
         elif k == INT:
             v = words[off + 3]
-            bits, bit_off, encoding = v & 0xFF, (v >> 16) & 0xFF, (v >> 24) & 0x0F
+            nr_bits, bit_off, encoding = v & 0xFF, (v >> 16) & 0xFF, (v >> 24) & 0x0F
             if not name_at(o).isprintable():
                 fail(tid, "name must be printable text")
             if st not in _INT_SIZES:
                 fail(tid, f"size {st} is not 1, 2, 4, 8 or 16")
             if encoding not in _INT_ENC:
                 fail(tid, f"unknown encoding 0x{encoding:x}")
-            if bit_off + bits > 128 or bit_off + bits > st * 8:
-                fail(tid, f"{bits} bits at offset {bit_off} do not fit in {st} bytes")
+            if bit_off + nr_bits > 128 or bit_off + nr_bits > st * 8:
+                fail(tid, f"{nr_bits} bits at offset {bit_off} do not fit in {st} bytes")
         elif k == DATASEC:
             name = name_at(o)
             if not name or not name.isprintable():
@@ -245,49 +263,31 @@ def _check_params(types: TypeWords, tid: int, off: int, fail: Fail) -> None:
 
 
 def _check_members(types: TypeWords, tid: int, off: int, sizeless: bytearray,
-                   value_kind: Callable[[int], int], plain: Union[bytes, bytearray], fail: Fail) -> int:
-    """Check a STRUCT's or UNION's members; the highest type id they name. In bulk first (the
-    common, valid case), then one by one in order to name the first that is wrong."""
+                   value_kind: Callable[[int], int], fail: Fail) -> None:
+    """Check a STRUCT's or UNION's members one by one, in order, to name the first that is wrong."""
     words = types.words
     info = words[off + 1]
-    vlen = info & 0xFFFF
-    if not vlen:
-        return 0
-    end = off + 3 + 3 * vlen
-    refs = words[off + 4:end:3]
-    offsets = words[off + 5:end:3]
+    end = off + 3 + 3 * (info & 0xFFFF)
     size_bits = words[off + 2] * 8
     kflag = info >> 31
     start = types.start_id
-    bit_offsets: Sequence[int] = offsets
-    if kflag:
-        reach = max((o & 0xFFFFFF) + (o >> 24) for o in offsets)
-        bit_offsets = [o & 0xFFFFFF for o in offsets]
-    else:
-        reach = max(offsets)
-    m_offs = words[off + 3:end:3]
     union = (info >> 24) & 0x1F == UNION
-    if (0 in refs or max(refs) >= len(sizeless) or any(map(sizeless.__getitem__, refs))
-            or (min(refs) < start and any(r < start and value_kind(r) in _NOT_VALUE_KINDS for r in refs))
-            or reach > size_bits or (union and any(bit_offsets))
-            or not all(map(plain.__getitem__, filter(None, m_offs)))):
-        names = list(map(types.name, m_offs))
-        top = 0
-        for m_name, ref, o in zip(names, refs, offsets):
-            bit_off, bits = (o & 0xFFFFFF, o >> 24) if kflag else (o, 0)
-            if ref > top:
-                top = ref
-            elif not ref:
-                fail(tid, f"member {m_name!r} has type void")
-            if (ref < len(sizeless) and sizeless[ref]) or (ref < start and value_kind(ref) in _NOT_VALUE_KINDS):
-                fail(tid, f"member {m_name!r} has type [{ref}], which has no size")
-            if bit_off + bits > size_bits:
-                fail(tid, f"member {m_name!r} at bit {bit_off} lies outside the {size_bits // 8}-byte type")
-            if bit_off and union:
-                fail(tid, f"union member {m_name!r} at bit {bit_off}, not 0")
-            if m_name and not _ident(m_name):
-                fail(tid, f"member name {m_name!r} is not a valid identifier")
-    return max(refs)
+    top = 0
+    for m_off, ref, o in zip(words[off + 3:end:3], words[off + 4:end:3], words[off + 5:end:3]):
+        m_name = types.name(m_off)
+        bit_off, bits = (o & 0xFFFFFF, o >> 24) if kflag else (o, 0)
+        if ref > top:
+            top = ref
+        elif not ref:
+            fail(tid, f"member {m_name!r} has type void")
+        if (ref < len(sizeless) and sizeless[ref]) or (ref < start and value_kind(ref) in _NOT_VALUE_KINDS):
+            fail(tid, f"member {m_name!r} has type [{ref}], which has no size")
+        if bit_off + bits > size_bits:
+            fail(tid, f"member {m_name!r} at bit {bit_off} lies outside the {size_bits // 8}-byte type")
+        if bit_off and union:
+            fail(tid, f"union member {m_name!r} at bit {bit_off}, not 0")
+        if m_name and not _ident(m_name):
+            fail(tid, f"member name {m_name!r} is not a valid identifier")
 
 
 def _entries(words: Sequence[int], at: int, count: int) -> List[Tuple[int, int, int]]:

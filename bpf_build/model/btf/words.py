@@ -137,7 +137,8 @@ class NameTable:
         self.plain: Union[bytes, bytearray]
         if strings.isascii():
             self.plain = _plain_starts(strings, start)
-            self._text = strings.decode("ascii")
+            if lookup is None:
+                self._text = strings.decode("ascii")
         else:
             self.plain = bytes(self.end)
             self._raw = strings
@@ -257,7 +258,7 @@ def _odd_strings(table: bytes) -> Set[int]:
     with a digit, or holding anything but letters, digits and ``_``. A few in any real table
     (vmlinux: 13 of ~120k), found by C-speed searches: each unusual byte at most once a string."""
     odd: Set[int] = set()
-    for byte in set(table.translate(None, _WORD_BYTES)) - {0}:
+    for byte in set(table.translate(None, _WORD_BYTES + b"\0")):
         needle = bytes((byte,))
         pos = table.find(needle)
         while pos >= 0:
