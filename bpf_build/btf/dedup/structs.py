@@ -146,11 +146,20 @@ def _is_equiv(state: DedupState, hypothesis: Hypothesis, cand_id: int, canon_id:
     return True
 
 
+# The kinds a merge can change the map of. A type of another kind resolves to one of its own
+# kind class (maps go FWD -> STRUCT/UNION, STRUCT/UNION -> STRUCT/UNION, enum -> enum, and a
+# primitive or reference type to an equal one), so a pair of two such types merges nothing.
+_MERGED_KINDS = frozenset({FWD, STRUCT, UNION})
+
+
 def _merge_hypot(state: DedupState, hypothesis: Hypothesis) -> None:
     kinds, m, hypot = state.graph.kinds, state.map, hypothesis.map
     adjust_canon = hypothesis.adjust_canon
     for canon_id in hypothesis.list:
-        t_id = hypot[canon_id]  # both resolved (state.resolve inlined: one call per pair cost more)
+        t_id = hypot[canon_id]
+        if kinds[t_id] not in _MERGED_KINDS and kinds[canon_id] not in _MERGED_KINDS:
+            continue  # nothing below applies: resolving keeps a type's kind outside those
+        # both resolved (state.resolve inlined: one call per pair cost more)
         x = m[t_id]
         while x >= 0 and x != t_id:
             t_id, x = x, m[x]
