@@ -247,6 +247,10 @@ class Die:
 
 
 
+# Where a DIE is: (its offset, its shape, where its attributes start, where they end).
+DiePlace = Tuple[int, _Shape, int, int]
+
+
 class _UnitHeader(NamedTuple):
     offset: int
     end: int
@@ -332,9 +336,13 @@ class CompileUnit(UnitValues):
         fixed = shape.fixed_size
         return Die(self, pos, shape, start, start + fixed if fixed is not None else self.end_of(shape, start))
 
-    def entries(self, pos: int, tags: Optional[FrozenSet[str]] = None, leading: bool = False) -> Iterator[Die]:
+    def entries(self, pos: int, tags: Optional[FrozenSet[str]] = None) -> Iterator[Die]:
         """The list of sibling DIEs starting at ``pos``, up to its null entry; those whose tag is
-        not in ``tags`` are stepped over without being decoded (``leading``: the list ends there)."""
+        not in ``tags`` are stepped over without being decoded."""
+        return (Die(self, *place) for place in self.places(pos, tags))
+
+    def places(self, pos: int, tags: Optional[FrozenSet[str]] = None) -> Iterator[DiePlace]:
+        """entries, as where each DIE is, for a walk that makes a Die of few of them."""
         info = self.dwarf.info
         data, end, shapes = info.data, self.end, self.shapes
         while pos < end:
@@ -349,9 +357,7 @@ class CompileUnit(UnitValues):
             fixed = shape.fixed_size
             die_end = start + fixed if fixed is not None else self.end_of(shape, start)
             if tags is None or shape.tag in tags:
-                yield Die(self, pos, shape, start, die_end)
-            elif leading:
-                return
+                yield pos, shape, start, die_end
             pos = self.after_subtree(shape, pos, start, die_end) if shape.has_children else die_end
         if pos > end:
             raise DwarfError(f"a DIE runs past the end of the unit at {self.offset}")

@@ -382,27 +382,34 @@ def _collect(dwarf, functions_at, variables_at) -> TypeSurface:
     for cu in dwarf.units():
         # In C, exported functions, variables and type definitions are children of the CU; not
         # descending further skips function bodies via DW_AT_sibling (much faster).
+        # A Die is made only of what is kept: most subprograms are not exported.
         top = cu.top()
-        for die in (top.children(TOP_LEVEL_TAGS) if top is not None else ()):
-            tag = die.tag
+        for pos, shape, start, end in (cu.places(top.end, TOP_LEVEL_TAGS) if top is not None and top.has_children
+                                       else ()):
+            tag = shape.tag
+            present = shape.present
             if tag == "DW_TAG_subprogram":
-                address = _int_attr(die, "DW_AT_low_pc")
-                if address is None and die.has("DW_AT_ranges"):
+                address = _int(cu.attribute(shape, start, end, "DW_AT_low_pc")) if "DW_AT_low_pc" in present \
+                    else None
+                if address is None and "DW_AT_ranges" in present:
                     # gcc splits hot and cold parts; the symbol is at one of them, not always the lowest
-                    address = next((a for a in cu.range_starts(die) if a in functions_at), None)
+                    address = next((a for a in cu.range_starts(Die(cu, pos, shape, start, end)) if a in functions_at),
+                                   None)
                 if address is not None and address in functions_at:
+                    origin = _origin(Die(cu, pos, shape, start, end))
                     for sym in functions_at.pop(address):
-                        found_functions.append((sym, _origin(die)))
+                        found_functions.append((sym, origin))
                 elif address is None:
-                    addressless.append(die)
+                    addressless.append(Die(cu, pos, shape, start, end))
             elif tag == "DW_TAG_variable":
                 if variables_at:
+                    die = Die(cu, pos, shape, start, end)
                     address = _variable_address(die, cu.address_size)
                     if address is not None and address in variables_at:
                         for sym in variables_at.pop(address):
                             found_variables.append((sym, _origin(die)))
-            elif not die.has("DW_AT_declaration"):
-                surface.definition_dies.append(die)
+            elif "DW_AT_declaration" not in present:
+                surface.definition_dies.append(Die(cu, pos, shape, start, end))
     by_name: Dict[str, Die] = {}  # the first prototyped subprogram of each name still missing
     missing = {sym.name for syms in functions_at.values() for sym in syms}
     for die in (addressless if functions_at else ()):
