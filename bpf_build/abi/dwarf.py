@@ -608,6 +608,17 @@ class DwarfInfo:
                 self._unit_starts.append(header.offset)
         return iter(self._units)
 
+    def release(self) -> None:
+        """Break the cycles between this reader, its units and their DIEs (a unit and its top DIE
+        refer to each other; the reader holds its units and caches DIEs): what the caller no longer
+        holds is then freed at once, not left to a pass of the cyclic collector over all of it."""
+        for unit in self._units:
+            unit._top = None
+        self._units.clear()
+        self._unit_starts.clear()
+        self._last_unit = None
+        self.cache.clear()
+
     def die_at(self, offset: int) -> Optional[Die]:
         cached = self.cache.get(offset)
         if cached is not None:
