@@ -104,15 +104,6 @@ class OpenedMap(MapDef):
         self.real_name = self.real_name or self.name
         self.ident = self.ident or self.name
 
-    # The old names of key_type_id and value_type_id, for the readers not switched yet.
-    @property
-    def btf_key_type_id(self) -> int:
-        return self.key_type_id
-
-    @property
-    def btf_value_type_id(self) -> int:
-        return self.value_type_id
-
     @property
     def type_name(self) -> str:
         return map_type_name(self.type)
