@@ -422,16 +422,16 @@ class _Renderer:
         out: List[Tuple[OpenedMap, Optional[str], Optional[str]]] = []
         for m in self.opened.maps:
             if m.kind in GLOBAL_DATA_KINDS:
-                self.types.section(f"{self.cls}_{m.ident}", m.real_name, m.btf_value_type_id, m.value_size)
+                self.types.section(f"{self.cls}_{m.ident}", m.real_name, m.value_type_id, m.value_size)
                 out.append((m, "ctypes.c_uint32", f"{self.cls}_{m.ident}"))
                 continue
             if m.struct_ops is not None:  # its value is the kernel's bpf_struct_ops_<name>: raw bytes
                 # the object's struct, whose data members user space may set before load
-                self.struct_ops_types[m.ident] = self.types.ctype(m.btf_value_type_id, f"{m.ident}_value")
+                self.struct_ops_types[m.ident] = self.types.ctype(m.value_type_id, f"{m.ident}_value")
                 out.append((m, None, None))
                 continue
-            key = self.types.ctype(m.btf_key_type_id, f"{m.ident}_key") if m.btf_key_type_id else None
-            value = self.types.ctype(m.btf_value_type_id, f"{m.ident}_value") if m.btf_value_type_id else None
+            key = self.types.ctype(m.key_type_id, f"{m.ident}_key") if m.key_type_id else None
+            value = self.types.ctype(m.value_type_id, f"{m.ident}_value") if m.value_type_id else None
             out.append((m, key, value))
         return out
 
