@@ -72,7 +72,7 @@ class LightStructOps:
         (declaration, the member's name or "" for opaque bytes, offset)."""
         btf, ops = self.o.btf, m.struct_ops
         assert btf is not None and ops is not None  # a struct_ops map was opened from BTF
-        t = btf.type(btf.skip_modifiers(m.btf_value_type_id))
+        t = btf.type(btf.skip_modifiers(m.value_type_id))
         out: List[Tuple[str, str, int]] = []
         at = 0
         for i, (member, described) in enumerate(zip(t.members, ops.members)):
