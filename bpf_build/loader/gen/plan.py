@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, NoReturn, Optional, Tuple, Type
+from typing import Callable, Collection, Dict, List, NoReturn, Optional, Tuple, Type
 
 from ...errors import BpfBuildError, LoaderError, NotSupportedError
 from ...model import btf as B
 from ...model.insn import PSEUDO_BTF_ID, PSEUDO_KFUNC_CALL, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE, encode
 from ...runtime.loader_contract import MAP_ELEM_ATTR
+from ...runtime.map_kinds import MAP_IN_MAP_TYPES
 from ...runtime.uapi import MapType, ProgType
 from ..section_defs import SEC_ATTACH_BTF
 from ..open import OpenedMap, OpenedObject, OpenedProgram
@@ -24,7 +25,6 @@ from .attrs import btf_load_attr, map_create_attr, prog_load_attr
 from .blob import Blob, BlobRef, FdTable, c_bytes
 from .struct_ops import StructOpsPlan, plan_struct_ops
 
-MAP_IN_MAP_TYPES = (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS)
 FREEZE_ATTR_BYTES = 8  # MAP_FREEZE reads 4 (map_fd); the blob keeps 8-byte alignment
 
 
@@ -194,7 +194,7 @@ def _plan_map(state: _Planning, i: int, m: OpenedMap) -> MapPlan:
     return plan
 
 
-def _plan_slots(state: _Planning, map_types: Tuple[int, ...], target_index: Callable[[str], int],
+def _plan_slots(state: _Planning, map_types: Collection[int], target_index: Callable[[str], int],
                 target_is_prog: bool) -> List[SlotPlan]:
     plans = []
     for i, m in enumerate(state.opened.maps):
