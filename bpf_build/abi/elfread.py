@@ -220,15 +220,12 @@ def _read_library(elf: ElfImage, with_symtab: bool) -> SharedLibrary:
         data = elf.data(versym_section, ".gnu.version")
         versyms = [v for (v,) in struct.iter_unpack(elf.endian + "H", data[:len(data) & ~1])]
     exports = []
-    dynamic_names = set()
-    for i, sym in enumerate(symbols):
-        name = sym.name
-        if not name:
+    dynamic_names = {sym.name for sym in symbols} if with_symtab else set()  # for .symtab's entries only
+    versym_count = len(versyms)
+    for i, (name, value, size, binding, kind, visibility, shndx) in enumerate(symbols):
+        if not name or shndx == SHN_UNDEF or binding not in EXPORTED_BINDINGS or visibility not in EXPORTED_VISIBILITY:
             continue
-        dynamic_names.add(name)
-        if sym.shndx == SHN_UNDEF or sym.binding not in EXPORTED_BINDINGS or sym.visibility not in EXPORTED_VISIBILITY:
-            continue
-        versym = versyms[i] if i < len(versyms) else 1
+        versym = versyms[i] if i < versym_count else 1
         index = versym & ~VERSYM_HIDDEN
         if index == 0:
             continue  # versioned local: not visible to the dynamic linker
@@ -237,10 +234,9 @@ def _read_library(elf: ElfImage, with_symtab: bool) -> SharedLibrary:
             version = index_to_name.get(index)
             if version is None:
                 raise AbiError(path, f"malformed .gnu.version: {name} uses undefined version index {index}")
-        if sym.shndx == SHN_ABS and sym.value == 0 and name == version and name in node_names:
+        if shndx == SHN_ABS and value == 0 and name == version and name in node_names:
             continue  # ld's marker symbol for a version definition
-        exports.append(ExportedSymbol(name, version, not (versym & VERSYM_HIDDEN), sym.kind, sym.size,
-                                      sym.value, sym.shndx))
+        exports.append(ExportedSymbol(name, version, not (versym & VERSYM_HIDDEN), kind, size, value, shndx))
     exports.sort(key=lambda s: (s.name, s.version or "", s.default))
 
     unexported: Dict[str, str] = {}

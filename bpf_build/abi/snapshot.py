@@ -78,10 +78,10 @@ def snapshot_from_library(lib: SharedLibrary, with_types: bool = True,
     at_address: Dict[Tuple[int, int], List[str]] = {}
     for sym in lib.exports:
         size = sym.size if sym.kind in ("object", "tls") else None
-        rec = SymbolRecord(sym.name, sym.version, sym.default, sym.kind, size)
-        symbols[rec.key] = rec
+        key = versioned_name(sym.name, sym.version, sym.default)  # rec.key, spelled once
+        symbols[key] = SymbolRecord(sym.name, sym.version, sym.default, sym.kind, size)
         if sym.address:
-            at_address.setdefault((sym.section, sym.address), []).append(rec.key)
+            at_address.setdefault((sym.section, sym.address), []).append(key)
     aliases = sorted(tuple(sorted(keys)) for keys in at_address.values() if len(keys) > 1)
     snap = Snapshot(lib.path, lib.soname, [NodeRecord(v.name, v.parents) for v in lib.versions],
                     symbols, aliases)
@@ -177,8 +177,7 @@ def snapshot_from_json(text: str, path: str) -> Snapshot:
             raise ValueError('"symbols" must be an object')
         symbols = {}
         for key, entry in data["symbols"].items():
-            rec = _symbol_from_key(key, entry)
-            symbols[rec.key] = rec
+            symbols[key] = _symbol_from_key(key, entry)  # its .key spells key back
         aliases = data.get("aliases", [])
         if not isinstance(aliases, list) or not all(_is_str_list(g) for g in aliases):
             raise ValueError('"aliases" must be a list of lists of symbol keys')
