@@ -232,7 +232,7 @@ class TypeWords:
         return self.base.type_name(type_id) if i == -1 and type_id > 0 and self.base is not None else ""
 
 
-# The bytes of a plain identifier, and what may start one.
+# The bytes a plain identifier is made of.
 _WORD_BYTES = bytes(range(ord("0"), ord("9") + 1)) + bytes(range(ord("A"), ord("Z") + 1)) \
     + bytes(range(ord("a"), ord("z") + 1)) + b"_"
 
