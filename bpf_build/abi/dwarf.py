@@ -25,7 +25,7 @@ from __future__ import annotations
 import bisect
 import os
 import struct
-from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple
 
 from ..errors import AbiError
 from .dwarf_decoders import Decoder, make_decoder
@@ -81,7 +81,8 @@ class _Shape:
     size varies, (fixed bytes, variable form or None) pairs."""
 
     __slots__ = ("tag", "has_children", "present", "fixed_size", "at_start", "at_end", "constants",
-                 "plan", "skips", "first_variable", "after_first", "specs", "layout", "decodes", "decoder")
+                 "plan", "skips", "first_variable", "after_first", "specs", "layout", "decodes", "decoder",
+                 "sibling_at")
 
     def __init__(self, tag: str, has_children: bool, specs: Tuple[Spec, ...], layout: Layout):
         self.tag, self.has_children = tag, has_children
@@ -109,6 +110,15 @@ class _Shape:
             if name is not None and name not in self.at_start:
                 self.at_end.setdefault(name, _place(distance, form, implicit, size, endian))
         self.fixed_size: Optional[int] = sum(s for s in sizes if s is not None) if None not in sizes else None
+        # DW_AT_sibling as walks read it inline: (from the start?, distance, unpack) when a
+        # fixed-size unit-relative reference a fixed distance from an edge, else None.
+        self.sibling_at: Optional[Tuple[bool, int, Callable]] = None
+        for from_start, places in ((True, self.at_start), (False, self.at_end)):
+            place = places.get(SIBLING)
+            if place is not None:
+                if place[3] is not None and place[4] == "ref":
+                    self.sibling_at = (from_start, place[0], place[3])
+                break
         # Attributes a fixed distance past the first variable-size one (a parameter's DW_AT_type
         # after its inline name): found by stepping over that one value, not by decoding the DIE.
         self.first_variable: Optional[Tuple[int, int]] = None  # (distance from the start, form)
@@ -358,7 +368,17 @@ class CompileUnit(UnitValues):
             die_end = start + fixed if fixed is not None else self.end_of(shape, start)
             if tags is None or shape.tag in tags:
                 yield pos, shape, start, die_end
-            pos = self.after_subtree(shape, pos, start, die_end) if shape.has_children else die_end
+            if not shape.has_children:
+                pos = die_end
+                continue
+            sibling_at = shape.sibling_at  # sibling(), inline: most DIEs with children have one
+            if sibling_at is not None:
+                from_start, distance, unpack = sibling_at
+                sibling = unpack(data, start + distance if from_start else die_end - distance)[0] + self.offset
+                if pos < sibling <= end:
+                    pos = sibling
+                    continue
+            pos = self.after_subtree(shape, pos, start, die_end)
         if pos > end:
             raise DwarfError(f"a DIE runs past the end of the unit at {self.offset}")
 
