@@ -405,11 +405,11 @@ def _collect(dwarf, functions_at, variables_at) -> TypeSurface:
                     addressless.append(Die(cu, pos, shape, start, end))
             elif tag == "DW_TAG_variable":
                 if variables_at:
-                    die = Die(cu, pos, shape, start, end)
-                    address = _variable_address(die, cu.address_size)
+                    variable = Die(cu, pos, shape, start, end)
+                    address = _variable_address(variable, cu.address_size)
                     if address is not None and address in variables_at:
                         for sym in variables_at.pop(address):
-                            found_variables.append((sym, _origin(die)))
+                            found_variables.append((sym, _origin(variable)))
             elif "DW_AT_declaration" not in present:
                 surface.definition_dies.append(Die(cu, pos, shape, start, end))
     by_name: Dict[str, Die] = {}  # the first prototyped subprogram of each name still missing
