@@ -414,16 +414,17 @@ def _collect(dwarf, functions_at, variables_at) -> TypeSurface:
                 surface.definition_dies.append(Die(cu, pos, shape, start, end))
     by_name: Dict[str, Die] = {}  # the first prototyped subprogram of each name still missing
     missing = {sym.name for syms in functions_at.values() for sym in syms}
-    for die in (addressless if functions_at else ()):
-        name = _name(die)
-        if name is not None and name in missing and name not in by_name and _origin(die).has("DW_AT_prototyped"):
-            by_name[name] = die
-    untyped = []
+    for candidate in (addressless if functions_at else ()):
+        name = _name(candidate)
+        if name is not None and name in missing and name not in by_name and \
+                _origin(candidate).has("DW_AT_prototyped"):
+            by_name[name] = candidate
+    untyped: List[str] = []
     for syms in functions_at.values():
         for sym in syms:
-            die = by_name.get(sym.name)
-            if die is not None:
-                found_functions.append((sym, _origin(die)))
+            named = by_name.get(sym.name)
+            if named is not None:
+                found_functions.append((sym, _origin(named)))
             else:
                 untyped.append(sym.key)
     functions, variables = {}, {}
