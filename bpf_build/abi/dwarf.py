@@ -519,6 +519,8 @@ class CompileUnit(UnitValues):
                 if end < 0:
                     raise DwarfError(f"unterminated string at offset {pos}")
                 pos = end + 1
+            elif form == 0x18 and pos < len(data) and data[pos] < 0x80:  # exprloc (a frame base): short
+                pos += 1 + data[pos]
             elif form is not None:
                 pos = self.skip(form, pos)
         return pos
