@@ -320,12 +320,14 @@ class Skeleton:
     def attach(self, *, skip_failed: bool = False) -> Self:
         """Attach every loaded program whose section names its target (tracepoints, raw_tp,
         tp_btf/fentry/fexit/lsm, kprobes, uprobes with a path, iterators) and whose
-        ``autoattach`` is on; others are left to the caller.
+        ``autoattach`` is on; others are left to the caller. Then each struct_ops map: its value
+        written (a legacy ``.struct_ops`` map registers so, until detach()), and the link of a
+        ``.struct_ops.link`` map.
 
         Every program is tried. When some fail, the AttachError lists each of them with its
-        reason (``.failures``: name -> error) and the links this call made are closed again;
-        with ``skip_failed=True`` the others stay attached and ``self.attach_failures`` says
-        which failed and why."""
+        reason (``.failures``: name -> error) and the links this call made are closed again (and
+        the legacy struct_ops maps it registered unregistered); with ``skip_failed=True`` the
+        others stay attached and ``self.attach_failures`` says which failed and why."""
         self._require_not_closed("attach()")
         if not self._loaded:
             raise BpfRuntimeError(f"{self._name_}: attach() needs load() first")
