@@ -65,7 +65,8 @@ def normalise_base_name(name: str) -> str:
 
 
 def _name(die) -> Optional[str]:
-    return _name_attr(die, "DW_AT_name")
+    value = die.get("DW_AT_name")  # _name_attr, inline: names are asked for most
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else None
 
 
 def _name_attr(die, name: str) -> Optional[str]:
@@ -414,7 +415,14 @@ def _collect(dwarf, functions_at, variables_at) -> TypeSurface:
                 surface.definition_dies.append(Die(cu, pos, shape, start, end))
     by_name: Dict[str, Die] = {}  # the first prototyped subprogram of each name still missing
     missing = {sym.name for syms in functions_at.values() for sym in syms}
+    # Names compared as DWARF holds them (bytes, no decoding) when every missing one is valid text:
+    # then bytes that decode to one of them are its encoding, and no other bytes do.
+    missing_raw = None if any("\ufffd" in name for name in missing) else {name.encode() for name in missing}
     for candidate in (addressless if functions_at else ()):
+        if missing_raw is not None:
+            raw = candidate.get("DW_AT_name")
+            if type(raw) is not bytes or raw not in missing_raw:
+                continue
         name = _name(candidate)
         if name is not None and name in missing and name not in by_name and \
                 _origin(candidate).has("DW_AT_prototyped"):
