@@ -19,8 +19,9 @@ Rows, per pair, each the median of --runs runs, the tools alternating so both se
   bpf-abi JSON -> .so     bpf-abi diff OLD.json NEW.so (the CI case: a committed baseline)
   in-process .so -> .so   load_snapshot x2 + diff_snapshots, no interpreter start (the public
   in-process JSON -> .so  headers are read in each run; what bpf-abi keeps per process, the shapes of
-                          DWARF abbreviations and the tables it read, is warm after the first run,
-                          as in any long-lived caller: a process row pays for it cold)
+                          DWARF abbreviations (with the decoders made for the busiest) and the
+                          tables it read, is warm after the first run, as in any long-lived
+                          caller: a process row pays for it cold)
 The processes run as an installed bpf-abi would: in a fresh venv without packages (made in a
 temporary directory from this interpreter's base), with bytecode compiled once and kept (in that
 directory: pip compiles it at install). The development venv's interpreter pays for the editable

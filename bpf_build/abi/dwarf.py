@@ -4,7 +4,9 @@ bpf-abi runs on every library a release CI compares, so the reader does as littl
 
 - An abbreviation becomes a ``_Shape`` the first time a unit uses it: where each attribute sits
   (at a fixed distance from the DIE's start or end, when the forms around it have fixed sizes)
-  and a decoding plan in which each run of fixed-size attributes is one ``struct`` unpack.
+  and a decoding plan in which each run of fixed-size attributes is one ``struct`` unpack; one
+  decoded often (a struct member's) gets a function of its own doing the plan's work
+  (dwarf_decoders.py).
 - Walking a list of DIEs decodes nothing it does not have to: a DIE's end comes from its shape, a
   subtree is skipped through ``DW_AT_sibling``, and only DIEs with a wanted tag become ``Die``
   objects (bpf-abi wants the functions, variables and type definitions at the top of each unit).
