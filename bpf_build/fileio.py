@@ -14,7 +14,6 @@ Reading is here too: ``read_bytes`` (a file whole, errors as BpfBuildError) and 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import signal
@@ -37,6 +36,8 @@ def read_bytes(path: Union[str, os.PathLike], error_cls=BpfBuildError) -> bytes:
 
 def sha256_file(path: Union[str, os.PathLike]) -> str:
     """The SHA-256 of a file's content, hex; OSError when it cannot be read."""
+    import hashlib  # here, not at the top: loading OpenSSL costs ~4 MiB of RSS every command pays
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
