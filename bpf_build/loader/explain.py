@@ -17,7 +17,7 @@ from ..model import btf as B
 from ..model.insn import ALU64, DW, JA, JMP, JNE, MOV, PSEUDO_MAP_IDX_VALUE, R1, R2, R3, R4, R6, R10, B as SZ_B, H, W, X
 from ..model.insn import Insn, decode
 from ..runtime.loader_contract import CTX_HEADER_SIZE, CTX_MAP_SIZE, MAP_DESC_FD
-from ..runtime.uapi import Cmd, Helper, MapType, ProgType, map_type_name, prog_type_name
+from ..runtime.uapi import BPF_OBJ_NAME_LEN, Cmd, Helper, MapType, ProgType, map_type_name, prog_type_name
 
 Operation = Dict[str, Any]
 _ALU, _LDX, _ST, _STX = 0x04, 0x01, 0x02, 0x03
@@ -46,9 +46,15 @@ def arena_shape(max_entries: int, map_flags: int, map_extra: int) -> str:
         (f" flags {map_flags:#x}" if map_flags else "") + f" ({where})"
 
 
+def kernel_name(name: str) -> str:
+    """A map or program name as the kernel keeps it (its NUL takes the last of BPF_OBJ_NAME_LEN
+    bytes): the loader's steps name maps this way."""
+    return name[:BPF_OBJ_NAME_LEN - 1]
+
+
 def reuse_text(name: str) -> str:
     """A pinned map's reuse_map step: taken from the runner, if it gives an fd, instead of created."""
-    return f"reuse pinned map \"{name[:15]}\" if the runner gives its fd"
+    return f"reuse pinned map \"{kernel_name(name)}\" if the runner gives its fd"
 
 
 class _Sym:

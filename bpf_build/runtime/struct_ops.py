@@ -182,12 +182,12 @@ def resolve_struct_ops(blob: bytes, specs: Sequence[StructOpsSpec], map_attr_off
         layout = kernel_layout(btf, spec.type_name, f"struct_ops map '{name}'", spec.link)
         value, programs = lay_out_value(btf, spec, layout, name, data[n] if data else None)
         attr = map_attr_offsets[spec.map_index]
-        struct.pack_into("=I", out, attr + MAP_CREATE_ATTR.offset("value_size"), layout.value_size)
-        struct.pack_into("=I", out, attr + MAP_CREATE_ATTR.offset("btf_vmlinux_value_type_id"), layout.value_id)
+        MAP_CREATE_ATTR.write(out, attr, "value_size", layout.value_size)
+        MAP_CREATE_ATTR.write(out, attr, "btf_vmlinux_value_type_id", layout.value_id)
         for prog, member_index, _ in programs:
             pattr = prog_attr_offsets[prog]
-            struct.pack_into("=I", out, pattr + PROG_LOAD_ATTR.offset("attach_btf_id"), layout.struct_id)
-            struct.pack_into("=I", out, pattr + PROG_LOAD_ATTR.offset("expected_attach_type"), member_index)
+            PROG_LOAD_ATTR.write(out, pattr, "attach_btf_id", layout.struct_id)
+            PROG_LOAD_ATTR.write(out, pattr, "expected_attach_type", member_index)
         values.append(StructOpsValue(value, tuple((prog, offset) for prog, _, offset in programs)))
     return bytes(out), values
 

@@ -39,7 +39,7 @@ from ...runtime.loader_contract import (
 )
 from ...runtime.uapi import Cmd, Helper, MapType
 from ..open import OpenedMap
-from ..explain import arena_shape, reuse_text, struct_ops_shape
+from ..explain import arena_shape, kernel_name, reuse_text, struct_ops_shape
 from .blob import FdTable
 from .code import LoaderCode, ld_blob
 from .externs import emit_find_btf, emit_ksym
@@ -105,7 +105,7 @@ def _emit_create_map(code: LoaderCode, plan: LoaderPlan, mp: MapPlan) -> None:
         inner = m.inner
         if mp.inner_uses_btf:
             code.copy_blob(W, code.attr(mp.inner_attr, MAP_CREATE_ATTR)["btf_fd"], fd_off(fds.btf_slot))
-        code.step("create_map", i, f"create map \"{inner.name[:15]}\" {map_shape(inner)} "
+        code.step("create_map", i, f"create map \"{kernel_name(inner.name)}\" {map_shape(inner)} "
                                    f"(inner map of \"{m.name}\")")
         code.sys_bpf(Cmd.MAP_CREATE, mp.inner_attr, MAP_CREATE_ATTR.size)
         code.check()
@@ -121,7 +121,7 @@ def _emit_create_map(code: LoaderCode, plan: LoaderPlan, mp: MapPlan) -> None:
     a.jmp_imm(JEQ, R0, 0, skip)
     code.store_blob(W, attr["max_entries"], R0)
     a.label(skip)
-    code.step("create_map", i, f"create map \"{m.name[:15]}\" {map_shape(m)}")
+    code.step("create_map", i, f"create map \"{kernel_name(m.name)}\" {map_shape(m)}")
     code.sys_bpf(Cmd.MAP_CREATE, mp.attr, MAP_CREATE_ATTR.size)
     code.check()
     code.store_blob(W, fd_off(i), R7)
@@ -143,19 +143,19 @@ def _emit_initial_value(code: LoaderCode, mp: MapPlan) -> None:
     a.jmp_imm(JEQ, R3, 0, skip)
     a.emit(ld_blob(R1, code.off(mp.value)), mov64_imm(R2, m.value_size),
            call_helper(Helper.COPY_FROM_USER), mov64_reg(R7, R0))
-    code.step("update_map", i, f"copy initial value of \"{m.name[:15]}\" from the runner")  # numbered after the call
+    code.step("update_map", i, f"copy initial value of \"{kernel_name(m.name)}\" from the runner")  # numbered after the call
     code.check()
     a.label(skip)
     attr = code.attr(mp.update_attr, MAP_ELEM_ATTR)
     code.copy_blob(W, attr["map_fd"], fd_off(i))
     code.set_pointer(attr["key"], mp.key)
     code.set_pointer(attr["value"], mp.value)
-    code.step("update_map", i, f"update map \"{m.name[:15]}\" [0] = {m.value_size} bytes")
+    code.step("update_map", i, f"update map \"{kernel_name(m.name)}\" [0] = {m.value_size} bytes")
     code.sys_bpf(Cmd.MAP_UPDATE_ELEM, mp.update_attr, MAP_ELEM_ATTR.size)
     code.check()
     if mp.freeze_attr is not None:
         code.copy_blob(W, code.attr(mp.freeze_attr, MAP_ELEM_ATTR)["map_fd"], fd_off(i))
-        code.step("freeze_map", i, f"freeze map \"{m.name[:15]}\"")
+        code.step("freeze_map", i, f"freeze map \"{kernel_name(m.name)}\"")
         code.sys_bpf(Cmd.MAP_FREEZE, mp.freeze_attr, MAP_FREEZE_ATTR_SIZE)
         code.check()
 
@@ -178,7 +178,7 @@ def emit_set_slot(code: LoaderCode, plan: LoaderPlan, sp: SlotPlan) -> None:
     opened = plan.opened
     what = f"prog \"{opened.programs[sp.target].name}\"" if sp.target_is_prog \
         else f"map \"{opened.maps[sp.target].name}\""
-    code.step("set_slot", i, f"update map \"{opened.maps[i].name[:15]}\" [{sp.slot}] = {what}")
+    code.step("set_slot", i, f"update map \"{kernel_name(opened.maps[i].name)}\" [{sp.slot}] = {what}")
     code.sys_bpf(Cmd.MAP_UPDATE_ELEM, sp.attr, MAP_ELEM_ATTR.size)
     code.check()
     if sp.target_is_prog or plan.opened.maps[i].pinning:
