@@ -5,6 +5,16 @@ A global's VAR/FUNC is kept once: the first input's record stands for every late
 resolved extern takes its type from the definition. The input's DATASECs are not copied: their
 entries go to the output sections' variable lists, from which the finalize phase builds one
 DATASEC per section.
+
+Every type is appended, even one equal to a type an earlier input brought: inputs built
+against one vmlinux.h repeat most of theirs (20 such objects: 65% of 51k types are exact
+duplicates of earlier ones), and dropping those here would spare dedup most of its work, but
+it is not provably output-neutral. libbpf's struct walk compares candidate ids as they are,
+not by content (a canonical type paired with two different candidates fails the walk), and
+reference types are still unprocessed then, so the walk descends into a duplicate's graph
+where the type it duplicates would have ended the walk at once; clang also emits identical
+anonymous types apart within one object (~20 an object here). On these inputs the output
+came out the same without the duplicates (dedup 217 -> 80 ms), but that is not a proof.
 """
 
 from __future__ import annotations
