@@ -2,10 +2,10 @@
 
 bpf-abi runs on every library a release CI compares, so the reader does as little as it can:
 
-- An abbreviation becomes a ``_Shape`` the first time a unit uses it: where each attribute sits
-  (at a fixed distance from the DIE's start or end, when the forms around it have fixed sizes)
-  and a decoding plan in which each run of fixed-size attributes is one ``struct`` unpack; one
-  decoded often (a struct member's) gets a function of its own doing the plan's work
+- An abbreviation becomes a ``Shape`` (dwarf_shapes.py) the first time a unit uses it: where each
+  attribute sits (at a fixed distance from the DIE's start or end, when the forms around it have
+  fixed sizes) and a decoding plan in which each run of fixed-size attributes is one ``struct``
+  unpack; one decoded often (a struct member's) gets a function of its own doing the plan's work
   (dwarf_decoders.py).
 - Walking a list of DIEs decodes nothing it does not have to: a DIE's end comes from its shape, a
   subtree is skipped through ``DW_AT_sibling``, and only DIEs with a wanted tag become ``Die``
@@ -27,11 +27,11 @@ from __future__ import annotations
 import bisect
 import os
 import struct
-from typing import Callable, Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple
 
 from ..errors import AbiError
-from .dwarf_decoders import Decoder, make_decoder
-from .dwarf_forms import CONVERSIONS, STRUCT_CODES, DwarfError, Layout, Place, Reader, UnitValues, form_size
+from .dwarf_forms import DwarfError, Layout, Reader, UnitValues
+from .dwarf_shapes import SIBLING, Abbreviation, Shape, shape_of
 from .elfread import ET_REL, ElfImage
 
 TAGS = {
@@ -55,160 +55,15 @@ ATTRIBUTES = {
 }
 REFERENCE_ATTRIBUTES = {"DW_AT_sibling", "DW_AT_type", "DW_AT_abstract_origin", "DW_AT_specification"}
 
-SIBLING = "DW_AT_sibling"
 VARIADIC = -1  # in parameter_types: ``...`` (never a DIE offset)
 # Relocation types that write a symbol's value plus addend into DWARF: (machine, type) -> size.
 _RELOCATION_SIZES = {(62, 1): 8, (62, 10): 4, (62, 11): 4, (183, 257): 8, (183, 258): 4, (3, 1): 4}
 _DEBUG_SECTIONS = (".debug_info", ".debug_abbrev", ".debug_str", ".debug_line", ".debug_line_str",
                    ".debug_str_offsets", ".debug_addr", ".debug_ranges", ".debug_rnglists")
 
-Spec = Tuple[Optional[str], int, int]  # (attribute name, or None when not read; form; implicit constant)
-Abbreviation = Tuple[str, bool, Tuple[Spec, ...]]  # (tag, has children, attributes)
-
-
-def _place(distance: int, form: int, implicit: int, size: Optional[int], endian: str) -> Place:
-    code = STRUCT_CODES.get(size) if size else None
-    unpack = struct.Struct(endian + code).unpack_from if code is not None else None
-    return distance, form, implicit, unpack, CONVERSIONS.get(form)
-
-
-class _Shape:
-    """One abbreviation as the units of one layout use it: the tag, whether children follow, which
-    attributes are present, where they sit, and how to decode them all at once.
-
-    ``at_start``/``at_end``: attribute -> a Place, at a distance from the DIE's start, or back from
-    its end, for attributes that only fixed-size forms separate from that edge.
-    ``plan``: steps, each a run of fixed-size attributes (one unpack; attributes bpf-abi does not
-    read are padding) or one variable-size attribute. ``skips``: to find the end of a DIE whose
-    size varies, (fixed bytes, variable form or None) pairs."""
-
-    __slots__ = ("tag", "has_children", "present", "fixed_size", "at_start", "at_end", "constants",
-                 "plan", "skips", "first_variable", "after_first", "specs", "layout", "decodes", "decoder",
-                 "sibling_at")
-
-    def __init__(self, tag: str, has_children: bool, specs: Tuple[Spec, ...], layout: Layout):
-        self.tag, self.has_children = tag, has_children
-        self.specs, self.layout = specs, layout
-        # Decoded this many times through the plan; past DECODER_AFTER, through a decoder made for it.
-        self.decodes = 0
-        self.decoder: Optional[Decoder] = None
-        self.present: FrozenSet[str] = frozenset(name for name, _, _ in specs if name is not None)
-        sizes = [form_size(form, layout) for _, form, _ in specs]
-        endian = layout[3]
-        self.at_start: Dict[str, Place] = {}
-        self.at_end: Dict[str, Place] = {}
-        distance = 0
-        for (name, form, implicit), size in zip(specs, sizes):
-            if name is not None:
-                self.at_start.setdefault(name, _place(distance, form, implicit, size, endian))
-            if size is None:
-                break
-            distance += size
-        distance = 0
-        for (name, form, implicit), size in zip(reversed(specs), reversed(sizes)):
-            if size is None:
-                break
-            distance += size
-            if name is not None and name not in self.at_start:
-                self.at_end.setdefault(name, _place(distance, form, implicit, size, endian))
-        self.fixed_size: Optional[int] = sum(s for s in sizes if s is not None) if None not in sizes else None
-        # DW_AT_sibling as walks read it inline: (from the start?, distance, unpack) when a
-        # fixed-size unit-relative reference a fixed distance from an edge, else None.
-        self.sibling_at: Optional[Tuple[bool, int, Callable]] = None
-        for from_start, places in ((True, self.at_start), (False, self.at_end)):
-            place = places.get(SIBLING)
-            if place is not None:
-                if place[3] is not None and place[4] == "ref":
-                    self.sibling_at = (from_start, place[0], place[3])
-                break
-        # Attributes a fixed distance past the first variable-size one (a parameter's DW_AT_type
-        # after its inline name): found by stepping over that one value, not by decoding the DIE.
-        self.first_variable: Optional[Tuple[int, int]] = None  # (distance from the start, form)
-        self.after_first: Dict[str, Place] = {}
-        if self.fixed_size is None:
-            index = sizes.index(None)
-            self.first_variable = (sum(s for s in sizes[:index] if s is not None), specs[index][1])
-            distance = 0
-            for (name, form, implicit), size in zip(specs[index + 1:], sizes[index + 1:]):
-                if name is not None and name not in self.at_start and name not in self.at_end:
-                    self.after_first.setdefault(name, _place(distance, form, implicit, size, endian))
-                if size is None:
-                    break
-                distance += size
-        self.constants: Dict[str, object] = {}
-        self.plan: List[tuple] = []
-        self.skips: List[Tuple[int, Optional[int]]] = []
-        self._make_plan(specs, sizes, endian)
-
-    def make_decoder(self) -> Decoder:
-        """The decoder made for this shape (dwarf_decoders.py): the plan's work in straight-line code."""
-        self.decoder = make_decoder(self.specs, [form_size(form, self.layout) for _, form, _ in self.specs],
-                                    self.layout[3])
-        return self.decoder
-
-    def _make_plan(self, specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str) -> None:
-        codes: List[str] = []
-        names: List[str] = []
-        conversions: List[Tuple[str, str]] = []
-        run_size = 0
-
-        def close_run() -> None:
-            nonlocal run_size
-            if names:
-                self.plan.append((True, struct.Struct(endian + "".join(codes)).unpack_from, run_size,
-                                  tuple(names), tuple(conversions)))
-            elif run_size:
-                self.plan.append((True, None, run_size, (), ()))
-            codes.clear()
-            names.clear()
-            conversions.clear()
-            run_size = 0
-
-        skipped = 0
-        for (name, form, implicit), size in zip(specs, sizes):
-            if size is None:
-                close_run()
-                self.plan.append((False, name, form, implicit))
-                self.skips.append((skipped, form))
-                skipped = 0
-                continue
-            skipped += size
-            if size == 0:  # flag_present, implicit_const: the abbreviation holds the value
-                if name is not None:
-                    self.constants[name] = True if form == 0x19 else implicit
-                continue
-            run_size += size
-            if name is None:
-                codes.append(f"{size}x")
-                continue
-            codes.append(STRUCT_CODES.get(size, f"{size}s"))
-            names.append(name)
-            conversion = CONVERSIONS.get(form)
-            if conversion is not None:
-                conversions.append((name, conversion))
-        close_run()
-        self.skips.append((skipped, None))
-
-
-# Shapes by what they are made of. Each unit of a gcc library has its own abbreviation table, but
-# most entries repeat from table to table and from one build of a library to the next, so a shape
-# is made once per process (there are a few thousand different ones in practice; see _shape_of).
-_SHAPES: Dict[Tuple[Abbreviation, Layout], _Shape] = {}
-_SHAPES_KEPT = 50_000
-
-
 # Abbreviation tables by the bytes they were read from (see DwarfInfo._shared_abbrev_table).
 _ABBREV_TABLES: Dict[bytes, Dict[int, Abbreviation]] = {}
 _ABBREV_TABLES_KEPT = 5_000
-
-
-def _shape_of(abbrev: Abbreviation, layout: Layout) -> _Shape:
-    shape = _SHAPES.get((abbrev, layout))
-    if shape is None:
-        if len(_SHAPES) >= _SHAPES_KEPT:  # only a pathological input has this many: start again
-            _SHAPES.clear()
-        shape = _SHAPES[(abbrev, layout)] = _Shape(*abbrev, layout)
-    return shape
 
 
 class Die:
@@ -217,7 +72,7 @@ class Die:
 
     __slots__ = ("cu", "offset", "shape", "start", "end", "_attrs")
 
-    def __init__(self, cu: "CompileUnit", offset: int, shape: _Shape, start: int, end: int):
+    def __init__(self, cu: "CompileUnit", offset: int, shape: Shape, start: int, end: int):
         self.cu, self.offset, self.shape, self.start, self.end = cu, offset, shape, start, end
         self._attrs: Optional[dict] = None
 
@@ -260,7 +115,7 @@ class Die:
 
 
 # Where a DIE is: (its offset, its shape, where its attributes start, where they end).
-DiePlace = Tuple[int, _Shape, int, int]
+DiePlace = Tuple[int, Shape, int, int]
 
 
 class _UnitHeader(NamedTuple):
@@ -325,13 +180,13 @@ class CompileUnit(UnitValues):
     def top(self) -> Optional[Die]:
         return self._top
 
-    def shape(self, code: int) -> _Shape:
+    def shape(self, code: int) -> Shape:
         shape = self.shapes.get(code)
         if shape is None:
             abbrev = self.abbrevs.get(code)
             if abbrev is None:
                 raise DwarfError(f"a DIE uses undefined abbreviation {code}")
-            shape = self.shapes[code] = _shape_of(abbrev, (self.offset_size, self.address_size, self.version,
+            shape = self.shapes[code] = shape_of(abbrev, (self.offset_size, self.address_size, self.version,
                                                            self.dwarf.info.endian))
         return shape
 
@@ -384,7 +239,7 @@ class CompileUnit(UnitValues):
         if pos > end:
             raise DwarfError(f"a DIE runs past the end of the unit at {self.offset}")
 
-    def attribute(self, shape: _Shape, start: int, end: int, name: str, die: Optional[Die] = None):
+    def attribute(self, shape: Shape, start: int, end: int, name: str, die: Optional[Die] = None):
         """Attribute ``name`` (one ``shape`` has) of the DIE whose attributes span ``start``..``end``:
         read alone where its place is known, else from all of them decoded (kept in ``die``)."""
         place = shape.at_start.get(name)
@@ -462,7 +317,7 @@ class CompileUnit(UnitValues):
             raise DwarfError(f"a DIE runs past the end of the unit at {self.offset}")
         return out
 
-    def after_subtree(self, shape: _Shape, pos: int, start: int, end: int) -> int:
+    def after_subtree(self, shape: Shape, pos: int, start: int, end: int) -> int:
         """Where the next sibling of the DIE at ``pos`` (which has children) starts."""
         sibling = self.sibling(shape, pos, start, end)
         if sibling is not None:
@@ -487,7 +342,7 @@ class CompileUnit(UnitValues):
             pos = child_end
         return pos
 
-    def sibling(self, shape: _Shape, pos: int, start: int, end: int) -> Optional[int]:
+    def sibling(self, shape: Shape, pos: int, start: int, end: int) -> Optional[int]:
         """DW_AT_sibling of the DIE at ``pos`` when it has a usable one (pointing forward)."""
         place = shape.at_start.get(SIBLING) or shape.at_end.get(SIBLING)
         if place is not None:
@@ -498,7 +353,7 @@ class CompileUnit(UnitValues):
             return None
         return sibling if isinstance(sibling, int) and pos < sibling <= self.end else None
 
-    def after_first_variable(self, shape: _Shape, start: int) -> int:
+    def after_first_variable(self, shape: Shape, start: int) -> int:
         """Where the attribute after a DIE's first variable-size one starts (``start``: the DIE's)."""
         distance, form = shape.first_variable or (0, 0)
         pos = start + distance
@@ -509,7 +364,7 @@ class CompileUnit(UnitValues):
             return end + 1
         return self.skip(form, pos)
 
-    def end_of(self, shape: _Shape, pos: int) -> int:
+    def end_of(self, shape: Shape, pos: int) -> int:
         """The end of a DIE's attributes that start at ``pos``."""
         if shape.fixed_size is not None:
             return pos + shape.fixed_size
@@ -610,7 +465,7 @@ class DwarfInfo:
         self._strings: Dict[int, bytes] = {}
         self._abbrev_tables: Dict[int, Dict[int, Abbreviation]] = {}
         self._abbrev_limits: Dict[int, int] = {}
-        self._shapes: Dict[Tuple[int, Layout], Dict[int, _Shape]] = {}
+        self._shapes: Dict[Tuple[int, Layout], Dict[int, Shape]] = {}
         self._units: List[CompileUnit] = []
         self._unit_starts: List[int] = []
         self._last_unit: Optional[CompileUnit] = None
@@ -667,7 +522,7 @@ class DwarfInfo:
             found = self._strings[offset] = self.strings.cstring(offset)[0]
         return found
 
-    def shapes(self, abbrev_offset: int, layout: Layout) -> Dict[int, _Shape]:
+    def shapes(self, abbrev_offset: int, layout: Layout) -> Dict[int, Shape]:
         """The shapes of one abbreviation table for units of one layout, made as they are used."""
         return self._shapes.setdefault((abbrev_offset, layout), {})
 

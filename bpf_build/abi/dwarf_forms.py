@@ -10,7 +10,8 @@ import struct
 from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 if TYPE_CHECKING:
-    from .dwarf import DwarfInfo, _Shape
+    from .dwarf import DwarfInfo
+    from .dwarf_shapes import Shape
 
 # Forms whose size does not depend on the unit: data, ref, flag, strx/addrx with fixed widths.
 _FORM_SIZES = {0x0B: 1, 0x11: 1, 0x0C: 1, 0x25: 1, 0x29: 1, 0x05: 2, 0x12: 2, 0x26: 2, 0x2A: 2,
@@ -133,7 +134,7 @@ class UnitValues:
             return pos + actual_size if actual_size is not None else self.skip(actual, pos)
         raise DwarfError(f"unsupported attribute form 0x{form:x}")
 
-    def decode(self, shape: "_Shape", pos: int) -> dict:
+    def decode(self, shape: "Shape", pos: int) -> dict:
         """Every attribute of a DIE (those bpf-abi reads) whose attributes start at ``pos``: through
         the shape's plan, or the decoder made for it once it has been decoded DECODER_AFTER times
         (making one costs about as much as decoding a few dozen DIEs through the plan)."""
@@ -146,7 +147,7 @@ class UnitValues:
             return shape.make_decoder()(self, data, pos)
         return self.decode_by_plan(shape, pos)
 
-    def decode_by_plan(self, shape: "_Shape", pos: int) -> dict:
+    def decode_by_plan(self, shape: "Shape", pos: int) -> dict:
         """decode, step by step through the shape's plan."""
         attrs: dict = dict(shape.constants)
         data = self.dwarf.info.data
