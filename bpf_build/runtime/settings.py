@@ -25,7 +25,8 @@ How they reach the kernel: the loader's blob holds every BPF_MAP_CREATE and BPF_
 running it; max_entries and autoload go through the loader's context. A map whose type or key/value
 size changed is created without BTF (the BTF types no longer describe it; libbpf retries the same
 way). A map with ``autocreate`` off is created as a one-slot placeholder array (a loader cannot skip
-a step) and closed right after load, so, as with libbpf, it is absent afterwards. An freplace
+a step) and closed right after load, so, as with libbpf, it is absent afterwards (a struct_ops
+one is not looked up in the kernel, and programs only it uses do not load: struct_ops.py). An freplace
 program's target function is looked up in the target program's BTF, and the target's fd and the
 function's id written into the program's attr (freplace.py).
 

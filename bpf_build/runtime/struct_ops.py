@@ -15,6 +15,11 @@ bpf_map__attach_struct_ops): that write registers a legacy ``.struct_ops`` map, 
 ``unregister`` deletes key 0; a ``.struct_ops.link`` map registers with the BPF link made next,
 for as long as the link lives.
 
+A map with ``autocreate`` off (settings.py makes it a placeholder array in the blob) is not
+resolved, as libbpf looks up kernel types only for maps it creates: its type need not exist on
+this kernel, and ``struct_ops_autoload`` turns off each program only such maps use (libbpf's
+rule: a struct_ops program loads if one map referencing it is created, whatever its autoload).
+
 Standard library only, Python 3.9.
 """
 
@@ -24,14 +29,14 @@ import ctypes
 import errno
 import os
 import struct
-from typing import TYPE_CHECKING, Any, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from . import btf_types as T
 from . import syscall
 from .errors import BpfRuntimeError, BpfSyscallError, LoaderError, NotSupportedError
 from .links import BpfLink
 from .loader_contract import MAP_CREATE_ATTR, PROG_LOAD_ATTR
-from .uapi import AttachType, Cmd
+from .uapi import AttachType, Cmd, MapType
 
 if TYPE_CHECKING:
     from .maps import Map
@@ -169,7 +174,10 @@ def resolve_struct_ops(blob: bytes, specs: Sequence[StructOpsSpec], map_attr_off
                        btf: Optional[T.BtfTypes] = None) -> Tuple[bytes, List[StructOpsValue]]:
     """The blob with every struct_ops map's and program's attrs patched for this kernel, and each
     map's value for attach (see the module docstring); ``data`` may replace a map's object bytes
-    (data members set before load)."""
+    (data members set before load). Maps not created are left alone (an empty value)."""
+    skipped = not_created(blob, specs, map_attr_offsets)
+    if all(spec.map_index in skipped for spec in specs):
+        return blob, [StructOpsValue(b"", ()) for _ in specs]  # no kernel BTF needed
     if btf is None:
         try:
             btf = T.kernel_types()
@@ -178,6 +186,9 @@ def resolve_struct_ops(blob: bytes, specs: Sequence[StructOpsSpec], map_attr_off
     out = bytearray(blob)
     values = []
     for n, spec in enumerate(specs):
+        if spec.map_index in skipped:
+            values.append(StructOpsValue(b"", ()))  # never attached: the map is absent after load
+            continue
         name = map_names[spec.map_index]
         layout = kernel_layout(btf, spec.type_name, f"struct_ops map '{name}'", spec.link)
         value, programs = lay_out_value(btf, spec, layout, name, data[n] if data else None)
@@ -190,6 +201,28 @@ def resolve_struct_ops(blob: bytes, specs: Sequence[StructOpsSpec], map_attr_off
             PROG_LOAD_ATTR.write(out, pattr, "expected_attach_type", member_index)
         values.append(StructOpsValue(value, tuple((prog, offset) for prog, _, offset in programs)))
     return bytes(out), values
+
+
+def not_created(blob: bytes, specs: Sequence[StructOpsSpec], map_attr_offsets: Sequence[int]) -> Set[int]:
+    """The struct_ops maps (by map index) the blob no longer creates as struct_ops maps: those
+    with ``autocreate`` off, which settings.py turned into placeholder arrays."""
+    return {spec.map_index for spec in specs
+            if MAP_CREATE_ATTR.read(blob, map_attr_offsets[spec.map_index], "map_type") != MapType.STRUCT_OPS}
+
+
+def struct_ops_autoload(blob: bytes, specs: Sequence[StructOpsSpec], map_attr_offsets: Sequence[int],
+                        autoload: Mapping[int, bool]) -> Dict[int, bool]:
+    """``autoload`` (program index -> load it) with libbpf's rule for struct_ops programs: one
+    that struct_ops maps use loads if one of them is created, and not if none is."""
+    skipped = not_created(blob, specs, map_attr_offsets)
+    if not skipped:
+        return dict(autoload)
+    used: Dict[int, bool] = {}
+    for spec in specs:
+        for member in spec.members:
+            if member.prog >= 0:
+                used[member.prog] = used.get(member.prog, False) or spec.map_index not in skipped
+    return {**autoload, **used}
 
 
 def register(map_fd: int, map_name: str, value: StructOpsValue, prog_fds: Sequence[Optional[int]],
