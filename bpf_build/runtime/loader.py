@@ -48,7 +48,7 @@ from .loader_contract import (
 )
 from .maps import Map
 from .pinning import Pins, default_pin_path, open_pins, pinned_map_indices
-from .struct_ops import StructOpsSpec, StructOpsValue, resolve_struct_ops
+from .struct_ops import StructOpsSpec, StructOpsValue, resolve_struct_ops, struct_ops_autoload
 from .program import Program, load_hint
 from .uapi import MapType, ProgType
 
@@ -247,6 +247,7 @@ def _run_loader(spec: LoaderSpec, initial_values: Optional[Dict[int, int]], max_
         blob, struct_ops = resolve_struct_ops(spec.blob, spec.struct_ops, [m.attr_offset for m in spec.maps],
                                               [p.attr_offset for p in spec.progs], [m.name for m in spec.maps],
                                               struct_ops_data)
+        autoload = struct_ops_autoload(blob, spec.struct_ops, [m.attr_offset for m in spec.maps], autoload or {})
         spec = spec._replace(blob=blob)
     initial_values = dict(initial_values or {})
     keep_alive = []
