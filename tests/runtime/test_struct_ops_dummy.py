@@ -85,3 +85,26 @@ def test_dummy_ops_programs_run_and_attach_is_refused(skeleton_module, section, 
         assert not list(skel.links) and open_fds() == during
         assert run_test_1(skel.progs.dummy_test_1, 1) == (3, 1001)  # still runs
     assert open_fds() == before
+
+
+@pytest.mark.parametrize("section", [".struct_ops.link", ".struct_ops"])
+@pytest.mark.parametrize("mode", ["auto", "user"])
+def test_map_with_autocreate_off_is_absent_and_so_are_its_programs(skeleton_module, section, mode):  # noqa: F811
+    """libbpf's rule: a struct_ops map not created is not looked up in the kernel's BTF (so this
+    loads on every kernel, whatever its struct_ops support), and a program only such maps use is
+    not loaded, even with autoload set."""
+    cls = dummy_skeleton(skeleton_module, section)
+    before = open_fds()
+    skel = cls.open()
+    try:
+        skel.maps.dummy_ops.autocreate = False
+        skel.progs.dummy_test_1.autoload = True  # overruled: no created map uses it
+        skel.load(mode=mode)
+        assert not hasattr(skel.maps, "dummy_ops")
+        assert not hasattr(skel.progs, "dummy_test_1") and not hasattr(skel.progs, "dummy_test_2")
+        assert (skel.bss.test_2_sum, skel.bss.test_2_calls) == (0, 0)  # the rest of the object loaded
+        skel.attach()
+        assert not list(skel.links)
+    finally:
+        skel.close()
+    assert open_fds() == before
