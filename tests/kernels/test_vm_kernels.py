@@ -35,9 +35,10 @@ VM_KERNELS = {
     "5.10": ("tests/kernels/test_features.py", "tests/kernels/test_legacy_attach.py",
              "tests/userspace/test_every_kernel.py", "tests/userspace/test_corpus_every_kernel.py",
              "tests/userspace/test_module_btf.py", *EXAMPLES,
-             # struct_ops (5.6+) and arenas (6.9+) through the user-space path, or their clear errors
+             # struct_ops (5.6+), arenas (6.9+), maps pinned by name and freplace through the
+             # user-space path, or their clear errors
              "tests/runtime/test_struct_ops.py", "tests/runtime/test_struct_ops_dummy.py",
-             "tests/runtime/test_arena.py"),
+             "tests/runtime/test_arena.py", "tests/runtime/test_pinning.py", "tests/runtime/test_freplace.py"),
 }
 EXAMPLES_IN_VMS = ("hello", "execsnoop", "linked", "xdp-counter", "opensnoop-py")
 

@@ -3,7 +3,8 @@ of the global function handler() of progs/freplace_target.bpf.c's XDP program. B
 shows the target's verdict change while the link is attached and come back once it closes.
 
 freplace runs through BPF trampolines: kernels that refuse them (this host answers EPERM to fentry
-and freplace loads alike) must say so by name; the VMs' 6.1 and 6.12 run the replacement."""
+and freplace loads alike) must say so by name; the VMs' 6.1 and 6.12 run the replacement, 5.10
+through the user-space path (its "kernel" mode is the clear error: loader programs need 5.14)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from bpf_build.errors import NotSupportedError as BuildNotSupported
 from bpf_build.loader.gen import describe_loader, generate_loader
 from bpf_build.loader.open import open_object
 from bpf_build.model.elf import Object
-from bpf_build.runtime import Program
+from bpf_build.runtime import Program, features
 from bpf_build.runtime.errors import BpfRuntimeError, LoaderError, NotSupportedError, VerifierError
 from bpf_build.runtime.uapi import AttachType, ProgType
 from tests.runtime import rt_support
@@ -77,6 +78,13 @@ def test_freplace_replaces_the_function_while_its_link_lives(target, ext_class, 
     assert entry.test_run(PACKET).retval == XDP_PASS
     with ext_class.open() as ext:
         ext.progs.new_handler.attach_target = entry  # the function: SEC("freplace/handler")
+        if mode == "kernel" and not features.has_loader_programs():
+            before = _open_fds()
+            with pytest.raises(LoaderError, match=r"cannot run loader programs: they need BPF_PROG_TYPE_SYSCALL "
+                                                  r"programs calling bpf_sys_bpf \(Linux 5\.14\+\)"):
+                ext.load(mode=mode)
+            assert _open_fds() == before
+            return
         if not _loaded_or_refused(ext, mode):
             return
         ext.attach()

@@ -2,6 +2,17 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
+/* Syscall programs by default (the light C driver, tests/loader/c/pinning.c, runs them with no
+ * packet); socket filters with -DSOCKET_FILTERS (test_pinning.py), which load and run on a packet
+ * on every kernel tested, 5.10 included: syscall programs need 5.14. */
+#ifdef SOCKET_FILTERS
+#define PROG_SEC "socket"
+#define OPTIONAL_PROG_SEC "?socket"
+#else
+#define PROG_SEC "syscall"
+#define OPTIONAL_PROG_SEC "?syscall"
+#endif
+
 #ifndef SHARED_MAX
 #define SHARED_MAX 4
 #endif
@@ -32,7 +43,7 @@ struct {
 	__type(value, __u64);
 } private_count SEC(".maps");
 
-SEC("syscall")
+SEC(PROG_SEC)
 int bump(void *ctx)
 {
 	__u32 key = 0;
@@ -48,7 +59,7 @@ int bump(void *ctx)
 
 /* Loaded only when a test asks (SEC("?...")): the verifier refuses it (a hash lookup's result
  * used unchecked), so the load fails after the maps exist. */
-SEC("?syscall")
+SEC(OPTIONAL_PROG_SEC)
 int refused(void *ctx)
 {
 	__u32 key = 0;
