@@ -1,17 +1,17 @@
 """BPF ELF relocatable objects: read into an ``Object``, write back.
 
-This module and nothing else knows ELF byte layout. pyelftools reads the container (file header,
-section headers, names); symbol and relocation entries are decoded here because an ``Object`` keeps
-them as plain numbers that the linker and the loader generator rewrite.
+This module and nothing else knows ELF byte layout. The file header and section headers are
+unpacked here with ``struct`` (a BPF object needs only them, and pyelftools cost every command
+~20 ms of imports); so are symbol and relocation entries, which an ``Object`` keeps as plain
+numbers that the linker and the loader generator rewrite.
 """
 
 from __future__ import annotations
 
 import functools
-import io
 import os
 import struct
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from ..errors import BpfBuildError, ElfError, PathLike
 from ..fileio import read_bytes, write_atomic
@@ -265,36 +265,26 @@ def _read(data: bytes, path: Optional[str]) -> Object:
         raise  # a missing module is the installation's fault, never the input file's
     except RecursionError:
         raise ElfError(path, "malformed ELF (nesting too deep)") from None
-    except Exception as e:  # pyelftools signals corrupt input with many exception types
+    except Exception as e:  # corrupt input the checks did not foresee: still one line
         raise ElfError(path, f"malformed ELF: {e.__class__.__name__}: {e}") from None
 
 
 def _read_unchecked(data: bytes, path: Optional[str]) -> Object:
-    from elftools.elf.elffile import ELFFile
-
-    if len(data) < 64 or data[:4] != b"\x7fELF":
+    if len(data) < _EHDR.size or data[:4] != b"\x7fELF":
         raise ElfError(path, "not an ELF file")
     if data[4] != 2:
         raise ElfError(path, "not a 64-bit ELF object (BPF objects are ELFCLASS64)")
     if data[5] not in (1, 2):
         raise ElfError(path, f"bad ELF data encoding {data[5]}")
-    elf = ELFFile(io.BytesIO(data))
-    hdr = elf.header
-    if hdr["e_machine"] not in ("EM_BPF", EM_BPF):
+    bo = "<" if data[5] == 1 else ">"
+    hdr = dict(zip(_EHDR_FIELDS, struct.unpack_from(bo + _EHDR.format, data)))
+    if hdr["e_machine"] != EM_BPF:
         raise ElfError(path, f"not a BPF object (machine {hdr['e_machine']})")
-    if hdr["e_type"] not in ("ET_REL", ET_REL):
+    if hdr["e_type"] != ET_REL:
         raise ElfError(path, f"not a relocatable object (type {hdr['e_type']}); expected ET_REL")
-    obj = Object(byteorder="little" if elf.little_endian else "big", e_flags=hdr["e_flags"], path=path)
-    bo = "<" if elf.little_endian else ">"
-    nsec = elf.num_sections()
-    if nsec > 65000:
-        raise ElfError(path, f"too many sections ({nsec})")
-    if hdr["e_shoff"] + nsec * hdr["e_shentsize"] > len(data):
-        raise ElfError(path, "section header table extends past the end of the file")
-    raw_headers = []
-    for i in range(nsec):
-        sh = elf._get_section_header(i)
-        raw_headers.append(sh)
+    obj = Object(byteorder="little" if bo == "<" else "big", e_flags=hdr["e_flags"], path=path)
+    raw_headers = _section_headers(data, hdr, bo, path)
+    nsec = len(raw_headers)
     shstrndx = hdr["e_shstrndx"]
     if not 0 <= shstrndx < nsec:
         raise ElfError(path, f"section name table index {shstrndx} out of range")
@@ -303,7 +293,7 @@ def _read_unchecked(data: bytes, path: Optional[str]) -> Object:
     obj.shstrndx = shstrndx
     symtab_index = None
     for i, sh in enumerate(raw_headers):
-        stype = _enum_int(sh["sh_type"])
+        stype = sh["sh_type"]
         name = _cstr(shstr, sh["sh_name"], path, f"section {i} name")
         if stype == SHT_NOBITS:
             if sh["sh_size"] > _MAX_SECTION_SIZE:
@@ -385,25 +375,37 @@ def _check_btf_ext_targets(obj: Object, ext: BtfExt, path: PathLike) -> None:
                                          f"'{esec.name}' is not an instruction of its {size} bytes")
 
 
-def _enum_int(v: Union[int, str]) -> int:
-    """A section type as a number: pyelftools names the types it knows."""
-    if isinstance(v, int):
-        return v
-    from elftools.elf.enums import ENUM_SH_TYPE_BASE
-    if v in ENUM_SH_TYPE_BASE:
-        return ENUM_SH_TYPE_BASE[v]
-    if v == "SHT_LLVM_ADDRSIG":
-        return SHT_LLVM_ADDRSIG
-    from elftools.elf.enums import ENUM_SH_TYPE_AMD64, ENUM_SH_TYPE_ARM, ENUM_SH_TYPE_MIPS
-    for table in (ENUM_SH_TYPE_AMD64, ENUM_SH_TYPE_ARM, ENUM_SH_TYPE_MIPS):
-        if v in table:
-            return table[v]
-    raise ElfError(None, f"unknown section type {v}")
+# Elf64_Ehdr after e_ident, and Elf64_Shdr (the ELF gABI), as struct formats and field names.
+_EHDR = struct.Struct("16xHHIQQQIHHHHHH")
+_EHDR_FIELDS = ("e_type", "e_machine", "e_version", "e_entry", "e_phoff", "e_shoff", "e_flags",
+                "e_ehsize", "e_phentsize", "e_phnum", "e_shentsize", "e_shnum", "e_shstrndx")
+_SHDR = struct.Struct("IIQQQQIIQQ")
+_SHDR_FIELDS = ("sh_name", "sh_type", "sh_flags", "sh_addr", "sh_offset", "sh_size", "sh_link",
+                "sh_info", "sh_addralign", "sh_entsize")
 
 
-def _section_bytes(data: bytes, sh: Any, path: PathLike, what: str) -> bytes:
+def _section_headers(data: bytes, hdr: Dict[str, int], bo: str, path: PathLike) -> List[Dict[str, int]]:
+    """The section header table as dicts of its fields. With more sections than e_shnum holds
+    (e_shnum 0), section 0's sh_size is the count (the gABI's extended numbering)."""
+    shoff, shentsize = hdr["e_shoff"], hdr["e_shentsize"]
+    if not shoff:
+        return []
+    if shentsize != _SHDR.size:
+        raise ElfError(path, f"section header entries are {shentsize} bytes, not {_SHDR.size}")
+    entry = struct.Struct(bo + _SHDR.format)
+    if shoff + entry.size > len(data):
+        raise ElfError(path, "section header table extends past the end of the file")
+    nsec = hdr["e_shnum"] or dict(zip(_SHDR_FIELDS, entry.unpack_from(data, shoff)))["sh_size"]
+    if nsec > 65000:
+        raise ElfError(path, f"too many sections ({nsec})")
+    if shoff + nsec * shentsize > len(data):
+        raise ElfError(path, "section header table extends past the end of the file")
+    return [dict(zip(_SHDR_FIELDS, fields)) for fields in entry.iter_unpack(data[shoff:shoff + nsec * shentsize])]
+
+
+def _section_bytes(data: bytes, sh: Dict[str, int], path: PathLike, what: str) -> bytes:
     off, size = sh["sh_offset"], sh["sh_size"]
-    if _enum_int(sh["sh_type"]) == SHT_NOBITS:
+    if sh["sh_type"] == SHT_NOBITS:
         return b""
     if off + size > len(data):
         raise ElfError(path, f"{what} ({size} bytes at offset {off}) extends past the end of the file")
