@@ -113,7 +113,7 @@ def _init_struct_ops_maps(st: OpenState, sec_index: int) -> None:
     them; nothing loads them yet (the loader generator refuses them)."""
     sec_name = st.obj.sections[sec_index].name
     btf = st.need_btf()
-    dsec = btf.find(sec_name.lstrip("?"), B.DATASEC)
+    dsec = btf.find(sec_name, B.DATASEC)  # clang names it after the section, '?' included
     if dsec is None:
         st.fail(f"section '{sec_name}' has no BTF DATASEC")
     for v in btf.type(dsec).secinfo:
