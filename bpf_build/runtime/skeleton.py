@@ -163,8 +163,9 @@ class Skeleton:
                 object.__setattr__(self, spec.ident, section_type.from_buffer_copy(value))
         # Before load, skel.maps.NAME / skel.progs.NAME are their settings; load() replaces them.
         pinned = pinned_map_indices([(s.kind, s.index) for s in self._loader_.steps])
+        optional = {ops.map_index for ops in self._loader_.struct_ops if ops.optional}
         self._map_settings = [MapSettings(m, self.__dict__.get(m.ident) if m.kind in GLOBAL_DATA_KINDS else None,
-                                          i in pinned) for i, m in enumerate(self._loader_.maps)]
+                                          i in pinned, i in optional) for i, m in enumerate(self._loader_.maps)]
         self._prog_settings = [ProgramSettings(p) for p in self._loader_.progs]
         for m, settings in zip(self._loader_.maps, self._map_settings):
             setattr(self.maps, attribute_name(m.ident), settings)
