@@ -33,6 +33,7 @@ from ..errors import SkeletonError
 from .event_types import record_sizes
 from ..loader.gen import LoaderProgram, LoaderStructOps, generate_loader
 from ..loader.open import ARENA_SEC, OpenedMap, OpenedObject, open_object
+from ..loader.open.struct_ops import StructOps
 from ..runtime.global_data import GLOBAL_DATA_KINDS
 from ..runtime.uapi import MapType
 from . import rendering_errors
@@ -490,7 +491,7 @@ class _Renderer:
         kconfig = [f"{ind}_rt.KconfigSpec({k.name!r}, {k.kcfg_type!r}, {k.size}, {k.offset}, {k.signed}, {k.weak}),"
                    for k in L.kconfig]
         steps = [f"{ind}_rt.StepSpec({op.kind!r}, {op.index}, {op.text!r})," for op in L.ops]
-        struct_ops = [_struct_ops_literal(s, ind) for s in L.struct_ops]
+        struct_ops = [_struct_ops_literal(s, ind, self.opened.maps[s.map_index].struct_ops) for s in L.struct_ops]
 
         def seq(items: List[str]) -> str:
             return "(\n" + "\n".join(items) + "\n    )" if items else "()"
@@ -595,12 +596,14 @@ class _Renderer:
         return "\n\n\n".join(parts) + "\n"
 
 
-def _struct_ops_literal(s: LoaderStructOps, ind: str) -> str:
-    """``_rt.StructOpsSpec(...)``: what the runtime needs to lay out the kernel's value."""
+def _struct_ops_literal(s: LoaderStructOps, ind: str, opened: Optional[StructOps]) -> str:
+    """``_rt.StructOpsSpec(...)``: what the runtime needs to lay out the kernel's value (and
+    ``optional`` only for a ``SEC("?.struct_ops")`` map, so other skeletons are unchanged)."""
     members = "".join(f"{ind}        _rt.StructOpsMemberSpec({name!r}, {offset}, {size}, {prog}),\n"
                       for name, offset, size, prog in s.members)
+    optional = ", optional=True" if opened is not None and opened.optional else ""
     return (f"{ind}_rt.StructOpsSpec({s.map_index}, {s.type_name!r}, {s.link}, {embedded(s.data, ind + '    ')}, (\n"
-            f"{members}{ind}    )),")
+            f"{members}{ind}    ){optional}),")
 
 
 # Maps whose values user space sees as fds/ids (ints) whatever their BTF says (runtime/maps.py).
