@@ -141,11 +141,13 @@ class MapSettings(_Settings):
     _section: Optional[ctypes.Structure]
     _pinned: bool  # declared LIBBPF_PIN_BY_NAME: the loader has a reuse step for it
 
-    def __init__(self, spec: MapSpec, section: Optional[ctypes.Structure] = None, pinned: bool = False):
+    def __init__(self, spec: MapSpec, section: Optional[ctypes.Structure] = None, pinned: bool = False,
+                 optional: bool = False):
+        """``optional``: a ``SEC("?.struct_ops")`` map, whose autocreate starts off (libbpf's rule)."""
         super().__init__(spec.name, {
             "type": known(MapType, spec.type), "key_size": spec.key_size, "value_size": spec.value_size,
             "max_entries": spec.max_entries, "flags": spec.flags, "numa_node": 0, "map_extra": 0,
-            "autocreate": True, "pin_path": default_pin_path(spec.name) if pinned else None})
+            "autocreate": not optional, "pin_path": default_pin_path(spec.name) if pinned else None})
         object.__setattr__(self, "spec", spec)
         object.__setattr__(self, "_section", section)  # the editable global data, for initial_value
         object.__setattr__(self, "_pinned", pinned)

@@ -57,12 +57,14 @@ class StructOpsMemberSpec(NamedTuple):
 
 
 class StructOpsSpec(NamedTuple):
-    """A struct_ops map as a skeleton embeds it (``LoaderStructOps`` on the build side)."""
+    """A struct_ops map as a skeleton embeds it (``LoaderStructOps`` on the build side);
+    ``optional``: from ``SEC("?.struct_ops")``/``SEC("?.struct_ops.link")``, its autocreate starts off."""
     map_index: int
     type_name: str
     link: bool
     data: bytes
     members: Sequence[StructOpsMemberSpec]
+    optional: bool = False
 
 
 class StructOpsValue(NamedTuple):

@@ -37,6 +37,12 @@ class LightStructOps:
         self.maps: List[OpenedMap] = [opened.maps[s.map_index] for s in loader.struct_ops]
         # .struct_ops.link maps: each has a link fd, made by X__attach
         self.linked: List[OpenedMap] = [m for m, s in zip(self.maps, loader.struct_ops) if s.link]
+        for m in self.maps:
+            if m.struct_ops is not None and m.struct_ops.optional:
+                form = ".struct_ops.link" if m.struct_ops.link else ".struct_ops"
+                raise SkeletonError(path, f"struct_ops map '{m.ident}': optional maps (SEC(\"?{form}\")) are not "
+                                          "supported by C light skeletons, which have no autocreate setting to create "
+                                          f"one; use SEC(\"{form}\"), or a Python skeleton")
         programs = {p.name for p in opened.programs}
         for m in self.linked:
             if m.ident in programs:

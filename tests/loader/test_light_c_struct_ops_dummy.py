@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bpf_build.errors import SkeletonError
 from bpf_build.headers import include_dir
 from bpf_build.model.elf import Object
 from bpf_build.skel.light_c import generate
@@ -103,3 +104,12 @@ def test_dummy_ops_programs_run_and_attach_is_refused(compile_c, build_native, g
     # the kernel never registers dummy ops: the value's write is refused, no link is made
     assert lines[2] == ["attach", str(-errno.EOPNOTSUPP)], ran.stdout
     assert ran.stderr == "", ran.stderr
+
+
+@pytest.mark.parametrize("section", ["?.struct_ops.link", "?.struct_ops"])
+def test_optional_maps_are_refused_by_name(compile_c, section):
+    """A light skeleton has no autocreate setting, so it could never create an optional map."""
+    obj = Object.read(compile_c(SOURCE, "dummy", cflags=("-mcpu=v3", f'-DSECTION="{section}"')))
+    with pytest.raises(SkeletonError, match=rf"struct_ops map 'dummy_ops': optional maps \(SEC\(\"\{section}\"\)\) "
+                                            "are not supported by C light skeletons"):
+        generate(obj, "dummy")

@@ -108,3 +108,33 @@ def test_map_with_autocreate_off_is_absent_and_so_are_its_programs(skeleton_modu
     finally:
         skel.close()
     assert open_fds() == before
+
+
+@pytest.mark.parametrize("section", ["?.struct_ops.link", "?.struct_ops"])
+def test_optional_map_is_created_only_when_asked(skeleton_module, section):  # noqa: F811
+    """SEC("?.struct_ops"): libbpf starts the map with autocreate off, so by default it and its
+    programs are left out on every kernel; asked for, it loads as SEC(".struct_ops") does."""
+    cls = dummy_skeleton(skeleton_module, section)
+    before = open_fds()
+    with cls.open() as skel:
+        assert skel.maps.dummy_ops.autocreate is False
+        skel.load()
+        assert not hasattr(skel.maps, "dummy_ops") and not hasattr(skel.progs, "dummy_test_1")
+    assert open_fds() == before
+    skel = cls.open()
+    try:
+        skel.maps.dummy_ops.autocreate = True
+        if not kernel_has_dummy_ops():
+            with pytest.raises(NotSupportedError, match="it registers no struct_ops type 'struct bpf_dummy_ops'"):
+                skel.load()
+        elif section == "?.struct_ops.link" and not _kernel_has_struct_ops_links():
+            with pytest.raises(NotSupportedError, match=r"it has no BPF links for struct_ops \(Linux 6\.4\+\)"):
+                skel.load()
+        else:
+            skel.load()
+            assert run_test_1(skel.progs.dummy_test_1, 7) == (21, 1007)
+            with pytest.raises(AttachError, match="writing its value: Operation not supported"):
+                skel.attach()
+    finally:
+        skel.close()
+    assert open_fds() == before

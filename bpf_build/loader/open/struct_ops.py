@@ -1,5 +1,6 @@
 """Open phase 5b, libbpf's ``bpf_object__init_struct_ops`` and ``bpf_object__collect_st_ops_relos``:
-what each ``SEC(".struct_ops")``/``SEC(".struct_ops.link")`` variable holds.
+what each ``SEC(".struct_ops")``/``SEC(".struct_ops.link")`` variable holds (a ``?`` before the
+section's name: an optional map, not created unless asked).
 
 ``maps.py`` lists one STRUCT_OPS map per variable; this phase reads its struct in the object's BTF
 (the kernel type's name, each member's offset and size), its bytes in the section (the data
@@ -49,6 +50,9 @@ class StructOps:
     members: List[StructOpsMember] = field(default_factory=list)
     link: bool = False
     """From ``.struct_ops.link``: registered by BPF_LINK_CREATE, not by the map update."""
+    optional: bool = False
+    """From ``?.struct_ops``/``?.struct_ops.link``: created only when asked (libbpf starts the map
+    with autocreate off; the runner then leaves it and the programs only it uses out)."""
 
     @property
     def programs(self) -> List[StructOpsMember]:
@@ -81,7 +85,7 @@ def _describe(st: OpenState, m: OpenedMap) -> StructOps:
     if sec.type == SHT_NOBITS or m.sec_offset + t.size > len(sec.data):
         st.fail(f"{where}: its {t.size} bytes are not in section '{sec.name}'")
     ops = StructOps(_essential_name(t.name), bytes(sec.data[m.sec_offset:m.sec_offset + t.size]),
-                    link=sec.name.lstrip("?").endswith(LINK_SECTION_SUFFIX))
+                    link=sec.name.lstrip("?").endswith(LINK_SECTION_SUFFIX), optional=sec.name.startswith("?"))
     for member in t.members:
         if member.bitfield_size or member.offset % 8:
             st.fail(f"{where}: member '{member.name}' is a bitfield, which struct_ops cannot copy")
