@@ -30,9 +30,9 @@ def kernel_has_dummy_ops() -> bool:
     return bool(btf_types.kernel_types().ids_with_essential_name("bpf_struct_ops_bpf_dummy_ops"))
 
 
-def dummy_skeleton(skeleton_module, section: str):  # noqa: F811
-    module, _, _ = skeleton_module(SOURCE, name=f"dummy{len(section)}",
-                                   cflags=("-mcpu=v3", f'-DSECTION="{section}"'))
+def dummy_skeleton(skeleton_module, section: str, *cflags: str):  # noqa: F811
+    module, _, _ = skeleton_module(SOURCE, name=f"dummy{len(section)}{len(cflags)}",
+                                   cflags=("-mcpu=v3", f'-DSECTION="{section}"', *cflags))
     return next(v for v in vars(module).values() if isinstance(v, type) and issubclass(v, module._rt.Skeleton)
                 and v is not module._rt.Skeleton)
 
@@ -135,6 +135,27 @@ def test_optional_map_is_created_only_when_asked(skeleton_module, section):  # n
             assert run_test_1(skel.progs.dummy_test_1, 7) == (21, 1007)
             with pytest.raises(AttachError, match="writing its value: Operation not supported"):
                 skel.attach()
+    finally:
+        skel.close()
+    assert open_fds() == before
+
+
+def test_a_program_another_created_map_uses_still_loads(skeleton_module):  # noqa: F811
+    """libbpf's rule: a struct_ops program loads if any created map uses it."""
+    cls = dummy_skeleton(skeleton_module, ".struct_ops", "-DSECOND_MAP")
+    before = open_fds()
+    skel = cls.open()
+    try:
+        skel.maps.dummy_ops.autocreate = False
+        if not kernel_has_dummy_ops():
+            with pytest.raises(NotSupportedError, match="struct_ops map 'dummy_ops_2': .* it registers no struct_ops "
+                                                        "type 'struct bpf_dummy_ops'"):
+                skel.load()
+        else:
+            skel.load()
+            assert not hasattr(skel.maps, "dummy_ops") and hasattr(skel.maps, "dummy_ops_2")
+            assert not hasattr(skel.progs, "dummy_test_2")  # only dummy_ops used it
+            assert run_test_1(skel.progs.dummy_test_1, 2) == (6, 1002)
     finally:
         skel.close()
     assert open_fds() == before

@@ -2,7 +2,7 @@
  * its programs run under BPF_PROG_TEST_RUN without the map ever registering, which the kernel
  * refuses for this type (tests/runtime/test_struct_ops_dummy.py, tests/loader/test_light_c_struct_ops.py).
  * Only the members used are declared: the runner matches them to the kernel's by name. SECTION is
- * replaced by the test (link and legacy forms). */
+ * replaced by the test (link, legacy and optional forms); SECOND_MAP adds a map sharing test_1. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -48,5 +48,13 @@ struct bpf_dummy_ops dummy_ops = {
 	.test_1 = (void *)dummy_test_1,
 	.test_2 = (void *)dummy_test_2,
 };
+
+#ifdef SECOND_MAP
+/* A second map sharing test_1: it keeps test_1 loading when dummy_ops is not created. */
+SEC(SECTION)
+struct bpf_dummy_ops dummy_ops_2 = {
+	.test_1 = (void *)dummy_test_1,
+};
+#endif
 
 char LICENSE[] SEC("license") = "GPL";
