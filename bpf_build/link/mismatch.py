@@ -7,11 +7,13 @@ input's, side 2 the new one's.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ..model import btf as B
 from ..model.btf import Btf, BtfType, Member
-from ..model.mapdef import MapDef, MapDefError, map_def_of_var
+
+if TYPE_CHECKING:
+    from ..model.mapdef import MapDef
 
 _VOID = BtfType(0)
 
@@ -93,6 +95,9 @@ def _members_mismatch(btf1: Btf, t1: BtfType, btf2: Btf, t2: BtfType) -> Optiona
 def map_defs_mismatch(name: str, btf1: Btf, id1: int, btf2: Btf, id2: int) -> Optional[str]:
     """An extern map must repeat the definition exactly (field by field, key and value types
     included); two definitions of one map likewise."""
+    # Imported here: only links that merge a map need it, and it loads dataclasses (~6 ms).
+    from ..model.mapdef import MapDefError, map_def_of_var
+
     try:
         def2 = map_def_of_var(btf2, id2, name)
         def1 = map_def_of_var(btf1, id1, name)

@@ -5,11 +5,14 @@ table, global symbols, the growing BTF); ``InputView`` is one input as the phase
 is being appended (its sections with their places in the output, and the maps from its symbol
 and type ids to the output's). Nothing here links: the phases are functions in the sibling
 modules, listed in order by ``link()`` in linker.py.
+
+Plain classes with ``__slots__`` rather than dataclasses: loading ``dataclasses`` (and
+``inspect``, which it imports) and generating each class's methods cost every ``bpf-link`` run
+~8 ms of start-up, more than some whole links.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from ..model.btf import Btf, BtfType, VarSecinfo
@@ -21,50 +24,57 @@ from ..model.elf import SHT_STRTAB, SHT_SYMTAB, Object, Relocation, Section, Sym
 GlobalBtfIndex = Tuple[Dict[str, int], Dict[str, Tuple[int, int, int]]]
 
 
-@dataclass(eq=False)
 class ExtRecords:
     """One output section's .BTF.ext records of one kind (func, line or CO-RE), in output order."""
 
-    rec_size: int = 0
-    records: List[ExtRecord] = field(default_factory=list)
+    __slots__ = ("rec_size", "records")
+
+    def __init__(self) -> None:
+        self.rec_size = 0
+        self.records: List[ExtRecord] = []
 
 
-@dataclass(eq=False)
 class OutputSection:
     """One output section. It is ephemeral (``elf_index`` 0) while only BTF knows it (.kconfig,
     .ksyms, a .maps of extern maps); the first real data gives it its ELF identity."""
 
-    name: str
-    ephemeral: bool = True
-    elf_index: int = 0
-    type: int = 0
-    flags: int = 0
-    addralign: int = 1
-    entsize: int = 0
-    data: bytearray = field(default_factory=bytearray)
-    size: int = 0
-    sec_sym_idx: int = 0  # its one section symbol, once an input has one
-    has_btf: bool = False  # some input described it with a DATASEC
-    vars: List[VarSecinfo] = field(default_factory=list)  # its DATASEC's entries
-    ext: Tuple[ExtRecords, ExtRecords, ExtRecords] = field(
-        default_factory=lambda: (ExtRecords(), ExtRecords(), ExtRecords()))  # func, line, core_relo
-    relocs: List[Relocation] = field(default_factory=list)
-    target: Optional[OutputSection] = None  # the section a relocation section relocates
-    file: str = ""  # the input that gave it its ELF identity, for messages
+    __slots__ = ("name", "ephemeral", "elf_index", "type", "flags", "addralign", "entsize", "data", "size",
+                 "sec_sym_idx", "has_btf", "vars", "ext", "relocs", "target", "file")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.ephemeral = True
+        self.elf_index = 0
+        self.type = 0
+        self.flags = 0
+        self.addralign = 1
+        self.entsize = 0
+        self.data = bytearray()
+        self.size = 0
+        self.sec_sym_idx = 0  # its one section symbol, once an input has one
+        self.has_btf = False  # some input described it with a DATASEC
+        self.vars: List[VarSecinfo] = []  # its DATASEC's entries
+        # func, line, core_relo
+        self.ext: Tuple[ExtRecords, ExtRecords, ExtRecords] = (ExtRecords(), ExtRecords(), ExtRecords())
+        self.relocs: List[Relocation] = []
+        self.target: Optional[OutputSection] = None  # the section a relocation section relocates
+        self.file = ""  # the input that gave it its ELF identity, for messages
 
 
-@dataclass(eq=False)
 class InputSection:
     """One section of the input being appended; ``section`` is None for an ephemeral one, which
     exists only as a DATASEC in the input's BTF."""
 
-    name: str
-    index: int
-    section: Optional[Section]
-    skipped: bool = False  # dropped, or (license, version) merged into an identical earlier one
-    dst: Optional[OutputSection] = None
-    dst_off: int = 0  # where its bytes start in ``dst``
-    datasec_id: int = 0  # its DATASEC in the input's BTF, or 0
+    __slots__ = ("name", "index", "section", "skipped", "dst", "dst_off", "datasec_id")
+
+    def __init__(self, name: str, index: int, section: Optional[Section], skipped: bool = False) -> None:
+        self.name = name
+        self.index = index
+        self.section = section
+        self.skipped = skipped  # dropped, or (license, version) merged into an identical earlier one
+        self.dst: Optional[OutputSection] = None
+        self.dst_off = 0  # where its bytes start in ``dst``
+        self.datasec_id = 0  # its DATASEC in the input's BTF, or 0
 
     @property
     def ephemeral(self) -> bool:
@@ -89,41 +99,48 @@ class InputSection:
         return self.dst
 
 
-@dataclass(eq=False)
 class GlobalSymbol:
     """A non-local symbol of the output: where it lives, which input settled it, its BTF."""
 
-    sym_idx: int
-    sec: Optional[OutputSection]
-    name: str
-    is_extern: bool
-    is_weak: bool
-    file: str  # the input of its definition (or first declaration), for messages
-    btf_id: int = 0  # its VAR/FUNC in the output BTF
-    # The id of the VAR's/FUNC's type in the output BTF; None until known. While an input's
-    # BTF is being appended, ``pending_src_id`` holds that input's id for it.
-    underlying_id: Optional[int] = None
-    pending_src_id: Optional[int] = None
-    var_idx: int = -1  # its entry in the section's DATASEC
-    var_from_extern: bool = False  # that entry was made for an extern declaration
+    __slots__ = ("sym_idx", "sec", "name", "is_extern", "is_weak", "file", "btf_id", "underlying_id",
+                 "pending_src_id", "var_idx", "var_from_extern")
+
+    def __init__(self, sym_idx: int, sec: Optional[OutputSection], name: str, is_extern: bool, is_weak: bool,
+                 file: str) -> None:
+        self.sym_idx = sym_idx
+        self.sec = sec
+        self.name = name
+        self.is_extern = is_extern
+        self.is_weak = is_weak
+        self.file = file  # the input of its definition (or first declaration), for messages
+        self.btf_id = 0  # its VAR/FUNC in the output BTF
+        # The id of the VAR's/FUNC's type in the output BTF; None until known. While an input's
+        # BTF is being appended, ``pending_src_id`` holds that input's id for it.
+        self.underlying_id: Optional[int] = None
+        self.pending_src_id: Optional[int] = None
+        self.var_idx = -1  # its entry in the section's DATASEC
+        self.var_from_extern = False  # that entry was made for an extern declaration
 
 
-@dataclass(eq=False)
 class InputView:
     """One input while it is appended. ``owned``: the Object is the linker's (read from a path or
     bytes), so its BTF types may move into the output instead of being copied."""
 
-    obj: Object
-    owned: bool
-    file: str
-    btf: Optional[Btf]  # read only: the caller's Object is not changed
-    secs: List[InputSection] = field(default_factory=list)
-    by_index: Dict[int, InputSection] = field(default_factory=dict)
-    by_name: Dict[str, InputSection] = field(default_factory=dict)
-    datasecs: Dict[int, BtfType] = field(default_factory=dict)  # DATASECs with sizes and offsets fixed up
-    sym_map: List[int] = field(default_factory=list)  # input symbol index -> output symbol index
-    type_map: List[int] = field(default_factory=list)  # input BTF id -> output BTF id
-    global_btf: Optional[GlobalBtfIndex] = None  # built on first use
+    __slots__ = ("obj", "owned", "file", "btf", "secs", "by_index", "by_name", "datasecs", "sym_map",
+                 "type_map", "global_btf")
+
+    def __init__(self, obj: Object, owned: bool, file: str, btf: Optional[Btf]) -> None:
+        self.obj = obj
+        self.owned = owned
+        self.file = file
+        self.btf = btf  # read only: the caller's Object is not changed
+        self.secs: List[InputSection] = []
+        self.by_index: Dict[int, InputSection] = {}
+        self.by_name: Dict[str, InputSection] = {}
+        self.datasecs: Dict[int, BtfType] = {}  # DATASECs with sizes and offsets fixed up
+        self.sym_map: List[int] = []  # input symbol index -> output symbol index
+        self.type_map: List[int] = []  # input BTF id -> output BTF id
+        self.global_btf: Optional[GlobalBtfIndex] = None  # built on first use
 
     def add_section(self, sec: InputSection) -> None:
         self.secs.append(sec)
@@ -137,27 +154,28 @@ class InputView:
         return self.btf
 
 
-@dataclass(eq=False)
 class LinkerState:
     """The output under construction. ``sections`` is libbpf's creation order (DATASECs and
     .BTF.ext follow it), ``elf_order`` the order of the sections in the ELF file."""
 
-    dedup_flavour: str
-    byteorder: Optional[str] = None  # the first input's
-    first_file: str = ""
-    sections: List[OutputSection] = field(default_factory=list)
-    sections_by_name: Dict[str, OutputSection] = field(default_factory=dict)
-    elf_order: List[OutputSection] = field(default_factory=list)
-    strtab_order: List[str] = field(default_factory=lambda: [".strtab", ".symtab"])
-    symbols: List[Symbol] = field(default_factory=lambda: [Symbol("")])
-    global_symbols: Dict[str, GlobalSymbol] = field(default_factory=dict)
-    btf: Btf = field(default_factory=Btf)
-    # Each name text of the appended records: the one string object kept for it and its offset
-    # in btf.strings (the table only grows, so an offset never changes). The empty name is at
-    # 0: the output is not split BTF.
-    btf_names: Dict[str, Tuple[str, int]] = field(default_factory=lambda: {"": ("", 0)})
+    __slots__ = ("dedup_flavour", "byteorder", "first_file", "sections", "sections_by_name", "elf_order",
+                 "strtab_order", "symbols", "global_symbols", "btf", "btf_names")
 
-    def __post_init__(self) -> None:
+    def __init__(self, dedup_flavour: str) -> None:
+        self.dedup_flavour = dedup_flavour
+        self.byteorder: Optional[str] = None  # the first input's
+        self.first_file = ""
+        self.sections: List[OutputSection] = []
+        self.sections_by_name: Dict[str, OutputSection] = {}
+        self.elf_order: List[OutputSection] = []
+        self.strtab_order = [".strtab", ".symtab"]
+        self.symbols = [Symbol("")]
+        self.global_symbols: Dict[str, GlobalSymbol] = {}
+        self.btf = Btf()
+        # Each name text of the appended records: the one string object kept for it and its
+        # offset in btf.strings (the table only grows, so an offset never changes). The empty
+        # name is at 0: the output is not split BTF.
+        self.btf_names: Dict[str, Tuple[str, int]] = {"": ("", 0)}
         for name, sh_type in ((".strtab", SHT_STRTAB), (".symtab", SHT_SYMTAB)):
             sec = self.add_section(name)
             sec.ephemeral, sec.type = False, sh_type

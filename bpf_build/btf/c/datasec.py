@@ -3,8 +3,7 @@ the padding that puts each at its section offset (bpftool's rule)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import List
+from typing import List, NamedTuple
 
 from ...errors import PathLike
 from ...model.btf import DATASEC, VAR, VAR_STATIC, Btf
@@ -13,8 +12,7 @@ from .layout import Layout
 from .names import sanitize_identifier
 
 
-@dataclass(frozen=True)
-class DatasecField:
+class DatasecField(NamedTuple):
     """One variable of a DATASEC as a skeleton exposes it.
 
     ``padding`` is the number of bytes of explicit padding to put before it (bpftool's rule: the

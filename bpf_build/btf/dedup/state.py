@@ -4,7 +4,6 @@ walks compare (``TypeGraph``, made once by graph.describe_types)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Dict, Hashable, List, Optional, Sequence, Tuple
 
 from ...model.btf import (ARRAY, CONST, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD, INT, PTR,
@@ -105,38 +104,48 @@ class CandidateTable:
             entries.reverse()
 
 
-@dataclass
 class TypeGraph:
     """Per type id, what the struct phase compares, computed once: kind, name, an interned id
     of the fields that never change during dedup ("shape", which includes the name and the
     kind), and the referenced ids (last to first). Reference types are rewritten
-    only in the later ref phase, so these stay valid for the whole graph-equivalence phase."""
+    only in the later ref phase, so these stay valid for the whole graph-equivalence phase.
 
-    kinds: List[int]
-    names: List[str]
-    shapes: List[int]
-    # The referenced ids, last to first: a walk pushes them on its stack as they are and so
-    # visits them in libbpf's order (keys built from them only need a fixed order).
-    children: List[Tuple[int, ...]]
-    enum_fwd: List[bool]  # an enum without enumerators: a forward declaration
-    composites: List[int]  # STRUCT/UNION ids, base included
-    own_composites: List[int]
-    own_primitives: List[int]  # INT, ENUM*, FWD, FLOAT ids of the split (or only) BTF
-    unwalkable: List[int]  # non-void ids of kinds a graph walk must not meet
-    struct_key: Callable[[int], Key]  # the table key of a STRUCT/UNION (graph.struct_key_function)
+    Plain classes here, not dataclasses: bpf-link would load ``dataclasses`` for them alone."""
+
+    __slots__ = ("kinds", "names", "shapes", "children", "enum_fwd", "composites", "own_composites",
+                 "own_primitives", "unwalkable", "struct_key")
+
+    def __init__(self, kinds: List[int], names: List[str], shapes: List[int], children: List[Tuple[int, ...]],
+                 enum_fwd: List[bool], composites: List[int], own_composites: List[int],
+                 own_primitives: List[int], unwalkable: List[int], struct_key: Callable[[int], Key]) -> None:
+        self.kinds = kinds
+        self.names = names
+        self.shapes = shapes
+        # The referenced ids, last to first: a walk pushes them on its stack as they are and so
+        # visits them in libbpf's order (keys built from them only need a fixed order).
+        self.children = children
+        self.enum_fwd = enum_fwd  # an enum without enumerators: a forward declaration
+        self.composites = composites  # STRUCT/UNION ids, base included
+        self.own_composites = own_composites
+        self.own_primitives = own_primitives  # INT, ENUM*, FWD, FLOAT ids of the split (or only) BTF
+        self.unwalkable = unwalkable  # non-void ids of kinds a graph walk must not meet
+        self.struct_key = struct_key  # the table key of a STRUCT/UNION (graph.struct_key_function)
 
 
-@dataclass
 class DedupState:
-    btf: Btf
-    ext: Optional[BtfExt]
-    flavour: str
-    graph: TypeGraph
-    types: List[BtfType]  # by id: void, the base's types, then this BTF's own
-    start_id: int  # this BTF's first own id
-    # id -> the id it deduplicates to (itself if canonical), UNPROCESSED or IN_PROGRESS.
-    map: List[int]
-    table: CandidateTable = field(default_factory=CandidateTable)
+    __slots__ = ("btf", "ext", "flavour", "graph", "types", "start_id", "map", "table")
+
+    def __init__(self, btf: Btf, ext: Optional[BtfExt], flavour: str, graph: TypeGraph, types: List[BtfType],
+                 start_id: int, map: List[int]) -> None:
+        self.btf = btf
+        self.ext = ext
+        self.flavour = flavour
+        self.graph = graph
+        self.types = types  # by id: void, the base's types, then this BTF's own
+        self.start_id = start_id  # this BTF's first own id
+        # id -> the id it deduplicates to (itself if canonical), UNPROCESSED or IN_PROGRESS.
+        self.map = map
+        self.table = CandidateTable()
 
     def enum_match(self, t: BtfType) -> Key:
         """What a forward-declared enum must share with a full one to match it."""

@@ -6,7 +6,6 @@ merged into the map."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import List
 
 from ...errors import BtfError
@@ -14,15 +13,17 @@ from ...model.btf import ARRAY, FWD, STRUCT, UNION
 from .state import ANY_ENUM, COMPOSITE, LEAVES, UNPROCESSED, WALKED, DedupState, array_sig
 
 
-@dataclass
 class Hypothesis:
     """One walk's canonical -> candidate pairs (libbpf's hypot_map and hypot_list)."""
 
-    map: List[int]  # by canonical id: the candidate paired with it, or UNPROCESSED
-    list: List[int] = field(default_factory=list)  # the canonical ids set in map
-    # The walk would have to resolve a FWD of the base BTF (which stays as it is): the
-    # candidate is not taken.
-    adjust_canon: bool = False
+    __slots__ = ("map", "list", "adjust_canon")
+
+    def __init__(self, map: List[int]) -> None:
+        self.map = map  # by canonical id: the candidate paired with it, or UNPROCESSED
+        self.list: List[int] = []  # the canonical ids set in map
+        # The walk would have to resolve a FWD of the base BTF (which stays as it is): the
+        # candidate is not taken.
+        self.adjust_canon = False
 
     def clear(self) -> None:
         """Forget the last walk: only the entries it set (libbpf keeps a list of them too)."""
