@@ -133,3 +133,19 @@ def test_the_cli_offers_exactly_the_dedup_flavours_the_linker_has():
     import inspect
     assert DEDUP_FLAVOURS == FLAVOURS
     assert DEFAULT_DEDUP_FLAVOUR == BPFTOOL_7_1 == inspect.signature(link).parameters["btf_dedup"].default
+
+
+def test_a_link_loads_only_what_linking_needs(build_case, tmp_path):
+    """bpf-link starts often (once per build step): it reads ELF with struct, not pyelftools, and
+    loads neither dataclasses nor tempfile (each several ms of every run's start-up)."""
+    built = build_case("funcs")
+    out = tmp_path / "linked.o"
+    code = ("import sys\nfrom bpf_build.cli.link import main\ncode = main(sys.argv[1:])\n"
+            "print(' '.join(sorted(sys.modules)))\nsys.exit(code)")
+    proc = subprocess.run([sys.executable, "-c", code, "-o", str(out), *built.inputs],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    loaded = set(proc.stdout.split())
+    assert "bpf_build.link.linker" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("elftools", "dataclasses", "tempfile")}
+    assert out.read_bytes() == built.ours
