@@ -7,6 +7,11 @@ loader contract's "struct_ops" paragraph in runtime/loader_contract.py) and, at 
 programs' fds in the value it laid out and writes it at key 0 (runtime/struct_ops.py: register),
 as libbpf's bpf_map__attach_struct_ops does. So a map whose type refuses registration (such as
 bpf_dummy_ops) still loads, and its programs run under BPF_PROG_TEST_RUN.
+
+An optional map's section, ``?.struct_ops``, names a DATASEC that kernels before 6.7 refuse
+(only then may a DATASEC name hold any printable character): the BTF the loader loads says
+``_.struct_ops`` instead, as libbpf's BTF sanitizing writes it for those kernels. Nothing
+looks the DATASEC up by name once the object is open, so every kernel gets the same BTF.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List
 
+from ...runtime.btf_types import KIND_DATASEC, BtfTypes
 from ..open import OpenedObject
 from ..open.struct_ops import StructOps
+
+OPTIONAL_MARK, KERNEL_SAFE_MARK = ord("?"), ord("_")
 
 
 @dataclass
@@ -33,3 +41,18 @@ def plan_struct_ops(opened: OpenedObject) -> List[StructOpsPlan]:
         if m.struct_ops is not None:
             plans.append(StructOpsPlan(i, m.struct_ops, [prog_index[x.program or ""] for x in m.struct_ops.programs]))
     return plans
+
+
+def datasec_names_for_every_kernel(raw: bytes) -> bytes:
+    """The encoded BTF ``raw`` with each DATASEC name's leading '?' (an optional struct_ops
+    map's section) made '_', in place; the same bytes when there is none."""
+    if b"\0?" not in raw:
+        return raw
+    btf = BtfTypes(raw, "the object's BTF")
+    out = bytearray(raw)
+    for type_id in range(1, len(btf)):
+        if btf.kind(type_id) == KIND_DATASEC:
+            at = btf.strings_start + btf.name_off(type_id)
+            if out[at] == OPTIONAL_MARK:
+                out[at] = KERNEL_SAFE_MARK
+    return bytes(out)
