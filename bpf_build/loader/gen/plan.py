@@ -23,7 +23,7 @@ from ..section_defs import SEC_ATTACH_BTF
 from ..open import OpenedMap, OpenedObject, OpenedProgram
 from .attrs import btf_load_attr, map_create_attr, prog_load_attr
 from .blob import Blob, BlobRef, FdTable, c_bytes
-from .struct_ops import StructOpsPlan, plan_struct_ops
+from .struct_ops import StructOpsPlan, datasec_names_for_every_kernel, plan_struct_ops
 
 FREEZE_ATTR_BYTES = 8  # MAP_FREEZE reads 4 (map_fd); the blob keeps 8-byte alignment
 
@@ -170,7 +170,7 @@ def _plan_btf(state: _Planning) -> Optional[BtfPlan]:
     if btf is None:
         return None
     try:
-        raw = btf.encode()
+        raw = datasec_names_for_every_kernel(btf.encode())
     except struct.error as e:  # corrupt values that no longer fit BTF's fields
         _fail(state.opened, f"BTF cannot be encoded for the kernel: {e}")
     data = state.blob.add(raw, tail=True)
