@@ -159,3 +159,18 @@ def test_a_program_another_created_map_uses_still_loads(skeleton_module):  # noq
     finally:
         skel.close()
     assert open_fds() == before
+
+
+def test_optional_section_datasec_loads_on_kernels_before_6_7(compile_c):
+    """Kernels before 6.7 refuse a '?' in a DATASEC name (5.10 and 6.1 refused the whole BTF): the
+    loader's BTF names the optional section '_.struct_ops', as libbpf's sanitizing does there."""
+    from bpf_build.loader.gen import generate_loader
+    from bpf_build.loader.open import open_object
+    from bpf_build.model.elf import Object
+
+    optional = generate_loader(open_object(Object.read(compile_c(
+        SOURCE, "dummy_optional", cflags=("-mcpu=v3", '-DSECTION="?.struct_ops.link"')))))
+    assert b"\0?.struct_ops.link\0" not in optional.blob and b"\0_.struct_ops.link\0" in optional.blob
+    plain = generate_loader(open_object(Object.read(compile_c(
+        SOURCE, "dummy_plain", cflags=("-mcpu=v3", '-DSECTION=".struct_ops.link"')))))
+    assert b"\0.struct_ops.link\0" in plain.blob
