@@ -10,6 +10,7 @@ so each check and each error text exists once.
 from __future__ import annotations
 
 import array
+import re
 import struct
 import sys
 from typing import Callable, List, NamedTuple, NoReturn, Optional, Protocol, Sequence, Set, Tuple, Union, cast
@@ -250,7 +251,9 @@ def _plain_starts(table: bytes, start: int) -> bytearray:
 
 
 _NUL_TABLE = b"\x01" + bytes(255)
-_LEAD_TABLE = bytes(0 if b == 0 else 1 if 0x30 <= b <= 0x39 else 2 for b in range(256))
+# After a NUL: an empty string, or one starting with a digit. One regex scan: two bytes.find
+# scans for the pairs took 2.5x as long over vmlinux's table (its NULs defeat find's skips).
+_EMPTY_OR_DIGIT_AFTER_NUL = re.compile(b"\\x00(?=[\\x000-9])")  # a lookahead: NUL NUL NUL is two
 
 
 def _odd_strings(table: bytes) -> Set[int]:
@@ -264,12 +267,8 @@ def _odd_strings(table: bytes) -> Set[int]:
         while pos >= 0:
             odd.add(table.rfind(b"\0", 0, pos) + 1)
             pos = table.find(needle, table.index(0, pos))
-    leads = table.translate(_LEAD_TABLE)  # NUL 0, digit 1, anything else 2
-    for needle in (b"\0\0", b"\0\x01"):  # after a NUL: an empty string, or one starting with a digit
-        pos = leads.find(needle)
-        while pos >= 0:
-            odd.add(pos + 1)
-            pos = leads.find(needle, pos + 1)
+    for match in _EMPTY_OR_DIGIT_AFTER_NUL.finditer(table):
+        odd.add(match.start() + 1)
     if table[:1] == b"\0" or table[:1].isdigit():
         odd.add(0)
     return odd
