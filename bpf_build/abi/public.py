@@ -33,7 +33,11 @@ _QUOTED = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.DOTALL)
 # pattern that starts with \b cannot skip ahead to the keywords.
 _DEFINITION = re.compile(r"(struct|union|enum)\s+(\w+)\s*(?:__attribute__\s*\(\(.*?\)\)\s*)?\{", re.DOTALL)
 _FORWARD = re.compile(r"(struct|union|enum)\s+(\w+)\s*;")
-_WORD = re.compile(r"\w")
+# Both at once (group 3 is the ';' of a forward declaration), for one pass over the candidates.
+# It finds what the two passes find unless a definition's __attribute__ spans another tag keyword
+# (only an attribute's lazy .*? can run past one): _scan checks for that and then takes two passes.
+_DECLARATION = re.compile(r"(struct|union|enum)\s+(\w+)\s*(?:(;)|(?:__attribute__\s*\(\(.*?\)\)\s*)?\{)",
+                          re.DOTALL)
 _TAG_KEYWORDS = ("struct", "union", "enum")
 _TAG_REFERENCE = re.compile(r"\b(struct|union|enum) (\w+|<\w+>)")
 
@@ -76,7 +80,7 @@ def _keyword_positions(text: str) -> List[int]:
     for keyword in _TAG_KEYWORDS:
         pos = text.find(keyword)
         while pos >= 0:
-            if not (pos and _WORD.match(text, pos - 1)):
+            if not pos or not ((before := text[pos - 1]).isalnum() or before == "_"):  # not after \w
                 positions.append(pos)
             pos = text.find(keyword, pos + 1)
     positions.sort()
@@ -95,6 +99,23 @@ def _tags(pattern: "re.Pattern", text: str, candidates: List[int]) -> Iterator["
             if m is not None:
                 yield m
                 pos = m.end() if m.end() > m.start() else m.start() + 1
+
+
+def _declarations(text: str, candidates: List[int]) -> Tuple[List["re.Match"], List["re.Match"]]:
+    """The tag definitions and forward declarations, in order, as _tags finds them with _DEFINITION
+    and _FORWARD, in one pass: half the matching. Neither kind of match holds another candidate
+    keyword that could match (its tag name is one word), so one pass skips nothing the two would
+    have tried, except past a definition's __attribute__; if one spans a keyword, two passes."""
+    definitions: List["re.Match"] = []
+    forwards: List["re.Match"] = []
+    for m in _tags(_DECLARATION, text, candidates):
+        if m.group(3) is not None:
+            forwards.append(m)
+        elif "__attribute__" in m.group(0) and any(keyword in text[m.end(2):m.end()] for keyword in _TAG_KEYWORDS):
+            return list(_tags(_DEFINITION, text, candidates)), list(_tags(_FORWARD, text, candidates))
+        else:
+            definitions.append(m)
+    return definitions, forwards
 
 
 def _line_numbers(text: str, positions: Iterable[int]) -> Iterator[int]:
@@ -138,10 +159,10 @@ class PublicHeaders:
         text = _blanked(read_input(path).decode("utf-8", "replace"))
         self.texts.append((path, text))
         candidates = _keyword_positions(text)
-        definitions = list(_tags(_DEFINITION, text, candidates))
+        definitions, forwards = _declarations(text, candidates)
         for m, line in zip(definitions, _line_numbers(text, (m.start() for m in definitions))):
             self.defined.setdefault(f"{m.group(1)} {m.group(2)}", (path, line))
-        for m in _tags(_FORWARD, text, candidates):
+        for m in forwards:
             self.forward.add(f"{m.group(1)} {m.group(2)}")
 
     def function_declaration(self, name: str) -> Optional[Location]:
@@ -175,8 +196,13 @@ class PublicHeaders:
             pending += [entry["returns"], *entry["params"]]
         pending += list(types.get("variables", {}).values())
         reached: Set[str] = set()
+        spelled: Set[str] = set()  # type spellings already read: most parameters repeat a few
         while pending:
-            for m in _TAG_REFERENCE.finditer(pending.pop()):
+            spelling = pending.pop()
+            if spelling in spelled:
+                continue
+            spelled.add(spelling)
+            for m in _TAG_REFERENCE.finditer(spelling):
                 tag = f"{m.group(1)} {m.group(2)}"
                 if tag in reached:
                     continue
