@@ -4,8 +4,8 @@ A library's DWARF describes every struct its code uses, including internal ones 
 headers only forward-declare (libbpf's ``struct btf_ext``: ``struct btf_ext;`` in btf.h, defined
 in libbpf_internal.h). Callers can never see inside such a struct, so its layout is not ABI;
 neither is anything reachable only through it. Like abidiff's ``--hd1/--hd2``, the headers are
-the ones a user installs; they are read as text (comments and strings blanked, line numbers
-kept) for three things:
+the ones a user installs; they are read as text (comments and strings blanked; a line is counted
+in the original text only for a finding that points at it) for three things:
 
 - which struct/union/enum tags they define, and which they only forward-declare (opaque);
 - the line of each definition and of each function declaration, so findings point at the
@@ -17,9 +17,10 @@ Types the headers mention but neither define nor forward-declare come from heade
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple
 
 from ..errors import AbiError
 from .inputs import read_input
@@ -42,11 +43,30 @@ _TAG_KEYWORDS = ("struct", "union", "enum")
 _TAG_REFERENCE = re.compile(r"\b(struct|union|enum) (\w+|<\w+>)")
 
 
-def _blanked(text: str) -> str:
-    """The text with each comment, string and character constant replaced by a space and its
-    newlines, so line numbers stay right. Most of a documented header is comments: jumping from one
-    to the end of the next with str.find is several times faster than a regex over all of it."""
-    pieces, kept, pos = [], 0, 0
+class _Blanked(NamedTuple):
+    """A header's text with each comment, string and character constant replaced by one space:
+    the patterns see only code, and most of a documented header is comments (libbpf's
+    bpf_helper_defs.h shrinks to a fifth), so everything after reads far less. A match's line is
+    counted in the original text only when asked for (line_of)."""
+
+    text: str
+    original: str
+    cuts: List[int]  # the position in text just after each replacement, increasing
+    resumes: List[int]  # where the original text resumes there
+
+    def line_of(self, pos: int) -> int:
+        cut = bisect.bisect_right(self.cuts, pos) - 1
+        original_pos = pos if cut < 0 else self.resumes[cut] + pos - self.cuts[cut]
+        return self.original.count("\n", 0, original_pos) + 1
+
+
+def _blanked(text: str) -> _Blanked:
+    """Blank comments, strings and character constants (see _Blanked). Jumping from one to the end
+    of the next with str.find is several times faster than a regex over all of the text."""
+    pieces: List[str] = []
+    cuts: List[int] = []
+    resumes: List[int] = []
+    kept, pos, length = 0, 0, 0
     while True:
         m = _OPENING.search(text, pos)
         if m is None:
@@ -66,10 +86,13 @@ def _blanked(text: str) -> str:
         if end < 0:  # not the start of one (an unterminated one is left as it is)
             pos = start + 1
             continue
-        pieces += [text[kept:start], " ", "\n" * text.count("\n", start, end)]
+        pieces += [text[kept:start], " "]
+        length += start - kept + 1
+        cuts.append(length)
+        resumes.append(end)
         kept = pos = end
     pieces.append(text[kept:])
-    return "".join(pieces)
+    return _Blanked("".join(pieces), text, cuts, resumes)
 
 
 def _keyword_positions(text: str) -> List[int]:
@@ -118,22 +141,15 @@ def _declarations(text: str, candidates: List[int]) -> Tuple[List["re.Match"], L
     return definitions, forwards
 
 
-def _line_numbers(text: str, positions: Iterable[int]) -> Iterator[int]:
-    """The 1-based line of each position, positions in increasing order."""
-    line, counted = 1, 0
-    for pos in positions:
-        line += text.count("\n", counted, pos)
-        counted = pos
-        yield line
-
-
 class PublicHeaders:
     def __init__(self) -> None:
         self.files: List[str] = []
-        self.defined: Dict[str, Location] = {}  # "struct foo" -> where
+        # "struct foo" -> its first definition: (index in texts, position); its line is counted
+        # only for a finding that points at it.
+        self.defined: Dict[str, Tuple[int, int]] = {}
         self.forward: Set[str] = set()  # tags only declared: opaque unless defined
         # Blanked texts, searched for a function's declaration only when a finding needs its line.
-        self.texts: List[Tuple[str, str]] = []
+        self.texts: List[Tuple[str, _Blanked]] = []
         self.declared: Dict[str, Optional[Location]] = {}  # memo of those searches
 
     @classmethod
@@ -156,12 +172,13 @@ class PublicHeaders:
         return headers
 
     def _scan(self, path: str) -> None:
-        text = _blanked(read_input(path).decode("utf-8", "replace"))
-        self.texts.append((path, text))
-        candidates = _keyword_positions(text)
-        definitions, forwards = _declarations(text, candidates)
-        for m, line in zip(definitions, _line_numbers(text, (m.start() for m in definitions))):
-            self.defined.setdefault(f"{m.group(1)} {m.group(2)}", (path, line))
+        blanked = _blanked(read_input(path).decode("utf-8", "replace"))
+        index = len(self.texts)
+        self.texts.append((path, blanked))
+        text = blanked.text
+        definitions, forwards = _declarations(text, _keyword_positions(text))
+        for m in definitions:
+            self.defined.setdefault(f"{m.group(1)} {m.group(2)}", (index, m.start()))
         for m in forwards:
             self.forward.add(f"{m.group(1)} {m.group(2)}")
 
@@ -169,10 +186,10 @@ class PublicHeaders:
         if name not in self.declared:
             self.declared[name] = None
             pattern = re.compile(r"(?<!\w)" + re.escape(name) + r"\s*\(")
-            for path, text in self.texts:
-                m = pattern.search(text)
+            for path, blanked in self.texts:
+                m = pattern.search(blanked.text)
                 if m:
-                    self.declared[name] = (path, text.count("\n", 0, m.start()) + 1)
+                    self.declared[name] = (path, blanked.line_of(m.start()))
                     break
         return self.declared[name]
 
@@ -182,7 +199,9 @@ class PublicHeaders:
     def locate(self, key: str) -> Optional[Location]:
         """A type ("struct foo") or exported symbol (name, name@@V) -> its public declaration."""
         if key in self.defined:
-            return self.defined[key]
+            index, pos = self.defined[key]
+            path, blanked = self.texts[index]
+            return path, blanked.line_of(pos)
         return None if key.startswith(("struct ", "union ", "enum ")) else self.function_declaration(key.split("@", 1)[0])
 
     def restrict(self, types: Optional[dict]) -> Optional[dict]:
