@@ -109,8 +109,8 @@ def _btf_map(d: MapDef, maps_index: int) -> OpenedMap:
 
 
 def _init_struct_ops_maps(st: OpenState, sec_index: int) -> None:
-    """struct_ops maps are listed (name, value type) so that inspect and skeletons can show
-    them; nothing loads them yet (the loader generator refuses them)."""
+    """A struct_ops section's maps, one per variable of its DATASEC: the value's size and type are
+    the object's; the kernel's layout is found by the runner on the machine that loads."""
     sec_name = st.obj.sections[sec_index].name
     btf = st.need_btf()
     dsec = btf.find(sec_name, B.DATASEC)  # clang names it after the section, '?' included
