@@ -16,7 +16,8 @@ and kprobe programs attach too.
 struct_ops maps (``light_struct_ops``): ``skel->struct_ops.<map>`` to edit data members before
 load, laid out by ``X__load`` for the kernel that loads and written by ``X__attach``, as libbpf
 does; a ``SEC(".struct_ops.link")`` map registers with the link ``X__attach`` makes
-(``skel->links.<map>_fd``), a legacy one with that write, until ``X__detach``.
+(``skel->links.<map>_fd``), a legacy one with that write, until ``X__detach``;
+``skel->struct_ops_autocreate.<map>`` (false for ``SEC("?.struct_ops")`` maps) leaves one out.
 
 Maps pinned by name (``light_pinning``): reused from or pinned at ``skel->pin_root_path`` (NULL:
 /sys/fs/bpf) or ``skel->pin_paths.<map>``, as libbpf does.

@@ -12,6 +12,13 @@ its programs; ``X__<map>__attach`` (and ``X__attach``) writes the value with the
 (``bpf_build_struct_ops_register``), which registers a legacy ``.struct_ops`` map until
 ``X__detach`` deletes it, and makes the BPF link a ``.struct_ops.link`` map registers with, kept
 in ``skel->links.<map>_fd`` until ``X__detach``.
+
+``skel->struct_ops_autocreate.<map>`` (libbpf's ``bpf_map__set_autocreate``), settable between
+``X__open`` and ``X__load``, starts false for libbpf's optional sections ``SEC("?.struct_ops")``
+and ``SEC("?.struct_ops.link")`` and true otherwise. A map left off is created as a placeholder
+array (the loader cannot skip a step), which ``X__load`` closes after the run, so, as with libbpf,
+it is absent (``map_fd`` 0), not laid out and not attached; a struct_ops program then loads only
+if a created map points at it (``bpf_build_struct_ops_autoload``).
 """
 
 from __future__ import annotations
@@ -37,12 +44,6 @@ class LightStructOps:
         self.maps: List[OpenedMap] = [opened.maps[s.map_index] for s in loader.struct_ops]
         # .struct_ops.link maps: each has a link fd, made by X__attach
         self.linked: List[OpenedMap] = [m for m, s in zip(self.maps, loader.struct_ops) if s.link]
-        for m in self.maps:
-            if m.struct_ops is not None and m.struct_ops.optional:
-                form = ".struct_ops.link" if m.struct_ops.link else ".struct_ops"
-                raise SkeletonError(path, f"struct_ops map '{m.ident}': optional maps (SEC(\"?{form}\")) are not "
-                                          "supported by C light skeletons, which have no autocreate setting to create "
-                                          f"one; use SEC(\"{form}\"), or a Python skeleton")
         programs = {p.name for p in opened.programs}
         for m in self.linked:
             if m.ident in programs:
@@ -70,7 +71,9 @@ class LightStructOps:
             out.append(f"\t\tstruct {self.shadow_name(m)} {{\n")
             out += [f"\t\t\t{decl};\n" for decl, _, _ in self.shadow_members(m)]
             out.append(f"\t\t}} *{m.ident};\n")
-        out.append("\t} struct_ops;\n")
+        out.append("\t} struct_ops;\n\tstruct {\n")
+        out += [f"\t\tbool {m.ident};\n" for m in self.maps]
+        out.append("\t} struct_ops_autocreate;\n")
         return out
 
     def shadow_members(self, m: OpenedMap) -> List[Tuple[str, str, int]]:
@@ -151,6 +154,9 @@ class LightStructOps:
                        f"\t\t{field} = (__typeof__({field}))malloc(sizeof(data) - 1 ? sizeof(data) - 1 : 1);\n"
                        f"\t\tif (!{field})\n\t\t\tgoto cleanup;\n"
                        f"\t\tmemcpy({field}, data, sizeof(data) - 1);\n\t}}\n")
+            optional = m.struct_ops is not None and m.struct_ops.optional
+            value = "false; /* SEC(\"?...\"): off until asked for */" if optional else "true;"
+            out.append(f"\tskel->struct_ops_autocreate.{m.ident} = {value}\n")
         return "".join(out)
 
     def load_parts(self) -> Tuple[str, str, str]:
@@ -159,8 +165,13 @@ class LightStructOps:
             return "", "", ""
         data = [(f"skel->struct_ops.{m.ident}", str(len(m.struct_ops.data)))
                 for m in self.maps if m.struct_ops is not None]
-        decls = struct_ops_tables(self.L, [m.name for m in self.o.maps], data) + "\tvoid *blob = NULL;\n"
-        return decls, _PREPARE.substitute(name=self.name, count=len(self.maps)), "\tfree(blob);\n"
+        create = [f"skel->struct_ops_autocreate.{m.ident}" for m in self.maps]
+        decls = struct_ops_tables(self.L, [m.name for m in self.o.maps], data, create) + "\tvoid *blob = NULL;\n"
+        progs = f"(struct bpf_build_prog_desc *)(void *)((char *)skel + {prog_desc_offset(len(self.o.maps), 0)})"
+        prepare = _PREPARE.substitute(name=self.name, count=len(self.maps), progs=progs)
+        # a map not created was a placeholder: gone after the load, as with libbpf
+        close = "".join(_CLOSE_PLACEHOLDER.substitute(field=m.ident) for m in self.maps)
+        return decls, prepare, "\tfree(blob);\n" + close
 
 
 def _scalar_declaration(btf: B.Btf, type_id: int, name: str) -> Optional[str]:
@@ -193,10 +204,12 @@ def _scalar_type(t: B.BtfType) -> Optional[str]:
     return None
 
 
-def struct_ops_tables(L: LoaderProgram, map_names: List[str], data: List[Tuple[str, str]]) -> str:
+def struct_ops_tables(L: LoaderProgram, map_names: List[str], data: List[Tuple[str, str]],
+                      create: Optional[List[str]] = None) -> str:
     """C declarations of ``struct_ops``, the ``struct bpf_build_struct_ops_map`` array describing
     the loader's struct_ops maps to ``bpf_build_struct_ops_prepare``, with their members' arrays;
-    ``data``: per map, C expressions of its struct's bytes and their size."""
+    ``data``: per map, C expressions of its struct's bytes and their size; ``create``: per map, a C
+    expression of its autocreate (None: every map is created)."""
     out, rows = [], []
     for i, s in enumerate(L.struct_ops):
         members = "NULL"
@@ -208,15 +221,17 @@ def struct_ops_tables(L: LoaderProgram, map_names: List[str], data: List[Tuple[s
                        f"{L.prog_attr_offsets[prog]}, {prog}") + " },\n"
                     for name, offset, size, prog in s.members]
             out.append("\t};\n")
-        rows.append(_row(s, map_names[s.map_index], L.map_attr_offsets[s.map_index], members, *data[i]))
+        rows.append(_row(s, map_names[s.map_index], L.map_attr_offsets[s.map_index], members, *data[i],
+                         create[i] if create else "1"))
     # not static: the data pointers are the skeleton's
     out.append("\tconst struct bpf_build_struct_ops_map struct_ops[] = {\n" + "".join(rows) + "\t};\n")
     return "".join(out)
 
 
-def _row(s: LoaderStructOps, map_name: str, map_attr: int, members: str, data: str, data_size: str) -> str:
+def _row(s: LoaderStructOps, map_name: str, map_attr: int, members: str, data: str, data_size: str,
+         create: str) -> str:
     return (f"\t\t{{ {c_string_literal(map_name)}, {c_string_literal(s.type_name)}, {int(s.link)}, {map_attr},\n"
-            f"\t\t  {data}, {data_size}, {members}, {len(s.members)} }},\n")
+            f"\t\t  {data}, {data_size}, {members}, {len(s.members)}, {create} }},\n")
 
 
 # Before the run: a copy of the blob with the struct_ops maps laid out for this kernel.
@@ -228,6 +243,15 @@ _PREPARE = Template("""\
 		return bpf_build_fail(err);
 	}
 	opts.data = blob;
+	bpf_build_struct_ops_autoload(struct_ops, ${count}, ${progs});
+""")
+
+# After the run: a map whose autocreate was off was created as a placeholder; close it.
+_CLOSE_PLACEHOLDER = Template("""\
+	if (err >= 0 && !skel->struct_ops_autocreate.${field} && skel->maps.${field}.map_fd > 0) {
+		close(skel->maps.${field}.map_fd);
+		skel->maps.${field}.map_fd = 0;
+	}
 """)
 
 # X__<map>__attach of a legacy .struct_ops map: its value's write registers it (no link).

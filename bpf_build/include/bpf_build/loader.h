@@ -1182,6 +1182,12 @@ static inline int bpf_build_attach_ksyscall(const char *name, int retprobe, int 
  * (libbpf's bpf_map__attach_struct_ops): that registers a legacy .struct_ops map, until key 0 is
  * deleted (bpf_build_struct_ops_unregister); a .struct_ops.link map then registers with a BPF
  * link (Linux 6.4+) for as long as the link lives.
+ *
+ * A map whose autocreate is off (the skeleton's struct_ops_autocreate.<map>; off by default for
+ * SEC("?.struct_ops") and SEC("?.struct_ops.link")) is created as a one-slot placeholder array
+ * instead (a loader cannot skip a step; the skeleton closes it after the run), is not looked up
+ * in the kernel's BTF and is never attached; as with libbpf, a struct_ops program then loads only
+ * if a created map points at it (bpf_build_struct_ops_autoload).
  */
 
 /* Where the kernel's BTF is read from; a test may point it at a stand-in. */
@@ -1513,6 +1519,7 @@ struct bpf_build_struct_ops_map {
 	__u32 data_size;
 	const struct bpf_build_struct_ops_member *members;
 	__u32 nr_members;
+	__u32 create;			/* autocreate: 0 = a placeholder, neither laid out nor attached */
 };
 
 /* A map's value laid out for this kernel by bpf_build_struct_ops_prepare, written at attach. */
@@ -1713,10 +1720,63 @@ static inline int bpf_build_struct_ops_fill(const struct bpf_build_btf *btf, uns
 	return 0;
 }
 
+/* Turn a map whose autocreate is off into the placeholder the loader creates instead: a
+ * one-slot array of u32 without BTF (the Python runner's settings do the same). */
+static inline int bpf_build_struct_ops_placeholder(unsigned char *blob, __u32 blob_size,
+						   const struct bpf_build_struct_ops_map *m, char *msg, size_t msg_size)
+{
+	static const struct { __u32 offset, value; } fields[] = {
+		{ offsetof(struct bpf_build_attr_map_create, map_type), BPF_BUILD_MAP_TYPE_ARRAY },
+		{ offsetof(struct bpf_build_attr_map_create, key_size), 4 },
+		{ offsetof(struct bpf_build_attr_map_create, value_size), 4 },
+		{ offsetof(struct bpf_build_attr_map_create, max_entries), 1 },
+		{ offsetof(struct bpf_build_attr_map_create, map_flags), 0 },
+		{ offsetof(struct bpf_build_attr_map_create, btf_key_type_id), 0 },
+		{ offsetof(struct bpf_build_attr_map_create, btf_value_type_id), 0 },
+		{ offsetof(struct bpf_build_attr_map_create, btf_vmlinux_value_type_id), 0 },
+	};
+	__u32 i;
+
+	if ((__u64)m->map_attr + sizeof(struct bpf_build_attr_map_create) > blob_size) {
+		snprintf(msg, msg_size, "struct_ops map '%s': the skeleton's blob offsets are out of range", m->map_name);
+		return -EINVAL;
+	}
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		bpf_build_put_u32(blob, m->map_attr + fields[i].offset, fields[i].value);
+	return 0;
+}
+
+/* libbpf's rule for struct_ops programs, once some map is not created: a program the maps point
+ * at loads if a created map points at it and not otherwise, whatever progs[].load said (libbpf
+ * overwrites the program's autoload too). progs: the context's program descriptors. */
+static inline void bpf_build_struct_ops_autoload(const struct bpf_build_struct_ops_map *maps, __u32 nr_maps,
+						 struct bpf_build_prog_desc *progs)
+{
+	__u32 i, j, k, l, used;
+
+	for (i = 0; i < nr_maps && maps[i].create; i++)
+		;
+	if (i == nr_maps)
+		return;	/* every map created: each program keeps its setting */
+	for (i = 0; i < nr_maps; i++)
+		for (j = 0; j < maps[i].nr_members; j++) {
+			__u32 prog = maps[i].members[j].prog;
+
+			if (prog == BPF_BUILD_STRUCT_OPS_DATA)
+				continue;
+			used = 0;
+			for (k = 0; k < nr_maps && !used; k++)
+				for (l = 0; maps[k].create && l < maps[k].nr_members && !used; l++)
+					used = maps[k].members[l].prog == prog;
+			progs[prog].load = used ? BPF_BUILD_LOAD_YES : BPF_BUILD_LOAD_NO;
+		}
+}
+
 /* A copy of the blob (data, size bytes) with every struct_ops map's attrs patched for this kernel,
  * in *blob_out (the caller frees it), and each map's value laid out in values[] (nr_maps, freed
- * first: a second load lays them out again). On failure prints why (unless quiet), frees both and
- * returns -errno. */
+ * first: a second load lays them out again); a map not created (create 0) becomes the placeholder
+ * and gets no value, and with none created the kernel's BTF is not read. On failure prints why
+ * (unless quiet), frees both and returns -errno. */
 static inline int bpf_build_struct_ops_prepare(const void *data, __u32 size,
 					       const struct bpf_build_struct_ops_map *maps, __u32 nr_maps,
 					       const char *skel_name, int quiet, void **blob_out,
@@ -1726,12 +1786,16 @@ static inline int bpf_build_struct_ops_prepare(const void *data, __u32 size,
 	const char *why = NULL;
 	unsigned char *blob;
 	char msg[512];
-	__u32 i;
-	int err;
+	__u32 i, created = 0;
+	int err = 0;
 
 	*blob_out = NULL;
 	bpf_build_struct_ops_values_free(values, nr_maps);
-	err = bpf_build_btf_load_kernel(&btf, &why);
+	memset(&btf, 0, sizeof(btf));
+	for (i = 0; i < nr_maps; i++)
+		created += !!maps[i].create;
+	if (created)
+		err = bpf_build_btf_load_kernel(&btf, &why);
 	if (err) {
 		snprintf(msg, sizeof(msg), "struct_ops needs the kernel's BTF: %s: %s", BPF_BUILD_KERNEL_BTF_PATH, why);
 		goto out;
@@ -1744,7 +1808,8 @@ static inline int bpf_build_struct_ops_prepare(const void *data, __u32 size,
 	}
 	memcpy(blob, data, size);
 	for (i = 0; i < nr_maps && !err; i++)
-		err = bpf_build_struct_ops_fill(&btf, blob, size, &maps[i], &values[i], msg, sizeof(msg));
+		err = maps[i].create ? bpf_build_struct_ops_fill(&btf, blob, size, &maps[i], &values[i], msg, sizeof(msg))
+				     : bpf_build_struct_ops_placeholder(blob, size, &maps[i], msg, sizeof(msg));
 	if (err) {
 		free(blob);
 		bpf_build_struct_ops_values_free(values, nr_maps);
