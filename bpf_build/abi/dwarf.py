@@ -256,14 +256,13 @@ class CompileUnit(UnitValues):
             die._attrs = attrs
         return attrs.get(name)
 
-    def children_attrs(self, die: Die, tags: FrozenSet[str]) -> List[dict]:
-        """Every attribute of each child of ``die`` whose tag is in ``tags`` (a record's members, an
-        enum's enumerators), decoded at once: callers ask for most of them, and no Die is needed."""
+    def child_entries(self, die: Die) -> Iterator[Tuple[Shape, int, int]]:
+        """Each child of ``die`` in order: its shape and where its attributes start and end (the
+        walk steps over the child's own subtree)."""
         if not die.shape.has_children:
-            return []
+            return
         info = self.dwarf.info
-        data, end, shapes, decode = info.data, self.end, self.shapes, self.decode
-        out: List[dict] = []
+        data, end, shapes = info.data, self.end, self.shapes
         pos = die.end
         while pos < end:
             code = data[pos]
@@ -272,38 +271,27 @@ class CompileUnit(UnitValues):
             else:
                 code, start = info.uleb(pos)
             if code == 0:
-                return out
+                return
             shape = shapes.get(code) or self.shape(code)
             fixed = shape.fixed_size
             die_end = start + fixed if fixed is not None else self.end_of(shape, start)
-            if shape.tag in tags:
-                out.append(decode(shape, start))
+            yield shape, start, die_end
             pos = self.after_subtree(shape, pos, start, die_end) if shape.has_children else die_end
         if pos > end:
             raise DwarfError(f"a DIE runs past the end of the unit at {self.offset}")
-        return out
+
+    def children_attrs(self, die: Die, tags: FrozenSet[str]) -> List[dict]:
+        """Every attribute of each child of ``die`` whose tag is in ``tags`` (a record's members, an
+        enum's enumerators), decoded at once: callers ask for most of them, and no Die is needed."""
+        decode = self.decode
+        return [decode(shape, start) for shape, start, _ in self.child_entries(die) if shape.tag in tags]
 
     def parameter_types(self, die: Die) -> List[Optional[int]]:
         """DW_AT_type of each parameter of a subprogram or subroutine type, in order (None: none;
         VARIADIC for ``...``). A subprogram's parameters come before the DIEs of its body (gcc and
         clang emit them first), so the walk ends at its first other child."""
-        if not die.shape.has_children:
-            return []
-        info = self.dwarf.info
-        data, end, shapes = info.data, self.end, self.shapes
         out: List[Optional[int]] = []
-        pos = die.end
-        while pos < end:
-            code = data[pos]
-            if code < 0x80:
-                start = pos + 1
-            else:
-                code, start = info.uleb(pos)
-            if code == 0:
-                return out
-            shape = shapes.get(code) or self.shape(code)
-            fixed = shape.fixed_size
-            die_end = start + fixed if fixed is not None else self.end_of(shape, start)
+        for shape, start, die_end in self.child_entries(die):
             tag = shape.tag
             if tag == "DW_TAG_formal_parameter":
                 target = self.attribute(shape, start, die_end, "DW_AT_type") if "DW_AT_type" in shape.present else None
@@ -311,10 +299,7 @@ class CompileUnit(UnitValues):
             elif tag == "DW_TAG_unspecified_parameters":
                 out.append(VARIADIC)
             else:
-                return out
-            pos = self.after_subtree(shape, pos, start, die_end) if shape.has_children else die_end
-        if pos > end:
-            raise DwarfError(f"a DIE runs past the end of the unit at {self.offset}")
+                break
         return out
 
     def after_subtree(self, shape: Shape, pos: int, start: int, end: int) -> int:
