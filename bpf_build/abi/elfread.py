@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Set, Tuple
 
 from ..errors import AbiError
 from .inputs import map_input
@@ -213,30 +213,15 @@ def _read_library(elf: ElfImage, with_symtab: bool) -> SharedLibrary:
     node_names = {v.name for v in versions}
 
     dynsym = _find(sections, SHT_DYNSYM)
-    symbols = list(elf.symbols(sections, dynsym, ".dynsym")) if dynsym is not None else []
     versym_section = _find(sections, SHT_GNU_VERSYM)
     versyms: List[int] = []
     if versym_section is not None:
         data = elf.data(versym_section, ".gnu.version")
         versyms = [v for (v,) in struct.iter_unpack(elf.endian + "H", data[:len(data) & ~1])]
-    exports = []
-    dynamic_names = {sym.name for sym in symbols} if with_symtab else set()  # for .symtab's entries only
-    versym_count = len(versyms)
-    for i, (name, value, size, binding, kind, visibility, shndx) in enumerate(symbols):
-        if not name or shndx == SHN_UNDEF or binding not in EXPORTED_BINDINGS or visibility not in EXPORTED_VISIBILITY:
-            continue
-        versym = versyms[i] if i < versym_count else 1
-        index = versym & ~VERSYM_HIDDEN
-        if index == 0:
-            continue  # versioned local: not visible to the dynamic linker
-        version = None
-        if index != 1:
-            version = index_to_name.get(index)
-            if version is None:
-                raise AbiError(path, f"malformed .gnu.version: {name} uses undefined version index {index}")
-        if shndx == SHN_ABS and value == 0 and name == version and name in node_names:
-            continue  # ld's marker symbol for a version definition
-        exports.append(ExportedSymbol(name, version, not (versym & VERSYM_HIDDEN), kind, size, value, shndx))
+    exports = _exports(elf, sections, dynsym, versyms, index_to_name, node_names) if dynsym is not None else []
+    # .symtab's entries that .dynsym also names are explained by the exports, not here
+    dynamic_names = {sym.name for sym in elf.symbols(sections, dynsym, ".dynsym")} \
+        if with_symtab and dynsym is not None else set()
     exports.sort(key=lambda s: (s.name, s.version or "", s.default))
 
     unexported: Dict[str, str] = {}
@@ -254,6 +239,47 @@ def _read_library(elf: ElfImage, with_symtab: bool) -> SharedLibrary:
                 unexported.setdefault(name, "defined but not exported (hidden visibility, static, or local in the "
                                             "version script)")
     return SharedLibrary(path, soname, versions, exports, unexported, has_symtab=has_symtab)
+
+
+def _exports(elf: ElfImage, sections: List[_Section], dynsym: _Section, versyms: List[int],
+             index_to_name: Dict[int, str], node_names: Set[str]) -> List[ExportedSymbol]:
+    """The exported entries of .dynsym (see the module's text). Straight from the unpacked entries:
+    an entry is tested before its name is cut from the string table, so the imports (a third of
+    libbpf's entries) cost no name; every entry's name offset is still checked."""
+    path = elf.path
+    data, strings = elf.data(dynsym, ".dynsym"), elf.linked_strings(sections, dynsym, ".dynsym")
+    fmt = elf.endian + ("IBBHQQ" if elf.is64 else "IIIBBH")
+    size = struct.calcsize(fmt)
+    is64, find, limit = elf.is64, strings.find, len(strings)
+    versym_count = len(versyms)
+    exports = []
+    for i, entry in enumerate(struct.iter_unpack(fmt, data[:len(data) - len(data) % size])):
+        if is64:
+            name_off, info, other, shndx, value, sym_size = entry
+        else:
+            name_off, value, sym_size, info, other, shndx = entry
+        if name_off >= limit and name_off:
+            elf.string(strings, name_off, ".dynsym")  # raises: the offset lies outside the table
+        if shndx == SHN_UNDEF or info >> 4 not in EXPORTED_BINDINGS or other & 3 not in EXPORTED_VISIBILITY:
+            continue
+        end = find(b"\0", name_off) if name_off < limit else -1
+        name = strings[name_off:end if end >= 0 else limit].decode("utf-8", "replace")
+        if not name:
+            continue
+        versym = versyms[i] if i < versym_count else 1
+        index = versym & ~VERSYM_HIDDEN
+        if index == 0:
+            continue  # versioned local: not visible to the dynamic linker
+        version = None
+        if index != 1:
+            version = index_to_name.get(index)
+            if version is None:
+                raise AbiError(path, f"malformed .gnu.version: {name} uses undefined version index {index}")
+        if shndx == SHN_ABS and value == 0 and name == version and name in node_names:
+            continue  # ld's marker symbol for a version definition
+        kind = KIND_NAMES.get(info & 0xF) or f"type{info & 0xF}"
+        exports.append(ExportedSymbol(name, version, not (versym & VERSYM_HIDDEN), kind, sym_size, value, shndx))
+    return exports
 
 
 def _dynamic_entries(elf: ElfImage, sections: List[_Section]) -> Tuple[Optional[str], int]:
