@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import List, NamedTuple
 
 from ...errors import PathLike
-from ...model.btf import DATASEC, VAR, VAR_STATIC, Btf
-from .context import TypeTable
+from ...model.btf import DATASEC, VAR, VAR_STATIC
+from .context import BtfSource, TypeTable
 from .layout import Layout
 from .names import sanitize_identifier
 
@@ -28,31 +28,29 @@ class DatasecField(NamedTuple):
 
 def layout_datasec(table: TypeTable, layout: Layout, datasec_id: int) -> List[DatasecField]:
     """The fields of DATASEC ``datasec_id`` (``CWriter.datasec_fields``)."""
-    types = table.types
     table.check_id(datasec_id, None)
-    sec = types[datasec_id]
-    if sec.kind != DATASEC:
+    if table.kinds[datasec_id] != DATASEC:
         raise table.error(datasec_id, "is not a DATASEC")
     fields: List[DatasecField] = []
     end = 0
-    for info in sec.secinfo:
-        table.check_id(info.type, datasec_id)
-        var = types[info.type]
-        if var.kind != VAR or var.linkage == VAR_STATIC:
+    for var_id, offset, size in table.secinfo(datasec_id):
+        table.check_id(var_id, datasec_id)
+        if table.kinds[var_id] != VAR or table.linkage(var_id) == VAR_STATIC:
             continue  # .ksyms lists FUNCs, and static variables stay private
-        if end > info.offset:
-            raise table.error(datasec_id, f"variable '{var.name}' at offset {info.offset} "
+        var_name = table.name(var_id)
+        if end > offset:
+            raise table.error(datasec_id, f"variable '{var_name}' at offset {offset} "
                                           f"overlaps the previous one (ending at {end})")
-        align = min(layout.align_of(var.type), 4)
+        var_type = table.refs[var_id]
+        align = min(layout.align_of(var_type), 4)
         aligned = -(-end // align) * align
-        padding = info.offset - end if aligned != info.offset else 0
-        fields.append(DatasecField(sanitize_identifier(var.name), var.name, var.type,
-                                   info.offset, info.size, padding))
-        end = info.offset + info.size
+        padding = offset - end if aligned != offset else 0
+        fields.append(DatasecField(sanitize_identifier(var_name), var_name, var_type, offset, size, padding))
+        end = offset + size
     return fields
 
 
-def datasec_fields(btf: Btf, datasec_id: int, path: PathLike = None) -> List[DatasecField]:
+def datasec_fields(btf: BtfSource, datasec_id: int, path: PathLike = None) -> List[DatasecField]:
     """The non-static variables of a DATASEC in section order, with the padding a C struct needs
     so that every variable sits at its section offset (see :meth:`CWriter.datasec_fields`)."""
     table = TypeTable(btf, path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-from ...model.btf import ARRAY, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, STRUCT, TYPE_TAG, TYPEDEF, BtfType
+from ...model.btf import ARRAY, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, STRUCT, TYPE_TAG, TYPEDEF
 from .context import CHAIN_KINDS, COMPOSITES, ENUMS, MODIFIERS, QUALIFIERS, TERMINAL_KINDS, TypeTable
 from .layout import Layout
 from .names import Names
@@ -38,29 +38,32 @@ class Declarator:
         self._inline_bodies = 0  # anonymous bodies written so far (a chain with one is not kept)
 
     # -- bodies --------------------------------------------------------------------------------
-    def composite_head(self, tid: int, t: BtfType) -> str:
+    def composite_head(self, tid: int) -> str:
         """``struct foo`` (``foo`` de-duplicated), or the bare keyword for an anonymous one."""
         head = self._heads.get(tid)
         if head is None:
-            word = "struct" if t.kind == STRUCT else "union"
-            head = self._heads[tid] = f"{word} {self.names.tag(tid)}" if t.name else word
+            table = self.table
+            word = "struct" if table.kinds[tid] == STRUCT else "union"
+            head = self._heads[tid] = f"{word} {self.names.tag(tid)}" if table.name(tid) else word
         return head
 
-    def composite_def(self, tid: int, t: BtfType, lvl: int) -> None:
+    def composite_def(self, tid: int, lvl: int) -> None:
         self._inline_bodies += 1
         out = self.out.append
         layout = self.layout
-        is_struct = t.kind == STRUCT
-        packed = is_struct and layout.is_packed(t)
-        out(self.composite_head(tid, t) + " {")
+        table = self.table
+        is_struct = table.kinds[tid] == STRUCT
+        size = table.refs[tid]
+        packed = is_struct and layout.is_packed(tid)
+        out(self.composite_head(tid) + " {")
         lead = "\n" + "\t" * (lvl + 1)
         offset = 0
         prev_bitfield = False
         checked = self.names.checked_names
         around_name = self._around_name
         sizes = layout.sizes
-        for m in t.members:
-            name, mtype, moffset, bits = m.name, m.type, m.offset, m.bitfield_size
+        members = table.members(tid)
+        for name, mtype, moffset, bits in members:
             if name not in checked and name:
                 self.names.checked(name, tid, "member")
             if offset < moffset:
@@ -78,12 +81,12 @@ class Declarator:
                 offset = moffset + bits
                 prev_bitfield = True
             else:
-                size = sizes.get(mtype)
-                offset = moffset + (size if size is not None else layout.size_of(mtype)) * 8
+                msize = sizes.get(mtype)
+                offset = moffset + (msize if msize is not None else layout.size_of(mtype)) * 8
                 prev_bitfield = False
-        if is_struct and offset < t.size * 8:
-            self._padding(offset, t.size * 8, layout.align_of(tid), False, lvl + 1)
-        if t.members or t.size:
+        if is_struct and offset < size * 8:
+            self._padding(offset, size * 8, layout.align_of(tid), False, lvl + 1)
+        if members or size:
             out("\n" + "\t" * lvl + "}")
         else:
             out("}")
@@ -97,39 +100,43 @@ class Declarator:
         for field in self.layout.padding(cur, nxt, next_align, in_bitfield):
             self.out.append(f"{prefix}{field};")
 
-    def enum_def(self, tid: int, t: BtfType, lvl: int) -> None:
+    def enum_def(self, tid: int, lvl: int) -> None:
         self._inline_bodies += 1
         out = self.out.append
-        out(f"enum {self.names.tag(tid)}" if t.name else "enum")
-        if not t.enums:
+        table = self.table
+        out(f"enum {self.names.tag(tid)}" if table.name(tid) else "enum")
+        enums = table.enums(tid)
+        if not enums:
             return
         out(" {")
         inner = "\n" + "\t" * (lvl + 1)
         enumerator = self.names.enumerator
-        signed = t.kflag
-        is64 = t.kind == ENUM64
+        signed = table.kflag(tid)
+        is64 = table.kinds[tid] == ENUM64
         suffix = ("LL" if signed else "ULL") if is64 else ""
         mask = (1 << 64) - 1 if is64 else (1 << 32) - 1
-        for e in t.enums:
-            name = enumerator(e.name, tid)
-            value = e.value if signed else e.value & mask
+        for e_name, e_value in enums:
+            name = enumerator(e_name, tid)
+            value = e_value if signed else e_value & mask
             out(f"{inner}{name} = {value}{suffix},")
         out("\n" + "\t" * lvl + "}")
-        if t.size == 1:
+        size = table.refs[tid]
+        if size == 1:
             out(" __attribute__((mode(byte)))")
-        elif t.size == 8 and self.layout.ptr_size == 8:
+        elif size == 8 and self.layout.ptr_size == 8:
             # An 8-byte enum happens by itself only when a value needs more than 32 bits.
-            if not is64 or all(((e.value & mask) >> 32) == 0 for e in t.enums):
+            if not is64 or all(((value & mask) >> 32) == 0 for _, value in enums):
                 out(" __attribute__((mode(word)))")
 
-    def typedef_def(self, tid: int, t: BtfType, lvl: int) -> None:
+    def typedef_def(self, tid: int, lvl: int) -> None:
         name = self.names.ident(tid)
-        if t.type == 0 and name == "__gnuc_va_list":
+        target = self.table.refs[tid]
+        if target == 0 and name == "__gnuc_va_list":
             # Old GCCs describe this typedef as void; the compiler's own type is what is meant.
             self.out.append("typedef __builtin_va_list __gnuc_va_list")
             return
         self.out.append("typedef ")
-        self.declaration(t.type, name, lvl, False)
+        self.declaration(target, name, lvl, False)
 
     # -- declarators ---------------------------------------------------------------------------
     def declaration(self, tid: int, name: str, lvl: int, strip_mods: bool) -> None:
@@ -168,36 +175,36 @@ class Declarator:
             self.out = saved
 
     def _spell(self, tid: int, name: str, lvl: int, strip_mods: bool) -> None:
-        types = self.table.types
+        table = self.table
+        kinds, refs = table.kinds, table.refs
         stack: List[int] = []
         for _ in range(4096):
-            t = types[tid]
-            if not (strip_mods and t.kind in MODIFIERS):
+            kind = kinds[tid]
+            if not (strip_mods and kind in MODIFIERS):
                 stack.append(tid)
             if tid == 0:
                 break
-            kind = t.kind
             if kind in TERMINAL_KINDS:
                 break
             if kind in CHAIN_KINDS or kind == ARRAY:
-                tid = t.type
+                tid = refs[tid]
             else:
-                raise self.table.error(tid, f"a {t.kind_name} cannot be part of a type declaration")
+                raise table.error(tid, f"a {table.kind_name(tid)} cannot be part of a type declaration")
         else:
             raise self.table.error(tid, "type chain loops")
         self._chain(stack, name, lvl)
 
     def _drop_modifiers(self, stack: List[int]) -> None:
-        types = self.table.types
-        while stack and stack[-1] and types[stack[-1]].kind in MODIFIERS:
+        kinds = self.table.kinds
+        while stack and stack[-1] and kinds[stack[-1]] in MODIFIERS:
             stack.pop()
 
     def _leading_modifiers(self, stack: List[int]) -> None:
         """const/volatile/restrict written before a base type ("const int")."""
-        types = self.table.types
+        kinds = self.table.kinds
         out = self.out.append
         while stack and stack[-1]:
-            word = QUALIFIERS.get(types[stack[-1]].kind)
+            word = QUALIFIERS.get(kinds[stack[-1]])
             if word is None:
                 return
             out(word + " ")
@@ -205,7 +212,8 @@ class Declarator:
 
     def _chain(self, stack: List[int], name: str, lvl: int) -> None:
         """Write a declaration from a stack of ids (innermost type on top)."""
-        types = self.table.types
+        table = self.table
+        kinds = table.kinds
         names = self.names
         out = self.out.append
         last_was_ptr = True
@@ -216,28 +224,27 @@ class Declarator:
                 out("void")
                 last_was_ptr = False
                 continue
-            t = types[tid]
-            kind = t.kind
+            kind = kinds[tid]
             if kind == PTR:
                 out("*" if last_was_ptr else " *")
             elif kind == INT or kind == FLOAT:
                 self._leading_modifiers(stack)
-                out(names.checked(t.name, tid, "base type", base_type=True))
+                out(names.checked(table.name(tid), tid, "base type", base_type=True))
             elif kind in COMPOSITES:
                 self._leading_modifiers(stack)
-                if t.name:
-                    out(self.composite_head(tid, t))
+                if table.name(tid):
+                    out(self.composite_head(tid))
                 else:
-                    self.composite_def(tid, t, lvl)
+                    self.composite_def(tid, lvl)
             elif kind in ENUMS:
                 self._leading_modifiers(stack)
-                if t.name:
+                if table.name(tid):
                     out("enum " + names.tag(tid))
                 else:
-                    self.enum_def(tid, t, lvl)
+                    self.enum_def(tid, lvl)
             elif kind == FWD:
                 self._leading_modifiers(stack)
-                out(f"{'union' if t.kflag else 'struct'} {names.tag(tid)}")
+                out(f"{'union' if table.kflag(tid) else 'struct'} {names.tag(tid)}")
             elif kind == TYPEDEF:
                 self._leading_modifiers(stack)
                 out(names.ident(tid))
@@ -245,17 +252,17 @@ class Declarator:
                 out(" " + QUALIFIERS[kind])
             elif kind == TYPE_TAG:
                 self._leading_modifiers(stack)
-                tag = names.checked(t.name, tid, "type tag")
-                out(f" __attribute__(({tag}))" if t.kflag
+                tag = names.checked(table.name(tid), tid, "type tag")
+                out(f" __attribute__(({tag}))" if table.kflag(tid)
                     else f' __attribute__((btf_type_tag("{tag}")))')
             elif kind == ARRAY:
                 # Qualifiers on an array itself mean nothing in C (GCC emits them anyway).
                 self._drop_modifiers(stack)
                 if not stack:
                     self._name(name, last_was_ptr)
-                    out(f"[{t.nelems}]")
+                    out(f"[{table.extra(tid, 2)}]")
                     return
-                multidim = stack[-1] != 0 and types[stack[-1]].kind == ARRAY
+                multidim = stack[-1] != 0 and kinds[stack[-1]] == ARRAY
                 if name and not last_was_ptr:
                     out(" ")
                 if not multidim:
@@ -263,7 +270,7 @@ class Declarator:
                 self._chain(stack, name, lvl)
                 if not multidim:
                     out(")")
-                out(f"[{t.nelems}]")
+                out(f"[{table.extra(tid, 2)}]")
                 return
             elif kind == FUNC_PROTO:
                 self._drop_modifiers(stack)
@@ -273,7 +280,7 @@ class Declarator:
                     out(")")
                 else:
                     self._name(name, last_was_ptr)
-                self._parameters(tid, t, lvl)
+                self._parameters(tid, lvl)
                 return
             last_was_ptr = kind == PTR
         self._name(name, last_was_ptr)
@@ -282,22 +289,22 @@ class Declarator:
         if name:
             self.out.append(name if last_was_ptr else " " + name)
 
-    def _parameters(self, tid: int, t: BtfType, lvl: int) -> None:
+    def _parameters(self, tid: int, lvl: int) -> None:
         out = self.out.append
-        params = t.params
+        params = self.table.params(tid)
         # Clang writes "no parameters" as one void parameter; a trailing void one means "...".
-        if not params or (len(params) == 1 and params[0].type == 0):
+        if not params or (len(params) == 1 and params[0][1] == 0):
             out("(void)")
             return
         out("(")
         last = len(params) - 1
-        for i, p in enumerate(params):
+        for i, (p_name, p_type) in enumerate(params):
             if i:
                 out(", ")
-            if i == last and p.type == 0:
+            if i == last and p_type == 0:
                 out("...")
                 break
-            if p.name:
-                self.names.checked(p.name, tid, "parameter")
-            self.declaration(p.type, p.name, lvl, False)
+            if p_name:
+                self.names.checked(p_name, tid, "parameter")
+            self.declaration(p_type, p_name, lvl, False)
         out(")")

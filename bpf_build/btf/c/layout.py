@@ -11,7 +11,7 @@ from typing import Dict, List
 
 from ...errors import BtfError
 from ...model.btf import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, INT, KIND_NAMES, PTR, RESTRICT,
-    STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR, VOLATILE, BtfType)
+    STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR, VOLATILE)
 from .context import COMPOSITES, TypeTable
 
 _INT_WORDS_FOR_LONG = frozenset({"long", "long int", "int long", "unsigned long", "long unsigned",
@@ -36,9 +36,12 @@ class Layout:
         self.padding_budget = PADDING_BUDGET_BITS
 
     def _pointer_size(self) -> int:
-        for t in self.table.types[1:]:
-            if t.kind == INT and t.name in _INT_WORDS_FOR_LONG and t.size in (4, 8):
-                return t.size
+        table = self.table
+        tid = table.kinds.find(INT, 1)
+        while tid > 0:
+            if table.refs[tid] in (4, 8) and table.name(tid) in _INT_WORDS_FOR_LONG:
+                return table.refs[tid]
+            tid = table.kinds.find(INT, tid + 1)
         return 8
 
     def align_of(self, type_id: int) -> int:
@@ -46,16 +49,16 @@ class Layout:
         align = self.aligns.get(type_id)
         if align is not None:
             return align
-        t = self.table.types[type_id]
-        kind = t.kind
+        table = self.table
+        kind = table.kinds[type_id]
         if kind in (INT, ENUM, ENUM64, FLOAT):
-            align = min(self.ptr_size, t.size)
+            align = min(self.ptr_size, table.refs[type_id])
         elif kind == PTR:
             align = self.ptr_size
         elif kind in (TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, ARRAY):
-            align = self.align_of(t.type)
+            align = self.align_of(table.refs[type_id])
         elif kind in COMPOSITES:
-            align = self._composite_align(t)
+            align = self._composite_align(type_id)
         else:
             raise self.table.error(type_id, f"{KIND_NAMES.get(kind, 'void')} has no alignment")
         self.aligns[type_id] = align
@@ -69,48 +72,48 @@ class Layout:
         return size
 
     def _resolve_size(self, type_id: int) -> int:
-        types = self.table.types
+        table = self.table
+        kinds, refs = table.kinds, table.refs
         count = 1
         for _ in range(1024):
             if type_id == 0:
                 return 0
-            t = types[type_id]
-            kind = t.kind
+            kind = kinds[type_id]
             if kind == PTR:
                 return count * self.ptr_size
             if kind in (INT, STRUCT, UNION, ENUM, ENUM64, FLOAT, DATASEC):
-                return count * t.size
+                return count * refs[type_id]
             if kind == ARRAY:
-                count *= t.nelems
+                count *= table.extra(type_id, 2)
             elif kind not in (TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, VAR, DECL_TAG):
                 raise self.table.error(type_id, "has no size")
-            type_id = t.type
+            type_id = refs[type_id]
         raise self.table.error(type_id, "type chain loops")
 
-    def _composite_align(self, t: BtfType) -> int:
+    def _composite_align(self, tid: int) -> int:
         biggest = 1
-        for m in t.members:
-            align = self.align_of(m.type)
+        for mtype, offset, bits in zip(*self.table.member_layout(tid)):
+            align = self.align_of(mtype)
             if align > biggest:
                 biggest = align
-            if not m.bitfield_size and m.offset % (8 * align):
+            if not bits and offset % (8 * align):
                 return 1  # a misaligned member: the struct is packed
-        return 1 if t.size % biggest else biggest
+        return 1 if self.table.refs[tid] % biggest else biggest
 
-    def is_packed(self, t: BtfType) -> bool:
+    def is_packed(self, tid: int) -> bool:
         """Packed if a member is not naturally aligned or the size is no multiple of the
         alignment (a struct declared packed but laid out naturally is not detected, nor needed)."""
         biggest = 1
         aligns = self.aligns
-        for m in t.members:
-            align = aligns.get(m.type)
+        for mtype, offset, bits in zip(*self.table.member_layout(tid)):
+            align = aligns.get(mtype)
             if align is None:
-                align = self.align_of(m.type)
-            if align and not m.bitfield_size and m.offset % (8 * align):
+                align = self.align_of(mtype)
+            if align and not bits and offset % (8 * align):
                 return True
             if align > biggest:
                 biggest = align
-        return t.size % biggest != 0
+        return self.table.refs[tid] % biggest != 0
 
     def padding(self, cur: int, nxt: int, next_align: int, in_bitfield: bool) -> List[str]:
         """The anonymous bitfields (``"long: 64"``) that move the next member from bit ``cur`` to

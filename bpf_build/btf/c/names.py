@@ -50,7 +50,7 @@ class Names:
         else:
             valid = name.isascii() and name.isidentifier() and name not in C_KEYWORDS
         if not valid:
-            what = what or self.table.types[tid].kind_name.lower()
+            what = what or self.table.kind_name(tid).lower()
             raise self.table.error(tid, f"{what} name {name!r} is not a valid C identifier")
         self.checked_names.add(name)
         return name
@@ -59,12 +59,13 @@ class Names:
         name = self.resolved.get(tid)
         if name is not None:
             return name
-        t = self.table.types[tid]
-        name = t.name
+        table = self.table
+        name = table.name(tid)
         if name:
             self.checked(name, tid)
             # Forward declarations and empty enums never clash: they declare, not define.
-            if not (t.kind == FWD or (t.kind == ENUM and not t.enums)):
+            kind = table.kinds[tid]
+            if not (kind == FWD or (kind == ENUM and not table.vlen(tid))):
                 dups = counts.get(name, 0) + 1
                 counts[name] = dups
                 if dups > 1:
@@ -81,7 +82,7 @@ class Names:
         return self._resolve(tid, self.ident_counts)
 
     def type_name(self, tid: int) -> str:
-        return self.ident(tid) if self.table.types[tid].kind == TYPEDEF else self.tag(tid)
+        return self.ident(tid) if self.table.kinds[tid] == TYPEDEF else self.tag(tid)
 
     def enumerator(self, name: str, tid: int) -> str:
         """The name of an enumerator of enum ``tid``: enumerators share the ordinary namespace."""

@@ -8,14 +8,17 @@ cannot be written in C and is an error.
 
 from __future__ import annotations
 
-from operator import attrgetter
+from itertools import compress
 from typing import List, Set
 
-from ...model.btf import ARRAY, DATASEC, ENUM, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, TYPEDEF
+from ...model.btf import ARRAY, DATASEC, ENUM, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, SIZED_KINDS, TYPEDEF
 from .context import COMPOSITES, DONE, ENUMS, IN_PROGRESS, MODIFIERS, NOT_TYPES, TypeTable
 
 
-_ENUMS_OR_FWD = frozenset({ENUM, ENUM64, FWD})
+_ENUMS_OR_FWD = (ENUM, ENUM64, FWD)
+# Kinds whose one reference is their ``refs`` column (the others list entries, or have a size).
+_ONE_REF = bytes(int(k not in SIZED_KINDS and k not in (0, FUNC_PROTO, DATASEC)) for k in range(256))
+_LISTS_TYPES = bytes(int(k in COMPOSITES or k == FUNC_PROTO) for k in range(256))
 
 
 class UnsatisfiableCycle(Exception):
@@ -30,7 +33,7 @@ class DependencyOrder:
 
     def __init__(self, table: TypeTable):
         self.table = table
-        self.state = bytearray(len(table.types))
+        self.state = bytearray(len(table))
         self.referenced = self._referenced_anonymous_enums()
         self.queue: List[int] = []
 
@@ -38,23 +41,26 @@ class DependencyOrder:
         """Anonymous enums/forwards that some type refers to (the others are written at top level).
 
         As libbpf counts references: a FUNC_PROTO's parameters but not its return type."""
-        types = self.table.types
-        anon = {i for i, t in enumerate(types) if t.kind in _ENUMS_OR_FWD and not t.name}
+        table = self.table
+        kinds = table.kinds
+        anon: Set[int] = set()
+        for kind in _ENUMS_OR_FWD:
+            tid = kinds.find(kind, 1)
+            while tid > 0:
+                if not table.name(tid):
+                    anon.add(tid)
+                tid = kinds.find(kind, tid + 1)
         if not anon:
             return anon
-        referenced: Set[int] = set()
-        add, add_all = referenced.add, referenced.update
-        type_of = attrgetter("type")
-        for t in types:
-            kind = t.kind
-            if kind in COMPOSITES:
-                add_all(map(type_of, t.members))
-            elif kind == FUNC_PROTO:
-                add_all(map(type_of, t.params))
-            elif kind == DATASEC:
-                add_all(map(type_of, t.secinfo))
-            else:  # every other kind refers through `type` (or nothing: 0)
-                add(t.type)
+        referenced = set(compress(table.refs, kinds.translate(_ONE_REF)))
+        add_all = referenced.update
+        member_types = table.member_types
+        for tid in compress(range(len(kinds)), kinds.translate(_LISTS_TYPES)):
+            add_all(member_types(tid))
+        tid = kinds.find(DATASEC, 1)
+        while tid > 0:
+            add_all(entry[0] for entry in table.secinfo(tid))
+            tid = kinds.find(DATASEC, tid + 1)
         return anon & referenced
 
     def order(self, tid: int, through_ptr: bool) -> int:
@@ -65,45 +71,45 @@ class DependencyOrder:
         state = self.state
         if state[tid] == DONE:
             return 1
-        t = self.table.types[tid]
+        table = self.table
+        kind = table.kinds[tid]
         if tid == 0:
             return 0
-        kind = t.kind
         if state[tid] == IN_PROGRESS:
-            if kind in COMPOSITES and through_ptr and t.name:
+            if kind in COMPOSITES and through_ptr and table.name(tid):
                 return 0
             raise UnsatisfiableCycle(tid)
         # Below, a referenced type already done (1) or void (0) is answered without a call: most
         # references are to types ordered before.
         order = self.order
         if kind == PTR:
-            target = t.type
+            target = table.refs[tid]
             strong = 1 if state[target] == DONE else order(target, True) if target else 0
             state[tid] = DONE
             return strong
         if kind in COMPOSITES:
             # A named struct behind a pointer is a weak link; an anonymous one is written inline,
             # so its members matter even behind a pointer.
-            if through_ptr and t.name:
+            named = table.name(tid)
+            if through_ptr and named:
                 return 0
             state[tid] = IN_PROGRESS
-            for m in t.members:
-                if state[m.type] != DONE:
-                    order(m.type, False)
-            if t.name:
+            for target in table.member_types(tid):
+                if state[target] != DONE:
+                    order(target, False)
+            if named:
                 self.queue.append(tid)
             state[tid] = DONE
             return 1
         if kind == FUNC_PROTO:
-            target = t.type
+            target = table.refs[tid]
             strong = state[target] == DONE or (target and order(target, through_ptr) > 0)
-            for p in t.params:
-                target = p.type
+            for target in table.member_types(tid):
                 if state[target] == DONE or (target and order(target, through_ptr) > 0):
                     strong = True
             return int(strong)
         if kind == TYPEDEF:
-            target = t.type
+            target = table.refs[tid]
             strong = 1 if state[target] == DONE else order(target, through_ptr) if target else 0
             if through_ptr and not strong:
                 return 0
@@ -114,14 +120,14 @@ class DependencyOrder:
             state[tid] = DONE
             return 0
         if kind == ARRAY:
-            return order(t.type, False)
+            return order(table.refs[tid], False)
         if kind in ENUMS or kind == FWD:
-            if t.name or tid not in self.referenced:
+            if tid not in self.referenced or table.name(tid):
                 self.queue.append(tid)
             state[tid] = DONE
             return 1
         if kind in MODIFIERS:
-            return order(t.type, through_ptr)
+            return order(table.refs[tid], through_ptr)
         if kind in NOT_TYPES:
-            raise self.table.error(tid, f"a {t.kind_name} cannot be part of a type declaration")
-        raise self.table.error(tid, "unknown kind")
+            raise table.error(tid, f"a {table.kind_name(tid)} cannot be part of a type declaration")
+        raise table.error(tid, "unknown kind")

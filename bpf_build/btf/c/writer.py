@@ -7,8 +7,8 @@ import sys
 from typing import Iterable, List
 
 from ...errors import PathLike
-from ...model.btf import ARRAY, FUNC_PROTO, FWD, INT, PTR, TYPEDEF, Btf
-from .context import COMPOSITES, DONE, ENUMS, IN_PROGRESS, MODIFIERS, NOT_DONE, NOT_TYPES, TypeTable
+from ...model.btf import ARRAY, FUNC_PROTO, FWD, INT, PTR, TYPEDEF
+from .context import COMPOSITES, DONE, ENUMS, IN_PROGRESS, MODIFIERS, NOT_DONE, NOT_TYPES, BtfSource, TypeTable
 from .datasec import DatasecField, layout_datasec
 from .declarators import Declarator
 from .layout import Layout
@@ -27,7 +27,8 @@ _MISSING_BASE_TYPES = {"__Poly8_t": "unsigned char", "__Poly16_t": "unsigned sho
 
 
 class CWriter:
-    """Writes C declarations for the types of one ``Btf`` (and its base, for split BTF).
+    """Writes C declarations for the types of one BTF (and its base, for split BTF): a ``Btf``
+    of records or the ``TypeWords`` read from one.
 
     A writer remembers what it has written: ``add(type_id)`` writes a type with every type it
     needs that was not written before, so calling it for a set of ids yields one compilable
@@ -35,7 +36,7 @@ class CWriter:
     member), without its dependencies. Names are de-duplicated across both, per writer.
     """
 
-    def __init__(self, btf: Btf, path: PathLike = None):
+    def __init__(self, btf: BtfSource, path: PathLike = None):
         self.table = TypeTable(btf, path)
         self.path = self.table.path
         self.names = Names(self.table)
@@ -43,7 +44,7 @@ class CWriter:
         self.ptr_size = self.layout.ptr_size
         self._decl = Declarator(self.table, self.names, self.layout)
         self._ordering = DependencyOrder(self.table)
-        n = len(self.table.types)
+        n = len(self.table)
         self._emit_state = bytearray(n)
         self._fwd_emitted = bytearray(n)
         # Text written so far, joined a few thousand pieces at a time: vmlinux.h is ~300k pieces,
@@ -60,9 +61,9 @@ class CWriter:
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(limit, 20000))
         table, ordering = self.table, self._ordering
-        types, state = table.types, ordering.state
+        kinds, state = table.kinds, ordering.state
         order, emit = ordering.order, self._emit
-        limit_id = len(types)
+        limit_id = len(kinds)
         pieces = self._decl.out
         queue = ordering.queue  # what one top-level type needs, in order; emptied once written
         queue.clear()
@@ -73,7 +74,7 @@ class CWriter:
                     table.check_id(type_id, None)
                 if state[type_id] == DONE:
                     continue  # written already, with everything it needs
-                if types[type_id].kind in NOT_TYPES:
+                if kinds[type_id] in NOT_TYPES:
                     continue  # functions, variables, sections and tags have no C definition
                 order(type_id, False)
                 if queue:
@@ -146,19 +147,18 @@ class CWriter:
         """Write ``tid``'s definition at top level (``container`` 0) or what a member of
         ``container`` needs before the container can be written."""
         estate = self._emit_state
-        types = self.table.types
-        t = types[tid]
-        kind = t.kind
+        table = self.table
+        kinds, refs = table.kinds, table.refs
+        kind = kinds[tid]
         if kind in _LEAD_TO_ONE_TYPE:
             # Modifiers, pointers and arrays need what they lead to: followed here, not recursed.
             for _ in range(_MAX_CHAIN):
-                tid = t.type
-                t = types[tid]
-                kind = t.kind
+                tid = refs[tid]
+                kind = kinds[tid]
                 if kind not in _LEAD_TO_ONE_TYPE:
                     break
             else:
-                raise self.table.error(tid, "type chain loops")
+                raise table.error(tid, "type chain loops")
         if estate[tid] == DONE or tid == 0:
             return
         decl = self._decl
@@ -168,56 +168,58 @@ class CWriter:
             if self._fwd_emitted[tid]:
                 return
             if kind in COMPOSITES:
-                if tid == container or not t.name:
+                if tid == container or not table.name(tid):
                     return
-                out(decl.composite_head(tid, t) + ";\n\n")
+                out(decl.composite_head(tid) + ";\n\n")
                 self._fwd_emitted[tid] = 1
             elif kind == TYPEDEF:
-                if t.name not in _COMPILER_BUILTINS:
-                    decl.typedef_def(tid, t, 0)
+                if table.name(tid) not in _COMPILER_BUILTINS:
+                    decl.typedef_def(tid, 0)
                     out(";\n\n")
                 self._fwd_emitted[tid] = 1
             return
         if kind == INT:
-            alias = _MISSING_BASE_TYPES.get(t.name)
+            name = table.name(tid)
+            alias = _MISSING_BASE_TYPES.get(name)
             if alias is not None:
-                out(f"typedef {alias} {t.name};\n\n")
+                out(f"typedef {alias} {name};\n\n")
             estate[tid] = DONE
         elif kind in ENUMS:
             if container == 0:
-                decl.enum_def(tid, t, 0)
+                decl.enum_def(tid, 0)
                 out(";\n\n")
             estate[tid] = DONE
         elif kind == FWD:
-            out(f"{'union' if t.kflag else 'struct'} {self.names.tag(tid)};\n\n")
+            out(f"{'union' if table.kflag(tid) else 'struct'} {self.names.tag(tid)};\n\n")
             estate[tid] = DONE
         elif kind == TYPEDEF:
             estate[tid] = IN_PROGRESS
-            self._emit(t.type, tid)
-            if not self._fwd_emitted[tid] and t.name not in _COMPILER_BUILTINS:
-                decl.typedef_def(tid, t, 0)
+            self._emit(refs[tid], tid)
+            if not self._fwd_emitted[tid] and table.name(tid) not in _COMPILER_BUILTINS:
+                decl.typedef_def(tid, 0)
                 out(";\n\n")
             estate[tid] = DONE
         elif kind in COMPOSITES:
             estate[tid] = IN_PROGRESS
             top_level = container == 0
-            if top_level or not t.name:
+            named = table.name(tid)
+            if top_level or not named:
                 # Members are about to be written out in full: their types need declarations.
-                inner = tid if t.name else container
+                inner = tid if named else container
                 emit = self._emit
-                for m in t.members:
-                    if estate[m.type] != DONE:  # (nothing more to write for it: skip the call)
-                        emit(m.type, inner)
+                for target in table.member_types(tid):
+                    if estate[target] != DONE:  # (nothing more to write for it: skip the call)
+                        emit(target, inner)
             elif not self._fwd_emitted[tid] and tid != container:
-                out(decl.composite_head(tid, t) + ";\n\n")
+                out(decl.composite_head(tid) + ";\n\n")
                 self._fwd_emitted[tid] = 1
             if top_level:
-                decl.composite_def(tid, t, 0)
+                decl.composite_def(tid, 0)
                 out(";\n\n")
                 estate[tid] = DONE
             else:
                 estate[tid] = NOT_DONE
         elif kind == FUNC_PROTO:
-            self._emit(t.type, container)
-            for p in t.params:
-                self._emit(p.type, container)
+            self._emit(refs[tid], container)
+            for target in table.member_types(tid):
+                self._emit(target, container)

@@ -4,6 +4,9 @@ Default source is the running kernel's /sys/kernel/btf/vmlinux; ``--module NAME`
 module's split BTF from /sys/kernel/btf/NAME on top of it (all types, as bpftool dumps them).
 ``--module`` also takes the path of a split BTF file (anything with a ``/`` in it), e.g. one
 ``pahole --btf_encode_detached --btf_base`` wrote for an out-of-tree module.
+
+The BTF is read as words and checked over them (model/btf/words.py), and the header written from
+the words: no record of the kernel's ~130k types is built.
 """
 
 import argparse
@@ -29,22 +32,22 @@ def run(args):
     from ...btf.c import render_header
     from ...errors import BtfError, UsageError
     from ...fileio import write_atomic
-    from .btf import load_btf
+    from .btf import load_words
 
     base_path = args.btf or f"{SYSFS_BTF}/vmlinux"
     if args.module is None:
-        btf = load_btf(base_path)
+        btf = load_words(base_path)
         source = base_path
     elif os.sep in args.module:
         source = args.module
-        btf = load_btf(source, base_path)
+        btf = load_words(source, base_path)
     else:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", args.module) or args.module in (".", "..", "vmlinux"):
             raise UsageError(None, f"--module: {args.module!r} is not a kernel module name")
         source = os.path.join(SYSFS_BTF, args.module)
         if not os.path.exists(source):
             raise BtfError(source, f"no BTF for module '{args.module}' (is the module loaded?)")
-        btf = load_btf(source, base_path)
+        btf = load_words(source, base_path)
     text = render_header(btf, path=source)
     if args.output:
         write_atomic(args.output, text)
