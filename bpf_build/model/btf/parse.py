@@ -8,12 +8,11 @@ for a name in the common case, and records made without ``__init__``.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from itertools import repeat
 from operator import attrgetter
-from typing import Callable, Iterator, List, Optional, Tuple, cast
+from typing import Callable, List, Optional, Tuple, cast
 
+from ...collector import paused_gc
 from ...errors import PathLike
 from .container import Btf
 from .kinds import (ARRAY, DATASEC, DECL_TAG, ENUM, ENUM64, FUNC, FUNC_PROTO, INFO_RESERVED, INT,
@@ -24,29 +23,6 @@ from .validate import validate
 from .words import NameTable, TypeWords, frame, magic_byteorder, read_sections, section_words
 
 __all__ = ["magic_byteorder", "parse_btf", "paused_gc", "RecordTypes"]
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many acyclic objects.
-
-    Parsing vmlinux creates ~350k records that reference no cycles; left on, the collector would
-    walk the growing heap again and again (about 40% of the parse time). Re-enabled as is, its
-    first young collection would still walk them all once (~75 ms for vmlinux): instead they
-    are moved to the oldest generation unexamined (``gc.freeze`` then ``gc.unfreeze``, two
-    list splices), where only a full collection looks at them. That promotes whatever else was
-    young too, which a full collection still frees; it is skipped if the program has frozen
-    objects of its own (unfreezing would release them)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            if not gc.get_freeze_count():
-                gc.freeze()
-                gc.unfreeze()
-            gc.enable()
 
 
 def parse_btf(data: bytes, path: PathLike, base: Optional[Btf]) -> Btf:
