@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
+from ..collector import paused_gc
 from .findings import COMPATIBLE, NOTE, Finding
 from .snapshot import Snapshot, SymbolRecord
 from .typediff import diff_types
@@ -39,7 +40,11 @@ def _major(soname: Optional[str]) -> Optional[str]:
 
 def diff_snapshots(old: Snapshot, new: Snapshot, notes: Optional[List[str]] = None,
                    size_versioned: Iterable[str] = ()) -> List[Finding]:
-    notes = notes if notes is not None else []
+    with paused_gc():  # the comparison builds sets, lists and findings, never a cycle
+        return _diff_snapshots(old, new, notes if notes is not None else [], size_versioned)
+
+
+def _diff_snapshots(old: Snapshot, new: Snapshot, notes: List[str], size_versioned: Iterable[str]) -> List[Finding]:
     out: List[Finding] = []
     where = new.source
 

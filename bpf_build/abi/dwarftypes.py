@@ -20,12 +20,12 @@ of the comparable surface.
 
 from __future__ import annotations
 
-import gc
 import os
 import struct
-from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 from ..errors import AbiError
+from ..collector import paused_gc
 from .dwarf import VARIADIC, Die, DwarfError, read_dwarf
 from .elfread import ExportedSymbol
 from .inputs import map_input
@@ -110,7 +110,8 @@ class _Surface:
         self.pending: List[Tuple[str, Die]] = []
         self.seen: set = set()
         self.locations: Dict[str, Location] = {}
-        self.spelled: Dict[Tuple[int, Optional[str]], str] = {}
+        # Spellings by DIE offset, and by (offset, typedef name) for an anonymous type a typedef names.
+        self.spelled: Dict[Union[int, Tuple[int, str]], str] = {}
         self.anonymous: Dict[int, bool] = {}
 
     def definition(self, tag: str, name: str):
@@ -156,7 +157,7 @@ class _Surface:
         same few (2000 spellings of "const char *" in a 2000-function library)."""
         if die is None:
             return "void"
-        key = (die.offset, typedef_name)
+        key = die.offset if typedef_name is None else (die.offset, typedef_name)
         spelled = self.spelled.get(key)
         if spelled is None:
             spelled = self.spelled[key] = self.spell_uncached(die, typedef_name)
@@ -170,7 +171,7 @@ class _Surface:
     def spell_at(self, dwarf, target) -> str:
         if not isinstance(target, int):
             return "void"
-        spelled = self.spelled.get((target, None))
+        spelled = self.spelled.get(target)
         return spelled if spelled is not None else self.spell(dwarf.die_at(target))
 
     def is_anonymous_record(self, dwarf, target) -> bool:
@@ -219,9 +220,13 @@ class _Surface:
         return f"<{tag[7:].lower()}>"
 
     def signature(self, die) -> Tuple[str, List[str]]:
-        dwarf = die.cu.dwarf
-        params = [self.spell_at(dwarf, target) if target != VARIADIC else "..."
-                  for target in die.cu.parameter_types(die)]
+        cu = die.cu
+        spelled, params = self.spelled, []
+        for target in cu.parameter_types(die):
+            spelling = spelled.get(target)  # spell_at's memo, without the call: most are spelled already
+            if spelling is None:
+                spelling = "..." if target == VARIADIC else self.spell_at(cu.dwarf, target)
+            params.append(spelling)
         return self.spell_type_of(die), params
 
     def signature_text(self, die, declarator: str) -> str:
@@ -294,7 +299,7 @@ class _Surface:
             spelling: Optional[str] = "void"
             record = None
             if isinstance(target, int):
-                spelling = spelled.get((target, None))
+                spelling = spelled.get(target)
                 is_anonymous = anonymous.get(target)
                 if is_anonymous is None:
                     is_anonymous = self.is_anonymous_record(dwarf, target)
@@ -361,20 +366,16 @@ def read_type_surface(path, exports: Iterable[ExportedSymbol]) -> Optional[TypeS
     dwarf = read_dwarf(path, map_input(path))
     if dwarf is None:
         return None
-    # Everything the walk keeps lives until the surface is built, and what it drops has no cycles
-    # to break, so the cyclic collector's passes over the growing heap would free nothing: they
-    # cost a 2000-function library a fifth of its time. They resume (as they were) afterwards, and
-    # the reader's own cycles are broken first, so it is freed at once, not by the next pass.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _collect(dwarf, functions_at, variables_at)
-    except _CORRUPT as e:
-        raise AbiError(path, f"malformed DWARF debug info ({type(e).__name__}: {e})") from None
-    finally:
-        dwarf.release()
-        if collecting:
-            gc.enable()
+    # Everything the walk keeps lives until the surface is built, and what it drops has no cycles,
+    # so the collector's passes over the growing heap (a fifth of a 2000-function library's time)
+    # are paused. The reader's own cycles are broken first, so it is freed at once when dropped.
+    with paused_gc():
+        try:
+            return _collect(dwarf, functions_at, variables_at)
+        except _CORRUPT as e:
+            raise AbiError(path, f"malformed DWARF debug info ({type(e).__name__}: {e})") from None
+        finally:
+            dwarf.release()
 
 
 def _collect(dwarf, functions_at, variables_at) -> TypeSurface:

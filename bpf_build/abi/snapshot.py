@@ -13,6 +13,7 @@ import re
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from ..errors import AbiError
+from ..collector import paused_gc
 from .elfread import SharedLibrary, read_shared_library
 from .inputs import map_input, read_input
 from .naming import versioned_name
@@ -262,7 +263,8 @@ def load_snapshot(path, with_types: bool = True, headers: Optional[PublicHeaders
     path = os.fspath(path)
     raw = map_input(path)  # a library is mapped, not read: only its needed sections are touched
     if raw[:4] == b"\x7fELF":
-        return snapshot_from_library(read_shared_library(path, with_symtab=False), with_types, headers)
+        with paused_gc():  # a snapshot is many small objects and no cycles
+            return snapshot_from_library(read_shared_library(path, with_symtab=False), with_types, headers)
     head = bytes(raw[:4096])
     if head.lstrip()[:1] in (b"{", b"[") or head.startswith(b"\xef\xbb\xbf"):
         try:
