@@ -283,8 +283,12 @@ class CompileUnit(UnitValues):
     def children_attrs(self, die: Die, tags: FrozenSet[str]) -> List[dict]:
         """Every attribute of each child of ``die`` whose tag is in ``tags`` (a record's members, an
         enum's enumerators), decoded at once: callers ask for most of them, and no Die is needed."""
-        decode = self.decode
-        return [decode(shape, start) for shape, start, _ in self.child_entries(die) if shape.tag in tags]
+        decode, data, out = self.decode, self.dwarf.info.data, []
+        for shape, start, _ in self.child_entries(die):
+            if shape.tag in tags:
+                decoder = shape.decoder  # decode's fast path, without its call: members are many
+                out.append(decoder(self, data, start) if decoder is not None else decode(shape, start))
+        return out
 
     def parameter_types(self, die: Die) -> List[Optional[int]]:
         """DW_AT_type of each parameter of a subprogram or subroutine type, in order (None: none;

@@ -32,6 +32,8 @@ from .inputs import map_input
 
 RECORD_TAGS = {"DW_TAG_structure_type": "struct", "DW_TAG_union_type": "union", "DW_TAG_class_type": "struct"}
 ENUM_TAG = "DW_TAG_enumeration_type"
+POINTER_TAGS = frozenset({"DW_TAG_pointer_type", "DW_TAG_reference_type", "DW_TAG_rvalue_reference_type"})
+QUALIFIERS = {"DW_TAG_const_type": "const", "DW_TAG_volatile_type": "volatile", "DW_TAG_atomic_type": "_Atomic"}
 # The children each step reads; the reader steps over the others without decoding them.
 TOP_LEVEL_TAGS = frozenset({*RECORD_TAGS, ENUM_TAG, "DW_TAG_subprogram", "DW_TAG_variable"})
 MEMBER_TAGS = frozenset({"DW_TAG_member"})
@@ -91,6 +93,9 @@ def _type_of(die):
 
 def _origin(die):
     """The DIE that carries a subprogram's name and prototype (concrete instances point at it)."""
+    present = die.shape.present
+    if "DW_AT_abstract_origin" not in present and "DW_AT_specification" not in present:
+        return die  # most are their own
     for _ in range(8):
         for attr in ("DW_AT_abstract_origin", "DW_AT_specification"):
             if die.has(attr):
@@ -138,7 +143,8 @@ class _Surface:
         return files[index] if 0 <= index < len(files) else None
 
     def location(self, die) -> Optional[Location]:
-        path, line = self.decl_file(die), _int_attr(die, "DW_AT_decl_line")
+        path = self.decl_file(die)
+        line = _int_attr(die, "DW_AT_decl_line") if path else None
         return (path, line) if path and line else None
 
     @staticmethod
@@ -169,10 +175,16 @@ class _Surface:
         return self.spell_at(die.cu.dwarf, die.get("DW_AT_type"))
 
     def spell_at(self, dwarf, target) -> str:
+        """The spelling of the type at offset ``target`` (a DW_AT_type value; "void" when not one)."""
         if not isinstance(target, int):
             return "void"
         spelled = self.spelled.get(target)
-        return spelled if spelled is not None else self.spell(dwarf.die_at(target))
+        if spelled is None:
+            die = dwarf.die_at(target)
+            if die is None:
+                return "void"
+            spelled = self.spelled[target] = self.spell_uncached(die, None)
+        return spelled
 
     def is_anonymous_record(self, dwarf, target) -> bool:
         """Whether the DIE at ``target`` (a DW_AT_type value) is a struct or union without a name."""
@@ -194,14 +206,15 @@ class _Surface:
             return self.reach(die, typedef_name)
         if tag == "DW_TAG_typedef":
             return self.spell(_type_of(die), _name(die))
-        if tag in ("DW_TAG_pointer_type", "DW_TAG_reference_type", "DW_TAG_rvalue_reference_type"):
-            target = _type_of(die)
+        if tag in POINTER_TAGS:
+            offset = die.get("DW_AT_type")
+            target = die.cu.dwarf.die_at(offset) if isinstance(offset, int) else None
             if target is not None and target.tag == "DW_TAG_subroutine_type":
                 return self.signature_text(target, "(*)")
             inner = self.spell(target)
             return inner + ("*" if inner.endswith("*") else " *")
-        if tag in ("DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_atomic_type"):
-            qualifier = {"DW_TAG_const_type": "const", "DW_TAG_volatile_type": "volatile"}.get(tag, "_Atomic")
+        qualifier = QUALIFIERS.get(tag)
+        if qualifier is not None:
             inner = self.spell_type_of(die)
             return f"{inner} {qualifier}" if inner.endswith("*") else f"{qualifier} {inner}"
         if tag == "DW_TAG_restrict_type":
@@ -244,9 +257,9 @@ class _Surface:
             key = f"{kind} <{typedef_name}>"
         else:
             key = f"{kind} {name}"
-        if die.has("DW_AT_declaration") and name is not None:
+        if name is not None and "DW_AT_declaration" in die.shape.present:
             die = self.definition(tag, name) or die
-        if key not in self.seen and not die.has("DW_AT_declaration"):
+        if key not in self.seen and "DW_AT_declaration" not in die.shape.present:
             self.seen.add(key)
             self.pending.append((key, die))
         return key
