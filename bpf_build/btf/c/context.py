@@ -10,7 +10,7 @@ through its encoding, so one writer serves both."""
 from __future__ import annotations
 
 import array
-from operator import itemgetter
+from itertools import compress, islice
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from ...errors import BtfError, PathLike
@@ -37,6 +37,9 @@ MemberInfo = Tuple[str, int, int, int]
 
 BtfSource = Union[Btf, TypeWords]
 
+# The kinds whose names C spells (``TypeTable.type_names``), as a bytes.translate table.
+_NAMED_TYPE_KINDS = bytes(int(k in TERMINAL_KINDS or k == TYPE_TAG) for k in range(256))
+
 
 def _words_of(btf: Btf) -> TypeWords:
     """A record ``Btf`` (and its bases) as words, by its encoding: not validated, so the writer
@@ -48,9 +51,11 @@ def _words_of(btf: Btf) -> TypeWords:
 class TypeTable:
     """The types of one BTF and its bases by id, id 0 being void (kind 0, no name, no references).
 
-    Columns by id: ``kinds`` (bytes) and ``refs`` (array), the type a record refers to (an
-    ARRAY's element type) or, for the kinds with a size, that size. The rest is read from the
-    record's words at ``offsets[id]`` in ``words``, which hold the base's types first."""
+    Columns by id: ``kinds`` (bytes), ``refs`` (array), the type a record refers to (an ARRAY's
+    element type) or, for the kinds with a size, that size, and ``type_names``, the names of the
+    kinds C spells by name (INT, FLOAT, STRUCT, UNION, ENUM, ENUM64, FWD, TYPEDEF, TYPE_TAG; ""
+    for the others: ``name`` reads any). The rest is read from the record's words at
+    ``offsets[id]`` in ``words``, which hold the base's types first."""
 
     def __init__(self, source: BtfSource, path: PathLike = None):
         types = _words_of(source) if isinstance(source, Btf) else source
@@ -80,18 +85,24 @@ class TypeTable:
         # Names by string offset: a split table asks its base for offsets below its own.
         self.string: Callable[[int], str] = types.names.namer()
         self.refs = self._refs()
+        self.type_names = self._type_names()
 
     def _refs(self) -> array.array[int]:
         words, offsets = self.words, self.offsets
         refs = array.array("I", [0])
-        if len(offsets) > 1:
-            third = itemgetter(*[o + 2 for o in offsets[1:]])(words)
-            refs += array.array("I", third if isinstance(third, tuple) else (third,))
+        refs.extend(map(words.__getitem__, map((2).__add__, islice(offsets, 1, None))))  # no list
         pos = self.kinds.find(ARRAY)
         while pos > 0:
             refs[pos] = words[offsets[pos] + 3]
             pos = self.kinds.find(ARRAY, pos + 1)
         return refs
+
+    def _type_names(self) -> List[str]:
+        words, offsets, string = self.words, self.offsets, self.string
+        names = [""] * len(self.kinds)
+        for tid in compress(range(len(self.kinds)), self.kinds.translate(_NAMED_TYPE_KINDS)):
+            names[tid] = string(words[offsets[tid]])
+        return names
 
     def __len__(self) -> int:
         """How many ids there are, void included (ids are below it)."""

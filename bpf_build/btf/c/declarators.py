@@ -7,16 +7,19 @@ bounds and parameter lists, with parentheses where a pointer binds to an array o
 
 from __future__ import annotations
 
+import re
 from typing import Dict, List, Tuple
 
 from ...model.btf import ARRAY, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, STRUCT, TYPE_TAG, TYPEDEF
 from .context import CHAIN_KINDS, COMPOSITES, ENUMS, MODIFIERS, QUALIFIERS, TERMINAL_KINDS, TypeTable
 from .layout import Layout
-from .names import Names
+from .names import C_KEYWORDS, Names
 
 
 # Stands for the declared name while a declaration is spelled once for every later use.
 _NAME_SLOT = "\0"
+# Names, one a line, each an identifier C accepts (keywords aside).
+_C_IDENTIFIERS = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*\n)*")
 
 
 class Declarator:
@@ -44,7 +47,7 @@ class Declarator:
         if head is None:
             table = self.table
             word = "struct" if table.kinds[tid] == STRUCT else "union"
-            head = self._heads[tid] = f"{word} {self.names.tag(tid)}" if table.name(tid) else word
+            head = self._heads[tid] = f"{word} {self.names.tag(tid)}" if table.type_names[tid] else word
         return head
 
     def composite_def(self, tid: int, lvl: int) -> None:
@@ -59,12 +62,16 @@ class Declarator:
         lead = "\n" + "\t" * (lvl + 1)
         offset = 0
         prev_bitfield = False
-        checked = self.names.checked_names
         around_name = self._around_name
         sizes = layout.sizes
         members = table.members(tid)
+        # The names all at once (not kept: ~60k in a kernel); if one is not a C identifier,
+        # checked one by one as they are written, to fail where writing them would.
+        named = [m[0] for m in members if m[0]]
+        check = bool(named) and not (_C_IDENTIFIERS.fullmatch("\n".join(named) + "\n")
+                                     and C_KEYWORDS.isdisjoint(named))
         for name, mtype, moffset, bits in members:
-            if name not in checked and name:
+            if check and name:
                 self.names.checked(name, tid, "member")
             if offset < moffset:
                 align = 1 if packed else layout.align_of(mtype)
@@ -104,7 +111,7 @@ class Declarator:
         self._inline_bodies += 1
         out = self.out.append
         table = self.table
-        out(f"enum {self.names.tag(tid)}" if table.name(tid) else "enum")
+        out(f"enum {self.names.tag(tid)}" if table.type_names[tid] else "enum")
         enums = table.enums(tid)
         if not enums:
             return
@@ -229,16 +236,16 @@ class Declarator:
                 out("*" if last_was_ptr else " *")
             elif kind == INT or kind == FLOAT:
                 self._leading_modifiers(stack)
-                out(names.checked(table.name(tid), tid, "base type", base_type=True))
+                out(names.checked(table.type_names[tid], tid, "base type", base_type=True))
             elif kind in COMPOSITES:
                 self._leading_modifiers(stack)
-                if table.name(tid):
+                if table.type_names[tid]:
                     out(self.composite_head(tid))
                 else:
                     self.composite_def(tid, lvl)
             elif kind in ENUMS:
                 self._leading_modifiers(stack)
-                if table.name(tid):
+                if table.type_names[tid]:
                     out("enum " + names.tag(tid))
                 else:
                     self.enum_def(tid, lvl)
@@ -252,7 +259,7 @@ class Declarator:
                 out(" " + QUALIFIERS[kind])
             elif kind == TYPE_TAG:
                 self._leading_modifiers(stack)
-                tag = names.checked(table.name(tid), tid, "type tag")
+                tag = names.checked(table.type_names[tid], tid, "type tag")
                 out(f" __attribute__(({tag}))" if table.kflag(tid)
                     else f' __attribute__((btf_type_tag("{tag}")))')
             elif kind == ARRAY:

@@ -62,6 +62,7 @@ def render_header(btf: BtfSource, type_ids: Optional[Iterable[int]] = None, *,
         if type_ids is None:
             parts.append(_kfunc_prototypes(writer))
         parts.append(_HEADER_END.format(guard=guard))
+        del writer  # its caches (names, spellings, sizes) go before the text is joined, unless the caller's
         return "".join(parts)  # one copy of the text, however large
 
 

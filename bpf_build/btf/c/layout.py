@@ -39,7 +39,7 @@ class Layout:
         table = self.table
         tid = table.kinds.find(INT, 1)
         while tid > 0:
-            if table.refs[tid] in (4, 8) and table.name(tid) in _INT_WORDS_FOR_LONG:
+            if table.refs[tid] in (4, 8) and table.type_names[tid] in _INT_WORDS_FOR_LONG:
                 return table.refs[tid]
             tid = table.kinds.find(INT, tid + 1)
         return 8

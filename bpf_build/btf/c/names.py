@@ -60,7 +60,7 @@ class Names:
         if name is not None:
             return name
         table = self.table
-        name = table.name(tid)
+        name = table.type_names[tid]
         if name:
             self.checked(name, tid)
             # Forward declarations and empty enums never clash: they declare, not define.

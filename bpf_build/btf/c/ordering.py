@@ -47,7 +47,7 @@ class DependencyOrder:
         for kind in _ENUMS_OR_FWD:
             tid = kinds.find(kind, 1)
             while tid > 0:
-                if not table.name(tid):
+                if not table.type_names[tid]:
                     anon.add(tid)
                 tid = kinds.find(kind, tid + 1)
         if not anon:
@@ -76,7 +76,7 @@ class DependencyOrder:
         if tid == 0:
             return 0
         if state[tid] == IN_PROGRESS:
-            if kind in COMPOSITES and through_ptr and table.name(tid):
+            if kind in COMPOSITES and through_ptr and table.type_names[tid]:
                 return 0
             raise UnsatisfiableCycle(tid)
         # Below, a referenced type already done (1) or void (0) is answered without a call: most
@@ -90,7 +90,7 @@ class DependencyOrder:
         if kind in COMPOSITES:
             # A named struct behind a pointer is a weak link; an anonymous one is written inline,
             # so its members matter even behind a pointer.
-            named = table.name(tid)
+            named = table.type_names[tid]
             if through_ptr and named:
                 return 0
             state[tid] = IN_PROGRESS
@@ -122,7 +122,7 @@ class DependencyOrder:
         if kind == ARRAY:
             return order(table.refs[tid], False)
         if kind in ENUMS or kind == FWD:
-            if tid not in self.referenced or table.name(tid):
+            if tid not in self.referenced or table.type_names[tid]:
                 self.queue.append(tid)
             state[tid] = DONE
             return 1

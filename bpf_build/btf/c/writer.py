@@ -168,18 +168,18 @@ class CWriter:
             if self._fwd_emitted[tid]:
                 return
             if kind in COMPOSITES:
-                if tid == container or not table.name(tid):
+                if tid == container or not table.type_names[tid]:
                     return
                 out(decl.composite_head(tid) + ";\n\n")
                 self._fwd_emitted[tid] = 1
             elif kind == TYPEDEF:
-                if table.name(tid) not in _COMPILER_BUILTINS:
+                if table.type_names[tid] not in _COMPILER_BUILTINS:
                     decl.typedef_def(tid, 0)
                     out(";\n\n")
                 self._fwd_emitted[tid] = 1
             return
         if kind == INT:
-            name = table.name(tid)
+            name = table.type_names[tid]
             alias = _MISSING_BASE_TYPES.get(name)
             if alias is not None:
                 out(f"typedef {alias} {name};\n\n")
@@ -195,14 +195,14 @@ class CWriter:
         elif kind == TYPEDEF:
             estate[tid] = IN_PROGRESS
             self._emit(refs[tid], tid)
-            if not self._fwd_emitted[tid] and table.name(tid) not in _COMPILER_BUILTINS:
+            if not self._fwd_emitted[tid] and table.type_names[tid] not in _COMPILER_BUILTINS:
                 decl.typedef_def(tid, 0)
                 out(";\n\n")
             estate[tid] = DONE
         elif kind in COMPOSITES:
             estate[tid] = IN_PROGRESS
             top_level = container == 0
-            named = table.name(tid)
+            named = table.type_names[tid]
             if top_level or not named:
                 # Members are about to be written out in full: their types need declarations.
                 inner = tid if named else container

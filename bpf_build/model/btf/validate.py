@@ -66,7 +66,7 @@ def validate(types: TypeWords, path: PathLike = None) -> None:
     limit = types.limit
     start = types.start_id
     name_at = types.names.name
-    plain = types.names.plain  # most names pass without being read
+    plain = types.names.plain_starts()  # most names pass without being read
     kind_any = types.kind
 
     def kind_of(ref: int) -> int:

@@ -120,12 +120,13 @@ class NameTable:
     """One BTF's own string table, for names by offset (offsets below ``start``: the base's).
 
     An ASCII table (the usual) is kept decoded: its names are slices of one str. Any other is
-    kept as bytes, each name decoded when asked for. ``plain[name_off]`` is 1 where the string
-    at name_off is certainly a non-empty identifier of letters, digits and ``_`` (not starting
-    with a digit): the validator passes those without reading them; 0: read it to know (base
-    names, non-ASCII tables)."""
+    kept as bytes, each name decoded when asked for. ``plain_starts()[name_off]`` is 1 where the
+    string at name_off is certainly a non-empty identifier of letters, digits and ``_`` (not
+    starting with a digit): the validator passes those without reading them; 0: read it to know
+    (base names, non-ASCII tables). Made when asked, not kept: it is the table's size in bytes,
+    which nothing needs once the BTF is checked (vmlinux: 2.3 MiB)."""
 
-    __slots__ = ("start", "end", "plain", "_text", "_raw", "_base", "_lookup")
+    __slots__ = ("start", "end", "_ascii", "_text", "_raw", "_base", "_lookup")
 
     def __init__(self, strings: bytes, start: int, base: Optional[TypeLookups],
                  lookup: Optional[Callable[[int], str]] = None):
@@ -135,14 +136,18 @@ class NameTable:
         self._lookup = lookup  # the caller's, where it has every name decoded (the parser)
         self._text: Optional[str] = None
         self._raw: Optional[bytes] = None
-        self.plain: Union[bytes, bytearray]
-        if strings.isascii():
-            self.plain = _plain_starts(strings, start)
-            if lookup is None:
-                self._text = strings.decode("ascii")
+        self._ascii = strings.isascii()
+        if self._ascii and lookup is None:
+            self._text = strings.decode("ascii")
         else:
-            self.plain = bytes(self.end)
             self._raw = strings
+
+    def plain_starts(self) -> Union[bytes, bytearray]:
+        """Where plain identifiers start (see the class), by name offset."""
+        if not self._ascii:
+            return bytes(self.end)
+        table = self._raw if self._raw is not None else cast(str, self._text).encode("ascii")
+        return _plain_starts(table, self.start)
 
     def name(self, name_off: int) -> str:
         """The string at ``name_off`` (framing checked it is inside the table)."""
@@ -239,7 +244,7 @@ _WORD_BYTES = bytes(range(ord("0"), ord("9") + 1)) + bytes(range(ord("A"), ord("
 
 
 def _plain_starts(table: bytes, start: int) -> bytearray:
-    """``NameTable.plain`` for an ASCII string table at offset ``start``: 1 where a string
+    """``NameTable.plain_starts()`` for an ASCII string table at offset ``start``: 1 where a string
     starts (after a NUL) unless it is one of the few odd ones. C-speed: bytes operations."""
     plain = bytearray(start + 1)
     plain[start] = 1  # the table's first string starts at its start
@@ -278,8 +283,6 @@ def read_words(data: bytes, path: PathLike, base: Optional[TypeWords] = None) ->
     """The BTF in ``data`` (split on ``base``) as words, its header and framing checked (not its
     rules: validate.py's ``validate``); BtfError naming the first problem."""
     sections = read_sections(data, path, base is not None)
-    # The names first: building them briefly takes a second copy of the table, best made
-    # while the words are not there yet (vmlinux: 2.3 MiB of strings, 3 MiB of words).
     names = NameTable(sections.strings, base.names.end if base is not None else 0, base)
     words = section_words(data, sections)
     start_id = base.limit if base is not None else 1
