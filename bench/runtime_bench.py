@@ -10,7 +10,8 @@ each timed in its own process around open_and_load only (destroy is outside the 
 
 Ring buffer: one producer for both consumers, a SEC("syscall") program run with
 BPF_PROG_TEST_RUN that emits ``--batch`` 16-byte events per run with bpf_loop +
-bpf_ringbuf_output. The consumer drains after every run until ``--events`` events were seen:
+bpf_ringbuf_output (and, for the mixed stream, every fourth event 24 bytes long). The consumer
+drains after every run until ``--events`` events were seen:
 libbpf's ring_buffer__poll(rb, 0) with a counting callback in C; RingBuffer.read() (batch, raw
 bytes or typed ctypes events), RingBuffer.poll() (callback) and RingBuffer.consume_batch()
 (zero-copy: a memoryview per event; typed copies made as read; runs() read as arrays, each
@@ -47,6 +48,7 @@ BENCH_BPF_C = r"""
 #include <bpf/bpf_helpers.h>
 
 struct event { __u64 seq; __u64 value; };
+struct long_event { __u64 seq; __u64 value; __u64 extra; };
 
 struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 24); } events SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 10240); __type(key, __u32); __type(value, __u64); } counts SEC(".maps");
@@ -57,10 +59,17 @@ const volatile __u32 filter_pid = 0;
 __u64 produced = 0;
 __u32 flags = 3;
 
-struct produce_args { __u32 n; };
+struct produce_args { __u32 n; __u32 mixed; };
 
-static long emit_one(__u32 i, void *data)
+/* mixed: every fourth event is 24 bytes, so runs of equal lengths are 3 and 1 long */
+static long emit_one(__u32 i, void *mixed)
 {
+    if (*(__u32 *)mixed && i % 4 == 3) {
+        struct long_event e = { .seq = i, .value = i * 3, .extra = i };
+
+        bpf_ringbuf_output(&events, &e, sizeof(e), 0);
+        return 0;
+    }
     struct event e = { .seq = i, .value = i * 3 };
 
     bpf_ringbuf_output(&events, &e, sizeof(e), 0);
@@ -70,7 +79,9 @@ static long emit_one(__u32 i, void *data)
 SEC("syscall")
 int produce(struct produce_args *args)
 {
-    bpf_loop(args->n, emit_one, NULL, 0);
+    __u32 mixed = args->mixed;
+
+    bpf_loop(args->n, emit_one, &mixed, 0);
     produced += args->n;
     return 0;
 }
@@ -149,7 +160,7 @@ RINGBUF_C = r"""
 #include "bench.skel.h"
 
 struct event { __u64 seq; __u64 value; };
-struct produce_args { __u32 n; };
+struct produce_args { __u32 n; __u32 mixed; };
 static unsigned long long seen, checksum;
 
 static int on_event(void *ctx, void *data, size_t len)
@@ -170,7 +181,7 @@ static double now(void)
 int main(int argc, char **argv)
 {
     unsigned long long total = strtoull(argv[1], NULL, 10);
-    struct produce_args args = { .n = (unsigned)atoi(argv[2]) };
+    struct produce_args args = { .n = (unsigned)atoi(argv[2]), .mixed = (unsigned)atoi(argv[3]) };
     struct bench *skel = bench__open_and_load();
     if (!skel)
         return 1;
@@ -222,13 +233,13 @@ def python_load_times(module, runs: int):
     return times
 
 
-def python_ringbuf(module, total: int, batch: int, mode: str):
+def python_ringbuf(module, total: int, batch: int, mode: str, mixed: bool):
     from bpf_build.runtime.ringbuf import RingBuffer
 
     class ProduceArgs(ctypes.Structure):
-        _fields_ = [("n", ctypes.c_uint32)]
+        _fields_ = [("n", ctypes.c_uint32), ("mixed", ctypes.c_uint32)]
 
-    args = ProduceArgs(batch)
+    args = ProduceArgs(batch, mixed)
     seen = 0
     checksum = 0
     consume = 0.0
@@ -279,6 +290,10 @@ def main():
     ap.add_argument("--batch", type=int, default=65536)
     ap.add_argument("--ring-rounds", type=int, default=3)
     ap.add_argument("--ring-only", action="store_true", help="skip the load-time comparison")
+    ap.add_argument("--ring-modes", default="", help="comma-separated consumers (default all; C always runs): "
+                    + ", ".join(mode for mode, _ in RING_MODES[1:]))
+    ap.add_argument("--ring-streams", default="fixed,mixed", help="event streams: fixed (16 bytes), mixed "
+                    "(every fourth event 24 bytes: runs of equal lengths 3 and 1 long)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (loads BPF programs)")
@@ -322,44 +337,60 @@ def main():
             for case, seconds in loads.items():
                 print(f"{case:<40} {seconds * 1e3:8.2f} {seconds / light:10.2f}x")
 
-        # Rounds of every consumer in turn, medians per consumer: a busy machine slows all alike.
-        modes = (("c", "C ring_buffer__poll, callback"),
-                 ("raw", "Python RingBuffer.read(), bytes"), ("typed", "Python RingBuffer.read(), ctypes"),
-                 ("callback", "Python RingBuffer.poll(), callback"),
-                 ("batch-raw", "Python consume_batch(), memoryviews"),
-                 ("batch-typed", "Python consume_batch().events()"),
-                 ("batch-runs", "Python consume_batch().runs(), array"))
-        runs = {mode: [] for mode, _ in modes}
-        for _ in range(args.ring_rounds):
-            for mode, _ in modes:
-                if mode == "c":
-                    out = subprocess.run([str(ring_exe), str(args.events), str(args.batch)], capture_output=True,
-                                         text=True, check=True).stdout.split()
-                    runs[mode].append((int(out[0]), float(out[1]), float(out[2])))
-                else:
-                    runs[mode].append(python_ringbuf(module, args.events, args.batch, mode))
-        rows = []
-        for mode, label in modes:
-            seen = runs[mode][0][0]
-            rows.append((label, seen, statistics.median(seen / r[1] for r in runs[mode]) ** -1 * seen,
-                         statistics.median(seen / r[2] for r in runs[mode]) ** -1 * seen))
-        c_seen, c_consume = rows[0][1], rows[0][3]
-        c_rate = c_seen / c_consume
-        print(f"\nRing buffer, {args.events} events of 16 bytes, {args.batch} per producer run, "
-              f"median of {args.ring_rounds} rounds")
-        print(f"{'':<40} {'consume ev/s':>14} {'end to end ev/s':>16} {'vs C (consume)':>15}")
-        for label, seen, total, consume in rows:
-            print(f"{label:<40} {seen / consume:14,.0f} {seen / total:16,.0f} {seen / consume / c_rate:14.2f}x")
-        batch_rate = rows[1][1] / rows[1][3]
+        rates = {}
+        for shape in args.ring_streams.split(","):
+            rates[shape] = ring_table(module, ring_exe, args, shape)
+        batch_rate = rates.get("fixed", {}).get("raw")
         if loads:
             python_load = loads["Python skeleton (bpf_build.runtime)"]
             print(f"\ntargets: load within 1.2x of light C: {python_load / light:.2f}x "
-                  f"({'met' if python_load <= 1.2 * light else 'NOT met'}); "
-                  f"batch >= 500k events/s: {batch_rate:,.0f} ({'met' if batch_rate >= 500_000 else 'NOT met'})")
-        raw, typed = rows[4][1] / rows[4][3], rows[5][1] / rows[5][3]  # one memoryview per event
-        print(f"zero-copy batch >= 5M events/s raw: {raw:,.0f} ({'met' if raw >= 5e6 else 'NOT met'}); "
-              f">= 2M/s typed: {typed:,.0f} ({'met' if typed >= 2e6 else 'NOT met'})")
+                  f"({'met' if python_load <= 1.2 * light else 'NOT met'})", end="")
+            if batch_rate is not None:
+                print(f"; batch >= 500k events/s: {batch_rate:,.0f} ({'met' if batch_rate >= 500_000 else 'NOT met'})",
+                      end="")
+            print()
+        raw, typed = rates.get("fixed", {}).get("batch-raw"), rates.get("fixed", {}).get("batch-typed")
+        if raw is not None and typed is not None:  # one memoryview per event
+            print(f"zero-copy batch >= 5M events/s raw: {raw:,.0f} ({'met' if raw >= 5e6 else 'NOT met'}); "
+                  f">= 2M/s typed: {typed:,.0f} ({'met' if typed >= 2e6 else 'NOT met'})")
 
+
+RING_MODES = (("c", "C ring_buffer__poll, callback"),
+              ("raw", "Python RingBuffer.read(), bytes"), ("typed", "Python RingBuffer.read(), ctypes"),
+              ("callback", "Python RingBuffer.poll(), callback"),
+              ("batch-raw", "Python consume_batch(), memoryviews"),
+              ("batch-typed", "Python consume_batch().events()"),
+              ("batch-runs", "Python consume_batch().runs(), array"))
+RING_STREAMS = {"fixed": "events of 16 bytes", "mixed": "events of 16 bytes, every fourth of 24"}
+
+
+def ring_table(module, ring_exe: Path, args, shape: str):
+    """Every consumer in rounds, in turn (a busy machine slows all alike), on one stream shape;
+    prints the medians and returns the consume rate (events/s) per mode."""
+    mixed = shape == "mixed"
+    chosen = args.ring_modes.split(",") if args.ring_modes else [mode for mode, _ in RING_MODES]
+    modes = [(mode, label) for mode, label in RING_MODES if mode == "c" or mode in chosen]
+    runs = {mode: [] for mode, _ in modes}
+    for _ in range(args.ring_rounds):
+        for mode, _ in modes:
+            if mode == "c":
+                argv = [str(ring_exe), str(args.events), str(args.batch), str(int(mixed))]
+                out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()
+                runs[mode].append((int(out[0]), float(out[1]), float(out[2])))
+            else:
+                runs[mode].append(python_ringbuf(module, args.events, args.batch, mode, mixed))
+    rows = []
+    for mode, label in modes:
+        seen = runs[mode][0][0]
+        rows.append((mode, label, seen, statistics.median(r[1] for r in runs[mode]),
+                     statistics.median(r[2] for r in runs[mode])))
+    c_rate = rows[0][2] / rows[0][4]
+    print(f"\nRing buffer, {args.events} {RING_STREAMS[shape]}, {args.batch} per producer run, "
+          f"median of {args.ring_rounds} rounds")
+    print(f"{'':<40} {'consume ev/s':>14} {'end to end ev/s':>16} {'vs C (consume)':>15}")
+    for _, label, seen, total, consume in rows:
+        print(f"{label:<40} {seen / consume:14,.0f} {seen / total:16,.0f} {seen / consume / c_rate:14.2f}x")
+    return {mode: seen / consume for mode, _, seen, _, consume in rows}
 
 if __name__ == "__main__":
     main()

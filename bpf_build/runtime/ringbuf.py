@@ -29,11 +29,17 @@ memoryview per record over the mapped ring itself (no copy), in order, discarded
 array code (``memoryview.cast``, numpy) that reads them without an object per record.
 Lifetime rule: the views of a batch are valid until the next call on that RingBuffer that reads or
 waits (``consume_batch``, ``read``, ``poll``, ``consume``, ``wait``, the async waits, iteration)
-or ``release()``/``close()``: only
-then is the consumer position advanced past the batch, once, and the kernel may overwrite those
-bytes. Keep ``bytes(view)`` (or ``RecordBatch.event(i)``, a typed copy) of what must outlive it.
-The data pages are mapped read-only (the kernel refuses a writable mapping), so a typed record is a
-``from_buffer_copy`` of that one record, made only when it is read as its type.
+or ``release()``/``close()``: only then is the consumer position advanced past the batch, once,
+and the kernel may overwrite those bytes. Keep ``bytes(view)`` (or ``RecordBatch.event(i)``, a
+typed copy) of what must outlive it. The data pages are mapped read-only (the kernel refuses a
+writable mapping), so a typed record is a ``from_buffer_copy`` of that one record, made only when
+it is read as its type. RecordBatch and how its views are made: ringbuf_batch.py.
+
+Interruptions lose nothing: the consumer position moves only past records handed to the caller.
+A KeyboardInterrupt (or any exception) inside ``read()`` or ``consume_batch()`` leaves the records
+it had scanned in the ring, and so does leaving a ``with RingBuffer(...)`` block by an exception
+while a batch is unreleased (its records may have been handled only in part); ``close()`` without
+one releases the batch.
 """
 
 from __future__ import annotations
@@ -43,10 +49,11 @@ import mmap
 import select
 import sys
 from itertools import repeat
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional
 
 from .aio import AsyncEvents
 from .errors import BpfRuntimeError, BpfSyscallError, ClosedError, os_errno
+from .ringbuf_batch import HEADER_SIZE, SHORT_RUN, RecordBatch, RecordSlices, RingRecords, Run, slice_bytes
 from .uapi import MapType
 
 if TYPE_CHECKING:
@@ -56,10 +63,9 @@ if TYPE_CHECKING:
 BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30
 LENGTH_MASK = ~(BUSY_BIT | DISCARD_BIT) & 0xFFFFFFFF
-HEADER_SIZE = 8
+STEPPED = 8  # headers of a run the scan reads one by one before it checks the rest in strided chunks
 
 Callback = Callable[[Any], Any]
-Run = Tuple[int, int, int, int]  # records of one length: first data offset, length, stride, count
 
 
 def record_type(events_map: Map[Any, Any], event_type: Any) -> Optional[CType]:
@@ -103,6 +109,7 @@ class _Ring:
         self.headers = memoryview(self.producer_area)[page:].cast("I")
         self.data = memoryview(self.producer_area)[page:]  # the data area, twice over
         self.pending: Optional[int] = None  # consumer position after the batch handed out
+        self.slices = RecordSlices()  # for the batches' views
 
     def release_batch(self) -> None:
         """Publish the consumer position past the last batch (its views may now be overwritten)."""
@@ -116,50 +123,40 @@ class _Ring:
         position is kept in ``pending`` and published by the next ``release_batch``.
 
         A record's header gives its length; records of one length follow each other every
-        ``stride`` bytes, so the headers of a run are checked together: a strided view of the
-        header words, compared at C speed, in chunks growing 4x from 64 (a stream of mixed
-        lengths looks at most 64 headers ahead per record)."""
+        ``stride`` bytes, so a run's headers are compared with the first's (``_run_length``);
+        a run of one, the common case in a stream of mixed lengths, takes one comparison."""
         self.release_batch()
-        headers, mask = self.headers, self.mask
+        headers, producer_pos = self.headers, self.producer_pos
+        # Positions below are indexes of u32 words in the data area (mapped twice, so a run
+        # that wraps is contiguous here): ``index`` the next record's header, ``end`` the
+        # producer position.
         cons = self.consumer_pos[0]
-        prod = self.producer_pos[0]
+        first = index = (cons & self.mask) >> 2
+        end = first + ((producer_pos[0] - cons) >> 2)
         n = 0
         while n < limit:
-            if cons >= prod:
-                prod = self.producer_pos[0]
-                if cons >= prod:
+            if index >= end:
+                end = first + ((producer_pos[0] - cons) >> 2)
+                if index >= end:
                     break
-            offset = cons & mask
-            index = offset >> 2
             header = headers[index]
             if header >= DISCARD_BIT:
                 if header & BUSY_BIT:
                     break
-                cons += ((header & LENGTH_MASK) + HEADER_SIZE + 7) & ~7
+                index += ((header & LENGTH_MASK) + HEADER_SIZE + 7) >> 3 << 1
                 continue
-            stride = (header + HEADER_SIZE + 7) & ~7
-            words = stride >> 2
-            # Candidates: as many records of this length as the committed bytes can hold; the
-            # data area is mapped twice, so a run that wraps is contiguous here.
-            most = min((prod - cons) // stride, limit - n)
-            count = 0
-            chunk = min(most, 64)
-            while chunk:
-                start = index + count * words
-                seen = headers[start:start + chunk * words:words].tolist()
-                if seen.count(header) == chunk:
-                    count += chunk
-                    chunk = min(most - count, chunk * 4)
-                    continue
-                for word in seen:  # the run ends inside this chunk
-                    if word != header:
-                        break
-                    count += 1
-                break
-            runs.append((offset + HEADER_SIZE, header, stride, count))
-            cons += count * stride
+            words = (header + HEADER_SIZE + 7) >> 3 << 1
+            after = index + words
+            if after >= end or headers[after] != header:  # a run of one: most of a stream of mixed lengths
+                runs.append(((index << 2) + HEADER_SIZE, header, words << 2, 1))
+                index = after
+                n += 1
+                continue
+            count = _run_length(headers, index, words, min((end - index) // words, limit - n))
+            runs.append(((index << 2) + HEADER_SIZE, header, words << 2, count))
+            index += count * words
             n += count
-        self.pending = cons
+        self.pending = cons + ((index - first) << 2)
         return n
 
     def available(self) -> int:
@@ -167,10 +164,11 @@ class _Ring:
         return self.producer_pos[0] - self.consumer_pos[0]
 
     def copy_out(self, out: List[Any], limit: int) -> int:
-        """Append copies of up to ``limit`` ready records to ``out`` (bytes, or the event type)
-        and publish the consumer position past them; returns how many. Scans as ``batch`` does
-        and copies each run with one C-level map; a record shorter than the event type goes the
-        per-record way of ``drain`` (which raises on it, as it always has)."""
+        """Append copies of up to ``limit`` ready records to ``out`` (bytes, or the event type);
+        returns how many. The consumer position past them is left in ``pending`` for the caller
+        to publish once every ring is copied. Scans as ``batch`` does and copies each run with
+        C-level maps; a record shorter than the event type goes the per-record way of
+        ``drain`` (which raises on it, as it always has)."""
         runs: List[Run] = []
         n = self.batch(runs, limit)
         area, base, event_type = self.producer_area, self.data_start, self.event_type
@@ -179,12 +177,15 @@ class _Ring:
             return self.drain(out.append, limit)
         for start, length, stride, count in runs:
             first = base + start
-            end = first + count * stride
-            if event_type is None:
-                out.extend([area[o:o + length] for o in range(first, end, stride)])
-            else:
-                out.extend(map(event_type.from_buffer_copy, repeat(area, count), range(first, end, stride)))
-        self.release_batch()
+            if count == 1:  # most runs of a stream of mixed lengths
+                out.append(area[first:first + length] if event_type is None else event_type.from_buffer_copy(area, first))
+            elif event_type is not None:
+                out.extend(map(event_type.from_buffer_copy, repeat(area, count), range(first, first + count * stride, stride)))
+            elif count < SHORT_RUN:
+                out.extend([area[o:o + length] for o in range(first, first + count * stride, stride)])
+            else:  # one copy of a piece of the run, the records sliced out of it at C speed
+                for piece, records, slices in self.slices.pieces(first, length, stride, count):
+                    out.extend(map(slice_bytes, repeat(area[piece:piece + records * stride], records), slices))
         return n
 
     def drain(self, sink: Callable[[Any], Any], limit: int) -> int:
@@ -241,87 +242,38 @@ class _Ring:
                     pass  # a batch's views outlive the ring: unmapped when the last one goes
 
 
-class RecordBatch:
-    """The records of one ``RingBuffer.consume_batch()``, in order per ring: iterating gives a
-    read-only memoryview per record over the mapped ring (made as the iteration reaches it),
-    ``events()`` each record as its ring's event type (a copy, made as reached). Valid until the
-    next reading call on the same RingBuffer (see the module docstring)."""
-
-    def __init__(self) -> None:
-        # Per ring: its data area, its event type, and its runs of equal-length records.
-        self._rings: List[Tuple[memoryview, Optional[CType], List[Run]]] = []
-        self._count = 0
-
-    def _add(self, data: memoryview, event_type: Optional[CType], runs: List[Run], count: int) -> None:
-        self._rings.append((data, event_type, runs))
-        self._count += count
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __bool__(self) -> bool:
-        return self._count > 0
-
-    def __iter__(self) -> Iterator[memoryview]:
-        for data, _, runs in self._rings:
-            for start, length, stride, count in runs:
-                for offset in range(start, start + count * stride, stride):
-                    yield data[offset:offset + length]
-
-    def runs(self) -> Iterator[Tuple[memoryview, int, int]]:
-        """The batch with no object per record: ``(slots, length, stride)`` per run of records of
-        one length, ``slots`` a read-only memoryview of ``len(slots) // stride`` slots of
-        ``stride`` bytes, each the record's 8-byte ring header, its ``length`` bytes, padding to
-        8. For array code: ``slots.cast("Q")[1::stride // 8]`` is every record's first u64,
-        ``numpy.frombuffer(slots, dtype)`` with an 8-byte header field in the dtype a record
-        array. Same lifetime as the views."""
-        for data, _, runs in self._rings:
-            for start, length, stride, count in runs:
-                first = start - HEADER_SIZE
-                yield data[first:first + count * stride], length, stride
-
-    def __getitem__(self, index: int) -> memoryview:
-        data, _, start, length = self._locate(index)
-        return data[start:start + length]
-
-    def _locate(self, index: int) -> Tuple[memoryview, Optional[CType], int, int]:
-        if index < 0:
-            index += self._count
-        if not 0 <= index < self._count:
-            raise IndexError("record batch index out of range")
-        for data, event_type, runs in self._rings:
-            for start, length, stride, count in runs:
-                if index < count:
-                    return data, event_type, start + index * stride, length
-                index -= count
-        raise IndexError("record batch index out of range")  # not reached
-
-    def event(self, index: int) -> Any:
-        """Record ``index`` as its ring's event type (a copy), or bytes for an untyped ring."""
-        data, event_type, start, length = self._locate(index)
-        if event_type is None:
-            return bytes(data[start:start + length])
-        _check_length(event_type, length)
-        return event_type.from_buffer_copy(data, start)
-
-    def events(self) -> Iterator[Any]:
-        """Every record as its ring's event type (copies made as the iteration reaches them;
-        bytes for an untyped ring)."""
-        for data, event_type, runs in self._rings:
-            for start, length, stride, count in runs:
-                end = start + count * stride
-                if event_type is None:
-                    yield from (bytes(data[o:o + length]) for o in range(start, end, stride))
-                    continue
-                _check_length(event_type, length)
-                yield from map(event_type.from_buffer_copy, repeat(data, count), range(start, end, stride))
+def _run_length(headers: memoryview, index: int, words: int, most: int) -> int:
+    """How many records (at most ``most``) from the one whose header is word ``index`` have its
+    header, laid every ``words`` words. The first ``STEPPED`` are read one by one, the rest
+    together: a strided view of the header words, compared at C speed, in chunks growing 4x
+    from 64."""
+    header = headers[index]
+    count = 1
+    at = index + words
+    while count < most and count < STEPPED and headers[at] == header:
+        count += 1
+        at += words
+    chunk = min(most - count, 64) if count == STEPPED else 0
+    while chunk:
+        start = index + count * words
+        seen = headers[start:start + chunk * words:words].tolist()
+        if seen.count(header) == chunk:
+            count += chunk
+            chunk = min(most - count, chunk * 4)
+            continue
+        for word in seen:  # the run ends inside this chunk
+            if word != header:
+                break
+            count += 1
+        break
+    return count
 
 
-def _check_length(event_type: CType, length: int) -> None:
-    if length < ctypes.sizeof(event_type):
-        raise BpfRuntimeError(
-            f"a ring buffer record of {length} bytes is shorter than its event type "
-            f"{event_type.__name__} ({ctypes.sizeof(event_type)} bytes); the program submits another type")
+def _unconsume(rings: List[_Ring]) -> None:
+    """Forget the consumer positions scanned but not yet published, so the next read sees those
+    records again: for a batch or copies that an exception keeps from the caller."""
+    for ring in rings:
+        ring.pending = None
 
 
 class RingBuffer(AsyncEvents):
@@ -417,8 +369,17 @@ class RingBuffer(AsyncEvents):
         are ready, in order per ring."""
         self._require_open()
         out: List[Any] = []
-        for ring in (self._rings if timeout == 0 else self._wait(timeout)):
-            ring.copy_out(out, limit - len(out))
+        copied: List[_Ring] = []
+        try:
+            for ring in (self._rings if timeout == 0 else self._wait(timeout)):
+                ring.release_batch()
+                copied.append(ring)
+                ring.copy_out(out, limit - len(out))
+        except BaseException:
+            _unconsume(copied)  # KeyboardInterrupt, a short record: ``out`` never reaches the caller
+            raise
+        for ring in copied:
+            ring.release_batch()
         return out
 
     def consume_batch(self, limit: int = 1 << 62) -> RecordBatch:
@@ -429,14 +390,20 @@ class RingBuffer(AsyncEvents):
         epoll fd from ``fileno()`` stays readable while a batch is unreleased)."""
         self._require_open()
         batch = RecordBatch()
-        for ring in self._rings:
-            if len(batch) >= limit:
+        scanned: List[_Ring] = []
+        try:
+            for ring in self._rings:
                 ring.release_batch()
-                continue
-            runs: List[Run] = []
-            count = ring.batch(runs, limit - len(batch))
-            if count:
-                batch._add(ring.data, ring.event_type, runs, count)
+                if len(batch) >= limit:
+                    continue
+                scanned.append(ring)
+                runs: List[Run] = []
+                count = ring.batch(runs, limit - len(batch))
+                if count:
+                    batch._add(RingRecords(ring.data, ring.event_type, runs, ring.slices), count)
+        except BaseException:
+            _unconsume(scanned)  # KeyboardInterrupt: the batch never reaches the caller
+            raise
         return batch
 
     def wait(self, timeout: Optional[float] = None) -> bool:
@@ -456,6 +423,9 @@ class RingBuffer(AsyncEvents):
             yield from self.read(timeout=None)
 
     def close(self) -> None:
+        """Release the last batch (its records are consumed) and unmap the rings."""
+        if not self._closed:
+            self.release()
         self._closed = True
         for ring in self._rings:
             ring.close()
@@ -466,5 +436,9 @@ class RingBuffer(AsyncEvents):
     def __enter__(self) -> "RingBuffer":
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: Optional[type], *exc: object) -> None:
+        if exc_type is not None:
+            # Ctrl-C or an error while the last batch was being handled: leave its records in
+            # the ring for the next reader rather than lose the ones not yet handled.
+            _unconsume(self._rings)
         self.close()
