@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import array
 from itertools import compress, islice
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from ...errors import BtfError, PathLike
 from ...model.btf import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD, INT,
@@ -37,6 +37,8 @@ MemberInfo = Tuple[str, int, int, int]
 
 BtfSource = Union[Btf, TypeWords]
 
+# The kinds of types with a C definition (void aside).
+_C_TYPE_KINDS = bytes(int(k != 0 and k not in NOT_TYPES) for k in range(256))
 # The kinds whose names C spells (``TypeTable.type_names``), as a bytes.translate table.
 _NAMED_TYPE_KINDS = bytes(int(k in TERMINAL_KINDS or k == TYPE_TAG) for k in range(256))
 
@@ -103,6 +105,11 @@ class TypeTable:
         for tid in compress(range(len(self.kinds)), self.kinds.translate(_NAMED_TYPE_KINDS)):
             names[tid] = string(words[offsets[tid]])
         return names
+
+    def c_type_ids(self) -> Iterator[int]:
+        """The ids of every type with a C definition (functions, variables, sections and tags
+        have none), in order."""
+        return compress(range(len(self.kinds)), self.kinds.translate(_C_TYPE_KINDS))
 
     def __len__(self) -> int:
         """How many ids there are, void included (ids are below it)."""

@@ -56,7 +56,7 @@ def render_header(btf: BtfSource, type_ids: Optional[Iterable[int]] = None, *,
     # again and again (~10% of a kernel's render).
     with paused_gc():
         writer = writer if writer is not None else CWriter(btf, path)
-        writer.add_all(range(1, len(writer.table)) if type_ids is None else type_ids)
+        writer.add_all(writer.table.c_type_ids() if type_ids is None else type_ids)
         parts = [_HEADER_START.format(guard=guard)]
         parts += writer.take_chunks()
         if type_ids is None:

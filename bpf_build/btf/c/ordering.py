@@ -18,7 +18,8 @@ from .context import COMPOSITES, DONE, ENUMS, IN_PROGRESS, MODIFIERS, NOT_TYPES,
 _ENUMS_OR_FWD = (ENUM, ENUM64, FWD)
 # Kinds whose one reference is their ``refs`` column (the others list entries, or have a size).
 _ONE_REF = bytes(int(k not in SIZED_KINDS and k not in (0, FUNC_PROTO, DATASEC)) for k in range(256))
-_LISTS_TYPES = bytes(int(k in COMPOSITES or k == FUNC_PROTO) for k in range(256))
+_MEMBERS = bytes(int(k in COMPOSITES) for k in range(256))
+_PARAMS = bytes(int(k == FUNC_PROTO) for k in range(256))
 
 
 class UnsatisfiableCycle(Exception):
@@ -54,9 +55,11 @@ class DependencyOrder:
             return anon
         referenced = set(compress(table.refs, kinds.translate(_ONE_REF)))
         add_all = referenced.update
-        member_types = table.member_types
-        for tid in compress(range(len(kinds)), kinds.translate(_LISTS_TYPES)):
-            add_all(member_types(tid))
+        words = table.words
+        for off in compress(table.offsets, kinds.translate(_MEMBERS)):
+            add_all(words[off + 4:off + 3 + 3 * (words[off + 1] & 0xFFFF):3])
+        for off in compress(table.offsets, kinds.translate(_PARAMS)):
+            add_all(words[off + 4:off + 3 + 2 * (words[off + 1] & 0xFFFF):2])
         tid = kinds.find(DATASEC, 1)
         while tid > 0:
             add_all(entry[0] for entry in table.secinfo(tid))
@@ -94,7 +97,9 @@ class DependencyOrder:
             if through_ptr and named:
                 return 0
             state[tid] = IN_PROGRESS
-            for target in table.member_types(tid):
+            words = table.words
+            off = table.offsets[tid]
+            for target in words[off + 4:off + 3 + 3 * (words[off + 1] & 0xFFFF):3]:
                 if state[target] != DONE:
                     order(target, False)
             if named:
@@ -104,7 +109,9 @@ class DependencyOrder:
         if kind == FUNC_PROTO:
             target = table.refs[tid]
             strong = state[target] == DONE or (target and order(target, through_ptr) > 0)
-            for target in table.member_types(tid):
+            words = table.words
+            off = table.offsets[tid]
+            for target in words[off + 4:off + 3 + 2 * (words[off + 1] & 0xFFFF):2]:
                 if state[target] == DONE or (target and order(target, through_ptr) > 0):
                     strong = True
             return int(strong)

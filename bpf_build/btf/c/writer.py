@@ -207,7 +207,9 @@ class CWriter:
                 # Members are about to be written out in full: their types need declarations.
                 inner = tid if named else container
                 emit = self._emit
-                for target in table.member_types(tid):
+                words = table.words
+                off = table.offsets[tid]
+                for target in words[off + 4:off + 3 + 3 * (words[off + 1] & 0xFFFF):3]:
                     if estate[target] != DONE:  # (nothing more to write for it: skip the call)
                         emit(target, inner)
             elif not self._fwd_emitted[tid] and tid != container:
