@@ -32,9 +32,6 @@ CHAIN_KINDS = frozenset({PTR, VOLATILE, CONST, RESTRICT, FUNC_PROTO, TYPE_TAG})
 # Per-type progress of the ordering and emitting walks.
 NOT_DONE, IN_PROGRESS, DONE = 0, 1, 2
 
-# A struct member as the writer reads it: name, type, bit offset, bitfield size (0: none).
-MemberInfo = Tuple[str, int, int, int]
-
 BtfSource = Union[Btf, TypeWords]
 
 # The kinds of types with a C definition (void aside).
@@ -151,8 +148,8 @@ class TypeTable:
             return words[off + 4:off + 3 + 2 * (info & 0xFFFF):2]
         return words[off + 4:off + 3 + 3 * (info & 0xFFFF):3]
 
-    def members(self, tid: int) -> List[MemberInfo]:
-        """A STRUCT's or UNION's members: (name, type, bit offset, bitfield size)."""
+    def members(self, tid: int) -> Tuple[List[str], Sequence[int], Sequence[int], Sequence[int]]:
+        """A STRUCT's or UNION's members as columns: names, types, bit offsets, bitfield sizes."""
         words = self.words
         off = self.offsets[tid]
         info = words[off + 1]
@@ -160,8 +157,8 @@ class TypeTable:
         names = list(map(self.string, words[off + 3:end:3]))
         at = words[off + 5:end:3]
         if info >> 31:
-            return list(zip(names, words[off + 4:end:3], [o & 0xFFFFFF for o in at], [o >> 24 for o in at]))
-        return list(zip(names, words[off + 4:end:3], at, bytes(len(at))))
+            return names, words[off + 4:end:3], [o & 0xFFFFFF for o in at], [o >> 24 for o in at]
+        return names, words[off + 4:end:3], at, bytes(len(at))
 
     def member_layout(self, tid: int) -> Tuple[Sequence[int], Sequence[int], Sequence[int]]:
         """A struct's member types, bit offsets and bitfield sizes (no names: what layout needs)."""

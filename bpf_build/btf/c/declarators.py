@@ -64,13 +64,13 @@ class Declarator:
         prev_bitfield = False
         around_name = self._around_name
         sizes = layout.sizes
-        members = table.members(tid)
+        columns = table.members(tid)
         # The names all at once (not kept: ~60k in a kernel); if one is not a C identifier,
         # checked one by one as they are written, to fail where writing them would.
-        named = [m[0] for m in members if m[0]]
+        named = list(filter(None, columns[0]))
         check = bool(named) and not (_C_IDENTIFIERS.fullmatch("\n".join(named) + "\n")
                                      and C_KEYWORDS.isdisjoint(named))
-        for name, mtype, moffset, bits in members:
+        for name, mtype, moffset, bits in zip(*columns):
             if check and name:
                 self.names.checked(name, tid, "member")
             if offset < moffset:
@@ -93,7 +93,7 @@ class Declarator:
                 prev_bitfield = False
         if is_struct and offset < size * 8:
             self._padding(offset, size * 8, layout.align_of(tid), False, lvl + 1)
-        if members or size:
+        if columns[0] or size:
             out("\n" + "\t" * lvl + "}")
         else:
             out("}")

@@ -30,6 +30,7 @@ class Layout:
         # Bytes by type id, filled as asked; read directly where a loop asks for every member.
         self.aligns: Dict[int, int] = {}
         self.sizes: Dict[int, int] = {}
+        self.packed: Dict[int, bool] = {}  # structs and unions by id, once laid out
         self.ptr_size = self._pointer_size()
         # Bits of padding left to spell out (one line per 64 bits, as bpftool): far above any
         # kernel's total, it bounds the output of a huge struct size or member offset.
@@ -91,29 +92,37 @@ class Layout:
         raise self.table.error(type_id, "type chain loops")
 
     def _composite_align(self, tid: int) -> int:
-        biggest = 1
-        for mtype, offset, bits in zip(*self.table.member_layout(tid)):
-            align = self.align_of(mtype)
-            if align > biggest:
-                biggest = align
-            if not bits and offset % (8 * align):
-                return 1  # a misaligned member: the struct is packed
-        return 1 if self.table.refs[tid] % biggest else biggest
+        self._lay_out(tid)
+        return self.aligns[tid]
 
     def is_packed(self, tid: int) -> bool:
         """Packed if a member is not naturally aligned or the size is no multiple of the
         alignment (a struct declared packed but laid out naturally is not detected, nor needed)."""
+        packed = self.packed.get(tid)
+        if packed is None:
+            packed = self._lay_out(tid)
+        return packed
+
+    def _lay_out(self, tid: int) -> bool:
+        """A struct's or union's alignment (into ``aligns``) and whether it is packed (returned,
+        and kept in ``packed``): one pass over its members for both."""
         biggest = 1
         aligns = self.aligns
+        packed = False
         for mtype, offset, bits in zip(*self.table.member_layout(tid)):
             align = aligns.get(mtype)
             if align is None:
                 align = self.align_of(mtype)
             if align and not bits and offset % (8 * align):
-                return True
+                packed = True  # a misaligned member
+                break
             if align > biggest:
                 biggest = align
-        return self.table.refs[tid] % biggest != 0
+        else:
+            packed = self.table.refs[tid] % biggest != 0
+        aligns[tid] = 1 if packed else biggest
+        self.packed[tid] = packed
+        return packed
 
     def padding(self, cur: int, nxt: int, next_align: int, in_bitfield: bool) -> List[str]:
         """The anonymous bitfields (``"long: 64"``) that move the next member from bit ``cur`` to
