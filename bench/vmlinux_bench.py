@@ -1,9 +1,10 @@
 """Render vmlinux.h from /sys/kernel/btf/vmlinux, next to `bpftool btf dump ... format c`.
 
-Rows: our whole `bpf-build vmlinux` run as a command (interpreter start, parse, render, write) in
+Rows: our whole `bpf-build vmlinux` run as a command (interpreter start, read, render, write) in
 wall time, CPU time and peak memory (max RSS), each against bpftool's run the same way; then, in
-this process, the parse and the render alone (CPU time: on a shared machine wall time mostly
-measures the neighbours), to tell which of the two a change moved.
+this process, reading the BTF (as words, checked: what the command does) and the render alone
+(CPU time: on a shared machine wall time mostly measures the neighbours), to tell which of the
+two a change moved.
 
 Both commands write to stdout, here /dev/null. The runs alternate (ours, bpftool, ours, ...) so a
 change in the machine's load touches both sides; medians are shown.
@@ -23,7 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bpf_build.model.btf import Btf  # noqa: E402
+from bpf_build.model.btf import TypeWords, read_words, validate  # noqa: E402
 from bpf_build.btf.c import render_header  # noqa: E402
 from bpf_build.cli.commands.vmlinux import SYSFS_BTF  # noqa: E402
 
@@ -76,9 +77,14 @@ def main() -> None:
     args.add_argument("--repeat", type=int, default=5, help="runs per case (the median is shown)")
     repeat = args.parse_args().repeat
     data = open(VMLINUX, "rb").read()
-    btf = Btf.parse(data, VMLINUX)
+
+    def read() -> TypeWords:
+        types = read_words(data, VMLINUX)
+        validate(types)
+        return types
+    btf = read()
     text = render_header(btf)
-    print(f"vmlinux BTF: {len(data)} bytes, {len(btf.types)} types -> vmlinux.h: "
+    print(f"vmlinux BTF: {len(data)} bytes, {len(btf.kinds)} types -> vmlinux.h: "
           f"{len(text)} bytes, {text.count(chr(10))} lines")
     if not os.access(TIME, os.X_OK):
         raise SystemExit(f"{TIME} is needed (GNU time: apt-get install time)")
@@ -91,9 +97,9 @@ def main() -> None:
             print(f"{label:<34} {ours[key]:9.3f} {theirs[key]:9.3f} {ours[key] / theirs[key]:6.2f}x")
         else:
             print(f"{label:<34} {ours[key]:9.3f} {'n/a':>9}")
-    parse = cpu_median(lambda: Btf.parse(data, VMLINUX), repeat)
+    parse = cpu_median(read, repeat)
     render = cpu_median(lambda: render_header(btf), repeat)
-    print(f"in-process cpu: parse {parse:.3f} s, render {render:.3f} s")
+    print(f"in-process cpu: read (words, checked) {parse:.3f} s, render {render:.3f} s")
 
 
 if __name__ == "__main__":
