@@ -128,6 +128,23 @@ def test_tricky_header_spells_packing_padding_and_function_pointers(tricky_btf):
     assert text.index("struct later;") < text.index("struct list {") < text.index("struct later {")
 
 
+def test_records_and_their_words_render_the_same(tricky_btf):
+    """One writer for both: a Btf of records renders through its encoding, TypeWords (what
+    bpf-build vmlinux reads) directly; the headers, names and layouts must agree."""
+    from bpf_build.model.btf import read_words, validate
+    words = read_words(tricky_btf.encode(), "tricky.btf")
+    validate(words)
+    assert render_header(words) == render_header(tricky_btf)
+    by_words, by_records = CWriter(words), CWriter(tricky_btf)
+    ids = range(1, len(tricky_btf))
+    by_words.add_all(ids)
+    by_records.add_all(ids)
+    assert by_words.take() == by_records.take()
+    named = [tid for tid, t in tricky_btf.items() if t.kind in (STRUCT, UNION) and t.name]
+    assert [(by_words.size_of(i), by_words.align_of(i), by_words.type_name(i)) for i in named] == \
+        [(by_records.size_of(i), by_records.align_of(i), by_records.type_name(i)) for i in named]
+
+
 def test_output_is_deterministic_across_processes(compile_c, tmp_path):
     path = compile_c(TRICKY_TYPES, name="tricky_types")
     code = ("import sys; from bpf_build.model.elf import Object; from bpf_build.btf.c import render_header;"

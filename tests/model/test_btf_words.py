@@ -141,3 +141,38 @@ def test_split_btf_dump_matches_bpftool(tmp_path):
                             capture_output=True, text=True, check=True).stdout
     assert ours == theirs
     assert f"type_id={var_id} offset=0 size=4 (VAR '{base.type(var_id).name}')" in ours
+
+
+def frame_outcome(fn, words, nbytes: int, str_end: int) -> str:
+    try:
+        found = fn(words, nbytes, str_end, 1, "f.btf")
+    except BtfError as e:
+        return f"error {e.reason}"
+    if found is None:
+        return "refused"
+    offsets, kinds = found
+    return f"framed {list(offsets)} {bytes(kinds).hex()}"
+
+
+def test_framing_by_columns_agrees_with_framing_record_by_record(compile_c):
+    """Framing steps through the records first and checks whole columns after; on any problem
+    it frames again record by record (which names it). The column checks must refuse exactly
+    what the record-by-record framing refuses, and frame the rest the same."""
+    from bpf_build.model.btf import words as W
+    path = compile_c(MODEL_CORPUS["core_and_externs"], name="core_and_externs")
+    data = bytes(Object.read(path).section(".BTF").data)
+    seen = {"framed": 0, "error": 0}
+    for mutated in [data, *mutations(data, seed=7, count=300)]:
+        try:
+            sections = W.read_sections(mutated, "f.btf", False)
+        except BtfError:
+            continue
+        words = W.section_words(mutated, sections)
+        str_end = len(sections.strings)
+        one_by_one = frame_outcome(W._frame_one_by_one, words, sections.types_len, str_end)
+        if sections.types_len % 4 == 0:
+            by_columns = frame_outcome(lambda w, n, s, i, p: W._frame_regular(w, s), words, 0, str_end)
+            assert by_columns == (one_by_one if one_by_one.startswith("framed") else "refused")
+        assert frame_outcome(W.frame, words, sections.types_len, str_end) == one_by_one
+        seen[one_by_one.split()[0]] += 1
+    assert seen["framed"] > 20 and seen["error"] > 50, seen
