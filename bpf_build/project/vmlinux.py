@@ -166,5 +166,7 @@ def _render_vmlinux_h(btf_bytes: bytes, btf_path: str) -> str:
         raise CompileError(btf_path, "vmlinux.h is included but none was found in the include path, "
                                      "and this bpf-build cannot generate one; pass -I <dir with "
                                      "vmlinux.h>") from None
-    from ..model.btf import Btf
-    return render_header(Btf.parse(btf_bytes, btf_path), path=btf_path)
+    from ..model.btf import read_words, validate
+    types = read_words(btf_bytes, btf_path)  # as bpf-build vmlinux: words, no parsed records
+    validate(types)
+    return render_header(types, path=btf_path)
