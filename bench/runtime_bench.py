@@ -16,7 +16,9 @@ libbpf's ring_buffer__poll(rb, 0) with a counting callback in C; RingBuffer.read
 bytes or typed ctypes events), RingBuffer.poll() (callback) and RingBuffer.consume_batch()
 (zero-copy: a memoryview per event; typed copies made as read; runs() read as arrays, each
 event's seq summed through a strided cast) in Python. "consume" counts only
-the time spent consuming, "end to end" includes producing.
+the time spent consuming, "end to end" includes producing. The producer costs ~42 ns per event
+here (C: 22M/s end to end against 317M/s consuming), so C's end-to-end figure is the producer's;
+consumers are compared on "consume".
 
 Targets: Python load within 1.2x of the C light skeleton; >= 500k events/s through the batch API.
 Needs root, bpftool, gcc and libbpf-dev (bpftool and libbpf are oracles here, never dependencies).
