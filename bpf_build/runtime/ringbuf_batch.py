@@ -133,9 +133,10 @@ class RingRecords:
 
 class RecordBatch:
     """The records of one ``RingBuffer.consume_batch()``, in order per ring: iterating gives a
-    read-only memoryview per record over the mapped ring (made as the iteration reaches it),
-    ``events()`` each record as its ring's event type (a copy, made as reached). Valid until the
-    next reading call on the same RingBuffer (see ringbuf.py's docstring)."""
+    read-only memoryview per record over the mapped ring, ``events()`` each record as its ring's
+    event type (a copy); both made as the iteration reaches them (short runs' views at most
+    ``PIECE`` ahead). Valid until the next reading call on the same RingBuffer (see ringbuf.py's
+    docstring)."""
 
     def __init__(self) -> None:
         self._rings: List[RingRecords] = []
