@@ -7,7 +7,7 @@ compiler would not leave by itself are filled with anonymous bitfields (``long: 
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from ...errors import BtfError
 from ...model.btf import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, INT, KIND_NAMES, PTR, RESTRICT,
@@ -28,9 +28,10 @@ class Layout:
     def __init__(self, table: TypeTable):
         self.table = table
         # Bytes by type id, filled as asked; read directly where a loop asks for every member.
-        self.aligns: Dict[int, int] = {}
+        # Alignments by id (0: not known yet), one byte each: a dict took ~1.3 MiB for a kernel.
+        self.aligns = bytearray(len(table))
         self.sizes: Dict[int, int] = {}
-        self.packed: Dict[int, bool] = {}  # structs and unions by id, once laid out
+        self._packed = bytearray(len(table))  # structs and unions by id: 1 laid out, 2 packed too
         self.ptr_size = self._pointer_size()
         # Bits of padding left to spell out (one line per 64 bits, as bpftool): far above any
         # kernel's total, it bounds the output of a huge struct size or member offset.
@@ -47,8 +48,8 @@ class Layout:
 
     def align_of(self, type_id: int) -> int:
         """Alignment in bytes as the layout implies it (1 for a struct that must be packed)."""
-        align = self.aligns.get(type_id)
-        if align is not None:
+        align = self.aligns[type_id]
+        if align:
             return align
         table = self.table
         kind = table.kinds[type_id]
@@ -62,7 +63,7 @@ class Layout:
             align = self._composite_align(type_id)
         else:
             raise self.table.error(type_id, f"{KIND_NAMES.get(kind, 'void')} has no alignment")
-        self.aligns[type_id] = align
+        self.aligns[type_id] = align  # at most the pointer size
         return align
 
     def size_of(self, type_id: int) -> int:
@@ -92,27 +93,22 @@ class Layout:
         raise self.table.error(type_id, "type chain loops")
 
     def _composite_align(self, tid: int) -> int:
-        self._lay_out(tid)
-        return self.aligns[tid]
+        return self._lay_out(tid)[0]
 
     def is_packed(self, tid: int) -> bool:
         """Packed if a member is not naturally aligned or the size is no multiple of the
         alignment (a struct declared packed but laid out naturally is not detected, nor needed)."""
-        packed = self.packed.get(tid)
-        if packed is None:
-            packed = self._lay_out(tid)
-        return packed
+        known = self._packed[tid]
+        return known == 2 if known else self._lay_out(tid)[1]
 
-    def _lay_out(self, tid: int) -> bool:
-        """A struct's or union's alignment (into ``aligns``) and whether it is packed (returned,
-        and kept in ``packed``): one pass over its members for both."""
+    def _lay_out(self, tid: int) -> Tuple[int, bool]:
+        """A struct's or union's alignment and whether it is packed, kept: one pass over its
+        members for both."""
         biggest = 1
         aligns = self.aligns
         packed = False
         for mtype, offset, bits in zip(*self.table.member_layout(tid)):
-            align = aligns.get(mtype)
-            if align is None:
-                align = self.align_of(mtype)
+            align = aligns[mtype] or self.align_of(mtype)
             if align and not bits and offset % (8 * align):
                 packed = True  # a misaligned member
                 break
@@ -120,9 +116,9 @@ class Layout:
                 biggest = align
         else:
             packed = self.table.refs[tid] % biggest != 0
-        aligns[tid] = 1 if packed else biggest
-        self.packed[tid] = packed
-        return packed
+        align = aligns[tid] = 1 if packed else biggest
+        self._packed[tid] = 2 if packed else 1
+        return align, packed
 
     def padding(self, cur: int, nxt: int, next_align: int, in_bitfield: bool) -> List[str]:
         """The anonymous bitfields (``"long: 64"``) that move the next member from bit ``cur`` to

@@ -13,6 +13,7 @@ import argparse
 import os
 import re
 import sys
+from typing import Optional
 
 SYSFS_BTF = "/sys/kernel/btf"
 
@@ -26,7 +27,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     # Imported here, not at the top: `bpf-build vmlinux --help` needs none of the BTF model and
     # C renderer (~20 ms of its start-up).
     from ...btf.c import render_header
@@ -35,20 +36,19 @@ def run(args):
     from .btf import load_words
 
     base_path = args.btf or f"{SYSFS_BTF}/vmlinux"
+    base: Optional[str] = None
     if args.module is None:
-        btf = load_words(base_path)
         source = base_path
     elif os.sep in args.module:
-        source = args.module
-        btf = load_words(source, base_path)
+        source, base = args.module, base_path
     else:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", args.module) or args.module in (".", "..", "vmlinux"):
             raise UsageError(None, f"--module: {args.module!r} is not a kernel module name")
-        source = os.path.join(SYSFS_BTF, args.module)
+        source, base = os.path.join(SYSFS_BTF, args.module), base_path
         if not os.path.exists(source):
             raise BtfError(source, f"no BTF for module '{args.module}' (is the module loaded?)")
-        btf = load_words(source, base_path)
-    text = render_header(btf, path=source)
+    # Handed over, not kept: the writer holds what it reads of the words, the rest can go.
+    text = render_header(load_words(source, base), path=source)
     if args.output:
         write_atomic(args.output, text)
     else:
