@@ -12,6 +12,10 @@ The output follows the rules libbpf's ``btf_dump`` established (and bpftool's
 - Member layout is reproduced from the BTF offsets alone: ``packed`` where needed, anonymous
   bitfields for holes the compiler would not leave (layout.py).
 
+The writer reads the types where they lie, as the BTF's 32-bit words (context.py's TypeTable over
+model/btf/words.py), never building a record: ``bpf-build vmlinux`` passes the ``TypeWords`` it
+read; a ``Btf`` of records (skeletons, tests) is read through its encoding, by the same writer.
+
 Bad BTF is reported as :class:`~bpf_build.errors.BtfError` naming the type: a reference to a type
 that does not exist, a cycle through non-pointer types, a name that is not a C identifier, or a
 kind that cannot appear where it does.
@@ -20,6 +24,7 @@ Public API::
 
     render_header(btf, type_ids=None, guard="__VMLINUX_H__", path=None, writer=None) -> str
     w = CWriter(btf, path=None)      # one per output: it remembers what it wrote and the names
+                                     # (btf: a Btf, or the TypeWords of read_words)
     w.add(tid) / w.add_all(ids); w.take() -> str      # definitions plus what they need
     w.take_chunks() -> [str]        # the same text in consecutive pieces, to join with more
     w.declaration(tid, name="", indent=0, strip_mods=False) -> str  # "int (*cb)(void *ctx)"

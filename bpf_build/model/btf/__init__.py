@@ -8,8 +8,8 @@ is a ``Btf`` with a ``base``: its type ids and string offsets continue the base'
 The package, one job a module: ``kinds`` (the format's numbers), ``records`` (``BtfType`` and
 its entries), ``strings`` (``StringTable``), ``container`` (``Btf``), ``parse``, ``validate``,
 ``encode``, ``text`` (bpftool's raw dump) and ``words`` (BTF read as words: framing and lookups
-without records, which the parser, the validator and the dump share). Every name is importable
-from here.
+without records, which the parser, the validator, the dump and the C writer share). Every name
+is importable from here.
 """
 
 from __future__ import annotations
