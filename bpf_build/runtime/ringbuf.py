@@ -123,9 +123,11 @@ class _Ring:
         position is kept in ``pending`` and published by the next ``release_batch``.
 
         A record's header gives its length; records of one length follow each other every
-        ``stride`` bytes, so a run's headers are compared with the first's (``_run_length``);
-        a run of one, the common case in a stream of mixed lengths, takes one comparison."""
+        ``stride`` bytes, so a run's headers are compared with the first's: one by one up to
+        ``STEPPED`` (a run of one, the common case in a stream of mixed lengths, takes one
+        comparison), the rest of a longer run together (``_run_length``)."""
         self.release_batch()
+        limit = min(limit, (self.mask + 1) >> 3)  # no more fit (8 bytes a record at least); a small int is faster
         headers, producer_pos = self.headers, self.producer_pos
         # Positions below are indexes of u32 words in the data area (mapped twice, so a run
         # that wraps is contiguous here): ``index`` the next record's header, ``end`` the
@@ -152,7 +154,16 @@ class _Ring:
                 index = after
                 n += 1
                 continue
-            count = _run_length(headers, index, words, min((end - index) // words, limit - n))
+            # A record reserved before ``end`` ends before it too, so an equal header below
+            # ``end`` is a whole record of this run.
+            count = 2
+            after += words
+            while count < STEPPED and after < end and headers[after] == header:
+                count += 1
+                after += words
+            if count == STEPPED:
+                count = _run_length(headers, index, words, count, (end - index) // words)
+            count = min(count, limit - n)
             runs.append(((index << 2) + HEADER_SIZE, header, words << 2, count))
             index += count * words
             n += count
@@ -242,19 +253,14 @@ class _Ring:
                     pass  # a batch's views outlive the ring: unmapped when the last one goes
 
 
-def _run_length(headers: memoryview, index: int, words: int, most: int) -> int:
+def _run_length(headers: memoryview, index: int, words: int, count: int, most: int) -> int:
     """How many records (at most ``most``) from the one whose header is word ``index`` have its
-    header, laid every ``words`` words. The first ``STEPPED`` are read one by one, the rest
-    together: a strided view of the header words, compared at C speed, in chunks growing 4x
-    from 64."""
+    header, laid every ``words`` words, when the first ``count`` are known to: the rest are
+    checked together, a strided view of the header words compared at C speed, in chunks growing
+    4x from 64."""
     header = headers[index]
-    count = 1
-    at = index + words
-    while count < most and count < STEPPED and headers[at] == header:
-        count += 1
-        at += words
-    chunk = min(most - count, 64) if count == STEPPED else 0
-    while chunk:
+    chunk = min(most - count, 64)
+    while chunk > 0:
         start = index + count * words
         seen = headers[start:start + chunk * words:words].tolist()
         if seen.count(header) == chunk:
