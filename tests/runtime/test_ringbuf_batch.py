@@ -258,3 +258,17 @@ def test_leaving_by_an_exception_keeps_the_unreleased_batch(ring, produce, kerne
     with RingBuffer(ring, event_type=Event) as rb:
         check_records(rb.consume_batch(), list(range(10)))
     assert kernel_consumer_pos() == sum(footprint(s, True) for s in range(10)), "close() releases the batch"
+
+
+@pytest.mark.parametrize("ring", [1 << 15], indirect=True)
+def test_a_limit_inside_a_long_run(ring, produce, kernel_consumer_pos):
+    with RingBuffer(ring, event_type=Event) as rb:
+        assert produce(512, 0, mixed=False) == 0  # one run of 512 equal records
+        seqs = []
+        for limit in (5, 300, 1000):  # inside the first headers compared one by one, inside a chunk, past the end
+            batch = rb.consume_batch(limit=limit)
+            check_records(batch, list(range(len(seqs), len(seqs) + min(limit, 512 - len(seqs)))), mixed=False)
+            seqs += [e.seq for e in batch.events()]
+        rb.release()
+        assert seqs == list(range(512))
+        assert kernel_consumer_pos() == 512 * 24
