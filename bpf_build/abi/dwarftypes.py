@@ -26,7 +26,8 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 from ..errors import AbiError
 from ..collector import paused_gc
-from .dwarf import VARIADIC, Die, DwarfError, read_dwarf
+from .dwarf import VARIADIC, CompileUnit, Die, DwarfError, read_dwarf
+from .dwarf_shapes import Shape
 from .elfread import ExportedSymbol
 from .inputs import map_input
 
@@ -108,8 +109,10 @@ def _origin(die):
 
 class _Surface:
     def __init__(self) -> None:
-        self.definition_dies: List[Die] = []  # complete struct/union/enum definitions, in file order
-        self._definitions: Optional[Dict[Tuple[str, str], Die]] = None
+        # Where the complete struct/union/enum definitions are, in file order (a Die is made only of
+        # those a declaration turns out to need).
+        self.definition_places: List[Tuple[CompileUnit, int, Shape, int, int]] = []  # a Die's arguments
+        self._definitions: Optional[Dict[Tuple[str, str], Tuple[CompileUnit, int, Shape, int, int]]] = None
         self.records: Dict[str, dict] = {}
         self.enums: Dict[str, Dict[str, int]] = {}
         self.pending: List[Tuple[str, Die]] = []
@@ -124,11 +127,14 @@ class _Surface:
         index is built when the first declaration needs it: a library may not have any)."""
         if self._definitions is None:
             self._definitions = {}
-            for die in self.definition_dies:
-                found = _name(die)
+            for place in self.definition_places:
+                cu, _, shape, start, end = place
+                found = _text(cu.attribute(shape, start, end, "DW_AT_name")) if "DW_AT_name" in shape.present \
+                    else None
                 if found is not None:
-                    self._definitions.setdefault((die.tag, found), die)
-        return self._definitions.get((tag, name))
+                    self._definitions.setdefault((shape.tag, found), place)
+        found_at = self._definitions.get((tag, name))
+        return Die(*found_at) if found_at is not None else None
 
     # -- where a type was declared ----------------------------------------------------------
     def decl_file(self, die) -> Optional[str]:
@@ -426,7 +432,7 @@ def _collect(dwarf, functions_at, variables_at) -> TypeSurface:
                         for sym in variables_at.pop(address):
                             found_variables.append((sym, _origin(variable)))
             elif "DW_AT_declaration" not in present:
-                surface.definition_dies.append(Die(cu, pos, shape, start, end))
+                surface.definition_places.append((cu, pos, shape, start, end))
     by_name: Dict[str, Die] = {}  # the first prototyped subprogram of each name still missing
     missing = {sym.name for syms in functions_at.values() for sym in syms}
     # Names compared as DWARF holds them (bytes, no decoding) when every missing one is valid text:
