@@ -127,9 +127,29 @@ def _new_node_findings(old: Snapshot, new: Snapshot, where: str) -> List[Finding
     return out
 
 
+def _changed_names(old: Snapshot, new: Snapshot) -> Set[str]:
+    """The names with a symbol record only one side has, or that differs between them: every other
+    name has the same records (versions, kinds, sizes) in both, so nothing to report."""
+    old_symbols, new_symbols = old.symbols, new.symbols
+    changed = {rec.name for key, rec in old_symbols.items() if new_symbols.get(key) != rec}
+    changed.update(rec.name for key, rec in new_symbols.items() if key not in old_symbols)
+    return changed
+
+
+def _records_by_name(snap: Snapshot, names: Set[str]) -> Dict[str, List[SymbolRecord]]:
+    out: Dict[str, List[SymbolRecord]] = {}
+    for rec in snap.symbols.values():
+        if rec.name in names:
+            out.setdefault(rec.name, []).append(rec)
+    return out
+
+
 def _symbol_findings(old: Snapshot, new: Snapshot, where: str) -> List[Finding]:
-    out = []
-    old_by_name, new_by_name = old.by_name(), new.by_name()
+    out: List[Finding] = []
+    changed = _changed_names(old, new)
+    if not changed:
+        return out
+    old_by_name, new_by_name = _records_by_name(old, changed), _records_by_name(new, changed)
     old_nodes = set(old.version_names())
     old_versioned = any(r.version is not None for r in old.symbols.values())
     aliases_of = _aliases_by_key(new)
@@ -137,10 +157,8 @@ def _symbol_findings(old: Snapshot, new: Snapshot, where: str) -> List[Finding]:
     def pair(records: List[SymbolRecord]) -> Dict[Optional[str], SymbolRecord]:
         return {r.version: r for r in records}
 
-    for name in sorted(set(old_by_name) | set(new_by_name)):
+    for name in sorted(changed):
         old_records, new_records = old_by_name.get(name, []), new_by_name.get(name, [])
-        if old_records == new_records:  # the same versions, kinds and sizes: nothing to report
-            continue
         before, after = pair(old_records), pair(new_records)
         for version, was in sorted(before.items(), key=lambda kv: kv[0] or ""):
             now = after.get(version)

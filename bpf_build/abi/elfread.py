@@ -42,6 +42,11 @@ _VISIBILITY_NAMES = {STV_DEFAULT: "DEFAULT", STV_INTERNAL: "INTERNAL", STV_HIDDE
 _BINDING_NAMES = {STB_GLOBAL: "GLOBAL", STB_WEAK: "WEAK", STB_GNU_UNIQUE: "GNU_UNIQUE"}
 
 
+# A NamedTuple made as its _make does, without the Python-level __new__ its call goes through (a
+# third of the cost of reading a library's exports: one per export, and libraries have thousands).
+new_tuple = tuple.__new__
+
+
 class ExportedSymbol(NamedTuple):
     name: str
     version: Optional[str]  # None: exported without a version
@@ -191,10 +196,11 @@ def _find(sections: List[_Section], sh_type: int) -> Optional[_Section]:
     return next((s for s in sections if s.type == sh_type), None)
 
 
-def read_shared_library(path, with_symtab: bool = True) -> SharedLibrary:
-    """with_symtab: also read .symtab to explain names that are defined but not exported."""
+def read_shared_library(path, with_symtab: bool = True, raw=None) -> SharedLibrary:
+    """with_symtab: also read .symtab to explain names that are defined but not exported; raw: the
+    file as map_input gave it, when the caller has it already."""
     path = os.fspath(path)
-    elf = ElfImage(path, map_input(path))
+    elf = ElfImage(path, map_input(path) if raw is None else raw)
     if elf.e_type != ET_DYN:
         raise AbiError(path, f"not a shared library (ELF type {ET_NAMES.get(elf.e_type, elf.e_type)})")
     try:
@@ -278,7 +284,8 @@ def _exports(elf: ElfImage, sections: List[_Section], dynsym: _Section, versyms:
         if shndx == SHN_ABS and value == 0 and name == version and name in node_names:
             continue  # ld's marker symbol for a version definition
         kind = KIND_NAMES.get(info & 0xF) or f"type{info & 0xF}"
-        exports.append(ExportedSymbol(name, version, not (versym & VERSYM_HIDDEN), kind, sym_size, value, shndx))
+        exports.append(new_tuple(ExportedSymbol, (name, version, not (versym & VERSYM_HIDDEN), kind, sym_size, value,
+                                                  shndx)))
     return exports
 
 

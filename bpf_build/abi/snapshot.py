@@ -14,7 +14,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from ..errors import AbiError
 from ..collector import paused_gc
-from .elfread import SharedLibrary, read_shared_library
+from .elfread import SharedLibrary, new_tuple, read_shared_library
 from .inputs import map_input, read_input
 from .naming import versioned_name
 from .public import PublicHeaders
@@ -63,12 +63,6 @@ class Snapshot:
     def version_names(self) -> List[str]:
         return [v.name for v in self.versions]
 
-    def by_name(self) -> Dict[str, List[SymbolRecord]]:
-        out: Dict[str, List[SymbolRecord]] = {}
-        for rec in self.symbols.values():
-            out.setdefault(rec.name, []).append(rec)
-        return out
-
 
 NO_DEBUG_INFO = "no DWARF debug info (build with -g, or pass --no-types to compare symbols only)"
 
@@ -80,7 +74,7 @@ def snapshot_from_library(lib: SharedLibrary, with_types: bool = True,
     for sym in lib.exports:
         size = sym.size if sym.kind in ("object", "tls") else None
         key = versioned_name(sym.name, sym.version, sym.default)  # rec.key, spelled once
-        symbols[key] = SymbolRecord(sym.name, sym.version, sym.default, sym.kind, size)
+        symbols[key] = new_tuple(SymbolRecord, (sym.name, sym.version, sym.default, sym.kind, size))
         if sym.address:
             at_address.setdefault((sym.section, sym.address), []).append(key)
     aliases = sorted(tuple(sorted(keys)) for keys in at_address.values() if len(keys) > 1)
@@ -264,7 +258,7 @@ def load_snapshot(path, with_types: bool = True, headers: Optional[PublicHeaders
     raw = map_input(path)  # a library is mapped, not read: only its needed sections are touched
     if raw[:4] == b"\x7fELF":
         with paused_gc():  # a snapshot is many small objects and no cycles
-            return snapshot_from_library(read_shared_library(path, with_symtab=False), with_types, headers)
+            return snapshot_from_library(read_shared_library(path, with_symtab=False, raw=raw), with_types, headers)
     head = bytes(raw[:4096])
     if head.lstrip()[:1] in (b"{", b"[") or head.startswith(b"\xef\xbb\xbf"):
         try:
