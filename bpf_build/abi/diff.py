@@ -81,6 +81,8 @@ def _diff_snapshots(old: Snapshot, new: Snapshot, notes: List[str], size_version
         notes.append("types not compared: no DWARF debug info in " + " and ".join(missing))
     if new_major:
         out = [f.with_severity(NOTE) for f in out]
+    if not out:
+        return out
     exported = {r.name for r in new.symbols.values()}
     return [_located(f, new, exported) for f in out]
 

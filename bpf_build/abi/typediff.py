@@ -51,6 +51,12 @@ def unqualified(spelling: str) -> str:
     return " ".join(_QUALIFIER.sub("", spelling).split())
 
 
+def _differing(old: dict, new: dict) -> List[str]:
+    """The keys both have whose entries differ, sorted: an equal entry has nothing to report (most of
+    them), so only the others are sorted."""
+    return sorted(key for key in old.keys() & new.keys() if old[key] != new[key])
+
+
 def _changed(code: str, what: str, before: str, after: str, where: str, symbol: str,
              field: Optional[str] = None) -> Finding:
     """A type spelling changed: incompatible, unless only qualifiers differ."""
@@ -89,10 +95,8 @@ def diff_types(old: dict, new: dict, where: str, size_versioned: Iterable[str] =
         out.append(Finding(code, message, where, None, symbol, severity=severity, field=field))
 
     old_f, new_f = old.get("functions", {}), new.get("functions", {})
-    for key in sorted(set(old_f) & set(new_f)):
+    for key in _differing(old_f, new_f):
         a, b = old_f[key], new_f[key]
-        if a == b:  # most of them: nothing to report
-            continue
         if a["returns"] != b["returns"]:
             if a["returns"] == "void":
                 add("function-return-added", f"{key} returned void, now {b['returns']} (old callers ignore the "
@@ -110,20 +114,18 @@ def diff_types(old: dict, new: dict, where: str, size_versioned: Iterable[str] =
                 out.append(_changed("function-param-changed", f"{key} parameter {i}", ta, tb, where, key))
 
     old_v, new_v = old.get("variables", {}), new.get("variables", {})
-    for key in sorted(set(old_v) & set(new_v)):
-        if old_v[key] != new_v[key]:
-            out.append(_changed("variable-type-changed", key, old_v[key], new_v[key], where, key))
+    for key in _differing(old_v, new_v):
+        out.append(_changed("variable-type-changed", key, old_v[key], new_v[key], where, key))
 
     old_r, new_r = old.get("records", {}), new.get("records", {})
     sized: Optional[Set[str]] = None  # looked for when a record changed: most diffs have none
-    for name in sorted(set(old_r) & set(new_r)):
-        if old_r[name] != new_r[name]:  # an unchanged record has nothing to report
-            if sized is None:
-                sized = size_versioned_records(old_r, new_r) | set(size_versioned)
-            out += _record_findings(name, old_r[name], new_r[name], where, name in sized)
+    for name in _differing(old_r, new_r):
+        if sized is None:
+            sized = size_versioned_records(old_r, new_r) | set(size_versioned)
+        out += _record_findings(name, old_r[name], new_r[name], where, name in sized)
 
     old_e, new_e = old.get("enums", {}), new.get("enums", {})
-    for name in sorted(set(old_e) & set(new_e)):
+    for name in _differing(old_e, new_e):
         before, after = old_e[name], new_e[name]
         largest = max(before.values(), default=None)
         for enumerator in sorted(before):
