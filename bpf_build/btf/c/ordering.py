@@ -9,7 +9,7 @@ cannot be written in C and is an error.
 from __future__ import annotations
 
 from itertools import compress
-from typing import List, Set
+from typing import Callable, List, Set
 
 from ...model.btf import ARRAY, DATASEC, ENUM, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, SIZED_KINDS, TYPEDEF
 from .context import COMPOSITES, DONE, ENUMS, IN_PROGRESS, MODIFIERS, NOT_TYPES, TypeTable
@@ -37,6 +37,7 @@ class DependencyOrder:
         self.state = bytearray(len(table))
         self.referenced = self._referenced_anonymous_enums()
         self.queue: List[int] = []
+        self.order = self._orderer()
 
     def _referenced_anonymous_enums(self) -> Set[int]:
         """Anonymous enums/forwards that some type refers to (the others are written at top level).
@@ -66,75 +67,80 @@ class DependencyOrder:
             tid = kinds.find(DATASEC, tid + 1)
         return anon & referenced
 
-    def order(self, tid: int, through_ptr: bool) -> int:
-        """Queue named definitions ``tid`` needs, dependencies first.
-
-        Returns 1 if ``tid`` must be complete before a type that embeds it (a strong link) and
-        0 if a forward declaration is enough (a weak link: through a pointer to a named type)."""
-        state = self.state
-        if state[tid] == DONE:
-            return 1
+    def _orderer(self) -> Callable[[int, bool], int]:
+        """``order`` as a closure over the columns it reads (it runs ~100k times for a kernel:
+        locals, not attribute look-ups)."""
         table = self.table
-        kind = table.kinds[tid]
-        if tid == 0:
-            return 0
-        if state[tid] == IN_PROGRESS:
-            if kind in COMPOSITES and through_ptr and table.type_names[tid]:
+        state, kinds, refs, words, offsets = self.state, table.kinds, table.refs, table.words, table.offsets
+        type_names, referenced = table.type_names, self.referenced
+        queue = self.queue.append
+
+        def order(tid: int, through_ptr: bool) -> int:
+            """Queue named definitions ``tid`` needs, dependencies first.
+
+            Returns 1 if ``tid`` must be complete before a type that embeds it (a strong link)
+            and 0 if a forward declaration is enough (a weak link: through a pointer to a named
+            type)."""
+            if state[tid] == DONE:
+                return 1
+            kind = kinds[tid]
+            if tid == 0:
                 return 0
-            raise UnsatisfiableCycle(tid)
-        # Below, a referenced type already done (1) or void (0) is answered without a call: most
-        # references are to types ordered before.
-        order = self.order
-        if kind == PTR:
-            target = table.refs[tid]
-            strong = 1 if state[target] == DONE else order(target, True) if target else 0
-            state[tid] = DONE
-            return strong
-        if kind in COMPOSITES:
-            # A named struct behind a pointer is a weak link; an anonymous one is written inline,
-            # so its members matter even behind a pointer.
-            named = table.type_names[tid]
-            if through_ptr and named:
+            if state[tid] == IN_PROGRESS:
+                if kind in COMPOSITES and through_ptr and type_names[tid]:
+                    return 0
+                raise UnsatisfiableCycle(tid)
+            # Below, a referenced type already done (1) or void (0) is answered without a call:
+            # most references are to types ordered before.
+            if kind == PTR:
+                target = refs[tid]
+                strong = 1 if state[target] == DONE else order(target, True) if target else 0
+                state[tid] = DONE
+                return strong
+            if kind in COMPOSITES:
+                # A named struct behind a pointer is a weak link; an anonymous one is written
+                # inline, so its members matter even behind a pointer.
+                named = type_names[tid]
+                if through_ptr and named:
+                    return 0
+                state[tid] = IN_PROGRESS
+                off = offsets[tid]
+                for target in words[off + 4:off + 3 + 3 * (words[off + 1] & 0xFFFF):3]:
+                    if state[target] != DONE:
+                        order(target, False)
+                if named:
+                    queue(tid)
+                state[tid] = DONE
+                return 1
+            if kind == FUNC_PROTO:
+                target = refs[tid]
+                strong = state[target] == DONE or (target and order(target, through_ptr) > 0)
+                off = offsets[tid]
+                for target in words[off + 4:off + 3 + 2 * (words[off + 1] & 0xFFFF):2]:
+                    if state[target] == DONE or (target and order(target, through_ptr) > 0):
+                        strong = True
+                return int(strong)
+            if kind == TYPEDEF:
+                target = refs[tid]
+                strong = 1 if state[target] == DONE else order(target, through_ptr) if target else 0
+                if through_ptr and not strong:
+                    return 0
+                queue(tid)
+                state[tid] = DONE
+                return 1
+            if kind == INT or kind == FLOAT:
+                state[tid] = DONE
                 return 0
-            state[tid] = IN_PROGRESS
-            words = table.words
-            off = table.offsets[tid]
-            for target in words[off + 4:off + 3 + 3 * (words[off + 1] & 0xFFFF):3]:
-                if state[target] != DONE:
-                    order(target, False)
-            if named:
-                self.queue.append(tid)
-            state[tid] = DONE
-            return 1
-        if kind == FUNC_PROTO:
-            target = table.refs[tid]
-            strong = state[target] == DONE or (target and order(target, through_ptr) > 0)
-            words = table.words
-            off = table.offsets[tid]
-            for target in words[off + 4:off + 3 + 2 * (words[off + 1] & 0xFFFF):2]:
-                if state[target] == DONE or (target and order(target, through_ptr) > 0):
-                    strong = True
-            return int(strong)
-        if kind == TYPEDEF:
-            target = table.refs[tid]
-            strong = 1 if state[target] == DONE else order(target, through_ptr) if target else 0
-            if through_ptr and not strong:
-                return 0
-            self.queue.append(tid)
-            state[tid] = DONE
-            return 1
-        if kind == INT or kind == FLOAT:
-            state[tid] = DONE
-            return 0
-        if kind == ARRAY:
-            return order(table.refs[tid], False)
-        if kind in ENUMS or kind == FWD:
-            if tid not in self.referenced or table.type_names[tid]:
-                self.queue.append(tid)
-            state[tid] = DONE
-            return 1
-        if kind in MODIFIERS:
-            return order(table.refs[tid], through_ptr)
-        if kind in NOT_TYPES:
-            raise table.error(tid, f"a {table.kind_name(tid)} cannot be part of a type declaration")
-        raise table.error(tid, "unknown kind")
+            if kind == ARRAY:
+                return order(refs[tid], False)
+            if kind in ENUMS or kind == FWD:
+                if tid not in referenced or type_names[tid]:
+                    queue(tid)
+                state[tid] = DONE
+                return 1
+            if kind in MODIFIERS:
+                return order(refs[tid], through_ptr)
+            if kind in NOT_TYPES:
+                raise table.error(tid, f"a {table.kind_name(tid)} cannot be part of a type declaration")
+            raise table.error(tid, "unknown kind")
+        return order
