@@ -15,8 +15,8 @@ bpf-abi runs on every library a release CI compares, so the reader does as littl
 
 Attribute values are plain Python values: ints for constants, addresses and offsets (references
 already made absolute), bytes for strings, lists of ints for blocks and expressions, True for
-flags. Also here: the file table of a unit's line program header (for ``DW_AT_decl_file``) and
-range lists (``DW_AT_ranges``), both DWARF 4 and 5.
+flags. Also here: range lists (``DW_AT_ranges``), both DWARF 4 and 5; the file table of a unit's
+line program header (for ``DW_AT_decl_file``) is read by dwarf_lines.py.
 
 Relocatable objects (.o) carry their DWARF cross-section offsets in relocations; those of the
 architectures we build for (x86-64, AArch64, i386) are applied first.
@@ -25,12 +25,12 @@ architectures we build for (x86-64, AArch64, i386) are applied first.
 from __future__ import annotations
 
 import bisect
-import os
 import struct
-from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from ..errors import AbiError
 from .dwarf_forms import DwarfError, Layout, Reader, UnitValues
+from .dwarf_lines import FileTable, read_file_table
 from .dwarf_shapes import SIBLING, Abbreviation, Shape, shape_of
 from .elfread import ET_REL, ElfImage
 
@@ -175,7 +175,7 @@ class CompileUnit(UnitValues):
             self.addr_base = self._top.get("DW_AT_addr_base", default_base)
             self.rnglists_base = self._top.get("DW_AT_rnglists_base", 0)
             self._top._attrs = None  # decoded (if at all) before the bases were known
-        self._files: Optional[List[Optional[str]]] = None
+        self._files: Optional[Union[FileTable, List[Optional[str]]]] = None
 
     def top(self) -> Optional[Die]:
         return self._top
@@ -372,14 +372,14 @@ class CompileUnit(UnitValues):
         return pos
 
     # -- the line program header's file table -----------------------------------------------------
-    def file_table(self) -> List[Optional[str]]:
+    def file_table(self) -> Union[FileTable, List[Optional[str]]]:
         """DW_AT_decl_file index -> absolute path when the unit says where it was compiled."""
         if self._files is None:
             top = self.top()
             stmt = top.get("DW_AT_stmt_list") if top is not None else None
             comp_dir = top.get("DW_AT_comp_dir", b"") if top is not None else b""
             comp_dir = comp_dir.decode("utf-8", "replace") if isinstance(comp_dir, bytes) else ""
-            self._files = self.dwarf.line_files(stmt, comp_dir, self) if isinstance(stmt, int) else []
+            self._files = read_file_table(self.dwarf.line, stmt, comp_dir, self) if isinstance(stmt, int) else []
         return self._files
 
     # -- DW_AT_ranges -------------------------------------------------------------------------------------
@@ -477,11 +477,12 @@ class DwarfInfo:
         return iter(self._units)
 
     def release(self) -> None:
-        """Break the cycles between this reader, its units and their DIEs (a unit and its top DIE
-        refer to each other; the reader holds its units and caches DIEs): what the caller no longer
+        """Break the cycles between this reader, its units and their DIEs (a unit and its top DIE or its
+        file table refer to each other; the reader holds its units and caches DIEs): what the caller no longer
         holds is then freed at once, not left to a pass of the cyclic collector over all of it."""
         for unit in self._units:
             unit._top = None
+            unit._files = None  # a file table refers to its unit
         self._units.clear()
         self._unit_starts.clear()
         self._last_unit = None
@@ -566,72 +567,6 @@ class DwarfInfo:
                     implicit, pos = r.sleb(pos)
                 specs.append((attribute_name(name), form, implicit))
             table[code] = (tag_name(tag) or f"DW_TAG_0x{tag:x}", has_children, tuple(specs))
-
-    def line_files(self, offset: int, comp_dir: str, unit: CompileUnit) -> List[Optional[str]]:
-        r = self.line
-        length, pos = r.uint(offset, 4), offset + 4
-        offset_size = 4
-        if length == 0xFFFFFFFF:
-            pos, offset_size = pos + 8, 8
-        del length
-        version = r.uint(pos, 2)
-        pos += 2
-        if version >= 5:
-            pos += 2  # address_size, segment_selector_size
-        pos += offset_size  # header_length
-        pos += 1 + (1 if version >= 4 else 0) + 3  # min_inst_length, max_ops, default_is_stmt, line_base, range
-        opcode_base = r.uint(pos, 1)
-        pos += opcode_base  # the opcode_base byte and standard_opcode_lengths
-        if version < 5:
-            dirs = [comp_dir]
-            while True:
-                name, pos = r.cstring(pos)
-                if not name:
-                    break
-                dirs.append(name.decode("utf-8", "replace"))
-            files: List[Optional[str]] = [None]  # DWARF < 5 counts files from 1
-            while True:
-                name, pos = r.cstring(pos)
-                if not name:
-                    break
-                directory, pos = r.uleb(pos)
-                _, pos = r.uleb(pos)
-                _, pos = r.uleb(pos)
-                files.append(_join(comp_dir, dirs[directory] if directory < len(dirs) else "", name))
-            return files
-        dirs_raw, pos = self._entries(pos, unit)
-        dirs = [os.path.join(comp_dir, d.get(1, b"").decode("utf-8", "replace")) for d in dirs_raw]
-        files_raw, pos = self._entries(pos, unit)
-        out: List[Optional[str]] = []
-        for entry in files_raw:
-            directory = entry.get(2, 0)
-            out.append(_join(comp_dir, dirs[directory] if isinstance(directory, int) and directory < len(dirs)
-                             else "", entry.get(1, b"")))
-        return out
-
-    def _entries(self, pos: int, unit: CompileUnit) -> Tuple[List[dict], int]:
-        """A DWARF 5 directory or file name table: its format, then its entries."""
-        r = self.line
-        format_count = r.uint(pos, 1)
-        pos += 1
-        formats = []
-        for _ in range(format_count):
-            content, pos = r.uleb(pos)
-            form, pos = r.uleb(pos)
-            formats.append((content, form))
-        count, pos = r.uleb(pos)
-        entries = []
-        for _ in range(count):
-            entry = {}
-            for content, form in formats:
-                entry[content], pos = unit.form_value(form, pos, 0, r)
-            entries.append(entry)
-        return entries, pos
-
-
-def _join(comp_dir: str, directory: str, name: bytes) -> str:
-    text = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
-    return os.path.normpath(os.path.join(comp_dir, directory, text))
 
 
 def load_dwarf(elf: ElfImage) -> Optional[DwarfInfo]:
