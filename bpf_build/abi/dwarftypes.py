@@ -401,7 +401,9 @@ def _collect(dwarf, functions_at, variables_at) -> TypeSurface:
     surface = _Surface()
     found_functions: List[Tuple[ExportedSymbol, object]] = []
     found_variables: List[Tuple[ExportedSymbol, object]] = []
-    addressless: List[Die] = []  # subprograms without an address, for what the addresses miss
+    # Subprograms without an address, for what the addresses miss (a Die's arguments: most are
+    # declarations of what a unit calls, and a Die is made only of one whose name is missing).
+    addressless: List[Tuple[CompileUnit, int, Shape, int, int]] = []
     for cu in dwarf.units():
         # In C, exported functions, variables and type definitions are children of the CU; not
         # descending further skips function bodies via DW_AT_sibling (much faster).
@@ -423,7 +425,7 @@ def _collect(dwarf, functions_at, variables_at) -> TypeSurface:
                     for sym in functions_at.pop(address):
                         found_functions.append((sym, origin))
                 elif address is None:
-                    addressless.append(Die(cu, pos, shape, start, end))
+                    addressless.append((cu, pos, shape, start, end))
             elif tag == "DW_TAG_variable":
                 if variables_at:
                     variable = Die(cu, pos, shape, start, end)
@@ -438,11 +440,13 @@ def _collect(dwarf, functions_at, variables_at) -> TypeSurface:
     # Names compared as DWARF holds them (bytes, no decoding) when every missing one is valid text:
     # then bytes that decode to one of them are its encoding, and no other bytes do.
     missing_raw = None if any("\ufffd" in name for name in missing) else {name.encode() for name in missing}
-    for candidate in (addressless if functions_at else ()):
+    for place in (addressless if functions_at else ()):
         if missing_raw is not None:
-            raw = candidate.get("DW_AT_name")
+            cu, _, shape, start, end = place
+            raw = cu.attribute(shape, start, end, "DW_AT_name") if "DW_AT_name" in shape.present else None
             if type(raw) is not bytes or raw not in missing_raw:
                 continue
+        candidate = Die(*place)
         name = _name(candidate)
         if name is not None and name in missing and name not in by_name and \
                 _origin(candidate).has("DW_AT_prototyped"):
