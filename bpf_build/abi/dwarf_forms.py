@@ -181,6 +181,8 @@ class UnitValues:
         """The value of the attribute at ``pos`` that ``place`` describes."""
         _, form, implicit, unpack, conversion = place
         if unpack is None:
+            if form == 0x21:  # implicit_const (gcc's DW_AT_decl_file, often): the abbreviation holds it
+                return implicit
             return self.form_value(form, pos, implicit)[0]
         value = unpack(self.dwarf.info.data, pos)[0]
         if conversion is None:

@@ -41,6 +41,7 @@ MEMBER_TAGS = frozenset({"DW_TAG_member"})
 ENUMERATOR_TAGS = frozenset({"DW_TAG_enumerator"})
 SUBRANGE_TAGS = frozenset({"DW_TAG_subrange_type"})
 DEFINITION_TAGS = frozenset({"DW_TAG_subprogram", "DW_TAG_variable"})
+HEADER_SUFFIXES = (".h", ".hh", ".hpp")
 # What a corrupt DWARF section makes the reader raise: reported as one AbiError naming the file.
 _CORRUPT = (DwarfError, struct.error, IndexError, KeyError, TypeError, ValueError, OverflowError, RecursionError)
 DW_OP_ADDR = 0x03
@@ -148,15 +149,10 @@ class _Surface:
         files = cu.file_table()  # DWARF 5 counts from 0, older versions from 1
         return files[index] if 0 <= index < len(files) else None
 
-    def location(self, die) -> Optional[Location]:
-        path = self.decl_file(die)
-        line = _int_attr(die, "DW_AT_decl_line") if path else None
-        return (path, line) if path and line else None
-
     @staticmethod
     def is_private(path: Optional[str]) -> bool:
         """Declared in a .c file: callers only ever see a forward declaration."""
-        return path is not None and not path.endswith((".h", ".hpp", ".hh"))
+        return path is not None and not path.endswith(HEADER_SUFFIXES)
 
     @staticmethod
     def is_kernel_uapi(path: Optional[str]) -> bool:
@@ -461,9 +457,11 @@ def _collect(dwarf, functions_at, variables_at) -> TypeSurface:
                 untyped.append(sym.key)
     functions, variables = {}, {}
     for sym, die in found_functions:
-        where = surface.location(die)
-        if where is not None and where[0].endswith((".h", ".hh", ".hpp")):  # gcc points C definitions at the .c
-            surface.locations[sym.key] = where
+        path = surface.decl_file(die)  # gcc points C definitions at the .c: only a header's line is kept
+        if path is not None and path.endswith(HEADER_SUFFIXES):
+            line = _int_attr(die, "DW_AT_decl_line")
+            if line:
+                surface.locations[sym.key] = (path, line)
         returns, params = surface.signature(die)
         functions[sym.key] = {"returns": returns, "params": params}
     for sym, die in found_variables:
