@@ -228,7 +228,6 @@ def _read_library(elf: ElfImage, with_symtab: bool) -> SharedLibrary:
     # .symtab's entries that .dynsym also names are explained by the exports, not here
     dynamic_names = {sym.name for sym in elf.symbols(sections, dynsym, ".dynsym")} \
         if with_symtab and dynsym is not None else set()
-    exports.sort(key=lambda s: (s.name, s.version or "", s.default))
 
     unexported: Dict[str, str] = {}
     symtab = _find(sections, SHT_SYMTAB) if with_symtab else None
@@ -249,7 +248,8 @@ def _read_library(elf: ElfImage, with_symtab: bool) -> SharedLibrary:
 
 def _exports(elf: ElfImage, sections: List[_Section], dynsym: _Section, versyms: List[int],
              index_to_name: Dict[int, str], node_names: Set[str]) -> List[ExportedSymbol]:
-    """The exported entries of .dynsym (see the module's text). Straight from the unpacked entries:
+    """The exported entries of .dynsym (see the module's text), sorted by name, version and default.
+    Straight from the unpacked entries:
     an entry is tested before its name is cut from the string table, so the imports (a third of
     libbpf's entries) cost no name; every entry's name offset is still checked."""
     path = elf.path
@@ -258,7 +258,7 @@ def _exports(elf: ElfImage, sections: List[_Section], dynsym: _Section, versyms:
     size = struct.calcsize(fmt)
     is64, find, limit = elf.is64, strings.find, len(strings)
     versym_count = len(versyms)
-    exports = []
+    ordered = []  # (name, version, default, entry index, export): sorted as tuples, the index breaking ties
     for i, entry in enumerate(struct.iter_unpack(fmt, data[:len(data) - len(data) % size])):
         if is64:
             name_off, info, other, shndx, value, sym_size = entry
@@ -284,9 +284,11 @@ def _exports(elf: ElfImage, sections: List[_Section], dynsym: _Section, versyms:
         if shndx == SHN_ABS and value == 0 and name == version and name in node_names:
             continue  # ld's marker symbol for a version definition
         kind = KIND_NAMES.get(info & 0xF) or f"type{info & 0xF}"
-        exports.append(new_tuple(ExportedSymbol, (name, version, not (versym & VERSYM_HIDDEN), kind, sym_size, value,
-                                                  shndx)))
-    return exports
+        default = not (versym & VERSYM_HIDDEN)
+        ordered.append((name, version or "", default, i,
+                        new_tuple(ExportedSymbol, (name, version, default, kind, sym_size, value, shndx))))
+    ordered.sort()  # by name, version and default, as listed in .dynsym otherwise
+    return [entry[4] for entry in ordered]
 
 
 def _dynamic_entries(elf: ElfImage, sections: List[_Section]) -> Tuple[Optional[str], int]:

@@ -70,14 +70,17 @@ NO_DEBUG_INFO = "no DWARF debug info (build with -g, or pass --no-types to compa
 def snapshot_from_library(lib: SharedLibrary, with_types: bool = True,
                           headers: Optional[PublicHeaders] = None) -> Snapshot:
     symbols = {}
-    at_address: Dict[Tuple[int, int], List[str]] = {}
-    for sym in lib.exports:
-        size = sym.size if sym.kind in ("object", "tls") else None
-        key = versioned_name(sym.name, sym.version, sym.default)  # rec.key, spelled once
-        symbols[key] = new_tuple(SymbolRecord, (sym.name, sym.version, sym.default, sym.kind, size))
-        if sym.address:
-            at_address.setdefault((sym.section, sym.address), []).append(key)
-    aliases = sorted(tuple(sorted(keys)) for keys in at_address.values() if len(keys) > 1)
+    first_at: Dict[Tuple[int, int], str] = {}  # the first key at each address
+    shared: Dict[Tuple[int, int], List[str]] = {}  # every key at an address more than one has
+    for name, version, default, kind, size, address, section in lib.exports:
+        key = versioned_name(name, version, default)  # rec.key, spelled once
+        symbols[key] = new_tuple(SymbolRecord, (name, version, default, kind,
+                                                size if kind in ("object", "tls") else None))
+        if address:
+            first = first_at.setdefault((section, address), key)
+            if first is not key:
+                shared.setdefault((section, address), [first]).append(key)
+    aliases = sorted(tuple(sorted(keys)) for keys in shared.values())
     snap = Snapshot(lib.path, lib.soname, [NodeRecord(v.name, v.parents) for v in lib.versions],
                     symbols, aliases)
     if with_types:
