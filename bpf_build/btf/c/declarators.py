@@ -8,7 +8,7 @@ bounds and parameter lists, with parentheses where a pointer binds to an array o
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ...model.btf import ARRAY, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, STRUCT, TYPE_TAG, TYPEDEF
 from .context import CHAIN_KINDS, COMPOSITES, ENUMS, MODIFIERS, QUALIFIERS, TERMINAL_KINDS, TypeTable
@@ -18,6 +18,8 @@ from .names import C_KEYWORDS, Names
 
 # Stands for the declared name while a declaration is spelled once for every later use.
 _NAME_SLOT = "\0"
+# Pointers in a row a declaration may have and still be spelled by ``Declarator._plain``.
+_PLAIN_POINTERS = 8
 # Names, one a line, each an identifier C accepts (keywords aside).
 _C_IDENTIFIERS = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*\n)*")
 
@@ -155,20 +157,68 @@ class Declarator:
         if name:
             around = self._around_name.get(tid)
             if around is None:
-                text, reusable = self._spelled_once(tid, _NAME_SLOT, lvl)
-                before, _, after = text.partition(_NAME_SLOT)
-                if reusable:
+                plain = self._plain(tid)
+                if plain is not None:
+                    base, pointers = plain
+                    before, after = base + " " + "*" * pointers, ""
                     self._around_name[tid] = (before, after)
+                else:
+                    text, reusable = self._spelled_once(tid, _NAME_SLOT, lvl)
+                    before, _, after = text.partition(_NAME_SLOT)
+                    if reusable:
+                        self._around_name[tid] = (before, after)
             else:
                 before, after = around
             self.out.append(before + name + after)
             return
         unnamed = self._unnamed.get(tid)
         if unnamed is None:
-            unnamed, reusable = self._spelled_once(tid, "", lvl)
-            if reusable:
-                self._unnamed[tid] = unnamed
+            plain = self._plain(tid)
+            if plain is not None:
+                base, pointers = plain
+                unnamed = self._unnamed[tid] = base + " " + "*" * pointers if pointers else base
+            else:
+                unnamed, reusable = self._spelled_once(tid, "", lvl)
+                if reusable:
+                    self._unnamed[tid] = unnamed
         self.out.append(unnamed)
+
+    def _plain(self, tid: int) -> Optional[Tuple[str, int]]:
+        """The most common declarations, spelled without the general walk: pointers (or none) to
+        one qualifier (or none) on a type written by name: ``const char **`` is ("const char", 2).
+        None for any other (then spelled by ``_spell``), which names each type of the chain the
+        same way in the same order, so both agree on de-duplicated names and on errors."""
+        table = self.table
+        kinds = table.kinds
+        pointers = 0
+        kind = kinds[tid]
+        while kind == PTR and pointers < _PLAIN_POINTERS:
+            pointers += 1
+            tid = table.refs[tid]
+            kind = kinds[tid]
+        qualifier = QUALIFIERS.get(kind) if tid else None
+        if qualifier is not None:
+            tid = table.refs[tid]
+            kind = kinds[tid]
+        if tid == 0:
+            base = "void"
+        elif kind == TYPEDEF:
+            base = self.names.ident(tid)
+        elif kind in COMPOSITES:
+            if not table.type_names[tid]:
+                return None  # written inline
+            base = self.composite_head(tid)
+        elif kind in ENUMS:
+            if not table.type_names[tid]:
+                return None
+            base = "enum " + self.names.tag(tid)
+        elif kind == INT or kind == FLOAT:
+            base = self.names.checked(table.type_names[tid], tid, "base type", base_type=True)
+        elif kind == FWD:
+            base = f"{'union' if table.kflag(tid) else 'struct'} {self.names.tag(tid)}"
+        else:
+            return None
+        return (qualifier + " " + base if qualifier is not None else base), pointers
 
     def _spelled_once(self, tid: int, name: str, lvl: int) -> Tuple[str, bool]:
         """The declaration's text, spelled out, and whether it may be used again: not if it wrote

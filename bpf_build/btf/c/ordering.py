@@ -132,14 +132,22 @@ class DependencyOrder:
                 state[tid] = DONE
                 return 0
             if kind == ARRAY:
-                return order(refs[tid], False)
+                target = refs[tid]
+                strong = order(target, False)
+                if state[target] == DONE:
+                    state[tid] = DONE  # answers as its element type will from now on: 1
+                return strong
             if kind in ENUMS or kind == FWD:
                 if tid not in referenced or type_names[tid]:
                     queue(tid)
                 state[tid] = DONE
                 return 1
             if kind in MODIFIERS:
-                return order(refs[tid], through_ptr)
+                target = refs[tid]
+                strong = order(target, through_ptr)
+                if state[target] == DONE:
+                    state[tid] = DONE
+                return strong
             if kind in NOT_TYPES:
                 raise table.error(tid, f"a {table.kind_name(tid)} cannot be part of a type declaration")
             raise table.error(tid, "unknown kind")

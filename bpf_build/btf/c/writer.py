@@ -46,6 +46,7 @@ class CWriter:
         self._ordering = DependencyOrder(self.table)
         n = len(self.table)
         self._emit_state = bytearray(n)
+        self._emit_state[0] = DONE  # void: nothing to write
         self._fwd_emitted = bytearray(n)
         # Text written so far, joined a few thousand pieces at a time: vmlinux.h is ~300k pieces,
         # many times its own size as separate strings.
@@ -152,6 +153,7 @@ class CWriter:
         kind = kinds[tid]
         if kind in _LEAD_TO_ONE_TYPE:
             # Modifiers, pointers and arrays need what they lead to: followed here, not recursed.
+            start = tid
             for _ in range(_MAX_CHAIN):
                 tid = refs[tid]
                 kind = kinds[tid]
@@ -159,6 +161,10 @@ class CWriter:
                     break
             else:
                 raise table.error(tid, "type chain loops")
+            if estate[tid] == DONE:
+                # So is the chain: members of its type skip the call from now on.
+                estate[start] = DONE
+                return
         if estate[tid] == DONE or tid == 0:
             return
         decl = self._decl
@@ -222,6 +228,10 @@ class CWriter:
             else:
                 estate[tid] = NOT_DONE
         elif kind == FUNC_PROTO:
-            self._emit(refs[tid], container)
-            for target in table.member_types(tid):
-                self._emit(target, container)
+            emit = self._emit
+            emit(refs[tid], container)
+            params = table.member_types(tid)
+            for target in params:
+                emit(target, container)
+            if estate[refs[tid]] == DONE and all(estate[target] == DONE for target in params):
+                estate[tid] = DONE  # each part would return at once: so may the whole
