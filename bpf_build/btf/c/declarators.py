@@ -7,21 +7,18 @@ bounds and parameter lists, with parentheses where a pointer binds to an array o
 
 from __future__ import annotations
 
-import re
 from typing import Dict, List, Optional, Tuple
 
 from ...model.btf import ARRAY, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, STRUCT, TYPE_TAG, TYPEDEF
 from .context import CHAIN_KINDS, COMPOSITES, ENUMS, MODIFIERS, QUALIFIERS, TERMINAL_KINDS, TypeTable
 from .layout import Layout
-from .names import C_KEYWORDS, Names
+from .names import Names, all_identifiers
 
 
 # Stands for the declared name while a declaration is spelled once for every later use.
 _NAME_SLOT = "\0"
 # Pointers in a row a declaration may have and still be spelled by ``Declarator._plain``.
 _PLAIN_POINTERS = 8
-# Names, one a line, each an identifier C accepts (keywords aside).
-_C_IDENTIFIERS = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*\n)*")
 
 
 class Declarator:
@@ -70,8 +67,7 @@ class Declarator:
         # The names all at once (not kept: ~60k in a kernel); if one is not a C identifier,
         # checked one by one as they are written, to fail where writing them would.
         named = list(filter(None, columns[0]))
-        check = bool(named) and not (_C_IDENTIFIERS.fullmatch("\n".join(named) + "\n")
-                                     and C_KEYWORDS.isdisjoint(named))
+        check = bool(named) and not all_identifiers(named)
         for name, mtype, moffset, bits in zip(*columns):
             if check and name:
                 self.names.checked(name, tid, "member")
@@ -119,15 +115,13 @@ class Declarator:
             return
         out(" {")
         inner = "\n" + "\t" * (lvl + 1)
-        enumerator = self.names.enumerator
         signed = table.kflag(tid)
         is64 = table.kinds[tid] == ENUM64
         suffix = ("LL" if signed else "ULL") if is64 else ""
         mask = (1 << 64) - 1 if is64 else (1 << 32) - 1
-        for e_name, e_value in enums:
-            name = enumerator(e_name, tid)
-            value = e_value if signed else e_value & mask
-            out(f"{inner}{name} = {value}{suffix},")
+        names = self.names.enumerators([e_name for e_name, _ in enums], tid)
+        # (The values are unsigned unless the enum is signed: as they are written.)
+        out("".join([f"{inner}{name} = {value}{suffix}," for name, (_, value) in zip(names, enums)]))
         out("\n" + "\t" * lvl + "}")
         size = table.refs[tid]
         if size == 1:

@@ -8,17 +8,25 @@ ordinary identifiers (typedefs, enumerators) are separate namespaces, as in C.
 from __future__ import annotations
 
 import re
-from typing import Dict, Set
+from typing import Dict, List, Set
 
 from ...model.btf import ENUM, FWD, TYPEDEF
 from .context import TypeTable
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Identifiers joined by NULs (which no BTF name holds).
+_IDENTIFIERS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\0[A-Za-z_][A-Za-z0-9_]*)*")
 C_KEYWORDS = frozenset(
     "auto break case char const continue default do double else enum extern float for goto if "
     "inline int long register restrict return short signed sizeof static struct switch typedef "
     "union unsigned void volatile while _Alignas _Alignof _Atomic _Bool _Complex _Generic "
     "_Imaginary _Noreturn _Static_assert _Thread_local".split())
+
+
+def all_identifiers(names: List[str]) -> bool:
+    """Whether each of ``names`` (at least one) is an identifier C accepts, found at once: a
+    struct's member names, an enum's enumerators."""
+    return _IDENTIFIERS.fullmatch("\0".join(names)) is not None and C_KEYWORDS.isdisjoint(names)
 
 
 def sanitize_identifier(name: str) -> str:
@@ -84,10 +92,16 @@ class Names:
     def type_name(self, tid: int) -> str:
         return self.ident(tid) if self.table.kinds[tid] == TYPEDEF else self.tag(tid)
 
-    def enumerator(self, name: str, tid: int) -> str:
-        """The name of an enumerator of enum ``tid``: enumerators share the ordinary namespace."""
-        name = self.checked(name, tid, "enumerator")
+    def enumerators(self, names: List[str], tid: int) -> List[str]:
+        """The names of the enumerators of enum ``tid``, given their BTF names: enumerators share
+        the ordinary namespace."""
+        checked = all_identifiers(names)  # else each checked as it is named, the first bad one failing
         counts = self.ident_counts
-        dups = counts.get(name, 0) + 1
-        counts[name] = dups
-        return f"{name}___{dups}" if dups > 1 else name
+        resolved = []
+        for name in names:
+            if not checked:
+                self.checked(name, tid, "enumerator")
+            dups = counts.get(name, 0) + 1
+            counts[name] = dups
+            resolved.append(f"{name}___{dups}" if dups > 1 else name)
+        return resolved

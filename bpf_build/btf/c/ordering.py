@@ -8,7 +8,7 @@ cannot be written in C and is an error.
 
 from __future__ import annotations
 
-from itertools import compress
+from itertools import chain, compress
 from typing import Callable, List, Set
 
 from ...model.btf import ARRAY, DATASEC, ENUM, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, SIZED_KINDS, TYPEDEF
@@ -54,18 +54,20 @@ class DependencyOrder:
                 tid = kinds.find(kind, tid + 1)
         if not anon:
             return anon
-        referenced = set(compress(table.refs, kinds.translate(_ONE_REF)))
-        add_all = referenced.update
-        words = table.words
-        for off in compress(table.offsets, kinds.translate(_MEMBERS)):
-            add_all(words[off + 4:off + 3 + 3 * (words[off + 1] & 0xFFFF):3])
-        for off in compress(table.offsets, kinds.translate(_PARAMS)):
-            add_all(words[off + 4:off + 3 + 2 * (words[off + 1] & 0xFFFF):2])
+        # Each reference looked up in the (small) set of candidates, none kept otherwise.
+        words, offsets = table.words, table.offsets
+        referenced = anon.intersection(compress(table.refs, kinds.translate(_ONE_REF)))
+        referenced.update(anon.intersection(chain.from_iterable(
+            words[off + 4:off + 3 + 3 * (words[off + 1] & 0xFFFF):3]
+            for off in compress(offsets, kinds.translate(_MEMBERS)))))
+        referenced.update(anon.intersection(chain.from_iterable(
+            words[off + 4:off + 3 + 2 * (words[off + 1] & 0xFFFF):2]
+            for off in compress(offsets, kinds.translate(_PARAMS)))))
         tid = kinds.find(DATASEC, 1)
         while tid > 0:
-            add_all(entry[0] for entry in table.secinfo(tid))
+            referenced.update(anon.intersection(entry[0] for entry in table.secinfo(tid)))
             tid = kinds.find(DATASEC, tid + 1)
-        return anon & referenced
+        return referenced
 
     def _orderer(self) -> Callable[[int, bool], int]:
         """``order`` as a closure over the columns it reads (it runs ~100k times for a kernel:
