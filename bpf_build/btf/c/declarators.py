@@ -151,31 +151,65 @@ class Declarator:
         if name:
             around = self._around_name.get(tid)
             if around is None:
-                plain = self._plain(tid)
-                if plain is not None:
-                    base, pointers = plain
-                    before, after = base + " " + "*" * pointers, ""
-                    self._around_name[tid] = (before, after)
+                parts = self._plain_parts(tid, lvl)
+                if parts is not None:
+                    before, _, after, reusable = parts
                 else:
                     text, reusable = self._spelled_once(tid, _NAME_SLOT, lvl)
                     before, _, after = text.partition(_NAME_SLOT)
-                    if reusable:
-                        self._around_name[tid] = (before, after)
+                if reusable:
+                    self._around_name[tid] = (before, after)
             else:
                 before, after = around
             self.out.append(before + name + after)
             return
         unnamed = self._unnamed.get(tid)
         if unnamed is None:
-            plain = self._plain(tid)
-            if plain is not None:
-                base, pointers = plain
-                unnamed = self._unnamed[tid] = base + " " + "*" * pointers if pointers else base
+            parts = self._plain_parts(tid, lvl)
+            if parts is not None:
+                unnamed, reusable = parts[1] + parts[2], parts[3]
             else:
                 unnamed, reusable = self._spelled_once(tid, "", lvl)
-                if reusable:
-                    self._unnamed[tid] = unnamed
+            if reusable:
+                self._unnamed[tid] = unnamed
         self.out.append(unnamed)
+
+    def _plain_parts(self, tid: int, lvl: int) -> Optional[Tuple[str, str, str, bool]]:
+        """The usual declarations spelled without the general walk: a plain type (``_plain``), an
+        array of one (``int name[4][2]``), a pointer to a function returning one
+        (``int (*name)(void *)``). The text before a name, before no name, after the name, and
+        whether it may be used again (not if a parameter wrote an anonymous body). None for the
+        others."""
+        table = self.table
+        kinds = table.kinds
+        kind = kinds[tid]
+        after = ""
+        if kind == ARRAY:
+            dims: List[str] = []
+            while kind == ARRAY and len(dims) < _PLAIN_POINTERS:
+                dims.append(f"[{table.extra(tid, 2)}]")
+                tid = table.refs[tid]
+                kind = kinds[tid]
+            after = "".join(dims)
+        elif kind == PTR and tid and kinds[table.refs[tid]] == FUNC_PROTO:
+            proto = table.refs[tid]
+            returned = self._plain(table.refs[proto])
+            if returned is None:
+                return None
+            base, pointers = returned
+            before = (base + " " + "*" * pointers if pointers else base) + " (*"
+            saved, self.out = self.out, []
+            bodies_before = self._inline_bodies
+            try:
+                self._parameters(proto, lvl)
+                return before, before, ")" + "".join(self.out), self._inline_bodies == bodies_before
+            finally:
+                self.out = saved
+        plain = self._plain(tid)
+        if plain is None:
+            return None
+        base, pointers = plain
+        return base + " " + "*" * pointers, base + " " + "*" * pointers if pointers else base, after, True
 
     def _plain(self, tid: int) -> Optional[Tuple[str, int]]:
         """The most common declarations, spelled without the general walk: pointers (or none) to

@@ -161,8 +161,9 @@ class CWriter:
                     break
             else:
                 raise table.error(tid, "type chain loops")
-            if estate[tid] == DONE:
-                # So is the chain: members of its type skip the call from now on.
+            if estate[tid] == DONE or (self._fwd_emitted[tid] and kind in COMPOSITES):
+                # Nothing (more) to write for the chain: so members of its type skip the call from
+                # now on. (Through a chain, a struct declared ahead is never written in full here.)
                 estate[start] = DONE
                 return
         if estate[tid] == DONE or tid == 0:
@@ -200,7 +201,8 @@ class CWriter:
             estate[tid] = DONE
         elif kind == TYPEDEF:
             estate[tid] = IN_PROGRESS
-            self._emit(refs[tid], tid)
+            if estate[refs[tid]] != DONE:
+                self._emit(refs[tid], tid)
             if not self._fwd_emitted[tid] and table.type_names[tid] not in _COMPILER_BUILTINS:
                 decl.typedef_def(tid, 0)
                 out(";\n\n")
@@ -229,9 +231,11 @@ class CWriter:
                 estate[tid] = NOT_DONE
         elif kind == FUNC_PROTO:
             emit = self._emit
-            emit(refs[tid], container)
+            if estate[refs[tid]] != DONE:
+                emit(refs[tid], container)
             params = table.member_types(tid)
             for target in params:
-                emit(target, container)
+                if estate[target] != DONE:
+                    emit(target, container)
             if estate[refs[tid]] == DONE and all(estate[target] == DONE for target in params):
                 estate[tid] = DONE  # each part would return at once: so may the whole
