@@ -5,8 +5,9 @@ bpf-abi runs on every library a release CI compares, so the reader does as littl
 - An abbreviation becomes a ``Shape`` (dwarf_shapes.py) the first time a unit uses it: where each
   attribute sits (at a fixed distance from the DIE's start or end, when the forms around it have
   fixed sizes) and a decoding plan in which each run of fixed-size attributes is one ``struct``
-  unpack; one decoded often (a struct member's) gets a function of its own doing the plan's work
-  (dwarf_decoders.py).
+  unpack; one decoded often gets a function of its own doing the plan's work, and a record's members
+  and a function's parameters are read in runs by functions made for their abbreviations
+  (dwarf_decoders.py, dwarf_children.py).
 - Walking a list of DIEs decodes nothing it does not have to: a DIE's end comes from its shape, a
   subtree is skipped through ``DW_AT_sibling``, and only DIEs with a wanted tag become ``Die``
   objects (bpf-abi wants the functions, variables and type definitions at the top of each unit).
@@ -55,7 +56,6 @@ ATTRIBUTES = {
 }
 REFERENCE_ATTRIBUTES = {"DW_AT_sibling", "DW_AT_type", "DW_AT_abstract_origin", "DW_AT_specification"}
 
-VARIADIC = -1  # in parameter_types: ``...`` (never a DIE offset)
 # Relocation types that write a symbol's value plus addend into DWARF: (machine, type) -> size.
 _RELOCATION_SIZES = {(62, 1): 8, (62, 10): 4, (62, 11): 4, (183, 257): 8, (183, 258): 4, (3, 1): 4}
 _DEBUG_SECTIONS = (".debug_info", ".debug_abbrev", ".debug_str", ".debug_line", ".debug_line_str",
@@ -190,16 +190,21 @@ class CompileUnit(UnitValues):
                                                            self.dwarf.info.endian))
         return shape
 
-    def parse(self, pos: int) -> Optional[Die]:
-        """The DIE at ``pos``; None for the null entry that closes a list of siblings."""
+    def abbreviation_at(self, pos: int) -> Tuple[int, int, Optional[Shape]]:
+        """The code of the DIE at ``pos``, where its attributes start, and its shape (None for the
+        null entry that closes a list of siblings)."""
         data = self.dwarf.info.data
         if 0 <= pos < len(data) and data[pos] < 0x80:  # most codes are one byte
             code, start = data[pos], pos + 1
         else:
             code, start = self.dwarf.info.uleb(pos)
-        if code == 0:
+        return code, start, (self.shapes.get(code) or self.shape(code)) if code else None
+
+    def parse(self, pos: int) -> Optional[Die]:
+        """The DIE at ``pos``; None for the null entry that closes a list of siblings."""
+        _, start, shape = self.abbreviation_at(pos)
+        if shape is None:
             return None
-        shape = self.shapes.get(code) or self.shape(code)
         fixed = shape.fixed_size
         return Die(self, pos, shape, start, start + fixed if fixed is not None else self.end_of(shape, start))
 
@@ -255,56 +260,6 @@ class CompileUnit(UnitValues):
         if die is not None:
             die._attrs = attrs
         return attrs.get(name)
-
-    def child_entries(self, die: Die) -> Iterator[Tuple[Shape, int, int]]:
-        """Each child of ``die`` in order: its shape and where its attributes start and end (the
-        walk steps over the child's own subtree)."""
-        if not die.shape.has_children:
-            return
-        info = self.dwarf.info
-        data, end, shapes = info.data, self.end, self.shapes
-        pos = die.end
-        while pos < end:
-            code = data[pos]
-            if code < 0x80:
-                start = pos + 1
-            else:
-                code, start = info.uleb(pos)
-            if code == 0:
-                return
-            shape = shapes.get(code) or self.shape(code)
-            fixed = shape.fixed_size
-            die_end = start + fixed if fixed is not None else self.end_of(shape, start)
-            yield shape, start, die_end
-            pos = self.after_subtree(shape, pos, start, die_end) if shape.has_children else die_end
-        if pos > end:
-            raise DwarfError(f"a DIE runs past the end of the unit at {self.offset}")
-
-    def children_attrs(self, die: Die, tags: FrozenSet[str]) -> List[dict]:
-        """Every attribute of each child of ``die`` whose tag is in ``tags`` (a record's members, an
-        enum's enumerators), decoded at once: callers ask for most of them, and no Die is needed."""
-        decode, data, out = self.decode, self.dwarf.info.data, []
-        for shape, start, _ in self.child_entries(die):
-            if shape.tag in tags:
-                decoder = shape.decoder  # decode's fast path, without its call: members are many
-                out.append(decoder(self, data, start) if decoder is not None else decode(shape, start))
-        return out
-
-    def parameter_types(self, die: Die) -> List[Optional[int]]:
-        """DW_AT_type of each parameter of a subprogram or subroutine type, in order (None: none;
-        VARIADIC for ``...``). A subprogram's parameters come before the DIEs of its body (gcc and
-        clang emit them first), so the walk ends at its first other child."""
-        out: List[Optional[int]] = []
-        for shape, start, die_end in self.child_entries(die):
-            tag = shape.tag
-            if tag == "DW_TAG_formal_parameter":
-                target = self.attribute(shape, start, die_end, "DW_AT_type") if "DW_AT_type" in shape.present else None
-                out.append(target if isinstance(target, int) else None)
-            elif tag == "DW_TAG_unspecified_parameters":
-                out.append(VARIADIC)
-            else:
-                break
-        return out
 
     def after_subtree(self, shape: Shape, pos: int, start: int, end: int) -> int:
         """Where the next sibling of the DIE at ``pos`` (which has children) starts."""

@@ -1,4 +1,5 @@
-"""One abbreviation's attributes decoded by a Python function made for that abbreviation.
+"""Functions made for one abbreviation that decode its DIEs: all its attributes as a dict (a
+decoder), or the few attributes bpf-abi reads of each DIE in a run of siblings that use it (a walker).
 
 UnitValues.decode walks a shape's plan step by step: per step it tests what kind of step it is, and
 per value which conversion it needs, and it fills the dict one update at a time. For the few
@@ -7,6 +8,11 @@ members through three of them) that bookkeeping costs more than the decoding. Th
 here does the same work in straight-line code: each run of fixed-size values is one unpack, each
 value is converted as its form says, right after its run (the order the plan has), and the dict is
 one display, constants first, then the attributes in the abbreviation's order (as the plan fills it).
+
+A walker goes further for a record's members and a function's parameters: it decodes one DIE, appends
+the attributes it is made for as one item, and when the next sibling uses the same abbreviation (its
+code, read inline) goes on with it in the same loop, so a run of members costs one call, and values
+nobody reads (a member's declaration line, a parameter's name and location) are stepped over.
 
 The source only ever holds attribute names from dwarf.ATTRIBUTES, form numbers, conversion names and
 integer constants, each written with repr(); the unpack functions are passed in, not written out.
@@ -21,13 +27,23 @@ from .dwarf_forms import CONVERSIONS, STRUCT_CODES, DwarfError
 
 # (unit, .debug_info bytes, where the DIE's attributes start) -> {attribute: value}
 Decoder = Callable[[object, bytes, int], dict]
+# (unit, .debug_info bytes, where the first DIE's attributes start, the abbreviation's code (-1 when
+# it takes more than one byte), the unit's end, the list to append to) -> where the run ends
+Walker = Callable[[object, bytes, int, int, int, list], int]
 Spec = Tuple[Optional[str], int, int]  # as dwarf.Spec: (attribute name or None, form, implicit constant)
 
+# What a record member's walker appends: these attributes' values, None for those it lacks.
+MEMBER_FIELDS = ("DW_AT_name", "DW_AT_type", "DW_AT_data_member_location", "DW_AT_bit_size",
+                 "DW_AT_data_bit_offset", "DW_AT_bit_offset", "DW_AT_byte_size")
+# Names the generated source uses for what a unit gives: (the decoder's, the walker's, hoisted).
+_DECODER_NAMES = {"offset": "unit.offset", "string_at": "unit.dwarf.string_at"}
+_WALKER_NAMES = {"offset": "base", "string_at": "string_at"}
 
-def make_decoder(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str) -> Decoder:
-    """The decoder of an abbreviation with these attributes (``sizes``: dwarf_forms.form_size of
-    each form in the unit's layout, None when it varies)."""
-    namespace: Dict[str, object] = {"DwarfError": DwarfError}
+
+def _decoding(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str, namespace: Dict[str, object],
+              names: Dict[str, str]) -> Tuple[List[str], Dict[str, str], Dict[str, str]]:
+    """Lines that decode one DIE's named attributes from ``pos`` and leave ``pos`` past its last one;
+    and for each name, the expression of a value the abbreviation holds, or the variable set."""
     body: List[str] = []
     constants: Dict[str, str] = {}
     values: Dict[str, str] = {}
@@ -50,9 +66,9 @@ def make_decoder(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: st
             for variable, (name, form) in zip(variables, named):
                 conversion = CONVERSIONS.get(form)
                 if conversion == "ref":
-                    body.append(f"{variable} += unit.offset")
+                    body.append(f"{variable} += {names['offset']}")
                 elif conversion == "strp":
-                    body.append(f"{variable} = unit.dwarf.string_at({variable})")
+                    body.append(f"{variable} = {names['string_at']}({variable})")
                 elif conversion is not None:
                     body.append(f"{variable} = unit.convert({conversion!r}, {variable})")
                 values[name] = variable
@@ -66,11 +82,12 @@ def make_decoder(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: st
             if form == 0x08:  # string: inline, as UnitValues.decode reads it
                 body += ["end = data.find(b'\\0', pos)",
                          "if end < 0:",
-                         "    raise DwarfError(f'unterminated string at offset {pos}')",
-                         f"{variable} = data[pos:end]",
-                         "pos = end + 1"]
-            else:
+                         "    raise DwarfError(f'unterminated string at offset {pos}')"]
+                body += [f"{variable} = data[pos:end]", "pos = end + 1"] if name is not None else ["pos = end + 1"]
+            elif name is not None:
                 body.append(f"{variable}, pos = unit.form_value({form!r}, pos, {implicit!r})")
+            else:  # a value nobody reads is stepped over
+                body.append(f"pos = unit.skip({form!r}, pos)")
             if name is not None:
                 values[name] = variable
         elif size == 0:  # flag_present, implicit_const: the abbreviation holds the value
@@ -79,10 +96,51 @@ def make_decoder(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: st
         else:
             run.append((name, form, size))
     close_run()
+    return body, constants, values
+
+
+def _compile(source: str, namespace: Dict[str, object], name: str) -> Callable:
+    exec(compile(source, "<bpf-abi DWARF decoder>", "exec"), namespace)  # what the source may hold: see above
+    return namespace[name]  # type: ignore[return-value]
+
+
+def make_decoder(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str) -> Decoder:
+    """The decoder of an abbreviation with these attributes (``sizes``: dwarf_forms.form_size of
+    each form in the unit's layout, None when it varies)."""
+    namespace: Dict[str, object] = {"DwarfError": DwarfError}
+    body, constants, values = _decoding(specs, sizes, endian, namespace, _DECODER_NAMES)
     display = {**constants}
     for name, variable in values.items():  # a name given twice keeps its first place, its last value
         display[name] = variable
     items = ", ".join(f"{name!r}: {expression}" for name, expression in display.items())
     source = "def decode(unit, data, pos):\n" + "".join(f"    {line}\n" for line in body) + f"    return {{{items}}}\n"
-    exec(compile(source, "<bpf-abi DWARF decoder>", "exec"), namespace)  # what the source may hold: see above
-    return namespace["decode"]  # type: ignore[return-value]
+    return _compile(source, namespace, "decode")
+
+
+def _make_walker(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str, fields: Tuple[str, ...],
+                 item: str) -> Walker:
+    """A walker appending ``item`` (a template over the fields' values: {0}, {1}, ...) for each DIE."""
+    namespace: Dict[str, object] = {"DwarfError": DwarfError}
+    read = [(name if name in fields else None, form, implicit) for name, form, implicit in specs]
+    body, constants, values = _decoding(tuple(read), sizes, endian, namespace, _WALKER_NAMES)
+    expressions = [values.get(name) or constants.get(name, "None") for name in fields]
+    source = ("def walk(unit, data, pos, code, end, out):\n"
+              "    base, string_at = unit.offset, unit.dwarf.string_at\n"
+              "    while True:\n" + "".join(f"        {line}\n" for line in body) +
+              f"        out.append({item.format(*expressions)})\n"
+              "        if pos >= end or data[pos] != code:\n"
+              "            return pos\n"
+              "        pos += 1\n")
+    return _compile(source, namespace, "walk")
+
+
+def make_member_walker(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str) -> Walker:
+    """A walker of DW_TAG_member DIEs: appends a tuple of their MEMBER_FIELDS."""
+    return _make_walker(specs, sizes, endian, MEMBER_FIELDS, "(" + ", ".join(
+        f"{{{i}}}" for i in range(len(MEMBER_FIELDS))) + ")")
+
+
+def make_parameter_walker(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str) -> Walker:
+    """A walker of DW_TAG_formal_parameter DIEs: appends the offset DW_AT_type refers to, None when
+    it has none (or refers outside .debug_info)."""
+    return _make_walker(specs, sizes, endian, ("DW_AT_type",), "{0} if isinstance({0}, int) else None")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
-from .dwarf_decoders import Decoder, make_decoder
+from .dwarf_decoders import Decoder, Walker, make_decoder, make_member_walker, make_parameter_walker
 from .dwarf_forms import CONVERSIONS, STRUCT_CODES, Layout, Place, form_size
 
 SIBLING = "DW_AT_sibling"
@@ -34,7 +34,7 @@ class Shape:
 
     __slots__ = ("tag", "has_children", "present", "fixed_size", "at_start", "at_end", "constants",
                  "plan", "skips", "first_variable", "after_first", "specs", "layout", "decodes", "decoder",
-                 "sibling_at")
+                 "sibling_at", "walks", "walker")
 
     def __init__(self, tag: str, has_children: bool, specs: Tuple[Spec, ...], layout: Layout):
         self.tag, self.has_children = tag, has_children
@@ -42,6 +42,10 @@ class Shape:
         # Decoded this many times through the plan; past DECODER_AFTER, through a decoder made for it.
         self.decodes = 0
         self.decoder: Optional[Decoder] = None
+        # A member's or parameter's: walked this many times without a walker; past WALKER_AFTER,
+        # by a walker made for it (dwarf_children.py).
+        self.walks = 0
+        self.walker: Optional[Walker] = None
         self.present: FrozenSet[str] = frozenset(name for name, _, _ in specs if name is not None)
         sizes = [form_size(form, layout) for _, form, _ in specs]
         endian = layout[3]
@@ -95,6 +99,13 @@ class Shape:
         self.decoder = make_decoder(self.specs, [form_size(form, self.layout) for _, form, _ in self.specs],
                                     self.layout[3])
         return self.decoder
+
+    def make_walker(self) -> Walker:
+        """The walker made for this shape, a DW_TAG_member's or a DW_TAG_formal_parameter's without
+        children (dwarf_decoders.py)."""
+        make = make_member_walker if self.tag == "DW_TAG_member" else make_parameter_walker
+        self.walker = make(self.specs, [form_size(form, self.layout) for _, form, _ in self.specs], self.layout[3])
+        return self.walker
 
     def _make_plan(self, specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str) -> None:
         codes: List[str] = []

@@ -26,7 +26,8 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 from ..errors import AbiError
 from ..collector import paused_gc
-from .dwarf import VARIADIC, CompileUnit, Die, DwarfError, read_dwarf
+from .dwarf import CompileUnit, Die, DwarfError, read_dwarf
+from .dwarf_children import VARIADIC, enumerators, member_fields, parameter_types
 from .dwarf_shapes import Shape
 from .elfread import ExportedSymbol
 from .inputs import map_input
@@ -37,8 +38,6 @@ POINTER_TAGS = frozenset({"DW_TAG_pointer_type", "DW_TAG_reference_type", "DW_TA
 QUALIFIERS = {"DW_TAG_const_type": "const", "DW_TAG_volatile_type": "volatile", "DW_TAG_atomic_type": "_Atomic"}
 # The children each step reads; the reader steps over the others without decoding them.
 TOP_LEVEL_TAGS = frozenset({*RECORD_TAGS, ENUM_TAG, "DW_TAG_subprogram", "DW_TAG_variable"})
-MEMBER_TAGS = frozenset({"DW_TAG_member"})
-ENUMERATOR_TAGS = frozenset({"DW_TAG_enumerator"})
 SUBRANGE_TAGS = frozenset({"DW_TAG_subrange_type"})
 DEFINITION_TAGS = frozenset({"DW_TAG_subprogram", "DW_TAG_variable"})
 HEADER_SUFFIXES = (".h", ".hh", ".hpp")
@@ -236,8 +235,9 @@ class _Surface:
 
     def signature(self, die) -> Tuple[str, List[str]]:
         cu = die.cu
-        spelled, params = self.spelled, []
-        for target in cu.parameter_types(die):
+        spelled: dict = self.spelled
+        params = []
+        for target in parameter_types(cu, die):
             spelling = spelled.get(target)  # spell_at's memo, without the call: most are spelled already
             if spelling is None:
                 spelling = "..." if target == VARIADIC else self.spell_at(cu.dwarf, target)
@@ -276,7 +276,7 @@ class _Surface:
             path = self.file_at(die.cu, _int(attrs.get("DW_AT_decl_file")))
             if die.tag == ENUM_TAG:
                 self.enums[key] = {(_text(e.get("DW_AT_name")) or "?"): int(e["DW_AT_const_value"])
-                                   for e in die.cu.children_attrs(die, ENUMERATOR_TAGS) if "DW_AT_const_value" in e}
+                                   for e in enumerators(die.cu, die) if "DW_AT_const_value" in e}
             elif not self.is_private(path):
                 self.records[key] = self.describe_record(die, attrs, path)
             else:
@@ -288,29 +288,27 @@ class _Surface:
 
     def describe_record(self, die, attrs: dict, path: Optional[str]) -> dict:
         fields: List[list] = []
-        members = die.cu.children_attrs(die, MEMBER_TAGS)
+        members = member_fields(die.cu, die)
         self.add_members(die.cu.dwarf, members, 0, fields)
         entry = {"size": _int(attrs.get("DW_AT_byte_size")) or 0, "fields": fields}
         first = members[0] if members else None
-        if die.tag != "DW_TAG_union_type" and first is not None and first.get("DW_AT_name") == b"sz" \
-                and self.spell_at(die.cu.dwarf, first.get("DW_AT_type")) == "unsigned long":
+        if die.tag != "DW_TAG_union_type" and first is not None and first[0] == b"sz" \
+                and self.spell_at(die.cu.dwarf, first[1]) == "unsigned long":
             entry["extensible"] = "opts"  # libbpf opts: callers pass sizeof, the struct grows at its end
         elif self.is_kernel_uapi(path):
             entry["extensible"] = "uapi"  # kernel UAPI structs grow at their end, sized by the caller
         return entry
 
-    def add_members(self, dwarf, members: List[dict], base_bits: int, fields: List[list], prefix: str = "") -> None:
-        """The fields of a record from its members' attributes (see CompileUnit.children_attrs)."""
+    def add_members(self, dwarf, members: List[tuple], base_bits: int, fields: List[list], prefix: str = "") -> None:
+        """The fields of a record from its members' attributes (dwarf_children.member_fields)."""
         anonymous, spelled = self.anonymous, self.spelled  # the memos, looked up here without a call
-        for attrs in members:
-            location = attrs.get("DW_AT_data_member_location")
-            if type(location) is int and "DW_AT_data_bit_offset" not in attrs and "DW_AT_bit_offset" not in attrs:
+        for raw_name, target, location, bit_size, data_bit_offset, bit_offset, byte_size in members:
+            if type(location) is int and data_bit_offset is None and bit_offset is None:
                 bits = base_bits + location * 8  # the common case of member_bit_offset
             else:
-                bits = base_bits + self.member_bit_offset(attrs)
-            target = attrs.get("DW_AT_type")
-            name = _text(attrs.get("DW_AT_name"))
-            bit_size = _int(attrs.get("DW_AT_bit_size"))
+                bits = base_bits + self.member_bit_offset(location, bit_size, data_bit_offset, bit_offset, byte_size)
+            name = _text(raw_name)
+            bit_size = _int(bit_size)
             spelling: Optional[str] = "void"
             record = None
             if isinstance(target, int):
@@ -322,7 +320,7 @@ class _Surface:
             if record is not None:
                 # An anonymous struct/union has no name to be compared by, so its members are
                 # listed as ours: unnamed ones as they are, named ones as member.field.
-                nested = record.cu.children_attrs(record, MEMBER_TAGS)
+                nested = member_fields(record.cu, record)
                 self.add_members(record.cu.dwarf, nested, bits, fields, prefix + (f"{name}." if name else ""))
                 continue
             if name is None:
@@ -335,21 +333,21 @@ class _Surface:
             fields.append([prefix + name, offset, spelling])
 
     @staticmethod
-    def member_bit_offset(attrs: dict) -> int:
-        data_bit_offset = _int(attrs.get("DW_AT_data_bit_offset"))
+    def member_bit_offset(location, bit_size, data_bit_offset, bit_offset, byte_size) -> int:
+        """A member's offset in bits from its attributes (MEMBER_FIELDS' values)."""
+        data_bit_offset = _int(data_bit_offset)
         if data_bit_offset is not None:
             return data_bit_offset
-        location = attrs.get("DW_AT_data_member_location")
         byte = 0
         if isinstance(location, int):
             byte = location
         elif isinstance(location, list) and location and location[0] == DW_OP_PLUS_UCONST:
             byte = _uleb(location[1:])
         bits = byte * 8
-        old_bit_offset = _int(attrs.get("DW_AT_bit_offset"))  # DWARF 2/3, big-endian numbering
+        old_bit_offset = _int(bit_offset)  # DWARF 2/3, big-endian numbering
         if old_bit_offset is not None:
-            storage = (_int(attrs.get("DW_AT_byte_size")) or 0) * 8
-            bits += storage - old_bit_offset - (_int(attrs.get("DW_AT_bit_size")) or 0)
+            storage = (_int(byte_size) or 0) * 8
+            bits += storage - old_bit_offset - (_int(bit_size) or 0)
         return bits
 
 

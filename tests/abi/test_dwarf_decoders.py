@@ -1,5 +1,6 @@
 """The decoders made per abbreviation (dwarf_decoders.py) decode every DIE exactly as the plan does:
-same attributes, values and order, on gcc and clang output of several DWARF versions."""
+same attributes, values and order, on gcc and clang output of several DWARF versions; the walkers
+made for members and parameters read every record's and function's children as the plan does."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import subprocess
 import pytest
 
 from bpf_build.abi.dwarf import read_dwarf
+from bpf_build.abi.dwarf_children import VARIADIC, member_fields, parameter_types
+from bpf_build.abi.dwarf_decoders import MEMBER_FIELDS
 from bpf_build.abi.inputs import map_input
 from bpf_build.project.compile import find_clang
 
@@ -63,6 +66,37 @@ def _assert_same_decoding(path):
             shapes.add(id(die.shape))
             compared += 1
     assert compared > 100 and len(shapes) > 15 and len(list(dwarf.units())) == 2
+    _assert_same_children(dwarf)
+
+
+def _assert_same_children(dwarf):
+    """member_fields and parameter_types read each DIE's children as the plan decodes them, both with
+    a walker made for every member and parameter shape and with none."""
+    walked = {"DW_TAG_member": 0, "DW_TAG_formal_parameter": 0}
+    for unit in dwarf.units():
+        for die in (die for die in _all_dies(unit, unit.first_die) if die.has_children):
+            members, types, leading = [], [], True
+            for child in die.children():
+                attrs = unit.decode_by_plan(child.shape, child.start)
+                if child.tag == "DW_TAG_member":
+                    members.append(tuple(attrs.get(name) for name in MEMBER_FIELDS))
+                if leading and child.tag == "DW_TAG_formal_parameter":
+                    target = attrs.get("DW_AT_type")
+                    types.append(target if isinstance(target, int) else None)
+                elif leading and child.tag == "DW_TAG_unspecified_parameters":
+                    types.append(VARIADIC)
+                else:
+                    leading = False  # parameters are the leading children
+            shapes = [child.shape for child in die.children() if child.tag in walked and not child.has_children]
+            for shape in shapes:
+                shape.walker, shape.walks = None, -1_000_000
+            assert (member_fields(unit, die), parameter_types(unit, die)) == (members, types), die.offset
+            for shape in shapes:
+                shape.make_walker()
+                shape.walks = 0
+                walked[shape.tag] += 1
+            assert (member_fields(unit, die), parameter_types(unit, die)) == (members, types), die.offset
+    assert all(walked.values()), walked
 
 
 def _library(directory, compiler, flags):

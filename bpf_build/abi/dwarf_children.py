@@ -1,0 +1,98 @@
+"""A record's members, a function's parameters and an enum's enumerators: the DIEs that follow it.
+
+Each is read by the walker made for its abbreviation (dwarf_decoders.py) once that abbreviation has
+been walked WALKER_AFTER times: one call decodes a whole run of siblings that use it (a struct's
+members mostly share one or two), so the loop here only picks the walker for the next run. Before
+that, for the rare member or parameter with children, and for enumerators (an enum is read once), a
+DIE is decoded as any other.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, List, Optional
+
+from .dwarf_decoders import MEMBER_FIELDS, Walker
+from .dwarf_forms import DwarfError
+
+if TYPE_CHECKING:
+    from .dwarf import CompileUnit, Die
+    from .dwarf_shapes import Shape
+
+MEMBER = "DW_TAG_member"
+PARAMETER = "DW_TAG_formal_parameter"
+ENUMERATOR = "DW_TAG_enumerator"
+VARIADIC = -1  # in parameter_types: ``...`` (never a DIE offset)
+# Walks without a walker before one is made (making one costs about as much as a few dozen walks).
+WALKER_AFTER = 8
+
+
+def _walker(shape: "Shape") -> Optional[Walker]:
+    if shape.walker is not None or shape.has_children or shape.tag == ENUMERATOR:
+        return shape.walker
+    shape.walks += 1
+    return shape.make_walker() if shape.walks > WALKER_AFTER else None
+
+
+def _end(unit: "CompileUnit", shape: "Shape", start: int) -> int:
+    fixed = shape.fixed_size
+    return start + fixed if fixed is not None else unit.end_of(shape, start)
+
+
+def _read_one(unit: "CompileUnit", shape: "Shape", start: int):
+    """What a walker would append for one child (or an enumerator's attributes: no walker reads those)."""
+    if shape.tag == MEMBER:
+        attrs = unit.decode(shape, start)
+        return tuple(attrs.get(name) for name in MEMBER_FIELDS)
+    if shape.tag == ENUMERATOR:
+        return unit.decode(shape, start)
+    target = unit.attribute(shape, start, _end(unit, shape, start), "DW_AT_type") \
+        if "DW_AT_type" in shape.present else None
+    return target if isinstance(target, int) else None
+
+
+def _children(unit: "CompileUnit", die: "Die", tag: str) -> list:
+    """What is read of each child of ``die`` with ``tag``, in order. Parameters are a subprogram's
+    leading children (gcc and clang emit its body's DIEs after them), so their walk ends at the first
+    other child but ``...``; the others' steps over children with other tags."""
+    out: list = []
+    if not die.shape.has_children:
+        return out
+    data, end = unit.dwarf.info.data, unit.end
+    pos = die.end
+    while pos < end:
+        code, start, shape = unit.abbreviation_at(pos)
+        if shape is None:
+            return out
+        if shape.tag == tag:
+            walker = shape.walker or _walker(shape)
+            if walker is not None:  # this child and the siblings after it with the same code
+                pos = walker(unit, data, start, code if start == pos + 1 else -1, end, out)
+                continue
+            out.append(_read_one(unit, shape, start))
+        elif tag == PARAMETER:
+            if shape.tag != "DW_TAG_unspecified_parameters":
+                return out
+            out.append(VARIADIC)
+        fixed = shape.fixed_size
+        die_end = start + fixed if fixed is not None else unit.end_of(shape, start)
+        pos = unit.after_subtree(shape, pos, start, die_end) if shape.has_children else die_end
+    if pos > end:
+        raise DwarfError(f"a DIE runs past the end of the unit at {unit.offset}")
+    return out
+
+
+def member_fields(unit: "CompileUnit", die: "Die") -> List[tuple]:
+    """MEMBER_FIELDS of each DW_TAG_member child of ``die`` (a struct or union), in order (None for
+    an attribute a member lacks)."""
+    return _children(unit, die, MEMBER)
+
+
+def parameter_types(unit: "CompileUnit", die: "Die") -> List[Optional[int]]:
+    """DW_AT_type of each parameter of a subprogram or subroutine type, in order (None: none;
+    VARIADIC for ``...``)."""
+    return _children(unit, die, PARAMETER)
+
+
+def enumerators(unit: "CompileUnit", die: "Die") -> List[dict]:
+    """Every attribute of each DW_TAG_enumerator child of ``die``, in order."""
+    return _children(unit, die, ENUMERATOR)
