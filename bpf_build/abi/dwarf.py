@@ -32,6 +32,7 @@ from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple,
 from ..errors import AbiError
 from .dwarf_forms import DwarfError, Layout, Reader, UnitValues
 from .dwarf_lines import FileTable, read_file_table
+from .dwarf_decoders import Walker
 from .dwarf_shapes import SIBLING, Abbreviation, Shape, shape_of
 from .elfread import ET_REL, ElfImage
 
@@ -176,6 +177,8 @@ class CompileUnit(UnitValues):
             self.rnglists_base = self._top.get("DW_AT_rnglists_base", 0)
             self._top._attrs = None  # decoded (if at all) before the bases were known
         self._files: Optional[Union[FileTable, List[Optional[str]]]] = None
+        # The walkers (dwarf_children.py) of this unit's one-byte abbreviation codes, by the tag they read.
+        self.walkers: Dict[str, Dict[int, Walker]] = {}
 
     def top(self) -> Optional[Die]:
         return self._top

@@ -58,14 +58,23 @@ def _children(unit: "CompileUnit", die: "Die", tag: str) -> list:
     if not die.shape.has_children:
         return out
     data, end = unit.dwarf.info.data, unit.end
+    walkers = unit.walkers.get(tag)
+    if walkers is None:
+        walkers = unit.walkers[tag] = {}
     pos = die.end
     while pos < end:
+        walker = walkers.get(data[pos])  # the walker of the next run, when it has one already
+        if walker is not None:
+            pos = walker(unit, data, pos + 1, data[pos], end, out)
+            continue
         code, start, shape = unit.abbreviation_at(pos)
         if shape is None:
             return out
         if shape.tag == tag:
             walker = shape.walker or _walker(shape)
             if walker is not None:  # this child and the siblings after it with the same code
+                if start == pos + 1:
+                    walkers[code] = walker
                 pos = walker(unit, data, start, code if start == pos + 1 else -1, end, out)
                 continue
             out.append(_read_one(unit, shape, start))

@@ -86,6 +86,11 @@ def _decoding(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str, 
                 body += [f"{variable} = data[pos:end]", "pos = end + 1"] if name is not None else ["pos = end + 1"]
             elif name is not None:
                 body.append(f"{variable}, pos = unit.form_value({form!r}, pos, {implicit!r})")
+            elif form == 0x18:  # exprloc nobody reads (a parameter's location): mostly a short one
+                body += ["if data[pos] < 0x80:",
+                         "    pos += 1 + data[pos]",
+                         "else:",
+                         f"    pos = unit.skip({form!r}, pos)"]
             else:  # a value nobody reads is stepped over
                 body.append(f"pos = unit.skip({form!r}, pos)")
             if name is not None:

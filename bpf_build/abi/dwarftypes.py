@@ -307,8 +307,9 @@ class _Surface:
                 bits = base_bits + location * 8  # the common case of member_bit_offset
             else:
                 bits = base_bits + self.member_bit_offset(location, bit_size, data_bit_offset, bit_offset, byte_size)
-            name = _text(raw_name)
-            bit_size = _int(bit_size)
+            name = raw_name.decode("utf-8", "replace") if type(raw_name) is bytes else None  # _text, inline
+            if bit_size is not None:
+                bit_size = _int(bit_size)
             spelling: Optional[str] = "void"
             record = None
             if isinstance(target, int):

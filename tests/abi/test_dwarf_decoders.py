@@ -90,6 +90,7 @@ def _assert_same_children(dwarf):
             shapes = [child.shape for child in die.children() if child.tag in walked and not child.has_children]
             for shape in shapes:
                 shape.walker, shape.walks = None, -1_000_000
+            unit.walkers.clear()  # the unit's walkers by code, kept from the DIEs before
             assert (member_fields(unit, die), parameter_types(unit, die)) == (members, types), die.offset
             for shape in shapes:
                 shape.make_walker()
