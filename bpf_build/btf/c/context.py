@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import array
 from itertools import compress, islice
-from operator import itemgetter
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from ...errors import BtfError, PathLike
@@ -90,11 +89,7 @@ class TypeTable:
     def _refs(self) -> array.array[int]:
         words, offsets = self.words, self.offsets
         refs = array.array("I", [0])
-        # Word 2 of every record, gathered at C speed: one tuple, no list of offsets.
-        if isinstance(words, array.array) and len(offsets) > 2:
-            refs.extend(itemgetter(*islice(offsets, 1, None))(memoryview(words)[2:]))
-        else:
-            refs.extend(map(words.__getitem__, map((2).__add__, islice(offsets, 1, None))))
+        refs.extend(map(words.__getitem__, map((2).__add__, islice(offsets, 1, None))))  # no list
         pos = self.kinds.find(ARRAY)
         while pos > 0:
             refs[pos] = words[offsets[pos] + 3]
