@@ -450,6 +450,13 @@ class DwarfInfo:
         cached = self.cache.get(offset)
         if cached is not None:
             return cached
+        die = self.unit_at(offset).parse(offset)
+        if die is not None:
+            self.cache[offset] = die
+        return die
+
+    def unit_at(self, offset: int) -> CompileUnit:
+        """The unit that holds ``offset`` of .debug_info."""
         unit = self._last_unit  # references mostly stay in the unit of the previous one
         if unit is None or not unit.offset <= offset < unit.end:
             if not self._units:
@@ -458,10 +465,7 @@ class DwarfInfo:
             if index < 0 or offset >= self._units[index].end:
                 raise DwarfError(f"reference to offset {offset} outside every unit")
             unit = self._last_unit = self._units[index]
-        die = unit.parse(offset)
-        if die is not None:
-            self.cache[offset] = die
-        return die
+        return unit
 
     def string_at(self, offset: int) -> bytes:
         """A string of .debug_str; the same few names (a member "sz", a type) come up again and again."""

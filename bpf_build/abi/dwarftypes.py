@@ -36,6 +36,8 @@ RECORD_TAGS = {"DW_TAG_structure_type": "struct", "DW_TAG_union_type": "union", 
 ENUM_TAG = "DW_TAG_enumeration_type"
 POINTER_TAGS = frozenset({"DW_TAG_pointer_type", "DW_TAG_reference_type", "DW_TAG_rvalue_reference_type"})
 QUALIFIERS = {"DW_TAG_const_type": "const", "DW_TAG_volatile_type": "volatile", "DW_TAG_atomic_type": "_Atomic"}
+# What spell_at writes of a pointer ("*") or a qualifier on its target's spelling (restrict: nothing).
+MODIFIERS = {**{tag: "*" for tag in POINTER_TAGS}, **QUALIFIERS, "DW_TAG_restrict_type": ""}
 # The children each step reads; the reader steps over the others without decoding them.
 TOP_LEVEL_TAGS = frozenset({*RECORD_TAGS, ENUM_TAG, "DW_TAG_subprogram", "DW_TAG_variable"})
 SUBRANGE_TAGS = frozenset({"DW_TAG_subrange_type"})
@@ -121,6 +123,7 @@ class _Surface:
         # Spellings by DIE offset, and by (offset, typedef name) for an anonymous type a typedef names.
         self.spelled: Dict[Union[int, Tuple[int, str]], str] = {}
         self.anonymous: Dict[int, bool] = {}
+        self.subroutines: set = set()  # offsets of the function types spelled (a pointer to one reads as one)
 
     def definition(self, tag: str, name: str):
         """The first complete definition of a named type, for a declaration reached elsewhere (the
@@ -181,11 +184,31 @@ class _Surface:
             return "void"
         spelled = self.spelled.get(target)
         if spelled is None:
-            die = dwarf.die_at(target)
-            if die is None:
+            unit = dwarf.unit_at(target)
+            _, start, shape = unit.abbreviation_at(target)
+            if shape is None:
                 return "void"
-            spelled = self.spelled[target] = self.spell_uncached(die, None)
+            modifier = MODIFIERS.get(shape.tag)
+            if modifier is not None and "DW_AT_type" in shape.at_start:
+                # a pointer or qualifier: spelled from its target's spelling, without a Die
+                place = shape.at_start["DW_AT_type"]
+                spelled = self.modified(modifier, dwarf, unit.read(place, start + place[0]))
+            if spelled is None:
+                spelled = self.spell_uncached(dwarf.die_at(target), None)
+            self.spelled[target] = spelled
         return spelled
+
+    def modified(self, modifier: str, dwarf, target) -> Optional[str]:
+        """The spelling of a pointer or qualifier (MODIFIERS) of the type at offset ``target``; None
+        for a pointer to a function (spelled as its signature with a "(*)" declarator)."""
+        inner = self.spell_at(dwarf, target)
+        if modifier == "*":
+            if isinstance(target, int) and target in self.subroutines:
+                return None
+            return inner + ("*" if inner.endswith("*") else " *")
+        if not modifier:
+            return inner  # restrict does not change the calling convention
+        return f"{inner} {modifier}" if inner.endswith("*") else f"{modifier} {inner}"
 
     def is_anonymous_record(self, dwarf, target) -> bool:
         """Whether the DIE at ``target`` (a DW_AT_type value) is a struct or union without a name."""
@@ -207,19 +230,11 @@ class _Surface:
             return self.reach(die, typedef_name)
         if tag == "DW_TAG_typedef":
             return self.spell(_type_of(die), _name(die))
-        if tag in POINTER_TAGS:
-            offset = die.get("DW_AT_type")
-            target = die.cu.dwarf.die_at(offset) if isinstance(offset, int) else None
-            if target is not None and target.tag == "DW_TAG_subroutine_type":
-                return self.signature_text(target, "(*)")
-            inner = self.spell(target)
-            return inner + ("*" if inner.endswith("*") else " *")
-        qualifier = QUALIFIERS.get(tag)
-        if qualifier is not None:
-            inner = self.spell_type_of(die)
-            return f"{inner} {qualifier}" if inner.endswith("*") else f"{qualifier} {inner}"
-        if tag == "DW_TAG_restrict_type":
-            return self.spell_type_of(die)  # restrict does not change the calling convention
+        modifier = MODIFIERS.get(tag)
+        if modifier is not None:
+            target = die.get("DW_AT_type")
+            spelled = self.modified(modifier, die.cu.dwarf, target)
+            return spelled if spelled is not None else self.signature_text(die.cu.dwarf.die_at(target), "(*)")
         if tag == "DW_TAG_array_type":
             dims = ""
             for sub in die.children(SUBRANGE_TAGS):
@@ -230,6 +245,7 @@ class _Surface:
                 dims += f"[{count}]" if count is not None else "[]"
             return f"{self.spell_type_of(die)} {dims or '[]'}"
         if tag == "DW_TAG_subroutine_type":
+            self.subroutines.add(die.offset)
             return self.signature_text(die, "")
         return f"<{tag[7:].lower()}>"
 
