@@ -177,8 +177,9 @@ class CompileUnit(UnitValues):
             self.rnglists_base = self._top.get("DW_AT_rnglists_base", 0)
             self._top._attrs = None  # decoded (if at all) before the bases were known
         self._files: Optional[Union[FileTable, List[Optional[str]]]] = None
-        # The walkers (dwarf_children.py) of this unit's one-byte abbreviation codes, by the tag they read.
-        self.walkers: Dict[str, Dict[int, Walker]] = {}
+        # The walkers (dwarf_children.py) of this unit's one-byte abbreviation codes, by the tag they
+        # read (None: the code of a DIE that ends that walk).
+        self.walkers: Dict[str, Dict[int, Optional[Walker]]] = {}
 
     def top(self) -> Optional[Die]:
         return self._top
@@ -409,7 +410,7 @@ class DwarfInfo:
         self.str_offsets, self.addresses = reader(".debug_str_offsets"), reader(".debug_addr")
         self.ranges, self.rnglists = reader(".debug_ranges"), reader(".debug_rnglists")
         self.cache: Dict[int, Die] = {}
-        self._strings: Dict[int, bytes] = {}
+        self.strings_read: Dict[int, bytes] = {}  # .debug_str by offset, as string_at read them
         self._abbrev_tables: Dict[int, Dict[int, Abbreviation]] = {}
         self._abbrev_limits: Dict[int, int] = {}
         self._shapes: Dict[Tuple[int, Layout], Dict[int, Shape]] = {}
@@ -469,9 +470,9 @@ class DwarfInfo:
 
     def string_at(self, offset: int) -> bytes:
         """A string of .debug_str; the same few names (a member "sz", a type) come up again and again."""
-        found = self._strings.get(offset)
+        found = self.strings_read.get(offset)
         if found is None:
-            found = self._strings[offset] = self.strings.cstring(offset)[0]
+            found = self.strings_read[offset] = self.strings.cstring(offset)[0]
         return found
 
     def shapes(self, abbrev_offset: int, layout: Layout) -> Dict[int, Shape]:

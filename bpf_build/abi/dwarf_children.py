@@ -9,7 +9,7 @@ DIE is decoded as any other.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 from .dwarf_decoders import MEMBER_FIELDS, Walker
 from .dwarf_forms import DwarfError
@@ -24,6 +24,9 @@ ENUMERATOR = "DW_TAG_enumerator"
 VARIADIC = -1  # in parameter_types: ``...`` (never a DIE offset)
 # Walks without a walker before one is made (making one costs about as much as a few dozen walks).
 WALKER_AFTER = 8
+
+
+_UNKNOWN: Any = object()  # a code without a walker in a unit's walkers (yet)
 
 
 def _walker(shape: "Shape") -> Optional[Walker]:
@@ -60,11 +63,13 @@ def _children(unit: "CompileUnit", die: "Die", tag: str) -> list:
     data, end = unit.dwarf.info.data, unit.end
     walkers = unit.walkers.get(tag)
     if walkers is None:
-        walkers = unit.walkers[tag] = {}
+        walkers = unit.walkers[tag] = {0: None}  # None: the code of a DIE that ends the walk
     pos = die.end
     while pos < end:
-        walker = walkers.get(data[pos])  # the walker of the next run, when it has one already
-        if walker is not None:
+        walker = walkers.get(data[pos], _UNKNOWN)  # the walker of the next run, when it has one already
+        if walker is not _UNKNOWN:
+            if walker is None:
+                return out
             pos = walker(unit, data, pos + 1, data[pos], end, out)
             continue
         code, start, shape = unit.abbreviation_at(pos)
@@ -80,6 +85,8 @@ def _children(unit: "CompileUnit", die: "Die", tag: str) -> list:
             out.append(_read_one(unit, shape, start))
         elif tag == PARAMETER:
             if shape.tag != "DW_TAG_unspecified_parameters":
+                if start == pos + 1:
+                    walkers[code] = None
                 return out
             out.append(VARIADIC)
         fixed = shape.fixed_size

@@ -35,13 +35,14 @@ Spec = Tuple[Optional[str], int, int]  # as dwarf.Spec: (attribute name or None,
 # What a record member's walker appends: these attributes' values, None for those it lacks.
 MEMBER_FIELDS = ("DW_AT_name", "DW_AT_type", "DW_AT_data_member_location", "DW_AT_bit_size",
                  "DW_AT_data_bit_offset", "DW_AT_bit_offset", "DW_AT_byte_size")
-# Names the generated source uses for what a unit gives: (the decoder's, the walker's, hoisted).
-_DECODER_NAMES = {"offset": "unit.offset", "string_at": "unit.dwarf.string_at"}
-_WALKER_NAMES = {"offset": "base", "string_at": "string_at"}
+# How the generated source converts a value: the decoder's, and the walker's (which hoists what it
+# reads of the unit, and looks a string up in the reader's memo before calling string_at).
+_DECODER_CONVERSIONS = {"ref": "{0} += unit.offset", "strp": "{0} = unit.dwarf.string_at({0})"}
+_WALKER_CONVERSIONS = {"ref": "{0} += base", "strp": "{0} = strings.get({0}) or string_at({0})"}
 
 
 def _decoding(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str, namespace: Dict[str, object],
-              names: Dict[str, str]) -> Tuple[List[str], Dict[str, str], Dict[str, str]]:
+              conversions: Dict[str, str]) -> Tuple[List[str], Dict[str, str], Dict[str, str]]:
     """Lines that decode one DIE's named attributes from ``pos`` and leave ``pos`` past its last one;
     and for each name, the expression of a value the abbreviation holds, or the variable set."""
     body: List[str] = []
@@ -65,10 +66,8 @@ def _decoding(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str, 
             body.append(f"{', '.join(variables)}, = {unpack}(data, pos)")
             for variable, (name, form) in zip(variables, named):
                 conversion = CONVERSIONS.get(form)
-                if conversion == "ref":
-                    body.append(f"{variable} += {names['offset']}")
-                elif conversion == "strp":
-                    body.append(f"{variable} = {names['string_at']}({variable})")
+                if conversion in conversions:  # the commonest two, without a call
+                    body.append(conversions[conversion].format(variable))
                 elif conversion is not None:
                     body.append(f"{variable} = unit.convert({conversion!r}, {variable})")
                 values[name] = variable
@@ -113,7 +112,7 @@ def make_decoder(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: st
     """The decoder of an abbreviation with these attributes (``sizes``: dwarf_forms.form_size of
     each form in the unit's layout, None when it varies)."""
     namespace: Dict[str, object] = {"DwarfError": DwarfError}
-    body, constants, values = _decoding(specs, sizes, endian, namespace, _DECODER_NAMES)
+    body, constants, values = _decoding(specs, sizes, endian, namespace, _DECODER_CONVERSIONS)
     display = {**constants}
     for name, variable in values.items():  # a name given twice keeps its first place, its last value
         display[name] = variable
@@ -127,10 +126,10 @@ def _make_walker(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: st
     """A walker appending ``item`` (a template over the fields' values: {0}, {1}, ...) for each DIE."""
     namespace: Dict[str, object] = {"DwarfError": DwarfError}
     read = [(name if name in fields else None, form, implicit) for name, form, implicit in specs]
-    body, constants, values = _decoding(tuple(read), sizes, endian, namespace, _WALKER_NAMES)
+    body, constants, values = _decoding(tuple(read), sizes, endian, namespace, _WALKER_CONVERSIONS)
     expressions = [values.get(name) or constants.get(name, "None") for name in fields]
     source = ("def walk(unit, data, pos, code, end, out):\n"
-              "    base, string_at = unit.offset, unit.dwarf.string_at\n"
+              "    base, strings, string_at = unit.offset, unit.dwarf.strings_read, unit.dwarf.string_at\n"
               "    while True:\n" + "".join(f"        {line}\n" for line in body) +
               f"        out.append({item.format(*expressions)})\n"
               "        if pos >= end or data[pos] != code:\n"
