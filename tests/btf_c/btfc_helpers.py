@@ -7,7 +7,8 @@ import os
 import subprocess
 
 from bpf_build.model.btf import ENUM, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, STRUCT, UNION, Btf
-from bpf_build.btf.c import CWriter
+from bpf_build.btf.c import CWriter, render_header
+from bpf_build.errors import BtfError
 from bpf_build.project.compile import find_clang
 
 from bpf_build.cli.commands.vmlinux import SYSFS_BTF
@@ -75,3 +76,31 @@ def layout_asserts(btf: Btf, writer: CWriter) -> str:
                 lines.append(f"_Static_assert(__builtin_offsetof({spelled}, {designator}) == "
                              f'{bits // 8}, "{spelled}.{designator}");')
     return "\n".join(lines) + "\n"
+
+
+def short_way_spells_as_the_general_walk(btf: Btf, path=None) -> int:
+    """Check that a writer spelling the usual declarations the short way (Declarator._plain_parts)
+    writes, for every type of ``btf`` with a name and without, what a writer always taking the
+    general walk writes, naming (de-duplicating) the same types in the same order, and then the
+    same whole header. Returns how many declarations took the short way."""
+    short, general = CWriter(btf, path), CWriter(btf, path)
+    taken = []
+    short_parts = short._decl._plain_parts
+
+    def counted(tid: int, lvl: int):
+        parts = short_parts(tid, lvl)
+        taken.append(parts is not None)
+        return parts
+    setattr(short._decl, "_plain_parts", counted)
+    setattr(general._decl, "_plain_parts", lambda tid, lvl: None)
+
+    def spelled(writer: CWriter, tid: int, name: str) -> str:
+        try:
+            return writer.declaration(tid, name)
+        except BtfError as e:  # e.g. a type tag with no C spelling: the same error both ways
+            return f"error: {e}"
+    for tid in short.table.c_type_ids():
+        assert spelled(short, tid, "x") == spelled(general, tid, "x"), tid
+        assert spelled(short, tid, "") == spelled(general, tid, ""), tid
+    assert render_header(btf, path=path, writer=short) == render_header(btf, path=path, writer=general)
+    return sum(taken)

@@ -33,7 +33,7 @@ from bpf_build.model.elf import Object
 from bpf_build.errors import BtfError
 from bpf_build.loader.open import open_object
 
-from tests.btf_c.btfc_helpers import clang_check, layout_asserts
+from tests.btf_c.btfc_helpers import clang_check, layout_asserts, short_way_spells_as_the_general_walk
 
 TRICKY_TYPES = r"""
     typedef unsigned long long u64;
@@ -126,6 +126,13 @@ def test_tricky_header_spells_packing_padding_and_function_pointers(tricky_btf):
     assert "\tunsigned int a: 3;" in text
     # struct list points to struct later before later is defined: a forward declaration.
     assert text.index("struct later;") < text.index("struct list {") < text.index("struct later {")
+
+
+def test_usual_declarations_spell_as_the_general_walk(tricky_btf):
+    """Arrays (int matrix[3][4], char data[0]), pointers with qualifiers (char *const *argv) and
+    function pointers (int (*cb)(void *ctx, const char *fmt, ...)) spelled the short way are what
+    the general walk spells."""
+    assert short_way_spells_as_the_general_walk(tricky_btf) > 20
 
 
 def test_records_and_their_words_render_the_same(tricky_btf):

@@ -66,8 +66,7 @@ class Declarator:
         columns = table.members(tid)
         # The names all at once (not kept: ~60k in a kernel); if one is not a C identifier,
         # checked one by one as they are written, to fail where writing them would.
-        named = list(filter(None, columns[0]))
-        check = bool(named) and not all_identifiers(named)
+        check = not all_identifiers(columns[0], empty_too=True)
         for name, mtype, moffset, bits in zip(*columns):
             if check and name:
                 self.names.checked(name, tid, "member")
