@@ -74,6 +74,7 @@ def _assert_same_children(dwarf):
     a walker made for every member and parameter shape and with none."""
     walked = {"DW_TAG_member": 0, "DW_TAG_formal_parameter": 0}
     for unit in dwarf.units():
+        expected = {}
         for die in (die for die in _all_dies(unit, unit.first_die) if die.has_children):
             members, types, leading = [], [], True
             for child in die.children():
@@ -97,6 +98,9 @@ def _assert_same_children(dwarf):
                 shape.walks = 0
                 walked[shape.tag] += 1
             assert (member_fields(unit, die), parameter_types(unit, die)) == (members, types), die.offset
+            expected[die.offset] = (die, (members, types))
+        for die, read in expected.values():  # again, with the unit's walkers by code (and ends) known
+            assert (member_fields(unit, die), parameter_types(unit, die)) == read, die.offset
     assert all(walked.values()), walked
 
 
