@@ -207,8 +207,10 @@ class CompileUnit(UnitValues):
     def parse(self, pos: int) -> Optional[Die]:
         """The DIE at ``pos``; None for the null entry that closes a list of siblings."""
         _, start, shape = self.abbreviation_at(pos)
-        if shape is None:
-            return None
+        return self.die(pos, shape, start) if shape is not None else None
+
+    def die(self, pos: int, shape: Shape, start: int) -> Die:
+        """The DIE at ``pos`` whose shape and start abbreviation_at found."""
         fixed = shape.fixed_size
         return Die(self, pos, shape, start, start + fixed if fixed is not None else self.end_of(shape, start))
 

@@ -79,10 +79,10 @@ def _decoding(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str, 
             close_run()
             variable = f"v{len(body)}"
             if form == 0x08:  # string: inline, as UnitValues.decode reads it
-                body += ["end = data.find(b'\\0', pos)",
-                         "if end < 0:",
+                body += ["nul = data.find(b'\\0', pos)",
+                         "if nul < 0:",
                          "    raise DwarfError(f'unterminated string at offset {pos}')"]
-                body += [f"{variable} = data[pos:end]", "pos = end + 1"] if name is not None else ["pos = end + 1"]
+                body += [f"{variable} = data[pos:nul]", "pos = nul + 1"] if name is not None else ["pos = nul + 1"]
             elif name is not None:
                 body.append(f"{variable}, pos = unit.form_value({form!r}, pos, {implicit!r})")
             elif form == 0x18:  # exprloc nobody reads (a parameter's location): mostly a short one
@@ -147,4 +147,7 @@ def make_member_walker(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endi
 def make_parameter_walker(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str) -> Walker:
     """A walker of DW_TAG_formal_parameter DIEs: appends the offset DW_AT_type refers to, None when
     it has none (or refers outside .debug_info)."""
-    return _make_walker(specs, sizes, endian, ("DW_AT_type",), "{0} if isinstance({0}, int) else None")
+    forms = [form for name, form, _ in specs if name == "DW_AT_type"]
+    is_offset = len(forms) == 1 and CONVERSIONS.get(forms[0]) == "ref"  # ref1-8: always an offset
+    return _make_walker(specs, sizes, endian, ("DW_AT_type",), "{0}" if is_offset else
+                        "{0} if isinstance({0}, int) else None")

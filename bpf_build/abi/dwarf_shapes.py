@@ -34,7 +34,7 @@ class Shape:
 
     __slots__ = ("tag", "has_children", "present", "fixed_size", "at_start", "at_end", "constants",
                  "plan", "skips", "first_variable", "after_first", "specs", "layout", "decodes", "decoder",
-                 "sibling_at", "walks", "walker")
+                 "sibling_at", "type_at", "walks", "walker")
 
     def __init__(self, tag: str, has_children: bool, specs: Tuple[Spec, ...], layout: Layout):
         self.tag, self.has_children = tag, has_children
@@ -75,6 +75,12 @@ class Shape:
                 if place[3] is not None and place[4] == "ref":
                     self.sibling_at = (from_start, place[0], place[3])
                 break
+        # DW_AT_type as spelling reads it inline: (distance from the start, unpack) when a fixed-size
+        # unit-relative reference a fixed distance from the start (a pointer's or qualifier's), else None.
+        type_place = self.at_start.get("DW_AT_type")
+        self.type_at: Optional[Tuple[int, Callable]] = None
+        if type_place is not None and type_place[3] is not None and type_place[4] == "ref":
+            self.type_at = (type_place[0], type_place[3])
         # Attributes a fixed distance past the first variable-size one (a parameter's DW_AT_type
         # after its inline name): found by stepping over that one value, not by decoding the DIE.
         self.first_variable: Optional[Tuple[int, int]] = None  # (distance from the start, form)

@@ -38,6 +38,7 @@ POINTER_TAGS = frozenset({"DW_TAG_pointer_type", "DW_TAG_reference_type", "DW_TA
 QUALIFIERS = {"DW_TAG_const_type": "const", "DW_TAG_volatile_type": "volatile", "DW_TAG_atomic_type": "_Atomic"}
 # What spell_at writes of a pointer ("*") or a qualifier on its target's spelling (restrict: nothing).
 MODIFIERS = {**{tag: "*" for tag in POINTER_TAGS}, **QUALIFIERS, "DW_TAG_restrict_type": ""}
+MODIFIERS_CHAINED = 1000  # more in one chain: they loop (what recursion would find as deep)
 # The children each step reads; the reader steps over the others without decoding them.
 TOP_LEVEL_TAGS = frozenset({*RECORD_TAGS, ENUM_TAG, "DW_TAG_subprogram", "DW_TAG_variable"})
 SUBRANGE_TAGS = frozenset({"DW_TAG_subrange_type"})
@@ -183,32 +184,48 @@ class _Surface:
         if not isinstance(target, int):
             return "void"
         spelled = self.spelled.get(target)
-        if spelled is None:
+        if spelled is not None:
+            return spelled
+        # A chain of pointers and qualifiers (const struct foo *) is followed down to a type spelled
+        # already or spelled by spell_uncached, without a Die for its links, then spelled back up.
+        chain: List[Tuple[int, str]] = []  # (offset, modifier), outermost first
+        while True:
             unit = dwarf.unit_at(target)
             _, start, shape = unit.abbreviation_at(target)
             if shape is None:
-                return "void"
+                spelled = "void"
+                break
             modifier = MODIFIERS.get(shape.tag)
-            if modifier is not None and "DW_AT_type" in shape.at_start:
-                # a pointer or qualifier: spelled from its target's spelling, without a Die
-                place = shape.at_start["DW_AT_type"]
-                spelled = self.modified(modifier, dwarf, unit.read(place, start + place[0]))
-            if spelled is None:
-                spelled = self.spell_uncached(dwarf.die_at(target), None)
-            self.spelled[target] = spelled
+            type_at = shape.type_at
+            if modifier is None or type_at is None:
+                die = dwarf.cache.get(target)  # die_at, with the DIE's shape found already
+                if die is None:
+                    die = dwarf.cache[target] = unit.die(target, shape, start)
+                spelled = self.spelled[target] = self.spell_uncached(die, None)
+                break
+            chain.append((target, modifier))
+            if len(chain) > MODIFIERS_CHAINED:
+                raise DwarfError(f"the pointers and qualifiers at offset {target} refer to each other")
+            target = type_at[1](dwarf.info.data, start + type_at[0])[0] + unit.offset
+            spelled = self.spelled.get(target)
+            if spelled is not None:
+                break
+        for offset, modifier in reversed(chain):
+            if modifier == "*" and target in self.subroutines:
+                spelled = self.signature_text(dwarf.die_at(target), "(*)")
+            else:
+                spelled = _modify(modifier, spelled)
+            self.spelled[offset] = spelled
+            target = offset
         return spelled
 
     def modified(self, modifier: str, dwarf, target) -> Optional[str]:
         """The spelling of a pointer or qualifier (MODIFIERS) of the type at offset ``target``; None
         for a pointer to a function (spelled as its signature with a "(*)" declarator)."""
         inner = self.spell_at(dwarf, target)
-        if modifier == "*":
-            if isinstance(target, int) and target in self.subroutines:
-                return None
-            return inner + ("*" if inner.endswith("*") else " *")
-        if not modifier:
-            return inner  # restrict does not change the calling convention
-        return f"{inner} {modifier}" if inner.endswith("*") else f"{modifier} {inner}"
+        if modifier == "*" and isinstance(target, int) and target in self.subroutines:
+            return None
+        return _modify(modifier, inner)
 
     def is_anonymous_record(self, dwarf, target) -> bool:
         """Whether the DIE at ``target`` (a DW_AT_type value) is a struct or union without a name."""
@@ -258,7 +275,7 @@ class _Surface:
             if spelling is None:
                 spelling = "..." if target == VARIADIC else self.spell_at(cu.dwarf, target)
             params.append(spelling)
-        return self.spell_type_of(die), params
+        return self.spell_at(cu.dwarf, die.get("DW_AT_type")), params  # spell_type_of, inline
 
     def signature_text(self, die, declarator: str) -> str:
         returns, params = self.signature(die)
@@ -366,6 +383,15 @@ class _Surface:
             storage = (_int(byte_size) or 0) * 8
             bits += storage - old_bit_offset - (_int(bit_size) or 0)
         return bits
+
+
+def _modify(modifier: str, inner: str) -> str:
+    """A pointer's or qualifier's spelling (MODIFIERS) from its target's."""
+    if modifier == "*":
+        return inner + ("*" if inner.endswith("*") else " *")
+    if not modifier:
+        return inner  # restrict does not change the calling convention
+    return f"{inner} {modifier}" if inner.endswith("*") else f"{modifier} {inner}"
 
 
 def _uleb(data: List[int]) -> int:

@@ -223,3 +223,26 @@ def test_position_independent_executable_is_not_a_library(tmp_path, bpf_abi_proc
     subprocess.run(["gcc", "-fPIE", "-pie", "-o", str(exe), str(src)], check=True)
     assert_one_error(bpf_abi_process("diff", exe, exe, "--no-types"), str(exe),
                      "not a shared library (a position-independent executable)")
+
+
+def test_pointers_and_qualifiers_in_a_loop(build_lib, tmp_path, bpf_abi_process):
+    """A const type whose DW_AT_type is itself (a corrupt file): one error, not a hang."""
+    from bpf_build.abi.dwarf import read_dwarf
+    from bpf_build.abi.elfread import ElfImage
+    from bpf_build.abi.inputs import map_input
+
+    b = build_lib("API int bpf_a(const int *p) { return *p; }\n", GOOD_MAP)
+    raw = bytearray(open(b.lib, "rb").read())
+    dwarf = read_dwarf(b.lib, map_input(b.lib))
+    const = next(die for unit in dwarf.units() for die in unit.top().children()
+                 if die.tag == "DW_TAG_const_type")
+    distance, unpack = const.shape.type_at
+    elf = ElfImage(b.lib, bytes(raw))
+    info = elf.sections_by_name(elf.sections())[".debug_info"][1]
+    where = info.offset + const.start + distance
+    raw[where:where + 4] = (const.offset - const.cu.offset).to_bytes(4, "little")  # ref4: unit-relative
+    looped = tmp_path / "looped.so"
+    looped.write_bytes(bytes(raw))
+    assert_one_error(bpf_abi_process("dump", looped), str(looped),
+                     "malformed DWARF debug info (DwarfError: the pointers and qualifiers at offset "
+                     f"{const.offset} refer to each other)")
