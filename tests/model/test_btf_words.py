@@ -88,7 +88,19 @@ def _partial_word():
     return header + record + b"\0\0" + strings
 
 
+def _kind_flag_on_func(linkage: int):
+    data = one_type_btf(B.BtfType(B.FUNC_PROTO))
+    func = bytearray(struct.pack("<III", 0, 1 << 31 | B.FUNC << 24 | linkage, 1))
+    name = len(data) - 24 - 12 - 1  # the table's last byte: "" (a FUNC's name is checked after its flag)
+    struct.pack_into("<I", func, 0, name)
+    header, record, strings = data[:24], data[24:36], data[36:]
+    struct.pack_into("<III", header, 12, 24, 24, len(strings))
+    return header + record + func + strings
+
+
 @pytest.mark.parametrize("corrupt, reason", [
+    (lambda: _kind_flag_on_func(0), "type [2] FUNC '': kind_flag must be 0 for this kind"),
+    (lambda: _kind_flag_on_func(1), "type [2] FUNC '': kind_flag must be 0 for this kind"),
     (_bad_member_name, "type [1]: member name offset 7000 is outside the string table"),
     (_reserved_int_bits, "type [1] INT: reserved bits set in its data 0xf0000020"),
     (_partial_word, "type [2]: truncated BTF type data at byte 12"),
@@ -150,7 +162,7 @@ def frame_outcome(fn, words, nbytes: int, str_end: int) -> str:
         return f"error {e.reason}"
     if found is None:
         return "refused"
-    offsets, kinds = found
+    offsets, kinds = found[:2]
     return f"framed {list(offsets)} {bytes(kinds).hex()}"
 
 

@@ -147,6 +147,11 @@ def _parse_words(words: List[int], names: Callable[[int], str]) -> Tuple[List[Bt
             kind &= 0x1F
             t.kflag = True
             kflag = True
+            if kind == FUNC:  # kind_flag on a FUNC: read as one for validate to name the problem
+                t.type = size_type
+                t.linkage = vlen
+                append(t)
+                continue
         else:
             kflag = False
         if kind == FUNC_PROTO:
