@@ -128,8 +128,11 @@ def _make_walker(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: st
     read = [(name if name in fields else None, form, implicit) for name, form, implicit in specs]
     body, constants, values = _decoding(tuple(read), sizes, endian, namespace, _WALKER_CONVERSIONS)
     expressions = [values.get(name) or constants.get(name, "None") for name in fields]
-    source = ("def walk(unit, data, pos, code, end, out):\n"
-              "    base, strings, string_at = unit.offset, unit.dwarf.strings_read, unit.dwarf.string_at\n"
+    text = "\n".join(body)
+    hoisted = [line for used, line in (("base" in text, "base = unit.offset"),
+                                       ("string_at" in text, "strings, string_at = unit.dwarf.strings_read, "
+                                                             "unit.dwarf.string_at")) if used]
+    source = ("def walk(unit, data, pos, code, end, out):\n" + "".join(f"    {line}\n" for line in hoisted) +
               "    while True:\n" + "".join(f"        {line}\n" for line in body) +
               f"        out.append({item.format(*expressions)})\n"
               "        if pos >= end or data[pos] != code:\n"

@@ -238,7 +238,7 @@ class _Surface:
         return anonymous
 
     def spell_uncached(self, die, typedef_name: Optional[str]) -> str:
-        tag = die.tag
+        tag = die.shape.tag
         if tag == "DW_TAG_base_type":
             return normalise_base_name(_name(die) or "?")
         if tag == "DW_TAG_unspecified_type":
@@ -283,18 +283,22 @@ class _Surface:
 
     # -- records and enums --------------------------------------------------------------------
     def reach(self, die, typedef_name: Optional[str]) -> str:
-        tag = die.tag
+        tag = die.shape.tag
         kind = "enum" if tag == ENUM_TAG else RECORD_TAGS[tag]
-        name = _name(die)
+        # Every attribute, decoded at once: a definition reached is described (drain reads its size,
+        # file and line), so its attributes are decoded anyway.
+        name = _text(die.attrs.get("DW_AT_name"))
         if name is None:
             if typedef_name is None:
                 return f"{kind} <anonymous>"
             key = f"{kind} <{typedef_name}>"
         else:
             key = f"{kind} {name}"
-        if name is not None and "DW_AT_declaration" in die.shape.present:
+        declared = "DW_AT_declaration" in die.shape.present
+        if name is not None and declared:
             die = self.definition(tag, name) or die
-        if key not in self.seen and "DW_AT_declaration" not in die.shape.present:
+            declared = "DW_AT_declaration" in die.shape.present
+        if not declared and key not in self.seen:
             self.seen.add(key)
             self.pending.append((key, die))
         return key
@@ -307,10 +311,10 @@ class _Surface:
             done += 1
             attrs = die.attrs  # a type's name, size, file and line are all read: decode them at once
             path = self.file_at(die.cu, _int(attrs.get("DW_AT_decl_file")))
-            if die.tag == ENUM_TAG:
+            if die.shape.tag == ENUM_TAG:
                 self.enums[key] = {(_text(e.get("DW_AT_name")) or "?"): int(e["DW_AT_const_value"])
                                    for e in enumerators(die.cu, die) if "DW_AT_const_value" in e}
-            elif not self.is_private(path):
+            elif path is None or path.endswith(HEADER_SUFFIXES):  # not is_private(path), inline
                 self.records[key] = self.describe_record(die, attrs, path)
             else:
                 continue
@@ -325,7 +329,7 @@ class _Surface:
         self.add_members(die.cu.dwarf, members, 0, fields)
         entry = {"size": _int(attrs.get("DW_AT_byte_size")) or 0, "fields": fields}
         first = members[0] if members else None
-        if die.tag != "DW_TAG_union_type" and first is not None and first[0] == b"sz" \
+        if die.shape.tag != "DW_TAG_union_type" and first is not None and first[0] == b"sz" \
                 and self.spell_at(die.cu.dwarf, first[1]) == "unsigned long":
             entry["extensible"] = "opts"  # libbpf opts: callers pass sizeof, the struct grows at its end
         elif self.is_kernel_uapi(path):
