@@ -9,7 +9,8 @@ DIE is decoded as any other.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Optional
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 from .dwarf_decoders import MEMBER_FIELDS, Walker
 from .dwarf_forms import DwarfError
@@ -53,7 +54,7 @@ def _read_one(unit: "CompileUnit", shape: "Shape", start: int):
     return target if isinstance(target, int) else None
 
 
-def _children(unit: "CompileUnit", die: "Die", tag: str) -> list:
+def _children(tag: str, unit: "CompileUnit", die: "Die") -> list:
     """What is read of each child of ``die`` with ``tag``, in order. Parameters are a subprogram's
     leading children (gcc and clang emit its body's DIEs after them), so their walk ends at the first
     other child but ``...``; the others' steps over children with other tags."""
@@ -97,18 +98,10 @@ def _children(unit: "CompileUnit", die: "Die", tag: str) -> list:
     return out
 
 
-def member_fields(unit: "CompileUnit", die: "Die") -> List[tuple]:
-    """MEMBER_FIELDS of each DW_TAG_member child of ``die`` (a struct or union), in order (None for
-    an attribute a member lacks)."""
-    return _children(unit, die, MEMBER)
-
-
-def parameter_types(unit: "CompileUnit", die: "Die") -> List[Optional[int]]:
-    """DW_AT_type of each parameter of a subprogram or subroutine type, in order (None: none;
-    VARIADIC for ``...``)."""
-    return _children(unit, die, PARAMETER)
-
-
-def enumerators(unit: "CompileUnit", die: "Die") -> List[dict]:
-    """Every attribute of each DW_TAG_enumerator child of ``die``, in order."""
-    return _children(unit, die, ENUMERATOR)
+# MEMBER_FIELDS of each DW_TAG_member child of a struct or union, in order (None for an attribute a
+# member lacks): member_fields(unit, die). DW_AT_type of each parameter of a subprogram or subroutine
+# type, in order (None: none; VARIADIC for ``...``): parameter_types(unit, die). Every attribute of
+# each DW_TAG_enumerator child: enumerators(unit, die). (Partial applications: no call of their own.)
+member_fields: Callable[["CompileUnit", "Die"], List[tuple]] = partial(_children, MEMBER)
+parameter_types: Callable[["CompileUnit", "Die"], List[Optional[int]]] = partial(_children, PARAMETER)
+enumerators: Callable[["CompileUnit", "Die"], List[dict]] = partial(_children, ENUMERATOR)

@@ -124,6 +124,7 @@ class _Surface:
         # Spellings by DIE offset, and by (offset, typedef name) for an anonymous type a typedef names.
         self.spelled: Dict[Union[int, Tuple[int, str]], str] = {}
         self.anonymous: Dict[int, bool] = {}
+        self.files: Dict[Tuple[CompileUnit, int], Optional[str]] = {}  # file_at's memo
         self.subroutines: set = set()  # offsets of the function types spelled (a pointer to one reads as one)
 
     def definition(self, tag: str, name: str):
@@ -144,13 +145,17 @@ class _Surface:
     def decl_file(self, die) -> Optional[str]:
         return self.file_at(die.cu, _int_attr(die, "DW_AT_decl_file"))
 
-    @staticmethod
-    def file_at(cu, index: Optional[int]) -> Optional[str]:
-        """The file a unit's DW_AT_decl_file value names."""
+    def file_at(self, cu, index: Optional[int]) -> Optional[str]:
+        """The file a unit's DW_AT_decl_file value names (remembered: a unit's types and functions
+        name the same few files)."""
         if index is None:
             return None
+        key = (cu, index)
+        if key in self.files:
+            return self.files[key]
         files = cu.file_table()  # DWARF 5 counts from 0, older versions from 1
-        return files[index] if 0 <= index < len(files) else None
+        path = self.files[key] = files[index] if 0 <= index < len(files) else None
+        return path
 
     @staticmethod
     def is_private(path: Optional[str]) -> bool:
