@@ -32,7 +32,7 @@ from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple,
 from ..errors import AbiError
 from .dwarf_forms import DwarfError, Layout, Reader, UnitValues
 from .dwarf_lines import FileTable, read_file_table
-from .dwarf_decoders import Walker
+from .dwarf_decoders import Describer, Walker
 from .dwarf_shapes import SIBLING, Abbreviation, Shape, shape_of
 from .elfread import ET_REL, ElfImage
 
@@ -180,6 +180,7 @@ class CompileUnit(UnitValues):
         # The walkers (dwarf_children.py) of this unit's one-byte abbreviation codes, by the tag they
         # read (None: the code of a DIE that ends that walk).
         self.walkers: Dict[str, Dict[int, Optional[Walker]]] = {}
+        self.describers: Dict[int, Describer] = {}  # and of its members' codes that have one
 
     def top(self) -> Optional[Die]:
         return self._top

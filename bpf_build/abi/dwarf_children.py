@@ -98,6 +98,33 @@ def _children(tag: str, unit: "CompileUnit", die: "Die") -> list:
     return out
 
 
+def describe_members(unit: "CompileUnit", die: "Die", fields: List[list], spelled: dict, anonymous: dict) -> bool:
+    """Append the fields of a struct's or union's members to ``fields`` by their describers
+    (dwarf_decoders.make_member_describer), when every child is a member one describes; False as
+    soon as one is not (what was appended is then to be dropped: the record is described the general
+    way, from member_fields)."""
+    if not die.shape.has_children:
+        return True
+    data, end = unit.dwarf.info.data, unit.end
+    describers = unit.describers
+    pos = die.end
+    while pos < end:
+        code = data[pos]
+        describe = describers.get(code)
+        if describe is None:
+            if code == 0:
+                return True
+            _, _, shape = unit.abbreviation_at(pos)
+            describe = shape.describer if shape is not None and shape.tag == MEMBER and code < 0x80 else None
+            if describe is None:
+                return False  # not yet made, not a member, or not one a describer can do
+            describers[code] = describe
+        pos = describe(unit, data, pos + 1, code, end, fields, spelled, anonymous)
+        if pos < 0:
+            return False
+    return False  # the unit ends before the list does: the general way reports it
+
+
 # MEMBER_FIELDS of each DW_TAG_member child of a struct or union, in order (None for an attribute a
 # member lacks): member_fields(unit, die). DW_AT_type of each parameter of a subprogram or subroutine
 # type, in order (None: none; VARIADIC for ``...``): parameter_types(unit, die). Every attribute of

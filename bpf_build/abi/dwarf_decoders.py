@@ -30,11 +30,16 @@ Decoder = Callable[[object, bytes, int], dict]
 # (unit, .debug_info bytes, where the first DIE's attributes start, the abbreviation's code (-1 when
 # it takes more than one byte), the unit's end, the list to append to) -> where the run ends
 Walker = Callable[[object, bytes, int, int, int, list], int]
+# A walker that describes members (make_member_describer): (..., the list of fields to append to, the
+# type surface's spellings and anonymous records by offset) -> where the run ends, -1 when it stopped
+Describer = Callable[[object, bytes, int, int, int, list, dict, dict], int]
 Spec = Tuple[Optional[str], int, int]  # as dwarf.Spec: (attribute name or None, form, implicit constant)
 
 # What a record member's walker appends: these attributes' values, None for those it lacks.
 MEMBER_FIELDS = ("DW_AT_name", "DW_AT_type", "DW_AT_data_member_location", "DW_AT_bit_size",
                  "DW_AT_data_bit_offset", "DW_AT_bit_offset", "DW_AT_byte_size")
+# Forms whose value is an integer as decoded: data1-8 (not converted), sdata, udata, implicit_const.
+_INTEGER_FORMS = (0x0B, 0x05, 0x06, 0x07, 0x0D, 0x0F, 0x21)
 # How the generated source converts a value: the decoder's, and the walker's (which hoists what it
 # reads of the unit, and looks a string up in the reader's memo before calling string_at).
 _DECODER_CONVERSIONS = {"ref": "{0} += unit.offset", "strp": "{0} = unit.dwarf.string_at({0})"}
@@ -122,8 +127,8 @@ def make_decoder(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: st
 
 
 def _make_walker(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str, fields: Tuple[str, ...],
-                 item: str) -> Walker:
-    """A walker appending ``item`` (a template over the fields' values: {0}, {1}, ...) for each DIE."""
+                 step: List[str], arguments: str = "") -> Callable:
+    """A walker running ``step`` (lines over the fields' values: {0}, {1}, ...) for each DIE."""
     namespace: Dict[str, object] = {"DwarfError": DwarfError}
     read = [(name if name in fields else None, form, implicit) for name, form, implicit in specs]
     body, constants, values = _decoding(tuple(read), sizes, endian, namespace, _WALKER_CONVERSIONS)
@@ -132,9 +137,10 @@ def _make_walker(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: st
     hoisted = [line for used, line in (("base" in text, "base = unit.offset"),
                                        ("string_at" in text, "strings, string_at = unit.dwarf.strings_read, "
                                                              "unit.dwarf.string_at")) if used]
-    source = ("def walk(unit, data, pos, code, end, out):\n" + "".join(f"    {line}\n" for line in hoisted) +
+    source = (f"def walk(unit, data, pos, code, end, out{arguments}):\n" +
+              "".join(f"    {line}\n" for line in hoisted) +
               "    while True:\n" + "".join(f"        {line}\n" for line in body) +
-              f"        out.append({item.format(*expressions)})\n"
+              "".join(f"        {line.format(*expressions)}\n" for line in step) +
               "        if pos >= end or data[pos] != code:\n"
               "            return pos\n"
               "        pos += 1\n")
@@ -143,8 +149,8 @@ def _make_walker(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: st
 
 def make_member_walker(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str) -> Walker:
     """A walker of DW_TAG_member DIEs: appends a tuple of their MEMBER_FIELDS."""
-    return _make_walker(specs, sizes, endian, MEMBER_FIELDS, "(" + ", ".join(
-        f"{{{i}}}" for i in range(len(MEMBER_FIELDS))) + ")")
+    return _make_walker(specs, sizes, endian, MEMBER_FIELDS, ["out.append((" + ", ".join(
+        f"{{{i}}}" for i in range(len(MEMBER_FIELDS))) + "))"])
 
 
 def make_parameter_walker(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str) -> Walker:
@@ -152,5 +158,26 @@ def make_parameter_walker(specs: Tuple[Spec, ...], sizes: List[Optional[int]], e
     it has none (or refers outside .debug_info)."""
     forms = [form for name, form, _ in specs if name == "DW_AT_type"]
     is_offset = len(forms) == 1 and CONVERSIONS.get(forms[0]) == "ref"  # ref1-8: always an offset
-    return _make_walker(specs, sizes, endian, ("DW_AT_type",), "{0}" if is_offset else
-                        "{0} if isinstance({0}, int) else None")
+    return _make_walker(specs, sizes, endian, ("DW_AT_type",), ["out.append({0})" if is_offset else
+                                                                "out.append({0} if isinstance({0}, int) else None)"])
+
+
+def make_member_describer(specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str) -> Optional[Describer]:
+    """A describer of DW_TAG_member DIEs that say no more about where and what a member is than a name,
+    a reference to its type (ref1-8) and a whole byte offset as an integer (no bit-field attributes);
+    None for other abbreviations. It appends each member's field of a record's description,
+    [name, byte offset, spelling of its type], when its type is spelled already and known not to be
+    an anonymous struct or union (``spelled`` and ``anonymous``: the type surface's memos by offset),
+    and returns -1 at the first member that is not (dwarftypes then describes the record its general way)."""
+    forms: Dict[str, Tuple[int, Optional[int]]] = {name: (form, size) for (name, form, _), size in zip(specs, sizes)
+                                                  if name is not None}
+    type_form, type_size = forms.get("DW_AT_type", (0, None))
+    if "DW_AT_name" not in forms or CONVERSIONS.get(type_form) != "ref" or type_size is None or \
+            forms.get("DW_AT_data_member_location", (0, None))[0] not in _INTEGER_FORMS or \
+            any(name in forms for name in MEMBER_FIELDS[3:6]):
+        return None
+    return _make_walker(specs, sizes, endian, MEMBER_FIELDS[:3], [
+        "spelling = spelled.get({1})",
+        "if spelling is None or anonymous.get({1}) is not False or {0}.__class__ is not bytes:",
+        "    return -1",
+        "out.append([{0}.decode('utf-8', 'replace'), {2}, spelling])"], ", spelled, anonymous")

@@ -8,7 +8,8 @@ from __future__ import annotations
 import struct
 from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
-from .dwarf_decoders import Decoder, Walker, make_decoder, make_member_walker, make_parameter_walker
+from .dwarf_decoders import (Decoder, Describer, Walker, make_decoder, make_member_describer, make_member_walker,
+                             make_parameter_walker)
 from .dwarf_forms import CONVERSIONS, STRUCT_CODES, Layout, Place, form_size
 
 SIBLING = "DW_AT_sibling"
@@ -34,7 +35,8 @@ class Shape:
 
     __slots__ = ("tag", "has_children", "present", "fixed_size", "at_start", "at_end", "constants",
                  "plan", "skips", "first_variable", "after_first", "specs", "layout", "decodes", "decoder",
-                 "sibling_at", "type_at", "walks", "walker")
+                 "sibling_at", "type_at", "walks", "walker",
+                 "describer", "describer_made")
 
     def __init__(self, tag: str, has_children: bool, specs: Tuple[Spec, ...], layout: Layout):
         self.tag, self.has_children = tag, has_children
@@ -46,6 +48,9 @@ class Shape:
         # by a walker made for it (dwarf_children.py).
         self.walks = 0
         self.walker: Optional[Walker] = None
+        # A member's describer (made with its walker: dwarf_decoders.make_member_describer), if it can have one.
+        self.describer: Optional[Describer] = None
+        self.describer_made = False
         self.present: FrozenSet[str] = frozenset(name for name, _, _ in specs if name is not None)
         sizes = [form_size(form, layout) for _, form, _ in specs]
         endian = layout[3]
@@ -109,8 +114,13 @@ class Shape:
     def make_walker(self) -> Walker:
         """The walker made for this shape, a DW_TAG_member's or a DW_TAG_formal_parameter's without
         children (dwarf_decoders.py)."""
-        make = make_member_walker if self.tag == "DW_TAG_member" else make_parameter_walker
-        self.walker = make(self.specs, [form_size(form, self.layout) for _, form, _ in self.specs], self.layout[3])
+        sizes = [form_size(form, self.layout) for _, form, _ in self.specs]
+        if self.tag == "DW_TAG_member":
+            self.walker = make_member_walker(self.specs, sizes, self.layout[3])
+            self.describer = make_member_describer(self.specs, sizes, self.layout[3])
+            self.describer_made = True
+        else:
+            self.walker = make_parameter_walker(self.specs, sizes, self.layout[3])
         return self.walker
 
     def _make_plan(self, specs: Tuple[Spec, ...], sizes: List[Optional[int]], endian: str) -> None:

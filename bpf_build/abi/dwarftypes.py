@@ -27,7 +27,7 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 from ..errors import AbiError
 from ..collector import paused_gc
 from .dwarf import CompileUnit, Die, DwarfError, read_dwarf
-from .dwarf_children import VARIADIC, enumerators, member_fields, parameter_types
+from .dwarf_children import VARIADIC, describe_members, enumerators, member_fields, parameter_types
 from .dwarf_shapes import Shape
 from .elfread import ExportedSymbol
 from .inputs import map_input
@@ -330,12 +330,20 @@ class _Surface:
 
     def describe_record(self, die, attrs: dict, path: Optional[str]) -> dict:
         fields: List[list] = []
-        members = member_fields(die.cu, die)
-        self.add_members(die.cu.dwarf, members, 0, fields)
+        is_struct = die.shape.tag != "DW_TAG_union_type"
+        if describe_members(die.cu, die, fields, self.spelled, self.anonymous):
+            # every member described as add_members would (named, spelled, whole bytes): the first
+            # field is the first member's
+            opts = is_struct and bool(fields) and fields[0][0] == "sz" and fields[0][2] == "unsigned long"
+        else:
+            fields.clear()
+            members = member_fields(die.cu, die)
+            self.add_members(die.cu.dwarf, members, 0, fields)
+            first = members[0] if members else None
+            opts = is_struct and first is not None and first[0] == b"sz" and \
+                self.spell_at(die.cu.dwarf, first[1]) == "unsigned long"
         entry = {"size": _int(attrs.get("DW_AT_byte_size")) or 0, "fields": fields}
-        first = members[0] if members else None
-        if die.shape.tag != "DW_TAG_union_type" and first is not None and first[0] == b"sz" \
-                and self.spell_at(die.cu.dwarf, first[1]) == "unsigned long":
+        if opts:
             entry["extensible"] = "opts"  # libbpf opts: callers pass sizeof, the struct grows at its end
         elif self.is_kernel_uapi(path):
             entry["extensible"] = "uapi"  # kernel UAPI structs grow at their end, sized by the caller

@@ -9,8 +9,9 @@ import subprocess
 import pytest
 
 from bpf_build.abi.dwarf import read_dwarf
-from bpf_build.abi.dwarf_children import VARIADIC, member_fields, parameter_types
+from bpf_build.abi.dwarf_children import VARIADIC, describe_members, member_fields, parameter_types
 from bpf_build.abi.dwarf_decoders import MEMBER_FIELDS
+from bpf_build.abi.dwarftypes import _Surface
 from bpf_build.abi.inputs import map_input
 from bpf_build.project.compile import find_clang
 
@@ -67,6 +68,7 @@ def _assert_same_decoding(path):
             compared += 1
     assert compared > 100 and len(shapes) > 15 and len(list(dwarf.units())) == 2
     _assert_same_children(dwarf)
+    _assert_same_descriptions(dwarf)
 
 
 def _assert_same_children(dwarf):
@@ -102,6 +104,28 @@ def _assert_same_children(dwarf):
         for die, read in expected.values():  # again, with the unit's walkers by code (and ends) known
             assert (member_fields(unit, die), parameter_types(unit, die)) == read, die.offset
     assert all(walked.values()), walked
+
+
+def _assert_same_descriptions(dwarf):
+    """A record whose members the describers describe gets the fields the general way gives; those
+    with a bit-field or an anonymous struct or union member are left to the general way."""
+    surface, outcomes = _Surface(), []
+    for unit in dwarf.units():
+        for die in _all_dies(unit, unit.first_die):
+            if die.tag not in ("DW_TAG_structure_type", "DW_TAG_union_type") or not die.has_children:
+                continue
+            general = []
+            surface.add_members(dwarf, member_fields(unit, die), 0, general)  # spells the members' types
+            for child in die.children():
+                if child.tag == "DW_TAG_member" and not child.has_children:
+                    child.shape.make_walker()  # and the describer
+            fields = []
+            described = describe_members(unit, die, fields, surface.spelled, surface.anonymous)
+            assert not described or fields == general, die.offset
+            outcomes.append(described)
+    # DWARF 2 places members by a location expression, which no describer reads
+    old_style = any(unit.version < 3 for unit in dwarf.units())
+    assert outcomes.count(True) >= (0 if old_style else 4) and outcomes.count(False) >= 4, outcomes
 
 
 def _library(directory, compiler, flags):
