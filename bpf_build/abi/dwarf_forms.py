@@ -38,6 +38,16 @@ Layout = Tuple[int, int, int, str]  # a unit's (offset size, address size, versi
 Place = Tuple[int, int, int, Optional[Callable], Optional[str]]
 
 
+def as_text(value) -> Optional[str]:
+    """A string attribute's value as text (None when the value is not a string)."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else None
+
+
+def as_int(value) -> Optional[int]:
+    """A constant attribute's value (None when the value is not an integer)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 class DwarfError(Exception):
     """Malformed DWARF; the caller names the file."""
 

@@ -10,10 +10,8 @@ Types are spelled canonically (typedefs resolved, base type names normalised) so
 typedef or another compiler's spelling is not a change. A struct defined in a ``.c`` file is
 opaque to callers (libbpf's getters/setters convention), so its layout is not recorded.
 
-Functions are found by the address of their DIE (``DW_AT_low_pc``, or the first address of
-``DW_AT_ranges`` when gcc split them into hot and cold parts), else by name: gcc's identical code
-folding leaves some (``bpf_btf_get_info_by_fd``) as DIEs without any address. What is still not
-found is listed as having no type information rather than silently dropped. Where each type was
+The exports' DIEs are found by dwarf_exports.py (by address, else by name); an exported function
+still not found is listed as having no type information rather than silently dropped. Where each type was
 declared (``DW_AT_decl_file``/``DW_AT_decl_line``) is kept aside for annotations; it is not part
 of the comparable surface.
 """
@@ -27,6 +25,8 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 from ..errors import AbiError
 from ..collector import paused_gc
 from .dwarf import CompileUnit, Die, DwarfError, read_dwarf
+from .dwarf_exports import find_exported
+from .dwarf_forms import as_int as _int, as_text as _text
 from .dwarf_children import VARIADIC, describe_members, enumerators, member_fields, parameter_types
 from .dwarf_shapes import Shape
 from .elfread import ExportedSymbol
@@ -40,13 +40,11 @@ QUALIFIERS = {"DW_TAG_const_type": "const", "DW_TAG_volatile_type": "volatile", 
 MODIFIERS = {**{tag: "*" for tag in POINTER_TAGS}, **QUALIFIERS, "DW_TAG_restrict_type": ""}
 MODIFIERS_CHAINED = 1000  # more in one chain: they loop (what recursion would find as deep)
 # The children each step reads; the reader steps over the others without decoding them.
-TOP_LEVEL_TAGS = frozenset({*RECORD_TAGS, ENUM_TAG, "DW_TAG_subprogram", "DW_TAG_variable"})
 SUBRANGE_TAGS = frozenset({"DW_TAG_subrange_type"})
 DEFINITION_TAGS = frozenset({"DW_TAG_subprogram", "DW_TAG_variable"})
 HEADER_SUFFIXES = (".h", ".hh", ".hpp")
 # What a corrupt DWARF section makes the reader raise: reported as one AbiError naming the file.
 _CORRUPT = (DwarfError, struct.error, IndexError, KeyError, TypeError, ValueError, OverflowError, RecursionError)
-DW_OP_ADDR = 0x03
 DW_OP_PLUS_UCONST = 0x23
 Location = Tuple[str, int]  # (absolute file path when known, line)
 
@@ -83,31 +81,8 @@ def _int_attr(die, name: str) -> Optional[int]:
     return _int(die.get(name))
 
 
-def _text(value) -> Optional[str]:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else None
-
-
-def _int(value) -> Optional[int]:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _type_of(die):
     return die.ref("DW_AT_type")
-
-
-def _origin(die):
-    """The DIE that carries a subprogram's name and prototype (concrete instances point at it)."""
-    present = die.shape.present
-    if "DW_AT_abstract_origin" not in present and "DW_AT_specification" not in present:
-        return die  # most are their own
-    for _ in range(8):
-        for attr in ("DW_AT_abstract_origin", "DW_AT_specification"):
-            if die.has(attr):
-                die = die.ref(attr)
-                break
-        else:
-            return die
-    return die
 
 
 class _Surface:
@@ -421,13 +396,6 @@ def _uleb(data: List[int]) -> int:
     return value
 
 
-def _variable_address(die, address_size: int) -> Optional[int]:
-    location = die.get("DW_AT_location")
-    if not isinstance(location, list) or len(location) != 1 + address_size or location[0] != DW_OP_ADDR:
-        return None
-    return int.from_bytes(bytes(location[1:]), "little" if die.cu.dwarf.info.endian == "<" else "big")
-
-
 def read_type_surface(path, exports: Iterable[ExportedSymbol]) -> Optional[TypeSurface]:
     """The exports' types, or None when the library has no DWARF debug info."""
     path = os.fspath(path)
@@ -453,68 +421,10 @@ def read_type_surface(path, exports: Iterable[ExportedSymbol]) -> Optional[TypeS
 
 def _collect(dwarf, functions_at, variables_at) -> TypeSurface:
     surface = _Surface()
-    found_functions: List[Tuple[ExportedSymbol, object]] = []
-    found_variables: List[Tuple[ExportedSymbol, object]] = []
-    # Subprograms without an address, for what the addresses miss (a Die's arguments: most are
-    # declarations of what a unit calls, and a Die is made only of one whose name is missing).
-    addressless: List[Tuple[CompileUnit, int, Shape, int, int]] = []
-    for cu in dwarf.units():
-        # In C, exported functions, variables and type definitions are children of the CU; not
-        # descending further skips function bodies via DW_AT_sibling (much faster).
-        # A Die is made only of what is kept: most subprograms are not exported.
-        top = cu.top()
-        for pos, shape, start, end in (cu.places(top.end, TOP_LEVEL_TAGS) if top is not None and top.has_children
-                                       else ()):
-            tag = shape.tag
-            present = shape.present
-            if tag == "DW_TAG_subprogram":
-                address = _int(cu.attribute(shape, start, end, "DW_AT_low_pc")) if "DW_AT_low_pc" in present \
-                    else None
-                if address is None and "DW_AT_ranges" in present:
-                    # gcc splits hot and cold parts; the symbol is at one of them, not always the lowest
-                    address = next((a for a in cu.range_starts(Die(cu, pos, shape, start, end)) if a in functions_at),
-                                   None)
-                if address is not None and address in functions_at:
-                    origin = _origin(Die(cu, pos, shape, start, end))
-                    for sym in functions_at.pop(address):
-                        found_functions.append((sym, origin))
-                elif address is None:
-                    addressless.append((cu, pos, shape, start, end))
-            elif tag == "DW_TAG_variable":
-                if variables_at:
-                    variable = Die(cu, pos, shape, start, end)
-                    address = _variable_address(variable, cu.address_size)
-                    if address is not None and address in variables_at:
-                        for sym in variables_at.pop(address):
-                            found_variables.append((sym, _origin(variable)))
-            elif "DW_AT_declaration" not in present:
-                surface.definition_places.append((cu, pos, shape, start, end))
-    by_name: Dict[str, Die] = {}  # the first prototyped subprogram of each name still missing
-    missing = {sym.name for syms in functions_at.values() for sym in syms}
-    # Names compared as DWARF holds them (bytes, no decoding) when every missing one is valid text:
-    # then bytes that decode to one of them are its encoding, and no other bytes do.
-    missing_raw = None if any("\ufffd" in name for name in missing) else {name.encode() for name in missing}
-    for place in (addressless if functions_at else ()):
-        if missing_raw is not None:
-            cu, _, shape, start, end = place
-            raw = cu.attribute(shape, start, end, "DW_AT_name") if "DW_AT_name" in shape.present else None
-            if type(raw) is not bytes or raw not in missing_raw:
-                continue
-        candidate = Die(*place)
-        name = _name(candidate)
-        if name is not None and name in missing and name not in by_name and \
-                _origin(candidate).has("DW_AT_prototyped"):
-            by_name[name] = candidate
-    untyped: List[str] = []
-    for syms in functions_at.values():
-        for sym in syms:
-            named = by_name.get(sym.name)
-            if named is not None:
-                found_functions.append((sym, _origin(named)))
-            else:
-                untyped.append(sym.key)
+    found = find_exported(dwarf, functions_at, variables_at)
+    surface.definition_places = found.definition_places
     functions, variables = {}, {}
-    for sym, die in found_functions:
+    for sym, die in found.functions:
         path = surface.decl_file(die)  # gcc points C definitions at the .c: only a header's line is kept
         if path is not None and path.endswith(HEADER_SUFFIXES):
             line = _int_attr(die, "DW_AT_decl_line")
@@ -522,11 +432,11 @@ def _collect(dwarf, functions_at, variables_at) -> TypeSurface:
                 surface.locations[sym.key] = (path, line)
         returns, params = surface.signature(die)
         functions[sym.key] = {"returns": returns, "params": params}
-    for sym, die in found_variables:
+    for sym, die in found.variables:
         variables[sym.key] = surface.spell_type_of(die)
     surface.drain()
     types = {"functions": functions, "variables": variables, "records": surface.records, "enums": surface.enums}
-    return TypeSurface(types, sorted(untyped), surface.locations)
+    return TypeSurface(types, found.untyped, surface.locations)
 
 
 def definition_lines(path, names: Iterable[str]) -> Dict[str, Tuple[str, int]]:
