@@ -17,6 +17,7 @@ from bpf_build.model.elf import Object
 from tests.model.conftest import MODEL_CORPUS
 
 V = importlib.import_module("bpf_build.model.btf.validate")  # the module (the package exports its function)
+VC = importlib.import_module("bpf_build.model.btf.validate_columns")
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
 
@@ -110,8 +111,11 @@ def entry_mutations(data: bytes, seed: int, count: int):
         yield bytes(b)
 
 
-@pytest.mark.parametrize("target", ["bpfel", "bpfeb"])
-def test_column_proof_and_record_loop_agree_on_mutated_btf(compile_c, monkeypatch, target):
+@pytest.mark.parametrize("target, chunk", [("bpfel", 1024), ("bpfeb", 1024), ("bpfel", 2)])
+def test_column_proof_and_record_loop_agree_on_mutated_btf(compile_c, monkeypatch, target, chunk):
+    """``chunk``: records proven at a time (2: a problem in any chunk, the records of one kind
+    in several)."""
+    monkeypatch.setattr(VC, "_CHUNK", chunk)
     path = compile_c(SOURCE, name="columns", target=target)
     data = bytes(Object.read(path).section(".BTF").data)
     assert proven(data)[B.STRUCT] and proven(data)[B.UNION] and proven(data)[B.FUNC_PROTO]

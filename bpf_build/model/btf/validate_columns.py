@@ -25,7 +25,7 @@ import sys
 from bisect import bisect_left, bisect_right
 from itertools import chain, compress, repeat
 from operator import add, and_, gt, itemgetter, mul, rshift
-from typing import List, NamedTuple, Optional, Sequence, Set, Tuple, Union, cast
+from typing import Callable, List, NamedTuple, Optional, Sequence, Set, Tuple, Union, cast
 
 from .kinds import FUNC_PROTO, STRUCT, UNION
 from .words import TypeWords
@@ -56,32 +56,52 @@ def tops_of(types: TypeWords) -> bytes:
 def prove(types: TypeWords, tops: bytes, plain: Union[bytes, bytearray], sizeless: bytearray) -> Proof:
     """The STRUCT, UNION and FUNC_PROTO records that certainly keep validate.py's rules, by top
     info byte (see _members and _params). ``plain``: NameTable.plain_starts(); ``sizeless``:
-    validate.py's table of own ids without a size, directly or behind typedefs and qualifiers."""
-    plain_or_none = bytearray(plain)
-    plain_or_none[0] = 1
+    validate.py's table of own ids without a size, directly or behind typedefs and qualifiers.
+
+    Read _CHUNK records at a time: a kernel's columns whole would hold ~5 MiB of ints."""
     proven = bytearray(256)
-    forward: List[int] = []
+    forward: Set[int] = set()
     for top, kflag, union in _TOPS:
-        found = _members(types, _find_all(tops, top), plain_or_none, sizeless, kflag, union)
+        at = _find_all(tops, top)
+        found = _in_chunks(at, lambda part: _members(types, part, plain, sizeless, kflag, union))
         if found is not None:
             proven[top] = 1
-            forward.extend(found)
+            forward |= found
     if tops.find(FUNC_PROTO) >= 0:
         at = list(compress(range(len(tops)), tops.translate(_IS_FUNC_PROTO)))
+        by_id = _offsets_by_id(types)
+        found = _in_chunks(at, lambda part: _params(types, part, plain, by_id))
     else:
-        at = []
-    found = _params(types, at, plain_or_none)
+        found = set()
     if found is not None:
         proven[FUNC_PROTO] = 1
-        forward.extend(found)
-    forward.sort()
-    return Proof(bytes(proven), forward)
+        forward |= found
+    return Proof(bytes(proven), sorted(forward))
+
+
+_CHUNK = 1024
+
+
+def _in_chunks(at: List[int], prover: Callable[[List[int]], Optional[Set[int]]]) -> Optional[Set[int]]:
+    """What ``prover`` finds for all of ``at``, asked _CHUNK at a time; None if any part fails."""
+    found: Set[int] = set()
+    for i in range(0, len(at), _CHUNK):
+        part = prover(at[i:i + _CHUNK])
+        if part is None:
+            return None
+        found |= part
+    return found
+
+
+def _all_plain_or_none(plain: Union[bytes, bytearray], name_offs: Sequence[int]) -> bool:
+    """Every name offset 0 (no name) or at a plain identifier (plain[0] is 0: "" is not one)."""
+    return _gather(plain, name_offs).count(0) == name_offs.count(0)
 
 
 _IS_FUNC_PROTO = bytes(int(t == FUNC_PROTO) for t in range(256))
 
 
-def _members(types: TypeWords, at: List[int], plain_or_none: bytearray, sizeless: bytearray,
+def _members(types: TypeWords, at: List[int], plain: Union[bytes, bytearray], sizeless: bytearray,
              kflag: bool, union: bool) -> Optional[Set[int]]:
     """The ids of these STRUCTs or UNIONs (``at``: their indexes) that refer to a higher id, if
     each certainly has a name that is a plain identifier or none, and members of an existing
@@ -91,7 +111,7 @@ def _members(types: TypeWords, at: List[int], plain_or_none: bytearray, sizeless
     offs = _gather(types.offsets, at)
     if not offs:
         return set()
-    if 0 in _gather(plain_or_none, _gather(words, offs)):
+    if not _all_plain_or_none(plain, _gather(words, offs)):
         return None  # a name to read
     vlens = list(map(and_, _at(words, offs, 1), repeat(0xFFFF)))
     firsts = list(map(add, offs, repeat(3)))
@@ -102,7 +122,7 @@ def _members(types: TypeWords, at: List[int], plain_or_none: bytearray, sizeless
         return set()
     if min(refs) < types.start_id or max(refs) >= types.limit:
         return None  # void, a base type to look up, or no such type
-    if 1 in _gather(sizeless, refs) or 0 in _gather(plain_or_none, names):
+    if 1 in _gather(sizeless, refs) or not _all_plain_or_none(plain, names):
         return None
     if kflag:  # a bitfield's size in the top byte, its offset below
         offsets = list(map(and_, bits, repeat(0xFFFFFF)))
@@ -118,7 +138,8 @@ def _members(types: TypeWords, at: List[int], plain_or_none: bytearray, sizeless
     return set(compress(tids, map(gt, refs, tids)))
 
 
-def _params(types: TypeWords, at: List[int], plain_or_none: bytearray) -> Optional[Set[int]]:
+def _params(types: TypeWords, at: List[int], plain: Union[bytes, bytearray],
+            offsets_by_id: Sequence[int]) -> Optional[Set[int]]:
     """The ids of these FUNC_PROTOs (``at``: their indexes) that refer to a higher id, if each
     certainly has no name, an existing return type and parameters of existing types named by
     plain identifiers or not at all, void only as an unnamed last one (varargs); None if any
@@ -139,7 +160,7 @@ def _params(types: TypeWords, at: List[int], plain_or_none: bytearray) -> Option
     if not names:
         return found
     refs = _at(words, names, 1)
-    if max(refs) >= types.limit or 0 in _gather(plain_or_none, _gather(words, names)):
+    if max(refs) >= types.limit or not _all_plain_or_none(plain, _gather(words, names)):
         return None
     void = _index(refs, 0, 0)
     while void >= 0:  # varargs: only an unnamed last parameter may be void
@@ -149,7 +170,7 @@ def _params(types: TypeWords, at: List[int], plain_or_none: bytearray) -> Option
         void = _index(refs, 0, void + 1)
     # A parameter refers to a higher id than its prototype's where it refers to a type that
     # starts after it (ids and offsets rise together): its prototype is found for those only.
-    for at_word in compress(names, map(gt, _gather(_offsets_by_id(types), refs), names)):
+    for at_word in compress(names, map(gt, _gather(offsets_by_id, refs), names)):
         found.add(tids[bisect_right(offs, at_word) - 1])
     return found
 
