@@ -419,7 +419,7 @@ class DwarfInfo:
         self._shapes: Dict[Tuple[int, Layout], Dict[int, Shape]] = {}
         self._units: List[CompileUnit] = []
         self._unit_starts: List[int] = []
-        self._last_unit: Optional[CompileUnit] = None
+        self.last_unit: Optional[CompileUnit] = None
 
     def units(self) -> Iterator[CompileUnit]:
         if not self._units:
@@ -447,7 +447,7 @@ class DwarfInfo:
             unit._files = None  # a file table refers to its unit
         self._units.clear()
         self._unit_starts.clear()
-        self._last_unit = None
+        self.last_unit = None
         self.cache.clear()
 
     def die_at(self, offset: int) -> Optional[Die]:
@@ -461,14 +461,14 @@ class DwarfInfo:
 
     def unit_at(self, offset: int) -> CompileUnit:
         """The unit that holds ``offset`` of .debug_info."""
-        unit = self._last_unit  # references mostly stay in the unit of the previous one
+        unit = self.last_unit  # references mostly stay in the unit of the previous one
         if unit is None or not unit.offset <= offset < unit.end:
             if not self._units:
                 list(self.units())
             index = bisect.bisect_right(self._unit_starts, offset) - 1
             if index < 0 or offset >= self._units[index].end:
                 raise DwarfError(f"reference to offset {offset} outside every unit")
-            unit = self._last_unit = self._units[index]
+            unit = self.last_unit = self._units[index]
         return unit
 
     def string_at(self, offset: int) -> bytes:

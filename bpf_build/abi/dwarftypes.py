@@ -169,9 +169,16 @@ class _Surface:
         # A chain of pointers and qualifiers (const struct foo *) is followed down to a type spelled
         # already or spelled by spell_uncached, without a Die for its links, then spelled back up.
         chain: List[Tuple[int, str]] = []  # (offset, modifier), outermost first
+        data = dwarf.info.data
         while True:
-            unit = dwarf.unit_at(target)
-            _, start, shape = unit.abbreviation_at(target)
+            unit = dwarf.last_unit  # unit_at and abbreviation_at, inline for the usual case
+            if unit is None or not unit.offset <= target < unit.end:
+                unit = dwarf.unit_at(target)
+            code = data[target]
+            if 0 < code < 0x80:
+                start, shape = target + 1, unit.shapes.get(code) or unit.shape(code)
+            else:
+                _, start, shape = unit.abbreviation_at(target)
             if shape is None:
                 spelled = "void"
                 break
@@ -186,7 +193,7 @@ class _Surface:
             chain.append((target, modifier))
             if len(chain) > MODIFIERS_CHAINED:
                 raise DwarfError(f"the pointers and qualifiers at offset {target} refer to each other")
-            target = type_at[1](dwarf.info.data, start + type_at[0])[0] + unit.offset
+            target = type_at[1](data, start + type_at[0])[0] + unit.offset
             spelled = self.spelled.get(target)
             if spelled is not None:
                 break
