@@ -6,16 +6,13 @@ it builds its records and the raw dump before it prints, with the same rules and
 
 from __future__ import annotations
 
-import array
-from itertools import compress, count
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, NoReturn, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from ...errors import BtfError, PathLike
 from .kinds import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_EXTERN, FUNC_PROTO, FWD,
     INT, INT_BOOL, INT_CHAR, INT_SIGNED, KIND_NAMES, PTR, REF_KINDS, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION,
     VAR, VAR_GLOBAL_EXTERN, VOLATILE, is_identifier)
 from .records import BtfType
-from .validate_columns import prove, tops_of
 from .words import TypeWords, own_refs
 
 if TYPE_CHECKING:
@@ -63,9 +60,7 @@ def validate(types: TypeWords, path: PathLike = None) -> None:
     ``path`` defaults to the file the BTF was read from.
 
     This runs on every parse (vmlinux: ~300k records), hence the branches by kind frequency and
-    members checked in bulk, one by one only to name what is wrong; over an array of words (as
-    read_words reads them), structs, unions and prototypes proven good over whole columns
-    (validate_columns.py) are not stepped through at all."""
+    members checked in bulk, one by one only to name what is wrong."""
     path = path if path is not None else types.path
     words, offsets, kinds = types.words, types.offsets, types.kinds
     limit = types.limit
@@ -117,18 +112,10 @@ def validate(types: TypeWords, path: PathLike = None) -> None:
         if ref >= limit:
             fail(tid, f"{what} refers to type id {ref}, but only {limit - 1} types exist")
 
-    # Structs, unions and prototypes whose entries all certainly pass (proven over whole
-    # columns, the common case) are left out; the loop checks the rest and names the first
-    # problem. Over a list of words (the parser's) the loop reads entries quicker than columns
-    # are gathered (no int made a read): there it checks every record.
-    records: Iterable[Tuple[int, int, int]] = zip(offsets, kinds, count(start))
-    proof = None
-    if isinstance(words, array.array):
-        tops = tops_of(types)
-        proof = prove(types, tops, plain, sizeless)
-        records = compress(records, tops.translate(bytes(1 - p for p in proof.proven)))
     forward: List[int] = []  # types referring to a higher id: where reference loops can start
-    for off, k, tid in records:
+    tid = start - 1
+    for off, k in zip(offsets, kinds):
+        tid += 1
         info = words[off + 1]
         st = words[off + 2]
         o = words[off]
@@ -257,8 +244,6 @@ def validate(types: TypeWords, path: PathLike = None) -> None:
                 fail(tid, "name must be printable text")
             if st not in _FLOAT_SIZES:
                 fail(tid, f"size {st} is not 2, 4, 8, 12 or 16")
-    if proof is not None and proof.forward:
-        forward = sorted(forward + proof.forward)
     if forward:
         _check_loops(types, path, forward)
 

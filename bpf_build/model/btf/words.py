@@ -178,19 +178,16 @@ class NameTable:
 
 class TypeWords:
     """One BTF's own types as words (``offsets[i]``: where type ``start_id + i`` begins,
-    ``kinds[i]``: its kind, ``infos[i]``: its info word if framing kept them), with its string
-    table and its base's lookups (split BTF)."""
+    ``kinds[i]``: its kind), with its string table and its base's lookups (split BTF)."""
 
-    __slots__ = ("path", "words", "offsets", "kinds", "infos", "start_id", "limit", "base", "names")
+    __slots__ = ("path", "words", "offsets", "kinds", "start_id", "limit", "base", "names")
 
     def __init__(self, words: Sequence[int], offsets: Sequence[int], kinds: bytes, names: NameTable,
-                 base: Optional[TypeLookups], start_id: int, path: PathLike,
-                 infos: Optional[Sequence[int]] = None):
+                 base: Optional[TypeLookups], start_id: int, path: PathLike):
         self.path = path
         self.words = words
         self.offsets = offsets
         self.kinds = kinds
-        self.infos = infos
         self.names = names
         self.base = base
         self.start_id = start_id
@@ -290,18 +287,15 @@ def read_words(data: bytes, path: PathLike, base: Optional[TypeWords] = None) ->
     names = NameTable(sections.strings, base.names.end if base is not None else 0, base)
     words = section_words(data, sections)
     start_id = base.limit if base is not None else 1
-    offsets, kinds, infos = frame(words, sections.types_len, names.end, start_id, path)
-    return TypeWords(words, offsets, kinds, names, base, start_id, path, infos)
+    offsets, kinds = frame(words, sections.types_len, names.end, start_id, path)
+    return TypeWords(words, offsets, kinds, names, base, start_id, path)
 
 
-Framing = Tuple["array.array[int]", bytes, Optional["array.array[int]"]]
-
-
-def frame(words: Sequence[int], nbytes: int, str_end: int, first_id: int, path: PathLike) -> Framing:
-    """Each type's word offset, kind and (where the columns were checked) info word, checking
-    that every record and its entries are there, its kind is known, reserved bits are clear, vlen
-    only where the kind has one and every name offset is inside the string table (below
-    ``str_end``).
+def frame(words: Sequence[int], nbytes: int, str_end: int, first_id: int,
+          path: PathLike) -> Tuple[array.array[int], bytes]:
+    """Each type's word offset and kind, checking that every record and its entries are there,
+    its kind is known, reserved bits are clear, vlen only where the kind has one and every name
+    offset is inside the string table (below ``str_end``).
 
     Stepped through once doing nothing else (vmlinux: ~130k records), the checks made after over
     whole columns; if one fails, stepped through again record by record, to name the first
@@ -326,7 +320,7 @@ _IS_INT = bytes(int(k == INT) for k in range(256))
 _HAS_ENTRY_NAMES = bytes(int(k in _ENTRY_NAMES) for k in range(256))
 
 
-def _frame_regular(words: Sequence[int], str_end: int) -> Optional[Framing]:
+def _frame_regular(words: Sequence[int], str_end: int) -> Optional[Tuple[array.array[int], bytes]]:
     """``frame``'s answer for a section without problems, None if it has one."""
     nwords = len(words)
     offsets = array.array("I")
@@ -356,7 +350,7 @@ def _frame_regular(words: Sequence[int], str_end: int) -> Optional[Framing]:
     if tops.translate(_BAD_TOP).find(1) >= 0 or (raw[2::4] if little else raw[1::4]).count(0) != n:
         return None  # an unknown kind, reserved bits
     kinds = tops.translate(_KIND_BY_TOP)
-    del raw, tops, halves
+    del raw, tops, halves, infos
     if any(compress(vlens, kinds.translate(_NO_VLEN))):
         return None
     if n and max(map(words.__getitem__, offsets)) >= str_end:
@@ -371,11 +365,11 @@ def _frame_regular(words: Sequence[int], str_end: int) -> Optional[Framing]:
             size = steps[kind]
             if max(words[off + 3:off + 3 + size * vlen:size]) >= str_end:
                 return None
-    return offsets, kinds, infos
+    return offsets, kinds
 
 
 def _frame_one_by_one(words: Sequence[int], nbytes: int, str_end: int, first_id: int,
-                      path: PathLike) -> Framing:
+                      path: PathLike) -> Tuple[array.array[int], bytes]:
     """``frame`` record by record: one test a record, what fails it _frame_problem names."""
     nwords = len(words)
     offsets = array.array("I")
@@ -401,7 +395,7 @@ def _frame_one_by_one(words: Sequence[int], nbytes: int, str_end: int, first_id:
         add_offset(i)
         add_kind(kind)
         i = j
-    return offsets, bytes(kinds), None
+    return offsets, bytes(kinds)
 
 
 def _frame_problem(words: Sequence[int], i: int, str_end: int, tid: int, path: PathLike) -> NoReturn:
