@@ -23,8 +23,10 @@ MEMBER = "DW_TAG_member"
 PARAMETER = "DW_TAG_formal_parameter"
 ENUMERATOR = "DW_TAG_enumerator"
 VARIADIC = -1  # in parameter_types: ``...`` (never a DIE offset)
-# Walks without a walker before one is made (making one costs about as much as a few dozen walks).
-WALKER_AFTER = 8
+# Walks without a walker before one is made, with its describer: compiling the two costs ~0.1-0.2 ms,
+# about what a hundred walks save, so a library read once (libbpf: 23 member and parameter shapes,
+# most walked a few dozen times) does not pay for functions it hardly uses.
+WALKER_AFTER = 128
 
 
 _UNKNOWN: Any = object()  # a code without a walker in a unit's walkers (yet)
