@@ -48,7 +48,7 @@ def _read_one(unit: "CompileUnit", shape: "Shape", start: int):
     """What a walker would append for one child (or an enumerator's attributes: no walker reads those)."""
     if shape.tag == MEMBER:
         attrs = unit.decode(shape, start)
-        return tuple(attrs.get(name) for name in MEMBER_FIELDS)
+        return tuple(map(attrs.get, MEMBER_FIELDS))
     if shape.tag == ENUMERATOR:
         return unit.decode(shape, start)
     target = unit.attribute(shape, start, _end(unit, shape, start), "DW_AT_type") \
