@@ -8,6 +8,9 @@ medians of runs taken in turn: see bench/vmlinux_bench.py); with ``--old TREE`` 
 a `git archive` of HEAD unpacked in /tmp) that tree's command joins the rotation, for an A/B on
 a machine others share (compare CPU time there, not wall).
 
+Our commands run as a pip install of bpf_build would (bench.common.installed_python: no editable
+install hook, bytecode compiled once).
+
 Run: python3 bench/btf_bench.py [--repeat N] [--old TREE]
 """
 
@@ -15,11 +18,12 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 from typing import Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import median_seconds, report, time_command  # noqa: E402
+from bench.common import installed_python, median_seconds, report, time_command  # noqa: E402
 from bench.vmlinux_bench import TIME, run_once  # noqa: E402
 from bpf_build.model.btf import Btf, dump_words, read_words, validate  # noqa: E402
 
@@ -69,11 +73,12 @@ def main() -> None:
     ])
     if bpftool is None or not os.access(TIME, os.X_OK):
         return
-    commands = {"ours": [sys.executable, *DUMP_ARGS], "bpftool": BPFTOOL_RAW}
-    if args.old:
-        # -P: not this directory first on the path, the old tree is (PYTHONPATH)
-        commands["old"] = ["env", f"PYTHONPATH={os.path.abspath(args.old)}", sys.executable, "-P", *DUMP_ARGS]
-    medians = rotate(commands, args.repeat)
+    with tempfile.TemporaryDirectory(prefix="btf_bench_") as workdir:
+        commands = {"ours": installed_python(workdir) + DUMP_ARGS, "bpftool": BPFTOOL_RAW}
+        if args.old:
+            # -P: not this directory first on the path, the old tree is (PYTHONPATH)
+            commands["old"] = installed_python(workdir, args.old) + ["-P", *DUMP_ARGS]
+        medians = rotate(commands, args.repeat)
     names = list(commands)
     print(f"{'bpf-build btf dump (raw)':<24}" + "".join(f"{n:>10}" for n in names) + "  ours/bpftool"
           + ("  ours/old" if args.old else ""))

@@ -9,6 +9,8 @@ time is the figure to compare: wall time also counts the time the process waited
 The in-process time of `link()` (read, link, encode; cyclic GC off as in the CLI) and the
 start-up of `bpf-link --help` are printed as well, and the BTF dedup of vmlinux next to libbpf's
 btf__dedup (through ctypes).
+Our commands run as a pip install of bpf_build would (bench.common.installed_python: no editable
+install hook, bytecode compiled once).
 
 Needs clang (any BPF-capable one on PATH or $BPF_CLANG) and bpftool; vmlinux.h is generated with
 bpftool into a temporary directory for this bench only.
@@ -32,7 +34,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tests", "link"))
 
-from bench.common import median_seconds, report, time_command  # noqa: E402
+from bench.common import installed_python, median_seconds, report, time_command  # noqa: E402
 from bpf_build.project.compile import compile_bpf  # noqa: E402
 from bpf_build.model.elf import Object  # noqa: E402
 from bpf_build.link.linker import link  # noqa: E402
@@ -46,11 +48,6 @@ VMLINUX_PRELUDE = """\
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 """
-
-
-def bpf_link_command():
-    script = os.path.join(os.path.dirname(sys.executable), "bpf-link")
-    return [script] if os.path.exists(script) else [sys.executable, "-m", "bpf_build.cli.link"]
 
 
 def vmlinux_unit(index: int, structs) -> str:
@@ -93,9 +90,10 @@ def main():
     args = ap.parse_args()
     if shutil.which("bpftool") is None:
         sys.exit("bpftool not found: it is the reference this bench compares with")
-    ours_cmd = bpf_link_command()
     work = tempfile.mkdtemp(prefix="link_bench_")
     try:
+        python = installed_python(work)
+        ours_cmd = python + ["-m", "bpf_build.cli.link"]
         with open(os.path.join(work, "vmlinux.h"), "w") as f:
             subprocess.run(["bpftool", "btf", "dump", "file", VMLINUX, "format", "c"], stdout=f, check=True)
         structs = rich_kernel_structs(240)
@@ -124,9 +122,9 @@ def main():
             notes.append(f"{label}: {len(inputs)} objects, {types} BTF types in, "
                          f"output {'byte-identical' if same else 'DIFFERENT'} to bpftool's")
         startup = time_command(ours_cmd + ["--help"], args.repeat)
-        python_startup = time_command([sys.executable, "-c", "pass"], args.repeat)
+        python_startup = time_command(python + ["-c", "pass"], args.repeat)
         rows.append(("bpf-link --help (start-up)", startup, None))
-        rows.append(("python3 -c pass (interpreter + site)", python_startup, None))
+        rows.append(("python -c pass (the same interpreter, bare)", python_startup, None))
         if not args.quick:
             rows.append(dedup_vmlinux_row(max(1, args.repeat // 3)))
         print(f"bpf-link: {' '.join(ours_cmd)}; medians of {args.repeat} runs")

@@ -9,6 +9,9 @@ two a change moved.
 Both commands write to stdout, here /dev/null. The runs alternate (ours, bpftool, ours, ...) so a
 change in the machine's load touches both sides; medians are shown.
 
+Our commands run as a pip install of bpf_build would (bench.common.installed_python: no editable
+install hook, bytecode compiled once).
+
 Run: python3 bench/vmlinux_bench.py [--repeat N]
 """
 
@@ -24,13 +27,14 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.common import installed_python  # noqa: E402
 from bpf_build.model.btf import TypeWords, read_words, validate  # noqa: E402
 from bpf_build.btf.c import render_header  # noqa: E402
 from bpf_build.cli.commands.vmlinux import SYSFS_BTF  # noqa: E402
 
 VMLINUX = f"{SYSFS_BTF}/vmlinux"
 BPFTOOL = ["bpftool", "btf", "dump", "file", VMLINUX, "format", "c"]
-OURS = [sys.executable, "-m", "bpf_build.cli.main", "vmlinux"]
+OURS_ARGS = ["-m", "bpf_build.cli.main", "vmlinux"]  # after bench.common.installed_python
 TIME = "/usr/bin/time"  # GNU time (Debian's package "time")
 
 
@@ -89,7 +93,8 @@ def main() -> None:
     if not os.access(TIME, os.X_OK):
         raise SystemExit(f"{TIME} is needed (GNU time: apt-get install time)")
     bpftool = BPFTOOL if shutil.which(BPFTOOL[0]) else None
-    figures = alternate(OURS, bpftool, repeat)
+    with tempfile.TemporaryDirectory(prefix="vmlinux_bench_") as workdir:
+        figures = alternate(installed_python(workdir) + OURS_ARGS, bpftool, repeat)
     ours, theirs = figures[0], (figures[1] if len(figures) > 1 else None)
     print(f"{'bpf-build vmlinux vs bpftool':<34} {'ours':>9} {'bpftool':>9} {'ratio':>7}")
     for key, label in (("wall", "wall (s)"), ("cpu", "cpu, user+sys (s)"), ("rss", "peak RSS (MiB)")):
