@@ -24,7 +24,7 @@ Rows, per pair, each the median of --runs runs, the tools alternating so both se
                           abbreviations (with the decoders made for the busiest) and the tables
                           it read, is warm after the first run, as in any long-lived caller: a
                           process row pays for it cold)
-The processes run as an installed bpf-abi would: in a fresh venv without packages (made in a
+The processes run as an installed bpf-abi would (bench.common.installed_python): in a fresh venv without packages (made in a
 temporary directory from this interpreter's base), with bytecode compiled once and kept (in that
 directory: pip compiles it at install). The development venv's interpreter pays for the editable
 install's import hooks (~15 ms a start here) and, with PYTHONDONTWRITEBYTECODE, compiles every
@@ -52,6 +52,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import installed_python  # noqa: E402
+
 DEBIAN_LIBBPF = "/usr/lib/x86_64-linux-gnu/libbpf.so.1"
 LIBBPF_TAGS = ("v0.6.0", "v0.7.0", "v0.8.0", "v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0", "v1.4.0", "v1.5.0")
 LIBBPF_MIRROR = "/work/.mirror/libbpf+libbpf/repo"
@@ -59,27 +61,21 @@ LIBBPF_MIRROR = "/work/.mirror/libbpf+libbpf/repo"
 Timing = Tuple[float, float]  # (wall, cpu) seconds
 
 
-def bpf_abi_process(workdir: Path, dev_python: bool) -> Tuple[List[str], Dict[str, str]]:
-    """The argv prefix and environment that run bpf-abi as a process (see the module's text)."""
+def bpf_abi_process(workdir: Path, dev_python: bool) -> List[str]:
+    """The argv prefix that runs bpf-abi as a process (see the module's text)."""
     if dev_python:
-        return [sys.executable, "-m", "bpf_build.cli.abi"], {**os.environ, "PYTHONPATH": str(REPO)}
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(REPO)
-    env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
-    subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip",
-                    str(workdir / "venv")], check=True)
-    return [str(workdir / "venv" / "bin" / "python"), "-m", "bpf_build.cli.abi"], env
+        return ["env", f"PYTHONPATH={REPO}", sys.executable, "-m", "bpf_build.cli.abi"]
+    return installed_python(str(workdir)) + ["-m", "bpf_build.cli.abi"]
 
 
 BPF_ABI: List[str] = []
-ENV: Dict[str, str] = {}
 
 
 def process(argv: List[str], ok_codes=(0, 1)) -> Callable[[], Timing]:
     def run() -> Timing:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+        proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode not in ok_codes:
@@ -124,7 +120,7 @@ def bench_pair(label: str, old: str, new: str, runs: int, headers: Optional[Tupl
         baseline = os.path.join(tmp, "old.json")
         header_args = ["--headers", headers[0]] if headers else []
         dump = BPF_ABI + ["dump", old, "-o", baseline] + header_args + ([] if types else ["--no-types"])
-        subprocess.run(dump, check=True, env=ENV)
+        subprocess.run(dump, check=True)
         abidiff = ["abidiff", old, new]
         so_args = ["diff"] + ([] if types else ["--no-types"])
         json_args = list(so_args)
@@ -214,7 +210,7 @@ def synthetic_library(directory: Path, functions: int, extra_node: bool) -> str:
 def print_findings(releases: List[Tuple[str, str, str]]) -> None:
     for (old_tag, old, old_h), (new_tag, new, new_h) in zip(releases, releases[1:]):
         proc = subprocess.run(BPF_ABI + ["diff", old, new, "--old-headers", old_h, "--headers", new_h,
-                                         "--root", str(Path(new).parents[1])], capture_output=True, text=True, env=ENV)
+                                         "--root", str(Path(new).parents[1])], capture_output=True, text=True)
         print(f"\n=== libbpf {old_tag} -> {new_tag}: exit {proc.returncode}")
         sys.stdout.write(proc.stdout + proc.stderr)
 
@@ -232,9 +228,7 @@ def main() -> int:
                         help="run bpf-abi with this interpreter and environment as they are, not as installed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="abi-bench-python-") as workdir:
-        BPF_ABI[:], process_env = bpf_abi_process(Path(workdir), args.dev_python)
-        ENV.clear()
-        ENV.update(process_env)
+        BPF_ABI[:] = bpf_abi_process(Path(workdir), args.dev_python)
         print(f"bpf-abi runs as: {' '.join(BPF_ABI)}", file=sys.stderr)
         return run_benchmarks(args)
 
