@@ -19,22 +19,18 @@ already made absolute), bytes for strings, lists of ints for blocks and expressi
 flags. Also here: range lists (``DW_AT_ranges``), both DWARF 4 and 5; the file table of a unit's
 line program header (for ``DW_AT_decl_file``) is read by dwarf_lines.py.
 
-Relocatable objects (.o) carry their DWARF cross-section offsets in relocations; those of the
-architectures we build for (x86-64, AArch64, i386) are applied first.
+A file's sections are found and, for relocatable objects, relocated by dwarf_load.py.
 """
 
 from __future__ import annotations
 
 import bisect
-import struct
 from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple, Union
 
-from ..errors import AbiError
 from .dwarf_forms import DwarfError, Layout, Reader, UnitValues
 from .dwarf_lines import FileTable, read_file_table
 from .dwarf_decoders import Describer, Walker
 from .dwarf_shapes import SIBLING, Abbreviation, Shape, shape_of
-from .elfread import ET_REL, ElfImage
 
 TAGS = {
     0x01: "DW_TAG_array_type", 0x02: "DW_TAG_class_type", 0x04: "DW_TAG_enumeration_type",
@@ -57,10 +53,6 @@ ATTRIBUTES = {
 }
 REFERENCE_ATTRIBUTES = {"DW_AT_sibling", "DW_AT_type", "DW_AT_abstract_origin", "DW_AT_specification"}
 
-# Relocation types that write a symbol's value plus addend into DWARF: (machine, type) -> size.
-_RELOCATION_SIZES = {(62, 1): 8, (62, 10): 4, (62, 11): 4, (183, 257): 8, (183, 258): 4, (3, 1): 4}
-_DEBUG_SECTIONS = (".debug_info", ".debug_abbrev", ".debug_str", ".debug_line", ".debug_line_str",
-                   ".debug_str_offsets", ".debug_addr", ".debug_ranges", ".debug_rnglists")
 
 # Abbreviation tables by the bytes they were read from (see DwarfInfo._shared_abbrev_table).
 _ABBREV_TABLES: Dict[bytes, Dict[int, Abbreviation]] = {}
@@ -533,53 +525,3 @@ class DwarfInfo:
                     implicit, pos = r.sleb(pos)
                 specs.append((attribute_name(name), form, implicit))
             table[code] = (tag_name(tag) or f"DW_TAG_0x{tag:x}", has_children, tuple(specs))
-
-
-def load_dwarf(elf: ElfImage) -> Optional[DwarfInfo]:
-    """The file's DWARF, relocated when it is a relocatable object; None without .debug_info."""
-    sections = elf.sections()
-    by_name = elf.sections_by_name(sections)
-    if ".debug_info" not in by_name:
-        return None
-    data = {name: elf.data(by_name[name][1], name) for name in _DEBUG_SECTIONS if name in by_name}
-    if elf.e_type == ET_REL:
-        _relocate(elf, sections, by_name, data)
-    return DwarfInfo(data, elf.endian)
-
-
-def _relocate(elf: ElfImage, sections, by_name, data: Dict[str, bytes]) -> None:
-    symbols = None
-    for name in list(data):
-        for prefix, has_addend in ((".rela", True), (".rel", False)):
-            found = by_name.get(prefix + name)
-            if found is None:
-                continue
-            section = found[1]
-            if symbols is None:
-                symtab = next((s for s in sections if s.type == 2), None)
-                symbols = [s.value for s in elf.symbols(sections, symtab, ".symtab")] if symtab else []
-            target = bytearray(data[name])
-            fmt = elf.endian + (("QQq" if has_addend else "QQ") if elf.is64 else ("IIi" if has_addend else "II"))
-            entry_size = struct.calcsize(fmt)
-            raw = elf.data(section, prefix + name)
-            for entry in struct.iter_unpack(fmt, raw[:len(raw) - len(raw) % entry_size]):
-                offset, info = entry[0], entry[1]
-                symbol, kind = (info >> 32, info & 0xFFFFFFFF) if elf.is64 else (info >> 8, info & 0xFF)
-                size = _RELOCATION_SIZES.get((elf.machine, kind))
-                if size is None:
-                    raise DwarfError(f"unsupported relocation type {kind} in {prefix + name}")
-                if offset + size > len(target):
-                    raise DwarfError(f"relocation past the end of {name}")
-                addend = entry[2] if has_addend else int.from_bytes(target[offset:offset + size],
-                                                                    "little" if elf.endian == "<" else "big")
-                value = (symbols[symbol] if symbol < len(symbols) else 0) + addend
-                target[offset:offset + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(
-                    size, "little" if elf.endian == "<" else "big")
-            data[name] = bytes(target)
-
-
-def read_dwarf(path: str, raw: bytes) -> Optional[DwarfInfo]:
-    try:
-        return load_dwarf(ElfImage(path, raw))
-    except (DwarfError, struct.error) as e:
-        raise AbiError(path, f"malformed DWARF debug info ({e})") from None

@@ -24,7 +24,8 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 from ..errors import AbiError
 from ..collector import paused_gc
-from .dwarf import CompileUnit, Die, DwarfError, read_dwarf
+from .dwarf import CompileUnit, Die, DwarfError
+from .dwarf_load import read_dwarf
 from .dwarf_exports import find_exported
 from .dwarf_forms import as_int as _int, as_text as _text
 from .dwarf_children import VARIADIC, describe_members, enumerators, member_fields, parameter_types

@@ -227,7 +227,7 @@ def test_position_independent_executable_is_not_a_library(tmp_path, bpf_abi_proc
 
 def test_pointers_and_qualifiers_in_a_loop(build_lib, tmp_path, bpf_abi_process):
     """A const type whose DW_AT_type is itself (a corrupt file): one error, not a hang."""
-    from bpf_build.abi.dwarf import read_dwarf
+    from bpf_build.abi.dwarf_load import read_dwarf
     from bpf_build.abi.elfread import ElfImage
     from bpf_build.abi.inputs import map_input
 

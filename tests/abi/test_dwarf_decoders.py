@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from bpf_build.abi.dwarf import read_dwarf
+from bpf_build.abi.dwarf_load import read_dwarf
 from bpf_build.abi.dwarf_children import VARIADIC, describe_members, member_fields, parameter_types
 from bpf_build.abi.dwarf_decoders import MEMBER_FIELDS
 from bpf_build.abi.dwarftypes import _Surface
