@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Iterable, List, Optional, Set, Tuple
 
 from ...errors import BtfError, PathLike
-from ...model.btf import DECL_TAG, FUNC, paused_gc
+from ...collector import paused_gc
+from ...model.btf import DECL_TAG, FUNC
 from .context import BtfSource
 from .names import IDENTIFIER
 from .writer import CWriter

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from ...model.btf import DATASEC, VAR, Btf, BtfType, paused_gc
+from ...collector import paused_gc
+from ...model.btf import DATASEC, VAR, Btf, BtfType
 from ...model.btf_ext import BtfExt
 from .compact import compact_and_remap
 from .fwds import resolve_fwds

@@ -21,7 +21,7 @@ from .kinds import (ARRAY, BTF_MAGIC, BTF_VERSION, CONST, DATASEC, DECL_TAG, ENU
     KIND_NAMES, MAX_KIND, MODIFIER_KINDS, PTR, REF_KINDS, RESTRICT, SIZED_KINDS, STRUCT, TYPE_TAG, TYPEDEF,
     UNION, VAR, VAR_GLOBAL_ALLOCATED, VAR_GLOBAL_EXTERN, VAR_STATIC, VOLATILE, FuncLinkage, IntEncoding, Kind,
     VarLinkage, is_identifier)
-from .parse import magic_byteorder, parse_btf, paused_gc
+from .parse import magic_byteorder, parse_btf
 from .records import BtfType, EnumValue, Member, Param, VarSecinfo
 from .strings import StringTable
 from .text import dump_raw, dump_words, kind_counts
@@ -37,7 +37,7 @@ __all__ = [
     "Btf", "BtfType", "EnumValue", "FuncLinkage", "IntEncoding", "Kind", "Member", "Param",
     "StringTable", "VarLinkage", "VarSecinfo",
     "TypeWords", "datasec_layout_problem", "dump_raw", "dump_words", "encode_btf", "is_identifier",
-    "kind_counts", "load_vmlinux", "magic_byteorder", "parse_btf", "paused_gc", "read_words", "validate",
+    "kind_counts", "load_vmlinux", "magic_byteorder", "parse_btf", "read_words", "validate",
 ]
 
 

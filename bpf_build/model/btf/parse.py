@@ -22,7 +22,7 @@ from .strings import StringTable
 from .validate import validate
 from .words import NameTable, TypeWords, frame, magic_byteorder, read_sections, section_words
 
-__all__ = ["magic_byteorder", "parse_btf", "paused_gc", "RecordTypes"]
+__all__ = ["magic_byteorder", "parse_btf", "RecordTypes"]
 
 
 def parse_btf(data: bytes, path: PathLike, base: Optional[Btf]) -> Btf:
