@@ -69,8 +69,8 @@ def load_input(state: LinkerState, item: Input, position: int) -> InputView:
 
 def _read(item: Union[str, "os.PathLike[str]", bytes], position: int) -> Object:
     if isinstance(item, (bytes, bytearray, memoryview)):
-        return Object.read(bytes(item), path=f"<input {position + 1}>")
-    return Object.read(item)
+        return Object.read(bytes(item), path=f"<input {position + 1}>", dwarf=False)
+    return Object.read(item, dwarf=False)
 
 
 def _view(obj: Object, owned: bool, file: str) -> InputView:

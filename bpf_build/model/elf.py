@@ -243,10 +243,15 @@ class Object:
 
     # -- I/O -----------------------------------------------------------------------------------
     @classmethod
-    def read(cls, source: Union[str, os.PathLike[str], bytes], path: Optional[str] = None) -> Object:
+    def read(cls, source: Union[str, os.PathLike[str], bytes], path: Optional[str] = None, *,
+             dwarf: bool = True) -> Object:
+        """The object in ``source`` (a path or the file's bytes). ``dwarf=False`` leaves out the
+        bytes of the DWARF sections (.debug_*) and of their relocation sections, for a reader
+        that drops them as libbpf's linker does (they are most of a ``-g`` object); their
+        headers stay, and such an Object is not for writing back whole."""
         if isinstance(source, (bytes, bytearray, memoryview)):
-            return _read(bytes(source), path)
-        return _read(read_bytes(source, ElfError), os.fspath(source))
+            return _read(bytes(source), path, dwarf)
+        return _read(read_bytes(source, ElfError), os.fspath(source), dwarf)
 
     def to_bytes(self) -> bytes:
         return _write(self)
@@ -258,9 +263,9 @@ class Object:
 # ----------------------------------------------------------------------------------------------
 # Reading
 
-def _read(data: bytes, path: Optional[str]) -> Object:
+def _read(data: bytes, path: Optional[str], dwarf: bool = True) -> Object:
     try:
-        return _read_unchecked(data, path)
+        return _read_unchecked(data, path, dwarf)
     except (BpfBuildError, ImportError):
         raise  # a missing module is the installation's fault, never the input file's
     except RecursionError:
@@ -269,7 +274,7 @@ def _read(data: bytes, path: Optional[str]) -> Object:
         raise ElfError(path, f"malformed ELF: {e.__class__.__name__}: {e}") from None
 
 
-def _read_unchecked(data: bytes, path: Optional[str]) -> Object:
+def _read_unchecked(data: bytes, path: Optional[str], dwarf: bool) -> Object:
     if len(data) < _EHDR.size or data[:4] != b"\x7fELF":
         raise ElfError(path, "not an ELF file")
     if data[4] != 2:
@@ -304,8 +309,9 @@ def _read_unchecked(data: bytes, path: Optional[str]) -> Object:
             sec = Section(name, stype, sh["sh_flags"], sh["sh_addralign"], sh["sh_entsize"],
                           b"", sh["sh_link"], sh["sh_info"], nobits_size=sh["sh_size"])
         else:
+            wanted = dwarf or not name.startswith(_DWARF_PREFIXES)
             sec = Section(name, stype, sh["sh_flags"], sh["sh_addralign"], sh["sh_entsize"],
-                          _section_bytes(data, sh, path, f"section '{name}'") if i else b"",
+                          _section_bytes(data, sh, path, f"section '{name}'", wanted) if i else b"",
                           sh["sh_link"], sh["sh_info"])
         if stype == SHT_SYMTAB:
             if symtab_index is not None:
@@ -326,7 +332,8 @@ def _read_unchecked(data: bytes, path: Optional[str]) -> Object:
         if s.link >= nsec and s.type in (SHT_SYMTAB, SHT_REL, SHT_RELA):
             raise ElfError(path, f"section '{s.name}' links to section {s.link}, out of range")
     if symtab_index is not None:
-        obj.symbols = _read_symbols(obj, symtab_index, bo, path)
+        sizes = [sh["sh_size"] for sh in raw_headers]  # what the file says, read or not
+        obj.symbols = _read_symbols(obj, symtab_index, sizes, bo, path)
         binds = [sym.bind for sym in obj.symbols]
         first_global = next((i for i, b in enumerate(binds) if b != STB_LOCAL), len(binds))
         if any(b == STB_LOCAL for b in binds[first_global:]):
@@ -375,6 +382,9 @@ def _check_btf_ext_targets(obj: Object, ext: BtfExt, path: PathLike) -> None:
                                          f"'{esec.name}' is not an instruction of its {size} bytes")
 
 
+# Sections left out by Object.read(dwarf=False): DWARF and the relocations of DWARF.
+_DWARF_PREFIXES = (".debug_", ".rel.debug_", ".rela.debug_")
+
 # Elf64_Ehdr after e_ident, and Elf64_Shdr (the ELF gABI), as struct formats and field names.
 _EHDR = struct.Struct("16xHHIQQQIHHHHHH")
 _EHDR_FIELDS = ("e_type", "e_machine", "e_version", "e_entry", "e_phoff", "e_shoff", "e_flags",
@@ -403,13 +413,14 @@ def _section_headers(data: bytes, hdr: Dict[str, int], bo: str, path: PathLike) 
     return [dict(zip(_SHDR_FIELDS, fields)) for fields in entry.iter_unpack(data[shoff:shoff + nsec * shentsize])]
 
 
-def _section_bytes(data: bytes, sh: Dict[str, int], path: PathLike, what: str) -> bytes:
+def _section_bytes(data: bytes, sh: Dict[str, int], path: PathLike, what: str, wanted: bool = True) -> bytes:
+    """The section's bytes (none if not ``wanted``: it must still lie inside the file)."""
     off, size = sh["sh_offset"], sh["sh_size"]
     if sh["sh_type"] == SHT_NOBITS:
         return b""
     if off + size > len(data):
         raise ElfError(path, f"{what} ({size} bytes at offset {off}) extends past the end of the file")
-    return data[off:off + size]
+    return data[off:off + size] if wanted else b""
 
 
 def _cstr(table: bytes, off: int, path: PathLike, what: str) -> str:
@@ -425,7 +436,7 @@ def _cstr(table: bytes, off: int, path: PathLike, what: str) -> str:
         raise ElfError(path, f"{what}: name {table[off:end]!r} is not valid UTF-8") from None
 
 
-def _read_symbols(obj: Object, index: int, bo: str, path: PathLike) -> List[Symbol]:
+def _read_symbols(obj: Object, index: int, sizes: List[int], bo: str, path: PathLike) -> List[Symbol]:
     sec = obj.sections[index]
     if sec.entsize not in (0, 24) or len(sec.data) % 24:
         raise ElfError(path, f"symbol table has entry size {sec.entsize} / {len(sec.data)} bytes; expected 24-byte entries")
@@ -443,10 +454,10 @@ def _read_symbols(obj: Object, index: int, bo: str, path: PathLike) -> List[Symb
         if 0 < st_shndx < SHN_LORESERVE and i:
             # What a symbol covers must lie inside its section: every pass that reads a
             # variable's bytes or a function's instructions relies on it.
-            target = obj.sections[st_shndx]
-            if st_value > target.size or st_value + st_size > target.size:
+            size = sizes[st_shndx]
+            if st_value > size or st_value + st_size > size:
                 raise ElfError(path, f"symbol '{name}' ({st_size} bytes at {st_value}) lies "
-                                     f"outside its section '{target.name}' ({target.size} bytes)")
+                                     f"outside its section '{obj.sections[st_shndx].name}' ({size} bytes)")
         syms.append(Symbol(name, st_value, st_size, st_info >> 4, st_info & 0xF, st_other & 0x3,
                            st_shndx))
     if not syms:
