@@ -48,15 +48,21 @@ def link(inputs: Sequence[Input], *, btf_dedup: str = BPFTOOL_7_1) -> Object:
                               f"{', '.join(DEDUP_FLAVOURS)})")
     state = LinkerState(btf_dedup)
     for position, item in enumerate(inputs):
-        src = load_input(state, item, position)  # linker_load_obj
-        append_sections(state, src)              # linker_append_sec_data
-        append_symbols(state, src)               # linker_append_elf_syms
-        append_relocations(state, src)           # linker_append_elf_relos
-        append_btf(state, src)                   # linker_append_btf
-        append_btf_ext(state, src)               # linker_append_btf_ext
+        _append_input(state, item, position)
     btf_ext = None
     if state.btf.types:                          # linker_finalize_btf
         add_datasecs(state)
         btf_ext = build_btf_ext(state)
         dedup_btf(state, btf_ext)
     return emit_object(state, btf_ext)           # bpf_linker__finalize's ELF
+
+
+def _append_input(state: LinkerState, item: Input, position: int) -> None:
+    """One input's phases. A function of its own so that the input (its ELF data, its BTF's
+    string table) is let go once appended, before the next one is read."""
+    src = load_input(state, item, position)  # linker_load_obj
+    append_sections(state, src)              # linker_append_sec_data
+    append_symbols(state, src)               # linker_append_elf_syms
+    append_relocations(state, src)           # linker_append_elf_relos
+    append_btf(state, src)                   # linker_append_btf
+    append_btf_ext(state, src)               # linker_append_btf_ext
