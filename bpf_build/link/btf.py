@@ -95,8 +95,9 @@ def _copy_types(state: LinkerState, src: InputView, type_map: List[int], appende
         entry = names[name] = (name, dst_btf.strings.add(name))
         return entry
 
-    # The type's name, then its entries' names in order (each struct member's with its type
-    # id, in one pass over the members); remap_ids with the common kinds inlined.
+    # The type's name, then its entries' names in order (each struct member's and parameter's
+    # with its type id, in one pass over the entries); every kind's ids remapped here, without
+    # a call a record (a third of the records are forwards, prototypes and arrays).
     for t in appended:
         new = t.copy() if copy else t
         k = new.kind
@@ -110,10 +111,17 @@ def _copy_types(state: LinkerState, src: InputView, type_map: List[int], appende
             for m in new.members:
                 m.name, m.name_off = known(m.name) or first_use(m.name)
                 m.type = type_map[m.type] or remap(m.type)
-        else:
-            for item in new.enums or new.params:
-                item.name, item.name_off = known(item.name) or first_use(item.name)
-            new.remap_ids(remap)
+        elif k == B.FUNC_PROTO:
+            new.type = type_map[new.type] or remap(new.type)
+            for p in new.params:
+                p.name, p.name_off = known(p.name) or first_use(p.name)
+                p.type = type_map[p.type] or remap(p.type)
+        elif k == B.ARRAY:
+            new.type = type_map[new.type] or remap(new.type)
+            new.index_type = type_map[new.index_type] or remap(new.index_type)
+        else:  # enums, forwards, ints and floats: no type ids (DATASECs are never appended)
+            for e in new.enums:
+                e.name, e.name_off = known(e.name) or first_use(e.name)
         add_type(new)
 
 

@@ -21,7 +21,12 @@ class Member:
 
     def __init__(self, name: str, type: int, offset: int = 0, bitfield_size: int = 0,
                  name_off: Optional[int] = None):
-        self.name, self.type, self.offset, self.bitfield_size = name, type, offset, bitfield_size
+        # One assignment a field: a tuple packed and unpacked costs the parser's ~100k members
+        # of a link (or vmlinux) a few ms.
+        self.name = name
+        self.type = type
+        self.offset = offset
+        self.bitfield_size = bitfield_size
         self.name_off = name_off
 
     def __eq__(self, other: object) -> bool:
@@ -37,7 +42,9 @@ class EnumValue:
     __slots__ = ("name", "name_off", "value")
 
     def __init__(self, name: str, value: int, name_off: Optional[int] = None):
-        self.name, self.value, self.name_off = name, value, name_off
+        self.name = name
+        self.value = value
+        self.name_off = name_off
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, EnumValue) and (self.name, self.value) == (other.name, other.value)
@@ -50,7 +57,9 @@ class Param:
     __slots__ = ("name", "name_off", "type")
 
     def __init__(self, name: str, type: int, name_off: Optional[int] = None):
-        self.name, self.type, self.name_off = name, type, name_off
+        self.name = name
+        self.type = type
+        self.name_off = name_off
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Param) and (self.name, self.type) == (other.name, other.type)
@@ -65,7 +74,9 @@ class VarSecinfo:
     __slots__ = ("type", "offset", "size")
 
     def __init__(self, type: int, offset: int, size: int):
-        self.type, self.offset, self.size = type, offset, size
+        self.type = type
+        self.offset = offset
+        self.size = size
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, VarSecinfo)
