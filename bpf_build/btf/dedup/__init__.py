@@ -16,8 +16,9 @@ The passes, in libbpf's order (``dedup`` below runs them; a module each):
 6. compact: compaction (canonical types keep their relative order) and 7. remapping of every
    type id, including those in .BTF.ext.
 
-What the passes share is a ``DedupState`` (state.py); graph.py describes each type once for
-the struct walks. Candidate lists replay the order of libbpf's hash map (new entries first,
+The passes run over the type section's words (source.py reads them from a blob, or encodes a
+``Btf`` of records), never over records, and write the deduplicated BTF as bytes. What they share
+is a ``DedupState`` (state.py); graph.py describes each type once for the struct walks. Candidate lists replay the order of libbpf's hash map (new entries first,
 every table growth reverses the entries of one key) because the first equivalent candidate
 wins. STRUCT/UNION candidates are keyed more finely than libbpf hashes them (see
 graph.struct_key_function): that only leaves out candidates whose graph walk would fail, so
@@ -26,21 +27,35 @@ the outcome is the same without the walks.
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, NamedTuple, Optional
 
 from ...collector import paused_gc
-from ...model.btf import DATASEC, VAR, Btf, BtfType
+from ...errors import PathLike
+from ...model.btf import DATASEC, VAR, Btf, StringTable
 from ...model.btf_ext import BtfExt
 from .compact import compact_and_remap
 from .fwds import resolve_fwds
 from .graph import describe_types
 from .primitives import dedup_primitives
 from .refs import dedup_refs
-from .state import BPFTOOL_7_1, FLAVOURS, IN_PROGRESS, LIBBPF, UNPROCESSED, DedupState
-from .strings import dedup_strings
+from .source import BtfWords, btf_words_of, encode_words, read_btf_words
+from .state import BPFTOOL_7_1, FLAVOURS, IN_PROGRESS, LIBBPF, UNPROCESSED, CandidateTable, DedupState
+from .strings import map_names_by_offset, rewrite_names_by_text
 from .structs import dedup_structs
 
-__all__ = ["BPFTOOL_7_1", "FLAVOURS", "IN_PROGRESS", "LIBBPF", "UNPROCESSED", "DedupState", "dedup"]
+__all__ = ["BPFTOOL_7_1", "FLAVOURS", "IN_PROGRESS", "LIBBPF", "UNPROCESSED", "BtfWords", "DedupState",
+           "Deduplicated", "dedup", "dedup_raw", "dedup_words", "read_btf_words"]
+
+
+class Deduplicated(NamedTuple):
+    """The deduplicated BTF as bytes, ``mapping[old_id] == new_id`` for every id it had (base
+    ids of split BTF map to themselves), the old ids of the types kept, in order, and the
+    string table (also in ``data``)."""
+
+    data: bytes
+    mapping: List[int]
+    kept: List[int]
+    strings: bytes
 
 
 def dedup(btf: Btf, ext: Optional[BtfExt] = None, *, rebuild_strings: bool = True,
@@ -50,43 +65,77 @@ def dedup(btf: Btf, ext: Optional[BtfExt] = None, *, rebuild_strings: bool = Tru
     BTF had (base ids of split BTF map to themselves).
 
     ``rebuild_strings=False`` keeps the string table as it is, which is what libbpf does for a
-    BTF it built from scratch (its strings are unique by construction): every name must then
-    already have its ``name_off`` in ``btf.strings``.
+    BTF it built from scratch (its strings are unique by construction).
+
+    The records are encoded and deduplicated as words (``dedup_words``); then the kept records
+    stay, their ids remapped, and the string table is the new one (a record's name offset may
+    then be stale: encoding finds its name's offset again, as for any renamed record). They
+    encode to the deduplicated bytes.
 
     ``flavour`` picks the libbpf whose output to reproduce: LIBBPF (default) or BPFTOOL_7_1."""
-    if flavour not in FLAVOURS:
-        raise ValueError(f"unknown BTF dedup flavour {flavour!r}; expected one of {FLAVOURS}")
+    _check_flavour(flavour)
+    source = btf_words_of(btf)
+    result = dedup_words(source, ext, rebuild_strings=rebuild_strings, flavour=flavour)
+    types, start, remap = btf.types, btf.start_id, result.mapping.__getitem__
+    btf.types = [types[tid - start] for tid in result.kept]
+    for t in btf.types:
+        t.remap_ids(remap)
+    if rebuild_strings:
+        btf.strings = StringTable(result.strings, start=source.strings.start, base=btf.strings.base)
+    return result.mapping
+
+
+def dedup_raw(data: bytes, path: PathLike = None, base: Optional[BtfWords] = None, *,
+              flavour: str = LIBBPF) -> Deduplicated:
+    """The BTF blob ``data`` (split on ``base``, see ``read_btf_words``) checked as the parser
+    checks it, then deduplicated: bytes in, bytes out."""
+    _check_flavour(flavour)
+    return dedup_words(read_btf_words(data, path, base), flavour=flavour)
+
+
+def dedup_words(source: BtfWords, ext: Optional[BtfExt] = None, *, rebuild_strings: bool = True,
+                flavour: str = LIBBPF) -> Deduplicated:
+    """``source`` deduplicated (``ext``'s type ids and string offsets rewritten to match), as
+    the bytes of a BTF blob with ``source``'s header fields."""
+    _check_flavour(flavour)
     with paused_gc():  # dedup builds many tuples and lists but no reference cycles
-        state = _start(btf, ext, flavour)
-        if rebuild_strings:
-            dedup_strings(state)
+        state = DedupState(source, ext, flavour)
+        by_offset = rebuild_strings and source.base is None
+        if rebuild_strings and not by_offset:
+            rewrite_names_by_text(state)
+        _start(state)
+        if by_offset and not map_names_by_offset(state):
+            rewrite_names_by_text(state)  # then the types are described again, over the new names
+            state.map = [UNPROCESSED] * len(state.offsets)
+            state.table = CandidateTable()
+            _start(state)
         dedup_primitives(state)
         dedup_structs(state)
         if flavour == LIBBPF:
             resolve_fwds(state)
         dedup_refs(state)
-        mapping = compact_and_remap(state)
+        mapping, kept = compact_and_remap(state)
+        strings = state.strings
+        data = encode_words(source, state.words, strings)
         # Freed while the collector is paused: it would otherwise walk all of the state's
         # objects in its first collection after the pause.
         del state
-        return mapping
+        return Deduplicated(data, mapping, kept, strings)
 
 
-def _start(btf: Btf, ext: Optional[BtfExt], flavour: str) -> DedupState:
-    """The state before the first pass: every type described; VAR and DATASEC canonical as they
-    are; for split BTF, the base's types canonical and in the table (split types dedup against
-    them)."""
-    base_types: List[BtfType] = []
-    base = btf.base
-    while base is not None:
-        base_types[:0] = base.types
-        base = base.base
-    types = [BtfType(0)] + base_types + btf.types
-    start = btf.start_id
-    graph = describe_types(types, start)
-    mapping = [UNPROCESSED] * len(types)
+def _check_flavour(flavour: str) -> None:
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown BTF dedup flavour {flavour!r}; expected one of {FLAVOURS}")
+
+
+def _start(state: DedupState) -> None:
+    """The state before the first type pass: every type described (its names final); VAR and
+    DATASEC canonical as they are; for split BTF, the base's types canonical and in the table
+    (split types dedup against them)."""
+    start = state.start_id
+    graph = state.graph = describe_types(state.words, state.offsets, state.kinds, start)
+    mapping = state.map
     mapping[0] = 0
-    state = DedupState(btf, ext, flavour, graph, types, start, mapping)
     for tid in graph.unwalkable:
         if tid >= start and graph.kinds[tid] in (VAR, DATASEC):
             mapping[tid] = tid
@@ -94,4 +143,3 @@ def _start(btf: Btf, ext: Optional[BtfExt], flavour: str) -> DedupState:
         mapping[tid] = tid
         if graph.kinds[tid] not in (VAR, DATASEC):
             state.table.add(state.key(tid), tid)
-    return state

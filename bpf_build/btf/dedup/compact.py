@@ -1,24 +1,25 @@
 """Passes 6 and 7: compaction (canonical types keep their relative order, others go) and the
-remapping of every type id, in the types and in .BTF.ext's func_info and CO-RE records."""
+remapping of every type id: the ids (and names) rewritten in the words, the kept types' words
+copied out, and .BTF.ext's func_info and CO-RE records following."""
 
 from __future__ import annotations
 
-from typing import List, cast
+from collections import deque
+from typing import List, Tuple, cast
 
 from ...errors import BtfError
-from ...model.btf import REF_KINDS
 from ...model.btf_ext import CoreRelo, FuncInfo
-from .state import COMPOSITE, UNPROCESSED, DedupState
+from .state import UNPROCESSED, DedupState
 
 
-def compact_and_remap(state: DedupState) -> List[int]:
-    """Keep the canonical types; return ``mapping[old_id] == new_id`` for every id."""
-    types, m, start, n = state.types, state.map, state.start_id, len(state.types)
+def compact_and_remap(state: DedupState) -> Tuple[List[int], List[int]]:
+    """Keep the canonical types (``state.words`` becomes their type section); return
+    ``mapping[old_id] == new_id`` for every id, and the kept ids."""
+    m, start, n = state.map, state.start_id, len(state.offsets)
     compact = list(range(start)) + [UNPROCESSED] * (n - start)
     kept_ids = [tid for tid in range(start, n) if m[tid] == tid]
     for new_id, tid in enumerate(kept_ids, start):
         compact[tid] = new_id
-    kept = [types[tid] for tid in kept_ids]
     mapping = compact[:]  # then the types that resolve to another
     for tid in range(n):
         x = m[tid]
@@ -31,24 +32,35 @@ def compact_and_remap(state: DedupState) -> List[int]:
             mapping[tid] = compact[r]
     if min(mapping) < 0:
         raise BtfError(None, "BTF dedup: a type maps to no canonical type")
-    remap = mapping.__getitem__
-    one_ref = REF_KINDS
-    for t in kept:  # remap_ids, the common kinds inlined
-        k = t.kind
-        if k in one_ref:
-            t.type = mapping[t.type]
-        elif k in COMPOSITE:
-            for member in t.members:
-                member.type = mapping[member.type]
-        else:
-            t.remap_ids(remap)
-    state.btf.types = kept
+    state.words = _kept_words(state, kept_ids, mapping)
     ext = state.ext
     if ext is not None:
+        remap = mapping.__getitem__
         for sec in ext.func_info.sections:
             for f in cast(List[FuncInfo], sec.records):  # what the func_info table holds
                 f.type_id = remap(f.type_id)
         for sec in ext.core_relo.sections:
             for c in cast(List[CoreRelo], sec.records):
                 c.type_id = remap(c.type_id)
-    return mapping
+    return mapping, kept_ids
+
+
+def _kept_words(state: DedupState, kept_ids: List[int], mapping: List[int]) -> List[int]:
+    """The type section of the kept types: every referenced id in the words remapped (and
+    every name, where the string pass left that to compaction), in place, at the positions
+    describe_types listed; then the kept types' words."""
+    words, offsets, graph = state.words, state.offsets, state.graph
+    read, write = words.__getitem__, words.__setitem__
+    if mapping != list(range(len(mapping))):
+        deque(map(write, graph.id_at, map(mapping.__getitem__, map(read, graph.id_at))), maxlen=0)
+    if state.new_names is not None:
+        deque(map(write, graph.name_at, map(state.new_names.__getitem__, map(read, graph.name_at))), maxlen=0)
+    start = state.start_id
+    if len(kept_ids) == len(offsets) - start:  # every type kept
+        return words[offsets[start]:] if kept_ids else []
+    out: List[int] = []
+    extend = out.extend
+    last = len(offsets) - 1
+    for tid in kept_ids:
+        extend(words[offsets[tid]:offsets[tid + 1] if tid < last else len(words)])
+    return out

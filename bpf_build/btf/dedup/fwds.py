@@ -12,7 +12,7 @@ from .state import DedupState
 def resolve_fwds(state: DedupState) -> None:
     graph, m = state.graph, state.map
     kinds, names = graph.kinds, graph.names
-    by_name: Dict[str, int] = {}
+    by_name: Dict[int, int] = {}  # name offset -> its struct/union
     for tid in graph.composites:
         if m[tid] == tid:
             name = names[tid]
@@ -21,5 +21,5 @@ def resolve_fwds(state: DedupState) -> None:
         if kinds[tid] != FWD or m[tid] != tid:
             continue
         cand = by_name.get(names[tid], 0)
-        if cand and kinds[cand] == (UNION if state.types[tid].kflag else STRUCT):
+        if cand and kinds[cand] == (UNION if state.kflag(tid) else STRUCT):
             m[tid] = cand

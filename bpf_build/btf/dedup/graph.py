@@ -3,79 +3,101 @@ of a STRUCT/UNION that lets it skip candidates whose graph walk could only fail.
 
 from __future__ import annotations
 
+from array import array
 from itertools import chain
-from operator import attrgetter
-from typing import AbstractSet, Callable, Dict, Hashable, List, Optional, Set, Tuple
+from typing import AbstractSet, Callable, Dict, Hashable, List, Optional, Sequence, Set, Tuple
 
-from ...model.btf import ARRAY, FLOAT, FUNC, FUNC_PROTO, FWD, INT, BtfType
-from .state import ANY_ENUM, COMPOSITE, SINGLE_REF, WALKED, Key, TypeGraph, common_sig, enum_members, int_tag_sig
+from ...model.btf import ARRAY, DATASEC, ENUM, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, STRUCT, UNION
+from .state import ANY_ENUM, COMPOSITE, SINGLE_REF, WALKED, Key, TypeGraph
 
 
-def describe_types(types: List[BtfType], start: int) -> TypeGraph:
-    """Describe every type (``types[tid]`` for each id, void at 0); ``start`` is the first id
-    of the BTF being deduplicated (those before it belong to its base). A type's children are
-    listed last to first (see TypeGraph)."""
+def describe_types(words: List[int], offsets: List[int], kinds: bytes, start: int) -> TypeGraph:
+    """Describe every type from its words (``offsets[tid]``: where type ``tid`` begins, void
+    at 0); ``start`` is the first id of the BTF being deduplicated (those before it belong to
+    its base). A shape is the tuple of the record's words a graph walk compares, the info word
+    (kind, kind_flag, vlen) first, without the ids it refers to; a type's children are listed
+    last to first (see TypeGraph)."""
     # A shape's id is the first type id that has it (unique per shape, and no count to keep).
     interned: Dict[Hashable, int] = {}
     intern = interned.setdefault
-    n = len(types)
-    kinds = [t.kind for t in types]
-    names = [t.name for t in types]
+    n = len(offsets)
+    names = [words[off] for off in offsets]
     shapes = [0] * n
     children: List[Tuple[int, ...]] = [()] * n
     enum_fwd = [False] * n
     composite_ids: List[int] = []
     primitive_ids: List[int] = []
-    fwd_names: Set[str] = set()
-    enum_fwd_names: Set[str] = set()
+    fwd_names: Set[int] = set()
+    enum_fwd_names: Set[int] = set()
     unwalkable: List[int] = []
-    member_sig = attrgetter("name", "offset", "bitfield_size")
-    type_of, name_of = attrgetter("type"), attrgetter("name")
-    for tid, t in enumerate(types):
-        k = t.kind
-        if k in SINGLE_REF:  # common_sig(t) but the referenced id
-            shapes[tid] = intern((t.name, k, t.kflag, t.linkage if k == FUNC else 0), tid)
-            children[tid] = (t.type,)
-        elif k in COMPOSITE:
-            ms = t.members
-            # common_sig(t) and the members but their referenced ids
-            shapes[tid] = intern((t.name, k, t.kflag, len(ms), t.size, *map(member_sig, ms)), tid)
-            children[tid] = tuple(map(type_of, reversed(ms)))
+    single_ref = SINGLE_REF
+    # Where every name offset and every referenced id is in ``words``, the names in the order
+    # the string pass meets them (a type's, then its entries'): compaction rewrites them all.
+    name_at = array("I")
+    id_at = array("I")
+    add_name, add_names, add_id, add_ids = name_at.append, name_at.extend, id_at.append, id_at.extend
+    for tid, off in enumerate(offsets):
+        k = kinds[tid]
+        info = words[off + 1]
+        add_name(off)
+        if k in single_ref:  # name, info (FUNC: its linkage in vlen); not the referenced id
+            shapes[tid] = intern((info, words[off]), tid)
+            children[tid] = (words[off + 2],)
+            add_id(off + 2)
+        elif k == STRUCT or k == UNION:
+            # name, info, size and each member's name and offset; not the members' types
+            end = off + 3 + 3 * (info & 0xFFFF)
+            shapes[tid] = intern((info, words[off], words[off + 2], *words[off + 3:end:3], *words[off + 5:end:3]),
+                                 tid)
+            children[tid] = tuple(words[end - 2:off + 3:-3])
+            add_names(range(off + 3, end, 3))
+            add_ids(range(off + 4, end, 3))
             composite_ids.append(tid)
-        elif k == FUNC_PROTO:  # common_sig(t) and the params but the referenced ids
-            ps = t.params
-            shapes[tid] = intern((t.name, FUNC_PROTO, t.kflag, *map(name_of, ps)), tid)
-            children[tid] = (*map(type_of, reversed(ps)), t.type)
-        elif k == ARRAY:  # array_sig(t) but the referenced ids
-            shapes[tid] = intern((t.name, ARRAY, t.kflag, 0, 0, t.nelems), tid)
-            children[tid] = (t.type, t.index_type)
-        elif k == INT:
-            shapes[tid] = intern(int_tag_sig(t), tid)
+        elif k == FUNC_PROTO:  # name, info and the parameters' names; not the ids
+            end = off + 3 + 2 * (info & 0xFFFF)
+            shapes[tid] = intern((info, words[off], *words[off + 3:end:2]), tid)
+            children[tid] = (*words[end - 1:off + 3:-2], words[off + 2])
+            add_names(range(off + 3, end, 2))
+            add_id(off + 2)
+            add_ids(range(off + 4, end, 2))
+        elif k == ARRAY:  # name, info, nelems; not the element and index types
+            shapes[tid] = intern((info, words[off], words[off + 5]), tid)
+            children[tid] = (words[off + 3], words[off + 4])
+            add_ids((off + 3, off + 4))
+        elif k == INT:  # the whole record
+            shapes[tid] = intern((info, words[off], words[off + 2], words[off + 3]), tid)
             primitive_ids.append(tid)
-        elif k == FWD:  # common_sig(t)
-            shapes[tid] = intern((t.name, FWD, t.kflag, 0, t.type), tid)
+        elif k == FWD:
+            shapes[tid] = intern((info, words[off], words[off + 2]), tid)
             primitive_ids.append(tid)
-            fwd_names.add(t.name)
-        elif k in ANY_ENUM:
-            shapes[tid] = intern(common_sig(t) + enum_members(t), tid)
+            fwd_names.add(words[off])
+        elif k == ENUM or k == ENUM64:  # the whole record, enumerators included
+            vlen = info & 0xFFFF
+            step = 2 if k == ENUM else 3
+            shapes[tid] = intern((info, *words[off:off + 3 + step * vlen]), tid)
+            add_names(range(off + 3, off + 3 + step * vlen, step))
             primitive_ids.append(tid)
-            if not t.enums:
+            if not vlen:
                 enum_fwd[tid] = True
-                enum_fwd_names.add(t.name)
+                enum_fwd_names.add(words[off])
         else:  # FLOAT; DECL_TAG, VAR, DATASEC and void never take part in a walk
-            shapes[tid] = intern(common_sig(t), tid)
+            shapes[tid] = intern((info, words[off], words[off + 2]), tid)
             if k == FLOAT:
                 primitive_ids.append(tid)
+            elif k == DATASEC:
+                add_ids(range(off + 3, off + 3 + 3 * (info & 0xFFFF), 3))
+                unwalkable.append(tid)
             elif tid:
+                add_id(off + 2)  # VAR, DECL_TAG
                 unwalkable.append(tid)
     struct_key = struct_key_function(kinds, names, shapes, children, fwd_names, enum_fwd_names, unwalkable)
     return TypeGraph(kinds, names, shapes, children, enum_fwd, composite_ids,
                      [tid for tid in composite_ids if tid >= start],
-                     [tid for tid in primitive_ids if tid >= start], unwalkable, struct_key)
+                     [tid for tid in primitive_ids if tid >= start], unwalkable, struct_key, name_at, id_at)
 
 
-def struct_key_function(kinds: List[int], names: List[str], shapes: List[int], children: List[Tuple[int, ...]],
-                        fwd_names: AbstractSet[str], enum_fwd_names: AbstractSet[str],
+def struct_key_function(kinds: Sequence[int], names: List[int], shapes: List[int], children: List[Tuple[int, ...]],
+                        fwd_names: AbstractSet[int], enum_fwd_names: AbstractSet[int],
                         unwalkable: List[int]) -> Callable[[int], Key]:
     """A function giving the table key of a STRUCT/UNION (called only for those still
     unresolved when the struct phase reaches them): its shape, refined by a summary of what

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import List
 
 from ...errors import BtfError
-from ...model.btf import ARRAY, DECL_TAG, FUNC_PROTO
-from .state import IN_PROGRESS, SINGLE_REF, DedupState, Key, int_tag_sig
+from ...model.btf import ARRAY, DECL_TAG, FUNC_PROTO, KIND_NAMES
+from .state import IN_PROGRESS, SINGLE_REF, DedupState, Key, tag_key
 
 
 def dedup_refs(state: DedupState) -> None:
@@ -19,13 +19,15 @@ def dedup_refs(state: DedupState) -> None:
     after this pass, so entries go straight into its lists (its size is not kept up to date).
     A base's reference types were added to the table before, possibly several for one key:
     then the table grows as libbpf's does."""
-    m, types = state.map, state.types
-    kinds, shapes = state.graph.kinds, state.graph.shapes
+    m, words, offsets = state.map, state.words, state.offsets
+    kinds, shapes = state.kinds, state.graph.shapes
     lists = state.table.lists
     add = state.table.add_new if state.start_id > 1 else None
     single_ref = SINGLE_REF
 
     def ref(tid: int) -> int:
+        """The canonical id of reference type ``tid``, its referenced ids made canonical in its
+        words first."""
         status = m[tid]
         if status == IN_PROGRESS:
             raise BtfError(None, f"BTF dedup: reference loop through type [{tid}]")
@@ -33,39 +35,39 @@ def dedup_refs(state: DedupState) -> None:
             while status >= 0 and status != tid:  # resolve
                 tid, status = status, m[status]
             return tid
-        t = types[tid]
+        off = offsets[tid]
         m[tid] = IN_PROGRESS
         k = kinds[tid]
         key: Key
         if k in single_ref:
-            c = t.type
+            c = words[off + 2]
             if m[c] != c:
-                c = t.type = ref(c)
+                c = words[off + 2] = ref(c)
             key = (shapes[tid], c)
         elif k == FUNC_PROTO:
-            c = t.type
+            c = words[off + 2]
             if m[c] != c:
-                c = t.type = ref(c)
+                c = words[off + 2] = ref(c)
             parts: List[int] = [shapes[tid], c]
-            for p in t.params:
-                c = p.type
+            for at in range(off + 4, off + 3 + 2 * (words[off + 1] & 0xFFFF), 2):
+                c = words[at]
                 if m[c] != c:
-                    c = p.type = ref(c)
+                    c = words[at] = ref(c)
                 parts.append(c)
             key = tuple(parts)
         elif k == ARRAY:
-            c = t.type
+            c = words[off + 3]
             if m[c] != c:
-                c = t.type = ref(c)
-            i = t.index_type
+                c = words[off + 3] = ref(c)
+            i = words[off + 4]
             if m[i] != i:
-                i = t.index_type = ref(i)
+                i = words[off + 4] = ref(i)
             key = (shapes[tid], c, i)
         elif k == DECL_TAG:
-            t.type = ref(t.type)
-            key = int_tag_sig(t)
+            words[off + 2] = ref(words[off + 2])
+            key = tag_key(words, off)
         else:
-            raise BtfError(None, f"BTF dedup: unexpected {t.kind_name} [{tid}]")
+            raise BtfError(None, f"BTF dedup: unexpected {KIND_NAMES.get(k, f'KIND{k}')} [{tid}]")
         entries = lists.get(key)
         if entries:  # the key is the whole type: any candidate is equal
             new_id = m[tid] = entries[0]
@@ -78,7 +80,7 @@ def dedup_refs(state: DedupState) -> None:
         return tid
 
     try:
-        for tid in range(state.start_id, len(types)):
+        for tid in range(state.start_id, len(offsets)):
             if m[tid] < 0:
                 ref(tid)
     except RecursionError:

@@ -1,14 +1,16 @@
-"""What the dedup passes share: the types by id (base and split together, void at 0), the map
-from each id to its canonical id, the candidate table, and the per-type description the graph
-walks compare (``TypeGraph``, made once by graph.describe_types)."""
+"""What the dedup passes share: the types' words by id (base and split together, void at 0), the
+map from each id to its canonical id, the candidate table, and the per-type description the
+graph walks compare (``TypeGraph``, made once by graph.describe_types). Names are compared as
+string offsets, as libbpf compares them: after the string pass, equal text is an equal offset."""
 
 from __future__ import annotations
 
 from typing import Callable, Dict, Hashable, List, Optional, Sequence, Tuple
 
 from ...model.btf import (ARRAY, CONST, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD, INT, PTR,
-    RESTRICT, SIZED_KINDS, STRUCT, TYPE_TAG, TYPEDEF, UNION, VOLATILE, Btf, BtfType)
+    RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, VOLATILE)
 from ...model.btf_ext import BtfExt
+from .source import BtfWords
 
 # Which libbpf's results to reproduce. Two generations of libbpf 1.1 are in use:
 LIBBPF = "libbpf-1.1"
@@ -35,34 +37,6 @@ WALKED = SINGLE_REF | {ARRAY, STRUCT, UNION, FUNC_PROTO}
 
 # A table key: a tuple of the compared fields, or an interned shape id.
 Key = Hashable
-
-
-# ----------------------------------------------------------------------------------------------
-# Signatures: what libbpf hashes and compares. Names compare as text; after string dedup equal
-# text means equal offsets, which is what libbpf compares.
-
-def _size_or_type(t: BtfType) -> int:
-    if t.kind in SIZED_KINDS:
-        return t.size
-    return 0 if t.kind == ARRAY else t.type
-
-
-def common_sig(t: BtfType) -> Tuple[object, ...]:
-    return (t.name, t.kind, t.kflag, t.vlen, _size_or_type(t))
-
-
-def int_tag_sig(t: BtfType) -> Tuple[object, ...]:
-    if t.kind == INT:
-        return common_sig(t) + (t.int_encoding, t.int_offset, t.int_bits)
-    return common_sig(t) + (t.component_idx,)
-
-
-def array_sig(t: BtfType) -> Tuple[object, ...]:
-    return common_sig(t) + (t.type, t.index_type, t.nelems)
-
-
-def enum_members(t: BtfType) -> Tuple[Tuple[str, int], ...]:
-    return tuple((e.name, e.value & 0xFFFFFFFFFFFFFFFF) for e in t.enums)
 
 
 class CandidateTable:
@@ -113,11 +87,12 @@ class TypeGraph:
     Plain classes here, not dataclasses: bpf-link would load ``dataclasses`` for them alone."""
 
     __slots__ = ("kinds", "names", "shapes", "children", "enum_fwd", "composites", "own_composites",
-                 "own_primitives", "unwalkable", "struct_key")
+                 "own_primitives", "unwalkable", "struct_key", "name_at", "id_at")
 
-    def __init__(self, kinds: List[int], names: List[str], shapes: List[int], children: List[Tuple[int, ...]],
+    def __init__(self, kinds: Sequence[int], names: List[int], shapes: List[int], children: List[Tuple[int, ...]],
                  enum_fwd: List[bool], composites: List[int], own_composites: List[int],
-                 own_primitives: List[int], unwalkable: List[int], struct_key: Callable[[int], Key]) -> None:
+                 own_primitives: List[int], unwalkable: List[int], struct_key: Callable[[int], Key],
+                 name_at: Sequence[int], id_at: Sequence[int]) -> None:
         self.kinds = kinds
         self.names = names
         self.shapes = shapes
@@ -130,49 +105,79 @@ class TypeGraph:
         self.own_primitives = own_primitives  # INT, ENUM*, FWD, FLOAT ids of the split (or only) BTF
         self.unwalkable = unwalkable  # non-void ids of kinds a graph walk must not meet
         self.struct_key = struct_key  # the table key of a STRUCT/UNION (graph.struct_key_function)
+        # Where in the words every name offset of every type is (void and base included), in
+        # the order the string pass meets them: a type's name, then its members', enumerators'
+        # or parameters'; and where every referenced id is.
+        self.name_at = name_at
+        self.id_at = id_at
 
 
 class DedupState:
-    __slots__ = ("btf", "ext", "flavour", "graph", "types", "start_id", "map", "table")
+    """The passes' shared state. ``words`` holds every type's words, void's (three zero words)
+    first, then the base's types, then this BTF's own (``offsets[tid]``: where type ``tid``
+    begins): the string pass rewrites the own types' name offsets in it, the ref pass their
+    referenced ids, and compaction copies the kept types out of it."""
 
-    def __init__(self, btf: Btf, ext: Optional[BtfExt], flavour: str, graph: TypeGraph, types: List[BtfType],
-                 start_id: int, map: List[int]) -> None:
-        self.btf = btf
+    __slots__ = ("source", "ext", "flavour", "words", "offsets", "kinds", "graph", "start_id", "map",
+                 "table", "strings", "new_names")
+
+    def __init__(self, source: BtfWords, ext: Optional[BtfExt], flavour: str) -> None:
+        self.source = source
         self.ext = ext
         self.flavour = flavour
-        self.graph = graph
-        self.types = types  # by id: void, the base's types, then this BTF's own
-        self.start_id = start_id  # this BTF's first own id
+        layers = [source]
+        while layers[0].base is not None:
+            layers.insert(0, layers[0].base)
+        words = [0, 0, 0]
+        offsets: List[int] = [0]
+        for layer in layers:
+            offsets += map(len(words).__add__, layer.offsets)
+            words += layer.words
+        self.words = words
+        self.offsets = offsets
+        self.kinds = b"\0" + b"".join(layer.kinds for layer in layers)  # by id (void: 0)
+        self.start_id = source.start_id  # this BTF's first own id
         # id -> the id it deduplicates to (itself if canonical), UNPROCESSED or IN_PROGRESS.
-        self.map = map
+        self.map = [UNPROCESSED] * len(offsets)
         self.table = CandidateTable()
+        self.strings = source.strings.data()  # the output's string table (the string pass's)
+        # Old name offset -> new, where the string pass leaves the names in ``words`` as they
+        # were and compaction rewrites the kept types' (None: the names in ``words`` are final).
+        self.new_names: Optional[Dict[int, int]] = None
+        self.graph: TypeGraph  # set once the names are final (graph.describe_types)
 
-    def enum_match(self, t: BtfType) -> Key:
+    def kflag(self, tid: int) -> int:
+        return self.words[self.offsets[tid] + 1] >> 31
+
+    def enum_match(self, tid: int) -> Key:
         """What a forward-declared enum must share with a full one to match it."""
+        w = self.words
+        off = self.offsets[tid]
         if self.flavour == LIBBPF:
-            return ("enum", t.name)
-        return ("enum", t.name, t.kind, t.kflag, t.size)
+            return ("enum", w[off])
+        return ("enum", w[off], w[off + 1] >> 16, w[off + 2])  # and kind, sign and size
 
     def key(self, tid: int) -> Key:
         """The dedup-table key of a type: its shape for kinds whose fields never change; for
         enums only what a forward declaration shares with the full enum (the name; for bpftool
         7.1 also kind, sign and size); for reference types everything, including the (by then
         canonical) ids they refer to: the shape and the referenced ids."""
-        t = self.types[tid]
-        k = t.kind
+        k = self.kinds[tid]
         shapes = self.graph.shapes
+        w = self.words
+        off = self.offsets[tid]
         if k in SINGLE_REF:
-            return (shapes[tid], t.type)
+            return (shapes[tid], w[off + 2])
         if k == FUNC_PROTO:
-            return (shapes[tid], t.type) + tuple([p.type for p in t.params])
+            return (shapes[tid], w[off + 2], *w[off + 4:off + 3 + 2 * (w[off + 1] & 0xFFFF):2])
         if k == ARRAY:
-            return (shapes[tid], t.type, t.index_type)
+            return (shapes[tid], w[off + 3], w[off + 4])
         if k in ANY_ENUM:
-            return self.enum_match(t)
+            return self.enum_match(tid)
         if k in COMPOSITE:
             return self.graph.struct_key(tid)
         if k == DECL_TAG:
-            return int_tag_sig(t)
+            return tag_key(w, off)
         return shapes[tid]  # INT, FWD, FLOAT (VAR and DATASEC never enter the table)
 
     def resolve(self, tid: int) -> int:
@@ -182,3 +187,7 @@ class DedupState:
             tid = m[tid]
         return tid
 
+
+def tag_key(words: List[int], off: int) -> Key:
+    """A DECL_TAG's whole record (name, info, target id, component index) as its table key."""
+    return ("tag", *words[off:off + 4])

@@ -1,80 +1,166 @@
 """Pass 1: the string table rebuilt in the order libbpf first references each string (type
 names, then member/enumerator/parameter names, then .BTF.ext's section names, file names,
-source lines and CO-RE access strings), and every name_off rewritten to match."""
+source lines and CO-RE access strings), and every name offset rewritten to match.
+
+Two ways, one result. Where the old table's strings are unique and every name starts a string
+(a non-split BTF, as compilers and pahole write them), an old offset already identifies its
+text: the passes compare the old offsets, the new table is the referenced strings in order of
+first reference, found from the offsets alone, and compaction writes the new offsets
+(``map_names_by_offset``). Otherwise each distinct old offset's text is looked up, duplicates and
+(for split BTF) the base's strings found by text, and the own types' names rewritten in their
+words before the passes (``rewrite_names_by_text``)."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Union, cast
+from itertools import accumulate, chain
+from typing import Callable, Dict, List, Optional, cast
 
 from ...errors import BtfError
-from ...model.btf import BtfType, EnumValue, Member, Param, StringTable
+from ...model.btf import ENUM, ENUM64, FUNC_PROTO, STRUCT, UNION, StringTable
 from ...model.btf_ext import CoreRelo, LineInfo
 from .state import DedupState
 
+# The words an entry takes, for the kinds whose entries have names (the name is its first word).
+NAMED_ENTRY_WORDS = {STRUCT: 3, UNION: 3, ENUM: 2, ENUM64: 3, FUNC_PROTO: 2}
 
-def _encoded_len(s: str) -> int:
-    return len(s) if s.isascii() else len(s.encode("utf-8", "surrogateescape"))
 
+class _NewTable:
+    """The new string table as it grows: each text's new offset (for split BTF, a base string
+    keeps its base offset), and the texts in order."""
 
-def dedup_strings(state: DedupState) -> None:
-    btf, ext = state.btf, state.ext
-    old = btf.strings
-    base_strings = btf.base.strings if btf.base is not None else None
-    start = old.start
-    offsets: Dict[str, int] = {} if base_strings is not None else {"": 0}
-    order: List[str] = [] if base_strings is not None else [""]  # the new table's strings
-    pos = start + len(order)  # the offset of the next new string
+    __slots__ = ("by_text", "order", "pos", "base")
 
-    def new_off(s: str) -> int:
-        nonlocal pos
-        off = offsets.get(s)
+    def __init__(self, start: int, base: Optional[StringTable]) -> None:
+        self.base = base
+        self.by_text: Dict[str, int] = {} if base is not None else {"": 0}
+        self.order: List[str] = [] if base is not None else [""]
+        self.pos = start + len(self.order)  # the offset of the next new string
+
+    def offset_of(self, s: str) -> int:
+        off = self.by_text.get(s)
         if off is None:
-            if s == "" and base_strings is not None:
-                return 0
-            if base_strings is not None:
-                off = base_strings.find(s)
+            if self.base is not None:
+                if s == "":
+                    return 0
+                off = self.base.find(s)
             if off is None:
-                off = pos
-                order.append(s)
-                pos += _encoded_len(s) + 1
-            offsets[s] = off
+                off = self.pos
+                self.order.append(s)
+                self.pos += (len(s) if s.isascii() else len(s.encode("utf-8", "surrogateescape"))) + 1
+            self.by_text[s] = off
         return off
 
-    # types and their members, enumerators and params, in libbpf's order
-    named: List[Union[BtfType, Member, EnumValue, Param]] = []
-    for t in btf.types:
-        named.append(t)
-        named += t.members or t.enums or t.params
-    if base_strings is None:  # new_off inlined
-        get, append = offsets.get, order.append
-        for item in named:
-            s = item.name
-            off: Optional[int] = get(s)
-            if off is None:
-                off = offsets[s] = pos
-                append(s)
-                pos += (len(s) if s.isascii() else _encoded_len(s)) + 1
-            item.name_off = off
-    else:
-        for item in named:
-            item.name_off = new_off(item.name)
-    if ext is not None:
-        def old_str(off: int) -> str:
-            s = old.get(off)
+    def data(self) -> bytes:
+        return ("\0".join(self.order) + "\0").encode("utf-8", "surrogateescape") if self.order else b""
+
+
+def _old_text(strings: StringTable) -> Callable[[int], str]:
+    starts_get, get = strings.starts().get, strings.get
+
+    def old_text(off: int) -> str:
+        s = starts_get(off)
+        if s is None:
+            s = get(off)
             if s is None:
                 raise BtfError(None, f".BTF.ext refers to string offset {off}, outside .BTF's strings")
-            return s
+        return s
+    return old_text
 
-        for sec in ext.func_info.sections:
-            sec.name_off = new_off(sec.name)
-        for sec in ext.line_info.sections:
-            sec.name_off = new_off(sec.name)
-            for r in cast(List[LineInfo], sec.records):  # what the line_info table holds
-                r.file_name_off = new_off(old_str(r.file_name_off))
-                r.line_off = new_off(old_str(r.line_off))
-        for sec in ext.core_relo.sections:
-            sec.name_off = new_off(sec.name)
-            for c in cast(List[CoreRelo], sec.records):
-                c.access_str_off = new_off(old_str(c.access_str_off))
-    data = ("\0".join(order) + "\0").encode("utf-8", "surrogateescape") if order else b""
-    btf.strings = StringTable(data, start=start, base=base_strings)
+
+def map_names_by_offset(state: DedupState) -> bool:
+    """The string pass by old offset (see the module), once describe_types has listed the
+    names; False where it does not apply (nothing done). Where the names' first references
+    already list the table's strings in its order (a deduplicated kernel's BTF), the table and
+    every name stay as they are."""
+    old = state.source.strings
+    if old.base is not None:
+        return False
+    data = old.data()
+    pieces = data.split(b"\0")
+    pieces.pop()  # what follows the last NUL: nothing (the table is NUL-terminated)
+    if len(set(pieces)) != len(pieces):
+        return False
+    at = list(accumulate(map((1).__add__, map(len, pieces)), initial=0))  # each string's offset
+    order = dict.fromkeys(chain((0,), map(state.words.__getitem__, state.graph.name_at)))  # "" first
+    if len(order) == len(pieces) and list(order) == at[:-1]:
+        if state.ext is not None:
+            table = _table_of(pieces, at[:-1], at[-1])
+            _rewrite_ext(state, table, _old_text(old))
+            state.strings = table.data()
+        return True  # the old table (and what .BTF.ext added), every name at its offset
+    piece_at = dict(zip(at, pieces))
+    if not order.keys() <= piece_at.keys():
+        return False  # a name in the middle of a string: its text may be another's too
+    chosen = list(map(piece_at.__getitem__, order))
+    new_at = list(accumulate(map((1).__add__, map(len, chosen)), initial=0))
+    state.new_names = dict(zip(order, new_at))
+    state.strings = b"\0".join(chosen) + b"\0"
+    if state.ext is not None:
+        table = _table_of(chosen, new_at[:-1], new_at[-1])
+        _rewrite_ext(state, table, _old_text(old))
+        state.strings = table.data()
+    return True
+
+
+def _table_of(pieces: List[bytes], offsets: List[int], end: int) -> _NewTable:
+    """A new table holding these strings at these offsets already."""
+    table = _NewTable(0, None)
+    table.order = [p.decode("utf-8", "surrogateescape") for p in pieces]
+    table.by_text = dict(zip(table.order, offsets))
+    table.pos = end
+    return table
+
+
+def rewrite_names_by_text(state: DedupState) -> None:
+    """The string pass by text (see the module): the own types' name offsets rewritten in
+    ``state.words``."""
+    old = state.source.strings
+    table = _NewTable(old.start, old.base)
+    old_text = _old_text(old)
+    offset_of = table.offset_of
+    # Old offset -> new: one text look-up per distinct old offset, every later use one dict
+    # look-up.
+    by_old: Dict[int, int] = {}
+    get = by_old.get
+
+    def new_off(old_off: int) -> int:
+        off = by_old[old_off] = offset_of(old_text(old_off))
+        return off
+
+    words, offsets, kinds = state.words, state.offsets, state.kinds
+    named = NAMED_ENTRY_WORDS
+    for tid in range(state.start_id, len(offsets)):
+        off = offsets[tid]
+        x = get(words[off])
+        words[off] = new_off(words[off]) if x is None else x
+        step = named.get(kinds[tid])
+        if step is not None:
+            vlen = words[off + 1] & 0xFFFF
+            if vlen:
+                end = off + 3 + step * vlen
+                olds = words[off + 3:end:step]
+                news = list(map(get, olds))
+                if None in news:
+                    news = [new_off(o) if n is None else n for o, n in zip(olds, news)]
+                words[off + 3:end:step] = cast(List[int], news)
+    if state.ext is not None:
+        _rewrite_ext(state, table, old_text)
+    state.strings = table.data()
+
+
+def _rewrite_ext(state: DedupState, table: _NewTable, old_text: Callable[[int], str]) -> None:
+    """.BTF.ext's strings, after the types' (its section names are texts already)."""
+    ext = state.ext
+    assert ext is not None
+    offset_of = table.offset_of
+    for sec in ext.func_info.sections:
+        sec.name_off = offset_of(sec.name)
+    for sec in ext.line_info.sections:
+        sec.name_off = offset_of(sec.name)
+        for r in cast(List[LineInfo], sec.records):  # what the line_info table holds
+            r.file_name_off = offset_of(old_text(r.file_name_off))
+            r.line_off = offset_of(old_text(r.line_off))
+    for sec in ext.core_relo.sections:
+        sec.name_off = offset_of(sec.name)
+        for c in cast(List[CoreRelo], sec.records):
+            c.access_str_off = offset_of(old_text(c.access_str_off))

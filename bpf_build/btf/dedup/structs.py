@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import List
 
 from ...errors import BtfError
-from ...model.btf import ARRAY, FWD, STRUCT, UNION
-from .state import ANY_ENUM, COMPOSITE, LEAVES, UNPROCESSED, WALKED, DedupState, array_sig
+from ...model.btf import ARRAY, FWD, KIND_NAMES, STRUCT, UNION
+from .state import ANY_ENUM, COMPOSITE, LEAVES, UNPROCESSED, WALKED, DedupState
 
 
 class Hypothesis:
@@ -36,7 +36,7 @@ class Hypothesis:
 
 def dedup_structs(state: DedupState) -> None:
     m, struct_key, lists, add = state.map, state.graph.struct_key, state.table.lists, state.table.add
-    hypot = Hypothesis([UNPROCESSED] * len(state.types))
+    hypot = Hypothesis([UNPROCESSED] * len(state.offsets))
     for tid in state.graph.own_composites:
         if m[tid] >= 0:
             continue
@@ -57,18 +57,23 @@ def dedup_structs(state: DedupState) -> None:
 
 
 def _identical_arrays(state: DedupState, id1: int, id2: int) -> bool:
-    t1, t2 = state.types[id1], state.types[id2]
-    return t1.kind == ARRAY and t2.kind == ARRAY and array_sig(t1) == array_sig(t2)
+    kinds = state.kinds
+    if kinds[id1] != ARRAY or kinds[id2] != ARRAY:
+        return False
+    w, off1, off2 = state.words, state.offsets[id1], state.offsets[id2]
+    return w[off1:off1 + 6] == w[off2:off2 + 6]  # the whole record, element and index ids too
 
 
 def _identical_structs(state: DedupState, id1: int, id2: int) -> bool:
-    t1, t2 = state.types[id1], state.types[id2]
+    kinds = state.kinds
     shapes = state.graph.shapes
-    if t1.kind not in COMPOSITE or t1.kind != t2.kind or shapes[id1] != shapes[id2]:
+    if kinds[id1] not in COMPOSITE or kinds[id1] != kinds[id2] or shapes[id1] != shapes[id2]:
         return False
-    for m1, m2 in zip(t1.members, t2.members):
-        if (m1.type != m2.type and not _identical_arrays(state, m1.type, m2.type)
-                and not _identical_structs(state, m1.type, m2.type)):
+    w, off1, off2 = state.words, state.offsets[id1], state.offsets[id2]
+    end = 3 + 3 * (w[off1 + 1] & 0xFFFF)  # equal shapes: as many members
+    for m1, m2 in zip(w[off1 + 4:off1 + end:3], w[off2 + 4:off2 + end:3]):
+        if (m1 != m2 and not _identical_arrays(state, m1, m2)
+                and not _identical_structs(state, m1, m2)):
             return False
     return True
 
@@ -124,11 +129,10 @@ def _is_equiv(state: DedupState, hypothesis: Hypothesis, cand_id: int, canon_id:
             if ck != nk:
                 if ck != FWD and nk != FWD:
                     return False
-                types = state.types
                 if ck == FWD:
-                    real_kind, fwd_kind = nk, (UNION if types[cand].kflag else STRUCT)
+                    real_kind, fwd_kind = nk, (UNION if state.kflag(cand) else STRUCT)
                 else:
-                    real_kind, fwd_kind = ck, (UNION if types[canon].kflag else STRUCT)
+                    real_kind, fwd_kind = ck, (UNION if state.kflag(canon) else STRUCT)
                     if fwd_kind == real_kind and canon < state.start_id:
                         hypothesis.adjust_canon = True  # would have to resolve a base FWD
                 if fwd_kind != real_kind:
@@ -142,8 +146,7 @@ def _is_equiv(state: DedupState, hypothesis: Hypothesis, cand_id: int, canon_id:
             push_cands(refs)
             push_canons(children[canon])
         elif ck not in walked and ck not in leaves:
-            raise BtfError(None, f"BTF dedup: unexpected {state.types[cand].kind_name} "
-                                 f"[{cand}] in a type graph")
+            raise BtfError(None, f"BTF dedup: unexpected {KIND_NAMES[ck]} [{cand}] in a type graph")
     return True
 
 
