@@ -188,3 +188,36 @@ def test_framing_by_columns_agrees_with_framing_record_by_record(compile_c):
         assert frame_outcome(W.frame, words, sections.types_len, str_end) == one_by_one
         seen[one_by_one.split()[0]] += 1
     assert seen["framed"] > 20 and seen["error"] > 50, seen
+
+
+def _loop_outcome(*types: B.BtfType) -> str:
+    btf = B.Btf()
+    for t in types:
+        btf.add(t)
+    try:
+        B.validate(B.read_words(btf.encode(), "f.btf"))
+    except BtfError as e:
+        return e.reason
+    return "ok"
+
+
+def test_reference_loops_among_types_that_refer_forward():
+    """clang numbers a type before the types it uses, so most references point to higher ids
+    and nearly every type starts a loop search: a search must still name the type it meets
+    again, and leave pointer cycles through a struct alone."""
+    int_ = B.BtfType(B.INT, "int", size=4, int_bits=32)
+    # [1] struct node { struct node *next; node_t *alias; int v; }, [2] *[1], [3] typedef [1]
+    linked = [B.BtfType(B.STRUCT, "node", size=24, members=[
+                  B.Member("next", 2, 0), B.Member("alias", 4, 64), B.Member("v", 5, 128)]),
+              B.BtfType(B.PTR, type=1), B.BtfType(B.TYPEDEF, "node_t", type=1), B.BtfType(B.PTR, type=3), int_]
+    assert _loop_outcome(*linked) == "ok"
+    # [1] struct outer { struct inner in; }, [2] struct inner { wrap_t w; }, [3] typedef outer wrap_t
+    embedded = [B.BtfType(B.STRUCT, "outer", size=4, members=[B.Member("in", 2, 0)]),
+                B.BtfType(B.STRUCT, "inner", size=4, members=[B.Member("w", 3, 0)]),
+                B.BtfType(B.TYPEDEF, "wrap_t", type=1)]
+    assert _loop_outcome(*embedded) == "type [1] STRUCT 'outer': refers back to itself without a pointer (reference loop)"
+    # after those: [6] a pointer to [7], a function pointer whose prototype [8] returns [9], a const [7]
+    circular = [B.BtfType(B.PTR, type=7), B.BtfType(B.PTR, type=8), B.BtfType(B.FUNC_PROTO, type=9),
+                B.BtfType(B.CONST, type=7)]
+    assert _loop_outcome(*linked, *circular) == (
+        "type [7] PTR '': refers back to itself without a struct or union (reference loop)")

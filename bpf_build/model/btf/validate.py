@@ -6,14 +6,14 @@ it builds its records and the raw dump before it prints, with the same rules and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 from ...errors import BtfError, PathLike
 from .kinds import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_EXTERN, FUNC_PROTO, FWD,
     INT, INT_BOOL, INT_CHAR, INT_SIGNED, KIND_NAMES, PTR, REF_KINDS, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION,
     VAR, VAR_GLOBAL_EXTERN, VOLATILE, is_identifier)
 from .records import BtfType
-from .words import TypeWords, own_refs
+from .words import REFS_AT, TypeWords
 
 if TYPE_CHECKING:
     from .container import Btf
@@ -361,11 +361,12 @@ def _check_decl_tag(types: TypeWords, tid: int, target: int, component: int,
             fail(tid, f"component index {idx} is not a member or parameter of [{target}]")
 
 
-# The two searches of _check_loops: references not followed, and what a cycle found lacks. A
-# cycle through a function prototype but no pointer needs a function-typed member or parameter,
-# which has no size: walkers stop there, so the first search need not enter prototypes.
-_LOOP_PASSES = ((frozenset({PTR, FUNC, FUNC_PROTO}), "without a pointer"),
-                (frozenset({STRUCT, UNION}), "without a struct or union"))
+# The two searches of _check_loops: the kinds not entered, and what a cycle found lacks. A cycle
+# through a function prototype but no pointer needs a function-typed member or parameter, which
+# has no size: walkers stop there, so the first search need not enter prototypes.
+_LOOP_PASSES = (((PTR, FUNC, FUNC_PROTO), "without a pointer"), ((STRUCT, UNION), "without a struct or union"))
+# Kinds that refer to nothing: no search enters them.
+_NO_REFS = (INT, ENUM, ENUM64, FWD, FLOAT)
 
 
 def _check_loops(types: TypeWords, path: PathLike, roots: List[int]) -> None:
@@ -377,49 +378,41 @@ def _check_loops(types: TypeWords, path: PathLike, roots: List[int]) -> None:
     A cycle contains at least one reference to a higher type id; ids refer mostly backwards,
     so the depth-first searches start only at ``roots``, the types with such a reference, and
     finish every type once. Base types never refer to split types: no cycle leaves this BTF.
-    Both searches follow the same references (only where they stop differs), so each type's
-    are listed once, when a search first reaches it."""
+    Each search marks by id what it need not enter from the start (void, base types, types
+    without references, the kinds it stops at), so a step is one look-up; a type's references
+    are one slice of its record (REFS_AT), listed when the search enters it."""
     start = types.start_id
-    kinds = types.kinds
-    n = len(kinds)
-    listed: List[Optional[List[int]]] = [None] * n
-
-    def own_refs_of(index: int) -> List[int]:
-        """Indexes (id - start) of the own types type ``index`` refers to (every id is below
-        start + n: validate checked that first)."""
-        refs = [r - start for r in own_refs(types, index) if r >= start]
-        listed[index] = refs
-        return refs
-
-    for cut_kinds, rule in _LOOP_PASSES:
-        state = bytearray(n)  # 0 new, 1 on the current path, 2 finished
-        for root in roots:
-            root -= start
-            if state[root] or kinds[root] in cut_kinds:
+    kinds, words, offsets = types.kinds, types.words, types.offsets
+    refs_at = REFS_AT
+    for stop_kinds, rule in _LOOP_PASSES:
+        not_entered = bytes(2 * (k in stop_kinds or k in _NO_REFS) for k in range(256))
+        state = bytearray(b"\2") * start + kinds.translate(not_entered)  # 1 on the path, 2 finished
+        for node in roots:
+            if state[node]:
                 continue
-            stack = [(root, iter(listed[root] or own_refs_of(root)))]
-            state[root] = 1
-            while stack:
-                node, refs = stack[-1]
+            state[node] = 1
+            on_path: List[Tuple[int, Iterator[int]]] = []
+            off = offsets[node - start]
+            first, fixed, per, step = refs_at[kinds[node - start]]
+            refs = iter(words[off + first:off + fixed + per * (words[off + 1] & 0xFFFF):step])
+            while True:
                 for ref in refs:
-                    st = state[ref]
-                    if st == 1:
-                        name = types.name(types.words[types.offsets[ref]])
-                        raise BtfError(path, f"type [{ref + start}] {KIND_NAMES[kinds[ref]]} {name!r}: "
+                    seen = state[ref]
+                    if seen == 2:
+                        continue
+                    if seen == 1:
+                        name = types.name(words[offsets[ref - start]])
+                        raise BtfError(path, f"type [{ref}] {KIND_NAMES[kinds[ref - start]]} {name!r}: "
                                              f"refers back to itself {rule} (reference loop)")
-                    if st == 0:
-                        if kinds[ref] in cut_kinds:
-                            state[ref] = 2  # followed no further
-                            continue
-                        below = listed[ref]
-                        if below is None:
-                            below = own_refs_of(ref)
-                        if not below:
-                            state[ref] = 2
-                            continue
-                        state[ref] = 1
-                        stack.append((ref, iter(below)))
-                        break
+                    state[ref] = 1
+                    on_path.append((node, refs))
+                    node = ref
+                    off = offsets[node - start]
+                    first, fixed, per, step = refs_at[kinds[node - start]]
+                    refs = iter(words[off + first:off + fixed + per * (words[off + 1] & 0xFFFF):step])
+                    break
                 else:
                     state[node] = 2
-                    stack.pop()
+                    if not on_path:
+                        break
+                    node, refs = on_path.pop()

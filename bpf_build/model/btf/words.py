@@ -14,7 +14,7 @@ import re
 import struct
 import sys
 from itertools import compress
-from typing import Callable, List, NamedTuple, NoReturn, Optional, Protocol, Sequence, Set, Tuple, Union, cast
+from typing import Callable, NamedTuple, NoReturn, Optional, Protocol, Sequence, Set, Tuple, Union, cast
 
 from ...errors import BtfError, PathLike
 from .kinds import (ARRAY, BTF_MAGIC, BTF_VERSION, DATASEC, DECL_TAG, ENUM, ENUM64, FUNC, FUNC_PROTO, HEADER,
@@ -435,23 +435,24 @@ def _frame_problem(words: Sequence[int], i: int, str_end: int, tid: int, path: P
     raise AssertionError(f"type [{tid}]: framing found no problem")  # frame's test is this one's
 
 
-def own_refs(types: TypeWords, index: int) -> List[int]:
-    """The ids own type ``index`` (id - start_id) refers to: a pointer's, a member's, an array's
-    element and index, a prototype's return and parameters, a DATASEC's entries."""
-    words = types.words
-    off = types.offsets[index]
-    k = types.kinds[index]
-    if k == STRUCT or k == UNION:
-        return list(words[off + 4:off + 3 + 3 * (words[off + 1] & 0xFFFF):3])
-    if k == ARRAY:
-        return [words[off + 3], words[off + 4]]
-    if k == FUNC_PROTO:
-        return [words[off + 2], *words[off + 4:off + 3 + 2 * (words[off + 1] & 0xFFFF):2]]
-    if k == DATASEC:
-        return list(words[off + 3:off + 3 + 3 * (words[off + 1] & 0xFFFF):3])
-    if k in _NO_REFS:
-        return []
-    return [words[off + 2]]  # the kinds with one reference, in the record's third word
+def _refs_at(kind: int) -> Tuple[int, int, int, int]:
+    """Where a record of ``kind`` lists the type ids it refers to (see REFS_AT)."""
+    if kind in (STRUCT, UNION):
+        return 4, 3, 3, 3  # each member's type, the second of its three words
+    if kind == DATASEC:
+        return 3, 3, 3, 3  # each entry's type, the first of its three words
+    if kind == FUNC_PROTO:
+        return 2, 3, 2, 2  # the return type, then each parameter's, every second word from there
+    if kind == ARRAY:
+        return 3, 5, 0, 1  # element and index type
+    if kind in (INT, ENUM, ENUM64, FWD, FLOAT) or not 0 < kind <= MAX_KIND:
+        return 0, 0, 0, 1  # none
+    return 2, 3, 0, 1  # the kinds with one reference, in the record's third word
 
 
-_NO_REFS = frozenset({INT, ENUM, ENUM64, FWD, FLOAT})
+# The ids a record at word ``off`` refers to (a pointer's, a member's, an array's element and
+# index, a prototype's return and parameters, a DATASEC's entries), by kind: with ``first, fixed,
+# per, step = REFS_AT[kind]``, they are words[off + first:off + fixed + per * vlen:step] (vlen:
+# the info word's low half; a FUNC's is its linkage, counted 0 times). One slice a record: the
+# reference-loop search lists each record's references with it.
+REFS_AT = tuple(_refs_at(k) for k in range(32))
