@@ -68,8 +68,7 @@ def dedup(btf: Btf, ext: Optional[BtfExt] = None, *, rebuild_strings: bool = Tru
     BTF it built from scratch (its strings are unique by construction).
 
     The records are encoded and deduplicated as words (``dedup_words``); then the kept records
-    stay, their ids remapped, and the string table is the new one (a record's name offset may
-    then be stale: encoding finds its name's offset again, as for any renamed record). They
+    stay, their ids remapped, with the new string table and their names' offsets in it. They
     encode to the deduplicated bytes.
 
     ``flavour`` picks the libbpf whose output to reproduce: LIBBPF (default) or BPFTOOL_7_1."""
@@ -82,7 +81,20 @@ def dedup(btf: Btf, ext: Optional[BtfExt] = None, *, rebuild_strings: bool = Tru
         t.remap_ids(remap)
     if rebuild_strings:
         btf.strings = StringTable(result.strings, start=source.strings.start, base=btf.strings.base)
+        _name_offsets(btf)
     return result.mapping
+
+
+def _name_offsets(btf: Btf) -> None:
+    """Each record's and entry's name offset in the new string table (whose strings are unique:
+    a name's offset is where its text is; for split BTF, the base's if it has it). An offset
+    left from the old table could point into the middle of a new string that ends in the
+    same text."""
+    find = btf.strings.find
+    for t in btf.types:
+        t.name_off = find(t.name)
+        for entry in (t.members or t.enums or t.params):
+            entry.name_off = find(entry.name)
 
 
 def dedup_raw(data: bytes, path: PathLike = None, base: Optional[BtfWords] = None, *,

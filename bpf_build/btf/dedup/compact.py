@@ -1,6 +1,6 @@
 """Passes 6 and 7: compaction (canonical types keep their relative order, others go) and the
-remapping of every type id: the ids (and names) rewritten in the words, the kept types' words
-copied out, and .BTF.ext's func_info and CO-RE records following."""
+remapping of every type id: the kept types' words copied out with their ids remapped (names
+too, where the string pass left them), and .BTF.ext's func_info and CO-RE records following."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import List, Tuple, cast
 
 from ...errors import BtfError
 from ...model.btf_ext import CoreRelo, FuncInfo
+from ...model.btf import ARRAY, DATASEC, FUNC_PROTO, REF_KINDS, STRUCT, UNION
 from .state import UNPROCESSED, DedupState
 
 
@@ -46,21 +47,40 @@ def compact_and_remap(state: DedupState) -> Tuple[List[int], List[int]]:
 
 
 def _kept_words(state: DedupState, kept_ids: List[int], mapping: List[int]) -> List[int]:
-    """The type section of the kept types: every referenced id in the words remapped (and
-    every name, where the string pass left that to compaction), in place, at the positions
-    describe_types listed; then the kept types' words."""
-    words, offsets, graph = state.words, state.offsets, state.graph
-    read, write = words.__getitem__, words.__setitem__
-    if mapping != list(range(len(mapping))):
-        deque(map(write, graph.id_at, map(mapping.__getitem__, map(read, graph.id_at))), maxlen=0)
+    """The type section of the kept types: every name rewritten in the words (where the string
+    pass left that to compaction), at the positions describe_types listed; then the kept types'
+    words, their referenced ids remapped (unless no id changes)."""
+    words, offsets = state.words, state.offsets
     if state.new_names is not None:
-        deque(map(write, graph.name_at, map(state.new_names.__getitem__, map(read, graph.name_at))), maxlen=0)
+        name_at = state.graph.name_at
+        deque(map(words.__setitem__, name_at, map(state.new_names.__getitem__, map(words.__getitem__, name_at))),
+              maxlen=0)
     start = state.start_id
-    if len(kept_ids) == len(offsets) - start:  # every type kept
+    unchanged_ids = mapping == list(range(len(mapping)))
+    if unchanged_ids and len(kept_ids) == len(offsets) - start:  # every type kept as it is
         return words[offsets[start]:] if kept_ids else []
     out: List[int] = []
     extend = out.extend
     last = len(offsets) - 1
+    kinds = state.kinds
+    remap = mapping.__getitem__
     for tid in kept_ids:
-        extend(words[offsets[tid]:offsets[tid + 1] if tid < last else len(words)])
+        off = offsets[tid]
+        at = len(out)
+        extend(words[off:offsets[tid + 1] if tid < last else len(words)])
+        if unchanged_ids:
+            continue
+        k = kinds[tid]
+        if k in REF_KINDS:  # PTR, modifiers, TYPEDEF, FUNC, VAR, DECL_TAG: the third word
+            out[at + 2] = mapping[out[at + 2]]
+        elif k == STRUCT or k == UNION:
+            out[at + 4::3] = map(remap, out[at + 4::3])
+        elif k == FUNC_PROTO:
+            out[at + 2] = mapping[out[at + 2]]
+            out[at + 4::2] = map(remap, out[at + 4::2])
+        elif k == ARRAY:
+            out[at + 3] = mapping[out[at + 3]]
+            out[at + 4] = mapping[out[at + 4]]
+        elif k == DATASEC:
+            out[at + 3::3] = map(remap, out[at + 3::3])
     return out

@@ -7,7 +7,7 @@ from array import array
 from itertools import chain
 from typing import AbstractSet, Callable, Dict, Hashable, List, Optional, Sequence, Set, Tuple
 
-from ...model.btf import ARRAY, DATASEC, ENUM, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, STRUCT, UNION
+from ...model.btf import ARRAY, ENUM, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, STRUCT, UNION
 from .state import ANY_ENUM, COMPOSITE, SINGLE_REF, WALKED, Key, TypeGraph
 
 
@@ -31,11 +31,10 @@ def describe_types(words: List[int], offsets: List[int], kinds: bytes, start: in
     enum_fwd_names: Set[int] = set()
     unwalkable: List[int] = []
     single_ref = SINGLE_REF
-    # Where every name offset and every referenced id is in ``words``, the names in the order
-    # the string pass meets them (a type's, then its entries'): compaction rewrites them all.
+    # Where every name offset is in ``words``, in the order the string pass meets them (a
+    # type's, then its entries').
     name_at = array("I")
-    id_at = array("I")
-    add_name, add_names, add_id, add_ids = name_at.append, name_at.extend, id_at.append, id_at.extend
+    add_name, add_names = name_at.append, name_at.extend
     for tid, off in enumerate(offsets):
         k = kinds[tid]
         info = words[off + 1]
@@ -43,7 +42,6 @@ def describe_types(words: List[int], offsets: List[int], kinds: bytes, start: in
         if k in single_ref:  # name, info (FUNC: its linkage in vlen); not the referenced id
             shapes[tid] = intern((info, words[off]), tid)
             children[tid] = (words[off + 2],)
-            add_id(off + 2)
         elif k == STRUCT or k == UNION:
             # name, info, size and each member's name and offset; not the members' types
             end = off + 3 + 3 * (info & 0xFFFF)
@@ -51,19 +49,15 @@ def describe_types(words: List[int], offsets: List[int], kinds: bytes, start: in
                                  tid)
             children[tid] = tuple(words[end - 2:off + 3:-3])
             add_names(range(off + 3, end, 3))
-            add_ids(range(off + 4, end, 3))
             composite_ids.append(tid)
         elif k == FUNC_PROTO:  # name, info and the parameters' names; not the ids
             end = off + 3 + 2 * (info & 0xFFFF)
             shapes[tid] = intern((info, words[off], *words[off + 3:end:2]), tid)
             children[tid] = (*words[end - 1:off + 3:-2], words[off + 2])
             add_names(range(off + 3, end, 2))
-            add_id(off + 2)
-            add_ids(range(off + 4, end, 2))
         elif k == ARRAY:  # name, info, nelems; not the element and index types
             shapes[tid] = intern((info, words[off], words[off + 5]), tid)
             children[tid] = (words[off + 3], words[off + 4])
-            add_ids((off + 3, off + 4))
         elif k == INT:  # the whole record
             shapes[tid] = intern((info, words[off], words[off + 2], words[off + 3]), tid)
             primitive_ids.append(tid)
@@ -84,16 +78,12 @@ def describe_types(words: List[int], offsets: List[int], kinds: bytes, start: in
             shapes[tid] = intern((info, words[off], words[off + 2]), tid)
             if k == FLOAT:
                 primitive_ids.append(tid)
-            elif k == DATASEC:
-                add_ids(range(off + 3, off + 3 + 3 * (info & 0xFFFF), 3))
-                unwalkable.append(tid)
             elif tid:
-                add_id(off + 2)  # VAR, DECL_TAG
                 unwalkable.append(tid)
     struct_key = struct_key_function(kinds, names, shapes, children, fwd_names, enum_fwd_names, unwalkable)
     return TypeGraph(kinds, names, shapes, children, enum_fwd, composite_ids,
                      [tid for tid in composite_ids if tid >= start],
-                     [tid for tid in primitive_ids if tid >= start], unwalkable, struct_key, name_at, id_at)
+                     [tid for tid in primitive_ids if tid >= start], unwalkable, struct_key, name_at, enum_fwd_names)
 
 
 def struct_key_function(kinds: Sequence[int], names: List[int], shapes: List[int], children: List[Tuple[int, ...]],

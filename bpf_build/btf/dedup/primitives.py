@@ -8,8 +8,19 @@ from .state import ANY_ENUM, DedupState
 
 
 def dedup_primitives(state: DedupState) -> None:
-    for tid in state.graph.own_primitives:
-        _dedup_primitive(state, tid)
+    graph = state.graph
+    # Without a base, an enum whose name no forward-declared enum has matches only an enum of
+    # its shape: the first of that shape, which was the first enum with it and so canonical. Its
+    # candidates need no walk (anonymous enums share one key: a walk is over all of them).
+    plain_enums = graph.enum_fwd_names.isdisjoint if state.start_id == 1 else None
+    shapes, names, kinds, m = graph.shapes, graph.names, graph.kinds, state.map
+    for tid in graph.own_primitives:
+        if plain_enums is not None and kinds[tid] in ANY_ENUM and plain_enums((names[tid],)):
+            new_id = m[tid] = shapes[tid]
+            if new_id == tid:
+                state.table.add(state.enum_match(tid), tid)  # the table grows as libbpf's
+        else:
+            _dedup_primitive(state, tid)
 
 
 def _dedup_primitive(state: DedupState, tid: int) -> None:

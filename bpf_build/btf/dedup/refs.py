@@ -3,7 +3,7 @@ first: a type once the types it refers to are canonical, its key then being the 
 
 from __future__ import annotations
 
-from typing import List
+from typing import Dict
 
 from ...errors import BtfError
 from ...model.btf import ARRAY, DECL_TAG, FUNC_PROTO, KIND_NAMES
@@ -16,13 +16,15 @@ def dedup_refs(state: DedupState) -> None:
     The keys here are whole types. Without a base BTF, only this pass puts reference types in
     the table and one entry per key at most: the growth of libbpf's table, which reverses a
     key's entries, cannot change which candidate is found, and nothing looks the table up
-    after this pass, so entries go straight into its lists (its size is not kept up to date).
+    after this pass, so the entries are kept in a dict of their own (no other pass's key is
+    a reference type's: those start with a reference type's shape, or "tag").
     A base's reference types were added to the table before, possibly several for one key:
     then the table grows as libbpf's does."""
     m, words, offsets = state.map, state.words, state.offsets
     kinds, shapes = state.kinds, state.graph.shapes
     lists = state.table.lists
     add = state.table.add_new if state.start_id > 1 else None
+    own: Dict[Key, int] = {}  # without a base: each key's one entry, kept apart from the table
     single_ref = SINGLE_REF
 
     def ref(tid: int) -> int:
@@ -48,13 +50,15 @@ def dedup_refs(state: DedupState) -> None:
             c = words[off + 2]
             if m[c] != c:
                 c = words[off + 2] = ref(c)
-            parts: List[int] = [shapes[tid], c]
-            for at in range(off + 4, off + 3 + 2 * (words[off + 1] & 0xFFFF), 2):
-                c = words[at]
-                if m[c] != c:
-                    c = words[at] = ref(c)
-                parts.append(c)
-            key = tuple(parts)
+            end = off + 3 + 2 * (words[off + 1] & 0xFFFF)
+            params = words[off + 4:end:2]
+            if list(map(m.__getitem__, params)) != params:  # not all canonical yet
+                for at in range(off + 4, end, 2):
+                    c = words[at]
+                    if m[c] != c:
+                        words[at] = ref(c)
+                params = words[off + 4:end:2]
+            key = (shapes[tid], words[off + 2], *params)
         elif k == ARRAY:
             c = words[off + 3]
             if m[c] != c:
@@ -68,15 +72,17 @@ def dedup_refs(state: DedupState) -> None:
             key = tag_key(words, off)
         else:
             raise BtfError(None, f"BTF dedup: unexpected {KIND_NAMES.get(k, f'KIND{k}')} [{tid}]")
+        # the key is the whole type: any candidate is equal
+        if add is None:
+            found = own.setdefault(key, tid)
+            m[tid] = found
+            return found
         entries = lists.get(key)
-        if entries:  # the key is the whole type: any candidate is equal
+        if entries:
             new_id = m[tid] = entries[0]
             return new_id
         m[tid] = tid
-        if add is None:
-            lists[key] = [tid]
-        else:
-            add(key, tid)
+        add(key, tid)
         return tid
 
     try:

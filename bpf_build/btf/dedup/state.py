@@ -5,7 +5,7 @@ string offsets, as libbpf compares them: after the string pass, equal text is an
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Hashable, List, Optional, Sequence, Tuple
+from typing import AbstractSet, Callable, Dict, Hashable, List, Optional, Sequence, Tuple
 
 from ...model.btf import (ARRAY, CONST, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD, INT, PTR,
     RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, VOLATILE)
@@ -87,12 +87,12 @@ class TypeGraph:
     Plain classes here, not dataclasses: bpf-link would load ``dataclasses`` for them alone."""
 
     __slots__ = ("kinds", "names", "shapes", "children", "enum_fwd", "composites", "own_composites",
-                 "own_primitives", "unwalkable", "struct_key", "name_at", "id_at")
+                 "own_primitives", "unwalkable", "struct_key", "name_at", "enum_fwd_names")
 
     def __init__(self, kinds: Sequence[int], names: List[int], shapes: List[int], children: List[Tuple[int, ...]],
                  enum_fwd: List[bool], composites: List[int], own_composites: List[int],
                  own_primitives: List[int], unwalkable: List[int], struct_key: Callable[[int], Key],
-                 name_at: Sequence[int], id_at: Sequence[int]) -> None:
+                 name_at: Sequence[int], enum_fwd_names: AbstractSet[int]) -> None:
         self.kinds = kinds
         self.names = names
         self.shapes = shapes
@@ -107,9 +107,9 @@ class TypeGraph:
         self.struct_key = struct_key  # the table key of a STRUCT/UNION (graph.struct_key_function)
         # Where in the words every name offset of every type is (void and base included), in
         # the order the string pass meets them: a type's name, then its members', enumerators'
-        # or parameters'; and where every referenced id is.
+        # or parameters'.
         self.name_at = name_at
-        self.id_at = id_at
+        self.enum_fwd_names = enum_fwd_names  # the names of enums without enumerators
 
 
 class DedupState:
