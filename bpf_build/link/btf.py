@@ -34,20 +34,33 @@ _COMPOSITE = (B.STRUCT, B.UNION)
 def append_btf(state: LinkerState, src: InputView) -> None:
     if src.btf is None:
         return
-    type_map, appended = _map_type_ids(state, src.btf)
+    type_map, appended = _map_type_ids(state, src.btf, src.linkable_ids)
     _copy_types(state, src, type_map, appended)
     _settle_global_types(state, type_map)
     _append_datasec_entries(state, src, type_map)
     src.type_map = type_map
 
 
-def _map_type_ids(state: LinkerState, src_btf: Btf) -> Tuple[List[int], List[BtfType]]:
+def _map_type_ids(state: LinkerState, src_btf: Btf, linkable_ids: List[int]) -> Tuple[List[int], List[BtfType]]:
     """The output id of every input type (appended, or the BTF of a global seen before), and
-    the types to append, in order. DATASECs map to 0."""
-    type_map = [0] * len(src_btf)
+    the types to append, in order. DATASECs map to 0. Every type between two VARs, FUNCs or
+    DATASECs is appended: such a run is mapped at once."""
+    types, start = src_btf.types, src_btf.start_id
+    end = len(src_btf)
+    type_map = [0] * end
     appended: List[BtfType] = []
     next_id = len(state.btf)
-    for tid, t in src_btf.items():
+    run_start = start  # the first id of the run of ordinary types before ``tid``
+    for tid in (*linkable_ids, end):
+        if tid > run_start:
+            count = tid - run_start
+            type_map[run_start:tid] = range(next_id, next_id + count)
+            appended += types[run_start - start:tid - start]
+            next_id += count
+        if tid == end:
+            break
+        run_start = tid + 1
+        t = types[tid - start]
         k = t.kind
         if k == B.DATASEC:
             continue

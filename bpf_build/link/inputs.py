@@ -7,7 +7,9 @@ The result is an ``InputView``, the input as the appending phases see it.
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional, Tuple, Union
+import re
+from operator import attrgetter
+from typing import Dict, List, Optional, Tuple, Union
 
 from ..errors import LinkError
 from ..model import btf as B
@@ -45,6 +47,7 @@ Input = Union[Object, str, "os.PathLike[str]", bytes]
 
 EXTERN_DATASEC = ".extern"  # clang's DATASEC for extern variables without a section
 _ALLOWED_RELOCS = (R_BPF_64_64, R_BPF_64_32, R_BPF_64_ABS64, R_BPF_64_ABS32)
+_LINKABLE_KIND = re.compile(b"[" + bytes((B.FUNC, B.VAR, B.DATASEC)) + b"]")
 
 
 def load_input(state: LinkerState, item: Input, position: int) -> InputView:
@@ -62,6 +65,8 @@ def load_input(state: LinkerState, item: Input, position: int) -> InputView:
         raise LinkError(file, f"{obj.byteorder}-endian object cannot be linked with "
                               f"{state.first_file}, which is {state.byteorder}-endian")
     src = _view(obj, owned, file)
+    if src.btf is not None:
+        src.linkable_ids = _linkable_ids(src.btf)
     _check(src)
     _fixup_btf(src)
     return src
@@ -95,6 +100,14 @@ def _view(obj: Object, owned: bool, file: str) -> InputView:
     if symtabs == 0:
         raise LinkError(file, "no symbol table")
     return src
+
+
+def _linkable_ids(btf: B.Btf) -> List[int]:
+    """The ids of ``btf``'s VARs, FUNCs and DATASECs, found in its kinds as bytes (one C-speed
+    search instead of a Python test of every record, in each of three phases)."""
+    kinds = bytes(map(attrgetter("kind"), btf.types))
+    start = btf.start_id
+    return [found.start() + start for found in _LINKABLE_KIND.finditer(kinds)]
 
 
 def _is_ignored(s: Section) -> bool:
@@ -202,7 +215,8 @@ def _fixup_btf(src: InputView) -> None:
     if btf is None:
         return
     object_symbols: Optional[Dict[Tuple[int, str], Symbol]] = None
-    for tid, t in btf.items():
+    for tid in src.linkable_ids:
+        t = btf.type(tid)
         if t.kind != B.DATASEC:
             continue
         t = src.datasecs[tid] = t.copy()

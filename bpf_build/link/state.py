@@ -126,14 +126,17 @@ class InputView:
     """One input while it is appended. ``owned``: the Object is the linker's (read from a path or
     bytes), so its BTF types may move into the output instead of being copied."""
 
-    __slots__ = ("obj", "owned", "file", "btf", "secs", "by_index", "by_name", "datasecs", "sym_map",
-                 "type_map", "global_btf")
+    __slots__ = ("obj", "owned", "file", "btf", "linkable_ids", "secs", "by_index", "by_name", "datasecs",
+                 "sym_map", "type_map", "global_btf")
 
     def __init__(self, obj: Object, owned: bool, file: str, btf: Optional[Btf]) -> None:
         self.obj = obj
         self.owned = owned
         self.file = file
         self.btf = btf  # read only: the caller's Object is not changed
+        # The ids of its BTF's VARs, FUNCs and DATASECs, ascending: the only records the
+        # phases single out by kind (a few dozen of an input's thousands).
+        self.linkable_ids: List[int] = []
         self.secs: List[InputSection] = []
         self.by_index: Dict[int, InputSection] = {}
         self.by_name: Dict[str, InputSection] = {}

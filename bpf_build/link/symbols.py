@@ -6,7 +6,7 @@ strong definitions conflict, and the two BTF descriptions must match (see mismat
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..errors import LinkError
 from ..model import btf as B
@@ -168,7 +168,7 @@ def _find_global_btf(src: InputView, name: str) -> Tuple[int, int]:
     if src.btf is None:
         raise LinkError(src.file, f"global '{name}' has no BTF (compile with -g)")
     if src.global_btf is None:
-        src.global_btf = _index_global_btf(src.btf)
+        src.global_btf = _index_global_btf(src.btf, src.linkable_ids)
     free, in_datasec = src.global_btf
     entry = in_datasec.get(name)
     if entry is not None:
@@ -183,10 +183,11 @@ def _find_global_btf(src: InputView, name: str) -> Tuple[int, int]:
     raise LinkError(src.file, f"global '{name}' has no BTF (compile with -g)")
 
 
-def _index_global_btf(btf: Btf) -> GlobalBtfIndex:
+def _index_global_btf(btf: Btf, linkable_ids: List[int]) -> GlobalBtfIndex:
     free: Dict[str, int] = {}
     in_datasec: Dict[str, Tuple[int, int, int]] = {}
-    for tid, t in btf.items():
+    for tid in linkable_ids:
+        t = btf.type(tid)
         k = t.kind
         if k == B.VAR or k == B.FUNC:
             if is_non_static(t):
