@@ -9,7 +9,7 @@ import pytest
 
 from bpf_build.model import btf as B
 from bpf_build.model.btf import Btf, BtfType, EnumValue, Member, Param, dump_raw
-from bpf_build.btf.dedup import BPFTOOL_7_1, LIBBPF, dedup
+from bpf_build.btf.dedup import BPFTOOL_7_1, FLAVOURS, LIBBPF, dedup, dedup_raw, dedup_words, read_btf_words
 from bpf_build.model.btf_ext import BtfExt, CoreRelo, ExtInfo, ExtSection, FuncInfo, LineInfo
 from bpf_build.model.elf import SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB, Object, Section
 from bpf_build.errors import BtfError
@@ -22,11 +22,19 @@ UNIT_CASES = ["funcs", "vars", "maps", "core", "ksyms"]
 
 
 def _ours(btf_raw: bytes, ext_raw=None, base_raw=None, flavour=LIBBPF):
+    """Our dedup through the record API; the words entry point, given the same blob, must give
+    the same bytes, mapping and .BTF.ext."""
     base = Btf.parse(base_raw) if base_raw is not None else None
     btf = Btf.parse(btf_raw, base=base)
     ext = BtfExt.parse(ext_raw, btf.strings) if ext_raw is not None else None
+    raw_ext = BtfExt.parse(ext_raw, btf.strings) if ext_raw is not None else None
     mapping = dedup(btf, ext, flavour=flavour)
-    return btf.encode(), (ext.encode(btf.strings) if ext is not None else None), mapping
+    ours = btf.encode(), (ext.encode(btf.strings) if ext is not None else None), mapping
+    base_words = read_btf_words(base_raw) if base_raw is not None else None
+    result = dedup_words(read_btf_words(btf_raw, base=base_words), raw_ext, flavour=flavour)
+    assert (result.data, result.mapping) == (ours[0], mapping)
+    assert (raw_ext.encode(btf.strings) if raw_ext is not None else None) == ours[1]
+    return ours
 
 
 def _sections(path):
@@ -345,3 +353,55 @@ def test_dedup_keeps_type_order_and_idempotence():
     assert mapping == list(range(len(mapping)))
     assert twice.encode() == once.encode()
     assert dump_raw(twice) == dump_raw(once)
+
+
+# -- the words entry point -----------------------------------------------------------------------
+
+def _names_elsewhere(build, repeated: bool) -> bytes:
+    """The BTF of ``build`` with a string table that is not libbpf's: strings no name uses
+    first, then the names; if ``repeated``, every string twice and the type named "int" read
+    from the middle of "xint"."""
+    btf = build()
+    names = sorted({item.name for t in btf.types for item in [t] + t.members + t.enums + t.params})
+    unused = "\0".join(["xint"] + ["zz_" + name for name in names]).encode() + b"\0"
+    data = b"\0" + unused + (unused if repeated else b"") + "\0".join(n for n in names if n).encode() + b"\0"
+    out = Btf([t.copy() for t in btf.types], B.StringTable(data))
+    for t in out.types:
+        for item in [t] + t.members + t.enums + t.params:
+            item.name_off = 2 if repeated and item.name == "int" else None  # None: found by text
+    return out.encode()
+
+
+@pytest.mark.parametrize("build", BEHAVIOURS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("repeated", [False, True], ids=["unique-strings", "repeated-strings"])
+def test_any_string_table_gives_libbpfs_strings(build, flavour, repeated):
+    """Strings no name uses and names in another order go the by-offset way; repeated strings
+    and a name inside another string the by-text way; a table that is libbpf's already keeps
+    its offsets: each gives the same BTF."""
+    plain = dedup_raw(build().encode(), flavour=flavour)
+    odd_raw = _names_elsewhere(build, repeated)
+    assert odd_raw != build().encode()
+    odd = dedup_raw(odd_raw, flavour=flavour)
+    assert (odd.data, odd.mapping) == (plain.data, plain.mapping)
+
+
+def _mutated(raw: bytes, at: int, word: int) -> bytes:
+    """``raw`` with the type section's word ``at`` replaced (little-endian BTF)."""
+    pos = 24 + 4 * at
+    return raw[:pos] + word.to_bytes(4, "little") + raw[pos + 4:]
+
+
+@pytest.mark.parametrize("bad", [
+    lambda raw: raw[:30],  # cut inside the first record
+    lambda raw: _mutated(raw, 1, 31 << 24),  # an unknown kind
+    lambda raw: _mutated(raw, 5, 0x7FFF),  # the typedef refers to a type that does not exist
+    lambda raw: b"\x00" + raw[1:],  # bad magic
+], ids=["truncated", "unknown-kind", "bad-reference", "bad-magic"])
+def test_bad_input_is_the_parsers_error(bad):
+    raw = bad(function_prototypes().encode())
+    with pytest.raises(BtfError) as parsed:
+        Btf.parse(raw, "in.btf")
+    with pytest.raises(BtfError) as deduplicated:
+        dedup_raw(raw, "in.btf")
+    assert str(deduplicated.value) == str(parsed.value)
