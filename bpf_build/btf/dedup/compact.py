@@ -9,7 +9,7 @@ from typing import List, Tuple, cast
 
 from ...errors import BtfError
 from ...model.btf_ext import CoreRelo, FuncInfo
-from ...model.btf import ARRAY, DATASEC, FUNC_PROTO, REF_KINDS, STRUCT, UNION
+from ...model.btf.words import REFS_AT
 from .state import UNPROCESSED, DedupState
 
 
@@ -68,19 +68,11 @@ def _kept_words(state: DedupState, kept_ids: List[int], mapping: List[int]) -> L
         off = offsets[tid]
         at = len(out)
         extend(words[off:offsets[tid + 1] if tid < last else len(words)])
-        if unchanged_ids:
-            continue
-        k = kinds[tid]
-        if k in REF_KINDS:  # PTR, modifiers, TYPEDEF, FUNC, VAR, DECL_TAG: the third word
-            out[at + 2] = mapping[out[at + 2]]
-        elif k == STRUCT or k == UNION:
-            out[at + 4::3] = map(remap, out[at + 4::3])
-        elif k == FUNC_PROTO:
-            out[at + 2] = mapping[out[at + 2]]
-            out[at + 4::2] = map(remap, out[at + 4::2])
-        elif k == ARRAY:
-            out[at + 3] = mapping[out[at + 3]]
-            out[at + 4] = mapping[out[at + 4]]
-        elif k == DATASEC:
-            out[at + 3::3] = map(remap, out[at + 3::3])
+        if not unchanged_ids:
+            first, fixed, per, step = REFS_AT[kinds[tid]]
+            if per:  # entries: the info word's vlen counts them
+                end = at + fixed + per * (out[at + 1] & 0xFFFF)
+                out[at + first:end:step] = map(remap, out[at + first:end:step])
+            elif first:
+                out[at + first:at + fixed] = map(remap, out[at + first:at + fixed])
     return out
