@@ -5,7 +5,7 @@ a declaration writes an anonymous body inline."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from ...model.btf import ENUM64, STRUCT
 from .context import TypeTable
@@ -40,50 +40,86 @@ class BodyWriter:
     def composite_def(self, tid: int, lvl: int) -> None:
         self._inline_bodies += 1
         out = self.out.append
-        layout = self.layout
         table = self.table
         is_struct = table.kinds[tid] == STRUCT
         size = table.refs[tid]
-        packed = is_struct and layout.is_packed(tid)
+        names, types, offsets, bits = table.members(tid)
+        packed = is_struct and self.layout.is_packed(tid, types, offsets, bits)
         out(self.composite_head(tid) + " {")
-        lead = "\n" + "\t" * (lvl + 1)
-        offset = 0
-        prev_bitfield = False
-        around_name = self._around_name
-        sizes = layout.sizes
-        columns = table.members(tid)
         # The names all at once (not kept: ~60k in a kernel); if one is not a C identifier,
         # checked one by one as they are written, to fail where writing them would.
-        check = not all_identifiers(columns[0], empty_too=True)
-        for name, mtype, moffset, bits in zip(*columns):
-            if check and name:
-                self.names.checked(name, tid, "member")
-            if offset < moffset:
-                align = 1 if packed else layout.align_of(mtype)
-                self._padding(offset, moffset, align, prev_bitfield and bits != 0, lvl + 1)
-            around = around_name.get(mtype) if name else None
-            if around is not None:  # spelled before: one piece of text for the whole line
-                before, after = around
-                out(f"{lead}{before}{name}{after}: {bits};" if bits else f"{lead}{before}{name}{after};")
-            else:
-                out(lead)
-                self.declaration(mtype, name, lvl + 1, False)
-                out(f": {bits};" if bits else ";")
-            if bits:
-                offset = moffset + bits
-                prev_bitfield = True
-            else:
-                msize = sizes.get(mtype)
-                offset = moffset + (msize if msize is not None else layout.size_of(mtype)) * 8
-                prev_bitfield = False
-        if is_struct and offset < size * 8:
-            self._padding(offset, size * 8, layout.align_of(tid), False, lvl + 1)
-        if columns[0] or size:
+        if not any(bits) and all_identifiers(names, empty_too=True):
+            end = self._plain_members(names, types, offsets, packed, lvl + 1)
+        else:
+            end = self._members(tid, names, types, offsets, bits, packed, lvl + 1)
+        if is_struct and end < size * 8:
+            self._padding(end, size * 8, self.layout.align_of(tid), False, lvl + 1)
+        if names or size:
             out("\n" + "\t" * lvl + "}")
         else:
             out("}")
         if packed:
             out(" __attribute__((packed))")
+
+    def _plain_members(self, names: List[str], types: Sequence[int], offsets: Sequence[int], packed: bool,
+                       lvl: int) -> int:
+        """Write members with good names and no bitfields (the usual: ``_members`` less its tests).
+        Returns the bit offset where the last one ends."""
+        out = self.out.append
+        layout = self.layout
+        lead = "\n" + "\t" * lvl
+        offset = 0
+        around_name = self._around_name
+        sizes = layout.sizes
+        for name, mtype, moffset in zip(names, types, offsets):
+            if offset < moffset:
+                self._padding(offset, moffset, 1 if packed else layout.align_of(mtype), False, lvl)
+            around = around_name.get(mtype) if name else None
+            if around is not None:  # spelled before: one piece of text for the whole line
+                before, after = around
+                out(f"{lead}{before}{name}{after};")
+            else:
+                out(lead)
+                self.declaration(mtype, name, lvl, False)
+                out(";")
+            msize = sizes.get(mtype)
+            offset = moffset + (msize if msize is not None else layout.size_of(mtype)) * 8
+        return offset
+
+    def _members(self, tid: int, names: List[str], types: Sequence[int], offsets: Sequence[int],
+                 bits: Sequence[int], packed: bool, lvl: int) -> int:
+        """Write members, bitfields and names C may refuse among them. Returns the bit offset where
+        the last one ends."""
+        out = self.out.append
+        layout = self.layout
+        lead = "\n" + "\t" * lvl
+        offset = 0
+        prev_bitfield = False
+        around_name = self._around_name
+        sizes = layout.sizes
+        check = not all_identifiers(names, empty_too=True)
+        for name, mtype, moffset, mbits in zip(names, types, offsets, bits):
+            if check and name:
+                self.names.checked(name, tid, "member")
+            if offset < moffset:
+                align = 1 if packed else layout.align_of(mtype)
+                self._padding(offset, moffset, align, prev_bitfield and mbits != 0, lvl)
+            around = around_name.get(mtype) if name else None
+            if around is not None:
+                before, after = around
+                out(f"{lead}{before}{name}{after}: {mbits};" if mbits else f"{lead}{before}{name}{after};")
+            else:
+                out(lead)
+                self.declaration(mtype, name, lvl, False)
+                out(f": {mbits};" if mbits else ";")
+            if mbits:
+                offset = moffset + mbits
+                prev_bitfield = True
+            else:
+                msize = sizes.get(mtype)
+                offset = moffset + (msize if msize is not None else layout.size_of(mtype)) * 8
+                prev_bitfield = False
+        return offset
 
     def _padding(self, cur: int, nxt: int, next_align: int, in_bitfield: bool, lvl: int) -> None:
         if cur >= nxt:
@@ -97,25 +133,25 @@ class BodyWriter:
         out = self.out.append
         table = self.table
         out(f"enum {self.names.tag(tid)}" if table.type_names[tid] else "enum")
-        enums = table.enums(tid)
-        if not enums:
+        enum_names, values = table.enums(tid)
+        if not enum_names:
             return
         out(" {")
         inner = "\n" + "\t" * (lvl + 1)
         signed = table.kflag(tid)
         is64 = table.kinds[tid] == ENUM64
         suffix = ("LL" if signed else "ULL") if is64 else ""
-        mask = (1 << 64) - 1 if is64 else (1 << 32) - 1
-        names = self.names.enumerators([e_name for e_name, _ in enums], tid)
         # (The values are unsigned unless the enum is signed: as they are written.)
-        out("".join([f"{inner}{name} = {value}{suffix}," for name, (_, value) in zip(names, enums)]))
+        separator = suffix + "," + inner
+        out(inner + separator.join(map(" = ".join, zip(self.names.enumerators(enum_names, tid), map(str, values))))
+            + suffix + ",")
         out("\n" + "\t" * lvl + "}")
         size = table.refs[tid]
         if size == 1:
             out(" __attribute__((mode(byte)))")
         elif size == 8 and self.layout.ptr_size == 8:
             # An 8-byte enum happens by itself only when a value needs more than 32 bits.
-            if not is64 or all(((value & mask) >> 32) == 0 for _, value in enums):
+            if not is64 or all(((value & 0xFFFFFFFFFFFFFFFF) >> 32) == 0 for value in values):
                 out(" __attribute__((mode(word)))")
 
     def typedef_def(self, tid: int, lvl: int) -> None:

@@ -171,8 +171,9 @@ class TypeTable:
             return words[off + 4:end:3], [o & 0xFFFFFF for o in at], [o >> 24 for o in at]
         return words[off + 4:end:3], at, bytes(len(at))
 
-    def enums(self, tid: int) -> List[Tuple[str, int]]:
-        """An ENUM's or ENUM64's enumerators: (name, value), signed if the enum is (kind_flag)."""
+    def enums(self, tid: int) -> Tuple[List[str], Sequence[int]]:
+        """An ENUM's or ENUM64's enumerators as columns: names and values, signed if the enum is
+        (kind_flag)."""
         words = self.words
         off = self.offsets[tid]
         info = words[off + 1]
@@ -180,16 +181,15 @@ class TypeTable:
         n = info & 0xFFFF
         if (info >> 24) & 0x1F == ENUM:
             end = off + 3 + 2 * n
-            values = words[off + 4:end:2]
-            names = map(self.string, words[off + 3:end:2])
+            values: Sequence[int] = words[off + 4:end:2]
             if signed:
-                return list(zip(names, [v - 0x100000000 if v & 0x80000000 else v for v in values]))
-            return list(zip(names, values))
+                values = [v - 0x100000000 if v & 0x80000000 else v for v in values]
+            return list(map(self.string, words[off + 3:end:2])), values
         end = off + 3 + 3 * n
         wide = [(hi << 32) | lo for lo, hi in zip(words[off + 4:end:3], words[off + 5:end:3])]
         if signed:
             wide = [v - (1 << 64) if v >> 63 else v for v in wide]
-        return list(zip(map(self.string, words[off + 3:end:3]), wide))
+        return list(map(self.string, words[off + 3:end:3])), wide
 
     def params(self, tid: int) -> List[Tuple[str, int]]:
         """A FUNC_PROTO's parameters: (name, type)."""

@@ -7,7 +7,7 @@ compiler would not leave by itself are filled with anonymous bitfields (``long: 
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from ...errors import BtfError
 from ...model.btf import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, INT, KIND_NAMES, PTR, RESTRICT,
@@ -93,23 +93,25 @@ class Layout:
         raise self.table.error(type_id, "type chain loops")
 
     def _composite_align(self, tid: int) -> int:
-        return self._lay_out(tid)[0]
+        return self._lay_out(tid, *self.table.member_layout(tid))[0]
 
-    def is_packed(self, tid: int) -> bool:
+    def is_packed(self, tid: int, types: Sequence[int], offsets: Sequence[int], bits: Sequence[int]) -> bool:
         """Packed if a member is not naturally aligned or the size is no multiple of the
-        alignment (a struct declared packed but laid out naturally is not detected, nor needed)."""
+        alignment (a struct declared packed but laid out naturally is not detected, nor needed).
+        Given the struct's member types, bit offsets and bitfield sizes (its body has them)."""
         known = self._packed[tid]
-        return known == 2 if known else self._lay_out(tid)[1]
+        return known == 2 if known else self._lay_out(tid, types, offsets, bits)[1]
 
-    def _lay_out(self, tid: int) -> Tuple[int, bool]:
+    def _lay_out(self, tid: int, types: Sequence[int], offsets: Sequence[int],
+                 bits: Sequence[int]) -> Tuple[int, bool]:
         """A struct's or union's alignment and whether it is packed, kept: one pass over its
         members for both."""
         biggest = 1
         aligns = self.aligns
         packed = False
-        for mtype, offset, bits in zip(*self.table.member_layout(tid)):
+        for mtype, offset, mbits in zip(types, offsets, bits):
             align = aligns[mtype] or self.align_of(mtype)
-            if align and not bits and offset % (8 * align):
+            if align and not mbits and offset % (8 * align):
                 packed = True  # a misaligned member
                 break
             if align > biggest:

@@ -8,6 +8,7 @@ ordinary identifiers (typedefs, enumerators) are separate namespaces, as in C.
 from __future__ import annotations
 
 import re
+from itertools import repeat
 from typing import Dict, List, Set
 
 from ...model.btf import ENUM, FWD, TYPEDEF
@@ -99,6 +100,9 @@ class Names:
         the ordinary namespace."""
         checked = all_identifiers(names)  # else each checked as it is named, the first bad one failing
         counts = self.ident_counts
+        if checked and counts.keys().isdisjoint(names) and len(set(names)) == len(names):
+            counts.update(zip(names, repeat(1)))  # the usual: each name new, used once
+            return names
         resolved = []
         for name in names:
             if not checked:

@@ -62,7 +62,7 @@ class CWriter:
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(limit, 20000))
         table, ordering = self.table, self._ordering
-        kinds, state = table.kinds, ordering.state
+        kinds, state, words, offsets = table.kinds, ordering.state, table.words, table.offsets
         order, emit = ordering.order, self._emit
         limit_id = len(kinds)
         pieces = self._decl.out
@@ -75,9 +75,19 @@ class CWriter:
                     table.check_id(type_id, None)
                 if state[type_id] == DONE:
                     continue  # written already, with everything it needs
-                if kinds[type_id] in NOT_TYPES:
+                kind = kinds[type_id]
+                if kind == FUNC_PROTO:
+                    # What ordering a prototype does, without the call (a kernel has ~29k, nearly
+                    # all of whose return and parameter types are ordered by then): it orders
+                    # those, never itself.
+                    off = offsets[type_id]
+                    for target in words[off + 2:off + 3 + 2 * (words[off + 1] & 0xFFFF):2]:
+                        if target and state[target] != DONE:
+                            order(target, False)
+                elif kind in NOT_TYPES:
                     continue  # functions, variables, sections and tags have no C definition
-                order(type_id, False)
+                else:
+                    order(type_id, False)
                 if queue:
                     for tid in queue:
                         emit(tid, 0)
