@@ -6,6 +6,8 @@ it builds its records and the raw dump before it prints, with the same rules and
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import add, and_, rshift
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 from ...errors import BtfError, PathLike
@@ -67,6 +69,9 @@ def validate(types: TypeWords, path: PathLike = None) -> None:
     start = types.start_id
     name_at = types.names.name
     plain = types.names.plain_starts()  # most names pass without being read
+    named = bytearray(plain)  # the same, where no name (offset 0) is allowed too
+    named[0] = 1
+    split = start > 1
     kind_any = types.kind
 
     def kind_of(ref: int) -> int:
@@ -77,32 +82,40 @@ def validate(types: TypeWords, path: PathLike = None) -> None:
     def value_kind(ref: int) -> int:
         """The kind behind typedefs and qualifiers (0 for void; a loop is _check_loops' to
         report, so a long chain ends the walk)."""
-        k = kind_of(ref)
-        if k not in _SEE_THROUGH:
+        k = kinds[ref - start] if ref >= start else kind_any(ref)
+        if not see_through[k]:
             return k
         found = seen_through.get(ref)
         if found is None:
             r = ref
             for _ in range(64):
-                if kind_any(r) not in _SEE_THROUGH:
+                if r >= start:  # an own type read here, a base type asked
+                    index = r - start
+                    if not see_through[kinds[index]]:
+                        break
+                    nxt = words[offsets[index] + 2]
+                elif see_through[kind_any(r)]:
+                    nxt = types.ref(r)
+                else:
                     break
-                nxt = types.ref(r)
                 if nxt >= limit:
                     break
                 r = nxt
-            found = seen_through[ref] = kind_of(r)
+            found = seen_through[ref] = kinds[r - start] if r >= start else kind_any(r)
         return found
 
     # Which ids are own types without a size (directly or behind typedefs and qualifiers),
     # one byte an id (a set of vmlinux's ~85k would take 7 MiB), for the members of a struct
     # to be tested in one call.
+    see_through = _SEE_THROUGH_TABLE
     sizeless = bytearray(start) + kinds.translate(_NOT_VALUE_TABLE)
-    see_through = kinds.translate(_SEE_THROUGH_TABLE)
-    index = see_through.find(1)
+    sizeless[0] = 1  # void: no member may have it either
+    typedefs_and_qualifiers = kinds.translate(see_through)
+    index = typedefs_and_qualifiers.find(1)
     while index >= 0:
-        if value_kind(index + start) in _NOT_VALUE_KINDS:
+        if _NOT_VALUE_TABLE[value_kind(index + start)]:
             sizeless[index + start] = 1
-        index = see_through.find(1, index + 1)
+        index = typedefs_and_qualifiers.find(1, index + 1)
 
     def fail(tid: int, rule: str) -> NoReturn:
         index = tid - start
@@ -139,7 +152,7 @@ def validate(types: TypeWords, path: PathLike = None) -> None:
             if info & 0xFFFF:
                 end = off + 3 + 2 * (info & 0xFFFF)
                 refs = words[off + 4:end:2]
-                if 0 in refs or not all(map(plain.__getitem__, filter(None, words[off + 3:end:2]))):
+                if 0 in refs or not all(map(named.__getitem__, words[off + 3:end:2])):
                     _check_params(types, tid, off, fail)  # void, or a name to read: one by one
                 top = max(refs)
             if top > st:
@@ -149,7 +162,7 @@ def validate(types: TypeWords, path: PathLike = None) -> None:
             if top > tid:
                 forward.append(tid)
         elif k == STRUCT or k == UNION:
-            if o and not plain[o] and not _ident_or_empty(name_at(o)):
+            if not named[o] and not _ident_or_empty(name_at(o)):
                 fail(tid, "name is not a valid identifier")
             vlen = info & 0xFFFF
             if vlen:
@@ -158,17 +171,19 @@ def validate(types: TypeWords, path: PathLike = None) -> None:
                 end = off + 3 + 3 * vlen
                 refs = words[off + 4:end:3]
                 top = max(refs)
-                low = min(refs)
                 bits = words[off + 5:end:3]
-                if info >> 31:
-                    reach = max((b & 0xFFFFFF) + (b >> 24) for b in bits)
-                    shifted = k == UNION and any(b & 0xFFFFFF for b in bits)
+                if info >> 31:  # bitfield sizes in the top byte, offsets below
+                    offs = list(map(and_, bits, repeat(0xFFFFFF)))
+                    reach = max(map(add, offs, map(rshift, bits, repeat(24))))
+                    shifted = k == UNION and any(offs)
                 else:
                     reach = max(bits)
                     shifted = k == UNION and any(bits)
-                if (not low or top >= limit or any(map(sizeless.__getitem__, refs)) or reach > st * 8 or shifted
-                        or (low < start and any(r < start and value_kind(r) in _NOT_VALUE_KINDS for r in refs))
-                        or not all(map(plain.__getitem__, filter(None, words[off + 3:end:3])))):
+                # (void is sizeless: one look-up finds either; base types are asked one by one)
+                if (top >= limit or any(map(sizeless.__getitem__, refs)) or reach > st * 8 or shifted
+                        or (split and min(refs) < start
+                            and any(r < start and value_kind(r) in _NOT_VALUE_KINDS for r in refs))
+                        or not all(map(named.__getitem__, words[off + 3:end:3]))):
                     _check_members(types, tid, off, sizeless, value_kind, fail)
                     check_ref(tid, top, "a member")
                 if top > tid:
