@@ -1,7 +1,7 @@
 """BTF deduplication with libbpf's algorithm (``btf__dedup``), so the output matches libbpf's type
 for type, id for id and string offset for string offset.
 
-The passes, in libbpf's order (``dedup`` below runs them; a module each):
+The passes, in libbpf's order (``dedup_words`` below runs them; a module each):
 
 1. strings: rebuilt in the order they are first referenced (types, then .BTF.ext);
 2. primitives: INT, ENUM*, FWD, FLOAT by exact equality; enum forward declarations resolve
@@ -16,13 +16,14 @@ The passes, in libbpf's order (``dedup`` below runs them; a module each):
 6. compact: compaction (canonical types keep their relative order) and 7. remapping of every
    type id, including those in .BTF.ext.
 
-The passes run over the type section's words (source.py reads them from a blob, or encodes a
-``Btf`` of records), never over records, and write the deduplicated BTF as bytes. What they share
-is a ``DedupState`` (state.py); graph.py describes each type once for the struct walks. Candidate lists replay the order of libbpf's hash map (new entries first,
-every table growth reverses the entries of one key) because the first equivalent candidate
-wins. STRUCT/UNION candidates are keyed more finely than libbpf hashes them (see
-graph.struct_key_function): that only leaves out candidates whose graph walk would fail, so
-the outcome is the same without the walks.
+The passes run over the type section's words, never over records: source.py reads them from
+a blob (``dedup_raw``: bytes in, bytes out) or encodes a ``Btf`` of records (``dedup``, which
+then keeps the records of the types kept). What the passes share is a ``DedupState``
+(state.py); graph.py describes each type once for the struct walks. Candidate lists replay the
+order of libbpf's hash map (new entries first, every table growth reverses the entries of one
+key) because the first equivalent candidate wins. STRUCT/UNION candidates are keyed more
+finely than libbpf hashes them (see graph.struct_key_function): that only leaves out
+candidates whose graph walk would fail, so the outcome is the same without the walks.
 """
 
 from __future__ import annotations
