@@ -13,8 +13,7 @@ import array
 import re
 import struct
 import sys
-from itertools import compress
-from typing import Callable, NamedTuple, NoReturn, Optional, Protocol, Sequence, Set, Tuple, Union, cast
+from typing import Callable, Dict, NamedTuple, NoReturn, Optional, Protocol, Sequence, Set, Tuple, Union, cast
 
 from ...errors import BtfError, PathLike
 from .kinds import (ARRAY, BTF_MAGIC, BTF_VERSION, DATASEC, DECL_TAG, ENUM, ENUM64, FUNC, FUNC_PROTO, HEADER,
@@ -297,8 +296,9 @@ def frame(words: Sequence[int], nbytes: int, str_end: int, first_id: int,
     its kind is known, reserved bits are clear, vlen only where the kind has one and every name
     offset is inside the string table (below ``str_end``).
 
-    Stepped through once doing nothing else (vmlinux: ~130k records), the checks made after over
-    whole columns; if one fails, stepped through again record by record, to name the first
+    Stepped through once, each distinct info word judged once (_RecordWords) and only the
+    records with entry names, ARRAYs and INTs looked into, the type names checked after as one
+    column; if anything is wrong, stepped through again record by record, to name the first
     problem as _frame_problem does."""
     if nbytes % 4 == 0:
         found = _frame_regular(words, str_end)
@@ -307,17 +307,28 @@ def frame(words: Sequence[int], nbytes: int, str_end: int, first_id: int,
     return _frame_one_by_one(words, nbytes, str_end, first_id, path)
 
 
-# By a record's top info byte (kind_flag, reserved bits, kind): its words without entries, the
-# words per entry, its kind, and 1 where framing refuses it (reserved bits, an unknown kind).
-_BASE_BY_TOP = tuple(3 + _EXTRA[t & 0x1F] for t in range(256))
-_STEP_BY_TOP = tuple(_STEPS[t & 0x1F] for t in range(256))
-_KIND_BY_TOP = bytes(t & 0x1F for t in range(256))
-_BAD_TOP = bytes(int(bool(t & 0x60) or not 0 < t & 0x1F <= MAX_KIND) for t in range(256))
-# By kind: 1 where a vlen is refused, and the kinds framing looks at more closely.
-_NO_VLEN = bytes(int(k >= 32 or not _VLEN_OK[k]) for k in range(256))
-_IS_ARRAY = bytes(int(k == ARRAY) for k in range(256))
-_IS_INT = bytes(int(k == INT) for k in range(256))
-_HAS_ENTRY_NAMES = bytes(int(k in _ENTRY_NAMES) for k in range(256))
+class _RecordWords(Dict[int, int]):
+    """By a record's info word: how many words the record takes, negated where framing must
+    look into it (entries with names, an ARRAY's size/type word, an INT's data word), or
+    ``refused`` where the info word alone is wrong (reserved bits, an unknown kind, a vlen the
+    kind has not). Info words repeat (vmlinux: ~130k records, ~1.5k distinct words), so each
+    is judged once."""
+
+    def __init__(self, refused: int):
+        super().__init__()
+        self.refused = refused
+
+    def __missing__(self, info: int) -> int:
+        kind = (info >> 24) & 0x1F
+        vlen = info & 0xFFFF
+        if info & INFO_RESERVED or not 0 < kind <= MAX_KIND or (vlen and not _VLEN_OK[kind]):
+            size = self.refused
+        else:
+            size = 3 + _EXTRA[kind] + _STEPS[kind] * vlen
+            if (vlen and kind in _ENTRY_NAMES) or kind == ARRAY or kind == INT:
+                size = -size
+        self[info] = size
+        return size
 
 
 def _frame_regular(words: Sequence[int], str_end: int) -> Optional[Tuple[array.array[int], bytes]]:
@@ -327,45 +338,41 @@ def _frame_regular(words: Sequence[int], str_end: int) -> Optional[Tuple[array.a
     infos = array.array("I")
     add_offset = offsets.append
     add_info = infos.append
-    base, step = _BASE_BY_TOP, _STEP_BY_TOP
+    sizes = _RecordWords(nwords + 1)  # a refused record ends the walk past the section's end
+    steps = _STEPS
     i = 0
     try:
         while i < nwords:
             add_offset(i)
             info = words[i + 1]
             add_info(info)
-            top = info >> 24
-            i += base[top] + step[top] * (info & 0xFFFF)
-    except IndexError:  # a record cut short
+            size = sizes[info]
+            if size > 0:
+                i += size
+                continue
+            i -= size
+            kind = (info >> 24) & 0x1F
+            if kind == ARRAY:
+                if words[i + size + 2]:
+                    return None
+            elif kind == INT:
+                if words[i - 1] & INT_RESERVED:
+                    return None
+            else:
+                step = steps[kind]
+                if max(words[i + size + 3:i:step]) >= str_end:
+                    return None
+    except (IndexError, ValueError):  # a record cut short (max() of its missing entries)
         return None
     if i != nwords:
         return None
-    n = len(offsets)
+    if offsets and max(map(words.__getitem__, offsets)) >= str_end:
+        return None
     raw = infos.tobytes()
-    halves = array.array("H")
-    halves.frombytes(raw)
-    little = sys.byteorder == "little"
-    tops = raw[3::4] if little else raw[0::4]
-    vlens = halves[0::2] if little else halves[1::2]
-    if tops.translate(_BAD_TOP).find(1) >= 0 or (raw[2::4] if little else raw[1::4]).count(0) != n:
-        return None  # an unknown kind, reserved bits
-    kinds = tops.translate(_KIND_BY_TOP)
-    del raw, tops, halves, infos
-    if any(compress(vlens, kinds.translate(_NO_VLEN))):
-        return None
-    if n and max(map(words.__getitem__, offsets)) >= str_end:
-        return None
-    if any(words[off + 2] for off in compress(offsets, kinds.translate(_IS_ARRAY))):
-        return None
-    if any(words[off + 3] & INT_RESERVED for off in compress(offsets, kinds.translate(_IS_INT))):
-        return None
-    steps = _STEPS
-    for off, kind, vlen in compress(zip(offsets, kinds, vlens), kinds.translate(_HAS_ENTRY_NAMES)):
-        if vlen:
-            size = steps[kind]
-            if max(words[off + 3:off + 3 + size * vlen:size]) >= str_end:
-                return None
-    return offsets, kinds
+    return offsets, (raw[3::4] if sys.byteorder == "little" else raw[0::4]).translate(_KIND_BY_TOP)
+
+
+_KIND_BY_TOP = bytes(t & 0x1F for t in range(256))
 
 
 def _frame_one_by_one(words: Sequence[int], nbytes: int, str_end: int, first_id: int,
