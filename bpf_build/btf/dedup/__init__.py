@@ -109,7 +109,8 @@ def dedup_raw(data: bytes, path: PathLike = None, base: Optional[BtfWords] = Non
 def dedup_words(source: BtfWords, ext: Optional[BtfExt] = None, *, rebuild_strings: bool = True,
                 flavour: str = LIBBPF) -> Deduplicated:
     """``source`` deduplicated (``ext``'s type ids and string offsets rewritten to match), as
-    the bytes of a BTF blob with ``source``'s header fields."""
+    the bytes of a BTF blob with ``source``'s header fields. The words of a ``source`` without
+    a base are rewritten in place: it is deduplicated once."""
     _check_flavour(flavour)
     with paused_gc():  # dedup builds many tuples and lists but no reference cycles
         state = DedupState(source, ext, flavour)

@@ -58,7 +58,7 @@ def _kept_words(state: DedupState, kept_ids: List[int], mapping: List[int]) -> L
     start = state.start_id
     unchanged_ids = mapping == list(range(len(mapping)))
     if unchanged_ids and len(kept_ids) == len(offsets) - start:  # every type kept as it is
-        return words[offsets[start]:] if kept_ids else []
+        return words[offsets[start]:state.types_end] if kept_ids else []
     out: List[int] = []
     extend = out.extend
     last = len(offsets) - 1
@@ -67,7 +67,7 @@ def _kept_words(state: DedupState, kept_ids: List[int], mapping: List[int]) -> L
     for tid in kept_ids:
         off = offsets[tid]
         at = len(out)
-        extend(words[off:offsets[tid + 1] if tid < last else len(words)])
+        extend(words[off:offsets[tid + 1] if tid < last else state.types_end])
         if not unchanged_ids:
             first, fixed, per, step = REFS_AT[kinds[tid]]
             if per:  # entries: the info word's vlen counts them

@@ -113,13 +113,14 @@ class TypeGraph:
 
 
 class DedupState:
-    """The passes' shared state. ``words`` holds every type's words, void's (three zero words)
-    first, then the base's types, then this BTF's own (``offsets[tid]``: where type ``tid``
-    begins): the string pass rewrites the own types' name offsets in it, the ref pass their
-    referenced ids, and compaction copies the kept types out of it."""
+    """The passes' shared state. ``words`` holds every type's words, the base's types first, then
+    this BTF's own, then void's (three zero words; ``offsets[tid]``: where type ``tid`` begins):
+    the string pass rewrites the own types' name offsets in it, the ref pass their referenced
+    ids, and compaction copies the kept types out of it. Without a base, ``words`` is the
+    source's own list, rewritten in place."""
 
     __slots__ = ("source", "ext", "flavour", "words", "offsets", "kinds", "graph", "start_id", "map",
-                 "table", "strings", "new_names")
+                 "table", "strings", "new_names", "types_end")
 
     def __init__(self, source: BtfWords, ext: Optional[BtfExt], flavour: str) -> None:
         self.source = source
@@ -128,11 +129,19 @@ class DedupState:
         layers = [source]
         while layers[0].base is not None:
             layers.insert(0, layers[0].base)
-        words = [0, 0, 0]
-        offsets: List[int] = [0]
-        for layer in layers:
-            offsets += map(len(words).__add__, layer.offsets)
-            words += layer.words
+        if len(layers) == 1:  # its words as they are (no copy: a BtfWords is deduplicated once)
+            words = source.words
+            offsets: List[int] = [len(words)]
+            offsets += source.offsets
+        else:
+            words = []
+            offsets = [0]
+            for layer in layers:
+                offsets += map(len(words).__add__, layer.offsets)
+                words += layer.words
+            offsets[0] = len(words)
+        self.types_end = len(words)  # where the last type ends
+        words += (0, 0, 0)  # void's record, after them
         self.words = words
         self.offsets = offsets
         self.kinds = b"\0" + b"".join(layer.kinds for layer in layers)  # by id (void: 0)
