@@ -6,7 +6,7 @@ it builds its records and the raw dump before it prints, with the same rules and
 
 from __future__ import annotations
 
-from itertools import repeat
+from itertools import count, repeat
 from operator import add, and_, rshift
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
@@ -27,6 +27,8 @@ Fail = Callable[[int, str], NoReturn]
 _INT_ENC = frozenset({0, INT_SIGNED, INT_CHAR, INT_BOOL})
 # Which kinds may set kind_flag, and the sizes INT, ENUM/ENUM64 and FLOAT may have.
 _KFLAG_KINDS = frozenset({STRUCT, UNION, FWD, ENUM, ENUM64, DECL_TAG, TYPE_TAG})
+# A FUNC's info word with the highest linkage and no kind_flag (framing refused reserved bits).
+_FUNC_LAST_INFO = FUNC << 24 | FUNC_EXTERN
 _INT_SIZES = frozenset({1, 2, 4, 8, 16})
 _ENUM_SIZES = frozenset({1, 2, 4, 8})
 _FLOAT_SIZES = frozenset({2, 4, 8, 12, 16})
@@ -126,23 +128,23 @@ def validate(types: TypeWords, path: PathLike = None) -> None:
             fail(tid, f"{what} refers to type id {ref}, but only {limit - 1} types exist")
 
     forward: List[int] = []  # types referring to a higher id: where reference loops can start
-    tid = start - 1
-    for off, k in zip(offsets, kinds):
-        tid += 1
+    for tid, off, k in zip(count(start), offsets, kinds):
         info = words[off + 1]
         st = words[off + 2]
         o = words[off]
-        if info >> 31 and k not in _KFLAG_KINDS:
-            fail(tid, "kind_flag must be 0 for this kind")
-        if k == FUNC:
+        if k == FUNC:  # the most common kind: its info word tested once where it is good
+            if info > _FUNC_LAST_INFO and info >> 31:
+                fail(tid, "kind_flag must be 0 for this kind")
             if not plain[o] and not _ident(name_at(o)):
                 fail(tid, "name is not a valid identifier")
             if st >= limit or (kinds[st - start] if st >= start else kind_any(st)) != FUNC_PROTO:
                 fail(tid, f"type [{st}] must be a FUNC_PROTO")
-            if info & 0xFFFF > FUNC_EXTERN:
+            if info > _FUNC_LAST_INFO:
                 fail(tid, f"unknown linkage {info & 0xFFFF}")
             if st > tid:
                 forward.append(tid)
+        elif info >> 31 and k not in _KFLAG_KINDS:  # (the first rule of every other kind)
+            fail(tid, "kind_flag must be 0 for this kind")
         elif k == FUNC_PROTO:
             if o and name_at(o):
                 fail(tid, "this kind must not have a name")
