@@ -21,7 +21,7 @@ class BodyWriter:
     names: Names
     layout: Layout
     out: List[str]
-    _around_name: Dict[int, Tuple[str, str]]  # type id -> text before, after the name
+    _around_name: Dict[int, Tuple[str, str, int]]  # type id -> text before, after the name, bits
     _heads: Dict[int, str]                    # type id -> "struct foo"
     _inline_bodies: int  # bodies written so far (a declaration that wrote one is not kept)
 
@@ -76,14 +76,19 @@ class BodyWriter:
                 self._padding(offset, moffset, 1 if packed else layout.align_of(mtype), False, lvl)
             around = around_name.get(mtype) if name else None
             if around is not None:  # spelled before: one piece of text for the whole line
-                before, after = around
+                before, after, size_bits = around
                 out(f"{lead}{before}{name}{after};")
+                if size_bits < 0:
+                    msize = sizes.get(mtype)
+                    size_bits = (msize if msize is not None else layout.size_of(mtype)) * 8
+                    around_name[mtype] = (before, after, size_bits)
+                offset = moffset + size_bits
             else:
                 out(lead)
                 self.declaration(mtype, name, lvl, False)
                 out(";")
-            msize = sizes.get(mtype)
-            offset = moffset + (msize if msize is not None else layout.size_of(mtype)) * 8
+                msize = sizes.get(mtype)
+                offset = moffset + (msize if msize is not None else layout.size_of(mtype)) * 8
         return offset
 
     def _members(self, tid: int, names: List[str], types: Sequence[int], offsets: Sequence[int],
@@ -106,7 +111,7 @@ class BodyWriter:
                 self._padding(offset, moffset, align, prev_bitfield and mbits != 0, lvl)
             around = around_name.get(mtype) if name else None
             if around is not None:
-                before, after = around
+                before, after, _ = around
                 out(f"{lead}{before}{name}{after}: {mbits};" if mbits else f"{lead}{before}{name}{after};")
             else:
                 out(lead)

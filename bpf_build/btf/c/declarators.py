@@ -35,7 +35,9 @@ class Declarator(BodyWriter):
         self.names = names
         self.layout = layout
         self.out: List[str] = []
-        self._around_name: Dict[int, Tuple[str, str]] = {}  # type id -> text before, after the name
+        # Type id -> text before and after the name, and the type's size in bits (-1: not known
+        # yet): what a struct member's line takes.
+        self._around_name: Dict[int, Tuple[str, str, int]] = {}
         self._unnamed: Dict[int, str] = {}                  # type id -> declaration without a name
         self._heads: Dict[int, str] = {}                    # type id -> "struct foo"
         self._inline_bodies = 0  # anonymous bodies written so far (a chain with one is not kept)
@@ -57,9 +59,9 @@ class Declarator(BodyWriter):
                     text, reusable = self._spelled_once(tid, _NAME_SLOT, lvl)
                     before, _, after = text.partition(_NAME_SLOT)
                 if reusable:
-                    self._around_name[tid] = (before, after)
+                    self._around_name[tid] = (before, after, -1)
             else:
-                before, after = around
+                before, after, _ = around
             self.out.append(before + name + after)
             return
         unnamed = self._unnamed.get(tid)

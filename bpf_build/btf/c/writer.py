@@ -62,7 +62,7 @@ class CWriter:
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(limit, 20000))
         table, ordering = self.table, self._ordering
-        kinds, state, words, offsets = table.kinds, ordering.state, table.words, table.offsets
+        kinds, refs, state, words, offsets = table.kinds, table.refs, ordering.state, table.words, table.offsets
         order, emit = ordering.order, self._emit
         limit_id = len(kinds)
         pieces = self._decl.out
@@ -84,6 +84,9 @@ class CWriter:
                     for target in words[off + 2:off + 3 + 2 * (words[off + 1] & 0xFFFF):2]:
                         if target and state[target] != DONE:
                             order(target, False)
+                elif kind == PTR and state[refs[type_id]] == DONE:
+                    state[type_id] = DONE  # (what order() would do, without the call)
+                    continue
                 elif kind in NOT_TYPES:
                     continue  # functions, variables, sections and tags have no C definition
                 else:
