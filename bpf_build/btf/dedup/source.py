@@ -55,14 +55,14 @@ def read_btf_words(data: bytes, path: PathLike = None, base: Optional[BtfWords] 
     sections = read_sections(data, path, base is not None)
     str_start = base.strings.start + base.strings.size if base is not None else 0
     names = NameTable(sections.strings, str_start, base.lookups if base is not None else None)
-    words = section_words(data, sections)
+    words = section_words(data, sections).tolist()  # framing and the rules read a list quicker
     start_id = base.start_id + len(base.kinds) if base is not None else 1
     offsets, kinds = frame(words, sections.types_len, names.end, start_id, path)
     lookups = TypeWords(words, offsets, kinds, names, base.lookups if base is not None else None, start_id, path)
     if check_rules:
         validate(lookups, path)
     strings = StringTable(sections.strings, start=str_start, base=base.strings if base is not None else None)
-    return BtfWords(words.tolist(), offsets, kinds, strings, base, lookups, sections.bo, sections.flags,
+    return BtfWords(words, offsets, kinds, strings, base, lookups, sections.bo, sections.flags,
                     sections.header_extra, sections.trailer, path)
 
 
