@@ -12,7 +12,10 @@ change in the machine's load touches both sides; medians are shown.
 Our commands run as a pip install of bpf_build would (bench.common.installed_python: no editable
 install hook, bytecode compiled once).
 
-Run: python3 bench/vmlinux_bench.py [--repeat N]
+With ``--old TREE`` (a checkout, e.g. ``git worktree add /tmp/old HEAD``) that tree's command joins
+the rotation, for an A/B on a machine others share (compare CPU time there, not wall).
+
+Run: python3 bench/vmlinux_bench.py [--repeat N] [--old TREE]
 """
 
 import argparse
@@ -23,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -55,16 +58,17 @@ def run_once(argv: Sequence[str]) -> Dict[str, float]:
     return {"wall": wall, "cpu": float(user) + float(system), "rss": int(rss_kib) / 1024}
 
 
-def alternate(ours: Sequence[str], theirs: Optional[Sequence[str]], repeat: int) -> List[Dict[str, float]]:
-    """Per figure the median of ``repeat`` runs of each command, in turn, after one warm-up each."""
-    runs: List[List[Dict[str, float]]] = [[], []]
-    commands = [ours] + ([theirs] if theirs else [])
-    for argv in commands:
+def alternate(commands: Dict[str, Sequence[str]], repeat: int) -> Dict[str, Dict[str, float]]:
+    """Per command and figure the median of ``repeat`` runs, the commands in turn, after one
+    warm-up each."""
+    runs: Dict[str, List[Dict[str, float]]] = {name: [] for name in commands}
+    for argv in commands.values():
         run_once(argv)
     for _ in range(repeat):
-        for i, argv in enumerate(commands):
-            runs[i].append(run_once(argv))
-    return [{key: statistics.median(r[key] for r in side) for key in side[0]} for side in runs if side]
+        for name, argv in commands.items():
+            runs[name].append(run_once(argv))
+    return {name: {key: statistics.median(r[key] for r in side) for key in side[0]}
+            for name, side in runs.items()}
 
 
 def cpu_median(fn: Callable[[], object], repeat: int) -> float:
@@ -79,7 +83,9 @@ def cpu_median(fn: Callable[[], object], repeat: int) -> float:
 def main() -> None:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--repeat", type=int, default=5, help="runs per case (the median is shown)")
-    repeat = args.parse_args().repeat
+    args.add_argument("--old", metavar="TREE", help="a checkout whose `bpf-build vmlinux` to run in turn with ours")
+    options = args.parse_args()
+    repeat = options.repeat
     data = open(VMLINUX, "rb").read()
 
     def read() -> TypeWords:
@@ -92,16 +98,23 @@ def main() -> None:
           f"{len(text)} bytes, {text.count(chr(10))} lines")
     if not os.access(TIME, os.X_OK):
         raise SystemExit(f"{TIME} is needed (GNU time: apt-get install time)")
-    bpftool = BPFTOOL if shutil.which(BPFTOOL[0]) else None
     with tempfile.TemporaryDirectory(prefix="vmlinux_bench_") as workdir:
-        figures = alternate(installed_python(workdir) + OURS_ARGS, bpftool, repeat)
-    ours, theirs = figures[0], (figures[1] if len(figures) > 1 else None)
-    print(f"{'bpf-build vmlinux vs bpftool':<34} {'ours':>9} {'bpftool':>9} {'ratio':>7}")
+        commands: Dict[str, Sequence[str]] = {"ours": installed_python(workdir) + OURS_ARGS}
+        if shutil.which(BPFTOOL[0]):
+            commands["bpftool"] = BPFTOOL
+        if options.old:
+            # -P: not this directory first on the path, the old tree is (PYTHONPATH)
+            commands["old"] = installed_python(workdir, options.old) + ["-P", *OURS_ARGS]
+        figures = alternate(commands, repeat)
+    ours, theirs, old = figures["ours"], figures.get("bpftool"), figures.get("old")
+    print(f"{'bpf-build vmlinux vs bpftool':<34} {'ours':>9} {'bpftool':>9} {'ratio':>7}"
+          + (f" {'old':>9} {'ours/old':>8}" if old else ""))
     for key, label in (("wall", "wall (s)"), ("cpu", "cpu, user+sys (s)"), ("rss", "peak RSS (MiB)")):
-        if theirs:
-            print(f"{label:<34} {ours[key]:9.3f} {theirs[key]:9.3f} {ours[key] / theirs[key]:6.2f}x")
-        else:
-            print(f"{label:<34} {ours[key]:9.3f} {'n/a':>9}")
+        row = f"{label:<34} {ours[key]:9.3f} "
+        row += f"{theirs[key]:9.3f} {ours[key] / theirs[key]:6.2f}x" if theirs else f"{'n/a':>9} {'':>7}"
+        if old:
+            row += f" {old[key]:9.3f} {ours[key] / old[key]:7.2f}x"
+        print(row)
     parse = cpu_median(read, repeat)
     render = cpu_median(lambda: render_header(btf), repeat)
     print(f"in-process cpu: read (words, checked) {parse:.3f} s, render {render:.3f} s")

@@ -232,6 +232,22 @@ def test_a_type_spelled_again_keeps_each_name_in_place_and_anonymous_bodies_are_
     assert "struct s {\n\tenum {\n\t\tONE = 1,\n\t} a;\n\tenum {\n\t\tONE___2 = 1,\n\t} b;\n};" in text
 
 
+def test_a_prototype_orders_its_parameter_types_where_it_stands():
+    """A FUNC_PROTO has no definition, but a struct it takes by value is ordered where the
+    prototype stands (as libbpf's btf_dump orders it), ahead of a struct with a lower id."""
+    btf = small_btf(
+        BtfType(INT, "int", size=4, int_encoding=INT_SIGNED, int_bits=32),   # 1
+        BtfType(FUNC_PROTO, type=1, params=[Param("b", 4)]),                 # 2 int (struct b b)
+        BtfType(STRUCT, "a", size=4, members=[Member("x", 1, 0)]),           # 3
+        BtfType(STRUCT, "b", size=4, members=[Member("y", 1, 0)]),           # 4
+        BtfType(PTR, type=3),                                                # 5 behind a pointer:
+        BtfType(FUNC_PROTO, type=5, params=[Param("c", 7)]),                 # 6 no need to order
+        BtfType(STRUCT, "c", size=4, members=[Member("z", 1, 0)]),           # 7
+    )
+    text = render_header(btf)
+    assert text.index("struct b {") < text.index("struct a {") < text.index("struct c {")
+
+
 # -- bad BTF -----------------------------------------------------------------------------------
 
 def int_type():

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from bpf_build.btf.c import render_header
+from bpf_build.btf.c import CWriter, render_header
 
 from tests.btf_c.btfc_helpers import VMLINUX, clang_check, layout_asserts, short_way_spells_as_the_general_walk
 from tests.skel_c import userland
@@ -246,3 +246,19 @@ def test_usual_declarations_spell_as_the_general_walk(vmlinux_btf):
     """Plain types, arrays of them and pointers to functions returning one are spelled without the
     general declarator walk: for every kernel type both ways agree (see the helper)."""
     assert short_way_spells_as_the_general_walk(vmlinux_btf, VMLINUX) > 10000  # tens of thousands
+
+
+def test_struct_bodies_written_the_short_way_as_the_general_loop(vmlinux_btf, vmlinux_render):
+    """Bodies without bitfields and with good member names are written by a loop that leaves out
+    those tests (BodyWriter._plain_members); a writer taking the general loop (_members) for every
+    body writes the same header."""
+    general = CWriter(vmlinux_btf, VMLINUX)
+    bodies = general._decl
+    taken = []
+
+    def general_loop(names, types, offsets, packed, lvl):
+        taken.append(len(types))
+        return bodies._members(0, names, types, offsets, bytes(len(types)), packed, lvl)
+    setattr(bodies, "_plain_members", general_loop)
+    assert render_header(vmlinux_btf, path=VMLINUX, writer=general) == vmlinux_render[1]
+    assert len(taken) > 5000 and sum(taken) > 30000  # most of a kernel's structs and members
