@@ -25,9 +25,9 @@ def parsed_outcome(data: bytes) -> str:
         return f"error {e.path}: {e.reason}"
 
 
-def words_outcome(data: bytes) -> str:
+def words_outcome(data: bytes, names_pending: bool = False) -> str:
     try:
-        types = B.read_words(data, "f.btf")
+        types = B.read_words(data, "f.btf", names_pending=names_pending)
         B.validate(types)
         return "dump\n" + "".join(B.dump_words(types))
     except BtfError as e:
@@ -57,6 +57,7 @@ def test_words_and_parser_agree_on_mutated_btf(compile_c, target):
     for mutated in mutations(data, seed=19, count=400):
         ours = words_outcome(mutated)
         assert ours == parsed_outcome(mutated)
+        assert words_outcome(mutated, names_pending=True) == ours  # validate checks the names
         assert "\n" not in ours or ours.startswith("dump")
         outcomes[ours.split()[0]] += 1
     assert outcomes["dump"] > 20 and outcomes["error"] > 200, outcomes  # both sides exercised
@@ -221,3 +222,22 @@ def test_reference_loops_among_types_that_refer_forward():
                 B.BtfType(B.CONST, type=7)]
     assert _loop_outcome(*linked, *circular) == (
         "type [7] PTR '': refers back to itself without a struct or union (reference loop)")
+
+
+def test_names_left_to_validate_are_named_as_framing_names_them():
+    """read_words(names_pending=True) leaves the name offsets to validate, which reads them all:
+    one past the string table is named as framing names it, even when a rule is broken earlier
+    (framing's problems come first), and a good BTF passes."""
+    good = B.Btf()
+    good.add(B.BtfType(B.PTR, type=0))
+    good.add(B.BtfType(B.STRUCT, "s", size=4, members=[B.Member("a", 3, 0)]))
+    good.add(B.BtfType(B.INT, "int", size=4, int_bits=32))
+    data = bytearray(good.encode())
+    assert words_outcome(bytes(data), names_pending=True).startswith("dump")
+    struct.pack_into("<I", data, 24 + 12 + 12, 7000)  # the member's name offset
+    struct.pack_into("<I", data, 24, 1)  # and a name on the PTR, which must have none
+    expected = "error f.btf: type [2]: member name offset 7000 is outside the string table"
+    assert words_outcome(bytes(data)) == expected
+    assert words_outcome(bytes(data), names_pending=True) == expected
+    struct.pack_into("<I", data, 24 + 12 + 12, 0)
+    assert words_outcome(bytes(data), names_pending=True) == "error f.btf: type [1] PTR 's': this kind must not have a name"

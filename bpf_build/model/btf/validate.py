@@ -15,7 +15,7 @@ from .kinds import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, 
     INT, INT_BOOL, INT_CHAR, INT_SIGNED, KIND_NAMES, PTR, REF_KINDS, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION,
     VAR, VAR_GLOBAL_EXTERN, VOLATILE, is_identifier)
 from .records import BtfType
-from .words import REFS_AT, TypeWords
+from .words import REFS_AT, TypeWords, frame
 
 if TYPE_CHECKING:
     from .container import Btf
@@ -64,8 +64,26 @@ def validate(types: TypeWords, path: PathLike = None) -> None:
     ``path`` defaults to the file the BTF was read from.
 
     This runs on every parse (vmlinux: ~300k records), hence the branches by kind frequency and
-    members checked in bulk, one by one only to name what is wrong."""
+    members checked in bulk, one by one only to name what is wrong.
+
+    Words read with ``names_pending`` (read_words) have their name offsets checked here: every
+    name is read (a look-up in the names' tables, or the name itself), so one past the string
+    table fails a look-up; then, as on any other problem, framing runs again with the names and
+    names the first it finds, which read_words would have named, before any rule broken."""
     path = path if path is not None else types.path
+    if not types.names_pending:
+        _check_rules(types, path)
+        return
+    try:
+        _check_rules(types, path)
+    except (BtfError, IndexError, ValueError):  # (the look-ups: a table index, a str.index)
+        frame(types.words, 4 * len(types.words), types.names.end, types.start_id, types.path)
+        raise
+    types.names_pending = False
+
+
+def _check_rules(types: TypeWords, path: PathLike) -> None:
+    """``validate``'s rules over framed words."""
     words, offsets, kinds = types.words, types.offsets, types.kinds
     limit = types.limit
     start = types.start_id
