@@ -66,9 +66,9 @@ def load_words(source: str, base_path: Optional[str] = None) -> TypeWords:
     base_path = _base_path(source, base_path)
     base = None
     if base_path:
-        base = read_words(read_bytes(base_path, BtfError), base_path)
+        base = read_words(read_bytes(base_path, BtfError), base_path, names_pending=True)
         validate(base)
-    types = read_words(data, source, base)
+    types = read_words(data, source, base, names_pending=True)  # validate checks the names
     del data  # the words hold all the dump needs: ~5 MiB less for vmlinux
     validate(types)
     return types
