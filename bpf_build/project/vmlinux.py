@@ -167,6 +167,6 @@ def _render_vmlinux_h(btf_bytes: bytes, btf_path: str) -> str:
                                      "and this bpf-build cannot generate one; pass -I <dir with "
                                      "vmlinux.h>") from None
     from ..model.btf import read_words, validate
-    types = read_words(btf_bytes, btf_path)  # as bpf-build vmlinux: words, no parsed records
+    types = read_words(btf_bytes, btf_path, names_pending=True)  # as bpf-build vmlinux: words, no records
     validate(types)
     return render_header(types, path=btf_path)
