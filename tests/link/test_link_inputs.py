@@ -80,3 +80,28 @@ def test_objects_and_paths_link_alike(build_case, name):
         with open(p, "rb") as f:
             with_bytes.append(f.read())
     assert link(with_bytes).to_bytes() == built.ours
+
+
+def test_the_dedup_reads_the_words_encoding_writes(maps_case):
+    """The merged BTF reaches the dedup as words (model.btf.encode.type_words): the very words of
+    the encoded type section, and a value that does not fit is encoding's error."""
+    from bpf_build.errors import BtfError
+    from bpf_build.model import btf as B
+    from bpf_build.model.btf.encode import type_words
+    from bpf_build.model.btf.words import read_sections, section_words
+
+    btf = B.Btf()
+    for path in maps_case.inputs:  # every input's types, as one BTF (ids need not be linked)
+        for t in Object.read(path).btf.types:
+            t.name_off = None  # names appended anew, as the linker's records have them
+            btf.add(t)
+    words = type_words(btf)
+    data = btf.encode()
+    assert words == section_words(data, read_sections(data, None, False)).tolist()
+    struct_type = next(t for t in btf.types if t.kind == B.STRUCT and t.members)
+    struct_type.members[0].offset = 1 << 32
+    with pytest.raises(BtfError) as encoding:
+        btf.encode()
+    with pytest.raises(BtfError) as as_words:
+        type_words(btf)
+    assert str(as_words.value) == str(encoding.value)

@@ -1,5 +1,6 @@
-"""Writing BTF: a ``Btf`` back to bytes. An untouched model re-encodes byte for byte: names keep
-the string offsets they were read at; new or renamed ones are appended to the string table."""
+"""Writing BTF: a ``Btf`` back to bytes, or its type section as a list of words for a reader of
+words (``type_words``: the dedup). An untouched model re-encodes byte for byte: names keep the
+string offsets they were read at; new or renamed ones are appended to the string table."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def encode_btf(btf: Btf) -> bytes:
     does not fit its field; ``Btf.encode`` reports that as a BtfError)."""
     bo = "<" if btf.byteorder == "little" else ">"
     try:
-        type_data = _type_words(btf, bo)
+        type_data = _type_bytes(_type_words(btf), bo)
     except (OverflowError, TypeError):
         # A value that does not fit 32 bits: the packing path below names it as struct does.
         # (The names the first attempt appended are found again, in the same order.)
@@ -50,9 +51,33 @@ def _name_offsets(btf: Btf) -> Tuple[Callable[[Optional[int]], Optional[str]], C
     return at_offset, off_of  # type: ignore[return-value]
 
 
-def _type_words(btf: Btf, bo: str) -> bytes:
-    """The type section as one list of 32-bit words, written out at once (array refuses a value
-    that does not fit: OverflowError, or TypeError for a non-int)."""
+def type_words(btf: Btf) -> List[int]:
+    """The type section of ``btf`` as the list of its 32-bit words (values, not bytes): what
+    ``Btf.encode`` writes, names without an offset appended to the string table alike, and a
+    value that does not fit its field the same BtfError. For a reader of words: no bytes made
+    and read back, and the words are mostly the records' own int objects (a link's 51k types:
+    ~14 MiB of ints fewer than words read from bytes)."""
+    try:
+        words = _type_words(btf)
+        array.array("I", words)  # refuses what does not fit, as writing the bytes would
+    except (OverflowError, TypeError):
+        btf.encode()  # the packing path names the value (BtfError)
+        raise AssertionError("BTF words that do not fit, yet the packing path took them") from None
+    return words
+
+
+def _type_bytes(words: List[int], bo: str) -> bytes:
+    """The words as the type section's bytes (array refuses a value that does not fit:
+    OverflowError, or TypeError for a non-int)."""
+    out = array.array("I", words)
+    if (bo == "<") != (sys.byteorder == "little"):
+        out.byteswap()
+    return out.tobytes()
+
+
+def _type_words(btf: Btf) -> List[int]:
+    """The type section as one list of 32-bit words, unchecked (OverflowError for more entries
+    than a record holds)."""
     at_offset, off_of = _name_offsets(btf)
     words: List[int] = []
     append = words.append
@@ -116,10 +141,7 @@ def _type_words(btf: Btf, bo: str) -> bytes:
                 extend((entry.type, entry.offset, entry.size))
         elif k == DECL_TAG:
             append(_signed32(t.component_idx))
-    out = array.array("I", words)
-    if (bo == "<") != (sys.byteorder == "little"):
-        out.byteswap()
-    return out.tobytes()
+    return words
 
 
 def _signed32(v: int) -> int:
