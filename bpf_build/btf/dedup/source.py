@@ -17,6 +17,7 @@ from typing import List, Optional, Sequence
 
 from ...errors import PathLike
 from ...model.btf import HEADER_SIZE, Btf, StringTable, TypeWords, validate
+from ...model.btf.encode import type_words
 from ...model.btf.kinds import (ARRAY, BTF_MAGIC, BTF_VERSION, DATASEC, DECL_TAG, ENUM, ENUM64, FUNC_PROTO, HEADER,
     INT, STRUCT, UNION, VAR)
 from ...model.btf.words import NameTable, frame, read_sections, section_words
@@ -71,9 +72,8 @@ def btf_words_of(btf: Btf) -> BtfWords:
     table the names of records that have no offset yet), each type's offset counted from the
     records' entries rather than found again by framing the words."""
     base = btf_words_of(btf.base) if btf.base is not None else None
-    data = btf.encode()
-    sections = read_sections(data, btf.path, base is not None)
-    words = section_words(data, sections).tolist()
+    words = type_words(btf)  # what encoding writes, as a list: no bytes made and read back
+    own_strings = btf.strings.data()
     types = btf.types
     kinds = bytes(map(attrgetter("kind"), types))
     # entries (only one of the three lists is not empty) by the words each takes
@@ -89,11 +89,11 @@ def btf_words_of(btf: Btf) -> BtfWords:
     if offsets.pop() != len(words):
         raise AssertionError("the encoded BTF's records are not where their entries say")
     str_start = base.strings.start + base.strings.size if base is not None else 0
-    lookups = TypeWords(words, offsets, kinds, NameTable(sections.strings, str_start, None),
+    lookups = TypeWords(words, offsets, kinds, NameTable(own_strings, str_start, None),
                         base.lookups if base is not None else None, btf.start_id, btf.path)
-    strings = StringTable(sections.strings, start=str_start, base=base.strings if base is not None else None)
-    return BtfWords(words, offsets, kinds, strings, base, lookups, sections.bo, sections.flags, sections.header_extra,
-                    sections.trailer, btf.path)
+    strings = StringTable(own_strings, start=str_start, base=base.strings if base is not None else None)
+    return BtfWords(words, offsets, kinds, strings, base, lookups, "<" if btf.byteorder == "little" else ">",
+                    btf.flags, btf.header_extra, btf.trailer, btf.path)
 
 
 # By kind: a record's words without its entries, and the words an entry takes (DATASEC's apart).
