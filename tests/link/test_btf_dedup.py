@@ -396,8 +396,9 @@ def _mutated(raw: bytes, at: int, word: int) -> bytes:
     lambda raw: raw[:30],  # cut inside the first record
     lambda raw: _mutated(raw, 1, 31 << 24),  # an unknown kind
     lambda raw: _mutated(raw, 5, 0x7FFF),  # the typedef refers to a type that does not exist
+    lambda raw: _mutated(raw, 4, 0xFFFFFF),  # the typedef's name is past the string table
     lambda raw: b"\x00" + raw[1:],  # bad magic
-], ids=["truncated", "unknown-kind", "bad-reference", "bad-magic"])
+], ids=["truncated", "unknown-kind", "bad-reference", "name-past-the-table", "bad-magic"])
 def test_bad_input_is_the_parsers_error(bad):
     raw = bad(function_prototypes().encode())
     with pytest.raises(BtfError) as parsed:

@@ -58,8 +58,10 @@ def read_btf_words(data: bytes, path: PathLike = None, base: Optional[BtfWords] 
     names = NameTable(sections.strings, str_start, base.lookups if base is not None else None)
     words = section_words(data, sections).tolist()  # framing and the rules read a list quicker
     start_id = base.start_id + len(base.kinds) if base is not None else 1
-    offsets, kinds = frame(words, sections.types_len, names.end, start_id, path)
-    lookups = TypeWords(words, offsets, kinds, names, base.lookups if base is not None else None, start_id, path)
+    # With the rules checked, the names are checked there (read_words' names_pending).
+    offsets, kinds = frame(words, sections.types_len, names.end, start_id, path, check_names=not check_rules)
+    lookups = TypeWords(words, offsets, kinds, names, base.lookups if base is not None else None, start_id, path,
+                        names_pending=check_rules)
     if check_rules:
         validate(lookups, path)
     strings = StringTable(sections.strings, start=str_start, base=base.strings if base is not None else None)
