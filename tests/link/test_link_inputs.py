@@ -84,20 +84,23 @@ def test_objects_and_paths_link_alike(build_case, name):
 
 def test_the_dedup_reads_the_words_encoding_writes(maps_case):
     """The merged BTF reaches the dedup as words (model.btf.encode.type_words): the very words of
-    the encoded type section, and a value that does not fit is encoding's error."""
+    the encoded type section, each record where framing them finds it, and a value that does not
+    fit is encoding's error."""
     from bpf_build.errors import BtfError
     from bpf_build.model import btf as B
     from bpf_build.model.btf.encode import type_words
-    from bpf_build.model.btf.words import read_sections, section_words
+    from bpf_build.model.btf.words import read_sections, read_words, section_words
 
     btf = B.Btf()
     for path in maps_case.inputs:  # every input's types, as one BTF (ids need not be linked)
         for t in Object.read(path).btf.types:
             t.name_off = None  # names appended anew, as the linker's records have them
             btf.add(t)
-    words = type_words(btf)
+    record_at: list = []
+    words = type_words(btf, record_at)
     data = btf.encode()
     assert words == section_words(data, read_sections(data, None, False)).tolist()
+    assert record_at == list(read_words(data, None).offsets)  # where framing finds the records
     struct_type = next(t for t in btf.types if t.kind == B.STRUCT and t.members)
     struct_type.members[0].offset = 1 << 32
     with pytest.raises(BtfError) as encoding:

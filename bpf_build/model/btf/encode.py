@@ -51,14 +51,15 @@ def _name_offsets(btf: Btf) -> Tuple[Callable[[Optional[int]], Optional[str]], C
     return at_offset, off_of  # type: ignore[return-value]
 
 
-def type_words(btf: Btf) -> List[int]:
+def type_words(btf: Btf, record_at: Optional[List[int]] = None) -> List[int]:
     """The type section of ``btf`` as the list of its 32-bit words (values, not bytes): what
     ``Btf.encode`` writes, names without an offset appended to the string table alike, and a
     value that does not fit its field the same BtfError. For a reader of words: no bytes made
     and read back, and the words are mostly the records' own int objects (a link's 51k types:
-    ~14 MiB of ints fewer than words read from bytes)."""
+    ~14 MiB of ints fewer than words read from bytes). ``record_at``, if given, gets the index
+    of each record's first word (what framing the words would find)."""
     try:
-        words = _type_words(btf)
+        words = _type_words(btf, record_at)
         array.array("I", words)  # refuses what does not fit, as writing the bytes would
     except (OverflowError, TypeError):
         btf.encode()  # the packing path names the value (BtfError)
@@ -75,14 +76,17 @@ def _type_bytes(words: List[int], bo: str) -> bytes:
     return out.tobytes()
 
 
-def _type_words(btf: Btf) -> List[int]:
+def _type_words(btf: Btf, record_at: Optional[List[int]] = None) -> List[int]:
     """The type section as one list of 32-bit words, unchecked (OverflowError for more entries
-    than a record holds)."""
+    than a record holds); where each record starts appended to ``record_at`` if given."""
     at_offset, off_of = _name_offsets(btf)
     words: List[int] = []
     append = words.append
     extend = words.extend
+    mark = record_at.append if record_at is not None else None
     for tid, t in btf.items():
+        if mark is not None:
+            mark(len(words))
         k = t.kind
         if k == STRUCT or k == UNION:
             members = t.members
