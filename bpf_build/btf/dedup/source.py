@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import array
 import sys
-from itertools import accumulate
-from operator import add, attrgetter, mul
+from operator import attrgetter
 from typing import List, Optional, Sequence
 
 from ...errors import PathLike
 from ...model.btf import HEADER_SIZE, Btf, StringTable, TypeWords, validate
 from ...model.btf.encode import type_words
-from ...model.btf.kinds import (ARRAY, BTF_MAGIC, BTF_VERSION, DATASEC, DECL_TAG, ENUM, ENUM64, FUNC_PROTO, HEADER,
-    INT, STRUCT, UNION, VAR)
+from ...model.btf.kinds import BTF_MAGIC, BTF_VERSION, HEADER
 from ...model.btf.words import NameTable, frame, read_sections, section_words
 
 
@@ -72,35 +70,18 @@ def read_btf_words(data: bytes, path: PathLike = None, base: Optional[BtfWords] 
 def btf_words_of(btf: Btf) -> BtfWords:
     """A ``Btf`` of records (and its bases) as words: encoded (which appends to its string
     table the names of records that have no offset yet), each type's offset counted from the
-    records' entries rather than found again by framing the words."""
+    records' encoding rather than found again by framing the words."""
     base = btf_words_of(btf.base) if btf.base is not None else None
-    words = type_words(btf)  # what encoding writes, as a list: no bytes made and read back
+    offsets: List[int] = []
+    words = type_words(btf, offsets)  # what encoding writes, as a list: no bytes made and read back
     own_strings = btf.strings.data()
-    types = btf.types
-    kinds = bytes(map(attrgetter("kind"), types))
-    # entries (only one of the three lists is not empty) by the words each takes
-    entries = map(add, map(len, map(attrgetter("members"), types)), map(len, map(attrgetter("enums"), types)))
-    entries = map(add, entries, map(len, map(attrgetter("params"), types)))
-    sizes = list(map(add, map(_FIXED_WORDS.__getitem__, kinds), map(mul, map(_ENTRY_WORDS.__getitem__, kinds),
-                                                                     entries)))
-    at = kinds.find(DATASEC)
-    while at >= 0:  # DATASEC entries are the records' secinfo
-        sizes[at] = 3 + 3 * len(types[at].secinfo)
-        at = kinds.find(DATASEC, at + 1)
-    offsets = list(accumulate(sizes, initial=0))
-    if offsets.pop() != len(words):
-        raise AssertionError("the encoded BTF's records are not where their entries say")
+    kinds = bytes(map(attrgetter("kind"), btf.types))
     str_start = base.strings.start + base.strings.size if base is not None else 0
     lookups = TypeWords(words, offsets, kinds, NameTable(own_strings, str_start, None),
                         base.lookups if base is not None else None, btf.start_id, btf.path)
     strings = StringTable(own_strings, start=str_start, base=base.strings if base is not None else None)
     return BtfWords(words, offsets, kinds, strings, base, lookups, "<" if btf.byteorder == "little" else ">",
                     btf.flags, btf.header_extra, btf.trailer, btf.path)
-
-
-# By kind: a record's words without its entries, and the words an entry takes (DATASEC's apart).
-_FIXED_WORDS = tuple(3 + {INT: 1, ARRAY: 3, VAR: 1, DECL_TAG: 1}.get(k, 0) for k in range(32))
-_ENTRY_WORDS = tuple({STRUCT: 3, UNION: 3, ENUM: 2, ENUM64: 3, FUNC_PROTO: 2}.get(k, 0) for k in range(32))
 
 
 def encode_words(source: BtfWords, type_words: List[int], strings: bytes) -> bytes:
