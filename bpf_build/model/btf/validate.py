@@ -396,12 +396,13 @@ def _check_decl_tag(types: TypeWords, tid: int, target: int, component: int,
             fail(tid, f"component index {idx} is not a member or parameter of [{target}]")
 
 
-# The two searches of _check_loops: the kinds not entered, and what a cycle found lacks. A cycle
-# through a function prototype but no pointer needs a function-typed member or parameter, which
-# has no size: walkers stop there, so the first search need not enter prototypes.
-_LOOP_PASSES = (((PTR, FUNC, FUNC_PROTO), "without a pointer"), ((STRUCT, UNION), "without a struct or union"))
-# Kinds that refer to nothing: no search enters them.
+# The two searches of _check_loops: by kind, 2 where the search does not enter (the kinds it
+# stops at and those that refer to nothing), and what a cycle found lacks. A cycle through a
+# function prototype but no pointer needs a function-typed member or parameter, which has no
+# size: walkers stop there, so the first search need not enter prototypes.
 _NO_REFS = (INT, ENUM, ENUM64, FWD, FLOAT)
+_LOOP_PASSES = tuple((bytes(2 * (k in stops or k in _NO_REFS) for k in range(256)), rule) for stops, rule in (
+    ((PTR, FUNC, FUNC_PROTO), "without a pointer"), ((STRUCT, UNION), "without a struct or union")))
 
 
 def _check_loops(types: TypeWords, path: PathLike, roots: List[int]) -> None:
@@ -419,8 +420,7 @@ def _check_loops(types: TypeWords, path: PathLike, roots: List[int]) -> None:
     start = types.start_id
     kinds, words, offsets = types.kinds, types.words, types.offsets
     refs_at = REFS_AT
-    for stop_kinds, rule in _LOOP_PASSES:
-        not_entered = bytes(2 * (k in stop_kinds or k in _NO_REFS) for k in range(256))
+    for not_entered, rule in _LOOP_PASSES:
         state = bytearray(b"\2") * start + kinds.translate(not_entered)  # 1 on the path, 2 finished
         for node in roots:
             if state[node]:
