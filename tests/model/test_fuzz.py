@@ -80,3 +80,22 @@ def test_mutated_btf_ext(samples, target, edits, cut):
         assert e.path == "fuzz.o" and e.reason
         return
     ext.encode(strings)
+
+
+def _words_outcome(data: bytes, names_pending: bool) -> str:
+    from bpf_build.model.btf import read_words, validate
+    try:
+        validate(read_words(data, "fuzz.btf", names_pending=names_pending))
+    except BpfBuildError as e:
+        assert e.path == "fuzz.btf" and e.reason
+        return e.reason
+    return "ok"
+
+
+@FUZZ
+@given(target=targets, edits=edits, cut=cuts)
+def test_mutated_btf_names_left_to_validate(samples, target, edits, cut):
+    """Name offsets left to validate (read_words' names_pending) end in the same outcome as
+    framing checking them first."""
+    data = _mutate(samples[target][1], edits, cut)
+    assert _words_outcome(data, True) == _words_outcome(data, False)
