@@ -89,7 +89,7 @@ def main() -> None:
     data = open(VMLINUX, "rb").read()
 
     def read() -> TypeWords:
-        types = read_words(data, VMLINUX)
+        types = read_words(data, VMLINUX, names_pending=True)  # as bpf-build vmlinux
         validate(types)
         return types
     btf = read()
