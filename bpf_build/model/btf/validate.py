@@ -176,7 +176,8 @@ def _check_rules(types: TypeWords, path: PathLike) -> None:
                     _check_params(types, tid, off, fail)  # void, or a name to read: one by one
                 top = max(refs)
             if top > st:
-                check_ref(tid, top, "a parameter")
+                if top >= limit:
+                    check_ref(tid, top, "a parameter")
             elif top < st:
                 top = st
             if top > tid:
