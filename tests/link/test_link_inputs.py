@@ -108,3 +108,24 @@ def test_the_dedup_reads_the_words_encoding_writes(maps_case):
     with pytest.raises(BtfError) as as_words:
         type_words(btf)
     assert str(as_words.value) == str(encoding.value)
+
+
+def test_the_dedup_output_is_read_back_without_the_rules(maps_case):
+    """finalize reads the dedup's bytes with Btf.parse(check_rules=False): the same records as a
+    checked read; only the kernel's rules are left out, framing is not."""
+    from bpf_build.errors import BtfError
+    from bpf_build.model import btf as B
+
+    linked = Object.read(maps_case.ours)
+    assert linked.btf is not None
+    data = linked.btf.encode()
+    assert B.Btf.parse(data, check_rules=False).types == B.Btf.parse(data).types
+    broken = B.Btf.parse(data)
+    pointer = next(t for t in broken.types if t.kind == B.PTR)
+    pointer.type = len(broken) + 5  # a rule: ids exist
+    data = broken.encode()
+    with pytest.raises(BtfError):
+        B.Btf.parse(data)
+    assert B.Btf.parse(data, check_rules=False).types == broken.types
+    with pytest.raises(BtfError):
+        B.Btf.parse(data[:-len(broken.strings.data()) - 2], check_rules=False)  # types cut short

@@ -135,9 +135,11 @@ class Btf:
 
     # -- (de)serialisation ---------------------------------------------------------------------
     @classmethod
-    def parse(cls, data: bytes, path: PathLike = None, base: Optional[Btf] = None) -> Btf:
+    def parse(cls, data: bytes, path: PathLike = None, base: Optional[Btf] = None, *,
+              check_rules: bool = True) -> Btf:
+        """``check_rules=False``: only for bytes this program wrote (see ``parse_btf``)."""
         from .parse import parse_btf
-        return parse_btf(bytes(data), path, base)
+        return parse_btf(bytes(data), path, base, check_rules=check_rules)
 
     @classmethod
     def from_file(cls, path: Union[str, os.PathLike[str]], base: Optional[Btf] = None) -> Btf:

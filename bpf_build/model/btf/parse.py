@@ -25,11 +25,12 @@ from .words import NameTable, TypeWords, frame, magic_byteorder, read_sections, 
 __all__ = ["magic_byteorder", "parse_btf", "RecordTypes"]
 
 
-def parse_btf(data: bytes, path: PathLike, base: Optional[Btf]) -> Btf:
+def parse_btf(data: bytes, path: PathLike, base: Optional[Btf], *, check_rules: bool = True) -> Btf:
     """The ``Btf`` in ``data`` (split on ``base`` if given), validated; BtfError if it is not
-    well-formed BTF."""
+    well-formed BTF. ``check_rules=False`` leaves out the kernel's rules (framing stays), for
+    bytes this program wrote from BTF it had checked as it read it (the link's dedup output)."""
     with paused_gc():
-        return _parse_unpaused(data, path, base)
+        return _parse_unpaused(data, path, base, check_rules)
 
 
 class RecordTypes:
@@ -62,7 +63,7 @@ class RecordTypes:
         return t.name if t is not None else ""
 
 
-def _parse_unpaused(data: bytes, path: PathLike, base: Optional[Btf]) -> Btf:
+def _parse_unpaused(data: bytes, path: PathLike, base: Optional[Btf], check_rules: bool) -> Btf:
     sections = read_sections(data, path, base is not None)
     if base is not None:
         strings = StringTable(sections.strings, start=base.strings.start + base.strings.size, base=base.strings)
@@ -82,10 +83,11 @@ def _parse_unpaused(data: bytes, path: PathLike, base: Optional[Btf]) -> Btf:
         # name offset into the middle of a string: legal, and read in full by the slow lookup.
         frame(words, sections.types_len, strings.start + strings.size, first_id, path)
         types, offsets = _parse_words(words, _any_name(strings))
-    kinds = bytes(map(attrgetter("kind"), types))
-    lookups = RecordTypes(base) if base is not None else None
-    names = NameTable(sections.strings, strings.start, lookups, _any_name(strings))
-    validate(TypeWords(words, offsets, kinds, names, lookups, first_id, path), path)
+    if check_rules:
+        kinds = bytes(map(attrgetter("kind"), types))
+        lookups = RecordTypes(base) if base is not None else None
+        names = NameTable(sections.strings, strings.start, lookups, _any_name(strings))
+        validate(TypeWords(words, offsets, kinds, names, lookups, first_id, path), path)
     btf.types = types
     return btf
 
