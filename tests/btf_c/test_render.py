@@ -281,6 +281,12 @@ BAD_BTF = {
     "enumerator starting with a digit": (
         [BtfType(ENUM, "e", size=4, enums=[EnumValue("1st", 1)])],
         "type [1] ENUM 'e': enumerator name '1st' is not a valid C identifier"),
+    "member without alignment after one that cannot be written": (
+        # A struct is laid out before its body is written: what fails is the void member's
+        # alignment, not the bad parameter name of the member before it.
+        [int_type(), BtfType(FUNC_PROTO, type=1, params=[Param("1bad", 1)]), BtfType(PTR, type=2),
+         BtfType(STRUCT, "s", size=16, members=[Member("cb", 3, 0), Member("v", 0, 64)])],
+        "type [0]: void has no alignment"),
     "function as a member": (
         [int_type(), BtfType(FUNC_PROTO, type=1), BtfType(12, "f", type=2),
          BtfType(STRUCT, "s", size=4, members=[Member("f", 3, 0)])],

@@ -25,7 +25,7 @@ Public API::
     render_header(btf, type_ids=None, guard="__VMLINUX_H__", path=None, writer=None) -> str
     w = CWriter(btf, path=None)      # one per output: it remembers what it wrote and the names
                                      # (btf: a Btf, or the TypeWords of read_words)
-    w.add(tid) / w.add_all(ids); w.take() -> str      # definitions plus what they need
+    w.add(tid) / w.add_all(ids) / w.add_every_type(); w.take() -> str  # definitions plus what they need
     w.take_chunks() -> [str]        # the same text in consecutive pieces, to join with more
     w.declaration(tid, name="", indent=0, strip_mods=False) -> str  # "int (*cb)(void *ctx)"
     w.type_name(tid)                 # the de-duplicated name ("task_struct___2")

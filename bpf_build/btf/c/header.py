@@ -58,7 +58,10 @@ def render_header(btf: BtfSource, type_ids: Optional[Iterable[int]] = None, *,
     with paused_gc():
         writer = writer if writer is not None else CWriter(btf, path)
         del btf  # the writer holds what it reads: the rest of the caller's BTF may go
-        writer.add_all(writer.table.c_type_ids() if type_ids is None else type_ids)
+        if type_ids is None:
+            writer.add_every_type()
+        else:
+            writer.add_all(type_ids)
         parts = [_HEADER_START.format(guard=guard)]
         parts += writer.take_chunks()
         if type_ids is None:

@@ -58,21 +58,30 @@ class CWriter:
         self.add_all((type_id,))
 
     def add_all(self, type_ids: Iterable[int]) -> None:
-        """``add`` for many ids, in order (the way a whole header is made)."""
+        """``add`` for many ids, in order."""
+        self._add_all(map(self._existing_id, type_ids))
+
+    def add_every_type(self) -> None:
+        """``add`` for every type with a C definition, in id order (the way a whole header is made)."""
+        self._add_all(self.table.c_type_ids())  # ids that exist: no test an id (~70k for a kernel)
+
+    def _existing_id(self, type_id: int) -> int:
+        if not 0 <= type_id < len(self.table):
+            self.table.check_id(type_id, None)
+        return type_id
+
+    def _add_all(self, type_ids: Iterable[int]) -> None:
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(limit, 20000))
         table, ordering = self.table, self._ordering
         kinds, refs, state, words, offsets = table.kinds, table.refs, ordering.state, table.words, table.offsets
         order, emit = ordering.order, self._emit
-        limit_id = len(kinds)
         pieces = self._decl.out
         queue = ordering.queue  # what one top-level type needs, in order; emptied once written
         queue.clear()
         type_id = 0
         try:
             for type_id in type_ids:
-                if not 0 <= type_id < limit_id:
-                    table.check_id(type_id, None)
                 if state[type_id] == DONE:
                     continue  # written already, with everything it needs
                 kind = kinds[type_id]
@@ -91,13 +100,13 @@ class CWriter:
                     continue  # functions, variables, sections and tags have no C definition
                 else:
                     order(type_id, False)
-                if queue:
+                if queue:  # (only emitting writes)
                     for tid in queue:
                         emit(tid, 0)
                     queue.clear()
-                if len(pieces) > _PIECES_PER_CHUNK:
-                    self._chunks.append("".join(pieces))
-                    pieces.clear()  # the same list: emitting holds on to its append
+                    if len(pieces) > _PIECES_PER_CHUNK:
+                        self._chunks.append("".join(pieces))
+                        pieces.clear()  # the same list: emitting holds on to its append
         except UnsatisfiableCycle as e:
             raise table.error(e.type_id, "cycle through non-pointer types cannot be written "
                                          "in C (" + table.cycle_text(e.type_id) + ")") from None
