@@ -340,7 +340,10 @@ def test_light_refused_program_is_named_whole(bpf_object, workdir, kernel, lang)
 @pytest.mark.kernel
 def test_python_core_checks_and_renamed_fields(python_skeleton, kernel):
     cls = python_skeleton("core_fixes")
-    with cls.open_and_load() as skel:
+    skel = cls.open()
+    skel.rodata.targ_tgid = os.getpid()
+    with skel:
+        skel.load()
         skel.attach()
         getpid_times(2)
         bss = skel.bss

@@ -29,6 +29,9 @@ enum bpf_func_id___x { BPF_FUNC_ringbuf_output___x = 130, BPF_FUNC_no_such_helpe
 __u32 have_iter_type, have_missing_type, have_ringbuf_output, have_missing_helper;
 __u32 state_from_new_field, state_from_old_field;
 __s32 tgid_seen;
+/* Set by the test before load: every task's syscalls reach this program, so only the test's own
+ * process may write tgid_seen (any other task's would race with the test's read). */
+const volatile __s32 targ_tgid = 0;
 long running_state = -1;
 
 SEC("tp_btf/sys_enter")
@@ -47,7 +50,7 @@ int probe_task(unsigned long long *ctx)
 		state_from_new_field = 1;
 		running_state = BPF_CORE_READ(task, __state);
 	}
-	if ((bpf_get_current_pid_tgid() >> 32) == (__u32)BPF_CORE_READ(task, tgid))
+	if ((bpf_get_current_pid_tgid() >> 32) == (__u32)targ_tgid)
 		tgid_seen = BPF_CORE_READ(task, tgid);
 	return 0;
 }

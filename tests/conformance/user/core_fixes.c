@@ -3,9 +3,11 @@
 
 int main(void)
 {
-	struct core_fixes_bpf *skel = core_fixes_bpf__open_and_load();
+	struct core_fixes_bpf *skel = core_fixes_bpf__open();
 
 	CHECK(skel);
+	skel->rodata->targ_tgid = getpid();
+	CHECK(core_fixes_bpf__load(skel) == 0);
 	CHECK(core_fixes_bpf__attach(skel) == 0);
 	trigger_getpid(2);
 	CHECK(skel->bss->have_iter_type == 1 && skel->bss->have_missing_type == 0);
