@@ -4,7 +4,7 @@ which the build side may import (never the reverse), so each is written once."""
 
 from __future__ import annotations
 
+from ..runtime.ints import Number as IntText  # an IntEnum that prints as its number on every Python
 from ..runtime.ints import s32
-from ..runtime.uapi import Number as IntText  # an IntEnum that prints as its number on every Python
 
 __all__ = ["IntText", "s32"]

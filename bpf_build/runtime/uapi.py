@@ -3,7 +3,7 @@
 Written out rather than read from headers: the machines the runtime ships to have no headers, and
 these values are ABI, fixed once a kernel release carries them. The runtime (``bpf_build.runtime``,
 standard library only) and the build side (section definitions, loader generation, skeletons) both
-import this module, so it imports nothing.
+import this module, so it imports nothing of the project but runtime/ints.py.
 
 Enums carry the kernel's names without the C prefix (``BPF_MAP_TYPE_HASH`` is ``MapType.HASH``):
 IntEnum and IntFlag members are ints, so they pack into attrs and compare with raw numbers as they
@@ -16,17 +16,7 @@ from __future__ import annotations
 import enum
 from typing import Type, TypeVar, Union
 
-
-class Number(enum.IntEnum):
-    """An IntEnum that prints as its number on every Python (3.9 and 3.10 print ``MapType.HASH``
-    otherwise), so text made from these values is the same whatever the interpreter; ``repr``
-    names the member."""
-
-    def __str__(self) -> str:
-        return str(int(self))
-
-    def __format__(self, spec: str) -> str:
-        return format(int(self), spec)
+from .ints import Number  # (there: the BTF model imports it without this module's enums)
 
 
 class Flags(enum.IntFlag):

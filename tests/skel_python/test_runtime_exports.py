@@ -1,5 +1,6 @@
 """bpf_build.runtime's public names load on first use: importing runtime.uapi (as the build side
-does, for the kernel's numbers) loads nothing else of the runtime, and every name of ``__all__``
+does, for the kernel's numbers) loads nothing else of the runtime but runtime.ints (the Number base
+of its enums), and every name of ``__all__``
 still resolves to its module's object, as type checkers are told."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def test_uapi_alone_loads_no_other_runtime_module():
     code = ("import json, sys, bpf_build.runtime.uapi; "
             "print(json.dumps(sorted(m for m in sys.modules if m.startswith('bpf_build'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out) == ["bpf_build", "bpf_build.runtime", "bpf_build.runtime.uapi"]
+    assert json.loads(out) == ["bpf_build", "bpf_build.runtime", "bpf_build.runtime.ints", "bpf_build.runtime.uapi"]
 
 
 def test_every_public_name_resolves_to_its_module():
