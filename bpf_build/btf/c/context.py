@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import array
 from itertools import compress, islice
+from operator import itemgetter
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from ...errors import BtfError, PathLike
@@ -34,6 +35,8 @@ NOT_DONE, IN_PROGRESS, DONE = 0, 1, 2
 
 BtfSource = Union[Btf, TypeWords]
 
+# How many ids' words TypeTable._refs gathers at a time (a few hundred KiB of temporary tuples).
+_GATHERED = 4096
 # The kinds of types with a C definition (void aside).
 _C_TYPE_KINDS = bytes(int(k != 0 and k not in NOT_TYPES) for k in range(256))
 # The kinds whose names C spells (``TypeTable.type_names``), as a bytes.translate table.
@@ -89,7 +92,18 @@ class TypeTable:
     def _refs(self) -> array.array[int]:
         words, offsets = self.words, self.offsets
         refs = array.array("I", [0])
-        refs.extend(map(words.__getitem__, map((2).__add__, islice(offsets, 1, None))))  # no list
+        if isinstance(words, array.array):
+            # Word 2 of each record gathered a few thousand at a time by itemgetter, from a view of
+            # the words past their first two (no copy): half the time of a call an id.
+            with memoryview(words) as whole, whole[2:] as from_word_2:
+                for start in range(1, len(offsets), _GATHERED):
+                    chunk = offsets[start:start + _GATHERED]
+                    if len(chunk) == 1:  # (itemgetter of one index gives no tuple)
+                        refs.append(from_word_2[chunk[0]])
+                    else:
+                        refs.extend(itemgetter(*chunk)(from_word_2))
+        else:
+            refs.extend(map(words.__getitem__, map((2).__add__, islice(offsets, 1, None))))  # no list
         pos = self.kinds.find(ARRAY)
         while pos > 0:
             refs[pos] = words[offsets[pos] + 3]
