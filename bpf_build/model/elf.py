@@ -244,14 +244,15 @@ class Object:
     # -- I/O -----------------------------------------------------------------------------------
     @classmethod
     def read(cls, source: Union[str, os.PathLike[str], bytes], path: Optional[str] = None, *,
-             dwarf: bool = True) -> Object:
+             dwarf: bool = True, read_btf: _BtfReader = None) -> Object:
         """The object in ``source`` (a path or the file's bytes). ``dwarf=False`` leaves out the
         bytes of the DWARF sections (.debug_*) and of their relocation sections, for a reader
         that drops them as libbpf's linker does (they are most of a ``-g`` object); their
-        headers stay, and such an Object is not for writing back whole."""
+        headers stay, and such an Object is not for writing back whole. ``read_btf`` reads
+        .BTF instead of ``Btf.parse`` (the linker keeps it as words)."""
         if isinstance(source, (bytes, bytearray, memoryview)):
-            return _read(bytes(source), path, dwarf)
-        return _read(read_bytes(source, ElfError), os.fspath(source), dwarf)
+            return _read(bytes(source), path, dwarf, read_btf)
+        return _read(read_bytes(source, ElfError), os.fspath(source), dwarf, read_btf)
 
     def to_bytes(self) -> bytes:
         return _write(self)
@@ -263,9 +264,12 @@ class Object:
 # ----------------------------------------------------------------------------------------------
 # Reading
 
-def _read(data: bytes, path: Optional[str], dwarf: bool = True) -> Object:
+_BtfReader = Optional[Callable[[bytes, PathLike], Btf]]
+
+
+def _read(data: bytes, path: Optional[str], dwarf: bool = True, read_btf: _BtfReader = None) -> Object:
     try:
-        return _read_unchecked(data, path, dwarf)
+        return _read_unchecked(data, path, dwarf, read_btf)
     except (BpfBuildError, ImportError):
         raise  # a missing module is the installation's fault, never the input file's
     except RecursionError:
@@ -274,7 +278,7 @@ def _read(data: bytes, path: Optional[str], dwarf: bool = True) -> Object:
         raise ElfError(path, f"malformed ELF: {e.__class__.__name__}: {e}") from None
 
 
-def _read_unchecked(data: bytes, path: Optional[str], dwarf: bool) -> Object:
+def _read_unchecked(data: bytes, path: Optional[str], dwarf: bool, read_btf: _BtfReader) -> Object:
     if len(data) < _EHDR.size or data[:4] != b"\x7fELF":
         raise ElfError(path, "not an ELF file")
     if data[4] != 2:
@@ -352,7 +356,7 @@ def _read_unchecked(data: bytes, path: Optional[str], dwarf: bool) -> Object:
                 s._decode_relocs = decode
     btf_sec = obj.section(".BTF")
     if btf_sec is not None:
-        obj.btf = Btf.parse(btf_sec.data, path)
+        obj.btf = read_btf(bytes(btf_sec.data), path) if read_btf is not None else Btf.parse(btf_sec.data, path)
         if obj.btf.byteorder != obj.byteorder:
             raise ElfError(path, ".BTF byte order differs from the ELF's")
     ext_sec = obj.section(".BTF.ext")
