@@ -22,7 +22,7 @@ from .strings import StringTable
 from .validate import validate
 from .words import NameTable, TypeWords, frame, magic_byteorder, read_sections, section_words
 
-__all__ = ["magic_byteorder", "parse_btf", "RecordTypes"]
+__all__ = ["magic_byteorder", "parse_btf", "record_of", "RecordTypes"]
 
 
 def parse_btf(data: bytes, path: PathLike, base: Optional[Btf], *, check_rules: bool = True) -> Btf:
@@ -102,6 +102,13 @@ def _any_name(strings: StringTable) -> Callable[[int], str]:
             s = get(off)
         return cast(str, s)
     return name
+
+
+def record_of(words: List[int], start: int, end: int, strings: StringTable) -> BtfType:
+    """The record framed at ``words[start:end]`` (framing already checked, any name offset
+    inside ``strings``), made as parse_btf makes it: for a reader of words that needs a
+    record for a few of its types (the link's VARs, FUNCs, DATASECs and what it compares)."""
+    return _parse_words(words[start:end], _any_name(strings))[0][0]
 
 
 class _Irregular(Exception):
