@@ -1,5 +1,7 @@
 """Phase 5 for each input (libbpf's linker_append_btf): the input's BTF types are appended to the
 output BTF, renumbered, in libbpf's order (which makes the output byte-identical to bpftool's).
+Both are words (words_btf.py): a run of the input's types joins the output as one slice of its
+words, whose type ids and name offsets are then made the output's; no record is made for them.
 
 A global's VAR/FUNC is kept once: the first input's record stands for every later one, and a
 resolved extern takes its type from the definition. The input's DATASECs are not copied: their
@@ -19,16 +21,29 @@ came out the same without the duplicates (dedup 217 -> 80 ms), but that is not a
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ..errors import BpfBuildError, LinkError
 from ..model import btf as B
-from ..model.btf import Btf, BtfType, VarSecinfo
+from ..model.btf import Btf, BtfType, StringTable, VarSecinfo
+from ..model.btf.words import REFS_AT
 from .state import GlobalSymbol, InputView, LinkerState, OutputSection
 from .symbols import is_non_static
+from .words_btf import WordsBtf
 
-_ONE_REF = B.REF_KINDS  # kinds whose only referenced id is ``type``
-_COMPOSITE = (B.STRUCT, B.UNION)
+
+def _names_at(kind: int) -> Tuple[int, int]:
+    """(the word after the record's three where its entries' names start, the words an entry
+    takes), or (0, 0) for a kind without named entries (DATASECs are never appended)."""
+    if kind in (B.STRUCT, B.UNION, B.ENUM64):
+        return 3, 3
+    if kind in (B.ENUM, B.FUNC_PROTO):
+        return 3, 2
+    return 0, 0
+
+
+_NAMES_AT = tuple(_names_at(k) for k in range(32))
+_ONE_REF = tuple(k in B.REF_KINDS for k in range(32))  # kinds whose one id is the third word
 
 
 def append_btf(state: LinkerState, src: InputView) -> None:
@@ -41,26 +56,26 @@ def append_btf(state: LinkerState, src: InputView) -> None:
     src.type_map = type_map
 
 
-def _map_type_ids(state: LinkerState, src_btf: Btf, linkable_ids: List[int]) -> Tuple[List[int], List[BtfType]]:
+def _map_type_ids(state: LinkerState, src_btf: WordsBtf, linkable_ids: List[int]
+                  ) -> Tuple[List[int], List[Tuple[int, int]]]:
     """The output id of every input type (appended, or the BTF of a global seen before), and
-    the types to append, in order. DATASECs map to 0. Every type between two VARs, FUNCs or
-    DATASECs is appended: such a run is mapped at once."""
-    types, start = src_btf.types, src_btf.start_id
+    the runs of input ids to append, in order (``(first, end)``). DATASECs map to 0. Every type
+    between two VARs, FUNCs or DATASECs is appended: such a run is mapped at once."""
     end = len(src_btf)
     type_map = [0] * end
-    appended: List[BtfType] = []
+    appended: List[Tuple[int, int]] = []
     next_id = len(state.btf)
-    run_start = start  # the first id of the run of ordinary types before ``tid``
+    run_start = 1  # the first id of the run of ordinary types before ``tid``
     for tid in (*linkable_ids, end):
         if tid > run_start:
             count = tid - run_start
             type_map[run_start:tid] = range(next_id, next_id + count)
-            appended += types[run_start - start:tid - start]
+            appended.append((run_start, tid))
             next_id += count
         if tid == end:
             break
         run_start = tid + 1
-        t = types[tid - start]
+        t = src_btf.type(tid)
         k = t.kind
         if k == B.DATASEC:
             continue
@@ -75,7 +90,7 @@ def _map_type_ids(state: LinkerState, src_btf: Btf, linkable_ids: List[int]) -> 
                 type_map[tid] = glob.btf_id
                 continue
         type_map[tid] = next_id
-        appended.append(t)
+        appended.append((tid, tid + 1))
         if glob is not None:
             glob.btf_id = next_id
             glob.pending_src_id = t.type
@@ -83,59 +98,87 @@ def _map_type_ids(state: LinkerState, src_btf: Btf, linkable_ids: List[int]) -> 
     return type_map, appended
 
 
-def _copy_types(state: LinkerState, src: InputView, type_map: List[int], appended: List[BtfType]) -> None:
-    """Append ``appended``, referring to the output's ids, their names added in libbpf's order
-    (the output's string table is never rebuilt, so this order is the final one). An owned
-    input's records move instead of being copied.
+class _OutputNames(dict):  # type: ignore[type-arg]
+    """An input's name offset -> the output's offset for its text. Made at once for the texts
+    the output already has (``known``: text -> offset; inputs built against one vmlinux.h
+    repeat thousands of names); any other text is added to the output's string table on first
+    use (the table only grows, in the order names are met: libbpf's order)."""
 
-    Each name becomes the one string object the output keeps for its text (the lookup that
-    finds its offset gives it): inputs built against one vmlinux.h repeat thousands of names,
-    which each input's parse made anew (20 such inputs: 6 MiB less at the peak)."""
-    file = src.file
+    def __init__(self, src_strings: StringTable, known: Dict[str, int], add: Callable[[str], int]):
+        starts = src_strings.starts()
+        find = known.get
+        super().__init__({off: out for off, text in starts.items() if (out := find(text)) is not None})
+        self[0] = 0
+        self.text_at = starts.get
+        self.any_text_at = src_strings.get
+        self.known = known
+        self.add = add
 
-    def remap(old: int) -> int:
-        new = type_map[old]
-        if new == 0 and old != 0:
-            raise LinkError(file, f"BTF type [{old}] is referenced but was not carried over")
-        return new
+    def __missing__(self, name_off: int) -> int:
+        text = self.text_at(name_off)
+        if text is None:
+            text = self.any_text_at(name_off)  # an offset into the middle of a string
+            if text is None:
+                raise AssertionError(f"name offset {name_off} outside the BTF strings")
+        out = self[name_off] = self.known[text] = self.add(text)
+        return out
 
-    dst_btf = state.btf
-    copy, add_type = not src.owned, dst_btf.types.append
-    names = state.btf_names
-    known = names.get
 
-    def first_use(name: str) -> Tuple[str, int]:
-        entry = names[name] = (name, dst_btf.strings.add(name))
-        return entry
+def _copy_types(state: LinkerState, src: InputView, type_map: List[int], appended: List[Tuple[int, int]]) -> None:
+    """Append the runs of ``appended``, each as one slice of the input's words, then their ids
+    and names made the output's (the type's name, then its entries' names in order: libbpf's
+    order, and the output's string table is never rebuilt, so this order is the final one)."""
+    src_btf, dst_btf = src.known_btf, state.btf
+    src_words, src_offsets, src_kinds = src_btf.words, src_btf.offsets, src_btf.kinds
+    names = _OutputNames(src_btf.strings, state.btf_names, dst_btf.strings.add)
+    words, offsets, kinds = dst_btf.words, dst_btf.offsets, dst_btf.kinds
+    for first, end in appended:
+        a = src_offsets[first - 1]
+        b = src_offsets[end - 1] if end - 1 < len(src_offsets) else len(src_words)
+        shift = len(words) - a
+        first_new = len(offsets)
+        offsets += [o + shift for o in src_offsets[first - 1:end - 1]]
+        kinds += src_kinds[first - 1:end - 1]
+        words += src_words[a:b]
+        _remap_records(words, offsets[first_new:], kinds[first_new:], type_map, names, src.file)
 
-    # The type's name, then its entries' names in order (each struct member's and parameter's
-    # with its type id, in one pass over the entries); every kind's ids remapped here, without
-    # a call a record (a third of the records are forwards, prototypes and arrays).
-    for t in appended:
-        new = t.copy() if copy else t
-        k = new.kind
-        if new.name:  # half the records (pointers, modifiers, prototypes, arrays) have none
-            new.name, new.name_off = known(new.name) or first_use(new.name)
-        else:
-            new.name_off = 0
-        if k in _ONE_REF:
-            new.type = type_map[new.type] or remap(new.type)
-        elif k in _COMPOSITE:
-            for m in new.members:
-                m.name, m.name_off = known(m.name) or first_use(m.name)
-                m.type = type_map[m.type] or remap(m.type)
-        elif k == B.FUNC_PROTO:
-            new.type = type_map[new.type] or remap(new.type)
-            for p in new.params:
-                p.name, p.name_off = known(p.name) or first_use(p.name)
-                p.type = type_map[p.type] or remap(p.type)
-        elif k == B.ARRAY:
-            new.type = type_map[new.type] or remap(new.type)
-            new.index_type = type_map[new.index_type] or remap(new.index_type)
-        else:  # enums, forwards, ints and floats: no type ids (DATASECs are never appended)
-            for e in new.enums:
-                e.name, e.name_off = known(e.name) or first_use(e.name)
-        add_type(new)
+
+def _remap_records(words: List[int], offsets: List[int], kinds: bytearray, type_map: List[int],
+                   names: _OutputNames, file: str) -> None:
+    """The records at ``offsets`` in ``words`` made to refer to the output's ids and names;
+    each kind's words handled by a branch of its own (a link's 51k records: one loop)."""
+    name_of = names.__getitem__
+    id_of = type_map.__getitem__
+    one_ref, names_at, refs_at = _ONE_REF, _NAMES_AT, REFS_AT
+    for off, k in zip(offsets, kinds):
+        if words[off]:
+            words[off] = name_of(words[off])
+        if one_ref[k]:
+            ref = words[off + 2]
+            new = type_map[ref]
+            if not new and ref:
+                _check_carried(file, [ref], [new])
+            words[off + 2] = new
+        else:  # entries (named, with ids or not), an array's two ids, or nothing to remap
+            vlen = words[off + 1] & 0xFFFF
+            at, step = names_at[k]
+            if at and vlen:
+                end = off + at + step * vlen
+                words[off + at:end:step] = map(name_of, words[off + at:end:step])
+            at, fixed, per, step = refs_at[k]
+            if at:  # DATASECs are never appended
+                end = off + fixed + per * vlen
+                old = words[off + at:end:step]
+                new_ids = list(map(id_of, old))
+                if 0 in new_ids:
+                    _check_carried(file, old, new_ids)
+                words[off + at:end:step] = new_ids
+
+
+def _check_carried(file: str, old: List[int], new: List[int]) -> None:
+    for was, now in zip(old, new):
+        if now == 0 and was != 0:
+            raise LinkError(file, f"BTF type [{was}] is referenced but was not carried over")
 
 
 def _settle_global_types(state: LinkerState, type_map: List[int]) -> None:
@@ -145,7 +188,7 @@ def _settle_global_types(state: LinkerState, type_map: List[int]) -> None:
         if glob.pending_src_id is not None:
             glob.underlying_id = type_map[glob.pending_src_id]
             glob.pending_src_id = None
-            state.btf.type(glob.btf_id).type = glob.underlying_id
+            state.btf.words[state.btf.word_at(glob.btf_id) + 2] = glob.underlying_id
 
 
 def _append_datasec_entries(state: LinkerState, src: InputView, type_map: List[int]) -> None:

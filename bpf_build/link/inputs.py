@@ -1,5 +1,6 @@
-"""Phase 1 for each input (libbpf's linker_load_obj): read it, check it as libbpf's sanity checks
-do, and fix up its BTF: DATASEC sizes and global VAR offsets are only final in the ELF.
+"""Phase 1 for each input (libbpf's linker_load_obj): read it (its BTF as words, checked as the
+parser checks it), check it as libbpf's sanity checks do, and fix up its BTF: DATASEC sizes and
+global VAR offsets are only final in the ELF.
 
 The result is an ``InputView``, the input as the appending phases see it.
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from operator import attrgetter
 from typing import Dict, List, Optional, Tuple, Union
 
 from ..errors import LinkError
@@ -42,6 +42,7 @@ from ..model.elf import (
 )
 from ..model.insn import INSN_SIZE
 from .state import InputSection, InputView, LinkerState
+from .words_btf import WordsBtf, read_input_btf, words_btf_of
 
 Input = Union[Object, str, "os.PathLike[str]", bytes]
 
@@ -53,10 +54,7 @@ _LINKABLE_KIND = re.compile(b"[" + bytes((B.FUNC, B.VAR, B.DATASEC)) + b"]")
 def load_input(state: LinkerState, item: Input, position: int) -> InputView:
     """The input at ``position`` (0-based), read if it is not an Object yet, checked, its BTF
     fixed up. The first input sets the output's byte order; the others must share it."""
-    if isinstance(item, Object):
-        obj, owned = item, False
-    else:
-        obj, owned = _read(item, position), True
+    obj = item if isinstance(item, Object) else _read(item, position)
     file = obj.path or "<object>"
     if state.byteorder is None:
         state.byteorder, state.first_file = obj.byteorder, file
@@ -64,7 +62,7 @@ def load_input(state: LinkerState, item: Input, position: int) -> InputView:
     elif obj.byteorder != state.byteorder:
         raise LinkError(file, f"{obj.byteorder}-endian object cannot be linked with "
                               f"{state.first_file}, which is {state.byteorder}-endian")
-    src = _view(obj, owned, file)
+    src = _view(obj, file)
     if src.btf is not None:
         src.linkable_ids = _linkable_ids(src.btf)
     _check(src)
@@ -74,13 +72,13 @@ def load_input(state: LinkerState, item: Input, position: int) -> InputView:
 
 def _read(item: Union[str, "os.PathLike[str]", bytes], position: int) -> Object:
     if isinstance(item, (bytes, bytearray, memoryview)):
-        return Object.read(bytes(item), path=f"<input {position + 1}>", dwarf=False)
-    return Object.read(item, dwarf=False)
+        return Object.read(bytes(item), path=f"<input {position + 1}>", dwarf=False, read_btf=read_input_btf)
+    return Object.read(item, dwarf=False, read_btf=read_input_btf)
 
 
-def _view(obj: Object, owned: bool, file: str) -> InputView:
+def _view(obj: Object, file: str) -> InputView:
     """The input's sections, each marked skipped when libbpf's linker drops it."""
-    src = InputView(obj, owned, file, obj.btf)
+    src = InputView(obj, file, words_btf_of(obj.btf) if obj.btf is not None else None)
     symtabs = 0
     for i, s in enumerate(obj.sections):
         if i == 0:
@@ -102,12 +100,10 @@ def _view(obj: Object, owned: bool, file: str) -> InputView:
     return src
 
 
-def _linkable_ids(btf: B.Btf) -> List[int]:
-    """The ids of ``btf``'s VARs, FUNCs and DATASECs, found in its kinds as bytes (one C-speed
-    search instead of a Python test of every record, in each of three phases)."""
-    kinds = bytes(map(attrgetter("kind"), btf.types))
-    start = btf.start_id
-    return [found.start() + start for found in _LINKABLE_KIND.finditer(kinds)]
+def _linkable_ids(btf: WordsBtf) -> List[int]:
+    """The ids of ``btf``'s VARs, FUNCs and DATASECs, found in its kinds (one C-speed search
+    instead of a Python test of every record, in each of three phases)."""
+    return [found.start() + 1 for found in _LINKABLE_KIND.finditer(btf.kinds)]
 
 
 def _is_ignored(s: Section) -> bool:

@@ -53,7 +53,7 @@ def link(inputs: Sequence[Input], *, btf_dedup: str = BPFTOOL_7_1) -> Object:
     # before the dedup, the link's peak.
     state.btf_names.clear()
     btf_ext = None
-    if state.btf.types:                          # linker_finalize_btf
+    if state.btf.offsets:                        # linker_finalize_btf
         add_datasecs(state)
         btf_ext = build_btf_ext(state)
         dedup_btf(state, btf_ext)

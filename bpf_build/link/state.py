@@ -1,7 +1,7 @@
 """The linker's state, as typed records: what each phase reads and what it leaves behind.
 
 ``LinkerState`` is the output under construction (sections in libbpf's creation order, the symbol
-table, global symbols, the growing BTF); ``InputView`` is one input as the phases see it while it
+table, global symbols, the growing BTF as words); ``InputView`` is one input as the phases see it while it
 is being appended (its sections with their places in the output, and the maps from its symbol
 and type ids to the output's). Nothing here links: the phases are functions in the sibling
 modules, listed in order by ``link()`` in linker.py.
@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from ..model.btf import Btf, BtfType, VarSecinfo
 from ..model.btf_ext import ExtRecord
 from ..model.elf import SHT_STRTAB, SHT_SYMTAB, Object, Relocation, Section, Symbol
+from .words_btf import WordsBtf, empty_words_btf
 
 # An input's global BTF, indexed once: name -> free-standing VAR/FUNC id, and name -> (DATASEC id,
 # VAR/FUNC id, id of a free-standing VAR/FUNC of that name seen before the DATASEC, or 0).
@@ -123,17 +124,15 @@ class GlobalSymbol:
 
 
 class InputView:
-    """One input while it is appended. ``owned``: the Object is the linker's (read from a path or
-    bytes), so its BTF types may move into the output instead of being copied."""
+    """One input while it is appended; its BTF as words (words_btf.py)."""
 
-    __slots__ = ("obj", "owned", "file", "btf", "linkable_ids", "secs", "by_index", "by_name", "datasecs",
+    __slots__ = ("obj", "file", "btf", "linkable_ids", "secs", "by_index", "by_name", "datasecs",
                  "sym_map", "type_map", "global_btf")
 
-    def __init__(self, obj: Object, owned: bool, file: str, btf: Optional[Btf]) -> None:
+    def __init__(self, obj: Object, file: str, btf: Optional[WordsBtf]) -> None:
         self.obj = obj
-        self.owned = owned
         self.file = file
-        self.btf = btf  # read only: the caller's Object is not changed
+        self.btf = btf  # as words (the caller's Object is not changed: a Btf of records is copied)
         # The ids of its BTF's VARs, FUNCs and DATASECs, ascending: the only records the
         # phases single out by kind (a few dozen of an input's thousands).
         self.linkable_ids: List[int] = []
@@ -150,7 +149,7 @@ class InputView:
         self.by_name.setdefault(sec.name, sec)
 
     @property
-    def known_btf(self) -> Btf:
+    def known_btf(self) -> WordsBtf:
         """The input's BTF, where an earlier check guarantees there is one."""
         if self.btf is None:
             raise AssertionError(f"{self.file} has no BTF")
@@ -162,7 +161,7 @@ class LinkerState:
     .BTF.ext follow it), ``elf_order`` the order of the sections in the ELF file."""
 
     __slots__ = ("dedup_flavour", "byteorder", "first_file", "sections", "sections_by_name", "elf_order",
-                 "strtab_order", "symbols", "global_symbols", "btf", "btf_names")
+                 "strtab_order", "symbols", "global_symbols", "btf", "btf_names", "out_btf")
 
     def __init__(self, dedup_flavour: str) -> None:
         self.dedup_flavour = dedup_flavour
@@ -174,11 +173,13 @@ class LinkerState:
         self.strtab_order = [".strtab", ".symtab"]
         self.symbols = [Symbol("")]
         self.global_symbols: Dict[str, GlobalSymbol] = {}
-        self.btf = Btf()
-        # Each name text of the appended records: the one string object kept for it and its
-        # offset in btf.strings (the table only grows, so an offset never changes). The empty
-        # name is at 0: the output is not split BTF.
-        self.btf_names: Dict[str, Tuple[str, int]] = {"": ("", 0)}
+        # The appended types as words (byte order set by the first input), and the
+        # deduplicated BTF the output carries, once made.
+        self.btf = empty_words_btf("little")
+        self.out_btf: Optional[Btf] = None
+        # Name texts the appending phases met -> their offsets in btf.strings (the table only
+        # grows, so an offset never changes): an input's names found at once (link/btf.py).
+        self.btf_names: Dict[str, int] = {"": 0}
         for name, sh_type in ((".strtab", SHT_STRTAB), (".symtab", SHT_SYMTAB)):
             sec = self.add_section(name)
             sec.ephemeral, sec.type = False, sh_type

@@ -15,6 +15,7 @@ from ..model.elf import SHN_LORESERVE, SHN_UNDEF, STB_GLOBAL, STB_LOCAL, STB_WEA
 from .inputs import EXTERN_DATASEC
 from .mismatch import btf_mismatch, map_defs_mismatch
 from .state import GlobalBtfIndex, GlobalSymbol, InputSection, InputView, LinkerState, OutputSection
+from .words_btf import WordsBtf
 
 MAPS_SECTION = ".maps"
 
@@ -127,20 +128,22 @@ def _new_symbol(state: LinkerState, src: InputView, sym: Symbol, src_idx: int,
     return idx
 
 
-def _complete_extern_btf(dst_btf: Btf, glob: GlobalSymbol, src_btf: Btf, src_id: int) -> None:
+def _complete_extern_btf(dst_btf: WordsBtf, glob: GlobalSymbol, src_btf: Btf, src_id: int) -> None:
     """The resolved extern's VAR/FUNC becomes a definition; an extern FUNC's prototype gets
     the argument names the definition has, so that dedup sees them equal."""
-    dst_t = dst_btf.type(glob.btf_id)
-    if dst_t.kind == B.VAR:
-        dst_t.linkage = B.VAR_GLOBAL_ALLOCATED
+    words = dst_btf.words
+    at = dst_btf.word_at(glob.btf_id)
+    if dst_btf.kinds[glob.btf_id - 1] == B.VAR:
+        words[at + 3] = B.VAR_GLOBAL_ALLOCATED
         return
-    dst_t.linkage = B.FUNC_GLOBAL
-    dst_t.kflag = False
+    words[at + 1] = B.FUNC << 24 | B.FUNC_GLOBAL  # kind_flag cleared; a FUNC's vlen is its linkage
     src_proto = src_btf.type(src_btf.type(src_id).type)
-    dst_proto = dst_btf.type(dst_t.type)
-    for sp, dp in zip(src_proto.params, dst_proto.params):
+    proto_at = dst_btf.word_at(words[at + 2])
+    for n, sp in enumerate(src_proto.params):
+        if n >= words[proto_at + 1] & 0xFFFF:
+            break
         if sp.name:
-            dp.name, dp.name_off = sp.name, dst_btf.strings.add(sp.name)
+            words[proto_at + 3 + 2 * n] = dst_btf.strings.add(sp.name)
 
 
 def _check_global_match(state: LinkerState, src: InputView, glob: GlobalSymbol, btf_id: int) -> None:

@@ -1,6 +1,6 @@
 """How the linker reads its inputs: DWARF's bytes are left out (libbpf's linker drops DWARF), and
-inputs given as Objects (copied, never changed) or as paths (read by the linker, their records
-moved into the output) link to the same bytes."""
+inputs given as Objects (their BTF encoded as words from a copy, never changed) or as paths (their
+BTF read as words) link to the same bytes."""
 
 from __future__ import annotations
 
@@ -68,8 +68,8 @@ def test_dwarf_past_the_end_of_the_file_is_refused_either_way(maps_case):
 
 @pytest.mark.parametrize("name", ["maps", "core", "chain"])
 def test_objects_and_paths_link_alike(build_case, name):
-    """Paths are read by the linker, whose records move into the output; Objects are the
-    caller's, copied and left as they were."""
+    """Paths are read by the linker, their BTF as words; Objects are the caller's, their BTF
+    encoded as words from a copy, and left as they were."""
     built = build_case(name)
     objects = [Object.read(p) for p in built.inputs]
     before = [o.to_bytes() for o in objects]

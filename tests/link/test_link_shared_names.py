@@ -1,6 +1,7 @@
 """The linked BTF keeps one string object per name text, whichever input a record came from:
-inputs built against one vmlinux.h repeat thousands of names, and holding each input's own copy
-of them cost megabytes at the linker's peak (link/btf.py's _copy_types)."""
+inputs built against one vmlinux.h repeat thousands of names, and holding a copy of each for
+every record cost megabytes (the output's records are read back from the dedup's bytes, one
+string a name offset)."""
 
 from __future__ import annotations
 
