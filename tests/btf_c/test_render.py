@@ -17,6 +17,7 @@ from bpf_build.model.btf import (
     INT,
     INT_SIGNED,
     PTR,
+    SIZED_KINDS,
     STRUCT,
     TYPEDEF,
     UNION,
@@ -150,6 +151,24 @@ def test_records_and_their_words_render_the_same(tricky_btf):
     named = [tid for tid, t in tricky_btf.items() if t.kind in (STRUCT, UNION) and t.name]
     assert [(by_words.size_of(i), by_words.align_of(i), by_words.type_name(i)) for i in named] == \
         [(by_records.size_of(i), by_records.align_of(i), by_records.type_name(i)) for i in named]
+
+
+def test_the_referenced_types_column_is_the_same_gathered_or_mapped(tricky_btf, monkeypatch):
+    """TypeTable.refs (word 2 of each record: a referenced type or a size; an ARRAY's element)
+    is gathered in chunks from words in an array, mapped one by one from words in a list: the
+    same column either way, whatever the chunk size (a tail of one id included), and a header
+    written from either the same."""
+    from bpf_build.btf.c import context
+    from bpf_build.model.btf import TypeWords, read_words
+    words = read_words(tricky_btf.encode(), "tricky.btf")
+    listed = TypeWords(list(words.words), words.offsets, words.kinds, words.names, words.base,
+                       words.start_id, words.path)
+    expected = list(context.TypeTable(listed).refs)
+    assert expected[1:] == [t.size if t.kind in SIZED_KINDS else t.type for _, t in tricky_btf.items()]
+    for chunk in (1, 2, 3, len(expected) - 1, len(expected) + 5):
+        monkeypatch.setattr(context, "_GATHERED", chunk)
+        assert list(context.TypeTable(words).refs) == expected, chunk
+    assert render_header(listed) == render_header(words)
 
 
 def test_output_is_deterministic_across_processes(compile_c, tmp_path):
