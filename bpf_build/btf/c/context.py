@@ -35,8 +35,9 @@ NOT_DONE, IN_PROGRESS, DONE = 0, 1, 2
 
 BtfSource = Union[Btf, TypeWords]
 
-# How many ids' words TypeTable._refs gathers at a time (a few hundred KiB of temporary tuples).
-_GATHERED = 4096
+# How many ids' words TypeTable._refs gathers at a time: ~40 KiB of temporary tuples and ints. (4096
+# at a time, ~300 KiB, was as quick but raised bpf-build vmlinux's peak RSS by ~2.6 MiB in some runs.)
+_GATHERED = 512
 # The kinds of types with a C definition (void aside).
 _C_TYPE_KINDS = bytes(int(k != 0 and k not in NOT_TYPES) for k in range(256))
 # The kinds whose names C spells (``TypeTable.type_names``), as a bytes.translate table.
@@ -93,7 +94,7 @@ class TypeTable:
         words, offsets = self.words, self.offsets
         refs = array.array("I", [0])
         if isinstance(words, array.array):
-            # Word 2 of each record gathered a few thousand at a time by itemgetter, from a view of
+            # Word 2 of each record gathered a few hundred at a time by itemgetter, from a view of
             # the words past their first two (no copy): half the time of a call an id.
             with memoryview(words) as whole, whole[2:] as from_word_2:
                 for start in range(1, len(offsets), _GATHERED):
