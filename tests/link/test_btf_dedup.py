@@ -357,28 +357,37 @@ def test_dedup_keeps_type_order_and_idempotence():
 
 # -- the words entry point -----------------------------------------------------------------------
 
-def _names_elsewhere(build, repeated: bool) -> bytes:
+def _names_elsewhere(build, repeated: str) -> bytes:
     """The BTF of ``build`` with a string table that is not libbpf's: strings no name uses
-    first, then the names; if ``repeated``, every string twice and the type named "int" read
-    from the middle of "xint"."""
+    first, then the names. "repeated": every unused string twice and the type named "int" read
+    from the middle of "xint"; "names-twice": the names twice, every other name read from the
+    second copy (two offsets, one text)."""
     btf = build()
     names = sorted({item.name for t in btf.types for item in [t] + t.members + t.enums + t.params})
     unused = "\0".join(["xint"] + ["zz_" + name for name in names]).encode() + b"\0"
-    data = b"\0" + unused + (unused if repeated else b"") + "\0".join(n for n in names if n).encode() + b"\0"
-    out = Btf([t.copy() for t in btf.types], B.StringTable(data))
-    for t in out.types:
-        for item in [t] + t.members + t.enums + t.params:
-            item.name_off = 2 if repeated and item.name == "int" else None  # None: found by text
+    block = "\0".join(n for n in names if n).encode() + b"\0"
+    data = (b"\0" + unused + (unused if repeated == "repeated" else b"") + block
+            + (block if repeated == "names-twice" else b""))
+    table = B.StringTable(data)
+    out = Btf([t.copy() for t in btf.types], table)
+    items = [item for t in out.types for item in [t] + t.members + t.enums + t.params]
+    for i, item in enumerate(items):
+        item.name_off = None  # None: found by text (its first copy)
+        if repeated == "repeated" and item.name == "int":
+            item.name_off = 2
+        elif repeated == "names-twice" and item.name and i % 2:
+            item.name_off = table.find(item.name) + len(block)
     return out.encode()
 
 
 @pytest.mark.parametrize("build", BEHAVIOURS, ids=lambda f: f.__name__)
 @pytest.mark.parametrize("flavour", FLAVOURS)
-@pytest.mark.parametrize("repeated", [False, True], ids=["unique-strings", "repeated-strings"])
+@pytest.mark.parametrize("repeated", ["unique", "repeated", "names-twice"],
+                         ids=["unique-strings", "repeated-strings", "names-twice"])
 def test_any_string_table_gives_libbpfs_strings(build, flavour, repeated):
-    """Strings no name uses and names in another order go the by-offset way; repeated strings
-    and a name inside another string the by-text way; a table that is libbpf's already keeps
-    its offsets: each gives the same BTF."""
+    """Strings no name uses (repeated or not) and names in another order go the by-offset way;
+    a name inside another string and two names of one text at two offsets the by-text way; a
+    table that is libbpf's already keeps its offsets: each gives the same BTF."""
     plain = dedup_raw(build().encode(), flavour=flavour)
     odd_raw = _names_elsewhere(build, repeated)
     assert odd_raw != build().encode()

@@ -12,7 +12,7 @@ words before the passes (``rewrite_names_by_text``)."""
 
 from __future__ import annotations
 
-from itertools import accumulate, chain
+from itertools import accumulate, chain, repeat
 from typing import Callable, Dict, List, Optional, cast
 
 from ...errors import BtfError
@@ -71,31 +71,30 @@ def map_names_by_offset(state: DedupState) -> bool:
     """The string pass by old offset (see the module), once describe_types has listed the
     names; False where it does not apply (nothing done). Where the names' first references
     already list the table's strings in its order (a deduplicated kernel's BTF), the table and
-    every name stay as they are."""
+    every name stay as they are.
+
+    Only the referenced strings are looked at: each name's text is cut from the table where it
+    starts to its NUL, and a name is a string's start when the byte before it is a NUL (offset
+    0's "byte before" is the table's last, a NUL too)."""
     old = state.source.strings
     if old.base is not None:
         return False
     data = old.data()
-    pieces = data.split(b"\0")
-    pieces.pop()  # what follows the last NUL: nothing (the table is NUL-terminated)
-    if len(set(pieces)) != len(pieces):
-        return False
-    at = list(accumulate(map((1).__add__, map(len, pieces)), initial=0))  # each string's offset
     order = dict.fromkeys(chain((0,), map(state.words.__getitem__, state.graph.name_at)))  # "" first
-    if len(order) == len(pieces) and list(order) == at[:-1]:
-        if state.ext is not None:
-            table = _table_of(pieces, at[:-1], at[-1])
-            _rewrite_ext(state, table, _old_text(old))
-            state.strings = table.data()
-        return True  # the old table (and what .BTF.ext added), every name at its offset
-    piece_at = dict(zip(at, pieces))
-    if not order.keys() <= piece_at.keys():
+    if not data.endswith(b"\0") or max(order) >= len(data):
+        return False  # a name past the table: the text pass says which
+    if bytes(map(data.__getitem__, map((-1).__add__, order))).count(0) != len(order):
         return False  # a name in the middle of a string: its text may be another's too
-    chosen = list(map(piece_at.__getitem__, order))
-    new_at = list(accumulate(map((1).__add__, map(len, chosen)), initial=0))
-    state.new_names = dict(zip(order, new_at))
-    state.strings = b"\0".join(chosen) + b"\0"
+    chosen = list(map(data.__getitem__, map(slice, order, map(data.index, repeat(0), order))))
+    if len(set(chosen)) != len(chosen):
+        return False  # two offsets, one text: libbpf gives them one offset
+    strings = b"\0".join(chosen) + b"\0"
+    # The same bytes: every string is referenced, and (unique) at its old offset.
+    if strings != data:
+        state.new_names = dict(zip(order, accumulate(map((1).__add__, map(len, chosen)), initial=0)))
+    state.strings = strings
     if state.ext is not None:
+        new_at = list(accumulate(map((1).__add__, map(len, chosen)), initial=0))
         table = _table_of(chosen, new_at[:-1], new_at[-1])
         _rewrite_ext(state, table, _old_text(old))
         state.strings = table.data()
