@@ -15,8 +15,9 @@ def describe_types(words: List[int], offsets: List[int], kinds: bytes, start: in
     """Describe every type from its words (``offsets[tid]``: where type ``tid`` begins, void
     at 0); ``start`` is the first id of the BTF being deduplicated (those before it belong to
     its base). A shape is the tuple of the record's words a graph walk compares, the info word
-    (kind, kind_flag, vlen) first, without the ids it refers to; a type's children are listed
-    last to first (see TypeGraph)."""
+    (kind, kind_flag, vlen) first, without the ids it refers to, interned as the first id
+    that has it (a single-reference kind's two words packed in one int instead); a type's
+    children are listed last to first (see TypeGraph)."""
     # A shape's id is the first type id that has it (unique per shape, and no count to keep).
     interned: Dict[Hashable, int] = {}
     intern = interned.setdefault
@@ -40,7 +41,9 @@ def describe_types(words: List[int], offsets: List[int], kinds: bytes, start: in
         info = words[off + 1]
         add_name(off)
         if k in single_ref:  # name, info (FUNC: its linkage in vlen); not the referenced id
-            shapes[tid] = intern((info, words[off]), tid)
+            # Both packed in one int, not interned (no tuple, no look-up): above 2**56 (the
+            # info word holds a kind), so never another kind's shape, the id that first has it.
+            shapes[tid] = info << 32 | words[off]
             children[tid] = (words[off + 2],)
         elif k == STRUCT or k == UNION:
             # name, info, size and each member's name and offset; not the members' types
