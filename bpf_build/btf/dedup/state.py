@@ -79,9 +79,9 @@ class CandidateTable:
 
 
 class TypeGraph:
-    """Per type id, what the struct phase compares, computed once: kind, name, an interned id
-    of the fields that never change during dedup ("shape", which includes the name and the
-    kind), and the referenced ids (last to first). Reference types are rewritten
+    """Per type id, what the struct phase compares, computed once: kind, name, an id of the
+    fields that never change during dedup ("shape", which includes the name and the kind; see
+    graph.describe_types), and the referenced ids (last to first). Reference types are rewritten
     only in the later ref phase, so these stay valid for the whole graph-equivalence phase.
 
     Plain classes here, not dataclasses: bpf-link would load ``dataclasses`` for them alone."""
