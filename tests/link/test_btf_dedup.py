@@ -142,6 +142,32 @@ def test_split_btf_matches_libbpf(build_case):
 
 
 @pytest.mark.oracle
+def test_split_btf_every_type_kept_base_fwd_resolved():
+    """Every split type is kept, but a struct walk maps the base's FWD S to the split's struct
+    S: that base id's new id is the struct's (compaction cannot take the shortcut of a kept
+    BTF whose ids all stay), and the bytes are libbpf's."""
+    require_libbpf()
+    base = Btf()
+    int_id = _int(base)
+    fwd = base.add(BtfType(B.FWD, "S"))
+    fwd_ptr = _ptr(base, fwd)
+    base.type(base.add(BtfType(B.STRUCT, "T", size=8))).members = [Member("s", fwd_ptr, 0)]
+    base_raw = base.encode()
+    split = Btf(base=Btf.parse(base_raw))
+    struct_s = split.add(BtfType(B.STRUCT, "S", size=4))
+    split.type(struct_s).members = [Member("x", int_id, 0)]
+    split.type(split.add(BtfType(B.STRUCT, "T", size=8))).members = [Member("s", _ptr(split, struct_s), 0)]
+    split.type(split.add(BtfType(B.STRUCT, "U", size=8))).members = [Member("f", fwd_ptr, 0)]
+    split_raw = split.encode()
+    ours_btf, _, mapping = _ours(split_raw, base_raw=base_raw)
+    theirs_btf, _ = libbpf_dedup(split_raw, base_raw=base_raw)
+    assert ours_btf == theirs_btf
+    assert mapping[fwd] == struct_s
+    assert [mapping[tid] for tid in range(len(mapping)) if tid != fwd] == [tid for tid in range(len(mapping))
+                                                                           if tid != fwd]
+
+
+@pytest.mark.oracle
 def test_vmlinux_matches_libbpf():
     """126k already-deduplicated kernel types: nothing merges, strings are rebuilt in first-use
     order, and every byte equals libbpf's."""

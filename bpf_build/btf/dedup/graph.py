@@ -22,7 +22,7 @@ def describe_types(words: List[int], offsets: List[int], kinds: bytes, start: in
     interned: Dict[Hashable, int] = {}
     intern = interned.setdefault
     n = len(offsets)
-    names = [words[off] for off in offsets]
+    names = list(map(words.__getitem__, offsets))
     shapes = [0] * n
     children: List[Tuple[int, ...]] = [()] * n
     enum_fwd = [False] * n

@@ -88,6 +88,13 @@ def dedup_refs(state: DedupState) -> None:
     try:
         for tid in range(state.start_id, len(offsets)):
             if m[tid] < 0:
+                if add is None and kinds[tid] in single_ref:
+                    # The common case (vmlinux's FUNCs) without a call: what it refers to is
+                    # canonical already, so its key is final.
+                    c = words[offsets[tid] + 2]
+                    if m[c] == c:
+                        m[tid] = own.setdefault((shapes[tid], c), tid)
+                        continue
                 ref(tid)
     except RecursionError:
         raise BtfError(None, "BTF dedup: reference type chain too deep") from None

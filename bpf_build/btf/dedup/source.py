@@ -89,8 +89,9 @@ def encode_words(source: BtfWords, type_words: List[int], strings: bytes) -> byt
     out = array.array("I", type_words)
     if (source.bo == "<") != (sys.byteorder == "little"):
         out.byteswap()
-    types = out.tobytes()
+    types_len = len(out) * 4
     hdr_len = HEADER_SIZE + len(source.header_extra)
-    header = HEADER[source.bo].pack(BTF_MAGIC, BTF_VERSION, source.flags, hdr_len, 0, len(types), len(types),
+    header = HEADER[source.bo].pack(BTF_MAGIC, BTF_VERSION, source.flags, hdr_len, 0, types_len, types_len,
                                     len(strings))
-    return header + source.header_extra + types + strings + source.trailer
+    # One copy of each part into the blob (no bytes of the array, no blob per concatenation).
+    return b"".join((header, source.header_extra, out, strings, source.trailer))

@@ -150,9 +150,10 @@ class DedupState:
         self.map = [UNPROCESSED] * len(offsets)
         self.table = CandidateTable()
         self.strings = source.strings.data()  # the output's string table (the string pass's)
-        # Old name offset -> new, where the string pass leaves the names in ``words`` as they
-        # were and compaction rewrites the kept types' (None: the names in ``words`` are final).
-        self.new_names: Optional[Dict[int, int]] = None
+        # The new name offset for each position of graph.name_at, where the string pass leaves
+        # the names in ``words`` as they were and compaction writes these (None: the names in
+        # ``words`` are final).
+        self.new_names: Optional[List[int]] = None
         self.graph: TypeGraph  # set once the names are final (graph.describe_types)
 
     def kflag(self, tid: int) -> int:

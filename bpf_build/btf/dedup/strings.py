@@ -80,7 +80,8 @@ def map_names_by_offset(state: DedupState) -> bool:
     if old.base is not None:
         return False
     data = old.data()
-    order = dict.fromkeys(chain((0,), map(state.words.__getitem__, state.graph.name_at)))  # "" first
+    names = list(map(state.words.__getitem__, state.graph.name_at))  # read once: compaction maps them
+    order = dict.fromkeys(chain((0,), names))  # "" first
     if not data.endswith(b"\0") or max(order) >= len(data):
         return False  # a name past the table: the text pass says which
     if bytes(map(data.__getitem__, map((-1).__add__, order))).count(0) != len(order):
@@ -88,10 +89,13 @@ def map_names_by_offset(state: DedupState) -> bool:
     chosen = list(map(data.__getitem__, map(slice, order, map(data.index, repeat(0), order))))
     if len(set(chosen)) != len(chosen):
         return False  # two offsets, one text: libbpf gives them one offset
-    strings = b"\0".join(chosen) + b"\0"
+    chosen.append(b"")  # the last string's NUL, without a copy of the joined table
+    strings = b"\0".join(chosen)
+    chosen.pop()
     # The same bytes: every string is referenced, and (unique) at its old offset.
     if strings != data:
-        state.new_names = dict(zip(order, accumulate(map((1).__add__, map(len, chosen)), initial=0)))
+        new_offset = dict(zip(order, accumulate(map((1).__add__, map(len, chosen)), initial=0)))
+        state.new_names = list(map(new_offset.__getitem__, names))
     state.strings = strings
     if state.ext is not None:
         new_at = list(accumulate(map((1).__add__, map(len, chosen)), initial=0))
