@@ -12,13 +12,13 @@ from __future__ import annotations
 import array
 import sys
 from operator import attrgetter
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, cast
 
 from ...errors import PathLike
 from ...model.btf import HEADER_SIZE, Btf, StringTable, TypeWords, validate
 from ...model.btf.encode import type_words
 from ...model.btf.kinds import BTF_MAGIC, BTF_VERSION, HEADER
-from ...model.btf.words import NameTable, frame, read_sections, section_words
+from ...model.btf.words import NameTable, read_framed
 
 
 class BtfWords:
@@ -51,20 +51,15 @@ def read_btf_words(data: bytes, path: PathLike = None, base: Optional[BtfWords] 
     """The BTF in ``data`` (split on ``base``), checked as ``Btf.parse`` checks it (its framing
     always; the kernel's rules unless ``check_rules`` is False); BtfError naming the first
     problem."""
-    sections = read_sections(data, path, base is not None)
-    str_start = base.strings.start + base.strings.size if base is not None else 0
-    names = NameTable(sections.strings, str_start, base.lookups if base is not None else None)
-    words = section_words(data, sections).tolist()  # framing and the rules read a list quicker
-    start_id = base.start_id + len(base.kinds) if base is not None else 1
-    # With the rules checked, the names are checked there (read_words' names_pending).
-    offsets, kinds = frame(words, sections.types_len, names.end, start_id, path, check_names=not check_rules)
-    lookups = TypeWords(words, offsets, kinds, names, base.lookups if base is not None else None, start_id, path,
-                        names_pending=check_rules)
+    # With the rules checked, validate checks the names (read_words' names_pending).
+    sections, lookups = read_framed(data, path, base.lookups if base is not None else None,
+                                    names_pending=check_rules, as_list=True)  # the passes read a list quicker
     if check_rules:
         validate(lookups, path)
-    strings = StringTable(sections.strings, start=str_start, base=base.strings if base is not None else None)
-    return BtfWords(words, offsets, kinds, strings, base, lookups, sections.bo, sections.flags,
-                    sections.header_extra, sections.trailer, path)
+    strings = StringTable(sections.strings, start=lookups.names.end - len(sections.strings),
+                          base=base.strings if base is not None else None)
+    return BtfWords(cast(List[int], lookups.words), lookups.offsets, lookups.kinds, strings, base, lookups,
+                    sections.bo, sections.flags, sections.header_extra, sections.trailer, path)
 
 
 def btf_words_of(btf: Btf) -> BtfWords:

@@ -290,12 +290,22 @@ def read_words(data: bytes, path: PathLike, base: Optional[TypeWords] = None, *,
     ``names_pending``: for a caller that validates before anything else: framing leaves out
     whether the name offsets are inside the string table, which validate finds out as it reads
     every name anyway (vmlinux: ~16 ms less), naming a problem as framing would have."""
+    return read_framed(data, path, base, names_pending=names_pending)[1]
+
+
+def read_framed(data: bytes, path: PathLike, base: Optional[TypeWords] = None, *, names_pending: bool = False,
+                as_list: bool = False) -> Tuple[Sections, TypeWords]:
+    """``read_words`` with the header's sections it read, for a reader that also needs the
+    header's fields. ``as_list``: the words as a list, not an array (a list is quicker to read
+    item by item, at ~4x the memory)."""
     sections = read_sections(data, path, base is not None)
     names = NameTable(sections.strings, base.names.end if base is not None else 0, base)
-    words = section_words(data, sections)
+    words: Sequence[int] = section_words(data, sections)
+    if as_list:
+        words = cast("array.array[int]", words).tolist()
     start_id = base.limit if base is not None else 1
     offsets, kinds = frame(words, sections.types_len, names.end, start_id, path, check_names=not names_pending)
-    return TypeWords(words, offsets, kinds, names, base, start_id, path, names_pending)
+    return sections, TypeWords(words, offsets, kinds, names, base, start_id, path, names_pending)
 
 
 def frame(words: Sequence[int], nbytes: int, str_end: int, first_id: int,
