@@ -46,16 +46,13 @@ class BtfWords:
         self.path = path
 
 
-def read_btf_words(data: bytes, path: PathLike = None, base: Optional[BtfWords] = None, *,
-                   check_rules: bool = True) -> BtfWords:
-    """The BTF in ``data`` (split on ``base``), checked as ``Btf.parse`` checks it (its framing
-    always; the kernel's rules unless ``check_rules`` is False); BtfError naming the first
-    problem."""
-    # With the rules checked, validate checks the names (read_words' names_pending).
+def read_btf_words(data: bytes, path: PathLike = None, base: Optional[BtfWords] = None) -> BtfWords:
+    """The BTF in ``data`` (split on ``base``), checked as ``Btf.parse`` checks it (framing and
+    the kernel's rules); BtfError naming the first problem."""
+    # validate, which follows at once, checks the names (read_words' names_pending)
     sections, lookups = read_framed(data, path, base.lookups if base is not None else None,
-                                    names_pending=check_rules, as_list=True)  # the passes read a list quicker
-    if check_rules:
-        validate(lookups, path)
+                                    names_pending=True, as_list=True)  # the passes read a list quicker
+    validate(lookups, path)
     strings = StringTable(sections.strings, start=lookups.names.end - len(sections.strings),
                           base=base.strings if base is not None else None)
     return BtfWords(cast(List[int], lookups.words), lookups.offsets, lookups.kinds, strings, base, lookups,

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import AbstractSet, Callable, Dict, Hashable, List, Optional, Sequence, Tuple
 
-from ...model.btf import (ARRAY, CONST, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD, INT, PTR,
+from ...model.btf import (ARRAY, CONST, DECL_TAG, ENUM, ENUM64, FUNC, FUNC_PROTO, PTR,
     RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, VOLATILE)
 from ...model.btf_ext import BtfExt
+from ...model.btf.kinds import NO_REF_KINDS
 from .source import BtfWords
 
 # Which libbpf's results to reproduce. Two generations of libbpf 1.1 are in use:
@@ -32,7 +33,7 @@ ANY_ENUM = (ENUM, ENUM64)
 # Kinds deduplicated as "reference" types: one referenced type id in ``type``.
 SINGLE_REF = frozenset({CONST, VOLATILE, RESTRICT, PTR, TYPEDEF, FUNC, TYPE_TAG})
 # In a graph walk: kinds compared on their own, and kinds whose referenced types are walked.
-LEAVES = frozenset({INT, ENUM, ENUM64, FWD, FLOAT})
+LEAVES = NO_REF_KINDS
 WALKED = SINGLE_REF | {ARRAY, STRUCT, UNION, FUNC_PROTO}
 
 # A table key: a tuple of the compared fields, or an interned shape id.

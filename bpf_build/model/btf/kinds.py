@@ -57,6 +57,8 @@ REF_KINDS = frozenset({PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, FUNC, 
 MODIFIER_KINDS = frozenset({TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG})
 # Kinds whose header field is a size rather than a type id.
 SIZED_KINDS = frozenset({INT, STRUCT, UNION, ENUM, ENUM64, DATASEC, FLOAT})
+# Kinds whose records refer to no other type.
+NO_REF_KINDS = frozenset({INT, ENUM, ENUM64, FWD, FLOAT})
 
 
 class IntEncoding(IntText):

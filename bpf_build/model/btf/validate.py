@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NoReturn, Opti
 from ...errors import BtfError, PathLike
 from .kinds import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_EXTERN, FUNC_PROTO, FWD,
     INT, INT_BOOL, INT_CHAR, INT_SIGNED, KIND_NAMES, PTR, REF_KINDS, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION,
-    VAR, VAR_GLOBAL_EXTERN, VOLATILE, is_identifier)
+    NO_REF_KINDS, VAR, VAR_GLOBAL_EXTERN, VOLATILE, is_identifier)
 from .records import BtfType
 from .words import REFS_AT, TypeWords, frame
 
@@ -401,8 +401,7 @@ def _check_decl_tag(types: TypeWords, tid: int, target: int, component: int,
 # stops at and those that refer to nothing), and what a cycle found lacks. A cycle through a
 # function prototype but no pointer needs a function-typed member or parameter, which has no
 # size: walkers stop there, so the first search need not enter prototypes.
-_NO_REFS = (INT, ENUM, ENUM64, FWD, FLOAT)
-_LOOP_PASSES = tuple((bytes(2 * (k in stops or k in _NO_REFS) for k in range(256)), rule) for stops, rule in (
+_LOOP_PASSES = tuple((bytes(2 * (k in stops or k in NO_REF_KINDS) for k in range(256)), rule) for stops, rule in (
     ((PTR, FUNC, FUNC_PROTO), "without a pointer"), ((STRUCT, UNION), "without a struct or union")))
 
 

@@ -17,7 +17,7 @@ from typing import Callable, Dict, NamedTuple, NoReturn, Optional, Protocol, Seq
 
 from ...errors import BtfError, PathLike
 from .kinds import (ARRAY, BTF_MAGIC, BTF_VERSION, DATASEC, DECL_TAG, ENUM, ENUM64, FUNC, FUNC_PROTO, HEADER,
-    HEADER_SIZE, INFO_RESERVED, INT, INT_RESERVED, KIND_NAMES, MAX_KIND, STRUCT, UNION, VAR, FLOAT, FWD)
+    HEADER_SIZE, INFO_RESERVED, INT, INT_RESERVED, KIND_NAMES, MAX_KIND, NO_REF_KINDS, STRUCT, UNION, VAR)
 
 
 def magic_byteorder(data: bytes, path: PathLike, what: str) -> Tuple[str, str]:
@@ -473,7 +473,7 @@ def _refs_at(kind: int) -> Tuple[int, int, int, int]:
         return 2, 3, 2, 2  # the return type, then each parameter's, every second word from there
     if kind == ARRAY:
         return 3, 5, 0, 1  # element and index type
-    if kind in (INT, ENUM, ENUM64, FWD, FLOAT) or not 0 < kind <= MAX_KIND:
+    if kind in NO_REF_KINDS or not 0 < kind <= MAX_KIND:
         return 0, 0, 0, 1  # none
     return 2, 3, 0, 1  # the kinds with one reference, in the record's third word
 
